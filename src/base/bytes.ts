@@ -1,0 +1,84 @@
+/**
+ * Byte helpers for pure layers, which use Uint8Array only. This is the one module allowed to
+ * touch node's Buffer, as an implementation detail for speed (hex, base64, latin1 keys).
+ */
+
+const EMPTY = new Uint8Array(0);
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function emptyBytes(): Uint8Array {
+  return EMPTY;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return asBuffer(bytes).toString("hex");
+}
+
+const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
+
+/** Decodes hex; returns null for anything that is not an even-length hex string. */
+export function fromHex(hex: string): Uint8Array | null {
+  if (!HEX_RE.test(hex)) return null;
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  return asBuffer(bytes).toString("base64");
+}
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decodes standard base64; returns null when the text is not valid base64. */
+export function fromBase64(text: string): Uint8Array | null {
+  if (text.length % 4 !== 0 || !BASE64_RE.test(text)) return null;
+  return new Uint8Array(Buffer.from(text, "base64"));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Decodes UTF-8; throws TypeError on invalid sequences (callers at boundaries convert it). */
+export function fromUtf8(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/**
+ * A lossless string form of arbitrary bytes (one char per byte), used as a JS Map key.
+ * Latin-1 via Buffer: TextDecoder("latin1") is really windows-1252 and is not lossless.
+ */
+export function bytesToKey(bytes: Uint8Array): string {
+  return asBuffer(bytes).toString("latin1");
+}
+
+export function keyToBytes(key: string): Uint8Array {
+  return new Uint8Array(Buffer.from(key, "latin1"));
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return asBuffer(a).equals(asBuffer(b));
+}
+
+/** Lexicographic byte order: negative, zero or positive like Array.sort comparators. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return asBuffer(a).compare(asBuffer(b));
+}
