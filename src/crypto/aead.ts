@@ -1,0 +1,51 @@
+/**
+ * AES-256-GCM for the private domain of ledger entries (ccf-api.md 6.2). The caller supplies
+ * the 12-byte IV; uniqueness of (key, IV) is the caller's invariant (the ledger derives the IV
+ * from seqno and view, so it never repeats under one ledger secret).
+ */
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { concatBytes } from "../base/bytes.js";
+
+export const AES_KEY_BYTES = 32;
+export const GCM_TAG_BYTES = 16;
+export const GCM_IV_BYTES = 12;
+
+export interface Sealed {
+  readonly ciphertext: Uint8Array;
+  readonly tag: Uint8Array;
+}
+
+export function gcmEncrypt(
+  key: Uint8Array,
+  iv: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Sealed {
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  cipher.setAAD(aad);
+  const head = cipher.update(plaintext);
+  const tail = cipher.final();
+  const ciphertext = tail.byteLength === 0 ? head : concatBytes([head, tail]);
+  return { ciphertext, tag: cipher.getAuthTag() };
+}
+
+/** Returns the plaintext, or null when authentication fails (wrong key, IV, AAD or bytes). */
+export function gcmDecrypt(
+  key: Uint8Array,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array | null {
+  const decipher = createDecipheriv("aes-256-gcm", key, iv);
+  decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  const head = decipher.update(ciphertext);
+  try {
+    decipher.final();
+  } catch {
+    // Authentication failure is an expected outcome for tampered input, not a crash.
+    return null;
+  }
+  return head;
+}

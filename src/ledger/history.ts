@@ -1,0 +1,186 @@
+/**
+ * The transaction history: turns committed write sets into ledger entries, keeps the Merkle
+ * tree over them, builds signature transactions and answers receipts (ccf-api.md 6.4, 6.5).
+ *
+ * Pure and synchronous; the node loop owns one instance and drives it in seqno order:
+ * appendWriteSet on the primary, appendEntry on followers and at replay, retract on rollback,
+ * compact once old receipts are no longer served from memory.
+ *
+ * Invariant: tree.size == lastSeqno (leaf index = seqno - 1), and `meta` holds one record per
+ * seqno in [firstRetainedSeqno, lastSeqno].
+ */
+import { assert } from "../base/assert.js";
+import { toHex } from "../base/bytes.js";
+import type { Seqno, TxId, View } from "../base/ids.js";
+import { SHA256_BYTES, sha256, sha256Concat } from "../crypto/hash.js";
+import type { WriteSet } from "../kv/write-set.js";
+import { decodeEntry, encodeEntry, type LedgerEntry } from "./entry-format.js";
+import type { LedgerSecrets } from "./ledger-secrets.js";
+import { MerkleTree } from "./merkle/merkle-tree.js";
+import type { Receipt } from "./receipt.js";
+import type { ProofStep } from "./merkle/proof.js";
+import { findSignature, type SignatureValue } from "./signature.js";
+
+const ZERO_DIGEST = new Uint8Array(SHA256_BYTES);
+
+interface TxMeta {
+  readonly view: View;
+  readonly writeSetDigest: Uint8Array;
+  readonly claimsDigest: Uint8Array;
+  /** Set on signature transactions. */
+  readonly signature: SignatureValue | null;
+}
+
+export interface AppendWriteSetInput {
+  readonly txId: TxId;
+  readonly writeSet: WriteSet;
+  readonly claimsDigest?: Uint8Array | undefined;
+  readonly flags?: number | undefined;
+}
+
+export interface EncodedTx {
+  readonly txId: TxId;
+  readonly entry: Uint8Array;
+  readonly commitEvidenceDigest: Uint8Array;
+  readonly claimsDigest: Uint8Array;
+  readonly signature: SignatureValue | null;
+}
+
+export type ReceiptOutcome =
+  | { readonly kind: "receipt"; readonly receipt: Receipt; readonly signatureSeqno: Seqno }
+  /** No signature after this seqno yet: retry once the next signature is recorded. */
+  | { readonly kind: "not-signed" }
+  /** Older than what this history retains (compacted), or beyond its end. */
+  | { readonly kind: "unavailable" };
+
+export function computeLeaf(writeSetDigest: Uint8Array, commitEvidenceDigest: Uint8Array,
+  claimsDigest: Uint8Array): Uint8Array {
+  return sha256Concat([writeSetDigest, commitEvidenceDigest, claimsDigest]);
+}
+
+export class TxHistory {
+  readonly tree = new MerkleTree();
+  // Invariant: meta[i] describes seqno firstRetainedSeqno + i.
+  private meta: TxMeta[] = [];
+  private firstRetainedSeqno = 1;
+
+  constructor(readonly secrets: LedgerSecrets) {}
+
+  get lastSeqno(): Seqno {
+    return this.tree.size as Seqno;
+  }
+
+  /** Primary path: serialise, encrypt and record a committed write set. Returns entry bytes. */
+  appendWriteSet(input: AppendWriteSetInput): Uint8Array {
+    const encoded = this.encodeWriteSet(input);
+    this.recordEncoded(encoded);
+    return encoded.entry;
+  }
+
+  /** Serialises and encrypts a write set at the next seqno; changes nothing (see recordEncoded). */
+  encodeWriteSet(input: AppendWriteSetInput): EncodedTx {
+    const { txId } = input;
+    assert(txId.seqno === this.tree.size + 1, "write sets are recorded in seqno order");
+    const commitEvidenceDigest = sha256(this.secrets.commitEvidence(txId));
+    const entry = encodeEntry({ ...input, commitEvidenceDigest }, this.secrets);
+    return {
+      txId,
+      entry,
+      commitEvidenceDigest,
+      claimsDigest: input.claimsDigest ?? ZERO_DIGEST,
+      signature: findSignature(input.writeSet.maps),
+    };
+  }
+
+  /** Appends an encoded transaction's leaf to the tree. */
+  recordEncoded(encoded: EncodedTx): void {
+    assert(encoded.txId.seqno === this.tree.size + 1, "entries are recorded in seqno order");
+    const { txId, entry, commitEvidenceDigest, claimsDigest, signature } = encoded;
+    this.record(txId.view, entry, commitEvidenceDigest, claimsDigest, signature);
+  }
+
+  /** Follower and replay path: record entry bytes produced elsewhere. Returns the decoded entry. */
+  appendEntry(bytes: Uint8Array): LedgerEntry {
+    const entry = decodeEntry(bytes);
+    assert(entry.seqno === this.tree.size + 1, "entries are recorded in seqno order");
+    const signature = findSignature(entry.publicMaps);
+    this.record(entry.view, bytes, entry.commitEvidenceDigest, entry.claimsDigest, signature);
+    return entry;
+  }
+
+  private record(view: View, entry: Uint8Array, ceDigest: Uint8Array, claimsDigest: Uint8Array,
+    signature: SignatureValue | null): void {
+    const writeSetDigest = sha256(entry);
+    this.tree.append(computeLeaf(writeSetDigest, ceDigest, claimsDigest));
+    this.meta.push({ view, writeSetDigest, claimsDigest, signature });
+  }
+
+  /** The root a signature at `this.lastSeqno + 1` signs: over every entry recorded so far. */
+  rootForNextSignature(): Uint8Array {
+    return this.tree.root();
+  }
+
+  /** Roll back: forget every entry with seqno > `seqno`. */
+  retract(seqno: Seqno): void {
+    assert(seqno >= this.firstRetainedSeqno - 1, "cannot retract below the retained history");
+    this.tree.retract(seqno);
+    this.meta.length = seqno - this.firstRetainedSeqno + 1;
+  }
+
+  /** Forget what is needed only for receipts of seqnos < `seqno` (bounds memory). */
+  compact(seqno: Seqno): void {
+    assert(seqno <= this.tree.size, "cannot compact beyond the end");
+    if (seqno <= this.firstRetainedSeqno) return;
+    this.tree.compact(seqno - 1);
+    this.meta = this.meta.slice(seqno - this.firstRetainedSeqno);
+    this.firstRetainedSeqno = seqno;
+  }
+
+  private metaAt(seqno: number): TxMeta | undefined {
+    return this.meta[seqno - this.firstRetainedSeqno];
+  }
+
+  /**
+   * A CCF JSON receipt for `seqno`, proven by the first signature after it (or, for a
+   * signature transaction, by its own signed root).
+   */
+  receipt(seqno: Seqno): ReceiptOutcome {
+    const meta = this.metaAt(seqno);
+    if (seqno < this.firstRetainedSeqno || meta === undefined) return { kind: "unavailable" };
+    if (meta.signature !== null) {
+      const sig = meta.signature;
+      const receipt: Receipt = { ...receiptSigner(sig), proof: [], leaf: sig.root };
+      return { kind: "receipt", receipt, signatureSeqno: seqno };
+    }
+    for (let s = seqno + 1; s <= this.tree.size; s++) {
+      const sig = this.metaAt(s)!.signature;
+      if (sig === null) continue;
+      const proof = this.tree.path(seqno - 1, s - 1);
+      const commitEvidence = this.secrets.commitEvidence({ view: meta.view, seqno });
+      const receipt: Receipt = {
+        ...receiptSigner(sig),
+        proof: proof.map(hexStep),
+        leaf_components: {
+          write_set_digest: toHex(meta.writeSetDigest),
+          commit_evidence: commitEvidence,
+          claims_digest: toHex(meta.claimsDigest),
+        },
+      };
+      return { kind: "receipt", receipt, signatureSeqno: s as Seqno };
+    }
+    return { kind: "not-signed" };
+  }
+
+  /** The signature recorded at `seqno`, if that transaction is a signature. */
+  signatureAt(seqno: Seqno): SignatureValue | null {
+    return this.metaAt(seqno)?.signature ?? null;
+  }
+}
+
+function receiptSigner(sig: SignatureValue): Pick<Receipt, "cert" | "node_id" | "signature"> {
+  return { cert: sig.cert, node_id: sig.node, signature: sig.sig };
+}
+
+function hexStep(step: ProofStep): { left: string } | { right: string } {
+  return "left" in step ? { left: toHex(step.left) } : { right: toHex(step.right) };
+}

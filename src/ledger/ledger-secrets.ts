@@ -1,0 +1,63 @@
+/**
+ * Ledger secrets: the AES-256-GCM keys of the private domain, each in force from a seqno on
+ * (rotation arrives with trigger_ledger_rekey, issue #5), and the commit secrets derived from
+ * them (ccf-api.md 6.4).
+ *
+ * Invariant: secrets are ordered by strictly increasing `fromSeqno`; the first starts at 1.
+ */
+import { assert } from "../base/assert.js";
+import { toHex, utf8 } from "../base/bytes.js";
+import type { Seqno, TxId } from "../base/ids.js";
+import { AES_KEY_BYTES } from "../crypto/aead.js";
+import { hmacSha256 } from "../crypto/hash.js";
+
+/**
+ * CCF derives the commit secret with the label "Commit Secret Label" but passes
+ * sizeof(const char*) as its length, so only the first 8 bytes are used (ccf-api.md 6.4).
+ */
+const COMMIT_SECRET_LABEL = utf8("Commit S");
+
+export interface LedgerSecret {
+  readonly fromSeqno: Seqno;
+  readonly key: Uint8Array;
+  /** HMAC-SHA256(key, "Commit S"): the key of per-transaction commit nonces. */
+  readonly commitSecret: Uint8Array;
+}
+
+export class LedgerSecrets {
+  // Invariant: strictly increasing fromSeqno, first is 1.
+  private readonly secrets: LedgerSecret[] = [];
+
+  constructor(initialKey: Uint8Array) {
+    this.add(1 as Seqno, initialKey);
+  }
+
+  add(fromSeqno: Seqno, key: Uint8Array): void {
+    assert(key.byteLength === AES_KEY_BYTES, "ledger secret must be 32 bytes");
+    const last = this.secrets[this.secrets.length - 1];
+    assert(last === undefined || fromSeqno > last.fromSeqno, "secrets must be added in seqno order");
+    const commitSecret = hmacSha256(key, COMMIT_SECRET_LABEL);
+    this.secrets.push({ fromSeqno, key: key.slice(), commitSecret });
+  }
+
+  /** The secret in force at `seqno`: the last one whose fromSeqno <= seqno. */
+  secretFor(seqno: Seqno): LedgerSecret {
+    assert(seqno >= 1, "seqnos start at 1");
+    for (let i = this.secrets.length - 1; i >= 0; i--) {
+      const secret = this.secrets[i]!;
+      if (secret.fromSeqno <= seqno) return secret;
+    }
+    throw new Error("unreachable: the first secret starts at seqno 1");
+  }
+
+  get latest(): LedgerSecret {
+    return this.secrets[this.secrets.length - 1]!;
+  }
+
+  /** The commit evidence string `ce:<view>.<seqno>:<hex nonce>` of a transaction. */
+  commitEvidence(id: TxId): string {
+    const txIdText = `${id.view}.${id.seqno}`;
+    const nonce = hmacSha256(this.secretFor(id.seqno).commitSecret, txIdText);
+    return `ce:${txIdText}:${toHex(nonce)}`;
+  }
+}

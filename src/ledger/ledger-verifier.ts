@@ -1,0 +1,115 @@
+/**
+ * Offline ledger verification, one entry at a time in seqno order: framing and public domain
+ * decode, Merkle tree recomputation, and for every signature transaction a check that its root
+ * is the recomputed root and that its ECDSA signature verifies with the certificate it names
+ * (whose key must hash to the signing node id). Optionally, each signing certificate must be
+ * issued by a given service certificate.
+ *
+ * Pure: the CLI feeds it entries from ledger/io's reader and maps outcomes to file and offset.
+ * Without the ledger secret the private domain cannot be decrypted, but every entry's bytes
+ * are covered by its leaf (write_set_digest), so any altered byte breaks the next signature.
+ */
+import { fromBase64, fromHex, toHex, equalBytes } from "../base/bytes.js";
+import type { Seqno } from "../base/ids.js";
+import { verifyDigest } from "../crypto/ecdsa.js";
+import { sha256 } from "../crypto/hash.js";
+import { publicKeyOfCert, nodeIdFromPublicKey, isIssuedBy } from "../crypto/identity.js";
+import { decodeEntry } from "./entry-format.js";
+import { computeLeaf } from "./history.js";
+import { MerkleTree } from "./merkle/merkle-tree.js";
+import { findSignature, type SignatureValue } from "./signature.js";
+
+export type VerifyStep =
+  | { readonly kind: "entry"; readonly seqno: Seqno }
+  | { readonly kind: "signature"; readonly seqno: Seqno; readonly node: string }
+  | { readonly kind: "invalid"; readonly seqno: Seqno; readonly reason: string };
+
+export interface LedgerVerifierOptions {
+  /** When set, every signing certificate must be issued by this service certificate. */
+  readonly serviceCertPem?: string | undefined;
+}
+
+export class LedgerVerifier {
+  private readonly tree = new MerkleTree();
+  private readonly trustedCerts = new Map<string, string>();
+  // Invariant: lastSignedSeqno is the seqno of the last signature that verified (0 if none).
+  private lastSigned = 0 as Seqno;
+  private signatures = 0;
+
+  constructor(private readonly options: LedgerVerifierOptions = {}) {}
+
+  get lastVerifiedSeqno(): Seqno {
+    return this.lastSigned;
+  }
+
+  get lastSeqno(): Seqno {
+    return this.tree.size as Seqno;
+  }
+
+  get signatureCount(): number {
+    return this.signatures;
+  }
+
+  /** Checks the next entry (its seqno must be lastSeqno + 1). */
+  push(bytes: Uint8Array): VerifyStep {
+    const expected = (this.tree.size + 1) as Seqno;
+    let signature: SignatureValue | null;
+    let leaf: Uint8Array;
+    try {
+      const entry = decodeEntry(bytes);
+      if (entry.seqno !== expected) {
+        return { kind: "invalid", seqno: expected, reason: `entry says seqno ${entry.seqno}` };
+      }
+      signature = findSignature(entry.publicMaps);
+      leaf = computeLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest);
+    } catch (err: unknown) {
+      return { kind: "invalid", seqno: expected, reason: (err as Error).message };
+    }
+    if (signature !== null) {
+      const problem = this.checkSignature(signature, expected);
+      if (problem !== null) return { kind: "invalid", seqno: expected, reason: problem };
+    }
+    this.tree.append(leaf);
+    if (signature === null) return { kind: "entry", seqno: expected };
+    this.lastSigned = expected;
+    this.signatures++;
+    // Receipts are not built here: keep only what the next root needs.
+    this.tree.compact(this.tree.size - 1);
+    return { kind: "signature", seqno: expected, node: signature.node };
+  }
+
+  private checkSignature(sig: SignatureValue, seqno: Seqno): string | null {
+    if (sig.seqno !== seqno) return `signature claims seqno ${sig.seqno}`;
+    if (this.tree.size === 0) return "signature before any entry";
+    const root = this.tree.root();
+    if (!equalBytes(root, fromHex(sig.root) ?? new Uint8Array(0))) {
+      return `signed root ${sig.root} != recomputed root ${toHex(root)}: an entry in seqnos ` +
+        `${this.lastSigned + 1}..${seqno - 1} or this signature was altered`;
+    }
+    const certProblem = this.checkCert(sig);
+    if (certProblem !== null) return certProblem;
+    const key = publicKeyOfCert(sig.cert);
+    if (!verifyDigest(key, root, fromBase64(sig.sig) ?? new Uint8Array(0))) {
+      return `signature by node ${sig.node} does not verify over root ${sig.root}`;
+    }
+    return null;
+  }
+
+  private checkCert(sig: SignatureValue): string | null {
+    const known = this.trustedCerts.get(sig.cert);
+    if (known !== undefined) return known === sig.node ? null : `cert does not belong to node ${sig.node}`;
+    let nodeId: string;
+    try {
+      nodeId = nodeIdFromPublicKey(publicKeyOfCert(sig.cert));
+    } catch {
+      return "signature cert is not a valid certificate";
+    }
+    if (nodeId !== sig.node) return `cert key hashes to ${nodeId}, not signing node ${sig.node}`;
+    const service = this.options.serviceCertPem;
+    if (service !== undefined && !isIssuedBy(sig.cert, service)) {
+      return `signing cert of node ${sig.node} is not issued by the service certificate`;
+    }
+    this.trustedCerts.set(sig.cert, nodeId);
+    return null;
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The ledger's Merkle history tree: one 32-byte leaf per transaction (leaf index = seqno - 1).
+ *
+ * Spec: CCF's merklecpp tree. Internal node = SHA-256(left || right), no domain-separation prefix.
+ * The tree over n leaves is left-balanced as in RFC 6962 (without its prefixes):
+ *   root(D[0..n)) = D[0] if n == 1, else SHA-256(root(D[0..k)) || root(D[k..n)))
+ * with k the largest power of two below n. Equivalently, pair nodes level by level and promote an
+ * odd last node unchanged.
+ *
+ * Representation: per level h, the hashes of the PERFECT subtrees of 2^h leaves, in order (level 0
+ * holds the leaves). Node j of level h covers leaves [j * 2^h, (j + 1) * 2^h). Any tree size s is
+ * the sum of its binary digits; each set bit h of s contributes one "peak", node floor(s / 2^h) - 1
+ * of level h, and the root folds the peaks right to left. So append is amortized one hash, root()
+ * is O(log n) hashes, and a proof reads stored siblings plus at most one folded partial sibling.
+ *
+ * Compaction to m keeps, per level h, nodes from floor(m / 2^h) - 1 onward: that is every left
+ * sibling of a leaf >= m and every peak of any size >= m, so roots, proofs, appends and retracts
+ * at sizes >= m all keep working while memory stays proportional to what is retained.
+ *
+ * Hashes are stored packed, one byte buffer per level; appended leaves are copied in and every
+ * returned hash is a fresh copy, so callers and the tree never share mutable bytes.
+ */
+import { assert } from "../../base/assert.js";
+import { SHA256_BYTES, sha256 } from "../../crypto/hash.js";
+import { hashNode, type ProofStep } from "./proof.js";
+
+const NODE_BYTES = SHA256_BYTES;
+/** Smallest capacity, in nodes, a level's buffer is shrunk to (upper levels stay tiny). */
+const MIN_CAPACITY_NODES = 4;
+
+/**
+ * The stored perfect-subtree hashes of one level, packed in one growable byte buffer. Packing
+ * (rather than one Buffer per hash) saves ~100+ bytes of object overhead per node, keeps the GC
+ * from tracing millions of small objects, and puts two siblings next to each other so a parent
+ * is hashed straight from the buffer.
+ */
+class Level {
+  /**
+   * Invariant: bytes[(j - base) * 32, (j - base + 1) * 32) is node j for first <= j < count;
+   * slots below first - base are dead (compacted) and are reclaimed lazily.
+   */
+  private bytes = new Uint8Array(MIN_CAPACITY_NODES * NODE_BYTES);
+  /** Logical index of the node at byte 0. Invariant: base <= first. */
+  private base = 0;
+  /** First retained node. Invariant: first <= count. */
+  private first = 0;
+  /** Nodes ever completed at this level and not retracted. */
+  count = 0;
+
+  get capacityNodes(): number {
+    return this.bytes.byteLength / NODE_BYTES;
+  }
+
+  push(hash: Uint8Array): void {
+    const offset = (this.count - this.base) * NODE_BYTES;
+    if (offset + NODE_BYTES > this.bytes.byteLength) this.resize(2 * (this.count + 1 - this.first));
+    this.bytes.set(hash, (this.count - this.base) * NODE_BYTES);
+    this.count += 1;
+  }
+
+  /** A view of `n` consecutive nodes from `index` (valid until the next mutation). */
+  view(index: number, n: number): Uint8Array {
+    assert(index >= this.first && index + n <= this.count, "merkle node is not retained");
+    const offset = (index - this.base) * NODE_BYTES;
+    return this.bytes.subarray(offset, offset + n * NODE_BYTES);
+  }
+
+  /** A fresh copy of node `index`. */
+  copy(index: number): Uint8Array {
+    return this.view(index, 1).slice();
+  }
+
+  /** Keeps only the first `count` nodes; count >= first. */
+  truncate(count: number): void {
+    this.count = count;
+    this.fit();
+  }
+
+  /** Forgets nodes below `keep`. */
+  dropBelow(keep: number): void {
+    if (keep <= this.first) return;
+    this.first = keep;
+    this.fit();
+  }
+
+  /**
+   * Reclaims space after the live range shrank: slides the live nodes to the front once dead
+   * slots outnumber them (the copy costs no more than the slots freed), and reallocates when
+   * under a quarter of the capacity is live (the usual amortized dynamic-array shrink).
+   */
+  private fit(): void {
+    const live = this.count - this.first;
+    const dead = this.first - this.base;
+    if (this.capacityNodes > 4 * Math.max(live, MIN_CAPACITY_NODES)) {
+      this.resize(2 * live);
+    } else if (dead > 0 && dead >= live) {
+      const from = dead * NODE_BYTES;
+      this.bytes.copyWithin(0, from, from + live * NODE_BYTES);
+      this.base = this.first;
+    }
+  }
+
+  /** Moves the live nodes into a fresh buffer of `nodes` capacity (at least the minimum). */
+  private resize(nodes: number): void {
+    const next = new Uint8Array(Math.max(nodes, MIN_CAPACITY_NODES) * NODE_BYTES);
+    next.set(this.view(this.first, this.count - this.first));
+    this.bytes = next;
+    this.base = this.first;
+  }
+}
+
+function isCount(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+export class MerkleTree {
+  /** Invariant: levels[0] exists; levels[h].count = floor(count / 2^h). */
+  private readonly levels: Level[] = [new Level()];
+  /** Leaves appended and not retracted. */
+  private count = 0;
+  /** First provable leaf. Invariant: 0 <= min <= count; nodes are retained as the header says. */
+  private min = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get minIndex(): number {
+    return this.min;
+  }
+
+  /**
+   * Node slots allocated across all levels, live or not. For memory tests and metrics: it stays
+   * within a small constant factor of the retained nodes, O(size - minIndex + log size).
+   */
+  get storedNodeCount(): number {
+    let total = 0;
+    for (const level of this.levels) total += level.capacityNodes;
+    return total;
+  }
+
+  append(leaf: Uint8Array): void {
+    // Hot path: build the message only on failure.
+    if (leaf.byteLength !== SHA256_BYTES) {
+      assert(false, `merkle leaf must be 32 bytes, got ${leaf.byteLength}`);
+    }
+    let level = this.levels[0]!;
+    level.push(leaf);
+    this.count += 1;
+    // Each time a level's count becomes even, its last two nodes complete a parent; they are
+    // adjacent in the level's buffer, so SHA-256(left || right) hashes one 64-byte view.
+    for (let h = 1; level.count % 2 === 0; h++) {
+      const parent = sha256(level.view(level.count - 2, 2));
+      level = this.levels[h] ?? this.addLevel();
+      level.push(parent);
+    }
+  }
+
+  root(): Uint8Array {
+    assert(this.count > 0, "root of an empty merkle tree");
+    return this.rootAt(this.count);
+  }
+
+  /** Root over the first `size` leaves; minIndex <= size (the peaks of minIndex are retained). */
+  rootAt(size: number): Uint8Array {
+    assert(isCount(size) && size >= 1 && size <= this.count,
+      `merkle rootAt(${size}) outside 1..${this.count}`);
+    assert(size >= this.min, `merkle rootAt(${size}) below compacted minIndex ${this.min}`);
+    const root = this.foldPeaks(size, Infinity);
+    assert(root !== undefined, "merkle tree has no peaks");
+    return root;
+  }
+
+  leaf(index: number): Uint8Array {
+    this.checkIndex(index, this.count);
+    return this.levels[0]!.copy(index);
+  }
+
+  /** Leaf-to-root inclusion proof of leaf `index` in the tree over the first `size` leaves. */
+  path(index: number, size: number = this.count): ProofStep[] {
+    assert(isCount(size) && size <= this.count, `merkle path size ${size} outside 0..${this.count}`);
+    this.checkIndex(index, size);
+    const proof: ProofStep[] = [];
+    for (let h = 0, width = 1; width < size; h++, width *= 2) {
+      const level = this.levels[h]!;
+      const j = Math.floor(index / width); // our node at this level
+      const complete = Math.floor(size / width); // perfect nodes of this level within `size`
+      if (j % 2 === 1) {
+        proof.push({ left: level.copy(j - 1) });
+      } else if (j + 1 < complete) {
+        proof.push({ right: level.copy(j + 1) });
+      } else if ((j + 1) * width < size) {
+        // The right sibling is the partial subtree over leaves [complete * width, size): its root
+        // is the fold of the peaks of `size` below this level.
+        const partial = this.foldPeaks(size, h);
+        assert(partial !== undefined, "merkle partial sibling has no peaks");
+        proof.push({ right: partial });
+      }
+      // else: our node is the odd last one and is promoted unchanged.
+    }
+    return proof;
+  }
+
+  /** Rolls back to `size` leaves. Nodes below minIndex were compacted, so size >= minIndex. */
+  retract(size: number): void {
+    assert(isCount(size) && size <= this.count, `merkle retract(${size}) outside 0..${this.count}`);
+    assert(size >= this.min, `merkle retract(${size}) below compacted minIndex ${this.min}`);
+    for (let h = 0, width = 1; h < this.levels.length; h++, width *= 2) {
+      // Retained nodes start at floor(min / width) - 1 <= floor(size / width): never cut into.
+      this.levels[h]!.truncate(Math.floor(size / width));
+    }
+    this.count = size;
+  }
+
+  /** Forgets what only leaves below `minIndex` need. Lowering minIndex is a no-op. */
+  compact(minIndex: number): void {
+    assert(isCount(minIndex) && minIndex <= this.count,
+      `merkle compact(${minIndex}) outside 0..${this.count}`);
+    if (minIndex <= this.min) return;
+    for (let h = 0, width = 1; h < this.levels.length; h++, width *= 2) {
+      this.levels[h]!.dropBelow(Math.max(0, Math.floor(minIndex / width) - 1));
+    }
+    this.min = minIndex;
+  }
+
+  private addLevel(): Level {
+    const level = new Level();
+    this.levels.push(level);
+    return level;
+  }
+
+  private checkIndex(index: number, size: number): void {
+    assert(isCount(index) && index < size, `merkle leaf index ${index} outside 0..${size - 1}`);
+    assert(index >= this.min, `merkle leaf ${index} is below compacted minIndex ${this.min}`);
+  }
+
+  /**
+   * Folds, right to left, the peaks of a tree of `size` leaves at levels below `belowLevel`: the
+   * root of the last (size mod 2^belowLevel) leaves. Undefined when there are none; otherwise a
+   * fresh array.
+   */
+  private foldPeaks(size: number, belowLevel: number): Uint8Array | undefined {
+    let acc: Uint8Array | undefined;
+    for (let h = 0, width = 1; h < belowLevel && width <= size; h++, width *= 2) {
+      const complete = Math.floor(size / width);
+      if (complete % 2 === 1) {
+        const level = this.levels[h]!;
+        acc = acc === undefined ? level.copy(complete - 1) : hashNode(level.view(complete - 1, 1), acc);
+      }
+    }
+    return acc;
+  }
+}

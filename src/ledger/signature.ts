@@ -1,0 +1,122 @@
+/**
+ * Signature transactions (ccf-api.md 6.4): every `sig_tx_interval` transactions or
+ * `sig_ms_interval` ms, the primary writes `public:ccf.internal.signatures` with the Merkle root
+ * over every entry before the signature's own seqno, signed by the node key as a prehashed
+ * SHA-256 digest. Commit points are signature transactions only.
+ *
+ * The value is JSON, as CCF stores it: {sig, node, hashed_nonce, seqno, view, commit_seqno,
+ * commit_view, root, cert}. Consortia records the real commit point known when signing.
+ */
+import { CcfError } from "../base/errors.js";
+import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8, equalBytes } from "../base/bytes.js";
+import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
+import { isHexId } from "../base/ids.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
+import type { MapWrites, WriteSet } from "../kv/write-set.js";
+
+export interface SignatureValue {
+  readonly sig: string;
+  readonly node: NodeId;
+  readonly hashed_nonce: string;
+  readonly seqno: number;
+  readonly view: number;
+  readonly commit_seqno: number;
+  readonly commit_view: number;
+  readonly root: string;
+  readonly cert: string;
+}
+
+export enum SignatureErrorCode {
+  MalformedSignature = "MalformedSignature",
+}
+export type SignatureErrorType = { code: SignatureErrorCode; field: string };
+export class SignatureError extends CcfError<SignatureErrorType> {}
+
+export interface SignatureInput {
+  readonly txId: TxId;
+  readonly commitTxId: TxId;
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly nodeId: NodeId;
+  readonly certPem: string;
+  readonly hashedNonce: Uint8Array;
+}
+
+export function makeSignatureValue(input: SignatureInput): SignatureValue {
+  return {
+    sig: toBase64(input.signature),
+    node: input.nodeId,
+    hashed_nonce: toHex(input.hashedNonce),
+    seqno: input.txId.seqno,
+    view: input.txId.view,
+    commit_seqno: input.commitTxId.seqno,
+    commit_view: input.commitTxId.view,
+    root: toHex(input.root),
+    cert: input.certPem,
+  };
+}
+
+/** The write set of a signature transaction: the signatures singleton only. */
+export function signatureWriteSet(value: SignatureValue): WriteSet {
+  const bytes = utf8(JSON.stringify(value));
+  return {
+    maps: [{ name: SERVICE_TABLES.signatures, writes: [{ key: SINGLETON_KEY_BYTES, value: bytes }] }],
+  };
+}
+
+function bad(field: string, why: string): never {
+  throw new SignatureError({ code: SignatureErrorCode.MalformedSignature, field }, `signature ${field}: ${why}`);
+}
+
+function field<T>(obj: Record<string, unknown>, name: string, check: (v: unknown) => v is T): T {
+  const v = obj[name];
+  if (!check(v)) bad(name, "missing or wrong type");
+  return v;
+}
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Validates a decoded signatures-table value. Throws SignatureError naming the bad field. */
+export function parseSignatureValue(json: unknown): SignatureValue {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) bad("value", "not an object");
+  const o = json as Record<string, unknown>;
+  const value: SignatureValue = {
+    sig: field(o, "sig", isString),
+    node: field(o, "node", isString) as NodeId,
+    hashed_nonce: field(o, "hashed_nonce", isString),
+    seqno: field(o, "seqno", isCount),
+    view: field(o, "view", isCount),
+    commit_seqno: field(o, "commit_seqno", isCount),
+    commit_view: field(o, "commit_view", isCount),
+    root: field(o, "root", isString),
+    cert: field(o, "cert", isString),
+  };
+  if (!isHexId(value.node)) bad("node", "not a 64-char hex id");
+  if (fromHex(value.root)?.byteLength !== 32) bad("root", "not 32 bytes of hex");
+  if (fromBase64(value.sig) === null) bad("sig", "not base64");
+  if (!value.cert.includes("-----BEGIN CERTIFICATE-----")) bad("cert", "not a PEM certificate");
+  return value;
+}
+
+/**
+ * Finds the signature in a transaction's public maps. Returns null when the transaction is
+ * not a signature transaction; throws SignatureError when the value is malformed.
+ */
+export function findSignature(publicMaps: readonly MapWrites[]): SignatureValue | null {
+  const map = publicMaps.find((m) => m.name === SERVICE_TABLES.signatures);
+  if (map === undefined) return null;
+  const write = map.writes.find((w) => equalBytes(w.key, SINGLETON_KEY_BYTES));
+  if (write === undefined || write.value === null) bad("value", "signatures table without a value");
+  let json: unknown;
+  try {
+    json = JSON.parse(fromUtf8(write.value));
+  } catch {
+    bad("value", "not JSON");
+  }
+  return parseSignatureValue(json);
+}
+
+export function signatureTxId(value: SignatureValue): TxId {
+  return { view: value.view as View, seqno: value.seqno as Seqno };
+}
