@@ -21,7 +21,7 @@ import { LedgerSecrets } from "../src/ledger/ledger-secrets.js";
 import { TxHistory } from "../src/ledger/history.js";
 import { LedgerWriter } from "../src/ledger/io/ledger-writer.js";
 import { TxPipeline, type PipelineStage, type StageProfile } from "../src/node/tx-pipeline.js";
-import { makeTestNetworkIdentity } from "../src/node/dev-identity.js";
+import { createStartIdentities } from "../src/node/identities.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -64,7 +64,7 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-const identity = await makeTestNetworkIdentity({ now: new Date() });
+const identity = await createStartIdentities({ now: new Date() });
 
 async function run(count: number, dir: string, profile?: StageProfile) {
   const store = new Store();

@@ -7,6 +7,7 @@ import { CliError } from "./cli-error.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerLedger } from "./commands/ledger.js";
 import { registerReceipt } from "./commands/receipt.js";
+import { registerSandbox } from "./commands/sandbox.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerKeygen(program);
   registerLedger(program);
   registerReceipt(program);
+  registerSandbox(program);
   return program;
 }
 

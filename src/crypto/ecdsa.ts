@@ -77,7 +77,7 @@ function curveOf(key: KeyObject): ECDSA {
   if (name === null) {
     throw new EcdsaError(
       { code: EcdsaErrorCode.UnsupportedKey },
-      `unsupported key for ECDSA: ${key.asymmetricKeyType ?? "unknown"} key (need EC P-256 or P-384)`,
+      `unsupported ECDSA key: ${key.asymmetricKeyType ?? "unknown"} (need EC P-256 or P-384)`,
     );
   }
   return CURVES[name];
@@ -88,7 +88,8 @@ function fromBase64Url(text: string): Uint8Array {
   const standard = text.replace(/-/g, "+").replace(/_/g, "/");
   const padded = standard + "=".repeat((4 - (standard.length % 4)) % 4);
   const bytes = fromBase64(padded);
-  if (bytes === null) throw new EcdsaError({ code: EcdsaErrorCode.UnsupportedKey }, "bad JWK field");
+  if (bytes === null)
+    throw new EcdsaError({ code: EcdsaErrorCode.UnsupportedKey }, "bad JWK field");
   return bytes;
 }
 

@@ -11,7 +11,7 @@
  * accepts only canonical encodings (see write-set.ts) and throws CodecError on anything else.
  */
 import { CcfError } from "../base/errors.js";
-import { compareBytes, fromUtf8, utf8 } from "../base/bytes.js";
+import { compareBytes, utf8 } from "../base/bytes.js";
 import { compareNames, type KeyWrite, type MapWrites } from "./write-set.js";
 
 export enum CodecErrorCode {
@@ -23,7 +23,7 @@ export enum CodecErrorCode {
   InvalidName = "InvalidName",
   /** Maps or keys are out of order or duplicated. */
   NotCanonical = "NotCanonical",
-  /** A field that must be zero in the ledger is not. */
+  /** A field that must be zero in the ledger (read version, read count) is not. */
   UnexpectedField = "UnexpectedField",
 }
 
@@ -106,7 +106,8 @@ class Reader {
   }
 
   fail(code: CodecErrorCode, what: string): never {
-    throw new CodecError({ code, offset: this.offset }, `write set: ${what} at offset ${this.offset}`);
+    const message = `write set: ${what} at offset ${this.offset}`;
+    throw new CodecError({ code, offset: this.offset }, message);
   }
 
   u64(what: string): number {
@@ -129,23 +130,30 @@ class Reader {
   /** A count of items each at least `minItemBytes` long must fit in what is left. */
   count(what: string, minItemBytes: number): number {
     const n = this.u64(what);
-    if (n * minItemBytes > this.remaining) this.fail(CodecErrorCode.LengthOutOfRange, `${what} too large`);
+    if (n * minItemBytes > this.remaining) {
+      this.fail(CodecErrorCode.LengthOutOfRange, `${what} too large`);
+    }
     return n;
   }
 }
+
+// ignoreBOM: a leading U+FEFF is part of the name. The default decoder strips it, so the name
+// "\uFEFFa" would decode as "a" and re-encode to different bytes.
+const nameDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function decodeName(r: Reader): string {
   const raw = r.blob("map name");
   if (raw.byteLength === 0) r.fail(CodecErrorCode.InvalidName, "empty map name");
   try {
-    return fromUtf8(raw);
+    return nameDecoder.decode(raw);
   } catch {
     return r.fail(CodecErrorCode.InvalidName, "map name is not UTF-8");
   }
 }
 
 function decodeMap(r: Reader, name: string): MapWrites {
-  r.u64("read version");
+  // Only 0 re-encodes to the same bytes: anything else is not a canonical encoding.
+  if (r.u64("read version") !== 0) r.fail(CodecErrorCode.UnexpectedField, "non-zero read version");
   if (r.u64("read count") !== 0) r.fail(CodecErrorCode.UnexpectedField, "non-zero read count");
   const updates: KeyWrite[] = [];
   const updateCount = r.count("write count", 2 * U64);

@@ -24,7 +24,7 @@ export const FORCE_LEDGER_CHUNK_BEFORE = 0x02;
 /** Flags we understand. An unknown bit is treated as corruption rather than silently ignored. */
 export const KNOWN_ENTRY_FLAGS = FORCE_LEDGER_CHUNK_AFTER | FORCE_LEDGER_CHUNK_BEFORE;
 
-/** Byte offset of the i64 seqno within an entry: header 8 + tag 16 + iv 12 + u64 pd size 8 + type 1. */
+/** Offset of the i64 seqno in an entry: header 8 + tag 16 + iv 12 + u64 pd size 8 + type 1. */
 export const ENTRY_SEQNO_OFFSET = 45;
 /**
  * Smallest `size` (bytes after the header) that still holds the GCM header, the public domain
@@ -39,7 +39,7 @@ const TWO_POW_32 = 0x1_0000_0000;
 export interface EntryHeader {
   readonly version: number;
   readonly flags: number;
-  /** Bytes after the 8-byte header. Invariant: ENTRY_SIZE_MIN_BYTES <= sizeBytes <= ENTRY_SIZE_MAX_BYTES. */
+  /** Bytes after the 8-byte header. Invariant: in [ENTRY_SIZE_MIN_BYTES, ENTRY_SIZE_MAX_BYTES]. */
   readonly sizeBytes: number;
 }
 
@@ -65,12 +65,7 @@ export function readEntryHeader(bytes: Uint8Array, offset: number): EntryHeaderR
   const flags = bytes[offset + 1]!;
   if ((flags & ~KNOWN_ENTRY_FLAGS) !== 0) return { kind: "bad-flags", flags };
   if (available < ENTRY_HEADER_SIZE_BYTES) return { kind: "truncated", bytesAvailable: available };
-  const low =
-    (bytes[offset + 2]! |
-      (bytes[offset + 3]! << 8) |
-      (bytes[offset + 4]! << 16) |
-      (bytes[offset + 5]! << 24)) >>>
-    0;
+  const low = readU32(bytes, offset + 2);
   const high = bytes[offset + 6]! | (bytes[offset + 7]! << 8);
   const sizeBytes = high * TWO_POW_32 + low;
   if (sizeBytes < ENTRY_SIZE_MIN_BYTES) return { kind: "bad-size", sizeBytes };
@@ -118,13 +113,16 @@ export function entryFlags(entry: Uint8Array): number {
  * is too short or the value is negative or beyond 2^53 (no valid seqno is).
  */
 export function entrySeqno(entry: Uint8Array): number | null {
-  const at = ENTRY_SEQNO_OFFSET;
-  if (entry.byteLength < at + 8) return null;
-  const low =
-    (entry[at]! | (entry[at + 1]! << 8) | (entry[at + 2]! << 16) | (entry[at + 3]! << 24)) >>> 0;
-  const high =
-    (entry[at + 4]! | (entry[at + 5]! << 8) | (entry[at + 6]! << 16) | (entry[at + 7]! << 24)) >>> 0;
+  if (entry.byteLength < ENTRY_SEQNO_OFFSET + 8) return null;
+  const low = readU32(entry, ENTRY_SEQNO_OFFSET);
+  const high = readU32(entry, ENTRY_SEQNO_OFFSET + 4);
   // Seqnos are safe integers: high word below 2^21 (this also rejects negative i64 values).
   if (high >= 0x20_0000) return null;
   return high * TWO_POW_32 + low;
+}
+
+/** u32 LE at `at`; the caller has checked the bounds. */
+function readU32(bytes: Uint8Array, at: number): number {
+  const low16 = bytes[at]! | (bytes[at + 1]! << 8);
+  return (low16 | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }

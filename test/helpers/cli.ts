@@ -9,9 +9,11 @@ export interface CliRun {
 }
 
 const ENTRY = join(import.meta.dirname, "..", "..", "src", "cli", "entry.ts");
+// Resolved here, so the CLI can run with any working directory.
+const TSX = import.meta.resolve("tsx");
 
 export function runCli(args: readonly string[], options: { cwd?: string } = {}): CliRun {
-  const result = spawnSync(process.execPath, ["--import", "tsx", ENTRY, ...args], {
+  const result = spawnSync(process.execPath, ["--import", TSX, ENTRY, ...args], {
     cwd: options.cwd ?? process.cwd(),
     encoding: "utf8",
     timeout: 120_000,

@@ -52,8 +52,9 @@ class Level {
   }
 
   push(hash: Uint8Array): void {
-    const offset = (this.count - this.base) * NODE_BYTES;
-    if (offset + NODE_BYTES > this.bytes.byteLength) this.resize(2 * (this.count + 1 - this.first));
+    if ((this.count - this.base + 1) * NODE_BYTES > this.bytes.byteLength) {
+      this.resize(2 * (this.count + 1 - this.first)); // also drops the dead prefix
+    }
     this.bytes.set(hash, (this.count - this.base) * NODE_BYTES);
     this.count += 1;
   }
@@ -178,7 +179,8 @@ export class MerkleTree {
 
   /** Leaf-to-root inclusion proof of leaf `index` in the tree over the first `size` leaves. */
   path(index: number, size: number = this.count): ProofStep[] {
-    assert(isCount(size) && size <= this.count, `merkle path size ${size} outside 0..${this.count}`);
+    assert(isCount(size) && size <= this.count,
+      `merkle path size ${size} outside 0..${this.count}`);
     this.checkIndex(index, size);
     const proof: ProofStep[] = [];
     for (let h = 0, width = 1; width < size; h++, width *= 2) {
@@ -245,7 +247,9 @@ export class MerkleTree {
       const complete = Math.floor(size / width);
       if (complete % 2 === 1) {
         const level = this.levels[h]!;
-        acc = acc === undefined ? level.copy(complete - 1) : hashNode(level.view(complete - 1, 1), acc);
+        acc = acc === undefined
+          ? level.copy(complete - 1)
+          : hashNode(level.view(complete - 1, 1), acc);
       }
     }
     return acc;

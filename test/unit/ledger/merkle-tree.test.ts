@@ -32,7 +32,8 @@ function describe(proof: readonly ProofStep[]): string[] {
   return proof.map((step) => ("left" in step ? `L:${toHex(step.left)}` : `R:${toHex(step.right)}`));
 }
 
-const l = [0, 1, 2, 3, 4].map(leafHash) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+type Five = [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+const l = [0, 1, 2, 3, 4].map(leafHash) as Five;
 
 test("roots of 1, 2, 3 and 5 leaves match independently computed CCF values", () => {
   const expected: Record<number, string> = {
@@ -56,7 +57,9 @@ test("tiny roots have the left-balanced shape with an odd last node promoted", (
 
 test("rootAt gives the historical roots of every prefix", () => {
   const tree = treeOf(5);
-  for (let s = 1; s <= 5; s++) assert.equal(toHex(tree.rootAt(s)), toHex(treeOf(s).root()), `size ${s}`);
+  for (let s = 1; s <= 5; s++) {
+    assert.equal(toHex(tree.rootAt(s)), toHex(treeOf(s).root()), `size ${s}`);
+  }
 });
 
 test("hashNode is SHA-256 of left then right, with no prefix", () => {
@@ -70,7 +73,8 @@ test("hashNode is SHA-256 of left then right, with no prefix", () => {
 test("foldProof puts a left sibling before and a right sibling after the running hash", () => {
   assert.equal(toHex(foldProof(l[2], [{ left: l[0] }])), toHex(h(l[0], l[2])));
   assert.equal(toHex(foldProof(l[2], [{ right: l[0] }])), toHex(h(l[2], l[0])));
-  assert.equal(toHex(foldProof(l[2], [{ right: l[3] }, { left: l[1] }])), toHex(h(l[1], h(l[2], l[3]))));
+  assert.equal(toHex(foldProof(l[2], [{ right: l[3] }, { left: l[1] }])),
+    toHex(h(l[1], h(l[2], l[3]))));
   const folded = foldProof(l[2], []);
   assert.equal(toHex(folded), toHex(l[2]));
   assert.notEqual(folded, l[2], "an empty fold returns a copy, not the caller's leaf");
@@ -94,7 +98,8 @@ test("in a 5-leaf tree, proofs name the partial and perfect siblings on the righ
   assert.deepEqual(describe(tree.path(0, 1)), []);
   for (let s = 1; s <= 5; s++) {
     for (let i = 0; i < s; i++) {
-      assert.ok(equalBytes(foldProof(tree.leaf(i), tree.path(i, s)), tree.rootAt(s)), `${i} in ${s}`);
+      const folded = foldProof(tree.leaf(i), tree.path(i, s));
+      assert.ok(equalBytes(folded, tree.rootAt(s)), `${i} in ${s}`);
     }
   }
 });
@@ -110,7 +115,7 @@ test("a proof's partial right sibling is the root of the leftover leaves", () =>
   assert.equal(toHex(last.right), toHex(h(h(leaves[4]!, leaves[5]!), leaves[6]!)));
 });
 
-test("hashes handed out are copies, so mutating them cannot corrupt the tree", () => {
+test("hashes going in and out are copies, so mutating them cannot corrupt the tree", () => {
   const tree = treeOf(1);
   const before = toHex(tree.root());
   tree.root().fill(0);
@@ -119,6 +124,11 @@ test("hashes handed out are copies, so mutating them cannot corrupt the tree", (
   for (const step of tree2.path(0)) ("left" in step ? step.left : step.right).fill(0);
   assert.equal(toHex(tree.root()), before);
   assert.equal(toHex(tree2.leaf(1)), toHex(l[1]));
+  const mine = leafHash(9);
+  tree.append(mine);
+  const root = toHex(tree.root());
+  mine.fill(0);
+  assert.equal(toHex(tree.root()), root, "the tree keeps its own copy of appended leaves");
 });
 
 test("retract then re-append gives the same roots as a tree built directly", () => {
@@ -143,7 +153,9 @@ test("compaction keeps roots, later proofs and appends working and bounds memory
   assert.equal(tree.minIndex, 990);
   assert.equal(tree.size, 1000);
   assert.ok(equalBytes(tree.root(), full.rootAt(1000)));
-  assert.ok(tree.storedNodeCount <= 4 * 10 + 4 * 11, `stored ${tree.storedNodeCount}`);
+  // Retained: <= span / 2^h + 2 nodes per level; buffers hold <= 4x live (min 4 slots) each.
+  assert.ok(tree.storedNodeCount <= 8 * 10 + 24 * 10, `stored ${tree.storedNodeCount}`);
+  assert.ok(tree.storedNodeCount * 10 < full.storedNodeCount, "compaction freed the prefix");
   for (let i = 1000; i < 1100; i++) tree.append(leafHash(i));
   tree.retract(995);
   for (let i = 995; i < 1100; i++) tree.append(leafHash(i));

@@ -1,0 +1,467 @@
+/**
+ * Appends framed entries to a ledger directory in CCF's chunk layout (chunk-format.ts;
+ * shared/reference/ccf-api.md 6.3), completes chunks at signatures, renames them once
+ * committed, and rolls back uncommitted suffixes.
+ *
+ * Chunking (as CCF): the current chunk is completed right after an entry when that entry is a
+ * signature and the chunk has reached `chunkSizeBytes`, or when the entry has
+ * FORCE_LEDGER_CHUNK_AFTER. An entry with FORCE_LEDGER_CHUNK_BEFORE completes the current chunk
+ * (if it has entries) before it is appended.
+ *
+ * Durability contract (what survives a crash):
+ * - `append` only buffers in memory; `flush` (explicit, or automatic past FLUSH_THRESHOLD_BYTES)
+ *   hands bytes to the OS without fsync. Neither is a durability point.
+ * - `sync` is THE durability point: once it returns, every appended entry survives a crash,
+ *   including the creation of the file holding it.
+ * - After a crash, the last in-progress file (`ledger_<first>`) may end in a torn tail: part of
+ *   an entry, or part of a positions table being appended. `open` truncates it and reports the
+ *   bytes dropped in `recoveredTornTailBytes`. Bytes before the last sync are never affected.
+ * - Completed chunks are synced when they complete, before they are renamed; a completed file
+ *   on disk is therefore always whole. (This is the one place `append` waits on the disk: two
+ *   fdatasyncs and a directory fsync once per chunk.) Committed files (`.committed`) are never
+ *   written again.
+ * - `truncate` and `commit` are durable when they return.
+ * - The committed seqno itself is not persisted: after `open` it is the last seqno of the last
+ *   `.committed` file, a lower bound of what was committed.
+ * Every multi-step file operation is ordered so that each crash point leaves a state `open` and
+ * the reader accept (see completeChunk and reopenChunk).
+ *
+ * A ledger always starts at seqno 1 here: an empty directory takes seqno 1 first.
+ *
+ * After an IO error the writer's in-memory state may no longer match the disk: discard it and
+ * `open` the ledger again. Not safe for two writers on one directory.
+ */
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { assert } from "../../base/assert.js";
+import { concatBytes } from "../../base/bytes.js";
+import {
+  CHUNK_HEADER_SIZE_BYTES,
+  CHUNK_POSITION_MAX,
+  checkLedgerFileSequence,
+  encodeChunkHeader,
+  encodePositionsTable,
+  formatLedgerFileName,
+  scanChunk,
+  type LedgerFileName,
+} from "../chunk-format.js";
+import {
+  ENTRY_HEADER_SIZE_BYTES,
+  FORCE_LEDGER_CHUNK_AFTER,
+  FORCE_LEDGER_CHUNK_BEFORE,
+  entrySeqno,
+  readEntryHeader,
+} from "../entry-header.js";
+import { listLedgerFiles } from "./ledger-reader.js";
+
+export interface LedgerWriterOptions {
+  /** A chunk is completed at the first signature once it has reached this size (CCF: 5 MB). */
+  readonly chunkSizeBytes: number;
+}
+
+/** Buffered bytes past which `append` flushes to the OS by itself. */
+export const FLUSH_THRESHOLD_BYTES = 1024 * 1024;
+
+interface CompletedChunk {
+  readonly firstSeqno: number;
+  readonly lastSeqno: number;
+  committed: boolean;
+}
+
+interface OpenChunk {
+  readonly firstSeqno: number;
+  /** Invariant: null until the first flush creates `ledger_<firstSeqno>`. */
+  fd: number | null;
+  /** Invariant: positions[i] is the file offset of entry firstSeqno + i (flushed or not). */
+  readonly positions: number[];
+  /** Invariant: the file size once everything buffered is flushed. */
+  sizeBytes: number;
+  /** Invariant: flushedBytes <= sizeBytes; bytes in [flushedBytes, sizeBytes) are buffered. */
+  flushedBytes: number;
+}
+
+export class LedgerWriter {
+  /** Bytes cut off the end of the in-progress file by `open` (0 when it ended cleanly). */
+  readonly recoveredTornTailBytes: number;
+  private readonly dir: string;
+  private readonly chunkSizeBytes: number;
+  /** Invariant: sorted, contiguous, committed ones first; all before `current`. */
+  private readonly completed: CompletedChunk[];
+  /** Invariant: null, or the ledger's last chunk holding at least one entry. */
+  private current: OpenChunk | null;
+  /** Invariant: bytes of `current` not yet written; their total is bufferedBytes. */
+  private buffer: Uint8Array[] = [];
+  private bufferedBytes = 0;
+  private last: number;
+  /** Invariant: committed <= last; every completed chunk with lastSeqno <= committed is renamed. */
+  private committed: number;
+  /** A file was created since the directory was last fsynced. */
+  private dirDirty = false;
+  private closed = false;
+
+  private constructor(dir: string, chunkSizeBytes: number, state: RecoveredState) {
+    this.dir = dir;
+    this.chunkSizeBytes = chunkSizeBytes;
+    this.completed = state.completed;
+    this.current = state.current;
+    this.last = state.lastSeqno;
+    this.recoveredTornTailBytes = state.recoveredTornTailBytes;
+    let committed = 0;
+    for (const chunk of state.completed) if (chunk.committed) committed = chunk.lastSeqno;
+    this.committed = committed;
+  }
+
+  /**
+   * Opens (creating if needed) the ledger in `dir` and resumes after its last entry: finishes
+   * a completion interrupted before its rename, truncates a torn tail of the in-progress file
+   * and re-opens that file for append. Only file names and the last file are read, so open is
+   * cheap for long ledgers; it trusts completed files to be whole (the reader checks them).
+   */
+  static open(dir: string, options: LedgerWriterOptions): LedgerWriter {
+    assert(Number.isSafeInteger(options.chunkSizeBytes), "chunkSizeBytes must be an integer");
+    assert(options.chunkSizeBytes > 0, "chunkSizeBytes must be positive");
+    const created = mkdirSync(dir, { recursive: true });
+    // A new directory must itself survive a crash before any file in it can.
+    if (created !== undefined) syncDirectory(dirname(created));
+    return new LedgerWriter(dir, options.chunkSizeBytes, recoverLedger(dir));
+  }
+
+  get lastSeqno(): number {
+    return this.last;
+  }
+
+  get committedSeqno(): number {
+    return this.committed;
+  }
+
+  /**
+   * Buffers `entry` (a framed entry whose own seqno is info.seqno) and completes chunks as the
+   * flags and size dictate. The caller must not modify `entry` until it has been flushed.
+   */
+  append(entry: Uint8Array, info: { readonly seqno: number; readonly isSignature: boolean }): void {
+    assert(!this.closed, "ledger writer is closed");
+    // Checked on every append (hot path): messages are only built on failure.
+    if (info.seqno !== this.last + 1) assert(false, `append seqno ${info.seqno} after ${this.last}`);
+    if (!isFramedEntry(entry, info.seqno)) {
+      assert(false, `entry ${info.seqno} is not framed (version 1, size field, own seqno)`);
+    }
+    const flags = entry[1]!;
+    // Invariant of `current`: it always holds at least one entry, so there is one to complete.
+    if ((flags & FORCE_LEDGER_CHUNK_BEFORE) !== 0 && this.current !== null) this.completeChunk();
+    const chunk = this.current ?? this.startChunk(info.seqno);
+    assert(chunk.sizeBytes <= CHUNK_POSITION_MAX, "chunk too large for u32 positions");
+    chunk.positions.push(chunk.sizeBytes);
+    chunk.sizeBytes += entry.byteLength;
+    this.buffer.push(entry);
+    this.bufferedBytes += entry.byteLength;
+    this.last = info.seqno;
+    const full = info.isSignature && chunk.sizeBytes >= this.chunkSizeBytes;
+    if (full || (flags & FORCE_LEDGER_CHUNK_AFTER) !== 0) {
+      this.completeChunk();
+    } else if (this.bufferedBytes >= FLUSH_THRESHOLD_BYTES) {
+      this.flush();
+    }
+  }
+
+  /** Writes buffered bytes to the OS (one write call; no fsync). */
+  flush(): void {
+    const chunk = this.current;
+    if (chunk === null || this.bufferedBytes === 0) return;
+    if (chunk.fd === null) {
+      // "wx": the name must be free; a leftover file here would be a bug in recovery.
+      chunk.fd = openSync(this.pathOf(chunk.firstSeqno, null, false), "wx");
+      this.dirDirty = true;
+    }
+    const bytes = this.buffer.length === 1 ? this.buffer[0]! : concatBytes(this.buffer);
+    writeAll(chunk.fd, bytes, chunk.flushedBytes);
+    chunk.flushedBytes += bytes.byteLength;
+    assert(chunk.flushedBytes === chunk.sizeBytes, "flushed bytes disagree with chunk size");
+    this.buffer = [];
+    this.bufferedBytes = 0;
+  }
+
+  /** The durability point: flush, then fdatasync the current file (and the directory if new). */
+  sync(): void {
+    assert(!this.closed, "ledger writer is closed");
+    this.flush();
+    const fd = this.current?.fd ?? null;
+    if (fd !== null) fdatasyncSync(fd);
+    if (this.dirDirty) this.syncDir();
+  }
+
+  /**
+   * Records that every entry <= seqno is committed and renames each completed chunk wholly
+   * within it to `.committed`. The in-progress chunk is never renamed, so the committed files
+   * always end at a chunk boundary. A seqno at or below committedSeqno is a no-op.
+   */
+  commit(seqno: number): void {
+    assert(!this.closed, "ledger writer is closed");
+    assert(seqno <= this.last, `commit ${seqno} beyond last seqno ${this.last}`);
+    if (seqno <= this.committed) return;
+    this.committed = seqno;
+    this.renameCommittedChunks();
+  }
+
+  /**
+   * Rolls back every entry > seqno, durably: deletes later files (newest first), re-opens the
+   * completed chunk holding seqno if needed, and truncates the in-progress file.
+   */
+  truncate(seqno: number): void {
+    assert(!this.closed, "ledger writer is closed");
+    assert(seqno >= this.committed, `truncate ${seqno} below committed seqno ${this.committed}`);
+    if (seqno >= this.last) return;
+    this.flush();
+    const chunk = this.current;
+    if (chunk !== null && seqno >= chunk.firstSeqno) {
+      this.truncateOpenChunk(chunk, seqno - chunk.firstSeqno + 1);
+    } else {
+      if (chunk !== null) this.deleteOpenChunk(chunk);
+      let tail = this.completed.at(-1);
+      while (tail !== undefined && tail.firstSeqno > seqno) {
+        assert(!tail.committed, "truncate would delete a committed file");
+        unlinkSync(this.pathOf(tail.firstSeqno, tail.lastSeqno, false));
+        this.syncDir();
+        this.completed.pop();
+        tail = this.completed.at(-1);
+      }
+      if (tail !== undefined && tail.lastSeqno > seqno) {
+        this.completed.pop();
+        this.reopenChunk(tail, seqno);
+      }
+    }
+    this.last = seqno;
+  }
+
+  /** Flushes, syncs and closes. The writer cannot be used afterwards. */
+  close(): void {
+    if (this.closed) return;
+    this.sync();
+    const fd = this.current?.fd ?? null;
+    if (fd !== null) closeSync(fd);
+    this.closed = true;
+  }
+
+  private renameCommittedChunks(): void {
+    for (const chunk of this.completed) {
+      if (chunk.committed || chunk.lastSeqno > this.committed) continue;
+      // Completed chunks were synced when completed (completeChunk), so the rename exposes only
+      // durable bytes. One dir fsync per rename keeps committed files a prefix after a crash.
+      renameSync(
+        this.pathOf(chunk.firstSeqno, chunk.lastSeqno, false),
+        this.pathOf(chunk.firstSeqno, chunk.lastSeqno, true),
+      );
+      chunk.committed = true;
+      this.syncDir();
+    }
+  }
+
+  private startChunk(firstSeqno: number): OpenChunk {
+    const header = encodeChunkHeader(0);
+    const chunk: OpenChunk = {
+      firstSeqno,
+      fd: null,
+      positions: [],
+      sizeBytes: header.byteLength,
+      flushedBytes: 0,
+    };
+    this.buffer.push(header);
+    this.bufferedBytes += header.byteLength;
+    this.current = chunk;
+    return chunk;
+  }
+
+  /**
+   * Completes the current chunk. Order, chosen so every crash point is recoverable:
+   *   1. append the positions table, fdatasync   (crash: table is a torn tail of ledger_<first>)
+   *   2. set the header offset, fdatasync         (crash: ledger_<first> is whole; open renames it)
+   *   3. rename to ledger_<first>-<last>, fsync the directory.
+   * So a header offset on disk always points at a whole table, and a completed name always
+   * names a whole file.
+   */
+  private completeChunk(): void {
+    const chunk = this.current;
+    assert(chunk !== null, "no chunk to complete");
+    assert(chunk.positions.length > 0, "cannot complete an empty chunk");
+    this.flush();
+    const fd = chunk.fd!;
+    const tableOffset = chunk.sizeBytes;
+    writeAll(fd, encodePositionsTable(chunk.positions), tableOffset);
+    fdatasyncSync(fd);
+    writeAll(fd, encodeChunkHeader(tableOffset), 0);
+    fdatasyncSync(fd);
+    closeSync(fd);
+    const lastSeqno = chunk.firstSeqno + chunk.positions.length - 1;
+    renameSync(
+      this.pathOf(chunk.firstSeqno, null, false),
+      this.pathOf(chunk.firstSeqno, lastSeqno, false),
+    );
+    this.syncDir();
+    this.completed.push({ firstSeqno: chunk.firstSeqno, lastSeqno, committed: false });
+    this.current = null;
+    // FORCE_LEDGER_CHUNK_BEFORE can complete a chunk that is already wholly committed.
+    if (lastSeqno <= this.committed) this.renameCommittedChunks();
+  }
+
+  /** Keeps the first `keep` entries of the in-progress chunk (keep >= 1). */
+  private truncateOpenChunk(chunk: OpenChunk, keep: number): void {
+    const end = chunk.positions[keep];
+    assert(end !== undefined, "truncate point outside the open chunk");
+    assert(chunk.fd !== null, "open chunk has no file after flush");
+    ftruncateSync(chunk.fd, end);
+    fdatasyncSync(chunk.fd);
+    chunk.positions.length = keep;
+    chunk.sizeBytes = end;
+    chunk.flushedBytes = end;
+  }
+
+  private deleteOpenChunk(chunk: OpenChunk): void {
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    if (chunk.fd !== null) {
+      closeSync(chunk.fd);
+      unlinkSync(this.pathOf(chunk.firstSeqno, null, false));
+      this.syncDir();
+    }
+    this.current = null;
+  }
+
+  /**
+   * Turns the completed (uncommitted) chunk holding `seqno` back into the in-progress chunk,
+   * keeping entries <= seqno. Order, chosen so every crash point is recoverable:
+   *   1. rename to ledger_<first>, fsync the directory  (crash: whole file, open re-completes it)
+   *   2. zero the header offset, fdatasync              (crash: the table is a torn tail)
+   *   3. cut the table and later entries, fdatasync.
+   */
+  private reopenChunk(chunk: CompletedChunk, seqno: number): void {
+    const completedPath = this.pathOf(chunk.firstSeqno, chunk.lastSeqno, false);
+    const openPath = this.pathOf(chunk.firstSeqno, null, false);
+    const raw = readFileSync(completedPath);
+    const scan = scanChunk(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
+      fileName: formatLedgerFileName({ ...chunk, committed: false }),
+      firstSeqno: chunk.firstSeqno,
+      lastSeqno: chunk.lastSeqno,
+      tornTailAllowed: false,
+    });
+    const keep = seqno - chunk.firstSeqno + 1;
+    const end = scan.entries[keep]!.offset;
+    renameSync(completedPath, openPath);
+    this.syncDir();
+    const fd = openSync(openPath, "r+");
+    writeAll(fd, encodeChunkHeader(0), 0);
+    fdatasyncSync(fd);
+    ftruncateSync(fd, end);
+    fdatasyncSync(fd);
+    const positions = scan.entries.slice(0, keep).map((e) => e.offset);
+    const firstSeqno = chunk.firstSeqno;
+    this.current = { firstSeqno, fd, positions, sizeBytes: end, flushedBytes: end };
+  }
+
+  private pathOf(firstSeqno: number, lastSeqno: number | null, committed: boolean): string {
+    return join(this.dir, formatLedgerFileName({ firstSeqno, lastSeqno, committed }));
+  }
+
+  private syncDir(): void {
+    syncDirectory(this.dir);
+    this.dirDirty = false;
+  }
+}
+
+interface RecoveredState {
+  readonly completed: CompletedChunk[];
+  readonly current: OpenChunk | null;
+  readonly lastSeqno: number;
+  readonly recoveredTornTailBytes: number;
+}
+
+/**
+ * Reads the ledger's file names and its last file, and repairs what a crash can leave behind:
+ * a completed-but-not-renamed last chunk is renamed; a torn tail is truncated; an in-progress
+ * file left with no entries is deleted. Throws LedgerError for anything else.
+ */
+function recoverLedger(dir: string): RecoveredState {
+  const files = listLedgerFiles(dir);
+  checkLedgerFileSequence(files);
+  const completed: CompletedChunk[] = [];
+  for (const f of files) {
+    if (f.lastSeqno === null) continue;
+    completed.push({ firstSeqno: f.firstSeqno, lastSeqno: f.lastSeqno, committed: f.committed });
+  }
+  const previousLast = completed.at(-1)?.lastSeqno ?? 0;
+  const lastFile = files.at(-1);
+  if (lastFile === undefined || lastFile.lastSeqno !== null) {
+    return { completed, current: null, lastSeqno: previousLast, recoveredTornTailBytes: 0 };
+  }
+  const raw = readFileSync(lastFile.path);
+  const scan = scanChunk(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
+    fileName: lastFile.name,
+    firstSeqno: lastFile.firstSeqno,
+    lastSeqno: null,
+    tornTailAllowed: true,
+  });
+  const count = scan.entries.length;
+  const lastSeqno = lastFile.firstSeqno + count - 1;
+  if (scan.positionsOffset !== null) {
+    // Crashed after completing the chunk but before renaming it (completeChunk step 3). Sync
+    // first: a process crash may have left the header write in the page cache only.
+    const fd = openSync(lastFile.path, "r+");
+    fdatasyncSync(fd);
+    closeSync(fd);
+    const name: LedgerFileName = { firstSeqno: lastFile.firstSeqno, lastSeqno, committed: false };
+    renameSync(lastFile.path, join(dir, formatLedgerFileName(name)));
+    syncDirectory(dir);
+    completed.push({ firstSeqno: lastFile.firstSeqno, lastSeqno, committed: false });
+    return { completed, current: null, lastSeqno, recoveredTornTailBytes: 0 };
+  }
+  const tornBytes = scan.tornTail?.bytesRemaining ?? 0;
+  if (count === 0) {
+    unlinkSync(lastFile.path);
+    syncDirectory(dir);
+    return { completed, current: null, lastSeqno: previousLast, recoveredTornTailBytes: tornBytes };
+  }
+  const fd = openSync(lastFile.path, "r+");
+  const sizeBytes = scan.tornTail?.offset ?? raw.byteLength;
+  if (scan.tornTail !== null) {
+    ftruncateSync(fd, sizeBytes);
+    fdatasyncSync(fd);
+  }
+  const positions = scan.entries.map((e) => e.offset);
+  const firstSeqno = lastFile.firstSeqno;
+  const current = { firstSeqno, fd, positions, sizeBytes, flushedBytes: sizeBytes };
+  return { completed, current, lastSeqno, recoveredTornTailBytes: tornBytes };
+}
+
+/** The entry's header is well formed, its size field matches its length, it carries `seqno`. */
+function isFramedEntry(entry: Uint8Array, seqno: number): boolean {
+  const header = readEntryHeader(entry, 0);
+  if (header.kind !== "header") return false;
+  if (header.sizeBytes + ENTRY_HEADER_SIZE_BYTES !== entry.byteLength) return false;
+  return entrySeqno(entry) === seqno;
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+  }
+}
+
+/** fsync of a directory makes creations, renames and deletions in it durable (POSIX, Linux). */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

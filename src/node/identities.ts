@@ -1,0 +1,48 @@
+/**
+ * The identities a starting service needs (ccf-api.md 2.2): a service key with its self-signed
+ * CA certificate, and a node key whose certificate the service endorses. The HTTPS node
+ * (issue #3) creates these at Start; the pipeline benchmark and tests use them today.
+ */
+import {
+  createServiceCertificate,
+  endorseNodeCertificate,
+  generateEcKeyPair,
+  nodeIdFromPublicKey,
+  type EcCurveName,
+  type EcKeyPair,
+} from "../crypto/index.js";
+import type { NodeSigningIdentity } from "./tx-pipeline.js";
+
+export interface StartIdentities {
+  readonly serviceKeys: EcKeyPair;
+  readonly serviceCertPem: string;
+  readonly node: NodeSigningIdentity;
+}
+
+export interface StartIdentitiesOptions {
+  readonly now: Date;
+  readonly curve?: EcCurveName;
+  readonly validityDays?: number;
+  readonly subjectAltNames?: readonly string[];
+}
+
+export async function createStartIdentities(options: StartIdentitiesOptions): Promise<StartIdentities> {
+  const validityDays = options.validityDays ?? 365;
+  const serviceKeys = generateEcKeyPair(options.curve);
+  const serviceCertPem = await createServiceCertificate({ keys: serviceKeys, validityDays, now: options.now });
+  const nodeKeys = generateEcKeyPair(options.curve);
+  const certPem = await endorseNodeCertificate({
+    servicePrivateKey: serviceKeys.privateKey,
+    serviceCertPem,
+    nodePublicKey: nodeKeys.publicKey,
+    validityDays,
+    now: options.now,
+    ...(options.subjectAltNames !== undefined ? { subjectAltNames: options.subjectAltNames } : {}),
+  });
+  const nodeId = nodeIdFromPublicKey(nodeKeys.publicKey);
+  return {
+    serviceKeys,
+    serviceCertPem,
+    node: { nodeId, privateKey: nodeKeys.privateKey, certPem },
+  };
+}
