@@ -26,3 +26,36 @@ export function sha256Concat(parts: readonly Uint8Array[]): Uint8Array {
 export function hmacSha256(key: Uint8Array, data: Uint8Array | string): Uint8Array {
   return createHmac("sha256", key).update(data).digest();
 }
+
+const HMAC_BLOCK_BYTES = 64;
+const HMAC_MESSAGE_ROOM_BYTES = 192;
+const utf8Encoder = new TextEncoder();
+
+/**
+ * HMAC-SHA256 under one fixed key (RFC 2104), as two one-shot hashes over precomputed pad
+ * blocks: cheaper than a createHmac object per message on the per-transaction path. Messages
+ * longer than the scratch room fall back to createHmac. Not re-entrant (scratch buffers).
+ */
+export class HmacSha256 {
+  private readonly key: Uint8Array;
+  private readonly inner = new Uint8Array(HMAC_BLOCK_BYTES + HMAC_MESSAGE_ROOM_BYTES);
+  private readonly outer = new Uint8Array(HMAC_BLOCK_BYTES + SHA256_BYTES);
+
+  constructor(key: Uint8Array) {
+    this.key = key.byteLength > HMAC_BLOCK_BYTES ? sha256(key) : key.slice();
+    for (let i = 0; i < HMAC_BLOCK_BYTES; i++) {
+      const k = this.key[i] ?? 0;
+      this.inner[i] = k ^ 0x36;
+      this.outer[i] = k ^ 0x5c;
+    }
+  }
+
+  digest(message: string): Uint8Array {
+    const room = this.inner.subarray(HMAC_BLOCK_BYTES);
+    const { read, written } = utf8Encoder.encodeInto(message, room);
+    if (read !== message.length) return hmacSha256(this.key, message);
+    const innerDigest = hash("sha256", this.inner.subarray(0, HMAC_BLOCK_BYTES + written), "buffer");
+    this.outer.set(innerDigest, HMAC_BLOCK_BYTES);
+    return hash("sha256", this.outer, "buffer");
+  }
+}

@@ -10,6 +10,7 @@
  * All integers little-endian. Writes and removals of one map are each in key order. The decoder
  * accepts only canonical encodings (see write-set.ts) and throws CodecError on anything else.
  */
+import { assert } from "../base/assert.js";
 import { CcfError } from "../base/errors.js";
 import { compareBytes, utf8 } from "../base/bytes.js";
 import { compareNames, type KeyWrite, type MapWrites } from "./write-set.js";
@@ -33,64 +34,97 @@ export class CodecError extends CcfError<CodecErrorType> {}
 const U64 = 8;
 const TWO_POW_32 = 0x1_0000_0000;
 
-/** Bytes needed to encode `maps`. */
-function encodedSize(maps: readonly MapWrites[], names: readonly Uint8Array[]): number {
+/** Map names are few and repeat on every transaction: cache their UTF-8 bytes. */
+const NAME_CACHE_MAX = 4096;
+const nameCache = new Map<string, Uint8Array>();
+
+function nameBytes(name: string): Uint8Array {
+  let bytes = nameCache.get(name);
+  if (bytes === undefined) {
+    bytes = utf8(name);
+    if (nameCache.size >= NAME_CACHE_MAX) nameCache.clear();
+    nameCache.set(name, bytes);
+  }
+  return bytes;
+}
+
+/** Maps ready to be written: their UTF-8 names and encoded size, computed once. */
+export interface MapsLayout {
+  readonly maps: readonly MapWrites[];
+  readonly names: readonly Uint8Array[];
+  readonly sizeBytes: number;
+}
+
+export function layoutMaps(maps: readonly MapWrites[]): MapsLayout {
+  const names: Uint8Array[] = new Array(maps.length);
   let size = 0;
   for (let m = 0; m < maps.length; m++) {
-    size += U64 + names[m]!.byteLength + 4 * U64;
+    const name = nameBytes(maps[m]!.name);
+    names[m] = name;
+    size += U64 + name.byteLength + 4 * U64;
     for (const w of maps[m]!.writes) {
       size += U64 + w.key.byteLength;
       if (w.value !== null) size += U64 + w.value.byteLength;
     }
   }
-  return size;
+  return { maps, names, sizeBytes: size };
 }
 
-class Writer {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  offset = 0;
-
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
-  }
-
-  u64(n: number): void {
-    this.view.setUint32(this.offset, n >>> 0, true);
-    this.view.setUint32(this.offset + 4, Math.floor(n / TWO_POW_32), true);
-    this.offset += U64;
-  }
-
-  blob(b: Uint8Array): void {
-    this.u64(b.byteLength);
-    this.bytes.set(b, this.offset);
-    this.offset += b.byteLength;
-  }
+/** Writes a little-endian u64 (a safe integer) with plain byte stores: no DataView per call. */
+function putU64(target: Uint8Array, offset: number, n: number): void {
+  const hi = Math.floor(n / TWO_POW_32);
+  target[offset] = n;
+  target[offset + 1] = n >>> 8;
+  target[offset + 2] = n >>> 16;
+  target[offset + 3] = n >>> 24;
+  target[offset + 4] = hi;
+  target[offset + 5] = hi >>> 8;
+  target[offset + 6] = hi >>> 16;
+  target[offset + 7] = hi >>> 24;
 }
 
-/** Encodes canonical map writes. Callers produce canonical input (Store.commit does). */
-export function encodeMaps(maps: readonly MapWrites[]): Uint8Array {
-  const names = maps.map((m) => utf8(m.name));
-  const w = new Writer(encodedSize(maps, names));
+function putBlob(target: Uint8Array, offset: number, blob: Uint8Array): number {
+  putU64(target, offset, blob.byteLength);
+  target.set(blob, offset + U64);
+  return offset + U64 + blob.byteLength;
+}
+
+/**
+ * Writes laid-out maps into `target` at `offset` (which must have `layout.sizeBytes` bytes
+ * free) and returns the end offset. Callers produce canonical input (Store.commit does).
+ */
+export function writeMaps(layout: MapsLayout, target: Uint8Array, offset: number): number {
+  let o = offset;
+  const { maps, names } = layout;
   for (let m = 0; m < maps.length; m++) {
-    const map = maps[m]!;
-    w.blob(names[m]!);
-    w.u64(0);
-    w.u64(0);
+    const writes = maps[m]!.writes;
+    o = putBlob(target, o, names[m]!);
+    putU64(target, o, 0); // read version
+    putU64(target, o + U64, 0); // read count
+    o += 2 * U64;
     let updates = 0;
-    for (const kw of map.writes) if (kw.value !== null) updates++;
-    w.u64(updates);
-    for (const kw of map.writes) {
+    for (const kw of writes) if (kw.value !== null) updates++;
+    putU64(target, o, updates);
+    o += U64;
+    for (const kw of writes) {
       if (kw.value === null) continue;
-      w.blob(kw.key);
-      w.blob(kw.value);
+      o = putBlob(target, o, kw.key);
+      o = putBlob(target, o, kw.value);
     }
-    w.u64(map.writes.length - updates);
-    for (const kw of map.writes) if (kw.value === null) w.blob(kw.key);
+    putU64(target, o, writes.length - updates);
+    o += U64;
+    for (const kw of writes) if (kw.value === null) o = putBlob(target, o, kw.key);
   }
-  if (w.offset !== w.bytes.byteLength) throw new Error("codec: size mismatch");
-  return w.bytes;
+  assert(o - offset === layout.sizeBytes, "codec: written size matches the layout");
+  return o;
+}
+
+/** Encodes canonical map writes into fresh bytes. */
+export function encodeMaps(maps: readonly MapWrites[]): Uint8Array {
+  const layout = layoutMaps(maps);
+  const out = new Uint8Array(layout.sizeBytes);
+  writeMaps(layout, out, 0);
+  return out;
 }
 
 class Reader {

@@ -18,7 +18,7 @@ import { assert } from "../base/assert.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
 import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmDecrypt, gcmEncrypt } from "../crypto/aead.js";
 import { SHA256_BYTES } from "../crypto/hash.js";
-import { decodeMaps, encodeMaps } from "../kv/codec.js";
+import { decodeMaps, layoutMaps, writeMaps, type MapsLayout } from "../kv/codec.js";
 import { joinDomains, splitDomains, type MapWrites, type WriteSet } from "../kv/write-set.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
 
@@ -69,11 +69,6 @@ export interface LedgerEntry {
   readonly privateCiphertext: Uint8Array;
 }
 
-function writeU64(view: DataView, offset: number, n: number): void {
-  view.setUint32(offset, n >>> 0, true);
-  view.setUint32(offset + 4, Math.floor(n / 0x1_0000_0000), true);
-}
-
 function readU64(view: DataView, offset: number): number {
   const hi = view.getUint32(offset + 4, true);
   // Values we write are safe integers; anything larger is malformed input, reported by callers.
@@ -83,47 +78,71 @@ function readU64(view: DataView, offset: number): number {
 export function entryIv(txId: TxId): Uint8Array {
   const iv = new Uint8Array(GCM_IV_BYTES);
   const dv = new DataView(iv.buffer);
-  writeU64(dv, 0, txId.seqno);
+  dv.setUint32(0, txId.seqno >>> 0, true);
+  dv.setUint32(4, Math.floor(txId.seqno / 0x1_0000_0000), true);
   dv.setUint32(8, txId.view & VIEW_MASK, true);
   return iv;
 }
 
-/** Serialises and encrypts one transaction into ledger entry bytes. */
+/** Scratch for private-domain plaintext: reused across entries, grown when needed. */
+let plaintextScratch = new Uint8Array(64 * 1024);
+
+function privatePlaintext(layout: MapsLayout): Uint8Array {
+  if (plaintextScratch.byteLength < layout.sizeBytes) {
+    plaintextScratch = new Uint8Array(Math.max(layout.sizeBytes, 2 * plaintextScratch.byteLength));
+  }
+  writeMaps(layout, plaintextScratch, 0);
+  return plaintextScratch.subarray(0, layout.sizeBytes);
+}
+
+function putU64(target: Uint8Array, offset: number, n: number): void {
+  const hi = Math.floor(n / 0x1_0000_0000);
+  target[offset] = n;
+  target[offset + 1] = n >>> 8;
+  target[offset + 2] = n >>> 16;
+  target[offset + 3] = n >>> 24;
+  target[offset + 4] = hi;
+  target[offset + 5] = hi >>> 8;
+  target[offset + 6] = hi >>> 16;
+  target[offset + 7] = hi >>> 24;
+}
+
+/** Serialises and encrypts one transaction into ledger entry bytes (one allocation). */
 export function encodeEntry(input: EncodeEntryInput, secrets: LedgerSecrets): Uint8Array {
   const { txId } = input;
   assert(input.commitEvidenceDigest.byteLength === SHA256_BYTES, "commit evidence digest is 32 bytes");
   const claims = input.claimsDigest ?? ZERO_DIGEST;
   assert(claims.byteLength === SHA256_BYTES, "claims digest is 32 bytes");
   const { publicMaps, privateMaps } = splitDomains(input.writeSet);
-  const publicTables = encodeMaps(publicMaps);
-  const privatePlain = encodeMaps(privateMaps);
-  const publicSize = PUBLIC_HEADER_BYTES + publicTables.byteLength;
-  const total = PUBLIC_DOMAIN_OFFSET + publicSize + privatePlain.byteLength;
-  assert(total - ENTRY_HEADER_BYTES <= MAX_U48, "entry too large for a u48 size");
+  const publicLayout = layoutMaps(publicMaps);
+  const privateLayout = layoutMaps(privateMaps);
+  const publicSize = PUBLIC_HEADER_BYTES + publicLayout.sizeBytes;
+  const total = PUBLIC_DOMAIN_OFFSET + publicSize + privateLayout.sizeBytes;
+  const size = total - ENTRY_HEADER_BYTES;
+  assert(size <= MAX_U48, "entry too large for a u48 size");
 
   const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
   out[0] = ENTRY_FORMAT_VERSION;
   out[1] = input.flags ?? 0;
-  dv.setUint32(2, (total - ENTRY_HEADER_BYTES) >>> 0, true);
-  dv.setUint16(6, Math.floor((total - ENTRY_HEADER_BYTES) / 0x1_0000_0000), true);
-  writeU64(dv, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
-  let p = PUBLIC_DOMAIN_OFFSET;
+  putU64(out, 2, size); // u48: the top two bytes of the u64 are zero and are overwritten below
+  const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
+  putU64(out, ivOffset, txId.seqno);
+  putU64(out, ivOffset + 8, txId.view & VIEW_MASK); // u32 view; spills into the public size
+  putU64(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
+  const p = PUBLIC_DOMAIN_OFFSET;
   out[p] = ENTRY_TYPE_WRITE_SET;
-  writeU64(dv, p + 1, txId.seqno);
+  putU64(out, p + 1, txId.seqno);
   out.set(claims, p + 9);
   out.set(input.commitEvidenceDigest, p + 9 + SHA256_BYTES);
-  writeU64(dv, p + 9 + 2 * SHA256_BYTES, 0);
-  p += PUBLIC_HEADER_BYTES;
-  out.set(publicTables, p);
-  p += publicTables.byteLength;
+  // max_conflict_version (8 bytes) stays 0.
+  const publicEnd = writeMaps(publicLayout, out, p + PUBLIC_HEADER_BYTES);
+  assert(publicEnd === p + publicSize, "public domain size matches its layout");
 
-  const iv = entryIv(txId);
-  const aad = out.subarray(PUBLIC_DOMAIN_OFFSET, p);
-  const sealed = gcmEncrypt(secrets.secretFor(txId.seqno).key, iv, privatePlain, aad);
-  out.set(sealed.ciphertext, p);
+  const iv = out.subarray(ivOffset, ivOffset + GCM_IV_BYTES);
+  const key = secrets.secretFor(txId.seqno).key;
+  const sealed = gcmEncrypt(key, iv, privatePlaintext(privateLayout), out.subarray(p, publicEnd));
+  out.set(sealed.ciphertext, publicEnd);
   out.set(sealed.tag, ENTRY_HEADER_BYTES);
-  out.set(iv, ENTRY_HEADER_BYTES + GCM_TAG_BYTES);
   return out;
 }
 

@@ -6,30 +6,24 @@
  * appendWriteSet on the primary, appendEntry on followers and at replay, retract on rollback,
  * compact once old receipts are no longer served from memory.
  *
- * Invariant: tree.size == lastSeqno (leaf index = seqno - 1), and `meta` holds one record per
- * seqno in [firstRetainedSeqno, lastSeqno].
+ * Invariant: tree.size == lastSeqno (leaf index = seqno - 1); for every retained seqno in
+ * [firstRetainedSeqno, lastSeqno] the history holds its view and write set digest (packed, no
+ * per-transaction objects), and its claims digest and signature when it has one.
  */
 import { assert } from "../base/assert.js";
-import { toHex } from "../base/bytes.js";
+import { equalBytes, toHex } from "../base/bytes.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256, sha256Concat } from "../crypto/hash.js";
 import type { WriteSet } from "../kv/write-set.js";
 import { decodeEntry, encodeEntry, type LedgerEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
 import { MerkleTree } from "./merkle/merkle-tree.js";
+import { PackedHashes } from "./packed-hashes.js";
 import type { Receipt } from "./receipt.js";
 import type { ProofStep } from "./merkle/proof.js";
 import { findSignature, type SignatureValue } from "./signature.js";
 
 const ZERO_DIGEST = new Uint8Array(SHA256_BYTES);
-
-interface TxMeta {
-  readonly view: View;
-  readonly writeSetDigest: Uint8Array;
-  readonly claimsDigest: Uint8Array;
-  /** Set on signature transactions. */
-  readonly signature: SignatureValue | null;
-}
 
 export interface AppendWriteSetInput {
   readonly txId: TxId;
@@ -60,8 +54,15 @@ export function computeLeaf(writeSetDigest: Uint8Array, commitEvidenceDigest: Ui
 
 export class TxHistory {
   readonly tree = new MerkleTree();
-  // Invariant: meta[i] describes seqno firstRetainedSeqno + i.
-  private meta: TxMeta[] = [];
+  /** Write set digests by seqno - 1, for receipts. */
+  private readonly digests = new PackedHashes();
+  // Invariant: views[seqno - firstRetainedSeqno] is the view of a retained seqno.
+  private views: View[] = [];
+  /** Non-zero claims digests only (most transactions have none). */
+  private readonly claims = new Map<number, Uint8Array>();
+  private readonly signatures = new Map<number, SignatureValue>();
+  /** Invariant: the keys of `signatures`, strictly increasing. */
+  private signatureSeqnos: number[] = [];
   private firstRetainedSeqno = 1;
 
   constructor(readonly secrets: LedgerSecrets) {}
@@ -110,9 +111,16 @@ export class TxHistory {
 
   private record(view: View, entry: Uint8Array, ceDigest: Uint8Array, claimsDigest: Uint8Array,
     signature: SignatureValue | null): void {
+    const seqno = this.tree.size + 1;
     const writeSetDigest = sha256(entry);
     this.tree.append(computeLeaf(writeSetDigest, ceDigest, claimsDigest));
-    this.meta.push({ view, writeSetDigest, claimsDigest, signature });
+    this.digests.push(writeSetDigest);
+    this.views.push(view);
+    if (!equalBytes(claimsDigest, ZERO_DIGEST)) this.claims.set(seqno, claimsDigest.slice());
+    if (signature !== null) {
+      this.signatures.set(seqno, signature);
+      this.signatureSeqnos.push(seqno);
+    }
   }
 
   /** The root a signature at `this.lastSeqno + 1` signs: over every entry recorded so far. */
@@ -123,8 +131,16 @@ export class TxHistory {
   /** Roll back: forget every entry with seqno > `seqno`. */
   retract(seqno: Seqno): void {
     assert(seqno >= this.firstRetainedSeqno - 1, "cannot retract below the retained history");
+    assert(seqno <= this.tree.size, "cannot retract beyond the end");
+    const end = this.tree.size;
     this.tree.retract(seqno);
-    this.meta.length = seqno - this.firstRetainedSeqno + 1;
+    this.digests.truncate(seqno);
+    this.views.length = seqno - this.firstRetainedSeqno + 1;
+    for (let s = seqno + 1; s <= end; s++) {
+      this.claims.delete(s);
+      this.signatures.delete(s);
+    }
+    while ((this.signatureSeqnos.at(-1) ?? 0) > seqno) this.signatureSeqnos.pop();
   }
 
   /** Forget what is needed only for receipts of seqnos < `seqno` (bounds memory). */
@@ -132,12 +148,21 @@ export class TxHistory {
     assert(seqno <= this.tree.size, "cannot compact beyond the end");
     if (seqno <= this.firstRetainedSeqno) return;
     this.tree.compact(seqno - 1);
-    this.meta = this.meta.slice(seqno - this.firstRetainedSeqno);
+    this.digests.dropBelow(seqno - 1);
+    this.views = this.views.slice(seqno - this.firstRetainedSeqno);
+    for (const map of [this.claims, this.signatures] as Map<number, unknown>[]) {
+      for (const s of map.keys()) if (s < seqno) map.delete(s);
+    }
+    this.signatureSeqnos = this.signatureSeqnos.filter((s) => s >= seqno);
     this.firstRetainedSeqno = seqno;
   }
 
-  private metaAt(seqno: number): TxMeta | undefined {
-    return this.meta[seqno - this.firstRetainedSeqno];
+  get firstRetained(): Seqno {
+    return this.firstRetainedSeqno as Seqno;
+  }
+
+  private isRetained(seqno: number): boolean {
+    return seqno >= this.firstRetainedSeqno && seqno <= this.tree.size;
   }
 
   /**
@@ -145,35 +170,44 @@ export class TxHistory {
    * signature transaction, by its own signed root).
    */
   receipt(seqno: Seqno): ReceiptOutcome {
-    const meta = this.metaAt(seqno);
-    if (seqno < this.firstRetainedSeqno || meta === undefined) return { kind: "unavailable" };
-    if (meta.signature !== null) {
-      const sig = meta.signature;
-      const receipt: Receipt = { ...receiptSigner(sig), proof: [], leaf: sig.root };
+    if (!this.isRetained(seqno)) return { kind: "unavailable" };
+    const own = this.signatures.get(seqno);
+    if (own !== undefined) {
+      const receipt: Receipt = { ...receiptSigner(own), proof: [], leaf: own.root };
       return { kind: "receipt", receipt, signatureSeqno: seqno };
     }
-    for (let s = seqno + 1; s <= this.tree.size; s++) {
-      const sig = this.metaAt(s)!.signature;
-      if (sig === null) continue;
-      const proof = this.tree.path(seqno - 1, s - 1);
-      const commitEvidence = this.secrets.commitEvidence({ view: meta.view, seqno });
-      const receipt: Receipt = {
-        ...receiptSigner(sig),
-        proof: proof.map(hexStep),
-        leaf_components: {
-          write_set_digest: toHex(meta.writeSetDigest),
-          commit_evidence: commitEvidence,
-          claims_digest: toHex(meta.claimsDigest),
-        },
-      };
-      return { kind: "receipt", receipt, signatureSeqno: s as Seqno };
+    const signatureSeqno = this.nextSignatureAfter(seqno);
+    if (signatureSeqno === null) return { kind: "not-signed" };
+    const sig = this.signatures.get(signatureSeqno)!;
+    const view = this.views[seqno - this.firstRetainedSeqno]!;
+    const receipt: Receipt = {
+      ...receiptSigner(sig),
+      proof: this.tree.path(seqno - 1, signatureSeqno - 1).map(hexStep),
+      leaf_components: {
+        write_set_digest: toHex(this.digests.view(seqno - 1, 1)),
+        commit_evidence: this.secrets.commitEvidence({ view, seqno }),
+        claims_digest: toHex(this.claims.get(seqno) ?? ZERO_DIGEST),
+      },
+    };
+    return { kind: "receipt", receipt, signatureSeqno: signatureSeqno as Seqno };
+  }
+
+  /** The first signature seqno after `seqno`, or null (binary search). */
+  private nextSignatureAfter(seqno: number): number | null {
+    const list = this.signatureSeqnos;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]! > seqno) hi = mid;
+      else lo = mid + 1;
     }
-    return { kind: "not-signed" };
+    return list[lo] ?? null;
   }
 
   /** The signature recorded at `seqno`, if that transaction is a signature. */
   signatureAt(seqno: Seqno): SignatureValue | null {
-    return this.metaAt(seqno)?.signature ?? null;
+    return this.signatures.get(seqno) ?? null;
   }
 }
 

@@ -9,7 +9,7 @@ import { assert } from "../base/assert.js";
 import { toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
 import { AES_KEY_BYTES } from "../crypto/aead.js";
-import { hmacSha256 } from "../crypto/hash.js";
+import { HmacSha256, hmacSha256 } from "../crypto/hash.js";
 
 /**
  * CCF derives the commit secret with the label "Commit Secret Label" but passes
@@ -22,6 +22,8 @@ export interface LedgerSecret {
   readonly key: Uint8Array;
   /** HMAC-SHA256(key, "Commit S"): the key of per-transaction commit nonces. */
   readonly commitSecret: Uint8Array;
+  /** HMAC under commitSecret, precomputed for the per-transaction nonce. */
+  readonly nonceHmac: HmacSha256;
 }
 
 export class LedgerSecrets {
@@ -37,7 +39,8 @@ export class LedgerSecrets {
     const last = this.secrets[this.secrets.length - 1];
     assert(last === undefined || fromSeqno > last.fromSeqno, "secrets must be added in seqno order");
     const commitSecret = hmacSha256(key, COMMIT_SECRET_LABEL);
-    this.secrets.push({ fromSeqno, key: key.slice(), commitSecret });
+    const nonceHmac = new HmacSha256(commitSecret);
+    this.secrets.push({ fromSeqno, key: key.slice(), commitSecret, nonceHmac });
   }
 
   /** The secret in force at `seqno`: the last one whose fromSeqno <= seqno. */
@@ -57,7 +60,7 @@ export class LedgerSecrets {
   /** The commit evidence string `ce:<view>.<seqno>:<hex nonce>` of a transaction. */
   commitEvidence(id: TxId): string {
     const txIdText = `${id.view}.${id.seqno}`;
-    const nonce = hmacSha256(this.secretFor(id.seqno).commitSecret, txIdText);
+    const nonce = this.secretFor(id.seqno).nonceHmac.digest(txIdText);
     return `ce:${txIdText}:${toHex(nonce)}`;
   }
 }

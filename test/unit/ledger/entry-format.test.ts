@@ -108,3 +108,13 @@ test("commit evidence has CCF's shape and differs per txId and per secret", () =
   assert.notEqual(ce, secrets.commitEvidence(txId(2, 11)));
   assert.notEqual(ce, new LedgerSecrets(new Uint8Array(32).fill(1)).commitEvidence(txId(2, 10)));
 });
+
+test("commit nonces are exactly HMAC-SHA256(HMAC-SHA256(secret, 'Commit S'), 'view.seqno')", async () => {
+  const { createHmac } = await import("node:crypto");
+  const key = new Uint8Array(32).fill(7);
+  const commitSecret = createHmac("sha256", key).update("Commit S").digest();
+  for (const [v, s] of [[2, 1], [2, 123456789], [17, 42]] as const) {
+    const nonce = createHmac("sha256", commitSecret).update(`${v}.${s}`).digest("hex");
+    assert.equal(secrets.commitEvidence(txId(v, s)), `ce:${v}.${s}:${nonce}`);
+  }
+});
