@@ -4,8 +4,9 @@ import { rmSync } from "node:fs";
 
 rmSync("dist", { recursive: true, force: true });
 await build({
-  entryPoints: ["src/cli/entry.ts"],
-  outfile: "dist/cli.mjs",
+  entryPoints: { cli: "src/cli/entry.ts", "sealer-worker": "src/node/sealer-worker.ts" },
+  outdir: "dist",
+  outExtension: { ".js": ".mjs" },
   bundle: true,
   platform: "node",
   format: "esm",

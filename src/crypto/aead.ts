@@ -3,12 +3,23 @@
  * the 12-byte IV; uniqueness of (key, IV) is the caller's invariant (the ledger derives the IV
  * from seqno and view, so it never repeats under one ledger secret).
  */
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
 import { concatBytes } from "../base/bytes.js";
 
 export const AES_KEY_BYTES = 32;
 export const GCM_TAG_BYTES = 16;
 export const GCM_IV_BYTES = 12;
+
+/** An AES-256 key prepared once (a KeyObject): cheaper per call than raw key bytes. */
+export class GcmKey {
+  /** @internal */
+  readonly handle: KeyObject;
+
+  constructor(raw: Uint8Array) {
+    if (raw.byteLength !== AES_KEY_BYTES) throw new RangeError("AES-256 keys are 32 bytes");
+    this.handle = createSecretKey(raw);
+  }
+}
 
 export interface Sealed {
   readonly ciphertext: Uint8Array;
@@ -16,12 +27,12 @@ export interface Sealed {
 }
 
 export function gcmEncrypt(
-  key: Uint8Array,
+  key: GcmKey,
   iv: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Sealed {
-  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  const cipher = createCipheriv("aes-256-gcm", key.handle, iv);
   cipher.setAAD(aad);
   const head = cipher.update(plaintext);
   const tail = cipher.final();
@@ -31,13 +42,13 @@ export function gcmEncrypt(
 
 /** Returns the plaintext, or null when authentication fails (wrong key, IV, AAD or bytes). */
 export function gcmDecrypt(
-  key: Uint8Array,
+  key: GcmKey,
   iv: Uint8Array,
   ciphertext: Uint8Array,
   tag: Uint8Array,
   aad: Uint8Array,
 ): Uint8Array | null {
-  const decipher = createDecipheriv("aes-256-gcm", key, iv);
+  const decipher = createDecipheriv("aes-256-gcm", key.handle, iv);
   decipher.setAAD(aad);
   decipher.setAuthTag(tag);
   const head = decipher.update(ciphertext);

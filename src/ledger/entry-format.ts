@@ -18,7 +18,7 @@ import { assert } from "../base/assert.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
 import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmDecrypt, gcmEncrypt } from "../crypto/aead.js";
 import { SHA256_BYTES } from "../crypto/hash.js";
-import { decodeMaps, layoutMaps, writeMaps, type MapsLayout } from "../kv/codec.js";
+import { decodeMaps, encodeMaps, layoutMaps, writeMaps, type MapsLayout } from "../kv/codec.js";
 import { joinDomains, splitDomains, type MapWrites, type WriteSet } from "../kv/write-set.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
 
@@ -107,27 +107,62 @@ function putU64(target: Uint8Array, offset: number, n: number): void {
   target[offset + 7] = hi >>> 24;
 }
 
-/** Serialises and encrypts one transaction into ledger entry bytes (one allocation). */
+/** Serialises and encrypts one transaction into ledger entry bytes. */
 export function encodeEntry(input: EncodeEntryInput, secrets: LedgerSecrets): Uint8Array {
+  const { publicMaps, privateMaps } = splitDomains(input.writeSet);
+  return sealEntry(
+    {
+      txId: input.txId,
+      publicTables: encodeMaps(publicMaps),
+      privateTables: privatePlaintext(layoutMaps(privateMaps)),
+      commitEvidenceDigest: input.commitEvidenceDigest,
+      claimsDigest: input.claimsDigest,
+      flags: input.flags,
+    },
+    secrets,
+  );
+}
+
+/** A transaction whose domains are already encoded (codec.ts), ready to be sealed. */
+export interface SealEntryInput {
+  readonly txId: TxId;
+  readonly publicTables: Uint8Array;
+  /** Plaintext of the private domain; not retained. */
+  readonly privateTables: Uint8Array;
+  readonly commitEvidenceDigest: Uint8Array;
+  readonly claimsDigest?: Uint8Array | undefined;
+  readonly flags?: number | undefined;
+}
+
+/** Size in bytes of the entry sealing domains of these sizes. */
+export function sealedEntrySize(publicTablesBytes: number, privateTablesBytes: number): number {
+  return PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES + publicTablesBytes + privateTablesBytes;
+}
+
+/** Lays out the entry and encrypts its private domain (one allocation: the entry). */
+export function sealEntry(input: SealEntryInput, secrets: LedgerSecrets): Uint8Array {
+  const out = new Uint8Array(sealedEntrySize(input.publicTables.byteLength, input.privateTables.byteLength));
+  sealEntryInto(input, secrets, out);
+  return out;
+}
+
+/** Seals into `out`, which must be exactly sealedEntrySize(...) zeroed bytes. */
+export function sealEntryInto(input: SealEntryInput, secrets: LedgerSecrets, out: Uint8Array): void {
   const { txId } = input;
   assert(input.commitEvidenceDigest.byteLength === SHA256_BYTES, "commit evidence digest is 32 bytes");
   const claims = input.claimsDigest ?? ZERO_DIGEST;
   assert(claims.byteLength === SHA256_BYTES, "claims digest is 32 bytes");
-  const { publicMaps, privateMaps } = splitDomains(input.writeSet);
-  const publicLayout = layoutMaps(publicMaps);
-  const privateLayout = layoutMaps(privateMaps);
-  const publicSize = PUBLIC_HEADER_BYTES + publicLayout.sizeBytes;
-  const total = PUBLIC_DOMAIN_OFFSET + publicSize + privateLayout.sizeBytes;
+  const publicSize = PUBLIC_HEADER_BYTES + input.publicTables.byteLength;
+  const total = PUBLIC_DOMAIN_OFFSET + publicSize + input.privateTables.byteLength;
   const size = total - ENTRY_HEADER_BYTES;
   assert(size <= MAX_U48, "entry too large for a u48 size");
-
-  const out = new Uint8Array(total);
+  assert(out.byteLength === total, "target has the entry's size");
   out[0] = ENTRY_FORMAT_VERSION;
   out[1] = input.flags ?? 0;
-  putU64(out, 2, size); // u48: the top two bytes of the u64 are zero and are overwritten below
+  putU64(out, 2, size); // u48: the top two bytes of the u64 land in the tag, written last
   const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
   putU64(out, ivOffset, txId.seqno);
-  putU64(out, ivOffset + 8, txId.view & VIEW_MASK); // u32 view; spills into the public size
+  putU64(out, ivOffset + 8, txId.view & VIEW_MASK); // u32 view; its zero top half is overwritten
   putU64(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
   const p = PUBLIC_DOMAIN_OFFSET;
   out[p] = ENTRY_TYPE_WRITE_SET;
@@ -135,15 +170,14 @@ export function encodeEntry(input: EncodeEntryInput, secrets: LedgerSecrets): Ui
   out.set(claims, p + 9);
   out.set(input.commitEvidenceDigest, p + 9 + SHA256_BYTES);
   // max_conflict_version (8 bytes) stays 0.
-  const publicEnd = writeMaps(publicLayout, out, p + PUBLIC_HEADER_BYTES);
-  assert(publicEnd === p + publicSize, "public domain size matches its layout");
+  const publicEnd = p + publicSize;
+  out.set(input.publicTables, p + PUBLIC_HEADER_BYTES);
 
   const iv = out.subarray(ivOffset, ivOffset + GCM_IV_BYTES);
-  const key = secrets.secretFor(txId.seqno).key;
-  const sealed = gcmEncrypt(key, iv, privatePlaintext(privateLayout), out.subarray(p, publicEnd));
+  const key = secrets.secretFor(txId.seqno).gcmKey;
+  const sealed = gcmEncrypt(key, iv, input.privateTables, out.subarray(p, publicEnd));
   out.set(sealed.ciphertext, publicEnd);
   out.set(sealed.tag, ENTRY_HEADER_BYTES);
-  return out;
 }
 
 function fail(code: EntryErrorCode, offset: number, what: string): never {
@@ -192,7 +226,7 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
  * entry (public or private part) was altered, or `secrets` hold the wrong key.
  */
 export function decryptPrivateMaps(entry: LedgerEntry, secrets: LedgerSecrets): MapWrites[] | null {
-  const key = secrets.secretFor(entry.seqno).key;
+  const key = secrets.secretFor(entry.seqno).gcmKey;
   const plain = gcmDecrypt(key, entry.iv, entry.privateCiphertext, entry.tag, entry.publicDomain);
   if (plain === null) return null;
   return decodeMaps(plain);

@@ -20,6 +20,7 @@ import type { LedgerSecrets } from "./ledger-secrets.js";
 import { MerkleTree } from "./merkle/merkle-tree.js";
 import { PackedHashes } from "./packed-hashes.js";
 import type { Receipt } from "./receipt.js";
+import type { SealedTx } from "./seal-batch.js";
 import type { ProofStep } from "./merkle/proof.js";
 import { findSignature, type SignatureValue } from "./signature.js";
 
@@ -98,6 +99,18 @@ export class TxHistory {
     assert(encoded.txId.seqno === this.tree.size + 1, "entries are recorded in seqno order");
     const { txId, entry, commitEvidenceDigest, claimsDigest, signature } = encoded;
     this.record(txId.view, entry, commitEvidenceDigest, claimsDigest, signature);
+  }
+
+  /** Records a transaction sealed elsewhere (seal-batch.ts, possibly in a worker). */
+  recordSealed(sealed: SealedTx): void {
+    const { txId } = sealed;
+    assert(txId.seqno === this.tree.size + 1, "sealed transactions are recorded in seqno order");
+    this.tree.append(sealed.leaf);
+    this.digests.push(sealed.writeSetDigest);
+    this.views.push(txId.view);
+    if (!equalBytes(sealed.claimsDigest, ZERO_DIGEST)) {
+      this.claims.set(txId.seqno, sealed.claimsDigest.slice());
+    }
   }
 
   /** Follower and replay path: record entry bytes produced elsewhere. Returns the decoded entry. */

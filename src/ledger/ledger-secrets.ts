@@ -8,7 +8,7 @@
 import { assert } from "../base/assert.js";
 import { toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
-import { AES_KEY_BYTES } from "../crypto/aead.js";
+import { AES_KEY_BYTES, GcmKey } from "../crypto/aead.js";
 import { HmacSha256, hmacSha256 } from "../crypto/hash.js";
 
 /**
@@ -20,6 +20,8 @@ const COMMIT_SECRET_LABEL = utf8("Commit S");
 export interface LedgerSecret {
   readonly fromSeqno: Seqno;
   readonly key: Uint8Array;
+  /** `key` prepared for AES-256-GCM. */
+  readonly gcmKey: GcmKey;
   /** HMAC-SHA256(key, "Commit S"): the key of per-transaction commit nonces. */
   readonly commitSecret: Uint8Array;
   /** HMAC under commitSecret, precomputed for the per-transaction nonce. */
@@ -40,7 +42,7 @@ export class LedgerSecrets {
     assert(last === undefined || fromSeqno > last.fromSeqno, "secrets must be added in seqno order");
     const commitSecret = hmacSha256(key, COMMIT_SECRET_LABEL);
     const nonceHmac = new HmacSha256(commitSecret);
-    this.secrets.push({ fromSeqno, key: key.slice(), commitSecret, nonceHmac });
+    this.secrets.push({ fromSeqno, key: key.slice(), gcmKey: new GcmKey(key), commitSecret, nonceHmac });
   }
 
   /** The secret in force at `seqno`: the last one whose fromSeqno <= seqno. */
@@ -51,6 +53,20 @@ export class LedgerSecrets {
       if (secret.fromSeqno <= seqno) return secret;
     }
     throw new Error("unreachable: the first secret starts at seqno 1");
+  }
+
+  /** Every secret with the seqno it is in force from, oldest first (to hand to a worker). */
+  list(): { fromSeqno: Seqno; key: Uint8Array }[] {
+    return this.secrets.map((s) => ({ fromSeqno: s.fromSeqno, key: s.key.slice() }));
+  }
+
+  /** Rebuilds secrets from list(). */
+  static fromList(list: readonly { fromSeqno: number; key: Uint8Array }[]): LedgerSecrets {
+    const first = list[0];
+    assert(first !== undefined && first.fromSeqno === 1, "the first secret starts at seqno 1");
+    const secrets = new LedgerSecrets(first.key);
+    for (const s of list.slice(1)) secrets.add(s.fromSeqno as Seqno, s.key);
+    return secrets;
   }
 
   get latest(): LedgerSecret {

@@ -11,7 +11,7 @@
  */
 import { fromBase64, fromHex, toHex, equalBytes } from "../base/bytes.js";
 import type { Seqno } from "../base/ids.js";
-import { verifyDigest } from "../crypto/ecdsa.js";
+import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
 import { sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert, nodeIdFromPublicKey, isIssuedBy } from "../crypto/identity.js";
 import { decodeEntry } from "./entry-format.js";
@@ -100,7 +100,11 @@ export class LedgerVerifier {
     if (known !== undefined) return known === sig.node ? null : `cert does not belong to node ${sig.node}`;
     let nodeId: string;
     try {
-      nodeId = nodeIdFromPublicKey(publicKeyOfCert(sig.cert));
+      const key = publicKeyOfCert(sig.cert);
+      // verifyDigest throws for other key types: a cert with, say, an Ed25519 key is a bad
+      // signature to report, not a crash of the verifier.
+      if (ecdsaCurveOf(key) === null) return "signature cert key is not an EC P-256 or P-384 key";
+      nodeId = nodeIdFromPublicKey(key);
     } catch {
       return "signature cert is not a valid certificate";
     }

@@ -21,8 +21,11 @@ import type { Store } from "../kv/store.js";
 import type { Tx } from "../kv/tx.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import type { TxHistory, ReceiptOutcome } from "../ledger/history.js";
+import type { WriteSet } from "../kv/write-set.js";
 import type { LedgerWriter } from "../ledger/io/ledger-writer.js";
 import { makeSignatureValue } from "../ledger/signature.js";
+import type { SealedTx } from "../ledger/seal-batch.js";
+import { InlineSealer, type EntrySealer } from "./sealer.js";
 
 export interface NodeSigningIdentity {
   readonly nodeId: NodeId;
@@ -63,21 +66,30 @@ export interface TxPipelineDeps {
   readonly store: Store;
   readonly history: TxHistory;
   readonly ledger: LedgerWriter;
+  /** Seals committed write sets (inline or on worker threads) with `history.secrets`;
+   * default: an InlineSealer on the node thread. */
+  readonly sealer?: EntrySealer | undefined;
   readonly identity: NodeSigningIdentity;
   readonly options: TxPipelineOptions;
   readonly nowMs: number;
   readonly profile?: StageProfile | undefined;
 }
 
+/** The node records sealed transactions once this many are pending (one batch). */
+const SEAL_POLL_TXS = 64;
+const NOTHING: readonly SealedTx[] = [];
+
 export class TxPipeline {
   private readonly store: Store;
   private readonly history: TxHistory;
   private readonly ledger: LedgerWriter;
+  private readonly sealer: EntrySealer;
   private readonly identity: NodeSigningIdentity;
   private readonly options: TxPipelineOptions;
   private readonly profile: StageProfile | undefined;
   // Invariant: unsignedCount == number of transactions after the last signature.
   private unsignedCount = 0;
+  private submitsSincePoll = 0;
   private lastSignatureMs: number;
   private committed: TxId;
 
@@ -85,6 +97,7 @@ export class TxPipeline {
     this.store = deps.store;
     this.history = deps.history;
     this.ledger = deps.ledger;
+    this.sealer = deps.sealer ?? new InlineSealer(deps.history.secrets);
     this.identity = deps.identity;
     this.options = deps.options;
     this.profile = deps.profile;
@@ -116,7 +129,7 @@ export class TxPipeline {
           return { kind: "read-only", readSeqno: outcome.seqno, result };
         case "committed": {
           const txId = { view: this.options.view, seqno: outcome.seqno };
-          this.appendCommitted(txId, outcome.writeSet, claimsDigest, false);
+          this.submit(txId, outcome.writeSet, claimsDigest);
           this.unsignedCount++;
           if (this.unsignedCount >= this.options.sigTxInterval) this.emitSignature();
           return { kind: "committed", txId, result };
@@ -126,25 +139,42 @@ export class TxPipeline {
     return { kind: "conflict", attempts: this.options.conflictRetriesMax };
   }
 
-  private appendCommitted(txId: TxId, writeSet: Parameters<TxHistory["encodeWriteSet"]>[0]["writeSet"],
-    claimsDigest: Uint8Array | undefined, isSignature: boolean): void {
+  /** Hands a committed write set to the sealer; records whatever is sealed by now. */
+  private submit(txId: TxId, writeSet: WriteSet, claimsDigest: Uint8Array | undefined): void {
     const p = this.profile;
     const t0 = p?.now() ?? 0;
-    const encoded = this.history.encodeWriteSet({ txId, writeSet, claimsDigest });
-    const t1 = p?.now() ?? 0;
-    this.history.recordEncoded(encoded);
-    const t2 = p?.now() ?? 0;
-    this.ledger.append(encoded.entry, { seqno: txId.seqno, isSignature });
-    if (p !== undefined) {
-      const t3 = p.now();
-      p.totalsMs.serialise += t1 - t0;
-      p.totalsMs.merkle += t2 - t1;
-      p.totalsMs.ledger += t3 - t2;
+    this.sealer.submit({ txId, writeSet, claimsDigest });
+    let sealed = NOTHING;
+    if (++this.submitsSincePoll >= SEAL_POLL_TXS) {
+      this.submitsSincePoll = 0;
+      sealed = this.sealer.poll();
+    }
+    if (p !== undefined) p.totalsMs.serialise += p.now() - t0;
+    this.record(sealed);
+  }
+
+  /** Records sealed transactions, in seqno order, in the history and the ledger files. */
+  private record(sealed: readonly SealedTx[]): void {
+    if (sealed.length === 0) return;
+    const p = this.profile;
+    for (const tx of sealed) {
+      const t0 = p?.now() ?? 0;
+      this.history.recordSealed(tx);
+      const t1 = p?.now() ?? 0;
+      this.ledger.append(tx.entry, { seqno: tx.txId.seqno, isSignature: false });
+      if (p !== undefined) {
+        p.totalsMs.merkle += t1 - t0;
+        p.totalsMs.ledger += p.now() - t1;
+      }
     }
   }
 
-  /** Emits a signature if `sigMsInterval` has passed with unsigned transactions. */
+  /**
+   * Records what the sealer finished, and emits a signature if `sigMsInterval` has passed with
+   * unsigned transactions. The node calls this from its loop.
+   */
   tick(nowMs: number): boolean {
+    this.record(this.sealer.poll());
     if (this.unsignedCount === 0) return false;
     if (nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
     this.emitSignature();
@@ -158,6 +188,9 @@ export class TxPipeline {
    */
   emitSignature(): TxId {
     const t0 = this.profile?.now() ?? 0;
+    // The root must cover every earlier entry: wait for the sealer to finish them all.
+    this.record(this.sealer.drain());
+    assert(this.history.lastSeqno === this.store.seqno, "every committed tx is recorded");
     const seqno = (this.store.seqno + 1) as Seqno;
     const txId: TxId = { view: this.options.view, seqno };
     const root = this.history.rootForNextSignature();
@@ -174,7 +207,9 @@ export class TxPipeline {
     tx.rw(SERVICE_TABLES.signatures).set(SINGLETON_KEY_BYTES, utf8(JSON.stringify(value)));
     const outcome = this.store.commit(tx);
     assert(outcome.kind === "committed" && outcome.seqno === seqno, "a signature never conflicts");
-    this.appendCommitted(txId, outcome.writeSet, undefined, true);
+    // Signatures are sealed here, on the node thread: they are rare and nothing may overtake them.
+    const entry = this.history.appendWriteSet({ txId, writeSet: outcome.writeSet });
+    this.ledger.append(entry, { seqno, isSignature: true });
     this.unsignedCount = 0;
     // Durability point: the signature and everything before it reach the disk before commit.
     this.ledger.sync();
@@ -193,9 +228,10 @@ export class TxPipeline {
     return this.history.receipt(seqno);
   }
 
-  /** Signs anything outstanding and closes the ledger files. */
-  close(): void {
+  /** Signs anything outstanding, closes the ledger files and stops the sealer. */
+  async close(): Promise<void> {
     if (this.unsignedCount > 0) this.emitSignature();
     this.ledger.close();
+    await this.sealer.close();
   }
 }
