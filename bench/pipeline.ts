@@ -42,8 +42,10 @@ const sealerWorkers = Number(args["sealer-workers"]);
 if (!Number.isSafeInteger(sealerWorkers) || sealerWorkers < 0 || sealerWorkers > 8) {
   throw new Error("--sealer-workers must be 0..8 (0 seals on the main thread)");
 }
-if (!Number.isSafeInteger(n) || n < 1 || n > 50_000_000) throw new Error(`--n must be 1..5e7: ${args.n}`);
-if (!Number.isSafeInteger(sigTxInterval) || sigTxInterval < 1) throw new Error("bad --sig-tx-interval");
+if (!Number.isSafeInteger(n) || n < 1 || n > 50_000_000)
+  throw new Error(`--n must be 1..5e7: ${args.n}`);
+if (!Number.isSafeInteger(sigTxInterval) || sigTxInterval < 1)
+  throw new Error("bad --sig-tx-interval");
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -66,7 +68,8 @@ function makeInputs(count: number): { keys: Uint8Array[]; values: Uint8Array[] }
 
 function dirBytes(dir: string): number {
   let total = 0;
-  for (const name of readdirSync(dir)) if (name.startsWith("ledger_")) total += statSync(join(dir, name)).size;
+  for (const name of readdirSync(dir))
+    if (name.startsWith("ledger_")) total += statSync(join(dir, name)).size;
   return total;
 }
 
@@ -76,13 +79,24 @@ async function run(count: number, dir: string, profile?: StageProfile) {
   const store = new Store();
   const history = new TxHistory(new LedgerSecrets(randomBytes(32)));
   const ledger = LedgerWriter.open(dir, { chunkSizeBytes });
-  const sealer = sealerWorkers === 0
-    ? new InlineSealer(history.secrets)
-    : new WorkerSealer({ secrets: history.secrets, workers: sealerWorkers, batchTxMax: 256, inFlightBatchesMax: 8 });
+  const sealer =
+    sealerWorkers === 0
+      ? new InlineSealer(history.secrets)
+      : new WorkerSealer({
+          secrets: history.secrets,
+          workers: sealerWorkers,
+          batchTxMax: 256,
+          inFlightBatchesMax: 8,
+        });
   const pipeline = new TxPipeline({
-    store, history, ledger, sealer, identity: identity.node,
+    store,
+    history,
+    ledger,
+    sealer,
+    identity: identity.node,
     options: { view: 2 as View, sigTxInterval, sigMsInterval: 1e12, conflictRetriesMax: 1 },
-    nowMs: 0, profile,
+    nowMs: 0,
+    profile,
   });
   const { keys, values } = makeInputs(count);
   const t0 = performance.now();
@@ -109,9 +123,16 @@ const keep = args["ledger-dir"];
 const dir = keep ?? mkdtempSync(join(tmpdir(), "consortia-bench-"));
 if (keep !== undefined) {
   mkdirSync(keep, { recursive: true });
-  if (readdirSync(keep).some((f) => f.startsWith("ledger_"))) throw new Error(`${keep} already holds a ledger`);
+  if (readdirSync(keep).some((f) => f.startsWith("ledger_")))
+    throw new Error(`${keep} already holds a ledger`);
 }
-const totalsMs: Record<PipelineStage, number> = { execute: 0, serialise: 0, merkle: 0, ledger: 0, signature: 0 };
+const totalsMs: Record<PipelineStage, number> = {
+  execute: 0,
+  serialise: 0,
+  merkle: 0,
+  ledger: 0,
+  signature: 0,
+};
 const profiled = { now: () => performance.now(), totalsMs };
 try {
   // Pass 1: throughput, no per-stage timers on the hot path.
@@ -120,7 +141,8 @@ try {
   const sample = plain.pipeline.receipt(Math.max(1, Math.floor(n / 2)) as Seqno);
   if (keep !== undefined) {
     writeFileSync(join(dir, "service_cert.pem"), identity.serviceCertPem);
-    if (sample.kind === "receipt") writeFileSync(join(dir, "sample_receipt.json"), JSON.stringify(sample.receipt, null, 2));
+    if (sample.kind === "receipt")
+      writeFileSync(join(dir, "sample_receipt.json"), JSON.stringify(sample.receipt, null, 2));
   } else {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -148,16 +170,24 @@ try {
     ledger_dir: keep ?? null,
     node: process.version,
   };
-  console.log(`pipeline: ${n} txs (16 B key, 100 B value, private map), signature every ${sigTxInterval}, ` +
-    `${sealerWorkers === 0 ? "sealing on the main thread" : `${sealerWorkers} sealer worker(s)`}`);
-  console.log(`  throughput     ${result.tx_per_s.toLocaleString("en-US")} tx/s (${result.us_per_tx} us/tx)`);
+  console.log(
+    `pipeline: ${n} txs (16 B key, 100 B value, private map), signature every ${sigTxInterval}, ` +
+      `${sealerWorkers === 0 ? "sealing on the main thread" : `${sealerWorkers} sealer worker(s)`}`,
+  );
+  console.log(
+    `  throughput     ${result.tx_per_s.toLocaleString("en-US")} tx/s (${result.us_per_tx} us/tx)`,
+  );
   console.log("  main-thread stages (sealing runs on the workers when there are any):");
-  for (const [stage, v] of Object.entries(result.stage_us_per_tx)) console.log(`    ${stage.padEnd(12)} ${v} us/tx`);
+  for (const [stage, v] of Object.entries(result.stage_us_per_tx))
+    console.log(`    ${stage.padEnd(12)} ${v} us/tx`);
   console.log(`  ledger         ${result.ledger_bytes_per_tx} bytes/tx`);
   if (keep !== undefined) {
     console.log(`  ledger left in ${keep}: consortia ledger verify --dir ${keep}`);
     if (sample.kind === "receipt") {
-      console.log(`  consortia receipt verify --receipt ${join(keep, "sample_receipt.json")} --service-cert ${join(keep, "service_cert.pem")}`);
+      console.log(
+        `  consortia receipt verify --receipt ${join(keep, "sample_receipt.json")} ` +
+          `--service-cert ${join(keep, "service_cert.pem")}`,
+      );
     }
   }
   if (args.json) console.log(JSON.stringify(result));

@@ -36,8 +36,8 @@ export function gcmEncrypt(
   cipher.setAAD(aad);
   const head = cipher.update(plaintext);
   const tail = cipher.final();
-  const ciphertext = tail.byteLength === 0 ? head : concatBytes([head, tail]);
-  return { ciphertext, tag: cipher.getAuthTag() };
+  const ciphertext = tail.byteLength === 0 ? asUint8Array(head) : concatBytes([head, tail]);
+  return { ciphertext, tag: asUint8Array(cipher.getAuthTag()) };
 }
 
 /** Returns the plaintext, or null when authentication fails (wrong key, IV, AAD or bytes). */
@@ -58,5 +58,10 @@ export function gcmDecrypt(
     // Authentication failure is an expected outcome for tampered input, not a crash.
     return null;
   }
-  return head;
+  return asUint8Array(head);
+}
+
+/** A plain Uint8Array view of node's Buffer output (Buffer#slice does not copy). */
+function asUint8Array(buffer: Uint8Array): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }

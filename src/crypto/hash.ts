@@ -6,11 +6,19 @@ import { createHmac, hash } from "node:crypto";
 
 export const SHA256_BYTES = 32;
 
-export function sha256(data: Uint8Array | string): Uint8Array {
-  return hash("sha256", data, "buffer");
+/**
+ * node returns Buffers; pure layers hand out plain Uint8Array views so that `.slice()` copies
+ * as everywhere else (Buffer#slice does not).
+ */
+function plain(buffer: Uint8Array): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
-/** SHA-256 of the concatenation of `parts`, without building the concatenation. */
+export function sha256(data: Uint8Array | string): Uint8Array {
+  return plain(hash("sha256", data, "buffer"));
+}
+
+/** SHA-256 of the concatenation of `parts` (joined in one scratch copy). */
 export function sha256Concat(parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.byteLength;
@@ -20,11 +28,11 @@ export function sha256Concat(parts: readonly Uint8Array[]): Uint8Array {
     joined.set(part, offset);
     offset += part.byteLength;
   }
-  return hash("sha256", joined, "buffer");
+  return plain(hash("sha256", joined, "buffer"));
 }
 
 export function hmacSha256(key: Uint8Array, data: Uint8Array | string): Uint8Array {
-  return createHmac("sha256", key).update(data).digest();
+  return plain(createHmac("sha256", key).update(data).digest());
 }
 
 const HMAC_BLOCK_BYTES = 64;
@@ -54,8 +62,12 @@ export class HmacSha256 {
     const room = this.inner.subarray(HMAC_BLOCK_BYTES);
     const { read, written } = utf8Encoder.encodeInto(message, room);
     if (read !== message.length) return hmacSha256(this.key, message);
-    const innerDigest = hash("sha256", this.inner.subarray(0, HMAC_BLOCK_BYTES + written), "buffer");
+    const innerDigest = hash(
+      "sha256",
+      this.inner.subarray(0, HMAC_BLOCK_BYTES + written),
+      "buffer",
+    );
     this.outer.set(innerDigest, HMAC_BLOCK_BYTES);
-    return hash("sha256", this.outer, "buffer");
+    return plain(hash("sha256", this.outer, "buffer"));
   }
 }

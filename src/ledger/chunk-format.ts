@@ -395,14 +395,17 @@ function headerStop(header: HeaderFailure, offset: number): WalkStop {
 
 /**
  * Whether what follows the last whole entry is an interrupted write: a plausible prefix of an
- * entry, or a prefix (possibly all) of the positions table the writer appends when completing a
+ * entry, zero bytes (blocks allocated but never written), or a prefix (possibly all) of the
+ * positions table the writer appends when completing a
  * chunk before it sets the header (see ledger-writer.ts for that ordering).
  */
 function isTornTail(bytes: Uint8Array, walk: Walk): boolean {
   const stop = walk.stop!;
   if (stop.kind === "partial") return true;
-  const table = encodePositionsTable(walk.entries.map((e) => e.offset));
   const rest = bytes.subarray(stop.offset);
+  // A crash can leave a file extended past its last sync with zero-filled blocks.
+  if (rest.every((b) => b === 0)) return true;
+  const table = encodePositionsTable(walk.entries.map((e) => e.offset));
   if (rest.byteLength > table.byteLength) return false;
   for (let i = 0; i < rest.byteLength; i++) if (rest[i] !== table[i]) return false;
   return true;

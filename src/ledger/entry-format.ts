@@ -1,12 +1,13 @@
 /**
  * Ledger entry layout, as CCF lays it out (ccf-api.md 6.2, 6.3):
  *
- *   u8 version (=1) | u8 flags | u48 LE size            size = bytes after these 8
- *   GCM header: tag[16] | iv[12]                        iv = u64 LE seqno | u32 LE view (low 31 bits)
+ *   u8 version (=1) | u8 flags | u48 LE size     size = bytes after these 8
+ *   GCM header: tag[16] | iv[12]                 iv = u64 LE seqno | u32 LE view (low 31 bits)
  *   u64 LE public_domain_size
  *   public domain (clear, and the AAD of the private domain):
  *     u8 entry_type (4: write set with commit evidence and claims)
- *     i64 LE seqno | claims_digest[32] | commit_evidence_digest[32] | i64 LE max_conflict_version (0)
+ *     i64 LE seqno | claims_digest[32] | commit_evidence_digest[32]
+ *     i64 LE max_conflict_version (0)
  *     public maps (codec.ts)
  *   private domain: AES-256-GCM ciphertext of the private maps (may be empty; the tag still
  *   authenticates the public domain)
@@ -141,15 +142,24 @@ export function sealedEntrySize(publicTablesBytes: number, privateTablesBytes: n
 
 /** Lays out the entry and encrypts its private domain (one allocation: the entry). */
 export function sealEntry(input: SealEntryInput, secrets: LedgerSecrets): Uint8Array {
-  const out = new Uint8Array(sealedEntrySize(input.publicTables.byteLength, input.privateTables.byteLength));
+  const out = new Uint8Array(
+    sealedEntrySize(input.publicTables.byteLength, input.privateTables.byteLength),
+  );
   sealEntryInto(input, secrets, out);
   return out;
 }
 
 /** Seals into `out`, which must be exactly sealedEntrySize(...) zeroed bytes. */
-export function sealEntryInto(input: SealEntryInput, secrets: LedgerSecrets, out: Uint8Array): void {
+export function sealEntryInto(
+  input: SealEntryInput,
+  secrets: LedgerSecrets,
+  out: Uint8Array,
+): void {
   const { txId } = input;
-  assert(input.commitEvidenceDigest.byteLength === SHA256_BYTES, "commit evidence digest is 32 bytes");
+  assert(
+    input.commitEvidenceDigest.byteLength === SHA256_BYTES,
+    "commit evidence digest is 32 bytes",
+  );
   const claims = input.claimsDigest ?? ZERO_DIGEST;
   assert(claims.byteLength === SHA256_BYTES, "claims digest is 32 bytes");
   const publicSize = PUBLIC_HEADER_BYTES + input.publicTables.byteLength;
@@ -190,23 +200,34 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
     fail(EntryErrorCode.Truncated, 0, `${bytes.byteLength} bytes is shorter than any entry`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes[0] !== ENTRY_FORMAT_VERSION) fail(EntryErrorCode.UnsupportedVersion, 0, `version ${bytes[0]}`);
+  if (bytes[0] !== ENTRY_FORMAT_VERSION)
+    fail(EntryErrorCode.UnsupportedVersion, 0, `version ${bytes[0]}`);
   const size = dv.getUint32(2, true) + dv.getUint16(6, true) * 0x1_0000_0000;
   if (size !== bytes.byteLength - ENTRY_HEADER_BYTES) {
-    fail(EntryErrorCode.SizeMismatch, 2, `size field ${size} != ${bytes.byteLength - ENTRY_HEADER_BYTES}`);
+    fail(
+      EntryErrorCode.SizeMismatch,
+      2,
+      `size field ${size} != ${bytes.byteLength - ENTRY_HEADER_BYTES}`,
+    );
   }
   const publicSize = readU64(dv, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES);
   const publicEnd = PUBLIC_DOMAIN_OFFSET + publicSize;
   if (!(publicSize >= PUBLIC_HEADER_BYTES) || publicEnd > bytes.byteLength) {
-    fail(EntryErrorCode.MalformedPublicDomain, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, "bad public size");
+    fail(
+      EntryErrorCode.MalformedPublicDomain,
+      ENTRY_HEADER_BYTES + GCM_HEADER_BYTES,
+      "bad public size",
+    );
   }
   const p = PUBLIC_DOMAIN_OFFSET;
-  if (bytes[p] !== ENTRY_TYPE_WRITE_SET) fail(EntryErrorCode.UnsupportedEntryType, p, `type ${bytes[p]}`);
+  if (bytes[p] !== ENTRY_TYPE_WRITE_SET)
+    fail(EntryErrorCode.UnsupportedEntryType, p, `type ${bytes[p]}`);
   const seqno = readU64(dv, p + 1);
   if (!(seqno >= 1)) fail(EntryErrorCode.MalformedPublicDomain, p + 1, "bad seqno");
   const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
   const ivSeqno = readU64(dv, ivOffset);
-  if (ivSeqno !== seqno) fail(EntryErrorCode.MalformedPublicDomain, ivOffset, "IV seqno != entry seqno");
+  if (ivSeqno !== seqno)
+    fail(EntryErrorCode.MalformedPublicDomain, ivOffset, "IV seqno != entry seqno");
   return {
     flags: bytes[1]!,
     seqno: seqno as Seqno,

@@ -48,8 +48,11 @@ export type ReceiptOutcome =
   /** Older than what this history retains (compacted), or beyond its end. */
   | { readonly kind: "unavailable" };
 
-export function computeLeaf(writeSetDigest: Uint8Array, commitEvidenceDigest: Uint8Array,
-  claimsDigest: Uint8Array): Uint8Array {
+export function computeLeaf(
+  writeSetDigest: Uint8Array,
+  commitEvidenceDigest: Uint8Array,
+  claimsDigest: Uint8Array,
+): Uint8Array {
   return sha256Concat([writeSetDigest, commitEvidenceDigest, claimsDigest]);
 }
 
@@ -122,8 +125,13 @@ export class TxHistory {
     return entry;
   }
 
-  private record(view: View, entry: Uint8Array, ceDigest: Uint8Array, claimsDigest: Uint8Array,
-    signature: SignatureValue | null): void {
+  private record(
+    view: View,
+    entry: Uint8Array,
+    ceDigest: Uint8Array,
+    claimsDigest: Uint8Array,
+    signature: SignatureValue | null,
+  ): void {
     const seqno = this.tree.size + 1;
     const writeSetDigest = sha256(entry);
     this.tree.append(computeLeaf(writeSetDigest, ceDigest, claimsDigest));

@@ -39,10 +39,19 @@ export class LedgerSecrets {
   add(fromSeqno: Seqno, key: Uint8Array): void {
     assert(key.byteLength === AES_KEY_BYTES, "ledger secret must be 32 bytes");
     const last = this.secrets[this.secrets.length - 1];
-    assert(last === undefined || fromSeqno > last.fromSeqno, "secrets must be added in seqno order");
+    assert(
+      last === undefined || fromSeqno > last.fromSeqno,
+      "secrets must be added in seqno order",
+    );
     const commitSecret = hmacSha256(key, COMMIT_SECRET_LABEL);
     const nonceHmac = new HmacSha256(commitSecret);
-    this.secrets.push({ fromSeqno, key: key.slice(), gcmKey: new GcmKey(key), commitSecret, nonceHmac });
+    this.secrets.push({
+      fromSeqno,
+      key: key.slice(),
+      gcmKey: new GcmKey(key),
+      commitSecret,
+      nonceHmac,
+    });
   }
 
   /** The secret in force at `seqno`: the last one whose fromSeqno <= seqno. */

@@ -10,7 +10,7 @@
  * are covered by its leaf (write_set_digest), so any altered byte breaks the next signature.
  */
 import { fromBase64, fromHex, toHex, equalBytes } from "../base/bytes.js";
-import type { Seqno } from "../base/ids.js";
+import type { Seqno, TxId, View } from "../base/ids.js";
 import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
 import { sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert, nodeIdFromPublicKey, isIssuedBy } from "../crypto/identity.js";
@@ -55,18 +55,20 @@ export class LedgerVerifier {
     const expected = (this.tree.size + 1) as Seqno;
     let signature: SignatureValue | null;
     let leaf: Uint8Array;
+    let view: View;
     try {
       const entry = decodeEntry(bytes);
       if (entry.seqno !== expected) {
         return { kind: "invalid", seqno: expected, reason: `entry says seqno ${entry.seqno}` };
       }
       signature = findSignature(entry.publicMaps);
+      view = entry.view;
       leaf = computeLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest);
     } catch (err: unknown) {
       return { kind: "invalid", seqno: expected, reason: (err as Error).message };
     }
     if (signature !== null) {
-      const problem = this.checkSignature(signature, expected);
+      const problem = this.checkSignature(signature, { view, seqno: expected });
       if (problem !== null) return { kind: "invalid", seqno: expected, reason: problem };
     }
     this.tree.append(leaf);
@@ -78,13 +80,20 @@ export class LedgerVerifier {
     return { kind: "signature", seqno: expected, node: signature.node };
   }
 
-  private checkSignature(sig: SignatureValue, seqno: Seqno): string | null {
+  private checkSignature(sig: SignatureValue, txId: TxId): string | null {
+    const { seqno } = txId;
     if (sig.seqno !== seqno) return `signature claims seqno ${sig.seqno}`;
+    // The signed root does not cover the signature's own fields: check what the entry fixes.
+    if (sig.view !== txId.view) {
+      return `signature claims view ${sig.view}, but its entry is in view ${txId.view}`;
+    }
     if (this.tree.size === 0) return "signature before any entry";
     const root = this.tree.root();
     if (!equalBytes(root, fromHex(sig.root) ?? new Uint8Array(0))) {
-      return `signed root ${sig.root} != recomputed root ${toHex(root)}: an entry in seqnos ` +
-        `${this.lastSigned + 1}..${seqno - 1} or this signature was altered`;
+      return (
+        `signed root ${sig.root} != recomputed root ${toHex(root)}: an entry in seqnos ` +
+        `${this.lastSigned + 1}..${seqno - 1} or this signature was altered`
+      );
     }
     const certProblem = this.checkCert(sig);
     if (certProblem !== null) return certProblem;
@@ -97,7 +106,9 @@ export class LedgerVerifier {
 
   private checkCert(sig: SignatureValue): string | null {
     const known = this.trustedCerts.get(sig.cert);
-    if (known !== undefined) return known === sig.node ? null : `cert does not belong to node ${sig.node}`;
+    if (known !== undefined) {
+      return known === sig.node ? null : `cert does not belong to node ${sig.node}`;
+    }
     let nodeId: string;
     try {
       const key = publicKeyOfCert(sig.cert);

@@ -90,4 +90,3 @@ export class PackedHashes {
     this.base = this.first;
   }
 }
-

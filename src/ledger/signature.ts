@@ -60,12 +60,17 @@ export function makeSignatureValue(input: SignatureInput): SignatureValue {
 export function signatureWriteSet(value: SignatureValue): WriteSet {
   const bytes = utf8(JSON.stringify(value));
   return {
-    maps: [{ name: SERVICE_TABLES.signatures, writes: [{ key: SINGLETON_KEY_BYTES, value: bytes }] }],
+    maps: [
+      { name: SERVICE_TABLES.signatures, writes: [{ key: SINGLETON_KEY_BYTES, value: bytes }] },
+    ],
   };
 }
 
 function bad(field: string, why: string): never {
-  throw new SignatureError({ code: SignatureErrorCode.MalformedSignature, field }, `signature ${field}: ${why}`);
+  throw new SignatureError(
+    { code: SignatureErrorCode.MalformedSignature, field },
+    `signature ${field}: ${why}`,
+  );
 }
 
 function field<T>(obj: Record<string, unknown>, name: string, check: (v: unknown) => v is T): T {
@@ -79,7 +84,9 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 
 /** Validates a decoded signatures-table value. Throws SignatureError naming the bad field. */
 export function parseSignatureValue(json: unknown): SignatureValue {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) bad("value", "not an object");
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    bad("value", "not an object");
+  }
   const o = json as Record<string, unknown>;
   const value: SignatureValue = {
     sig: field(o, "sig", isString),

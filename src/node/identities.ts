@@ -26,10 +26,16 @@ export interface StartIdentitiesOptions {
   readonly subjectAltNames?: readonly string[];
 }
 
-export async function createStartIdentities(options: StartIdentitiesOptions): Promise<StartIdentities> {
+export async function createStartIdentities(
+  options: StartIdentitiesOptions,
+): Promise<StartIdentities> {
   const validityDays = options.validityDays ?? 365;
   const serviceKeys = generateEcKeyPair(options.curve);
-  const serviceCertPem = await createServiceCertificate({ keys: serviceKeys, validityDays, now: options.now });
+  const serviceCertPem = await createServiceCertificate({
+    keys: serviceKeys,
+    validityDays,
+    now: options.now,
+  });
   const nodeKeys = generateEcKeyPair(options.curve);
   const certPem = await endorseNodeCertificate({
     servicePrivateKey: serviceKeys.privateKey,

@@ -10,12 +10,21 @@
  * results back over a MessagePort read with receiveMessageOnPort, so the API stays
  * synchronous; drain() sleeps on a shared counter (Atomics.wait) the worker bumps per batch.
  */
-import { receiveMessageOnPort, MessageChannel, Worker, type MessagePort } from "node:worker_threads";
+import {
+  receiveMessageOnPort,
+  MessageChannel,
+  Worker,
+  type MessagePort,
+} from "node:worker_threads";
 import { assert } from "../base/assert.js";
 import type { Seqno } from "../base/ids.js";
 import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import {
-  decodeSealResults, encodeSealBatch, sealBatch, type SealJob, type SealedTx,
+  decodeSealResults,
+  encodeSealBatch,
+  sealBatch,
+  type SealJob,
+  type SealedTx,
 } from "../ledger/seal-batch.js";
 
 export interface EntrySealer {
@@ -93,7 +102,10 @@ const SILENT_WAITS_MAX = 200;
  */
 function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
   if (!import.meta.url.endsWith(".ts")) {
-    return new Worker(new URL("./sealer-worker.mjs", import.meta.url), { workerData, transferList });
+    return new Worker(new URL("./sealer-worker.mjs", import.meta.url), {
+      workerData,
+      transferList,
+    });
   }
   const target = new URL("./sealer-worker.ts", import.meta.url).href;
   const tsx = import.meta.resolve("tsx/esm/api");

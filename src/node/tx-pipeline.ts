@@ -89,6 +89,8 @@ export class TxPipeline {
   private readonly profile: StageProfile | undefined;
   // Invariant: unsignedCount == number of transactions after the last signature.
   private unsignedCount = 0;
+  /** Set by emitSignature; tick() then restarts the time interval at its own clock. */
+  private signedSinceTick = false;
   private submitsSincePoll = 0;
   private lastSignatureMs: number;
   private committed: TxId;
@@ -175,9 +177,15 @@ export class TxPipeline {
    */
   tick(nowMs: number): boolean {
     this.record(this.sealer.poll());
+    if (this.signedSinceTick) {
+      // A signature by count (or an explicit one) restarts the interval.
+      this.signedSinceTick = false;
+      this.lastSignatureMs = nowMs;
+    }
     if (this.unsignedCount === 0) return false;
     if (nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
     this.emitSignature();
+    this.signedSinceTick = false;
     this.lastSignatureMs = nowMs;
     return true;
   }
@@ -211,6 +219,7 @@ export class TxPipeline {
     const entry = this.history.appendWriteSet({ txId, writeSet: outcome.writeSet });
     this.ledger.append(entry, { seqno, isSignature: true });
     this.unsignedCount = 0;
+    this.signedSinceTick = true;
     // Durability point: the signature and everything before it reach the disk before commit.
     this.ledger.sync();
     this.commit(txId);
@@ -224,7 +233,10 @@ export class TxPipeline {
     this.store.compact(txId.seqno);
   }
 
+  /** The receipt of `seqno`; "not-signed" while it is committed locally but not yet signed. */
   receipt(seqno: Seqno): ReceiptOutcome {
+    // Committed in the KV but still with the sealer: no signature can cover it yet.
+    if (seqno > this.history.lastSeqno && seqno <= this.store.seqno) return { kind: "not-signed" };
     return this.history.receipt(seqno);
   }
 

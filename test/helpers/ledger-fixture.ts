@@ -5,14 +5,13 @@
  * txKey(i) to a private map and to a public map, so every entry has both a ciphertext and a
  * clear public value whose bytes tests can find and alter.
  *
- * Small chunks (4 KiB by default) make every signature complete a chunk, so the ledger spans
+ * Small chunks (4 KiB by default) complete a chunk every signature or two, so the ledger spans
  * several files, all `.committed` except (with an unsigned tail) the last in-progress one.
  *
- * The pipeline is driven with `await` on every call: its internals may become asynchronous
- * (encryption on a worker thread) while its API stays the same, and awaiting a plain value is
- * harmless. The optional unsigned tail is appended after the pipeline has closed, with
- * encodeEntry and a fresh LedgerWriter, exactly as a crashed primary would leave it: entries
- * after the last signature, never signed.
+ * Entries are sealed inline by default, or on a worker thread (`sealer: "worker"`). Pipeline
+ * calls are awaited (close() is async, the rest may become so). The optional unsigned tail is
+ * appended after the pipeline has closed, with encodeEntry and a fresh LedgerWriter, as a
+ * crashed primary would leave it: entries after the last signature, never signed.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -166,15 +165,23 @@ export async function buildLedgerFixture(options: LedgerFixtureOptions): Promise
 }
 
 /** Appends `count` never-signed transactions numbered from `firstTx` to the closed ledger. */
-function appendUnsignedTail(dir: string, chunkSizeBytes: number, secrets: LedgerSecrets,
-  firstTx: number, count: number, txNumberBySeqno: Map<number, number>): void {
+function appendUnsignedTail(
+  dir: string,
+  chunkSizeBytes: number,
+  secrets: LedgerSecrets,
+  firstTx: number,
+  count: number,
+  txNumberBySeqno: Map<number, number>,
+): void {
   if (count === 0) return;
   const ledger = LedgerWriter.open(dir, { chunkSizeBytes });
   for (let k = 0; k < count; k++) {
     const txId: TxId = { view: FIXTURE_VIEW, seqno: (ledger.lastSeqno + 1) as Seqno };
     const commitEvidenceDigest = sha256(secrets.commitEvidence(txId));
-    const entry = encodeEntry({ txId, writeSet: txWriteSet(firstTx + k), commitEvidenceDigest },
-      secrets);
+    const entry = encodeEntry(
+      { txId, writeSet: txWriteSet(firstTx + k), commitEvidenceDigest },
+      secrets,
+    );
     ledger.append(entry, { seqno: txId.seqno, isSignature: false });
     txNumberBySeqno.set(txId.seqno, firstTx + k);
   }

@@ -32,7 +32,10 @@ const nameArb = fc.string({ unit: "binary", minLength: 1, maxLength: 6 });
 const mapsArb: fc.Arbitrary<MapWrites[]> = fc
   .uniqueArray(
     fc.record({
-      name: fc.oneof(nameArb, nameArb.map((name) => `\uFEFF${name}`)),
+      name: fc.oneof(
+        nameArb,
+        nameArb.map((name) => `\uFEFF${name}`),
+      ),
       writes: writesArb,
     }),
     { maxLength: 4, selector: (m) => m.name },
@@ -101,10 +104,14 @@ test("property: changing any one byte of a valid encoding never escapes as anoth
 
 test("property: every truncation of a valid encoding is rejected or is a shorter encoding", () => {
   fc.assert(
-    fc.property(mapsArb.filter((maps) => maps.length > 0), fc.nat(), (maps, at) => {
-      const bytes = encodeMaps(maps);
-      assertRejectedOrCanonical(bytes.subarray(0, at % bytes.byteLength));
-    }),
+    fc.property(
+      mapsArb.filter((maps) => maps.length > 0),
+      fc.nat(),
+      (maps, at) => {
+        const bytes = encodeMaps(maps);
+        assertRejectedOrCanonical(bytes.subarray(0, at % bytes.byteLength));
+      },
+    ),
     { numRuns: 2000 },
   );
 });
@@ -160,7 +167,10 @@ test("property: store write sets are canonical and their bytes do not depend on 
         runTx(store, setup);
         const maps = runTx(store, ops);
         assertCanonical(maps);
-        assert.ok(maps.every((map) => map.writes.length > 0), "no empty maps");
+        assert.ok(
+          maps.every((map) => map.writes.length > 0),
+          "no empty maps",
+        );
         const bytes = encodeMaps(maps);
         assert.deepEqual(decodeMaps(bytes), maps);
 
@@ -168,13 +178,11 @@ test("property: store write sets are canonical and their bytes do not depend on 
         const replay = new Store();
         runTx(replay, setup);
         const reversed: Op[] = maps.flatMap((map) =>
-          map.writes.map(
-            (w): Op => ({
-              map: MAP_NAMES.indexOf(map.name),
-              key: w.key,
-              ...(w.value === null ? { kind: "delete" } : { kind: "set", value: w.value }),
-            }),
-          ),
+          map.writes.map((w): Op => ({
+            map: MAP_NAMES.indexOf(map.name),
+            key: w.key,
+            ...(w.value === null ? { kind: "delete" } : { kind: "set", value: w.value }),
+          })),
         );
         assert.equal(toHex(encodeMaps(runTx(replay, reversed.reverse()))), toHex(bytes));
       },

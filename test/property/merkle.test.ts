@@ -120,8 +120,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** Checks the tree against the model: root, a few historical roots and proofs, leaf access. */
-function checkAgainstModel(tree: MerkleTree, model: readonly Uint8Array[], minIndex: number,
-  pick: (bound: number) => number): void {
+function checkAgainstModel(
+  tree: MerkleTree,
+  model: readonly Uint8Array[],
+  minIndex: number,
+  pick: (bound: number) => number,
+): void {
   assert.equal(tree.size, model.length);
   assert.equal(tree.minIndex, minIndex);
   if (model.length === 0) return;

@@ -17,13 +17,28 @@ test("the checker catches a pure layer that reads the clock or imports node:fs",
     copyFileSync("layers.json", join(root, "layers.json"));
     mkdirSync(join(root, "src", "kv"), { recursive: true });
     mkdirSync(join(root, "src", "cli"), { recursive: true });
-    writeFileSync(join(root, "src", "kv", "bad.ts"), 'import { readFileSync } from "node:fs";\nexport const t = Date.now();\n');
-    writeFileSync(join(root, "src", "kv", "up.ts"), 'import { x } from "../cli/main.js";\nexport const y = x;\n');
+    writeFileSync(
+      join(root, "src", "kv", "bad.ts"),
+      'import { readFileSync } from "node:fs";\nexport const t = Date.now();\n',
+    );
+    writeFileSync(
+      join(root, "src", "kv", "up.ts"),
+      'import { x } from "../cli/main.js";\nexport const y = x;\n',
+    );
     writeFileSync(join(root, "src", "cli", "main.ts"), "export const x = 1;\n");
     const problems = checkLayers(root);
-    assert.ok(problems.some((p) => p.includes("bad.ts") && p.includes("node:fs")), problems.join("\n"));
-    assert.ok(problems.some((p) => p.includes("bad.ts") && p.includes("Date")), problems.join("\n"));
-    assert.ok(problems.some((p) => p.includes("up.ts") && p.includes("may not import cli")), problems.join("\n"));
+    assert.ok(
+      problems.some((p) => p.includes("bad.ts") && p.includes("node:fs")),
+      problems.join("\n"),
+    );
+    assert.ok(
+      problems.some((p) => p.includes("bad.ts") && p.includes("Date")),
+      problems.join("\n"),
+    );
+    assert.ok(
+      problems.some((p) => p.includes("up.ts") && p.includes("may not import cli")),
+      problems.join("\n"),
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -2,13 +2,20 @@
  * `consortia ledger verify --dir DIR [--service-cert FILE]`: reads every ledger file and entry,
  * checks framing, recomputes the Merkle tree and checks every signature's root and ECDSA
  * signature. Exit 0 when everything read verifies (a torn tail of the last, uncommitted file is
- * reported as truncatable, not as corruption); exit 1 naming the file and offset otherwise.
+ * reported as truncatable, not as corruption, and entries after the last signature are reported
+ * as unsigned unless they sit in a `.committed` file); exit 1 naming the file and offset
+ * otherwise, or with one line for a directory or file that cannot be read.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { CliError } from "../cli-error.js";
 import { LedgerVerifier } from "../../ledger/ledger-verifier.js";
-import { listLedgerFiles, readLedger, LedgerError } from "../../ledger/io/ledger-reader.js";
+import {
+  listLedgerFiles,
+  readLedger,
+  LedgerError,
+  type LedgerFileInfo,
+} from "../../ledger/io/ledger-reader.js";
 import { createProgress } from "../progress.js";
 
 interface VerifyOptions {
@@ -16,6 +23,8 @@ interface VerifyOptions {
   serviceCert?: string;
   progress?: boolean;
 }
+
+const COMMITTED_SUFFIX = ".committed";
 
 /** Ledgers larger than this get a progress bar (or periodic lines off a TTY). */
 const PROGRESS_THRESHOLD_BYTES = 32 * 1024 * 1024;
@@ -53,12 +62,11 @@ function verifyLedger(options: VerifyOptions): void {
     throw new CliError(`ledger directory not found: ${options.dir}`);
   }
   const verifier = new LedgerVerifier({ serviceCertPem: readServiceCert(options.serviceCert) });
-  let files;
+  let files: LedgerFileInfo[];
   try {
     files = listLedgerFiles(options.dir);
   } catch (err: unknown) {
-    if (err instanceof LedgerError) throw new CliError(`ledger invalid: ${err.message}`);
-    throw err;
+    throw asCliError(err, verifier);
   }
   if (files.length === 0) throw new CliError(`no ledger files in ${options.dir}`);
   const totalBytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
@@ -66,37 +74,95 @@ function verifyLedger(options: VerifyOptions): void {
     enabled: options.progress !== false && totalBytes >= PROGRESS_THRESHOLD_BYTES,
     totalBytes,
   });
-  let tornTail: string | null = null;
+  let scan: Scan;
   try {
-    for (const item of readLedger(options.dir, { onProgress: (done) => progress.update(done) })) {
+    scan = scanLedger(options.dir, verifier, (done) => progress.update(done));
+  } finally {
+    progress.stop();
+  }
+  checkCommittedSigned(scan.firstUnsigned, verifier);
+  report(verifier, files.length, scan.tornTail);
+}
+
+interface EntryPosition {
+  readonly file: string;
+  readonly offset: number;
+  readonly seqno: number;
+}
+
+interface Scan {
+  readonly tornTail: string | null;
+  /** The first entry after the last verified signature, if any. */
+  readonly firstUnsigned: EntryPosition | null;
+}
+
+/** Feeds every entry to the verifier; throws CliError naming file and offset on corruption. */
+function scanLedger(
+  dir: string,
+  verifier: LedgerVerifier,
+  onProgress: (done: number) => void,
+): Scan {
+  let tornTail: string | null = null;
+  let firstUnsigned: EntryPosition | null = null;
+  try {
+    for (const item of readLedger(dir, { onProgress })) {
       if (item.kind === "torn-tail") {
-        tornTail = `${item.file} at offset ${item.offset}: ${item.bytesRemaining} bytes of a torn ` +
+        tornTail =
+          `${item.file} at offset ${item.offset}: ${item.bytesRemaining} bytes of a torn ` +
           "last entry (truncatable tail of an uncommitted file, not corruption)";
         continue;
       }
       const step = verifier.push(item.entry);
       if (step.kind === "invalid") {
-        progress.stop();
         throw new CliError(
           `ledger invalid: ${item.file} at offset ${item.offset} (seqno ${step.seqno}): ` +
             `${step.reason}\nlast verified seqno: ${verifier.lastVerifiedSeqno}`,
         );
       }
+      if (step.kind === "signature") firstUnsigned = null;
+      else firstUnsigned ??= { file: item.file, offset: item.offset, seqno: step.seqno };
     }
   } catch (err: unknown) {
-    progress.stop();
-    if (err instanceof LedgerError) {
-      throw new CliError(`ledger invalid: ${err.message}\nlast verified seqno: ${verifier.lastVerifiedSeqno}`);
-    }
-    throw err;
+    throw asCliError(err, verifier);
   }
-  progress.stop();
-  report(verifier, files.length, tornTail);
+  return { tornTail, firstUnsigned };
+}
+
+/**
+ * Entries after the last signature are normal at the end of a ledger, but a `.committed` file
+ * claims that a signature covers every entry in it. Committed files are immutable and renamed
+ * only after the signature is durable, so unsigned entries in one mean a signature was cut
+ * out, and with it the only check on those entries' bytes.
+ */
+function checkCommittedSigned(firstUnsigned: EntryPosition | null, verifier: LedgerVerifier): void {
+  if (firstUnsigned === null || !firstUnsigned.file.endsWith(COMMITTED_SUFFIX)) return;
+  const { file, offset, seqno } = firstUnsigned;
+  throw new CliError(
+    `ledger invalid: ${file} at offset ${offset} (seqno ${seqno}): a committed file holds ` +
+      "entries that no signature covers (a signature was removed?)\n" +
+      `last verified seqno: ${verifier.lastVerifiedSeqno}`,
+  );
+}
+
+/** Maps reader and file system errors to one-line CLI errors; anything else is a bug. */
+function asCliError(err: unknown, verifier: LedgerVerifier): unknown {
+  if (err instanceof CliError) return err;
+  if (err instanceof LedgerError) {
+    const last = verifier.lastVerifiedSeqno;
+    return new CliError(`ledger invalid: ${err.message}\nlast verified seqno: ${last}`);
+  }
+  if (isFileSystemError(err)) return new CliError(`cannot read the ledger: ${err.message}`);
+  return err;
+}
+
+function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string";
 }
 
 function report(verifier: LedgerVerifier, fileCount: number, tornTail: string | null): void {
   const unsigned = verifier.lastSeqno - verifier.lastVerifiedSeqno;
-  console.log(`files: ${fileCount}, entries: ${verifier.lastSeqno}, signatures: ${verifier.signatureCount}`);
+  const signatures = verifier.signatureCount;
+  console.log(`files: ${fileCount}, entries: ${verifier.lastSeqno}, signatures: ${signatures}`);
   if (unsigned > 0) {
     console.log(`${unsigned} entries after the last signature are well-formed but not yet signed`);
   }

@@ -8,7 +8,9 @@ import { CliError } from "../cli-error.js";
 export function registerSandbox(program: Command): void {
   program
     .command("sandbox")
-    .description("Start a local network (3 nodes, members and users, service open). Arrives with issue #3.")
+    .description(
+      "Start a local network (3 nodes, members and users, service open). Arrives with issue #3.",
+    )
     .action(() => {
       throw new CliError(
         "the local network is not available yet: the HTTPS node arrives with issue #3.\n" +

@@ -2,11 +2,7 @@
  * Public surface of the ledger's file IO: the chunk writer (durability contract in
  * ledger-writer.ts), the reader, and the framing error type they throw.
  */
-export {
-  FLUSH_THRESHOLD_BYTES,
-  LedgerWriter,
-  type LedgerWriterOptions,
-} from "./ledger-writer.js";
+export { FLUSH_THRESHOLD_BYTES, LedgerWriter, type LedgerWriterOptions } from "./ledger-writer.js";
 export {
   listLedgerFiles,
   readLedger,

@@ -152,7 +152,8 @@ export class LedgerWriter {
   append(entry: Uint8Array, info: { readonly seqno: number; readonly isSignature: boolean }): void {
     assert(!this.closed, "ledger writer is closed");
     // Checked on every append (hot path): messages are only built on failure.
-    if (info.seqno !== this.last + 1) assert(false, `append seqno ${info.seqno} after ${this.last}`);
+    if (info.seqno !== this.last + 1)
+      assert(false, `append seqno ${info.seqno} after ${this.last}`);
     if (!isFramedEntry(entry, info.seqno)) {
       assert(false, `entry ${info.seqno} is not framed (version 1, size field, own seqno)`);
     }

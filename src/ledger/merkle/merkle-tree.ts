@@ -79,8 +79,10 @@ export class MerkleTree {
 
   /** Root over the first `size` leaves; minIndex <= size (the peaks of minIndex are retained). */
   rootAt(size: number): Uint8Array {
-    assert(isCount(size) && size >= 1 && size <= this.count,
-      `merkle rootAt(${size}) outside 1..${this.count}`);
+    assert(
+      isCount(size) && size >= 1 && size <= this.count,
+      `merkle rootAt(${size}) outside 1..${this.count}`,
+    );
     assert(size >= this.min, `merkle rootAt(${size}) below compacted minIndex ${this.min}`);
     const root = this.foldPeaks(size, Infinity);
     assert(root !== undefined, "merkle tree has no peaks");
@@ -94,8 +96,10 @@ export class MerkleTree {
 
   /** Leaf-to-root inclusion proof of leaf `index` in the tree over the first `size` leaves. */
   path(index: number, size: number = this.count): ProofStep[] {
-    assert(isCount(size) && size <= this.count,
-      `merkle path size ${size} outside 0..${this.count}`);
+    assert(
+      isCount(size) && size <= this.count,
+      `merkle path size ${size} outside 0..${this.count}`,
+    );
     this.checkIndex(index, size);
     const proof: ProofStep[] = [];
     for (let h = 0, width = 1; width < size; h++, width *= 2) {
@@ -131,8 +135,10 @@ export class MerkleTree {
 
   /** Forgets what only leaves below `minIndex` need. Lowering minIndex is a no-op. */
   compact(minIndex: number): void {
-    assert(isCount(minIndex) && minIndex <= this.count,
-      `merkle compact(${minIndex}) outside 0..${this.count}`);
+    assert(
+      isCount(minIndex) && minIndex <= this.count,
+      `merkle compact(${minIndex}) outside 0..${this.count}`,
+    );
     if (minIndex <= this.min) return;
     for (let h = 0, width = 1; h < this.levels.length; h++, width *= 2) {
       this.levels[h]!.dropBelow(Math.max(0, Math.floor(minIndex / width) - 1));
@@ -162,9 +168,8 @@ export class MerkleTree {
       const complete = Math.floor(size / width);
       if (complete % 2 === 1) {
         const level = this.levels[h]!;
-        acc = acc === undefined
-          ? level.copy(complete - 1)
-          : hashNode(level.view(complete - 1, 1), acc);
+        acc =
+          acc === undefined ? level.copy(complete - 1) : hashNode(level.view(complete - 1, 1), acc);
       }
     }
     return acc;

@@ -120,8 +120,28 @@ test("each malformed input is rejected with the code for its rule", () => {
     ["empty name", rawMap({ name: "" }), InvalidName],
     ["maps out of order", two({ name: "b" }, { name: "a" }), NotCanonical],
     ["duplicate map", two({ name: "a" }, { name: "a" }), NotCanonical],
-    ["writes out of order", rawMap({ name: "a", writes: [["b", "1"], ["a", "2"]] }), NotCanonical],
-    ["duplicate write", rawMap({ name: "a", writes: [["a", "1"], ["a", "2"]] }), NotCanonical],
+    [
+      "writes out of order",
+      rawMap({
+        name: "a",
+        writes: [
+          ["b", "1"],
+          ["a", "2"],
+        ],
+      }),
+      NotCanonical,
+    ],
+    [
+      "duplicate write",
+      rawMap({
+        name: "a",
+        writes: [
+          ["a", "1"],
+          ["a", "2"],
+        ],
+      }),
+      NotCanonical,
+    ],
     ["removals out of order", rawMap({ name: "a", removals: ["b", "a"] }), NotCanonical],
     ["written and removed", both, NotCanonical],
     ["non-zero read count", rawMap({ name: "a", readCount: 1 }), UnexpectedField],

@@ -101,8 +101,17 @@ test("file names parse and format in the three CCF forms", () => {
   for (const other of ["snapshot_10", "ledger_1-5.recovery", "ledger_7.recovery", "x.committed"]) {
     assert.deepEqual(parseLedgerFileName(other), { kind: "other" });
   }
-  for (const bad of ["ledger_", "ledger_0", "ledger_01-5", "ledger_5-4", "ledger_3.committed",
-    "ledger_1-2.committed.bak", "ledger_1-", "ledger_-1", "ledger_a"]) {
+  for (const bad of [
+    "ledger_",
+    "ledger_0",
+    "ledger_01-5",
+    "ledger_5-4",
+    "ledger_3.committed",
+    "ledger_1-2.committed.bak",
+    "ledger_1-",
+    "ledger_-1",
+    "ledger_a",
+  ]) {
     assert.equal(parseLedgerFileName(bad).kind, "invalid", bad);
   }
 });
@@ -127,26 +136,41 @@ test("the name sequence must be contiguous, ordered and end in the only in-progr
   checkLedgerFileSequence([f("ledger_1-10.committed"), f("ledger_11-20"), f("ledger_21")]);
   expectCode(
     () => checkLedgerFileSequence([f("ledger_1-10.committed"), f("ledger_12-20")]),
-    LedgerErrorCode.MissingFile, "ledger_12-20", 0);
+    LedgerErrorCode.MissingFile,
+    "ledger_12-20",
+    0,
+  );
   expectCode(
     () => checkLedgerFileSequence([f("ledger_1-10"), f("ledger_10-20")]),
-    LedgerErrorCode.OverlappingFiles, "ledger_10-20", 0);
+    LedgerErrorCode.OverlappingFiles,
+    "ledger_10-20",
+    0,
+  );
   expectCode(
     () => checkLedgerFileSequence([f("ledger_1"), f("ledger_11-20")]),
-    LedgerErrorCode.UnexpectedInProgressFile, "ledger_1", 0);
+    LedgerErrorCode.UnexpectedInProgressFile,
+    "ledger_1",
+    0,
+  );
   expectCode(
     () => checkLedgerFileSequence([f("ledger_1-10"), f("ledger_11-20.committed")]),
-    LedgerErrorCode.CommittedAfterUncommitted, "ledger_11-20.committed", 0);
+    LedgerErrorCode.CommittedAfterUncommitted,
+    "ledger_11-20.committed",
+    0,
+  );
 });
 
 test("scanChunk returns the entries of completed and in-progress chunks", () => {
   const entries = fakeEntries(11, 3, 20);
   const done = scanChunk(fakeChunk(entries, { complete: true }), completed(11, 13));
-  assert.deepEqual(done.entries.map((e) => [e.seqno, e.offset, e.lengthBytes]), [
-    [11, 8, entries[0]!.byteLength],
-    [12, 8 + entries[0]!.byteLength, entries[1]!.byteLength],
-    [13, 8 + 2 * entries[0]!.byteLength, entries[2]!.byteLength],
-  ]);
+  assert.deepEqual(
+    done.entries.map((e) => [e.seqno, e.offset, e.lengthBytes]),
+    [
+      [11, 8, entries[0]!.byteLength],
+      [12, 8 + entries[0]!.byteLength, entries[1]!.byteLength],
+      [13, 8 + 2 * entries[0]!.byteLength, entries[2]!.byteLength],
+    ],
+  );
   assert.equal(done.positionsOffset, 8 + 3 * entries[0]!.byteLength);
   const open = scanChunk(fakeChunk(entries, { complete: false }), inProgress(11));
   assert.equal(open.entries.length, 3);
@@ -177,8 +201,12 @@ test("a completed name on an in-progress header, or a tail where none is allowed
   const second = 8 + entries[0]!.byteLength;
   const tornNotAllowed = () => scanChunk(torn, inProgress(1, false));
   expectCode(tornNotAllowed, LedgerErrorCode.TruncatedEntry, "ledger_1", second);
-  expectCode(() => scanChunk(open.subarray(0, 5), inProgress(1, false)),
-    LedgerErrorCode.BadChunkHeader, "ledger_1", 0);
+  expectCode(
+    () => scanChunk(open.subarray(0, 5), inProgress(1, false)),
+    LedgerErrorCode.BadChunkHeader,
+    "ledger_1",
+    0,
+  );
 });
 
 test("property: no truncation of a completed chunk is accepted", () => {

@@ -8,7 +8,12 @@ import { txId } from "../../../src/base/ids.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import type { WriteSet } from "../../../src/kv/write-set.js";
 import {
-  decodeEntry, decodeWriteSet, encodeEntry, entryIv, EntryError, EntryErrorCode,
+  decodeEntry,
+  decodeWriteSet,
+  encodeEntry,
+  entryIv,
+  EntryError,
+  EntryErrorCode,
 } from "../../../src/ledger/entry-format.js";
 import { LedgerSecrets } from "../../../src/ledger/ledger-secrets.js";
 
@@ -28,7 +33,10 @@ const writeSet: WriteSet = {
 const ceDigest = sha256("ce:2.5:00");
 
 test("an entry round-trips: header, seqno, view, digests, public and private maps", () => {
-  const bytes = encodeEntry({ txId: txId(2, 5), writeSet, commitEvidenceDigest: ceDigest }, secrets);
+  const bytes = encodeEntry(
+    { txId: txId(2, 5), writeSet, commitEvidenceDigest: ceDigest },
+    secrets,
+  );
   assert.equal(bytes[0], 1, "format version 1");
   const size = new DataView(bytes.buffer).getUint32(2, true);
   assert.equal(size, bytes.byteLength - 8, "u48 size counts the bytes after the header");
@@ -37,17 +45,29 @@ test("an entry round-trips: header, seqno, view, digests, public and private map
   assert.equal(entry.view, 2);
   assert.equal(toHex(entry.commitEvidenceDigest), toHex(ceDigest));
   assert.equal(toHex(entry.claimsDigest), "00".repeat(32));
-  assert.deepEqual(entry.publicMaps.map((m) => m.name), ["public:records"]);
+  assert.deepEqual(
+    entry.publicMaps.map((m) => m.name),
+    ["public:records"],
+  );
   const decoded = decodeWriteSet(entry, secrets);
   assert.ok(decoded !== null);
   assert.deepEqual(
-    decoded.maps.map((m) => [m.name, m.writes.map((w) => [toHex(w.key), w.value && toHex(w.value)])]),
-    writeSet.maps.map((m) => [m.name, m.writes.map((w) => [toHex(w.key), w.value && toHex(w.value)])]),
+    decoded.maps.map((m) => [
+      m.name,
+      m.writes.map((w) => [toHex(w.key), w.value && toHex(w.value)]),
+    ]),
+    writeSet.maps.map((m) => [
+      m.name,
+      m.writes.map((w) => [toHex(w.key), w.value && toHex(w.value)]),
+    ]),
   );
 });
 
 test("the private domain is not in clear, and the public domain is", () => {
-  const bytes = encodeEntry({ txId: txId(2, 6), writeSet, commitEvidenceDigest: ceDigest }, secrets);
+  const bytes = encodeEntry(
+    { txId: txId(2, 6), writeSet, commitEvidenceDigest: ceDigest },
+    secrets,
+  );
   const text = Buffer.from(bytes).toString("latin1");
   assert.ok(text.includes("clear text"));
   assert.ok(!text.includes("secret value"));
@@ -68,7 +88,10 @@ test("the IV is seqno LE then view LE (low 31 bits), unique per txId", () => {
 });
 
 test("any flipped bit in the public or private domain fails GCM authentication", () => {
-  const bytes = encodeEntry({ txId: txId(2, 7), writeSet, commitEvidenceDigest: ceDigest }, secrets);
+  const bytes = encodeEntry(
+    { txId: txId(2, 7), writeSet, commitEvidenceDigest: ceDigest },
+    secrets,
+  );
   const publicStart = 8 + 28 + 8;
   for (const offset of [publicStart + 100, bytes.byteLength - 3]) {
     const copy = bytes.slice();
@@ -86,9 +109,15 @@ test("any flipped bit in the public or private domain fails GCM authentication",
 });
 
 test("malformed entries are rejected with typed errors", () => {
-  const bytes = encodeEntry({ txId: txId(2, 8), writeSet, commitEvidenceDigest: ceDigest }, secrets);
+  const bytes = encodeEntry(
+    { txId: txId(2, 8), writeSet, commitEvidenceDigest: ceDigest },
+    secrets,
+  );
   const expectCode = (b: Uint8Array, code: EntryErrorCode) =>
-    assert.throws(() => decodeEntry(b), (e: unknown) => e instanceof EntryError && e.code === code);
+    assert.throws(
+      () => decodeEntry(b),
+      (e: unknown) => e instanceof EntryError && e.code === code,
+    );
   expectCode(bytes.subarray(0, 20), EntryErrorCode.Truncated);
   expectCode(bytes.subarray(0, bytes.byteLength - 1), EntryErrorCode.SizeMismatch);
   const badVersion = bytes.slice();
@@ -113,7 +142,11 @@ test("commit nonces are exactly HMAC-SHA256(HMAC-SHA256(secret, 'Commit S'), 'vi
   const { createHmac } = await import("node:crypto");
   const key = new Uint8Array(32).fill(7);
   const commitSecret = createHmac("sha256", key).update("Commit S").digest();
-  for (const [v, s] of [[2, 1], [2, 123456789], [17, 42]] as const) {
+  for (const [v, s] of [
+    [2, 1],
+    [2, 123456789],
+    [17, 42],
+  ] as const) {
     const nonce = createHmac("sha256", commitSecret).update(`${v}.${s}`).digest("hex");
     assert.equal(secrets.commitEvidence(txId(v, s)), `ce:${v}.${s}:${nonce}`);
   }

@@ -45,7 +45,7 @@ function claimsFor(i: number): Uint8Array | undefined {
 
 /**
  * A write set with every key and value copied into a plain Uint8Array, so deepEqual compares
- * bytes only (the decrypted private domain currently comes back as Buffer views; see the todo).
+ * bytes only.
  */
 function plain(writeSet: WriteSet | null): WriteSet | null {
   if (writeSet === null) return null;
@@ -66,22 +66,42 @@ interface Built {
   readonly entries: Uint8Array[];
   readonly writeSets: WriteSet[];
   readonly claims: Uint8Array[];
+  readonly views: View[];
   readonly signatureSeqnos: number[];
+  /** The view of the next transaction (plan step "v" starts a new one). */
+  view: View;
 }
 
 function newBuilt(s: LedgerSecrets = secrets()): Built {
-  return { history: new TxHistory(s), entries: [], writeSets: [], claims: [], signatureSeqnos: [] };
+  const history = new TxHistory(s);
+  return {
+    history,
+    entries: [],
+    writeSets: [],
+    claims: [],
+    views: [],
+    signatureSeqnos: [],
+    view: VIEW,
+  };
 }
 
-function nextTxId(history: TxHistory): TxId {
-  return { view: VIEW, seqno: (history.lastSeqno + 1) as Seqno };
+function nextTxId(b: Built): TxId {
+  return { view: b.view, seqno: (b.history.lastSeqno + 1) as Seqno };
+}
+
+/** Forgets what `b` recorded after `seqno`, as history.retract(seqno) does. */
+function truncateBuilt(b: Built, seqno: number): void {
+  for (const list of [b.entries, b.writeSets, b.claims, b.views]) list.length = seqno;
+  const firstDropped = b.signatureSeqnos.findIndex((s) => s > seqno);
+  if (firstDropped >= 0) b.signatureSeqnos.length = firstDropped;
 }
 
 function appendTx(b: Built, i: number): void {
   const writeSet = txWriteSet(i);
   const claimsDigest = claimsFor(i);
-  const entry = b.history.appendWriteSet({ txId: nextTxId(b.history), writeSet, claimsDigest });
+  const entry = b.history.appendWriteSet({ txId: nextTxId(b), writeSet, claimsDigest });
   b.entries.push(entry);
+  b.views.push(b.view);
   b.writeSets.push(writeSet);
   b.claims.push(claimsDigest ?? new Uint8Array(32));
 }
@@ -89,11 +109,11 @@ function appendTx(b: Built, i: number): void {
 /** Appends a signature over everything recorded so far, signed by the node identity. */
 function appendSignature(b: Built, ids: StartIdentities): void {
   const { history } = b;
-  const txId = nextTxId(history);
+  const txId = nextTxId(b);
   const root = history.rootForNextSignature();
   const value = makeSignatureValue({
     txId,
-    commitTxId: { view: VIEW, seqno: (b.signatureSeqnos.at(-1) ?? 0) as Seqno },
+    commitTxId: { view: b.view, seqno: (b.signatureSeqnos.at(-1) ?? 0) as Seqno },
     root,
     signature: signDigest(ids.node.privateKey, root),
     nodeId: ids.node.nodeId,
@@ -104,17 +124,19 @@ function appendSignature(b: Built, ids: StartIdentities): void {
   b.entries.push(history.appendWriteSet({ txId, writeSet }));
   b.writeSets.push(writeSet);
   b.claims.push(new Uint8Array(32));
+  b.views.push(b.view);
   b.signatureSeqnos.push(txId.seqno);
 }
 
 /**
- * Runs a plan: "t" appends the next ordinary transaction, "S" a signature. Transaction numbers
- * continue from what `b` already holds, so retract-and-replay tests reuse them.
+ * Runs a plan: "t" appends the next ordinary transaction, "S" a signature, "v" moves to the
+ * next view. Transaction numbers continue from what `b` already holds.
  */
 function run(b: Built, plan: string, ids: StartIdentities): Built {
   for (const step of plan.replace(/\s/g, "")) {
     if (step === "t") appendTx(b, b.entries.length + 1);
     else if (step === "S") appendSignature(b, ids);
+    else if (step === "v") b.view = (b.view + 1) as View;
     else throw new Error(`bad plan step ${step}`);
   }
   return b;
@@ -123,7 +145,8 @@ function run(b: Built, plan: string, ids: StartIdentities): Built {
 /** Independent root over entries 1..size (leaf formula of ccf-api.md 6.4, createHash only). */
 function naiveRoot(b: Built, size: number): Uint8Array {
   const leaves = b.entries.slice(0, size).map((entry, index) => {
-    const ce = b.history.secrets.commitEvidence({ view: VIEW, seqno: (index + 1) as Seqno });
+    const view = b.views[index]!;
+    const ce = b.history.secrets.commitEvidence({ view, seqno: (index + 1) as Seqno });
     return sha256(sha256(entry), sha256(utf8(ce)), b.claims[index]!);
   });
   const levels = merkleLevels(leaves);
@@ -142,7 +165,11 @@ function assertVerifies(b: Built, seqno: number, serviceCertPem: string): number
   const { sigSeqno, ...receipt } = got;
   const parsed = parseReceipt(JSON.parse(JSON.stringify(receipt)));
   const result = verifyReceipt(parsed, serviceCertPem);
-  assert.equal(result.kind, "valid", `seqno ${seqno}: ${result.kind === "invalid" ? result.reason : ""}`);
+  assert.equal(
+    result.kind,
+    "valid",
+    `seqno ${seqno}: ${result.kind === "invalid" ? result.reason : ""}`,
+  );
   if (result.kind === "valid") {
     // The root the receipt proves is the one the covering signature signed, over seqnos before it.
     assert.equal(toHex(result.root), toHex(naiveRoot(b, sigSeqno - 1)), `seqno ${seqno} root`);
@@ -163,7 +190,11 @@ test("the root a signature signs is the left-balanced Merkle root over every ear
     if (size % 7 === 0) appendSignature(b, ids);
     else appendTx(b, size);
     assert.equal(b.history.lastSeqno, size);
-    assert.equal(toHex(b.history.rootForNextSignature()), toHex(naiveRoot(b, size)), `size ${size}`);
+    assert.equal(
+      toHex(b.history.rootForNextSignature()),
+      toHex(naiveRoot(b, size)),
+      `size ${size}`,
+    );
   }
   for (const s of b.signatureSeqnos) {
     assert.equal(b.history.signatureAt(s as Seqno)?.root, toHex(naiveRoot(b, s - 1)));
@@ -230,7 +261,8 @@ test("transactions after the last signature are not-signed; seqno 0 and beyond t
   }
   const b = run(newBuilt(), "ttS ttt", ids);
   assert.equal(b.history.receipt(2 as Seqno).kind, "receipt");
-  for (const seqno of [4, 5, 6]) assert.deepEqual(b.history.receipt(seqno as Seqno), { kind: "not-signed" });
+  for (const seqno of [4, 5, 6])
+    assert.deepEqual(b.history.receipt(seqno as Seqno), { kind: "not-signed" });
   assert.deepEqual(b.history.receipt(0 as Seqno), { kind: "unavailable" });
   assert.deepEqual(b.history.receipt(7 as Seqno), { kind: "unavailable" });
   // Once a signature lands, the waiting transactions get receipts from it.
@@ -280,6 +312,33 @@ test("compacting exactly at a signature keeps that signature's own receipt", asy
   assert.equal(assertVerifies(b, 5, ids.serviceCertPem), 7);
 });
 
+test("each receipt's commit evidence carries its own view, across view changes, compaction and retraction", async () => {
+  const ids = await identitiesPromise;
+  const b = run(newBuilt(), "tttS v ttS tv tS vv ttttS", ids);
+  assert.deepEqual(new Set(b.views).size, 4);
+  const checkAll = (from: number): void => {
+    for (let seqno = from; seqno <= b.history.lastSeqno; seqno++) {
+      const receipt = expectReceipt(b.history.receipt(seqno as Seqno), seqno);
+      if (receipt.leaf_components !== undefined) {
+        assert.match(
+          receipt.leaf_components.commit_evidence,
+          new RegExp(`^ce:${b.views[seqno - 1]}\\.${seqno}:`),
+        );
+      }
+      assertVerifies(b, seqno, ids.serviceCertPem);
+    }
+  };
+  checkAll(1);
+  b.history.compact(6 as Seqno);
+  checkAll(6);
+  b.history.retract(9 as Seqno);
+  truncateBuilt(b, 9);
+  run(b, "v tS", ids);
+  checkAll(6);
+  b.history.compact(10 as Seqno);
+  checkAll(10);
+});
+
 test("retract drops later leaves and signatures; receipts they backed become not-signed or unavailable", async () => {
   const ids = await identitiesPromise;
   const b = run(newBuilt(), "tttS tttS ttt", ids); // signatures at 4 and 8, 9..11 unsigned
@@ -302,10 +361,7 @@ test("re-appending after retract gives the same roots and receipts as a fresh hi
   const b = run(newBuilt(), "tttS tttS ttt", ids);
   b.history.retract(5 as Seqno);
   // Replace the suffix with different transactions (numbers 100+) and new signatures.
-  b.entries.length = 5;
-  b.writeSets.length = 5;
-  b.claims.length = 5;
-  b.signatureSeqnos.splice(b.signatureSeqnos.findIndex((s) => s > 5));
+  truncateBuilt(b, 5);
   for (let i = 100; i < 104; i++) appendTx(b, i);
   appendSignature(b, ids);
   appendTx(b, 104);
@@ -317,7 +373,11 @@ test("re-appending after retract gives the same roots and receipts as a fresh hi
   assert.equal(toHex(fresh.rootForNextSignature()), toHex(b.history.rootForNextSignature()));
   assert.equal(toHex(b.history.rootForNextSignature()), toHex(naiveRoot(b, b.entries.length)));
   for (let seqno = 1; seqno <= b.history.lastSeqno; seqno++) {
-    assert.deepEqual(b.history.receipt(seqno as Seqno), fresh.receipt(seqno as Seqno), `seqno ${seqno}`);
+    assert.deepEqual(
+      b.history.receipt(seqno as Seqno),
+      fresh.receipt(seqno as Seqno),
+      `seqno ${seqno}`,
+    );
     assertVerifies(b, seqno, ids.serviceCertPem);
   }
 });
@@ -329,8 +389,7 @@ test("retract after compact works down to the first retained seqno and not below
   assert.throws(() => b.history.retract(4 as Seqno), /retract below the retained history/);
   b.history.retract(5 as Seqno);
   assert.equal(b.history.lastSeqno, 5);
-  b.entries.length = 5;
-  b.claims.length = 5;
+  truncateBuilt(b, 5);
   appendTx(b, 200);
   appendTx(b, 201);
   appendSignature(b, ids);
@@ -351,7 +410,11 @@ test("a follower fed the leader's entry bytes has identical roots, signatures an
     const entry = follower.appendEntry(bytes);
     assert.equal(entry.seqno, index + 1);
     assert.equal(entry.view, VIEW);
-    assert.equal(toHex(follower.rootForNextSignature()), leaderRoots[index], `root at ${index + 1}`);
+    assert.equal(
+      toHex(follower.rootForNextSignature()),
+      leaderRoots[index],
+      `root at ${index + 1}`,
+    );
   });
   for (const s of leader.signatureSeqnos) {
     assert.deepEqual(follower.signatureAt(s as Seqno), leader.history.signatureAt(s as Seqno));
@@ -377,9 +440,7 @@ test("decodeWriteSet of the leader's entries reproduces the write sets only with
   assert.notEqual(Buffer.from(leader.entries[0]!).indexOf(Buffer.from(utf8("public 1"))), -1);
 });
 
-test("decoded private values are plain Uint8Arrays, not Buffers", {
-  todo: "gcmDecrypt (src/crypto/aead.ts) returns decipher.update's Buffer; decodeMaps keeps views of it",
-}, async () => {
+test("decoded private values are plain Uint8Arrays, not Buffers", async () => {
   const ids = await identitiesPromise;
   const leader = run(newBuilt(), "t", ids);
   const decoded = decodeWriteSet(decodeEntry(leader.entries[0]!), secrets());
@@ -397,8 +458,12 @@ test("encodeWriteSet changes nothing until recordEncoded, which matches appendWr
   const history = new TxHistory(secrets());
   for (const bytes of viaAppend.entries.slice(0, 3)) history.appendEntry(bytes);
   const rootBefore = toHex(history.rootForNextSignature());
-  const txId = nextTxId(history);
-  const encoded = history.encodeWriteSet({ txId, writeSet: txWriteSet(4), claimsDigest: claimsFor(4) });
+  const txId: TxId = { view: VIEW, seqno: 4 as Seqno };
+  const encoded = history.encodeWriteSet({
+    txId,
+    writeSet: txWriteSet(4),
+    claimsDigest: claimsFor(4),
+  });
   assert.equal(history.lastSeqno, 3);
   assert.equal(toHex(history.rootForNextSignature()), rootBefore);
   assert.deepEqual(history.receipt(4 as Seqno), { kind: "unavailable" });
@@ -407,7 +472,10 @@ test("encodeWriteSet changes nothing until recordEncoded, which matches appendWr
   appendTx(viaAppend, 4);
   assert.deepEqual(encoded.entry, viaAppend.entries[3]);
   assert.equal(encoded.signature, null);
-  assert.equal(toHex(history.rootForNextSignature()), toHex(viaAppend.history.rootForNextSignature()));
+  assert.equal(
+    toHex(history.rootForNextSignature()),
+    toHex(viaAppend.history.rootForNextSignature()),
+  );
 });
 
 test("write sets must be recorded in seqno order", async () => {

@@ -81,7 +81,10 @@ test("an intact ledger reads back every entry in order with file and offset", ()
     const items = readAll(dir);
     assert.equal(items.length, 50);
     const entries = items.filter((i) => i.kind === "entry");
-    assert.deepEqual(entries.map((e) => e.seqno), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      entries.map((e) => e.seqno),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     assert.deepEqual(entries[12], {
       kind: "entry",
       seqno: 13,
@@ -272,7 +275,10 @@ test("an in-progress file that is not the last one is an error, torn or not", ()
 test("a last file completed but not yet renamed reads as whole", () => {
   withDir((dir) => {
     writeFileSync(join(dir, "ledger_1"), fakeChunk(fakeEntries(1, 3), { complete: true }));
-    assert.deepEqual(readAll(dir).map((i) => i.kind), ["entry", "entry", "entry"]);
+    assert.deepEqual(
+      readAll(dir).map((i) => i.kind),
+      ["entry", "entry", "entry"],
+    );
   });
 });
 
@@ -281,15 +287,21 @@ test("fromSeqno skips earlier files and entries; progress covers only the files 
     writeLedger(dir);
     const seen: string[] = [];
     const progress: [number, number][] = [];
-    const items = [...readLedger(dir, {
-      fromSeqno: 30,
-      onFile: (f, index, total) => seen.push(`${f.name} ${index}/${total}`),
-      onProgress: (done, total) => progress.push([done, total]),
-    })];
-    assert.deepEqual(items.map((i) => (i.kind === "entry" ? i.seqno : -1)),
-      Array.from({ length: 21 }, (_, i) => i + 30));
+    const items = [
+      ...readLedger(dir, {
+        fromSeqno: 30,
+        onFile: (f, index, total) => seen.push(`${f.name} ${index}/${total}`),
+        onProgress: (done, total) => progress.push([done, total]),
+      }),
+    ];
+    assert.deepEqual(
+      items.map((i) => (i.kind === "entry" ? i.seqno : -1)),
+      Array.from({ length: 21 }, (_, i) => i + 30),
+    );
     assert.deepEqual(seen, ["ledger_25-36 0/3", "ledger_37-48 1/3", "ledger_49 2/3"]);
-    const total = listLedgerFiles(dir).slice(2).reduce((sum, f) => sum + f.sizeBytes, 0);
+    const total = listLedgerFiles(dir)
+      .slice(2)
+      .reduce((sum, f) => sum + f.sizeBytes, 0);
     assert.deepEqual(progress.at(-1), [total, total]);
     assert.equal(progress.length, 3);
   });

@@ -8,10 +8,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { fromUtf8, toBase64, utf8 } from "../../../src/base/bytes.js";
+import { fromUtf8, toBase64, toHex, utf8 } from "../../../src/base/bytes.js";
 import type { NodeId, TxId } from "../../../src/base/ids.js";
 import {
   endorseNodeCertificate,
@@ -22,7 +23,12 @@ import {
 } from "../../../src/crypto/index.js";
 import { decodeEntry, encodeEntry } from "../../../src/ledger/entry-format.js";
 import { LedgerVerifier, type VerifyStep } from "../../../src/ledger/ledger-verifier.js";
-import { signatureWriteSet, findSignature, type SignatureValue } from "../../../src/ledger/signature.js";
+import { verifyReceipt } from "../../../src/ledger/receipt.js";
+import {
+  signatureWriteSet,
+  findSignature,
+  type SignatureValue,
+} from "../../../src/ledger/signature.js";
 import { createStartIdentities } from "../../../src/node/identities.js";
 import {
   buildLedgerFixture,
@@ -42,7 +48,12 @@ interface Loaded {
 
 /** 30 txs, a signature after every 6 (seqnos 7, 14, 21, 28, 35), 4 KiB chunks. */
 const cleanPromise: Promise<Loaded> = identitiesPromise.then(async (identities) => {
-  const fixture = await buildLedgerFixture({ txCount: 30, sigTxInterval: 6, identities });
+  const fixture = await buildLedgerFixture({
+    txCount: 30,
+    sigTxInterval: 6,
+    identities,
+    receiptSeqnos: [1, 7, 20, 35],
+  });
   return { fixture, entries: readEntries(fixture.dir) };
 });
 
@@ -50,7 +61,10 @@ test.after(async () => {
   (await cleanPromise).fixture.cleanup();
 });
 
-function verifyAll(entries: readonly Uint8Array[], serviceCertPem?: string): {
+function verifyAll(
+  entries: readonly Uint8Array[],
+  serviceCertPem?: string,
+): {
   verifier: LedgerVerifier;
   steps: VerifyStep[];
 } {
@@ -71,8 +85,11 @@ function firstInvalid(steps: readonly VerifyStep[]): Extract<VerifyStep, { kind:
 }
 
 /** Copies of `entries` with `mutate` applied to a copy of the entry at `seqno`. */
-function tampered(entries: readonly Uint8Array[], seqno: number,
-  mutate: (bytes: Uint8Array) => Uint8Array | void): Uint8Array[] {
+function tampered(
+  entries: readonly Uint8Array[],
+  seqno: number,
+  mutate: (bytes: Uint8Array) => Uint8Array | void,
+): Uint8Array[] {
   return entries.map((e, i) => {
     if (i !== seqno - 1) return e;
     const copy = e.slice();
@@ -81,8 +98,9 @@ function tampered(entries: readonly Uint8Array[], seqno: number,
 }
 
 function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
-  const at = Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength)
-    .indexOf(Buffer.from(needle));
+  const at = Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(
+    Buffer.from(needle),
+  );
   assert.ok(at >= 0, `pattern ${fromUtf8(needle)} not found`);
   return at;
 }
@@ -106,7 +124,11 @@ function resign(f: LedgerFixture, entry: Uint8Array, value: SignatureValue): Uin
   const decoded = decodeEntry(entry);
   const txId: TxId = { view: decoded.view, seqno: decoded.seqno };
   return encodeEntry(
-    { txId, writeSet: signatureWriteSet(value), commitEvidenceDigest: decoded.commitEvidenceDigest },
+    {
+      txId,
+      writeSet: signatureWriteSet(value),
+      commitEvidenceDigest: decoded.commitEvidenceDigest,
+    },
     f.secrets,
   );
 }
@@ -129,14 +151,41 @@ test("a clean ledger verifies to its last signature with every signature by the 
   assert.equal(verifier.signatureCount, 5);
 });
 
+test("the pipeline's receipts prove the entries on disk under the roots their signatures signed", async () => {
+  const { fixture, entries } = await cleanPromise;
+  assert.deepEqual([...fixture.receipts.keys()], [1, 7, 20, 35]);
+  for (const [seqno, receipt] of fixture.receipts) {
+    const result = verifyReceipt(receipt, fixture.identities.serviceCertPem);
+    assert.equal(result.kind, "valid", `seqno ${seqno}: ${JSON.stringify(result)}`);
+    if (result.kind !== "valid") continue;
+    // A signature's receipt is proven by itself, any other by the first signature after it.
+    const signedBy = fixture.signatureSeqnos.find((s) => s >= seqno)!;
+    assert.equal(toHex(result.root), signatureOf(entries[signedBy - 1]!).root, `seqno ${seqno}`);
+    if (receipt.leaf_components !== undefined) {
+      const digest = createHash("sha256")
+        .update(entries[seqno - 1]!)
+        .digest("hex");
+      assert.equal(receipt.leaf_components.write_set_digest, digest);
+    }
+  }
+});
+
 test("entries after the last signature are counted but not verified", async () => {
   const identities = await identitiesPromise;
-  const f = await buildLedgerFixture({ txCount: 10, sigTxInterval: 4, unsignedTailCount: 3, identities });
+  const f = await buildLedgerFixture({
+    txCount: 10,
+    sigTxInterval: 4,
+    unsignedTailCount: 3,
+    identities,
+  });
   try {
     const { verifier, steps } = verifyAll(readEntries(f.dir), identities.serviceCertPem);
     assert.equal(f.lastSignedSeqno, 13);
     assert.equal(f.lastSeqno, 16);
-    assert.deepEqual(steps.slice(-3), [14, 15, 16].map((seqno) => ({ kind: "entry", seqno })));
+    assert.deepEqual(
+      steps.slice(-3),
+      [14, 15, 16].map((seqno) => ({ kind: "entry", seqno })),
+    );
     assert.equal(verifier.lastVerifiedSeqno, 13);
     assert.equal(verifier.lastSeqno, 16);
   } finally {
@@ -195,20 +244,41 @@ test("an altered field the signature does not cover is caught by the next signat
   assert.equal(invalid.seqno, 21);
 });
 
+test("a signature claiming another seqno or view than its entry is rejected", async () => {
+  const { fixture, entries } = await cleanPromise;
+  const sig = signatureOf(entries[34]!);
+  for (const [change, reason] of [
+    [{ seqno: 34 }, /signature claims seqno 34/],
+    [{ view: sig.view + 1 }, new RegExp(`signature claims view ${sig.view + 1}`)],
+  ] as const) {
+    const bad = tampered(entries, 35, (e) => resign(fixture, e, { ...sig, ...change }));
+    const invalid = firstInvalid(verifyAll(bad).steps);
+    assert.equal(invalid.seqno, 35);
+    assert.match(invalid.reason, reason);
+  }
+});
+
 test("a signature carrying another node's certificate is rejected", async () => {
   const { fixture, entries } = await cleanPromise;
   const other = await otherServicePromise;
   const sig = signatureOf(entries[20]!);
-  const bad = tampered(entries, 21, (e) => resign(fixture, e, { ...sig, cert: other.node.certPem }));
+  const bad = tampered(entries, 21, (e) =>
+    resign(fixture, e, { ...sig, cert: other.node.certPem }),
+  );
   const invalid = firstInvalid(verifyAll(bad).steps);
   assert.equal(invalid.seqno, 21);
-  assert.match(invalid.reason, new RegExp(`cert key hashes to ${other.node.nodeId}, not signing node ${sig.node}`));
+  assert.match(
+    invalid.reason,
+    new RegExp(`cert key hashes to ${other.node.nodeId}, not signing node ${sig.node}`),
+  );
 });
 
 test("a certificate first seen for one node cannot sign for another", async () => {
   const { fixture, entries } = await cleanPromise;
   const sig = signatureOf(entries[13]!);
-  const bad = tampered(entries, 14, (e) => resign(fixture, e, { ...sig, node: "ab".repeat(32) as NodeId }));
+  const bad = tampered(entries, 14, (e) =>
+    resign(fixture, e, { ...sig, node: "ab".repeat(32) as NodeId }),
+  );
   const invalid = firstInvalid(verifyAll(bad).steps);
   assert.equal(invalid.seqno, 14);
   assert.match(invalid.reason, /cert does not belong to node abab/);
@@ -229,7 +299,10 @@ test("a well-signed signature by a node of another service is rejected only with
   };
   const bad = tampered(entries, 35, (e) => resign(fixture, e, forged));
   const unchecked = verifyAll(bad);
-  assert.equal(unchecked.steps.some((s) => s.kind === "invalid"), false);
+  assert.equal(
+    unchecked.steps.some((s) => s.kind === "invalid"),
+    false,
+  );
   assert.deepEqual(unchecked.steps[34], { kind: "signature", seqno: 35, node: other.node.nodeId });
   const invalid = firstInvalid(verifyAll(bad, fixture.identities.serviceCertPem).steps);
   assert.equal(invalid.seqno, 35);
@@ -255,8 +328,10 @@ test("a second node endorsed by the same service may sign", async () => {
     cert: certPem,
     sig: toBase64(signDigest(keys.privateKey, root)),
   };
-  const { verifier, steps } = verifyAll(tampered(entries, 35, (e) => resign(fixture, e, byNode2)),
-    ids.serviceCertPem);
+  const { verifier, steps } = verifyAll(
+    tampered(entries, 35, (e) => resign(fixture, e, byNode2)),
+    ids.serviceCertPem,
+  );
   assert.deepEqual(steps[34], { kind: "signature", seqno: 35, node: byNode2.node });
   assert.equal(verifier.lastVerifiedSeqno, 35);
 });
@@ -275,8 +350,21 @@ test("a signing certificate with a non-ECDSA key is reported invalid, not thrown
   const { fixture, entries } = await cleanPromise;
   const { dir, cleanup } = tempDir("consortia-ed25519-");
   try {
-    const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ed25519", "-nodes", "-subj",
-      "/CN=ed", "-days", "1", "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem")]);
+    const made = spawnSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ed25519",
+      "-nodes",
+      "-subj",
+      "/CN=ed",
+      "-days",
+      "1",
+      "-keyout",
+      join(dir, "k.pem"),
+      "-out",
+      join(dir, "c.pem"),
+    ]);
     if (made.status !== 0) {
       t.skip("openssl cannot make an Ed25519 certificate here");
       return;
@@ -343,12 +431,17 @@ test("any flipped bit before the last signature is reported at or before its cov
         // (an altered signature may also be caught at itself).
         const covering = fixture.signatureSeqnos.find((s) => s > seqno)!;
         const invalid = firstInvalid(verifyAll(bad).steps);
-        assert.ok(invalid.seqno >= seqno && invalid.seqno <= covering,
-          `bit ${bit} at ${offset} of seqno ${seqno}: reported at ${invalid.seqno} (${invalid.reason})`);
+        assert.ok(
+          invalid.seqno >= seqno && invalid.seqno <= covering,
+          `bit ${bit} at ${offset} of seqno ${seqno}: reported at ${invalid.seqno} (${invalid.reason})`,
+        );
       },
     ),
     { numRuns: 60 },
   );
   // Sanity of the oracle: the unaltered ledger has no invalid step.
-  assert.equal(verifyAll(entries).steps.every((s) => s.kind !== "invalid"), true);
+  assert.equal(
+    verifyAll(entries).steps.every((s) => s.kind !== "invalid"),
+    true,
+  );
 });

@@ -94,7 +94,11 @@ test("entries round-trip across chunks closed at the first signature past the th
     writer.close();
     // 10 entries reach 1018 bytes; the next signature (a multiple of 4) closes the chunk.
     assert.deepEqual(names(dir), [
-      "ledger_1-12", "ledger_13-24", "ledger_25-36", "ledger_37-48", "ledger_49",
+      "ledger_1-12",
+      "ledger_13-24",
+      "ledger_25-36",
+      "ledger_37-48",
+      "ledger_49",
     ]);
     const { entries, torn } = readBack(dir);
     assert.equal(torn, 0);
@@ -118,7 +122,11 @@ test("FORCE_LEDGER_CHUNK_AFTER closes a chunk after an entry, ..._BEFORE before 
     }
     writer.close();
     assert.deepEqual(names(dir), [
-      "ledger_1-3", "ledger_4-5", "ledger_6-6", "ledger_7-7", "ledger_8",
+      "ledger_1-3",
+      "ledger_4-5",
+      "ledger_6-6",
+      "ledger_7-7",
+      "ledger_8",
     ]);
     assertSameEntries(readBack(dir).entries, written);
   });
@@ -175,8 +183,11 @@ test("commit renames only completed chunks wholly at or below the committed seqn
     assert.equal(writer.committedSeqno, 30);
     writer.commit(50);
     assert.deepEqual(names(dir), [
-      "ledger_1-12.committed", "ledger_13-24.committed", "ledger_25-36.committed",
-      "ledger_37-48.committed", "ledger_49",
+      "ledger_1-12.committed",
+      "ledger_13-24.committed",
+      "ledger_25-36.committed",
+      "ledger_37-48.committed",
+      "ledger_49",
     ]);
     assert.throws(() => writer.commit(51), AssertionError);
     // A chunk completed by FORCE_LEDGER_CHUNK_BEFORE after commit(50) is committed at once.
@@ -220,7 +231,11 @@ test("truncate across chunks re-opens a completed one, and appending again is va
     for (const [seqno, entry] of appendRange(writer, 31, 60, 3)) written.set(seqno, entry);
     writer.close();
     assert.deepEqual(names(dir), [
-      "ledger_1-12.committed", "ledger_13-24", "ledger_25-36", "ledger_37-48", "ledger_49-60",
+      "ledger_1-12.committed",
+      "ledger_13-24",
+      "ledger_25-36",
+      "ledger_37-48",
+      "ledger_49-60",
     ]);
     const { entries, torn } = readBack(dir);
     assert.equal(torn, 0);

@@ -73,8 +73,10 @@ test("hashNode is SHA-256 of left then right, with no prefix", () => {
 test("foldProof puts a left sibling before and a right sibling after the running hash", () => {
   assert.equal(toHex(foldProof(l[2], [{ left: l[0] }])), toHex(h(l[0], l[2])));
   assert.equal(toHex(foldProof(l[2], [{ right: l[0] }])), toHex(h(l[2], l[0])));
-  assert.equal(toHex(foldProof(l[2], [{ right: l[3] }, { left: l[1] }])),
-    toHex(h(l[1], h(l[2], l[3]))));
+  assert.equal(
+    toHex(foldProof(l[2], [{ right: l[3] }, { left: l[1] }])),
+    toHex(h(l[1], h(l[2], l[3]))),
+  );
   const folded = foldProof(l[2], []);
   assert.equal(toHex(folded), toHex(l[2]));
   assert.notEqual(folded, l[2], "an empty fold returns a copy, not the caller's leaf");
@@ -92,8 +94,11 @@ test("in a 5-leaf tree, proofs name the partial and perfect siblings on the righ
   const h01 = h(l[0], l[1]);
   const h23 = h(l[2], l[3]);
   assert.deepEqual(describe(tree.path(4)), [`L:${toHex(h(h01, h23))}`]);
-  assert.deepEqual(describe(tree.path(1)),
-    [`L:${toHex(l[0])}`, `R:${toHex(h23)}`, `R:${toHex(l[4])}`]);
+  assert.deepEqual(describe(tree.path(1)), [
+    `L:${toHex(l[0])}`,
+    `R:${toHex(h23)}`,
+    `R:${toHex(l[4])}`,
+  ]);
   assert.deepEqual(describe(tree.path(2, 3)), [`L:${toHex(h01)}`]);
   assert.deepEqual(describe(tree.path(0, 1)), []);
   for (let s = 1; s <= 5; s++) {
@@ -210,8 +215,10 @@ test("200k appends with a root every 5000 are fast (timing printed)", (t) => {
   }
   const elapsedMs = performance.now() - start;
   const perAppendUs = (elapsedMs * 1000) / count;
-  t.diagnostic(`merkle: ${count} appends + ${count / 5000} roots in ${elapsedMs.toFixed(1)} ms ` +
-    `(${perAppendUs.toFixed(2)} us/append, leaf hashing excluded)`);
+  t.diagnostic(
+    `merkle: ${count} appends + ${count / 5000} roots in ${elapsedMs.toFixed(1)} ms ` +
+      `(${perAppendUs.toFixed(2)} us/append, leaf hashing excluded)`,
+  );
   assert.equal(tree.size, count);
   // Generous bound so a loaded CI machine does not flake; the target is well under 3 us.
   assert.ok(perAppendUs < 20, `append too slow: ${perAppendUs} us`);

@@ -1,0 +1,248 @@
+// `consortia ledger verify` end to end (src/cli/commands/ledger.ts), run from source. One real
+// multi-chunk ledger is built through TxPipeline (test/helpers/ledger-fixture.ts: 5 committed
+// chunks and an in-progress last file holding 3 unsigned entries) and copied for each case, so
+// each tamper case alters exactly one thing. Exit 0 with the last verified seqno for a clean
+// ledger and for a torn tail of the in-progress file (reported as truncatable); exit 1 naming
+// the file and offset for corruption of committed files, missing or reordered files and
+// trailing garbage, and for a committed file holding entries no signature covers; exit 1 with
+// one clear line and no stack trace for a missing, empty or unreadable directory and for a
+// service certificate that did not issue the signing node's cert.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import {
+  CHUNK_HEADER_SIZE_BYTES,
+  encodeChunkHeader,
+  encodePositionsTable,
+} from "../../../src/ledger/chunk-format.js";
+import { readLedger } from "../../../src/ledger/io/index.js";
+import { createStartIdentities } from "../../../src/node/identities.js";
+import { runCli, type CliRun } from "../../helpers/cli.js";
+import { buildLedgerFixture, type LedgerFixture } from "../../helpers/ledger-fixture.js";
+import { tempDir } from "../../helpers/pki.js";
+
+const work = tempDir("consortia-ledger-verify-");
+const fixturePromise: Promise<LedgerFixture> = buildLedgerFixture({
+  txCount: 60,
+  sigTxInterval: 6,
+  unsignedTailCount: 3,
+});
+let copies = 0;
+
+test.after(async () => {
+  (await fixturePromise).cleanup();
+  work.cleanup();
+});
+
+/** The expected shape of the shared ledger; every case below relies on it. */
+const FILES = [
+  "ledger_1-14.committed",
+  "ledger_15-28.committed",
+  "ledger_29-42.committed",
+  "ledger_43-56.committed",
+  "ledger_57-70.committed",
+  "ledger_71",
+];
+
+/** A private copy of the shared ledger directory. */
+async function copyLedger(): Promise<string> {
+  const f = await fixturePromise;
+  const dir = join(work.dir, `copy-${++copies}`);
+  cpSync(f.dir, dir, { recursive: true });
+  return dir;
+}
+
+function verify(dir: string, ...extra: string[]): CliRun {
+  return runCli(["ledger", "verify", "--dir", dir, "--no-progress", ...extra]);
+}
+
+function assertNoStack(run: CliRun): void {
+  assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+}
+
+/** Exit 1, with the file name and "at offset <n>" in stderr. */
+function assertCorrupt(run: CliRun, file: string, offset?: number): void {
+  assert.equal(run.status, 1, `stdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  assertNoStack(run);
+  assert.match(run.stderr, /^consortia: ledger invalid: /);
+  const at = offset === undefined ? "\\d+" : String(offset);
+  assert.match(run.stderr, new RegExp(`${file.replace(/\./g, "\\.")} at offset ${at}\\b`));
+  assert.doesNotMatch(run.stdout, /ledger OK/);
+}
+
+/** File and offset of the entry with `seqno`, from the reader. */
+function locate(dir: string, seqno: number): { file: string; offset: number; length: number } {
+  for (const item of readLedger(dir)) {
+    if (item.kind === "entry" && item.seqno === seqno) {
+      return { file: item.file, offset: item.offset, length: item.entry.byteLength };
+    }
+  }
+  throw new Error(`seqno ${seqno} not found`);
+}
+
+test("the shared fixture ledger spans several committed chunks and an in-progress file", async () => {
+  const f = await fixturePromise;
+  const names = [...readLedger(f.dir)].map((item) => item.file);
+  assert.deepEqual([...new Set(names)], FILES);
+  assert.equal(f.lastSignedSeqno, 70);
+  assert.equal(f.lastSeqno, 73);
+});
+
+test("a clean multi-chunk ledger verifies: exit 0, last verified seqno and ledger OK", async () => {
+  const f = await fixturePromise;
+  const certFile = join(work.dir, "service_cert.pem");
+  writeFileSync(certFile, f.identities.serviceCertPem);
+  const run = verify(f.dir, "--service-cert", certFile);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stderr, "");
+  assert.match(run.stdout, /^files: 6, entries: 73, signatures: 10$/m);
+  assert.match(
+    run.stdout,
+    /^3 entries after the last signature are well-formed but not yet signed$/m,
+  );
+  assert.match(run.stdout, /^last verified seqno: 70$/m);
+  assert.match(run.stdout, /ledger OK\n$/);
+  assert.doesNotMatch(run.stdout, /warning/);
+});
+
+test("a flipped bit inside an entry of a committed file is reported at the signature covering it", async () => {
+  const dir = await copyLedger();
+  const target = locate(dir, 18);
+  assert.equal(target.file, "ledger_15-28.committed");
+  const path = join(dir, target.file);
+  const bytes = readFileSync(path);
+  bytes[target.offset + target.length - 20]! ^= 0x04; // inside the private ciphertext
+  writeFileSync(path, bytes);
+  const sig = locate(dir, 21);
+  const run = verify(dir);
+  assertCorrupt(run, target.file, sig.offset);
+  assert.match(run.stderr, /\(seqno 21\)/);
+  assert.match(run.stderr, /last verified seqno: 14/);
+});
+
+test("a committed file truncated by a few bytes is reported with its name and offset", async () => {
+  const dir = await copyLedger();
+  const path = join(dir, "ledger_29-42.committed");
+  truncateSync(path, statSync(path).size - 3);
+  assertCorrupt(verify(dir), "ledger_29-42.committed");
+});
+
+test("a missing file in the middle is reported naming the file after the gap", async () => {
+  const dir = await copyLedger();
+  unlinkSync(join(dir, "ledger_29-42.committed"));
+  const run = verify(dir);
+  assertCorrupt(run, "ledger_43-56.committed", 0);
+  assert.match(run.stderr, /29\.\.42 missing/);
+});
+
+test("two committed files swapped under each other's names are reported", async () => {
+  const dir = await copyLedger();
+  const a = join(dir, "ledger_15-28.committed");
+  const b = join(dir, "ledger_43-56.committed");
+  renameSync(a, join(dir, "swap"));
+  renameSync(b, a);
+  renameSync(join(dir, "swap"), b);
+  const run = verify(dir);
+  assertCorrupt(run, "ledger_15-28.committed");
+  assert.match(run.stderr, /seqno 43, expected 15/);
+});
+
+test("garbage appended to a committed file is reported", async () => {
+  const dir = await copyLedger();
+  const path = join(dir, "ledger_57-70.committed");
+  const size = statSync(path).size;
+  appendFileSync(path, Buffer.alloc(16, 0x5c));
+  const run = verify(dir);
+  assertCorrupt(run, "ledger_57-70.committed", size);
+});
+
+test("a committed file whose last signature was cut out is reported at its first unsigned entry", async () => {
+  const dir = await copyLedger();
+  // Rewrite ledger_57-70.committed as a well-framed ledger_57-69.committed without signature
+  // 70, alter entry 66 (now covered by no signature) and drop the later in-progress file.
+  const firstUnsigned = locate(dir, 64);
+  const kept = [...readLedger(dir)].flatMap((item) =>
+    item.kind === "entry" && item.seqno >= 57 && item.seqno <= 69 ? [item.entry.slice()] : [],
+  );
+  kept[66 - 57]![kept[66 - 57]!.byteLength - 10]! ^= 0x01;
+  const positions: number[] = [];
+  let offset = CHUNK_HEADER_SIZE_BYTES;
+  for (const entry of kept) {
+    positions.push(offset);
+    offset += entry.byteLength;
+  }
+  const file = Buffer.concat([encodeChunkHeader(offset), ...kept, encodePositionsTable(positions)]);
+  unlinkSync(join(dir, "ledger_57-70.committed"));
+  unlinkSync(join(dir, "ledger_71"));
+  writeFileSync(join(dir, "ledger_57-69.committed"), file);
+  const run = verify(dir);
+  assertCorrupt(run, "ledger_57-69.committed", firstUnsigned.offset);
+  assert.match(run.stderr, /\(seqno 64\): a committed file holds entries that no signature covers/);
+  assert.match(run.stderr, /last verified seqno: 63/);
+});
+
+test("a ledger file that cannot be read is one clear error line, not a stack trace", async () => {
+  const dir = join(work.dir, "unreadable");
+  mkdirSync(join(dir, "ledger_1"), { recursive: true });
+  const run = verify(dir);
+  assert.equal(run.status, 1);
+  assertNoStack(run);
+  assert.match(run.stderr, /^consortia: cannot read the ledger: EISDIR.*\n$/);
+});
+
+test("a torn last entry of the in-progress file is a truncatable warning, not corruption", async () => {
+  const dir = await copyLedger();
+  const last = locate(dir, 73);
+  assert.equal(last.file, "ledger_71");
+  truncateSync(join(dir, last.file), last.offset + last.length - 25);
+  const run = verify(dir);
+  assert.equal(run.status, 0, run.stderr);
+  assertNoStack(run);
+  assert.match(
+    run.stdout,
+    new RegExp(`warning: ledger_71 at offset ${last.offset}: .*truncatable`),
+  );
+  assert.match(run.stdout, /^files: 6, entries: 72, signatures: 10$/m);
+  assert.match(run.stdout, /^last verified seqno: 70$/m);
+  assert.match(run.stdout, /ledger OK/);
+});
+
+test("a missing or empty directory is one clear error line with exit 1", async () => {
+  const missing = verify(join(work.dir, "does-not-exist"));
+  assert.equal(missing.status, 1);
+  assertNoStack(missing);
+  assert.match(missing.stderr, /^consortia: ledger directory not found: .*does-not-exist\n$/);
+
+  const empty = join(work.dir, "empty");
+  mkdirSync(empty);
+  writeFileSync(join(empty, "notes.txt"), "not a ledger file");
+  const none = verify(empty);
+  assert.equal(none.status, 1);
+  assertNoStack(none);
+  assert.match(none.stderr, /^consortia: no ledger files in .*empty\n$/);
+  rmSync(empty, { recursive: true });
+});
+
+test("a service certificate that did not issue the signing node's cert fails verification", async () => {
+  const f = await fixturePromise;
+  const other = await createStartIdentities({ now: new Date() });
+  const certFile = join(work.dir, "other_service.pem");
+  writeFileSync(certFile, other.serviceCertPem);
+  const run = verify(f.dir, "--service-cert", certFile);
+  const first = locate(f.dir, 7);
+  assertCorrupt(run, first.file, first.offset);
+  assert.match(run.stderr, /not issued by the service certificate/);
+  assert.match(run.stderr, /last verified seqno: 0/);
+});
