@@ -31,7 +31,9 @@ const { values: args } = parseArgs({
     "ledger-dir": { type: "string" },
     "chunk-size": { type: "string", default: String(5 * 1024 * 1024) },
     "sig-tx-interval": { type: "string", default: "5000" },
-    "sealer-workers": { type: "string", default: "1" },
+    "sealer-workers": { type: "string", default: "2" },
+    "seal-batch": { type: "string", default: "256" },
+    "seal-in-flight": { type: "string", default: "8" },
   },
 });
 
@@ -39,6 +41,12 @@ const n = Number(args.n);
 const chunkSizeBytes = Number(args["chunk-size"]);
 const sigTxInterval = Number(args["sig-tx-interval"]);
 const sealerWorkers = Number(args["sealer-workers"]);
+const sealBatchTxs = Number(args["seal-batch"]);
+const sealInFlightMax = Number(args["seal-in-flight"]);
+if (!Number.isSafeInteger(sealBatchTxs) || sealBatchTxs < 1) throw new Error("bad --seal-batch");
+if (!Number.isSafeInteger(sealInFlightMax) || sealInFlightMax < 1) {
+  throw new Error("bad --seal-in-flight");
+}
 if (!Number.isSafeInteger(sealerWorkers) || sealerWorkers < 0 || sealerWorkers > 8) {
   throw new Error("--sealer-workers must be 0..8 (0 seals on the main thread)");
 }
@@ -85,8 +93,8 @@ async function run(count: number, dir: string, profile?: StageProfile) {
       : new WorkerSealer({
           secrets: history.secrets,
           workers: sealerWorkers,
-          batchTxMax: 256,
-          inFlightBatchesMax: 8,
+          batchTxMax: sealBatchTxs,
+          inFlightBatchesMax: sealInFlightMax,
         });
   const pipeline = new TxPipeline({
     store,
