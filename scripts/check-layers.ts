@@ -13,7 +13,8 @@ interface LayerConfig {
   bufferAllowed: string[];
 }
 
-function listTs(dir: string): string[] {
+/** Every .ts file below `dir`. */
+export function listTs(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);

@@ -82,3 +82,32 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return asBuffer(a).compare(asBuffer(b));
 }
+
+const TWO_POW_32 = 0x1_0000_0000;
+
+/** Writes a u32 little-endian with plain byte stores. */
+export function putU32LE(target: Uint8Array, offset: number, n: number): void {
+  target[offset] = n;
+  target[offset + 1] = n >>> 8;
+  target[offset + 2] = n >>> 16;
+  target[offset + 3] = n >>> 24;
+}
+
+/** Writes a u64 little-endian (`n` a non-negative safe integer) with plain byte stores. */
+export function putU64LE(target: Uint8Array, offset: number, n: number): void {
+  putU32LE(target, offset, n >>> 0);
+  putU32LE(target, offset + 4, Math.floor(n / TWO_POW_32));
+}
+
+export function getU32LE(bytes: Uint8Array, offset: number): number {
+  return (
+    (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16)) +
+    bytes[offset + 3]! * 0x100_0000
+  );
+}
+
+/** Reads a u64 little-endian; NaN when it exceeds Number.MAX_SAFE_INTEGER (malformed input). */
+export function getU64LE(bytes: Uint8Array, offset: number): number {
+  const hi = getU32LE(bytes, offset + 4);
+  return hi >= 0x20_0000 ? Number.NaN : hi * TWO_POW_32 + getU32LE(bytes, offset);
+}

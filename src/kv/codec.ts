@@ -12,7 +12,7 @@
  */
 import { assert } from "../base/assert.js";
 import { CcfError } from "../base/errors.js";
-import { compareBytes, utf8 } from "../base/bytes.js";
+import { compareBytes, putU64LE, utf8 } from "../base/bytes.js";
 import { compareNames, type KeyWrite, type MapWrites } from "./write-set.js";
 
 export enum CodecErrorCode {
@@ -70,21 +70,8 @@ export function layoutMaps(maps: readonly MapWrites[]): MapsLayout {
   return { maps, names, sizeBytes: size };
 }
 
-/** Writes a little-endian u64 (a safe integer) with plain byte stores: no DataView per call. */
-function putU64(target: Uint8Array, offset: number, n: number): void {
-  const hi = Math.floor(n / TWO_POW_32);
-  target[offset] = n;
-  target[offset + 1] = n >>> 8;
-  target[offset + 2] = n >>> 16;
-  target[offset + 3] = n >>> 24;
-  target[offset + 4] = hi;
-  target[offset + 5] = hi >>> 8;
-  target[offset + 6] = hi >>> 16;
-  target[offset + 7] = hi >>> 24;
-}
-
 function putBlob(target: Uint8Array, offset: number, blob: Uint8Array): number {
-  putU64(target, offset, blob.byteLength);
+  putU64LE(target, offset, blob.byteLength);
   target.set(blob, offset + U64);
   return offset + U64 + blob.byteLength;
 }
@@ -99,19 +86,19 @@ export function writeMaps(layout: MapsLayout, target: Uint8Array, offset: number
   for (let m = 0; m < maps.length; m++) {
     const writes = maps[m]!.writes;
     o = putBlob(target, o, names[m]!);
-    putU64(target, o, 0); // read version
-    putU64(target, o + U64, 0); // read count
+    putU64LE(target, o, 0); // read version
+    putU64LE(target, o + U64, 0); // read count
     o += 2 * U64;
     let updates = 0;
     for (const kw of writes) if (kw.value !== null) updates++;
-    putU64(target, o, updates);
+    putU64LE(target, o, updates);
     o += U64;
     for (const kw of writes) {
       if (kw.value === null) continue;
       o = putBlob(target, o, kw.key);
       o = putBlob(target, o, kw.value);
     }
-    putU64(target, o, writes.length - updates);
+    putU64LE(target, o, writes.length - updates);
     o += U64;
     for (const kw of writes) if (kw.value === null) o = putBlob(target, o, kw.key);
   }

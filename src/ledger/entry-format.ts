@@ -16,6 +16,7 @@
  */
 import { CcfError } from "../base/errors.js";
 import { assert } from "../base/assert.js";
+import { getU32LE, getU64LE, putU32LE, putU64LE } from "../base/bytes.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
 import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmDecrypt, gcmEncrypt } from "../crypto/aead.js";
 import { SHA256_BYTES } from "../crypto/hash.js";
@@ -70,18 +71,10 @@ export interface LedgerEntry {
   readonly privateCiphertext: Uint8Array;
 }
 
-function readU64(view: DataView, offset: number): number {
-  const hi = view.getUint32(offset + 4, true);
-  // Values we write are safe integers; anything larger is malformed input, reported by callers.
-  return hi >= 0x20_0000 ? Number.NaN : hi * 0x1_0000_0000 + view.getUint32(offset, true);
-}
-
 export function entryIv(txId: TxId): Uint8Array {
   const iv = new Uint8Array(GCM_IV_BYTES);
-  const dv = new DataView(iv.buffer);
-  dv.setUint32(0, txId.seqno >>> 0, true);
-  dv.setUint32(4, Math.floor(txId.seqno / 0x1_0000_0000), true);
-  dv.setUint32(8, txId.view & VIEW_MASK, true);
+  putU64LE(iv, 0, txId.seqno);
+  putU32LE(iv, 8, txId.view & VIEW_MASK);
   return iv;
 }
 
@@ -94,18 +87,6 @@ function privatePlaintext(layout: MapsLayout): Uint8Array {
   }
   writeMaps(layout, plaintextScratch, 0);
   return plaintextScratch.subarray(0, layout.sizeBytes);
-}
-
-function putU64(target: Uint8Array, offset: number, n: number): void {
-  const hi = Math.floor(n / 0x1_0000_0000);
-  target[offset] = n;
-  target[offset + 1] = n >>> 8;
-  target[offset + 2] = n >>> 16;
-  target[offset + 3] = n >>> 24;
-  target[offset + 4] = hi;
-  target[offset + 5] = hi >>> 8;
-  target[offset + 6] = hi >>> 16;
-  target[offset + 7] = hi >>> 24;
 }
 
 /** Serialises and encrypts one transaction into ledger entry bytes. */
@@ -169,14 +150,14 @@ export function sealEntryInto(
   assert(out.byteLength === total, "target has the entry's size");
   out[0] = ENTRY_FORMAT_VERSION;
   out[1] = input.flags ?? 0;
-  putU64(out, 2, size); // u48: the top two bytes of the u64 land in the tag, written last
+  putU64LE(out, 2, size); // u48: the top two bytes of the u64 land in the tag, written last
   const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
-  putU64(out, ivOffset, txId.seqno);
-  putU64(out, ivOffset + 8, txId.view & VIEW_MASK); // u32 view; its zero top half is overwritten
-  putU64(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
+  putU64LE(out, ivOffset, txId.seqno);
+  putU64LE(out, ivOffset + 8, txId.view & VIEW_MASK); // u32 view; its zero top half is overwritten
+  putU64LE(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
   const p = PUBLIC_DOMAIN_OFFSET;
   out[p] = ENTRY_TYPE_WRITE_SET;
-  putU64(out, p + 1, txId.seqno);
+  putU64LE(out, p + 1, txId.seqno);
   out.set(claims, p + 9);
   out.set(input.commitEvidenceDigest, p + 9 + SHA256_BYTES);
   // max_conflict_version (8 bytes) stays 0.
@@ -199,10 +180,9 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
   if (bytes.byteLength < PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES) {
     fail(EntryErrorCode.Truncated, 0, `${bytes.byteLength} bytes is shorter than any entry`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[0] !== ENTRY_FORMAT_VERSION)
     fail(EntryErrorCode.UnsupportedVersion, 0, `version ${bytes[0]}`);
-  const size = dv.getUint32(2, true) + dv.getUint16(6, true) * 0x1_0000_0000;
+  const size = getU32LE(bytes, 2) + (bytes[6]! | (bytes[7]! << 8)) * 0x1_0000_0000;
   if (size !== bytes.byteLength - ENTRY_HEADER_BYTES) {
     fail(
       EntryErrorCode.SizeMismatch,
@@ -210,7 +190,7 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
       `size field ${size} != ${bytes.byteLength - ENTRY_HEADER_BYTES}`,
     );
   }
-  const publicSize = readU64(dv, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES);
+  const publicSize = getU64LE(bytes, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES);
   const publicEnd = PUBLIC_DOMAIN_OFFSET + publicSize;
   if (!(publicSize >= PUBLIC_HEADER_BYTES) || publicEnd > bytes.byteLength) {
     fail(
@@ -222,16 +202,16 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
   const p = PUBLIC_DOMAIN_OFFSET;
   if (bytes[p] !== ENTRY_TYPE_WRITE_SET)
     fail(EntryErrorCode.UnsupportedEntryType, p, `type ${bytes[p]}`);
-  const seqno = readU64(dv, p + 1);
+  const seqno = getU64LE(bytes, p + 1);
   if (!(seqno >= 1)) fail(EntryErrorCode.MalformedPublicDomain, p + 1, "bad seqno");
   const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
-  const ivSeqno = readU64(dv, ivOffset);
+  const ivSeqno = getU64LE(bytes, ivOffset);
   if (ivSeqno !== seqno)
     fail(EntryErrorCode.MalformedPublicDomain, ivOffset, "IV seqno != entry seqno");
   return {
     flags: bytes[1]!,
     seqno: seqno as Seqno,
-    view: dv.getUint32(ivOffset + 8, true) as View,
+    view: getU32LE(bytes, ivOffset + 8) as View,
     claimsDigest: bytes.subarray(p + 9, p + 9 + SHA256_BYTES),
     commitEvidenceDigest: bytes.subarray(p + 9 + SHA256_BYTES, p + 9 + 2 * SHA256_BYTES),
     publicMaps: decodeMaps(bytes.subarray(p + PUBLIC_HEADER_BYTES, publicEnd)),

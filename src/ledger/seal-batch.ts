@@ -13,6 +13,7 @@
  * identical bytes.
  */
 import { assert } from "../base/assert.js";
+import { getU32LE, getU64LE, putU32LE, putU64LE } from "../base/bytes.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { layoutMaps, writeMaps, type MapsLayout } from "../kv/codec.js";
@@ -46,13 +47,6 @@ interface LaidOutJob {
   readonly privateLayout: MapsLayout;
 }
 
-function putU32(bytes: Uint8Array, offset: number, n: number): void {
-  bytes[offset] = n;
-  bytes[offset + 1] = n >>> 8;
-  bytes[offset + 2] = n >>> 16;
-  bytes[offset + 3] = n >>> 24;
-}
-
 export function encodeSealBatch(jobs: readonly SealJob[]): Uint8Array {
   const laidOut: LaidOutJob[] = new Array(jobs.length);
   let size = 0;
@@ -68,9 +62,8 @@ export function encodeSealBatch(jobs: readonly SealJob[]): Uint8Array {
   const out = new Uint8Array(size);
   let o = 0;
   for (const { job, publicLayout, privateLayout } of laidOut) {
-    putU32(out, o, job.txId.seqno >>> 0);
-    putU32(out, o + 4, Math.floor(job.txId.seqno / 0x1_0000_0000));
-    putU32(out, o + 8, job.txId.view);
+    putU64LE(out, o, job.txId.seqno);
+    putU32LE(out, o + 8, job.txId.view);
     out[o + 12] = job.flags ?? 0;
     out[o + 13] = job.claimsDigest === undefined ? 0 : 1;
     o += JOB_HEADER_BYTES;
@@ -79,9 +72,9 @@ export function encodeSealBatch(jobs: readonly SealJob[]): Uint8Array {
       out.set(job.claimsDigest, o);
       o += SHA256_BYTES;
     }
-    putU32(out, o, publicLayout.sizeBytes);
+    putU32LE(out, o, publicLayout.sizeBytes);
     o = writeMaps(publicLayout, out, o + 4);
-    putU32(out, o, privateLayout.sizeBytes);
+    putU32LE(out, o, privateLayout.sizeBytes);
     o = writeMaps(privateLayout, out, o + 4);
   }
   assert(o === size, "seal batch size matches its layout");
@@ -97,21 +90,20 @@ interface BatchJob {
 }
 
 function readBatch(batch: Uint8Array): BatchJob[] {
-  const dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
   const jobs: BatchJob[] = [];
   let o = 0;
   while (o < batch.byteLength) {
-    const seqno = (dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 0x1_0000_0000) as Seqno;
-    const txId: TxId = { view: dv.getUint32(o + 8, true) as View, seqno };
+    const seqno = getU64LE(batch, o) as Seqno;
+    const txId: TxId = { view: getU32LE(batch, o + 8) as View, seqno };
     const flags = batch[o + 12]!;
     const hasClaims = batch[o + 13] === 1;
     o += JOB_HEADER_BYTES;
     const claimsDigest = hasClaims ? batch.subarray(o, o + SHA256_BYTES) : undefined;
     if (hasClaims) o += SHA256_BYTES;
-    const publicLen = dv.getUint32(o, true);
+    const publicLen = getU32LE(batch, o);
     const publicTables = batch.subarray(o + 4, o + 4 + publicLen);
     o += 4 + publicLen;
-    const privateLen = dv.getUint32(o, true);
+    const privateLen = getU32LE(batch, o);
     const privateTables = batch.subarray(o + 4, o + 4 + privateLen);
     o += 4 + privateLen;
     jobs.push({ txId, flags, claimsDigest, publicTables, privateTables });
@@ -133,7 +125,7 @@ export function sealBatch(batch: Uint8Array, secrets: LedgerSecrets): Uint8Array
   let r = 0;
   for (const job of jobs) {
     const entrySize = sealedEntrySize(job.publicTables.byteLength, job.privateTables.byteLength);
-    putU32(out, r, entrySize);
+    putU32LE(out, r, entrySize);
     const entry = out.subarray(r + 4, r + 4 + entrySize);
     const commitEvidenceDigest = sha256(secrets.commitEvidence(job.txId));
     sealEntryInto({ ...job, commitEvidenceDigest }, secrets, entry);
@@ -152,15 +144,13 @@ export function sealBatch(batch: Uint8Array, secrets: LedgerSecrets): Uint8Array
 }
 
 export function decodeSealResults(results: Uint8Array): SealedTx[] {
-  const dv = new DataView(results.buffer, results.byteOffset, results.byteLength);
   const out: SealedTx[] = [];
   let o = 0;
   while (o < results.byteLength) {
-    const length = dv.getUint32(o, true);
+    const length = getU32LE(results, o);
     const entry = results.subarray(o + 4, o + 4 + length);
-    const edv = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
-    const seqno = (edv.getUint32(24, true) + edv.getUint32(28, true) * 0x1_0000_0000) as Seqno;
-    const txId: TxId = { seqno, view: edv.getUint32(32, true) as View };
+    // The IV holds the txId: u64 seqno then u32 view (entry-format.ts).
+    const txId: TxId = { seqno: getU64LE(entry, 24) as Seqno, view: getU32LE(entry, 32) as View };
     o += 4 + length;
     out.push({
       txId,

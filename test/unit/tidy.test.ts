@@ -2,18 +2,8 @@
 // most 100 columns in src/, bench/ and scripts/, and no empty catch blocks that swallow errors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-
-function listTs(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...listTs(path));
-    else if (name.endsWith(".ts")) out.push(path);
-  }
-  return out;
-}
+import { readFileSync } from "node:fs";
+import { listTs } from "../../scripts/check-layers.js";
 
 const files = ["src", "bench", "scripts"].flatMap(listTs);
 
