@@ -70,7 +70,8 @@ export function checkLayers(root: string): string[] {
     if (!pure) continue;
     for (const name of config.bannedInPure) {
       if (name === "Buffer" && config.bufferAllowed.includes(`src/${rel}`)) continue;
-      const re = new RegExp(`(?<![\\w.$])${name.replace(".", "\\.")}(?![\\w$])`);
+      const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      const re = new RegExp(`(?<![\\w.$])${escaped}(?![\\w$])`);
       if (re.test(source.replace(/"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`/g, '""'))) {
         problems.push(`${rel}: pure layer ${layer} uses ${name}`);
       }

@@ -38,11 +38,10 @@ export type CertErrorType = { code: CertErrorCode };
 export class CertError extends CcfError<CertErrorType> {}
 
 /**
- * A wall-clock instant supplied by the caller (a JS Date). Named through @peculiar/x509's own
- * parameter type because pure layers may not mention the clock global; this layer only reads
- * instants it is given and never asks for the current time.
+ * A wall-clock instant supplied by the caller. This layer never reads the clock (no Date.now(),
+ * no new Date()): validity periods are computed from the instant it is given.
  */
-export type Instant = NonNullable<x509.X509CertificateCreateParamsBase["notBefore"]>;
+export type Instant = Date;
 
 export type PemOrDer = string | Uint8Array;
 
@@ -175,9 +174,7 @@ function validityOf(now: Instant, validityDays: number): Validity {
   if (!Number.isFinite(now.getTime())) {
     throw new CertError({ code: CertErrorCode.InvalidValidity }, "`now` is not a valid date");
   }
-  // A copy of the caller's instant, moved forward: no clock is read here.
-  const notAfter = structuredClone(now);
-  notAfter.setTime(now.getTime() + validityDays * MS_PER_DAY);
+  const notAfter = new Date(now.getTime() + validityDays * MS_PER_DAY);
   return { notBefore: now, notAfter };
 }
 

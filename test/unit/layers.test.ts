@@ -19,7 +19,7 @@ test("the checker catches a pure layer that reads the clock or imports node:fs",
     mkdirSync(join(root, "src", "cli"), { recursive: true });
     writeFileSync(
       join(root, "src", "kv", "bad.ts"),
-      'import { readFileSync } from "node:fs";\nexport const t = Date.now();\n',
+      'import { readFileSync } from "node:fs";\nexport const t = Date.now();\nexport const u = new Date();\n',
     );
     writeFileSync(
       join(root, "src", "kv", "up.ts"),
@@ -31,10 +31,12 @@ test("the checker catches a pure layer that reads the clock or imports node:fs",
       problems.some((p) => p.includes("bad.ts") && p.includes("node:fs")),
       problems.join("\n"),
     );
-    assert.ok(
-      problems.some((p) => p.includes("bad.ts") && p.includes("Date")),
-      problems.join("\n"),
-    );
+    for (const clockRead of ["Date.now", "new Date()"]) {
+      assert.ok(
+        problems.some((p) => p.includes("bad.ts") && p.endsWith(`uses ${clockRead}`)),
+        problems.join("\n"),
+      );
+    }
     assert.ok(
       problems.some((p) => p.includes("up.ts") && p.includes("may not import cli")),
       problems.join("\n"),
