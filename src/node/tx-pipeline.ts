@@ -42,12 +42,18 @@ export interface TxPipelineOptions {
   readonly sigMsInterval: number;
   /** Conflicting executions retried before giving up. */
   readonly conflictRetriesMax: number;
+  /**
+   * Committed transactions whose receipts stay answerable from memory; older history is
+   * compacted (historical receipts are rebuilt from the ledger, issue #3). Unbounded if absent.
+   */
+  readonly receiptWindowTxs?: number | undefined;
 }
 
 export const DEFAULT_PIPELINE_OPTIONS: Omit<TxPipelineOptions, "view"> = {
   sigTxInterval: 5000,
   sigMsInterval: 100,
   conflictRetriesMax: 10,
+  receiptWindowTxs: 100_000,
 };
 
 export type ExecuteOutcome<T> =
@@ -231,6 +237,10 @@ export class TxPipeline {
     this.committed = txId;
     this.ledger.commit(txId.seqno);
     this.store.compact(txId.seqno);
+    const window = this.options.receiptWindowTxs;
+    if (window !== undefined && txId.seqno - window > this.history.firstRetained) {
+      this.history.compact((txId.seqno - window) as Seqno);
+    }
   }
 
   /** The receipt of `seqno`; "not-signed" while it is committed locally but not yet signed. */

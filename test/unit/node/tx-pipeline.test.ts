@@ -65,6 +65,7 @@ async function makeRig(options: RigOptions = {}): Promise<Rig> {
       sigTxInterval: options.sigTxInterval ?? 1000,
       sigMsInterval: options.sigMsInterval ?? Number.MAX_SAFE_INTEGER,
       conflictRetriesMax: options.conflictRetriesMax ?? 5,
+      receiptWindowTxs: options.receiptWindowTxs,
     },
     nowMs: options.nowMs ?? 0,
   });
@@ -405,6 +406,24 @@ test("close adds no signature when everything is already signed", async () => {
     const { seqnos, signatures } = readContents(rig.dir);
     assert.deepEqual([...signatures.keys()], [4, 8]);
     assert.equal(seqnos.at(-1), 8);
+  } finally {
+    await rig.cleanup();
+  }
+});
+
+test("receipts older than receiptWindowTxs are compacted away; recent ones still verify", async () => {
+  const ids = await identitiesPromise;
+  const rig = await makeRig({ sigTxInterval: 10, receiptWindowTxs: 25 });
+  try {
+    for (let i = 1; i <= 60; i++) await write(rig.pipeline, i);
+    const last = rig.pipeline.lastTxId.seqno;
+    assert.equal(rig.pipeline.receipt(1 as Seqno).kind, "unavailable");
+    const recent = rig.pipeline.receipt((last - 5) as Seqno);
+    assert.equal(recent.kind, "receipt");
+    if (recent.kind === "receipt") {
+      assert.equal(verifyReceipt(recent.receipt, ids.serviceCertPem).kind, "valid");
+    }
+    await rig.pipeline.close();
   } finally {
     await rig.cleanup();
   }

@@ -1,0 +1,45 @@
+// The pipeline benchmark keeps working: a tiny run ends with one JSON line carrying tx_per_s,
+// and the ledger it leaves behind passes `consortia ledger verify`, its sample receipt
+// `consortia receipt verify`. No speed is asserted (benchmarks print figures; tests do not time).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../helpers/cli.js";
+
+test("bench:pipeline runs end to end and leaves a verifiable ledger and receipt", () => {
+  const root = mkdtempSync(join(tmpdir(), "consortia-bench-smoke-"));
+  const dir = join(root, "ledger");
+  try {
+    const args = ["--n", "3000", "--sig-tx-interval", "500", "--json", "--ledger-dir", dir];
+    const run = spawnSync(
+      process.execPath,
+      ["--import", import.meta.resolve("tsx"), "bench/pipeline.ts", ...args],
+      { encoding: "utf8", timeout: 120_000 },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n");
+    const result = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+    assert.equal(result.n, 3000);
+    assert.ok(typeof result.tx_per_s === "number" && result.tx_per_s > 0);
+    assert.equal(result.signatures, 6);
+
+    const verify = runCli(["ledger", "verify", "--dir", dir, "--no-progress"]);
+    assert.equal(verify.status, 0, verify.stderr);
+    assert.match(verify.stdout, /last verified seqno: 3006/);
+    assert.ok(existsSync(join(dir, "sample_receipt.json")));
+    const receipt = runCli([
+      "receipt",
+      "verify",
+      "--receipt",
+      join(dir, "sample_receipt.json"),
+      "--service-cert",
+      join(dir, "service_cert.pem"),
+    ]);
+    assert.equal(receipt.status, 0, receipt.stderr);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
