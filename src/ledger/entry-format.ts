@@ -23,18 +23,18 @@ import { SHA256_BYTES } from "../crypto/hash.js";
 import { decodeMaps, encodeMaps, layoutMaps, writeMaps, type MapsLayout } from "../kv/codec.js";
 import { joinDomains, splitDomains, type MapWrites, type WriteSet } from "../kv/write-set.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
+import {
+  ENTRY_FORMAT_VERSION,
+  ENTRY_HEADER_SIZE_BYTES as ENTRY_HEADER_BYTES,
+  ENTRY_SIZE_MAX_BYTES,
+} from "./entry-header.js";
 
-export const ENTRY_FORMAT_VERSION = 1;
-export const ENTRY_HEADER_BYTES = 8;
 export const GCM_HEADER_BYTES = GCM_TAG_BYTES + GCM_IV_BYTES;
 /** Entry type 4: WriteSetWithCommitEvidenceAndClaims, CCF's current default. */
 export const ENTRY_TYPE_WRITE_SET = 4;
-export const FLAG_FORCE_CHUNK_AFTER = 0x01;
-export const FLAG_FORCE_CHUNK_BEFORE = 0x02;
 /** u8 type | i64 seqno | claims[32] | commit evidence digest[32] | i64 max_conflict_version. */
 const PUBLIC_HEADER_BYTES = 1 + 8 + SHA256_BYTES + SHA256_BYTES + 8;
 const PUBLIC_DOMAIN_OFFSET = ENTRY_HEADER_BYTES + GCM_HEADER_BYTES + 8;
-const MAX_U48 = 2 ** 48 - 1;
 const VIEW_MASK = 0x7fff_ffff;
 const ZERO_DIGEST = new Uint8Array(SHA256_BYTES);
 
@@ -146,7 +146,7 @@ export function sealEntryInto(
   const publicSize = PUBLIC_HEADER_BYTES + input.publicTables.byteLength;
   const total = PUBLIC_DOMAIN_OFFSET + publicSize + input.privateTables.byteLength;
   const size = total - ENTRY_HEADER_BYTES;
-  assert(size <= MAX_U48, "entry too large for a u48 size");
+  assert(size <= ENTRY_SIZE_MAX_BYTES, "entry too large for a u48 size");
   assert(out.byteLength === total, "target has the entry's size");
   out[0] = ENTRY_FORMAT_VERSION;
   out[1] = input.flags ?? 0;
