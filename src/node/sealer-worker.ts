@@ -25,8 +25,15 @@ parentPort!.on("message", (message: SealerMessage) => {
     secrets.add(message.fromSeqno as Seqno, message.key);
     return;
   }
-  const results = sealBatch(new Uint8Array(message.bytes), secrets);
-  data.port.postMessage(results.buffer, [results.buffer as ArrayBuffer]);
+  try {
+    const results = sealBatch(new Uint8Array(message.bytes), secrets);
+    data.port.postMessage(results.buffer, [results.buffer as ArrayBuffer]);
+  } catch (err: unknown) {
+    // The node thread may be blocked waiting for this batch: hand it the failure to rethrow.
+    data.port.postMessage({
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+  }
   Atomics.add(data.counter, 0, 1);
   Atomics.notify(data.counter, 0);
 });

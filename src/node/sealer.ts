@@ -175,7 +175,11 @@ export class WorkerSealer implements EntrySealer {
       const seen = Atomics.load(w.counter, 0);
       const message = receiveMessageOnPort(w.port);
       if (message !== undefined) {
-        const results = decodeSealResults(new Uint8Array(message.message as ArrayBuffer));
+        const payload = message.message as ArrayBuffer | { error: string };
+        if (!(payload instanceof ArrayBuffer)) {
+          throw new Error(`sealer worker failed: ${payload.error}`);
+        }
+        const results = decodeSealResults(new Uint8Array(payload));
         assert(results.length === batch.count, "a batch comes back whole");
         this.inFlight.shift();
         this.ready.push(...results);
