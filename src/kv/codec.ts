@@ -12,7 +12,7 @@
  */
 import { assert } from "../base/assert.js";
 import { CcfError } from "../base/errors.js";
-import { compareBytes, putU64LE, utf8 } from "../base/bytes.js";
+import { compareBytes, fromUtf8, putU64LE, utf8 } from "../base/bytes.js";
 import { compareNames, type KeyWrite, type MapWrites } from "./write-set.js";
 
 export enum CodecErrorCode {
@@ -158,15 +158,11 @@ class Reader {
   }
 }
 
-// ignoreBOM: a leading U+FEFF is part of the name. The default decoder strips it, so the name
-// "\uFEFFa" would decode as "a" and re-encode to different bytes.
-const nameDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 function decodeName(r: Reader): string {
   const raw = r.blob("map name");
   if (raw.byteLength === 0) r.fail(CodecErrorCode.InvalidName, "empty map name");
   try {
-    return nameDecoder.decode(raw);
+    return fromUtf8(raw); // keeps a leading U+FEFF, so names round-trip byte for byte
   } catch {
     return r.fail(CodecErrorCode.InvalidName, "map name is not UTF-8");
   }
