@@ -17,6 +17,7 @@ import {
   type LedgerFileInfo,
 } from "../../ledger/io/ledger-reader.js";
 import { createProgress } from "../progress.js";
+import { registerLedgerShow } from "./ledger-show.js";
 
 interface VerifyOptions {
   dir: string;
@@ -46,6 +47,7 @@ export function registerLedger(program: Command): void {
     .action((options: VerifyOptions) => {
       verifyLedger(options);
     });
+  registerLedgerShow(ledger);
 }
 
 function readServiceCert(path: string | undefined): string | undefined {
