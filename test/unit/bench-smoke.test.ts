@@ -13,7 +13,8 @@ test("bench:pipeline runs end to end and leaves a verifiable ledger and receipt"
   const root = mkdtempSync(join(tmpdir(), "consortia-bench-smoke-"));
   const dir = join(root, "ledger");
   try {
-    const args = ["--n", "3000", "--sig-tx-interval", "500", "--json", "--ledger-dir", dir];
+    const args = ["--n", "3000", "--sig-tx-interval", "500", "--trials", "2", "--json"];
+    args.push("--ledger-dir", dir);
     const run = spawnSync(
       process.execPath,
       ["--import", import.meta.resolve("tsx"), "bench/pipeline.ts", ...args],
@@ -25,6 +26,8 @@ test("bench:pipeline runs end to end and leaves a verifiable ledger and receipt"
     assert.equal(result.n, 3000);
     assert.ok(typeof result.tx_per_s === "number" && result.tx_per_s > 0);
     assert.equal(result.signatures, 6);
+    assert.equal(result.trials, 2);
+    assert.ok((result.tx_per_s_min as number) <= (result.tx_per_s_max as number));
 
     const verify = runCli(["ledger", "verify", "--dir", dir, "--no-progress"]);
     assert.equal(verify.status, 0, verify.stderr);
