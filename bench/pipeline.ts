@@ -11,7 +11,15 @@
  * certificate and a sample receipt are left in DIR for `consortia ledger verify` and
  * `consortia receipt verify`.
  */
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import {
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +91,20 @@ function makeInputs(count: number): { keys: Uint8Array[]; values: Uint8Array[] }
   return { keys, values };
 }
 
+/**
+ * CPU time stolen from this VM by its host so far, in seconds (Linux /proc/stat, USER_HZ 100),
+ * or null elsewhere. Printed with the figures: steal explains most run-to-run spread here.
+ */
+function stealSeconds(): number | null {
+  try {
+    const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+    const steal = Number(cpu[8]);
+    return Number.isFinite(steal) ? steal / 100 : null;
+  } catch {
+    return null;
+  }
+}
+
 function dirBytes(dir: string): number {
   let total = 0;
   for (const name of readdirSync(dir))
@@ -123,6 +145,7 @@ async function run(count: number, dir: string, profile?: StageProfile) {
   });
   const { keys, values } = makeInputs(count);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < count; i++) {
     const key = keys[i]!;
     const value = values[i]!;
@@ -131,10 +154,14 @@ async function run(count: number, dir: string, profile?: StageProfile) {
   }
   await pipeline.close();
   const elapsedMs = performance.now() - t0;
+  // CPU time of every thread of the process: the work done, much less sensitive than wall time
+  // to a loaded VM host (steal), so it is the figure to compare across runs.
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   // A transaction near the end: older ones have left the in-memory receipt window.
   const sample = pipeline.receipt(Math.max(1, store.seqno - 100) as Seqno);
   // Only figures leave this function, so one run's store is garbage before the next starts.
-  return { elapsedMs, sample, lastSeqno: store.seqno };
+  return { elapsedMs, cpuMs, sample, lastSeqno: store.seqno };
 }
 
 // Warm-up in a throw-away directory so the JIT has seen every path.
@@ -163,18 +190,25 @@ const profiled = { now: () => performance.now(), totalsMs };
 try {
   // Pass 1: throughput, no per-stage timers on the hot path. The first trial writes the ledger
   // that is kept; further trials use throw-away directories. The median is reported.
+  const stealStart = stealSeconds();
   const plain = await run(n, dir);
   const ledgerBytes = dirBytes(dir);
   const trialsTxPerS = [n / (plain.elapsedMs / 1000)];
+  const trialsCpuUs = [(plain.cpuMs * 1000) / n];
   for (let t = 1; t < trials; t++) {
     const trialDir = mkdtempSync(join(tmpdir(), "consortia-bench-trial-"));
     try {
-      trialsTxPerS.push(n / ((await run(n, trialDir)).elapsedMs / 1000));
+      const trial = await run(n, trialDir);
+      trialsTxPerS.push(n / (trial.elapsedMs / 1000));
+      trialsCpuUs.push((trial.cpuMs * 1000) / n);
     } finally {
       rmSync(trialDir, { recursive: true, force: true });
     }
   }
   trialsTxPerS.sort((a, b) => a - b);
+  trialsCpuUs.sort((a, b) => a - b);
+  const stealEnd = stealSeconds();
+  const stealS = stealStart === null || stealEnd === null ? null : stealEnd - stealStart;
   const sample = plain.sample;
   if (keep !== undefined) {
     writeFileSync(join(dir, "service_cert.pem"), identity.serviceCertPem);
@@ -200,7 +234,9 @@ try {
     tx_per_s_min: Math.round(trialsTxPerS[0]!),
     tx_per_s_max: Math.round(trialsTxPerS[trialsTxPerS.length - 1]!),
     trials,
+    cpu_steal_s: stealS === null ? null : Number(stealS.toFixed(2)),
     us_per_tx: Number((1e6 / txPerS).toFixed(2)),
+    cpu_us_per_tx: Number(trialsCpuUs[Math.floor(trialsCpuUs.length / 2)]!.toFixed(2)),
     stage_us_per_tx: Object.fromEntries(Object.entries(totalsMs).map(([k, v]) => [k, us(v)])),
     staged_elapsed_ms: Math.round(staged.elapsedMs),
     ledger_bytes_per_tx: Number((ledgerBytes / plain.lastSeqno).toFixed(1)),
@@ -218,6 +254,10 @@ try {
       `median of ${trials} (${result.tx_per_s_min.toLocaleString("en-US")}..` +
       `${result.tx_per_s_max.toLocaleString("en-US")})`,
   );
+  console.log(`  cpu            ${result.cpu_us_per_tx} us/tx, all threads (median)`);
+  if (stealS !== null) {
+    console.log(`  cpu steal      ${stealS.toFixed(2)} s during the timed trials (VM host load)`);
+  }
   console.log("  main-thread stages (sealing runs on the workers when there are any):");
   for (const [stage, v] of Object.entries(result.stage_us_per_tx))
     console.log(`    ${stage.padEnd(12)} ${v} us/tx`);
