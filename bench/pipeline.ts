@@ -250,7 +250,8 @@ try {
       `${sealerWorkers === 0 ? "sealing on the main thread" : `${sealerWorkers} sealer worker(s)`}`,
   );
   console.log(
-    `  throughput     ${result.tx_per_s.toLocaleString("en-US")} tx/s (${result.us_per_tx} us/tx), ` +
+    `  throughput     ${result.tx_per_s.toLocaleString("en-US")} tx/s ` +
+      `(${result.us_per_tx} us/tx), ` +
       `median of ${trials} (${result.tx_per_s_min.toLocaleString("en-US")}..` +
       `${result.tx_per_s_max.toLocaleString("en-US")})`,
   );
