@@ -20,6 +20,7 @@ const TABLES = {
   constitution: "public:ccf.gov.constitution",
   signatures: "public:ccf.internal.signatures",
   coseHistory: "public:ccf.gov.cose_history",
+  proposalsInfo: "public:ccf.gov.proposals_info",
 };
 
 const RECOVERY_ROLES = ["NonParticipant", "Participant", "Owner"];
@@ -141,8 +142,19 @@ function updateServiceConfig(changes) {
   if (changes.recovery_threshold !== undefined) ccf.node.triggerRecoverySharesRefresh();
 }
 
+/** Marks every other Open proposal Dropped (set_constitution changes the rules they were made under). */
 function invalidateOtherOpenProposals(proposalId) {
-  ccf.gov.invalidateOtherOpenProposals(proposalId);
+  const infos = ccf.kv[TABLES.proposalsInfo];
+  const dropped = [];
+  infos.forEach((value, key) => {
+    const id = ccf.bufToStr(key);
+    const info = ccf.bufToJsonCompatible(value);
+    if (id !== proposalId && info.state === "Open") dropped.push([key, info]);
+  });
+  for (const [key, info] of dropped) {
+    info.state = "Dropped";
+    infos.set(key, ccf.jsonCompatibleToBuf(info));
+  }
 }
 
 class Action {
