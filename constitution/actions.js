@@ -142,7 +142,7 @@ function updateServiceConfig(changes) {
   if (changes.recovery_threshold !== undefined) ccf.node.triggerRecoverySharesRefresh();
 }
 
-/** Marks every other Open proposal Dropped (set_constitution changes the rules they were made under). */
+/** Marks every other Open proposal Dropped: set_constitution changes the rules they were under. */
 function invalidateOtherOpenProposals(proposalId) {
   const infos = ccf.kv[TABLES.proposalsInfo];
   const dropped = [];
