@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { CliError } from "./cli-error.js";
+import { registerCoseSign } from "./commands/cose-sign.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerLedger } from "./commands/ledger.js";
 import { registerReceipt } from "./commands/receipt.js";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerKeygen(program);
+  registerCoseSign(program);
   registerLedger(program);
   registerReceipt(program);
   registerSandbox(program);

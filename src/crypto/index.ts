@@ -7,3 +7,4 @@ export * from "./ecdsa.js";
 export * from "./certs.js";
 export * from "./identity.js";
 export * from "./aead.js";
+export * from "./cose.js";
