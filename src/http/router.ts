@@ -1,0 +1,273 @@
+/**
+ * Routing of RPCs by method and path template, CCF style (shared/reference/ccf-api.md 3.1):
+ * templates such as `/app/log/private/raw_text/{id}` where a `{name}` segment matches exactly
+ * one non-empty path segment, percent-decoded into `params.name`. Routes are added and removed
+ * at runtime, because JS apps are installed by governance while the node is serving.
+ *
+ * Outcomes of a lookup are a `{kind}` union: a handler with its params, OPTIONS on a known path
+ * (204 + Allow), a known path with another verb (405 UnsupportedHttpVerb + Allow), an unknown
+ * path (404 ResourceNotFound), or a path whose escapes are malformed (400 InvalidResourceName).
+ * responseForMiss turns the non-handler outcomes into CCF's exact responses.
+ *
+ * Invariant: at most one handler per (method, template). When several templates match a path,
+ * the most specific wins: segments are compared left to right and a literal beats a parameter,
+ * so `/x/count` is preferred over `/x/{id}` for the path `/x/count`.
+ */
+import { assert } from "../base/assert.js";
+import { errorBody, HttpErrorCode, httpStatusOf, type JsonBody } from "./errors.js";
+
+/** One request as handlers see it; built by the server, never mutated after dispatch. */
+export interface RpcRequest {
+  /** Upper case, as sent ("GET", "POST", ...). */
+  readonly method: string;
+  /** The path without the query string, still percent-encoded. */
+  readonly path: string;
+  /** The raw query string without the leading "?" ("" when absent). */
+  readonly query: string;
+  readonly queryParams: URLSearchParams;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  /** Percent-decoded values of the matched template's `{name}` segments. */
+  readonly params: Readonly<Record<string, string>>;
+  /** DER of the TLS client certificate, or null when the client presented none. */
+  readonly callerCertDer: Uint8Array | null;
+}
+
+/**
+ * A handler's answer. A Uint8Array body is sent as application/octet-stream, a string as
+ * text/plain, anything else as JSON (application/json), unless `headers` sets content-type.
+ */
+export interface RpcResponse {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: JsonBody | Uint8Array;
+}
+
+export type RpcHandler = (request: RpcRequest) => RpcResponse | Promise<RpcResponse>;
+
+export type RouteMatch =
+  | {
+      kind: "handler";
+      handler: RpcHandler;
+      params: Record<string, string>;
+      /** The template that matched, e.g. "/app/log/private/raw_text/{id}". */
+      template: string;
+    }
+  | { kind: "options"; allow: string }
+  | { kind: "unsupported-verb"; allow: string }
+  | { kind: "unknown-path" }
+  | { kind: "malformed-path" };
+
+type Segment = { literal: string } | { param: string };
+
+interface Route {
+  readonly template: string;
+  readonly segments: readonly Segment[];
+  /** Invariant: never empty while the route is registered. */
+  readonly handlers: Map<string, RpcHandler>;
+}
+
+const METHOD_PATTERN = /^[A-Z]+$/;
+const PARAM_PATTERN = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+function parseTemplate(template: string): Segment[] {
+  assert(template.startsWith("/"), `route template must start with "/": ${template}`);
+  const names = new Set<string>();
+  return template
+    .slice(1)
+    .split("/")
+    .map((text) => {
+      const param = PARAM_PATTERN.exec(text);
+      if (param === null) {
+        assert(!/[{}]/.test(text), `route segment must be literal or {name}: ${template}`);
+        return { literal: text };
+      }
+      const name = param[1]!;
+      assert(!names.has(name), `duplicate parameter {${name}} in ${template}`);
+      names.add(name);
+      return { param: name };
+    });
+}
+
+function hasParams(segments: readonly Segment[]): boolean {
+  return segments.some((s) => "param" in s);
+}
+
+/** Decodes each segment of a path; null when an escape is malformed. */
+function decodeSegments(path: string): string[] | null {
+  const raw = path.slice(1).split("/");
+  const decoded: string[] = new Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const segment = raw[i]!;
+    if (!segment.includes("%")) {
+      decoded[i] = segment;
+      continue;
+    }
+    try {
+      decoded[i] = decodeURIComponent(segment);
+    } catch (e) {
+      if (e instanceof URIError) return null;
+      throw e;
+    }
+  }
+  return decoded;
+}
+
+function bindParams(route: Route, segments: readonly string[]): Record<string, string> | null {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < route.segments.length; i++) {
+    const pattern = route.segments[i]!;
+    const value = segments[i]!;
+    if ("literal" in pattern) {
+      if (pattern.literal !== value) return null;
+    } else {
+      if (value === "") return null;
+      params[pattern.param] = value;
+    }
+  }
+  return params;
+}
+
+/** Negative when `a` is more specific than `b` (a literal earlier than b's parameter). */
+function compareSpecificity(a: Route, b: Route): number {
+  for (let i = 0; i < a.segments.length; i++) {
+    const aLiteral = "literal" in a.segments[i]!;
+    const bLiteral = "literal" in b.segments[i]!;
+    if (aLiteral !== bLiteral) return aLiteral ? -1 : 1;
+  }
+  return 0;
+}
+
+function allowHeader(methods: Iterable<string>): string {
+  // CCF lists OPTIONS first, then the endpoint's verbs.
+  return ["OPTIONS", ...[...new Set(methods)].filter((m) => m !== "OPTIONS").sort()].join(", ");
+}
+
+export class Router {
+  /** Templates without parameters, by exact path: the common case, found in O(1). */
+  private readonly literalRoutes = new Map<string, Route>();
+  /** Templates with parameters, by segment count. */
+  private readonly templatedRoutes = new Map<number, Route[]>();
+  private readonly byTemplate = new Map<string, Route>();
+
+  /** Registers a handler; returns a function that removes exactly this registration. */
+  add(method: string, template: string, handler: RpcHandler): () => void {
+    assert(METHOD_PATTERN.test(method), `HTTP method must be upper case: ${method}`);
+    let route = this.byTemplate.get(template);
+    if (route === undefined) {
+      const segments = parseTemplate(template);
+      route = { template, segments, handlers: new Map() };
+      this.byTemplate.set(template, route);
+      if (!hasParams(segments)) {
+        this.literalRoutes.set(template, route);
+      } else {
+        const group = this.templatedRoutes.get(segments.length) ?? [];
+        group.push(route);
+        this.templatedRoutes.set(segments.length, group);
+      }
+    }
+    assert(!route.handlers.has(method), `route already registered: ${method} ${template}`);
+    route.handlers.set(method, handler);
+    return () => {
+      if (this.byTemplate.get(template)?.handlers.get(method) === handler) {
+        this.remove(method, template);
+      }
+    };
+  }
+
+  /** Removes a handler; returns whether one was registered. */
+  remove(method: string, template: string): boolean {
+    const route = this.byTemplate.get(template);
+    if (route === undefined || !route.handlers.delete(method)) return false;
+    if (route.handlers.size === 0) {
+      this.byTemplate.delete(template);
+      this.literalRoutes.delete(template);
+      const group = this.templatedRoutes.get(route.segments.length);
+      if (group !== undefined) {
+        const rest = group.filter((r) => r !== route);
+        if (rest.length === 0) this.templatedRoutes.delete(route.segments.length);
+        else this.templatedRoutes.set(route.segments.length, rest);
+      }
+    }
+    return true;
+  }
+
+  /** Every registered (method, template), sorted by template then method (for /api). */
+  routes(): { method: string; template: string }[] {
+    const out: { method: string; template: string }[] = [];
+    for (const route of this.byTemplate.values()) {
+      for (const method of route.handlers.keys()) out.push({ method, template: route.template });
+    }
+    return out.sort(
+      (a, b) => a.template.localeCompare(b.template) || a.method.localeCompare(b.method),
+    );
+  }
+
+  /** Finds the handler for `method` on `path` (no query string), or why there is none. */
+  match(method: string, path: string): RouteMatch {
+    if (!path.startsWith("/")) return { kind: "unknown-path" };
+    const literal = this.literalRoutes.get(path);
+    const handler = literal?.handlers.get(method);
+    if (handler !== undefined) return { kind: "handler", handler, params: {}, template: path };
+
+    const candidates: { route: Route; params: Record<string, string> }[] = [];
+    if (literal !== undefined) candidates.push({ route: literal, params: {} });
+    const group = this.templatedRoutes.get(path.split("/").length - 1);
+    if (group !== undefined) {
+      const segments = decodeSegments(path);
+      if (segments === null) return { kind: "malformed-path" };
+      for (const route of group) {
+        const params = bindParams(route, segments);
+        if (params !== null) candidates.push({ route, params });
+      }
+    }
+    if (candidates.length === 0) return { kind: "unknown-path" };
+
+    const withMethod = candidates
+      .filter((c) => c.route.handlers.has(method))
+      .sort((a, b) => compareSpecificity(a.route, b.route));
+    const best = withMethod[0];
+    if (best !== undefined) {
+      const found = best.route.handlers.get(method)!;
+      return {
+        kind: "handler",
+        handler: found,
+        params: best.params,
+        template: best.route.template,
+      };
+    }
+    const allow = allowHeader(candidates.flatMap((c) => [...c.route.handlers.keys()]));
+    return method === "OPTIONS" ? { kind: "options", allow } : { kind: "unsupported-verb", allow };
+  }
+}
+
+/** CCF's response for a lookup that found no handler (the `path` is echoed as CCF does). */
+export function responseForMiss(
+  match: Exclude<RouteMatch, { kind: "handler" }>,
+  path: string,
+): RpcResponse {
+  switch (match.kind) {
+    case "options":
+      return { status: 204, headers: { allow: match.allow } };
+    case "unsupported-verb":
+      return {
+        status: httpStatusOf(HttpErrorCode.UnsupportedHttpVerb),
+        headers: { allow: match.allow },
+        body: errorBody(
+          HttpErrorCode.UnsupportedHttpVerb,
+          `Allowed methods for '${path}' are: ${match.allow}.`,
+        ),
+      };
+    case "unknown-path":
+      return {
+        status: httpStatusOf(HttpErrorCode.ResourceNotFound),
+        body: errorBody(HttpErrorCode.ResourceNotFound, `Unknown path: ${path}.`),
+      };
+    case "malformed-path":
+      return {
+        status: httpStatusOf(HttpErrorCode.InvalidResourceName),
+        body: errorBody(HttpErrorCode.InvalidResourceName, `Malformed path: ${path}.`),
+      };
+  }
+}

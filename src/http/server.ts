@@ -1,0 +1,425 @@
+/**
+ * The node's HTTPS RPC server (shared/reference/ccf-api.md 3.1; dependencies.md, HTTPS/mTLS
+ * row): node:https over TLS 1.2 and 1.3 with HTTP/1.1 keep-alive. Client certificates are
+ * requested but optional (requestCert, rejectUnauthorized false): authentication is decided
+ * later, per endpoint, from `callerCertDer`, never by the TLS layer.
+ *
+ * Owns: turning raw requests into RpcRequest, dispatching through the Router (and an optional
+ * `onRequest` middleware), and writing RpcResponse with explicit content-length. Guarantees:
+ *  - every error leaves as a CCF error body with the status of errors.ts's table; an
+ *    unexpected exception is logged through `log` and answered 500 InternalError
+ *    "Internal error.", never with a stack trace;
+ *  - a body over maxBodyBytes is answered 413 RequestBodyTooLarge without being buffered (the
+ *    declared content-length is checked before reading, then bytes are counted as they come);
+ *    the rest is discarded, and if the client keeps sending past a linger budget the connection
+ *    is closed. We linger instead of closing at once because closing a socket with unread input
+ *    sends a TCP reset that can destroy the 413 before the client reads it;
+ *  - malformed HTTP gets a 400 (431 for oversized headers) and the connection is closed; no
+ *    request can crash the process.
+ */
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { errorBody, HttpError, HttpErrorCode, httpStatusOf } from "./errors.js";
+import { responseForMiss, type RpcRequest, type RpcResponse, type Router } from "./router.js";
+
+/** Wraps every dispatch; `next` never rejects (errors are already responses). */
+export type RpcMiddleware = (
+  request: RpcRequest,
+  next: (request: RpcRequest) => Promise<RpcResponse>,
+) => Promise<RpcResponse>;
+
+export type RpcLog = (message: string, error?: unknown) => void;
+
+export interface RpcServerOptions {
+  readonly host: string;
+  /** 0 picks a free port; the chosen one is RpcServer.port. */
+  readonly port: number;
+  /** The node's TLS certificate (endorsed by the service key) and its private key. */
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** CAs used to check client chains; informational only, since unknown clients are allowed. */
+  readonly caPem?: string;
+  /** Invariant: > 0. Larger bodies are answered 413 and never buffered. */
+  readonly maxBodyBytes: number;
+  readonly router: Router;
+  readonly onRequest?: RpcMiddleware;
+  /** Where unexpected errors go (default: stderr). */
+  readonly log?: RpcLog;
+  /** How long close() lets in-flight requests finish before cutting connections. */
+  readonly closeGraceMs?: number;
+}
+
+export interface RpcServer {
+  readonly host: string;
+  readonly port: number;
+  /** Stops accepting, closes idle connections, waits (up to closeGraceMs) for in-flight ones. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_CLOSE_GRACE_MS = 2000;
+/** After a 413, how much more input is discarded, and for how long, before closing. */
+const LINGER_BYTES = 1024 * 1024;
+const LINGER_MS = 2000;
+
+const EMPTY_BODY = new Uint8Array(0);
+const INTERNAL_ERROR_MESSAGE = "Internal error.";
+
+function defaultLog(message: string, error?: unknown): void {
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error ?? "");
+  process.stderr.write(`[http] ${message}${detail === "" ? "" : `: ${detail}`}\n`);
+}
+
+export async function createRpcServer(options: RpcServerOptions): Promise<RpcServer> {
+  if (!(options.maxBodyBytes > 0)) throw new RangeError("maxBodyBytes must be positive");
+  const log = options.log ?? defaultLog;
+  const server = createServer({
+    cert: options.certPem,
+    key: options.keyPem,
+    ...(options.caPem !== undefined ? { ca: options.caPem } : {}),
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: "TLSv1.2",
+    maxVersion: "TLSv1.3",
+    // TCP keep-alive probes, so dead peers on idle HTTP keep-alive connections are noticed.
+    keepAlive: true,
+  });
+  const certs = new CallerCertCache();
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    handleRequest(req, res, options, certs, log).catch((e: unknown) => {
+      // handleRequest converts every failure into a response; reaching here is a bug.
+      log("request handling failed", e);
+      res.destroy();
+    });
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) =>
+    answerClientError(err, socket),
+  );
+  server.on("error", (e: unknown) => log("server error", e));
+  const port = await listen(server, options.host, options.port);
+  return {
+    host: options.host,
+    port,
+    close: closer(server, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS),
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: unknown): void => reject(e);
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      const address = server.address();
+      resolve(typeof address === "object" && address !== null ? address.port : port);
+    });
+  });
+}
+
+function closer(server: Server, graceMs: number): () => Promise<void> {
+  let closing: Promise<void> | null = null;
+  return () => {
+    closing ??= new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.closeAllConnections(), graceMs);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+}
+
+/** DER of each TLS connection's client certificate, looked up once per connection. */
+class CallerCertCache {
+  private readonly bySocket = new WeakMap<object, Uint8Array | null>();
+
+  get(socket: TLSSocket): Uint8Array | null {
+    let der = this.bySocket.get(socket);
+    if (der === undefined) {
+      // getPeerCertificate(false) gives the leaf's DER as `raw`, without building the chain.
+      const raw = (socket.getPeerCertificate(false) as { raw?: Uint8Array }).raw;
+      der = raw !== undefined && raw.length > 0 ? new Uint8Array(raw) : null;
+      this.bySocket.set(socket, der);
+    }
+    return der;
+  }
+}
+
+type Target = { path: string; query: string };
+
+/** Splits the request target; absolute-form targets are reduced to their path and query. */
+function parseTarget(url: string): Target | null {
+  if (!url.startsWith("/")) {
+    try {
+      const parsed = new URL(url);
+      url = `${parsed.pathname}${parsed.search}`;
+    } catch (e) {
+      if (e instanceof TypeError) return null;
+      throw e;
+    }
+  }
+  const q = url.indexOf("?");
+  return q < 0 ? { path: url, query: "" } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+function flattenHeaders(raw: IncomingMessage["headers"]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name in raw) {
+    const value = raw[name];
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+async function handleRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: RpcServerOptions,
+  certs: CallerCertCache,
+  log: RpcLog,
+): Promise<void> {
+  const target = parseTarget(req.url ?? "/");
+  if (target === null) {
+    sendError(res, HttpErrorCode.InvalidInput, "Malformed request target.", log);
+    return;
+  }
+  const body = await readBody(req, options.maxBodyBytes);
+  if (body.kind === "aborted") return;
+  if (body.kind === "too-large") {
+    const message = `HTTP request body is too large (max size allowed: ${options.maxBodyBytes})`;
+    sendError(res, HttpErrorCode.RequestBodyTooLarge, message, log);
+    return;
+  }
+  const request: RpcRequest = {
+    method: req.method ?? "GET",
+    path: target.path,
+    query: target.query,
+    queryParams: new URLSearchParams(target.query),
+    headers: flattenHeaders(req.headers),
+    body: body.body,
+    params: {},
+    callerCertDer: certs.get(req.socket as TLSSocket),
+  };
+  const dispatch = (r: RpcRequest): Promise<RpcResponse> => dispatchToRoute(r, options.router, log);
+  let response: RpcResponse;
+  if (options.onRequest === undefined) {
+    response = await dispatch(request);
+  } else {
+    const middleware = options.onRequest;
+    response = await guard(() => middleware(request, dispatch), request, log);
+  }
+  sendResponse(res, response, log);
+}
+
+async function dispatchToRoute(
+  request: RpcRequest,
+  router: Router,
+  log: RpcLog,
+): Promise<RpcResponse> {
+  const match = router.match(request.method, request.path);
+  if (match.kind !== "handler") return responseForMiss(match, request.path);
+  const routed: RpcRequest = { ...request, params: match.params };
+  return guard(() => match.handler(routed), routed, log);
+}
+
+/** Runs `produce`, turning an HttpError into its response and anything else into a 500. */
+async function guard(
+  produce: () => RpcResponse | Promise<RpcResponse>,
+  request: RpcRequest,
+  log: RpcLog,
+): Promise<RpcResponse> {
+  try {
+    return await produce();
+  } catch (e) {
+    if (e instanceof HttpError) return errorResponse(e);
+    log(`unexpected error in ${request.method} ${request.path}`, e);
+    return errorResponse(new HttpError(HttpErrorCode.InternalError, INTERNAL_ERROR_MESSAGE));
+  }
+}
+
+export function errorResponse(error: HttpError): RpcResponse {
+  return { status: error.status, headers: error.headers, body: error.body };
+}
+
+type BodyOutcome = { kind: "body"; body: Uint8Array } | { kind: "too-large" } | { kind: "aborted" };
+
+/**
+ * Reads the whole body, or stops at maxBodyBytes + 1 and switches the stream to discarding
+ * (see lingerAfterOversize). Never buffers more than maxBodyBytes.
+ */
+function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<BodyOutcome> {
+  // A late 'error' (client reset) must never be unhandled; the 'close' path settles the read.
+  req.on("error", () => req.destroy());
+  const declared = req.headers["content-length"];
+  const chunked = req.headers["transfer-encoding"] !== undefined;
+  if (!chunked && (declared === undefined || declared === "0")) {
+    return Promise.resolve({ kind: "body", body: EMPTY_BODY });
+  }
+  if (declared !== undefined && Number(declared) > maxBodyBytes) {
+    lingerAfterOversize(req);
+    return Promise.resolve({ kind: "too-large" });
+  }
+  return new Promise((resolve) => {
+    const chunks: Uint8Array[] = [];
+    let sizeBytes = 0;
+    const cleanup = (): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("close", onClose);
+    };
+    const onData = (chunk: Uint8Array): void => {
+      sizeBytes += chunk.length;
+      if (sizeBytes > maxBodyBytes) {
+        cleanup();
+        lingerAfterOversize(req);
+        resolve({ kind: "too-large" });
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve({ kind: "body", body: joinChunks(chunks, sizeBytes) });
+    };
+    const onClose = (): void => {
+      cleanup();
+      resolve({ kind: "aborted" });
+    };
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("close", onClose);
+  });
+}
+
+function joinChunks(chunks: readonly Uint8Array[], sizeBytes: number): Uint8Array {
+  if (chunks.length === 1) {
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
+  }
+  const out = new Uint8Array(sizeBytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * Discards the rest of an oversized body so the client can read the 413; closes the connection
+ * if the client sends more than LINGER_BYTES more, or is still sending after LINGER_MS.
+ */
+function lingerAfterOversize(req: IncomingMessage): void {
+  let discardedBytes = 0;
+  const socket = req.socket;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  const stop = (): void => clearTimeout(timer);
+  req.on("data", (chunk: Uint8Array) => {
+    discardedBytes += chunk.length;
+    if (discardedBytes > LINGER_BYTES) {
+      stop();
+      socket.destroy();
+    }
+  });
+  req.once("end", stop);
+  socket.once("close", stop);
+  req.resume();
+}
+
+function sendError(res: ServerResponse, code: HttpErrorCode, message: string, log: RpcLog): void {
+  sendResponse(res, { status: httpStatusOf(code), body: errorBody(code, message) }, log);
+}
+
+type Encoded = { status: number; headers: Record<string, string | number>; body: Uint8Array };
+
+/** Status 204 and 304 carry no body and, per RFC 9110, no content-length. */
+function hasNoBody(status: number): boolean {
+  return status === 204 || status === 304;
+}
+
+function encodeResponse(response: RpcResponse): Encoded {
+  const headers: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(response.headers ?? {})) {
+    headers[name.toLowerCase()] = value;
+  }
+  const raw = response.body;
+  let body: Uint8Array;
+  let contentType: string | null;
+  if (raw === undefined || hasNoBody(response.status)) {
+    body = EMPTY_BODY;
+    contentType = null;
+  } else if (raw instanceof Uint8Array) {
+    body = raw;
+    contentType = "application/octet-stream";
+  } else if (typeof raw === "string") {
+    body = Buffer.from(raw, "utf8");
+    contentType = "text/plain";
+  } else {
+    const text = JSON.stringify(raw) as string | undefined;
+    if (text === undefined) throw new TypeError("response body is not JSON-serialisable");
+    body = Buffer.from(text, "utf8");
+    contentType = "application/json";
+  }
+  if (contentType !== null && headers["content-type"] === undefined) {
+    headers["content-type"] = contentType;
+  }
+  if (hasNoBody(response.status)) delete headers["content-length"];
+  else headers["content-length"] = body.length;
+  return { status: response.status, headers, body };
+}
+
+function internalErrorEncoded(): Encoded {
+  return encodeResponse({
+    status: httpStatusOf(HttpErrorCode.InternalError),
+    body: errorBody(HttpErrorCode.InternalError, INTERNAL_ERROR_MESSAGE),
+  });
+}
+
+/** Writes a response; a response node cannot write (bad status or header) becomes a 500. */
+function sendResponse(res: ServerResponse, response: RpcResponse, log: RpcLog): void {
+  if (res.writableEnded || res.destroyed) return;
+  let encoded: Encoded;
+  try {
+    encoded = encodeResponse(response);
+    res.writeHead(encoded.status, encoded.headers);
+  } catch (e) {
+    log(`cannot write a ${String(response.status)} response`, e);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    encoded = internalErrorEncoded();
+    res.writeHead(encoded.status, encoded.headers);
+  }
+  res.end(encoded.body);
+}
+
+/**
+ * Answers input the HTTP parser rejected. The connection is in an unknown state afterwards, so
+ * it is always closed. Node's `_httpMessage` is the response in flight on this socket: if its
+ * head was sent, writing another response would corrupt the stream, so the socket is dropped.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  const unanswerable = err.code === "ECONNRESET" || err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+  if (unanswerable || !socket.writable || inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const [code, message]: [HttpErrorCode, string] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [HttpErrorCode.RequestHeaderTooLarge, "HTTP request header is too large."]
+      : [HttpErrorCode.InvalidInput, "Malformed HTTP request."];
+  const status = httpStatusOf(code);
+  const body = JSON.stringify(errorBody(code, message));
+  const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
