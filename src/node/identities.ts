@@ -22,7 +22,12 @@ export interface StartIdentities {
 export interface StartIdentitiesOptions {
   readonly now: Date;
   readonly curve?: EcCurveName;
+  /** Validity of both certificates unless the specific options below are given. */
   readonly validityDays?: number;
+  readonly serviceValidityDays?: number;
+  readonly nodeValidityDays?: number;
+  readonly serviceSubject?: string;
+  readonly nodeSubject?: string;
   readonly subjectAltNames?: readonly string[];
 }
 
@@ -41,8 +46,9 @@ export async function createStartIdentities(
     servicePrivateKey: serviceKeys.privateKey,
     serviceCertPem,
     nodePublicKey: nodeKeys.publicKey,
-    validityDays,
+    validityDays: options.nodeValidityDays ?? validityDays,
     now: options.now,
+    ...(options.nodeSubject !== undefined ? { subject: options.nodeSubject } : {}),
     ...(options.subjectAltNames !== undefined ? { subjectAltNames: options.subjectAltNames } : {}),
   });
   const nodeId = nodeIdFromPublicKey(nodeKeys.publicKey);

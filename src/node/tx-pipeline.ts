@@ -122,8 +122,14 @@ export class TxPipeline {
     return { view: this.options.view, seqno: this.store.seqno };
   }
 
-  /** Runs `handler` in a transaction and, if it wrote anything, appends it to the ledger. */
-  execute<T>(handler: (tx: Tx) => T, claimsDigest?: Uint8Array): ExecuteOutcome<T> {
+  /**
+   * Runs `handler` in a transaction and, if it wrote anything, appends it to the ledger.
+   * `claimsDigest` may be a function, read after the handler ran (apps set claims as they go).
+   */
+  execute<T>(
+    handler: (tx: Tx) => T,
+    claimsDigest?: Uint8Array | (() => Uint8Array | undefined),
+  ): ExecuteOutcome<T> {
     for (let attempt = 1; attempt <= this.options.conflictRetriesMax; attempt++) {
       const t0 = this.profile?.now() ?? 0;
       const tx = this.store.begin();
@@ -137,7 +143,8 @@ export class TxPipeline {
           return { kind: "read-only", readSeqno: outcome.seqno, result };
         case "committed": {
           const txId = { view: this.options.view, seqno: outcome.seqno };
-          this.submit(txId, outcome.writeSet, claimsDigest);
+          const claims = typeof claimsDigest === "function" ? claimsDigest() : claimsDigest;
+          this.submit(txId, outcome.writeSet, claims);
           this.unsignedCount++;
           if (this.unsignedCount >= this.options.sigTxInterval) this.emitSignature();
           return { kind: "committed", txId, result };

@@ -1,0 +1,304 @@
+/**
+ * CCF's built-in logging sample app, C++ flavour (samples/apps/logging/logging.cpp;
+ * shared/reference/ccf-api.md 5), as an AppModule: write, read, delete and count records in a
+ * private and a public map, plus the raw_text, anonymous, prefix_cert and admin_only variants.
+ * The historical endpoints are not here yet.
+ *
+ * Storage is the C++ app's `kv::Map<size_t, std::string>`, so ledgers written here read like
+ * CCF's: keys are the record id as u64 little-endian, values the JSON text of the message
+ * (id 42, "msg" -> key 2a00..00, value `"msg"`). Tables are "records" (private) and
+ * "public:records" (public); `?scope=s` selects "records-s" / "public:records-s" instead.
+ *
+ * Invariants:
+ * - Every value this module writes is a JSON string; reads refuse anything else.
+ * - Handlers only throw HttpError for bad requests: the node answers with it and discards the
+ *   tx, so a handler never needs to undo a write it already made.
+ * - Write endpoints are "readwrite", reads "readonly"; GETs never open a map for writing.
+ */
+import { fromUtf8, utf8 } from "../base/bytes.js";
+import { sha256 } from "../crypto/hash.js";
+import type { RpcRequest, RpcResponse } from "../http/router.js";
+import { HttpError, HttpErrorCode } from "../http/errors.js";
+import {
+  type Codec,
+  jsonCodec,
+  KvError,
+  KvErrorCode,
+  type TypedMapHandle,
+  type TypedReadonlyMapHandle,
+  typedMap,
+  u64Codec,
+} from "../kv/index.js";
+import type { AppEndpoint, AppModule, AuthPolicy, EndpointContext } from "./app.js";
+
+type Domain = "private" | "public";
+
+/** The C++ app's default policies, less jwt (not supported by this node). */
+const USER_POLICIES: readonly AuthPolicy[] = ["user_cert", "user_cose_sign1"];
+
+const PRIVATE_RECORDS = "records";
+const PUBLIC_RECORDS = "public:records";
+const SCOPE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const DECIMAL_PATTERN = /^[0-9]+$/;
+const EMPTY_MESSAGE = "Cannot record an empty log message.";
+
+/** A record's message: JSON text that must decode to a string (the C++ map's value type). */
+const messageCodec: Codec<string> = (() => {
+  const json = jsonCodec<unknown>();
+  return {
+    encode: (value: string) => json.encode(value),
+    decode(bytes: Uint8Array): string {
+      const value = json.decode(bytes);
+      if (typeof value !== "string") {
+        throw new KvError(
+          { code: KvErrorCode.DecodeFailed, codec: "message" },
+          "message codec: stored value is not a JSON string",
+        );
+      }
+      return value;
+    },
+  };
+})();
+
+/** A parsed `{"id", "msg", "record_claim"?}` request body. */
+interface LogRecord {
+  /** Invariant: a non-negative safe integer (u64Codec can encode it). */
+  readonly id: number;
+  /** Invariant: non-empty. */
+  readonly msg: string;
+  readonly recordClaim: boolean;
+}
+
+/** The table for `domain`, honouring `?scope=`; 400 when the scope is malformed. */
+function recordsMapName(domain: Domain, request: RpcRequest): string {
+  const base = domain === "private" ? PRIVATE_RECORDS : PUBLIC_RECORDS;
+  const scope = request.queryParams.get("scope");
+  if (scope === null) return base;
+  if (!SCOPE_PATTERN.test(scope)) {
+    throw new HttpError(
+      HttpErrorCode.InvalidQueryParameterValue,
+      `Invalid scope '${scope}': expected 1 to 64 characters from [A-Za-z0-9_-].`,
+    );
+  }
+  return `${base}-${scope}`;
+}
+
+function writableRecords(context: EndpointContext, domain: Domain): TypedMapHandle<number, string> {
+  return typedMap(context.tx.rw(recordsMapName(domain, context.request)), u64Codec, messageCodec);
+}
+
+function readableRecords(
+  context: EndpointContext,
+  domain: Domain,
+): TypedReadonlyMapHandle<number, string> {
+  return typedMap(context.tx.ro(recordsMapName(domain, context.request)), u64Codec, messageCodec);
+}
+
+/** A decimal u64 that JS numbers hold exactly, or null. */
+function parseId(text: string): number | null {
+  if (!DECIMAL_PATTERN.test(text)) return null;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
+/** The `?id=` query parameter; 400 InvalidQueryParameterValue when missing or not a u64. */
+function idFromQuery(request: RpcRequest): number {
+  const text = request.queryParams.get("id");
+  if (text === null) {
+    throw new HttpError(HttpErrorCode.InvalidQueryParameterValue, "Missing query parameter 'id'.");
+  }
+  const id = parseId(text);
+  if (id === null) {
+    throw new HttpError(
+      HttpErrorCode.InvalidQueryParameterValue,
+      `Unable to parse value '${text}' in parameter 'id'.`,
+    );
+  }
+  return id;
+}
+
+function invalidBody(why: string): never {
+  throw new HttpError(HttpErrorCode.InvalidInput, `Invalid request body: ${why}`);
+}
+
+/** The request's JSON document: the verified COSE payload for COSE callers, else the body. */
+function jsonBody(context: EndpointContext): unknown {
+  const bytes = context.caller.cosePayload ?? context.request.body;
+  try {
+    return JSON.parse(fromUtf8(bytes)) as unknown;
+  } catch {
+    // Invalid UTF-8 (TypeError) and bad JSON (SyntaxError) mean the same to the client; the
+    // engine's own wording is left out so the message is stable across Node versions.
+    throw new HttpError(HttpErrorCode.InvalidInput, "Request body is not valid JSON.");
+  }
+}
+
+/** Parses and validates `{"id": uint, "msg": string, "record_claim"?: bool}`. */
+function parseRecord(context: EndpointContext): LogRecord {
+  const body = jsonBody(context);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return invalidBody("expected a JSON object.");
+  }
+  const fields = body as Record<string, unknown>;
+  const { id, msg } = fields;
+  const recordClaim = fields["record_claim"];
+  if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) {
+    return invalidBody("'id' must be a non-negative integer.");
+  }
+  if (typeof msg !== "string") return invalidBody("'msg' must be a string.");
+  if (recordClaim !== undefined && typeof recordClaim !== "boolean") {
+    return invalidBody("'record_claim' must be a boolean.");
+  }
+  if (msg.length === 0) throw new HttpError(HttpErrorCode.InvalidInput, EMPTY_MESSAGE);
+  return { id, msg, recordClaim: recordClaim === true };
+}
+
+function ok(body: object | boolean | number): RpcResponse {
+  return { status: 200, body };
+}
+
+function notFound(id: number): never {
+  throw new HttpError(HttpErrorCode.ResourceNotFound, `No such record: ${id}.`);
+}
+
+function endpoint(
+  method: AppEndpoint["method"],
+  path: string,
+  summary: string,
+  handler: AppEndpoint["handler"],
+  authPolicies: readonly AuthPolicy[] = USER_POLICIES,
+): AppEndpoint {
+  const mode = method === "GET" ? "readonly" : "readwrite";
+  return { method, path, authPolicies, mode, handler, summary };
+}
+
+/** The five endpoints each domain has: write, read, delete one, delete all, count. */
+function domainEndpoints(domain: Domain): AppEndpoint[] {
+  const path = `/log/${domain}`;
+  return [
+    endpoint("POST", path, `Store a ${domain} record`, (context) => {
+      const record = parseRecord(context);
+      writableRecords(context, domain).set(record.id, record.msg);
+      // Only public records may carry a claim: the digest goes into the public Merkle leaf.
+      if (domain === "public" && record.recordClaim) {
+        context.setClaimsDigest(sha256(utf8(record.msg)));
+      }
+      return ok(true);
+    }),
+    endpoint("GET", path, `Read a ${domain} record by id`, (context) => {
+      const id = idFromQuery(context.request);
+      const msg = readableRecords(context, domain).get(id);
+      return msg === undefined ? notFound(id) : ok({ msg });
+    }),
+    endpoint("DELETE", path, `Delete a ${domain} record by id`, (context) => {
+      // As CCF's C++ app: removing an absent record still succeeds.
+      writableRecords(context, domain).delete(idFromQuery(context.request));
+      return ok(true);
+    }),
+    endpoint("DELETE", `${path}/all`, `Delete every ${domain} record`, (context) => {
+      writableRecords(context, domain).clear();
+      return ok(true);
+    }),
+    endpoint("GET", `${path}/count`, `Count the ${domain} records`, (context) => {
+      return ok(readableRecords(context, domain).size);
+    }),
+  ];
+}
+
+const TEXT_PLAIN = "text/plain";
+
+/** POST /log/private/raw_text/{id}: the text/plain body itself is the message. */
+function rawTextEndpoint(): AppEndpoint {
+  return endpoint("POST", "/log/private/raw_text/{id}", "Store a text/plain body", (context) => {
+    const { request } = context;
+    const contentType = request.headers["content-type"] ?? "";
+    if (!contentType.toLowerCase().startsWith(TEXT_PLAIN)) {
+      throw new HttpError(
+        HttpErrorCode.UnsupportedContentType,
+        `Expected content-type '${TEXT_PLAIN}'. Got '${contentType}'.`,
+      );
+    }
+    const idText = request.params["id"] ?? "";
+    const id = parseId(idText);
+    if (id === null) {
+      throw new HttpError(
+        HttpErrorCode.InvalidResourceName,
+        `Unable to parse value '${idText}' in path parameter 'id'.`,
+      );
+    }
+    let text: string;
+    try {
+      text = fromUtf8(request.body);
+    } catch {
+      return invalidBody("text is not valid UTF-8.");
+    }
+    writableRecords(context, "private").set(id, text);
+    return ok(true);
+  });
+}
+
+/** Stores `transform(record)` as the private message of `record.id`. */
+function storePrivate(context: EndpointContext, transform: (msg: string) => string): RpcResponse {
+  const record = parseRecord(context);
+  writableRecords(context, "private").set(record.id, transform(record.msg));
+  return ok(true);
+}
+
+function isAdmin(data: unknown): boolean {
+  if (typeof data !== "object" || data === null) return false;
+  return (data as { isAdmin?: unknown }).isAdmin === true;
+}
+
+/** The private-only variants: anonymous, prefix_cert and admin_only. */
+function variantEndpoints(): AppEndpoint[] {
+  const anonymous = endpoint(
+    "POST",
+    "/log/private/anonymous",
+    "Store a private record without authentication",
+    (context) => storePrivate(context, (msg) => `Anonymous: ${msg}`),
+    ["no_auth"],
+  );
+  const prefixCert = endpoint(
+    "POST",
+    "/log/private/prefix_cert",
+    "Store a private record prefixed with the caller's user id",
+    (context) => {
+      const callerId = context.caller.id;
+      if (callerId === undefined) {
+        // user_cert always identifies the caller; reaching here is a node bug.
+        throw new HttpError(HttpErrorCode.InternalError, "Caller has no user id.");
+      }
+      return storePrivate(context, (msg) => `${callerId}: ${msg}`);
+    },
+    ["user_cert"],
+  );
+  const adminOnly = endpoint(
+    "POST",
+    "/log/private/admin_only",
+    "Store a private record; only users whose user_data has isAdmin true",
+    (context) => {
+      // Authorisation before parsing: a non-admin learns nothing about body validation.
+      if (!isAdmin(context.caller.data)) {
+        throw new HttpError(
+          HttpErrorCode.AuthorizationFailed,
+          "Only admins may access this endpoint.",
+        );
+      }
+      return storePrivate(context, (msg) => msg);
+    },
+  );
+  return [anonymous, prefixCert, adminOnly];
+}
+
+/** The logging app: every endpoint of ccf-api.md 5 except the historical ones. */
+export function loggingApp(): AppModule {
+  return {
+    name: "logging",
+    endpoints: [
+      ...domainEndpoints("private"),
+      ...domainEndpoints("public"),
+      rawTextEndpoint(),
+      ...variantEndpoints(),
+    ],
+  };
+}

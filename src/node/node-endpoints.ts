@@ -1,0 +1,239 @@
+/**
+ * The /node frontend (ccf-api.md 3.3) and the common /commit, /tx and /api endpoints of every
+ * frontend (3.2): public, no authentication. A single node is always the primary (Raft arrives
+ * with issue #4); views and statuses are reported from the real state.
+ */
+import { toBase64, utf8 } from "../base/bytes.js";
+import { formatTxId, parseTxId, type TxId } from "../base/ids.js";
+import type { Tx } from "../kv/tx.js";
+import { GOV_TABLES } from "../gov/tables.js";
+import { HttpError, HttpErrorCode, type JsonBody } from "../http/errors.js";
+import type { Router, RpcRequest, RpcResponse } from "../http/router.js";
+import { json, runInTx } from "./rpc-context.js";
+import { CONSORTIA_VERSION, type NodeContext } from "./node-host.js";
+
+const decoder = new TextDecoder();
+
+export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+function readJson<T>(tx: Tx, table: string, key: Uint8Array): T | undefined {
+  const bytes = tx.ro(table).get(key);
+  return bytes === undefined ? undefined : (JSON.parse(decoder.decode(bytes)) as T);
+}
+
+const SINGLETON = new Uint8Array(8);
+
+interface ServiceInfoValue {
+  cert: string;
+  status: string;
+  recovery_count?: number;
+  service_data?: unknown;
+  current_service_create_txid?: string;
+}
+
+export function readServiceInfo(tx: Tx): ServiceInfoValue | undefined {
+  return readJson<ServiceInfoValue>(tx, GOV_TABLES.serviceInfo, SINGLETON);
+}
+
+/** The service status as last committed locally ("Opening" before genesis). */
+export function serviceStatus(node: NodeContext): string {
+  const bytes = node.store.get(GOV_TABLES.serviceInfo, SINGLETON);
+  if (bytes === undefined) return "Opening";
+  return (JSON.parse(decoder.decode(bytes)) as ServiceInfoValue).status;
+}
+
+/** CCF's status of a txId for one node (ccf-api.md 3.2). */
+export function txStatus(node: NodeContext, id: TxId): TxStatus {
+  const committed = node.pipeline.commitTxId;
+  const last = node.pipeline.lastTxId;
+  if (id.seqno <= committed.seqno) return id.view === node.view ? "Committed" : "Invalid";
+  if (id.seqno <= last.seqno) return id.view === node.view ? "Pending" : "Invalid";
+  return id.view < node.view ? "Invalid" : "Unknown";
+}
+
+function parseTxIdParam(request: RpcRequest): TxId {
+  const text = request.queryParams.get("transaction_id");
+  const id = text === null ? null : parseTxId(text);
+  if (id === null) {
+    throw new HttpError(
+      HttpErrorCode.InvalidQueryParameterValue,
+      `Query parameter transaction_id must be of the form <view>.<seqno>, got ${text ?? "nothing"}.`,
+    );
+  }
+  return id;
+}
+
+/** /commit, /tx and /api under `prefix`. */
+export function registerCommonEndpoints(
+  router: Router,
+  node: NodeContext,
+  prefix: "/node" | "/app" | "/gov",
+  openApi: () => JsonBody,
+): void {
+  router.add("GET", `${prefix}/commit`, () =>
+    json({ transaction_id: formatTxId(node.pipeline.commitTxId) }),
+  );
+  router.add("GET", `${prefix}/tx`, (request) => {
+    const id = parseTxIdParam(request);
+    return json({ transaction_id: formatTxId(id), status: txStatus(node, id) });
+  });
+  router.add("GET", `${prefix}/api`, () => json(openApi()));
+}
+
+function nodeInfoView(node: NodeContext, id: string, info: Record<string, unknown>): JsonBody {
+  return {
+    node_id: id,
+    status: info.status as string,
+    primary: id === node.nodeId,
+    rpc_interfaces: (info.rpc_interfaces ?? {}) as JsonBody,
+    node_data: (info.node_data ?? null) as JsonBody,
+    last_written: 0,
+  };
+}
+
+function listNodes(node: NodeContext, tx: Tx): JsonBody[] {
+  const nodes: JsonBody[] = [];
+  tx.ro(GOV_TABLES.nodeInfo).forEach((value, key) => {
+    const id = decoder.decode(key);
+    nodes.push(
+      nodeInfoView(node, id, JSON.parse(decoder.decode(value)) as Record<string, unknown>),
+    );
+  });
+  return nodes;
+}
+
+function findNode(node: NodeContext, tx: Tx, id: string): RpcResponse {
+  const info = readJson<Record<string, unknown>>(tx, GOV_TABLES.nodeInfo, utf8(id));
+  if (info === undefined) {
+    throw new HttpError(HttpErrorCode.ResourceNotFound, `Node ${id} not found.`);
+  }
+  return json(nodeInfoView(node, id, info));
+}
+
+export function quoteView(node: NodeContext): JsonBody {
+  return {
+    node_id: node.nodeId,
+    raw: toBase64(utf8(JSON.stringify(node.quote))),
+    endorsements: "",
+    format: "Insecure_Virtual",
+    measurement: node.quote.measurement,
+  };
+}
+
+function isPartOfNetwork(node: NodeContext): boolean {
+  return node.startupState() === "PartOfNetwork";
+}
+
+function registerNetworkEndpoints(router: Router, node: NodeContext): void {
+  router.add("GET", "/node/network", () =>
+    runInTx(node.pipeline, (tx) => {
+      const info = readServiceInfo(tx);
+      return json({
+        service_status: info?.status ?? "Opening",
+        service_certificate: node.serviceCertPem,
+        current_view: node.view,
+        primary_id: node.nodeId,
+        recovery_count: info?.recovery_count ?? 0,
+        service_data: (info?.service_data ?? null) as JsonBody,
+        current_service_create_txid: info?.current_service_create_txid ?? "2.1",
+      });
+    }),
+  );
+  router.add("GET", "/node/network/nodes", (request) =>
+    runInTx(node.pipeline, (tx) => {
+      const status = request.queryParams.get("status");
+      const nodes = listNodes(node, tx).filter(
+        (n) => status === null || (n as { status: string }).status === status,
+      );
+      return json({ nodes });
+    }),
+  );
+  router.add("GET", "/node/network/nodes/self", () =>
+    runInTx(node.pipeline, (tx) => findNode(node, tx, node.nodeId)),
+  );
+  router.add("GET", "/node/network/nodes/primary", () =>
+    runInTx(node.pipeline, (tx) => findNode(node, tx, node.nodeId)),
+  );
+  router.add("GET", "/node/network/nodes/{node_id}", (request) =>
+    runInTx(node.pipeline, (tx) => findNode(node, tx, request.params.node_id ?? "")),
+  );
+}
+
+function registerStatusEndpoints(router: Router, node: NodeContext): void {
+  router.add("GET", "/node/state", () =>
+    json({
+      node_id: node.nodeId,
+      state: node.startupState(),
+      last_signed_seqno: node.pipeline.commitTxId.seqno,
+      startup_seqno: 0,
+      stop_notice: false,
+    }),
+  );
+  router.add("GET", "/node/version", () =>
+    json({
+      ccf_version: `consortia-${CONSORTIA_VERSION}`,
+      quickjs_version: "2025-09-13",
+      unsafe: false,
+    }),
+  );
+  router.add("GET", "/node/primary", () => ({ status: 200 }));
+  router.add("HEAD", "/node/primary", () => ({ status: 200 }));
+  router.add("GET", "/node/backup", () => {
+    throw new HttpError(HttpErrorCode.ResourceNotFound, "Node is not backup.");
+  });
+  for (const frontend of ["app", "gov"]) {
+    router.add("GET", `/node/ready/${frontend}`, () => {
+      if (!isPartOfNetwork(node)) {
+        throw new HttpError(HttpErrorCode.NodeCannotHandleRequest, "Node is not ready.");
+      }
+      return { status: 204 };
+    });
+  }
+  router.add("GET", "/node/quotes/self", () => json(quoteView(node)));
+  router.add("GET", "/node/attestations/self", () => json(quoteView(node)));
+  router.add("GET", "/node/quotes", () => json({ quotes: [quoteView(node)] }));
+  router.add("GET", "/node/self_signed_certificate", () =>
+    json({ self_signed_certificate: node.nodeCertPem }),
+  );
+}
+
+function registerConfigEndpoints(router: Router, node: NodeContext): void {
+  router.add("GET", "/node/service/configuration", () =>
+    runInTx(node.pipeline, (tx) => {
+      const config = readJson<Record<string, JsonBody>>(tx, GOV_TABLES.serviceConfig, SINGLETON);
+      return json({ ...config, consensus: "CFT" });
+    }),
+  );
+  router.add("GET", "/node/consensus", () => {
+    const address = node.config.network.nodeToNodeInterface.publishedAddress;
+    return json({
+      details: {
+        configs: [
+          {
+            idx: 1,
+            rid: 1,
+            nodes: { [node.nodeId]: { address: `${address.host}:${address.port}` } },
+          },
+        ],
+        acks: {},
+        membership_state: "Active",
+        leadership_state: "Leader",
+        primary_id: node.nodeId,
+        current_view: node.view,
+        ticking: true,
+        reconfiguration_type: "OneTransaction",
+      },
+    });
+  });
+}
+
+export function registerNodeEndpoints(
+  router: Router,
+  node: NodeContext,
+  openApi: () => JsonBody,
+): void {
+  registerCommonEndpoints(router, node, "/node", openApi);
+  registerStatusEndpoints(router, node);
+  registerNetworkEndpoints(router, node);
+  registerConfigEndpoints(router, node);
+}
