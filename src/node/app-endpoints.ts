@@ -55,12 +55,7 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
 }
 
 function isOpen(node: NodeContext): boolean {
-  return (
-    runInTx(node.pipeline, (tx) => ({
-      status: 200,
-      body: readServiceInfo(tx)?.status === "Open",
-    })).body === true
-  );
+  return serviceStatus(node) === "Open";
 }
 
 function registerAppEndpoint(router: Router, node: NodeContext, endpoint: AppEndpoint): void {
