@@ -7,6 +7,7 @@ import { CliError } from "./cli-error.js";
 import { registerCoseSign } from "./commands/cose-sign.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerLedger } from "./commands/ledger.js";
+import { registerNode } from "./commands/node.js";
 import { registerReceipt } from "./commands/receipt.js";
 import { registerSandbox } from "./commands/sandbox.js";
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerKeygen(program);
   registerCoseSign(program);
   registerLedger(program);
+  registerNode(program);
   registerReceipt(program);
   registerSandbox(program);
   return program;

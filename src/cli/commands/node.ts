@@ -1,0 +1,49 @@
+/**
+ * `consortia node --config FILE`: runs one node from a CCF 6.x style JSON config (ccf-api.md 1).
+ * A config error names the key and exits 1 before anything starts. The node runs until SIGINT
+ * or SIGTERM, then closes its servers and ledger.
+ */
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { CliError } from "../cli-error.js";
+import { assertSupportedCommand, describeConfigError, loadNodeConfig } from "../../node/config.js";
+import { startNode } from "../../node/start-node.js";
+
+export function registerNode(program: Command): void {
+  program
+    .command("node")
+    .description(
+      "Run a node from a CCF-style JSON config (command.type Start; Join and Recover arrive " +
+        "with issues #4 and #5). Writes the service certificate to " +
+        "command.service_certificate_file and serves every network.rpc_interfaces entry over " +
+        "HTTPS until SIGINT or SIGTERM.",
+    )
+    .requiredOption("--config <file>", "node configuration (JSON)")
+    .option("--check", "only validate the configuration, then exit")
+    .action(async (options: { config: string; check?: boolean }) => {
+      let config;
+      try {
+        config = loadNodeConfig(options.config);
+        assertSupportedCommand(config);
+      } catch (err: unknown) {
+        throw new CliError(describeConfigError(err));
+      }
+      for (const key of config.ignoredKeys) console.error(`warning: ignoring config key ${key}`);
+      if (options.check === true) {
+        console.log(`configuration ${options.config} is valid`);
+        return;
+      }
+      const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
+      const node = await startNode(config, { log });
+      writeFileSync(config.outputFiles.pidFile, `${process.pid}\n`);
+      for (const i of node.boundInterfaces) log(`${i.name}: https://${i.host}:${i.port}`);
+      log(`node ${node.nodeId} is part of the network`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      log("stopping");
+      await node.stop();
+    });
+}

@@ -1,0 +1,27 @@
+/**
+ * Assembles a running node: NodeHost.start (identities, genesis), then every frontend's
+ * endpoints (/node, /gov, /app with the built-in logging app), then serve().
+ */
+import { loggingApp } from "../apps/logging.js";
+import type { NodeConfig } from "./config.js";
+import { registerAppEndpoints } from "./app-endpoints.js";
+import { NodeHost, type NodeHostDeps } from "./node-host.js";
+import { registerNodeEndpoints } from "./node-endpoints.js";
+
+export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
+  const node = await NodeHost.start(config, deps);
+  const apps = [loggingApp()];
+  registerNodeEndpoints(node.router, node, () => ({
+    openapi: "3.0.0",
+    info: { title: "Consortia node frontend", version: "0.1.0" },
+    paths: Object.fromEntries(
+      node.router
+        .routes()
+        .filter((r) => r.template.startsWith("/node"))
+        .map((r) => [r.template, { [r.method.toLowerCase()]: { responses: {} } }]),
+    ),
+  }));
+  registerAppEndpoints(node.router, node, apps);
+  await node.serve();
+  return node;
+}
