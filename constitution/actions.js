@@ -218,12 +218,10 @@ const actions = new Map([
         const key = ccf.strToBuf(args.member_id);
         const info = memberInfo(args.member_id);
         if (info === undefined) return; // idempotent, as CCF
+        // Read before the deletes below: they remove the encryption key it looks at.
+        const wasRecoveryMember = isRecoveryMember(info, args.member_id);
         const service = serviceInfo();
-        if (
-          service.status === "Open" &&
-          info.status === "Active" &&
-          isRecoveryMember(info, args.member_id)
-        ) {
+        if (service.status === "Open" && info.status === "Active" && wasRecoveryMember) {
           const threshold = serviceConfig().recovery_threshold;
           if (activeRecoveryMemberCount() - 1 < threshold) {
             fail(
@@ -241,7 +239,7 @@ const actions = new Map([
         ]) {
           ccf.kv[table].delete(key);
         }
-        if (isRecoveryMember(info, args.member_id)) ccf.node.triggerRecoverySharesRefresh();
+        if (wasRecoveryMember) ccf.node.triggerRecoverySharesRefresh();
       },
     ),
   ],

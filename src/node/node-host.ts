@@ -8,10 +8,10 @@
  * handlers run synchronously inside pipeline.execute, and a timer ticks the pipeline so
  * signatures follow `ledger_signatures.delay` when transactions are few.
  */
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPublicKey, randomBytes } from "node:crypto";
 import { toBase64, toHex, utf8 } from "../base/bytes.js";
-import type { NodeId, TxId, View } from "../base/ids.js";
+import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { sha256 } from "../crypto/hash.js";
 import { generateEncryptionKey, ecPrivateKeyPem } from "../crypto/identity.js";
 import { Store } from "../kv/store.js";
@@ -26,6 +26,8 @@ import { createStartIdentities, type StartIdentities } from "./identities.js";
 import { InlineSealer } from "./sealer.js";
 import { TxPipeline, DEFAULT_PIPELINE_OPTIONS } from "./tx-pipeline.js";
 import { TXID_HEADER } from "./rpc-context.js";
+import { writeGenesis } from "../gov/genesis.js";
+import type { NodeInfo } from "../gov/tables.js";
 import { formatTxId } from "../base/ids.js";
 
 export const CONSORTIA_VERSION = "0.1.0";
@@ -179,9 +181,85 @@ export class NodeHost implements NodeContext {
       encryptionKey.publicKeyPem,
       deps,
     );
+    host.writeGenesis(nodePublicDer);
     writeFileSync(config.command.serviceCertificateFile, identities.serviceCertPem);
     writeFileSync(config.outputFiles.nodeCertificateFile, identities.node.certPem);
     return host;
+  }
+
+  /**
+   * The genesis transaction (2.1) and a signature over it, so members can fetch a state
+   * digest to ack right away.
+   */
+  private writeGenesis(nodePublicDer: Uint8Array): void {
+    if (this.config.command.type !== "Start") throw new Error("only Start is supported");
+    const start = this.config.command.start;
+    const constitution = start.constitutionFiles.map((f) => readFileSync(f, "utf8")).join("\n");
+    const members = start.members.map((m) => ({
+      certPem: readFileSync(m.certificateFile, "utf8"),
+      ...(m.encryptionPublicKeyFile !== undefined
+        ? { encryptionPublicKeyPem: readFileSync(m.encryptionPublicKeyFile, "utf8") }
+        : {}),
+      ...(m.data !== undefined ? { memberData: m.data } : {}),
+      recoveryRole: m.recoveryRole,
+    }));
+    const sc = start.serviceConfiguration;
+    const outcome = this.pipeline.execute((tx) =>
+      writeGenesis(tx, {
+        members,
+        constitution,
+        serviceCertPem: this.serviceCertPem,
+        serviceData: this.config.serviceData ?? null,
+        configuration: {
+          recovery_threshold: sc.recoveryThreshold,
+          maximum_node_certificate_validity_days: sc.maximumNodeCertificateValidityDays,
+          maximum_service_certificate_validity_days: sc.maximumServiceCertificateValidityDays,
+          reconfiguration_type: sc.reconfigurationType,
+          recent_cose_proposals_window_size: sc.recentCoseProposalsWindowSize,
+        },
+        node: {
+          nodeId: this.nodeId,
+          info: this.nodeInfo(nodePublicDer),
+          endorsedCertificatePem: this.nodeCertPem,
+        },
+        createTxId: formatTxId({ view: START_VIEW, seqno: 1 as Seqno }),
+        virtualMeasurement: this.quote.measurement,
+        virtualHostData: this.quote.host_data,
+      }),
+    );
+    if (outcome.kind !== "committed" || outcome.txId.seqno !== 1) {
+      throw new Error(`genesis did not commit as 2.1 (${outcome.kind})`);
+    }
+    this.pipeline.emitSignature();
+  }
+
+  private nodeInfo(nodePublicDer: Uint8Array): NodeInfo {
+    const net = this.config.network;
+    const rpcInterfaces: NodeInfo["rpc_interfaces"] = {};
+    for (const [name, rpc] of Object.entries(net.rpcInterfaces)) {
+      rpcInterfaces[name] = {
+        bind_address: formatAddress(rpc.bindAddress),
+        published_address: formatAddress(rpc.publishedAddress),
+        protocol: rpc.protocol,
+        app_protocol: rpc.appProtocol,
+      };
+    }
+    return {
+      node_to_node_interface: {
+        bind_address: formatAddress(net.nodeToNodeInterface.bindAddress),
+        published_address: formatAddress(net.nodeToNodeInterface.publishedAddress),
+      },
+      rpc_interfaces: rpcInterfaces,
+      quote_info: {
+        format: "Insecure_Virtual",
+        quote: toBase64(utf8(JSON.stringify(this.quote))),
+        endorsements: "",
+      },
+      encryption_pub_key: this.encryptionPublicKeyPem,
+      status: "Trusted",
+      public_key: derToPem(nodePublicDer, "PUBLIC KEY"),
+      node_data: this.config.nodeData ?? null,
+    };
   }
 
   /** Starts serving: every rpc interface, and the pipeline tick. */
@@ -230,4 +308,9 @@ export class NodeHost implements NodeContext {
     await this.pipeline.close();
     this.state = "Stopped";
   }
+}
+
+function derToPem(der: Uint8Array, label: string): string {
+  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }

@@ -7,6 +7,9 @@ import type { NodeConfig } from "./config.js";
 import { registerAppEndpoints } from "./app-endpoints.js";
 import { NodeHost, type NodeHostDeps } from "./node-host.js";
 import { registerNodeEndpoints } from "./node-endpoints.js";
+import { registerGovEndpoints } from "./gov-endpoints.js";
+import { NodeGovHost, withGovHost } from "./gov-host.js";
+import { QuickJsConstitution } from "../js/constitution.js";
 
 export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
   const node = await NodeHost.start(config, deps);
@@ -22,6 +25,12 @@ export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise
     ),
   }));
   registerAppEndpoints(node.router, node, apps);
+  const govHost = new NodeGovHost(node, deps.log);
+  const constitution = await QuickJsConstitution.fromKv({
+    host: govHost,
+    log: (level, message) => deps.log(`[constitution ${level}] ${message}`),
+  });
+  registerGovEndpoints(node.router, node, withGovHost(constitution, govHost));
   await node.serve();
   return node;
 }

@@ -1,0 +1,95 @@
+/**
+ * The node side of the constitution's `ccf.node` / `ccf.network` calls (GovHost), acting on the
+ * governance transaction being executed, and a ConstitutionRunner wrapper that points the host
+ * at that transaction for the duration of each call.
+ */
+import type { Tx } from "../kv/tx.js";
+import type { ConstitutionRunner, ResolveVote } from "../gov/constitution-runner.js";
+import { getSingleton, GOV_MAPS, setSingleton } from "../gov/tables.js";
+import type { GovHost } from "../js/gov-globals.js";
+import { formatTxId, type Seqno } from "../base/ids.js";
+import type { NodeContext } from "./node-host.js";
+
+function normalisePem(pem: string): string {
+  return pem.replace(/\r\n/g, "\n").trim();
+}
+
+export class NodeGovHost implements GovHost {
+  /** The transaction the running constitution call writes through. */
+  tx: Tx | null = null;
+
+  constructor(
+    private readonly node: NodeContext,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  private currentTx(): Tx {
+    if (this.tx === null) throw new Error("no governance transaction in progress");
+    return this.tx;
+  }
+
+  transitionServiceToOpen(previousIdentityPem: string | undefined, nextIdentityPem: string): void {
+    const tx = this.currentTx();
+    const info = getSingleton(tx, GOV_MAPS.serviceInfo);
+    if (info === undefined) throw new Error("service info is missing");
+    if (normalisePem(nextIdentityPem) !== normalisePem(this.node.serviceCertPem)) {
+      throw new Error("next_service_identity is not this service's certificate");
+    }
+    if (previousIdentityPem !== undefined) {
+      throw new Error("recovered services arrive with issue #5");
+    }
+    if (info.status !== "Opening") throw new Error(`service is ${info.status}, not Opening`);
+    setSingleton(tx, GOV_MAPS.serviceInfo, {
+      ...info,
+      status: "Open",
+      current_service_create_txid:
+        info.current_service_create_txid ??
+        formatTxId({
+          view: this.node.view,
+          seqno: 1 as never,
+        }),
+    });
+    this.log("service is now Open");
+  }
+
+  triggerLedgerChunk(): void {
+    this.log("trigger_ledger_chunk: the next signature will start a new ledger chunk");
+  }
+
+  triggerSnapshot(): void {
+    this.log("trigger_snapshot: snapshots arrive with issue #5");
+  }
+
+  triggerRecoverySharesRefresh(): void {
+    this.log("recovery shares refresh: recovery shares arrive with issue #5");
+  }
+
+  getLatestLedgerSecretSeqno(): number {
+    return this.node.history.secrets.latest.fromSeqno;
+  }
+
+  generateEndorsedCertificate(): string {
+    throw new Error("endorsing joining nodes arrives with issue #4");
+  }
+}
+
+/** Runs each constitution call with the host pointed at the call's transaction. */
+export function withGovHost(runner: ConstitutionRunner, host: NodeGovHost): ConstitutionRunner {
+  const around = <T>(tx: Tx, f: () => T): T => {
+    const previous = host.tx;
+    host.tx = tx;
+    try {
+      return f();
+    } finally {
+      host.tx = previous;
+    }
+  };
+  return {
+    validate: (tx, proposal) => around(tx, () => runner.validate(tx, proposal)),
+    resolve: (tx, proposal, proposerId, votes: readonly ResolveVote[], proposalId) =>
+      around(tx, () => runner.resolve(tx, proposal, proposerId, votes, proposalId)),
+    apply: (tx, proposal, proposalId) => around(tx, () => runner.apply(tx, proposal, proposalId)),
+    vote: (tx, ballot, proposal, proposerId) =>
+      around(tx, () => runner.vote(tx, ballot, proposal, proposerId)),
+  };
+}
