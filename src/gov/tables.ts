@@ -1,0 +1,249 @@
+/**
+ * The governance tables (shared/reference/ccf-api.md 6.1), in one place: every
+ * `public:ccf.gov.*` / `public:ccf.internal.*` name the gov core and the node use, the JSON
+ * shape of each value, and typed get/set helpers. Code outside this module never repeats the
+ * name literals (the constitution in constitution/*.js keeps its own copy, as CCF's does).
+ *
+ * Serialisation is CCF's ServiceMap/ServiceValue: a string id key is its UTF-8 bytes, a
+ * singleton lives under SINGLETON_KEY (8 zero bytes), values are JSON, and certificate / key
+ * tables hold raw PEM text. Field names of values are CCF's snake_case, so a ledger written
+ * here reads like one written by CCF.
+ */
+import {
+  type Codec,
+  jsonCodec,
+  rawCodec,
+  SINGLETON_KEY,
+  stringCodec,
+  type Tx,
+  typedMap,
+  type TypedMapHandle,
+  type TypedReadonlyMapHandle,
+} from "../kv/index.js";
+import { SERVICE_TABLES } from "../kv/service-tables.js";
+
+export const GOV_TABLES = {
+  memberCerts: "public:ccf.gov.members.certs",
+  memberEncryptionKeys: "public:ccf.gov.members.encryption_public_keys",
+  memberInfo: "public:ccf.gov.members.info",
+  memberAcks: "public:ccf.gov.members.acks",
+  userCerts: "public:ccf.gov.users.certs",
+  userInfo: "public:ccf.gov.users.info",
+  nodeInfo: "public:ccf.gov.nodes.info",
+  nodeEndorsedCerts: "public:ccf.gov.nodes.endorsed_certificates",
+  virtualMeasurements: "public:ccf.gov.nodes.virtual.measurements",
+  virtualHostData: "public:ccf.gov.nodes.virtual.host_data",
+  snpMeasurements: "public:ccf.gov.nodes.snp.measurements",
+  snpHostData: "public:ccf.gov.nodes.snp.host_data",
+  snpUvmEndorsements: "public:ccf.gov.nodes.snp.uvm_endorsements",
+  snpTcbVersions: "public:ccf.gov.nodes.snp.tcb_versions",
+  serviceInfo: "public:ccf.gov.service.info",
+  serviceConfig: "public:ccf.gov.service.config",
+  previousServiceIdentity: "public:ccf.gov.service.previous_service_identity",
+  constitution: "public:ccf.gov.constitution",
+  proposals: "public:ccf.gov.proposals",
+  proposalsInfo: "public:ccf.gov.proposals_info",
+  coseHistory: "public:ccf.gov.cose_history",
+  coseRecentProposals: "public:ccf.gov.cose_recent_proposals",
+  modules: "public:ccf.gov.modules",
+  endpoints: "public:ccf.gov.endpoints",
+  jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
+  signatures: SERVICE_TABLES.signatures,
+  tree: SERVICE_TABLES.tree,
+  coseSignatures: "public:ccf.internal.cose_signatures",
+  snapshotEvidence: "public:ccf.internal.snapshot_evidence",
+  recoveryShares: "public:ccf.internal.recovery_shares",
+  encryptedLedgerSecrets: "public:ccf.internal.encrypted_ledger_secrets",
+  encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
+  previousServiceLastSignedRoot: "public:ccf.internal.previous_service_last_signed_root",
+  lastRecoveryType: "public:ccf.internal.last_recovery_type",
+} as const;
+
+export type GovTableName = (typeof GOV_TABLES)[keyof typeof GOV_TABLES];
+
+// ---- Value shapes -------------------------------------------------------------------------
+
+export type MemberStatus = "Accepted" | "Active";
+export type RecoveryRole = "NonParticipant" | "Participant" | "Owner";
+
+export interface MemberInfo {
+  status: MemberStatus;
+  member_data?: unknown;
+  recovery_role: RecoveryRole;
+}
+
+export interface MemberAck {
+  /** The hex Merkle root the member must sign to become Active ("" before any update). */
+  state_digest: string;
+  /** Base64 COSE_Sign1 of the member's last ack. */
+  cose_sign1_req?: string;
+  /** Legacy HTTP-signature ack; removed on every COSE ack, as CCF does. */
+  signed_req?: unknown;
+}
+
+export interface UserInfo {
+  user_data?: unknown;
+}
+
+export type NodeStatus = "Pending" | "Trusted" | "Retired";
+export type QuoteFormat = "Insecure_Virtual" | "AMD_SEV_SNP_v1" | "OE_SGX_v1";
+
+/** One network interface of a node, as CCF's NodeInfoNetwork serialises it. */
+export interface NetInterfaceInfo {
+  bind_address: string;
+  published_address?: string;
+  protocol?: string;
+  app_protocol?: string;
+  max_open_sessions_soft?: number;
+  max_open_sessions_hard?: number;
+  endorsement?: { authority: string };
+  [extra: string]: unknown;
+}
+
+export interface QuoteInfo {
+  format: QuoteFormat;
+  /** Base64 of the raw quote (for virtual nodes: the JSON report). */
+  quote: string;
+  /** Base64 of the endorsements ("" for virtual nodes). */
+  endorsements: string;
+  uvm_endorsements?: string;
+  endorsed_tcb?: string;
+}
+
+export interface NodeInfo {
+  node_to_node_interface: NetInterfaceInfo;
+  rpc_interfaces: Record<string, NetInterfaceInfo>;
+  quote_info: QuoteInfo;
+  /** PEM public key the node's ledger secrets are wrapped to. */
+  encryption_pub_key: string;
+  status: NodeStatus;
+  /** Seqno of the ledger secret the node received when it became Trusted. */
+  ledger_secret_seqno?: number;
+  certificate_signing_request?: string;
+  public_key?: string;
+  node_data: unknown;
+  retired_committed?: boolean;
+}
+
+export type ServiceStatus = "Opening" | "Open" | "WaitingForRecoveryShares" | "Recovering";
+
+export interface ServiceInfo {
+  /** PEM of the current service identity. */
+  cert: string;
+  status: ServiceStatus;
+  /** Invariant: a count, incremented by every disaster recovery. */
+  recovery_count: number;
+  service_data: unknown;
+  /** "view.seqno" of the transaction that created the current service identity. */
+  current_service_create_txid?: string;
+  previous_service_identity_version?: number;
+}
+
+export type ReconfigurationType = "OneTransaction" | "TwoTransaction";
+
+export interface ServiceConfig {
+  recovery_threshold: number;
+  consensus: "CFT";
+  maximum_node_certificate_validity_days: number;
+  maximum_service_certificate_validity_days: number;
+  reconfiguration_type: ReconfigurationType;
+  recent_cose_proposals_window_size: number;
+}
+
+export type ProposalState = "Open" | "Accepted" | "Withdrawn" | "Rejected" | "Failed" | "Dropped";
+
+/** Why a ballot, resolve() or apply() failed: the JS exception message and stack. */
+export interface Failure {
+  reason: string;
+  trace?: string;
+}
+
+export interface ProposalInfo {
+  proposer_id: string;
+  state: ProposalState;
+  /** Member id -> ballot JS source. */
+  ballots: Record<string, string>;
+  /** Written once the proposal leaves Open: member id -> how the ballot voted. */
+  final_votes?: Record<string, boolean>;
+  /** Written once the proposal leaves Open: member id -> why the ballot threw. */
+  vote_failures?: Record<string, Failure>;
+  failure?: Failure;
+}
+
+// ---- Typed access -------------------------------------------------------------------------
+
+/** A gov table paired with the codec of its values; keys are string ids (UTF-8 bytes). */
+export interface GovMap<V> {
+  readonly name: GovTableName;
+  readonly codec: Codec<V>;
+}
+
+function jsonMap<V>(name: GovTableName): GovMap<V> {
+  return { name, codec: jsonCodec<V>() };
+}
+
+function textMap(name: GovTableName): GovMap<string> {
+  return { name, codec: stringCodec };
+}
+
+export const GOV_MAPS = {
+  memberCerts: textMap(GOV_TABLES.memberCerts),
+  memberEncryptionKeys: textMap(GOV_TABLES.memberEncryptionKeys),
+  memberInfo: jsonMap<MemberInfo>(GOV_TABLES.memberInfo),
+  memberAcks: jsonMap<MemberAck>(GOV_TABLES.memberAcks),
+  userCerts: textMap(GOV_TABLES.userCerts),
+  userInfo: jsonMap<UserInfo>(GOV_TABLES.userInfo),
+  nodeInfo: jsonMap<NodeInfo>(GOV_TABLES.nodeInfo),
+  nodeEndorsedCerts: textMap(GOV_TABLES.nodeEndorsedCerts),
+  /** measurement -> "AllowedToJoin". */
+  virtualMeasurements: jsonMap<string>(GOV_TABLES.virtualMeasurements),
+  /** hex host data -> metadata (the default constitution stores ""). */
+  virtualHostData: jsonMap<string>(GOV_TABLES.virtualHostData),
+  serviceInfo: jsonMap<ServiceInfo>(GOV_TABLES.serviceInfo),
+  serviceConfig: jsonMap<ServiceConfig>(GOV_TABLES.serviceConfig),
+  /** Singleton: the constitution JS source as a JSON string. */
+  constitution: jsonMap<string>(GOV_TABLES.constitution),
+  /** proposal id -> the raw proposal body as submitted. */
+  proposals: textMap(GOV_TABLES.proposals),
+  proposalsInfo: jsonMap<ProposalInfo>(GOV_TABLES.proposalsInfo),
+  /** member id -> the member's latest signed governance request (COSE_Sign1 bytes). */
+  coseHistory: { name: GOV_TABLES.coseHistory, codec: rawCodec } as GovMap<Uint8Array>,
+  /** Singleton: the last signature; only `root` is read here. */
+  signatures: jsonMap<{ root?: unknown }>(GOV_TABLES.signatures),
+} as const;
+
+export function govMapRw<V>(tx: Tx, map: GovMap<V>): TypedMapHandle<string, V> {
+  return typedMap(tx.rw(map.name), stringCodec, map.codec);
+}
+
+export function govMapRo<V>(tx: Tx, map: GovMap<V>): TypedReadonlyMapHandle<string, V> {
+  return typedMap(tx.ro(map.name), stringCodec, map.codec);
+}
+
+export function getById<V>(tx: Tx, map: GovMap<V>, id: string): V | undefined {
+  return govMapRo(tx, map).get(id);
+}
+
+export function setById<V>(tx: Tx, map: GovMap<V>, id: string, value: V): void {
+  govMapRw(tx, map).set(id, value);
+}
+
+export function deleteById<V>(tx: Tx, map: GovMap<V>, id: string): boolean {
+  return govMapRw(tx, map).delete(id);
+}
+
+/** Every (id, value) of the map, sorted by id so callers see a deterministic order. */
+export function entriesById<V>(tx: Tx, map: GovMap<V>): Array<[string, V]> {
+  const out: Array<[string, V]> = [];
+  govMapRo(tx, map).forEach((value, id) => out.push([id, value]));
+  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export function getSingleton<V>(tx: Tx, map: GovMap<V>): V | undefined {
+  const bytes = tx.ro(map.name).get(SINGLETON_KEY);
+  return bytes === undefined ? undefined : map.codec.decode(bytes);
+}
+
+export function setSingleton<V>(tx: Tx, map: GovMap<V>, value: V): void {
+  tx.rw(map.name).set(SINGLETON_KEY, map.codec.encode(value));
+}
