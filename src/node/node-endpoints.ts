@@ -57,7 +57,8 @@ function parseTxIdParam(request: RpcRequest): TxId {
   if (id === null) {
     throw new HttpError(
       HttpErrorCode.InvalidQueryParameterValue,
-      `Query parameter transaction_id must be of the form <view>.<seqno>, got ${text ?? "nothing"}.`,
+      "Query parameter transaction_id must be of the form <view>.<seqno>, got " +
+        `${text ?? "nothing"}.`,
     );
   }
   return id;

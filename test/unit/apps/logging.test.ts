@@ -145,47 +145,44 @@ test("the app declares each endpoint once with CCF's verbs, policies and modes",
 test("a private record is stored under a u64 little-endian key as JSON text in records", () => {
   const store = new Store();
   const { response, claims, outcome } = call(store, "POST", "/log/private", {
-    body: { id: 42, msg: "hello \"world\"" },
+    body: { id: 42, msg: 'hello "world"' },
   });
   assert.deepEqual(response, { status: 200, body: true });
   assert.equal(outcome.kind, "committed");
   assert.deepEqual(claims, []);
-  assert.deepEqual(store.get("records", u64le(42)), utf8(JSON.stringify("hello \"world\"")));
+  assert.deepEqual(store.get("records", u64le(42)), utf8(JSON.stringify('hello "world"')));
   assert.equal(store.get("public:records", u64le(42)), undefined);
   const read = call(store, "GET", "/log/private", { query: "id=42" });
-  assert.deepEqual(read.response, { status: 200, body: { msg: "hello \"world\"" } });
+  assert.deepEqual(read.response, { status: 200, body: { msg: 'hello "world"' } });
   assert.equal(read.outcome.kind, "read-only");
 });
 
 test("a public record goes to public:records and is invisible to the private GET", () => {
   const store = new Store();
   call(store, "POST", "/log/public", { body: { id: 1, msg: "pub" } });
-  assert.equal(stored(store, "public:records", 1), "\"pub\"");
+  assert.equal(stored(store, "public:records", 1), '"pub"');
   assert.equal(stored(store, "records", 1), undefined);
   const read = call(store, "GET", "/log/public", { query: "id=1" });
   assert.deepEqual(read.response.body, { msg: "pub" });
-  callFails(
-    store, "GET", "/log/private", { query: "id=1" }, HttpErrorCode.ResourceNotFound, 404,
-  );
+  callFails(store, "GET", "/log/private", { query: "id=1" }, HttpErrorCode.ResourceNotFound, 404);
 });
 
 test("ids up to 2^53 - 1 are stored as their exact u64 bytes", () => {
   const store = new Store();
   const id = Number.MAX_SAFE_INTEGER;
   call(store, "POST", "/log/private", { body: { id, msg: "big" } });
-  assert.deepEqual(store.get("records", u64le(id)), utf8("\"big\""));
-  assert.deepEqual(
-    call(store, "GET", "/log/private", { query: `id=${id}` }).response.body,
-    { msg: "big" },
-  );
+  assert.deepEqual(store.get("records", u64le(id)), utf8('"big"'));
+  assert.deepEqual(call(store, "GET", "/log/private", { query: `id=${id}` }).response.body, {
+    msg: "big",
+  });
 });
 
 test("a scope selects the records-s and public:records-s maps", () => {
   const store = new Store();
   call(store, "POST", "/log/private", { query: "scope=s-1_x", body: { id: 5, msg: "a" } });
   call(store, "POST", "/log/public", { query: "scope=s-1_x", body: { id: 5, msg: "b" } });
-  assert.equal(stored(store, "records-s-1_x", 5), "\"a\"");
-  assert.equal(stored(store, "public:records-s-1_x", 5), "\"b\"");
+  assert.equal(stored(store, "records-s-1_x", 5), '"a"');
+  assert.equal(stored(store, "public:records-s-1_x", 5), '"b"');
   assert.equal(stored(store, "records", 5), undefined);
   assert.equal(stored(store, "public:records", 5), undefined);
   const scoped = call(store, "GET", "/log/private", { query: "id=5&scope=s-1_x" });
@@ -198,23 +195,35 @@ test("a scope selects the records-s and public:records-s maps", () => {
 test("a malformed scope is refused with 400 InvalidQueryParameterValue", () => {
   const store = new Store();
   for (const scope of ["", "a%2Fb", "a+b", "x".repeat(65), "%C3%A9"]) {
-    for (const [method, path] of [["POST", "/log/private"], ["GET", "/log/public/count"]]) {
+    for (const [method, path] of [
+      ["POST", "/log/private"],
+      ["GET", "/log/public/count"],
+    ]) {
       callFails(
-        store, method!, path!, { query: `scope=${scope}&id=1`, body: { id: 1, msg: "m" } },
-        HttpErrorCode.InvalidQueryParameterValue, 400,
+        store,
+        method!,
+        path!,
+        { query: `scope=${scope}&id=1`, body: { id: 1, msg: "m" } },
+        HttpErrorCode.InvalidQueryParameterValue,
+        400,
       );
     }
   }
   const longest = "x".repeat(64);
   call(store, "POST", "/log/private", { query: `scope=${longest}`, body: { id: 1, msg: "m" } });
-  assert.equal(stored(store, `records-${longest}`, 1), "\"m\"");
+  assert.equal(stored(store, `records-${longest}`, 1), '"m"');
 });
 
 test("bodies that are not JSON are refused with 400 InvalidInput", () => {
   const store = new Store();
   for (const body of ["{", "", "id=1&msg=x", new Uint8Array([0x22, 0xff, 0x22])]) {
     const error = callFails(
-      store, "POST", "/log/public", { body }, HttpErrorCode.InvalidInput, 400,
+      store,
+      "POST",
+      "/log/public",
+      { body },
+      HttpErrorCode.InvalidInput,
+      400,
     );
     assert.equal(error.message, "Request body is not valid JSON.");
   }
@@ -242,7 +251,12 @@ test("records with a bad id, msg or record_claim are refused with 400 InvalidInp
     }
   }
   const empty = callFails(
-    store, "POST", "/log/private", { body: { id: 1, msg: "" } }, HttpErrorCode.InvalidInput, 400,
+    store,
+    "POST",
+    "/log/private",
+    { body: { id: 1, msg: "" } },
+    HttpErrorCode.InvalidInput,
+    400,
   );
   assert.equal(empty.message, "Cannot record an empty log message.");
   assert.equal(store.seqno, 0);
@@ -257,7 +271,7 @@ test("a COSE Sign1 caller's record is read from the verified payload, not the ra
   };
   const raw = new Uint8Array([0xd2, 0x84, 0x58]); // a COSE envelope is not JSON
   call(store, "POST", "/log/private", { body: raw, caller });
-  assert.equal(stored(store, "records", 9), "\"signed\"");
+  assert.equal(stored(store, "records", 9), '"signed"');
 });
 
 test("record_claim on a public record sets the claims digest to SHA-256 of the message", () => {
@@ -280,7 +294,12 @@ test("reads with a missing or malformed id are refused with 400", () => {
   for (const query of ["", "id=", "id=abc", "id=-1", "id=1.5", "id=0x10", "id=9007199254740992"]) {
     for (const method of ["GET", "DELETE"]) {
       callFails(
-        store, method, "/log/private", { query }, HttpErrorCode.InvalidQueryParameterValue, 400,
+        store,
+        method,
+        "/log/private",
+        { query },
+        HttpErrorCode.InvalidQueryParameterValue,
+        400,
       );
     }
   }
@@ -289,7 +308,12 @@ test("reads with a missing or malformed id are refused with 400", () => {
 test("reading an absent record is 404 ResourceNotFound naming the id", () => {
   const store = new Store();
   const error = callFails(
-    store, "GET", "/log/public", { query: "id=7" }, HttpErrorCode.ResourceNotFound, 404,
+    store,
+    "GET",
+    "/log/public",
+    { query: "id=7" },
+    HttpErrorCode.ResourceNotFound,
+    404,
   );
   assert.equal(error.message, "No such record: 7.");
 });
@@ -301,7 +325,7 @@ test("delete removes one record and succeeds for an absent one, as CCF's C++ app
   const removed = call(store, "DELETE", "/log/private", { query: "id=1" });
   assert.deepEqual(removed.response, { status: 200, body: true });
   assert.equal(stored(store, "records", 1), undefined);
-  assert.equal(stored(store, "records", 2), "\"b\"");
+  assert.equal(stored(store, "records", 2), '"b"');
   const absent = call(store, "DELETE", "/log/private", { query: "id=99" });
   assert.deepEqual(absent.response, { status: 200, body: true });
 });
@@ -331,12 +355,14 @@ test("raw_text stores a text/plain body as the message of the path id", () => {
   const store = new Store();
   const headers = { "content-type": "text/plain; charset=utf-8" };
   const result = call(store, "POST", "/log/private/raw_text/{id}", {
-    headers, body: "line with \"quotes\"", params: { id: "12" },
+    headers,
+    body: 'line with "quotes"',
+    params: { id: "12" },
   });
   assert.deepEqual(result.response, { status: 200, body: true });
-  assert.equal(stored(store, "records", 12), JSON.stringify("line with \"quotes\""));
+  assert.equal(stored(store, "records", 12), JSON.stringify('line with "quotes"'));
   const read = call(store, "GET", "/log/private", { query: "id=12" });
-  assert.deepEqual(read.response.body, { msg: "line with \"quotes\"" });
+  assert.deepEqual(read.response.body, { msg: 'line with "quotes"' });
 });
 
 test("raw_text refuses other content types with 415 and bad ids with 400", () => {
@@ -344,20 +370,32 @@ test("raw_text refuses other content types with 415 and bad ids with 400", () =>
   const path = "/log/private/raw_text/{id}";
   for (const headers of [{ "content-type": "application/json" }, {}]) {
     callFails(
-      store, "POST", path, { headers, body: "x", params: { id: "1" } },
-      HttpErrorCode.UnsupportedContentType, 415,
+      store,
+      "POST",
+      path,
+      { headers, body: "x", params: { id: "1" } },
+      HttpErrorCode.UnsupportedContentType,
+      415,
     );
   }
   const text = { "content-type": "text/plain" };
   for (const id of ["abc", "-1", "1e3"]) {
     callFails(
-      store, "POST", path, { headers: text, body: "x", params: { id } },
-      HttpErrorCode.InvalidResourceName, 400,
+      store,
+      "POST",
+      path,
+      { headers: text, body: "x", params: { id } },
+      HttpErrorCode.InvalidResourceName,
+      400,
     );
   }
   callFails(
-    store, "POST", path, { headers: text, body: new Uint8Array([0xff]), params: { id: "1" } },
-    HttpErrorCode.InvalidInput, 400,
+    store,
+    "POST",
+    path,
+    { headers: text, body: new Uint8Array([0xff]), params: { id: "1" } },
+    HttpErrorCode.InvalidInput,
+    400,
   );
   assert.equal(store.seqno, 0);
 });
@@ -365,9 +403,10 @@ test("raw_text refuses other content types with 415 and bad ids with 400", () =>
 test("anonymous records are stored privately with an Anonymous: prefix", () => {
   const store = new Store();
   call(store, "POST", "/log/private/anonymous", {
-    body: { id: 3, msg: "hi" }, caller: { policy: "no_auth" },
+    body: { id: 3, msg: "hi" },
+    caller: { policy: "no_auth" },
   });
-  assert.equal(stored(store, "records", 3), "\"Anonymous: hi\"");
+  assert.equal(stored(store, "records", 3), '"Anonymous: hi"');
 });
 
 test("prefix_cert prefixes the message with the caller's user id", () => {
@@ -382,14 +421,18 @@ test("admin_only is 403 unless the caller's user data has isAdmin true", () => {
   const body = { id: 8, msg: "admin" };
   for (const data of [undefined, null, {}, [], "isAdmin", { isAdmin: "true" }, { isAdmin: 1 }]) {
     const error = callFails(
-      store, "POST", path, { body, caller: { ...USER, data } },
-      HttpErrorCode.AuthorizationFailed, 403,
+      store,
+      "POST",
+      path,
+      { body, caller: { ...USER, data } },
+      HttpErrorCode.AuthorizationFailed,
+      403,
     );
     assert.equal(error.message, "Only admins may access this endpoint.");
   }
   assert.equal(store.seqno, 0);
   call(store, "POST", path, { body, caller: { ...USER, data: { isAdmin: true } } });
-  assert.equal(stored(store, "records", 8), "\"admin\"");
+  assert.equal(stored(store, "records", 8), '"admin"');
 });
 
 test("a stored value that is not a JSON string is a decode failure, not a message", () => {
