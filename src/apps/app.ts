@@ -5,7 +5,9 @@
  * when the response status is 2xx (CCF's default). JS apps deployed by governance will be
  * adapted to the same shape.
  */
+import type { TxId } from "../base/ids.js";
 import type { Tx } from "../kv/tx.js";
+import type { Receipt } from "../ledger/receipt.js";
 import type { RpcRequest, RpcResponse } from "../http/router.js";
 
 /** CCF authentication policy names (ccf-api.md 3.1, 9). */
@@ -41,6 +43,20 @@ export interface EndpointContext {
   readonly tx: Tx;
   /** Sets the claims digest recorded in this transaction's Merkle leaf (32 bytes). */
   setClaimsDigest(digest: Uint8Array): void;
+  /** Historical endpoints: the committed transaction named by x-ms-ccf-transaction-id. */
+  readonly historical?: HistoricalState;
+}
+
+/**
+ * A committed transaction as historical endpoints see it (CCF's historical state of one
+ * txId): the writes of that transaction, read back from the ledger, and its receipt.
+ */
+export interface HistoricalState {
+  readonly txId: TxId;
+  /** What the transaction wrote to (map, key): bytes, null for a removal, undefined if untouched. */
+  get(map: string, key: Uint8Array): Uint8Array | null | undefined;
+  /** The transaction's receipt, or null when it is no longer held in memory. */
+  readonly receipt: Receipt | null;
 }
 
 export interface AppEndpoint {

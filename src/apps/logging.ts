@@ -2,7 +2,8 @@
  * CCF's built-in logging sample app, C++ flavour (samples/apps/logging/logging.cpp;
  * shared/reference/ccf-api.md 5), as an AppModule: write, read, delete and count records in a
  * private and a public map, plus the raw_text, anonymous, prefix_cert and admin_only variants.
- * The historical endpoints are not here yet.
+ * Historical reads (historical, historical_receipt) use the state the node loads from its
+ * ledger for the requested txId; historical/range is not here yet.
  *
  * Storage is the C++ app's `kv::Map<size_t, std::string>`, so ledgers written here read like
  * CCF's: keys are the record id as u64 little-endian, values the JSON text of the message
@@ -290,7 +291,58 @@ function variantEndpoints(): AppEndpoint[] {
   return [anonymous, prefixCert, adminOnly];
 }
 
-/** The logging app: every endpoint of ccf-api.md 5 except the historical ones. */
+/**
+ * Historical reads (ccf-api.md 5): the record as written by the committed transaction named in
+ * the x-ms-ccf-transaction-id header. The C++ app answers 204 when that transaction did not
+ * write the record. historical_receipt adds the receipt; for public records it drops
+ * claims_digest so a verifier recomputes it from the message.
+ */
+function historicalEndpoints(domain: Domain): AppEndpoint[] {
+  const read = (context: EndpointContext): { id: number; msg: string } | null => {
+    const id = idFromQuery(context.request);
+    const state = context.historical;
+    if (state === undefined)
+      throw new HttpError(HttpErrorCode.InternalError, "No historical state.");
+    const value = state.get(recordsMapName(domain, context.request), u64Codec.encode(id));
+    if (value === undefined || value === null) return null;
+    return { id, msg: messageCodec.decode(value) };
+  };
+  const historical: AppEndpoint = {
+    method: "GET",
+    path: `/log/${domain}/historical`,
+    authPolicies: USER_POLICIES,
+    mode: "historical",
+    summary: `Read a ${domain} record as written by the transaction in x-ms-ccf-transaction-id`,
+    handler: (context) => {
+      const record = read(context);
+      return record === null ? { status: 204 } : ok({ msg: record.msg });
+    },
+  };
+  const withReceipt: AppEndpoint = {
+    method: "GET",
+    path: `/log/${domain}/historical_receipt`,
+    authPolicies: USER_POLICIES,
+    mode: "historical",
+    summary: `A historical ${domain} record with the receipt of the transaction that wrote it`,
+    handler: (context) => {
+      const record = read(context);
+      if (record === null) return { status: 204 };
+      const receipt = context.historical?.receipt;
+      if (receipt === null || receipt === undefined) {
+        throw new HttpError(HttpErrorCode.ResourceNotFound, "Receipt is no longer available.");
+      }
+      if (domain === "public" && receipt.leaf_components !== undefined) {
+        const { claims_digest: _dropped, ...components } = receipt.leaf_components;
+        void _dropped;
+        return ok({ msg: record.msg, receipt: { ...receipt, leaf_components: components } });
+      }
+      return ok({ msg: record.msg, receipt });
+    },
+  };
+  return [historical, withReceipt];
+}
+
+/** The logging app: every endpoint of ccf-api.md 5 but historical/range and the C++ extras. */
 export function loggingApp(): AppModule {
   return {
     name: "logging",
@@ -299,6 +351,8 @@ export function loggingApp(): AppModule {
       ...domainEndpoints("public"),
       rawTextEndpoint(),
       ...variantEndpoints(),
+      ...historicalEndpoints("private"),
+      ...historicalEndpoints("public"),
     ],
   };
 }

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { CliError } from "./cli-error.js";
 import { registerCoseSign } from "./commands/cose-sign.js";
+import { registerGov } from "./commands/gov.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerLedger } from "./commands/ledger.js";
 import { registerNode } from "./commands/node.js";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerKeygen(program);
   registerCoseSign(program);
+  registerGov(program);
   registerLedger(program);
   registerNode(program);
   registerReceipt(program);

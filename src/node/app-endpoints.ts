@@ -12,6 +12,7 @@ import { authenticate } from "./auth.js";
 import type { NodeContext } from "./node-host.js";
 import { registerCommonEndpoints, serviceStatus, txStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
+import { loadHistoricalState, requestedTxId } from "./historical.js";
 
 function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   const text = request.queryParams.get("transaction_id");
@@ -63,7 +64,11 @@ function registerAppEndpoint(router: Router, node: NodeContext, endpoint: AppEnd
     if (!isOpen(node)) throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     return runInTx(node.pipeline, (tx, setClaimsDigest) => {
       const caller = authenticate(tx, request, endpoint.authPolicies);
-      return endpoint.handler({ request, caller, tx, setClaimsDigest });
+      if (endpoint.mode !== "historical") {
+        return endpoint.handler({ request, caller, tx, setClaimsDigest });
+      }
+      const historical = loadHistoricalState(node, requestedTxId(request));
+      return endpoint.handler({ request, caller, tx, setClaimsDigest, historical });
     });
   });
 }

@@ -257,6 +257,11 @@ export class TxPipeline {
     return this.history.receipt(seqno);
   }
 
+  /** Hands buffered ledger bytes to the OS, so readers of the ledger files see them. */
+  flushLedger(): void {
+    this.ledger.flush();
+  }
+
   /** Signs anything outstanding, closes the ledger files and stops the sealer. */
   async close(): Promise<void> {
     if (this.unsignedCount > 0) this.emitSignature();

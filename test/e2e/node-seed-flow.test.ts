@@ -93,6 +93,35 @@ function call(
   });
 }
 
+function callWithTxId(path: string, txId: string, as: Identity): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      `${baseUrl}${path}`,
+      {
+        ca: serviceCertPem,
+        cert: as.certPem,
+        key: as.keyPem,
+        headers: { "x-ms-ccf-transaction-id": txId },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            json: () => JSON.parse(text),
+          });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 function signedBy(
   member: Identity,
   msgType: string,
@@ -291,6 +320,9 @@ test("a second user added by proposal writes, and its receipt verifies offline",
   });
   assert.equal(write.status, 200, write.text);
   const txId = String(write.headers["x-ms-ccf-transaction-id"]);
+  const pending = await call("GET", "/app/log/private/historical?id=100", { as: user1 });
+  assert.equal(pending.status, 400, "the txId header is required");
+  assert.equal(pending.json().error.code, "MissingRequiredHeader");
   let receiptReply: Reply | null = null;
   for (let attempt = 0; attempt < 50; attempt++) {
     receiptReply = await call("GET", `/app/receipt?transaction_id=${txId}`);
@@ -302,6 +334,13 @@ test("a second user added by proposal writes, and its receipt verifies offline",
   assert.equal(verdict.kind, "valid", verdict.kind === "invalid" ? verdict.reason : "");
   const tx = await call("GET", `/app/tx?transaction_id=${txId}`);
   assert.equal(tx.json().status, "Committed");
+  const historical = await callWithTxId("/app/log/private/historical_receipt?id=100", txId, user1);
+  assert.equal(historical.status, 200, historical.text);
+  assert.equal(historical.json().msg, "from user1");
+  const again = verifyReceipt(parseReceipt(historical.json().receipt), serviceCertPem);
+  assert.equal(again.kind, "valid");
+  const untouched = await callWithTxId("/app/log/private/historical?id=42", txId, user1);
+  assert.equal(untouched.status, 204, "that transaction did not write record 42");
 });
 
 test("bad input gets CCF errors and changes nothing", async () => {

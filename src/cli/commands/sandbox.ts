@@ -1,21 +1,423 @@
 /**
- * `consortia sandbox` (what `npm start` runs): a local network of nodes with members and users.
- * The HTTPS node lands with issue #3 and replication with #4; until then this says so plainly.
+ * `consortia sandbox` (what `npm start` runs): a local network with members and users, service
+ * open, like CCF's sandbox.sh (ccf-api.md 10). One node for now; issue #4 brings three.
+ *
+ * Steps: wipe and recreate <workspace>; write member0..M-1 (with RSA encryption keys) and
+ * user0..U-1 identities plus the constitution into <workspace>/sandbox_common/; write
+ * <workspace>/sandbox_0/config.json; run `consortia node --config` as a separate OS process
+ * (stdout/stderr to sandbox_0/out and err); wait for PartOfNetwork; have every member update
+ * and ack its state digest (all Active); member0 proposes set_user for every user plus
+ * transition_service_to_open and a strict majority votes for it; check the service is Open;
+ * print the node URL, the common folder and a curl example; then run until SIGINT/SIGTERM.
+ *
+ * Invariants:
+ * - the node process is never left behind unless --no-wait asked for it: any failure or signal
+ *   stops it (SIGTERM, then SIGKILL after STOP_GRACE_MS) before this command returns;
+ * - the workspace is wiped only if it is empty or looks like a sandbox workspace (holds
+ *   sandbox_common/), so a mistyped --workspace cannot delete someone's directory.
  */
+import { spawn, type ChildProcess } from "node:child_process";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { generateEncryptionKey, generateIdentity } from "../../crypto/identity.js";
 import { CliError } from "../cli-error.js";
+import { GovClient, GovClientError, type Action, type MemberSigner } from "../gov-client.js";
+
+interface SandboxOptions {
+  nodes: string;
+  members: string;
+  users: string;
+  port: string;
+  workspace: string;
+  sigMsInterval: string;
+  wait: boolean;
+}
+
+interface Settings {
+  readonly members: number;
+  readonly users: number;
+  readonly port: number;
+  readonly workspace: string;
+  readonly sigMsInterval: number;
+  readonly wait: boolean;
+}
+
+interface NodeProcess {
+  readonly child: ChildProcess;
+  readonly dir: string;
+  /** Resolves once the process has exited (or failed to spawn). */
+  readonly exited: Promise<string>;
+}
+
+const STOP_GRACE_MS = 5_000;
+const READY_TIMEOUT_MS = 30_000;
+/** The constitution fragments in CCF's order; any other constitution/*.js follows, sorted. */
+const CONSTITUTION_ORDER = ["actions.js", "validate.js", "resolve.js", "apply.js"];
+
+const HELP_AFTER = `
+The workspace is a sandbox: if it exists it is WIPED first (only if it is empty or holds
+sandbox_common/, to protect other directories). Identities, the service certificate and the
+constitution land in <workspace>/sandbox_common/; node 0's config, ledger, snapshots and
+out/err logs in <workspace>/sandbox_0/. Use the files with curl or \`consortia gov\`.
+`;
 
 export function registerSandbox(program: Command): void {
   program
     .command("sandbox")
-    .description(
-      "Start a local network (3 nodes, members and users, service open). Arrives with issue #3.",
-    )
-    .action(() => {
+    .description("Start a local network (members, users, service open) until Ctrl+C.")
+    .option("--nodes <n>", "number of nodes (only 1 until issue #4)", "1")
+    .option("--members <m>", "number of members (member0 proposes)", "3")
+    .option("--users <u>", "number of users", "1")
+    .option("--port <port>", "RPC port of node 0 (node-to-node uses port+1)", "8000")
+    .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
+    .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
+    .option("--no-wait", "exit once the service is open, leaving the node running")
+    .addHelpText("after", HELP_AFTER)
+    .action((options: SandboxOptions) => runSandbox(parseSettings(options)));
+}
+
+function parseSettings(o: SandboxOptions): Settings {
+  const int = (text: string, flag: string, min: number, max: number): number => {
+    const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!(value >= min && value <= max)) {
       throw new CliError(
-        "the local network is not available yet: the HTTPS node arrives with issue #3.\n" +
-          "Try `npm run bench:pipeline -- --ledger-dir /tmp/ledger` then " +
-          "`./bin/consortia ledger verify --dir /tmp/ledger`.",
+        `${flag} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`,
       );
+    }
+    return value;
+  };
+  const nodes = int(o.nodes, "--nodes", 1, 64);
+  if (nodes !== 1) {
+    throw new CliError(`--nodes ${nodes} is not supported yet: 3 nodes arrive with issue #4`);
+  }
+  return {
+    members: int(o.members, "--members", 1, 100),
+    users: int(o.users, "--users", 0, 100),
+    port: int(o.port, "--port", 1, 65534),
+    workspace: resolve(o.workspace),
+    sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
+    wait: o.wait,
+  };
+}
+
+function log(line: string): void {
+  const time = new Date().toISOString().slice(11, 23);
+  process.stdout.write(`[${time}] ${line}\n`);
+}
+
+async function runSandbox(settings: Settings): Promise<void> {
+  const stop = stopSignal();
+  try {
+    prepareWorkspace(settings.workspace);
+    const common = join(settings.workspace, "sandbox_common");
+    const identities = await writeIdentities(common, settings);
+    const constitution = copyConstitution(common);
+    const dir = join(settings.workspace, "sandbox_0");
+    const configFile = writeNodeConfig(dir, common, constitution, settings);
+    const node = spawnNode(dir, configFile, settings.wait);
+    await bringUp(node, common, identities, settings, stop.promise);
+    printBanner(common, settings);
+    if (!settings.wait) {
+      writeFileSync(join(dir, "node.pid"), `${node.child.pid}\n`);
+      node.child.unref();
+      log(`Node [0] is running as PID ${node.child.pid} (--no-wait); stop it with kill`);
+      return;
+    }
+    const signal = await stop.promise;
+    log(`${signal} received: stopping the network`);
+    log(await stopNode(node));
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** SIGINT/SIGTERM as a promise, installed before anything starts so no signal is lost. */
+function stopSignal(): { promise: Promise<string>; dispose: () => void } {
+  let fire: (signal: string) => void = () => {};
+  const promise = new Promise<string>((r) => (fire = r));
+  const onInt = () => fire("SIGINT");
+  const onTerm = () => fire("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  return {
+    promise,
+    dispose: () => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    },
+  };
+}
+
+function prepareWorkspace(workspace: string): void {
+  if (existsSync(workspace)) {
+    const entries = readdirSync(workspace);
+    if (entries.length > 0 && !entries.includes("sandbox_common")) {
+      throw new CliError(
+        `refusing to wipe ${workspace}: it is not empty and holds no sandbox_common/ ` +
+          "(choose another --workspace)",
+      );
+    }
+    rmSync(workspace, { recursive: true, force: true });
+  }
+  mkdirSync(join(workspace, "sandbox_common"), { recursive: true });
+}
+
+interface Identities {
+  readonly members: readonly MemberSigner[];
+  readonly userCerts: readonly string[];
+}
+
+/** The files keygen writes: <name>_privk.pem, <name>_cert.pem [, <name>_enc_{priv,pub}k.pem]. */
+async function writeIdentities(common: string, settings: Settings): Promise<Identities> {
+  const make = async (name: string, encryption: boolean): Promise<MemberSigner> => {
+    const identity = await generateIdentity({ name, now: new Date() });
+    writeFileSync(join(common, `${name}_privk.pem`), identity.privateKeyPem, { mode: 0o600 });
+    writeFileSync(join(common, `${name}_cert.pem`), identity.certPem);
+    if (encryption) {
+      const enc = generateEncryptionKey();
+      writeFileSync(join(common, `${name}_enc_privk.pem`), enc.privateKeyPem, { mode: 0o600 });
+      writeFileSync(join(common, `${name}_enc_pubk.pem`), enc.publicKeyPem);
+    }
+    return { certPem: identity.certPem, keyPem: identity.privateKeyPem };
+  };
+  const members: MemberSigner[] = [];
+  for (let i = 0; i < settings.members; i++) members.push(await make(`member${i}`, true));
+  const userCerts: string[] = [];
+  for (let i = 0; i < settings.users; i++) userCerts.push((await make(`user${i}`, false)).certPem);
+  return { members, userCerts };
+}
+
+/** The repository (or installed package) root: the nearest ancestor holding constitution/. */
+export function findPackageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (
+      existsSync(join(dir, "constitution", "actions.js")) &&
+      existsSync(join(dir, "package.json"))
+    ) {
+      return dir;
+    }
+    if (dirname(dir) === dir) {
+      throw new CliError(`cannot find the constitution/ directory above ${from}`);
+    }
+  }
+}
+
+function copyConstitution(common: string): string[] {
+  const source = join(findPackageRoot(), "constitution");
+  const names = readdirSync(source).filter((n) => n.endsWith(".js"));
+  const rank = (n: string) => {
+    const i = CONSTITUTION_ORDER.indexOf(n);
+    return i < 0 ? CONSTITUTION_ORDER.length : i;
+  };
+  names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return names.map((name) => {
+    copyFileSync(join(source, name), join(common, name));
+    return join(common, name);
+  });
+}
+
+function writeNodeConfig(
+  dir: string,
+  common: string,
+  constitutionFiles: readonly string[],
+  settings: Settings,
+): string {
+  mkdirSync(dir, { recursive: true });
+  const members = Array.from({ length: settings.members }, (_, i) => ({
+    certificate_file: join(common, `member${i}_cert.pem`),
+    encryption_public_key_file: join(common, `member${i}_enc_pubk.pem`),
+  }));
+  const config = {
+    enclave: { platform: "Virtual", type: "Release" },
+    network: {
+      node_to_node_interface: { bind_address: `127.0.0.1:${settings.port + 1}` },
+      rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${settings.port}` } },
+    },
+    command: {
+      type: "Start",
+      service_certificate_file: join(common, "service_cert.pem"),
+      start: {
+        constitution_files: constitutionFiles,
+        members,
+        service_configuration: { recovery_threshold: 1 },
+      },
+    },
+    ledger: { directory: join(dir, "0.ledger") },
+    snapshots: { directory: join(dir, "0.snapshots") },
+    ledger_signatures: { delay: `${settings.sigMsInterval}ms` },
+    output_files: { node_certificate_file: join(dir, "0.pem"), pid_file: join(dir, "node.pid") },
+  };
+  const file = join(dir, "config.json");
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  return file;
+}
+
+/**
+ * This same CLI as a child process: process.argv[1] is bin/consortia (bundle) or
+ * src/cli/entry.ts (tsx), and execArgv carries the loader (`--import tsx`) in the latter case.
+ */
+function spawnNode(dir: string, configFile: string, detached: boolean): NodeProcess {
+  const script = process.argv[1];
+  if (script === undefined) throw new CliError("cannot tell how this CLI was started");
+  const execArgv = process.execArgv.filter((a) => !/^--(inspect|test)/.test(a));
+  const out = openSync(join(dir, "out"), "w");
+  const err = openSync(join(dir, "err"), "w");
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...execArgv, script, "node", "--config", configFile], {
+      stdio: ["ignore", out, err],
+      detached,
     });
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  const exited = new Promise<string>((resolveExit) => {
+    child.once("exit", (code, signal) =>
+      resolveExit(signal !== null ? `signal ${signal}` : `code ${code ?? "?"}`),
+    );
+    child.once("error", (e) => resolveExit(`spawn error: ${e.message}`));
+  });
+  return { child, dir, exited };
+}
+
+/** Everything between spawn and "service open"; on failure the node is stopped and explained. */
+async function bringUp(
+  node: NodeProcess,
+  common: string,
+  identities: Identities,
+  settings: Settings,
+  stop: Promise<string>,
+): Promise<void> {
+  const caPath = join(common, "service_cert.pem");
+  let client: GovClient | undefined;
+  // Stops the polling loops once the race below is decided, so nothing keeps the process alive.
+  const abort = new AbortController();
+  const work = async () => {
+    await waitForFile(caPath, READY_TIMEOUT_MS, abort.signal);
+    const caPem = readFileSync(caPath, "utf8");
+    client = new GovClient({ url: `https://127.0.0.1:${settings.port}`, caPem });
+    await client.waitUntilReady({ timeoutMs: READY_TIMEOUT_MS, signal: abort.signal });
+    await openService(client, identities, caPem);
+  };
+  const failure = await Promise.race([
+    work().then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    ),
+    node.exited.then((how) => `the node process exited (${how})`),
+    stop.then((signal) => `${signal} received during startup`),
+  ]);
+  abort.abort();
+  client?.close();
+  if (failure === undefined) return;
+  const stopped = await stopNode(node);
+  throw new CliError(`${failure}\n${stopped}\n${tails(node.dir)}`);
+}
+
+async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal) {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (signal.aborted || Date.now() > deadline) throw new Error(`the node did not write ${path}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Members ack (all Active); member0 proposes users + open; a strict majority accepts. */
+async function openService(client: GovClient, ids: Identities, serviceCertPem: string) {
+  for (const member of ids.members)
+    await retryWhileNoSignature(() => client.ackStateDigest(member));
+  const actions: Action[] = [
+    ...ids.userCerts.map((cert) => ({ name: "set_user", args: { cert } })),
+    { name: "transition_service_to_open", args: { next_service_identity: serviceCertPem } },
+  ];
+  const [proposer] = ids.members;
+  if (proposer === undefined) throw new Error("no member to propose");
+  let proposal = await client.propose(actions, proposer);
+  const majority = Math.floor(ids.members.length / 2) + 1;
+  for (const member of ids.members.slice(0, majority)) {
+    if (proposal.proposalState !== "Open") break;
+    proposal = await client.vote(proposal.proposalId, true, member);
+  }
+  if (proposal.proposalState !== "Accepted") {
+    const why = proposal.failure?.reason ?? "";
+    throw new Error(`proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`);
+  }
+  const info = await client.serviceInfo();
+  if (info.status !== "Open") throw new Error(`service status is ${info.status}, not Open`);
+}
+
+/** :update answers 500 until the node has emitted its first signature; give it a few seconds. */
+async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err: unknown) {
+      const noSignatureYet = err instanceof GovClientError && err.type.status === 500;
+      if (!noSignatureYet || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function printBanner(common: string, settings: Settings): void {
+  const url = `https://127.0.0.1:${settings.port}`;
+  log("Started Consortia network with the following nodes:");
+  log(`  Node [0] = ${url}`);
+  log("You can now issue business transactions to the built-in logging application");
+  log(`Keys and certificates have been copied to the common folder: ${common}`);
+  if (settings.users > 0) {
+    log(
+      `  curl ${url}/app/log/private -X POST --cacert ${join(common, "service_cert.pem")} ` +
+        `--cert ${join(common, "user0_cert.pem")} --key ${join(common, "user0_privk.pem")} ` +
+        `-H "Content-Type: application/json" --data-binary '{"id": 42, "msg": "hello world"}'`,
+    );
+  }
+  log("See docs/ and `consortia gov --help` for governance commands");
+  if (settings.wait) log("Press Ctrl+C to shutdown the network");
+}
+
+/** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves once the process is gone. */
+async function stopNode(node: NodeProcess): Promise<string> {
+  const { child } = node;
+  if (child.exitCode !== null || child.signalCode !== null) return "Node [0] had already stopped";
+  child.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = await Promise.race([
+    node.exited.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS))),
+  ]);
+  clearTimeout(timer);
+  if (graceful) return "Node [0] stopped";
+  child.kill("SIGKILL");
+  await node.exited;
+  return `Node [0] did not stop within ${STOP_GRACE_MS} ms and was killed`;
+}
+
+/** The last lines of the node's err and out files, for a failed start. */
+function tails(dir: string): string {
+  const tail = (name: string): string => {
+    let text = "";
+    try {
+      text = readFileSync(join(dir, name), "utf8");
+    } catch {
+      return `(no ${name} file)`;
+    }
+    const lines = text.trimEnd().split("\n").slice(-20);
+    return `--- ${join(dir, name)} (last ${lines.length} lines) ---\n${lines.join("\n")}`;
+  };
+  return `${tail("err")}\n${tail("out")}`;
 }

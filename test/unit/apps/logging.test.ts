@@ -125,6 +125,10 @@ test("the app declares each endpoint once with CCF's verbs, policies and modes",
     ["POST", "/log/private/anonymous", ["no_auth"], "readwrite"],
     ["POST", "/log/private/prefix_cert", ["user_cert"], "readwrite"],
     ["POST", "/log/private/admin_only", users, "readwrite"],
+    ["GET", "/log/private/historical", users, "historical"],
+    ["GET", "/log/private/historical_receipt", users, "historical"],
+    ["GET", "/log/public/historical", users, "historical"],
+    ["GET", "/log/public/historical_receipt", users, "historical"],
   ];
   assert.equal(app.name, "logging");
   assert.equal(app.endpoints.length, expected.length);

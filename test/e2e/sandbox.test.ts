@@ -1,0 +1,123 @@
+/**
+ * End-to-end: `consortia sandbox --no-wait` from source brings up a real node process, has the
+ * members ack and open the service, and leaves it running; then a user writes and reads a
+ * private record over mTLS and `consortia gov list` sees the opening proposal Accepted. This is
+ * the path `npm start` takes, so it is tested through real processes and real HTTPS. The node is
+ * always killed by its PID in `finally`.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { runCli } from "../helpers/cli.js";
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** An even port p in 8600..9598 with p and p+1 free (RPC and node-to-node). */
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 8600 + 2 * Math.floor(Math.random() * 500);
+    if ((await canBind(port)) && (await canBind(port + 1))) return port;
+  }
+  throw new Error("no free port pair found");
+}
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function https(
+  url: string,
+  tls: { ca: string; cert: string; key: string },
+  method: string,
+  body?: string,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers = body === undefined ? {} : { "content-type": "application/json" };
+    const req = request(url, { method, headers, ...tls, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function killNode(pid: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) process.kill(pid, "SIGKILL");
+}
+
+test("the sandbox opens a service that serves user0 and lists the accepted proposal", async () => {
+  const workspace = mkdtempSync(join(tmpdir(), "consortia-sandbox-"));
+  const port = await freePortPair();
+  let pid: number | undefined;
+  try {
+    const args = ["sandbox", "--no-wait", "--workspace", workspace, "--port", String(port)];
+    const run = runCli([...args, "--sig-ms-interval", "50"]);
+    const pidText = (() => {
+      try {
+        return readFileSync(join(workspace, "sandbox_0", "node.pid"), "utf8");
+      } catch {
+        return "";
+      }
+    })();
+    if (/^\d+\s*$/.test(pidText)) pid = Number(pidText);
+    assert.equal(run.status, 0, `sandbox failed:\n${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /Started Consortia network with the following nodes:/);
+    assert.match(run.stdout, new RegExp(`  Node \\[0\\] = https://127\\.0\\.0\\.1:${port}\\n`));
+    const common = join(workspace, "sandbox_common");
+    assert.ok(
+      run.stdout.includes(`Keys and certificates have been copied to the common folder: ${common}`),
+    );
+    assert.notEqual(pid, undefined, "node.pid was not written");
+
+    const tls = {
+      ca: readFileSync(join(common, "service_cert.pem"), "utf8"),
+      cert: readFileSync(join(common, "user0_cert.pem"), "utf8"),
+      key: readFileSync(join(common, "user0_privk.pem"), "utf8"),
+    };
+    const url = `https://127.0.0.1:${port}/app/log/private`;
+    const write = await https(url, tls, "POST", JSON.stringify({ id: 1, msg: "x" }));
+    assert.deepEqual(write, { status: 200, body: "true" });
+    const read = await https(`${url}?id=1`, tls, "GET");
+    assert.equal(read.status, 200);
+    assert.deepEqual(JSON.parse(read.body), { msg: "x" });
+
+    const node = `https://127.0.0.1:${port}`;
+    const list = runCli(["gov", "list", "--workspace", workspace, "--node", node]);
+    assert.equal(list.status, 0, list.stderr);
+    const proposals = JSON.parse(list.stdout) as { proposalState: string; ballotCount: number }[];
+    assert.equal(proposals.length, 1);
+    // Three members: a strict majority is two ballots.
+    assert.equal(proposals[0]?.proposalState, "Accepted");
+    assert.equal(proposals[0]?.ballotCount, 2);
+  } finally {
+    if (pid !== undefined) await killNode(pid);
+    rmSync(workspace, { recursive: true, force: true });
+  }
+});
