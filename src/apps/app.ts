@@ -53,7 +53,7 @@ export interface EndpointContext {
  */
 export interface HistoricalState {
   readonly txId: TxId;
-  /** What the transaction wrote to (map, key): bytes, null for a removal, undefined if untouched. */
+  /** What the tx wrote to (map, key): bytes, null for a removal, undefined if untouched. */
   get(map: string, key: Uint8Array): Uint8Array | null | undefined;
   /** The transaction's receipt, or null when it is no longer held in memory. */
   readonly receipt: Receipt | null;
