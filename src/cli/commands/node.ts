@@ -34,7 +34,12 @@ export function registerNode(program: Command): void {
         return;
       }
       const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
-      const node = await startNode(config, { log });
+      let node;
+      try {
+        node = await startNode(config, { log });
+      } catch (err: unknown) {
+        throw new CliError(`node failed to start: ${startupProblem(err)}`);
+      }
       writeFileSync(config.outputFiles.pidFile, `${process.pid}\n`);
       for (const i of node.boundInterfaces) log(`${i.name}: https://${i.host}:${i.port}`);
       log(`node ${node.nodeId} is part of the network`);
@@ -46,4 +51,13 @@ export function registerNode(program: Command): void {
       log("stopping");
       await node.stop();
     });
+}
+
+/** One line for the operator: the OS error of a failed listen, or the error's message. */
+function startupProblem(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e.code === "EADDRINUSE" || e.code === "EADDRNOTAVAIL" || e.code === "EACCES") {
+    return `cannot listen on ${e.address ?? "?"}:${e.port ?? "?"} (${e.code})`;
+  }
+  return e instanceof Error ? e.message : String(err);
 }
