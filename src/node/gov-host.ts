@@ -53,7 +53,8 @@ export class NodeGovHost implements GovHost {
   }
 
   triggerLedgerChunk(): void {
-    this.log("trigger_ledger_chunk: the next signature will start a new ledger chunk");
+    this.node.pipeline.requestLedgerChunk();
+    this.log("trigger_ledger_chunk: the next signature completes the current ledger chunk");
   }
 
   triggerSnapshot(): void {

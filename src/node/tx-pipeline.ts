@@ -24,6 +24,7 @@ import type { TxHistory, ReceiptOutcome } from "../ledger/history.js";
 import type { WriteSet } from "../kv/write-set.js";
 import type { LedgerWriter } from "../ledger/io/ledger-writer.js";
 import { makeSignatureValue } from "../ledger/signature.js";
+import { FORCE_LEDGER_CHUNK_AFTER as FLAG_FORCE_CHUNK_AFTER } from "../ledger/entry-header.js";
 import type { SealedTx } from "../ledger/seal-batch.js";
 import { InlineSealer, type EntrySealer } from "./sealer.js";
 
@@ -95,6 +96,8 @@ export class TxPipeline {
   private readonly profile: StageProfile | undefined;
   // Invariant: unsignedCount == number of transactions after the last signature.
   private unsignedCount = 0;
+  /** Set by requestLedgerChunk: the next signature ends the current ledger chunk. */
+  private chunkRequested = false;
   /** Set by emitSignature; tick() then restarts the time interval at its own clock. */
   private signedSinceTick = false;
   private submitsSincePoll = 0;
@@ -229,7 +232,10 @@ export class TxPipeline {
     const outcome = this.store.commit(tx);
     assert(outcome.kind === "committed" && outcome.seqno === seqno, "a signature never conflicts");
     // Signatures are sealed here, on the node thread: they are rare and nothing may overtake them.
-    const entry = this.history.appendWriteSet({ txId, writeSet: outcome.writeSet });
+    // trigger_ledger_chunk: the signature closes the current chunk (chunks end on signatures).
+    const flags = this.chunkRequested ? FLAG_FORCE_CHUNK_AFTER : 0;
+    this.chunkRequested = false;
+    const entry = this.history.appendWriteSet({ txId, writeSet: outcome.writeSet, flags });
     this.ledger.append(entry, { seqno, isSignature: true });
     this.unsignedCount = 0;
     this.signedSinceTick = true;
@@ -255,6 +261,11 @@ export class TxPipeline {
     // Committed in the KV but still with the sealer: no signature can cover it yet.
     if (seqno > this.history.lastSeqno && seqno <= this.store.seqno) return { kind: "not-signed" };
     return this.history.receipt(seqno);
+  }
+
+  /** trigger_ledger_chunk: the next signature transaction completes the current chunk. */
+  requestLedgerChunk(): void {
+    this.chunkRequested = true;
   }
 
   /** Hands buffered ledger bytes to the OS, so readers of the ledger files see them. */

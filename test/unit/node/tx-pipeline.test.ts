@@ -428,3 +428,20 @@ test("receipts older than receiptWindowTxs are compacted away; recent ones still
     await rig.cleanup();
   }
 });
+
+test("requestLedgerChunk makes the next signature complete the current chunk", async () => {
+  const rig = await makeRig({ sigTxInterval: 1000, chunkSizeBytes: 1 << 20 });
+  try {
+    for (let i = 1; i <= 5; i++) await write(rig.pipeline, i);
+    rig.pipeline.requestLedgerChunk();
+    rig.pipeline.emitSignature();
+    for (let i = 6; i <= 8; i++) await write(rig.pipeline, i);
+    await rig.pipeline.close();
+    const names = readdirSync(rig.dir)
+      .filter((f) => f.startsWith("ledger_"))
+      .sort();
+    assert.ok(names.includes("ledger_1-6.committed"), names.join(", "));
+  } finally {
+    await rig.cleanup();
+  }
+});
