@@ -10,6 +10,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPublicKey, randomBytes } from "node:crypto";
+import { createServer as createNetServer } from "node:net";
 import { toBase64, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { sha256 } from "../crypto/hash.js";
@@ -138,6 +139,9 @@ export class NodeHost implements NodeContext {
   /** Creates the service (command.type Start): identities, genesis, signature. */
   static async start(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
     const now = deps.now?.() ?? new Date();
+    // Fail before writing a ledger when an interface cannot listen: a retry then just works.
+    for (const rpc of Object.values(config.network.rpcInterfaces))
+      await probeListen(rpc.bindAddress);
     checkEmptyLedger(config.ledger.directory);
     mkdirSync(config.snapshots.directory, { recursive: true });
     const identities = await makeIdentities(config, now);
@@ -308,6 +312,16 @@ export class NodeHost implements NodeContext {
     await this.pipeline.close();
     this.state = "Stopped";
   }
+}
+
+/** Listens on `address` and closes again; rejects with the OS error (EADDRINUSE, ...). */
+function probeListen(address: { host: string; port: number }): Promise<void> {
+  if (address.port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => server.close(() => resolve()));
+  });
 }
 
 function derToPem(der: Uint8Array, label: string): string {
