@@ -10,9 +10,9 @@ import { HttpError, HttpErrorCode, type JsonBody } from "../http/errors.js";
 import type { Router, RpcRequest } from "../http/router.js";
 import { authenticate } from "./auth.js";
 import type { NodeContext } from "./node-host.js";
-import { registerCommonEndpoints, serviceStatus, txStatus } from "./node-endpoints.js";
+import { registerCommonEndpoints, serviceStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
-import { loadHistoricalState, requestedTxId } from "./historical.js";
+import { loadHistoricalState, requestedTxId, requireCommitted } from "./historical.js";
 
 function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   const text = request.queryParams.get("transaction_id");
@@ -23,20 +23,7 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
       "Query parameter transaction_id must be of the form <view>.<seqno>.",
     );
   }
-  const status = txStatus(node, id);
-  if (status === "Invalid") {
-    throw new HttpError(
-      HttpErrorCode.TransactionInvalid,
-      `Transaction ${formatTxId(id)} is invalid.`,
-    );
-  }
-  if (status !== "Committed") {
-    throw new HttpError(
-      HttpErrorCode.TransactionPendingOrUnknown,
-      `Transaction ${formatTxId(id)} is not committed yet.`,
-      { headers: { "cache-control": "no-cache" } },
-    );
-  }
+  requireCommitted(node, id);
   const outcome = node.pipeline.receipt(id.seqno as Seqno);
   switch (outcome.kind) {
     case "receipt":

@@ -42,7 +42,8 @@ function readEntry(node: NodeContext, seqno: Seqno): Uint8Array {
   throw new HttpError(HttpErrorCode.InternalError, `Ledger entry ${seqno} could not be read.`);
 }
 
-export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalState {
+/** Historical reads and receipts need a committed txId: CCF's errors otherwise. */
+export function requireCommitted(node: NodeContext, id: TxId): void {
   const status = txStatus(node, id);
   if (status === "Invalid") {
     throw new HttpError(
@@ -57,6 +58,10 @@ export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalStat
       { headers: { "cache-control": "no-cache" } },
     );
   }
+}
+
+export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalState {
+  requireCommitted(node, id);
   const entry = decodeEntry(readEntry(node, id.seqno));
   const writeSet = decodeWriteSet(entry, node.history.secrets);
   if (writeSet === null || entry.view !== id.view) {

@@ -62,6 +62,7 @@ function call(
     body?: Uint8Array | string;
     contentType?: string;
     as?: Identity;
+    headers?: Record<string, string>;
   } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -71,7 +72,10 @@ function call(
         method,
         ca: serviceCertPem,
         ...(options.as !== undefined ? { cert: options.as.certPem, key: options.as.keyPem } : {}),
-        headers: options.contentType !== undefined ? { "content-type": options.contentType } : {},
+        headers: {
+          ...options.headers,
+          ...(options.contentType !== undefined ? { "content-type": options.contentType } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -94,32 +98,7 @@ function call(
 }
 
 function callWithTxId(path: string, txId: string, as: Identity): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      `${baseUrl}${path}`,
-      {
-        ca: serviceCertPem,
-        cert: as.certPem,
-        key: as.keyPem,
-        headers: { "x-ms-ccf-transaction-id": txId },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text,
-            json: () => JSON.parse(text),
-          });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
+  return call("GET", path, { as, headers: { "x-ms-ccf-transaction-id": txId } });
 }
 
 function signedBy(
