@@ -112,3 +112,9 @@ export function getU64LE(bytes: Uint8Array, offset: number): number {
   const hi = getU32LE(bytes, offset + 4);
   return hi >= 0x20_0000 ? Number.NaN : hi * TWO_POW_32 + getU32LE(bytes, offset);
 }
+
+/** PEM armour of DER bytes: `label` such as "CERTIFICATE" or "PUBLIC KEY", 64-column lines. */
+export function derToPem(der: Uint8Array, label: string): string {
+  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+}

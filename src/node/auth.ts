@@ -8,7 +8,7 @@
  * Reads go through the request's own transaction, so authentication and the handler see the
  * same state.
  */
-import { toHex } from "../base/bytes.js";
+import { derToPem, toHex } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert } from "../crypto/certs.js";
 import { decodeSign1, verifySign1 } from "../crypto/cose.js";
@@ -68,7 +68,7 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutc
   }
   const id = toHex(sha256(der));
   if (policy === "any_cert") {
-    return { kind: "ok", caller: { policy, certPem: derToPem(der) } };
+    return { kind: "ok", caller: { policy, certPem: derToPem(der, "CERTIFICATE") } };
   }
   const isUser = policy === "user_cert";
   const certs = isUser ? GOV_TABLES.userCerts : GOV_TABLES.memberCerts;
@@ -196,10 +196,4 @@ export function authenticate(
       headers: isCose ? { "www-authenticate": 'COSE-SIGN1 realm="Signed request access"' } : {},
     },
   );
-}
-
-function derToPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString("base64");
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
 }

@@ -11,7 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPublicKey, randomBytes } from "node:crypto";
 import { createServer as createNetServer } from "node:net";
-import { toBase64, toHex, utf8 } from "../base/bytes.js";
+import { derToPem, toBase64, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { sha256 } from "../crypto/hash.js";
 import { generateEncryptionKey, ecPrivateKeyPem } from "../crypto/identity.js";
@@ -322,9 +322,4 @@ function probeListen(address: { host: string; port: number }): Promise<void> {
     server.once("error", reject);
     server.listen(address.port, address.host, () => server.close(() => resolve()));
   });
-}
-
-function derToPem(der: Uint8Array, label: string): string {
-  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
