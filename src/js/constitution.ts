@@ -27,6 +27,7 @@
  */
 import { fromUtf8 } from "../base/bytes.js";
 import { SINGLETON_KEY, type Tx } from "../kv/index.js";
+import type { ConstitutionRunner, JsCallOutcome, ResolveVote } from "../gov/constitution-runner.js";
 import { type CcfBinding, type KvAccess, installCcfGlobals } from "./ccf-globals.js";
 import { type GovHost, installGovGlobals } from "./gov-globals.js";
 import { getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
@@ -39,29 +40,8 @@ import {
   JsSandbox,
 } from "./sandbox.js";
 
-// These mirror src/gov/constitution-runner.ts, which the js layer may not import (layers.json):
-// the class satisfies that interface structurally.
-export type JsCallOutcome<T> =
-  | { readonly kind: "ok"; readonly value: T }
-  | { readonly kind: "error"; readonly reason: string; readonly trace?: string };
-
-export interface BallotVote {
-  readonly member_id: string;
-  readonly vote: boolean;
-}
-
-export interface ConstitutionRunner {
-  validate(tx: Tx, proposal: string): JsCallOutcome<{ valid: boolean; description: string }>;
-  resolve(
-    tx: Tx,
-    proposal: string,
-    proposerId: string,
-    votes: readonly BallotVote[],
-    proposalId: string,
-  ): JsCallOutcome<string>;
-  apply(tx: Tx, proposal: string, proposalId: string): JsCallOutcome<void>;
-  vote(tx: Tx, ballotSource: string, proposal: string, proposerId: string): JsCallOutcome<boolean>;
-}
+// The interface this class implements is the governance layer's (gov/constitution-runner.ts).
+export type { JsCallOutcome } from "../gov/constitution-runner.js";
 
 export interface QuickJsConstitutionOptions {
   /** Receives ccf.node / ccf.network calls made by apply. */
@@ -132,7 +112,7 @@ export class QuickJsConstitution implements ConstitutionRunner {
     tx: Tx,
     proposal: string,
     proposerId: string,
-    votes: readonly BallotVote[],
+    votes: readonly ResolveVote[],
     proposalId: string,
   ): JsCallOutcome<string> {
     const voteArgs = votes.map((v) => ({ member_id: v.member_id, vote: v.vote }));
