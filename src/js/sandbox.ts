@@ -21,8 +21,9 @@
  * malloc_usable_size, so QuickJS counts every allocation as 8 bytes. `memoryBytes` therefore
  * bounds the size of any single allocation and the number of live allocations (memoryBytes / 8),
  * not their byte total: a guest retaining many large arrays, strings or ArrayBuffers grows the
- * shared WASM memory (up to the wasm32 ceiling, where malloc fails and the guest gets a clean
- * out-of-memory) until the deadline stops it. The deadline is the backstop.
+ * shared WASM memory. The interrupt handler therefore also watches the WASM memory itself: growth
+ * past `memoryBytes` during a call stops the guest as out-of-memory (QuickJS polls the handler as
+ * the guest runs, so the overshoot is bounded by what one polling interval can allocate).
  *
  * Invariant: every QuickJS handle created here is disposed before its context. A leaked handle
  * makes QuickJS abort while freeing the runtime, which poisons the shared WASM module; if that
@@ -139,22 +140,44 @@ function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined):
 class Deadline {
   /** Whether the handler interrupted the guest at least once. */
   interrupted = false;
+  /** Whether it interrupted because the WASM memory grew past the call's memory limit. */
+  memoryExceeded = false;
   private armed = true;
   private readonly atMs: number;
+  private readonly startBytes: number;
 
   constructor(
     budgetMs: number,
     /** The runtime's memory limit, kept to grant headroom when diagnosing a failure. */
     readonly memoryBytes: number,
+    /** Current size of the shared WASM memory, in bytes. */
+    private readonly wasmBytes: () => number,
   ) {
     this.atMs = Date.now() + budgetMs;
+    this.startBytes = wasmBytes();
   }
 
+  /**
+   * QuickJS polls this while the guest runs. Besides the deadline it enforces the byte limit
+   * QuickJS itself cannot (see the module comment): growth of the WASM memory during this call
+   * beyond `memoryBytes` stops the guest as out-of-memory.
+   */
   readonly handler = (): boolean => {
-    if (!this.armed || Date.now() <= this.atMs) return false;
+    if (!this.armed) return false;
+    if (this.wasmBytes() - this.startBytes > this.memoryBytes) {
+      this.memoryExceeded = true;
+      this.interrupted = true;
+      return true;
+    }
+    if (Date.now() <= this.atMs) return false;
     this.interrupted = true;
     return true;
   };
+
+  /** The outcome of an interrupted call: out of memory, or out of time. */
+  interruptOutcome(): JsOutcome {
+    return this.memoryExceeded ? { kind: "out-of-memory" } : { kind: "timeout" };
+  }
 
   disarm(): void {
     this.armed = false;
@@ -230,7 +253,12 @@ export class JsSandbox {
     setup: ContextSetup | undefined,
     body: (ctx: QuickJSContext, deadline: Deadline) => JsOutcome,
   ): JsOutcome {
-    const deadline = new Deadline(limits.deadlineMs, limits.memoryBytes);
+    const memory = this.quickjs.getWasmMemory();
+    const deadline = new Deadline(
+      limits.deadlineMs,
+      limits.memoryBytes,
+      () => memory.buffer.byteLength,
+    );
     const rt = this.quickjs.newRuntime();
     let ctx: QuickJSContext | undefined;
     try {
@@ -252,7 +280,7 @@ export class JsSandbox {
       // Host-side failures while the guest's limits bite (e.g. a host API allocating a guest
       // value under the memory limit) are the guest's outcome; anything else is a host bug.
       deadline.disarm();
-      if (deadline.interrupted) return { kind: "timeout" };
+      if (deadline.interrupted) return deadline.interruptOutcome();
       if (error instanceof Error && /out of memory/i.test(error.message)) {
         return { kind: "out-of-memory" };
       }
@@ -398,13 +426,13 @@ function callGlobal(
  */
 function describeFailure(ctx: QuickJSContext, error: QuickJSHandle, deadline: Deadline): JsOutcome {
   try {
-    if (deadline.interrupted) return { kind: "timeout" };
+    if (deadline.interrupted) return deadline.interruptOutcome();
     // Reading the error allocates (and may run guest getters, still under the deadline): after
     // an out-of-memory it must not fail for the same reason.
     ctx.runtime.setMemoryLimit(deadline.memoryBytes + DIAGNOSIS_HEADROOM_BYTES);
     return describeError(ctx, error);
   } catch {
-    if (deadline.interrupted) return { kind: "timeout" };
+    if (deadline.interrupted) return deadline.interruptOutcome();
     return { kind: "exception", message: "unreadable exception" };
   } finally {
     error.dispose();

@@ -29,7 +29,8 @@ export function ambient() {
 export function say(x) { console.log("hello", x, { a: 1 }); console.warn("careful"); return 1; }
 export async function later(x) { await null; return x + 1; }
 export function withFunction() { return { a: 1, f() {} }; }
-export function notJson() { return 10n; }`;
+export function notJson() { return 10n; }
+export function bigBomb() { const kept = []; while (true) { kept.push("x".repeat(65536) + kept.length); } }`;
 
 const MODULES = { "app.js": MAIN, "/lib/math.js": LIB };
 
@@ -136,6 +137,20 @@ test("an endless loop times out within about twice the deadline", async () => {
   const elapsedMs = performance.now() - started;
   assert.deepEqual(outcome, { kind: "timeout" });
   assert.ok(elapsedMs >= 190 && elapsedMs < 400, `took ${elapsedMs} ms for a 200 ms deadline`);
+});
+
+test("retaining large strings is stopped as out-of-memory by WASM growth, well before the deadline", async () => {
+  const box = await sandbox();
+  // Large blocks slip past QuickJS's own (count-based) limit; the sandbox watches WASM growth.
+  const limits = { memoryBytes: 32 << 20, deadlineMs: 20_000 };
+  const started = Date.now();
+  const outcome = box.call({ module: "app.js", exportName: "bigBomb", limits });
+  assert.deepEqual(outcome, { kind: "out-of-memory" });
+  assert.ok(Date.now() - started < 10_000, "stopped by memory, not by the 20 s deadline");
+  assert.deepEqual(box.call({ module: "app.js", exportName: "quadruple", args: [1] }), {
+    kind: "ok",
+    value: 4,
+  });
 });
 
 test("an allocation bomb runs out of memory and the next call still works", async () => {
