@@ -21,12 +21,11 @@ import {
   type GovCoseRequest,
   type GovMsgType,
 } from "../gov/cose-request.js";
-import { GOV_TABLES } from "../gov/tables.js";
+import { getById, GOV_MAPS } from "../gov/tables.js";
 import { HttpError, HttpErrorCode } from "../http/errors.js";
 import type { RpcRequest } from "../http/router.js";
 
 const decoder = new TextDecoder();
-const encoder = new TextEncoder();
 
 export interface AuthDetail {
   readonly auth_policy: AuthPolicy;
@@ -51,16 +50,6 @@ function refuse(policy: AuthPolicy, code: string, message: string): PolicyOutcom
   return { kind: "refused", detail: { auth_policy: policy, code, message } };
 }
 
-function readJson(tx: Tx, table: string, id: string): unknown {
-  const bytes = tx.ro(table).get(encoder.encode(id));
-  return bytes === undefined ? undefined : JSON.parse(decoder.decode(bytes));
-}
-
-function certPemOf(tx: Tx, table: string, id: string): string | undefined {
-  const bytes = tx.ro(table).get(encoder.encode(id));
-  return bytes === undefined ? undefined : decoder.decode(bytes);
-}
-
 function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutcome {
   const der = request.callerCertDer;
   if (der === null) {
@@ -71,8 +60,7 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutc
     return { kind: "ok", caller: { policy, certPem: derToPem(der, "CERTIFICATE") } };
   }
   const isUser = policy === "user_cert";
-  const certs = isUser ? GOV_TABLES.userCerts : GOV_TABLES.memberCerts;
-  const certPem = certPemOf(tx, certs, id);
+  const certPem = getById(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, id);
   if (certPem === undefined) {
     const who = isUser ? "user" : "member";
     return refuse(
@@ -81,9 +69,9 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutc
       `Could not find matching ${who} certificate.`,
     );
   }
-  const info = readJson(tx, isUser ? GOV_TABLES.userInfo : GOV_TABLES.memberInfo, id) as
-    { user_data?: unknown; member_data?: unknown } | undefined;
-  const data = isUser ? info?.user_data : info?.member_data;
+  const data = isUser
+    ? getById(tx, GOV_MAPS.userInfo, id)?.user_data
+    : getById(tx, GOV_MAPS.memberInfo, id)?.member_data;
   return { kind: "ok", caller: { policy, id, certPem, data } };
 }
 
@@ -101,7 +89,7 @@ function memberCosePolicy(
       return refuse(policy, "InvalidAuthenticationInfo", err.message);
     throw err;
   }
-  const certPem = certPemOf(tx, GOV_TABLES.memberCerts, parsed.kid);
+  const certPem = getById(tx, GOV_MAPS.memberCerts, parsed.kid);
   if (certPem === undefined) {
     return refuse(policy, "InvalidAuthenticationInfo", `Unknown member id: ${parsed.kid}.`);
   }
@@ -113,8 +101,7 @@ function memberCosePolicy(
     const what = `Found ${parsed.msgType}, expected ${options.msgType}.`;
     return refuse(policy, "InvalidAuthenticationInfo", `Unexpected message type: ${what}`);
   }
-  const info = readJson(tx, GOV_TABLES.memberInfo, parsed.kid) as
-    { status?: string; member_data?: unknown } | undefined;
+  const info = getById(tx, GOV_MAPS.memberInfo, parsed.kid);
   if (policy === "active_member_cose_sign1" && info?.status !== "Active") {
     return refuse(policy, "InvalidAuthenticationInfo", `Member ${parsed.kid} is not active.`);
   }
@@ -141,12 +128,12 @@ function userCosePolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): Policy
   if (!(kid instanceof Uint8Array))
     return refuse(policy, "InvalidAuthenticationInfo", "Missing kid.");
   const id = decoder.decode(kid);
-  const certPem = /^[a-f0-9]{64}$/.test(id) ? certPemOf(tx, GOV_TABLES.userCerts, id) : undefined;
+  const certPem = /^[a-f0-9]{64}$/.test(id) ? getById(tx, GOV_MAPS.userCerts, id) : undefined;
   if (certPem === undefined) return refuse(policy, "InvalidAuthenticationInfo", "Unknown user.");
   if (verifySign1(message, publicKeyOfCert(certPem)).kind !== "valid") {
     return refuse(policy, "InvalidAuthenticationInfo", "Signature verification failed.");
   }
-  const info = readJson(tx, GOV_TABLES.userInfo, id) as { user_data?: unknown } | undefined;
+  const info = getById(tx, GOV_MAPS.userInfo, id);
   return {
     kind: "ok",
     caller: { policy, id, certPem, data: info?.user_data, cosePayload: message.payload },

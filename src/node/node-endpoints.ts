@@ -6,40 +6,19 @@
 import { toBase64, utf8 } from "../base/bytes.js";
 import { formatTxId, parseTxId, type TxId } from "../base/ids.js";
 import type { Tx } from "../kv/tx.js";
-import { GOV_TABLES } from "../gov/tables.js";
+import { SINGLETON_KEY } from "../kv/encoding.js";
+import { entriesById, getById, getSingleton, GOV_MAPS, type NodeInfo } from "../gov/tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../http/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../http/router.js";
 import { json, runInTx } from "./rpc-context.js";
 import { CONSORTIA_VERSION, type NodeContext } from "./node-host.js";
 
-const decoder = new TextDecoder();
-
 export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
-
-function readJson<T>(tx: Tx, table: string, key: Uint8Array): T | undefined {
-  const bytes = tx.ro(table).get(key);
-  return bytes === undefined ? undefined : (JSON.parse(decoder.decode(bytes)) as T);
-}
-
-const SINGLETON = new Uint8Array(8);
-
-interface ServiceInfoValue {
-  cert: string;
-  status: string;
-  recovery_count?: number;
-  service_data?: unknown;
-  current_service_create_txid?: string;
-}
-
-export function readServiceInfo(tx: Tx): ServiceInfoValue | undefined {
-  return readJson<ServiceInfoValue>(tx, GOV_TABLES.serviceInfo, SINGLETON);
-}
 
 /** The service status as last committed locally ("Opening" before genesis). */
 export function serviceStatus(node: NodeContext): string {
-  const bytes = node.store.get(GOV_TABLES.serviceInfo, SINGLETON);
-  if (bytes === undefined) return "Opening";
-  return (JSON.parse(decoder.decode(bytes)) as ServiceInfoValue).status;
+  const bytes = node.store.get(GOV_MAPS.serviceInfo.name, SINGLETON_KEY);
+  return bytes === undefined ? "Opening" : GOV_MAPS.serviceInfo.codec.decode(bytes).status;
 }
 
 /** CCF's status of a txId for one node (ccf-api.md 3.2). */
@@ -81,30 +60,23 @@ export function registerCommonEndpoints(
   router.add("GET", `${prefix}/api`, () => json(openApi()));
 }
 
-function nodeInfoView(node: NodeContext, id: string, info: Record<string, unknown>): JsonBody {
+function nodeInfoView(node: NodeContext, id: string, info: NodeInfo): JsonBody {
   return {
     node_id: id,
-    status: info.status as string,
+    status: info.status,
     primary: id === node.nodeId,
-    rpc_interfaces: (info.rpc_interfaces ?? {}) as JsonBody,
+    rpc_interfaces: info.rpc_interfaces as JsonBody,
     node_data: (info.node_data ?? null) as JsonBody,
     last_written: 0,
   };
 }
 
 function listNodes(node: NodeContext, tx: Tx): JsonBody[] {
-  const nodes: JsonBody[] = [];
-  tx.ro(GOV_TABLES.nodeInfo).forEach((value, key) => {
-    const id = decoder.decode(key);
-    nodes.push(
-      nodeInfoView(node, id, JSON.parse(decoder.decode(value)) as Record<string, unknown>),
-    );
-  });
-  return nodes;
+  return entriesById(tx, GOV_MAPS.nodeInfo).map(([id, info]) => nodeInfoView(node, id, info));
 }
 
 function findNode(node: NodeContext, tx: Tx, id: string): RpcResponse {
-  const info = readJson<Record<string, unknown>>(tx, GOV_TABLES.nodeInfo, utf8(id));
+  const info = getById(tx, GOV_MAPS.nodeInfo, id);
   if (info === undefined) {
     throw new HttpError(HttpErrorCode.ResourceNotFound, `Node ${id} not found.`);
   }
@@ -128,7 +100,7 @@ function isPartOfNetwork(node: NodeContext): boolean {
 function registerNetworkEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/network", () =>
     runInTx(node.pipeline, (tx) => {
-      const info = readServiceInfo(tx);
+      const info = getSingleton(tx, GOV_MAPS.serviceInfo);
       return json({
         service_status: info?.status ?? "Opening",
         service_certificate: node.serviceCertPem,
@@ -201,8 +173,8 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
 function registerConfigEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/service/configuration", () =>
     runInTx(node.pipeline, (tx) => {
-      const config = readJson<Record<string, JsonBody>>(tx, GOV_TABLES.serviceConfig, SINGLETON);
-      return json({ ...config, consensus: "CFT" });
+      const config = getSingleton(tx, GOV_MAPS.serviceConfig);
+      return json({ ...(config as object | undefined), consensus: "CFT" } as JsonBody);
     }),
   );
   router.add("GET", "/node/consensus", () => {
