@@ -17,12 +17,13 @@
  * certs, commit evidence "ce:<view>.<seqno>:<64 hex>", exactly one of leaf / leaf_components);
  * whether it is *valid* is verifyReceipt's question, answered as a value, not an exception.
  */
+import { computeLeaf as leafOfDigests } from "./history.js";
 import { fromBase64, fromHex, toBase64, toHex, utf8 } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
 import { isHexId } from "../base/ids.js";
 import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
 import { isIssuedBy, publicKeyOfCert } from "../crypto/certs.js";
-import { SHA256_BYTES, sha256, sha256Concat } from "../crypto/hash.js";
+import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { nodeIdFromPublicKey } from "../crypto/identity.js";
 import { foldProof, type ProofStep } from "./merkle/proof.js";
 
@@ -190,11 +191,11 @@ function digestBytes(hex: string): Uint8Array {
 
 /** The Merkle leaf of a transaction: H(write_set_digest || H(commit_evidence) || claims). */
 export function computeLeaf(components: LeafComponents): Uint8Array {
-  return sha256Concat([
+  return leafOfDigests(
     digestBytes(components.write_set_digest),
     sha256(utf8(components.commit_evidence)),
     digestBytes(components.claims_digest),
-  ]);
+  );
 }
 
 function proofBytes(proof: readonly HexProofStep[]): ProofStep[] {
