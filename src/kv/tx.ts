@@ -125,6 +125,11 @@ export class Tx {
     return this.closed;
   }
 
+  /** Whether any handle wrote or cleared (the writes may still turn out to change nothing). */
+  get hasWrites(): boolean {
+    return this.handles.some((h) => h.writes !== null || h.cleared);
+  }
+
   rw(name: string): MapHandle {
     return this.handle(name);
   }

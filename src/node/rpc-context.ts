@@ -12,6 +12,11 @@ import type { RpcResponse } from "../http/router.js";
 import type { TxPipeline } from "./tx-pipeline.js";
 
 export const TXID_HEADER = "x-ms-ccf-transaction-id";
+/**
+ * Internal marker on the answer to a write executed on a backup: the node's request middleware
+ * forwards the request to the primary instead of answering (it never reaches a client).
+ */
+export const FORWARD_HEADER = "x-consortia-forward-to-primary";
 
 /** Thrown inside a transaction to discard it and answer with `response`. */
 class Discard {
@@ -58,6 +63,12 @@ export function runInTx(
       return withTxId(outcome!.result, outcome!.txId);
     case "read-only":
       return withTxId(outcome!.result, { view: pipeline.lastTxId.view, seqno: outcome!.readSeqno });
+    case "not-primary":
+      return {
+        status: 503,
+        headers: { [FORWARD_HEADER]: "1" },
+        body: { error: { code: "PrimaryNotFound", message: "This node is not the primary." } },
+      };
     case "conflict":
       throw new HttpError(
         HttpErrorCode.TransactionCommitAttemptsExceedLimit,

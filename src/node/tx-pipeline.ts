@@ -18,6 +18,8 @@ import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { signDigest } from "../crypto/ecdsa.js";
 import { sha256 } from "../crypto/hash.js";
 import type { Store } from "../kv/store.js";
+import type { RaftEntry } from "../consensus/types.js";
+import { decodeWriteSet } from "../ledger/entry-format.js";
 import type { Tx } from "../kv/tx.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import type { TxHistory, ReceiptOutcome } from "../ledger/history.js";
@@ -60,7 +62,9 @@ export const DEFAULT_PIPELINE_OPTIONS: Omit<TxPipelineOptions, "view"> = {
 export type ExecuteOutcome<T> =
   | { readonly kind: "committed"; readonly txId: TxId; readonly result: T }
   | { readonly kind: "read-only"; readonly readSeqno: Seqno; readonly result: T }
-  | { readonly kind: "conflict"; readonly attempts: number };
+  | { readonly kind: "conflict"; readonly attempts: number }
+  /** The handler wrote, but this node is not the primary: forward the request. */
+  | { readonly kind: "not-primary" };
 
 /** Optional per-stage timing for benchmarks: accumulates milliseconds per stage. */
 export interface StageProfile {
@@ -68,6 +72,19 @@ export interface StageProfile {
   readonly totalsMs: Record<PipelineStage, number>;
 }
 export type PipelineStage = "execute" | "serialise" | "merkle" | "ledger" | "signature";
+
+/**
+ * Where a replicated node's pipeline hands its entries (the consensus driver). Without one the
+ * pipeline runs standalone: it syncs and commits at each signature itself (benchmarks, tests).
+ */
+export interface ConsensusSink {
+  /** Leader: entries now in the local ledger (not yet synced), in seqno order. */
+  replicate(entries: readonly RaftEntry[]): void;
+  /** Whether this node may execute writes (it is the primary). */
+  canWrite(): boolean;
+  /** The new configuration (trusted node ids) a committed write set creates, if any. */
+  configurationOf(writeSet: WriteSet): readonly NodeId[] | undefined;
+}
 
 export interface TxPipelineDeps {
   readonly store: Store;
@@ -80,6 +97,7 @@ export interface TxPipelineDeps {
   readonly options: TxPipelineOptions;
   readonly nowMs: number;
   readonly profile?: StageProfile | undefined;
+  readonly consensus?: ConsensusSink | undefined;
 }
 
 /** The node records sealed transactions once this many are pending (one batch). */
@@ -94,6 +112,10 @@ export class TxPipeline {
   private readonly identity: NodeSigningIdentity;
   private readonly options: TxPipelineOptions;
   private readonly profile: StageProfile | undefined;
+  private readonly consensus: ConsensusSink | undefined;
+  private view: View;
+  /** Configurations created by transactions still with the sealer, by seqno. */
+  private readonly pendingConfigs = new Map<number, readonly NodeId[]>();
   // Invariant: unsignedCount == number of transactions after the last signature.
   private unsignedCount = 0;
   /** Set by requestLedgerChunk: the next signature ends the current ledger chunk. */
@@ -112,9 +134,12 @@ export class TxPipeline {
     this.identity = deps.identity;
     this.options = deps.options;
     this.profile = deps.profile;
+    this.consensus = deps.consensus;
+    this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
     this.committed = { view: deps.options.view, seqno: this.store.seqno };
+    if (deps.consensus !== undefined) this.committed = { view: 0 as View, seqno: 0 as Seqno };
   }
 
   get commitTxId(): TxId {
@@ -122,7 +147,12 @@ export class TxPipeline {
   }
 
   get lastTxId(): TxId {
-    return { view: this.options.view, seqno: this.store.seqno };
+    return { view: this.view, seqno: this.store.seqno };
+  }
+
+  /** The view new transactions are created in (the consensus view once this node leads). */
+  setView(view: View): void {
+    this.view = view;
   }
 
   /**
@@ -137,6 +167,10 @@ export class TxPipeline {
       const t0 = this.profile?.now() ?? 0;
       const tx = this.store.begin();
       const result = handler(tx);
+      if (tx.hasWrites && this.consensus !== undefined && !this.consensus.canWrite()) {
+        tx.close();
+        return { kind: "not-primary" };
+      }
       const outcome = this.store.commit(tx);
       if (this.profile !== undefined) this.profile.totalsMs.execute += this.profile.now() - t0;
       switch (outcome.kind) {
@@ -145,7 +179,9 @@ export class TxPipeline {
         case "read-only":
           return { kind: "read-only", readSeqno: outcome.seqno, result };
         case "committed": {
-          const txId = { view: this.options.view, seqno: outcome.seqno };
+          const txId = { view: this.view, seqno: outcome.seqno };
+          const configuration = this.consensus?.configurationOf(outcome.writeSet);
+          if (configuration !== undefined) this.pendingConfigs.set(outcome.seqno, configuration);
           const claims = typeof claimsDigest === "function" ? claimsDigest() : claimsDigest;
           this.submit(txId, outcome.writeSet, claims);
           this.unsignedCount++;
@@ -175,6 +211,7 @@ export class TxPipeline {
   private record(sealed: readonly SealedTx[]): void {
     if (sealed.length === 0) return;
     const p = this.profile;
+    const replicated: RaftEntry[] = [];
     for (const tx of sealed) {
       const t0 = p?.now() ?? 0;
       this.history.recordSealed(tx);
@@ -184,7 +221,19 @@ export class TxPipeline {
         p.totalsMs.merkle += t1 - t0;
         p.totalsMs.ledger += p.now() - t1;
       }
+      if (this.consensus !== undefined) {
+        const configuration = this.pendingConfigs.get(tx.txId.seqno);
+        if (configuration !== undefined) this.pendingConfigs.delete(tx.txId.seqno);
+        replicated.push({
+          seqno: tx.txId.seqno,
+          view: tx.txId.view,
+          isSignature: false,
+          configuration,
+          payload: tx.entry,
+        });
+      }
     }
+    if (replicated.length > 0) this.consensus!.replicate(replicated);
   }
 
   /**
@@ -193,6 +242,7 @@ export class TxPipeline {
    */
   tick(nowMs: number): boolean {
     this.record(this.sealer.poll());
+    if (this.consensus !== undefined && !this.consensus.canWrite()) return false;
     if (this.signedSinceTick) {
       // A signature by count (or an explicit one) restarts the interval.
       this.signedSinceTick = false;
@@ -216,7 +266,7 @@ export class TxPipeline {
     this.record(this.sealer.drain());
     assert(this.history.lastSeqno === this.store.seqno, "every committed tx is recorded");
     const seqno = (this.store.seqno + 1) as Seqno;
-    const txId: TxId = { view: this.options.view, seqno };
+    const txId: TxId = { view: this.view, seqno };
     const root = this.history.rootForNextSignature();
     const value = makeSignatureValue({
       txId,
@@ -239,11 +289,63 @@ export class TxPipeline {
     this.ledger.append(entry, { seqno, isSignature: true });
     this.unsignedCount = 0;
     this.signedSinceTick = true;
+    if (this.consensus !== undefined) {
+      // Replicated: consensus syncs and commits once a majority holds the signature.
+      this.consensus.replicate([{ seqno, view: txId.view, isSignature: true, payload: entry }]);
+      if (this.profile !== undefined) this.profile.totalsMs.signature += this.profile.now() - t0;
+      return txId;
+    }
     // Durability point: the signature and everything before it reach the disk before commit.
     this.ledger.sync();
     this.commit(txId);
     if (this.profile !== undefined) this.profile.totalsMs.signature += this.profile.now() - t0;
     return txId;
+  }
+
+  /** Consensus committed up to `txId` (a signature this node holds durably). */
+  commitTo(txId: TxId): void {
+    if (txId.seqno <= this.committed.seqno) return;
+    this.commit(txId);
+  }
+
+  /**
+   * Follower path: entries from the primary, in seqno order after the last one. Records each
+   * in the history, applies its write set to the store and appends it to the ledger.
+   * Throws EntryError on malformed bytes, and an Error if the private domain does not decrypt.
+   */
+  appendReplicated(entries: readonly RaftEntry[]): void {
+    for (const e of entries) {
+      assert(e.seqno === this.store.seqno + 1, `replicated ${e.seqno} after ${this.store.seqno}`);
+      const entry = this.history.appendEntry(e.payload);
+      const writeSet = decodeWriteSet(entry, this.history.secrets);
+      if (writeSet === null) {
+        this.history.retract((e.seqno - 1) as Seqno);
+        throw new Error(`entry ${e.view}.${e.seqno} does not decrypt with the ledger secrets`);
+      }
+      this.store.apply(e.seqno, writeSet);
+      this.ledger.append(e.payload, { seqno: e.seqno, isSignature: e.isSignature });
+      this.view = e.view;
+    }
+  }
+
+  /**
+   * Drops every transaction after `seqno` (an unsigned suffix consensus discarded), including
+   * any still with the sealer.
+   */
+  rollbackTo(seqno: Seqno): void {
+    assert(seqno >= this.committed.seqno, `rollback to ${seqno} below commit`);
+    this.sealer.drain(); // sealed results of rolled-back transactions are discarded
+    this.submitsSincePoll = 0;
+    for (const s of this.pendingConfigs.keys()) if (s > seqno) this.pendingConfigs.delete(s);
+    if (this.store.seqno > seqno) this.store.rollback(seqno);
+    if (this.history.lastSeqno > seqno) this.history.retract(seqno);
+    if (this.ledger.lastSeqno > seqno) this.ledger.truncate(seqno);
+    this.unsignedCount = 0;
+  }
+
+  /** Makes every ledger entry appended so far durable (consensus' sync duty). */
+  syncLedger(): void {
+    this.ledger.sync();
   }
 
   private commit(txId: TxId): void {
@@ -275,7 +377,7 @@ export class TxPipeline {
 
   /** Signs anything outstanding, closes the ledger files and stops the sealer. */
   async close(): Promise<void> {
-    if (this.unsignedCount > 0) this.emitSignature();
+    if (this.consensus === undefined && this.unsignedCount > 0) this.emitSignature();
     this.ledger.close();
     await this.sealer.close();
   }

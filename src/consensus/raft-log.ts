@@ -1,0 +1,195 @@
+/**
+ * The consensus log of one node: the view and kind of every entry after `base`, the payloads
+ * of recent entries, the signature seqnos and the configurations the log defines.
+ *
+ * Owns: entry metadata (views, signature flags, configurations) and a payload window.
+ * Invariants:
+ * - Seqnos are contiguous: the log holds base+1 .. last. `base` is the seqno the node started
+ *   from (0, or a snapshot's seqno), whose view is `baseView`.
+ * - Views never decrease along the log (MonoLogInv).
+ * - `signatures` lists the signature seqnos > base, strictly increasing.
+ * - `configs[0]` is the configuration in force at `base`; later items come from entries with a
+ *   `configuration`, in seqno order.
+ * - Payloads are held for seqnos >= payloadFrom; older ones come from the `PayloadReader`.
+ */
+import { assert } from "../base/assert.js";
+import type { EntryMeta, NodeId, RaftEntry, Seqno, View } from "./types.js";
+
+export interface Configuration {
+  /** The seqno of the entry that introduced it (base for the initial one). */
+  readonly seqno: Seqno;
+  readonly nodes: readonly NodeId[];
+}
+
+/** Reads payloads the log no longer holds in memory (the host's ledger files). */
+export interface PayloadReader {
+  payload(seqno: Seqno): Uint8Array;
+}
+
+const NO_READER: PayloadReader = {
+  payload(seqno) {
+    throw new Error(`payload of ${seqno} was compacted and no reader is configured`);
+  },
+};
+
+export class RaftLog {
+  private readonly base: Seqno;
+  private readonly baseView: View;
+  // Invariant: views[i] is the view of seqno base+1+i.
+  private readonly views: number[] = [];
+  private readonly signatures: number[] = [];
+  private readonly configs: Configuration[];
+  // Invariant: payloads[i] is the payload of seqno payloadFrom+i; payloadFrom > base.
+  private payloads: Uint8Array[] = [];
+  private payloadFrom: number;
+
+  constructor(
+    base: { seqno: Seqno; view: View; configuration: readonly NodeId[] },
+    private readonly reader: PayloadReader = NO_READER,
+  ) {
+    this.base = base.seqno;
+    this.baseView = base.view;
+    this.configs = [{ seqno: base.seqno, nodes: [...base.configuration].sort() }];
+    this.payloadFrom = base.seqno + 1;
+  }
+
+  get baseSeqno(): Seqno {
+    return this.base;
+  }
+
+  get last(): Seqno {
+    return (this.base + this.views.length) as Seqno;
+  }
+
+  get lastView(): View {
+    return this.viewAt(this.last);
+  }
+
+  /** The view of `seqno` (base..last). */
+  viewAt(seqno: number): View {
+    assert(seqno >= this.base && seqno <= this.last, `seqno ${seqno} outside the log`);
+    if (seqno === this.base) return this.baseView;
+    return this.views[seqno - this.base - 1] as View;
+  }
+
+  has(seqno: number): boolean {
+    return seqno >= this.base && seqno <= this.last;
+  }
+
+  isSignature(seqno: number): boolean {
+    return this.signatures.includes(seqno) || (seqno === this.base && seqno > 0);
+  }
+
+  /** The last signature seqno at or below `seqno`, or the base. */
+  lastSignatureAtOrBelow(seqno: number): Seqno {
+    const list = this.signatures;
+    for (let i = list.length - 1; i >= 0; i--) if (list[i]! <= seqno) return list[i] as Seqno;
+    return this.base;
+  }
+
+  /** The last committable seqno: the last signature (or the base). */
+  get lastCommittable(): Seqno {
+    return (this.signatures.at(-1) ?? this.base) as Seqno;
+  }
+
+  /** Signature seqnos in (from, to], increasing. */
+  signaturesIn(from: number, to: number): number[] {
+    return this.signatures.filter((s) => s > from && s <= to);
+  }
+
+  append(entry: RaftEntry): void {
+    assert(entry.seqno === this.last + 1, `append ${entry.seqno} after ${this.last}`);
+    assert(entry.view >= this.lastView, `view ${entry.view} after ${this.lastView}`);
+    this.views.push(entry.view);
+    if (entry.isSignature) this.signatures.push(entry.seqno);
+    if (entry.configuration !== undefined) {
+      this.configs.push({ seqno: entry.seqno, nodes: [...entry.configuration].sort() });
+    }
+    this.payloads.push(entry.payload);
+  }
+
+  /** Drops every entry after `seqno`. */
+  truncate(seqno: Seqno): void {
+    assert(seqno >= this.base && seqno <= this.last, `truncate to ${seqno} outside the log`);
+    this.views.length = seqno - this.base;
+    while ((this.signatures.at(-1) ?? 0) > seqno) this.signatures.pop();
+    while (this.configs.length > 1 && this.configs.at(-1)!.seqno > seqno) this.configs.pop();
+    if (seqno < this.payloadFrom) {
+      this.payloads = [];
+      this.payloadFrom = seqno + 1;
+    } else {
+      this.payloads.length = seqno + 1 - this.payloadFrom;
+    }
+  }
+
+  meta(seqno: number): EntryMeta {
+    const config = this.configs.find((c) => c.seqno === seqno && seqno > this.base);
+    return {
+      view: this.viewAt(seqno),
+      isSignature: this.signatures.includes(seqno),
+      ...(config !== undefined ? { configuration: config.nodes } : {}),
+    };
+  }
+
+  entry(seqno: number): RaftEntry {
+    assert(seqno > this.base && seqno <= this.last, `entry ${seqno} outside the log`);
+    const payload =
+      seqno >= this.payloadFrom
+        ? this.payloads[seqno - this.payloadFrom]!
+        : this.reader.payload(seqno as Seqno);
+    return { ...this.meta(seqno), seqno: seqno as Seqno, payload };
+  }
+
+  /** Entries from `from`, at most `maxEntries` and about `maxBytes` (at least one). */
+  slice(from: number, maxEntries: number, maxBytes: number): RaftEntry[] {
+    const out: RaftEntry[] = [];
+    let bytes = 0;
+    for (let s = from; s <= this.last && out.length < maxEntries; s++) {
+      const e = this.entry(s);
+      if (out.length > 0 && bytes + e.payload.byteLength > maxBytes) break;
+      bytes += e.payload.byteLength;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Forgets payloads below `seqno` (the reader serves them from now on). */
+  compactPayloads(seqno: number): void {
+    if (seqno <= this.payloadFrom) return;
+    const drop = Math.min(seqno, this.last + 1) - this.payloadFrom;
+    this.payloads = this.payloads.slice(drop);
+    this.payloadFrom += drop;
+  }
+
+  /**
+   * The largest seqno <= `seqno` whose view is <= `view`: where a follower's log may still
+   * match a leader whose entry at `seqno` has `view` (used for NACK hints).
+   */
+  lastAtOrBelowWithViewAtMost(seqno: number, view: number): Seqno {
+    let s = Math.min(seqno, this.last);
+    while (s > this.base && this.viewAt(s) > view) s--;
+    return s as Seqno;
+  }
+
+  /** The first seqno of `view` in this log, or null. */
+  firstOfView(view: number): Seqno | null {
+    for (let s = this.base + 1; s <= this.last; s++) {
+      const v = this.viewAt(s);
+      if (v === view) return s as Seqno;
+      if (v > view) return null;
+    }
+    return null;
+  }
+
+  /** Every configuration, oldest first (configs[0] is the base configuration). */
+  configurations(): readonly Configuration[] {
+    return this.configs;
+  }
+
+  /** The configurations active at commit `commitSeqno`: the last committed one and later ones. */
+  activeConfigurations(commitSeqno: number): Configuration[] {
+    let i = this.configs.length - 1;
+    while (i > 0 && this.configs[i]!.seqno > commitSeqno) i--;
+    return this.configs.slice(i);
+  }
+}
