@@ -204,7 +204,7 @@ async function handleRequest(
     params: {},
     callerCertDer: certs.get(req.socket as TLSSocket),
   };
-  const dispatch = (r: RpcRequest): Promise<RpcResponse> => dispatchToRoute(r, options.router, log);
+  const dispatch = (r: RpcRequest): Promise<RpcResponse> => dispatchRequest(r, options.router, log);
   let response: RpcResponse;
   if (options.onRequest === undefined) {
     response = await dispatch(request);
@@ -215,7 +215,8 @@ async function handleRequest(
   sendResponse(res, response, log);
 }
 
-async function dispatchToRoute(
+/** Routes `request` and runs its handler (errors become CCF error responses). */
+export async function dispatchRequest(
   request: RpcRequest,
   router: Router,
   log: RpcLog,

@@ -400,9 +400,9 @@ export function parseNodeConfig(json: unknown, configFile: string): NodeConfig {
   return completeConfig(parsed.data, file, ignoredKeys);
 }
 
-/** Join and Recover parse but do not run yet; the issues that implement them delete this. */
+/** Recover parses but does not run yet; issue #5 deletes this. */
 export function assertSupportedCommand(config: NodeConfig): void {
-  const issue = { Start: undefined, Join: 4, Recover: 5 }[config.command.type];
+  const issue = { Start: undefined, Join: undefined, Recover: 5 }[config.command.type];
   if (issue === undefined) return;
   throw new ConfigError(
     { code: ConfigErrorCode.Unsupported, key: "command.type", file: config.configFile },

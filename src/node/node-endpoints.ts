@@ -21,13 +21,9 @@ export function serviceStatus(node: NodeContext): string {
   return bytes === undefined ? "Opening" : GOV_MAPS.serviceInfo.codec.decode(bytes).status;
 }
 
-/** CCF's status of a txId for one node (ccf-api.md 3.2). */
+/** CCF's status of a txId for one node (ccf-api.md 3.2), from its consensus log. */
 export function txStatus(node: NodeContext, id: TxId): TxStatus {
-  const committed = node.pipeline.commitTxId;
-  const last = node.pipeline.lastTxId;
-  if (id.seqno <= committed.seqno) return id.view === node.view ? "Committed" : "Invalid";
-  if (id.seqno <= last.seqno) return id.view === node.view ? "Pending" : "Invalid";
-  return id.view < node.view ? "Invalid" : "Unknown";
+  return node.raft.status(id.view, id.seqno);
 }
 
 function parseTxIdParam(request: RpcRequest): TxId {
@@ -64,7 +60,7 @@ function nodeInfoView(node: NodeContext, id: string, info: NodeInfo): JsonBody {
   return {
     node_id: id,
     status: info.status,
-    primary: id === node.nodeId,
+    primary: id === node.raft.leader,
     rpc_interfaces: info.rpc_interfaces as JsonBody,
     node_data: (info.node_data ?? null) as JsonBody,
     last_written: 0,
@@ -105,7 +101,7 @@ function registerNetworkEndpoints(router: Router, node: NodeContext): void {
         service_status: info?.status ?? "Opening",
         service_certificate: node.serviceCertPem,
         current_view: node.view,
-        primary_id: node.nodeId,
+        primary_id: node.raft.leader,
         recovery_count: info?.recovery_count ?? 0,
         service_data: (info?.service_data ?? null) as JsonBody,
         current_service_create_txid: info?.current_service_create_txid ?? "2.1",
@@ -124,9 +120,11 @@ function registerNetworkEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/network/nodes/self", () =>
     runInTx(node.pipeline, (tx) => findNode(node, tx, node.nodeId)),
   );
-  router.add("GET", "/node/network/nodes/primary", () =>
-    runInTx(node.pipeline, (tx) => findNode(node, tx, node.nodeId)),
-  );
+  router.add("GET", "/node/network/nodes/primary", () => {
+    const primary = node.raft.leader;
+    if (primary === null) throw new HttpError(HttpErrorCode.PrimaryNotFound, "No primary known.");
+    return runInTx(node.pipeline, (tx) => findNode(node, tx, primary));
+  });
   router.add("GET", "/node/network/nodes/{node_id}", (request) =>
     runInTx(node.pipeline, (tx) => findNode(node, tx, request.params.node_id ?? "")),
   );
@@ -149,11 +147,16 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
       unsafe: false,
     }),
   );
-  router.add("GET", "/node/primary", () => ({ status: 200 }));
-  router.add("HEAD", "/node/primary", () => ({ status: 200 }));
-  router.add("GET", "/node/backup", () => {
-    throw new HttpError(HttpErrorCode.ResourceNotFound, "Node is not backup.");
-  });
+  // 200 on the primary (or a backup), 404 elsewhere: load balancers probe these.
+  const whenRole = (primary: boolean) => (): RpcResponse => {
+    if (node.raft.isLeader === primary) return { status: 200 };
+    const what = primary ? "primary" : "backup";
+    throw new HttpError(HttpErrorCode.ResourceNotFound, `Node is not ${what}.`);
+  };
+  router.add("GET", "/node/primary", whenRole(true));
+  router.add("HEAD", "/node/primary", whenRole(true));
+  router.add("GET", "/node/backup", whenRole(false));
+  router.add("HEAD", "/node/backup", whenRole(false));
   for (const frontend of ["app", "gov"]) {
     router.add("GET", `/node/ready/${frontend}`, () => {
       if (!isPartOfNetwork(node)) {
@@ -178,21 +181,31 @@ function registerConfigEndpoints(router: Router, node: NodeContext): void {
     }),
   );
   router.add("GET", "/node/consensus", () => {
-    const address = node.config.network.nodeToNodeInterface.publishedAddress;
+    const d = node.raft.details(Date.now());
+    const n2nAddress = (id: string): string => {
+      const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(id));
+      if (bytes === undefined) return "";
+      const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
+      return n2n.published_address ?? n2n.bind_address;
+    };
+    const acks: Record<string, JsonBody> = {};
+    for (const [id, a] of Object.entries(d.acks)) {
+      acks[id] = { seqno: a.match, last_received_ms: a.lastAckAgoMs };
+    }
     return json({
       details: {
-        configs: [
-          {
-            idx: 1,
-            rid: 1,
-            nodes: { [node.nodeId]: { address: `${address.host}:${address.port}` } },
-          },
-        ],
-        acks: {},
-        membership_state: "Active",
-        leadership_state: "Leader",
-        primary_id: node.nodeId,
-        current_view: node.view,
+        configs: d.configurations.map((c) => ({
+          idx: c.seqno,
+          rid: c.seqno,
+          nodes: Object.fromEntries(c.nodes.map((id) => [id, { address: n2nAddress(id) }])),
+        })),
+        acks,
+        membership_state: d.membership,
+        leadership_state: d.role,
+        primary_id: d.leader,
+        current_view: d.view,
+        commit_seqno: d.commitSeqno,
+        last_seqno: d.lastSeqno,
         ticking: true,
         reconfiguration_type: "OneTransaction",
       },

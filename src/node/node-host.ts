@@ -1,45 +1,76 @@
 /**
- * One Consortia node (issue #3: Start only; Join with #4, Recover with #5). Start creates the
- * service and node identities, writes the genesis transaction (members, constitution, service
- * info Opening, this node Trusted, its virtual measurement and host data), signs it, and serves
- * every rpc interface over HTTPS with the node certificate the service key endorsed.
+ * One Consortia node. `NodeHost.start` creates the service (command.type Start): service and
+ * node identities, the genesis transaction (members, constitution, service info Opening, this
+ * node Trusted, its virtual measurement and host data) and a signature, as primary of view 2.
+ * `NodeHost.join` joins an existing service (ccf-api.md 2.3): it presents a virtual quote to
+ * the target's `POST /node/join`, waits while Pending, and once Trusted receives the ledger
+ * secrets, the service identity and its endorsed certificate, then catches up from the primary.
  *
- * The node owns its store, history, ledger and pipeline (house style: one owner, no locks);
- * handlers run synchronously inside pipeline.execute, and a timer ticks the pipeline so
- * signatures follow `ledger_signatures.delay` when transactions are few.
+ * Either way the node then runs the same loop: one HTTPS server per rpc interface, the
+ * node-to-node channel, and a timer that ticks the pipeline and consensus (ConsensusDriver).
+ * Writes reaching a backup are forwarded to the primary (Forwarder).
+ *
+ * The node owns its store, history, ledger, pipeline and Raft node (house style: one owner, no
+ * locks); handlers run synchronously inside pipeline.execute.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createPublicKey, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import { createServer as createNetServer } from "node:net";
-import { derToPem, toBase64, toHex, utf8 } from "../base/bytes.js";
+import { join as joinPath } from "node:path";
+import { derToPem, fromBase64, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
+import { formatTxId } from "../base/ids.js";
+import { makeVirtualQuote, VIRTUAL_MEASUREMENT, type QuoteInfo } from "../attestation/index.js";
+import { RaftNode } from "../consensus/raft.js";
+import { DEFAULT_TIMINGS } from "../consensus/types.js";
 import { sha256 } from "../crypto/hash.js";
-import { generateEncryptionKey, ecPrivateKeyPem } from "../crypto/identity.js";
+import { isIssuedBy } from "../crypto/certs.js";
+import {
+  ecPrivateKeyPem,
+  generateEcKeyPair,
+  generateEncryptionKey,
+  nodeIdFromPublicKey,
+} from "../crypto/identity.js";
+import { createSelfSignedCertificate } from "../crypto/certs.js";
 import { Store } from "../kv/store.js";
 import { TxHistory } from "../ledger/history.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { LedgerWriter } from "../ledger/io/ledger-writer.js";
 import { Router } from "../http/router.js";
+import { dispatchRequest } from "../http/server.js";
 import { createRpcServer, type RpcServer } from "../http/server.js";
-import type { NodeConfig } from "./config.js";
-import { formatAddress } from "./config-values.js";
-import { createStartIdentities, type StartIdentities } from "./identities.js";
-import { InlineSealer } from "./sealer.js";
-import { TxPipeline, DEFAULT_PIPELINE_OPTIONS } from "./tx-pipeline.js";
-import { TXID_HEADER } from "./rpc-context.js";
+import { errorBody, HttpErrorCode } from "../http/errors.js";
+import type { RpcRequest, RpcResponse } from "../http/router.js";
 import { writeGenesis } from "../gov/genesis.js";
-import type { NodeInfo } from "../gov/tables.js";
-import { formatTxId } from "../base/ids.js";
+import { getById, GOV_MAPS, type NodeInfo } from "../gov/tables.js";
+import type { NodeConfig } from "./config.js";
+import { formatAddress, type NetAddress } from "./config-values.js";
+import { createStartIdentities } from "./identities.js";
+import { InlineSealer } from "./sealer.js";
+import {
+  TxPipeline,
+  DEFAULT_PIPELINE_OPTIONS,
+  type ConsensusSink,
+  type NodeSigningIdentity,
+} from "./tx-pipeline.js";
+import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
+import { ConsensusDriver } from "./consensus-driver.js";
+import { Forwarder } from "./forwarding.js";
+import { NodeChannels } from "./n2n/channels.js";
+import { joinNetwork } from "./join-client.js";
+import type { JoinRequest, NetworkInfo } from "./join.js";
+import { registerJoinEndpoint } from "./join.js";
 
+export { VIRTUAL_MEASUREMENT };
 export const CONSORTIA_VERSION = "0.1.0";
-/** CCF's virtual attestation measurement (ccf-api.md 2.3). */
-export const VIRTUAL_MEASUREMENT = "Insecure hard-coded virtual measurement v1";
-/** The first service view is 2 (ccf-api.md 7); this node runs alone in it until #4. */
+/** The first service view is 2 (ccf-api.md 7). */
 const START_VIEW = 2 as View;
-/** How often the pipeline is ticked (time-based signatures, sealed entries recorded). */
+/** How often the pipeline and consensus are ticked (signatures, heartbeats, elections). */
 const TICK_INTERVAL_MS = 10;
+/** The hard state (view, vote) lives next to the ledger chunks. */
+const HARD_STATE_FILE = "consensus_state.json";
 
-export type NodeStartupState = "Initialized" | "PartOfNetwork" | "Stopped";
+export type NodeStartupState = "Initialized" | "Pending" | "PartOfNetwork" | "Stopped";
 
 export interface NodeHostDeps {
   readonly log: (line: string) => void;
@@ -53,12 +84,16 @@ export interface NodeContext {
   readonly store: Store;
   readonly history: TxHistory;
   readonly pipeline: TxPipeline;
+  readonly raft: RaftNode;
   readonly serviceCertPem: string;
   readonly nodeCertPem: string;
+  /** The consensus view. */
   readonly view: View;
   readonly hostData: string;
   readonly quote: VirtualQuote;
   readonly startupState: () => NodeStartupState;
+  /** The published rpc address ("host:port") of a node from the nodes table, or null. */
+  rpcAddressOf(nodeId: NodeId): string | null;
 }
 
 export interface VirtualQuote {
@@ -77,24 +112,39 @@ function checkEmptyLedger(directory: string): void {
   const existing = readdirSync(directory).filter((f) => f.startsWith("ledger_"));
   if (existing.length > 0) {
     throw new Error(
-      `ledger directory ${directory} already holds a ledger (${existing[0]}): Start needs an ` +
-        "empty ledger directory (Recover, to restart from a ledger, arrives with issue #5)",
+      `ledger directory ${directory} already holds a ledger (${existing[0]}): Start and Join ` +
+        "need an empty ledger directory (a node's identity is never reused; Recover, to " +
+        "restart from a ledger, arrives with issue #5)",
     );
   }
 }
 
-async function makeIdentities(config: NodeConfig, now: Date): Promise<StartIdentities> {
-  if (config.command.type !== "Start") throw new Error("only Start is supported");
-  const start = config.command.start;
-  return createStartIdentities({
-    now,
-    curve: config.nodeCertificate.curveId === "Secp256R1" ? "secp256r1" : "secp384r1",
-    serviceValidityDays: start.initialServiceCertificateValidityDays,
-    nodeValidityDays: config.nodeCertificate.initialValidityDays,
-    serviceSubject: start.serviceSubjectName,
-    nodeSubject: config.nodeCertificate.subjectName,
-    subjectAltNames: config.nodeCertificate.subjectAltNames,
-  });
+/** Everything a node holds about who it is and which service it belongs to. */
+interface NodeIdentity {
+  readonly signing: NodeSigningIdentity;
+  readonly serviceCertPem: string;
+  readonly servicePrivateKey: KeyObject;
+  readonly publicKeyDer: Uint8Array;
+  readonly encryptionPublicKeyPem: string;
+  readonly quote: QuoteInfo;
+}
+
+function decodeVirtualQuote(quote: QuoteInfo): VirtualQuote {
+  return JSON.parse(new TextDecoder().decode(fromBase64(quote.quote)!)) as VirtualQuote;
+}
+
+function spkiDer(key: KeyObject): Uint8Array {
+  return new Uint8Array(createPublicKey(key).export({ type: "spki", format: "der" }));
+}
+
+function curveOf(config: NodeConfig): "secp256r1" | "secp384r1" {
+  return config.nodeCertificate.curveId === "Secp256R1" ? "secp256r1" : "secp384r1";
+}
+
+interface NodeParts {
+  readonly identity: NodeIdentity;
+  readonly secrets: LedgerSecrets;
+  readonly startAsLeader: boolean;
 }
 
 export class NodeHost implements NodeContext {
@@ -102,32 +152,123 @@ export class NodeHost implements NodeContext {
   private readonly servers: RpcServer[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
   readonly router = new Router();
+  readonly store = new Store();
+  readonly history: TxHistory;
+  readonly pipeline: TxPipeline;
+  readonly raft: RaftNode;
+  readonly driver: ConsensusDriver;
+  readonly channels: NodeChannels;
+  readonly forwarder: Forwarder;
+  readonly quote: VirtualQuote;
+  private readonly identity: NodeIdentity;
 
   private constructor(
     readonly config: NodeConfig,
-    private readonly identities: StartIdentities,
-    readonly store: Store,
-    readonly history: TxHistory,
-    readonly pipeline: TxPipeline,
-    readonly quote: VirtualQuote,
-    readonly encryptionPublicKeyPem: string,
+    parts: NodeParts,
     private readonly deps: NodeHostDeps,
-  ) {}
+  ) {
+    this.identity = parts.identity;
+    this.quote = decodeVirtualQuote(parts.identity.quote);
+    this.history = new TxHistory(parts.secrets);
+    const ledger = LedgerWriter.open(config.ledger.directory, {
+      chunkSizeBytes: config.ledger.chunkSizeBytes,
+    });
+    // The pipeline and the driver need each other: the pipeline hands entries to the driver.
+    let driver: ConsensusDriver | null = null;
+    const sink: ConsensusSink = {
+      replicate: (entries) => driver!.replicate(entries),
+      canWrite: () => driver!.canWrite(),
+      configurationOf: (writeSet) => driver!.configurationOf(writeSet),
+    };
+    this.pipeline = new TxPipeline({
+      store: this.store,
+      history: this.history,
+      ledger,
+      sealer: new InlineSealer(parts.secrets),
+      identity: parts.identity.signing,
+      options: {
+        ...DEFAULT_PIPELINE_OPTIONS,
+        view: START_VIEW,
+        sigTxInterval: config.ledgerSignatures.txCount,
+        sigMsInterval: config.ledgerSignatures.delayMs,
+      },
+      nowMs: Date.now(),
+      consensus: sink,
+    });
+    this.raft = new RaftNode({
+      id: this.nodeId,
+      timings: {
+        ...DEFAULT_TIMINGS,
+        heartbeatMs: config.consensus.messageTimeoutMs,
+        electionMs: config.consensus.electionTimeoutMs,
+      },
+      rng: { bytes: (n) => new Uint8Array(randomBytes(n)), intBelow: randomIntBelow },
+      nowMs: Date.now(),
+      base: { seqno: 0 as Seqno, view: 0 as View, configuration: [] },
+      hardState: { view: parts.startAsLeader ? START_VIEW : (0 as View), votedFor: null },
+      startAsLeader: parts.startAsLeader,
+    });
+    this.channels = new NodeChannels({
+      selfId: this.nodeId,
+      certPem: parts.identity.signing.certPem,
+      keyPem: ecPrivateKeyPem(parts.identity.signing.privateKey),
+      authorize: (_peerId, der) => isIssuedBy(der, this.serviceCertPem),
+      onMessage: (from, payload) => this.driver.receive(from, payload),
+      log: (line) => deps.log(`[n2n] ${line}`),
+    });
+    const n2n = config.network.nodeToNodeInterface;
+    driver = new ConsensusDriver({
+      raft: this.raft,
+      pipeline: this.pipeline,
+      store: this.store,
+      channels: this.channels,
+      selfAddress: formatAddress(n2n.publishedAddress),
+      hardStateFile: joinPath(config.ledger.directory, HARD_STATE_FILE),
+      now: () => Date.now(),
+      log: (line) => deps.log(`[consensus] ${line}`),
+      onForward: (from, message) => this.forwarder.onMessage(from, message),
+      onRoleChange: (role, view, leader) =>
+        deps.log(`consensus: ${role} in view ${view}, primary ${leader ?? "unknown"}`),
+    });
+    this.driver = driver;
+    this.forwarder = new Forwarder({
+      send: (peer, message) => this.driver.sendTo(peer, message),
+      selfAddress: () => this.driver.selfAddress,
+      dispatch: (request) => this.dispatchLocally(request),
+      timeoutMs: Math.max(3000, 3 * config.consensus.electionTimeoutMs),
+      log: (line) => deps.log(`[forwarding] ${line}`),
+    });
+    registerJoinEndpoint(this.router, {
+      pipeline: this.pipeline,
+      role: () => ({
+        isPrimary: this.raft.isLeader,
+        primaryRpcAddress: this.raft.leader === null ? null : this.rpcAddressOf(this.raft.leader),
+      }),
+      startupSeqno: 0,
+      serviceIdentity: () => ({
+        certPem: this.serviceCertPem,
+        privateKey: this.identity.servicePrivateKey,
+      }),
+      ledgerSecrets: () => this.history.secrets.list(),
+      now: () => deps.now?.() ?? new Date(),
+      log: (line) => deps.log(`[join] ${line}`),
+    });
+  }
 
   get nodeId(): NodeId {
-    return this.identities.node.nodeId;
+    return this.identity.signing.nodeId;
   }
 
   get serviceCertPem(): string {
-    return this.identities.serviceCertPem;
+    return this.identity.serviceCertPem;
   }
 
   get nodeCertPem(): string {
-    return this.identities.node.certPem;
+    return this.identity.signing.certPem;
   }
 
   get view(): View {
-    return START_VIEW;
+    return this.raft.view;
   }
 
   get hostData(): string {
@@ -136,67 +277,121 @@ export class NodeHost implements NodeContext {
 
   readonly startupState = (): NodeStartupState => this.state;
 
+  rpcAddressOf(nodeId: NodeId): string | null {
+    const tx = this.store.begin();
+    const info = getById(tx, GOV_MAPS.nodeInfo, nodeId);
+    tx.close();
+    const first = info === undefined ? undefined : Object.values(info.rpc_interfaces)[0];
+    return first === undefined ? null : (first.published_address ?? first.bind_address);
+  }
+
   /** Creates the service (command.type Start): identities, genesis, signature. */
-  static async start(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
+  static async start(configured: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
+    const config = await resolvePorts(configured);
+    if (config.command.type !== "Start") throw new Error("NodeHost.start needs command Start");
     const now = deps.now?.() ?? new Date();
-    // Fail before writing a ledger when an interface cannot listen: a retry then just works.
-    for (const rpc of Object.values(config.network.rpcInterfaces))
-      await probeListen(rpc.bindAddress);
+    await probeInterfaces(config);
     checkEmptyLedger(config.ledger.directory);
     mkdirSync(config.snapshots.directory, { recursive: true });
-    const identities = await makeIdentities(config, now);
-    const secrets = new LedgerSecrets(randomBytes(32));
-    const store = new Store();
-    const history = new TxHistory(secrets);
-    const ledger = LedgerWriter.open(config.ledger.directory, {
-      chunkSizeBytes: config.ledger.chunkSizeBytes,
+    const start = config.command.start;
+    const ids = await createStartIdentities({
+      now,
+      curve: curveOf(config),
+      serviceValidityDays: start.initialServiceCertificateValidityDays,
+      nodeValidityDays: config.nodeCertificate.initialValidityDays,
+      serviceSubject: start.serviceSubjectName,
+      nodeSubject: config.nodeCertificate.subjectName,
+      subjectAltNames: config.nodeCertificate.subjectAltNames,
     });
-    const pipeline = new TxPipeline({
-      store,
-      history,
-      ledger,
-      sealer: new InlineSealer(secrets),
-      identity: identities.node,
-      options: {
-        ...DEFAULT_PIPELINE_OPTIONS,
-        view: START_VIEW,
-        sigTxInterval: config.ledgerSignatures.txCount,
-        sigMsInterval: config.ledgerSignatures.delayMs,
-      },
-      nowMs: Date.now(),
-    });
-    // A virtual quote binds the node key through report_data = SHA-256(public key DER).
-    const nodePublicDer = new Uint8Array(
-      createPublicKey(identities.node.privateKey).export({ type: "spki", format: "der" }),
-    );
-    const quote: VirtualQuote = {
-      measurement: VIRTUAL_MEASUREMENT,
-      host_data: virtualHostData(),
-      report_data: toBase64(sha256(nodePublicDer)),
+    const publicKeyDer = spkiDer(ids.node.privateKey);
+    const identity: NodeIdentity = {
+      signing: ids.node,
+      serviceCertPem: ids.serviceCertPem,
+      servicePrivateKey: ids.serviceKeys.privateKey,
+      publicKeyDer,
+      encryptionPublicKeyPem: generateEncryptionKey().publicKeyPem,
+      quote: makeVirtualQuote(publicKeyDer, virtualHostData()),
     };
-    const encryptionKey = generateEncryptionKey();
-    const host = new NodeHost(
-      config,
-      identities,
-      store,
-      history,
-      pipeline,
-      quote,
-      encryptionKey.publicKeyPem,
-      deps,
-    );
-    host.writeGenesis(nodePublicDer);
-    writeFileSync(config.command.serviceCertificateFile, identities.serviceCertPem);
-    writeFileSync(config.outputFiles.nodeCertificateFile, identities.node.certPem);
+    const secrets = new LedgerSecrets(randomBytes(32));
+    const host = new NodeHost(config, { identity, secrets, startAsLeader: true }, deps);
+    host.driver.process(); // the Ready that makes this node the primary of view 2
+    host.writeGenesis();
+    writeFileSync(config.command.serviceCertificateFile, ids.serviceCertPem);
+    writeFileSync(config.outputFiles.nodeCertificateFile, ids.node.certPem);
     return host;
   }
 
   /**
-   * The genesis transaction (2.1) and a signature over it, so members can fetch a state
-   * digest to ack right away.
+   * Joins the service at command.join.target_rpc_address (command.type Join): retries every
+   * retry_timeout while the target is unreachable or this node is Pending.
    */
-  private writeGenesis(nodePublicDer: Uint8Array): void {
-    if (this.config.command.type !== "Start") throw new Error("only Start is supported");
+  static async join(
+    configured: NodeConfig,
+    deps: NodeHostDeps & { signal?: AbortSignal },
+  ): Promise<NodeHost> {
+    const config = await resolvePorts(configured);
+    if (config.command.type !== "Join") throw new Error("NodeHost.join needs command Join");
+    const now = deps.now?.() ?? new Date();
+    await probeInterfaces(config);
+    checkEmptyLedger(config.ledger.directory);
+    mkdirSync(config.snapshots.directory, { recursive: true });
+    const serviceCertPem = readFileSync(config.command.serviceCertificateFile, "utf8");
+    const keys = generateEcKeyPair(curveOf(config));
+    const selfSignedPem = await createSelfSignedCertificate({
+      keys,
+      subject: config.nodeCertificate.subjectName ?? "CN=CCF Node",
+      validityDays: config.nodeCertificate.initialValidityDays,
+      now,
+    });
+    const publicKeyDer = spkiDer(keys.privateKey);
+    const quote = makeVirtualQuote(publicKeyDer, virtualHostData());
+    const encryptionKey = generateEncryptionKey();
+    const request: JoinRequest = {
+      node_info_network: nodeInfoNetwork(config) as JoinRequest["node_info_network"],
+      quote_info: quote as JoinRequest["quote_info"],
+      public_encryption_key: encryptionKey.publicKeyPem,
+      startup_seqno: 0,
+      ...(config.nodeData !== undefined ? { node_data: config.nodeData } : {}),
+    };
+    const target = config.command.join.targetRpcAddress;
+    deps.log(`joining the service at ${formatAddress(target)}`);
+    const joined = await joinNetwork({
+      targetAddress: formatAddress(target),
+      serviceCertPem,
+      nodeCertPem: selfSignedPem,
+      nodeKeyPem: ecPrivateKeyPem(keys.privateKey),
+      request,
+      retryTimeoutMs: config.command.join.retryTimeoutMs,
+      log: (line) => deps.log(`[join] ${line}`),
+      ...(deps.signal !== undefined ? { signal: deps.signal } : {}),
+      onPending: (id) => deps.log(`node ${id} is Pending: waiting for transition_node_to_trusted`),
+    });
+    const nodeId = nodeIdFromPublicKey(keys.publicKey);
+    if (joined.nodeId !== nodeId) throw new Error(`the service named this node ${joined.nodeId}`);
+    const info = joined.networkInfo;
+    const certPem = info.endorsed_certificate;
+    if (certPem === undefined) throw new Error("the join answer holds no endorsed certificate");
+    const identity: NodeIdentity = {
+      signing: { nodeId, privateKey: keys.privateKey, certPem },
+      serviceCertPem: info.identity.cert,
+      servicePrivateKey: createPrivateKey(info.identity.priv_key),
+      publicKeyDer,
+      encryptionPublicKeyPem: encryptionKey.publicKeyPem,
+      quote,
+    };
+    const host = new NodeHost(
+      config,
+      { identity, secrets: secretsOf(info), startAsLeader: false },
+      deps,
+    );
+    writeFileSync(config.outputFiles.nodeCertificateFile, certPem);
+    deps.log(`node ${nodeId} is Trusted; catching up from the primary`);
+    return host;
+  }
+
+  /** The genesis transaction (2.1) and a signature over it. */
+  private writeGenesis(): void {
+    if (this.config.command.type !== "Start") throw new Error("only Start writes genesis");
     const start = this.config.command.start;
     const constitution = start.constitutionFiles.map((f) => readFileSync(f, "utf8")).join("\n");
     const members = start.members.map((m) => ({
@@ -223,7 +418,7 @@ export class NodeHost implements NodeContext {
         },
         node: {
           nodeId: this.nodeId,
-          info: this.nodeInfo(nodePublicDer),
+          info: this.nodeInfo(),
           endorsedCertificatePem: this.nodeCertPem,
         },
         createTxId: formatTxId({ view: START_VIEW, seqno: 1 as Seqno }),
@@ -235,61 +430,74 @@ export class NodeHost implements NodeContext {
       throw new Error(`genesis did not commit as 2.1 (${outcome.kind})`);
     }
     this.pipeline.emitSignature();
+    this.driver.process();
   }
 
-  private nodeInfo(nodePublicDer: Uint8Array): NodeInfo {
-    const net = this.config.network;
-    const rpcInterfaces: NodeInfo["rpc_interfaces"] = {};
-    for (const [name, rpc] of Object.entries(net.rpcInterfaces)) {
-      rpcInterfaces[name] = {
-        bind_address: formatAddress(rpc.bindAddress),
-        published_address: formatAddress(rpc.publishedAddress),
-        protocol: rpc.protocol,
-        app_protocol: rpc.appProtocol,
-      };
-    }
+  private nodeInfo(): NodeInfo {
+    const network = nodeInfoNetwork(this.config);
     return {
-      node_to_node_interface: {
-        bind_address: formatAddress(net.nodeToNodeInterface.bindAddress),
-        published_address: formatAddress(net.nodeToNodeInterface.publishedAddress),
-      },
-      rpc_interfaces: rpcInterfaces,
-      quote_info: {
-        format: "Insecure_Virtual",
-        quote: toBase64(utf8(JSON.stringify(this.quote))),
-        endorsements: "",
-      },
-      encryption_pub_key: this.encryptionPublicKeyPem,
+      node_to_node_interface: network.node_to_node_interface,
+      rpc_interfaces: network.rpc_interfaces,
+      quote_info: this.identity.quote as NodeInfo["quote_info"],
+      encryption_pub_key: this.identity.encryptionPublicKeyPem,
       status: "Trusted",
-      public_key: derToPem(nodePublicDer, "PUBLIC KEY"),
+      public_key: derToPem(this.identity.publicKeyDer, "PUBLIC KEY"),
       node_data: this.config.nodeData ?? null,
     };
   }
 
-  /** Starts serving: every rpc interface, and the pipeline tick. */
+  /** Runs a request through the router on this node, answering writes on a backup by
+   * forwarding them to the primary unless the request was itself forwarded. */
+  private async handleRequest(
+    request: RpcRequest,
+    next: (request: RpcRequest) => Promise<RpcResponse>,
+    forwarded: boolean,
+  ): Promise<RpcResponse> {
+    let response = await next(request);
+    if (response.headers?.[FORWARD_HEADER] !== undefined) {
+      const primary = this.raft.leader;
+      if (forwarded || primary === null || primary === this.nodeId) {
+        return {
+          status: 503,
+          headers: { [TXID_HEADER]: formatTxId(this.pipeline.lastTxId) },
+          body: errorBody(HttpErrorCode.PrimaryNotFound, "No primary is known to this node."),
+        };
+      }
+      response = await this.forwarder.forward(primary, request);
+    }
+    if (response.headers?.[TXID_HEADER] !== undefined) return response;
+    const txId: TxId = this.pipeline.lastTxId;
+    return { ...response, headers: { ...response.headers, [TXID_HEADER]: formatTxId(txId) } };
+  }
+
+  private dispatchLocally(request: RpcRequest): Promise<RpcResponse> {
+    const log = (message: string, error?: unknown) =>
+      this.deps.log(`[forwarded] ${message} ${String(error ?? "")}`);
+    return this.handleRequest(request, (r) => dispatchRequest(r, this.router, log), true);
+  }
+
+  /** Starts serving: the node-to-node channel, every rpc interface, and the tick. */
   async serve(): Promise<void> {
-    const keyPem = ecPrivateKeyPem(this.identities.node.privateKey);
+    const n2n = this.config.network.nodeToNodeInterface.bindAddress;
+    const bound = await this.channels.listen(n2n.host, n2n.port);
+    this.deps.log(`node-to-node interface listening on ${bound.host}:${bound.port}`);
+    const keyPem = ecPrivateKeyPem(this.identity.signing.privateKey);
     for (const [name, rpc] of Object.entries(this.config.network.rpcInterfaces)) {
       const server = await createRpcServer({
         host: rpc.bindAddress.host,
         port: rpc.bindAddress.port,
-        certPem: this.identities.node.certPem,
+        certPem: this.nodeCertPem,
         keyPem,
-        caPem: this.identities.serviceCertPem,
+        caPem: this.serviceCertPem,
         maxBodyBytes: rpc.http.maxBodySizeBytes,
         router: this.router,
-        onRequest: async (request, next) => {
-          const response = await next(request);
-          if (response.headers?.[TXID_HEADER] !== undefined) return response;
-          const txId: TxId = this.pipeline.lastTxId;
-          return { ...response, headers: { ...response.headers, [TXID_HEADER]: formatTxId(txId) } };
-        },
+        onRequest: (request, next) => this.handleRequest(request, next, false),
         log: (message, error) => this.deps.log(`[${name}] ${message} ${String(error ?? "")}`),
       });
       this.servers.push(server);
       this.deps.log(`rpc interface ${name} listening on ${server.host}:${server.port}`);
     }
-    this.tickTimer = setInterval(() => this.pipeline.tick(Date.now()), TICK_INTERVAL_MS);
+    this.tickTimer = setInterval(() => this.driver.tick(), TICK_INTERVAL_MS);
     this.state = "PartOfNetwork";
   }
 
@@ -307,11 +515,103 @@ export class NodeHost implements NodeContext {
   async stop(): Promise<void> {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    this.forwarder.close();
     await Promise.all(this.servers.map((s) => s.close()));
     this.servers.length = 0;
+    await this.channels.close();
     await this.pipeline.close();
     this.state = "Stopped";
   }
+}
+
+function randomIntBelow(bound: number): number {
+  return Math.floor(Math.random() * bound);
+}
+
+function secretsOf(info: NetworkInfo): LedgerSecrets {
+  const list = Object.entries(info.ledger_secrets).map(([from, s]) => {
+    const key = fromBase64(s.raw_key);
+    if (key === null || key.byteLength !== 32) throw new Error(`ledger secret ${from} is invalid`);
+    return { fromSeqno: Number(from), key };
+  });
+  list.sort((a, b) => a.fromSeqno - b.fromSeqno);
+  return LedgerSecrets.fromList(list);
+}
+
+/** node_info_network as the join request and the nodes table record it. */
+function nodeInfoNetwork(
+  config: NodeConfig,
+): Pick<NodeInfo, "node_to_node_interface" | "rpc_interfaces"> {
+  const net = config.network;
+  const rpcInterfaces: NodeInfo["rpc_interfaces"] = {};
+  for (const [name, rpc] of Object.entries(net.rpcInterfaces)) {
+    rpcInterfaces[name] = {
+      bind_address: formatAddress(rpc.bindAddress),
+      published_address: formatAddress(rpc.publishedAddress),
+      protocol: rpc.protocol,
+      app_protocol: rpc.appProtocol,
+    };
+  }
+  return {
+    node_to_node_interface: {
+      bind_address: formatAddress(net.nodeToNodeInterface.bindAddress),
+      published_address: formatAddress(net.nodeToNodeInterface.publishedAddress),
+    },
+    rpc_interfaces: rpcInterfaces,
+  };
+}
+
+/** A port the OS says is free now (for interfaces configured with port 0). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Picks concrete ports for interfaces configured with port 0, so the addresses this node
+ * publishes in the nodes table (where peers and clients find it) are real.
+ */
+async function resolvePorts(config: NodeConfig): Promise<NodeConfig> {
+  const resolve = async (bind: NetAddress, published: NetAddress) => {
+    if (bind.port !== 0) return { bind, published };
+    const port = await freePort(bind.host);
+    return {
+      bind: { ...bind, port },
+      published: published.port === 0 ? { ...published, port } : published,
+    };
+  };
+  const n2n = config.network.nodeToNodeInterface;
+  const n2nResolved = await resolve(n2n.bindAddress, n2n.publishedAddress);
+  const rpcInterfaces: Record<string, NodeConfig["network"]["rpcInterfaces"][string]> = {};
+  for (const [name, rpc] of Object.entries(config.network.rpcInterfaces)) {
+    const r = await resolve(rpc.bindAddress, rpc.publishedAddress);
+    rpcInterfaces[name] = { ...rpc, bindAddress: r.bind, publishedAddress: r.published };
+  }
+  return {
+    ...config,
+    network: {
+      nodeToNodeInterface: {
+        bindAddress: n2nResolved.bind,
+        publishedAddress: n2nResolved.published,
+      },
+      rpcInterfaces,
+    },
+  };
+}
+
+async function probeInterfaces(config: NodeConfig): Promise<void> {
+  // Fail before writing a ledger when an interface cannot listen: a retry then just works.
+  for (const rpc of Object.values(config.network.rpcInterfaces)) {
+    await probeListen(rpc.bindAddress);
+  }
+  await probeListen(config.network.nodeToNodeInterface.bindAddress);
 }
 
 /** Listens on `address` and closes again; rejects with the OS error (EADDRINUSE, ...). */

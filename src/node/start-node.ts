@@ -12,7 +12,10 @@ import { NodeGovHost, withGovHost } from "./gov-host.js";
 import { QuickJsConstitution } from "../js/constitution.js";
 
 export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
-  const node = await NodeHost.start(config, deps);
+  const node =
+    config.command.type === "Join"
+      ? await NodeHost.join(config, deps)
+      : await NodeHost.start(config, deps);
   const apps = [loggingApp()];
   registerNodeEndpoints(node.router, node, () => ({
     openapi: "3.0.0",
