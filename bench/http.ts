@@ -1,110 +1,378 @@
 /**
- * `npm run bench [-- --duration 10] [--connections 32] [--json] [--port 8700]`
+ * `npm run bench [-- --duration 10] [--connections 32] [--port 8700] [--nodes N] [--no-etcd]
+ *                  [--poll-ms 5] [--json]`
  *
- * Starts a sandbox (one node, service open, user0) in a temporary workspace, then drives
- * POST /app/log/private over mTLS with keep-alive (autocannon, user0's client certificate) for a
- * fixed duration, and prints throughput and latency p50/p99 (response latency: the node answers
- * after local execution with a txId; commit follows at the next signature). Stops the node it
- * started. Loopback only; bounded by --duration.
+ * End-to-end write benchmark of a Consortia network, side by side with an etcd cluster measured
+ * in the same run, one after the other (never both at once: they would share the cores).
+ *
+ * 1. Consortia: `consortia sandbox --no-wait` in a temporary workspace (its default node count,
+ *    or --nodes), then POST /app/log/private to the primary over mTLS as user0 with keep-alive
+ *    (autocannon) for --duration seconds. Reported: response throughput and latency (the primary
+ *    answers after local execution with a txId), committed throughput (responses whose txId a
+ *    GET /node/commit poll of the primary showed committed within the run window) and commit
+ *    latency (response receipt to that poll; poll-gap resolution). Every node is then stopped.
+ * 2. etcd, when on PATH: a 3-member cluster on loopback, puts through the JSON gateway to the
+ *    leader with the same connections and duration; a put is answered only once committed.
+ *
+ * Bounded: a watchdog ends the run after WATCHDOG_MS; SIGINT/SIGTERM and every failure stop
+ * all processes started (by PID) and remove the temporary directories.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { Agent } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import autocannon from "autocannon";
+import { CommitTracker, parseTxId, type CommitReport, type TxRef } from "./commit-tracker.js";
+import { checkPut, etcdVersion, findLeader, putBodies, startEtcdCluster } from "./etcd.js";
+import type { EtcdCluster } from "./etcd.js";
+import {
+  machineContext,
+  measureSteal,
+  round,
+  runLoad,
+  type LoadResult,
+  type StealWindow,
+} from "./load.js";
+import { findPrimary, getJson, nodePids, signalAll, startSandbox, stopSandbox } from "./sandbox.js";
+
+const DRAIN_MS = 3_000;
+const WATCHDOG_MS = 170_000;
+const ETCD_MEMBERS = 3;
+/** Commit polls outstanding at once (each on its own keep-alive connection). */
+const POLL_IN_FLIGHT = 4;
 
 const { values: args } = parseArgs({
+  allowNegative: true,
   options: {
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
     port: { type: "string", default: "8700" },
+    nodes: { type: "string" },
+    etcd: { type: "boolean", default: true },
+    "poll-ms": { type: "string", default: "5" },
     json: { type: "boolean", default: false },
   },
 });
 const durationS = Number(args.duration);
 const connections = Number(args.connections);
 const port = Number(args.port);
+const pollMs = Number(args["poll-ms"]);
+const nodes = args.nodes === undefined ? undefined : Number(args.nodes);
 if (!(durationS >= 1 && durationS <= 600)) throw new Error("--duration: 1..600 seconds");
 if (!(connections >= 1 && connections <= 1024)) throw new Error("--connections: 1..1024");
+if (!(Number.isInteger(port) && port >= 1 && port <= 65000)) throw new Error("--port: 1..65000");
+if (!(pollMs >= 1 && pollMs <= 1000)) throw new Error("--poll-ms: 1..1000");
+if (nodes !== undefined && !(Number.isInteger(nodes) && nodes >= 1 && nodes <= 9)) {
+  throw new Error("--nodes: 1..9");
+}
 
-const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
-const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
-const tsx = import.meta.resolve("tsx");
+/** Everything started so far, for the watchdog and signal handlers (synchronous, last resort). */
+const started: { workspace?: string | undefined; etcd?: EtcdCluster | undefined } = {};
 
-function stopNode(): void {
-  try {
-    const pid = Number(readFileSync(join(workspace, "sandbox_0", "node.pid"), "utf8"));
-    if (Number.isSafeInteger(pid) && pid > 0) process.kill(pid, "SIGTERM");
-  } catch {
-    // No pid file: the sandbox never started a node, so there is nothing to stop.
+function emergencyCleanup(): void {
+  if (started.workspace !== undefined) {
+    signalAll(nodePids(started.workspace), "SIGKILL");
+    rmSync(started.workspace, { recursive: true, force: true });
+  }
+  if (started.etcd !== undefined) {
+    signalAll(started.etcd.pids, "SIGKILL");
+    rmSync(started.etcd.dir, { recursive: true, force: true });
   }
 }
 
-try {
-  const started = spawnSync(
-    process.execPath,
-    [
-      "--import",
-      tsx,
-      entry,
-      "sandbox",
-      "--no-wait",
-      "--workspace",
-      workspace,
-      "--port",
-      String(port),
-    ],
-    { encoding: "utf8", timeout: 120_000 },
-  );
-  if (started.status !== 0) {
-    throw new Error(`sandbox failed to start:\n${started.stdout}\n${started.stderr}`);
-  }
-  const common = join(workspace, "sandbox_common");
-  const tlsOptions = {
-    ca: readFileSync(join(common, "service_cert.pem")),
-    cert: readFileSync(join(common, "user0_cert.pem")),
-    key: readFileSync(join(common, "user0_privk.pem")),
-  };
-  let counter = 0;
-  const result = await autocannon({
-    url: `https://127.0.0.1:${port}`,
-    connections,
-    duration: durationS,
-    tlsOptions,
-    requests: [
-      {
-        method: "POST",
-        path: "/app/log/private",
-        headers: { "content-type": "application/json" },
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({ id: counter++ % 100_000, msg: "x".repeat(100) }),
-        }),
-      },
-    ],
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    emergencyCleanup();
+    process.exit(130);
   });
-  const summary = {
-    bench: "http",
-    endpoint: "POST /app/log/private",
-    duration_s: durationS,
-    connections,
-    requests_per_s: Math.round(result.requests.average),
-    latency_p50_ms: result.latency.p50,
-    latency_p99_ms: result.latency.p99,
-    total_requests: result.requests.total,
-    errors: result.errors,
-    non_2xx: result.non2xx,
-    node: process.version,
-  };
-  console.log(
-    `http: POST /app/log/private, ${connections} connections, ${durationS} s, mTLS keep-alive`,
-  );
-  console.log(`  throughput   ${summary.requests_per_s.toLocaleString("en-US")} requests/s`);
-  console.log(`  latency      p50 ${summary.latency_p50_ms} ms, p99 ${summary.latency_p99_ms} ms`);
-  console.log(`  errors       ${summary.errors}, non-2xx ${summary.non_2xx}`);
-  if (args.json) console.log(JSON.stringify(summary));
-} finally {
-  stopNode();
-  rmSync(workspace, { recursive: true, force: true });
 }
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MS / 1000} s; stopping everything`);
+  emergencyCleanup();
+  process.exit(1);
+}, WATCHDOG_MS);
+watchdog.unref();
+
+interface ConsortiaFigures {
+  readonly nodes: number;
+  readonly primary: string;
+  readonly primaryNote: string | undefined;
+  readonly load: LoadResult;
+  readonly commit: CommitReport;
+  readonly steal: StealWindow;
+}
+
+function headerValue(headers: Record<string, unknown>, name: string): unknown {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name) return Array.isArray(value) ? value[0] : value;
+  }
+  return undefined;
+}
+
+async function benchConsortia(): Promise<ConsortiaFigures> {
+  const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
+  started.workspace = workspace;
+  try {
+    const sandbox = startSandbox(workspace, port, nodes);
+    const { tls } = sandbox;
+    const primary = await findPrimary(sandbox.nodes, tls);
+    const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });
+    const tracker = new CommitTracker(
+      {
+        commit: async () => {
+          const answer = await getJson(primary.node.url, "/node/commit", tls, agent);
+          const id = parseTxId((answer.body as { transaction_id?: unknown })?.transaction_id);
+          if (answer.status !== 200 || id === null) {
+            throw new Error(`GET /node/commit: ${answer.status} ${JSON.stringify(answer.body)}`);
+          }
+          return id;
+        },
+        status: async (id) => {
+          const path = `/node/tx?transaction_id=${id.view}.${id.seqno}`;
+          const answer = await getJson(primary.node.url, path, tls, agent);
+          return String((answer.body as { status?: unknown })?.status);
+        },
+      },
+      pollMs,
+      POLL_IN_FLIGHT,
+    );
+    // autocannon calls onResponse, then reports the same response's latency, synchronously.
+    let last: { id: TxRef; at: number } | undefined;
+    let loading = true;
+    let counter = 0;
+    tracker.start();
+    const steal = measureSteal();
+    let load: LoadResult;
+    try {
+      load = await runLoad({
+        url: primary.node.url,
+        path: "/app/log/private",
+        connections,
+        durationS,
+        tlsOptions: tls,
+        body: () => JSON.stringify({ id: counter++ % 100_000, msg: "x".repeat(100) }),
+        onResponse: (status, headers) => {
+          const id = parseTxId(headerValue(headers, "x-ms-ccf-transaction-id"));
+          const ok = loading && status >= 200 && status < 300 && id !== null;
+          last = ok ? { id, at: performance.now() } : undefined;
+        },
+        onLatency: (_status, latencyMs) => {
+          if (last !== undefined) tracker.record(last.id, last.at, latencyMs);
+          last = undefined;
+        },
+      });
+      loading = false;
+      await tracker.drain(DRAIN_MS);
+    } finally {
+      await tracker.stop();
+      agent.destroy();
+    }
+    const commit = tracker.report(load.endedAt);
+    return {
+      nodes: sandbox.nodes.length,
+      primary: `node ${primary.node.index} at ${primary.node.url}`,
+      primaryNote: primary.note,
+      load,
+      commit,
+      steal: steal(),
+    };
+  } finally {
+    for (const note of await stopSandbox(workspace)) console.error(`bench: ${note}`);
+    rmSync(workspace, { recursive: true, force: true });
+    started.workspace = undefined;
+  }
+}
+
+interface EtcdFigures {
+  readonly version: string;
+  readonly members: number;
+  readonly leader: string;
+  readonly load: LoadResult;
+  readonly steal: StealWindow;
+}
+
+async function benchEtcd(version: string): Promise<EtcdFigures> {
+  const cluster = await startEtcdCluster(ETCD_MEMBERS);
+  started.etcd = cluster;
+  try {
+    const leader = await findLeader(cluster);
+    const bodies = putBodies();
+    await checkPut(leader, bodies());
+    const steal = measureSteal();
+    const load = await runLoad({
+      url: leader.clientUrl,
+      path: "/v3/kv/put",
+      connections,
+      durationS,
+      body: bodies,
+    });
+    return {
+      version,
+      members: cluster.members.length,
+      leader: `${leader.name} at ${leader.clientUrl}`,
+      load,
+      steal: steal(),
+    };
+  } finally {
+    for (const note of await cluster.stop()) console.error(`bench: ${note}`);
+    started.etcd = undefined;
+  }
+}
+
+const fmt = (x: number, digits = 0): string =>
+  Number.isFinite(x)
+    ? x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "n/a";
+const ms = (x: number): string => `${fmt(x, Math.abs(x) < 10 ? 2 : 1)} ms`;
+const stealText = (s: StealWindow): string =>
+  s.stealS === null ? "not readable" : `${fmt(s.stealS, 2)} s (${fmt(s.stealPct ?? NaN, 1)} %)`;
+
+function printConsortia(c: ConsortiaFigures): void {
+  const { load, commit } = c;
+  const committedPerS = commit.committedInWindow / load.windowS;
+  console.log(
+    `Consortia, ${c.nodes} node${c.nodes === 1 ? "" : "s"}: POST /app/log/private to the ` +
+      `primary (${c.primary}), ${connections} connections, ${durationS} s, mTLS keep-alive`,
+  );
+  if (c.primaryNote !== undefined) console.log(`  warning      ${c.primaryNote}`);
+  console.log(
+    `  responses    ${fmt(load.perS)} req/s, latency p50 ${ms(load.p50Ms)}, ` +
+      `p99 ${ms(load.p99Ms)} (errors ${load.errors}, non-2xx ${load.non2xx})`,
+  );
+  console.log(
+    `  committed    ${fmt(committedPerS)} tx/s (${fmt(commit.committedInWindow)} of ` +
+      `${fmt(commit.recorded)} responses committed within the run window)`,
+  );
+  console.log(
+    `  commit lat.  p50 ${ms(commit.commitP50Ms)}, p99 ${ms(commit.commitP99Ms)} after the ` +
+      `response; request to commit p50 ${ms(commit.endToEndP50Ms)}, ` +
+      `p99 ${ms(commit.endToEndP99Ms)}`,
+  );
+  console.log(
+    `               (resolution: one GET /node/commit poll of the primary, started every ` +
+      `${pollMs} ms, at most ${POLL_IN_FLIGHT} in flight; gap between observations p50 ` +
+      `${ms(commit.pollGapP50Ms)}, p99 ${ms(commit.pollGapP99Ms)}` +
+      `${commit.pollErrors > 0 ? `, ${commit.pollErrors} failed polls` : ""})`,
+  );
+  if (commit.views.length > 1) {
+    console.log(
+      `  warning      view change during the run (views ${commit.views.join(", ")}): ` +
+        `${commit.invalid} transactions reported Invalid`,
+    );
+  }
+  if (commit.uncommitted + commit.invalid > 0) {
+    console.log(
+      `  warning      ${commit.uncommitted + commit.invalid} transactions not committed ` +
+        `${DRAIN_MS / 1000} s after the run` +
+        (commit.lastPollError === undefined ? "" : ` (last poll error: ${commit.lastPollError})`),
+    );
+  }
+  console.log(`  VM steal     ${stealText(c.steal)} of all cores during the load`);
+}
+
+function printEtcd(e: EtcdFigures): void {
+  console.log(
+    `etcd ${e.version}, ${e.members} members: POST /v3/kv/put (16 B key, 100 B value) to the ` +
+      `leader (${e.leader}), ${connections} connections, ${durationS} s, keep-alive`,
+  );
+  console.log(
+    `  puts         ${fmt(e.load.perS)} puts/s, acknowledged after commit, latency p50 ` +
+      `${ms(e.load.p50Ms)}, p99 ${ms(e.load.p99Ms)} ` +
+      `(errors ${e.load.errors}, non-2xx ${e.load.non2xx})`,
+  );
+  console.log(`  VM steal     ${stealText(e.steal)} of all cores during the load`);
+}
+
+function consortiaJson(c: ConsortiaFigures) {
+  const r = (x: number) => (Number.isFinite(x) ? round(x, 2) : null);
+  return {
+    nodes: c.nodes,
+    primary: c.primary,
+    responses_per_s: Math.round(c.load.perS),
+    latency_p50_ms: r(c.load.p50Ms),
+    latency_p99_ms: r(c.load.p99Ms),
+    committed_per_s: Math.round(c.commit.committedInWindow / c.load.windowS),
+    committed_in_window: c.commit.committedInWindow,
+    responses_recorded: c.commit.recorded,
+    committed_after_drain: c.commit.committed,
+    not_committed: c.commit.uncommitted + c.commit.invalid,
+    commit_latency_p50_ms: r(c.commit.commitP50Ms),
+    commit_latency_p99_ms: r(c.commit.commitP99Ms),
+    request_to_commit_p50_ms: r(c.commit.endToEndP50Ms),
+    request_to_commit_p99_ms: r(c.commit.endToEndP99Ms),
+    poll_ms: pollMs,
+    poll_gap_p50_ms: r(c.commit.pollGapP50Ms),
+    poll_gap_p99_ms: r(c.commit.pollGapP99Ms),
+    poll_gap_max_ms: r(c.commit.pollGapMaxMs),
+    views: c.commit.views,
+    window_s: r(c.load.windowS),
+    errors: c.load.errors,
+    non_2xx: c.load.non2xx,
+    cpu_steal_s: c.steal.stealS,
+  };
+}
+
+const before = machineContext();
+console.log(
+  `machine: ${before.cores} cores, load average ${before.loadavg.join(" ")} before the run, ` +
+    `Node ${before.node}`,
+);
+const consortia = await benchConsortia();
+printConsortia(consortia);
+
+const version = args.etcd ? etcdVersion() : null;
+let etcd: EtcdFigures | undefined;
+if (!args.etcd) {
+  console.log("etcd: skipped (--no-etcd)");
+} else if (version === null) {
+  console.log(
+    "etcd: not on PATH, no baseline this run (Debian/Ubuntu: apt-get install -y etcd-server)",
+  );
+} else {
+  etcd = await benchEtcd(version);
+  printEtcd(etcd);
+  const ratio = consortia.commit.committedInWindow / consortia.load.windowS / etcd.load.perS;
+  console.log(
+    `Consortia committed/s ÷ etcd puts/s = ${fmt(ratio, 2)}; p99: Consortia response ` +
+      `${ms(consortia.load.p99Ms)}, request to commit ${ms(consortia.commit.endToEndP99Ms)}; ` +
+      `etcd put (committed) ${ms(etcd.load.p99Ms)}`,
+  );
+}
+const after = machineContext();
+console.log(`machine: load average ${after.loadavg.join(" ")} after the run`);
+
+if (args.json) {
+  console.log(
+    JSON.stringify({
+      bench: "http",
+      endpoint: "POST /app/log/private",
+      duration_s: durationS,
+      connections,
+      node: before.node,
+      cores: before.cores,
+      loadavg_before: before.loadavg,
+      loadavg_after: after.loadavg,
+      consortia: consortiaJson(consortia),
+      etcd:
+        etcd === undefined
+          ? null
+          : {
+              version: etcd.version,
+              members: etcd.members,
+              puts_per_s: Math.round(etcd.load.perS),
+              latency_p50_ms: round(etcd.load.p50Ms, 2),
+              latency_p99_ms: round(etcd.load.p99Ms, 2),
+              errors: etcd.load.errors,
+              non_2xx: etcd.load.non2xx,
+              cpu_steal_s: etcd.steal.stealS,
+            },
+      committed_ratio_vs_etcd:
+        etcd === undefined
+          ? null
+          : round(consortia.commit.committedInWindow / consortia.load.windowS / etcd.load.perS, 3),
+      etcd_missing: args.etcd && version === null,
+    }),
+  );
+}
+clearTimeout(watchdog);

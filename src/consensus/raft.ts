@@ -431,12 +431,17 @@ export class RaftNode {
    * Sends `peer` what it lacks, in batches, up to the inflight bound; with `heartbeat`, sends
    * at least one (possibly empty) AppendEntries.
    */
-  private sendAppend(peer: NodeId, heartbeat: boolean): void {
+  private sendAppend(peer: NodeId, heartbeat: boolean, maxMessages = Infinity): void {
     const p = this.progress.get(peer);
     if (p === undefined) return;
     const t = this.timings;
     let sent = false;
-    while (p.next <= this.log.last && p.next - 1 - p.match < t.maxInflightEntries) {
+    let messages = 0;
+    while (
+      p.next <= this.log.last &&
+      p.next - 1 - p.match < t.maxInflightEntries &&
+      messages++ < maxMessages
+    ) {
       const entries = this.log.slice(p.next, t.maxBatchEntries, t.maxBatchBytes);
       this.sendAppendEntries(peer, p.next - 1, entries);
       p.next += entries.length;
@@ -476,6 +481,11 @@ export class RaftNode {
       if (m.lastSeqno < p.match) return;
       p.next = Math.min(p.next, m.lastSeqno + 1, this.log.last + 1);
       if (p.next <= p.match) p.next = p.match + 1;
+      // Fix (found by src/sim): answer a NACK with one batch only, not a full inflight window.
+      // With reordering, a window's later batches arrive before the first and each is NACKed;
+      // when every NACK resent the whole window the message count grew exponentially.
+      this.sendAppend(from, false, 1);
+      return;
     }
     if (this.progress.has(from)) this.sendAppend(from, false);
   }
@@ -604,11 +614,22 @@ export class RaftNode {
     return m.lastCommittableSeqno >= ours;
   }
 
+  /**
+   * Fix (found by src/sim): whether `candidate` belongs to one of our active configurations
+   * (or we know none yet, as a joiner). Without it, a node whose removal committed but who
+   * never heard of that commit won votes from nodes that knew it was gone, and led again.
+   */
+  private mayVoteFor(candidate: NodeId): boolean {
+    const nodes = nodesOf(this.activeConfigs());
+    return nodes.length === 0 || nodes.includes(candidate);
+  }
+
   private onRequestVote(from: NodeId, m: RequestVote, nowMs: number): void {
     if (m.preVote) {
       const leaseHeld =
         this.roleNow === "Leader" || nowMs - this.leaderContactMs < this.timings.electionMs;
-      const granted = m.view > this.viewNo && !leaseHeld && this.isUpToDate(m);
+      const granted =
+        m.view > this.viewNo && !leaseHeld && this.isUpToDate(m) && this.mayVoteFor(from);
       this.sendVote(from, true, granted ? m.view : this.viewNo, granted);
       return;
     }
@@ -620,7 +641,8 @@ export class RaftNode {
     const granted =
       (this.votedFor === null || this.votedFor === from) &&
       this.roleNow !== "Leader" &&
-      this.isUpToDate(m);
+      this.isUpToDate(m) &&
+      this.mayVoteFor(from);
     if (granted) {
       this.votedFor = from;
       this.hardStateDirty = true;

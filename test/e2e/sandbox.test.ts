@@ -1,35 +1,18 @@
 /**
- * End-to-end: `consortia sandbox --no-wait` from source brings up a real node process, has the
- * members ack and open the service, and leaves it running; then a user writes and reads a
- * private record over mTLS and `consortia gov list` sees the opening proposal Accepted. This is
- * the path `npm start` takes, so it is tested through real processes and real HTTPS. The node is
- * always killed by its PID in `finally`.
+ * End-to-end: `consortia sandbox --no-wait` from source brings up three real node processes
+ * (the default), has the members ack and open the service, and leaves them running; then a
+ * user writes and reads a private record over mTLS and `consortia gov list` sees the opening
+ * proposal Accepted. This is the path `npm start` takes, so it is tested through real processes
+ * and real HTTPS. The nodes are always killed by their PIDs in `finally`.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli } from "../helpers/cli.js";
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/** An even port p in 8600..9598 with p and p+1 free (RPC and node-to-node). */
-async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 8600 + 2 * Math.floor(Math.random() * 500);
-    if ((await canBind(port)) && (await canBind(port + 1))) return port;
-  }
-  throw new Error("no free port pair found");
-}
+import { freePortBlock } from "../helpers/network.js";
 
 interface Reply {
   status: number;
@@ -74,19 +57,21 @@ async function killNode(pid: number): Promise<void> {
 
 test("the sandbox opens a service that serves user0 and lists the accepted proposal", async () => {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-sandbox-"));
-  const port = await freePortPair();
-  let pid: number | undefined;
+  const port = await freePortBlock(3);
+  const pids: number[] = [];
   try {
     const args = ["sandbox", "--no-wait", "--workspace", workspace, "--port", String(port)];
     const run = runCli([...args, "--sig-ms-interval", "50"]);
-    const pidText = (() => {
-      try {
-        return readFileSync(join(workspace, "sandbox_0", "node.pid"), "utf8");
-      } catch {
-        return "";
-      }
-    })();
-    if (/^\d+\s*$/.test(pidText)) pid = Number(pidText);
+    for (let i = 0; i < 3; i++) {
+      const pidText = (() => {
+        try {
+          return readFileSync(join(workspace, `sandbox_${i}`, "node.pid"), "utf8");
+        } catch {
+          return "";
+        }
+      })();
+      if (/^\d+\s*$/.test(pidText)) pids.push(Number(pidText));
+    }
     assert.equal(run.status, 0, `sandbox failed:\n${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /Started Consortia network with the following nodes:/);
     assert.match(run.stdout, new RegExp(`  Node \\[0\\] = https://127\\.0\\.0\\.1:${port}\\n`));
@@ -94,7 +79,11 @@ test("the sandbox opens a service that serves user0 and lists the accepted propo
     assert.ok(
       run.stdout.includes(`Keys and certificates have been copied to the common folder: ${common}`),
     );
-    assert.notEqual(pid, undefined, "node.pid was not written");
+    assert.equal(pids.length, 3, "every node's node.pid was written");
+    for (let i = 0; i < 3; i++) {
+      const line = `  Node [${i}] = https://127.0.0.1:${port + i}`;
+      assert.ok(run.stdout.includes(line), line);
+    }
 
     const tls = {
       ca: readFileSync(join(common, "service_cert.pem"), "utf8"),
@@ -117,7 +106,7 @@ test("the sandbox opens a service that serves user0 and lists the accepted propo
     assert.equal(proposals[0]?.proposalState, "Accepted");
     assert.equal(proposals[0]?.ballotCount, 2);
   } finally {
-    if (pid !== undefined) await killNode(pid);
+    for (const pid of pids) await killNode(pid);
     rmSync(workspace, { recursive: true, force: true });
   }
 });

@@ -1,18 +1,22 @@
 /**
- * `consortia sandbox` (what `npm start` runs): a local network with members and users, service
- * open, like CCF's sandbox.sh (ccf-api.md 10). One node for now; issue #4 brings three.
+ * `consortia sandbox` (what `npm start` runs): a local network of N nodes (3 by default) with
+ * members and users, service open, like CCF's sandbox.sh (ccf-api.md 10).
  *
  * Steps: wipe and recreate <workspace>; write member0..M-1 (with RSA encryption keys) and
  * user0..U-1 identities plus the constitution into <workspace>/sandbox_common/; write
- * <workspace>/sandbox_0/config.json; run `consortia node --config` as a separate OS process
- * (stdout/stderr to sandbox_0/out and err); wait for PartOfNetwork; have every member update
- * and ack its state digest (all Active); member0 proposes set_user for every user plus
- * transition_service_to_open and a strict majority votes for it; check the service is Open;
- * print the node URL, the common folder and a curl example; then run until SIGINT/SIGTERM.
+ * <workspace>/sandbox_0/config.json (Start) and run `consortia node --config` as a separate OS
+ * process (stdout/stderr to sandbox_0/out and err); wait for PartOfNetwork; then start nodes
+ * 1..N-1 the same way with Join configs aimed at node 0 (the service is still Opening, so they
+ * are trusted at once) and wait for each; have every member update and ack its state digest
+ * (all Active); member0 proposes set_user for every user plus transition_service_to_open and a
+ * strict majority votes for it; check the service is Open; print the node URLs, the common
+ * folder and a curl example; then run until SIGINT/SIGTERM.
+ *
+ * Ports: node i serves RPC on --port + i and node-to-node on --port + 100 + i.
  *
  * Invariants:
- * - the node process is never left behind unless --no-wait asked for it: any failure or signal
- *   stops it (SIGTERM, then SIGKILL after STOP_GRACE_MS) before this command returns;
+ * - no node process is left behind unless --no-wait asked for it: any failure or signal
+ *   stops them all (SIGTERM, then SIGKILL after STOP_GRACE_MS) before this command returns;
  * - the workspace is wiped only if it is empty or looks like a sandbox workspace (holds
  *   sandbox_common/), so a mistyped --workspace cannot delete someone's directory.
  */
@@ -37,6 +41,7 @@ import { GovClient, GovClientError, type Action, type MemberSigner } from "../go
 
 interface SandboxOptions {
   nodes: string;
+  electionTimeout: string;
   members: string;
   users: string;
   port: string;
@@ -46,6 +51,8 @@ interface SandboxOptions {
 }
 
 interface Settings {
+  readonly nodes: number;
+  readonly electionTimeoutMs: number;
   readonly members: number;
   readonly users: number;
   readonly port: number;
@@ -55,6 +62,7 @@ interface Settings {
 }
 
 interface NodeProcess {
+  readonly index: number;
   readonly child: ChildProcess;
   readonly dir: string;
   /** Resolves once the process has exited (or failed to spawn). */
@@ -69,18 +77,24 @@ const CONSTITUTION_ORDER = ["actions.js", "validate.js", "resolve.js", "apply.js
 const HELP_AFTER = `
 The workspace is a sandbox: if it exists it is WIPED first (only if it is empty or holds
 sandbox_common/, to protect other directories). Identities, the service certificate and the
-constitution land in <workspace>/sandbox_common/; node 0's config, ledger, snapshots and
-out/err logs in <workspace>/sandbox_0/. Use the files with curl or \`consortia gov\`.
+constitution land in <workspace>/sandbox_common/; node i's config, ledger, snapshots, pid and
+out/err logs in <workspace>/sandbox_<i>/. Node i serves RPC on --port + i and node-to-node on
+--port + 100 + i. Use the files with curl or \`consortia gov\`.
 `;
 
 export function registerSandbox(program: Command): void {
   program
     .command("sandbox")
     .description("Start a local network (members, users, service open) until Ctrl+C.")
-    .option("--nodes <n>", "number of nodes (only 1 until issue #4)", "1")
+    .option("--nodes <n>", "number of nodes", "3")
+    .option("--election-timeout <ms>", "consensus election timeout (ms)", "2000")
     .option("--members <m>", "number of members (member0 proposes)", "3")
     .option("--users <u>", "number of users", "1")
-    .option("--port <port>", "RPC port of node 0 (node-to-node uses port+1)", "8000")
+    .option(
+      "--port <port>",
+      "RPC port of node 0 (node i: port+i; node-to-node: port+100+i)",
+      "8000",
+    )
     .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
     .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
     .option("--no-wait", "exit once the service is open, leaving the node running")
@@ -99,13 +113,12 @@ function parseSettings(o: SandboxOptions): Settings {
     return value;
   };
   const nodes = int(o.nodes, "--nodes", 1, 64);
-  if (nodes !== 1) {
-    throw new CliError(`--nodes ${nodes} is not supported yet: 3 nodes arrive with issue #4`);
-  }
   return {
+    nodes,
+    electionTimeoutMs: int(o.electionTimeout, "--election-timeout", 100, 600_000),
     members: int(o.members, "--members", 1, 100),
     users: int(o.users, "--users", 0, 100),
-    port: int(o.port, "--port", 1, 65534),
+    port: int(o.port, "--port", 1, 65535 - 100 - nodes),
     workspace: resolve(o.workspace),
     sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
     wait: o.wait,
@@ -124,20 +137,21 @@ async function runSandbox(settings: Settings): Promise<void> {
     const common = join(settings.workspace, "sandbox_common");
     const identities = await writeIdentities(common, settings);
     const constitution = copyConstitution(common);
-    const dir = join(settings.workspace, "sandbox_0");
-    const configFile = writeNodeConfig(dir, common, constitution, settings);
-    const node = spawnNode(dir, configFile, settings.wait);
-    await bringUp(node, common, identities, settings, stop.promise);
+    const nodes: NodeProcess[] = [];
+    await bringUp(nodes, common, constitution, identities, settings, stop.promise);
     printBanner(common, settings);
     if (!settings.wait) {
-      writeFileSync(join(dir, "node.pid"), `${node.child.pid}\n`);
-      node.child.unref();
-      log(`Node [0] is running as PID ${node.child.pid} (--no-wait); stop it with kill`);
+      for (const node of nodes) {
+        writeFileSync(join(node.dir, "node.pid"), `${node.child.pid}\n`);
+        node.child.unref();
+        log(`Node [${node.index}] is running as PID ${node.child.pid} (--no-wait)`);
+      }
+      log("Stop them with kill, using the PIDs above or the node.pid files");
       return;
     }
     const signal = await stop.promise;
     log(`${signal} received: stopping the network`);
-    log(await stopNode(node));
+    for (const line of await stopNodes(nodes)) log(line);
   } finally {
     stop.dispose();
   }
@@ -229,6 +243,7 @@ function copyConstitution(common: string): string[] {
 }
 
 function writeNodeConfig(
+  index: number,
   dir: string,
   common: string,
   constitutionFiles: readonly string[],
@@ -239,25 +254,43 @@ function writeNodeConfig(
     certificate_file: join(common, `member${i}_cert.pem`),
     encryption_public_key_file: join(common, `member${i}_enc_pubk.pem`),
   }));
+  const serviceCertificateFile = join(common, "service_cert.pem");
+  const command =
+    index === 0
+      ? {
+          type: "Start",
+          service_certificate_file: serviceCertificateFile,
+          start: {
+            constitution_files: constitutionFiles,
+            members,
+            service_configuration: { recovery_threshold: 1 },
+          },
+        }
+      : {
+          type: "Join",
+          service_certificate_file: serviceCertificateFile,
+          join: { target_rpc_address: `127.0.0.1:${settings.port}`, retry_timeout: "500ms" },
+        };
   const config = {
     enclave: { platform: "Virtual", type: "Release" },
     network: {
-      node_to_node_interface: { bind_address: `127.0.0.1:${settings.port + 1}` },
-      rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${settings.port}` } },
-    },
-    command: {
-      type: "Start",
-      service_certificate_file: join(common, "service_cert.pem"),
-      start: {
-        constitution_files: constitutionFiles,
-        members,
-        service_configuration: { recovery_threshold: 1 },
+      node_to_node_interface: { bind_address: `127.0.0.1:${settings.port + 100 + index}` },
+      rpc_interfaces: {
+        primary_rpc_interface: { bind_address: `127.0.0.1:${settings.port + index}` },
       },
     },
-    ledger: { directory: join(dir, "0.ledger") },
-    snapshots: { directory: join(dir, "0.snapshots") },
+    command,
+    ledger: { directory: join(dir, `${index}.ledger`) },
+    snapshots: { directory: join(dir, `${index}.snapshots`) },
     ledger_signatures: { delay: `${settings.sigMsInterval}ms` },
-    output_files: { node_certificate_file: join(dir, "0.pem"), pid_file: join(dir, "node.pid") },
+    consensus: {
+      message_timeout: `${Math.max(10, Math.floor(settings.electionTimeoutMs / 10))}ms`,
+      election_timeout: `${settings.electionTimeoutMs}ms`,
+    },
+    output_files: {
+      node_certificate_file: join(dir, `${index}.pem`),
+      pid_file: join(dir, "node.pid"),
+    },
   };
   const file = join(dir, "config.json");
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
@@ -268,7 +301,7 @@ function writeNodeConfig(
  * This same CLI as a child process: process.argv[1] is bin/consortia (bundle) or
  * src/cli/entry.ts (tsx), and execArgv carries the loader (`--import tsx`) in the latter case.
  */
-function spawnNode(dir: string, configFile: string, detached: boolean): NodeProcess {
+function spawnNode(index: number, dir: string, configFile: string, detached: boolean): NodeProcess {
   const script = process.argv[1];
   if (script === undefined) throw new CliError("cannot tell how this CLI was started");
   const execArgv = process.execArgv.filter((a) => !/^--(inspect|test)/.test(a));
@@ -290,41 +323,67 @@ function spawnNode(dir: string, configFile: string, detached: boolean): NodeProc
     );
     child.once("error", (e) => resolveExit(`spawn error: ${e.message}`));
   });
-  return { child, dir, exited };
+  return { index, child, dir, exited };
 }
 
-/** Everything between spawn and "service open"; on failure the node is stopped and explained. */
+/**
+ * Everything between the first spawn and "service open", pushing each node it starts onto
+ * `nodes`; on failure every node is stopped and the failure explained.
+ */
 async function bringUp(
-  node: NodeProcess,
+  nodes: NodeProcess[],
   common: string,
+  constitution: readonly string[],
   identities: Identities,
   settings: Settings,
   stop: Promise<string>,
 ): Promise<void> {
   const caPath = join(common, "service_cert.pem");
-  let client: GovClient | undefined;
+  const clients: GovClient[] = [];
   // Stops the polling loops once the race below is decided, so nothing keeps the process alive.
   const abort = new AbortController();
+  let exited!: (why: string) => void;
+  const anyExit = new Promise<string>((r) => (exited = r));
+  const startNode = (index: number): NodeProcess => {
+    const dir = join(settings.workspace, `sandbox_${index}`);
+    const configFile = writeNodeConfig(index, dir, common, constitution, settings);
+    const node = spawnNode(index, dir, configFile, settings.wait);
+    nodes.push(node);
+    void node.exited.then((how) => exited(`node ${index} exited (${how})\n${tails(dir)}`));
+    return node;
+  };
   const work = async () => {
+    startNode(0);
     await waitForFile(caPath, READY_TIMEOUT_MS, abort.signal);
     const caPem = readFileSync(caPath, "utf8");
-    client = new GovClient({ url: `https://127.0.0.1:${settings.port}`, caPem });
-    await client.waitUntilReady({ timeoutMs: READY_TIMEOUT_MS, signal: abort.signal });
-    await openService(client, identities, caPem);
+    const client = (i: number) => {
+      const c = new GovClient({ url: `https://127.0.0.1:${settings.port + i}`, caPem });
+      clients.push(c);
+      return c;
+    };
+    const primary = client(0);
+    await primary.waitUntilReady({ timeoutMs: READY_TIMEOUT_MS, signal: abort.signal });
+    for (let i = 1; i < settings.nodes; i++) {
+      startNode(i);
+      await client(i).waitUntilReady({ timeoutMs: READY_TIMEOUT_MS, signal: abort.signal });
+      log(`Node [${i}] joined`);
+    }
+    await openService(primary, identities, caPem);
   };
   const failure = await Promise.race([
     work().then(
       () => undefined,
       (e: unknown) => (e instanceof Error ? e.message : String(e)),
     ),
-    node.exited.then((how) => `the node process exited (${how})`),
+    anyExit,
     stop.then((signal) => `${signal} received during startup`),
   ]);
   abort.abort();
-  client?.close();
+  for (const c of clients) c.close();
   if (failure === undefined) return;
-  const stopped = await stopNode(node);
-  throw new CliError(`${failure}\n${stopped}\n${tails(node.dir)}`);
+  const stopped = await stopNodes(nodes);
+  const logs = nodes.map((n) => tails(n.dir)).join("\n");
+  throw new CliError(`${failure}\n${stopped.join("\n")}\n${logs}`);
 }
 
 async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal) {
@@ -376,7 +435,9 @@ async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
 function printBanner(common: string, settings: Settings): void {
   const url = `https://127.0.0.1:${settings.port}`;
   log("Started Consortia network with the following nodes:");
-  log(`  Node [0] = ${url}`);
+  for (let i = 0; i < settings.nodes; i++) {
+    log(`  Node [${i}] = https://127.0.0.1:${settings.port + i}`);
+  }
   log("You can now issue business transactions to the built-in logging application");
   log(`Keys and certificates have been copied to the common folder: ${common}`);
   if (settings.users > 0) {
@@ -390,10 +451,16 @@ function printBanner(common: string, settings: Settings): void {
   if (settings.wait) log("Press Ctrl+C to shutdown the network");
 }
 
+/** Stops every node, in parallel. */
+function stopNodes(nodes: readonly NodeProcess[]): Promise<string[]> {
+  return Promise.all(nodes.map(stopNode));
+}
+
 /** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves once the process is gone. */
 async function stopNode(node: NodeProcess): Promise<string> {
   const { child } = node;
-  if (child.exitCode !== null || child.signalCode !== null) return "Node [0] had already stopped";
+  const name = `Node [${node.index}]`;
+  if (child.exitCode !== null || child.signalCode !== null) return `${name} had already stopped`;
   child.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;
   const graceful = await Promise.race([
@@ -401,10 +468,10 @@ async function stopNode(node: NodeProcess): Promise<string> {
     new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS))),
   ]);
   clearTimeout(timer);
-  if (graceful) return "Node [0] stopped";
+  if (graceful) return `${name} stopped`;
   child.kill("SIGKILL");
   await node.exited;
-  return `Node [0] did not stop within ${STOP_GRACE_MS} ms and was killed`;
+  return `${name} did not stop within ${STOP_GRACE_MS} ms and was killed`;
 }
 
 /** The last lines of the node's err and out files, for a failed start. */

@@ -1,0 +1,241 @@
+/**
+ * The safety invariants of the consensus simulation (reliability-and-attestation.md 1.1 and
+ * checklist A), checked incrementally as hosts apply Ready batches, plus a periodic full scan.
+ *
+ * Owns: the global record of what any node ever committed (seqno -> view and payload hash),
+ * the leader of every view, the nodes removed by a committed configuration, and every status
+ * a client saw for its transactions.
+ * Checks:
+ * - MoreThanOneLeaderInv: at most one leader per view, ever.
+ * - SignatureInv: a node's commit is a signature in its log; CommittedLogAppendOnly: it never
+ *   decreases and no rollback goes below it.
+ * - LogInv: every node's committed prefix equals the global committed prefix.
+ * - MonoLogInv: views never decrease along a log and rise only just after a signature.
+ * - LeaderCompletenessInv: a new leader's log holds the global committed prefix.
+ * - NeverCommitEntryPrevTermsProp: a leader commits only signatures of its own view.
+ * - Merkle roots agree at every signature (checked by the host, reported here).
+ * - E5: no committed configuration re-adds a removed node; a node that knows it is retired
+ *   never campaigns.
+ * - A3: a transaction a client saw Committed is never reported Invalid (and vice versa), and a
+ *   node's Committed/Invalid answer for a transaction never changes.
+ */
+import { equalBytes } from "../base/bytes.js";
+import type { NodeId, RaftEntry, Role, TxStatus, View } from "../consensus/types.js";
+import { sha256 } from "../crypto/hash.js";
+
+/** A broken invariant; the message names the seed, the step and what broke. */
+export class InvariantViolation extends Error {
+  override readonly name = "InvariantViolation";
+  constructor(
+    readonly invariant: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the checker reads of a simulated host. */
+export interface CheckedHost {
+  readonly id: NodeId;
+  /** The host log; entry i has seqno i + 1. */
+  readonly log: readonly RaftEntry[];
+  /** sha256 of each log entry's payload, as the host computed it on append. */
+  readonly leaves: readonly Uint8Array[];
+  /** The last commit the host applied. */
+  readonly commit: number;
+}
+
+interface CommittedEntry {
+  readonly view: View;
+  readonly leaf: Uint8Array;
+}
+
+export interface ClientTx {
+  readonly view: number;
+  readonly seqno: number;
+}
+
+export class InvariantChecker {
+  // Invariant: committed[s - 1] is what every node that committed seqno s holds there.
+  private readonly committed: CommittedEntry[] = [];
+  private readonly leaders = new Map<number, NodeId>();
+  private committedConfig: readonly NodeId[];
+  // Invariant: every node removed from a committed configuration; it never returns (E5).
+  readonly retired = new Set<NodeId>();
+  /** Client transactions, in submission order. */
+  readonly clientTxs: ClientTx[] = [];
+  // Invariant: the final status any node reported for clientTxs[i], if any.
+  private readonly finalStatus = new Map<number, TxStatus>();
+  private readonly nodeFinalStatus = new Map<string, TxStatus>();
+  checks = 0;
+  /** Leaderships won by a node after its removal committed somewhere (see onRoleChange). */
+  retiredLeaderships = 0;
+
+  constructor(
+    private readonly where: () => string,
+    initialConfig: readonly NodeId[],
+  ) {
+    this.committedConfig = initialConfig;
+  }
+
+  get globalCommit(): number {
+    return this.committed.length;
+  }
+
+  fail(invariant: string, message: string): never {
+    throw new InvariantViolation(invariant, `${invariant} violated at ${this.where()}: ${message}`);
+  }
+
+  /** Before a host truncates its log to `seqno`. */
+  onRollback(host: CheckedHost, seqno: number): void {
+    if (seqno < host.commit) {
+      this.fail("CommittedLogAppendOnly", `${host.id} rolls back to ${seqno} < ${host.commit}`);
+    }
+  }
+
+  /** Before a host appends `entry` after its current log. */
+  onAppend(host: CheckedHost, entry: RaftEntry): void {
+    const prev = host.log.at(-1);
+    if (entry.seqno !== host.log.length + 1) {
+      this.fail("LogContiguity", `${host.id} appends ${entry.seqno} after ${host.log.length}`);
+    }
+    if (prev !== undefined && entry.view < prev.view) {
+      this.fail(
+        "MonoLogInv",
+        `${host.id}: view ${entry.view} at ${entry.seqno} after ${prev.view}`,
+      );
+    }
+    if (prev !== undefined && entry.view > prev.view && !prev.isSignature) {
+      this.fail("MonoLogInv", `${host.id}: view rises at ${entry.seqno} after a non-signature`);
+    }
+  }
+
+  /** A host applied commit `seqno` (from `host.commit`); `leaderView` if it leads. */
+  onCommit(host: CheckedHost, seqno: number, leaderView: number | null): void {
+    this.checks++;
+    if (seqno < host.commit) {
+      this.fail("MonotonicCommitIndex", `${host.id}: commit ${seqno} < ${host.commit}`);
+    }
+    if (seqno > host.log.length) {
+      this.fail("SignatureInv", `${host.id}: commit ${seqno} beyond log ${host.log.length}`);
+    }
+    const entry = host.log[seqno - 1];
+    if (seqno > 0 && entry?.isSignature !== true) {
+      this.fail("SignatureInv", `${host.id}: commit ${seqno} is not a signature`);
+    }
+    if (leaderView !== null && seqno > 0 && entry!.view !== leaderView) {
+      this.fail(
+        "NeverCommitEntryPrevTermsProp",
+        `leader ${host.id} in view ${leaderView} commits ${seqno} of view ${entry!.view}`,
+      );
+    }
+    for (let s = host.commit + 1; s <= seqno; s++) this.checkCommitted(host, s);
+  }
+
+  private checkCommitted(host: CheckedHost, s: number): void {
+    const entry = host.log[s - 1]!;
+    const leaf = host.leaves[s - 1]!;
+    const known = this.committed[s - 1];
+    if (known === undefined) {
+      this.committed.push({ view: entry.view, leaf });
+      if (entry.configuration !== undefined) this.onCommittedConfig(entry.configuration, s);
+      return;
+    }
+    if (known.view !== entry.view || !equalBytes(known.leaf, leaf)) {
+      this.fail(
+        "LogInv",
+        `${host.id} commits ${entry.view}.${s} but ${known.view}.${s} was committed elsewhere`,
+      );
+    }
+  }
+
+  private onCommittedConfig(nodes: readonly NodeId[], seqno: number): void {
+    for (const id of nodes) {
+      if (this.retired.has(id)) this.fail("E5", `configuration at ${seqno} re-adds ${id}`);
+    }
+    for (const id of this.committedConfig) if (!nodes.includes(id)) this.retired.add(id);
+    this.committedConfig = nodes;
+  }
+
+  /** A leader host is about to append a configuration (E5: removed identities never return). */
+  onPropose(configuration: readonly NodeId[]): void {
+    for (const id of configuration) {
+      if (this.retired.has(id)) this.fail("E5", `a leader proposes removed ${id} again`);
+    }
+  }
+
+  /** A host applied a role change of its node. */
+  onRoleChange(host: CheckedHost, role: Role, view: number, retired: boolean): void {
+    if (role !== "Candidate" && role !== "Leader" && role !== "PreVoteCandidate") return;
+    if (retired) this.fail("RetiredStopsCampaigning", `retired ${host.id} becomes ${role}`);
+    if (role !== "Leader") return;
+    const known = this.leaders.get(view);
+    if (known !== undefined && known !== host.id) {
+      this.fail("MoreThanOneLeaderInv", `${host.id} and ${known} both lead view ${view}`);
+    }
+    this.leaders.set(view, host.id);
+    // Not a violation: a node whose removal committed on a leader that then crashed, before
+    // any other node learned of that commit, may still win (its log is up to date and no
+    // voter knows). Once it commits its removal it retires and hands over (checked above).
+    if (this.retired.has(host.id)) this.retiredLeaderships++;
+    this.checkPrefix(host, this.committed.length, "LeaderCompletenessInv", false);
+  }
+
+  /** Full scan: the host's committed prefix matches, recomputing payload hashes. */
+  scan(host: CheckedHost): void {
+    this.checkPrefix(host, host.commit, "LogInv", true);
+    for (let i = 1; i < host.log.length; i++) {
+      if (host.log[i]!.view < host.log[i - 1]!.view) {
+        this.fail("MonoLogInv", `${host.id}: view decreases at ${i + 1}`);
+      }
+    }
+  }
+
+  private checkPrefix(host: CheckedHost, upTo: number, invariant: string, rehash: boolean): void {
+    if (host.log.length < upTo) {
+      this.fail(invariant, `${host.id} holds ${host.log.length} < committed ${upTo}`);
+    }
+    for (let s = 1; s <= upTo; s++) {
+      const known = this.committed[s - 1]!;
+      const entry = host.log[s - 1]!;
+      const leaf = rehash ? sha256(entry.payload) : host.leaves[s - 1]!;
+      if (entry.view !== known.view || !equalBytes(leaf, known.leaf)) {
+        this.fail(invariant, `${host.id} differs from the committed prefix at ${s}`);
+      }
+    }
+  }
+
+  /** Records a transaction id a leader returned to a client. */
+  recordClientTx(tx: ClientTx): number {
+    this.clientTxs.push(tx);
+    return this.clientTxs.length - 1;
+  }
+
+  /** A3: `node` reports `status` for client transaction `index`. */
+  onStatus(node: NodeId, index: number, status: TxStatus): void {
+    this.checks++;
+    const tx = this.clientTxs[index]!;
+    if (status === "Committed") {
+      const known = this.committed[tx.seqno - 1];
+      if (known === undefined || known.view !== tx.view) {
+        this.fail("A3", `${node} reports ${tx.view}.${tx.seqno} Committed, not in the log`);
+      }
+    }
+    if (status !== "Committed" && status !== "Invalid") return;
+    const seen = this.finalStatus.get(index);
+    if (seen !== undefined && seen !== status) {
+      this.fail("A3", `${node} reports ${tx.view}.${tx.seqno} ${status}, seen ${seen} before`);
+    }
+    this.finalStatus.set(index, status);
+    this.nodeFinalStatus.set(`${node}/${index}`, status);
+  }
+
+  /** A3 per node: once a node said Committed or Invalid, it never says anything else. */
+  checkNodeStatusStable(node: NodeId, index: number, status: TxStatus): void {
+    const before = this.nodeFinalStatus.get(`${node}/${index}`);
+    if (before !== undefined && before !== status) {
+      const tx = this.clientTxs[index]!;
+      this.fail("A3", `${node} now reports ${tx.view}.${tx.seqno} ${status}, was ${before}`);
+    }
+  }
+}

@@ -1,0 +1,529 @@
+/**
+ * The deterministic simulation of Consortia's consensus (issue #4 item 5, checklist J2): N
+ * simulated hosts in one process on a simulated millisecond clock, a faulty network, crashes
+ * and restarts, partitions and reconfigurations, all drawn from one seeded Prng, with the
+ * safety invariants of invariants.ts checked after every step and a liveness phase at the end.
+ *
+ * Start: nodes n0..n{N-1} exist. n0, n1 and n2 start with the same two durable, committed
+ * entries (seqno 1: a configuration [n0, n1, n2]; seqno 2: a signature over it), all in view 2,
+ * and n0 starts as leader of view 2 (CCF's StartTerm). The other nodes are spares: empty logs,
+ * role None, until a configuration adds them and they catch up from the leader.
+ *
+ * A step is: maybe one fault or leader action (drawn from the rates), then the next event in
+ * time (a message delivery, or a tick of every live node), then the per-step checks.
+ * Invariants:
+ * - Every random choice comes from `rng` or a stream forked from it, in a fixed order, so one
+ *   seed replays one run exactly.
+ * - A removed node is never added again (E5); a configuration keeps at least 3 nodes.
+ */
+import { Prng } from "../base/prng.js";
+import type { NodeId, RaftEntry, RaftTimings, Seqno, View } from "../consensus/types.js";
+import { sha256 } from "../crypto/hash.js";
+import { concatBytes } from "../base/bytes.js";
+import { SimHost, TAG_CONFIG, TAG_SIGNATURE, type HostEnv } from "./host.js";
+import { InvariantChecker, InvariantViolation } from "./invariants.js";
+import { SimNetwork, type NetworkConfig } from "./network.js";
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly steps: number;
+  readonly nodes?: number;
+  readonly log?: (line: string) => void;
+  /** Simulated ms the liveness phase may take before it fails. */
+  readonly livenessBoundMs?: number;
+  /** Full re-hash scan of every host's committed prefix every this many steps. */
+  readonly scanEvery?: number;
+}
+
+export interface SimStats {
+  steps: number;
+  livenessSteps: number;
+  simulatedMs: number;
+  maxView: number;
+  leaderships: number;
+  maxCommit: number;
+  clientWrites: number;
+  messagesSent: number;
+  messagesDelivered: number;
+  messagesDropped: number;
+  messagesDuplicated: number;
+  crashes: number;
+  tornSyncs: number;
+  restarts: number;
+  partitions: number;
+  reconfigurations: number;
+  /** Leaderships of a node whose removal had committed on a now-crashed leader only. */
+  retiredLeaderships: number;
+  checks: number;
+}
+
+/** Per-step probabilities of each action in the faulty phase. */
+const RATES = {
+  clientWrite: 0.08,
+  crash: 0.0015,
+  restart: 0.01,
+  partition: 0.002,
+  heal: 0.004,
+  reconfigure: 0.0025,
+  statusQuery: 1,
+};
+
+export const SIM_TIMINGS: RaftTimings = {
+  heartbeatMs: 30,
+  electionMs: 300,
+  maxBatchEntries: 16,
+  maxBatchBytes: 1024,
+  maxInflightEntries: 64,
+};
+
+const TICK_MS = 10;
+const SIGNATURE_EVERY_WRITES = 4;
+const SIGNATURE_INTERVAL_MS = 50;
+const INITIAL_MEMBERS = 3;
+const MIN_MEMBERS = 3;
+const START_VIEW = 2 as View;
+
+const FAULTY_NETWORK: NetworkConfig = {
+  minDelayMs: 1,
+  maxDelayMs: 25,
+  lateProbability: 0.01,
+  dropProbability: 0.05,
+  duplicateProbability: 0.03,
+};
+
+export function nodeId(i: number): NodeId {
+  return `n${i}` as NodeId;
+}
+
+/** The replay command for a run. */
+export function replayCommand(seed: number, steps: number, nodes: number): string {
+  return `npm run sim -- --seed ${seed} --steps ${steps} --nodes ${nodes}`;
+}
+
+export class Simulation {
+  readonly seed: number;
+  readonly hosts: SimHost[];
+  readonly network: SimNetwork;
+  readonly checker: InvariantChecker;
+  private readonly rng: Prng;
+  private readonly options: SimOptions;
+  private readonly logLine: (line: string) => void;
+  now = 0;
+  private nextTickAt = TICK_MS;
+  step = 0;
+  private phase: "faulty" | "liveness" = "faulty";
+  private requestId = 0;
+  // Invariant: a node removed from any configuration a leader proposed; never added again.
+  private readonly everRemoved = new Set<NodeId>();
+  readonly stats: SimStats = {
+    steps: 0,
+    livenessSteps: 0,
+    simulatedMs: 0,
+    maxView: 0,
+    leaderships: 0,
+    maxCommit: 0,
+    clientWrites: 0,
+    messagesSent: 0,
+    messagesDelivered: 0,
+    messagesDropped: 0,
+    messagesDuplicated: 0,
+    crashes: 0,
+    tornSyncs: 0,
+    restarts: 0,
+    partitions: 0,
+    reconfigurations: 0,
+    retiredLeaderships: 0,
+    checks: 0,
+  };
+
+  constructor(options: SimOptions) {
+    this.options = options;
+    this.seed = options.seed;
+    this.rng = new Prng(options.seed);
+    this.logLine = options.log ?? ((): void => undefined);
+    const n = options.nodes ?? 5;
+    if (n < INITIAL_MEMBERS) throw new RangeError(`at least ${INITIAL_MEMBERS} nodes`);
+    const ids = Array.from({ length: n }, (_, i) => nodeId(i));
+    const members = ids.slice(0, INITIAL_MEMBERS);
+    this.network = new SimNetwork(this.rng.fork(), { ...FAULTY_NETWORK });
+    this.checker = new InvariantChecker(() => this.where(), members);
+    const env: HostEnv = {
+      network: this.network,
+      checker: this.checker,
+      timings: SIM_TIMINGS,
+      tornSyncProbability: 0.002,
+      rng: this.rng.fork(),
+      log: (line) => this.logLine(`[${this.now}ms #${this.step}] ${line}`),
+    };
+    const genesis = genesisEntries(members);
+    this.hosts = ids.map((id, i) => {
+      const initial = i < INITIAL_MEMBERS;
+      return new SimHost(
+        id,
+        {
+          entries: initial ? [...genesis] : [],
+          hardState: { view: initial ? START_VIEW : (0 as View), votedFor: null },
+          commit: initial ? genesis.length : 0,
+        },
+        env,
+      );
+    });
+    this.hosts.forEach((h, i) => h.start(this.now, i === 0));
+  }
+
+  where(): string {
+    return `seed ${this.seed} step ${this.step} (${this.now} ms, ${this.phase})`;
+  }
+
+  /** Runs the faulty steps, then the liveness phase. Throws InvariantViolation on failure. */
+  run(): SimStats {
+    for (let i = 0; i < this.options.steps; i++) this.stepOnce();
+    this.stats.steps = this.step;
+    this.scanAll();
+    this.runLiveness();
+    this.scanAll();
+    return this.finishStats();
+  }
+
+  /** One faulty-phase step (public for tests that interleave their own actions). */
+  stepOnce(): void {
+    this.step++;
+    if (this.phase === "faulty") this.maybeFault();
+    this.maybeClientWrite();
+    this.advance();
+    this.queryStatus();
+    const every = this.options.scanEvery ?? 500;
+    if (this.step % every === 0) this.scanAll();
+  }
+
+  finishStats(): SimStats {
+    const s = this.stats;
+    s.simulatedMs = this.now;
+    s.messagesSent = this.network.stats.sent;
+    s.messagesDelivered = this.network.stats.delivered;
+    s.messagesDropped = this.network.stats.dropped;
+    s.messagesDuplicated = this.network.stats.duplicated;
+    s.maxCommit = this.checker.globalCommit;
+    s.clientWrites = this.checker.clientTxs.length;
+    s.checks = this.checker.checks;
+    s.retiredLeaderships = this.checker.retiredLeaderships;
+    for (const h of this.hosts) if (h.node !== null) s.maxView = Math.max(s.maxView, h.node.view);
+    return s;
+  }
+
+  scanAll(): void {
+    for (const h of this.hosts) if (h.alive) this.checker.scan(h);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Time
+
+  private advance(): void {
+    const at = this.network.nextAt();
+    if (at !== undefined && at <= this.nextTickAt) {
+      this.now = Math.max(this.now, at);
+      this.deliver();
+      return;
+    }
+    this.now = this.nextTickAt;
+    this.nextTickAt += TICK_MS;
+    for (const h of this.hosts) {
+      const node = h.node;
+      if (node === null) continue;
+      node.tick(this.now);
+      h.processReady(this.now);
+      this.afterHostEvent(h);
+      this.maybeTimedSignature(h);
+    }
+  }
+
+  private deliver(): void {
+    const m = this.network.pop();
+    if (m === undefined) return;
+    const host = this.hostOf(m.envelope.to);
+    if (host?.node == null) {
+      this.network.stats.dropped++;
+      return;
+    }
+    this.network.stats.delivered++;
+    host.node.step(m.envelope.from, m.envelope.message, this.now);
+    host.processReady(this.now);
+    this.afterHostEvent(host);
+  }
+
+  private afterHostEvent(h: SimHost): void {
+    if (h.tornCrash) {
+      h.tornCrash = false;
+      this.stats.crashes++;
+      this.stats.tornSyncs++;
+    }
+    if (h.node?.isLeader === true && h.node.role === "Leader") this.noteLeader(h);
+  }
+
+  private readonly leaderViews = new Set<number>();
+
+  private noteLeader(h: SimHost): void {
+    const view = h.node!.view;
+    if (this.leaderViews.has(view)) return;
+    this.leaderViews.add(view);
+    this.stats.leaderships++;
+  }
+
+  private hostOf(id: NodeId): SimHost | undefined {
+    return this.hosts[Number(id.slice(1))];
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Leader actions
+
+  /** The live host whose node leads in the highest view, if any. */
+  leaderHost(): SimHost | undefined {
+    let best: SimHost | undefined;
+    for (const h of this.hosts) {
+      if (h.node?.isLeader === true && (best === undefined || h.node.view > best.node!.view)) {
+        best = h;
+      }
+    }
+    return best;
+  }
+
+  private maybeClientWrite(): void {
+    if (!this.rng.chance(RATES.clientWrite)) return;
+    const leader = this.leaderHost();
+    if (leader === undefined) return;
+    this.clientWrite(leader);
+  }
+
+  /** A client write at `leader`; returns the index of the recorded transaction. */
+  clientWrite(leader: SimHost): number {
+    const e = leader.writeClient(this.now, ++this.requestId);
+    const index = this.checker.recordClientTx({ view: e.view, seqno: e.seqno });
+    this.afterHostEvent(leader);
+    if (leader.node?.isLeader === true && leader.unsigned >= SIGNATURE_EVERY_WRITES) {
+      leader.writeSignature(this.now);
+      this.afterHostEvent(leader);
+    }
+    return index;
+  }
+
+  private maybeTimedSignature(h: SimHost): void {
+    if (h.node?.isLeader !== true || h.unsigned === 0) return;
+    if (this.now - h.lastSignatureMs < SIGNATURE_INTERVAL_MS) return;
+    h.writeSignature(this.now);
+    this.afterHostEvent(h);
+  }
+
+  /** Adds a spare node or removes a member (maybe the leader itself), if none is pending. */
+  private reconfigure(): void {
+    const leader = this.leaderHost();
+    const node = leader?.node;
+    if (leader === undefined || node == null) return;
+    const configs = node.log.activeConfigurations(node.commitSeqno);
+    if (configs.length > 1) return; // one pending reconfiguration at a time
+    const current = configs[0]!.nodes;
+    const spares = this.hosts
+      .map((h) => h.id)
+      .filter((id) => !current.includes(id) && !this.everRemoved.has(id));
+    const add = spares.length > 0 && (current.length <= MIN_MEMBERS || this.rng.chance(0.5));
+    let next: NodeId[];
+    if (add) {
+      next = [...current, this.rng.pick(spares)];
+    } else if (current.length > MIN_MEMBERS) {
+      const gone = this.rng.pick(current);
+      this.everRemoved.add(gone);
+      next = current.filter((id) => id !== gone);
+    } else {
+      return;
+    }
+    this.logLine(`[${this.now}ms #${this.step}] ${leader.id} proposes [${next.join(",")}]`);
+    leader.writeConfiguration(this.now, next);
+    this.stats.reconfigurations++;
+    this.afterHostEvent(leader);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Faults
+
+  private maybeFault(): void {
+    const r = this.rng;
+    if (r.chance(RATES.crash)) this.crashOne();
+    if (r.chance(RATES.restart)) this.restartOne();
+    if (r.chance(RATES.partition)) this.partition();
+    if (this.network.partitioned && r.chance(RATES.heal)) {
+      this.network.heal();
+      this.logLine(`[${this.now}ms #${this.step}] heal`);
+    }
+    if (r.chance(RATES.reconfigure)) this.reconfigure();
+  }
+
+  private crashOne(): void {
+    const alive = this.hosts.filter((h) => h.alive);
+    if (alive.length === 0) return;
+    const leader = this.leaderHost();
+    const victim = leader !== undefined && this.rng.chance(0.3) ? leader : this.rng.pick(alive);
+    victim.crash();
+    this.stats.crashes++;
+    this.logLine(`[${this.now}ms #${this.step}] crash ${victim.id}`);
+  }
+
+  private restartOne(): void {
+    const down = this.hosts.filter((h) => !h.alive);
+    if (down.length === 0) return;
+    this.restart(this.rng.pick(down));
+  }
+
+  private restart(h: SimHost): void {
+    this.logLine(`[${this.now}ms #${this.step}] restart ${h.id}`);
+    h.start(this.now, false);
+    this.stats.restarts++;
+    this.afterHostEvent(h);
+  }
+
+  private partition(): void {
+    const ids = this.hosts.map((h) => h.id);
+    const kind = this.rng.intBelow(3);
+    const leader = this.leaderHost();
+    if (kind === 0) {
+      const shuffled = this.rng.shuffle([...ids]);
+      const k = 1 + this.rng.intBelow(ids.length - 1);
+      this.network.split(shuffled.slice(0, k), shuffled.slice(k));
+      this.logLine(`[${this.now}ms #${this.step}] split ${shuffled.slice(0, k).join(",")}`);
+    } else if (kind === 1) {
+      const one = leader !== undefined && this.rng.chance(0.5) ? leader.id : this.rng.pick(ids);
+      this.network.split(
+        [one],
+        ids.filter((id) => id !== one),
+      );
+      this.logLine(`[${this.now}ms #${this.step}] isolate ${one}`);
+    } else {
+      const from = leader !== undefined && this.rng.chance(0.5) ? leader.id : this.rng.pick(ids);
+      const to = this.rng.pick(ids.filter((id) => id !== from));
+      this.network.cut(from, to);
+      this.logLine(`[${this.now}ms #${this.step}] cut ${from}>${to}`);
+    }
+    this.stats.partitions++;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Client statuses (A3)
+
+  private queryStatus(): void {
+    const txs = this.checker.clientTxs;
+    if (txs.length === 0) return;
+    const recent = Math.min(64, txs.length);
+    const index = this.rng.chance(0.7)
+      ? txs.length - 1 - this.rng.intBelow(recent)
+      : this.rng.intBelow(txs.length);
+    const host = this.rng.pick(this.hosts);
+    if (host.node === null) return;
+    this.observe(host, index);
+  }
+
+  private observe(host: SimHost, index: number): string {
+    const tx = this.checker.clientTxs[index]!;
+    const status = host.node!.status(tx.view, tx.seqno);
+    this.checker.checkNodeStatusStable(host.id, index, status);
+    this.checker.onStatus(host.id, index, status);
+    return status;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Liveness
+
+  private runLiveness(): void {
+    this.phase = "liveness";
+    this.network.heal();
+    this.network.config.dropProbability = 0;
+    this.network.config.duplicateProbability = 0;
+    this.network.config.lateProbability = 0;
+    for (const h of this.hosts) if (!h.alive) this.restart(h);
+    const deadline = this.now + (this.options.livenessBoundMs ?? 60_000);
+    let probe: number | null = null;
+    while (this.now < deadline) {
+      this.step++;
+      this.stats.livenessSteps++;
+      this.advance();
+      this.queryStatus();
+      for (const h of this.hosts) if (!h.alive) this.restart(h); // torn syncs crash nodes
+      const leader = this.leaderHost();
+      if (leader === undefined || !this.converged(leader)) continue;
+      if (probe === null) {
+        probe = this.clientWrite(leader);
+        continue;
+      }
+      const state = this.probeState(leader, probe);
+      if (state === "committed") return;
+      if (state === "invalid") probe = null;
+    }
+    this.checker.fail(
+      "Liveness",
+      `no converged leader with a committed fresh write within ` +
+        `${this.options.livenessBoundMs ?? 60_000} ms after healing; ${this.describe()}`,
+    );
+  }
+
+  /** Every node of the leader's latest configuration is alive and has the leader's commit. */
+  private converged(leader: SimHost): boolean {
+    const node = leader.node!;
+    const latest = node.log.configurations().at(-1)!.nodes;
+    return latest.every((id) => this.hostOf(id)?.node?.commitSeqno === node.commitSeqno);
+  }
+
+  private probeState(leader: SimHost, probe: number): "committed" | "invalid" | "pending" {
+    const latest = leader.node!.log.configurations().at(-1)!.nodes;
+    let all = true;
+    for (const id of latest) {
+      const status = this.observe(this.hostOf(id)!, probe);
+      if (status === "Invalid") return "invalid";
+      if (status !== "Committed") all = false;
+    }
+    return all ? "committed" : "pending";
+  }
+
+  describe(): string {
+    return this.hosts
+      .map((h) => {
+        const n = h.node;
+        if (n === null) return `${h.id}: down`;
+        return `${h.id}: ${n.role} v${n.view} last ${n.lastSeqno} commit ${n.commitSeqno}`;
+      })
+      .join("; ");
+  }
+}
+
+/** Seqno 1: the initial configuration; seqno 2: a signature over it (view 2). */
+function genesisEntries(members: readonly NodeId[]): RaftEntry[] {
+  const text = new TextEncoder().encode(members.join(","));
+  const config = concatBytes([Uint8Array.of(TAG_CONFIG), text]);
+  const root = sha256(config); // the Merkle root over one leaf is the leaf
+  return [
+    {
+      seqno: 1 as Seqno,
+      view: START_VIEW,
+      isSignature: false,
+      configuration: [...members],
+      payload: config,
+    },
+    {
+      seqno: 2 as Seqno,
+      view: START_VIEW,
+      isSignature: true,
+      payload: concatBytes([Uint8Array.of(TAG_SIGNATURE), root]),
+    },
+  ];
+}
+
+/** Runs one simulation; on failure rethrows with the replay command appended. */
+export function runSimulation(options: SimOptions): SimStats {
+  const sim = new Simulation(options);
+  try {
+    return sim.run();
+  } catch (error) {
+    const replay = replayCommand(options.seed, options.steps, options.nodes ?? 5);
+    if (error instanceof InvariantViolation) {
+      throw new InvariantViolation(error.invariant, `${error.message}\nreplay: ${replay}`);
+    }
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    throw new InvariantViolation("Crash", `${sim.where()}: ${message}\nreplay: ${replay}`);
+  }
+}

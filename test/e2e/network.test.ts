@@ -1,0 +1,212 @@
+/**
+ * End-to-end with real node processes (issue #4 item 6): a 4-node sandbox, then, in order,
+ * each step checked on the live network:
+ *   1. writes to the primary and, forwarded, through a backup commit on every node;
+ *   2. a backup is SIGKILLed: writes go on;                                   (checklist B2-ish)
+ *   3. governance removes the dead node (remove_node -> Retired, out of the configuration);
+ *   4. a fifth node joins the open service through a backup (308 to the primary), is Pending,
+ *      becomes Trusted by proposal, catches up and serves every committed record;        (E1)
+ *   5. governance retires the primary: it hands over, a new primary takes writes;        (E2)
+ *   6. the primary is isolated (SIGSTOP): a new one is elected, takes writes; the old one,
+ *      resumed, follows the new view and catches up;                                     (D2)
+ *   7. the primary is SIGKILLed: a new one is elected within a few election timeouts, the view
+ *      only grows, and every transaction reported Committed before is readable on every
+ *      surviving node.                                                              (B1, F1)
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Action } from "../../src/cli/gov-client.js";
+import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
+
+const ELECTION_MS = 1000;
+
+interface Committed {
+  readonly id: number;
+  readonly msg: string;
+}
+
+function asn1Now(): string {
+  const iso = new Date().toISOString(); // 2026-11-22T03:04:05.678Z
+  return (
+    `${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}` +
+    `${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
+  );
+}
+
+async function view(net: Network, node: NetNode): Promise<number> {
+  const reply = await net.get(node, "/node/consensus");
+  return (JSON.parse(reply.body) as { details: { current_view: number } }).details.current_view;
+}
+
+async function configNodes(net: Network, node: NetNode): Promise<string[]> {
+  const reply = await net.get(node, "/node/consensus");
+  const details = JSON.parse(reply.body) as { details: { configs: { nodes: object }[] } };
+  return Object.keys(details.details.configs.at(-1)!.nodes).sort();
+}
+
+/** member0 proposes, members 0 and 1 accept (a strict majority of three). */
+async function pass(net: Network, via: NetNode, actions: Action[]): Promise<void> {
+  const client = net.gov(via);
+  try {
+    let proposal = await client.propose(actions, net.members[0]);
+    for (const member of net.members.slice(0, 2)) {
+      if (proposal.proposalState !== "Open") break;
+      proposal = await client.vote(proposal.proposalId, true, member);
+    }
+    assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
+  } finally {
+    client.close();
+  }
+}
+
+test("a replicated network survives crashes, reconfigures and elects", async (t) => {
+  const net = await Network.start(4, { electionTimeoutMs: ELECTION_MS });
+  t.after(() => net.stop());
+  const committed: Committed[] = [];
+  let nextId = 1;
+  const writeAndCommit = async (via: NetNode, check: NetNode, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const record = { id: nextId++, msg: `record ${nextId} via node ${via.index}` };
+      const txId = await net.write(via, record.id, record.msg);
+      await net.waitCommitted(check, txId);
+      committed.push(record);
+    }
+  };
+  const expectAllReadable = async (nodes: NetNode[]) => {
+    for (const node of nodes) {
+      // A backup serves reads locally: wait until it has caught up with the last record.
+      await waitFor(`node ${node.index} caught up`, 20_000, async () => {
+        const last = committed.at(-1)!;
+        const reply = await net.read(node, last.id);
+        return reply.status === 200 ? true : undefined;
+      });
+      for (const record of committed) {
+        const reply = await net.read(node, record.id);
+        assert.equal(reply.status, 200, `record ${record.id} on node ${node.index}`);
+        assert.deepEqual(JSON.parse(reply.body), { msg: record.msg });
+      }
+    }
+  };
+
+  let primary = await net.primary();
+  const backups = () => net.alive().filter((n) => n.id !== primary.id);
+
+  await t.test("writes through the primary and through a backup commit everywhere", async () => {
+    await writeAndCommit(primary, primary, 5);
+    await writeAndCommit(backups()[0]!, primary, 5);
+    await expectAllReadable(net.alive());
+  });
+
+  const dead = backups()[0]!;
+  await t.test("a killed backup does not stop writes", async () => {
+    net.kill(dead);
+    await writeAndCommit(primary, primary, 3);
+  });
+
+  await t.test("governance removes the dead node from the configuration", async () => {
+    await pass(net, primary, [{ name: "remove_node", args: { node_id: dead.id } }]);
+    await waitFor("the configuration without the dead node", 10_000, async () =>
+      (await configNodes(net, primary)).includes(dead.id) ? undefined : true,
+    );
+    const info = JSON.parse((await net.get(primary, `/node/network/nodes/${dead.id}`)).body) as {
+      status: string;
+    };
+    assert.equal(info.status, "Retired");
+    await writeAndCommit(primary, primary, 2);
+  });
+
+  await t.test("a new node joins the open service by proposal and catches up", async () => {
+    const joiner = net.spawnJoiner(backups()[0]!); // a backup answers 308 to the primary
+    const pendingId = await waitFor("a Pending node", 30_000, async () => {
+      const reply = await net.get(primary, "/node/network/nodes?status=Pending");
+      const nodes = (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes;
+      return nodes[0]?.node_id;
+    });
+    joiner.id = pendingId;
+    await pass(net, primary, [
+      { name: "transition_node_to_trusted", args: { node_id: pendingId, valid_from: asn1Now() } },
+    ]);
+    await waitFor("the joiner in the configuration", 20_000, async () =>
+      (await configNodes(net, primary)).includes(pendingId) ? true : undefined,
+    );
+    await writeAndCommit(primary, primary, 2);
+    await expectAllReadable([joiner]);
+    const self = JSON.parse((await net.get(joiner, "/node/network/nodes/self")).body) as {
+      node_id: string;
+      status: string;
+    };
+    assert.deepEqual(self, { ...self, node_id: pendingId, status: "Trusted" });
+  });
+
+  await t.test("retiring the primary hands over to a new primary", async () => {
+    const old = primary;
+    const viewBefore = await view(net, old);
+    await pass(net, old, [{ name: "remove_node", args: { node_id: old.id } }]);
+    primary = await waitFor("a new primary", 10 * ELECTION_MS, async () => {
+      const p = await net.primary();
+      return p.id === old.id ? undefined : p;
+    });
+    assert.ok((await view(net, primary)) > viewBefore);
+    assert.ok(!(await configNodes(net, primary)).includes(old.id));
+    net.kill(old); // retired: it is no longer part of the service
+    await writeAndCommit(primary, primary, 2);
+    await writeAndCommit(backups()[0]!, primary, 1);
+  });
+
+  await t.test("an isolated primary is replaced and catches up when it returns", async () => {
+    const isolated = primary;
+    const viewBefore = await view(net, isolated);
+    process.kill(isolated.pid, "SIGSTOP");
+    try {
+      const others = net.alive().filter((n) => n.id !== isolated.id);
+      primary = await waitFor("a primary among the others", 15 * ELECTION_MS, async () => {
+        for (const node of others) {
+          if ((await net.get(node, "/node/primary").catch(() => null))?.status === 200) {
+            return node;
+          }
+        }
+        return undefined;
+      });
+      await writeAndCommit(primary, primary, 3);
+    } finally {
+      process.kill(isolated.pid, "SIGCONT");
+    }
+    await waitFor("the old primary following the new view", 15 * ELECTION_MS, async () => {
+      const v = await view(net, isolated);
+      const isBackup = (await net.get(isolated, "/node/backup")).status === 200;
+      return v > viewBefore && isBackup ? true : undefined;
+    });
+    await expectAllReadable(net.alive());
+  });
+
+  await t.test("a killed primary is replaced within a few election timeouts", async () => {
+    const victim = primary;
+    const viewBefore = await view(net, victim);
+    net.kill(victim);
+    const killedAt = Date.now();
+    const survivors = net.alive();
+    assert.equal(survivors.length, 2);
+    let txId = "";
+    await waitFor("a write accepted after the kill", 10 * ELECTION_MS, async () => {
+      for (const node of survivors) {
+        const reply = await net.call(node, "POST", "/app/log/private", {
+          id: nextId,
+          msg: "after the kill",
+        });
+        if (reply.status === 200) {
+          txId = String(reply.headers["x-ms-ccf-transaction-id"]);
+          return true;
+        }
+      }
+      return undefined;
+    });
+    const elapsed = Date.now() - killedAt;
+    t.diagnostic(`first write accepted ${elapsed} ms after killing the primary`);
+    committed.push({ id: nextId++, msg: "after the kill" });
+    primary = await net.primary();
+    await net.waitCommitted(primary, txId);
+    assert.ok((await view(net, primary)) > viewBefore, "the view only grows");
+    await expectAllReadable(survivors);
+    await sleep(0);
+  });
+});

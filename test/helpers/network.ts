@@ -1,0 +1,297 @@
+/**
+ * A real multi-node network for end-to-end tests: `consortia sandbox --no-wait` on free
+ * loopback ports, with helpers to talk to its nodes over mTLS, find the primary, kill nodes by
+ * PID and start extra joining nodes. `stop()` kills every process it knows and removes the
+ * workspace; call it from `t.after` or `finally`.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GovClient, type MemberSigner } from "../../src/cli/gov-client.js";
+import { runCli } from "./cli.js";
+
+const ENTRY = join(import.meta.dirname, "..", "..", "src", "cli", "entry.ts");
+const TSX = import.meta.resolve("tsx");
+
+export interface Reply {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+export interface NetNode {
+  readonly index: number;
+  readonly port: number;
+  pid: number;
+  id: string;
+  /** Set by Network.kill: a killed process may linger as a zombie, so pids cannot tell. */
+  killed?: boolean;
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port p with p..p+span-1 and p+100..p+100+span-1 free (RPC and node-to-node). */
+export async function freePortBlock(span: number): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + 10 * Math.floor(Math.random() * 3000);
+    let ok = true;
+    for (let i = 0; i < span && ok; i++) {
+      ok = (await canBind(port + i)) && (await canBind(port + 100 + i));
+    }
+    if (ok) return port;
+  }
+  throw new Error("no free port block found");
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = "no attempt";
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+      last = "not yet";
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+}
+
+export class Network {
+  readonly nodes: NetNode[] = [];
+  readonly extra: ChildProcess[] = [];
+  readonly tls: { ca: string; cert: string; key: string };
+  readonly members: MemberSigner[];
+
+  private constructor(
+    readonly workspace: string,
+    readonly basePort: number,
+    count: number,
+  ) {
+    const common = join(workspace, "sandbox_common");
+    this.tls = {
+      ca: readFileSync(join(common, "service_cert.pem"), "utf8"),
+      cert: readFileSync(join(common, "user0_cert.pem"), "utf8"),
+      key: readFileSync(join(common, "user0_privk.pem"), "utf8"),
+    };
+    this.members = [0, 1, 2].map((i) => ({
+      certPem: readFileSync(join(common, `member${i}_cert.pem`), "utf8"),
+      keyPem: readFileSync(join(common, `member${i}_privk.pem`), "utf8"),
+    }));
+    for (let i = 0; i < count; i++) {
+      const pid = Number(readFileSync(join(workspace, `sandbox_${i}`, "node.pid"), "utf8"));
+      this.nodes.push({ index: i, port: basePort + i, pid, id: "" });
+    }
+  }
+
+  /** `consortia sandbox --no-wait` with `count` nodes; the service is open when this returns. */
+  static async start(
+    count: number,
+    options: { electionTimeoutMs?: number; sigMsInterval?: number } = {},
+  ): Promise<Network> {
+    const workspace = mkdtempSync(join(tmpdir(), "consortia-net-"));
+    const port = await freePortBlock(count + 2);
+    const run = runCli([
+      "sandbox",
+      "--no-wait",
+      "--workspace",
+      workspace,
+      "--port",
+      String(port),
+      "--nodes",
+      String(count),
+      "--election-timeout",
+      String(options.electionTimeoutMs ?? 1000),
+      "--sig-ms-interval",
+      String(options.sigMsInterval ?? 50),
+    ]);
+    if (run.status !== 0) {
+      rmSync(workspace, { recursive: true, force: true });
+      assert.fail(`sandbox failed:\n${run.stdout}\n${run.stderr}`);
+    }
+    const net = new Network(workspace, port, count);
+    for (const node of net.nodes) {
+      const self = JSON.parse((await net.get(node, "/node/network/nodes/self")).body) as {
+        node_id: string;
+      };
+      node.id = self.node_id;
+    }
+    return net;
+  }
+
+  url(node: NetNode, path: string): string {
+    return `https://127.0.0.1:${node.port}${path}`;
+  }
+
+  call(node: NetNode, method: string, path: string, body?: unknown): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const headers = text === undefined ? {} : { "content-type": "application/json" };
+      const req = request(
+        this.url(node, path),
+        { method, headers, ...this.tls, agent: false },
+        (res) => {
+          let data = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (data += chunk));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: data, headers: res.headers }),
+          );
+        },
+      );
+      req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
+      req.on("error", reject);
+      req.end(text);
+    });
+  }
+
+  get(node: NetNode, path: string): Promise<Reply> {
+    return this.call(node, "GET", path);
+  }
+
+  alive(): NetNode[] {
+    return this.nodes.filter((n) => n.killed !== true && isAlive(n.pid));
+  }
+
+  /** The primary as a majority of live nodes report it, once they agree. */
+  async primary(timeoutMs = 20_000): Promise<NetNode> {
+    return waitFor("a primary", timeoutMs, async () => {
+      for (const node of this.alive()) {
+        const reply = await this.get(node, "/node/network/nodes/primary").catch(() => null);
+        if (reply?.status !== 200) continue;
+        const id = (JSON.parse(reply.body) as { node_id: string }).node_id;
+        const primary = this.alive().find((n) => n.id === id);
+        if (primary === undefined) continue;
+        const check = await this.get(primary, "/node/primary").catch(() => null);
+        if (check?.status === 200) return primary;
+      }
+      return undefined;
+    });
+  }
+
+  /** Writes a private record through `node`; returns the txId ("view.seqno"). */
+  async write(node: NetNode, id: number, msg: string): Promise<string> {
+    const reply = await this.call(node, "POST", "/app/log/private", { id, msg });
+    assert.equal(reply.status, 200, `write ${id} via node ${node.index}: ${reply.body}`);
+    return String(reply.headers["x-ms-ccf-transaction-id"]);
+  }
+
+  async status(node: NetNode, txId: string): Promise<string> {
+    const reply = await this.get(node, `/app/tx?transaction_id=${txId}`);
+    return (JSON.parse(reply.body) as { status: string }).status;
+  }
+
+  async waitCommitted(node: NetNode, txId: string, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${txId} Committed on node ${node.index}`, timeoutMs, async () => {
+      const status = await this.status(node, txId);
+      assert.notEqual(status, "Invalid", `${txId} became Invalid on node ${node.index}`);
+      return status === "Committed" ? true : undefined;
+    });
+  }
+
+  async read(node: NetNode, id: number): Promise<Reply> {
+    return this.get(node, `/app/log/private?id=${id}`);
+  }
+
+  gov(node: NetNode): GovClient {
+    return new GovClient({ url: `https://127.0.0.1:${node.port}`, caPem: this.tls.ca });
+  }
+
+  kill(node: NetNode): void {
+    node.killed = true;
+    if (isAlive(node.pid)) process.kill(node.pid, "SIGKILL");
+  }
+
+  /**
+   * Starts one more node process joining the service through `target` (Join config modelled
+   * on sandbox_1's); returns it once its process is running.
+   */
+  spawnJoiner(target: NetNode): NetNode {
+    const index = this.nodes.length;
+    const dir = join(this.workspace, `sandbox_${index}`);
+    mkdirSync(dir, { recursive: true });
+    const template = JSON.parse(
+      readFileSync(join(this.workspace, "sandbox_1", "config.json"), "utf8"),
+    ) as Record<string, Record<string, unknown>>;
+    const port = this.basePort + index;
+    const config = {
+      ...template,
+      network: {
+        node_to_node_interface: { bind_address: `127.0.0.1:${port + 100}` },
+        rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${port}` } },
+      },
+      command: {
+        ...template["command"],
+        join: { target_rpc_address: `127.0.0.1:${target.port}`, retry_timeout: "300ms" },
+      },
+      ledger: { directory: join(dir, `${index}.ledger`) },
+      snapshots: { directory: join(dir, `${index}.snapshots`) },
+      output_files: {
+        node_certificate_file: join(dir, `${index}.pem`),
+        pid_file: join(dir, "node.pid"),
+      },
+    };
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    const out = openSync(join(dir, "out"), "w");
+    const err = openSync(join(dir, "err"), "w");
+    const child = spawn(process.execPath, ["--import", TSX, ENTRY, "node", "--config", file], {
+      stdio: ["ignore", out, err],
+    });
+    closeSync(out);
+    closeSync(err);
+    this.extra.push(child);
+    const node: NetNode = { index, port, pid: child.pid ?? -1, id: "" };
+    this.nodes.push(node);
+    return node;
+  }
+
+  async stop(): Promise<void> {
+    for (const node of this.nodes) if (isAlive(node.pid)) process.kill(node.pid, "SIGKILL");
+    for (const child of this.extra) child.kill("SIGKILL");
+    // CONSORTIA_KEEP_WORKSPACE=1 keeps node logs and ledgers for a post-mortem.
+    if (process.env["CONSORTIA_KEEP_WORKSPACE"] === "1") {
+      process.stderr.write(`kept workspace ${this.workspace}\n`);
+      return;
+    }
+    rmSync(this.workspace, { recursive: true, force: true });
+  }
+}
