@@ -23,12 +23,13 @@ export interface Configuration {
 
 /** Reads payloads the log no longer holds in memory (the host's ledger files). */
 export interface PayloadReader {
-  payload(seqno: Seqno): Uint8Array;
+  /** The payloads of `count` consecutive seqnos from `from` (all of them, in order). */
+  payloads(from: Seqno, count: number): Uint8Array[];
 }
 
 const NO_READER: PayloadReader = {
-  payload(seqno) {
-    throw new Error(`payload of ${seqno} was compacted and no reader is configured`);
+  payloads(from) {
+    throw new Error(`payload of ${from} was compacted and no reader is configured`);
   },
 };
 
@@ -38,6 +39,8 @@ export class RaftLog {
   // Invariant: views[i] is the view of seqno base+1+i.
   private readonly views: number[] = [];
   private readonly signatures: number[] = [];
+  /** Invariant: the members of `signatures` (O(1) membership). */
+  private readonly signatureSet = new Set<number>();
   private readonly configs: Configuration[];
   // Invariant: payloads[i] is the payload of seqno payloadFrom+i; payloadFrom > base.
   private payloads: Uint8Array[] = [];
@@ -77,7 +80,7 @@ export class RaftLog {
   }
 
   isSignature(seqno: number): boolean {
-    return this.signatures.includes(seqno) || (seqno === this.base && seqno > 0);
+    return this.signatureSet.has(seqno) || (seqno === this.base && seqno > 0);
   }
 
   /** The last signature seqno at or below `seqno`, or the base. */
@@ -94,14 +97,20 @@ export class RaftLog {
 
   /** Signature seqnos in (from, to], increasing. */
   signaturesIn(from: number, to: number): number[] {
-    return this.signatures.filter((s) => s > from && s <= to);
+    const list = this.signatures;
+    let i = list.length;
+    while (i > 0 && list[i - 1]! > from) i--;
+    return list.slice(i).filter((s) => s <= to);
   }
 
   append(entry: RaftEntry): void {
     assert(entry.seqno === this.last + 1, `append ${entry.seqno} after ${this.last}`);
     assert(entry.view >= this.lastView, `view ${entry.view} after ${this.lastView}`);
     this.views.push(entry.view);
-    if (entry.isSignature) this.signatures.push(entry.seqno);
+    if (entry.isSignature) {
+      this.signatures.push(entry.seqno);
+      this.signatureSet.add(entry.seqno);
+    }
     if (entry.configuration !== undefined) {
       this.configs.push({ seqno: entry.seqno, nodes: [...entry.configuration].sort() });
     }
@@ -112,7 +121,7 @@ export class RaftLog {
   truncate(seqno: Seqno): void {
     assert(seqno >= this.base && seqno <= this.last, `truncate to ${seqno} outside the log`);
     this.views.length = seqno - this.base;
-    while ((this.signatures.at(-1) ?? 0) > seqno) this.signatures.pop();
+    while ((this.signatures.at(-1) ?? 0) > seqno) this.signatureSet.delete(this.signatures.pop()!);
     while (this.configs.length > 1 && this.configs.at(-1)!.seqno > seqno) this.configs.pop();
     if (seqno < this.payloadFrom) {
       this.payloads = [];
@@ -123,10 +132,13 @@ export class RaftLog {
   }
 
   meta(seqno: number): EntryMeta {
-    const config = this.configs.find((c) => c.seqno === seqno && seqno > this.base);
+    const config =
+      this.configs.length > 1
+        ? this.configs.find((c) => c.seqno === seqno && seqno > this.base)
+        : undefined;
     return {
       view: this.viewAt(seqno),
-      isSignature: this.signatures.includes(seqno),
+      isSignature: this.signatureSet.has(seqno),
       ...(config !== undefined ? { configuration: config.nodes } : {}),
     };
   }
@@ -136,16 +148,31 @@ export class RaftLog {
     const payload =
       seqno >= this.payloadFrom
         ? this.payloads[seqno - this.payloadFrom]!
-        : this.reader.payload(seqno as Seqno);
+        : this.readPayloads(seqno, 1)[0]!;
     return { ...this.meta(seqno), seqno: seqno as Seqno, payload };
+  }
+
+  private readPayloads(from: number, count: number): Uint8Array[] {
+    const payloads = this.reader.payloads(from as Seqno, count);
+    assert(payloads.length === count, `reader returned ${payloads.length} of ${count} payloads`);
+    return payloads;
   }
 
   /** Entries from `from`, at most `maxEntries` and about `maxBytes` (at least one). */
   slice(from: number, maxEntries: number, maxBytes: number): RaftEntry[] {
     const out: RaftEntry[] = [];
     let bytes = 0;
+    // Compacted entries come from the reader in one range read, not one read each.
+    const compacted = Math.max(
+      0,
+      Math.min(this.payloadFrom, this.last + 1, from + maxEntries) - from,
+    );
+    const old = compacted > 0 ? this.readPayloads(from, compacted) : [];
     for (let s = from; s <= this.last && out.length < maxEntries; s++) {
-      const e = this.entry(s);
+      const e =
+        s < this.payloadFrom
+          ? { ...this.meta(s), seqno: s as Seqno, payload: old[s - from]! }
+          : this.entry(s);
       if (out.length > 0 && bytes + e.payload.byteLength > maxBytes) break;
       bytes += e.payload.byteLength;
       out.push(e);

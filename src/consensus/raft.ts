@@ -259,7 +259,7 @@ export class RaftNode {
       this.commitDirty ||
       this.pendingRollback !== null ||
       this.hostLast < this.log.last ||
-      this.persisted < this.hostLast
+      this.hasUndurableSignature()
     );
   }
 
@@ -272,7 +272,7 @@ export class RaftNode {
       hardState: this.hardStateDirty ? this.hardState() : null,
       rollbackTo: this.pendingRollback,
       entries,
-      mustSync: entries.length > 0 || this.hardStateDirty || this.persisted < this.log.last,
+      mustSync: this.hardStateDirty || this.hasUndurableSignature(),
       messages: this.msgs,
       commitSeqno: this.commitDirty ? this.commit : null,
       roleChange: this.roleDirty
@@ -287,6 +287,16 @@ export class RaftNode {
     this.pendingRollback = null;
     this.hostLast = this.log.last;
     return ready;
+  }
+
+  /**
+   * Whether the log holds a signature that is not yet durable. Only then must the host sync:
+   * commit (which needs a durable majority) only ever lands on signatures, so entries after the
+   * last signature may stay in the OS's buffers until the next one (one fdatasync per
+   * signature, not per batch).
+   */
+  private hasUndurableSignature(): boolean {
+    return this.log.lastCommittable > this.persisted;
   }
 
   /** The host carried out `ready`: what it synced is durable. */
@@ -584,7 +594,10 @@ export class RaftNode {
       log.append(e);
       matched = e.seqno;
     }
-    this.reply(from, true, matched);
+    // Acks promise durability. Only signatures are committable, so entries are synced only
+    // once a signature is among them: until then the ack claims just what is already durable.
+    const willSync = log.lastSignatureAtOrBelow(matched) > this.persisted;
+    this.reply(from, true, willSync ? matched : Math.min(matched, this.persisted));
     const commitTo = log.lastSignatureAtOrBelow(Math.min(m.leaderCommit, matched));
     if (commitTo > this.commit) this.setCommit(commitTo);
     if (this.roleNow === "None" && this.isInSomeConfiguration()) this.setRole("Follower", from);

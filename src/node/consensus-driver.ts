@@ -51,6 +51,12 @@ export interface ConsensusDriverDeps {
   readonly onCommit?: (seqno: Seqno) => void;
 }
 
+/**
+ * Payloads of this many committed entries stay in memory for catching up followers; older ones
+ * are read back from the ledger files (RaftLog's PayloadReader).
+ */
+export const PAYLOAD_WINDOW = 20_000;
+
 export interface ConsensusDriverStats {
   received: number;
   malformed: number;
@@ -75,6 +81,7 @@ export class ConsensusDriver implements ConsensusSink {
   private scheduled = false;
   private processing = false;
   private readonly peerAddresses = new Map<string, string>();
+  private compactedTo = 0;
   readonly stats: ConsensusDriverStats = {
     received: 0,
     malformed: 0,
@@ -206,6 +213,11 @@ export class ConsensusDriver implements ConsensusSink {
       const seqno = ready.commitSeqno;
       pipeline.commitTo({ view: raft.log.viewAt(seqno), seqno });
       this.d.onCommit?.(seqno);
+      // Compact in steps of a window, not at every commit (each compaction copies the window).
+      if (seqno - this.compactedTo >= 2 * PAYLOAD_WINDOW) {
+        this.compactedTo = seqno - PAYLOAD_WINDOW;
+        raft.compactPayloads(this.compactedTo as Seqno);
+      }
     }
     // 6. Advance, then react to a new role (a new primary signs at once in its view).
     raft.advance(ready, this.d.now());

@@ -23,6 +23,7 @@ export interface ForwarderDeps {
 }
 
 interface Waiting {
+  readonly primary: NodeId;
   readonly resolve: (response: RpcResponse) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -87,7 +88,7 @@ export class Forwarder {
         );
       }, this.deps.timeoutMs);
       timer.unref();
-      this.waiting.set(id, { resolve, timer });
+      this.waiting.set(id, { primary, resolve, timer });
     });
   }
 
@@ -129,11 +130,24 @@ export class Forwarder {
     });
   }
 
+  /**
+   * The primary changed: requests waiting on `primary` get 503 now rather than at their timeout
+   * (whether the old primary executed them is unknown; clients check with GET /tx).
+   */
+  abandon(primary: NodeId): void {
+    this.answerWaiting((w) => w.primary === primary, "The primary changed.");
+  }
+
   /** Answers every waiting request (node stopping). */
   close(): void {
+    this.answerWaiting(() => true, "The node is stopping.");
+  }
+
+  private answerWaiting(which: (w: Waiting) => boolean, message: string): void {
     for (const [id, w] of this.waiting) {
+      if (!which(w)) continue;
       clearTimeout(w.timer);
-      w.resolve(unavailable(HttpErrorCode.PrimaryNotFound, "The node is stopping."));
+      w.resolve(unavailable(HttpErrorCode.PrimaryNotFound, message));
       this.waiting.delete(id);
     }
   }

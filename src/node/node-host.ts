@@ -36,6 +36,7 @@ import { Store } from "../kv/store.js";
 import { TxHistory } from "../ledger/history.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { LedgerWriter } from "../ledger/io/ledger-writer.js";
+import { readLedger } from "../ledger/io/ledger-reader.js";
 import { Router } from "../http/router.js";
 import { dispatchRequest } from "../http/server.js";
 import { createRpcServer, type RpcServer } from "../http/server.js";
@@ -161,6 +162,7 @@ export class NodeHost implements NodeContext {
   readonly forwarder: Forwarder;
   readonly quote: VirtualQuote;
   private readonly identity: NodeIdentity;
+  private lastLeader: NodeId | null = null;
 
   private constructor(
     readonly config: NodeConfig,
@@ -207,6 +209,7 @@ export class NodeHost implements NodeContext {
       base: { seqno: 0 as Seqno, view: 0 as View, configuration: [] },
       hardState: { view: parts.startAsLeader ? START_VIEW : (0 as View), votedFor: null },
       startAsLeader: parts.startAsLeader,
+      reader: { payloads: (from, count) => this.readPayloads(from, count) },
     });
     this.channels = new NodeChannels({
       selfId: this.nodeId,
@@ -227,8 +230,13 @@ export class NodeHost implements NodeContext {
       now: () => Date.now(),
       log: (line) => deps.log(`[consensus] ${line}`),
       onForward: (from, message) => this.forwarder.onMessage(from, message),
-      onRoleChange: (role, view, leader) =>
-        deps.log(`consensus: ${role} in view ${view}, primary ${leader ?? "unknown"}`),
+      onRoleChange: (role, view, leader) => {
+        deps.log(`consensus: ${role} in view ${view}, primary ${leader ?? "unknown"}`);
+        if (this.lastLeader !== null && leader !== this.lastLeader) {
+          this.forwarder.abandon(this.lastLeader);
+        }
+        this.lastLeader = leader;
+      },
     });
     this.driver = driver;
     this.forwarder = new Forwarder({
@@ -257,6 +265,19 @@ export class NodeHost implements NodeContext {
 
   get nodeId(): NodeId {
     return this.identity.signing.nodeId;
+  }
+
+  /** Committed entries the consensus log no longer holds in memory, from the ledger files. */
+  private readPayloads(from: Seqno, count: number): Uint8Array[] {
+    this.pipeline.flushLedger();
+    const out: Uint8Array[] = [];
+    for (const item of readLedger(this.config.ledger.directory, { fromSeqno: from })) {
+      if (item.kind !== "entry") continue;
+      if (item.seqno !== from + out.length) break;
+      out.push(item.entry);
+      if (out.length === count) break;
+    }
+    return out;
   }
 
   get serviceCertPem(): string {
