@@ -121,9 +121,8 @@ function bytes(v: unknown, what: string): Uint8Array {
 
 function headers(v: unknown): Record<string, string> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) fail("headers not a map");
-  const out: Record<string, string> = {};
-  for (const [k, value] of Object.entries(v)) out[k] = str(value, `header ${k}`);
-  return out;
+  // fromEntries defines own properties, so a header named __proto__ stays a header.
+  return Object.fromEntries(Object.entries(v).map(([k, value]) => [k, str(value, `header ${k}`)]));
 }
 
 function entryFromWire(v: unknown): RaftEntry {
@@ -186,7 +185,7 @@ function raftFromWire(v: unknown): RaftMessage {
       arr(v, 2, type);
       return { type, view };
     default:
-      return fail(`unknown raft message type ${String(v[0])}`);
+      return fail(`unknown raft message type (${typeof v[0]})`);
   }
 }
 
@@ -236,6 +235,6 @@ export function decodeN2n(payload: Uint8Array): N2nMessage {
       };
     }
     default:
-      return fail(`unknown kind ${String(v[0])}`);
+      return fail(`unknown kind (${typeof v[0]})`);
   }
 }
