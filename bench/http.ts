@@ -1,12 +1,13 @@
 /**
  * `npm run bench [-- --duration 10] [--connections 32] [--port 8700] [--nodes N] [--no-etcd]
- *                  [--poll-ms 5] [--json]`
+ *                  [--sig-ms 20] [--poll-ms 5] [--json]`
  *
  * End-to-end write benchmark of a Consortia network, side by side with an etcd cluster measured
  * in the same run, one after the other (never both at once: they would share the cores).
  *
  * 1. Consortia: `consortia sandbox --no-wait` in a temporary workspace (its default node count,
- *    or --nodes), then POST /app/log/private to the primary over mTLS as user0 with keep-alive
+ *    or --nodes; signatures every --sig-ms ms, since commit waits for the next signature),
+ *    then POST /app/log/private to the primary over mTLS as user0 with keep-alive
  *    (autocannon) for --duration seconds. Reported: response throughput and latency (the primary
  *    answers after local execution with a txId), committed throughput (responses whose txId a
  *    GET /node/commit poll of the primary showed committed within the run window) and commit
@@ -49,6 +50,7 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "32" },
     port: { type: "string", default: "8700" },
     nodes: { type: "string" },
+    "sig-ms": { type: "string", default: "20" },
     etcd: { type: "boolean", default: true },
     "poll-ms": { type: "string", default: "5" },
     json: { type: "boolean", default: false },
@@ -59,6 +61,10 @@ const connections = Number(args.connections);
 const port = Number(args.port);
 const pollMs = Number(args["poll-ms"]);
 const nodes = args.nodes === undefined ? undefined : Number(args.nodes);
+const sigMs = Number(args["sig-ms"]);
+if (!(Number.isInteger(sigMs) && sigMs >= 1 && sigMs <= 10_000)) {
+  throw new Error("--sig-ms: 1..10000");
+}
 if (!(durationS >= 1 && durationS <= 600)) throw new Error("--duration: 1..600 seconds");
 if (!(connections >= 1 && connections <= 1024)) throw new Error("--connections: 1..1024");
 if (!(Number.isInteger(port) && port >= 1 && port <= 65000)) throw new Error("--port: 1..65000");
@@ -114,7 +120,7 @@ async function benchConsortia(): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
   started.workspace = workspace;
   try {
-    const sandbox = startSandbox(workspace, port, nodes);
+    const sandbox = startSandbox(workspace, port, nodes, sigMs);
     const { tls } = sandbox;
     const primary = await findPrimary(sandbox.nodes, tls);
     const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });

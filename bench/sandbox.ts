@@ -38,11 +38,17 @@ export interface Sandbox {
 }
 
 /** Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. */
-export function startSandbox(workspace: string, port: number, nodes?: number): Sandbox {
+export function startSandbox(
+  workspace: string,
+  port: number,
+  nodes?: number,
+  sigMsInterval?: number,
+): Sandbox {
   const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
   const args = ["--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
   args.push("--workspace", workspace, "--port", String(port));
   if (nodes !== undefined) args.push("--nodes", String(nodes));
+  if (sigMsInterval !== undefined) args.push("--sig-ms-interval", String(sigMsInterval));
   const started = spawnSync(process.execPath, args, {
     encoding: "utf8",
     timeout: START_TIMEOUT_MS,

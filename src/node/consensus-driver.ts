@@ -199,14 +199,21 @@ export class ConsensusDriver implements ConsensusSink {
       this.stats.syncs++;
     }
     if (ready.hardState !== null) this.writeHardState(ready.hardState);
-    // 4. Send.
+    // 4. Send. Followers in step usually get the same AppendEntries: encode it once.
+    const encoded = new Map<string, Uint8Array>();
     for (const envelope of ready.messages) {
-      const sent = this.sendTo(envelope.to, {
-        kind: "raft",
-        fromAddress: this.d.selfAddress,
-        message: envelope.message,
-      });
-      if (sent) this.stats.sent++;
+      const m = envelope.message;
+      const key =
+        m.type === "append_entries"
+          ? `${m.view}/${m.prevSeqno}/${m.prevView}/${m.leaderCommit}/${m.entries.length}`
+          : null;
+      let bytes = key === null ? undefined : encoded.get(key);
+      if (bytes === undefined) {
+        bytes = encodeN2n({ kind: "raft", fromAddress: this.d.selfAddress, message: m });
+        if (key !== null) encoded.set(key, bytes);
+      }
+      this.ensureAddress(envelope.to);
+      if (this.d.channels.send(envelope.to, bytes)) this.stats.sent++;
     }
     // 5. Commit.
     if (ready.commitSeqno !== null && ready.commitSeqno > 0) {

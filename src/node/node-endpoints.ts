@@ -168,6 +168,7 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/quotes/self", () => json(quoteView(node)));
   router.add("GET", "/node/attestations/self", () => json(quoteView(node)));
   router.add("GET", "/node/quotes", () => json({ quotes: [quoteView(node)] }));
+  router.add("GET", "/node/metrics", () => json(node.metrics() as JsonBody));
   router.add("GET", "/node/self_signed_certificate", () =>
     json({ self_signed_certificate: node.nodeCertPem }),
   );

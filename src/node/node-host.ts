@@ -16,6 +16,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import { createServer as createNetServer } from "node:net";
+import { performance } from "node:perf_hooks";
 import { join as joinPath } from "node:path";
 import { derToPem, fromBase64, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
@@ -95,6 +96,8 @@ export interface NodeContext {
   readonly startupState: () => NodeStartupState;
   /** The published rpc address ("host:port") of a node from the nodes table, or null. */
   rpcAddressOf(nodeId: NodeId): string | null;
+  /** Counters for /node/metrics: consensus, channels, forwarding, event loop. */
+  metrics(): Record<string, unknown>;
 }
 
 export interface VirtualQuote {
@@ -163,6 +166,7 @@ export class NodeHost implements NodeContext {
   readonly quote: VirtualQuote;
   private readonly identity: NodeIdentity;
   private lastLeader: NodeId | null = null;
+  private lastElu = performance.eventLoopUtilization();
 
   private constructor(
     readonly config: NodeConfig,
@@ -265,6 +269,21 @@ export class NodeHost implements NodeContext {
 
   get nodeId(): NodeId {
     return this.identity.signing.nodeId;
+  }
+
+  metrics(): Record<string, unknown> {
+    // Utilisation since the previous call (a scraper sees its own interval).
+    const now = performance.eventLoopUtilization();
+    const elu = performance.eventLoopUtilization(now, this.lastElu);
+    this.lastElu = now;
+    return {
+      event_loop_utilization: Math.round(elu.utilization * 1000) / 1000,
+      consensus: { ...this.driver.stats },
+      node_to_node: { ...this.channels.stats },
+      forwarding: { ...this.forwarder.stats },
+      last_seqno: this.store.seqno,
+      commit_seqno: this.pipeline.commitTxId.seqno,
+    };
   }
 
   /** Committed entries the consensus log no longer holds in memory, from the ledger files. */

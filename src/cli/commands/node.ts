@@ -9,14 +9,17 @@ import { CliError } from "../cli-error.js";
 import { assertSupportedCommand, describeConfigError, loadNodeConfig } from "../../node/config.js";
 import { startNode } from "../../node/start-node.js";
 
+const STOP_TIMEOUT_MS = 4000;
+
 export function registerNode(program: Command): void {
   program
     .command("node")
     .description(
-      "Run a node from a CCF-style JSON config (command.type Start; Join and Recover arrive " +
-        "with issues #4 and #5). Writes the service certificate to " +
-        "command.service_certificate_file and serves every network.rpc_interfaces entry over " +
-        "HTTPS until SIGINT or SIGTERM.",
+      "Run a node from a CCF-style JSON config: command.type Start creates a service (and " +
+        "writes its certificate to command.service_certificate_file), Join joins the service " +
+        "at command.join.target_rpc_address (Recover arrives with issue #5). Serves every " +
+        "network.rpc_interfaces entry over HTTPS and talks to its peers on " +
+        "network.node_to_node_interface until SIGINT or SIGTERM.",
     )
     .requiredOption("--config <file>", "node configuration (JSON)")
     .option("--check", "only validate the configuration, then exit")
@@ -49,7 +52,16 @@ export function registerNode(program: Command): void {
         process.once("SIGTERM", stop);
       });
       log("stopping");
+      // A peer or client connection must not keep a stopping node alive: the ledger is closed
+      // (synced) by stop(), then the process exits, within STOP_TIMEOUT_MS at worst.
+      const timeout = setTimeout(() => {
+        log(`did not stop within ${STOP_TIMEOUT_MS} ms: exiting`);
+        process.exit(1);
+      }, STOP_TIMEOUT_MS);
       await node.stop();
+      clearTimeout(timeout);
+      log("stopped");
+      process.exit(0);
     });
 }
 
