@@ -241,6 +241,8 @@ export interface NodeConfig {
     readonly txCount: number;
     readonly readOnlyDirectory?: string;
   };
+  /** Threads sealing ledger entries beside the node thread (0: the node thread seals). */
+  readonly workerThreads: number;
   readonly consensus: {
     readonly messageTimeoutMs: number;
     /** Invariant: greater than messageTimeoutMs. */

@@ -58,7 +58,6 @@ export const IGNORED_KEYS: readonly string[] = [
   // cchost plumbing between the untrusted host and the enclave, with no counterpart here.
   "tick_interval",
   "slow_io_logging_threshold",
-  "worker_threads",
   "memory",
   // Outbound and node-to-node channel limits: one node until issue #4 replicates.
   "client_connection_timeout",
@@ -364,6 +363,8 @@ const nodeConfigSchema = z.strictObject({
   consensus: consensusSchema,
   ledger_signatures: ledgerSignaturesSchema,
   output_files: outputFilesSchema,
+  /** CCF: threads beside the main one. Consortia: threads that seal ledger entries. */
+  worker_threads: z.number().int().min(0).max(16).default(0),
 });
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
@@ -484,6 +485,7 @@ function completeConfig(c: ParsedConfig, configFile: string, ignoredKeys: string
       }),
     },
     consensus: c.consensus,
+    workerThreads: c.worker_threads,
     ledgerSignatures: c.ledger_signatures,
     outputFiles: {
       nodeCertificateFile: at(out.nodeCertificateFile),

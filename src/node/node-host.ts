@@ -48,7 +48,7 @@ import { getById, GOV_MAPS, type NodeInfo } from "../gov/tables.js";
 import type { NodeConfig } from "./config.js";
 import { formatAddress, type NetAddress } from "./config-values.js";
 import { createStartIdentities } from "./identities.js";
-import { InlineSealer } from "./sealer.js";
+import { InlineSealer, WorkerSealer } from "./sealer.js";
 import {
   TxPipeline,
   DEFAULT_PIPELINE_OPTIONS,
@@ -190,7 +190,16 @@ export class NodeHost implements NodeContext {
       store: this.store,
       history: this.history,
       ledger,
-      sealer: new InlineSealer(parts.secrets),
+      // worker_threads > 0: sealing (AES-GCM, digests) runs beside the node thread (ADR 0001).
+      sealer:
+        config.workerThreads === 0
+          ? new InlineSealer(parts.secrets)
+          : new WorkerSealer({
+              secrets: parts.secrets,
+              workers: config.workerThreads,
+              batchTxMax: 64,
+              inFlightBatchesMax: 8,
+            }),
       identity: parts.identity.signing,
       options: {
         ...DEFAULT_PIPELINE_OPTIONS,

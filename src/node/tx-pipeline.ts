@@ -13,7 +13,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import { assert } from "../base/assert.js";
-import { utf8 } from "../base/bytes.js";
+import { toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { signDigest } from "../crypto/ecdsa.js";
 import { sha256 } from "../crypto/hash.js";
@@ -316,7 +316,17 @@ export class TxPipeline {
   appendReplicated(entries: readonly RaftEntry[]): void {
     for (const e of entries) {
       assert(e.seqno === this.store.seqno + 1, `replicated ${e.seqno} after ${this.store.seqno}`);
+      const rootBefore = e.isSignature ? toHex(this.history.rootForNextSignature()) : "";
       const entry = this.history.appendEntry(e.payload);
+      const signed = e.isSignature ? this.history.signatureAt(e.seqno) : null;
+      if (signed !== null && signed.root !== rootBefore) {
+        // The primary signed a tree this node does not have: the logs diverged. Fatal.
+        this.history.retract((e.seqno - 1) as Seqno);
+        throw new Error(
+          `signature ${e.view}.${e.seqno} signs root ${signed.root}, but this node's ledger ` +
+            `has root ${rootBefore}`,
+        );
+      }
       const writeSet = decodeWriteSet(entry, this.history.secrets);
       if (writeSet === null) {
         this.history.retract((e.seqno - 1) as Seqno);

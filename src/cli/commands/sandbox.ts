@@ -42,6 +42,7 @@ import { GovClient, GovClientError, type Action, type MemberSigner } from "../go
 interface SandboxOptions {
   nodes: string;
   electionTimeout: string;
+  workerThreads: string;
   members: string;
   users: string;
   port: string;
@@ -53,6 +54,7 @@ interface SandboxOptions {
 interface Settings {
   readonly nodes: number;
   readonly electionTimeoutMs: number;
+  readonly workerThreads: number;
   readonly members: number;
   readonly users: number;
   readonly port: number;
@@ -88,6 +90,7 @@ export function registerSandbox(program: Command): void {
     .description("Start a local network (members, users, service open) until Ctrl+C.")
     .option("--nodes <n>", "number of nodes", "3")
     .option("--election-timeout <ms>", "consensus election timeout (ms)", "2000")
+    .option("--worker-threads <n>", "threads per node sealing ledger entries", "1")
     .option("--members <m>", "number of members (member0 proposes)", "3")
     .option("--users <u>", "number of users", "1")
     .option(
@@ -116,6 +119,7 @@ function parseSettings(o: SandboxOptions): Settings {
   return {
     nodes,
     electionTimeoutMs: int(o.electionTimeout, "--election-timeout", 100, 600_000),
+    workerThreads: int(o.workerThreads, "--worker-threads", 0, 16),
     members: int(o.members, "--members", 1, 100),
     users: int(o.users, "--users", 0, 100),
     port: int(o.port, "--port", 1, 65535 - 100 - nodes),
@@ -283,6 +287,7 @@ function writeNodeConfig(
     ledger: { directory: join(dir, `${index}.ledger`) },
     snapshots: { directory: join(dir, `${index}.snapshots`) },
     ledger_signatures: { delay: `${settings.sigMsInterval}ms` },
+    worker_threads: settings.workerThreads,
     consensus: {
       message_timeout: `${Math.max(10, Math.floor(settings.electionTimeoutMs / 10))}ms`,
       election_timeout: `${settings.electionTimeoutMs}ms`,

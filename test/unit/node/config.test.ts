@@ -152,6 +152,7 @@ test("the minimal Start config of ccf-api.md 1.4 loads with every CCF default fi
       chunkSizeBytes: 5 * 1024 * 1024,
     },
     snapshots: { directory: join(d, "0.snapshots"), txCount: 10000 },
+    workerThreads: 0,
     consensus: { messageTimeoutMs: 100, electionTimeoutMs: 5000, maxUncommittedTxCount: 10000 },
     ledgerSignatures: { txCount: 5000, delayMs: 1000 },
     outputFiles: { nodeCertificateFile: join(d, "0.pem"), pidFile: join(d, "node.pid") },
@@ -246,6 +247,7 @@ test("the full Start config loads every modelled key, reads data files and lists
       chunkSizeBytes: 1024,
     },
     snapshots: { directory: at("data/snapshots"), txCount: 100, readOnlyDirectory: at("ro/snaps") },
+    workerThreads: 0,
     consensus: { messageTimeoutMs: 10, electionTimeoutMs: 2000, maxUncommittedTxCount: 0 },
     ledgerSignatures: { txCount: 10, delayMs: 0.5 },
     outputFiles: {
@@ -259,7 +261,6 @@ test("the full Start config loads every modelled key, reads data files and lists
       "network.rpc_interfaces.primary_rpc_interface.forwarding_timeout_ms",
       "network.rpc_interfaces.primary_rpc_interface.http_configuration.max_frame_size",
       "tick_interval",
-      "worker_threads",
     ],
   };
   assert.deepEqual(config, expected);
