@@ -50,7 +50,8 @@ export type RouteMatch =
   | {
       kind: "handler";
       handler: RpcHandler;
-      params: Record<string, string>;
+      /** NO_PARAMS when the template has no parameters. */
+      params: Readonly<Record<string, string>>;
       /** The template that matched, e.g. "/app/log/private/raw_text/{id}". */
       template: string;
     }
@@ -58,6 +59,12 @@ export type RouteMatch =
   | { kind: "unsupported-verb"; allow: string }
   | { kind: "unknown-path" }
   | { kind: "malformed-path" };
+
+/**
+ * The params of every match of a template without parameters, and of requests before routing.
+ * Frozen: one object is shared by all of them.
+ */
+export const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 
 type Segment = { literal: string } | { param: string };
 
@@ -209,10 +216,12 @@ export class Router {
     if (!path.startsWith("/")) return { kind: "unknown-path" };
     const literal = this.literalRoutes.get(path);
     const handler = literal?.handlers.get(method);
-    if (handler !== undefined) return { kind: "handler", handler, params: {}, template: path };
+    if (handler !== undefined) {
+      return { kind: "handler", handler, params: NO_PARAMS, template: path };
+    }
 
-    const candidates: { route: Route; params: Record<string, string> }[] = [];
-    if (literal !== undefined) candidates.push({ route: literal, params: {} });
+    const candidates: { route: Route; params: Readonly<Record<string, string>> }[] = [];
+    if (literal !== undefined) candidates.push({ route: literal, params: NO_PARAMS });
     const group = this.templatedRoutes.get(path.split("/").length - 1);
     if (group !== undefined) {
       const segments = decodeSegments(path);

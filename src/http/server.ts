@@ -22,7 +22,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { errorBody, HttpError, HttpErrorCode, httpStatusOf } from "./errors.js";
-import { responseForMiss, type RpcRequest, type RpcResponse, type Router } from "./router.js";
+import {
+  NO_PARAMS,
+  responseForMiss,
+  type RpcRequest,
+  type RpcResponse,
+  type Router,
+} from "./router.js";
 
 /** Wraps every dispatch; `next` never rejects (errors are already responses). */
 export type RpcMiddleware = (
@@ -86,8 +92,15 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     keepAlive: true,
   });
   const certs = new CallerCertCache();
+  const router = options.router;
+  const context: RequestContext = {
+    options,
+    certs,
+    log,
+    dispatch: (request) => dispatchRequest(request, router, log),
+  };
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    handleRequest(req, res, options, certs, log).catch((e: unknown) => {
+    handleRequest(req, res, context).catch((e: unknown) => {
       // handleRequest converts every failure into a response; reaching here is a bug.
       log("request handling failed", e);
       res.destroy();
@@ -175,13 +188,21 @@ function flattenHeaders(raw: IncomingMessage["headers"]): Record<string, string>
   return headers;
 }
 
+/** What every request of one server shares (built once, so requests allocate no closures). */
+interface RequestContext {
+  readonly options: RpcServerOptions;
+  readonly certs: CallerCertCache;
+  readonly log: RpcLog;
+  /** dispatchRequest bound to the server's router and log. */
+  readonly dispatch: (request: RpcRequest) => Promise<RpcResponse>;
+}
+
 async function handleRequest(
   req: IncomingMessage,
   res: ServerResponse,
-  options: RpcServerOptions,
-  certs: CallerCertCache,
-  log: RpcLog,
+  context: RequestContext,
 ): Promise<void> {
+  const { options, log } = context;
   const target = parseTarget(req.url ?? "/");
   if (target === null) {
     sendError(res, HttpErrorCode.InvalidInput, "Malformed request target.", log);
@@ -201,52 +222,74 @@ async function handleRequest(
     queryParams: new URLSearchParams(target.query),
     headers: flattenHeaders(req.headers),
     body: body.body,
-    params: {},
-    callerCertDer: certs.get(req.socket as TLSSocket),
+    params: NO_PARAMS,
+    callerCertDer: context.certs.get(req.socket as TLSSocket),
   };
-  const dispatch = (r: RpcRequest): Promise<RpcResponse> => dispatchRequest(r, options.router, log);
+  const middleware = options.onRequest;
   let response: RpcResponse;
-  if (options.onRequest === undefined) {
-    response = await dispatch(request);
+  if (middleware === undefined) {
+    response = await context.dispatch(request);
   } else {
-    const middleware = options.onRequest;
-    response = await guard(() => middleware(request, dispatch), request, log);
+    try {
+      response = await middleware(request, context.dispatch);
+    } catch (e) {
+      response = failureResponse(e, request, log);
+    }
   }
   sendResponse(res, response, log);
 }
 
-/** Routes `request` and runs its handler (errors become CCF error responses). */
-export async function dispatchRequest(
+/**
+ * Routes `request` and runs its handler (errors become CCF error responses); never rejects.
+ * Not async: a synchronous handler's answer is settled without extra microtask hops.
+ */
+export function dispatchRequest(
   request: RpcRequest,
   router: Router,
   log: RpcLog,
 ): Promise<RpcResponse> {
   const match = router.match(request.method, request.path);
-  if (match.kind !== "handler") return responseForMiss(match, request.path);
-  const routed: RpcRequest = { ...request, params: match.params };
-  return guard(() => match.handler(routed), routed, log);
+  if (match.kind !== "handler") return Promise.resolve(responseForMiss(match, request.path));
+  const params = match.params;
+  // Templates without parameters match with the shared NO_PARAMS: the request can be reused.
+  const routed: RpcRequest =
+    params === NO_PARAMS && request.params === NO_PARAMS ? request : { ...request, params };
+  let produced: RpcResponse | Promise<RpcResponse>;
+  try {
+    produced = match.handler(routed);
+  } catch (e) {
+    return Promise.resolve(failureResponse(e, routed, log));
+  }
+  if (!isThenable(produced)) return Promise.resolve(produced);
+  return Promise.resolve(produced).catch((e: unknown) => failureResponse(e, routed, log));
 }
 
-/** Runs `produce`, turning an HttpError into its response and anything else into a 500. */
-async function guard(
-  produce: () => RpcResponse | Promise<RpcResponse>,
-  request: RpcRequest,
-  log: RpcLog,
-): Promise<RpcResponse> {
-  try {
-    return await produce();
-  } catch (e) {
-    if (e instanceof HttpError) return errorResponse(e);
-    log(`unexpected error in ${request.method} ${request.path}`, e);
-    return errorResponse(new HttpError(HttpErrorCode.InternalError, INTERNAL_ERROR_MESSAGE));
-  }
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/** An HttpError as its response; anything else is logged and answered 500. */
+function failureResponse(e: unknown, request: RpcRequest, log: RpcLog): RpcResponse {
+  if (e instanceof HttpError) return errorResponse(e);
+  log(`unexpected error in ${request.method} ${request.path}`, e);
+  return errorResponse(new HttpError(HttpErrorCode.InternalError, INTERNAL_ERROR_MESSAGE));
 }
 
 export function errorResponse(error: HttpError): RpcResponse {
   return { status: error.status, headers: error.headers, body: error.body };
 }
 
-type BodyOutcome = { kind: "body"; body: Uint8Array } | { kind: "too-large" } | { kind: "aborted" };
+type BodyOutcome =
+  | { readonly kind: "body"; readonly body: Uint8Array }
+  | { readonly kind: "too-large" }
+  | { readonly kind: "aborted" };
+const EMPTY_BODY_OUTCOME: BodyOutcome = { kind: "body", body: EMPTY_BODY };
+const TOO_LARGE: BodyOutcome = { kind: "too-large" };
+const ABORTED: BodyOutcome = { kind: "aborted" };
 
 /**
  * Reads the whole body, or stops at maxBodyBytes + 1 and switches the stream to discarding
@@ -254,46 +297,49 @@ type BodyOutcome = { kind: "body"; body: Uint8Array } | { kind: "too-large" } | 
  */
 function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<BodyOutcome> {
   // A late 'error' (client reset) must never be unhandled; the 'close' path settles the read.
-  req.on("error", () => req.destroy());
+  req.on("error", destroyOnError);
   const declared = req.headers["content-length"];
   const chunked = req.headers["transfer-encoding"] !== undefined;
   if (!chunked && (declared === undefined || declared === "0")) {
-    return Promise.resolve({ kind: "body", body: EMPTY_BODY });
+    return Promise.resolve(EMPTY_BODY_OUTCOME);
   }
   if (declared !== undefined && Number(declared) > maxBodyBytes) {
     lingerAfterOversize(req);
-    return Promise.resolve({ kind: "too-large" });
+    return Promise.resolve(TOO_LARGE);
   }
+  // Listeners stay attached once the read is settled, and ignore what follows: removing them
+  // would cost more than the events they see ('close' after 'end', data being discarded).
   return new Promise((resolve) => {
     const chunks: Uint8Array[] = [];
     let sizeBytes = 0;
-    const cleanup = (): void => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("close", onClose);
-    };
-    const onData = (chunk: Uint8Array): void => {
+    let settled = false;
+    req.on("data", (chunk: Uint8Array) => {
+      if (settled) return;
       sizeBytes += chunk.length;
       if (sizeBytes > maxBodyBytes) {
-        cleanup();
+        settled = true;
         lingerAfterOversize(req);
-        resolve({ kind: "too-large" });
+        resolve(TOO_LARGE);
       } else {
         chunks.push(chunk);
       }
-    };
-    const onEnd = (): void => {
-      cleanup();
+    });
+    req.on("end", () => {
+      if (settled) return;
+      settled = true;
       resolve({ kind: "body", body: joinChunks(chunks, sizeBytes) });
-    };
-    const onClose = (): void => {
-      cleanup();
-      resolve({ kind: "aborted" });
-    };
-    req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("close", onClose);
+    });
+    req.on("close", () => {
+      if (settled) return;
+      settled = true;
+      resolve(ABORTED);
+    });
   });
+}
+
+/** 'error' listener of every request (called with the request as `this`). */
+function destroyOnError(this: IncomingMessage): void {
+  this.destroy();
 }
 
 function joinChunks(chunks: readonly Uint8Array[], sizeBytes: number): Uint8Array {
@@ -345,8 +391,9 @@ function hasNoBody(status: number): boolean {
 
 function encodeResponse(response: RpcResponse): Encoded {
   const headers: Record<string, string | number> = {};
-  for (const [name, value] of Object.entries(response.headers ?? {})) {
-    headers[name.toLowerCase()] = value;
+  const given = response.headers;
+  if (given !== undefined) {
+    for (const name of Object.keys(given)) headers[name.toLowerCase()] = given[name]!;
   }
   const raw = response.body;
   let body: Uint8Array;

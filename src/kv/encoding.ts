@@ -8,7 +8,7 @@
  * they cannot read: stored bytes may come from a ledger or an app, so a bad one is a boundary
  * error, not an assertion.
  */
-import { utf8 } from "../base/bytes.js";
+import { getU64LE, putU64LE, utf8 } from "../base/bytes.js";
 import type { Seqno } from "../base/ids.js";
 import { KvError, KvErrorCode, type MapHandle, type ReadonlyMapHandle } from "./tx.js";
 
@@ -78,22 +78,18 @@ export function jsonCodec<T>(): Codec<T> {
 }
 
 const U64_BYTES = 8;
-const TWO_POW_32 = 0x1_0000_0000;
 
 /** Unsigned integers as 8 bytes little-endian (CCF integer keys); limited to safe integers. */
 export const u64Codec: Codec<number> = {
   encode(value) {
     if (!Number.isSafeInteger(value) || value < 0) encodeFailed("u64", `not a u64: ${value}`);
     const out = new Uint8Array(U64_BYTES);
-    const view = new DataView(out.buffer);
-    view.setUint32(0, value >>> 0, true);
-    view.setUint32(4, Math.floor(value / TWO_POW_32), true);
+    putU64LE(out, 0, value);
     return out;
   },
   decode(bytes) {
     if (bytes.byteLength !== U64_BYTES) decodeFailed("u64", `${bytes.byteLength} bytes, not 8`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, U64_BYTES);
-    const value = view.getUint32(4, true) * TWO_POW_32 + view.getUint32(0, true);
+    const value = getU64LE(bytes, 0);
     if (!Number.isSafeInteger(value)) decodeFailed("u64", "value above 2^53 - 1");
     return value;
   },

@@ -5,6 +5,8 @@
  * in one transaction (rpc-context.ts).
  */
 import { formatTxId, parseTxId, type Seqno } from "../base/ids.js";
+import { GOV_MAPS } from "../gov/tables.js";
+import { SINGLETON_KEY } from "../kv/encoding.js";
 import type { AppEndpoint, AppModule } from "../apps/app.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../http/errors.js";
 import type { Router, RpcRequest } from "../http/router.js";
@@ -42,13 +44,37 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   }
 }
 
-function isOpen(node: NodeContext): boolean {
-  return serviceStatus(node) === "Open";
+/**
+ * Whether the service is open, decoding the service info only when its stored bytes change: the
+ * store replaces a value's array on every write and never mutates one it holds.
+ */
+class OpenCheck {
+  /** Invariant: `open` is what serviceStatus answered when the value was `bytes`. */
+  private bytes: Uint8Array | undefined = undefined;
+  private open = false;
+
+  constructor(private readonly node: NodeContext) {}
+
+  isOpen(): boolean {
+    const bytes = this.node.store.get(GOV_MAPS.serviceInfo.name, SINGLETON_KEY);
+    if (bytes === undefined || bytes !== this.bytes) {
+      this.open = serviceStatus(this.node) === "Open";
+      this.bytes = bytes;
+    }
+    return this.open;
+  }
 }
 
-function registerAppEndpoint(router: Router, node: NodeContext, endpoint: AppEndpoint): void {
+function registerAppEndpoint(
+  router: Router,
+  node: NodeContext,
+  endpoint: AppEndpoint,
+  openCheck: OpenCheck,
+): void {
   router.add(endpoint.method, `/app${endpoint.path}`, (request) => {
-    if (!isOpen(node)) throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
+    if (!openCheck.isOpen()) {
+      throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
+    }
     return runInTx(node.pipeline, (tx, setClaimsDigest) => {
       const caller = authenticate(tx, request, endpoint.authPolicies);
       if (endpoint.mode !== "historical") {
@@ -85,7 +111,8 @@ export function registerAppEndpoints(
 ): void {
   registerCommonEndpoints(router, node, "/app", () => appOpenApi(modules));
   router.add("GET", "/app/receipt", (request) => receiptEndpoint(node, request));
+  const openCheck = new OpenCheck(node);
   for (const module of modules) {
-    for (const endpoint of module.endpoints) registerAppEndpoint(router, node, endpoint);
+    for (const endpoint of module.endpoints) registerAppEndpoint(router, node, endpoint, openCheck);
   }
 }

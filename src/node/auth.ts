@@ -7,8 +7,12 @@
  *
  * Reads go through the request's own transaction, so authentication and the handler see the
  * same state.
+ *
+ * Per-request cost: a TLS client's certificate is the same DER array for every request of its
+ * connection (the server caches it per socket), so its id (hex SHA-256) and the id's key bytes
+ * are computed once per array and reused while its bytes are unchanged (checked per request).
  */
-import { derToPem, toHex } from "../base/bytes.js";
+import { derToPem, equalBytes, toHex, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert } from "../crypto/certs.js";
 import { decodeSign1, verifySign1 } from "../crypto/cose.js";
@@ -21,7 +25,7 @@ import {
   type GovCoseRequest,
   type GovMsgType,
 } from "../gov/cose-request.js";
-import { getById, GOV_MAPS } from "../gov/tables.js";
+import { getById, GOV_MAPS, type GovMap } from "../gov/tables.js";
 import { HttpError, HttpErrorCode } from "../http/errors.js";
 import type { RpcRequest } from "../http/router.js";
 
@@ -50,17 +54,50 @@ function refuse(policy: AuthPolicy, code: string, message: string): PolicyOutcom
   return { kind: "refused", detail: { auth_policy: policy, code, message } };
 }
 
+/** What a client certificate's DER determines, computed once per DER array. */
+interface CertIdentity {
+  /** Invariant: a private copy of the DER this was computed from (never handed out). */
+  readonly der: Uint8Array;
+  /** Hex SHA-256 of the DER: the user or member id. */
+  readonly id: string;
+  /** UTF-8 of `id`: the key of the id in the users and members tables. Never mutated. */
+  readonly key: Uint8Array;
+  /** PEM of the DER, made on first need. */
+  pem: string | undefined;
+}
+
+/** Keyed by the request's DER array; entries die with it (the connection). */
+const certIdentities = new WeakMap<Uint8Array, CertIdentity>();
+
+function certIdentity(der: Uint8Array): CertIdentity {
+  const cached = certIdentities.get(der);
+  // A caller could reuse an array with new bytes: the cached id is valid only for the same DER.
+  if (cached !== undefined && equalBytes(cached.der, der)) return cached;
+  const id = toHex(sha256(der));
+  const identity: CertIdentity = { der: der.slice(), id, key: utf8(id), pem: undefined };
+  certIdentities.set(der, identity);
+  return identity;
+}
+
+/** getById with the id's key bytes already encoded (the same read through the tx). */
+function readByKey<V>(tx: Tx, map: GovMap<V>, key: Uint8Array): V | undefined {
+  const bytes = tx.ro(map.name).get(key);
+  return bytes === undefined ? undefined : map.codec.decode(bytes);
+}
+
 function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutcome {
   const der = request.callerCertDer;
   if (der === null) {
     return refuse(policy, "InvalidAuthenticationInfo", "Could not find client certificate.");
   }
-  const id = toHex(sha256(der));
+  const identity = certIdentity(der);
   if (policy === "any_cert") {
-    return { kind: "ok", caller: { policy, certPem: derToPem(der, "CERTIFICATE") } };
+    identity.pem ??= derToPem(identity.der, "CERTIFICATE");
+    return { kind: "ok", caller: { policy, certPem: identity.pem } };
   }
+  const { id, key } = identity;
   const isUser = policy === "user_cert";
-  const certPem = getById(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, id);
+  const certPem = readByKey(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, key);
   if (certPem === undefined) {
     const who = isUser ? "user" : "member";
     return refuse(
@@ -70,8 +107,8 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutc
     );
   }
   const data = isUser
-    ? getById(tx, GOV_MAPS.userInfo, id)?.user_data
-    : getById(tx, GOV_MAPS.memberInfo, id)?.member_data;
+    ? readByKey(tx, GOV_MAPS.userInfo, key)?.user_data
+    : readByKey(tx, GOV_MAPS.memberInfo, key)?.member_data;
   return { kind: "ok", caller: { policy, id, certPem, data } };
 }
 

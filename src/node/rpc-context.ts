@@ -27,8 +27,13 @@ function isSuccess(status: number): boolean {
   return status >= 200 && status < 300;
 }
 
+/** `response` with the txId header added (a new object: handlers may share responses). */
 function withTxId(response: RpcResponse, txId: TxId): RpcResponse {
-  return { ...response, headers: { ...response.headers, [TXID_HEADER]: formatTxId(txId) } };
+  const headers: Record<string, string> =
+    response.headers === undefined ? {} : { ...response.headers };
+  headers[TXID_HEADER] = formatTxId(txId);
+  const { status, body } = response;
+  return body === undefined ? { status, headers } : { status, headers, body };
 }
 
 /**

@@ -161,3 +161,27 @@ test("a refusal lists one detail per policy tried", () => {
     ["user_cert", "user_cose_sign1"],
   );
 });
+
+test("the per-connection caller id cache follows the certificate bytes, not the array", () => {
+  // The server hands the same DER array to every request of a connection; reusing an array
+  // with other bytes must not reuse the first certificate's identity.
+  const userDer = der(user.certPem);
+  const req = { ...request(new Uint8Array(0), null), callerCertDer: userDer };
+  assert.equal(authenticate(store.begin(), req, ["user_cert"]).id, memberIdFromCert(user.certPem));
+  assert.equal(authenticate(store.begin(), req, ["user_cert"]).id, memberIdFromCert(user.certPem));
+  const strangerDer = der(stranger.certPem);
+  const swapped = new Uint8Array(Math.max(userDer.length, strangerDer.length));
+  swapped.set(userDer);
+  const reqSwapped = { ...req, callerCertDer: swapped.subarray(0, userDer.length) };
+  assert.equal(
+    authenticate(store.begin(), reqSwapped, ["user_cert"]).id,
+    memberIdFromCert(user.certPem),
+  );
+  swapped.fill(0);
+  swapped.set(strangerDer);
+  const reqStranger = { ...req, callerCertDer: swapped.subarray(0, strangerDer.length) };
+  refused(() => authenticate(store.begin(), reqStranger, ["user_cert"]));
+  // The same array object, refilled in place with another certificate's bytes.
+  userDer.set(new Uint8Array(userDer.length));
+  refused(() => authenticate(store.begin(), req, ["user_cert"]));
+});
