@@ -104,9 +104,16 @@ function nodesFromBanner(stdout: string): SandboxNode[] {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     // ESRCH: the process is gone (EPERM cannot happen for our own children).
+    return false;
+  }
+  // An exited node orphaned by the sandbox CLI stays a zombie until init reaps it (some
+  // container inits never do): it has stopped, so it is not alive.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
     return false;
   }
 }
