@@ -404,18 +404,35 @@ export class NodeHost implements NodeContext {
     };
     const target = config.command.join.targetRpcAddress;
     deps.log(`joining the service at ${formatAddress(target)}`);
-    const joined = await joinNetwork({
-      targetAddress: formatAddress(target),
-      serviceCertPem,
-      nodeCertPem: selfSignedPem,
-      nodeKeyPem: ecPrivateKeyPem(keys.privateKey),
-      request,
-      retryTimeoutMs: config.command.join.retryTimeoutMs,
-      log: (line) => deps.log(`[join] ${line}`),
-      ...(deps.signal !== undefined ? { signal: deps.signal } : {}),
-      onPending: (id) => deps.log(`node ${id} is Pending: waiting for transition_node_to_trusted`),
-    });
     const nodeId = nodeIdFromPublicKey(keys.publicKey);
+    // Until it is Trusted the joiner answers /node/state (and 503 elsewhere) with its
+    // self-signed certificate, so operators can see it waiting.
+    let joinState: NodeStartupState = "Initialized";
+    const waiting = await servePending(config, selfSignedPem, keys.privateKey, () => ({
+      node_id: nodeId,
+      state: joinState,
+    }));
+    let joined;
+    try {
+      joined = await joinNetwork({
+        targetAddress: formatAddress(target),
+        serviceCertPem,
+        nodeCertPem: selfSignedPem,
+        nodeKeyPem: ecPrivateKeyPem(keys.privateKey),
+        request,
+        retryTimeoutMs: config.command.join.retryTimeoutMs,
+        log: (line) => deps.log(`[join] ${line}`),
+        ...(deps.signal !== undefined ? { signal: deps.signal } : {}),
+        onPending: (id) => {
+          if (joinState !== "Pending") {
+            deps.log(`node ${id} is Pending: waiting for transition_node_to_trusted`);
+          }
+          joinState = "Pending";
+        },
+      });
+    } finally {
+      await Promise.all(waiting.map((server) => server.close()));
+    }
     if (joined.nodeId !== nodeId) throw new Error(`the service named this node ${joined.nodeId}`);
     const info = joined.networkInfo;
     const certPem = info.endorsed_certificate;
@@ -608,6 +625,48 @@ function nodeInfoNetwork(
     },
     rpc_interfaces: rpcInterfaces,
   };
+}
+
+/**
+ * The rpc interfaces of a joiner that is not Trusted yet: GET /node/state answers its state;
+ * everything else is 503 NodeCannotHandleRequest (the node holds no service state yet).
+ */
+async function servePending(
+  config: NodeConfig,
+  certPem: string,
+  privateKey: KeyObject,
+  state: () => { node_id: string; state: NodeStartupState },
+): Promise<RpcServer[]> {
+  const router = new Router();
+  router.add("GET", "/node/state", () => ({
+    status: 200,
+    body: { ...state(), last_signed_seqno: 0, startup_seqno: 0, stop_notice: false },
+  }));
+  const servers: RpcServer[] = [];
+  for (const rpc of Object.values(config.network.rpcInterfaces)) {
+    servers.push(
+      await createRpcServer({
+        host: rpc.bindAddress.host,
+        port: rpc.bindAddress.port,
+        certPem,
+        keyPem: ecPrivateKeyPem(privateKey),
+        maxBodyBytes: rpc.http.maxBodySizeBytes,
+        router,
+        closeGraceMs: 0,
+        onRequest: async (request, next) => {
+          if (request.path === "/node/state") return next(request);
+          return {
+            status: 503,
+            body: errorBody(
+              HttpErrorCode.NodeCannotHandleRequest,
+              "This node is joining the service and cannot handle requests yet.",
+            ),
+          };
+        },
+      }),
+    );
+  }
+  return servers;
 }
 
 /** A port the OS says is free now (for interfaces configured with port 0). */

@@ -129,6 +129,8 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
       return nodes[0]?.node_id;
     });
     joiner.id = pendingId;
+    // While Pending, the joiner answers /node/state itself (with its self-signed certificate).
+    assert.equal(await waitFor("the joiner's state", 10_000, () => net.stateOf(joiner)), "Pending");
     await pass(net, primary, [
       { name: "transition_node_to_trusted", args: { node_id: pendingId, valid_from: asn1Now() } },
     ]);

@@ -189,6 +189,25 @@ export class Network {
     });
   }
 
+  /** GET /node/state without checking the server's certificate (a joiner's is self-signed). */
+  stateOf(node: NetNode): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        this.url(node, "/node/state"),
+        { rejectUnauthorized: false, agent: false },
+        (res) => {
+          let data = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (data += chunk));
+          res.on("end", () => resolve((JSON.parse(data) as { state: string }).state));
+        },
+      );
+      req.setTimeout(5_000, () => req.destroy(new Error("timeout")));
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
   get(node: NetNode, path: string): Promise<Reply> {
     return this.call(node, "GET", path);
   }
