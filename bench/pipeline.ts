@@ -11,15 +11,7 @@
  * certificate and a sample receipt are left in DIR for `consortia ledger verify` and
  * `consortia receipt verify`.
  */
-import {
-  mkdtempSync,
-  rmSync,
-  writeFileSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-} from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +29,7 @@ import {
 } from "../src/node/tx-pipeline.js";
 import { createStartIdentities } from "../src/node/identities.js";
 import { InlineSealer, WorkerSealer } from "../src/node/sealer.js";
+import { stealSeconds } from "./load.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -89,20 +82,6 @@ function makeInputs(count: number): { keys: Uint8Array[]; values: Uint8Array[] }
     values[i] = value;
   }
   return { keys, values };
-}
-
-/**
- * CPU time stolen from this VM by its host so far, in seconds (Linux /proc/stat, USER_HZ 100),
- * or null elsewhere. Printed with the figures: steal explains most run-to-run spread here.
- */
-function stealSeconds(): number | null {
-  try {
-    const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
-    const steal = Number(cpu[8]);
-    return Number.isFinite(steal) ? steal / 100 : null;
-  } catch {
-    return null;
-  }
 }
 
 function dirBytes(dir: string): number {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli } from "../helpers/cli.js";
-import { freePortBlock } from "../helpers/network.js";
+import { freePortBlock, isAlive } from "../helpers/network.js";
 
 interface Reply {
   status: number;
@@ -37,21 +37,6 @@ function https(
     req.on("error", reject);
     req.end(body);
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // An exited orphan stays a zombie until init reaps it (some container inits never do).
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 async function killNode(pid: number): Promise<void> {
