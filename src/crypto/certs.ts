@@ -33,6 +33,8 @@ export enum CertErrorCode {
   InvalidSubjectAltName = "InvalidSubjectAltName",
   /** A validity period that is not a positive whole number of days, or an invalid `now`. */
   InvalidValidity = "InvalidValidity",
+  /** Input that is not a parseable PKCS#10 certificate signing request. */
+  InvalidCsr = "InvalidCsr",
 }
 export type CertErrorType = { code: CertErrorCode };
 export class CertError extends CcfError<CertErrorType> {}
@@ -400,4 +402,20 @@ export async function endorseServiceCertificate(input: ServiceEndorsementInput):
       ),
     ],
   });
+}
+
+/**
+ * The SubjectPublicKeyInfo DER of a PEM PKCS#10 certificate signing request. Throws
+ * CertError(InvalidCsr) when the text is not one.
+ */
+export function csrPublicKeyDer(csrPem: string): Uint8Array {
+  try {
+    return new Uint8Array(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
+  } catch (err: unknown) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new CertError(
+      { code: CertErrorCode.InvalidCsr },
+      `not a PEM certificate signing request: ${detail}`,
+    );
+  }
 }

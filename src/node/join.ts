@@ -19,12 +19,10 @@
  * certificate is issued, and the transaction runs again with it.
  */
 import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
-import "reflect-metadata"; // @peculiar/x509 needs the Reflect polyfill before it loads.
-import { Pkcs10CertificateRequest } from "@peculiar/x509";
 import { z } from "zod";
 import { derToPem, equalBytes, fromUtf8, toBase64 } from "../base/bytes.js";
 import { AttestationError, verifyQuote, type VerifiedQuote } from "../attestation/index.js";
-import { endorseNodeCertificate } from "../crypto/certs.js";
+import { CertError, csrPublicKeyDer, endorseNodeCertificate } from "../crypto/certs.js";
 import { nodeIdFromPublicKey } from "../crypto/identity.js";
 import {
   entriesById,
@@ -241,12 +239,12 @@ function checkEncryptionKey(pem: string): void {
 function checkCsr(csrPem: string, caller: Caller): void {
   let csrKeyDer: Uint8Array;
   try {
-    csrKeyDer = new Uint8Array(new Pkcs10CertificateRequest(csrPem).publicKey.rawData);
+    csrKeyDer = csrPublicKeyDer(csrPem);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof CertError)) throw err;
     throw new HttpError(
       HttpErrorCode.CSRPublicKeyInvalid,
-      `certificate_signing_request is not a PEM certificate signing request: ${detail}.`,
+      `certificate_signing_request is ${err.message}.`,
     );
   }
   if (!equalBytes(csrKeyDer, caller.publicKeyDer)) {
