@@ -7,7 +7,14 @@ import { toBase64, utf8 } from "../base/bytes.js";
 import { formatTxId, parseTxId, type TxId } from "../base/ids.js";
 import type { Tx } from "../kv/tx.js";
 import { SINGLETON_KEY } from "../kv/encoding.js";
-import { entriesById, getById, getSingleton, GOV_MAPS, type NodeInfo } from "../gov/tables.js";
+import {
+  deleteById,
+  entriesById,
+  getById,
+  getSingleton,
+  GOV_MAPS,
+  type NodeInfo,
+} from "../gov/tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../http/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../http/router.js";
 import { json, runInTx } from "./rpc-context.js";
@@ -128,6 +135,33 @@ function registerNetworkEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/network/nodes/{node_id}", (request) =>
     runInTx(node.pipeline, (tx) => findNode(node, tx, request.params.node_id ?? "")),
   );
+  // Retired nodes whose retirement committed (retired_committed): safe to delete.
+  router.add("GET", "/node/network/removable_nodes", () =>
+    runInTx(node.pipeline, (tx) => {
+      const nodes = entriesById(tx, GOV_MAPS.nodeInfo)
+        .filter(([, info]) => info.status === "Retired" && info.retired_committed === true)
+        .map(([id, info]) => nodeInfoView(node, id, info));
+      return json({ nodes });
+    }),
+  );
+  router.add("DELETE", "/node/network/nodes/{node_id}", (request) =>
+    runInTx(node.pipeline, (tx) => {
+      const id = request.params.node_id ?? "";
+      const info = getById(tx, GOV_MAPS.nodeInfo, id);
+      if (info === undefined) {
+        throw new HttpError(HttpErrorCode.ResourceNotFound, `Node ${id} not found.`);
+      }
+      if (info.status !== "Retired" || info.retired_committed !== true) {
+        throw new HttpError(
+          HttpErrorCode.NodeNotRetiredCommitted,
+          `Node ${id} is ${info.status}, not Retired with its retirement committed.`,
+        );
+      }
+      deleteById(tx, GOV_MAPS.nodeInfo, id);
+      deleteById(tx, GOV_MAPS.nodeEndorsedCerts, id);
+      return json(true);
+    }),
+  );
 }
 
 function registerStatusEndpoints(router: Router, node: NodeContext): void {
@@ -154,7 +188,16 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
     throw new HttpError(HttpErrorCode.ResourceNotFound, `Node is not ${what}.`);
   };
   router.add("GET", "/node/primary", whenRole(true));
-  router.add("HEAD", "/node/primary", whenRole(true));
+  // HEAD on a backup redirects to the primary (ccf-api 3.3), so a client can find it.
+  router.add("HEAD", "/node/primary", () => {
+    const primary = node.raft.leader;
+    if (node.raft.isLeader) return { status: 200 };
+    const address = primary === null ? null : node.rpcAddressOf(primary);
+    if (address === null) {
+      throw new HttpError(HttpErrorCode.PrimaryNotFound, "No primary is known to this node.");
+    }
+    return { status: 308, headers: { location: `https://${address}/node/primary` } };
+  });
   router.add("GET", "/node/backup", whenRole(false));
   router.add("HEAD", "/node/backup", whenRole(false));
   for (const frontend of ["app", "gov"]) {
@@ -174,6 +217,14 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
   );
 }
 
+/** A node's published node-to-node address from the nodes table ("" if unknown). */
+function n2nAddressOf(node: NodeContext, id: string): string {
+  const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(id));
+  if (bytes === undefined) return "";
+  const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
+  return n2n.published_address ?? n2n.bind_address;
+}
+
 function registerConfigEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/service/configuration", () =>
     runInTx(node.pipeline, (tx) => {
@@ -181,14 +232,15 @@ function registerConfigEndpoints(router: Router, node: NodeContext): void {
       return json({ ...(config as object | undefined), consensus: "CFT" } as JsonBody);
     }),
   );
+  router.add("GET", "/node/config", () => {
+    const latest = node.raft.details(Date.now()).configurations.at(-1);
+    const out: Record<string, JsonBody> = {};
+    for (const id of latest?.nodes ?? []) out[id] = { address: n2nAddressOf(node, id) };
+    return json(out);
+  });
   router.add("GET", "/node/consensus", () => {
     const d = node.raft.details(Date.now());
-    const n2nAddress = (id: string): string => {
-      const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(id));
-      if (bytes === undefined) return "";
-      const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
-      return n2n.published_address ?? n2n.bind_address;
-    };
+    const n2nAddress = (id: string): string => n2nAddressOf(node, id);
     const acks: Record<string, JsonBody> = {};
     for (const [id, a] of Object.entries(d.acks)) {
       acks[id] = { seqno: a.match, last_received_ms: a.lastAckAgoMs };

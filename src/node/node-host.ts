@@ -44,7 +44,7 @@ import { createRpcServer, type RpcServer } from "../http/server.js";
 import { errorBody, HttpErrorCode } from "../http/errors.js";
 import type { RpcRequest, RpcResponse } from "../http/router.js";
 import { writeGenesis } from "../gov/genesis.js";
-import { getById, GOV_MAPS, type NodeInfo } from "../gov/tables.js";
+import { entriesById, getById, GOV_MAPS, setById, type NodeInfo } from "../gov/tables.js";
 import type { NodeConfig } from "./config.js";
 import { formatAddress, type NetAddress } from "./config-values.js";
 import { createStartIdentities } from "./identities.js";
@@ -166,6 +166,8 @@ export class NodeHost implements NodeContext {
   readonly quote: VirtualQuote;
   private readonly identity: NodeIdentity;
   private lastLeader: NodeId | null = null;
+  /** The committed configuration whose retirements afterCommit last recorded. */
+  private retirementsCheckedAt = -1;
   private lastElu = performance.eventLoopUtilization();
 
   private constructor(
@@ -243,6 +245,7 @@ export class NodeHost implements NodeContext {
       now: () => Date.now(),
       log: (line) => deps.log(`[consensus] ${line}`),
       onForward: (from, message) => this.forwarder.onMessage(from, message),
+      onCommit: () => this.afterCommit(),
       onRoleChange: (role, view, leader) => {
         deps.log(`consensus: ${role} in view ${view}, primary ${leader ?? "unknown"}`);
         if (this.lastLeader !== null && leader !== this.lastLeader) {
@@ -278,6 +281,30 @@ export class NodeHost implements NodeContext {
 
   get nodeId(): NodeId {
     return this.identity.signing.nodeId;
+  }
+
+  /**
+   * On the primary, once a configuration that leaves nodes out has committed, records
+   * retired_committed on their nodes.info rows (CCF's set_retired_committed): they may then be
+   * deleted (DELETE /node/network/nodes/{id}). Runs after the Ready being handled.
+   */
+  private afterCommit(): void {
+    if (!this.raft.isLeader) return;
+    const committed = this.raft.log.activeConfigurations(this.raft.commitSeqno)[0]!;
+    if (committed.seqno === this.retirementsCheckedAt) return;
+    this.retirementsCheckedAt = committed.seqno;
+    setImmediate(() => {
+      if (!this.raft.isLeader) return;
+      const outcome = this.pipeline.execute((tx) => {
+        for (const [id, info] of entriesById(tx, GOV_MAPS.nodeInfo)) {
+          if (info.status !== "Retired" || info.retired_committed === true) continue;
+          if (committed.nodes.includes(id as NodeId)) continue;
+          setById(tx, GOV_MAPS.nodeInfo, id, { ...info, retired_committed: true });
+          this.deps.log(`node ${id} is retired and its retirement committed`);
+        }
+      });
+      if (outcome.kind === "conflict") this.retirementsCheckedAt = -1; // try at the next commit
+    });
   }
 
   metrics(): Record<string, unknown> {

@@ -3,7 +3,8 @@
  * each step checked on the live network:
  *   1. writes to the primary and, forwarded, through a backup commit on every node;
  *   2. a backup is SIGKILLed: writes go on;                                   (checklist B2-ish)
- *   3. governance removes the dead node (remove_node -> Retired, out of the configuration);
+ *   3. governance removes the dead node (remove_node -> Retired, out of the configuration); the
+ *      primary records retired_committed, the node is listed removable and then deleted;
  *   4. a fifth node joins the open service through a backup (308 to the primary), is Pending,
  *      becomes Trusted by proposal, catches up and serves every committed record;        (E1)
  *   5. governance retires the primary: it hands over, a new primary takes writes;        (E2)
@@ -119,6 +120,25 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     };
     assert.equal(info.status, "Retired");
     await writeAndCommit(primary, primary, 2);
+    // The primary records retired_committed; the node may then be deleted (through a backup,
+    // which forwards the write). A Trusted node may not.
+    const backup = backups()[0]!;
+    await waitFor("the dead node listed as removable", 10_000, async () => {
+      const reply = await net.get(backup, "/node/network/removable_nodes");
+      const nodes = (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes;
+      return nodes.some((n) => n.node_id === dead.id) ? true : undefined;
+    });
+    const refused = await net.call(backup, "DELETE", `/node/network/nodes/${primary.id}`);
+    assert.equal(refused.status, 400, refused.body);
+    assert.match(refused.body, /NodeNotRetiredCommitted/);
+    const deleted = await net.call(backup, "DELETE", `/node/network/nodes/${dead.id}`);
+    assert.equal(deleted.status, 200, deleted.body);
+    await waitFor("the deleted node gone", 10_000, async () =>
+      (await net.get(primary, `/node/network/nodes/${dead.id}`)).status === 404 ? true : undefined,
+    );
+    const head = await net.call(backup, "HEAD", "/node/primary");
+    assert.equal(head.status, 308);
+    assert.equal(head.headers["location"], `https://127.0.0.1:${primary.port}/node/primary`);
   });
 
   await t.test("a new node joins the open service by proposal and catches up", async () => {
