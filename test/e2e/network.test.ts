@@ -7,6 +7,7 @@
  *      primary records retired_committed, the node is listed removable and then deleted;
  *   4. a fifth node joins the open service through a backup (308 to the primary), is Pending,
  *      becomes Trusted by proposal, catches up and serves every committed record;        (E1)
+ *      Then governance withdraws the service's host data and a new joiner is refused (H1);
  *   5. governance retires the primary: it hands over, a new primary takes writes;        (E2)
  *   6. the primary is isolated (SIGSTOP): a new one is elected, takes writes; the old one,
  *      resumed, follows the new view and catches up;                                     (D2)
@@ -164,6 +165,27 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
       status: string;
     };
     assert.deepEqual(self, { ...self, node_id: pendingId, status: "Trusted" });
+  });
+
+  await t.test("a node whose host data governance withdrew is refused (H1)", async () => {
+    const quote = JSON.parse((await net.get(primary, "/node/quotes/self")).body) as { raw: string };
+    const hostData = (
+      JSON.parse(Buffer.from(quote.raw, "base64").toString()) as {
+        host_data: string;
+      }
+    ).host_data;
+    await pass(net, primary, [{ name: "remove_virtual_host_data", args: { host_data: hostData } }]);
+    const refused = net.spawnJoiner(primary);
+    const child = net.extra.at(-1)!;
+    const code = await new Promise<number | null>((resolve) => {
+      if (child.exitCode !== null) resolve(child.exitCode);
+      else child.once("exit", (c) => resolve(c));
+    });
+    refused.killed = true;
+    assert.equal(code, 1, "the refused joiner exits with an error");
+    const err = readFileSync(join(net.workspace, `sandbox_${refused.index}`, "err"), "utf8");
+    assert.match(err, /401 InvalidQuote: .*host data/);
+    await pass(net, primary, [{ name: "add_virtual_host_data", args: { host_data: hostData } }]);
   });
 
   await t.test("retiring the primary hands over to a new primary", async () => {
