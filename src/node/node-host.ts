@@ -230,7 +230,7 @@ export class NodeHost implements NodeContext {
       selfId: this.nodeId,
       certPem: parts.identity.signing.certPem,
       keyPem: ecPrivateKeyPem(parts.identity.signing.privateKey),
-      authorize: (_peerId, der) => isIssuedBy(der, this.serviceCertPem),
+      authorize: (peerId, der) => this.authorizePeer(peerId, der),
       onMessage: (from, payload) => this.driver.receive(from, payload),
       log: (line) => deps.log(`[n2n] ${line}`),
     });
@@ -281,6 +281,17 @@ export class NodeHost implements NodeContext {
 
   get nodeId(): NodeId {
     return this.identity.signing.nodeId;
+  }
+
+  /**
+   * A peer on the node-to-node channel (it proved its key over TLS): its certificate must be
+   * endorsed by the service, and once this node knows the nodes table (a joiner catching up
+   * does not yet), the peer must be in it. A node deleted from the table cannot come back.
+   */
+  private authorizePeer(peerId: string, certDer: Uint8Array): boolean {
+    if (!isIssuedBy(certDer, this.serviceCertPem)) return false;
+    if (this.store.seqno === 0) return true;
+    return this.store.get(GOV_MAPS.nodeInfo.name, utf8(peerId)) !== undefined;
   }
 
   /**
