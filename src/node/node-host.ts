@@ -208,6 +208,7 @@ export class NodeHost implements NodeContext {
         view: START_VIEW,
         sigTxInterval: config.ledgerSignatures.txCount,
         sigMsInterval: config.ledgerSignatures.delayMs,
+        maxUncommittedTxs: config.consensus.maxUncommittedTxCount,
       },
       nowMs: Date.now(),
       consensus: sink,

@@ -74,6 +74,11 @@ export function runInTx(
         headers: { [FORWARD_HEADER]: "1" },
         body: { error: { code: "PrimaryNotFound", message: "This node is not the primary." } },
       };
+    case "too-many-pending":
+      throw new HttpError(
+        HttpErrorCode.TooManyPendingTransactions,
+        `Too many transactions (${outcome!.pending}) are waiting to be committed; retry later.`,
+      );
     case "conflict":
       throw new HttpError(
         HttpErrorCode.TransactionCommitAttemptsExceedLimit,

@@ -46,6 +46,11 @@ export interface TxPipelineOptions {
   /** Conflicting executions retried before giving up. */
   readonly conflictRetriesMax: number;
   /**
+   * Replicated nodes: writes are refused while this many transactions await commit
+   * (consensus.max_uncommitted_tx_count; 0 = unlimited).
+   */
+  readonly maxUncommittedTxs?: number | undefined;
+  /**
    * Committed transactions whose receipts stay answerable from memory; older history is
    * compacted (historical receipts are rebuilt from the ledger, issue #3). Unbounded if absent.
    */
@@ -64,7 +69,9 @@ export type ExecuteOutcome<T> =
   | { readonly kind: "read-only"; readonly readSeqno: Seqno; readonly result: T }
   | { readonly kind: "conflict"; readonly attempts: number }
   /** The handler wrote, but this node is not the primary: forward the request. */
-  | { readonly kind: "not-primary" };
+  | { readonly kind: "not-primary" }
+  /** The handler wrote, but too many transactions await commit (back-pressure). */
+  | { readonly kind: "too-many-pending"; readonly pending: number };
 
 /** Optional per-stage timing for benchmarks: accumulates milliseconds per stage. */
 export interface StageProfile {
@@ -167,9 +174,17 @@ export class TxPipeline {
       const t0 = this.profile?.now() ?? 0;
       const tx = this.store.begin();
       const result = handler(tx);
-      if (tx.hasWrites && this.consensus !== undefined && !this.consensus.canWrite()) {
-        tx.close();
-        return { kind: "not-primary" };
+      if (tx.hasWrites && this.consensus !== undefined) {
+        if (!this.consensus.canWrite()) {
+          tx.close();
+          return { kind: "not-primary" };
+        }
+        const pending = this.store.seqno - this.committed.seqno;
+        const limit = this.options.maxUncommittedTxs ?? 0;
+        if (limit > 0 && pending >= limit) {
+          tx.close();
+          return { kind: "too-many-pending", pending };
+        }
       }
       const outcome = this.store.commit(tx);
       if (this.profile !== undefined) this.profile.totalsMs.execute += this.profile.now() - t0;
