@@ -217,6 +217,30 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
   );
 }
 
+/**
+ * CCF's retirement phase of this node, from its consensus log: Ordered (a configuration
+ * without it is in the log), Signed (a signature follows that entry), Completed (that
+ * configuration committed), RetiredCommitted (the primary recorded retired_committed). Null
+ * while the node is in the latest configuration.
+ */
+function retirementPhase(node: NodeContext): string | null {
+  const log = node.raft.log;
+  const configs = log.configurations();
+  const everIn = configs.some((c) => c.nodes.includes(node.nodeId));
+  const latest = configs.at(-1);
+  if (!everIn || latest === undefined || latest.nodes.includes(node.nodeId)) return null;
+  // The first configuration after the last one that still held this node removed it.
+  let removal = configs.length - 1;
+  while (removal > 0 && !configs[removal - 1]!.nodes.includes(node.nodeId)) removal--;
+  const removedAt = configs[removal]!.seqno;
+  const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(node.nodeId));
+  const info = bytes === undefined ? undefined : GOV_MAPS.nodeInfo.codec.decode(bytes);
+  if (info?.retired_committed === true) return "RetiredCommitted";
+  if (node.raft.commitSeqno >= removedAt) return "Completed";
+  if (log.lastCommittable > removedAt) return "Signed";
+  return "Ordered";
+}
+
 /** A node's published node-to-node address from the nodes table ("" if unknown). */
 function n2nAddressOf(node: NodeContext, id: string): string {
   const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(id));
@@ -254,6 +278,7 @@ function registerConfigEndpoints(router: Router, node: NodeContext): void {
         })),
         acks,
         membership_state: d.membership,
+        ...(retirementPhase(node) !== null ? { retirement_phase: retirementPhase(node) } : {}),
         leadership_state: d.role,
         primary_id: d.leader,
         current_view: d.view,

@@ -359,6 +359,11 @@ export class TxPipeline {
    */
   rollbackTo(seqno: Seqno): void {
     assert(seqno >= this.committed.seqno, `rollback to ${seqno} below commit`);
+    // Everything still with the sealer is dropped, so the target must not fall among those.
+    assert(
+      seqno <= this.history.lastSeqno || seqno >= this.store.seqno,
+      `rollback to ${seqno} would keep transactions still being sealed`,
+    );
     this.sealer.drain(); // sealed results of rolled-back transactions are discarded
     this.submitsSincePoll = 0;
     for (const s of this.pendingConfigs.keys()) if (s > seqno) this.pendingConfigs.delete(s);

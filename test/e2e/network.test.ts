@@ -198,6 +198,17 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     });
     assert.ok((await view(net, primary)) > viewBefore);
     assert.ok(!(await configNodes(net, primary)).includes(old.id));
+    const phase = await waitFor("the old primary's retirement recorded", 10_000, async () => {
+      const d = JSON.parse((await net.get(old, "/node/consensus")).body) as {
+        details: { membership_state: string; retirement_phase?: string };
+      };
+      const { membership_state: state, retirement_phase: p } = d.details;
+      // It learns its removal committed; the primary records retired_committed later, in a
+      // transaction it no longer replicates to the retired node.
+      const done = p === "Completed" || p === "RetiredCommitted";
+      return state === "Retired" && done ? p : undefined;
+    });
+    assert.ok(phase !== undefined);
     net.kill(old); // retired: it is no longer part of the service
     await writeAndCommit(primary, primary, 2);
     await writeAndCommit(backups()[0]!, primary, 1);
