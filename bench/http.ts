@@ -10,8 +10,9 @@
  *    then POST /app/log/private to the primary over mTLS as user0 with keep-alive
  *    (autocannon) for --duration seconds. Reported: response throughput and latency (the primary
  *    answers after local execution with a txId), committed throughput (responses whose txId a
- *    GET /node/commit poll of a backup (or the primary alone) showed committed within the run window) and commit
- *    latency (response receipt to that poll; poll-gap resolution). Every node is then stopped.
+ *    GET /node/commit poll of a backup, or of a lone primary, showed committed within the run
+ *    window) and commit latency (response receipt to that poll; poll-gap resolution). Every
+ *    node is then stopped.
  * 2. etcd, when on PATH: a 3-member cluster on loopback, puts through the JSON gateway to the
  *    leader with the same connections and duration; a put is answered only once committed.
  *
