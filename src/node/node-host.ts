@@ -13,9 +13,8 @@
  * The node owns its store, history, ledger, pipeline and Raft node (house style: one owner, no
  * locks); handlers run synchronously inside pipeline.execute.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
-import { createServer as createNetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { join as joinPath } from "node:path";
 import { derToPem, fromBase64, toHex, utf8 } from "../base/bytes.js";
@@ -46,7 +45,7 @@ import type { RpcRequest, RpcResponse } from "../http/router.js";
 import { writeGenesis } from "../gov/genesis.js";
 import { entriesById, getById, GOV_MAPS, setById, type NodeInfo } from "../gov/tables.js";
 import type { NodeConfig } from "./config.js";
-import { formatAddress, type NetAddress } from "./config-values.js";
+import { formatAddress } from "./config-values.js";
 import { createStartIdentities } from "./identities.js";
 import { InlineSealer, WorkerSealer } from "./sealer.js";
 import {
@@ -57,10 +56,21 @@ import {
 } from "./tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
 import { ConsensusDriver } from "./consensus-driver.js";
+import {
+  checkEmptyLedger,
+  nodeInfoNetwork,
+  probeInterfaces,
+  resolvePorts,
+  secretsOf,
+  servePending,
+  type NodeStartupState,
+} from "./node-startup.js";
+
+export type { NodeStartupState };
 import { Forwarder } from "./forwarding.js";
 import { NodeChannels } from "./n2n/channels.js";
 import { joinNetwork } from "./join-client.js";
-import type { JoinRequest, NetworkInfo } from "./join.js";
+import type { JoinRequest } from "./join.js";
 import { registerJoinEndpoint } from "./join.js";
 
 export { VIRTUAL_MEASUREMENT };
@@ -71,8 +81,6 @@ const START_VIEW = 2 as View;
 const TICK_INTERVAL_MS = 10;
 /** The hard state (view, vote) lives next to the ledger chunks. */
 const HARD_STATE_FILE = "consensus_state.json";
-
-export type NodeStartupState = "Initialized" | "Pending" | "PartOfNetwork" | "Stopped";
 
 export interface NodeHostDeps {
   readonly log: (line: string) => void;
@@ -109,18 +117,6 @@ export interface VirtualQuote {
 /** host_data of a virtual node: SHA-256 of what it runs (the package name and version). */
 export function virtualHostData(): string {
   return toHex(sha256(utf8(`consortia ${CONSORTIA_VERSION}`)));
-}
-
-function checkEmptyLedger(directory: string): void {
-  mkdirSync(directory, { recursive: true });
-  const existing = readdirSync(directory).filter((f) => f.startsWith("ledger_"));
-  if (existing.length > 0) {
-    throw new Error(
-      `ledger directory ${directory} already holds a ledger (${existing[0]}): Start and Join ` +
-        "need an empty ledger directory (a node's identity is never reused; Recover, to " +
-        "restart from a ledger, arrives with issue #5)",
-    );
-  }
 }
 
 /** Everything a node holds about who it is and which service it belongs to. */
@@ -631,142 +627,4 @@ export class NodeHost implements NodeContext {
 
 function randomIntBelow(bound: number): number {
   return Math.floor(Math.random() * bound);
-}
-
-function secretsOf(info: NetworkInfo): LedgerSecrets {
-  const list = Object.entries(info.ledger_secrets).map(([from, s]) => {
-    const key = fromBase64(s.raw_key);
-    if (key === null || key.byteLength !== 32) throw new Error(`ledger secret ${from} is invalid`);
-    return { fromSeqno: Number(from), key };
-  });
-  list.sort((a, b) => a.fromSeqno - b.fromSeqno);
-  return LedgerSecrets.fromList(list);
-}
-
-/** node_info_network as the join request and the nodes table record it. */
-function nodeInfoNetwork(
-  config: NodeConfig,
-): Pick<NodeInfo, "node_to_node_interface" | "rpc_interfaces"> {
-  const net = config.network;
-  const rpcInterfaces: NodeInfo["rpc_interfaces"] = {};
-  for (const [name, rpc] of Object.entries(net.rpcInterfaces)) {
-    rpcInterfaces[name] = {
-      bind_address: formatAddress(rpc.bindAddress),
-      published_address: formatAddress(rpc.publishedAddress),
-      protocol: rpc.protocol,
-      app_protocol: rpc.appProtocol,
-    };
-  }
-  return {
-    node_to_node_interface: {
-      bind_address: formatAddress(net.nodeToNodeInterface.bindAddress),
-      published_address: formatAddress(net.nodeToNodeInterface.publishedAddress),
-    },
-    rpc_interfaces: rpcInterfaces,
-  };
-}
-
-/**
- * The rpc interfaces of a joiner that is not Trusted yet: GET /node/state answers its state;
- * everything else is 503 NodeCannotHandleRequest (the node holds no service state yet).
- */
-async function servePending(
-  config: NodeConfig,
-  certPem: string,
-  privateKey: KeyObject,
-  state: () => { node_id: string; state: NodeStartupState },
-): Promise<RpcServer[]> {
-  const router = new Router();
-  router.add("GET", "/node/state", () => ({
-    status: 200,
-    body: { ...state(), last_signed_seqno: 0, startup_seqno: 0, stop_notice: false },
-  }));
-  const servers: RpcServer[] = [];
-  for (const rpc of Object.values(config.network.rpcInterfaces)) {
-    servers.push(
-      await createRpcServer({
-        host: rpc.bindAddress.host,
-        port: rpc.bindAddress.port,
-        certPem,
-        keyPem: ecPrivateKeyPem(privateKey),
-        maxBodyBytes: rpc.http.maxBodySizeBytes,
-        router,
-        closeGraceMs: 0,
-        onRequest: async (request, next) => {
-          if (request.path === "/node/state") return next(request);
-          return {
-            status: 503,
-            body: errorBody(
-              HttpErrorCode.NodeCannotHandleRequest,
-              "This node is joining the service and cannot handle requests yet.",
-            ),
-          };
-        },
-      }),
-    );
-  }
-  return servers;
-}
-
-/** A port the OS says is free now (for interfaces configured with port 0). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Picks concrete ports for interfaces configured with port 0, so the addresses this node
- * publishes in the nodes table (where peers and clients find it) are real.
- */
-async function resolvePorts(config: NodeConfig): Promise<NodeConfig> {
-  const resolve = async (bind: NetAddress, published: NetAddress) => {
-    if (bind.port !== 0) return { bind, published };
-    const port = await freePort(bind.host);
-    return {
-      bind: { ...bind, port },
-      published: published.port === 0 ? { ...published, port } : published,
-    };
-  };
-  const n2n = config.network.nodeToNodeInterface;
-  const n2nResolved = await resolve(n2n.bindAddress, n2n.publishedAddress);
-  const rpcInterfaces: Record<string, NodeConfig["network"]["rpcInterfaces"][string]> = {};
-  for (const [name, rpc] of Object.entries(config.network.rpcInterfaces)) {
-    const r = await resolve(rpc.bindAddress, rpc.publishedAddress);
-    rpcInterfaces[name] = { ...rpc, bindAddress: r.bind, publishedAddress: r.published };
-  }
-  return {
-    ...config,
-    network: {
-      nodeToNodeInterface: {
-        bindAddress: n2nResolved.bind,
-        publishedAddress: n2nResolved.published,
-      },
-      rpcInterfaces,
-    },
-  };
-}
-
-async function probeInterfaces(config: NodeConfig): Promise<void> {
-  // Fail before writing a ledger when an interface cannot listen: a retry then just works.
-  for (const rpc of Object.values(config.network.rpcInterfaces)) {
-    await probeListen(rpc.bindAddress);
-  }
-  await probeListen(config.network.nodeToNodeInterface.bindAddress);
-}
-
-/** Listens on `address` and closes again; rejects with the OS error (EADDRINUSE, ...). */
-function probeListen(address: { host: string; port: number }): Promise<void> {
-  if (address.port === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(address.port, address.host, () => server.close(() => resolve()));
-  });
 }
