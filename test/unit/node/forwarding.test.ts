@@ -99,6 +99,12 @@ async function settle<T>(p: Promise<T>): Promise<T> {
   }
 }
 
+/** Waits until `condition` holds (polling), so tests do not bet on how fast a loaded machine is. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await sleep(2);
+  assert.ok(condition(), `timed out waiting until ${what}`);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -212,22 +218,22 @@ test("a send that fails answers 503 PrimaryNotFound at once", async () => {
 });
 
 test("no answer: 503 after timeoutMs, and a late answer is ignored", async () => {
-  const pair = makePair(async (r) => ({ status: 200, body: r.headers["x-request-id"]! }), 50);
+  // 400 ms: long enough that a loaded machine does not time out the second request early.
+  const pair = makePair(async (r) => ({ status: 200, body: r.headers["x-request-id"]! }), 400);
   pair.holdAnswers = true;
   const started = performance.now();
   const response = await settle(
     pair.backup.forward(PRIMARY, request({ headers: { "x-request-id": "first" } })),
   );
   const waited = performance.now() - started;
-  assert.ok(waited >= 45, `answered after ${waited} ms, before the timeout`);
+  assert.ok(waited >= 395, `answered after ${waited} ms, before the timeout`);
   assert.equal(response.status, 503);
   assert.equal(errorCode(response), "PrimaryNotFound");
   assert.deepEqual(pair.backup.stats, { forwarded: 1, served: 0, timedOut: 1 });
 
   // A second request waits; the first one's late answer must not resolve it.
   const second = pair.backup.forward(PRIMARY, request({ headers: { "x-request-id": "second" } }));
-  await settle(sleep(5));
-  assert.equal(pair.held.length, 2, "the primary answered both");
+  await settle(until(() => pair.held.length === 2, "the primary answered both"));
   pair.backup.onMessage(PRIMARY, pair.held[0]!);
   const pending = Symbol("pending");
   assert.equal(await settle(Promise.race([second, sleep(5).then(() => pending)])), pending);
@@ -248,13 +254,14 @@ test("a dispatch that rejects answers 500 InternalError", async () => {
 });
 
 test("close() answers every waiting request 503 and later answers are ignored", async () => {
-  const pair = makePair(async () => ({ status: 200 }), 50);
+  const pair = makePair(async () => ({ status: 200 }), 1_000);
   pair.holdAnswers = true;
   const waiting = [
     pair.backup.forward(PRIMARY, request()),
     pair.backup.forward(PRIMARY, request()),
   ];
-  await settle(sleep(5)); // let the primary dispatch and (hold) its answers
+  // Let the primary dispatch and (hold) its answers.
+  await settle(until(() => pair.held.length === 2, "the primary held both answers"));
   pair.backup.close();
   const answers = await settle(Promise.all(waiting));
   for (const a of answers) {
@@ -263,6 +270,6 @@ test("close() answers every waiting request 503 and later answers are ignored", 
   }
   assert.equal(pair.held.length, 2);
   for (const m of pair.held) pair.backup.onMessage(PRIMARY, m);
-  await settle(sleep(70)); // past the timeout: the timers were cleared
+  await settle(sleep(1_100)); // past the timeout: the timers were cleared
   assert.equal(pair.backup.stats.timedOut, 0);
 });
