@@ -283,6 +283,42 @@ export class Store {
     }
   }
 
+  /**
+   * The whole live state as one canonical write set (maps by name, keys by bytes, no
+   * tombstones): what a snapshot at `this.seqno` holds. Values are shared, not copied.
+   */
+  snapshotWriteSet(): WriteSet {
+    const maps: MapWrites[] = [];
+    for (const name of this.mapNames()) {
+      const writes = [...this.entries(name)].map(([key, value]) => ({ key, value }));
+      if (writes.length > 0) maps.push({ name, writes });
+    }
+    return { maps };
+  }
+
+  /**
+   * A store holding a snapshot's state at `seqno`: every key written at `seqno` (the versions of
+   * earlier writes are not in a snapshot), nothing to roll back below it.
+   */
+  static fromSnapshot(seqno: Seqno, writeSet: WriteSet): Store {
+    assert(seqno >= 1, "a snapshot is taken at a seqno >= 1");
+    const store = new Store();
+    for (const map of writeSet.maps) {
+      checkMapName(map.name);
+      const state = new MapState(map.name);
+      for (const w of map.writes) {
+        assert(w.value !== null, "a snapshot holds no removals");
+        state.entries.set(bytesToKey(w.key), new Entry(w.key.slice(), w.value.slice(), seqno));
+        state.liveCount++;
+      }
+      state.seqno = seqno;
+      store.maps.set(map.name, state);
+    }
+    store.currentSeqno = seqno;
+    store.compactedTo = seqno;
+    return store;
+  }
+
   /** The committed value of a key, outside any tx (ops and tests). */
   get(map: string, key: Uint8Array): Uint8Array | undefined {
     const state = this.existingMap(map);

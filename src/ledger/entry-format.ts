@@ -2,10 +2,12 @@
  * Ledger entry layout, as CCF lays it out (ccf-api.md 6.2, 6.3):
  *
  *   u8 version (=1) | u8 flags | u48 LE size     size = bytes after these 8
- *   GCM header: tag[16] | iv[12]                 iv = u64 LE seqno | u32 LE view (low 31 bits)
+ *   GCM header: tag[16] | iv[12]                 iv = u64 LE seqno | u32 LE view (low 31 bits;
+ *                                                the top bit marks a snapshot, so a snapshot at
+ *                                                seqno s never shares the IV of transaction s)
  *   u64 LE public_domain_size
  *   public domain (clear, and the AAD of the private domain):
- *     u8 entry_type (4: write set with commit evidence and claims)
+ *     u8 entry_type (4: write set with commit evidence and claims; 1: snapshot)
  *     i64 LE seqno | claims_digest[32] | commit_evidence_digest[32]
  *     i64 LE max_conflict_version (0)
  *     public maps (codec.ts)
@@ -32,6 +34,13 @@ import {
 export const GCM_HEADER_BYTES = GCM_TAG_BYTES + GCM_IV_BYTES;
 /** Entry type 4: WriteSetWithCommitEvidenceAndClaims, CCF's current default. */
 export const ENTRY_TYPE_WRITE_SET = 4;
+/** Entry type 1: Snapshot, the whole store at a seqno (snapshot files only, never a ledger). */
+export const ENTRY_TYPE_SNAPSHOT = 1;
+/** The IV's view word carries this bit in snapshots (CCF's snapshot IV bit). */
+const SNAPSHOT_IV_BIT = 0x8000_0000;
+
+/** What an entry holds: one transaction's write set, or a whole-store snapshot. */
+export type EntryKind = "write-set" | "snapshot";
 /** u8 type | i64 seqno | claims[32] | commit evidence digest[32] | i64 max_conflict_version. */
 const PUBLIC_HEADER_BYTES = 1 + 8 + SHA256_BYTES + SHA256_BYTES + 8;
 const PUBLIC_DOMAIN_OFFSET = ENTRY_HEADER_BYTES + GCM_HEADER_BYTES + 8;
@@ -58,6 +67,7 @@ export interface EncodeEntryInput {
 
 /** A decoded entry. Byte fields are views into the entry bytes. */
 export interface LedgerEntry {
+  readonly kind: EntryKind;
   readonly flags: number;
   readonly seqno: Seqno;
   readonly view: View;
@@ -71,10 +81,10 @@ export interface LedgerEntry {
   readonly privateCiphertext: Uint8Array;
 }
 
-export function entryIv(txId: TxId): Uint8Array {
+export function entryIv(txId: TxId, kind: EntryKind = "write-set"): Uint8Array {
   const iv = new Uint8Array(GCM_IV_BYTES);
   putU64LE(iv, 0, txId.seqno);
-  putU32LE(iv, 8, txId.view & VIEW_MASK);
+  putU32LE(iv, 8, ((txId.view & VIEW_MASK) | (kind === "snapshot" ? SNAPSHOT_IV_BIT : 0)) >>> 0);
   return iv;
 }
 
@@ -114,6 +124,8 @@ export interface SealEntryInput {
   readonly commitEvidenceDigest: Uint8Array;
   readonly claimsDigest?: Uint8Array | undefined;
   readonly flags?: number | undefined;
+  /** Default "write-set"; "snapshot" sets entry type 1 and the snapshot IV bit. */
+  readonly kind?: EntryKind | undefined;
 }
 
 /** Size in bytes of the entry sealing domains of these sizes. */
@@ -152,11 +164,13 @@ export function sealEntryInto(
   out[1] = input.flags ?? 0;
   putU64LE(out, 2, size); // u48: the top two bytes of the u64 land in the tag, written last
   const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
+  const snapshot = input.kind === "snapshot";
   putU64LE(out, ivOffset, txId.seqno);
-  putU64LE(out, ivOffset + 8, txId.view & VIEW_MASK); // u32 view; its zero top half is overwritten
+  // u32 view word (its zero top half is overwritten next), with the snapshot bit if any.
+  putU64LE(out, ivOffset + 8, ((txId.view & VIEW_MASK) | (snapshot ? SNAPSHOT_IV_BIT : 0)) >>> 0);
   putU64LE(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
   const p = PUBLIC_DOMAIN_OFFSET;
-  out[p] = ENTRY_TYPE_WRITE_SET;
+  out[p] = snapshot ? ENTRY_TYPE_SNAPSHOT : ENTRY_TYPE_WRITE_SET;
   putU64LE(out, p + 1, txId.seqno);
   out.set(claims, p + 9);
   out.set(input.commitEvidenceDigest, p + 9 + SHA256_BYTES);
@@ -175,8 +189,11 @@ function fail(code: EntryErrorCode, offset: number, what: string): never {
   throw new EntryError({ code, offset }, `ledger entry: ${what} (at entry offset ${offset})`);
 }
 
-/** Parses entry bytes (one whole entry). Throws EntryError or CodecError on malformed input. */
-export function decodeEntry(bytes: Uint8Array): LedgerEntry {
+/**
+ * Parses entry bytes (one whole entry) of the expected kind (ledger files hold write sets only;
+ * snapshot files one snapshot). Throws EntryError or CodecError on malformed input.
+ */
+export function decodeEntry(bytes: Uint8Array, expected: EntryKind = "write-set"): LedgerEntry {
   if (bytes.byteLength < PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES) {
     fail(EntryErrorCode.Truncated, 0, `${bytes.byteLength} bytes is shorter than any entry`);
   }
@@ -200,18 +217,25 @@ export function decodeEntry(bytes: Uint8Array): LedgerEntry {
     );
   }
   const p = PUBLIC_DOMAIN_OFFSET;
-  if (bytes[p] !== ENTRY_TYPE_WRITE_SET)
-    fail(EntryErrorCode.UnsupportedEntryType, p, `type ${bytes[p]}`);
+  const type = expected === "snapshot" ? ENTRY_TYPE_SNAPSHOT : ENTRY_TYPE_WRITE_SET;
+  if (bytes[p] !== type) {
+    fail(EntryErrorCode.UnsupportedEntryType, p, `type ${bytes[p]} where ${type} is expected`);
+  }
   const seqno = getU64LE(bytes, p + 1);
   if (!(seqno >= 1)) fail(EntryErrorCode.MalformedPublicDomain, p + 1, "bad seqno");
   const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
   const ivSeqno = getU64LE(bytes, ivOffset);
   if (ivSeqno !== seqno)
     fail(EntryErrorCode.MalformedPublicDomain, ivOffset, "IV seqno != entry seqno");
+  const viewWord = getU32LE(bytes, ivOffset + 8);
+  if (viewWord >= SNAPSHOT_IV_BIT !== (expected === "snapshot")) {
+    fail(EntryErrorCode.MalformedPublicDomain, ivOffset + 8, "IV snapshot bit != entry type");
+  }
   return {
+    kind: expected,
     flags: bytes[1]!,
     seqno: seqno as Seqno,
-    view: getU32LE(bytes, ivOffset + 8) as View,
+    view: (viewWord & VIEW_MASK) as View,
     claimsDigest: bytes.subarray(p + 9, p + 9 + SHA256_BYTES),
     commitEvidenceDigest: bytes.subarray(p + 9 + SHA256_BYTES, p + 9 + 2 * SHA256_BYTES),
     publicMaps: decodeMaps(bytes.subarray(p + PUBLIC_HEADER_BYTES, publicEnd)),

@@ -1,0 +1,155 @@
+/**
+ * Snapshot files (ccf-api.md 6.6): the whole store at a signature seqno, so a node can start
+ * there instead of replaying the ledger from seqno 1 (issue #5).
+ *
+ * A snapshot is one entry of type Snapshot (entry-format.ts: type 1, the snapshot bit in the
+ * IV's view word, zero commit evidence and claims digests) whose maps hold every live key of
+ * every map as a write, public maps in clear and private maps AES-256-GCM encrypted with the
+ * ledger secret in force at its seqno. The Merkle tree's state at that seqno travels in the
+ * public map `public:ccf.internal.tree`, as in CCF. Once the snapshot's evidence
+ * (`public:ccf.internal.snapshot_evidence`: its SHA-256 and seqno) is committed, the JSON
+ * receipt of the evidence transaction is appended to the file as UTF-8, and the file is renamed
+ * `snapshot_<seqno>_<evidence seqno>.committed`.
+ *
+ * Pure: encoding, decoding and naming; writing and renaming files is the node's.
+ * Invariants: the snapshot bytes (before the receipt) are canonical, so the same store at the
+ * same seqno gives the same bytes (and digest) on every node.
+ */
+import { CcfError } from "../base/errors.js";
+import { fromUtf8 } from "../base/bytes.js";
+import type { Seqno, View } from "../base/ids.js";
+import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
+import { encodeMaps, layoutMaps, writeMaps } from "../kv/codec.js";
+import { splitDomains, type WriteSet } from "../kv/write-set.js";
+import { ENTRY_HEADER_SIZE_BYTES } from "./entry-header.js";
+import { decodeEntry, decodeWriteSet, EntryError, sealEntry } from "./entry-format.js";
+import type { LedgerSecrets } from "./ledger-secrets.js";
+
+/** The public map holding the Merkle tree's state at the snapshot's seqno. */
+export const SNAPSHOT_TREE_MAP = "public:ccf.internal.tree";
+/** The public map recording a snapshot's digest and seqno (written after the snapshot). */
+export const SNAPSHOT_EVIDENCE_MAP = "public:ccf.internal.snapshot_evidence";
+
+export enum SnapshotErrorCode {
+  /** Not a snapshot entry (truncated, wrong type, bad framing). */
+  Malformed = "Malformed",
+  /** The private domain does not authenticate: altered bytes or the wrong ledger secret. */
+  Tampered = "Tampered",
+  /** The bytes after the entry are not a UTF-8 JSON receipt. */
+  BadReceipt = "BadReceipt",
+}
+export type SnapshotErrorType = { code: SnapshotErrorCode };
+export class SnapshotError extends CcfError<SnapshotErrorType> {}
+
+export interface SnapshotContents {
+  readonly seqno: Seqno;
+  readonly view: View;
+  /** Every map's live keys as writes, maps and keys in canonical order. */
+  readonly writeSet: WriteSet;
+}
+
+export interface DecodedSnapshot extends SnapshotContents {
+  /** The snapshot entry's bytes (what the evidence hashes), without any receipt. */
+  readonly entryBytes: Uint8Array;
+  /** The receipt appended once the evidence committed, parsed; null before. */
+  readonly receipt: unknown;
+}
+
+/** Serialises and encrypts a snapshot of `contents` (canonical bytes). */
+export function encodeSnapshot(contents: SnapshotContents, secrets: LedgerSecrets): Uint8Array {
+  const { publicMaps, privateMaps } = splitDomains(contents.writeSet);
+  const layout = layoutMaps(privateMaps);
+  const privateTables = new Uint8Array(layout.sizeBytes);
+  writeMaps(layout, privateTables, 0);
+  return sealEntry(
+    {
+      txId: { view: contents.view, seqno: contents.seqno },
+      publicTables: encodeMaps(publicMaps),
+      privateTables,
+      commitEvidenceDigest: new Uint8Array(SHA256_BYTES),
+      kind: "snapshot",
+    },
+    secrets,
+  );
+}
+
+/** The digest recorded as the snapshot's evidence: SHA-256 of the snapshot entry bytes. */
+export function snapshotDigest(entryBytes: Uint8Array): Uint8Array {
+  return sha256(entryBytes);
+}
+
+function fail(code: SnapshotErrorCode, message: string): never {
+  throw new SnapshotError({ code }, `snapshot: ${message}`);
+}
+
+/** Length of the entry at the start of `bytes` (from its header), or null if too short. */
+function entryLength(bytes: Uint8Array): number | null {
+  if (bytes.byteLength < ENTRY_HEADER_SIZE_BYTES) return null;
+  let size = 0;
+  for (let i = 7; i >= 2; i--) size = size * 256 + bytes[i]!;
+  return ENTRY_HEADER_SIZE_BYTES + size;
+}
+
+/**
+ * Parses a snapshot file's bytes: the snapshot entry, decrypted with `secrets`, and the receipt
+ * appended after it, if any. Throws SnapshotError.
+ */
+export function decodeSnapshot(bytes: Uint8Array, secrets: LedgerSecrets): DecodedSnapshot {
+  const length = entryLength(bytes);
+  if (length === null || length > bytes.byteLength) {
+    fail(SnapshotErrorCode.Malformed, `${bytes.byteLength} bytes cannot hold the entry`);
+  }
+  const entryBytes = bytes.subarray(0, length);
+  let entry;
+  try {
+    entry = decodeEntry(entryBytes, "snapshot");
+  } catch (e) {
+    if (e instanceof EntryError || e instanceof CcfError) {
+      fail(SnapshotErrorCode.Malformed, e.message);
+    }
+    throw e;
+  }
+  const writeSet = decodeWriteSet(entry, secrets);
+  if (writeSet === null) {
+    fail(SnapshotErrorCode.Tampered, `seqno ${entry.seqno} does not authenticate`);
+  }
+  const tail = bytes.subarray(length);
+  let receipt: unknown = null;
+  if (tail.byteLength > 0) {
+    try {
+      receipt = JSON.parse(fromUtf8(tail));
+    } catch (e) {
+      fail(SnapshotErrorCode.BadReceipt, `trailing bytes are not a JSON receipt (${String(e)})`);
+    }
+  }
+  return { seqno: entry.seqno, view: entry.view, writeSet, entryBytes, receipt };
+}
+
+// ---- File names ---------------------------------------------------------------------------
+
+export interface SnapshotFileName {
+  readonly seqno: Seqno;
+  readonly evidenceSeqno: Seqno;
+  readonly committed: boolean;
+}
+
+const NAME_RE = /^snapshot_(\d{1,15})_(\d{1,15})(\.committed)?$/;
+
+export function snapshotFileName(name: SnapshotFileName): string {
+  const base = `snapshot_${name.seqno}_${name.evidenceSeqno}`;
+  return name.committed ? `${base}.committed` : base;
+}
+
+/** Parses `snapshot_<seqno>_<evidence seqno>[.committed]`; null for any other name. */
+export function parseSnapshotFileName(name: string): SnapshotFileName | null {
+  const m = NAME_RE.exec(name);
+  if (m === null) return null;
+  const seqno = Number(m[1]);
+  const evidenceSeqno = Number(m[2]);
+  if (!(seqno >= 1 && evidenceSeqno > seqno)) return null;
+  return {
+    seqno: seqno as Seqno,
+    evidenceSeqno: evidenceSeqno as Seqno,
+    committed: m[3] !== undefined,
+  };
+}
