@@ -210,7 +210,25 @@ export const GOV_MAPS = {
   coseHistory: { name: GOV_TABLES.coseHistory, codec: rawCodec } as GovMap<Uint8Array>,
   /** Singleton: the last signature; only `root` is read here. */
   signatures: jsonMap<{ root?: unknown }>(GOV_TABLES.signatures),
+  /** member id -> its recovery share, RSA-OAEP encrypted to its encryption key (base64). */
+  recoveryShares: jsonMap<RecoveryShareRecord>(GOV_TABLES.recoveryShares),
+  /** Singleton: the latest ledger secret wrapped by the current recovery key. */
+  encryptedLedgerSecrets: jsonMap<EncryptedLedgerSecretRecord>(GOV_TABLES.encryptedLedgerSecrets),
 } as const;
+
+export interface RecoveryShareRecord {
+  /** Base64 of the encrypted share. */
+  encrypted_share: string;
+}
+
+export interface EncryptedLedgerSecretRecord {
+  /** The seqno the wrapped ledger secret is in force from. */
+  version: number;
+  /** Base64 of AES-256-GCM(wrapping key, zero IV, ledger secret) | tag. */
+  encrypted_ledger_secret: string;
+  /** The recovery threshold the shares were issued for. */
+  recovery_threshold: number;
+}
 
 export function govMapRw<V>(tx: Tx, map: GovMap<V>): TypedMapHandle<string, V> {
   return typedMap(tx.rw(map.name), stringCodec, map.codec);

@@ -4,9 +4,12 @@
  *
  * Pure and synchronous; the node loop owns one instance and drives it in seqno order:
  * appendWriteSet on the primary, appendEntry on followers and at replay, retract on rollback,
- * compact once old receipts are no longer served from memory.
+ * compact once old receipts are no longer served from memory. A node starting from a snapshot at
+ * seqno N builds its history with fromSnapshot: the tree over 1..N comes from its frontier
+ * (merkle-tree.ts) and nothing at or below N is retained, as if compacted to N + 1.
  *
- * Invariant: tree.size == lastSeqno (leaf index = seqno - 1); for every retained seqno in
+ * Invariant: tree.size == lastSeqno (leaf index = seqno - 1) and
+ * tree.minIndex == firstRetainedSeqno - 1; for every retained seqno in
  * [firstRetainedSeqno, lastSeqno] the history holds its view and write set digest (packed, no
  * per-transaction objects), and its claims digest and signature when it has one.
  */
@@ -17,7 +20,7 @@ import { SHA256_BYTES, sha256, sha256Concat } from "../crypto/hash.js";
 import type { WriteSet } from "../kv/write-set.js";
 import { decodeEntry, encodeEntry, type LedgerEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
-import { MerkleTree } from "./merkle/merkle-tree.js";
+import { MerkleError, MerkleErrorCode, MerkleTree } from "./merkle/merkle-tree.js";
 import { PackedHashes } from "./packed-hashes.js";
 import type { Receipt } from "./receipt.js";
 import type { SealedTx } from "./seal-batch.js";
@@ -41,6 +44,13 @@ export interface EncodedTx {
   readonly signature: SignatureValue | null;
 }
 
+/** Where a history resumes: the snapshot's seqno and the Merkle frontier at that seqno. */
+export interface HistorySnapshotStart {
+  readonly seqno: Seqno;
+  /** MerkleTree.frontier() of the tree over seqnos 1..seqno. */
+  readonly frontier: Uint8Array;
+}
+
 export type ReceiptOutcome =
   | { readonly kind: "receipt"; readonly receipt: Receipt; readonly signatureSeqno: Seqno }
   /** No signature after this seqno yet: retry once the next signature is recorded. */
@@ -57,8 +67,8 @@ export function computeLeaf(
 }
 
 export class TxHistory {
-  readonly tree = new MerkleTree();
-  /** Write set digests by seqno - 1, for receipts. */
+  readonly tree: MerkleTree;
+  /** Write set digests by seqno - 1, for receipts; retained from firstRetainedSeqno - 1. */
   private readonly digests = new PackedHashes();
   // Invariant: views[seqno - firstRetainedSeqno] is the view of a retained seqno.
   private views: View[] = [];
@@ -67,9 +77,41 @@ export class TxHistory {
   private readonly signatures = new Map<number, SignatureValue>();
   /** Invariant: the keys of `signatures`, strictly increasing. */
   private signatureSeqnos: number[] = [];
+  /** Invariant: 1 <= firstRetainedSeqno <= lastSeqno + 1. */
   private firstRetainedSeqno = 1;
 
-  constructor(readonly secrets: LedgerSecrets) {}
+  /** An empty history at seqno 0, or (with `start`) one resuming after a snapshot. */
+  constructor(
+    readonly secrets: LedgerSecrets,
+    start?: HistorySnapshotStart,
+  ) {
+    if (start === undefined) {
+      this.tree = new MerkleTree();
+      return;
+    }
+    this.tree = MerkleTree.fromFrontier(start.frontier);
+    if (this.tree.size !== start.seqno) {
+      throw new MerkleError(
+        { code: MerkleErrorCode.InvalidFrontier },
+        `invalid frontier: size ${this.tree.size} for a snapshot at seqno ${start.seqno}`,
+      );
+    }
+    // Like a history compacted to seqno + 1: no digests live and the next one recorded is that of
+    // seqno + 1 (truncate grows the count without allocating, dropBelow retires the empty slots).
+    this.digests.truncate(start.seqno);
+    this.digests.dropBelow(start.seqno);
+    this.firstRetainedSeqno = start.seqno + 1;
+  }
+
+  /**
+   * A history whose last seqno is the snapshot's: receipts for later seqnos work once a signature
+   * after them is recorded, earlier ones are "unavailable", and rootForNextSignature() equals that
+   * of the history the frontier was taken from. Throws MerkleError on a malformed frontier or one
+   * whose size is not `start.seqno`.
+   */
+  static fromSnapshot(secrets: LedgerSecrets, start: HistorySnapshotStart): TxHistory {
+    return new TxHistory(secrets, start);
+  }
 
   get lastSeqno(): Seqno {
     return this.tree.size as Seqno;

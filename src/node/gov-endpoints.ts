@@ -247,11 +247,27 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
           );
         }
         ackStateDigest(tx, memberId, payload.stateDigest, toBase64(request.body));
+        // An Active member may hold a recovery share: reissue them (after this tx).
+        node.scheduleRecoverySharesRefresh();
         return { status: 204 };
       });
     }
     throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
   });
+  // A member's recovery share, encrypted to its encryption key (ccf-api.md 8).
+  govRoute(router, "GET", "/gov/recovery/encrypted-shares/{memberId}", (request) =>
+    runInTx(node.pipeline, (tx) => {
+      const memberId = request.params.memberId ?? "";
+      const record = getById(tx, GOV_MAPS.recoveryShares, memberId);
+      if (record === undefined) {
+        throw new HttpError(
+          HttpErrorCode.ResourceNotFound,
+          `Recovery share not found for member ${memberId}.`,
+        );
+      }
+      return json({ memberId, encryptedShare: record.encrypted_share });
+    }),
+  );
 }
 
 function serviceInfoView(tx: Tx): JsonBody {

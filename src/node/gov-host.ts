@@ -50,6 +50,7 @@ export class NodeGovHost implements GovHost {
         }),
     });
     this.log("service is now Open");
+    this.node.scheduleRecoverySharesRefresh(); // the first shares are issued at opening
   }
 
   triggerLedgerChunk(): void {
@@ -62,7 +63,7 @@ export class NodeGovHost implements GovHost {
   }
 
   triggerRecoverySharesRefresh(): void {
-    this.log("recovery shares refresh: recovery shares arrive with issue #5");
+    this.node.scheduleRecoverySharesRefresh();
   }
 
   getLatestLedgerSecretSeqno(): number {

@@ -56,6 +56,7 @@ import {
 } from "./tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
 import { ConsensusDriver } from "./consensus-driver.js";
+import { RecoveryKeeper } from "./recovery-keeper.js";
 import {
   checkEmptyLedger,
   nodeInfoNetwork,
@@ -106,6 +107,8 @@ export interface NodeContext {
   rpcAddressOf(nodeId: NodeId): string | null;
   /** Counters for /node/metrics: consensus, channels, forwarding, event loop. */
   metrics(): Record<string, unknown>;
+  /** Recovery shares are reissued soon (on the primary): membership or threshold changed. */
+  scheduleRecoverySharesRefresh(): void;
 }
 
 export interface VirtualQuote {
@@ -165,6 +168,7 @@ export class NodeHost implements NodeContext {
   /** The committed configuration whose retirements afterCommit last recorded. */
   private retirementsCheckedAt = -1;
   private lastElu = performance.eventLoopUtilization();
+  readonly recovery: RecoveryKeeper;
 
   private constructor(
     readonly config: NodeConfig,
@@ -259,6 +263,13 @@ export class NodeHost implements NodeContext {
       timeoutMs: Math.max(3000, 3 * config.consensus.electionTimeoutMs),
       log: (line) => deps.log(`[forwarding] ${line}`),
     });
+    this.recovery = new RecoveryKeeper({
+      pipeline: this.pipeline,
+      store: this.store,
+      secrets: () => this.history.secrets,
+      isPrimary: () => this.raft.isLeader,
+      log: (line) => deps.log(`[recovery] ${line}`),
+    });
     registerJoinEndpoint(this.router, {
       pipeline: this.pipeline,
       role: () => ({
@@ -313,6 +324,10 @@ export class NodeHost implements NodeContext {
       });
       if (outcome.kind === "conflict") this.retirementsCheckedAt = -1; // try at the next commit
     });
+  }
+
+  scheduleRecoverySharesRefresh(): void {
+    this.recovery.scheduleRefresh();
   }
 
   metrics(): Record<string, unknown> {

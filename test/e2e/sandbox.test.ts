@@ -11,6 +11,8 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { memberIdFromCert } from "../../src/crypto/identity.js";
+import { decryptShare } from "../../src/node/recovery-shares.js";
 import { runCli } from "../helpers/cli.js";
 import { freePortBlock, isAlive } from "../helpers/network.js";
 
@@ -96,6 +98,23 @@ test("the sandbox opens a service that serves user0 and lists the accepted propo
     // Three members: a strict majority is two ballots.
     assert.equal(proposals[0]?.proposalState, "Accepted");
     assert.equal(proposals[0]?.ballotCount, 2);
+
+    // Opening issued recovery shares: member0's decrypts with its encryption key (threshold 1:
+    // the whole recovery key). Served by a backup, read locally once replicated.
+    const member0Id = memberIdFromCert(readFileSync(join(common, "member0_cert.pem"), "utf8"));
+    const sharePath = `/gov/recovery/encrypted-shares/${member0Id}?api-version=2024-07-01`;
+    const backupUrl = `https://127.0.0.1:${port + 1}${sharePath}`;
+    let shareReply = await https(backupUrl, tls, "GET");
+    for (let i = 0; i < 50 && shareReply.status === 404; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      shareReply = await https(backupUrl, tls, "GET");
+    }
+    assert.equal(shareReply.status, 200, shareReply.body);
+    const encrypted = (JSON.parse(shareReply.body) as { encryptedShare: string }).encryptedShare;
+    const encKey = readFileSync(join(common, "member0_enc_privk.pem"), "utf8");
+    const share = decryptShare(new Uint8Array(Buffer.from(encrypted, "base64")), encKey);
+    assert.equal(share.byteLength, 33);
+    assert.equal(share[0], 0);
   } finally {
     for (const pid of pids) await killNode(pid);
     rmSync(workspace, { recursive: true, force: true });

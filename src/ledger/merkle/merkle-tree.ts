@@ -19,14 +19,63 @@
  *
  * Hashes are stored packed, one byte buffer per level; appended leaves are copied in and every
  * returned hash is a fresh copy, so callers and the tree never share mutable bytes.
+ *
+ * Frontier (snapshots): the peaks of the current size are all a tree needs to continue appending
+ * with the same roots, so a node starting from a snapshot at seqno N restores the tree over leaves
+ * 0..N-1 from them alone. The layout is our own format, not CCF's (CCF serialises its whole
+ * merklecpp tree into the `public:ccf.internal.tree` map); it is canonical, one byte string per
+ * tree contents and size:
+ *   u64 LE size
+ *   then one 32-byte peak per set bit h of size, from the highest h down to the lowest: the root
+ *   of the perfect subtree over leaves [size - (size mod 2^(h+1)), ... + 2^h)
+ * so its length is exactly 8 + 32 * popcount(size) (8 zero bytes for the empty tree). A restored
+ * tree has minIndex == size: nothing below it is provable, everything at sizes >= it works.
  */
 import { assert } from "../../base/assert.js";
+import { getU64LE, putU64LE } from "../../base/bytes.js";
+import { CcfError } from "../../base/errors.js";
 import { SHA256_BYTES, sha256 } from "../../crypto/hash.js";
 import { PackedHashes as Level } from "../packed-hashes.js";
 import { hashNode, type ProofStep } from "./proof.js";
 
+/** Bytes of the frontier's size field. */
+const SIZE_BYTES = 8;
+
+export enum MerkleErrorCode {
+  /** fromFrontier: too short, size above 2^53 - 1, or length != 8 + 32 * popcount(size). */
+  InvalidFrontier = "InvalidFrontier",
+}
+export type MerkleErrorType = { code: MerkleErrorCode };
+/** Malformed serialised tree state (bytes from a snapshot); in-memory misuse is an assertion. */
+export class MerkleError extends CcfError<MerkleErrorType> {}
+
 function isCount(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** The levels of the peaks of a tree of `size` leaves (its set bits), highest first. */
+function peakLevels(size: number): number[] {
+  const levels: number[] = [];
+  // Division, not bit operators: sizes may exceed 32 bits.
+  for (let h = 0, width = 1; width <= size; h++, width *= 2) {
+    if (Math.floor(size / width) % 2 === 1) levels.push(h);
+  }
+  return levels.reverse();
+}
+
+/**
+ * Makes an empty level hold no nodes yet count `next` of them, so the next push is node `next`.
+ * PackedHashes has no constructor for that: growing the count with truncate and then dropping
+ * everything below it leaves the empty live range [next, next) without allocating.
+ */
+function skipTo(level: Level, next: number): void {
+  assert(level.count === 0, "merkle skipTo on a non-empty level");
+  level.truncate(next);
+  level.dropBelow(next);
+}
+
+function invalidFrontier(message: string): MerkleError {
+  return new MerkleError({ code: MerkleErrorCode.InvalidFrontier }, `invalid frontier: ${message}`);
 }
 
 export class MerkleTree {
@@ -34,7 +83,10 @@ export class MerkleTree {
   private readonly levels: Level[] = [new Level()];
   /** Leaves appended and not retracted. */
   private count = 0;
-  /** First provable leaf. Invariant: 0 <= min <= count; nodes are retained as the header says. */
+  /**
+   * First provable leaf. Invariant: 0 <= min <= count; nodes are retained as the header says (a
+   * tree from fromFrontier retains only the peaks of min, which is all that sizes >= min read).
+   */
   private min = 0;
 
   get size(): number {
@@ -131,6 +183,60 @@ export class MerkleTree {
       this.levels[h]!.truncate(Math.floor(size / width));
     }
     this.count = size;
+  }
+
+  /**
+   * The canonical serialisation of what sizes >= `size` need (layout in the module comment). The
+   * peaks of the current size are always retained, so this works on a compacted tree too.
+   */
+  frontier(): Uint8Array {
+    const levels = peakLevels(this.count);
+    const out = new Uint8Array(SIZE_BYTES + levels.length * SHA256_BYTES);
+    putU64LE(out, 0, this.count);
+    levels.forEach((h, slot) => {
+      // The peak of level h is that level's last node: levels[h].count = floor(count / 2^h).
+      const level = this.levels[h]!;
+      out.set(level.view(level.count - 1, 1), SIZE_BYTES + slot * SHA256_BYTES);
+    });
+    return out;
+  }
+
+  /**
+   * A tree of the frontier's size with minIndex == size: root(), appends, rootAt(s) and path(i, s)
+   * for i >= size, retract(s >= size) and compact behave as on the tree it was taken from.
+   * Throws MerkleError (InvalidFrontier) when the bytes do not have the documented shape; the
+   * peak hashes themselves cannot be checked here (the caller checks the root against a signature).
+   */
+  static fromFrontier(bytes: Uint8Array): MerkleTree {
+    if (bytes.byteLength < SIZE_BYTES) {
+      throw invalidFrontier(`${bytes.byteLength} bytes, shorter than the size field`);
+    }
+    const size = getU64LE(bytes, 0);
+    if (!isCount(size)) throw invalidFrontier("size field exceeds 2^53 - 1");
+    const levels = peakLevels(size);
+    const expected = SIZE_BYTES + levels.length * SHA256_BYTES;
+    if (bytes.byteLength !== expected) {
+      throw invalidFrontier(`${bytes.byteLength} bytes, size ${size} needs ${expected}`);
+    }
+    const tree = new MerkleTree();
+    for (let h = 0, width = 1; width <= size; h++, width *= 2) {
+      const level = tree.levels[h] ?? tree.addLevel();
+      const nodes = Math.floor(size / width);
+      const slot = levels.indexOf(h);
+      if (slot < 0) {
+        skipTo(level, nodes);
+      } else {
+        skipTo(level, nodes - 1);
+        const offset = SIZE_BYTES + slot * SHA256_BYTES;
+        level.push(bytes.subarray(offset, offset + SHA256_BYTES));
+      }
+    }
+    // The retained nodes are exactly the peaks of `size`: a subset of what compact(size) keeps,
+    // and all that sizes >= size read (a non-peak node floor(size / 2^h) - 1 is a right child,
+    // read only as the sibling of a node below `size`).
+    tree.count = size;
+    tree.min = size;
+    return tree;
   }
 
   /** Forgets what only leaves below `minIndex` need. Lowering minIndex is a no-op. */

@@ -4,7 +4,9 @@
 // certificate; then the lifecycle operations a node performs on the history: compaction (old
 // receipts become unavailable, newer ones still verify), retraction on rollback (signatures
 // and leaves dropped, re-appending reproduces a fresh history's roots) and the follower path
-// (appendEntry on the leader's bytes reproduces its roots, receipts and write sets).
+// (appendEntry on the leader's bytes reproduces its roots, receipts and write sets); finally a
+// history started from a snapshot (TxHistory.fromSnapshot with the Merkle frontier at seqno N)
+// kept in step with the original: same roots and receipts after N, nothing at or below N.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { toHex, utf8 } from "../../../src/base/bytes.js";
@@ -14,6 +16,7 @@ import type { WriteSet } from "../../../src/kv/write-set.js";
 import { decodeEntry, decodeWriteSet } from "../../../src/ledger/entry-format.js";
 import { TxHistory, type ReceiptOutcome } from "../../../src/ledger/history.js";
 import { LedgerSecrets } from "../../../src/ledger/ledger-secrets.js";
+import { MerkleError, MerkleErrorCode } from "../../../src/ledger/merkle/merkle-tree.js";
 import { parseReceipt, verifyReceipt, type Receipt } from "../../../src/ledger/receipt.js";
 import { makeSignatureValue, signatureWriteSet } from "../../../src/ledger/signature.js";
 import { createStartIdentities, type StartIdentities } from "../../../src/node/identities.js";
@@ -486,4 +489,139 @@ test("write sets must be recorded in seqno order", async () => {
   const fresh = new TxHistory(secrets());
   assert.throws(() => fresh.appendEntry(b.entries[1]!), /seqno order/);
   assert.equal(fresh.lastSeqno, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Starting from a snapshot (TxHistory.fromSnapshot with the Merkle frontier at its seqno)
+
+/** A history resuming after a snapshot at `b`'s current end, from its tree's frontier. */
+function restoreAtEnd(b: Built): TxHistory {
+  const seqno = b.history.lastSeqno;
+  return TxHistory.fromSnapshot(secrets(), { seqno, frontier: b.history.tree.frontier() });
+}
+
+/**
+ * A Built view of `restored` that shares b's recorded arrays (entries, views, claims...), so the
+ * naive root and receipt checks of `b` apply to it while runMirrored keeps both in step.
+ */
+function sharing(b: Built, restored: TxHistory): Built {
+  return { ...b, history: restored };
+}
+
+/**
+ * Runs `plan` on `b` and records every new transaction's write set in `restored` as well,
+ * checking that both produce the same entry bytes and sign the same roots.
+ */
+function runMirrored(b: Built, restored: TxHistory, plan: string, ids: StartIdentities): void {
+  for (const step of plan.replace(/\s/g, "")) {
+    const before = b.entries.length;
+    run(b, step, ids);
+    for (let index = before; index < b.entries.length; index++) {
+      const claims = b.claims[index]!;
+      const entry = restored.appendWriteSet({
+        txId: { view: b.views[index]!, seqno: (index + 1) as Seqno },
+        writeSet: b.writeSets[index]!,
+        claimsDigest: claims.some((byte) => byte !== 0) ? claims : undefined,
+      });
+      assert.deepEqual(entry, b.entries[index], `entry ${index + 1}`);
+      assert.equal(
+        toHex(restored.rootForNextSignature()),
+        toHex(b.history.rootForNextSignature()),
+        `root after ${index + 1}`,
+      );
+    }
+  }
+}
+
+test("a history restored from the frontier at N continues with the same roots and receipts after N", async () => {
+  const ids = await identitiesPromise;
+  const prefix = "tttSttttStttttt"; // no view changes, so any cut is a plain prefix of steps
+  for (const cut of [0, 1, 4, 5, 9, 10, 15]) {
+    const b = run(newBuilt(), prefix.slice(0, cut), ids);
+    const restored = restoreAtEnd(b);
+    assert.equal(restored.lastSeqno, cut);
+    assert.equal(restored.firstRetained, cut + 1);
+    if (cut > 0) {
+      assert.equal(toHex(restored.rootForNextSignature()), toHex(b.history.rootForNextSignature()));
+    }
+    runMirrored(b, restored, "tt S t v ttt S tt", ids);
+    const r = sharing(b, restored);
+    for (let seqno = 1; seqno <= b.history.lastSeqno; seqno++) {
+      const got = restored.receipt(seqno as Seqno);
+      if (seqno <= cut) {
+        assert.deepEqual(got, { kind: "unavailable" }, `cut ${cut} seqno ${seqno}`);
+        assert.notEqual(b.history.receipt(seqno as Seqno).kind, "unavailable");
+      } else {
+        assert.deepEqual(got, b.history.receipt(seqno as Seqno), `cut ${cut} seqno ${seqno}`);
+        if (got.kind === "receipt") assertVerifies(r, seqno, ids.serviceCertPem);
+      }
+    }
+    // The last two are after the last signature in both histories.
+    const last = b.history.lastSeqno;
+    for (const seqno of [last - 1, last]) {
+      assert.deepEqual(restored.receipt(seqno as Seqno), { kind: "not-signed" });
+    }
+    for (let seqno = cut + 1; seqno <= last - 2; seqno++) {
+      assert.equal(assertVerifies(r, seqno, ids.serviceCertPem), coveringSignature(b, seqno));
+    }
+    assert.deepEqual(restored.receipt((last + 1) as Seqno), { kind: "unavailable" });
+  }
+});
+
+test("a restored history retracts down to its snapshot seqno, not below, and compacts above it", async () => {
+  const ids = await identitiesPromise;
+  const b = run(newBuilt(), "tttS ttt", ids); // snapshot at 7
+  const restored = restoreAtEnd(b);
+  assert.throws(() => restored.retract(6 as Seqno), /retract below the retained history/);
+  runMirrored(b, restored, "ttS t", ids); // 8..11, signature at 10
+  restored.retract(7 as Seqno);
+  b.history.retract(7 as Seqno);
+  truncateBuilt(b, 7);
+  assert.equal(restored.lastSeqno, 7);
+  assert.equal(restored.signatureAt(10 as Seqno), null);
+  assert.deepEqual(restored.receipt(8 as Seqno), { kind: "unavailable" });
+  assert.equal(toHex(restored.rootForNextSignature()), toHex(naiveRoot(b, 7)));
+  // Different transactions after the rollback (numbers continue from the entries kept).
+  runMirrored(b, restored, "v tttS ttS", ids);
+  const r = sharing(b, restored);
+  for (let seqno = 8; seqno <= 14; seqno++) assertVerifies(r, seqno, ids.serviceCertPem);
+  restored.compact(9 as Seqno);
+  assert.equal(restored.firstRetained, 9);
+  assert.deepEqual(restored.receipt(8 as Seqno), { kind: "unavailable" });
+  runMirrored(b, restored, "ttS", ids);
+  for (let seqno = 9; seqno <= b.history.lastSeqno; seqno++) {
+    assertVerifies(r, seqno, ids.serviceCertPem);
+  }
+  assert.equal(toHex(restored.rootForNextSignature()), toHex(naiveRoot(b, b.entries.length)));
+});
+
+test("a history can be restored from a compacted history's frontier, and a follower continues it", async () => {
+  const ids = await identitiesPromise;
+  const b = run(newBuilt(), "ttttS ttttttt", ids);
+  b.history.compact(8 as Seqno);
+  const restored = restoreAtEnd(b);
+  const follower = restoreAtEnd(b);
+  runMirrored(b, restored, "tt S", ids);
+  // The follower path: the leader's entry bytes after the snapshot, through appendEntry.
+  for (const bytes of b.entries.slice(12)) follower.appendEntry(bytes);
+  assert.equal(toHex(follower.rootForNextSignature()), toHex(b.history.rootForNextSignature()));
+  for (let seqno = 13; seqno <= 15; seqno++) {
+    assert.deepEqual(follower.receipt(seqno as Seqno), b.history.receipt(seqno as Seqno));
+    assertVerifies(sharing(b, follower), seqno, ids.serviceCertPem);
+  }
+});
+
+test("fromSnapshot rejects a malformed frontier or one whose size is not the snapshot seqno", async () => {
+  const ids = await identitiesPromise;
+  const b = run(newBuilt(), "tttS tt", ids);
+  const frontier = b.history.tree.frontier();
+  const invalid = (error: unknown): boolean =>
+    error instanceof MerkleError && error.code === MerkleErrorCode.InvalidFrontier;
+  const start = (seqno: number, bytes: Uint8Array) => () =>
+    TxHistory.fromSnapshot(secrets(), { seqno: seqno as Seqno, frontier: bytes });
+  assert.throws(start(5, frontier), invalid);
+  assert.throws(start(7, frontier), invalid);
+  assert.throws(start(6, frontier.subarray(0, frontier.byteLength - 1)), invalid);
+  assert.throws(start(6, new Uint8Array([...frontier, 0])), invalid);
+  assert.equal(start(6, frontier)().lastSeqno, 6);
 });
