@@ -59,7 +59,8 @@ export class NodeGovHost implements GovHost {
   }
 
   triggerSnapshot(): void {
-    this.log("trigger_snapshot: snapshots arrive with issue #5");
+    this.node.requestSnapshot();
+    this.log("trigger_snapshot: the primary snapshots at its next signature");
   }
 
   triggerRecoverySharesRefresh(): void {

@@ -57,6 +57,7 @@ import {
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
 import { ConsensusDriver } from "./consensus-driver.js";
 import { RecoveryKeeper } from "./recovery-keeper.js";
+import { Snapshotter } from "./snapshotter.js";
 import {
   checkEmptyLedger,
   nodeInfoNetwork,
@@ -109,6 +110,8 @@ export interface NodeContext {
   metrics(): Record<string, unknown>;
   /** Recovery shares are reissued soon (on the primary): membership or threshold changed. */
   scheduleRecoverySharesRefresh(): void;
+  /** trigger_snapshot: the primary snapshots at its next signature. */
+  requestSnapshot(): void;
 }
 
 export interface VirtualQuote {
@@ -169,6 +172,7 @@ export class NodeHost implements NodeContext {
   private retirementsCheckedAt = -1;
   private lastElu = performance.eventLoopUtilization();
   readonly recovery: RecoveryKeeper;
+  readonly snapshotter: Snapshotter;
 
   private constructor(
     readonly config: NodeConfig,
@@ -178,6 +182,15 @@ export class NodeHost implements NodeContext {
     this.identity = parts.identity;
     this.quote = decodeVirtualQuote(parts.identity.quote);
     this.history = new TxHistory(parts.secrets);
+    this.snapshotter = new Snapshotter({
+      directory: config.snapshots.directory,
+      txInterval: config.snapshots.txCount,
+      pipeline: () => this.pipeline,
+      store: this.store,
+      history: this.history,
+      isPrimary: () => this.raft.isLeader,
+      log: (line) => deps.log(`[snapshot] ${line}`),
+    });
     const ledger = LedgerWriter.open(config.ledger.directory, {
       chunkSizeBytes: config.ledger.chunkSizeBytes,
     });
@@ -212,6 +225,7 @@ export class NodeHost implements NodeContext {
       },
       nowMs: Date.now(),
       consensus: sink,
+      onSignature: (txId) => this.snapshotter.onSignature(txId),
     });
     this.raft = new RaftNode({
       id: this.nodeId,
@@ -309,6 +323,7 @@ export class NodeHost implements NodeContext {
    */
   private afterCommit(): void {
     if (!this.raft.isLeader) return;
+    this.snapshotter.onCommit(this.raft.commitSeqno);
     const committed = this.raft.log.activeConfigurations(this.raft.commitSeqno)[0]!;
     if (committed.seqno === this.retirementsCheckedAt) return;
     this.retirementsCheckedAt = committed.seqno;
@@ -324,6 +339,10 @@ export class NodeHost implements NodeContext {
       });
       if (outcome.kind === "conflict") this.retirementsCheckedAt = -1; // try at the next commit
     });
+  }
+
+  requestSnapshot(): void {
+    this.snapshotter.request();
   }
 
   scheduleRecoverySharesRefresh(): void {

@@ -105,6 +105,8 @@ export interface TxPipelineDeps {
   readonly nowMs: number;
   readonly profile?: StageProfile | undefined;
   readonly consensus?: ConsensusSink | undefined;
+  /** Called right after each signature, while the store and history stand exactly at it. */
+  readonly onSignature?: ((txId: TxId) => void) | undefined;
 }
 
 /** The node records sealed transactions once this many are pending (one batch). */
@@ -120,6 +122,7 @@ export class TxPipeline {
   private readonly options: TxPipelineOptions;
   private readonly profile: StageProfile | undefined;
   private readonly consensus: ConsensusSink | undefined;
+  private readonly onSignature: ((txId: TxId) => void) | undefined;
   private view: View;
   /** Configurations created by transactions still with the sealer, by seqno. */
   private readonly pendingConfigs = new Map<number, readonly NodeId[]>();
@@ -142,6 +145,7 @@ export class TxPipeline {
     this.options = deps.options;
     this.profile = deps.profile;
     this.consensus = deps.consensus;
+    this.onSignature = deps.onSignature;
     this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
@@ -304,6 +308,7 @@ export class TxPipeline {
     this.ledger.append(entry, { seqno, isSignature: true });
     this.unsignedCount = 0;
     this.signedSinceTick = true;
+    this.onSignature?.(txId);
     if (this.consensus !== undefined) {
       // Replicated: consensus syncs and commits once a majority holds the signature.
       this.consensus.replicate([{ seqno, view: txId.view, isSignature: true, payload: entry }]);

@@ -1,0 +1,141 @@
+/**
+ * Snapshot generation on the primary (ccf-api.md 6.6; issue #5 item 1).
+ *
+ * At a signature at least `snapshots.tx_count` transactions after the last snapshot, or the
+ * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and
+ * the history stand exactly at that signature. The snapshotter then:
+ *   1. captures the store's whole state plus the Merkle frontier (`public:ccf.internal.tree`)
+ *      and encodes the snapshot (snapshot.ts; private maps encrypted);
+ *   2. right after, writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
+ *      {hash, version}) and the file `snapshot_<seqno>_<evidence seqno>` (written, then synced);
+ *   3. once a signature covering the evidence has committed, appends the evidence's JSON receipt
+ *      to the file and renames it `.committed`. Only committed snapshots are used.
+ * It also asks for a new ledger chunk at the next signature, as CCF does after a snapshot.
+ *
+ * Owns: the snapshot directory's uncommitted files it wrote. Invariant: at most one snapshot is
+ * waiting for its evidence to commit; none starts meanwhile.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { toHex, utf8 } from "../base/bytes.js";
+import type { Seqno, TxId } from "../base/ids.js";
+import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
+import type { Store } from "../kv/store.js";
+import { compareNames, type MapWrites } from "../kv/write-set.js";
+import type { TxHistory } from "../ledger/history.js";
+import {
+  encodeSnapshot,
+  snapshotDigest,
+  snapshotFileName,
+  SNAPSHOT_EVIDENCE_MAP,
+  SNAPSHOT_TREE_MAP,
+} from "../ledger/snapshot.js";
+import type { TxPipeline } from "./tx-pipeline.js";
+
+export interface SnapshotterDeps {
+  readonly directory: string;
+  /** Committed transactions between snapshots (snapshots.tx_count). */
+  readonly txInterval: number;
+  readonly pipeline: () => TxPipeline;
+  readonly store: Store;
+  readonly history: TxHistory;
+  readonly isPrimary: () => boolean;
+  readonly log: (line: string) => void;
+}
+
+interface Pending {
+  readonly seqno: Seqno;
+  readonly evidenceSeqno: Seqno;
+  readonly file: string;
+}
+
+function writeDurably(path: string, bytes: Uint8Array, flags: "wx" | "a"): void {
+  const fd = openSync(path, flags);
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class Snapshotter {
+  private lastSeqno = 0;
+  private requested = false;
+  private pending: Pending | null = null;
+  /** Committed snapshots written by this node (seqno), newest last. */
+  readonly committed: Seqno[] = [];
+
+  constructor(private readonly deps: SnapshotterDeps) {}
+
+  /** trigger_snapshot: snapshot at the next signature. */
+  request(): void {
+    this.requested = true;
+  }
+
+  /** The pipeline wrote signature `txId`; the store and history stand exactly there. */
+  onSignature(txId: TxId): void {
+    if (!this.deps.isPrimary() || this.pending !== null) return;
+    const due = txId.seqno - this.lastSeqno >= this.deps.txInterval;
+    if (!due && !this.requested) return;
+    this.requested = false;
+    this.lastSeqno = txId.seqno;
+    const writeSet = this.capture();
+    const bytes = encodeSnapshot(
+      { seqno: txId.seqno, view: txId.view, writeSet },
+      this.deps.history.secrets,
+    );
+    const hash = toHex(snapshotDigest(bytes));
+    // The evidence is its own transaction, after the signature (never inside one).
+    setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
+  }
+
+  /** Every map of the store, plus the Merkle frontier at this seqno, in canonical order. */
+  private capture(): { maps: MapWrites[] } {
+    const maps = this.deps.store
+      .snapshotWriteSet()
+      .maps.filter((m) => m.name !== SNAPSHOT_TREE_MAP);
+    const tree = { key: SINGLETON_KEY_BYTES, value: this.deps.history.tree.frontier() };
+    maps.push({ name: SNAPSHOT_TREE_MAP, writes: [tree] });
+    maps.sort((a, b) => compareNames(a.name, b.name));
+    return { maps };
+  }
+
+  private recordEvidence(seqno: Seqno, hash: string, bytes: Uint8Array): void {
+    const pipeline = this.deps.pipeline();
+    const evidence = utf8(JSON.stringify({ hash, version: seqno }));
+    const outcome = pipeline.execute((tx) => {
+      tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence);
+    });
+    if (outcome.kind !== "committed") {
+      this.deps.log(`snapshot at ${seqno} dropped: its evidence did not commit (${outcome.kind})`);
+      return;
+    }
+    const evidenceSeqno = outcome.txId.seqno;
+    const name = snapshotFileName({ seqno, evidenceSeqno, committed: false });
+    const file = join(this.deps.directory, name);
+    writeDurably(file, bytes, "wx");
+    pipeline.requestLedgerChunk();
+    this.pending = { seqno, evidenceSeqno, file };
+    this.deps.log(`snapshot ${name} written (${bytes.byteLength} bytes, sha256 ${hash})`);
+  }
+
+  /** Consensus committed up to `commitSeqno`: complete the pending snapshot if it can be. */
+  onCommit(commitSeqno: Seqno): void {
+    const p = this.pending;
+    if (p === null || commitSeqno < p.evidenceSeqno) return;
+    const outcome = this.deps.pipeline().receipt(p.evidenceSeqno);
+    if (outcome.kind !== "receipt") return; // no signature over the evidence yet
+    writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
+    const committedName = snapshotFileName({
+      seqno: p.seqno,
+      evidenceSeqno: p.evidenceSeqno,
+      committed: true,
+    });
+    renameSync(p.file, join(this.deps.directory, committedName));
+    this.pending = null;
+    this.committed.push(p.seqno);
+    this.deps.log(`snapshot ${committedName} committed`);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * End-to-end (issue #5 item 1): a real node snapshots after trigger_snapshot. The committed file
+ * `snapshot_<seqno>_<evidence>.committed` holds a snapshot entry whose SHA-256 is the evidence
+ * recorded in the ledger, whose Merkle frontier, extended by the later ledger entries, gives the
+ * root every later signature signed,
+ * whose private maps are not in clear, and whose appended receipt (of the evidence transaction)
+ * verifies offline with `consortia receipt verify`.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fromUtf8, toHex } from "../../src/base/bytes.js";
+import { SINGLETON_KEY_BYTES } from "../../src/kv/service-tables.js";
+import { decodeEntry } from "../../src/ledger/entry-format.js";
+import { readLedger } from "../../src/ledger/io/ledger-reader.js";
+import { MerkleTree } from "../../src/ledger/merkle/merkle-tree.js";
+import { computeLeaf } from "../../src/ledger/history.js";
+import { sha256 } from "../../src/crypto/hash.js";
+import { findSignature } from "../../src/ledger/signature.js";
+import {
+  parseSnapshotFileName,
+  snapshotDigest,
+  SNAPSHOT_EVIDENCE_MAP,
+  SNAPSHOT_TREE_MAP,
+} from "../../src/ledger/snapshot.js";
+import { runCli } from "../helpers/cli.js";
+import { Network, waitFor } from "../helpers/network.js";
+
+test("trigger_snapshot produces a committed, self-verifying snapshot", async (t) => {
+  const net = await Network.start(1);
+  t.after(() => net.stop());
+  const node = net.nodes[0]!;
+  for (let i = 0; i < 5; i++) await net.write(node, i, `secret record ${i}`);
+  const client = net.gov(node);
+  try {
+    let proposal = await client.propose([{ name: "trigger_snapshot", args: {} }], net.members[0]);
+    for (const m of net.members.slice(0, 2)) {
+      if (proposal.proposalState === "Open")
+        proposal = await client.vote(proposal.proposalId, true, m);
+    }
+    assert.equal(proposal.proposalState, "Accepted");
+  } finally {
+    client.close();
+  }
+  const dir = join(net.workspace, "sandbox_0", "0.snapshots");
+  const name = await waitFor("a committed snapshot", 20_000, async () => {
+    await net.write(node, 100, "keep signing");
+    return readdirSync(dir).find((f) => f.endsWith(".committed"));
+  });
+  const parsed = parseSnapshotFileName(name);
+  assert.ok(parsed !== null && parsed.committed, name);
+  const file = new Uint8Array(readFileSync(join(dir, name)));
+  // The entry, then the receipt as UTF-8 JSON.
+  let size = 0;
+  for (let i = 7; i >= 2; i--) size = size * 256 + file[i]!;
+  const entryBytes = file.subarray(0, 8 + size);
+  const receiptText = fromUtf8(file.subarray(8 + size));
+  const entry = decodeEntry(entryBytes, "snapshot");
+  assert.equal(entry.seqno, parsed.seqno);
+  assert.ok(!Buffer.from(file).toString("latin1").includes("secret record"), "private in clear");
+  assert.ok(entry.publicMaps.some((m) => m.name === "public:ccf.gov.members.certs"));
+
+  // The ledger: the evidence transaction, and the leaves and signatures after the snapshot.
+  const ledgerDir = join(net.workspace, "sandbox_0", "0.ledger");
+  const tree = entry.publicMaps.find((m) => m.name === SNAPSHOT_TREE_MAP)!.writes[0]!;
+  assert.deepEqual(tree.key, SINGLETON_KEY_BYTES);
+  const rebuilt = MerkleTree.fromFrontier(tree.value!);
+  assert.equal(rebuilt.size, parsed.seqno);
+  let evidence: { hash: string; version: number } | undefined;
+  let checkedSignature = false;
+  for (const item of readLedger(ledgerDir)) {
+    if (item.kind !== "entry") continue;
+    const e = decodeEntry(item.entry);
+    if (e.seqno <= parsed.seqno) continue;
+    if (e.seqno === parsed.evidenceSeqno) {
+      const map = e.publicMaps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP);
+      evidence = JSON.parse(fromUtf8(map!.writes[0]!.value!)) as { hash: string; version: number };
+    }
+    // Every signature after the snapshot signs the frontier's tree extended by later leaves.
+    const signature = findSignature(e.publicMaps);
+    if (signature !== null) {
+      assert.equal(toHex(rebuilt.root()), signature.root, `root signed at ${e.seqno}`);
+      checkedSignature = true;
+    }
+    rebuilt.append(computeLeaf(sha256(item.entry), e.commitEvidenceDigest, e.claimsDigest));
+  }
+  assert.ok(checkedSignature, "a signature follows the snapshot");
+  assert.deepEqual(evidence, { hash: toHex(snapshotDigest(entryBytes)), version: parsed.seqno });
+
+  const receiptFile = join(net.workspace, "receipt.json");
+  writeFileSync(receiptFile, receiptText);
+  const serviceCert = join(net.workspace, "sandbox_common", "service_cert.pem");
+  const verify = runCli([
+    "receipt",
+    "verify",
+    "--receipt",
+    receiptFile,
+    "--service-cert",
+    serviceCert,
+  ]);
+  assert.equal(verify.status, 0, `${verify.stdout}\n${verify.stderr}`);
+});
