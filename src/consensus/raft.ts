@@ -583,6 +583,10 @@ export class RaftNode {
     let matched = m.prevSeqno as number;
     for (const e of m.entries) {
       if (e.seqno !== matched + 1 || e.view > m.view) break; // malformed: keep what matched
+      if (e.seqno <= log.baseSeqno) {
+        matched = e.seqno; // covered by the snapshot this node started from: committed
+        continue;
+      }
       if (e.seqno <= log.last) {
         if (log.viewAt(e.seqno) === e.view) {
           matched = e.seqno;

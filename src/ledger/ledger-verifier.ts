@@ -8,11 +8,19 @@
  * Pure: the CLI feeds it entries from ledger/io's reader and maps outcomes to file and offset.
  * Without the ledger secret the private domain cannot be decrypted, but every entry's bytes
  * are covered by its leaf (write_set_digest), so any altered byte breaks the next signature.
+ *
+ * A ledger written after a snapshot at N starts at N + 1. A signed root covers leaves 1..seqno,
+ * so roots can be recomputed only from the tree state at N: pass its Merkle frontier (a
+ * snapshot's, MerkleTree.frontier()) as `startFrontier`. Without it, `startSeqno: N + 1`
+ * verifies in "roots unchecked" mode:
+ * decode, seqno continuity, and each signature's fields, certificate and ECDSA signature over
+ * the root it claims, but not that this root is the root of the entries, so altered ordinary
+ * entries go unnoticed there (`rootsChecked` is false; callers must say so).
  */
 import { fromBase64, fromHex, toHex, equalBytes } from "../base/bytes.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
 import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
-import { sha256 } from "../crypto/hash.js";
+import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert, nodeIdFromPublicKey, isIssuedBy } from "../crypto/identity.js";
 import { decodeEntry } from "./entry-format.js";
 import { computeLeaf } from "./history.js";
@@ -27,23 +35,72 @@ export type VerifyStep =
 export interface LedgerVerifierOptions {
   /** When set, every signing certificate must be issued by this service certificate. */
   readonly serviceCertPem?: string | undefined;
+  /**
+   * Merkle frontier (MerkleTree.frontier()) of the tree before the ledger's first entry: size N
+   * for a ledger starting at N + 1. Roots are then checked from N + 1 on. The frontier is taken
+   * as given (a snapshot's evidence vouches for it); malformed bytes throw MerkleError.
+   */
+  readonly startFrontier?: Uint8Array | undefined;
+  /**
+   * Seqno of the ledger's first entry (default 1, or the frontier's size + 1, which it must
+   * equal). Above 1 without a startFrontier, roots are not checked (see the module comment).
+   */
+  readonly startSeqno?: number | undefined;
 }
 
 export class LedgerVerifier {
-  private readonly tree = new MerkleTree();
+  /** Invariant: null exactly when roots are not checked; else its size is lastSeqno. */
+  private readonly tree: MerkleTree | null;
+  private readonly start: Seqno;
   private readonly trustedCerts = new Map<string, string>();
-  // Invariant: lastSignedSeqno is the seqno of the last signature that verified (0 if none).
-  private lastSigned = 0 as Seqno;
+  /** Invariant: start <= last + 1; entries start..last have been pushed and were valid. */
+  private last: Seqno;
+  // Invariant: the seqno of the last signature that verified, or start - 1 if none (the state
+  // before the ledger's first entry is taken as given).
+  private lastSigned: Seqno;
   private signatures = 0;
 
-  constructor(private readonly options: LedgerVerifierOptions = {}) {}
+  constructor(private readonly options: LedgerVerifierOptions = {}) {
+    const { startFrontier, startSeqno } = options;
+    const startTree = startFrontier === undefined ? null : MerkleTree.fromFrontier(startFrontier);
+    const start = startSeqno ?? (startTree === null ? 1 : startTree.size + 1);
+    if (!Number.isSafeInteger(start) || start < 1) {
+      throw new RangeError(`startSeqno must be an integer >= 1, got ${start}`);
+    }
+    if (startTree !== null && startTree.size !== start - 1) {
+      throw new RangeError(
+        `start frontier has ${startTree.size} leaves, a ledger starting at seqno ${start} ` +
+          `needs ${start - 1}`,
+      );
+    }
+    this.tree = startTree ?? (start === 1 ? new MerkleTree() : null);
+    this.start = start as Seqno;
+    this.last = (start - 1) as Seqno;
+    this.lastSigned = this.last;
+  }
+
+  /** Whether signed roots are checked against the entries (false: see the module comment). */
+  get rootsChecked(): boolean {
+    return this.tree !== null;
+  }
+
+  /** Seqno of the ledger's first entry. */
+  get startSeqno(): Seqno {
+    return this.start;
+  }
 
   get lastVerifiedSeqno(): Seqno {
     return this.lastSigned;
   }
 
+  /** Seqno of the last entry pushed (startSeqno - 1 before the first). */
   get lastSeqno(): Seqno {
-    return this.tree.size as Seqno;
+    return this.last;
+  }
+
+  /** Entries pushed that were valid. */
+  get entryCount(): number {
+    return this.last - this.start + 1;
   }
 
   get signatureCount(): number {
@@ -52,7 +109,7 @@ export class LedgerVerifier {
 
   /** Checks the next entry (its seqno must be lastSeqno + 1). */
   push(bytes: Uint8Array): VerifyStep {
-    const expected = (this.tree.size + 1) as Seqno;
+    const expected = (this.last + 1) as Seqno;
     let signature: SignatureValue | null;
     let leaf: Uint8Array;
     let view: View;
@@ -71,12 +128,13 @@ export class LedgerVerifier {
       const problem = this.checkSignature(signature, { view, seqno: expected });
       if (problem !== null) return { kind: "invalid", seqno: expected, reason: problem };
     }
-    this.tree.append(leaf);
+    this.tree?.append(leaf);
+    this.last = expected;
     if (signature === null) return { kind: "entry", seqno: expected };
     this.lastSigned = expected;
     this.signatures++;
     // Receipts are not built here: keep only what the next root needs.
-    this.tree.compact(this.tree.size - 1);
+    this.tree?.compact(this.tree.size - 1);
     return { kind: "signature", seqno: expected, node: signature.node };
   }
 
@@ -87,14 +145,8 @@ export class LedgerVerifier {
     if (sig.view !== txId.view) {
       return `signature claims view ${sig.view}, but its entry is in view ${txId.view}`;
     }
-    if (this.tree.size === 0) return "signature before any entry";
-    const root = this.tree.root();
-    if (!equalBytes(root, fromHex(sig.root) ?? new Uint8Array(0))) {
-      return (
-        `signed root ${sig.root} != recomputed root ${toHex(root)}: an entry in seqnos ` +
-        `${this.lastSigned + 1}..${seqno - 1} or this signature was altered`
-      );
-    }
+    const root = this.signedRoot(sig, seqno);
+    if (typeof root === "string") return root;
     const certProblem = this.checkCert(sig);
     if (certProblem !== null) return certProblem;
     const key = publicKeyOfCert(sig.cert);
@@ -102,6 +154,26 @@ export class LedgerVerifier {
       return `signature by node ${sig.node} does not verify over root ${sig.root}`;
     }
     return null;
+  }
+
+  /** The root the signature must sign, or what is wrong with the one it claims. */
+  private signedRoot(sig: SignatureValue, seqno: Seqno): Uint8Array | string {
+    const claimed = fromHex(sig.root);
+    if (this.tree === null) {
+      // No tree to recompute from: only the claimed root's format can be checked.
+      return claimed?.byteLength === SHA256_BYTES
+        ? claimed
+        : `signed root ${sig.root} is malformed`;
+    }
+    if (this.tree.size === 0) return "signature before any entry";
+    const root = this.tree.root();
+    if (!equalBytes(root, claimed ?? new Uint8Array(0))) {
+      return (
+        `signed root ${sig.root} != recomputed root ${toHex(root)}: an entry in seqnos ` +
+        `${this.lastSigned + 1}..${seqno - 1} or this signature was altered`
+      );
+    }
+    return root;
   }
 
   private checkCert(sig: SignatureValue): string | null {

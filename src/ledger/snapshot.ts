@@ -90,6 +90,15 @@ function entryLength(bytes: Uint8Array): number | null {
   return ENTRY_HEADER_SIZE_BYTES + size;
 }
 
+/** A snapshot file's entry and the receipt bytes after it (empty before commit), or null. */
+export function splitSnapshotFile(
+  bytes: Uint8Array,
+): { entry: Uint8Array; receipt: Uint8Array } | null {
+  const length = entryLength(bytes);
+  if (length === null || length > bytes.byteLength) return null;
+  return { entry: bytes.subarray(0, length), receipt: bytes.subarray(length) };
+}
+
 /**
  * Parses a snapshot file's bytes: the snapshot entry, decrypted with `secrets`, and the receipt
  * appended after it, if any. Throws SnapshotError.

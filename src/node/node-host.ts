@@ -55,11 +55,13 @@ import {
   type NodeSigningIdentity,
 } from "./tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
-import { ConsensusDriver } from "./consensus-driver.js";
+import { ConsensusDriver, trustedNodeIds } from "./consensus-driver.js";
+import { decodeSnapshot, SNAPSHOT_TREE_MAP, type DecodedSnapshot } from "../ledger/snapshot.js";
 import { RecoveryKeeper } from "./recovery-keeper.js";
 import { Snapshotter } from "./snapshotter.js";
 import {
   checkEmptyLedger,
+  latestCommittedSnapshot,
   nodeInfoNetwork,
   probeInterfaces,
   resolvePorts,
@@ -149,6 +151,8 @@ function curveOf(config: NodeConfig): "secp256r1" | "secp384r1" {
 
 interface NodeParts {
   readonly identity: NodeIdentity;
+  /** A joiner's committed snapshot, decrypted: the node starts at its seqno. */
+  readonly snapshot?: DecodedSnapshot | undefined;
   readonly secrets: LedgerSecrets;
   readonly startAsLeader: boolean;
 }
@@ -158,7 +162,7 @@ export class NodeHost implements NodeContext {
   private readonly servers: RpcServer[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
   readonly router = new Router();
-  readonly store = new Store();
+  readonly store: Store;
   readonly history: TxHistory;
   readonly pipeline: TxPipeline;
   readonly raft: RaftNode;
@@ -181,7 +185,19 @@ export class NodeHost implements NodeContext {
   ) {
     this.identity = parts.identity;
     this.quote = decodeVirtualQuote(parts.identity.quote);
-    this.history = new TxHistory(parts.secrets);
+    // A node joining from a snapshot starts its store, history and ledger at its seqno.
+    const snapshot = parts.snapshot;
+    const tree = snapshot?.writeSet.maps.find((m) => m.name === SNAPSHOT_TREE_MAP)?.writes[0];
+    if (snapshot !== undefined && tree?.value == null) {
+      throw new Error(`snapshot ${snapshot.seqno} holds no Merkle tree state`);
+    }
+    this.store =
+      snapshot === undefined ? new Store() : Store.fromSnapshot(snapshot.seqno, snapshot.writeSet);
+    this.history =
+      snapshot === undefined
+        ? new TxHistory(parts.secrets)
+        : TxHistory.fromSnapshot(parts.secrets, { seqno: snapshot.seqno, frontier: tree!.value! });
+    const startView = snapshot?.view ?? START_VIEW;
     this.snapshotter = new Snapshotter({
       directory: config.snapshots.directory,
       txInterval: config.snapshots.txCount,
@@ -193,6 +209,7 @@ export class NodeHost implements NodeContext {
     });
     const ledger = LedgerWriter.open(config.ledger.directory, {
       chunkSizeBytes: config.ledger.chunkSizeBytes,
+      startSeqno: (snapshot?.seqno ?? 0) + 1,
     });
     // The pipeline and the driver need each other: the pipeline hands entries to the driver.
     let driver: ConsensusDriver | null = null;
@@ -218,7 +235,7 @@ export class NodeHost implements NodeContext {
       identity: parts.identity.signing,
       options: {
         ...DEFAULT_PIPELINE_OPTIONS,
-        view: START_VIEW,
+        view: startView,
         sigTxInterval: config.ledgerSignatures.txCount,
         sigMsInterval: config.ledgerSignatures.delayMs,
         maxUncommittedTxs: config.consensus.maxUncommittedTxCount,
@@ -236,8 +253,18 @@ export class NodeHost implements NodeContext {
       },
       rng: { bytes: (n) => new Uint8Array(randomBytes(n)), intBelow: randomIntBelow },
       nowMs: Date.now(),
-      base: { seqno: 0 as Seqno, view: 0 as View, configuration: [] },
-      hardState: { view: parts.startAsLeader ? START_VIEW : (0 as View), votedFor: null },
+      base:
+        snapshot === undefined
+          ? { seqno: 0 as Seqno, view: 0 as View, configuration: [] }
+          : {
+              seqno: snapshot.seqno,
+              view: snapshot.view,
+              configuration: trustedNodeIds(this.store),
+            },
+      hardState: {
+        view: parts.startAsLeader ? START_VIEW : (snapshot?.view ?? (0 as View)),
+        votedFor: null,
+      },
       startAsLeader: parts.startAsLeader,
       reader: { payloads: (from, count) => this.readPayloads(from, count) },
     });
@@ -464,11 +491,18 @@ export class NodeHost implements NodeContext {
     const publicKeyDer = spkiDer(keys.privateKey);
     const quote = makeVirtualQuote(publicKeyDer, virtualHostData());
     const encryptionKey = generateEncryptionKey();
+    // Join from the newest usable committed snapshot, if any (ccf-api.md 2.3).
+    const snapshotDirs = [config.snapshots.directory];
+    if (config.snapshots.readOnlyDirectory !== undefined) {
+      snapshotDirs.push(config.snapshots.readOnlyDirectory);
+    }
+    const found = latestCommittedSnapshot(snapshotDirs, serviceCertPem, deps.log);
+    if (found !== null) deps.log(`joining from snapshot ${found.path} (seqno ${found.seqno})`);
     const request: JoinRequest = {
       node_info_network: nodeInfoNetwork(config) as JoinRequest["node_info_network"],
       quote_info: quote as JoinRequest["quote_info"],
       public_encryption_key: encryptionKey.publicKeyPem,
-      startup_seqno: 0,
+      startup_seqno: found?.seqno ?? 0,
       ...(config.nodeData !== undefined ? { node_data: config.nodeData } : {}),
     };
     const target = config.command.join.targetRpcAddress;
@@ -514,11 +548,16 @@ export class NodeHost implements NodeContext {
       encryptionPublicKeyPem: encryptionKey.publicKeyPem,
       quote,
     };
-    const host = new NodeHost(
-      config,
-      { identity, secrets: secretsOf(info), startAsLeader: false },
-      deps,
-    );
+    const secrets = secretsOf(info);
+    let snapshot: DecodedSnapshot | undefined;
+    if (found !== null) {
+      try {
+        snapshot = decodeSnapshot(found.bytes, secrets);
+      } catch (e) {
+        deps.log(`snapshot ${found.path} is unusable (${String(e)}): catching up from seqno 1`);
+      }
+    }
+    const host = new NodeHost(config, { identity, secrets, startAsLeader: false, snapshot }, deps);
     writeFileSync(config.outputFiles.nodeCertificateFile, certPem);
     deps.log(`node ${nodeId} is Trusted; catching up from the primary`);
     return host;

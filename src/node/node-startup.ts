@@ -4,10 +4,15 @@
  * configured with port 0, the network part of the node's nodes-table record, the ledger secrets
  * of a join answer, and the minimal HTTPS service of a joiner waiting to be trusted.
  */
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import { createServer as createNetServer } from "node:net";
-import { fromBase64 } from "../base/bytes.js";
+import { fromBase64, fromUtf8 } from "../base/bytes.js";
+import type { Seqno } from "../base/ids.js";
+import { decodeEntry } from "../ledger/entry-format.js";
+import { parseReceipt, verifyReceipt } from "../ledger/receipt.js";
+import { parseSnapshotFileName, splitSnapshotFile } from "../ledger/snapshot.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { Router } from "../http/router.js";
@@ -168,4 +173,60 @@ export function probeListen(address: { host: string; port: number }): Promise<vo
     server.once("error", reject);
     server.listen(address.port, address.host, () => server.close(() => resolve()));
   });
+}
+
+/** A committed snapshot found on disk, checked as far as possible without the ledger secret. */
+export interface FoundSnapshot {
+  readonly path: string;
+  readonly seqno: Seqno;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The newest committed snapshot in `dirs` (snapshots.directory, then read_only_directory) whose
+ * framing is sound and whose appended receipt verifies against the service certificate. A
+ * corrupt, truncated or foreign file next to a good one is skipped with a log line, not fatal.
+ * The private domain is checked later, once the join brings the ledger secret.
+ */
+export function latestCommittedSnapshot(
+  dirs: readonly string[],
+  serviceCertPem: string,
+  log: (line: string) => void,
+): FoundSnapshot | null {
+  const candidates: { path: string; seqno: Seqno }[] = [];
+  for (const dir of dirs) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      log(`snapshots: cannot list ${dir}: ${String(e)}`);
+    }
+    for (const name of names) {
+      const parsed = parseSnapshotFileName(name);
+      if (parsed?.committed === true)
+        candidates.push({ path: join(dir, name), seqno: parsed.seqno });
+    }
+  }
+  candidates.sort((a, b) => b.seqno - a.seqno);
+  for (const c of candidates) {
+    const problem = checkSnapshotFile(c.path, serviceCertPem);
+    if (problem === null) return { ...c, bytes: new Uint8Array(readFileSync(c.path)) };
+    log(`snapshots: ignoring ${c.path}: ${problem}`);
+  }
+  return null;
+}
+
+/** Why a committed snapshot file cannot be used (framing, receipt), or null. */
+function checkSnapshotFile(path: string, serviceCertPem: string): string | null {
+  try {
+    const bytes = new Uint8Array(readFileSync(path));
+    const split = splitSnapshotFile(bytes);
+    if (split === null) return "truncated";
+    decodeEntry(split.entry, "snapshot");
+    const receipt = parseReceipt(JSON.parse(fromUtf8(split.receipt)));
+    const verdict = verifyReceipt(receipt, serviceCertPem);
+    return verdict.kind === "valid" ? null : `its receipt does not verify (${verdict.reason})`;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
 }

@@ -150,7 +150,12 @@ export class TxPipeline {
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
     this.committed = { view: deps.options.view, seqno: this.store.seqno };
-    if (deps.consensus !== undefined) this.committed = { view: 0 as View, seqno: 0 as Seqno };
+    // Replicated: what consensus committed so far is what the store can no longer roll back (0,
+    // or the seqno of the snapshot it started from).
+    if (deps.consensus !== undefined) {
+      const seqno = this.store.compactedSeqno;
+      this.committed = { view: (seqno === 0 ? 0 : deps.options.view) as View, seqno };
+    }
   }
 
   get commitTxId(): TxId {

@@ -7,7 +7,7 @@
  * verifies offline with `consortia receipt verify`.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fromUtf8, toHex } from "../../src/base/bytes.js";
@@ -27,7 +27,7 @@ import {
 import { runCli } from "../helpers/cli.js";
 import { Network, waitFor } from "../helpers/network.js";
 
-test("trigger_snapshot produces a committed, self-verifying snapshot", async (t) => {
+test("trigger_snapshot makes a committed, self-verifying snapshot a node can join from", async (t) => {
   const net = await Network.start(1);
   t.after(() => net.stop());
   const node = net.nodes[0]!;

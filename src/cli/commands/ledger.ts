@@ -5,6 +5,11 @@
  * reported as truncatable, not as corruption, and entries after the last signature are reported
  * as unsigned unless they sit in a `.committed` file); exit 1 naming the file and offset
  * otherwise, or with one line for a directory or file that cannot be read.
+ *
+ * A ledger whose first file starts above seqno 1 (written after a snapshot) cannot have its
+ * roots recomputed without the snapshot's tree state: it is checked for framing, seqno
+ * continuity and signatures over their claimed roots only, and the output says that roots were
+ * not checked. (A flag to start from a snapshot's Merkle frontier waits for snapshots.)
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Command } from "commander";
@@ -39,7 +44,8 @@ export function registerLedger(program: Command): void {
         "Merkle tree recomputed from all entries, and every signature transaction's root and " +
         "ECDSA signature (and, with --service-cert, that signing certs are issued by the " +
         "service). Prints the last verified seqno; exits 1 naming the file and offset of the " +
-        "first problem.",
+        "first problem. A ledger starting after a snapshot (first seqno above 1) is checked " +
+        "without roots, and the output says so.",
     )
     .requiredOption("--dir <dir>", "ledger directory (ledger_<first>-<last>[.committed] files)")
     .option("--service-cert <file>", "service certificate that must have issued signing certs")
@@ -63,14 +69,22 @@ function verifyLedger(options: VerifyOptions): void {
   if (!existsSync(options.dir) || !statSync(options.dir).isDirectory()) {
     throw new CliError(`ledger directory not found: ${options.dir}`);
   }
-  const verifier = new LedgerVerifier({ serviceCertPem: readServiceCert(options.serviceCert) });
+  const serviceCertPem = readServiceCert(options.serviceCert);
   let files: LedgerFileInfo[];
   try {
     files = listLedgerFiles(options.dir);
   } catch (err: unknown) {
-    throw asCliError(err, verifier);
+    throw asCliError(err, null);
   }
-  if (files.length === 0) throw new CliError(`no ledger files in ${options.dir}`);
+  const startSeqno = files[0]?.firstSeqno;
+  if (startSeqno === undefined) throw new CliError(`no ledger files in ${options.dir}`);
+  const verifier = new LedgerVerifier({ serviceCertPem, startSeqno });
+  if (!verifier.rootsChecked) {
+    console.log(
+      `ledger starts at seqno ${startSeqno}: roots can be checked only from a snapshot's ` +
+        "tree state",
+    );
+  }
   const totalBytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
   const progress = createProgress({
     enabled: options.progress !== false && totalBytes >= PROGRESS_THRESHOLD_BYTES,
@@ -147,10 +161,10 @@ function checkCommittedSigned(firstUnsigned: EntryPosition | null, verifier: Led
 }
 
 /** Maps reader and file system errors to one-line CLI errors; anything else is a bug. */
-function asCliError(err: unknown, verifier: LedgerVerifier): unknown {
+function asCliError(err: unknown, verifier: LedgerVerifier | null): unknown {
   if (err instanceof CliError) return err;
   if (err instanceof LedgerError) {
-    const last = verifier.lastVerifiedSeqno;
+    const last = verifier?.lastVerifiedSeqno ?? 0;
     return new CliError(`ledger invalid: ${err.message}\nlast verified seqno: ${last}`);
   }
   if (isFileSystemError(err)) return new CliError(`cannot read the ledger: ${err.message}`);
@@ -164,11 +178,20 @@ function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
 function report(verifier: LedgerVerifier, fileCount: number, tornTail: string | null): void {
   const unsigned = verifier.lastSeqno - verifier.lastVerifiedSeqno;
   const signatures = verifier.signatureCount;
-  console.log(`files: ${fileCount}, entries: ${verifier.lastSeqno}, signatures: ${signatures}`);
+  const entries = verifier.rootsChecked
+    ? `${verifier.entryCount}`
+    : `${verifier.entryCount} (seqnos ${verifier.startSeqno}..${verifier.lastSeqno})`;
+  console.log(`files: ${fileCount}, entries: ${entries}, signatures: ${signatures}`);
   if (unsigned > 0) {
     console.log(`${unsigned} entries after the last signature are well-formed but not yet signed`);
   }
   if (tornTail !== null) console.log(`warning: ${tornTail}`);
+  if (!verifier.rootsChecked) {
+    console.log(
+      "roots not checked: framing, seqno continuity and each signature over the root it " +
+        "claims only (an altered ordinary entry would go unnoticed)",
+    );
+  }
   console.log(`last verified seqno: ${verifier.lastVerifiedSeqno}`);
-  console.log("ledger OK");
+  console.log(verifier.rootsChecked ? "ledger OK" : "ledger OK (roots not checked)");
 }

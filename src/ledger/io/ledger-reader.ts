@@ -4,6 +4,11 @@
  * `scanChunk`) and the continuity of seqnos across files. Follows CCF's layout
  * (shared/reference/ccf-api.md 6.3).
  *
+ * Start: a ledger starts at seqno 1, or at N + 1 when it was written after a snapshot at N (its
+ * first file is `ledger_<N+1>...`). Either is read as is, from its first file: where a ledger
+ * starts is not checked here (a deleted first file looks like a later start; callers that know
+ * the start pass it as `fromSeqno`). Seqnos missing between two files are an error.
+ *
  * Errors: any corruption throws LedgerError naming the file and byte offset. The one expected
  * irregularity, an interrupted write at the end of the last file while it is still in progress
  * (no positions table, not committed), is yielded as a `torn-tail` item instead: the writer

@@ -22,11 +22,18 @@
  *   written again.
  * - `truncate` and `commit` are durable when they return.
  * - The committed seqno itself is not persisted: after `open` it is the last seqno of the last
- *   `.committed` file, a lower bound of what was committed.
+ *   `.committed` file (or the seqno before the ledger's start), a lower bound of what was
+ *   committed.
  * Every multi-step file operation is ordered so that each crash point leaves a state `open` and
  * the reader accept (see completeChunk and reopenChunk).
  *
- * A ledger always starts at seqno 1 here: an empty directory takes seqno 1 first.
+ * Start: a ledger holds seqnos `start..last`. It starts at 1, or after a snapshot at seqno N (a
+ * node that started or joined from that snapshot) at N + 1, its first file being `ledger_<N+1>`
+ * as in CCF. Everything up to N is covered by the snapshot, so N counts as committed: commit and
+ * truncate never go below it (truncate(N) drops every entry written). A non-empty directory
+ * records its start in its first file name, which `open` reads; an empty directory records
+ * nothing, so whoever opens a ledger that may be empty passes `startSeqno` (default 1), and
+ * `open` checks it against the files when there are any.
  *
  * After an IO error the writer's in-memory state may no longer match the disk: discard it and
  * `open` the ledger again. Not safe for two writers on one directory.
@@ -46,6 +53,7 @@ import {
 import { dirname, join } from "node:path";
 import { assert } from "../../base/assert.js";
 import { concatBytes } from "../../base/bytes.js";
+import { CcfError } from "../../base/errors.js";
 import {
   CHUNK_HEADER_SIZE_BYTES,
   CHUNK_POSITION_MAX,
@@ -68,7 +76,24 @@ import { listLedgerFiles } from "./ledger-reader.js";
 export interface LedgerWriterOptions {
   /** A chunk is completed at the first signature once it has reached this size (CCF: 5 MB). */
   readonly chunkSizeBytes: number;
+  /**
+   * Seqno of the ledger's first entry: 1, or N + 1 for a ledger written after a snapshot at N.
+   * An empty directory starts here (default 1). For a non-empty one the start comes from its
+   * first file, and when this is given too it must agree (LedgerStartError otherwise).
+   */
+  readonly startSeqno?: number | undefined;
 }
+
+/** `open` was given a startSeqno that the ledger files in the directory contradict. */
+export type LedgerStartErrorType = {
+  code: "StartSeqnoMismatch";
+  dir: string;
+  startSeqno: number;
+  /** Where the files say the ledger starts. */
+  ledgerStartSeqno: number;
+};
+
+export class LedgerStartError extends CcfError<LedgerStartErrorType> {}
 
 /** Buffered bytes past which `append` flushes to the OS by itself. */
 export const FLUSH_THRESHOLD_BYTES = 1024 * 1024;
@@ -103,6 +128,8 @@ export class LedgerWriter {
   /** Invariant: bytes of `current` not yet written; their total is bufferedBytes. */
   private buffer: Uint8Array[] = [];
   private bufferedBytes = 0;
+  /** Invariant: the ledger holds seqnos base + 1..last; base <= committed <= last. */
+  private readonly base: number;
   private last: number;
   /** Invariant: committed <= last; every completed chunk with lastSeqno <= committed is renamed. */
   private committed: number;
@@ -115,9 +142,10 @@ export class LedgerWriter {
     this.chunkSizeBytes = chunkSizeBytes;
     this.completed = state.completed;
     this.current = state.current;
+    this.base = state.base;
     this.last = state.lastSeqno;
     this.recoveredTornTailBytes = state.recoveredTornTailBytes;
-    let committed = 0;
+    let committed = state.base;
     for (const chunk of state.completed) if (chunk.committed) committed = chunk.lastSeqno;
     this.committed = committed;
   }
@@ -127,14 +155,24 @@ export class LedgerWriter {
    * a completion interrupted before its rename, truncates a torn tail of the in-progress file
    * and re-opens that file for append. Only file names and the last file are read, so open is
    * cheap for long ledgers; it trusts completed files to be whole (the reader checks them).
+   * Throws LedgerStartError, before any repair, when `startSeqno` disagrees with the files.
    */
   static open(dir: string, options: LedgerWriterOptions): LedgerWriter {
     assert(Number.isSafeInteger(options.chunkSizeBytes), "chunkSizeBytes must be an integer");
     assert(options.chunkSizeBytes > 0, "chunkSizeBytes must be positive");
+    const { startSeqno } = options;
+    if (startSeqno !== undefined) {
+      assert(Number.isSafeInteger(startSeqno) && startSeqno >= 1, "startSeqno must be >= 1");
+    }
     const created = mkdirSync(dir, { recursive: true });
     // A new directory must itself survive a crash before any file in it can.
     if (created !== undefined) syncDirectory(dirname(created));
-    return new LedgerWriter(dir, options.chunkSizeBytes, recoverLedger(dir));
+    return new LedgerWriter(dir, options.chunkSizeBytes, recoverLedger(dir, startSeqno));
+  }
+
+  /** Seqno of the ledger's first entry (lastSeqno + 1 while it holds none). */
+  get startSeqno(): number {
+    return this.base + 1;
   }
 
   get lastSeqno(): number {
@@ -216,7 +254,8 @@ export class LedgerWriter {
 
   /**
    * Rolls back every entry > seqno, durably: deletes later files (newest first), re-opens the
-   * completed chunk holding seqno if needed, and truncates the in-progress file.
+   * completed chunk holding seqno if needed, and truncates the in-progress file. seqno is at
+   * least committedSeqno, so at least startSeqno - 1 (which drops every entry).
    */
   truncate(seqno: number): void {
     assert(!this.closed, "ledger writer is closed");
@@ -379,6 +418,8 @@ export class LedgerWriter {
 }
 
 interface RecoveredState {
+  /** The seqno before the ledger's first entry. */
+  readonly base: number;
   readonly completed: CompletedChunk[];
   readonly current: OpenChunk | null;
   readonly lastSeqno: number;
@@ -388,20 +429,31 @@ interface RecoveredState {
 /**
  * Reads the ledger's file names and its last file, and repairs what a crash can leave behind:
  * a completed-but-not-renamed last chunk is renamed; a torn tail is truncated; an in-progress
- * file left with no entries is deleted. Throws LedgerError for anything else.
+ * file left with no entries is deleted. Throws LedgerError for anything else. The start comes
+ * from the first file (even one deleted here), or from `startSeqno` (default 1) when there is
+ * none; a `startSeqno` that disagrees with the files is a LedgerStartError, before any repair.
  */
-function recoverLedger(dir: string): RecoveredState {
+function recoverLedger(dir: string, startSeqno: number | undefined): RecoveredState {
   const files = listLedgerFiles(dir);
   checkLedgerFileSequence(files);
+  const ledgerStartSeqno = files[0]?.firstSeqno ?? startSeqno ?? 1;
+  if (startSeqno !== undefined && startSeqno !== ledgerStartSeqno) {
+    throw new LedgerStartError(
+      { code: "StartSeqnoMismatch", dir, startSeqno, ledgerStartSeqno },
+      `ledger in ${dir} starts at seqno ${ledgerStartSeqno} (${files[0]!.name}), ` +
+        `not at the expected startSeqno ${startSeqno}`,
+    );
+  }
+  const base = ledgerStartSeqno - 1;
   const completed: CompletedChunk[] = [];
   for (const f of files) {
     if (f.lastSeqno === null) continue;
     completed.push({ firstSeqno: f.firstSeqno, lastSeqno: f.lastSeqno, committed: f.committed });
   }
-  const previousLast = completed.at(-1)?.lastSeqno ?? 0;
+  const previousLast = completed.at(-1)?.lastSeqno ?? base;
   const lastFile = files.at(-1);
   if (lastFile === undefined || lastFile.lastSeqno !== null) {
-    return { completed, current: null, lastSeqno: previousLast, recoveredTornTailBytes: 0 };
+    return { base, completed, current: null, lastSeqno: previousLast, recoveredTornTailBytes: 0 };
   }
   const raw = readFileSync(lastFile.path);
   const scan = scanChunk(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
@@ -422,13 +474,14 @@ function recoverLedger(dir: string): RecoveredState {
     renameSync(lastFile.path, join(dir, formatLedgerFileName(name)));
     syncDirectory(dir);
     completed.push({ firstSeqno: lastFile.firstSeqno, lastSeqno, committed: false });
-    return { completed, current: null, lastSeqno, recoveredTornTailBytes: 0 };
+    return { base, completed, current: null, lastSeqno, recoveredTornTailBytes: 0 };
   }
   const tornBytes = scan.tornTail?.bytesRemaining ?? 0;
   if (count === 0) {
     unlinkSync(lastFile.path);
     syncDirectory(dir);
-    return { completed, current: null, lastSeqno: previousLast, recoveredTornTailBytes: tornBytes };
+    const lastSeqno = previousLast;
+    return { base, completed, current: null, lastSeqno, recoveredTornTailBytes: tornBytes };
   }
   const fd = openSync(lastFile.path, "r+");
   const sizeBytes = scan.tornTail?.offset ?? raw.byteLength;
@@ -439,7 +492,7 @@ function recoverLedger(dir: string): RecoveredState {
   const positions = scan.entries.map((e) => e.offset);
   const firstSeqno = lastFile.firstSeqno;
   const current = { firstSeqno, fd, positions, sizeBytes, flushedBytes: sizeBytes };
-  return { completed, current, lastSeqno, recoveredTornTailBytes: tornBytes };
+  return { base, completed, current, lastSeqno, recoveredTornTailBytes: tornBytes };
 }
 
 /** The entry's header is well formed, its size field matches its length, it carries `seqno`. */

@@ -6,7 +6,9 @@
 // the file and offset for corruption of committed files, missing or reordered files and
 // trailing garbage, and for a committed file holding entries no signature covers; exit 1 with
 // one clear line and no stack trace for a missing, empty or unreadable directory and for a
-// service certificate that did not issue the signing node's cert.
+// service certificate that did not issue the signing node's cert. A copy without its first file
+// stands for a ledger written after a snapshot: it verifies without roots (and says so) but
+// still fails on bad framing and altered signatures.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -245,4 +247,47 @@ test("a service certificate that did not issue the signing node's cert fails ver
   assertCorrupt(run, first.file, first.offset);
   assert.match(run.stderr, /not issued by the service certificate/);
   assert.match(run.stderr, /last verified seqno: 0/);
+});
+
+/** A copy of the shared ledger without its first file: it starts at seqno 15, as after a snapshot. */
+async function copyFromSnapshot(): Promise<string> {
+  const dir = await copyLedger();
+  unlinkSync(join(dir, "ledger_1-14.committed"));
+  return dir;
+}
+
+test("a ledger starting above seqno 1 verifies without roots and says so", async () => {
+  const dir = await copyFromSnapshot();
+  const run = verify(dir);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stderr, "");
+  assert.match(
+    run.stdout,
+    /^ledger starts at seqno 15: roots can be checked only from a snapshot's tree state$/m,
+  );
+  assert.match(run.stdout, /^files: 5, entries: 59 \(seqnos 15\.\.73\), signatures: 8$/m);
+  assert.match(run.stdout, /^roots not checked: /m);
+  assert.match(run.stdout, /^last verified seqno: 70$/m);
+  assert.match(run.stdout, /ledger OK \(roots not checked\)\n$/);
+});
+
+test("a ledger starting above seqno 1 still fails on bad framing and altered signatures", async () => {
+  const truncated = await copyFromSnapshot();
+  const path = join(truncated, "ledger_29-42.committed");
+  truncateSync(path, statSync(path).size - 3);
+  assertCorrupt(verify(truncated), "ledger_29-42.committed");
+
+  const altered = await copyFromSnapshot();
+  const sig = locate(altered, 28);
+  const file = join(altered, sig.file);
+  const bytes = readFileSync(file);
+  const entry = bytes.subarray(sig.offset, sig.offset + sig.length);
+  const at = entry.indexOf('"sig":"') + 7 + 30;
+  assert.ok(at > 37, "signature entry has a sig field");
+  entry[at] = entry[at] === 0x61 ? 0x62 : 0x61; // stays base64: only the value changes
+  writeFileSync(file, bytes);
+  const run = verify(altered);
+  assertCorrupt(run, sig.file, sig.offset);
+  assert.match(run.stderr, /\(seqno 28\): signature by node [0-9a-f]+ does not verify/);
+  assert.match(run.stderr, /last verified seqno: 21/);
 });

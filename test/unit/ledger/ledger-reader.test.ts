@@ -2,7 +2,8 @@
 // and then damaged on disk: deleted, swapped, renamed, truncated and byte-corrupted files. Each
 // tamper case checks the error code and that the file name and byte offset are reported, since
 // that is what an operator running `consortia ledger verify` acts on. Also covers the torn tail
-// of the last in-progress file (an item, not an error), fromSeqno and the progress callbacks.
+// of the last in-progress file (an item, not an error), fromSeqno and the progress callbacks, and
+// a ledger starting after a snapshot (read from its first file; gaps after it still fail).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -317,5 +318,30 @@ test("fromSeqno before the first file of a ledger that starts later is a missing
       file: "ledger_5-6.committed",
       offset: 0,
     });
+  });
+});
+
+test("a ledger starting after a snapshot reads from its first seqno; gaps are still errors", () => {
+  withDir((dir) => {
+    const writer = LedgerWriter.open(dir, { chunkSizeBytes: 1000, startSeqno: 101 });
+    for (let seqno = 101; seqno <= 150; seqno++) {
+      const entry = fakeEntry({ seqno, payloadSizeBytes: 40 });
+      writer.append(entry, { seqno, isSignature: seqno % 4 === 0 });
+    }
+    writer.close();
+    const seqnos = readAll(dir).map((item) => (item.kind === "entry" ? item.seqno : -1));
+    assert.deepEqual(
+      seqnos,
+      Array.from({ length: 50 }, (_, i) => 101 + i),
+    );
+    const from = [...readLedger(dir, { fromSeqno: 120 })];
+    assert.deepEqual([from.length, from[0]?.kind === "entry" && from[0].seqno], [31, 120]);
+    expectLedgerError(() => [...readLedger(dir, { fromSeqno: 100 })], {
+      code: LedgerErrorCode.MissingFile,
+      file: "ledger_101-112",
+      offset: 0,
+    });
+    unlinkSync(join(dir, "ledger_113-124"));
+    expectReadError(dir, LedgerErrorCode.MissingFile, "ledger_125-136", 0);
   });
 });

@@ -5,6 +5,8 @@
 // an altered ordinary entry (whose bytes its root covers; the verifier has no ledger secret).
 // Signatures by the wrong node, certs that do not match, and certs not issued by the expected
 // service are rejected; a property test flips random bits anywhere before the last signature.
+// A ledger starting after a snapshot: from the snapshot's Merkle frontier roots are checked as
+// usual; without it only seqnos and signatures over their claimed roots are (rootsChecked false).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -22,6 +24,9 @@ import {
   signDigest,
 } from "../../../src/crypto/index.js";
 import { decodeEntry, encodeEntry } from "../../../src/ledger/entry-format.js";
+import { computeLeaf } from "../../../src/ledger/history.js";
+import { MerkleError, MerkleTree } from "../../../src/ledger/merkle/merkle-tree.js";
+import { sha256 } from "../../../src/crypto/hash.js";
 import { LedgerVerifier, type VerifyStep } from "../../../src/ledger/ledger-verifier.js";
 import { verifyReceipt } from "../../../src/ledger/receipt.js";
 import {
@@ -444,4 +449,120 @@ test("any flipped bit before the last signature is reported at or before its cov
     verifyAll(entries).steps.every((s) => s.kind !== "invalid"),
     true,
   );
+});
+
+/** The Merkle frontier of entries 1..n, as a snapshot at n would carry it. */
+function frontierOf(entries: readonly Uint8Array[], n: number): Uint8Array {
+  const tree = new MerkleTree();
+  for (const bytes of entries.slice(0, n)) {
+    const entry = decodeEntry(bytes);
+    tree.append(computeLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest));
+  }
+  return tree.frontier();
+}
+
+/** Pushes entries[from - 1..] into `verifier`, stopping at the first invalid step. */
+function pushFrom(verifier: LedgerVerifier, entries: readonly Uint8Array[], from: number) {
+  const steps: VerifyStep[] = [];
+  for (const entry of entries.slice(from - 1)) {
+    const step = verifier.push(entry);
+    steps.push(step);
+    if (step.kind === "invalid") break;
+  }
+  return steps;
+}
+
+test("a ledger starting after a snapshot checks roots from the snapshot's Merkle frontier", async () => {
+  const { fixture, entries } = await cleanPromise;
+  const verifier = new LedgerVerifier({ startFrontier: frontierOf(entries, 10) });
+  assert.deepEqual(
+    [verifier.startSeqno, verifier.lastSeqno, verifier.rootsChecked],
+    [11, 10, true],
+  );
+  const steps = pushFrom(verifier, entries, 11);
+  const node = fixture.identities.node.nodeId;
+  assert.deepEqual(
+    steps.filter((s) => s.kind !== "entry"),
+    [14, 21, 28, 35].map((seqno) => ({ kind: "signature", seqno, node })),
+  );
+  assert.deepEqual(
+    [verifier.lastVerifiedSeqno, verifier.entryCount, verifier.signatureCount],
+    [35, 25, 4],
+  );
+
+  // A frontier that disagrees with entries 1..10 fails at the first signature.
+  const wrongFrontier = frontierOf(
+    tampered(entries, 7, (e) => alterJsonField(e, "sig", 0)),
+    10,
+  );
+  const invalid = firstInvalid(
+    pushFrom(new LedgerVerifier({ startFrontier: wrongFrontier }), entries, 11),
+  );
+  assert.equal(invalid.seqno, 14);
+  assert.match(invalid.reason, /signed root .* != recomputed root .*seqnos 11\.\.13/);
+
+  // An altered entry after the start is still caught by the next root.
+  const bad = tampered(entries, 16, (e) => {
+    e[indexOfBytes(e, publicValue(fixture.txNumberBySeqno.get(16)!)) + 3]! ^= 0x20;
+  });
+  const late = firstInvalid(
+    pushFrom(new LedgerVerifier({ startFrontier: frontierOf(entries, 10) }), bad, 11),
+  );
+  assert.equal(late.seqno, 21);
+
+  assert.throws(
+    () => new LedgerVerifier({ startFrontier: frontierOf(entries, 10), startSeqno: 12 }),
+    /start frontier has 10 leaves, a ledger starting at seqno 12 needs 11/,
+  );
+  assert.throws(() => new LedgerVerifier({ startSeqno: 0 }), RangeError);
+  const malformed = frontierOf(entries, 10).subarray(0, 40);
+  assert.throws(() => new LedgerVerifier({ startFrontier: malformed }), MerkleError);
+
+  // Snapshots are taken at signatures: starting right after one works the same.
+  const atSignature = new LedgerVerifier({ startFrontier: frontierOf(entries, 14) });
+  const after = pushFrom(atSignature, entries, 15);
+  assert.deepEqual(
+    after.filter((s) => s.kind !== "entry").map((s) => s.seqno),
+    [21, 28, 35],
+  );
+  assert.ok(after.every((s) => s.kind !== "invalid"));
+});
+
+test("without a start frontier a later start checks seqnos and signatures but not roots", async () => {
+  const { fixture, entries } = await cleanPromise;
+  const node = fixture.identities.node.nodeId;
+  const verifier = new LedgerVerifier({
+    startSeqno: 11,
+    serviceCertPem: fixture.identities.serviceCertPem,
+  });
+  assert.equal(verifier.rootsChecked, false);
+  const steps = pushFrom(verifier, entries, 11);
+  assert.deepEqual(
+    steps.filter((s) => s.kind !== "entry"),
+    [14, 21, 28, 35].map((seqno) => ({ kind: "signature", seqno, node })),
+  );
+  assert.deepEqual([verifier.lastVerifiedSeqno, verifier.lastSeqno], [35, 35]);
+
+  const unrooted = (bad: readonly Uint8Array[]) =>
+    pushFrom(new LedgerVerifier({ startSeqno: 11 }), bad, 11);
+  // The first entry must be the start; seqnos must be contiguous.
+  assert.match(firstInvalid(unrooted(entries.slice(1))).reason, /entry says seqno 12/);
+  const skipped = [...entries.slice(0, 14), ...entries.slice(15)];
+  assert.equal(firstInvalid(unrooted(skipped)).seqno, 15);
+  // Each signature still verifies over the root it claims, by a cert of the signing node.
+  const sig = firstInvalid(unrooted(tampered(entries, 21, (e) => alterJsonField(e, "sig", 30))));
+  assert.equal(sig.seqno, 21);
+  assert.match(sig.reason, /does not verify over root/);
+  const root = firstInvalid(unrooted(tampered(entries, 21, (e) => alterJsonField(e, "root", 10))));
+  assert.equal(root.seqno, 21);
+  assert.match(root.reason, /does not verify over root/);
+  const otherNode = tampered(entries, 14, (e) =>
+    resign(fixture, e, { ...signatureOf(e), node: "ab".repeat(32) as NodeId }),
+  );
+  assert.match(firstInvalid(unrooted(otherNode)).reason, /not signing node/);
+  // What "roots not checked" means: an altered ordinary entry goes unnoticed.
+  const altered = tampered(entries, 16, (e) => {
+    e[indexOfBytes(e, publicValue(fixture.txNumberBySeqno.get(16)!)) + 3]! ^= 0x20;
+  });
+  assert.ok(unrooted(altered).every((s) => s.kind !== "invalid"));
 });

@@ -2,8 +2,10 @@
 // signatures past the size threshold and on FORCE flags, the three file-name forms, commit
 // renames, truncation within and across chunks (re-opening a completed chunk), and open()
 // recovering from crash leftovers (torn entries, a half-written positions table, a completion
-// that missed its rename). Every scenario ends by reading the ledger back with readLedger, so a
-// writer bug that produces a malformed file fails here. One test prints append throughput.
+// that missed its rename). Ledgers starting after a snapshot (startSeqno): first file, commit and
+// truncate floors, re-opening with and without the option. Every scenario ends by reading the
+// ledger back with readLedger, so a writer bug that produces a malformed file fails here. One
+// test prints append throughput.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -24,6 +26,7 @@ import {
 } from "../../../src/ledger/entry-header.js";
 import { encodeChunkHeader } from "../../../src/ledger/chunk-format.js";
 import { LedgerWriter, listLedgerFiles, readLedger } from "../../../src/ledger/io/index.js";
+import { LedgerStartError } from "../../../src/ledger/io/ledger-writer.js";
 import { fakeEntry } from "../../helpers/fake-entries.js";
 
 /** 101-byte entries: ten of them (plus the 8-byte chunk header) pass a 1000-byte threshold. */
@@ -342,6 +345,115 @@ test("open deletes an in-progress file left with no whole entry", () => {
     appendRange(reopened, 13, 14);
     reopened.close();
     assert.equal(readBack(dir).entries.size, 14);
+  });
+});
+
+test("a ledger started after a snapshot at N takes N + 1 first, in ledger_<N+1>", () => {
+  withDir((dir) => {
+    const writer = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 101 });
+    assert.deepEqual([writer.startSeqno, writer.lastSeqno, writer.committedSeqno], [101, 100, 100]);
+    const early = () => writer.append(fakeEntry({ seqno: 1 }), { seqno: 1, isSignature: false });
+    assert.throws(early, AssertionError);
+    const written = appendRange(writer, 101, 150);
+    writer.commit(100); // the snapshot's seqno is committed already: a no-op
+    assert.equal(writer.committedSeqno, 100);
+    writer.commit(112);
+    writer.close();
+    assert.deepEqual(names(dir), [
+      "ledger_101-112.committed",
+      "ledger_113-124",
+      "ledger_125-136",
+      "ledger_137-148",
+      "ledger_149",
+    ]);
+    const { entries, torn } = readBack(dir);
+    assert.equal(torn, 0);
+    assertSameEntries(entries, written);
+  });
+});
+
+test("open finds a later start in the file names and rejects a startSeqno that disagrees", () => {
+  withDir((dir) => {
+    const writer = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 101 });
+    const written = appendRange(writer, 101, 130);
+    writer.close();
+    const before = names(dir);
+    assert.deepEqual(before, ["ledger_101-112", "ledger_113-124", "ledger_125"]);
+    for (const startSeqno of [1, 100, 102, 125]) {
+      assert.throws(
+        () => LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno }),
+        (err: unknown) => {
+          assert.ok(err instanceof LedgerStartError, String(err));
+          assert.equal(err.code, "StartSeqnoMismatch");
+          assert.deepEqual([err.type.startSeqno, err.type.ledgerStartSeqno], [startSeqno, 101]);
+          assert.match(err.message, /starts at seqno 101 \(ledger_101-112\).*startSeqno/);
+          return true;
+        },
+      );
+    }
+    assert.deepEqual(names(dir), before);
+    const badStart = () => LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 0 });
+    assert.throws(badStart, AssertionError);
+    for (const startSeqno of [undefined, 101]) {
+      const reopened = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno });
+      assert.deepEqual(
+        [reopened.startSeqno, reopened.lastSeqno, reopened.committedSeqno],
+        [101, 130, 100],
+      );
+      reopened.close();
+    }
+    const reopened = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES });
+    for (const [seqno, entry] of appendRange(reopened, 131, 140)) written.set(seqno, entry);
+    reopened.close();
+    assert.deepEqual(names(dir).at(-1), "ledger_137");
+    assertSameEntries(readBack(dir).entries, written);
+  });
+});
+
+test("truncate never goes below a snapshot start; truncating to it drops every entry", () => {
+  withDir((dir) => {
+    const writer = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 101 });
+    appendRange(writer, 101, 130);
+    writer.flush();
+    assert.throws(() => writer.truncate(99), AssertionError);
+    writer.truncate(100);
+    assert.deepEqual(names(dir), []);
+    assert.deepEqual([writer.lastSeqno, writer.committedSeqno], [100, 100]);
+    const written = appendRange(writer, 101, 103, 5);
+    writer.close();
+    assert.deepEqual(names(dir), ["ledger_101"]);
+    assertSameEntries(readBack(dir).entries, written);
+    // Once empty again, the directory records no start: the caller's startSeqno is the start.
+    const again = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES });
+    again.truncate(100);
+    again.close();
+    assert.deepEqual(names(dir), []);
+    const fresh = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES });
+    assert.equal(fresh.startSeqno, 1);
+    fresh.close();
+    const resumed = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 101 });
+    assert.equal(resumed.lastSeqno, 100);
+    resumed.close();
+  });
+});
+
+test("open keeps the start of an only in-progress file it deletes for holding no entry", () => {
+  withDir((dir) => {
+    const writer = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 101 });
+    appendRange(writer, 101, 102);
+    writer.close();
+    truncateSync(join(dir, "ledger_101"), 5);
+    // A disagreeing startSeqno is rejected before the repair: the file is still there.
+    const wrong = () => LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES, startSeqno: 1 });
+    assert.throws(wrong, LedgerStartError);
+    assert.deepEqual(names(dir), ["ledger_101"]);
+    const reopened = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES });
+    assert.equal(reopened.recoveredTornTailBytes, 5);
+    assert.deepEqual(names(dir), []);
+    assert.deepEqual([reopened.startSeqno, reopened.lastSeqno], [101, 100]);
+    const written = appendRange(reopened, 101, 101);
+    reopened.close();
+    assertSameEntries(readBack(dir).entries, written);
   });
 });
 
