@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { join as joinPath } from "node:path";
-import { derToPem, fromBase64, toHex, utf8 } from "../base/bytes.js";
+import { derToPem, fromBase64, fromUtf8, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { formatTxId } from "../base/ids.js";
 import { makeVirtualQuote, VIRTUAL_MEASUREMENT, type QuoteInfo } from "../attestation/index.js";
@@ -56,12 +56,19 @@ import {
 } from "./tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
 import { ConsensusDriver, trustedNodeIds } from "./consensus-driver.js";
-import { decodeSnapshot, SNAPSHOT_TREE_MAP, type DecodedSnapshot } from "../ledger/snapshot.js";
+import {
+  decodeSnapshot,
+  snapshotDigest,
+  SNAPSHOT_EVIDENCE_MAP,
+  SNAPSHOT_TREE_MAP,
+  type DecodedSnapshot,
+} from "../ledger/snapshot.js";
+import type { WriteSet } from "../kv/write-set.js";
 import { RecoveryKeeper } from "./recovery-keeper.js";
 import { Snapshotter } from "./snapshotter.js";
 import {
   checkEmptyLedger,
-  latestCommittedSnapshot,
+  usableCommittedSnapshots,
   nodeInfoNetwork,
   probeInterfaces,
   resolvePorts,
@@ -76,6 +83,8 @@ import { NodeChannels } from "./n2n/channels.js";
 import { joinNetwork } from "./join-client.js";
 import type { JoinRequest } from "./join.js";
 import { registerJoinEndpoint } from "./join.js";
+import { registerSnapshotEndpoints } from "./snapshot-endpoints.js";
+import { fetchRecentSnapshotForJoin } from "./snapshot-fetch.js";
 
 export { VIRTUAL_MEASUREMENT };
 export const CONSORTIA_VERSION = "0.1.0";
@@ -153,6 +162,8 @@ interface NodeParts {
   readonly identity: NodeIdentity;
   /** A joiner's committed snapshot, decrypted: the node starts at its seqno. */
   readonly snapshot?: DecodedSnapshot | undefined;
+  /** The seqno of that snapshot's evidence (from its file name), checked during replay. */
+  readonly snapshotEvidenceSeqno?: Seqno | undefined;
   readonly secrets: LedgerSecrets;
   readonly startAsLeader: boolean;
 }
@@ -177,6 +188,8 @@ export class NodeHost implements NodeContext {
   private lastElu = performance.eventLoopUtilization();
   readonly recovery: RecoveryKeeper;
   readonly snapshotter: Snapshotter;
+  /** Set when this node started from a snapshot, until its evidence is replayed. */
+  private expectedEvidence: { seqno: Seqno; evidenceSeqno: Seqno; hash: string } | null = null;
 
   private constructor(
     readonly config: NodeConfig,
@@ -193,6 +206,13 @@ export class NodeHost implements NodeContext {
     }
     this.store =
       snapshot === undefined ? new Store() : Store.fromSnapshot(snapshot.seqno, snapshot.writeSet);
+    if (snapshot !== undefined && parts.snapshotEvidenceSeqno !== undefined) {
+      this.expectedEvidence = {
+        seqno: snapshot.seqno,
+        evidenceSeqno: parts.snapshotEvidenceSeqno,
+        hash: toHex(snapshotDigest(snapshot.entryBytes)),
+      };
+    }
     this.history =
       snapshot === undefined
         ? new TxHistory(parts.secrets)
@@ -243,6 +263,7 @@ export class NodeHost implements NodeContext {
       nowMs: Date.now(),
       consensus: sink,
       onSignature: (txId) => this.snapshotter.onSignature(txId),
+      onReplicated: (seqno, writeSet) => this.checkSnapshotEvidence(seqno, writeSet),
     });
     this.raft = new RaftNode({
       id: this.nodeId,
@@ -326,6 +347,13 @@ export class NodeHost implements NodeContext {
       now: () => deps.now?.() ?? new Date(),
       log: (line) => deps.log(`[join] ${line}`),
     });
+    registerSnapshotEndpoints(this.router, {
+      snapshotDirs: () => {
+        const readOnly = config.snapshots.readOnlyDirectory;
+        return [config.snapshots.directory, ...(readOnly !== undefined ? [readOnly] : [])];
+      },
+      log: (line) => deps.log(`[snapshots] ${line}`),
+    });
   }
 
   get nodeId(): NodeId {
@@ -366,6 +394,27 @@ export class NodeHost implements NodeContext {
       });
       if (outcome.kind === "conflict") this.retirementsCheckedAt = -1; // try at the next commit
     });
+  }
+
+  /**
+   * A node started from a snapshot trusts its store until the snapshot's evidence transaction
+   * (replayed after it) confirms the snapshot's digest; a mismatch stops the node.
+   */
+  private checkSnapshotEvidence(seqno: Seqno, writeSet: WriteSet): void {
+    const expected = this.expectedEvidence;
+    if (expected === null || seqno !== expected.evidenceSeqno) return;
+    const map = writeSet.maps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP);
+    const value = map?.writes[0]?.value;
+    const evidence =
+      value == null ? null : (JSON.parse(fromUtf8(value)) as { hash?: unknown; version?: unknown });
+    if (evidence?.hash !== expected.hash || evidence.version !== expected.seqno) {
+      throw new Error(
+        `snapshot ${expected.seqno}: the service's evidence at ${seqno} does not match its ` +
+          `digest ${expected.hash}; this node's state cannot be trusted`,
+      );
+    }
+    this.expectedEvidence = null;
+    this.deps.log(`snapshot ${expected.seqno} confirmed by its evidence at ${seqno}`);
   }
 
   requestSnapshot(): void {
@@ -496,13 +545,29 @@ export class NodeHost implements NodeContext {
     if (config.snapshots.readOnlyDirectory !== undefined) {
       snapshotDirs.push(config.snapshots.readOnlyDirectory);
     }
-    const found = latestCommittedSnapshot(snapshotDirs, serviceCertPem, deps.log);
-    if (found !== null) deps.log(`joining from snapshot ${found.path} (seqno ${found.seqno})`);
+    if (config.command.join.fetchRecentSnapshot) {
+      await fetchRecentSnapshotForJoin({
+        targetAddress: formatAddress(config.command.join.targetRpcAddress),
+        serviceCertPem,
+        nodeCertPem: selfSignedPem,
+        nodeKeyPem: ecPrivateKeyPem(keys.privateKey),
+        dirs: snapshotDirs,
+        destinationDir: config.snapshots.directory,
+        maxAttempts: config.command.join.fetchSnapshotMaxAttempts,
+        retryIntervalMs: config.command.join.fetchSnapshotRetryIntervalMs,
+        log: (line) => deps.log(`[snapshots] ${line}`),
+      });
+    }
+    const candidates = usableCommittedSnapshots(snapshotDirs, serviceCertPem, deps.log);
+    const newest = candidates[0];
+    if (newest !== undefined) {
+      deps.log(`joining from snapshot ${newest.path} (seqno ${newest.seqno})`);
+    }
     const request: JoinRequest = {
       node_info_network: nodeInfoNetwork(config) as JoinRequest["node_info_network"],
       quote_info: quote as JoinRequest["quote_info"],
       public_encryption_key: encryptionKey.publicKeyPem,
-      startup_seqno: found?.seqno ?? 0,
+      startup_seqno: newest?.seqno ?? 0,
       ...(config.nodeData !== undefined ? { node_data: config.nodeData } : {}),
     };
     const target = config.command.join.targetRpcAddress;
@@ -549,15 +614,33 @@ export class NodeHost implements NodeContext {
       quote,
     };
     const secrets = secretsOf(info);
+    // The newest snapshot that decrypts with the service's ledger secrets (older ones are
+    // fine: they only mean a longer replay).
     let snapshot: DecodedSnapshot | undefined;
-    if (found !== null) {
+    let found: (typeof candidates)[number] | undefined;
+    for (const candidate of candidates) {
       try {
-        snapshot = decodeSnapshot(found.bytes, secrets);
+        snapshot = decodeSnapshot(candidate.bytes, secrets);
+        found = candidate;
+        break;
       } catch (e) {
-        deps.log(`snapshot ${found.path} is unusable (${String(e)}): catching up from seqno 1`);
+        deps.log(`snapshots: ignoring ${candidate.path}: ${String(e)}`);
       }
     }
-    const host = new NodeHost(config, { identity, secrets, startAsLeader: false, snapshot }, deps);
+    if (candidates.length > 0 && found === undefined) {
+      deps.log("no snapshot is usable: catching up from seqno 1");
+    }
+    const host = new NodeHost(
+      config,
+      {
+        identity,
+        secrets,
+        startAsLeader: false,
+        snapshot,
+        snapshotEvidenceSeqno: found?.evidenceSeqno,
+      },
+      deps,
+    );
     writeFileSync(config.outputFiles.nodeCertificateFile, certPem);
     deps.log(`node ${nodeId} is Trusted; catching up from the primary`);
     return host;

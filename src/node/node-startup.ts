@@ -179,21 +179,23 @@ export function probeListen(address: { host: string; port: number }): Promise<vo
 export interface FoundSnapshot {
   readonly path: string;
   readonly seqno: Seqno;
+  readonly evidenceSeqno: Seqno;
   readonly bytes: Uint8Array;
 }
 
 /**
- * The newest committed snapshot in `dirs` (snapshots.directory, then read_only_directory) whose
- * framing is sound and whose appended receipt verifies against the service certificate. A
- * corrupt, truncated or foreign file next to a good one is skipped with a log line, not fatal.
- * The private domain is checked later, once the join brings the ledger secret.
+ * The committed snapshots in `dirs` (snapshots.directory, then read_only_directory), newest
+ * first, whose framing is sound, whose entry is at the seqno its name says and whose appended
+ * receipt verifies against the service certificate. A corrupt, truncated or foreign file is
+ * skipped with a log line, not fatal. The private domain is checked once the join brings the
+ * ledger secret (the caller then takes the first that decrypts).
  */
-export function latestCommittedSnapshot(
+export function usableCommittedSnapshots(
   dirs: readonly string[],
   serviceCertPem: string,
   log: (line: string) => void,
-): FoundSnapshot | null {
-  const candidates: { path: string; seqno: Seqno }[] = [];
+): FoundSnapshot[] {
+  const candidates: { path: string; seqno: Seqno; evidenceSeqno: Seqno }[] = [];
   for (const dir of dirs) {
     let names: string[] = [];
     try {
@@ -203,26 +205,30 @@ export function latestCommittedSnapshot(
     }
     for (const name of names) {
       const parsed = parseSnapshotFileName(name);
-      if (parsed?.committed === true)
-        candidates.push({ path: join(dir, name), seqno: parsed.seqno });
+      if (parsed?.committed === true) {
+        const { seqno, evidenceSeqno } = parsed;
+        candidates.push({ path: join(dir, name), seqno, evidenceSeqno });
+      }
     }
   }
   candidates.sort((a, b) => b.seqno - a.seqno);
+  const usable: FoundSnapshot[] = [];
   for (const c of candidates) {
-    const problem = checkSnapshotFile(c.path, serviceCertPem);
-    if (problem === null) return { ...c, bytes: new Uint8Array(readFileSync(c.path)) };
-    log(`snapshots: ignoring ${c.path}: ${problem}`);
+    const problem = checkSnapshotFile(c.path, c.seqno, serviceCertPem);
+    if (problem === null) usable.push({ ...c, bytes: new Uint8Array(readFileSync(c.path)) });
+    else log(`snapshots: ignoring ${c.path}: ${problem}`);
   }
-  return null;
+  return usable;
 }
 
 /** Why a committed snapshot file cannot be used (framing, receipt), or null. */
-function checkSnapshotFile(path: string, serviceCertPem: string): string | null {
+function checkSnapshotFile(path: string, seqno: number, serviceCertPem: string): string | null {
   try {
     const bytes = new Uint8Array(readFileSync(path));
     const split = splitSnapshotFile(bytes);
     if (split === null) return "truncated";
-    decodeEntry(split.entry, "snapshot");
+    const entry = decodeEntry(split.entry, "snapshot");
+    if (entry.seqno !== seqno) return `its entry is at seqno ${entry.seqno}, not ${seqno}`;
     const receipt = parseReceipt(JSON.parse(fromUtf8(split.receipt)));
     const verdict = verifyReceipt(receipt, serviceCertPem);
     return verdict.kind === "valid" ? null : `its receipt does not verify (${verdict.reason})`;

@@ -107,6 +107,8 @@ export interface TxPipelineDeps {
   readonly consensus?: ConsensusSink | undefined;
   /** Called right after each signature, while the store and history stand exactly at it. */
   readonly onSignature?: ((txId: TxId) => void) | undefined;
+  /** Called for each entry a backup applies (appendReplicated), after the store has it. */
+  readonly onReplicated?: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
 }
 
 /** The node records sealed transactions once this many are pending (one batch). */
@@ -123,6 +125,7 @@ export class TxPipeline {
   private readonly profile: StageProfile | undefined;
   private readonly consensus: ConsensusSink | undefined;
   private readonly onSignature: ((txId: TxId) => void) | undefined;
+  private readonly onReplicated: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
   private view: View;
   /** Configurations created by transactions still with the sealer, by seqno. */
   private readonly pendingConfigs = new Map<number, readonly NodeId[]>();
@@ -146,6 +149,7 @@ export class TxPipeline {
     this.profile = deps.profile;
     this.consensus = deps.consensus;
     this.onSignature = deps.onSignature;
+    this.onReplicated = deps.onReplicated;
     this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
@@ -359,6 +363,7 @@ export class TxPipeline {
       }
       this.store.apply(e.seqno, writeSet);
       this.ledger.append(e.payload, { seqno: e.seqno, isSignature: e.isSignature });
+      this.onReplicated?.(e.seqno, writeSet);
       this.view = e.view;
     }
   }

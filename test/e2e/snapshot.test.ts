@@ -100,4 +100,58 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
     serviceCert,
   ]);
   assert.equal(verify.status, 0, `${verify.stdout}\n${verify.stderr}`);
+
+  // A new node joins from that snapshot (copied into its snapshots directory, beside a corrupt
+  // "newer" one that must be ignored): it replays only the ledger suffix and serves every record.
+  for (let i = 5; i < 10; i++) await net.write(node, i, `secret record ${i}`);
+  const index = net.nodes.length;
+  const joinerSnapshots = join(net.workspace, `sandbox_${index}`, `${index}.snapshots`);
+  mkdirSync(joinerSnapshots, { recursive: true });
+  writeFileSync(join(joinerSnapshots, name), file);
+  const corrupt = file.slice();
+  corrupt[100]! ^= 0xff;
+  const newer = `snapshot_${parsed.seqno + 1000}_${parsed.seqno + 1001}.committed`;
+  writeFileSync(join(joinerSnapshots, newer), corrupt);
+  const joiner = net.spawnJoiner(node);
+  const pendingId = await waitFor("a Pending joiner", 30_000, async () => {
+    const reply = await net.get(node, "/node/network/nodes?status=Pending");
+    return (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes[0]?.node_id;
+  });
+  const gov = net.gov(node);
+  try {
+    const args = { node_id: pendingId, valid_from: "261122000000Z" };
+    let proposal = await gov.propose(
+      [{ name: "transition_node_to_trusted", args }],
+      net.members[0],
+    );
+    for (const m of net.members.slice(0, 2)) {
+      if (proposal.proposalState === "Open") {
+        proposal = await gov.vote(proposal.proposalId, true, m);
+      }
+    }
+    assert.equal(proposal.proposalState, "Accepted");
+  } finally {
+    gov.close();
+  }
+  await waitFor("the joiner serving the last record", 30_000, async () =>
+    (await net.read(joiner, 9).catch(() => null))?.status === 200 ? true : undefined,
+  );
+  for (let i = 0; i < 10; i++) {
+    const reply = await net.read(joiner, i);
+    assert.equal(reply.status, 200, `record ${i} on the joiner`);
+    assert.deepEqual(JSON.parse(reply.body), { msg: `secret record ${i}` });
+  }
+  const joinerDir = join(net.workspace, `sandbox_${index}`);
+  const ledgerFiles = readdirSync(join(joinerDir, `${index}.ledger`)).filter((f) =>
+    f.startsWith("ledger_"),
+  );
+  assert.ok(ledgerFiles.length > 0);
+  assert.ok(
+    ledgerFiles.every((f) => Number(/^ledger_(\d+)/.exec(f)![1]) > parsed.seqno),
+    `the joiner's ledger starts after the snapshot: ${ledgerFiles.join(", ")}`,
+  );
+  const out = readFileSync(join(joinerDir, "out"), "utf8");
+  assert.ok(out.includes(`joining from snapshot ${join(joinerSnapshots, name)}`), out);
+  assert.match(out, /ignoring .*snapshot_\d+_\d+\.committed/);
+  assert.match(out, new RegExp(`snapshot ${parsed.seqno} confirmed by its evidence`));
 });

@@ -266,15 +266,16 @@ export class Network {
   }
 
   /**
-   * Starts one more node process joining the service through `target` (Join config modelled
-   * on sandbox_1's); returns it once its process is running.
+   * Starts one more node process joining the service through `target` (a Join config modelled
+   * on node 0's); returns it once its process is running.
    */
   spawnJoiner(target: NetNode): NetNode {
     const index = this.nodes.length;
     const dir = join(this.workspace, `sandbox_${index}`);
     mkdirSync(dir, { recursive: true });
+    // Node 0's config (any sandbox has it), with a Join command instead of Start.
     const template = JSON.parse(
-      readFileSync(join(this.workspace, "sandbox_1", "config.json"), "utf8"),
+      readFileSync(join(this.workspace, "sandbox_0", "config.json"), "utf8"),
     ) as Record<string, Record<string, unknown>>;
     const port = this.basePort + index;
     const config = {
@@ -284,7 +285,8 @@ export class Network {
         rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${port}` } },
       },
       command: {
-        ...template["command"],
+        type: "Join",
+        service_certificate_file: join(this.workspace, "sandbox_common", "service_cert.pem"),
         join: { target_rpc_address: `127.0.0.1:${target.port}`, retry_timeout: "300ms" },
       },
       ledger: { directory: join(dir, `${index}.ledger`) },
