@@ -170,7 +170,7 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
       node_id: node.nodeId,
       state: node.startupState(),
       last_signed_seqno: node.pipeline.commitTxId.seqno,
-      startup_seqno: 0,
+      startup_seqno: node.startupSeqno,
       stop_notice: false,
     }),
   );

@@ -123,6 +123,8 @@ export interface NodeContext {
   scheduleRecoverySharesRefresh(): void;
   /** trigger_snapshot: the primary snapshots at its next signature. */
   requestSnapshot(): void;
+  /** The seqno of the snapshot this node started from (0: from the start of the ledger). */
+  readonly startupSeqno: number;
 }
 
 export interface VirtualQuote {
@@ -188,6 +190,7 @@ export class NodeHost implements NodeContext {
   private lastElu = performance.eventLoopUtilization();
   readonly recovery: RecoveryKeeper;
   readonly snapshotter: Snapshotter;
+  readonly startupSeqno: number;
   /** Set when this node started from a snapshot, until its evidence is replayed. */
   private expectedEvidence: { seqno: Seqno; evidenceSeqno: Seqno; hash: string } | null = null;
 
@@ -218,6 +221,7 @@ export class NodeHost implements NodeContext {
         ? new TxHistory(parts.secrets)
         : TxHistory.fromSnapshot(parts.secrets, { seqno: snapshot.seqno, frontier: tree!.value! });
     const startView = snapshot?.view ?? START_VIEW;
+    this.startupSeqno = snapshot?.seqno ?? 0;
     this.snapshotter = new Snapshotter({
       directory: config.snapshots.directory,
       txInterval: config.snapshots.txCount,
@@ -338,7 +342,7 @@ export class NodeHost implements NodeContext {
         isPrimary: this.raft.isLeader,
         primaryRpcAddress: this.raft.leader === null ? null : this.rpcAddressOf(this.raft.leader),
       }),
-      startupSeqno: 0,
+      startupSeqno: snapshot?.seqno ?? 0,
       serviceIdentity: () => ({
         certPem: this.serviceCertPem,
         privateKey: this.identity.servicePrivateKey,

@@ -141,6 +141,10 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
     assert.equal(reply.status, 200, `record ${i} on the joiner`);
     assert.deepEqual(JSON.parse(reply.body), { msg: `secret record ${i}` });
   }
+  const state = JSON.parse((await net.get(joiner, "/node/state")).body) as {
+    startup_seqno: number;
+  };
+  assert.equal(state.startup_seqno, parsed.seqno);
   const joinerDir = join(net.workspace, `sandbox_${index}`);
   const ledgerFiles = readdirSync(join(joinerDir, `${index}.ledger`)).filter((f) =>
     f.startsWith("ledger_"),
