@@ -12,7 +12,8 @@ import { fromBase64, fromUtf8 } from "../base/bytes.js";
 import type { Seqno } from "../base/ids.js";
 import { decodeEntry } from "../ledger/entry-format.js";
 import { parseReceipt, verifyReceipt } from "../ledger/receipt.js";
-import { parseSnapshotFileName, splitSnapshotFile } from "../ledger/snapshot.js";
+import { splitSnapshotFile } from "../ledger/snapshot.js";
+import { listCommittedSnapshots } from "./snapshot-files.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { Router } from "../http/router.js";
@@ -195,23 +196,11 @@ export function usableCommittedSnapshots(
   serviceCertPem: string,
   log: (line: string) => void,
 ): FoundSnapshot[] {
-  const candidates: { path: string; seqno: Seqno; evidenceSeqno: Seqno }[] = [];
-  for (const dir of dirs) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      log(`snapshots: cannot list ${dir}: ${String(e)}`);
-    }
-    for (const name of names) {
-      const parsed = parseSnapshotFileName(name);
-      if (parsed?.committed === true) {
-        const { seqno, evidenceSeqno } = parsed;
-        candidates.push({ path: join(dir, name), seqno, evidenceSeqno });
-      }
-    }
-  }
-  candidates.sort((a, b) => b.seqno - a.seqno);
+  const candidates = listCommittedSnapshots(dirs, log).map((f) => ({
+    path: f.path,
+    seqno: f.parsed.seqno,
+    evidenceSeqno: f.parsed.evidenceSeqno,
+  }));
   const usable: FoundSnapshot[] = [];
   for (const c of candidates) {
     const problem = checkSnapshotFile(c.path, c.seqno, serviceCertPem);

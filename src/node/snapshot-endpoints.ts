@@ -15,9 +15,10 @@
  * special-case HEAD), and node:http never sends a body on a HEAD response. So HEAD gives the
  * file's bytes as the body, which sets the right content-length and never reaches the wire.
  */
-import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseSnapshotFileName, type SnapshotFileName } from "../ledger/snapshot.js";
+import { listCommittedSnapshots } from "./snapshot-files.js";
 import { errorBody, HttpError, HttpErrorCode } from "../http/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../http/router.js";
 
@@ -57,23 +58,9 @@ function sinceOf(request: RpcRequest): number {
   return Number(text);
 }
 
-/** Every committed snapshot in `dirs`; an unreadable directory is logged and skipped. */
+/** Every committed snapshot in the node's directories, newest first. */
 function committedSnapshots(ctx: SnapshotEndpointsContext): SnapshotFile[] {
-  const found: SnapshotFile[] = [];
-  for (const dir of ctx.snapshotDirs()) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      ctx.log(`snapshots: cannot list ${dir}: ${String(e)}`);
-      continue;
-    }
-    for (const name of names) {
-      const parsed = parseSnapshotFileName(name);
-      if (parsed?.committed === true) found.push({ name, path: join(dir, name), parsed });
-    }
-  }
-  return found;
+  return listCommittedSnapshots(ctx.snapshotDirs(), (line) => ctx.log(line));
 }
 
 function notFound(message: string): HttpError {

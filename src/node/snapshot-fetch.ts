@@ -17,19 +17,12 @@
  */
 import { request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CcfError } from "../base/errors.js";
 import { parseSnapshotFileName } from "../ledger/snapshot.js";
+import { listCommittedSnapshots } from "./snapshot-files.js";
 
 export const SNAPSHOT_FETCH_PATH = "/node/snapshot";
 /** Bytes asked per ranged GET. */
@@ -295,20 +288,7 @@ export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<string | n
 
 /** The seqno of the newest committed snapshot named in `dirs` (0 when none): the `since`. */
 export function newestCommittedSeqno(dirs: readonly string[], log: (line: string) => void) {
-  let newest = 0;
-  for (const dir of dirs) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      log(`snapshots: cannot list ${dir}: ${String(e)}`);
-    }
-    for (const name of names) {
-      const parsed = parseSnapshotFileName(name);
-      if (parsed?.committed === true && parsed.seqno > newest) newest = parsed.seqno;
-    }
-  }
-  return newest;
+  return listCommittedSnapshots(dirs, log)[0]?.parsed.seqno ?? 0;
 }
 
 /**
