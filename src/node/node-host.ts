@@ -229,6 +229,7 @@ export class NodeHost implements NodeContext {
       store: this.store,
       history: this.history,
       isPrimary: () => this.raft.isLeader,
+      status: (view, seqno) => this.raft.status(view, seqno),
       log: (line) => deps.log(`[snapshot] ${line}`),
     });
     const ledger = LedgerWriter.open(config.ledger.directory, {
@@ -381,8 +382,8 @@ export class NodeHost implements NodeContext {
    * deleted (DELETE /node/network/nodes/{id}). Runs after the Ready being handled.
    */
   private afterCommit(): void {
-    if (!this.raft.isLeader) return;
     this.snapshotter.onCommit(this.raft.commitSeqno);
+    if (!this.raft.isLeader) return;
     const committed = this.raft.log.activeConfigurations(this.raft.commitSeqno)[0]!;
     if (committed.seqno === this.retirementsCheckedAt) return;
     this.retirementsCheckedAt = committed.seqno;

@@ -15,7 +15,7 @@
  * Owns: the snapshot directory's uncommitted files it wrote. Invariant: at most one snapshot is
  * waiting for its evidence to commit; none starts meanwhile.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
@@ -40,12 +40,14 @@ export interface SnapshotterDeps {
   readonly store: Store;
   readonly history: TxHistory;
   readonly isPrimary: () => boolean;
+  /** Consensus' status of a txId (the evidence may be rolled back with a deposed primary). */
+  readonly status: (view: number, seqno: number) => "Unknown" | "Pending" | "Committed" | "Invalid";
   readonly log: (line: string) => void;
 }
 
 interface Pending {
   readonly seqno: Seqno;
-  readonly evidenceSeqno: Seqno;
+  readonly evidence: TxId;
   readonly file: string;
 }
 
@@ -113,24 +115,34 @@ export class Snapshotter {
       return;
     }
     const evidenceSeqno = outcome.txId.seqno;
+    const evidenceTxId = outcome.txId;
     const name = snapshotFileName({ seqno, evidenceSeqno, committed: false });
     const file = join(this.deps.directory, name);
     writeDurably(file, bytes, "wx");
     pipeline.requestLedgerChunk();
-    this.pending = { seqno, evidenceSeqno, file };
+    this.pending = { seqno, evidence: evidenceTxId, file };
     this.deps.log(`snapshot ${name} written (${bytes.byteLength} bytes, sha256 ${hash})`);
   }
 
   /** Consensus committed up to `commitSeqno`: complete the pending snapshot if it can be. */
   onCommit(commitSeqno: Seqno): void {
     const p = this.pending;
-    if (p === null || commitSeqno < p.evidenceSeqno) return;
-    const outcome = this.deps.pipeline().receipt(p.evidenceSeqno);
+    if (p === null || commitSeqno < p.evidence.seqno) return;
+    const status = this.deps.status(p.evidence.view, p.evidence.seqno);
+    if (status === "Invalid") {
+      // The evidence was rolled back with a deposed primary: the snapshot is never usable.
+      rmSync(p.file, { force: true });
+      this.pending = null;
+      this.deps.log(`snapshot at ${p.seqno} discarded: its evidence was rolled back`);
+      return;
+    }
+    if (status !== "Committed") return;
+    const outcome = this.deps.pipeline().receipt(p.evidence.seqno);
     if (outcome.kind !== "receipt") return; // no signature over the evidence yet
     writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
     const committedName = snapshotFileName({
       seqno: p.seqno,
-      evidenceSeqno: p.evidenceSeqno,
+      evidenceSeqno: p.evidence.seqno,
       committed: true,
     });
     renameSync(p.file, join(this.deps.directory, committedName));

@@ -25,7 +25,9 @@ import { tempDir } from "../../helpers/pki.js";
 
 const identities = await createStartIdentities({ now: new Date() });
 
-async function rig(primary: boolean, txInterval: number) {
+type Status = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+async function rig(primary: boolean, txInterval: number, status?: () => Status) {
   const ledgerDir = tempDir("consortia-snap-ledger-");
   const snapDir = tempDir("consortia-snap-");
   const secrets = new LedgerSecrets(new Uint8Array(32).fill(3));
@@ -39,6 +41,8 @@ async function rig(primary: boolean, txInterval: number) {
     store,
     history,
     isPrimary: () => primary,
+    status: (_view, seqno) =>
+      status?.() ?? (seqno <= pipeline!.commitTxId.seqno ? "Committed" : "Pending"),
     log: () => {},
   });
   pipeline = new TxPipeline({
@@ -131,5 +135,24 @@ test("trigger_snapshot snapshots at the next signature; a backup never snapshots
   } finally {
     await r.cleanup();
     await backup.cleanup();
+  }
+});
+
+test("a snapshot whose evidence was rolled back is discarded, and snapshots resume", async () => {
+  let status: Status = "Invalid";
+  const r = await rig(true, 10, () => status);
+  try {
+    for (let i = 0; i < 8; i++) r.write(i); // snapshot at the signature at 10
+    await r.turn();
+    assert.equal(readdirSync(r.snapDir).length, 1);
+    for (let i = 8; i < 12; i++) r.write(i);
+    r.snapshotter.onCommit(r.pipeline.commitTxId.seqno); // the evidence reads as Invalid
+    assert.deepEqual(readdirSync(r.snapDir), [], "the uncommitted file is removed");
+    status = "Committed";
+    for (let i = 12; i < 16; i++) r.write(i); // the next signature due (20) snapshots again
+    await r.turn();
+    assert.equal(parseSnapshotFileName(readdirSync(r.snapDir)[0]!)?.seqno, 20);
+  } finally {
+    await r.cleanup();
   }
 });
