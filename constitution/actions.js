@@ -441,6 +441,7 @@ const actions = new Map([
   ],
   ["trigger_ledger_chunk", new Action(checkNone, () => ccf.node.triggerLedgerChunk())],
   ["trigger_snapshot", new Action(checkNone, () => ccf.node.triggerSnapshot())],
+  ["trigger_ledger_rekey", new Action(checkNone, () => ccf.node.triggerLedgerRekey())],
   [
     "add_virtual_measurement",
     new Action(

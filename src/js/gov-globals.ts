@@ -26,6 +26,8 @@ export interface GovHost {
   triggerLedgerChunk(): void;
   triggerSnapshot(): void;
   triggerRecoverySharesRefresh(): void;
+  /** trigger_ledger_rekey: a fresh ledger secret for every transaction after this one. */
+  triggerLedgerRekey(): void;
   getLatestLedgerSecretSeqno(): number;
   /** Returns the endorsed certificate as PEM. `validFrom` is an ASN.1 time ("YYMMDDhhmmssZ"). */
   generateEndorsedCertificate(csrPem: string, validFrom: string, validityDays: number): string;
@@ -130,6 +132,7 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
       triggerLedgerChunk() { p.triggerLedgerChunk(); },
       triggerSnapshot() { p.triggerSnapshot(); },
       triggerRecoverySharesRefresh() { p.triggerRecoverySharesRefresh(); },
+      triggerLedgerRekey() { p.triggerLedgerRekey(); },
     });
     extra.network = Object.freeze({
       getLatestLedgerSecretSeqno() { return p.getLatestLedgerSecretSeqno(); },
@@ -216,6 +219,7 @@ function primitives(
     triggerLedgerChunk: () => host.triggerLedgerChunk(),
     triggerSnapshot: () => host.triggerSnapshot(),
     triggerRecoverySharesRefresh: () => host.triggerRecoverySharesRefresh(),
+    triggerLedgerRekey: () => host.triggerLedgerRekey(),
     getLatestLedgerSecretSeqno: () => ctx.newNumber(host.getLatestLedgerSecretSeqno()),
     generateEndorsedCertificate: (csr, validFrom, days) => {
       const validityDays = days === undefined ? Number.NaN : ctx.getNumber(days);

@@ -54,6 +54,13 @@ export class LedgerSecrets {
     });
   }
 
+  /** Forgets the secrets in force only from after `seqno` (their rekey was rolled back). */
+  retractAfter(seqno: Seqno): void {
+    while (this.secrets.length > 1 && this.secrets[this.secrets.length - 1]!.fromSeqno > seqno) {
+      this.secrets.pop();
+    }
+  }
+
   /** The secret in force at `seqno`: the last one whose fromSeqno <= seqno. */
   secretFor(seqno: Seqno): LedgerSecret {
     assert(seqno >= 1, "seqnos start at 1");

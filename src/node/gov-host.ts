@@ -58,6 +58,11 @@ export class NodeGovHost implements GovHost {
     this.log("trigger_ledger_chunk: the next signature completes the current ledger chunk");
   }
 
+  triggerLedgerRekey(): void {
+    this.node.writeRekey(this.currentTx());
+    this.log("trigger_ledger_rekey: a new ledger secret from the next transaction");
+  }
+
   triggerSnapshot(): void {
     this.node.requestSnapshot();
     this.log("trigger_snapshot: the primary snapshots at its next signature");

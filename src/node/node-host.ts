@@ -14,10 +14,18 @@
  * locks); handlers run synchronously inside pipeline.execute.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  type KeyObject,
+} from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { join as joinPath } from "node:path";
-import { derToPem, fromBase64, fromUtf8, toHex, utf8 } from "../base/bytes.js";
+import { derToPem, fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { formatTxId } from "../base/ids.js";
 import { makeVirtualQuote, VIRTUAL_MEASUREMENT, type QuoteInfo } from "../attestation/index.js";
@@ -64,6 +72,8 @@ import {
   type DecodedSnapshot,
 } from "../ledger/snapshot.js";
 import type { WriteSet } from "../kv/write-set.js";
+import type { Tx } from "../kv/tx.js";
+import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import { RecoveryKeeper } from "./recovery-keeper.js";
 import { Snapshotter } from "./snapshotter.js";
 import {
@@ -125,6 +135,8 @@ export interface NodeContext {
   requestSnapshot(): void;
   /** The seqno of the snapshot this node started from (0: from the start of the ledger). */
   readonly startupSeqno: number;
+  /** trigger_ledger_rekey: writes a fresh secret for every Trusted node into `tx`. */
+  writeRekey(tx: Tx): void;
 }
 
 export interface VirtualQuote {
@@ -145,7 +157,26 @@ interface NodeIdentity {
   readonly servicePrivateKey: KeyObject;
   readonly publicKeyDer: Uint8Array;
   readonly encryptionPublicKeyPem: string;
+  /** The node's RSA key: rekeyed ledger secrets reach it encrypted to the public half. */
+  readonly encryptionPrivateKeyPem: string;
   readonly quote: QuoteInfo;
+}
+
+/** A ledger secret's key name for the table carrying rekeyed secrets to the nodes. */
+const LEDGER_SECRET_FOR_NODES_MAP = "public:ccf.internal.ledger_secrets_for_nodes";
+
+function encryptionKeys(k: { publicKeyPem: string; privateKeyPem: string }) {
+  return { encryptionPublicKeyPem: k.publicKeyPem, encryptionPrivateKeyPem: k.privateKeyPem };
+}
+
+function rsaOaepEncrypt(publicKeyPem: string, plain: Uint8Array): Uint8Array {
+  const key = { key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" };
+  return new Uint8Array(publicEncrypt(key, plain));
+}
+
+function rsaOaepDecrypt(privateKeyPem: string, sealed: Uint8Array): Uint8Array {
+  const key = { key: privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" };
+  return new Uint8Array(privateDecrypt(key, sealed));
 }
 
 function decodeVirtualQuote(quote: QuoteInfo): VirtualQuote {
@@ -268,7 +299,10 @@ export class NodeHost implements NodeContext {
       nowMs: Date.now(),
       consensus: sink,
       onSignature: (txId) => this.snapshotter.onSignature(txId),
-      onReplicated: (seqno, writeSet) => this.checkSnapshotEvidence(seqno, writeSet),
+      onWriteSet: (seqno, writeSet) => {
+        this.checkSnapshotEvidence(seqno, writeSet);
+        this.applyRekey(seqno, writeSet);
+      },
     });
     this.raft = new RaftNode({
       id: this.nodeId,
@@ -422,6 +456,36 @@ export class NodeHost implements NodeContext {
     this.deps.log(`snapshot ${expected.seqno} confirmed by its evidence at ${seqno}`);
   }
 
+  /**
+   * trigger_ledger_rekey (called by the constitution inside the proposal's transaction): a fresh
+   * ledger secret, encrypted to every Trusted node's encryption key, in force from the next
+   * transaction on. Each node adds it as it commits or applies this write set (applyRekey).
+   */
+  writeRekey(tx: Tx): void {
+    const key = new Uint8Array(randomBytes(32));
+    const forNodes: Record<string, string> = {};
+    for (const [id, info] of entriesById(tx, GOV_MAPS.nodeInfo)) {
+      if (info.status !== "Trusted") continue;
+      forNodes[id] = toBase64(rsaOaepEncrypt(info.encryption_pub_key, key));
+    }
+    tx.rw(LEDGER_SECRET_FOR_NODES_MAP).set(SINGLETON_KEY_BYTES, utf8(JSON.stringify(forNodes)));
+  }
+
+  /** A committed or applied rekey: this node's copy of the new secret, from seqno + 1 on. */
+  private applyRekey(seqno: Seqno, writeSet: WriteSet): void {
+    const map = writeSet.maps.find((m) => m.name === LEDGER_SECRET_FOR_NODES_MAP);
+    const value = map?.writes[0]?.value;
+    if (value == null) return;
+    if (this.history.secrets.latest.fromSeqno > seqno) return; // known already (join answer)
+    const forNodes = JSON.parse(fromUtf8(value)) as Record<string, string>;
+    const mine = forNodes[this.nodeId];
+    if (mine === undefined) return; // not Trusted then: the join answer carries the secrets
+    const key = rsaOaepDecrypt(this.identity.encryptionPrivateKeyPem, fromBase64(mine)!);
+    this.pipeline.addLedgerSecret((seqno + 1) as Seqno, key);
+    this.deps.log(`ledger rekeyed at ${seqno}: a new secret from ${seqno + 1}`);
+    this.recovery.scheduleRefresh();
+  }
+
   requestSnapshot(): void {
     this.snapshotter.request();
   }
@@ -508,7 +572,7 @@ export class NodeHost implements NodeContext {
       serviceCertPem: ids.serviceCertPem,
       servicePrivateKey: ids.serviceKeys.privateKey,
       publicKeyDer,
-      encryptionPublicKeyPem: generateEncryptionKey().publicKeyPem,
+      ...encryptionKeys(generateEncryptionKey()),
       quote: makeVirtualQuote(publicKeyDer, virtualHostData()),
     };
     const secrets = new LedgerSecrets(randomBytes(32));
@@ -615,7 +679,7 @@ export class NodeHost implements NodeContext {
       serviceCertPem: info.identity.cert,
       servicePrivateKey: createPrivateKey(info.identity.priv_key),
       publicKeyDer,
-      encryptionPublicKeyPem: encryptionKey.publicKeyPem,
+      ...encryptionKeys(encryptionKey),
       quote,
     };
     const secrets = secretsOf(info);

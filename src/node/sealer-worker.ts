@@ -15,7 +15,8 @@ interface SealerWorkerData {
 
 type SealerMessage =
   | { readonly kind: "batch"; readonly bytes: ArrayBuffer }
-  | { readonly kind: "secret"; readonly fromSeqno: number; readonly key: Uint8Array };
+  | { readonly kind: "secret"; readonly fromSeqno: number; readonly key: Uint8Array }
+  | { readonly kind: "retract-secrets"; readonly afterSeqno: number };
 
 const data = workerData as SealerWorkerData;
 const secrets = LedgerSecrets.fromList(data.secrets);
@@ -23,6 +24,10 @@ const secrets = LedgerSecrets.fromList(data.secrets);
 parentPort!.on("message", (message: SealerMessage) => {
   if (message.kind === "secret") {
     secrets.add(message.fromSeqno as Seqno, message.key);
+    return;
+  }
+  if (message.kind === "retract-secrets") {
+    secrets.retractAfter(message.afterSeqno as Seqno);
     return;
   }
   try {

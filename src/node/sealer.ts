@@ -36,6 +36,8 @@ export interface EntrySealer {
   drain(): SealedTx[];
   /** A new ledger secret in force from `fromSeqno` (submit nothing at or past it before this). */
   addSecret(fromSeqno: Seqno, key: Uint8Array): void;
+  /** Forgets secrets in force only after `seqno` (their rekey was rolled back). Drained first. */
+  retractSecrets(seqno: Seqno): void;
   /** Transactions submitted and not yet returned. */
   readonly pendingCount: number;
   close(): Promise<void>;
@@ -68,6 +70,10 @@ export class InlineSealer implements EntrySealer {
 
   addSecret(fromSeqno: Seqno, key: Uint8Array): void {
     this.secrets.add(fromSeqno, key);
+  }
+
+  retractSecrets(seqno: Seqno): void {
+    this.secrets.retractAfter(seqno);
   }
 
   async close(): Promise<void> {}
@@ -215,6 +221,13 @@ export class WorkerSealer implements EntrySealer {
     this.dispatch();
     this.options.secrets.add(fromSeqno, key);
     for (const w of this.workers) w.worker.postMessage({ kind: "secret", fromSeqno, key });
+  }
+
+  retractSecrets(seqno: Seqno): void {
+    this.options.secrets.retractAfter(seqno);
+    for (const w of this.workers) {
+      w.worker.postMessage({ kind: "retract-secrets", afterSeqno: seqno });
+    }
   }
 
   async close(): Promise<void> {

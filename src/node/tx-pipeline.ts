@@ -107,8 +107,12 @@ export interface TxPipelineDeps {
   readonly consensus?: ConsensusSink | undefined;
   /** Called right after each signature, while the store and history stand exactly at it. */
   readonly onSignature?: ((txId: TxId) => void) | undefined;
-  /** Called for each entry a backup applies (appendReplicated), after the store has it. */
-  readonly onReplicated?: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
+  /**
+   * Called for every transaction's write set once the store has it: on the primary right after
+   * commit (before it is sealed), on a backup after appendReplicated applied it (before the next
+   * entry is decrypted). Rekeys and snapshot evidence checks hang off it.
+   */
+  readonly onWriteSet?: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
 }
 
 /** The node records sealed transactions once this many are pending (one batch). */
@@ -125,7 +129,7 @@ export class TxPipeline {
   private readonly profile: StageProfile | undefined;
   private readonly consensus: ConsensusSink | undefined;
   private readonly onSignature: ((txId: TxId) => void) | undefined;
-  private readonly onReplicated: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
+  private readonly onWriteSet: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
   private view: View;
   /** Configurations created by transactions still with the sealer, by seqno. */
   private readonly pendingConfigs = new Map<number, readonly NodeId[]>();
@@ -149,7 +153,7 @@ export class TxPipeline {
     this.profile = deps.profile;
     this.consensus = deps.consensus;
     this.onSignature = deps.onSignature;
-    this.onReplicated = deps.onReplicated;
+    this.onWriteSet = deps.onWriteSet;
     this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
@@ -208,6 +212,7 @@ export class TxPipeline {
           return { kind: "read-only", readSeqno: outcome.seqno, result };
         case "committed": {
           const txId = { view: this.view, seqno: outcome.seqno };
+          this.onWriteSet?.(outcome.seqno, outcome.writeSet);
           const configuration = this.consensus?.configurationOf(outcome.writeSet);
           if (configuration !== undefined) this.pendingConfigs.set(outcome.seqno, configuration);
           const claims = typeof claimsDigest === "function" ? claimsDigest() : claimsDigest;
@@ -363,7 +368,7 @@ export class TxPipeline {
       }
       this.store.apply(e.seqno, writeSet);
       this.ledger.append(e.payload, { seqno: e.seqno, isSignature: e.isSignature });
-      this.onReplicated?.(e.seqno, writeSet);
+      this.onWriteSet?.(e.seqno, writeSet);
       this.view = e.view;
     }
   }
@@ -385,7 +390,14 @@ export class TxPipeline {
     if (this.store.seqno > seqno) this.store.rollback(seqno);
     if (this.history.lastSeqno > seqno) this.history.retract(seqno);
     if (this.ledger.lastSeqno > seqno) this.ledger.truncate(seqno);
+    // Secrets introduced by rolled-back transactions (in force from after seqno + 1) go too.
+    this.sealer.retractSecrets((seqno + 1) as Seqno);
     this.unsignedCount = 0;
+  }
+
+  /** A new ledger secret, in force from `fromSeqno` (a rekey); seals after it use it. */
+  addLedgerSecret(fromSeqno: Seqno, key: Uint8Array): void {
+    this.sealer.addSecret(fromSeqno, key);
   }
 
   /** Makes every ledger entry appended so far durable (consensus' sync duty). */

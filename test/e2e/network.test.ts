@@ -105,6 +105,21 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     await expectAllReadable(net.alive());
   });
 
+  await t.test(
+    "after trigger_ledger_rekey every node reads records sealed with the new secret",
+    async () => {
+      await pass(net, primary, [{ name: "trigger_ledger_rekey", args: {} }]);
+      await writeAndCommit(primary, primary, 3);
+      await writeAndCommit(backups()[0]!, primary, 2);
+      await expectAllReadable(net.alive());
+      const out = readFileSync(
+        join(net.workspace, `sandbox_${backups()[0]!.index}`, "out"),
+        "utf8",
+      );
+      assert.match(out, /ledger rekeyed at \d+/);
+    },
+  );
+
   const dead = backups()[0]!;
   await t.test("a killed backup does not stop writes", async () => {
     net.kill(dead);

@@ -378,10 +378,11 @@ test("set_node_data replaces node_data of an existing node", async () => {
   );
 });
 
-test("trigger_ledger_chunk and trigger_snapshot call the host and take no arguments", async () => {
+test("trigger_ledger_chunk, trigger_snapshot and trigger_ledger_rekey call the host", async () => {
   const w = await world();
-  expectOk(run(w, ["trigger_ledger_chunk"], ["trigger_snapshot", {}]));
-  assert.deepEqual(w.host.names(), ["triggerLedgerChunk", "triggerSnapshot"]);
+  expectOk(run(w, ["trigger_ledger_chunk"], ["trigger_snapshot", {}], ["trigger_ledger_rekey"]));
+  assert.deepEqual(w.host.names(), ["triggerLedgerChunk", "triggerSnapshot", "triggerLedgerRekey"]);
+  invalid(w, "trigger_ledger_rekey", { now: true }, /takes no arguments/);
   invalid(w, "trigger_snapshot", { now: true }, /takes no arguments/);
 });
 

@@ -437,3 +437,33 @@ test("rollbackTo drops the unsigned suffix from store, history, ledger and pendi
     await rig.cleanup();
   }
 });
+
+test("a new ledger secret seals later entries; rolling back its rekey drops it", async () => {
+  const primary = await makeRig();
+  const follower = await makeRig({ canWrite: false });
+  try {
+    write(primary.pipeline, 1); // seqno 1
+    write(primary.pipeline, 2); // seqno 2: the "rekey" transaction
+    const newKey = new Uint8Array(32).fill(0x42);
+    primary.pipeline.addLedgerSecret(3 as Seqno, newKey);
+    write(primary.pipeline, 3); // seqno 3, sealed with the new secret
+    primary.pipeline.emitSignature();
+    // A follower without the new secret cannot decrypt seqno 3; with it, it can.
+    const entries = primary.sink.received;
+    follower.pipeline.appendReplicated(entries.slice(0, 2));
+    assert.throws(() => follower.pipeline.appendReplicated(entries.slice(2, 3)), /decrypt/);
+    follower.pipeline.addLedgerSecret(3 as Seqno, newKey);
+    follower.pipeline.appendReplicated(entries.slice(2));
+    assert.deepEqual(follower.store.get(MAP, key(3)), utf8("private 3"));
+    assert.equal(follower.history.secrets.secretFor(3 as Seqno).fromSeqno, 3);
+    // Rolling back the rekey transaction (seqno 2) forgets the secret it introduced.
+    follower.pipeline.rollbackTo(1 as Seqno);
+    assert.equal(follower.history.secrets.latest.fromSeqno, 1);
+    // Rolling back to the rekey transaction itself keeps it.
+    primary.pipeline.rollbackTo(2 as Seqno);
+    assert.equal(primary.history.secrets.latest.fromSeqno, 3);
+  } finally {
+    await primary.cleanup();
+    await follower.cleanup();
+  }
+});
