@@ -11,7 +11,14 @@
  * Private keys are written as SEC 1 "EC PRIVATE KEY" PEM (what `openssl ecparam -genkey`
  * writes) and RSA keys as PKCS#8 / SPKI PEM (what OpenSSL 3 `genrsa` / `rsa -pubout` write).
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import {
+  constants,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  publicEncrypt,
+  type KeyObject,
+} from "node:crypto";
 import { toHex } from "../base/bytes.js";
 import type { MemberId, NodeId, UserId } from "../base/ids.js";
 import {
@@ -113,4 +120,19 @@ export function generateEncryptionKey(): EncryptionKey {
     publicKeyEncoding: { type: "spki", format: "pem" },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+const OAEP_SHA256 = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
+
+/**
+ * RSA-OAEP (SHA-256, MGF1-SHA-256, as CCF) to an encryption key: recovery shares to members,
+ * rekeyed ledger secrets to nodes.
+ */
+export function rsaOaepEncrypt(publicKeyPem: string, plaintext: Uint8Array): Uint8Array {
+  return new Uint8Array(publicEncrypt({ key: publicKeyPem, ...OAEP_SHA256 }, plaintext));
+}
+
+/** Inverse of rsaOaepEncrypt; throws (node:crypto's error) when the key does not match. */
+export function rsaOaepDecrypt(privateKeyPem: string, ciphertext: Uint8Array): Uint8Array {
+  return new Uint8Array(privateDecrypt({ key: privateKeyPem, ...OAEP_SHA256 }, ciphertext));
 }

@@ -21,7 +21,7 @@ import type { Seqno, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { encodeMaps, layoutMaps, writeMaps } from "../kv/codec.js";
 import { splitDomains, type WriteSet } from "../kv/write-set.js";
-import { ENTRY_HEADER_SIZE_BYTES } from "./entry-header.js";
+import { ENTRY_HEADER_SIZE_BYTES, readEntryHeader } from "./entry-header.js";
 import { decodeEntry, decodeWriteSet, EntryError, sealEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
 
@@ -84,10 +84,8 @@ function fail(code: SnapshotErrorCode, message: string): never {
 
 /** Length of the entry at the start of `bytes` (from its header), or null if too short. */
 function entryLength(bytes: Uint8Array): number | null {
-  if (bytes.byteLength < ENTRY_HEADER_SIZE_BYTES) return null;
-  let size = 0;
-  for (let i = 7; i >= 2; i--) size = size * 256 + bytes[i]!;
-  return ENTRY_HEADER_SIZE_BYTES + size;
+  const header = readEntryHeader(bytes, 0);
+  return header.kind === "header" ? ENTRY_HEADER_SIZE_BYTES + header.sizeBytes : null;
 }
 
 /** A snapshot file's entry and the receipt bytes after it (empty before commit), or null. */

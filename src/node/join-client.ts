@@ -84,6 +84,26 @@ function isAborted(o: JoinNetworkOptions): boolean {
   return o.signal?.aborted === true;
 }
 
+/**
+ * TLS options of a node calling another node's rpc interface (joins, snapshot fetches): it
+ * presents its node certificate and accepts a server whose chain ends at the service
+ * certificate, whatever name it answers to (the chain is the identity check; a published
+ * address need not be among the server certificate's SANs).
+ */
+export function nodeClientTls(o: {
+  readonly serviceCertPem: string;
+  readonly nodeCertPem: string;
+  readonly nodeKeyPem: string;
+}) {
+  return {
+    ca: o.serviceCertPem,
+    cert: o.nodeCertPem,
+    key: o.nodeKeyPem,
+    rejectUnauthorized: true,
+    checkServerIdentity: () => undefined,
+  };
+}
+
 function aborted(): JoinError {
   return new JoinError({ code: JoinErrorCode.Aborted }, "join aborted");
 }
@@ -95,12 +115,7 @@ function post(o: JoinNetworkOptions, address: string, body: string): Promise<Rep
       {
         method: "POST",
         agent: false,
-        ca: o.serviceCertPem,
-        cert: o.nodeCertPem,
-        key: o.nodeKeyPem,
-        rejectUnauthorized: true,
-        // The chain to the service certificate is the identity check (see module comment).
-        checkServerIdentity: () => undefined,
+        ...nodeClientTls(o),
         headers: {
           "content-type": "application/json",
           "content-length": String(Buffer.byteLength(body)),

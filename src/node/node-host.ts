@@ -14,15 +14,7 @@
  * locks); handlers run synchronously inside pipeline.execute.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import {
-  constants,
-  createPrivateKey,
-  createPublicKey,
-  privateDecrypt,
-  publicEncrypt,
-  randomBytes,
-  type KeyObject,
-} from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { join as joinPath } from "node:path";
 import { derToPem, fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../base/bytes.js";
@@ -38,6 +30,8 @@ import {
   generateEcKeyPair,
   generateEncryptionKey,
   nodeIdFromPublicKey,
+  rsaOaepDecrypt,
+  rsaOaepEncrypt,
 } from "../crypto/identity.js";
 import { createSelfSignedCertificate } from "../crypto/certs.js";
 import { Store } from "../kv/store.js";
@@ -167,16 +161,6 @@ const LEDGER_SECRET_FOR_NODES_MAP = "public:ccf.internal.ledger_secrets_for_node
 
 function encryptionKeys(k: { publicKeyPem: string; privateKeyPem: string }) {
   return { encryptionPublicKeyPem: k.publicKeyPem, encryptionPrivateKeyPem: k.privateKeyPem };
-}
-
-function rsaOaepEncrypt(publicKeyPem: string, plain: Uint8Array): Uint8Array {
-  const key = { key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" };
-  return new Uint8Array(publicEncrypt(key, plain));
-}
-
-function rsaOaepDecrypt(privateKeyPem: string, sealed: Uint8Array): Uint8Array {
-  const key = { key: privateKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" };
-  return new Uint8Array(privateDecrypt(key, sealed));
 }
 
 function decodeVirtualQuote(quote: QuoteInfo): VirtualQuote {

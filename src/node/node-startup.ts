@@ -203,17 +203,27 @@ export function usableCommittedSnapshots(
   }));
   const usable: FoundSnapshot[] = [];
   for (const c of candidates) {
-    const problem = checkSnapshotFile(c.path, c.seqno, serviceCertPem);
-    if (problem === null) usable.push({ ...c, bytes: new Uint8Array(readFileSync(c.path)) });
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(c.path));
+    } catch (e) {
+      log(`snapshots: ignoring ${c.path}: ${String(e)}`);
+      continue;
+    }
+    const problem = checkSnapshotFile(bytes, c.seqno, serviceCertPem);
+    if (problem === null) usable.push({ ...c, bytes });
     else log(`snapshots: ignoring ${c.path}: ${problem}`);
   }
   return usable;
 }
 
 /** Why a committed snapshot file cannot be used (framing, receipt), or null. */
-function checkSnapshotFile(path: string, seqno: number, serviceCertPem: string): string | null {
+function checkSnapshotFile(
+  bytes: Uint8Array,
+  seqno: number,
+  serviceCertPem: string,
+): string | null {
   try {
-    const bytes = new Uint8Array(readFileSync(path));
     const split = splitSnapshotFile(bytes);
     if (split === null) return "truncated";
     const entry = decodeEntry(split.entry, "snapshot");

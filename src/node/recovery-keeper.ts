@@ -12,7 +12,7 @@
  * later discarded costs one harmless reissue. Invariant: at most one refresh runs at a time;
  * triggers during a run cause exactly one more run.
  */
-import { fromBase64, toBase64 } from "../base/bytes.js";
+import { toBase64 } from "../base/bytes.js";
 import {
   entriesById,
   getById,
@@ -126,16 +126,5 @@ export class RecoveryKeeper {
       `recovery shares issued to ${issued.encryptedShares.size} members ` +
         `(threshold ${policy.threshold}) at ${outcome.txId.view}.${outcome.txId.seqno}`,
     );
-  }
-}
-
-/** The encrypted share of `memberId` as the table holds it, or null. */
-export function encryptedShareOf(store: Store, memberId: string): Uint8Array | null {
-  const tx = store.begin();
-  try {
-    const record = getById(tx, GOV_MAPS.recoveryShares, memberId);
-    return record === undefined ? null : fromBase64(record.encrypted_share);
-  } finally {
-    tx.close();
   }
 }

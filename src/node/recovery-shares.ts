@@ -16,22 +16,18 @@
  * Randomness: the wrapping key from node:crypto and Shamir's coefficients from the library's
  * CSPRNG (globalThis.crypto). Hence this lives in the node layer, not a pure one.
  */
-import {
-  constants,
-  createCipheriv,
-  createDecipheriv,
-  privateDecrypt,
-  publicEncrypt,
-} from "node:crypto";
 import { randomBytes } from "node:crypto";
 import { combine, split } from "shamir-secret-sharing";
+import { concatBytes } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
+import { GCM_IV_BYTES, GCM_TAG_BYTES, GcmKey, gcmDecrypt, gcmEncrypt } from "../crypto/aead.js";
+import { rsaOaepDecrypt, rsaOaepEncrypt } from "../crypto/identity.js";
 
 export const WRAPPING_KEY_BYTES = 32;
 const TAG_WHOLE = 0x00;
 const TAG_SHARE = 0x01;
-const GCM_TAG_BYTES = 16;
-const ZERO_IV = new Uint8Array(12);
+const ZERO_IV = new Uint8Array(GCM_IV_BYTES);
+const NO_AAD = new Uint8Array(0);
 
 export type RecoveryRole = "Participant" | "Owner";
 
@@ -72,29 +68,18 @@ function tagged(tag: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function rsaEncrypt(publicKeyPem: string, plain: Uint8Array): Uint8Array {
-  const key = { key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" };
-  return new Uint8Array(publicEncrypt(key, plain));
-}
-
 /** A member decrypts its share with its RSA private key (what `consortia recovery share` does). */
 export function decryptShare(encryptedShare: Uint8Array, privateKeyPem: string): Uint8Array {
   try {
-    const key = {
-      key: privateKeyPem,
-      padding: constants.RSA_PKCS1_OAEP_PADDING,
-      oaepHash: "sha256",
-    };
-    return new Uint8Array(privateDecrypt(key, encryptedShare));
+    return rsaOaepDecrypt(privateKeyPem, encryptedShare);
   } catch (e) {
     return fail(RecoveryErrorCode.CannotDecrypt, `the share does not decrypt: ${String(e)}`);
   }
 }
 
 function wrap(key: Uint8Array, secret: Uint8Array): Uint8Array {
-  const cipher = createCipheriv("aes-256-gcm", key, ZERO_IV);
-  const body = Buffer.concat([cipher.update(secret), cipher.final()]);
-  return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]));
+  const sealed = gcmEncrypt(new GcmKey(key), ZERO_IV, secret, NO_AAD);
+  return concatBytes([sealed.ciphertext, sealed.tag]);
 }
 
 /** Unwraps the ledger secret with a rebuilt wrapping key; WrongShares if it does not open. */
@@ -102,14 +87,13 @@ export function unwrapLedgerSecret(wrapped: Uint8Array, wrappingKey: Uint8Array)
   if (wrapped.byteLength <= GCM_TAG_BYTES || wrappingKey.byteLength !== WRAPPING_KEY_BYTES) {
     fail(RecoveryErrorCode.WrongShares, "the wrapping key or the wrapped secret has a bad size");
   }
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", wrappingKey, ZERO_IV);
-    decipher.setAuthTag(wrapped.subarray(wrapped.byteLength - GCM_TAG_BYTES));
-    const body = wrapped.subarray(0, wrapped.byteLength - GCM_TAG_BYTES);
-    return new Uint8Array(Buffer.concat([decipher.update(body), decipher.final()]));
-  } catch {
-    return fail(RecoveryErrorCode.WrongShares, "the shares do not rebuild the recovery key");
+  const cut = wrapped.byteLength - GCM_TAG_BYTES;
+  const key = new GcmKey(wrappingKey);
+  const secret = gcmDecrypt(key, ZERO_IV, wrapped.subarray(0, cut), wrapped.subarray(cut), NO_AAD);
+  if (secret === null) {
+    fail(RecoveryErrorCode.WrongShares, "the shares do not rebuild the recovery key");
   }
+  return secret;
 }
 
 /**
@@ -139,13 +123,14 @@ export async function issueRecoveryShares(
   const wrappingKey = new Uint8Array(randomBytes(WRAPPING_KEY_BYTES));
   const whole = tagged(TAG_WHOLE, wrappingKey);
   const shares = new Map<string, Uint8Array>();
-  for (const owner of owners) shares.set(owner.id, rsaEncrypt(owner.encryptionPublicKeyPem, whole));
+  for (const owner of owners)
+    shares.set(owner.id, rsaOaepEncrypt(owner.encryptionPublicKeyPem, whole));
   if (threshold === 1 || participants.length === 1) {
-    for (const p of participants) shares.set(p.id, rsaEncrypt(p.encryptionPublicKeyPem, whole));
+    for (const p of participants) shares.set(p.id, rsaOaepEncrypt(p.encryptionPublicKeyPem, whole));
   } else if (participants.length >= threshold) {
     const parts = await split(wrappingKey, participants.length, threshold);
     participants.forEach((p, i) => {
-      shares.set(p.id, rsaEncrypt(p.encryptionPublicKeyPem, tagged(TAG_SHARE, parts[i]!)));
+      shares.set(p.id, rsaOaepEncrypt(p.encryptionPublicKeyPem, tagged(TAG_SHARE, parts[i]!)));
     });
   }
   return { wrappedLedgerSecret: wrap(wrappingKey, ledgerSecret), encryptedShares: shares };

@@ -23,6 +23,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CcfError } from "../base/errors.js";
 import { parseSnapshotFileName } from "../ledger/snapshot.js";
 import { listCommittedSnapshots } from "./snapshot-files.js";
+import { nodeClientTls } from "./join-client.js";
 
 export const SNAPSHOT_FETCH_PATH = "/node/snapshot";
 /** Bytes asked per ranged GET. */
@@ -81,12 +82,7 @@ function send(
       {
         method,
         agent: false,
-        ca: o.serviceCertPem,
-        cert: o.nodeCertPem,
-        key: o.nodeKeyPem,
-        rejectUnauthorized: true,
-        // The chain to the service certificate is the identity check (see module comment).
-        checkServerIdentity: () => undefined,
+        ...nodeClientTls(o),
         headers,
         timeout: REQUEST_TIMEOUT_MS,
       },

@@ -21,6 +21,7 @@ import { findSignature } from "../../src/ledger/signature.js";
 import {
   parseSnapshotFileName,
   snapshotDigest,
+  splitSnapshotFile,
   SNAPSHOT_EVIDENCE_MAP,
   SNAPSHOT_TREE_MAP,
 } from "../../src/ledger/snapshot.js";
@@ -52,10 +53,10 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
   assert.ok(parsed !== null && parsed.committed, name);
   const file = new Uint8Array(readFileSync(join(dir, name)));
   // The entry, then the receipt as UTF-8 JSON.
-  let size = 0;
-  for (let i = 7; i >= 2; i--) size = size * 256 + file[i]!;
-  const entryBytes = file.subarray(0, 8 + size);
-  const receiptText = fromUtf8(file.subarray(8 + size));
+  const split = splitSnapshotFile(file);
+  assert.ok(split !== null, "the file holds a whole entry");
+  const entryBytes = split.entry;
+  const receiptText = fromUtf8(split.receipt);
   const entry = decodeEntry(entryBytes, "snapshot");
   assert.equal(entry.seqno, parsed.seqno);
   assert.ok(!Buffer.from(file).toString("latin1").includes("secret record"), "private in clear");
