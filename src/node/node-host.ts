@@ -817,11 +817,6 @@ export class NodeHost implements NodeContext {
     return this.servers.map((s, i) => ({ name: names[i]!, host: s.host, port: s.port }));
   }
 
-  publishedAddress(name: string): string {
-    const rpc = this.config.network.rpcInterfaces[name];
-    return rpc === undefined ? "" : formatAddress(rpc.publishedAddress);
-  }
-
   async stop(): Promise<void> {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = null;
