@@ -18,7 +18,8 @@ import { Option, type Command } from "commander";
 import { CliError } from "../cli-error.js";
 import { GovClient, GovClientError, type Action } from "../gov-client.js";
 
-interface ConnectionOptions {
+/** The connection options every gov command (and `node replace`) takes. */
+export interface ConnectionOptions {
   workspace: string;
   node: string;
   cacert?: string;
@@ -38,7 +39,8 @@ Examples:
   consortia gov list
 `;
 
-function addConnectionOptions(command: Command): Command {
+/** Adds --workspace, --node, --cacert, --cert and --key with their sandbox defaults. */
+export function addConnectionOptions(command: Command): Command {
   return command
     .option("--workspace <dir>", "sandbox workspace supplying the defaults", "./workspace")
     .option("--node <url>", "node URL", DEFAULT_NODE)
@@ -47,7 +49,8 @@ function addConnectionOptions(command: Command): Command {
     .option("--key <file>", "member private key (default: workspace member0)");
 }
 
-function readText(path: string, what: string): string {
+/** A text file, or a CliError naming the option (`what`) and the OS error code. */
+export function readText(path: string, what: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (err: unknown) {
@@ -56,7 +59,8 @@ function readText(path: string, what: string): string {
   }
 }
 
-function openClient(options: ConnectionOptions): GovClient {
+/** A GovClient from connection options (files read now: a missing one is a CliError). */
+export function openClient(options: ConnectionOptions): GovClient {
   const common = join(options.workspace, "sandbox_common");
   const caPem = readText(options.cacert ?? join(common, "service_cert.pem"), "--cacert");
   const certPem = readText(options.cert ?? join(common, "member0_cert.pem"), "--cert");
