@@ -17,7 +17,7 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { Agent, request as httpsRequest } from "node:https";
 import { CcfError } from "../base/errors.js";
-import { utf8 } from "../base/bytes.js";
+import { fromBase64, toBase64, utf8 } from "../base/bytes.js";
 import { COSE_HEADER_KID, signSign1, type CoseLabel } from "../crypto/cose.js";
 import { memberIdFromCert } from "../crypto/identity.js";
 import {
@@ -26,6 +26,7 @@ import {
   HEADER_MSG_TYPE,
   type GovMsgType,
 } from "../gov/cose-request.js";
+import { TXID_HEADER } from "../node/rpc-context.js";
 
 export const GOV_API_VERSION = "2024-07-01";
 
@@ -91,6 +92,13 @@ export interface GovClientOptions {
   readonly retryDelayMs?: number;
 }
 
+/** A parsed answer and the transaction id the node gave the request. */
+export interface TxResult<T> {
+  readonly value: T;
+  /** `view.seqno` from x-ms-ccf-transaction-id; undefined when the node sent none. */
+  readonly txId: string | undefined;
+}
+
 export interface HttpResult {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
@@ -135,8 +143,10 @@ export class GovClient {
   private readonly retryDelayMs: number;
   private readonly defaultSigner: MemberSigner | undefined;
   private readonly keys = new Map<string, { key: KeyObject; memberId: string }>();
+  private readonly options: GovClientOptions;
 
   constructor(options: GovClientOptions) {
+    this.options = options;
     this.base = new URL(options.url);
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.connectRetries = options.connectRetries ?? 5;
@@ -152,6 +162,11 @@ export class GovClient {
       options.certPem !== undefined && options.keyPem !== undefined
         ? { certPem: options.certPem, keyPem: options.keyPem }
         : undefined;
+  }
+
+  /** A client for another node of the same service: same trust anchor, identity and limits. */
+  forNode(url: string): GovClient {
+    return new GovClient({ ...this.options, url });
   }
 
   /** Closes the keep-alive sockets so the process can exit. */
@@ -218,13 +233,24 @@ export class GovClient {
     path: string,
     body?: { bytes: Uint8Array; contentType: string },
   ): Promise<T | undefined> {
+    return (await this.requestJsonWithTxId<T>(method, path, body)).value;
+  }
+
+  /** requestJson, with the transaction id of the answer (x-ms-ccf-transaction-id). */
+  async requestJsonWithTxId<T>(
+    method: string,
+    path: string,
+    body?: { bytes: Uint8Array; contentType: string },
+  ): Promise<TxResult<T | undefined>> {
     const result = await this.send(method, path, body);
     if (result.status < 200 || result.status >= 300) {
       throw errorFromResponse(method, path, result);
     }
-    if (result.status === 204 || result.body === "") return undefined;
+    const header = result.headers[TXID_HEADER];
+    const txId = typeof header === "string" ? header : undefined;
+    if (result.status === 204 || result.body === "") return { value: undefined, txId };
     try {
-      return JSON.parse(result.body) as T;
+      return { value: JSON.parse(result.body) as T, txId };
     } catch {
       const excerpt = JSON.stringify(result.body.slice(0, 200));
       const message = `${method} ${path}: expected JSON, got ${excerpt}`;
@@ -241,17 +267,31 @@ export class GovClient {
     path: string,
     body?: { bytes: Uint8Array; contentType: string },
   ): Promise<T> {
-    const value = await this.requestJson<T>(method, path, body);
+    return (await this.requireJsonWithTxId<T>(method, path, body)).value;
+  }
+
+  private async requireJsonWithTxId<T>(
+    method: string,
+    path: string,
+    body?: { bytes: Uint8Array; contentType: string },
+  ): Promise<TxResult<T>> {
+    const { value, txId } = await this.requestJsonWithTxId<T>(method, path, body);
     if (value === undefined) {
       const message = `${method} ${path}: expected a JSON body, got none`;
       throw new GovClientError({ code: GovClientErrorCode.BadResponse }, message);
     }
-    return value;
+    return { value, txId };
   }
 
   /** GET /node/state until it says PartOfNetwork; refused connections count as "not yet". */
   async waitUntilReady(
-    options: { timeoutMs?: number; intervalMs?: number; signal?: AbortSignal } = {},
+    options: {
+      timeoutMs?: number;
+      intervalMs?: number;
+      signal?: AbortSignal;
+      /** The /node/state to wait for (default PartOfNetwork; recovering: PartOfPublicNetwork). */
+      state?: string;
+    } = {},
   ): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
@@ -262,7 +302,7 @@ export class GovClient {
       }
       try {
         const state = await this.requestJson<{ state?: unknown }>("GET", "/node/state");
-        if (state?.state === "PartOfNetwork") return;
+        if (state?.state === (options.state ?? "PartOfNetwork")) return;
         last = `state ${String(state?.state)}`;
       } catch (err: unknown) {
         if (!(err instanceof GovClientError)) throw err;
@@ -315,10 +355,26 @@ export class GovClient {
     return this.proposeRaw(utf8(JSON.stringify({ actions })), signer);
   }
 
+  /** propose, with the transaction id that recorded the proposal. */
+  async proposeWithTxId(
+    actions: readonly Action[],
+    signer?: MemberSigner,
+  ): Promise<TxResult<Proposal>> {
+    return this.submitProposal(utf8(JSON.stringify({ actions })), signer);
+  }
+
   /** Submits a proposal body exactly as given (e.g. a file's bytes). */
   async proposeRaw(body: Uint8Array, signer?: MemberSigner): Promise<Proposal> {
+    return (await this.submitProposal(body, signer)).value;
+  }
+
+  private async submitProposal(
+    body: Uint8Array,
+    signer: MemberSigner | undefined,
+  ): Promise<TxResult<Proposal>> {
     const { sign } = this.signerFor(signer);
-    return this.requireJson("POST", gov("/members/proposals:create"), sign("proposal", body));
+    const path = gov("/members/proposals:create");
+    return this.requireJsonWithTxId("POST", path, sign("proposal", body));
   }
 
   /** A ballot: true / false (constant ballots) or the JS source of `export function vote`. */
@@ -327,12 +383,49 @@ export class GovClient {
     ballot: string | boolean,
     signer?: MemberSigner,
   ): Promise<Proposal> {
+    return (await this.voteWithTxId(proposalId, ballot, signer)).value;
+  }
+
+  /** vote, with the transaction id that recorded the ballot (and any resolution). */
+  async voteWithTxId(
+    proposalId: string,
+    ballot: string | boolean,
+    signer?: MemberSigner,
+  ): Promise<TxResult<Proposal>> {
     const source = ballot === true ? BALLOT_ACCEPT : ballot === false ? BALLOT_REJECT : ballot;
     const { memberId, sign } = this.signerFor(signer);
     const id = encodeURIComponent(proposalId);
     const path = gov(`/members/proposals/${id}/ballots/${memberId}:submit`);
     const payload = utf8(JSON.stringify({ ballot: source }));
-    return this.requireJson("POST", path, sign("ballot", payload, proposalId));
+    return this.requireJsonWithTxId("POST", path, sign("ballot", payload, proposalId));
+  }
+
+  /** A member's recovery share, RSA-OAEP encrypted to its encryption key (ccf-api.md 8). */
+  async encryptedRecoveryShare(memberId: string): Promise<Uint8Array> {
+    const path = gov(`/recovery/encrypted-shares/${encodeURIComponent(memberId)}`);
+    const answer = await this.requireJson<{ encryptedShare?: unknown }>("GET", path);
+    const share =
+      typeof answer.encryptedShare === "string" ? fromBase64(answer.encryptedShare) : null;
+    if (share === null || share.byteLength === 0) {
+      throw new GovClientError(
+        { code: GovClientErrorCode.BadResponse },
+        `the node's answer for member ${memberId}'s share holds no base64 encryptedShare`,
+      );
+    }
+    return share;
+  }
+
+  /** Submits the signer's decrypted share; returns the node's message (shares counted). */
+  async submitRecoveryShare(share: Uint8Array, signer?: MemberSigner): Promise<string> {
+    const { memberId, sign } = this.signerFor(signer);
+    const path = gov(`/recovery/members/${memberId}:recover`);
+    const payload = utf8(JSON.stringify({ share: toBase64(share) }));
+    const answer = await this.requireJson<{ message?: unknown }>(
+      "POST",
+      path,
+      sign("recovery_share", payload),
+    );
+    return typeof answer.message === "string" ? answer.message : JSON.stringify(answer);
   }
 
   /** The withdrawn proposal, or undefined when the node did not know it (CCF answers 204). */

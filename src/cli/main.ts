@@ -10,6 +10,7 @@ import { registerKeygen } from "./commands/keygen.js";
 import { registerLedger } from "./commands/ledger.js";
 import { registerNode } from "./commands/node.js";
 import { registerReceipt } from "./commands/receipt.js";
+import { registerRecovery } from "./commands/recovery.js";
 import { registerSandbox } from "./commands/sandbox.js";
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerLedger(program);
   registerNode(program);
   registerReceipt(program);
+  registerRecovery(program);
   registerSandbox(program);
   return program;
 }

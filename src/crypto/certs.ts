@@ -83,6 +83,17 @@ export function certificateDer(pemOrDer: PemOrDer): Uint8Array {
 const publicKeyCache = new Map<string, KeyObject>();
 const PUBLIC_KEY_CACHE_ENTRIES = 256;
 
+/** Whether two certificates (PEM or DER) are the same certificate; false if either is not one. */
+export function sameCertificate(a: PemOrDer, b: PemOrDer): boolean {
+  try {
+    const x = certificateDer(a);
+    const y = certificateDer(b);
+    return x.byteLength === y.byteLength && x.every((byte, i) => byte === y[i]);
+  } catch {
+    return false;
+  }
+}
+
 /** The subject public key of a certificate; throws CertError(InvalidCertificate). */
 export function publicKeyOfCert(pemOrDer: PemOrDer): KeyObject {
   if (typeof pemOrDer !== "string") return parseCertificate(pemOrDer).publicKey;

@@ -56,6 +56,7 @@ export const GOV_TABLES = {
   encryptedLedgerSecrets: "public:ccf.internal.encrypted_ledger_secrets",
   encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
   previousServiceLastSignedRoot: "public:ccf.internal.previous_service_last_signed_root",
+  previousServiceIdentityEndorsement: "public:ccf.internal.previous_service_identity_endorsement",
   lastRecoveryType: "public:ccf.internal.last_recovery_type",
 } as const;
 
@@ -214,7 +215,36 @@ export const GOV_MAPS = {
   recoveryShares: jsonMap<RecoveryShareRecord>(GOV_TABLES.recoveryShares),
   /** Singleton: the latest ledger secret wrapped by the current recovery key. */
   encryptedLedgerSecrets: jsonMap<EncryptedLedgerSecretRecord>(GOV_TABLES.encryptedLedgerSecrets),
+  /** member id -> a share submitted during recovery, sealed with the current ledger secret. */
+  encryptedSubmittedShares: jsonMap<SubmittedShareRecord>(GOV_TABLES.encryptedSubmittedShares),
+  /** Singleton: the previous service's certificate (PEM), recorded by a recovery. */
+  previousServiceIdentity: textMap(GOV_TABLES.previousServiceIdentity),
+  /** Singleton: the last root the previous service signed, and where. */
+  previousServiceLastSignedRoot: jsonMap<PreviousServiceLastSignedRoot>(
+    GOV_TABLES.previousServiceLastSignedRoot,
+  ),
+  /**
+   * Singleton: every previous service identity, re-issued as a CA certificate by the current
+   * service key (PEMs, oldest first); receipts of earlier services carry them as
+   * service_endorsements. (CCF writes COSE endorsements here; ours are X.509.)
+   */
+  previousServiceIdentityEndorsement: jsonMap<string[]>(
+    GOV_TABLES.previousServiceIdentityEndorsement,
+  ),
 } as const;
+
+export interface SubmittedShareRecord {
+  /** Base64 of IV | AES-256-GCM ciphertext | tag under the ledger secret in force at `version`. */
+  encrypted_share: string;
+  version: number;
+}
+
+export interface PreviousServiceLastSignedRoot {
+  /** Hex SHA-256 Merkle root of the previous service's last signature. */
+  root: string;
+  /** "view.seqno" of that signature. */
+  txid: string;
+}
 
 export interface RecoveryShareRecord {
   /** Base64 of the encrypted share. */

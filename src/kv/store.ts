@@ -320,6 +320,29 @@ export class Store {
   }
 
   /** The committed value of a key, outside any tx (ops and tests). */
+  /**
+   * Disaster recovery: installs the maps of `recovered` (the private domain replayed from the
+   * previous service's ledger, up to `upTo`) into this store, without a transaction: the ledger
+   * holds them already. Keys this store wrote after `upTo` keep their value. Nothing here can
+   * roll back to `upTo` or below (asserted), so installed entries need no undo records.
+   */
+  installRecovered(recovered: Store, upTo: Seqno): void {
+    assert(upTo <= this.compactedTo, "recovered state is installed below the compacted seqno");
+    assert(recovered.currentSeqno <= upTo, "recovered state ends at upTo");
+    for (const [name, source] of recovered.maps) {
+      const target = this.mapState(name);
+      for (const [keyStr, entry] of source.entries) {
+        if (entry.value === null) continue; // a tombstone: nothing to install
+        const existing = target.entries.get(keyStr);
+        if (existing !== undefined && existing.seqno > upTo) continue;
+        if (existing !== undefined && existing.value !== null) target.liveCount--;
+        target.entries.set(keyStr, new Entry(entry.key, entry.value, entry.seqno));
+        target.liveCount++;
+      }
+      target.seqno = Math.max(target.seqno, source.seqno);
+    }
+  }
+
   get(map: string, key: Uint8Array): Uint8Array | undefined {
     const state = this.existingMap(map);
     return state?.entries.get(bytesToKey(key))?.value ?? undefined;

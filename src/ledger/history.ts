@@ -158,9 +158,12 @@ export class TxHistory {
     }
   }
 
-  /** Follower and replay path: record entry bytes produced elsewhere. Returns the decoded entry. */
-  appendEntry(bytes: Uint8Array): LedgerEntry {
-    const entry = decodeEntry(bytes);
+  /**
+   * Follower and replay path: record entry bytes produced elsewhere (`decoded`: the caller's
+   * decodeEntry of them, if it has one). Returns the decoded entry.
+   */
+  appendEntry(bytes: Uint8Array, decoded?: LedgerEntry): LedgerEntry {
+    const entry = decoded ?? decodeEntry(bytes);
     assert(entry.seqno === this.tree.size + 1, "entries are recorded in seqno order");
     const signature = findSignature(entry.publicMaps);
     this.record(entry.view, bytes, entry.commitEvidenceDigest, entry.claimsDigest, signature);

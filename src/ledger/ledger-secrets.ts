@@ -85,6 +85,24 @@ export class LedgerSecrets {
     return secrets;
   }
 
+  /**
+   * Disaster recovery: `historical` (the previous service's secrets, oldest first, the first
+   * from seqno 1) govern every seqno before `from`; the secrets this node held so far govern
+   * `from` on (the first of them, which was in force from 1 as a placeholder, now from `from`).
+   */
+  restoreHistorical(historical: readonly { fromSeqno: number; key: Uint8Array }[], from: Seqno) {
+    const old = historical.filter((s) => s.fromSeqno < from);
+    assert(old[0]?.fromSeqno === 1, "the recovered secrets start at seqno 1");
+    assert(
+      this.secrets.slice(1).every((s) => s.fromSeqno > from),
+      "secrets held before recovery are in force only after it",
+    );
+    const mine = this.secrets.splice(0);
+    for (const s of old) this.add(s.fromSeqno as Seqno, s.key);
+    this.add(from, mine[0]!.key);
+    for (const s of mine.slice(1)) this.secrets.push(s);
+  }
+
   get latest(): LedgerSecret {
     return this.secrets[this.secrets.length - 1]!;
   }
@@ -95,4 +113,38 @@ export class LedgerSecrets {
     const nonce = this.secretFor(id.seqno).nonceHmac.digest(txIdText);
     return `ce:${txIdText}:${toHex(nonce)}`;
   }
+}
+
+/** Bytes per item of an encoded secret list: u64 LE fromSeqno, then the 32-byte key. */
+const LIST_ITEM_BYTES = 8 + AES_KEY_BYTES;
+
+/** Serialises list() for recovery (wrapped under the recovery key, ccf-api.md 8). */
+export function encodeLedgerSecretList(
+  list: readonly { fromSeqno: number; key: Uint8Array }[],
+): Uint8Array {
+  const out = new Uint8Array(list.length * LIST_ITEM_BYTES);
+  const view = new DataView(out.buffer);
+  list.forEach((s, i) => {
+    view.setBigUint64(i * LIST_ITEM_BYTES, BigInt(s.fromSeqno), true);
+    out.set(s.key, i * LIST_ITEM_BYTES + 8);
+  });
+  return out;
+}
+
+/** Parses encodeLedgerSecretList's bytes; throws RangeError when they are not such a list. */
+export function decodeLedgerSecretList(bytes: Uint8Array): { fromSeqno: Seqno; key: Uint8Array }[] {
+  if (bytes.byteLength === 0 || bytes.byteLength % LIST_ITEM_BYTES !== 0) {
+    throw new RangeError(`${bytes.byteLength} bytes are not a list of ledger secrets`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const list: { fromSeqno: Seqno; key: Uint8Array }[] = [];
+  for (let at = 0; at < bytes.byteLength; at += LIST_ITEM_BYTES) {
+    const fromSeqno = Number(view.getBigUint64(at, true)) as Seqno;
+    const previous = list.at(-1)?.fromSeqno ?? 0;
+    if (fromSeqno <= previous || (previous === 0 && fromSeqno !== 1)) {
+      throw new RangeError(`ledger secret list is out of order at seqno ${fromSeqno}`);
+    }
+    list.push({ fromSeqno, key: bytes.slice(at + 8, at + LIST_ITEM_BYTES) });
+  }
+  return list;
 }

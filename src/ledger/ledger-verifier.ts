@@ -52,7 +52,7 @@ export class LedgerVerifier {
   /** Invariant: null exactly when roots are not checked; else its size is lastSeqno. */
   private readonly tree: MerkleTree | null;
   private readonly start: Seqno;
-  private readonly trustedCerts = new Map<string, string>();
+  private readonly checker = new SignatureChecker();
   /** Invariant: start <= last + 1; entries start..last have been pushed and were valid. */
   private last: Seqno;
   // Invariant: the seqno of the last signature that verified, or start - 1 if none (the state
@@ -139,21 +139,9 @@ export class LedgerVerifier {
   }
 
   private checkSignature(sig: SignatureValue, txId: TxId): string | null {
-    const { seqno } = txId;
-    if (sig.seqno !== seqno) return `signature claims seqno ${sig.seqno}`;
-    // The signed root does not cover the signature's own fields: check what the entry fixes.
-    if (sig.view !== txId.view) {
-      return `signature claims view ${sig.view}, but its entry is in view ${txId.view}`;
-    }
-    const root = this.signedRoot(sig, seqno);
+    const root = this.signedRoot(sig, txId.seqno);
     if (typeof root === "string") return root;
-    const certProblem = this.checkCert(sig);
-    if (certProblem !== null) return certProblem;
-    const key = publicKeyOfCert(sig.cert);
-    if (!verifyDigest(key, root, fromBase64(sig.sig) ?? new Uint8Array(0))) {
-      return `signature by node ${sig.node} does not verify over root ${sig.root}`;
-    }
-    return null;
+    return this.checker.check(sig, txId, root, this.options.serviceCertPem);
   }
 
   /** The root the signature must sign, or what is wrong with the one it claims. */
@@ -175,9 +163,37 @@ export class LedgerVerifier {
     }
     return root;
   }
+}
 
-  private checkCert(sig: SignatureValue): string | null {
-    const known = this.trustedCerts.get(sig.cert);
+/**
+ * Checks one signature transaction's value: that it names its own txId, that its certificate
+ * holds an EC key hashing to the signing node id (and, when given, is issued by the service
+ * certificate), and that its ECDSA signature verifies over `root`. Certificates that passed are
+ * remembered, so a long ledger parses each node's certificate once.
+ */
+export class SignatureChecker {
+  /** cert PEM + service cert PEM -> the node id its key hashes to. */
+  private readonly trustedCerts = new Map<string, string>();
+
+  /** What is wrong with `sig` at `txId` over `root`, or null when it verifies. */
+  check(sig: SignatureValue, txId: TxId, root: Uint8Array, serviceCertPem?: string): string | null {
+    if (sig.seqno !== txId.seqno) return `signature claims seqno ${sig.seqno}`;
+    // The signed root does not cover the signature's own fields: check what the entry fixes.
+    if (sig.view !== txId.view) {
+      return `signature claims view ${sig.view}, but its entry is in view ${txId.view}`;
+    }
+    const certProblem = this.checkCert(sig, serviceCertPem);
+    if (certProblem !== null) return certProblem;
+    const key = publicKeyOfCert(sig.cert);
+    if (!verifyDigest(key, root, fromBase64(sig.sig) ?? new Uint8Array(0))) {
+      return `signature by node ${sig.node} does not verify over root ${toHex(root)}`;
+    }
+    return null;
+  }
+
+  private checkCert(sig: SignatureValue, service: string | undefined): string | null {
+    const cacheKey = service === undefined ? sig.cert : `${sig.cert}\n${service}`;
+    const known = this.trustedCerts.get(cacheKey);
     if (known !== undefined) {
       return known === sig.node ? null : `cert does not belong to node ${sig.node}`;
     }
@@ -192,11 +208,10 @@ export class LedgerVerifier {
       return "signature cert is not a valid certificate";
     }
     if (nodeId !== sig.node) return `cert key hashes to ${nodeId}, not signing node ${sig.node}`;
-    const service = this.options.serviceCertPem;
     if (service !== undefined && !isIssuedBy(sig.cert, service)) {
       return `signing cert of node ${sig.node} is not issued by the service certificate`;
     }
-    this.trustedCerts.set(sig.cert, nodeId);
+    this.trustedCerts.set(cacheKey, nodeId);
     return null;
   }
 }

@@ -284,8 +284,6 @@ export enum ConfigErrorCode {
   MissingFile = "MissingFile",
   /** A referenced *_json_file is not valid JSON. */
   InvalidDataJson = "InvalidDataJson",
-  /** Valid CCF configuration that Consortia does not implement yet (Join, Recover). */
-  Unsupported = "Unsupported",
 }
 
 /** Invariant: `key` is a dotted path into the config JSON ("" for the document itself). */

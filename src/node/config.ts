@@ -10,7 +10,6 @@
  *   IGNORED_KEYS (reported in `ignoredKeys`) and an `enclave` section with platform Virtual;
  * - every path is absolute, and every input file (member certificates and encryption keys,
  *   constitution files, data JSON files) existed and the JSON ones parsed when it was loaded;
- * - `command.type` is Start (assertSupportedCommand), until issues #4 and #5 add Join/Recover.
  *
  * Every problem is a ConfigError whose `key` is the dotted path of the offending key, e.g.
  * `command.start.members[0].certificate_file`, and whose message names that key.
@@ -384,7 +383,6 @@ type ParsedConfig = z.output<typeof nodeConfigSchema>;
 export function loadNodeConfig(path: string): NodeConfig {
   const configFile = resolve(path);
   const config = parseNodeConfig(readConfigJson(configFile), configFile);
-  assertSupportedCommand(config);
   return readInputFiles(config);
 }
 
@@ -399,16 +397,6 @@ export function parseNodeConfig(json: unknown, configFile: string): NodeConfig {
   const parsed = nodeConfigSchema.safeParse(document, { reportInput: true });
   if (!parsed.success) throw issueToConfigError(parsed.error.issues, file);
   return completeConfig(parsed.data, file, ignoredKeys);
-}
-
-/** Recover parses but does not run yet; issue #5 deletes this. */
-export function assertSupportedCommand(config: NodeConfig): void {
-  const issue = { Start: undefined, Join: undefined, Recover: 5 }[config.command.type];
-  if (issue === undefined) return;
-  throw new ConfigError(
-    { code: ConfigErrorCode.Unsupported, key: "command.type", file: config.configFile },
-    `command.type ${config.command.type} is not supported yet (issue #${issue})`,
-  );
 }
 
 /** One line for the CLI, naming the file and the key. */

@@ -3,7 +3,7 @@
  * (or 2023-06-01-preview). Writes are COSE_Sign1 requests by members (auth.ts); the lifecycle
  * itself is src/gov (pure), with the constitution run by a ConstitutionRunner.
  */
-import { toBase64, utf8 } from "../base/bytes.js";
+import { fromBase64, toBase64, utf8 } from "../base/bytes.js";
 import { formatTxId, parseTxId } from "../base/ids.js";
 import type { Tx } from "../kv/tx.js";
 import type { ConstitutionRunner } from "../gov/constitution-runner.js";
@@ -270,6 +270,61 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
   );
 }
 
+/**
+ * POST /gov/recovery/members/{memberId}:recover (ccf-api.md 8): an Active recovery member
+ * submits its decrypted share, COSE-signed with msg.type recovery_share, while the recovered
+ * service is WaitingForRecoveryShares. The answer counts the shares; the last one needed
+ * starts the end of the recovery (DisasterRecovery.complete) after its transaction.
+ */
+function registerRecoveryShareEndpoint(router: Router, node: NodeContext): void {
+  govRoute(router, "POST", "/gov/recovery/members/{memberAction}", (request) => {
+    const [memberId, verb] = splitVerb(request.params.memberAction);
+    if (verb !== "recover") {
+      throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
+    }
+    let complete = false;
+    const response = memberWrite(node, request, "recovery_share", true, (tx, caller) => {
+      requireMatch(caller.id, memberId, "member");
+      const recovery = node.disasterRecovery;
+      const status = getSingleton(tx, GOV_MAPS.serviceInfo)?.status;
+      if (recovery === null || status !== "WaitingForRecoveryShares") {
+        throw new HttpError(
+          HttpErrorCode.ServiceNotWaitingForRecoveryShares,
+          `Service is not waiting for recovery shares (it is ${status ?? "unknown"}).`,
+        );
+      }
+      const member = getById(tx, GOV_MAPS.memberInfo, memberId);
+      if (member === undefined || member.recovery_role === "NonParticipant") {
+        throw new HttpError(
+          HttpErrorCode.AuthorizationFailed,
+          `Member ${memberId} is not a recovery member.`,
+        );
+      }
+      const payload = parseJsonPayload(caller.cosePayload);
+      const share = typeof payload.share === "string" ? fromBase64(payload.share) : null;
+      if (share === null || share === undefined || share.byteLength === 0) {
+        throw new HttpError(
+          HttpErrorCode.InvalidInput,
+          "Payload must have 'share': the base64 of the member's decrypted recovery share.",
+        );
+      }
+      const submission = recovery.recordShare(tx, memberId, share);
+      complete = submission.complete;
+      const end = complete ? " End of recovery procedure initiated." : "";
+      return json({
+        message:
+          `${submission.submitted}/${submission.threshold} recovery shares successfully ` +
+          `submitted.${end}`,
+      });
+    });
+    if (complete && node.disasterRecovery !== null) {
+      const recovery = node.disasterRecovery;
+      setImmediate(() => void recovery.complete());
+    }
+    return response;
+  });
+}
+
 function serviceInfoView(tx: Tx): JsonBody {
   const info = getSingleton(tx, GOV_MAPS.serviceInfo);
   const config = getSingleton(tx, GOV_MAPS.serviceConfig);
@@ -404,5 +459,6 @@ export function registerGovEndpoints(
   }));
   registerProposalEndpoints(router, node, runner);
   registerMemberEndpoints(router, node);
+  registerRecoveryShareEndpoint(router, node);
   registerServiceEndpoints(router, node);
 }

@@ -8,11 +8,8 @@ import type { ConstitutionRunner, ResolveVote } from "../gov/constitution-runner
 import { getSingleton, GOV_MAPS, setSingleton } from "../gov/tables.js";
 import type { GovHost } from "../js/gov-globals.js";
 import { formatTxId, type Seqno } from "../base/ids.js";
+import { sameCertificate } from "../crypto/certs.js";
 import type { NodeContext } from "./node-host.js";
-
-function normalisePem(pem: string): string {
-  return pem.replace(/\r\n/g, "\n").trim();
-}
 
 export class NodeGovHost implements GovHost {
   /** The transaction the running constitution call writes through. */
@@ -32,11 +29,21 @@ export class NodeGovHost implements GovHost {
     const tx = this.currentTx();
     const info = getSingleton(tx, GOV_MAPS.serviceInfo);
     if (info === undefined) throw new Error("service info is missing");
-    if (normalisePem(nextIdentityPem) !== normalisePem(this.node.serviceCertPem)) {
+    if (!sameCertificate(nextIdentityPem, this.node.serviceCertPem)) {
       throw new Error("next_service_identity is not this service's certificate");
     }
+    if (info.status === "Recovering") {
+      const recovery = this.node.disasterRecovery;
+      if (previousIdentityPem === undefined || recovery === null) {
+        throw new Error("a recovered service opens with its previous_service_identity");
+      }
+      recovery.checkOpen(tx, previousIdentityPem);
+      setSingleton(tx, GOV_MAPS.serviceInfo, { ...info, status: "WaitingForRecoveryShares" });
+      this.log("service is WaitingForRecoveryShares: members submit their recovery shares");
+      return;
+    }
     if (previousIdentityPem !== undefined) {
-      throw new Error("recovered services arrive with issue #5");
+      throw new Error("previous_service_identity is only for a recovered service");
     }
     if (info.status !== "Opening") throw new Error(`service is ${info.status}, not Opening`);
     setSingleton(tx, GOV_MAPS.serviceInfo, {

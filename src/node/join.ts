@@ -7,7 +7,8 @@
  *  - only the primary admits nodes; a backup answers 308 to the primary (503 if none is known);
  *  - the quote must be bound to the caller's key and its measurement and host data must be
  *    allowed by governance (`nodes.virtual.*`), else 401 InvalidQuote and nothing is written;
- *  - while the service is Opening or Recovering a new node is Trusted at once; once it is Open
+ *  - while the service is Opening a new node is Trusted at once (during a disaster recovery it is
+ *    told to retry later: 503 NodeCannotHandleRequest); once it is Open
  *    the node is Pending until governance trusts it. The joiner re-posts and is recognised by
  *    its public key (node id = SHA-256 of the key's DER);
  *  - a Trusted answer carries network_info: the ledger secrets, the service identity and the
@@ -441,7 +442,15 @@ function answerJoin(
   if (service === undefined) {
     throw new HttpError(HttpErrorCode.InternalError, "Service information is missing.");
   }
-  const trusted = service.status === "Opening" || service.status === "Recovering";
+  if (service.status === "Recovering" || service.status === "WaitingForRecoveryShares") {
+    // The recovering node alone holds the previous ledger's secrets until the private replay;
+    // a joiner could not decrypt what it would be sent. It retries (5xx) and joins once Open.
+    throw new HttpError(
+      HttpErrorCode.NodeCannotHandleRequest,
+      `The service is ${service.status}: nodes can join once the recovery has completed.`,
+    );
+  }
+  const trusted = service.status === "Opening";
   const status: NodeStatus = trusted ? "Trusted" : "Pending";
   setById(tx, GOV_MAPS.nodeInfo, nodeId, nodeInfoOf(ctx, join, status));
   return trusted ? trustedAnswer(tx, ctx, nodeId, issued) : pendingAnswer(nodeId);

@@ -35,6 +35,7 @@ import {
 } from "../crypto/identity.js";
 import { createSelfSignedCertificate } from "../crypto/certs.js";
 import { Store } from "../kv/store.js";
+import { decodeEntry } from "../ledger/entry-format.js";
 import { TxHistory } from "../ledger/history.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { LedgerWriter } from "../ledger/io/ledger-writer.js";
@@ -57,10 +58,13 @@ import {
   type NodeSigningIdentity,
 } from "./tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
-import { ConsensusDriver, trustedNodeIds } from "./consensus-driver.js";
+import { ConsensusDriver, PAYLOAD_WINDOW, trustedNodeIds } from "./consensus-driver.js";
+import { DisasterRecovery } from "./disaster-recovery.js";
+import { replayPublic, type PublicReplay, type RecoverySnapshot } from "./recovery-replay.js";
 import {
   decodeSnapshot,
   snapshotDigest,
+  splitSnapshotFile,
   SNAPSHOT_EVIDENCE_MAP,
   SNAPSHOT_TREE_MAP,
   type DecodedSnapshot,
@@ -131,6 +135,8 @@ export interface NodeContext {
   readonly startupSeqno: number;
   /** trigger_ledger_rekey: writes a fresh secret for every Trusted node into `tx`. */
   writeRekey(tx: Tx): void;
+  /** On a node started with command Recover: the disaster recovery. */
+  readonly disasterRecovery: DisasterRecovery | null;
 }
 
 export interface VirtualQuote {
@@ -175,8 +181,17 @@ function curveOf(config: NodeConfig): "secp256r1" | "secp384r1" {
   return config.nodeCertificate.curveId === "Secp256R1" ? "secp256r1" : "secp384r1";
 }
 
+/** A Recover node's start: the previous service's ledger, replayed publicly. */
+interface RecoveredStart {
+  readonly replay: PublicReplay;
+  readonly snapshot?: RecoverySnapshot | undefined;
+  readonly previousServiceCertPem: string;
+}
+
 interface NodeParts {
   readonly identity: NodeIdentity;
+  /** command Recover: where the node starts from (instead of a snapshot or nothing). */
+  readonly recovered?: RecoveredStart | undefined;
   /** A joiner's committed snapshot, decrypted: the node starts at its seqno. */
   readonly snapshot?: DecodedSnapshot | undefined;
   /** The seqno of that snapshot's evidence (from its file name), checked during replay. */
@@ -206,6 +221,8 @@ export class NodeHost implements NodeContext {
   readonly recovery: RecoveryKeeper;
   readonly snapshotter: Snapshotter;
   readonly startupSeqno: number;
+  /** On a Recover node: the recovery, until and after it completes. */
+  readonly disasterRecovery: DisasterRecovery | null = null;
   /** Set when this node started from a snapshot, until its evidence is replayed. */
   private expectedEvidence: { seqno: Seqno; evidenceSeqno: Seqno; hash: string } | null = null;
 
@@ -222,8 +239,13 @@ export class NodeHost implements NodeContext {
     if (snapshot !== undefined && tree?.value == null) {
       throw new Error(`snapshot ${snapshot.seqno} holds no Merkle tree state`);
     }
+    const recovered = parts.recovered;
+    const replay = recovered?.replay;
     this.store =
-      snapshot === undefined ? new Store() : Store.fromSnapshot(snapshot.seqno, snapshot.writeSet);
+      replay?.store ??
+      (snapshot === undefined
+        ? new Store()
+        : Store.fromSnapshot(snapshot.seqno, snapshot.writeSet));
     if (snapshot !== undefined && parts.snapshotEvidenceSeqno !== undefined) {
       this.expectedEvidence = {
         seqno: snapshot.seqno,
@@ -232,11 +254,17 @@ export class NodeHost implements NodeContext {
       };
     }
     this.history =
-      snapshot === undefined
+      replay?.history ??
+      (snapshot === undefined
         ? new TxHistory(parts.secrets)
-        : TxHistory.fromSnapshot(parts.secrets, { seqno: snapshot.seqno, frontier: tree!.value! });
-    const startView = snapshot?.view ?? START_VIEW;
-    this.startupSeqno = snapshot?.seqno ?? 0;
+        : TxHistory.fromSnapshot(parts.secrets, { seqno: snapshot.seqno, frontier: tree!.value! }));
+    // A recovered service's views come after every view of the previous one.
+    const startView =
+      replay !== undefined
+        ? (Math.max(START_VIEW, replay.lastView + 1) as View)
+        : (snapshot?.view ?? START_VIEW);
+    this.startupSeqno = replay?.base.seqno ?? snapshot?.seqno ?? 0;
+
     this.snapshotter = new Snapshotter({
       directory: config.snapshots.directory,
       txInterval: config.snapshots.txCount,
@@ -249,8 +277,10 @@ export class NodeHost implements NodeContext {
     });
     const ledger = LedgerWriter.open(config.ledger.directory, {
       chunkSizeBytes: config.ledger.chunkSizeBytes,
-      startSeqno: (snapshot?.seqno ?? 0) + 1,
+      // A recovered ledger starts wherever its files say.
+      startSeqno: replay !== undefined ? undefined : (snapshot?.seqno ?? 0) + 1,
     });
+    if (replay !== undefined) ledger.truncate(replay.lastSignedSeqno);
     // The pipeline and the driver need each other: the pipeline hands entries to the driver.
     let driver: ConsensusDriver | null = null;
     const sink: ConsensusSink = {
@@ -297,16 +327,23 @@ export class NodeHost implements NodeContext {
       },
       rng: { bytes: (n) => new Uint8Array(randomBytes(n)), intBelow: randomIntBelow },
       nowMs: Date.now(),
+      // A recovered log keeps the previous service's entries, committed, but not their
+      // configurations: the recovering node alone is the new service's first configuration.
       base:
-        snapshot === undefined
-          ? { seqno: 0 as Seqno, view: 0 as View, configuration: [] }
-          : {
-              seqno: snapshot.seqno,
-              view: snapshot.view,
-              configuration: trustedNodeIds(this.store),
-            },
+        replay !== undefined
+          ? { ...replay.base, configuration: [this.identity.signing.nodeId] }
+          : snapshot === undefined
+            ? { seqno: 0 as Seqno, view: 0 as View, configuration: [] }
+            : {
+                seqno: snapshot.seqno,
+                view: snapshot.view,
+                configuration: trustedNodeIds(this.store),
+              },
+      ...(replay !== undefined
+        ? { entries: replay.entries, commitSeqno: replay.lastSignedSeqno }
+        : {}),
       hardState: {
-        view: parts.startAsLeader ? START_VIEW : (snapshot?.view ?? (0 as View)),
+        view: parts.startAsLeader ? startView : (snapshot?.view ?? (0 as View)),
         votedFor: null,
       },
       startAsLeader: parts.startAsLeader,
@@ -355,13 +392,48 @@ export class NodeHost implements NodeContext {
       isPrimary: () => this.raft.isLeader,
       log: (line) => deps.log(`[recovery] ${line}`),
     });
+    if (recovered !== undefined) {
+      this.disasterRecovery = new DisasterRecovery(
+        {
+          pipeline: this.pipeline,
+          store: this.store,
+          history: this.history,
+          ledgerDir: config.ledger.directory,
+          serviceIdentity: () => ({
+            certPem: this.serviceCertPem,
+            privateKey: this.identity.servicePrivateKey,
+          }),
+          setState: (state) => {
+            this.state = state;
+          },
+          afterOpen: () => {
+            this.recovery.scheduleRefresh();
+            // Joiners cannot catch up from before the snapshot this node started from: give
+            // them a snapshot of the new service.
+            if (this.startupSeqno > 0) this.snapshotter.request();
+          },
+          now: () => deps.now?.() ?? new Date(),
+          log: (line) => deps.log(`[recovery] ${line}`),
+        },
+        {
+          upTo: recovered.replay.lastSignedSeqno,
+          upToView: recovered.replay.lastView,
+          lastSignedRoot: recovered.replay.lastSignedRoot,
+          snapshot: recovered.snapshot,
+          previousServiceCertPem: recovered.previousServiceCertPem,
+        },
+      );
+      // The previous service's payloads stay in its ledger files; only recent ones in memory.
+      const keepFrom = recovered.replay.lastSignedSeqno - PAYLOAD_WINDOW;
+      if (keepFrom > 0) this.raft.compactPayloads(keepFrom as Seqno);
+    }
     registerJoinEndpoint(this.router, {
       pipeline: this.pipeline,
       role: () => ({
         isPrimary: this.raft.isLeader,
         primaryRpcAddress: this.raft.leader === null ? null : this.rpcAddressOf(this.raft.leader),
       }),
-      startupSeqno: snapshot?.seqno ?? 0,
+      startupSeqno: this.startupSeqno,
       serviceIdentity: () => ({
         certPem: this.serviceCertPem,
         privateKey: this.identity.servicePrivateKey,
@@ -699,6 +771,112 @@ export class NodeHost implements NodeContext {
     return host;
   }
 
+  /**
+   * Recovers a service whose nodes are all gone (command.type Recover, ccf-api.md 8): replays
+   * the public domain of the previous service's ledger (in ledger.directory, after the newest
+   * committed snapshot whose receipt verifies against the previous identity), creates a new
+   * service identity, and starts the new service as Recovering (DisasterRecovery). Members then
+   * open it and submit their shares.
+   */
+  static async recover(configured: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
+    const config = await resolvePorts(configured);
+    if (config.command.type !== "Recover") throw new Error("NodeHost.recover needs Recover");
+    const now = deps.now?.() ?? new Date();
+    await probeInterfaces(config);
+    mkdirSync(config.snapshots.directory, { recursive: true });
+    const recover = config.command.recover;
+    const previousServiceCertPem = readFileSync(recover.previousServiceIdentityFile, "utf8");
+    const snapshotDirs = [config.snapshots.directory];
+    if (config.snapshots.readOnlyDirectory !== undefined) {
+      snapshotDirs.push(config.snapshots.readOnlyDirectory);
+    }
+    const found = usableCommittedSnapshots(snapshotDirs, previousServiceCertPem, deps.log)[0];
+    let snapshot: RecoverySnapshot | undefined;
+    if (found !== undefined) {
+      const entry = splitSnapshotFile(found.bytes)!.entry;
+      const header = decodeEntry(entry, "snapshot");
+      snapshot = {
+        seqno: found.seqno,
+        view: header.view,
+        evidenceSeqno: found.evidenceSeqno,
+        entryBytes: entry,
+      };
+      deps.log(`recovering from snapshot ${found.path} (seqno ${found.seqno}) and the ledger`);
+    }
+    const ids = await createStartIdentities({
+      now,
+      curve: curveOf(config),
+      serviceValidityDays: recover.initialServiceCertificateValidityDays,
+      nodeValidityDays: config.nodeCertificate.initialValidityDays,
+      serviceSubject: "CN=CCF Service",
+      nodeSubject: config.nodeCertificate.subjectName,
+      subjectAltNames: config.nodeCertificate.subjectAltNames,
+    });
+    const publicKeyDer = spkiDer(ids.node.privateKey);
+    const identity: NodeIdentity = {
+      signing: ids.node,
+      serviceCertPem: ids.serviceCertPem,
+      servicePrivateKey: ids.serviceKeys.privateKey,
+      publicKeyDer,
+      ...encryptionKeys(generateEncryptionKey()),
+      quote: makeVirtualQuote(publicKeyDer, virtualHostData()),
+    };
+    const secrets = new LedgerSecrets(randomBytes(32));
+    deps.log(`reading the public ledger in ${config.ledger.directory}`);
+    const started = performance.now();
+    const replay = replayPublic({
+      ledgerDir: config.ledger.directory,
+      previousServiceCertPem,
+      secrets,
+      snapshot,
+      log: (line) => deps.log(`[recovery] ${line}`),
+      onProgress: (seqno, read, total) =>
+        deps.log(`public replay: seqno ${seqno}, ${Math.round((100 * read) / total)}%`),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const count = replay.lastSignedSeqno - replay.base.seqno;
+    deps.log(
+      `public replay: ${count} transactions to seqno ${replay.lastSignedSeqno} ` +
+        `(view ${replay.lastView}) in ${seconds.toFixed(2)} s ` +
+        `(${Math.round(count / Math.max(seconds, 1e-6))} tx/s)`,
+    );
+    const host = new NodeHost(
+      config,
+      {
+        identity,
+        secrets,
+        startAsLeader: true,
+        recovered: { replay, snapshot, previousServiceCertPem },
+      },
+      deps,
+    );
+    host.driver.process(); // primary of the first view after the previous service's
+    host.writeRecoveryStart();
+    writeFileSync(config.command.serviceCertificateFile, ids.serviceCertPem);
+    writeFileSync(config.outputFiles.nodeCertificateFile, ids.node.certPem);
+    return host;
+  }
+
+  /** The recovered service's first transaction (DisasterRecovery.writeStart) and a signature. */
+  private writeRecoveryStart(): void {
+    const recovery = this.disasterRecovery!;
+    const seqno = (this.store.seqno + 1) as Seqno;
+    const createTxId = formatTxId({ view: this.view, seqno });
+    const outcome = this.pipeline.execute((tx) =>
+      recovery.writeStart(
+        tx,
+        { id: this.nodeId, info: this.nodeInfo(), certPem: this.nodeCertPem },
+        createTxId,
+      ),
+    );
+    if (outcome.kind !== "committed" || outcome.txId.seqno !== seqno) {
+      throw new Error(`the recovery's first transaction did not commit as ${createTxId}`);
+    }
+    this.pipeline.emitSignature();
+    this.driver.process();
+    this.deps.log(`service recovering as ${createTxId}: waiting for the members`);
+  }
+
   /** The genesis transaction (2.1) and a signature over it. */
   private writeGenesis(): void {
     if (this.config.command.type !== "Start") throw new Error("only Start writes genesis");
@@ -808,7 +986,8 @@ export class NodeHost implements NodeContext {
       this.deps.log(`rpc interface ${name} listening on ${server.host}:${server.port}`);
     }
     this.tickTimer = setInterval(() => this.driver.tick(), TICK_INTERVAL_MS);
-    this.state = "PartOfNetwork";
+    const recovering = this.disasterRecovery !== null && !this.disasterRecovery.done;
+    this.state = recovering ? "PartOfPublicNetwork" : "PartOfNetwork";
   }
 
   /** The addresses actually bound (port 0 in the config picks a free port). */

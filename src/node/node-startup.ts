@@ -24,7 +24,15 @@ import type { NodeConfig } from "./config.js";
 import { formatAddress, type NetAddress } from "./config-values.js";
 import type { NetworkInfo } from "./join.js";
 
-export type NodeStartupState = "Initialized" | "Pending" | "PartOfNetwork" | "Stopped";
+/** CCF's node states (ccf-api.md 2.1), those a Consortia node goes through. */
+export type NodeStartupState =
+  | "Initialized"
+  | "Pending"
+  | "ReadingPublicLedger"
+  | "PartOfPublicNetwork"
+  | "ReadingPrivateLedger"
+  | "PartOfNetwork"
+  | "Stopped";
 
 export function checkEmptyLedger(directory: string): void {
   mkdirSync(directory, { recursive: true });

@@ -3,7 +3,7 @@
  * anything that changes who holds shares or how many are needed (the service opening, a member
  * becoming Active, set_member / remove_member of a recovery member, a threshold change,
  * trigger_recovery_shares_refresh), it issues fresh shares of a fresh wrapping key
- * (recovery-shares.ts) and writes them, with the wrapped latest ledger secret, in one
+ * (recovery-shares.ts) and writes them, with every ledger secret wrapped, in one
  * transaction: `public:ccf.internal.recovery_shares` (member id -> encrypted share) and
  * `public:ccf.internal.encrypted_ledger_secrets`.
  *
@@ -24,7 +24,7 @@ import {
 } from "../gov/tables.js";
 import type { TxPipeline } from "./tx-pipeline.js";
 import type { Store } from "../kv/store.js";
-import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
+import { encodeLedgerSecretList, type LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { issueRecoveryShares, RecoveryError, type RecoveryMember } from "./recovery-shares.js";
 
 export interface RecoveryKeeperDeps {
@@ -94,7 +94,8 @@ export class RecoveryKeeper {
     const latest = this.deps.secrets().latest;
     let issued;
     try {
-      issued = await issueRecoveryShares(latest.key, policy.members, policy.threshold);
+      const secrets = encodeLedgerSecretList(this.deps.secrets().list());
+      issued = await issueRecoveryShares(secrets, policy.members, policy.threshold);
     } catch (e) {
       if (e instanceof RecoveryError) {
         this.deps.log(`recovery shares not issued: ${e.message}`);

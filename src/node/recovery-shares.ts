@@ -3,8 +3,9 @@
  * key to a service's ledger secrets, so that after a disaster a threshold of them can unlock the
  * private domain and no single party can.
  *
- * On every (re)share the node draws a fresh 32-byte wrapping key, wraps the latest ledger secret
- * with it (AES-256-GCM under a zero IV: each wrapping key wraps exactly one secret, once), and
+ * On every (re)share the node draws a fresh 32-byte wrapping key, wraps the service's ledger
+ * secrets with it (every secret with the seqno it is in force from, encodeLedgerSecretList;
+ * AES-256-GCM under a zero IV: each wrapping key wraps exactly one payload, once), and
  * hands out the wrapping key:
  *   - split with Shamir's scheme (`shamir-secret-sharing`: GF(2^8), audited) among the
  *     Participants, so that `threshold` shares rebuild it;
@@ -38,7 +39,7 @@ export interface RecoveryMember {
 }
 
 export interface IssuedShares {
-  /** The latest ledger secret wrapped by this issue's key (ciphertext | tag). */
+  /** The ledger secrets wrapped by this issue's key (ciphertext | tag). */
   readonly wrappedLedgerSecret: Uint8Array;
   /** Member id -> that member's share, RSA-OAEP encrypted to its encryption key. */
   readonly encryptedShares: ReadonlyMap<string, Uint8Array>;
@@ -68,6 +69,11 @@ function tagged(tag: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Whether a decrypted share is a whole wrapping key (an Owner's): it alone completes recovery. */
+export function isWholeKey(share: Uint8Array): boolean {
+  return share.byteLength === 1 + WRAPPING_KEY_BYTES && share[0] === TAG_WHOLE;
+}
+
 /** A member decrypts its share with its RSA private key (what `consortia recovery share` does). */
 export function decryptShare(encryptedShare: Uint8Array, privateKeyPem: string): Uint8Array {
   try {
@@ -82,7 +88,7 @@ function wrap(key: Uint8Array, secret: Uint8Array): Uint8Array {
   return concatBytes([sealed.ciphertext, sealed.tag]);
 }
 
-/** Unwraps the ledger secret with a rebuilt wrapping key; WrongShares if it does not open. */
+/** Unwraps the ledger secrets with a rebuilt wrapping key; WrongShares if it does not open. */
 export function unwrapLedgerSecret(wrapped: Uint8Array, wrappingKey: Uint8Array): Uint8Array {
   if (wrapped.byteLength <= GCM_TAG_BYTES || wrappingKey.byteLength !== WRAPPING_KEY_BYTES) {
     fail(RecoveryErrorCode.WrongShares, "the wrapping key or the wrapped secret has a bad size");
@@ -97,7 +103,8 @@ export function unwrapLedgerSecret(wrapped: Uint8Array, wrappingKey: Uint8Array)
 }
 
 /**
- * Issues fresh shares of a fresh wrapping key of `ledgerSecret` to `members`. Needs at least
+ * Issues fresh shares of a fresh wrapping key of `ledgerSecret` (the encoded ledger secrets) to
+ * `members`. Needs at least
  * `threshold` shares' worth of members: Participants count one each, an Owner alone suffices.
  */
 export async function issueRecoveryShares(
@@ -138,7 +145,8 @@ export async function issueRecoveryShares(
 
 /**
  * Rebuilds the wrapping key from decrypted shares (a whole key alone suffices) and unwraps the
- * ledger secret. Throws RecoveryError (MalformedShare, WrongShares).
+ * ledger secrets (as wrapped: decodeLedgerSecretList parses them). Throws RecoveryError
+ * (MalformedShare, WrongShares).
  */
 export async function recoverLedgerSecret(
   decryptedShares: readonly Uint8Array[],
@@ -146,7 +154,7 @@ export async function recoverLedgerSecret(
 ): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for (const share of decryptedShares) {
-    if (share.byteLength === 1 + WRAPPING_KEY_BYTES && share[0] === TAG_WHOLE) {
+    if (isWholeKey(share)) {
       return unwrapLedgerSecret(wrappedLedgerSecret, share.subarray(1));
     }
     if (share.byteLength !== 2 + WRAPPING_KEY_BYTES || share[0] !== TAG_SHARE) {

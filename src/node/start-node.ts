@@ -1,5 +1,6 @@
 /**
- * Assembles a running node: NodeHost.start (identities, genesis), then every frontend's
+ * Assembles a running node: NodeHost.start (identities, genesis), join or recover, then every
+ * frontend's
  * endpoints (/node, /gov, /app with the built-in logging app), then serve().
  */
 import { loggingApp } from "../apps/logging.js";
@@ -15,7 +16,9 @@ export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise
   const node =
     config.command.type === "Join"
       ? await NodeHost.join(config, deps)
-      : await NodeHost.start(config, deps);
+      : config.command.type === "Recover"
+        ? await NodeHost.recover(config, deps)
+        : await NodeHost.start(config, deps);
   const apps = [loggingApp()];
   registerNodeEndpoints(node.router, node, () => ({
     openapi: "3.0.0",

@@ -6,18 +6,20 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CliError } from "../cli-error.js";
-import { assertSupportedCommand, describeConfigError, loadNodeConfig } from "../../node/config.js";
+import { describeConfigError, loadNodeConfig } from "../../node/config.js";
 import { startNode } from "../../node/start-node.js";
+import { registerNodeReplace } from "./node-replace.js";
 
 const STOP_TIMEOUT_MS = 4000;
 
 export function registerNode(program: Command): void {
-  program
+  const node = program
     .command("node")
     .description(
       "Run a node from a CCF-style JSON config: command.type Start creates a service (and " +
         "writes its certificate to command.service_certificate_file), Join joins the service " +
-        "at command.join.target_rpc_address (Recover arrives with issue #5). Serves every " +
+        "at command.join.target_rpc_address, Recover recovers a service from its previous " +
+        "ledger (command.recover.previous_service_identity_file). Serves every " +
         "network.rpc_interfaces entry over HTTPS and talks to its peers on " +
         "network.node_to_node_interface until SIGINT or SIGTERM.",
     )
@@ -27,7 +29,6 @@ export function registerNode(program: Command): void {
       let config;
       try {
         config = loadNodeConfig(options.config);
-        assertSupportedCommand(config);
       } catch (err: unknown) {
         throw new CliError(describeConfigError(err));
       }
@@ -63,6 +64,7 @@ export function registerNode(program: Command): void {
       log("stopped");
       process.exit(0);
     });
+  registerNodeReplace(node);
 }
 
 /** One line for the operator: the OS error of a failed listen, or the error's message. */

@@ -320,14 +320,19 @@ test("while Opening a new node is Trusted at once and gets network_info", async 
   assert.equal(rig.store.seqno, seqno);
 });
 
-test("a Recovering service also trusts new nodes at once", async (t) => {
-  const rig = await makeRig({ status: "Recovering" });
-  t.after(() => rig.close());
-  const j = await makeJoiner();
-  const reply = await postAs(rig, j);
-  assert.equal(reply.status, 200);
-  assertNetworkInfo(reply.body, j, "Recovering");
-});
+for (const status of ["Recovering", "WaitingForRecoveryShares"] as const) {
+  test(`a ${status} service tells joiners to retry (503), writing nothing`, async (t) => {
+    const rig = await makeRig({ status });
+    t.after(() => rig.close());
+    const j = await makeJoiner();
+    const seqno = rig.store.seqno;
+    const reply = await postAs(rig, j);
+    assert.equal(reply.status, 503);
+    assert.equal(reply.body.error.code, "NodeCannotHandleRequest");
+    assert.match(reply.body.error.message, new RegExp(status));
+    assert.equal(rig.store.seqno, seqno);
+  });
+}
 
 test("once Open a node is Pending until trusted, then gets network_info", async (t) => {
   const rig = await makeRig({ status: "Open" });

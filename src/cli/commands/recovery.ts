@@ -1,0 +1,84 @@
+/**
+ * `consortia recovery share`: one recovery member's part in a disaster recovery (ccf-api.md 8).
+ * Once the recovered service is WaitingForRecoveryShares, it fetches the member's encrypted share
+ * (GET /gov/recovery/encrypted-shares/{id}), decrypts it with the member's RSA encryption key
+ * (RSA-OAEP-SHA256), and submits it COSE-signed as recovery_share
+ * (POST /gov/recovery/members/{id}:recover). It prints the node's answer, which counts the
+ * shares and says when the last one needed started the end of the recovery.
+ *
+ * The member's files default to a sandbox workspace: <workspace>/sandbox_common/<NAME>_cert.pem,
+ * <NAME>_privk.pem and <NAME>_enc_privk.pem (what `consortia keygen --gen-enc-key` writes).
+ */
+import { join } from "node:path";
+import type { Command } from "commander";
+import { memberIdFromCert } from "../../crypto/identity.js";
+import { decryptShare, RecoveryError } from "../../node/recovery-shares.js";
+import { CliError } from "../cli-error.js";
+import { GovClient, GovClientError, type MemberSigner } from "../gov-client.js";
+import { addConnectionOptions, readText, type ConnectionOptions } from "./gov.js";
+
+const HELP_AFTER = `
+Run it once per recovery member until the answer says "End of recovery procedure initiated".
+
+Examples:
+  consortia recovery share --member member0               (files from ./workspace)
+  consortia recovery share --node https://ccf.example:443 --cacert service_cert.pem \\
+    --cert alice_cert.pem --key alice_privk.pem --enc-key alice_enc_privk.pem
+`;
+
+/** Fetches, decrypts and submits one member's share; returns the node's message. */
+export async function submitMemberShare(
+  client: GovClient,
+  member: MemberSigner,
+  encryptionKeyPem: string,
+): Promise<string> {
+  const memberId = memberIdFromCert(member.certPem);
+  const encrypted = await client.encryptedRecoveryShare(memberId);
+  const share = decryptShare(encrypted, encryptionKeyPem);
+  return client.submitRecoveryShare(share, member);
+}
+
+interface ShareOptions extends ConnectionOptions {
+  member?: string;
+  encKey?: string;
+}
+
+export function registerRecovery(program: Command): void {
+  const recovery = program
+    .command("recovery")
+    .description("Disaster recovery steps for members (see docs: recovering a service).");
+  addConnectionOptions(
+    recovery
+      .command("share")
+      .description("Fetch, decrypt and submit one member's recovery share.")
+      .option("--member <name>", "member name in the workspace (its cert, key and enc key)")
+      .option("--enc-key <file>", "member RSA encryption private key (default: workspace)"),
+  )
+    .addHelpText("after", HELP_AFTER)
+    .action(async (options: ShareOptions) => {
+      const common = join(options.workspace, "sandbox_common");
+      const name = options.member ?? "member0";
+      const certPem = readText(options.cert ?? join(common, `${name}_cert.pem`), "--cert");
+      const keyPem = readText(options.key ?? join(common, `${name}_privk.pem`), "--key");
+      const encPath = options.encKey ?? join(common, `${name}_enc_privk.pem`);
+      const encryptionKeyPem = readText(encPath, "--enc-key");
+      const caPem = readText(options.cacert ?? join(common, "service_cert.pem"), "--cacert");
+      let client: GovClient;
+      try {
+        client = new GovClient({ url: options.node, caPem, certPem, keyPem });
+      } catch (err: unknown) {
+        throw new CliError(`cannot connect to ${options.node}: ${(err as Error).message}`);
+      }
+      try {
+        const message = await submitMemberShare(client, { certPem, keyPem }, encryptionKeyPem);
+        process.stdout.write(`${message}\n`);
+      } catch (err: unknown) {
+        if (err instanceof GovClientError || err instanceof RecoveryError) {
+          throw new CliError(err.message);
+        }
+        throw err;
+      } finally {
+        client.close();
+      }
+    });
+}
