@@ -14,7 +14,7 @@ import { authenticate } from "./auth.js";
 import type { NodeContext } from "./node-host.js";
 import { registerCommonEndpoints, serviceStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
-import { loadHistoricalState, requestedTxId, requireCommitted } from "./historical.js";
+import { loadHistoricalState, receiptOf, requestedTxId, requireCommitted } from "./historical.js";
 
 function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   const text = request.queryParams.get("transaction_id");
@@ -26,7 +26,7 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
     );
   }
   requireCommitted(node, id);
-  const outcome = node.pipeline.receipt(id.seqno as Seqno);
+  const outcome = receiptOf(node, id.seqno as Seqno);
   switch (outcome.kind) {
     case "receipt":
       return json(outcome.receipt as unknown as JsonBody);

@@ -8,6 +8,10 @@ import { bytesToKey } from "../base/bytes.js";
 import { formatTxId, parseTxId, type Seqno, type TxId } from "../base/ids.js";
 import { decodeEntry, decodeWriteSet } from "../ledger/entry-format.js";
 import { readLedger } from "../ledger/io/ledger-reader.js";
+import type { ReceiptOutcome } from "../ledger/history.js";
+import { isIssuedBy } from "../crypto/certs.js";
+import { GOV_MAPS } from "../gov/tables.js";
+import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import type { HistoricalState } from "../apps/app.js";
 import { HttpError, HttpErrorCode } from "../http/errors.js";
 import type { RpcRequest } from "../http/router.js";
@@ -60,6 +64,26 @@ export function requireCommitted(node: NodeContext, id: TxId): void {
   }
 }
 
+/**
+ * The receipt of `seqno`. A transaction of a previous service (before a disaster recovery) was
+ * signed by a node that service endorsed: its receipt carries service_endorsements, the previous
+ * identities re-issued by the current service key, so it verifies against the current service
+ * certificate (ccf-api.md 6.5) as well as the old one.
+ */
+export function receiptOf(node: NodeContext, seqno: Seqno): ReceiptOutcome {
+  const outcome = node.pipeline.receipt(seqno);
+  if (outcome.kind !== "receipt" || isIssuedBy(outcome.receipt.cert, node.serviceCertPem)) {
+    return outcome;
+  }
+  const value = node.store.get(
+    GOV_MAPS.previousServiceIdentityEndorsement.name,
+    SINGLETON_KEY_BYTES,
+  );
+  if (value === undefined) return outcome;
+  const endorsements = GOV_MAPS.previousServiceIdentityEndorsement.codec.decode(value);
+  return { ...outcome, receipt: { ...outcome.receipt, service_endorsements: endorsements } };
+}
+
 export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalState {
   requireCommitted(node, id);
   const entry = decodeEntry(readEntry(node, id.seqno));
@@ -71,7 +95,7 @@ export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalStat
   for (const map of writeSet.maps) {
     writes.set(map.name, new Map(map.writes.map((w) => [bytesToKey(w.key), w.value])));
   }
-  const receipt = node.pipeline.receipt(id.seqno);
+  const receipt = receiptOf(node, id.seqno);
   return {
     txId: id,
     get: (map, key) => writes.get(map)?.get(bytesToKey(key)),

@@ -60,7 +60,12 @@ import {
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
 import { ConsensusDriver, PAYLOAD_WINDOW, trustedNodeIds } from "./consensus-driver.js";
 import { DisasterRecovery } from "./disaster-recovery.js";
-import { replayPublic, type PublicReplay, type RecoverySnapshot } from "./recovery-replay.js";
+import {
+  replayPublic,
+  setAsideLedgerAfter,
+  type PublicReplay,
+  type RecoverySnapshot,
+} from "./recovery-replay.js";
 import {
   decodeSnapshot,
   snapshotDigest,
@@ -275,6 +280,10 @@ export class NodeHost implements NodeContext {
       status: (view, seqno) => this.raft.status(view, seqno),
       log: (line) => deps.log(`[snapshot] ${line}`),
     });
+    if (replay !== undefined) {
+      const log = (line: string) => deps.log(`[recovery] ${line}`);
+      setAsideLedgerAfter(config.ledger.directory, replay.lastSignedSeqno, log);
+    }
     const ledger = LedgerWriter.open(config.ledger.directory, {
       chunkSizeBytes: config.ledger.chunkSizeBytes,
       // A recovered ledger starts wherever its files say.
@@ -850,14 +859,17 @@ export class NodeHost implements NodeContext {
       },
       deps,
     );
-    host.driver.process(); // primary of the first view after the previous service's
+    // The start transaction goes first: the signature the new primary emits once it handles
+    // its leadership (driver.process) then covers it, and no signature of the new service
+    // precedes the transaction recording its identity (replays check signers against it).
     host.writeRecoveryStart();
+    host.driver.process();
     writeFileSync(config.command.serviceCertificateFile, ids.serviceCertPem);
     writeFileSync(config.outputFiles.nodeCertificateFile, ids.node.certPem);
     return host;
   }
 
-  /** The recovered service's first transaction (DisasterRecovery.writeStart) and a signature. */
+  /** The recovered service's first transaction (DisasterRecovery.writeStart). */
   private writeRecoveryStart(): void {
     const recovery = this.disasterRecovery!;
     const seqno = (this.store.seqno + 1) as Seqno;
@@ -872,8 +884,6 @@ export class NodeHost implements NodeContext {
     if (outcome.kind !== "committed" || outcome.txId.seqno !== seqno) {
       throw new Error(`the recovery's first transaction did not commit as ${createTxId}`);
     }
-    this.pipeline.emitSignature();
-    this.driver.process();
     this.deps.log(`service recovering as ${createTxId}: waiting for the members`);
   }
 

@@ -28,7 +28,8 @@ import type { MapWrites } from "../kv/write-set.js";
 import { decodeEntry, decryptPrivateMaps, type LedgerEntry } from "../ledger/entry-format.js";
 import { TxHistory } from "../ledger/history.js";
 import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
-import { readLedger } from "../ledger/io/ledger-reader.js";
+import { listLedgerFiles, readLedger } from "../ledger/io/ledger-reader.js";
+import { renameSync } from "node:fs";
 import { SignatureChecker } from "../ledger/ledger-verifier.js";
 import { findSignature } from "../ledger/signature.js";
 import { snapshotDigest, SNAPSHOT_EVIDENCE_MAP, SNAPSHOT_TREE_MAP } from "../ledger/snapshot.js";
@@ -138,6 +139,9 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
   let lastSigned = base.seqno;
   let lastView = base.view;
   let lastSignedRoot = "";
+  // The last signature made while the previous identity was in force: a ledger that goes on
+  // under a later identity holds an aborted recovery's entries, which are set aside.
+  let underPrevious = { seqno: base.seqno, view: base.view, root: "" };
   let serviceCert = serviceCertOf(store);
   let serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
   let evidenceChecked = snapshot === undefined;
@@ -196,9 +200,27 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
       lastSigned = item.seqno as Seqno;
       lastView = entry.view;
       lastSignedRoot = signature.root;
+      if (serviceCert !== null && sameCertificate(serviceCert, input.previousServiceCertPem)) {
+        underPrevious = { seqno: lastSigned, view: lastView, root: signature.root };
+      }
     }
   }
   const last = store.seqno;
+  const finalCert = serviceCertOf(store);
+  if (
+    underPrevious.seqno > base.seqno &&
+    underPrevious.seqno < lastSigned &&
+    finalCert !== null &&
+    !sameCertificate(finalCert, input.previousServiceCertPem)
+  ) {
+    input.log(
+      `setting aside entries ${underPrevious.seqno + 1}..${last}: they were written under a ` +
+        "later service identity (an aborted recovery)",
+    );
+    lastSigned = underPrevious.seqno;
+    lastView = underPrevious.view;
+    lastSignedRoot = underPrevious.root;
+  }
   if (lastSigned === base.seqno && snapshot === undefined) {
     fail(RecoveryReplayErrorCode.NothingSigned, `${input.ledgerDir} holds no signed transaction`);
   }
@@ -213,8 +235,8 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
     input.log(`dropping ${last - lastSigned} entries after the last signature ${lastSigned}`);
   }
   store.compact(lastSigned);
-  const finalCert = serviceCertOf(store);
-  if (finalCert === null || !sameCertificate(finalCert, input.previousServiceCertPem)) {
+  const keptCert = serviceCertOf(store);
+  if (keptCert === null || !sameCertificate(keptCert, input.previousServiceCertPem)) {
     fail(
       RecoveryReplayErrorCode.WrongPreviousIdentity,
       "the ledger's service certificate is not the previous service identity given " +
@@ -231,6 +253,24 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
     lastSignedRoot,
     droppedEntries: last - lastSigned + (torn ? 1 : 0),
   };
+}
+
+/**
+ * Before a recovered node appends at `seqno` + 1: ledger files wholly after `seqno` (an aborted
+ * recovery's, or an unsigned suffix) are renamed `*.ignored`, and a committed file reaching past
+ * it loses its `.committed` suffix so the writer can truncate it (CCF issue #1652).
+ */
+export function setAsideLedgerAfter(dir: string, seqno: number, log: (line: string) => void) {
+  for (const file of listLedgerFiles(dir)) {
+    if (file.firstSeqno > seqno) {
+      renameSync(file.path, `${file.path}.ignored`);
+      log(`${file.name}: set aside as ${file.name}.ignored (after the recovery point ${seqno})`);
+    } else if (file.committed && file.lastSeqno !== null && file.lastSeqno > seqno) {
+      const uncommitted = file.path.replace(/\.committed$/, "");
+      renameSync(file.path, uncommitted);
+      log(`${file.name}: reaches past the recovery point ${seqno}; truncated there`);
+    }
+  }
 }
 
 function where(at: { seqno: number; file: string; offset: number }): string {

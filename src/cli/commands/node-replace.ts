@@ -429,7 +429,7 @@ async function poll<T>(
 }
 
 /** Now as an ASN.1 UTCTime (YYMMDDhhmmssZ), the form valid_from takes. */
-function asn1Now(): string {
+export function asn1Now(): string {
   const iso = new Date().toISOString(); // 2026-11-22T03:04:05.678Z
   const digits = iso.slice(2, 19).replace(/[-T:]/g, "");
   return `${digits}Z`;

@@ -38,6 +38,7 @@ import type { Command } from "commander";
 import { generateEncryptionKey, generateIdentity } from "../../crypto/identity.js";
 import { CliError } from "../cli-error.js";
 import { GovClient, GovClientError, type Action, type MemberSigner } from "../gov-client.js";
+import { recoverSandbox } from "./sandbox-recover.js";
 
 interface SandboxOptions {
   nodes: string;
@@ -49,9 +50,10 @@ interface SandboxOptions {
   workspace: string;
   sigMsInterval: string;
   wait: boolean;
+  recover?: boolean;
 }
 
-interface Settings {
+export interface Settings {
   readonly nodes: number;
   readonly electionTimeoutMs: number;
   readonly workerThreads: number;
@@ -61,9 +63,11 @@ interface Settings {
   readonly workspace: string;
   readonly sigMsInterval: number;
   readonly wait: boolean;
+  /** --recover: recover the stopped sandbox in the workspace instead of creating one. */
+  readonly recover: boolean;
 }
 
-interface NodeProcess {
+export interface NodeProcess {
   readonly index: number;
   readonly child: ChildProcess;
   readonly dir: string;
@@ -101,8 +105,15 @@ export function registerSandbox(program: Command): void {
     .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
     .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
     .option("--no-wait", "exit once the service is open, leaving the node running")
+    .option(
+      "--recover",
+      "recover the stopped sandbox in --workspace (disaster recovery from its ledgers)",
+    )
     .addHelpText("after", HELP_AFTER)
-    .action((options: SandboxOptions) => runSandbox(parseSettings(options)));
+    .action((options: SandboxOptions) => {
+      const settings = parseSettings(options);
+      return settings.recover ? recoverSandbox(settings) : runSandbox(settings);
+    });
 }
 
 function parseSettings(o: SandboxOptions): Settings {
@@ -126,10 +137,11 @@ function parseSettings(o: SandboxOptions): Settings {
     workspace: resolve(o.workspace),
     sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
     wait: o.wait,
+    recover: o.recover === true,
   };
 }
 
-function log(line: string): void {
+export function log(line: string): void {
   const time = new Date().toISOString().slice(11, 23);
   process.stdout.write(`[${time}] ${line}\n`);
 }
@@ -144,25 +156,34 @@ async function runSandbox(settings: Settings): Promise<void> {
     const nodes: NodeProcess[] = [];
     await bringUp(nodes, common, constitution, identities, settings, stop.promise);
     printBanner(common, settings);
-    if (!settings.wait) {
-      for (const node of nodes) {
-        writeFileSync(join(node.dir, "node.pid"), `${node.child.pid}\n`);
-        node.child.unref();
-        log(`Node [${node.index}] is running as PID ${node.child.pid} (--no-wait)`);
-      }
-      log("Stop them with kill, using the PIDs above or the node.pid files");
-      return;
-    }
-    const signal = await stop.promise;
-    log(`${signal} received: stopping the network`);
-    for (const line of await stopNodes(nodes)) log(line);
+    await runUntilStopped(nodes, settings, stop.promise);
   } finally {
     stop.dispose();
   }
 }
 
+/** --no-wait: leave the nodes running; otherwise run until SIGINT/SIGTERM, then stop them. */
+export async function runUntilStopped(
+  nodes: readonly NodeProcess[],
+  settings: Settings,
+  stop: Promise<string>,
+): Promise<void> {
+  if (!settings.wait) {
+    for (const node of nodes) {
+      writeFileSync(join(node.dir, "node.pid"), `${node.child.pid}\n`);
+      node.child.unref();
+      log(`Node [${node.index}] is running as PID ${node.child.pid} (--no-wait)`);
+    }
+    log("Stop them with kill, using the PIDs above or the node.pid files");
+    return;
+  }
+  const signal = await stop;
+  log(`${signal} received: stopping the network`);
+  for (const line of await stopNodes(nodes)) log(line);
+}
+
 /** SIGINT/SIGTERM as a promise, installed before anything starts so no signal is lost. */
-function stopSignal(): { promise: Promise<string>; dispose: () => void } {
+export function stopSignal(): { promise: Promise<string>; dispose: () => void } {
   let fire: (signal: string) => void = () => {};
   const promise = new Promise<string>((r) => (fire = r));
   const onInt = () => fire("SIGINT");
@@ -246,12 +267,14 @@ function copyConstitution(common: string): string[] {
   });
 }
 
-function writeNodeConfig(
+/** Node `index`'s config.json in `dir`: Start (0) or Join (others), unless `command` is given. */
+export function writeNodeConfig(
   index: number,
   dir: string,
   common: string,
   constitutionFiles: readonly string[],
   settings: Settings,
+  command?: Record<string, unknown>,
 ): string {
   mkdirSync(dir, { recursive: true });
   const members = Array.from({ length: settings.members }, (_, i) => ({
@@ -259,7 +282,7 @@ function writeNodeConfig(
     encryption_public_key_file: join(common, `member${i}_enc_pubk.pem`),
   }));
   const serviceCertificateFile = join(common, "service_cert.pem");
-  const command =
+  const defaultCommand =
     index === 0
       ? {
           type: "Start",
@@ -283,7 +306,7 @@ function writeNodeConfig(
         primary_rpc_interface: { bind_address: `127.0.0.1:${settings.port + index}` },
       },
     },
-    command,
+    command: command ?? defaultCommand,
     ledger: { directory: join(dir, `${index}.ledger`) },
     snapshots: { directory: join(dir, `${index}.snapshots`) },
     ledger_signatures: { delay: `${settings.sigMsInterval}ms` },
@@ -306,7 +329,12 @@ function writeNodeConfig(
  * This same CLI as a child process: process.argv[1] is bin/consortia (bundle) or
  * src/cli/entry.ts (tsx), and execArgv carries the loader (`--import tsx`) in the latter case.
  */
-function spawnNode(index: number, dir: string, configFile: string, detached: boolean): NodeProcess {
+export function spawnNode(
+  index: number,
+  dir: string,
+  configFile: string,
+  detached: boolean,
+): NodeProcess {
   const script = process.argv[1];
   if (script === undefined) throw new CliError("cannot tell how this CLI was started");
   const execArgv = process.execArgv.filter((a) => !/^--(inspect|test)/.test(a));
@@ -424,7 +452,7 @@ async function openService(client: GovClient, ids: Identities, serviceCertPem: s
 }
 
 /** :update answers 500 until the node has emitted its first signature; give it a few seconds. */
-async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
+export async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     try {
@@ -437,7 +465,7 @@ async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function printBanner(common: string, settings: Settings): void {
+export function printBanner(common: string, settings: Settings): void {
   const url = `https://127.0.0.1:${settings.port}`;
   log("Started Consortia network with the following nodes:");
   for (let i = 0; i < settings.nodes; i++) {
@@ -457,7 +485,7 @@ function printBanner(common: string, settings: Settings): void {
 }
 
 /** Stops every node, in parallel. */
-function stopNodes(nodes: readonly NodeProcess[]): Promise<string[]> {
+export function stopNodes(nodes: readonly NodeProcess[]): Promise<string[]> {
   return Promise.all(nodes.map(stopNode));
 }
 
@@ -480,7 +508,7 @@ async function stopNode(node: NodeProcess): Promise<string> {
 }
 
 /** The last lines of the node's err and out files, for a failed start. */
-function tails(dir: string): string {
+export function tails(dir: string): string {
   const tail = (name: string): string => {
     let text = "";
     try {
