@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -36,6 +37,8 @@ export interface NetNode {
   readonly port: number;
   pid: number;
   id: string;
+  /** The certificate of this node's service, when it is not the sandbox's (a recovered one). */
+  ca?: string;
   /** Set by Network.kill: a killed process may linger as a zombie, so pids cannot tell. */
   killed?: boolean;
 }
@@ -131,10 +134,11 @@ export class Network {
   /** `consortia sandbox --no-wait` with `count` nodes; the service is open when this returns. */
   static async start(
     count: number,
-    options: { electionTimeoutMs?: number; sigMsInterval?: number } = {},
+    options: { electionTimeoutMs?: number; sigMsInterval?: number; spareNodes?: number } = {},
   ): Promise<Network> {
     const workspace = mkdtempSync(join(tmpdir(), "consortia-net-"));
-    const port = await freePortBlock(count + 2);
+    // Two spare ports for joiners by default; more for tests that start many extra nodes.
+    const port = await freePortBlock(count + Math.max(2, options.spareNodes ?? 0));
     const run = runCli([
       "sandbox",
       "--no-wait",
@@ -173,7 +177,7 @@ export class Network {
       const headers = text === undefined ? {} : { "content-type": "application/json" };
       const req = request(
         this.url(node, path),
-        { method, headers, ...this.tls, agent: false },
+        { method, headers, ...this.tls, ca: node.ca ?? this.tls.ca, agent: false },
         (res) => {
           let data = "";
           res.setEncoding("utf8");
@@ -257,7 +261,7 @@ export class Network {
   }
 
   gov(node: NetNode): GovClient {
-    return new GovClient({ url: `https://127.0.0.1:${node.port}`, caPem: this.tls.ca });
+    return new GovClient({ url: `https://127.0.0.1:${node.port}`, caPem: node.ca ?? this.tls.ca });
   }
 
   kill(node: NetNode): void {
@@ -265,18 +269,27 @@ export class Network {
     if (isAlive(node.pid)) process.kill(node.pid, "SIGKILL");
   }
 
+  /** sandbox_<index>: the directory of node `index` (its config, out, err and files). */
+  dirOf(index: number): string {
+    return join(this.workspace, `sandbox_${index}`);
+  }
+
   /**
-   * Starts one more node process joining the service through `target` (a Join config modelled
-   * on node 0's); returns it once its process is running.
+   * Writes sandbox_<index>/config.json, node 0's config (any sandbox has it) with `command`,
+   * this index's ports and, unless given, this index's ledger and snapshot directories; returns
+   * its path.
    */
-  spawnJoiner(target: NetNode): NetNode {
-    const index = this.nodes.length;
-    const dir = join(this.workspace, `sandbox_${index}`);
+  writeNodeConfig(
+    index: number,
+    command: Record<string, unknown>,
+    dirs: { ledger?: string; snapshots?: string } = {},
+  ): string {
+    const dir = this.dirOf(index);
     mkdirSync(dir, { recursive: true });
-    // Node 0's config (any sandbox has it), with a Join command instead of Start.
-    const template = JSON.parse(
-      readFileSync(join(this.workspace, "sandbox_0", "config.json"), "utf8"),
-    ) as Record<string, Record<string, unknown>>;
+    const template = JSON.parse(readFileSync(join(this.dirOf(0), "config.json"), "utf8")) as Record<
+      string,
+      Record<string, unknown>
+    >;
     const port = this.basePort + index;
     const config = {
       ...template,
@@ -284,13 +297,9 @@ export class Network {
         node_to_node_interface: { bind_address: `127.0.0.1:${port + 100}` },
         rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${port}` } },
       },
-      command: {
-        type: "Join",
-        service_certificate_file: join(this.workspace, "sandbox_common", "service_cert.pem"),
-        join: { target_rpc_address: `127.0.0.1:${target.port}`, retry_timeout: "300ms" },
-      },
-      ledger: { directory: join(dir, `${index}.ledger`) },
-      snapshots: { directory: join(dir, `${index}.snapshots`) },
+      command,
+      ledger: { directory: dirs.ledger ?? join(dir, `${index}.ledger`) },
+      snapshots: { directory: dirs.snapshots ?? join(dir, `${index}.snapshots`) },
       output_files: {
         node_certificate_file: join(dir, `${index}.pem`),
         pid_file: join(dir, "node.pid"),
@@ -298,6 +307,12 @@ export class Network {
     };
     const file = join(dir, "config.json");
     writeFileSync(file, JSON.stringify(config, null, 2));
+    return file;
+  }
+
+  /** Runs `consortia node --config file` as node `index` (stdout and stderr to out and err). */
+  private launch(index: number, file: string): NetNode {
+    const dir = this.dirOf(index);
     const out = openSync(join(dir, "out"), "w");
     const err = openSync(join(dir, "err"), "w");
     const child = spawn(process.execPath, ["--import", TSX, ENTRY, "node", "--config", file], {
@@ -306,9 +321,90 @@ export class Network {
     closeSync(out);
     closeSync(err);
     this.extra.push(child);
-    const node: NetNode = { index, port, pid: child.pid ?? -1, id: "" };
+    const node: NetNode = { index, port: this.basePort + index, pid: child.pid ?? -1, id: "" };
     this.nodes.push(node);
     return node;
+  }
+
+  /**
+   * Starts one more node process joining the service through `target` (a Join config modelled
+   * on node 0's); returns it once its process is running. `serviceCertFile` is the service's
+   * certificate (default: the sandbox's).
+   */
+  spawnJoiner(target: NetNode, options: { serviceCertFile?: string } = {}): NetNode {
+    const index = this.nodes.length;
+    const file = this.writeNodeConfig(index, {
+      type: "Join",
+      service_certificate_file:
+        options.serviceCertFile ?? join(this.workspace, "sandbox_common", "service_cert.pem"),
+      join: { target_rpc_address: `127.0.0.1:${target.port}`, retry_timeout: "300ms" },
+    });
+    return this.launch(index, file);
+  }
+
+  /**
+   * Starts a node with command Recover on `ledgerDir` (a copy of a stopped service's ledger,
+   * which it extends) and `snapshotsDir` (default: an empty one), naming `previousServiceCertFile`
+   * as the previous service identity. The new service's certificate goes to
+   * sandbox_<index>/service_cert.pem once the node has started; `ready()` waits for that and
+   * answers the node with `ca` set to it.
+   */
+  spawnRecover(options: {
+    ledgerDir: string;
+    previousServiceCertFile: string;
+    snapshotsDir?: string;
+  }): { node: NetNode; child: ChildProcess; serviceCertFile: string; ready(): Promise<NetNode> } {
+    const index = this.nodes.length;
+    const serviceCertFile = join(this.dirOf(index), "service_cert.pem");
+    const file = this.writeNodeConfig(
+      index,
+      {
+        type: "Recover",
+        service_certificate_file: serviceCertFile,
+        recover: { previous_service_identity_file: options.previousServiceCertFile },
+      },
+      {
+        ledger: options.ledgerDir,
+        ...(options.snapshotsDir !== undefined && { snapshots: options.snapshotsDir }),
+      },
+    );
+    const node = this.launch(index, file);
+    const child = this.extra.at(-1)!;
+    const ready = async () => {
+      // null once the process has exited: waiting longer cannot help.
+      const pem = await waitFor(`node ${index}'s new service certificate`, 30_000, async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return null;
+        return existsSync(serviceCertFile) ? readFileSync(serviceCertFile, "utf8") : undefined;
+      });
+      assert.ok(pem !== null, `node ${index} exited (${child.exitCode}):\n${this.logOf(node)}`);
+      node.ca = pem;
+      const self = await waitFor(`node ${index} answering`, 30_000, async () => {
+        const reply = await this.get(node, "/node/network/nodes/self");
+        return reply.status === 200 ? (JSON.parse(reply.body) as { node_id: string }) : undefined;
+      });
+      node.id = self.node_id;
+      return node;
+    };
+    return { node, child, serviceCertFile, ready };
+  }
+
+  /** What node `node` printed so far (its out, then its err). */
+  logOf(node: NetNode): string {
+    const read = (name: string) => {
+      const path = join(this.dirOf(node.index), name);
+      return existsSync(path) ? readFileSync(path, "utf8") : "";
+    };
+    return read("out") + read("err");
+  }
+
+  /** SIGTERMs every live node (an orderly stop: each closes its ledger) and waits for them. */
+  async terminateAll(timeoutMs = 15_000): Promise<void> {
+    const live = this.alive();
+    for (const node of live) process.kill(node.pid, "SIGTERM");
+    await waitFor("every node stopped", timeoutMs, async () =>
+      live.every((n) => !isAlive(n.pid)) ? true : undefined,
+    );
+    for (const node of live) node.killed = true;
   }
 
   async stop(): Promise<void> {

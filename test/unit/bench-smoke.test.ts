@@ -46,3 +46,21 @@ test("bench:pipeline runs end to end and leaves a verifiable ledger and receipt"
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("bench:recovery recovers a small ledger and joins a node from a snapshot", () => {
+  const run = spawnSync(
+    process.execPath,
+    ["--import", import.meta.resolve("tsx"), "bench/recovery.ts", "--txs", "2000", "--json"],
+    { encoding: "utf8", timeout: 120_000 },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const lines = run.stdout.trim().split("\n");
+  const result = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+  assert.equal(result.txs, 2000);
+  // Genesis and governance add a few transactions before the 2000 writes.
+  const replayed = result.public_replay_txs as number;
+  assert.ok(replayed > 2000 && replayed < 2100, `public replay of ${replayed} transactions`);
+  assert.equal(result.private_replay_txs, replayed);
+  assert.equal(result.joined_from_snapshot, true);
+  assert.ok((result.snapshot_bytes as number) > 0);
+});
