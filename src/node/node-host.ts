@@ -276,7 +276,9 @@ export class NodeHost implements NodeContext {
       pipeline: () => this.pipeline,
       store: this.store,
       history: this.history,
-      isPrimary: () => this.raft.isLeader,
+      // A recovering service holds only the public domain until the recovery completes: no
+      // snapshot of it then.
+      isPrimary: () => this.raft.isLeader && (this.disasterRecovery?.done ?? true),
       status: (view, seqno) => this.raft.status(view, seqno),
       log: (line) => deps.log(`[snapshot] ${line}`),
     });
@@ -383,6 +385,8 @@ export class NodeHost implements NodeContext {
         if (this.lastLeader !== null && leader !== this.lastLeader) {
           this.forwarder.abandon(this.lastLeader);
         }
+        // A new primary issues its own shares, so that it holds the key rekeys re-wrap under.
+        if (role === "Leader" && leader === this.nodeId) this.recovery?.scheduleRefresh();
         this.lastLeader = leader;
       },
     });
@@ -528,6 +532,9 @@ export class NodeHost implements NodeContext {
    */
   writeRekey(tx: Tx): void {
     const key = new Uint8Array(randomBytes(32));
+    // This transaction takes the next seqno (execution is synchronous); the secret applies after.
+    const fromSeqno = this.store.seqno + 2;
+    this.recovery.rewrap(tx, [...this.history.secrets.list(), { fromSeqno, key }], fromSeqno);
     const forNodes: Record<string, string> = {};
     for (const [id, info] of entriesById(tx, GOV_MAPS.nodeInfo)) {
       if (info.status !== "Trusted") continue;

@@ -8,11 +8,11 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import { createServer as createNetServer } from "node:net";
-import { fromBase64, fromUtf8 } from "../base/bytes.js";
+import { fromBase64, fromUtf8, toHex } from "../base/bytes.js";
 import type { Seqno } from "../base/ids.js";
 import { decodeEntry } from "../ledger/entry-format.js";
 import { parseReceipt, verifyReceipt } from "../ledger/receipt.js";
-import { splitSnapshotFile } from "../ledger/snapshot.js";
+import { snapshotDigest, splitSnapshotFile } from "../ledger/snapshot.js";
 import { listCommittedSnapshots } from "./snapshot-files.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
@@ -237,6 +237,10 @@ function checkSnapshotFile(
     const entry = decodeEntry(split.entry, "snapshot");
     if (entry.seqno !== seqno) return `its entry is at seqno ${entry.seqno}, not ${seqno}`;
     const receipt = parseReceipt(JSON.parse(fromUtf8(split.receipt)));
+    const digest = toHex(snapshotDigest(split.entry));
+    if (receipt.leaf_components?.claims_digest !== digest) {
+      return `its receipt does not cover this snapshot (digest ${digest})`;
+    }
     const verdict = verifyReceipt(receipt, serviceCertPem);
     return verdict.kind === "valid" ? null : `its receipt does not verify (${verdict.reason})`;
   } catch (e) {

@@ -25,7 +25,13 @@ import {
 import type { TxPipeline } from "./tx-pipeline.js";
 import type { Store } from "../kv/store.js";
 import { encodeLedgerSecretList, type LedgerSecrets } from "../ledger/ledger-secrets.js";
-import { issueRecoveryShares, RecoveryError, type RecoveryMember } from "./recovery-shares.js";
+import {
+  issueRecoveryShares,
+  RecoveryError,
+  wrapLedgerSecrets,
+  type RecoveryMember,
+} from "./recovery-shares.js";
+import type { Tx } from "../kv/tx.js";
 
 export interface RecoveryKeeperDeps {
   readonly pipeline: TxPipeline;
@@ -38,6 +44,12 @@ export interface RecoveryKeeperDeps {
 export class RecoveryKeeper {
   private running = false;
   private again = false;
+  /**
+   * The wrapping key of the shares this node issued last, and the wrapped records it produced
+   * under it (`encrypted_ledger_secret` values): while the store holds one of them, the members'
+   * shares rebuild this key, so a rekey can re-wrap under it (rewrap).
+   */
+  private held: { wrappingKey: Uint8Array; records: Set<string> } | null = null;
   /** Refreshes completed (for tests and metrics). */
   issued = 0;
 
@@ -96,6 +108,7 @@ export class RecoveryKeeper {
     try {
       const secrets = encodeLedgerSecretList(this.deps.secrets().list());
       issued = await issueRecoveryShares(secrets, policy.members, policy.threshold);
+      // Secrets added meanwhile (a rekey) are wrapped by the next refresh it scheduled.
     } catch (e) {
       if (e instanceof RecoveryError) {
         this.deps.log(`recovery shares not issued: ${e.message}`);
@@ -123,9 +136,42 @@ export class RecoveryKeeper {
       return;
     }
     this.issued++;
+    const record = toBase64(issued.wrappedLedgerSecret);
+    this.held = { wrappingKey: issued.wrappingKey, records: new Set([record]) };
     this.deps.log(
       `recovery shares issued to ${issued.encryptedShares.size} members ` +
         `(threshold ${policy.threshold}) at ${outcome.txId.view}.${outcome.txId.seqno}`,
     );
+  }
+
+  /**
+   * trigger_ledger_rekey, inside the rekey's transaction: wraps `secrets` (with the new one,
+   * in force from `latestFrom`) under the key of the shares the members hold now, so every
+   * transaction sealed with the new secret is recoverable from the first. Throws when this node
+   * does not hold that key (it did not issue the current shares, e.g. just after an election):
+   * a reshare is scheduled and the rekey can be retried once it has committed.
+   */
+  rewrap(tx: Tx, secrets: readonly { fromSeqno: number; key: Uint8Array }[], latestFrom: number) {
+    const current = getSingleton(tx, GOV_MAPS.encryptedLedgerSecrets);
+    const held = this.held;
+    if (
+      current === undefined ||
+      held === null ||
+      !held.records.has(current.encrypted_ledger_secret)
+    ) {
+      this.scheduleRefresh();
+      throw new Error(
+        "this primary does not hold the current recovery key yet (recovery shares are being " +
+          "reissued): retry the rekey in a moment",
+      );
+    }
+    const wrapped = wrapLedgerSecrets(held.wrappingKey, encodeLedgerSecretList(secrets));
+    const record = toBase64(wrapped);
+    held.records.add(record);
+    setSingleton(tx, GOV_MAPS.encryptedLedgerSecrets, {
+      ...current,
+      version: latestFrom,
+      encrypted_ledger_secret: record,
+    });
   }
 }

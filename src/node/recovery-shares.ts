@@ -5,7 +5,7 @@
  *
  * On every (re)share the node draws a fresh 32-byte wrapping key, wraps the service's ledger
  * secrets with it (every secret with the seqno it is in force from, encodeLedgerSecretList;
- * AES-256-GCM under a zero IV: each wrapping key wraps exactly one payload, once), and
+ * AES-256-GCM, wrapLedgerSecrets), and
  * hands out the wrapping key:
  *   - split with Shamir's scheme (`shamir-secret-sharing`: GF(2^8), audited) among the
  *     Participants, so that `threshold` shares rebuild it;
@@ -27,7 +27,6 @@ import { rsaOaepDecrypt, rsaOaepEncrypt } from "../crypto/identity.js";
 export const WRAPPING_KEY_BYTES = 32;
 const TAG_WHOLE = 0x00;
 const TAG_SHARE = 0x01;
-const ZERO_IV = new Uint8Array(GCM_IV_BYTES);
 const NO_AAD = new Uint8Array(0);
 
 export type RecoveryRole = "Participant" | "Owner";
@@ -39,6 +38,8 @@ export interface RecoveryMember {
 }
 
 export interface IssuedShares {
+  /** The key the shares rebuild; the issuing primary keeps it to re-wrap at rekeys. */
+  readonly wrappingKey: Uint8Array;
   /** The ledger secrets wrapped by this issue's key (ciphertext | tag). */
   readonly wrappedLedgerSecret: Uint8Array;
   /** Member id -> that member's share, RSA-OAEP encrypted to its encryption key. */
@@ -83,19 +84,29 @@ export function decryptShare(encryptedShare: Uint8Array, privateKeyPem: string):
   }
 }
 
-function wrap(key: Uint8Array, secret: Uint8Array): Uint8Array {
-  const sealed = gcmEncrypt(new GcmKey(key), ZERO_IV, secret, NO_AAD);
-  return concatBytes([sealed.ciphertext, sealed.tag]);
+/**
+ * Wraps `payload` (the encoded ledger secrets) under a wrapping key: random IV | ciphertext |
+ * tag. A wrapping key may wrap several payloads (a rekey re-wraps the secrets under the key the
+ * members already hold shares of, RecoveryKeeper.rewrap), so the IV is random, not zero as in
+ * CCF, where each key wraps once.
+ */
+export function wrapLedgerSecrets(wrappingKey: Uint8Array, payload: Uint8Array): Uint8Array {
+  const iv = new Uint8Array(randomBytes(GCM_IV_BYTES));
+  const sealed = gcmEncrypt(new GcmKey(wrappingKey), iv, payload, NO_AAD);
+  return concatBytes([iv, sealed.ciphertext, sealed.tag]);
 }
 
 /** Unwraps the ledger secrets with a rebuilt wrapping key; WrongShares if it does not open. */
 export function unwrapLedgerSecret(wrapped: Uint8Array, wrappingKey: Uint8Array): Uint8Array {
-  if (wrapped.byteLength <= GCM_TAG_BYTES || wrappingKey.byteLength !== WRAPPING_KEY_BYTES) {
+  const minimum = GCM_IV_BYTES + GCM_TAG_BYTES;
+  if (wrapped.byteLength <= minimum || wrappingKey.byteLength !== WRAPPING_KEY_BYTES) {
     fail(RecoveryErrorCode.WrongShares, "the wrapping key or the wrapped secret has a bad size");
   }
   const cut = wrapped.byteLength - GCM_TAG_BYTES;
   const key = new GcmKey(wrappingKey);
-  const secret = gcmDecrypt(key, ZERO_IV, wrapped.subarray(0, cut), wrapped.subarray(cut), NO_AAD);
+  const iv = wrapped.subarray(0, GCM_IV_BYTES);
+  const body = wrapped.subarray(GCM_IV_BYTES, cut);
+  const secret = gcmDecrypt(key, iv, body, wrapped.subarray(cut), NO_AAD);
   if (secret === null) {
     fail(RecoveryErrorCode.WrongShares, "the shares do not rebuild the recovery key");
   }
@@ -140,7 +151,11 @@ export async function issueRecoveryShares(
       shares.set(p.id, rsaOaepEncrypt(p.encryptionPublicKeyPem, tagged(TAG_SHARE, parts[i]!)));
     });
   }
-  return { wrappedLedgerSecret: wrap(wrappingKey, ledgerSecret), encryptedShares: shares };
+  return {
+    wrappingKey,
+    wrappedLedgerSecret: wrapLedgerSecrets(wrappingKey, ledgerSecret),
+    encryptedShares: shares,
+  };
 }
 
 /**

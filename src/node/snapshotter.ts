@@ -17,7 +17,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { toHex, utf8 } from "../base/bytes.js";
+import { fromHex, toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
 import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import type { Store } from "../kv/store.js";
@@ -107,9 +107,11 @@ export class Snapshotter {
   private recordEvidence(seqno: Seqno, hash: string, bytes: Uint8Array): void {
     const pipeline = this.deps.pipeline();
     const evidence = utf8(JSON.stringify({ hash, version: seqno }));
+    // The evidence's claims digest is the snapshot's digest, so the evidence receipt appended
+    // to the file binds its bytes (usableCommittedSnapshots checks it before use).
     const outcome = pipeline.execute((tx) => {
       tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence);
-    });
+    }, fromHex(hash)!);
     if (outcome.kind !== "committed") {
       this.deps.log(`snapshot at ${seqno} dropped: its evidence did not commit (${outcome.kind})`);
       return;
