@@ -4,7 +4,11 @@ import { rmSync } from "node:fs";
 
 rmSync("dist", { recursive: true, force: true });
 await build({
-  entryPoints: { cli: "src/cli/entry.ts", "sealer-worker": "src/node/sealer-worker.ts" },
+  entryPoints: {
+    cli: "src/cli/entry.ts",
+    "sealer-worker": "src/node/sealer-worker.ts",
+    "replay-worker": "src/node/replay-worker.ts",
+  },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   bundle: true,

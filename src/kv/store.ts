@@ -323,18 +323,23 @@ export class Store {
   /**
    * Disaster recovery: installs the maps of `recovered` (the private domain replayed from the
    * previous service's ledger, up to `upTo`) into this store, without a transaction: the ledger
-   * holds them already. Keys this store wrote after `upTo` keep their value. Nothing here can
-   * roll back to `upTo` or below (asserted), so installed entries need no undo records.
+   * holds them already. This store must not have written any of those maps after `upTo` (a
+   * recovering service takes no application writes until it is open), and nothing here can roll
+   * back to `upTo` or below (asserted): so installed entries need no undo records and nothing
+   * of the new service's is overwritten.
    */
   installRecovered(recovered: Store, upTo: Seqno): void {
     assert(upTo <= this.compactedTo, "recovered state is installed below the compacted seqno");
     assert(recovered.currentSeqno <= upTo, "recovered state ends at upTo");
+    for (const name of recovered.maps.keys()) {
+      const written = this.maps.get(name)?.seqno ?? 0;
+      assert(written <= upTo, `map ${name} was written at ${written}, after the recovery point`);
+    }
     for (const [name, source] of recovered.maps) {
       const target = this.mapState(name);
       for (const [keyStr, entry] of source.entries) {
         if (entry.value === null) continue; // a tombstone: nothing to install
         const existing = target.entries.get(keyStr);
-        if (existing !== undefined && existing.seqno > upTo) continue;
         if (existing !== undefined && existing.value !== null) target.liveCount--;
         target.entries.set(keyStr, new Entry(entry.key, entry.value, entry.seqno));
         target.liveCount++;

@@ -194,6 +194,35 @@ function fail(code: EntryErrorCode, offset: number, what: string): never {
  * snapshot files one snapshot). Throws EntryError or CodecError on malformed input.
  */
 export function decodeEntry(bytes: Uint8Array, expected: EntryKind = "write-set"): LedgerEntry {
+  const entry = checkedLayout(bytes, expected);
+  entry.publicMaps = decodeMaps(entry.publicDomain.subarray(PUBLIC_HEADER_BYTES));
+  return entry;
+}
+
+/**
+ * The private domain of a framed entry, decrypted (its serialised maps, for decodeMaps), or null
+ * when it does not authenticate. Checks the framing as decodeEntry does but leaves the public
+ * maps undecoded (a private replay does not need them). Throws EntryError like decodeEntry.
+ */
+export function decryptPrivateDomain(
+  bytes: Uint8Array,
+  secrets: LedgerSecrets,
+): { seqno: Seqno; plaintext: Uint8Array | null } {
+  const e = checkedLayout(bytes, "write-set");
+  const key = secrets.secretFor(e.seqno).gcmKey;
+  return {
+    seqno: e.seqno,
+    plaintext: gcmDecrypt(key, e.iv, e.privateCiphertext, e.tag, e.publicDomain),
+  };
+}
+
+const NO_MAPS: readonly MapWrites[] = [];
+
+/** decodeEntry's checks and views, with the public maps not yet decoded (NO_MAPS). */
+function checkedLayout(
+  bytes: Uint8Array,
+  expected: EntryKind,
+): { -readonly [K in keyof LedgerEntry]: LedgerEntry[K] } {
   if (bytes.byteLength < PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES) {
     fail(EntryErrorCode.Truncated, 0, `${bytes.byteLength} bytes is shorter than any entry`);
   }
@@ -238,7 +267,7 @@ export function decodeEntry(bytes: Uint8Array, expected: EntryKind = "write-set"
     view: (viewWord & VIEW_MASK) as View,
     claimsDigest: bytes.subarray(p + 9, p + 9 + SHA256_BYTES),
     commitEvidenceDigest: bytes.subarray(p + 9 + SHA256_BYTES, p + 9 + 2 * SHA256_BYTES),
-    publicMaps: decodeMaps(bytes.subarray(p + PUBLIC_HEADER_BYTES, publicEnd)),
+    publicMaps: NO_MAPS,
     publicDomain: bytes.subarray(p, publicEnd),
     tag: bytes.subarray(ENTRY_HEADER_BYTES, ivOffset),
     iv: bytes.subarray(ivOffset, ivOffset + GCM_IV_BYTES),

@@ -72,6 +72,9 @@ export interface ShareSubmission {
   readonly complete: boolean;
 }
 
+/** Threads decrypting the private domain beside the node's during the private replay. */
+const REPLAY_WORKERS = 2;
+
 /** Endorsements are valid as long as the new service certificate may be (CCF: 365 days max). */
 const ENDORSEMENT_VALIDITY_DAYS = 365;
 
@@ -213,11 +216,12 @@ export class DisasterRecovery {
     this.deps.setState("ReadingPrivateLedger");
     this.deps.pipeline.flushLedger();
     const started = performance.now();
-    const privateStore = replayPrivate({
+    const privateStore = await replayPrivate({
       ledgerDir: this.deps.ledgerDir,
       secrets: LedgerSecrets.fromList(list),
       snapshot: this.point.snapshot,
       upTo: this.point.upTo,
+      workers: REPLAY_WORKERS,
       onProgress: (seqno, read, total) =>
         this.deps.log(`private replay: seqno ${seqno}, ${Math.round((100 * read) / total)}%`),
     });

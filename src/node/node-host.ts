@@ -58,7 +58,7 @@ import {
   type NodeSigningIdentity,
 } from "./tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
-import { ConsensusDriver, PAYLOAD_WINDOW, trustedNodeIds } from "./consensus-driver.js";
+import { ConsensusDriver, trustedNodeIds } from "./consensus-driver.js";
 import { DisasterRecovery } from "./disaster-recovery.js";
 import {
   replayPublic,
@@ -437,8 +437,7 @@ export class NodeHost implements NodeContext {
         },
       );
       // The previous service's payloads stay in its ledger files; only recent ones in memory.
-      const keepFrom = recovered.replay.lastSignedSeqno - PAYLOAD_WINDOW;
-      if (keepFrom > 0) this.raft.compactPayloads(keepFrom as Seqno);
+      this.raft.compactPayloads(recovered.replay.payloadsFrom);
     }
     registerJoinEndpoint(this.router, {
       pipeline: this.pipeline,

@@ -23,9 +23,19 @@ import { toHex, fromUtf8 } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
 import type { Seqno, View } from "../base/ids.js";
 import type { RaftEntry } from "../consensus/types.js";
+import { PAYLOAD_WINDOW } from "./consensus-driver.js";
 import { Store } from "../kv/store.js";
 import type { MapWrites } from "../kv/write-set.js";
-import { decodeEntry, decryptPrivateMaps, type LedgerEntry } from "../ledger/entry-format.js";
+import {
+  decodeEntry,
+  decryptPrivateDomain,
+  decryptPrivateMaps,
+  type LedgerEntry,
+} from "../ledger/entry-format.js";
+import { decodeMaps } from "../kv/codec.js";
+import type { Worker } from "node:worker_threads";
+import { startNodeWorker } from "./sealer.js";
+import type { ReplayBatch, ReplayBatchResult } from "./replay-worker.js";
 import { TxHistory } from "../ledger/history.js";
 import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { listLedgerFiles, readLedger } from "../ledger/io/ledger-reader.js";
@@ -36,6 +46,12 @@ import { snapshotDigest, SNAPSHOT_EVIDENCE_MAP, SNAPSHOT_TREE_MAP } from "../led
 import { GOV_MAPS, GOV_TABLES } from "../gov/tables.js";
 import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import { sameCertificate } from "../crypto/certs.js";
+
+/** Every 2^16 entries a replayed store is compacted (below the last signature). */
+const COMPACT_EVERY = 1 << 16;
+/** Payloads kept in memory for the Raft log; the consensus driver keeps as many. */
+const REPLAY_PAYLOAD_WINDOW = PAYLOAD_WINDOW;
+const NO_PAYLOAD = new Uint8Array(0);
 
 export enum RecoveryReplayErrorCode {
   /** An entry or signature of the previous ledger does not verify. */
@@ -82,8 +98,13 @@ export interface PublicReplay {
   readonly history: TxHistory;
   /** Where the replay started: the snapshot's seqno and view, or 0. */
   readonly base: { readonly seqno: Seqno; readonly view: View };
-  /** Entries base+1 .. lastSignedSeqno for the Raft log (configurations left out). */
+  /**
+   * Entries base+1 .. lastSignedSeqno for the Raft log (configurations left out). Only those
+   * from `payloadsFrom` on carry their payload; older ones hold an empty one, and the node
+   * must compact its log's payloads below `payloadsFrom` (the ledger files serve them).
+   */
   readonly entries: RaftEntry[];
+  readonly payloadsFrom: Seqno;
   readonly lastSignedSeqno: Seqno;
   readonly lastView: View;
   /** The root the last signature signed (hex), recorded as previous_service_last_signed_root. */
@@ -134,7 +155,10 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
     });
   }
   const base = { seqno: (snapshot?.seqno ?? 0) as Seqno, view: (snapshot?.view ?? 0) as View };
-  const entries: RaftEntry[] = [];
+  // Payloads (views of the ledger files' bytes) are dropped behind a window as the replay goes,
+  // so the files can be freed: a 1M-entry ledger is not held in memory twice.
+  const entries: { -readonly [K in keyof RaftEntry]: RaftEntry[K] }[] = [];
+  let payloadsFrom = base.seqno + 1;
   const checker = new SignatureChecker();
   let lastSigned = base.seqno;
   let lastView = base.view;
@@ -192,6 +216,14 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
       isSignature: signature !== null,
       payload: item.entry,
     });
+    if (entries.length > REPLAY_PAYLOAD_WINDOW) {
+      entries[payloadsFrom - base.seqno - 1]!.payload = NO_PAYLOAD;
+      payloadsFrom++;
+    }
+    // Nothing is rolled back below the last signature: its undo records can go.
+    if (item.seqno % COMPACT_EVERY === 0 && lastSigned > store.compactedSeqno) {
+      store.compact(lastSigned);
+    }
     if (snapshot !== undefined && item.seqno === snapshot.evidenceSeqno) {
       checkEvidence(snapshot, entry.publicMaps, at);
       evidenceChecked = true;
@@ -248,6 +280,7 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
     history,
     base,
     entries,
+    payloadsFrom: Math.min(payloadsFrom, lastSigned + 1) as Seqno,
     lastSignedSeqno: lastSigned,
     lastView,
     lastSignedRoot,
@@ -303,48 +336,82 @@ export interface PrivateReplayInput {
   readonly snapshot?: RecoverySnapshot | undefined;
   /** The recovery point: the last seqno replayed publicly. */
   readonly upTo: Seqno;
+  /** Threads decrypting beside this one (replay-worker.ts); 0: decrypt here. */
+  readonly workers?: number;
   readonly onProgress?: (seqno: number, bytesRead: number, bytesTotal: number) => void;
 }
 
-/** Every 2^16 entries the private store is compacted (it needs no undo records). */
-const COMPACT_EVERY = 1 << 16;
+/** Entries per batch handed to a replay worker. */
+const BATCH_ENTRIES = 2048;
+
+interface Located {
+  readonly seqno: number;
+  readonly file: string;
+  readonly offset: number;
+}
 
 /**
  * Private replay: the private domain from the snapshot (if any) through `upTo`, as a store of
- * private maps only. Throws RecoveryReplayError(CannotDecrypt) naming the first entry whose
- * private domain does not decrypt.
+ * private maps only. With workers, batches of entries are decrypted on worker threads while
+ * this thread decodes and applies the previous batches, in seqno order. Throws
+ * RecoveryReplayError(CannotDecrypt) naming the first entry whose private domain does not
+ * decrypt.
  */
-export function replayPrivate(input: PrivateReplayInput): Store {
-  const { snapshot } = input;
-  let store: Store;
-  if (snapshot === undefined) {
-    store = new Store();
-  } else {
-    const entry = decodeEntry(snapshot.entryBytes, "snapshot");
-    const maps = decryptPrivateMaps(entry, input.secrets);
-    if (maps === null) {
-      fail(RecoveryReplayErrorCode.CannotDecrypt, `snapshot ${snapshot.seqno} does not decrypt`, {
-        seqno: snapshot.seqno,
-      });
+export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
+  const store = privateSnapshotStore(input);
+  const workers = input.workers ?? 0;
+  const pool = workers > 0 ? new DecryptPool(workers, input.secrets.list()) : null;
+  const inFlight: { result: Promise<ReplayBatchResult>; located: Located[] }[] = [];
+  let batch: { entries: Uint8Array[]; located: Located[]; bytes: number } = {
+    entries: [],
+    located: [],
+    bytes: 0,
+  };
+  const dispatch = () => {
+    if (batch.entries.length === 0) return;
+    const bytes = new Uint8Array(batch.bytes);
+    const lengths = new Uint32Array(batch.entries.length);
+    let at = 0;
+    batch.entries.forEach((entry, i) => {
+      bytes.set(entry, at);
+      lengths[i] = entry.byteLength;
+      at += entry.byteLength;
+    });
+    inFlight.push({ result: pool!.decrypt(bytes.buffer, lengths), located: batch.located });
+    batch = { entries: [], located: [], bytes: 0 };
+  };
+  const applyOldest = async () => {
+    const { result, located } = inFlight.shift()!;
+    applyBatch(store, await result, located);
+    if (store.seqno % COMPACT_EVERY < BATCH_ENTRIES) store.compact(store.seqno);
+  };
+  try {
+    for (const item of readLedger(input.ledgerDir, {
+      fromSeqno: store.seqno + 1,
+      onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
+    })) {
+      if (item.kind !== "entry" || item.seqno > input.upTo) break;
+      const at = { seqno: item.seqno, file: item.file, offset: item.offset };
+      if (pool === null) {
+        applyInline(store, item.entry, at, input.secrets);
+        continue;
+      }
+      batch.entries.push(item.entry);
+      batch.located.push(at);
+      batch.bytes += item.entry.byteLength;
+      if (batch.entries.length === BATCH_ENTRIES) {
+        dispatch();
+        if (inFlight.length > 2 * workers) await applyOldest();
+      }
     }
-    store = Store.fromSnapshot(snapshot.seqno, { maps });
-  }
-  for (const item of readLedger(input.ledgerDir, {
-    fromSeqno: store.seqno + 1,
-    onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
-  })) {
-    if (item.kind !== "entry" || item.seqno > input.upTo) break;
-    const at = { seqno: item.seqno, file: item.file, offset: item.offset };
-    const maps = decryptPrivateMaps(decodeEntry(item.entry), input.secrets);
-    if (maps === null) {
-      fail(
-        RecoveryReplayErrorCode.CannotDecrypt,
-        `${where(at)}: the private domain does not decrypt with the recovered ledger secrets`,
-        at,
-      );
+    if (pool !== null) {
+      dispatch();
+      while (inFlight.length > 0) await applyOldest();
     }
-    store.apply(item.seqno as Seqno, { maps });
-    if (item.seqno % COMPACT_EVERY === 0) store.compact(item.seqno as Seqno);
+  } finally {
+    // Results still in flight after a failure are not waited for.
+    for (const f of inFlight) f.result.catch(() => undefined);
+    await pool?.close();
   }
   if (store.seqno !== input.upTo) {
     fail(
@@ -354,4 +421,103 @@ export function replayPrivate(input: PrivateReplayInput): Store {
   }
   store.compact(store.seqno);
   return store;
+}
+
+/** The private maps of the snapshot a replay starts from, or an empty store. */
+function privateSnapshotStore(input: PrivateReplayInput): Store {
+  const { snapshot } = input;
+  if (snapshot === undefined) return new Store();
+  const entry = decodeEntry(snapshot.entryBytes, "snapshot");
+  const maps = decryptPrivateMaps(entry, input.secrets);
+  if (maps === null) {
+    fail(RecoveryReplayErrorCode.CannotDecrypt, `snapshot ${snapshot.seqno} does not decrypt`, {
+      seqno: snapshot.seqno,
+    });
+  }
+  return Store.fromSnapshot(snapshot.seqno, { maps });
+}
+
+function cannotDecrypt(at: Located, why: string): never {
+  return fail(RecoveryReplayErrorCode.CannotDecrypt, `${where(at)}: ${why}`, at);
+}
+
+function applyInline(store: Store, bytes: Uint8Array, at: Located, secrets: LedgerSecrets) {
+  let decrypted;
+  try {
+    decrypted = decryptPrivateDomain(bytes, secrets);
+  } catch (e) {
+    fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${String(e)}`, at);
+  }
+  if (decrypted.plaintext === null) {
+    cannotDecrypt(at, "the private domain does not decrypt with the recovered ledger secrets");
+  }
+  store.apply(at.seqno as Seqno, { maps: decodeMaps(decrypted.plaintext) });
+}
+
+function applyBatch(store: Store, result: ReplayBatchResult, located: readonly Located[]) {
+  const out = new Uint8Array(result.out);
+  const view = new DataView(result.out);
+  let offset = 0;
+  for (let i = 0; i < result.count; i++) {
+    const length = view.getUint32(offset, true);
+    const maps = decodeMaps(out.subarray(offset + 4, offset + 4 + length));
+    offset += 4 + length;
+    store.apply(located[i]!.seqno as Seqno, { maps });
+  }
+  if (result.failedAt >= 0) {
+    const at = located[result.failedAt]!;
+    if (result.undecryptable) cannotDecrypt(at, result.error);
+    fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${result.error}`, at);
+  }
+}
+
+/** Replay worker threads, used round robin; answers come back by batch id. */
+class DecryptPool {
+  private readonly workers: Worker[] = [];
+  private readonly waiting = new Map<number, PromiseWithResolversLike<ReplayBatchResult>>();
+  private nextId = 0;
+  private failure: Error | null = null;
+
+  constructor(count: number, secrets: { fromSeqno: number; key: Uint8Array }[]) {
+    for (let i = 0; i < count; i++) {
+      const worker = startNodeWorker("replay-worker", { secrets });
+      worker.on("message", (result: ReplayBatchResult) => {
+        const waiter = this.waiting.get(result.id);
+        this.waiting.delete(result.id);
+        waiter?.resolve(result);
+      });
+      worker.on("error", (e) => this.fail(e));
+      worker.on("exit", (code) => {
+        if (this.waiting.size > 0) this.fail(new Error(`a replay worker exited (${code})`));
+      });
+      this.workers.push(worker);
+    }
+  }
+
+  decrypt(bytes: ArrayBuffer, lengths: Uint32Array): Promise<ReplayBatchResult> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const promise = new Promise<ReplayBatchResult>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+    });
+    const batch: ReplayBatch = { id, bytes, lengths };
+    this.workers[id % this.workers.length]!.postMessage(batch, [bytes]);
+    return promise;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const waiter of this.waiting.values()) waiter.reject(e);
+    this.waiting.clear();
+  }
+
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+interface PromiseWithResolversLike<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
 }

@@ -102,18 +102,19 @@ const WAIT_SLICE_MS = 50;
 const SILENT_WAITS_MAX = 200;
 
 /**
- * Starts the worker script: dist/sealer-worker.mjs beside the bundle, or, when running from
- * source under tsx, a bootstrap that registers tsx in the worker first (Node 20 does not apply
- * the parent's --import loader hooks to workers).
+ * Starts one of the node's worker scripts (`name`.ts in this directory): dist/<name>.mjs beside
+ * the bundle, or, when running from source under tsx, a bootstrap that registers tsx in the
+ * worker first (Node 20 does not apply the parent's --import loader hooks to workers).
  */
-function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
+export function startNodeWorker(
+  name: "sealer-worker" | "replay-worker",
+  workerData: unknown,
+  transferList: MessagePort[] = [],
+): Worker {
   if (!import.meta.url.endsWith(".ts")) {
-    return new Worker(new URL("./sealer-worker.mjs", import.meta.url), {
-      workerData,
-      transferList,
-    });
+    return new Worker(new URL(`./${name}.mjs`, import.meta.url), { workerData, transferList });
   }
-  const target = new URL("./sealer-worker.ts", import.meta.url).href;
+  const target = new URL(`./${name}.ts`, import.meta.url).href;
   const tsx = import.meta.resolve("tsx/esm/api");
   const bootstrap =
     `import(${JSON.stringify(tsx)}).then((m) => { m.register(); ` +
@@ -140,7 +141,7 @@ export class WorkerSealer implements EntrySealer {
     const channel = new MessageChannel();
     const counter = new Int32Array(new SharedArrayBuffer(4));
     const workerData = { secrets: this.options.secrets.list(), port: channel.port2, counter };
-    const worker = startWorker(workerData, [channel.port2]);
+    const worker = startNodeWorker("sealer-worker", workerData, [channel.port2]);
     worker.unref();
     const entry: SealWorker = { worker, port: channel.port1, counter, error: null };
     worker.on("error", (err) => {
