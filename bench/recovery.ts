@@ -16,7 +16,7 @@
  *    over HTTPS instead would time the HTTP stack, not recovery, and take many minutes on a
  *    2-core machine. The node is stopped and its ledger kept; its snapshots are not.
  * 2. Recovery. The ledger is copied into a fresh directory and `consortia node` runs with
- *    command Recover (a separate process, from src/ through tsx like bench/sandbox.ts). Public
+ *    command Recover (a separate process: the dist/ bundle, or src/ through tsx). Public
  *    replay: spawn to /node/state PartOfPublicNetwork, and the node's own "public replay" line.
  *    Then transition_service_to_open (previous + next identity, majority ballots), member0's
  *    share (threshold 1), until /gov/service/info says Open; the node's "private replay" line.
@@ -153,10 +153,16 @@ function writeConfig(
   return file;
 }
 
-/** `consortia node --config FILE` from src/ through tsx, output to DIR/out. */
+const BUNDLE = join(import.meta.dirname, "..", "dist", "cli.mjs");
+
+/**
+ * `consortia node --config FILE`, output to DIR/out: the bundle users run (dist/cli.mjs, built by
+ * `npm ci` or `npm run build`), or src/ through tsx when there is no bundle.
+ */
 function spawnNode(dir: string, configFile: string): ChildProcess {
-  const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
-  const nodeArgs = ["--import", import.meta.resolve("tsx")];
+  const bundled = existsSync(BUNDLE);
+  const entry = bundled ? BUNDLE : join(import.meta.dirname, "..", "src", "cli", "entry.ts");
+  const nodeArgs = bundled ? [] : ["--import", import.meta.resolve("tsx")];
   if (args["cpu-prof-dir"] !== undefined) {
     nodeArgs.push("--cpu-prof", "--cpu-prof-dir", args["cpu-prof-dir"]);
   }

@@ -72,13 +72,16 @@ export async function recoverSandbox(settings: Settings): Promise<void> {
       );
     }
     const previous = setAsidePreviousService(ws, common);
+    // Ends every polling loop once the race is decided, so a failed recovery exits.
+    const abort = new AbortController();
     const failure = await Promise.race([
-      recover(nodes, settings, common, previous).then(
+      recover(nodes, settings, common, previous, abort.signal).then(
         () => undefined,
         (e: unknown) => (e instanceof Error ? e.message : String(e)),
       ),
       stop.promise.then((signal) => `${signal} received during the recovery`),
     ]);
+    abort.abort();
     if (failure !== undefined) {
       const stopped = await stopNodes(nodes);
       const logs = nodes.map((n) => tails(n.dir)).join("\n");
@@ -87,7 +90,6 @@ export async function recoverSandbox(settings: Settings): Promise<void> {
           `Run \`consortia sandbox --recover --workspace ${ws}\` again to start it over.`,
       );
     }
-    rmSync(join(ws, MARKER), { force: true });
     printBanner(common, settings);
     log(`The previous service's nodes are in ${previous}; its certificate is`);
     log(`  ${join(common, PREDECESSOR_CERT)}`);
@@ -97,32 +99,45 @@ export async function recoverSandbox(settings: Settings): Promise<void> {
   }
 }
 
-/** Step 1 (see the module comment); returns the directory holding the previous nodes. */
+/**
+ * Step 1 (see the module comment); returns the directory holding the previous nodes. The marker
+ * records the step reached, so an interruption anywhere leaves a state the next run completes:
+ * `moved: false` while the previous service's node directories are being set aside; once moved,
+ * any sandbox_<i> directory belongs to an interrupted recovery and is discarded.
+ */
 function setAsidePreviousService(ws: string, common: string): string {
   const marker = join(ws, MARKER);
-  const nodeDirs = readdirSync(ws).filter((n) => /^sandbox_\d+$/.test(n));
-  if (existsSync(marker)) {
-    const previous = (JSON.parse(readFileSync(marker, "utf8")) as { previous: string }).previous;
-    log(`An earlier recovery did not complete: starting again from ${previous}`);
-    for (const name of nodeDirs) rmSync(join(ws, name), { recursive: true, force: true });
-    return previous;
-  }
-  for (const name of nodeDirs) {
+  const nodeDirs = () => readdirSync(ws).filter((n) => /^sandbox_\d+$/.test(n));
+  for (const name of nodeDirs()) {
     const pid = readPid(join(ws, name, "node.pid"));
     if (pid !== null && isRunning(pid)) {
-      throw new CliError(`node ${name} (PID ${pid}) is still running: stop the sandbox first`);
+      throw new CliError(
+        `node ${name} (PID ${pid}) is still running: stop the sandbox first (kill ${pid})`,
+      );
     }
   }
-  if (nodeDirs.length === 0) throw new CliError(`no sandbox_<i> node directory in ${ws}`);
-  let k = 1;
-  while (existsSync(join(ws, `previous_service_${k}`))) k++;
-  const previous = join(ws, `previous_service_${k}`);
-  mkdirSync(previous);
-  for (const name of nodeDirs) renameSync(join(ws, name), join(previous, name));
+  let state: { previous: string; moved: boolean };
+  if (existsSync(marker)) {
+    state = JSON.parse(readFileSync(marker, "utf8")) as typeof state;
+    log(`An earlier recovery did not complete: starting again from ${state.previous}`);
+    if (state.moved) {
+      for (const name of nodeDirs()) rmSync(join(ws, name), { recursive: true, force: true });
+      return state.previous;
+    }
+  } else {
+    if (nodeDirs().length === 0) throw new CliError(`no sandbox_<i> node directory in ${ws}`);
+    let k = 1;
+    while (existsSync(join(ws, `previous_service_${k}`))) k++;
+    state = { previous: join(ws, `previous_service_${k}`), moved: false };
+    writeFileSync(marker, `${JSON.stringify(state)}\n`);
+  }
+  // Still the previous service's certificate: recover() replaces it only after this.
   copyFileSync(join(common, "service_cert.pem"), join(common, PREDECESSOR_CERT));
-  writeFileSync(marker, `${JSON.stringify({ previous })}\n`);
-  log(`Moved the previous service's nodes to ${previous}`);
-  return previous;
+  mkdirSync(state.previous, { recursive: true });
+  for (const name of nodeDirs()) renameSync(join(ws, name), join(state.previous, name));
+  writeFileSync(marker, `${JSON.stringify({ ...state, moved: true })}\n`);
+  log(`Moved the previous service's nodes to ${state.previous}`);
+  return state.previous;
 }
 
 function readPid(path: string): number | null {
@@ -228,7 +243,7 @@ class ProgressTail {
     const complete = lines.slice(0, -1); // the last one may be half written
     for (const line of complete.slice(this.printed)) {
       if (/replay|recover|snapshot/i.test(line)) {
-        log(`  node 0: ${line.replace(/^\[[^\]]*\] /, "")}`);
+        log(`  node 0: ${line.replace(/^\[[^\]]*\] (\[recovery\] )?/, "")}`);
       }
     }
     this.printed = Math.max(this.printed, complete.length);
@@ -240,6 +255,7 @@ async function recover(
   settings: Settings,
   common: string,
   previous: string,
+  signal: AbortSignal,
 ): Promise<void> {
   const ws = settings.workspace;
   const caPath = join(common, "service_cert.pem");
@@ -264,23 +280,28 @@ async function recover(
   const guard = <T>(p: Promise<T>) => Promise.race([p, exited]);
   const started = Date.now();
   const progress = new ProgressTail(join(dir0, "out"));
-  await guard(progress.during(waitForFile(caPath, PHASE_TIMEOUT_MS)));
+  await guard(progress.during(waitForFile(caPath, PHASE_TIMEOUT_MS, signal)));
   const caPem = readFileSync(caPath, "utf8");
   const client = new GovClient({ url: `https://127.0.0.1:${settings.port}`, caPem });
   try {
-    const ready = client.waitUntilReady({ timeoutMs: 30_000, state: "PartOfPublicNetwork" });
+    const ready = client.waitUntilReady({
+      timeoutMs: 30_000,
+      state: "PartOfPublicNetwork",
+      signal,
+    });
     await guard(progress.during(ready));
     log(`Node [0] replayed the public ledger (${elapsed(started)}): service Recovering`);
     await guard(openRecovered(client, members, previousPem, caPem));
     log("Service WaitingForRecoveryShares: members submit their shares");
     await guard(submitShares(client, members));
     const privateStart = Date.now();
-    await guard(progress.during(waitForOpen(client)));
+    await guard(progress.during(waitForOpen(client, signal)));
     log(`Private ledger replayed (${elapsed(privateStart)}): service Open again`);
-    await guard(joinOthers(nodes, client, members, settings, common, constitution));
+    await guard(joinOthers(nodes, client, members, settings, common, constitution, signal));
   } finally {
     client.close();
   }
+  rmSync(join(settings.workspace, MARKER), { force: true });
   log(`Recovery complete in ${elapsed(started)}`);
 }
 
@@ -288,11 +309,17 @@ function elapsed(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
-async function waitForFile(path: string, timeoutMs: number): Promise<void> {
+/** Waits `ms` between two polls; throws once the recovery was decided elsewhere. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  if (signal.aborted) throw new Error("stopped");
+}
+
+async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(path)) {
     if (Date.now() > deadline) throw new Error(`the node did not write ${path}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await pause(100, signal);
   }
 }
 
@@ -338,13 +365,13 @@ async function submitShares(client: GovClient, members: readonly Member[]): Prom
   throw new Error("every recovery member submitted a share, but the recovery did not start");
 }
 
-async function waitForOpen(client: GovClient): Promise<void> {
+async function waitForOpen(client: GovClient, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
   for (;;) {
     const info = await client.serviceInfo();
     if (info.status === "Open") return;
     if (Date.now() > deadline) throw new Error(`service still ${info.status}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await pause(200, signal);
   }
 }
 
@@ -356,19 +383,21 @@ async function joinOthers(
   settings: Settings,
   common: string,
   constitution: readonly string[],
+  signal: AbortSignal,
 ): Promise<void> {
   if (settings.nodes < 2) return;
   const state = await client.requestJson<{ startup_seqno?: number }>("GET", "/node/state");
   const startup = state?.startup_seqno ?? 0;
   if (startup > 0) {
     log(`Waiting for a snapshot of the new service (the recovery started from seqno ${startup})`);
-    await waitForSnapshotAfter(join(settings.workspace, "sandbox_0", "0.snapshots"), startup);
+    const dir = join(settings.workspace, "sandbox_0", "0.snapshots");
+    await waitForSnapshotAfter(dir, startup, signal);
   }
   for (let i = 1; i < settings.nodes; i++) {
     const dir = join(settings.workspace, `sandbox_${i}`);
     nodes.push(spawnNode(i, dir, writeNodeConfig(i, dir, common, constitution, settings), false));
   }
-  const pending = await waitForPending(client, settings.nodes - 1);
+  const pending = await waitForPending(client, settings.nodes - 1, signal);
   await proposeAndPass(
     client,
     members,
@@ -380,7 +409,7 @@ async function joinOthers(
   for (let i = 1; i < settings.nodes; i++) {
     const c = client.forNode(`https://127.0.0.1:${settings.port + i}`);
     try {
-      await c.waitUntilReady({ timeoutMs: JOIN_TIMEOUT_MS });
+      await c.waitUntilReady({ timeoutMs: JOIN_TIMEOUT_MS, signal });
     } finally {
       c.close();
     }
@@ -388,7 +417,11 @@ async function joinOthers(
   }
 }
 
-async function waitForSnapshotAfter(dir: string, seqno: number): Promise<void> {
+async function waitForSnapshotAfter(
+  dir: string,
+  seqno: number,
+  signal: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
   for (;;) {
     const names = existsSync(dir) ? readdirSync(dir) : [];
@@ -398,11 +431,15 @@ async function waitForSnapshotAfter(dir: string, seqno: number): Promise<void> {
     });
     if (found) return;
     if (Date.now() > deadline) throw new Error(`no committed snapshot after ${seqno} in ${dir}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await pause(200, signal);
   }
 }
 
-async function waitForPending(client: GovClient, count: number): Promise<string[]> {
+async function waitForPending(
+  client: GovClient,
+  count: number,
+  signal: AbortSignal,
+): Promise<string[]> {
   const deadline = Date.now() + JOIN_TIMEOUT_MS;
   for (;;) {
     const answer = await client.requestJson<{ nodes?: { node_id: string; status: string }[] }>(
@@ -412,6 +449,6 @@ async function waitForPending(client: GovClient, count: number): Promise<string[
     const ids = (answer?.nodes ?? []).map((n) => n.node_id);
     if (ids.length >= count) return ids;
     if (Date.now() > deadline) throw new Error(`${ids.length} of ${count} joiners are Pending`);
-    await new Promise((r) => setTimeout(r, 200));
+    await pause(200, signal);
   }
 }
