@@ -90,7 +90,7 @@ Example:
 
 /** Registers `replace` under the `node` command. */
 export function registerNodeReplace(node: Command): void {
-  const replace = addConnectionOptions(
+  addConnectionOptions(
     node
       .command("replace")
       .description(
@@ -109,12 +109,6 @@ export function registerNodeReplace(node: Command): void {
     )
     .addHelpText("after", HELP_AFTER)
     .action((o: ReplaceCliOptions) => runReplace(o));
-  // `node` itself requires --config (to run a node), and commander checks the required options
-  // of every ancestor of a subcommand; `node replace` runs no node, so it does not need one.
-  node.hook("preSubcommand", (_parent, sub) => {
-    if (sub !== replace) return;
-    for (const option of node.options) option.mandatory = false;
-  });
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {

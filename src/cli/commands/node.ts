@@ -23,9 +23,14 @@ export function registerNode(program: Command): void {
         "network.rpc_interfaces entry over HTTPS and talks to its peers on " +
         "network.node_to_node_interface until SIGINT or SIGTERM.",
     )
-    .requiredOption("--config <file>", "node configuration (JSON)")
+    // Checked in the action rather than by commander, which would also demand it of `node
+    // replace` (a subcommand that runs no node).
+    .option("--config <file>", "node configuration (JSON); required to run a node")
     .option("--check", "only validate the configuration, then exit")
-    .action(async (options: { config: string; check?: boolean }) => {
+    .action(async (options: { config?: string; check?: boolean }) => {
+      if (options.config === undefined) {
+        throw new CliError("required option '--config <file>' not specified");
+      }
       let config;
       try {
         config = loadNodeConfig(options.config);
