@@ -48,6 +48,7 @@ export interface DisasterRecoveryDeps {
   readonly store: Store;
   readonly history: TxHistory;
   readonly ledgerDir: string;
+  readonly readOnlyDirectories: readonly string[];
   readonly serviceIdentity: () => { certPem: string; privateKey: KeyObject };
   readonly setState: (state: NodeStartupState) => void;
   /** After the service reopened: reissue recovery shares, snapshot if needed. */
@@ -218,6 +219,7 @@ export class DisasterRecovery {
     const started = performance.now();
     const privateStore = await replayPrivate({
       ledgerDir: this.deps.ledgerDir,
+      readOnlyDirectories: this.deps.readOnlyDirectories,
       secrets: LedgerSecrets.fromList(list),
       snapshot: this.point.snapshot,
       upTo: this.point.upTo,

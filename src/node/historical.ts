@@ -39,7 +39,11 @@ export function requestedTxId(request: RpcRequest): TxId {
 
 function readEntry(node: NodeContext, seqno: Seqno): Uint8Array {
   node.pipeline.flushLedger();
-  for (const item of readLedger(node.config.ledger.directory, { fromSeqno: seqno })) {
+  const readOnlyDirectories = node.config.ledger.readOnlyDirectories;
+  for (const item of readLedger(node.config.ledger.directory, {
+    fromSeqno: seqno,
+    readOnlyDirectories,
+  })) {
     if (item.kind === "entry" && item.seqno === seqno) return item.entry;
     break;
   }

@@ -39,7 +39,7 @@ import { decodeEntry } from "../ledger/entry-format.js";
 import { TxHistory } from "../ledger/history.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { LedgerWriter } from "../ledger/io/ledger-writer.js";
-import { readLedger } from "../ledger/io/ledger-reader.js";
+import { listLedgerFiles, readLedger } from "../ledger/io/ledger-reader.js";
 import { Router } from "../http/router.js";
 import { dispatchRequest } from "../http/server.js";
 import { createRpcServer, type RpcServer } from "../http/server.js";
@@ -288,8 +288,14 @@ export class NodeHost implements NodeContext {
     }
     const ledger = LedgerWriter.open(config.ledger.directory, {
       chunkSizeBytes: config.ledger.chunkSizeBytes,
-      // A recovered ledger starts wherever its files say.
-      startSeqno: replay !== undefined ? undefined : (snapshot?.seqno ?? 0) + 1,
+      // A recovered ledger starts wherever its files say (after the recovery point when they
+      // are all in read-only directories).
+      startSeqno:
+        replay === undefined
+          ? (snapshot?.seqno ?? 0) + 1
+          : listLedgerFiles(config.ledger.directory).length > 0
+            ? undefined
+            : replay.lastSignedSeqno + 1,
     });
     if (replay !== undefined) ledger.truncate(replay.lastSignedSeqno);
     // The pipeline and the driver need each other: the pipeline hands entries to the driver.
@@ -412,6 +418,7 @@ export class NodeHost implements NodeContext {
           store: this.store,
           history: this.history,
           ledgerDir: config.ledger.directory,
+          readOnlyDirectories: config.ledger.readOnlyDirectories,
           serviceIdentity: () => ({
             certPem: this.serviceCertPem,
             privateKey: this.identity.servicePrivateKey,
@@ -584,7 +591,11 @@ export class NodeHost implements NodeContext {
   private readPayloads(from: Seqno, count: number): Uint8Array[] {
     this.pipeline.flushLedger();
     const out: Uint8Array[] = [];
-    for (const item of readLedger(this.config.ledger.directory, { fromSeqno: from })) {
+    const readOnlyDirectories = this.config.ledger.readOnlyDirectories;
+    for (const item of readLedger(this.config.ledger.directory, {
+      fromSeqno: from,
+      readOnlyDirectories,
+    })) {
       if (item.kind !== "entry") continue;
       if (item.seqno !== from + out.length) break;
       out.push(item.entry);
@@ -841,6 +852,7 @@ export class NodeHost implements NodeContext {
     const started = performance.now();
     const replay = replayPublic({
       ledgerDir: config.ledger.directory,
+      readOnlyDirectories: config.ledger.readOnlyDirectories,
       previousServiceCertPem,
       secrets,
       snapshot,

@@ -82,6 +82,8 @@ export interface RecoverySnapshot {
 
 export interface PublicReplayInput {
   readonly ledgerDir: string;
+  /** ledger.read_only_directories: older committed chunks (damaged copies count as missing). */
+  readonly readOnlyDirectories?: readonly string[];
   /** PEM of the service whose ledger this is (command.recover.previous_service_identity_file). */
   readonly previousServiceCertPem: string;
   /** The recovering node's secrets: they cover new entries; old ones are not decrypted here. */
@@ -172,6 +174,8 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
   let torn = false;
   for (const item of readLedger(input.ledgerDir, {
     fromSeqno: base.seqno + 1,
+    readOnlyDirectories: input.readOnlyDirectories ?? [],
+    onIgnoredFile: (path, reason) => input.log(`ignoring ${path}: ${reason}`),
     onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
   })) {
     if (item.kind === "torn-tail") {
@@ -331,6 +335,7 @@ function checkEvidence(
 
 export interface PrivateReplayInput {
   readonly ledgerDir: string;
+  readonly readOnlyDirectories?: readonly string[];
   /** The previous service's secrets, restored from the members' shares. */
   readonly secrets: LedgerSecrets;
   readonly snapshot?: RecoverySnapshot | undefined;
@@ -388,6 +393,7 @@ export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
   try {
     for (const item of readLedger(input.ledgerDir, {
       fromSeqno: store.seqno + 1,
+      readOnlyDirectories: input.readOnlyDirectories ?? [],
       onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
     })) {
       if (item.kind !== "entry" || item.seqno > input.upTo) break;

@@ -175,6 +175,7 @@ async function makeRig(threshold: number): Promise<Rig> {
         store: replay.store,
         history: replay.history,
         ledgerDir: dir,
+        readOnlyDirectories: [],
         serviceIdentity: () => ({
           certPem: b.serviceCertPem,
           privateKey: b.serviceKeys.privateKey,
