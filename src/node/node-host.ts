@@ -250,7 +250,7 @@ export class NodeHost implements NodeContext {
       replay?.store ??
       (snapshot === undefined
         ? new Store()
-        : Store.fromSnapshot(snapshot.seqno, snapshot.writeSet));
+        : Store.fromSnapshot(snapshot.seqno, snapshot.writeSet, true));
     if (snapshot !== undefined && parts.snapshotEvidenceSeqno !== undefined) {
       this.expectedEvidence = {
         seqno: snapshot.seqno,

@@ -126,7 +126,7 @@ function fail(
 /** The public maps of a snapshot entry, as a store at its seqno. */
 function snapshotPublicStore(snapshot: RecoverySnapshot): { store: Store; frontier: Uint8Array } {
   const entry = decodeEntry(snapshot.entryBytes, "snapshot");
-  const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps });
+  const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
   const frontier = store.get(SNAPSHOT_TREE_MAP, SINGLETON_KEY_BYTES);
   if (frontier === undefined) {
     fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
@@ -440,7 +440,7 @@ function privateSnapshotStore(input: PrivateReplayInput): Store {
       seqno: snapshot.seqno,
     });
   }
-  return Store.fromSnapshot(snapshot.seqno, { maps });
+  return Store.fromSnapshot(snapshot.seqno, { maps }, true);
 }
 
 function cannotDecrypt(at: Located, why: string): never {

@@ -21,7 +21,15 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
@@ -309,7 +317,21 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
       assert.equal((await serviceInfo(net, node)).status, "WaitingForRecoveryShares");
       const pending = await net.get(node, "/node/network/nodes?status=Pending");
       assert.deepEqual((JSON.parse(pending.body) as { nodes: unknown[] }).nodes, []);
-      const last = await submitShare(net, gov, 1);
+      // The second member through the CLI a member would run.
+      const cli = runCli([
+        "recovery",
+        "share",
+        "--workspace",
+        net.workspace,
+        "--member",
+        "member1",
+        "--node",
+        `https://127.0.0.1:${node.port}`,
+        "--cacert",
+        recovering.serviceCertFile,
+      ]);
+      assert.equal(cli.status, 0, cli.stderr);
+      const last = cli.stdout.trim();
       assert.equal(
         last,
         `${THRESHOLD}/${THRESHOLD} recovery shares successfully submitted. ` +
@@ -397,6 +419,37 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
     assert.match(net.logOf(node), /recovering from snapshot .*snapshot_\d+_\d+\.committed/);
     const messages = await openRecovered(net, node, oldCertPem);
     assert.match(messages.at(-1)!, /End of recovery procedure initiated/);
+    await expectRecords(net, node, records);
+    net.kill(node);
+  });
+
+  await t.test("from chunks in read-only directories, damaged copies ignored (F4)", async () => {
+    // ledger.read_only_directories: the committed chunks live in ro2; ro1, searched first,
+    // holds a zero-filled copy of each and a half-copied one of the first.
+    const dir = join(net.workspace, "read-only");
+    const [ledgerDir, ro1, ro2] = ["ledger", "ro1", "ro2"].map((d) => join(dir, d));
+    cpSync(ledgerOf(net.nodes[0]!), ledgerDir!, { recursive: true });
+    mkdirSync(ro1!, { recursive: true });
+    mkdirSync(ro2!, { recursive: true });
+    const committed = listLedgerFiles(ledgerDir!).filter((f) => f.committed);
+    assert.ok(committed.length > 0, "node 0 has committed chunks");
+    for (const [i, file] of committed.entries()) {
+      const bytes = readFileSync(file.path);
+      renameSync(file.path, join(ro2!, file.name));
+      const damaged = i === 0 ? bytes.subarray(0, bytes.length >> 1) : Buffer.alloc(bytes.length);
+      writeFileSync(join(ro1!, file.name), damaged);
+    }
+    const recovering = net.spawnRecover({
+      ledgerDir: ledgerDir!,
+      previousServiceCertFile: oldCertFile,
+      readOnlyLedgerDirs: [ro1!, ro2!],
+    });
+    const node = await recovering.ready();
+    const log = net.logOf(node);
+    for (const file of committed) {
+      assert.ok(log.includes(`ignoring ${join(ro1!, file.name)}`), `${file.name} in ro1:\n${log}`);
+    }
+    await openRecovered(net, node, oldCertPem);
     await expectRecords(net, node, records);
     net.kill(node);
   });

@@ -282,7 +282,7 @@ export class Network {
   writeNodeConfig(
     index: number,
     command: Record<string, unknown>,
-    dirs: { ledger?: string; snapshots?: string } = {},
+    dirs: { ledger?: string; snapshots?: string; readOnlyLedgers?: readonly string[] } = {},
   ): string {
     const dir = this.dirOf(index);
     mkdirSync(dir, { recursive: true });
@@ -298,7 +298,10 @@ export class Network {
         rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${port}` } },
       },
       command,
-      ledger: { directory: dirs.ledger ?? join(dir, `${index}.ledger`) },
+      ledger: {
+        directory: dirs.ledger ?? join(dir, `${index}.ledger`),
+        read_only_directories: dirs.readOnlyLedgers ?? [],
+      },
       snapshots: { directory: dirs.snapshots ?? join(dir, `${index}.snapshots`) },
       output_files: {
         node_certificate_file: join(dir, `${index}.pem`),
@@ -353,6 +356,8 @@ export class Network {
     ledgerDir: string;
     previousServiceCertFile: string;
     snapshotsDir?: string;
+    /** ledger.read_only_directories of the recovering node. */
+    readOnlyLedgerDirs?: readonly string[];
   }): { node: NetNode; child: ChildProcess; serviceCertFile: string; ready(): Promise<NetNode> } {
     const index = this.nodes.length;
     const serviceCertFile = join(this.dirOf(index), "service_cert.pem");
@@ -366,6 +371,9 @@ export class Network {
       {
         ledger: options.ledgerDir,
         ...(options.snapshotsDir !== undefined && { snapshots: options.snapshotsDir }),
+        ...(options.readOnlyLedgerDirs !== undefined && {
+          readOnlyLedgers: options.readOnlyLedgerDirs,
+        }),
       },
     );
     const node = this.launch(index, file);
