@@ -216,6 +216,23 @@ export function decryptPrivateDomain(
   };
 }
 
+/**
+ * What a Merkle leaf needs from a framed entry besides its hash: its seqno and the commit
+ * evidence and claims digests. Checks the framing as decodeEntry does, without decoding maps.
+ */
+export function entryLeafInputs(bytes: Uint8Array): {
+  seqno: Seqno;
+  commitEvidenceDigest: Uint8Array;
+  claimsDigest: Uint8Array;
+} {
+  const e = checkedLayout(bytes, "write-set");
+  return {
+    seqno: e.seqno,
+    commitEvidenceDigest: e.commitEvidenceDigest,
+    claimsDigest: e.claimsDigest,
+  };
+}
+
 const NO_MAPS: readonly MapWrites[] = [];
 
 /** decodeEntry's checks and views, with the public maps not yet decoded (NO_MAPS). */

@@ -143,7 +143,9 @@ export class TxHistory {
   recordEncoded(encoded: EncodedTx): void {
     assert(encoded.txId.seqno === this.tree.size + 1, "entries are recorded in seqno order");
     const { txId, entry, commitEvidenceDigest, claimsDigest, signature } = encoded;
-    this.record(txId.view, entry, commitEvidenceDigest, claimsDigest, signature);
+    const writeSetDigest = sha256(entry);
+    const leaf = computeLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest);
+    this.record(txId.view, claimsDigest, writeSetDigest, leaf, signature);
   }
 
   /** Records a transaction sealed elsewhere (seal-batch.ts, possibly in a worker). */
@@ -166,20 +168,31 @@ export class TxHistory {
     const entry = decoded ?? decodeEntry(bytes);
     assert(entry.seqno === this.tree.size + 1, "entries are recorded in seqno order");
     const signature = findSignature(entry.publicMaps);
-    this.record(entry.view, bytes, entry.commitEvidenceDigest, entry.claimsDigest, signature);
+    const writeSetDigest = sha256(bytes);
+    const leaf = computeLeaf(writeSetDigest, entry.commitEvidenceDigest, entry.claimsDigest);
+    this.record(entry.view, entry.claimsDigest, writeSetDigest, leaf, signature);
     return entry;
+  }
+
+  /**
+   * Replay path: records a decoded entry whose write set digest (SHA-256 of its bytes) and leaf
+   * were computed elsewhere (a replay worker); the caller vouches that they are this entry's.
+   */
+  appendHashed(entry: LedgerEntry, writeSetDigest: Uint8Array, leaf: Uint8Array): void {
+    assert(entry.seqno === this.tree.size + 1, "entries are recorded in seqno order");
+    const signature = findSignature(entry.publicMaps);
+    this.record(entry.view, entry.claimsDigest, writeSetDigest, leaf, signature);
   }
 
   private record(
     view: View,
-    entry: Uint8Array,
-    ceDigest: Uint8Array,
     claimsDigest: Uint8Array,
+    writeSetDigest: Uint8Array,
+    leaf: Uint8Array,
     signature: SignatureValue | null,
   ): void {
     const seqno = this.tree.size + 1;
-    const writeSetDigest = sha256(entry);
-    this.tree.append(computeLeaf(writeSetDigest, ceDigest, claimsDigest));
+    this.tree.append(leaf);
     this.digests.push(writeSetDigest);
     this.views.push(view);
     if (!isZero(claimsDigest)) this.claims.set(seqno, claimsDigest.slice());

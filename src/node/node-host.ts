@@ -103,6 +103,8 @@ export { VIRTUAL_MEASUREMENT };
 export const CONSORTIA_VERSION = "0.1.0";
 /** The first service view is 2 (ccf-api.md 7). */
 const START_VIEW = 2 as View;
+/** Threads hashing entries beside the node's during a recovery's public replay. */
+const REPLAY_WORKERS = 2;
 /** How often the pipeline and consensus are ticked (signatures, heartbeats, elections). */
 const TICK_INTERVAL_MS = 10;
 /** The hard state (view, vote) lives next to the ledger chunks. */
@@ -850,7 +852,8 @@ export class NodeHost implements NodeContext {
     const secrets = new LedgerSecrets(randomBytes(32));
     deps.log(`reading the public ledger in ${config.ledger.directory}`);
     const started = performance.now();
-    const replay = replayPublic({
+    const replay = await replayPublic({
+      workers: REPLAY_WORKERS,
       ledgerDir: config.ledger.directory,
       readOnlyDirectories: config.ledger.readOnlyDirectories,
       previousServiceCertPem,

@@ -35,7 +35,7 @@ import {
 import { decodeMaps } from "../kv/codec.js";
 import type { Worker } from "node:worker_threads";
 import { startNodeWorker } from "./sealer.js";
-import type { ReplayBatch, ReplayBatchResult } from "./replay-worker.js";
+import type { ReplayBatch, ReplayBatchResult, ReplayJob } from "./replay-worker.js";
 import { TxHistory } from "../ledger/history.js";
 import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { listLedgerFiles, readLedger } from "../ledger/io/ledger-reader.js";
@@ -89,6 +89,8 @@ export interface PublicReplayInput {
   /** The recovering node's secrets: they cover new entries; old ones are not decrypted here. */
   readonly secrets: LedgerSecrets;
   readonly snapshot?: RecoverySnapshot | undefined;
+  /** Threads hashing entries beside this one (replay-worker.ts); 0: hash here. */
+  readonly workers?: number;
   readonly log: (line: string) => void;
   /** Called after each ledger file with the last seqno replayed and bytes read so far. */
   readonly onProgress?: (seqno: number, bytesRead: number, bytesTotal: number) => void;
@@ -140,8 +142,12 @@ function serviceCertOf(store: Store): string | null {
   return value === undefined ? null : GOV_MAPS.serviceInfo.codec.decode(value).cert;
 }
 
-/** Public replay (see the module comment). Throws RecoveryReplayError. */
-export function replayPublic(input: PublicReplayInput): PublicReplay {
+/**
+ * Public replay (see the module comment). With workers, entries' hashes and leaves are computed
+ * on worker threads (replay-worker.ts) while this thread decodes, checks and applies earlier
+ * batches, in seqno order. Throws RecoveryReplayError.
+ */
+export async function replayPublic(input: PublicReplayInput): Promise<PublicReplay> {
   const { snapshot } = input;
   let store: Store;
   let history: TxHistory;
@@ -172,23 +178,14 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
   let serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
   let evidenceChecked = snapshot === undefined;
   let torn = false;
-  for (const item of readLedger(input.ledgerDir, {
-    fromSeqno: base.seqno + 1,
-    readOnlyDirectories: input.readOnlyDirectories ?? [],
-    onIgnoredFile: (path, reason) => input.log(`ignoring ${path}: ${reason}`),
-    onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
-  })) {
-    if (item.kind === "torn-tail") {
-      input.log(`${item.file}: ignoring a torn last entry at offset ${item.offset}`);
-      torn = true;
-      break;
-    }
-    const at = { seqno: item.seqno, file: item.file, offset: item.offset };
+
+  /** One entry, in seqno order; `hashed`: its write set digest and leaf from a worker. */
+  const take = (item: Located & { entry: Uint8Array }, hashed?: Uint8Array) => {
     let entry: LedgerEntry;
     try {
       entry = decodeEntry(item.entry);
     } catch (e) {
-      return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${String(e)}`, at);
+      return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${String(e)}`, item);
     }
     const signature = findSignature(entry.publicMaps);
     if (signature !== null) {
@@ -209,10 +206,11 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
                 serviceCert,
               );
       if (problem !== null) {
-        fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${problem}`, at);
+        fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${problem}`, item);
       }
     }
-    history.appendEntry(item.entry, entry);
+    if (hashed === undefined) history.appendEntry(item.entry, entry);
+    else history.appendHashed(entry, hashed.subarray(0, 32), hashed.subarray(32, 64));
     store.apply(item.seqno as Seqno, { maps: entry.publicMaps });
     entries.push({
       seqno: item.seqno as Seqno,
@@ -229,7 +227,7 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
       store.compact(lastSigned);
     }
     if (snapshot !== undefined && item.seqno === snapshot.evidenceSeqno) {
-      checkEvidence(snapshot, entry.publicMaps, at);
+      checkEvidence(snapshot, entry.publicMaps, item);
       evidenceChecked = true;
     }
     if (signature !== null) {
@@ -240,6 +238,30 @@ export function replayPublic(input: PublicReplayInput): PublicReplay {
         underPrevious = { seqno: lastSigned, view: lastView, root: signature.root };
       }
     }
+  };
+
+  const workers = input.workers ?? 0;
+  type Item = Located & { entry: Uint8Array };
+  const batches = new Batches<Item>(workers > 0 ? new ReplayPool(workers, []) : null, "hash");
+  try {
+    for (const item of readLedger(input.ledgerDir, {
+      fromSeqno: base.seqno + 1,
+      readOnlyDirectories: input.readOnlyDirectories ?? [],
+      onIgnoredFile: (path, reason) => input.log(`ignoring ${path}: ${reason}`),
+      onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
+    })) {
+      if (item.kind === "torn-tail") {
+        input.log(`${item.file}: ignoring a torn last entry at offset ${item.offset}`);
+        torn = true;
+        break;
+      }
+      const it = { seqno: item.seqno, file: item.file, offset: item.offset, entry: item.entry };
+      if (!batches.parallel) take(it);
+      else await batches.add(item.entry, it, (hashed, done) => take(done, hashed));
+    }
+    await batches.drain((hashed, done) => take(done, hashed));
+  } finally {
+    await batches.close();
   }
   const last = store.seqno;
   const finalCert = serviceCertOf(store);
@@ -365,30 +387,11 @@ interface Located {
 export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
   const store = privateSnapshotStore(input);
   const workers = input.workers ?? 0;
-  const pool = workers > 0 ? new DecryptPool(workers, input.secrets.list()) : null;
-  const inFlight: { result: Promise<ReplayBatchResult>; located: Located[] }[] = [];
-  let batch: { entries: Uint8Array[]; located: Located[]; bytes: number } = {
-    entries: [],
-    located: [],
-    bytes: 0,
-  };
-  const dispatch = () => {
-    if (batch.entries.length === 0) return;
-    const bytes = new Uint8Array(batch.bytes);
-    const lengths = new Uint32Array(batch.entries.length);
-    let at = 0;
-    batch.entries.forEach((entry, i) => {
-      bytes.set(entry, at);
-      lengths[i] = entry.byteLength;
-      at += entry.byteLength;
-    });
-    inFlight.push({ result: pool!.decrypt(bytes.buffer, lengths), located: batch.located });
-    batch = { entries: [], located: [], bytes: 0 };
-  };
-  const applyOldest = async () => {
-    const { result, located } = inFlight.shift()!;
-    applyBatch(store, await result, located);
-    if (store.seqno % COMPACT_EVERY < BATCH_ENTRIES) store.compact(store.seqno);
+  const pool = workers > 0 ? new ReplayPool(workers, input.secrets.list()) : null;
+  const batches = new Batches<Located>(pool, "decrypt");
+  const take = (plaintext: Uint8Array, at: Located) => {
+    store.apply(at.seqno as Seqno, { maps: decodeMaps(plaintext) });
+    if (at.seqno % COMPACT_EVERY === 0) store.compact(at.seqno as Seqno);
   };
   try {
     for (const item of readLedger(input.ledgerDir, {
@@ -398,26 +401,12 @@ export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
     })) {
       if (item.kind !== "entry" || item.seqno > input.upTo) break;
       const at = { seqno: item.seqno, file: item.file, offset: item.offset };
-      if (pool === null) {
-        applyInline(store, item.entry, at, input.secrets);
-        continue;
-      }
-      batch.entries.push(item.entry);
-      batch.located.push(at);
-      batch.bytes += item.entry.byteLength;
-      if (batch.entries.length === BATCH_ENTRIES) {
-        dispatch();
-        if (inFlight.length > 2 * workers) await applyOldest();
-      }
+      if (!batches.parallel) take(decryptInline(item.entry, at, input.secrets), at);
+      else await batches.add(item.entry, at, take);
     }
-    if (pool !== null) {
-      dispatch();
-      while (inFlight.length > 0) await applyOldest();
-    }
+    await batches.drain(take);
   } finally {
-    // Results still in flight after a failure are not waited for.
-    for (const f of inFlight) f.result.catch(() => undefined);
-    await pool?.close();
+    await batches.close();
   }
   if (store.seqno !== input.upTo) {
     fail(
@@ -447,38 +436,98 @@ function cannotDecrypt(at: Located, why: string): never {
   return fail(RecoveryReplayErrorCode.CannotDecrypt, `${where(at)}: ${why}`, at);
 }
 
-function applyInline(store: Store, bytes: Uint8Array, at: Located, secrets: LedgerSecrets) {
+function decryptInline(bytes: Uint8Array, at: Located, secrets: LedgerSecrets): Uint8Array {
   let decrypted;
   try {
     decrypted = decryptPrivateDomain(bytes, secrets);
   } catch (e) {
-    fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${String(e)}`, at);
+    return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${String(e)}`, at);
   }
   if (decrypted.plaintext === null) {
     cannotDecrypt(at, "the private domain does not decrypt with the recovered ledger secrets");
   }
-  store.apply(at.seqno as Seqno, { maps: decodeMaps(decrypted.plaintext) });
+  return decrypted.plaintext;
 }
 
-function applyBatch(store: Store, result: ReplayBatchResult, located: readonly Located[]) {
-  const out = new Uint8Array(result.out);
-  const view = new DataView(result.out);
-  let offset = 0;
-  for (let i = 0; i < result.count; i++) {
-    const length = view.getUint32(offset, true);
-    const maps = decodeMaps(out.subarray(offset + 4, offset + 4 + length));
-    offset += 4 + length;
-    store.apply(located[i]!.seqno as Seqno, { maps });
+/**
+ * Entries on their way through replay workers: batched, dispatched ahead (at most two batches
+ * per worker in flight), and handed back in seqno order with each entry's result (a plaintext,
+ * or a write set digest and leaf). A failed entry is reported after those before it.
+ */
+class Batches<T extends Located> {
+  private readonly inFlight: { result: Promise<ReplayBatchResult>; located: T[] }[] = [];
+  private entries: Uint8Array[] = [];
+  private located: T[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly pool: ReplayPool | null,
+    private readonly kind: ReplayJob,
+  ) {}
+
+  get parallel(): boolean {
+    return this.pool !== null;
   }
-  if (result.failedAt >= 0) {
-    const at = located[result.failedAt]!;
-    if (result.undecryptable) cannotDecrypt(at, result.error);
-    fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${result.error}`, at);
+
+  async add(entry: Uint8Array, at: T, take: (result: Uint8Array, at: T) => void): Promise<void> {
+    this.entries.push(entry);
+    this.located.push(at);
+    this.bytes += entry.byteLength;
+    if (this.entries.length < BATCH_ENTRIES) return;
+    this.dispatch();
+    if (this.inFlight.length > 2 * this.pool!.size) await this.takeOldest(take);
+  }
+
+  async drain(take: (result: Uint8Array, at: T) => void): Promise<void> {
+    if (this.pool === null) return;
+    this.dispatch();
+    while (this.inFlight.length > 0) await this.takeOldest(take);
+  }
+
+  private dispatch(): void {
+    if (this.entries.length === 0) return;
+    const bytes = new Uint8Array(this.bytes);
+    const lengths = new Uint32Array(this.entries.length);
+    let at = 0;
+    this.entries.forEach((entry, i) => {
+      bytes.set(entry, at);
+      lengths[i] = entry.byteLength;
+      at += entry.byteLength;
+    });
+    const result = this.pool!.run(this.kind, bytes.buffer, lengths);
+    this.inFlight.push({ result, located: this.located });
+    this.entries = [];
+    this.located = [];
+    this.bytes = 0;
+  }
+
+  private async takeOldest(take: (result: Uint8Array, at: T) => void): Promise<void> {
+    const { result: pending, located } = this.inFlight.shift()!;
+    const result = await pending;
+    const out = new Uint8Array(result.out);
+    const view = new DataView(result.out);
+    let offset = 0;
+    for (let i = 0; i < result.count; i++) {
+      const length = view.getUint32(offset, true);
+      take(out.subarray(offset + 4, offset + 4 + length), located[i]!);
+      offset += 4 + length;
+    }
+    if (result.failedAt >= 0) {
+      const at = located[result.failedAt]!;
+      if (result.undecryptable) cannotDecrypt(at, result.error);
+      fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${result.error}`, at);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Results still in flight after a failure are not waited for.
+    for (const f of this.inFlight) f.result.catch(() => undefined);
+    await this.pool?.close();
   }
 }
 
 /** Replay worker threads, used round robin; answers come back by batch id. */
-class DecryptPool {
+class ReplayPool {
   private readonly workers: Worker[] = [];
   private readonly waiting = new Map<number, PromiseWithResolversLike<ReplayBatchResult>>();
   private nextId = 0;
@@ -500,13 +549,17 @@ class DecryptPool {
     }
   }
 
-  decrypt(bytes: ArrayBuffer, lengths: Uint32Array): Promise<ReplayBatchResult> {
+  get size(): number {
+    return this.workers.length;
+  }
+
+  run(kind: ReplayJob, bytes: ArrayBuffer, lengths: Uint32Array): Promise<ReplayBatchResult> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const id = this.nextId++;
     const promise = new Promise<ReplayBatchResult>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
     });
-    const batch: ReplayBatch = { id, bytes, lengths };
+    const batch: ReplayBatch = { id, kind, bytes, lengths };
     this.workers[id % this.workers.length]!.postMessage(batch, [bytes]);
     return promise;
   }

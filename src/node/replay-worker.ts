@@ -1,16 +1,23 @@
 /**
- * Replay worker thread (recovery-replay.ts, private replay): decrypts the private domains of
- * batches of ledger entries with the ledger secrets it was given, beside the thread that decodes
- * and applies them. Each batch answers with the plaintexts, each prefixed by its u32 LE length,
- * up to the first entry that fails (its index and why), so the caller can name its file and
- * offset.
+ * Replay worker thread (recovery-replay.ts): for batches of ledger entries, beside the thread
+ * that decodes and applies them, either
+ * - "hash" (public replay): each entry's write set digest (SHA-256 of its bytes) and Merkle
+ *   leaf, 64 bytes; or
+ * - "decrypt" (private replay): its private domain decrypted with the ledger secrets given.
+ * Each batch answers with the results, each prefixed by its u32 LE length, up to the first entry
+ * that fails (its index and why), so the caller can name its file and offset.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { decryptPrivateDomain } from "../ledger/entry-format.js";
+import { sha256 } from "../crypto/hash.js";
+import { decryptPrivateDomain, entryLeafInputs } from "../ledger/entry-format.js";
+import { computeLeaf } from "../ledger/history.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
+
+export type ReplayJob = "hash" | "decrypt";
 
 export interface ReplayBatch {
   readonly id: number;
+  readonly kind: ReplayJob;
   /** The entries' framed bytes, one after the other. */
   readonly bytes: ArrayBuffer;
   readonly lengths: Uint32Array;
@@ -28,9 +35,20 @@ export interface ReplayBatchResult {
   readonly undecryptable: boolean;
 }
 
-const secrets = LedgerSecrets.fromList(
-  (workerData as { secrets: { fromSeqno: number; key: Uint8Array }[] }).secrets,
-);
+const list = (workerData as { secrets: { fromSeqno: number; key: Uint8Array }[] }).secrets;
+// A hashing worker gets no secrets.
+const secrets = list.length > 0 ? LedgerSecrets.fromList(list) : null;
+
+/** One entry's result, or null when its private domain does not authenticate. */
+function resultOf(kind: ReplayJob, entry: Uint8Array): Uint8Array | null {
+  if (kind === "decrypt") return decryptPrivateDomain(entry, secrets!).plaintext;
+  const { commitEvidenceDigest, claimsDigest } = entryLeafInputs(entry);
+  const writeSetDigest = sha256(entry);
+  const out = new Uint8Array(64);
+  out.set(writeSetDigest);
+  out.set(computeLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest), 32);
+  return out;
+}
 
 parentPort!.on("message", (batch: ReplayBatch) => {
   const input = new Uint8Array(batch.bytes);
@@ -44,7 +62,7 @@ parentPort!.on("message", (batch: ReplayBatch) => {
     const entry = input.subarray(at, at + batch.lengths[i]!);
     at += batch.lengths[i]!;
     try {
-      const { plaintext } = decryptPrivateDomain(entry, secrets);
+      const plaintext = resultOf(batch.kind, entry);
       if (plaintext === null) {
         failedAt = i;
         undecryptable = true;

@@ -147,7 +147,7 @@ async function makeRig(threshold: number): Promise<Rig> {
   }
   await old.close();
   // Service B recovers it.
-  const replay = replayPublic({
+  const replay = await replayPublic({
     ledgerDir: dir,
     previousServiceCertPem: a.serviceCertPem,
     secrets: new LedgerSecrets(new Uint8Array(randomBytes(32))),

@@ -197,20 +197,51 @@ function signatureSeqnos(entries: readonly DiskEntry[]): number[] {
   return entries.filter((e) => e.signedRoot !== null).map((e) => e.seqno);
 }
 
-function replay(
+/**
+ * replayPublic on the node thread and with two hashing workers: both must give the same result,
+ * or fail with the same error (rethrown).
+ */
+async function replay(
   b: LedgerBuilder,
   previousServiceCertPem: string,
   snapshot?: RecoverySnapshot,
-): { result: PublicReplay; log: string[] } {
-  const log: string[] = [];
-  const result = replayPublic({
-    ledgerDir: b.dir,
-    previousServiceCertPem,
-    secrets: new LedgerSecrets(new Uint8Array(randomBytes(32))),
-    snapshot,
-    log: (line) => log.push(line),
+): Promise<{ result: PublicReplay; log: string[] }> {
+  const run = async (workers: number) => {
+    const log: string[] = [];
+    try {
+      const result = await replayPublic({
+        workers,
+        ledgerDir: b.dir,
+        previousServiceCertPem,
+        secrets: new LedgerSecrets(new Uint8Array(randomBytes(32))),
+        snapshot,
+        log: (line) => log.push(line),
+      });
+      return { result, log };
+    } catch (e) {
+      return { error: e as Error, log };
+    }
+  };
+  const inline = await run(0);
+  const parallel = await run(2);
+  if ("error" in inline) {
+    assert.ok("error" in parallel, "the parallel replay fails too");
+    assert.equal(parallel.error.message, inline.error.message);
+    throw inline.error;
+  }
+  assert.ok("result" in parallel, `the parallel replay succeeds too: ${String(parallel.error)}`);
+  const summary = (r: PublicReplay) => ({
+    last: r.lastSignedSeqno,
+    view: r.lastView,
+    root: r.lastSignedRoot,
+    dropped: r.droppedEntries,
+    entries: r.entries.length,
+    tree: toHex(r.history.tree.root()),
+    seqno: r.store.seqno,
   });
-  return { result, log };
+  assert.deepEqual(summary(parallel.result), summary(inline.result));
+  assert.deepEqual(parallel.log, inline.log);
+  return inline;
 }
 
 /** assert.throws matcher for a RecoveryReplayError with `code` and, when given, its location. */
@@ -256,7 +287,7 @@ test("a clean ledger replays whole: public writes, root, entries, views", async 
     assert.equal(signatures.at(-1), last.seqno, "close signed the end");
     const progress: number[] = [];
     const log: string[] = [];
-    const result = replayPublic({
+    const result = await replayPublic({
       ledgerDir: b.dir,
       previousServiceCertPem: ids.serviceCertPem,
       secrets: new LedgerSecrets(new Uint8Array(randomBytes(32))),
@@ -313,7 +344,7 @@ test("an unsigned suffix and a torn last entry are dropped", async () => {
     assert.equal(lastFile.lastSeqno, null, "the tail is in the in-progress file");
     assert.equal(lastFile.name, torn.file);
     truncateSync(lastFile.path, torn.offset + Math.floor(torn.bytes.byteLength / 2));
-    const { result, log } = replay(b, ids.serviceCertPem);
+    const { result, log } = await replay(b, ids.serviceCertPem);
     assert.equal(result.lastSignedSeqno, lastSigned.seqno);
     assert.equal(result.lastSignedRoot, lastSigned.signedRoot);
     assert.equal(result.droppedEntries, 3, "two whole unsigned entries and the torn one");
@@ -344,7 +375,7 @@ test("a torn entry right after the last signature is the only one dropped", asyn
     b.appendUnsigned(1);
     const torn = readDisk(b.dir).at(-1)!;
     truncateSync(join(b.dir, torn.file), torn.offset + 5);
-    const { result } = replay(b, ids.serviceCertPem);
+    const { result } = await replay(b, ids.serviceCertPem);
     assert.equal(result.lastSignedSeqno, lastSigned.seqno);
     assert.equal(result.droppedEntries, 1);
   } finally {
@@ -370,7 +401,7 @@ test("a flipped byte in a covered entry: InvalidLedger at the signature covering
     assert.ok(at > entry.offset && at < entry.offset + entry.bytes.byteLength, "marker found");
     bytes[at + 1] = bytes[at + 1]! ^ 0x20; // "p" -> "P"
     writeFileSync(path, bytes);
-    assert.throws(
+    await assert.rejects(
       () => replay(b, ids.serviceCertPem),
       replayError(RecoveryReplayErrorCode.InvalidLedger, {
         seqno: covering.seqno,
@@ -396,7 +427,7 @@ test("a flipped byte in a signature's own signature bytes is InvalidLedger there
     assert.ok(at > sig.offset && at < sig.offset + sig.bytes.byteLength, "sig field found");
     bytes[at] = bytes[at] === 0x41 ? 0x42 : 0x41; // another base64 letter
     writeFileSync(path, bytes);
-    assert.throws(
+    await assert.rejects(
       () => replay(b, ids.serviceCertPem),
       replayError(RecoveryReplayErrorCode.InvalidLedger, {
         seqno: sig.seqno,
@@ -413,7 +444,7 @@ test("another service's certificate as previous identity: WrongPreviousIdentity"
   const other = await serviceB;
   const b = await cleanLedger(4);
   try {
-    assert.throws(
+    await assert.rejects(
       () => replay(b, other.serviceCertPem),
       replayError(RecoveryReplayErrorCode.WrongPreviousIdentity),
     );
@@ -433,7 +464,7 @@ test("signatures by a node the service in force did not issue are InvalidLedger"
     await b.close();
     const first = readDisk(b.dir).find((d) => d.signedRoot !== null)!;
     for (const previous of [a.serviceCertPem, other.serviceCertPem]) {
-      assert.throws(
+      await assert.rejects(
         () => replay(b, previous),
         replayError(RecoveryReplayErrorCode.InvalidLedger, {
           seqno: first.seqno,
@@ -453,7 +484,7 @@ test("a signature before service.info: InvalidLedger; no signature: NothingSigne
   try {
     await b.txs(2);
     await b.close();
-    assert.throws(
+    await assert.rejects(
       () => replay(b, a.serviceCertPem),
       replayError(RecoveryReplayErrorCode.InvalidLedger, { seqno: 3 }),
     );
@@ -463,7 +494,7 @@ test("a signature before service.info: InvalidLedger; no signature: NothingSigne
   const unsigned = new LedgerBuilder();
   try {
     unsigned.appendUnsigned(3);
-    assert.throws(
+    await assert.rejects(
       () => replay(unsigned, a.serviceCertPem),
       replayError(RecoveryReplayErrorCode.NothingSigned),
     );
@@ -491,7 +522,7 @@ test("an aborted recovery's suffix under a later identity is set aside", async (
     const last = disk.at(-1)!;
     assert.ok(signatureSeqnos(disk).filter((s) => s > lastOfA.seqno).length >= 2);
 
-    const { result, log } = replay(b, a.serviceCertPem);
+    const { result, log } = await replay(b, a.serviceCertPem);
     assert.equal(result.lastSignedSeqno, lastOfA.seqno);
     assert.equal(result.lastSignedRoot, lastOfA.signedRoot);
     assert.equal(result.droppedEntries, last.seqno - lastOfA.seqno);
@@ -509,7 +540,7 @@ test("an aborted recovery's suffix under a later identity is set aside", async (
     assert.equal(info.recovery_count, 0);
 
     // Recovering B's ledger instead: everything replays, across the change of identity.
-    const whole = replay(b, later.serviceCertPem);
+    const whole = await replay(b, later.serviceCertPem);
     assert.equal(whole.result.lastSignedSeqno, last.seqno);
     assert.equal(whole.result.droppedEntries, 0);
     assert.ok(!whole.log.some((l) => l.includes("setting aside")), whole.log.join("\n"));
@@ -702,7 +733,7 @@ test("a replay from a snapshot whose evidence matches starts at the snapshot", a
   const { b, snapshot } = await ledgerWithSnapshot("right");
   try {
     const last = readDisk(b.dir).at(-1)!;
-    const { result } = replay(b, ids.serviceCertPem, snapshot);
+    const { result } = await replay(b, ids.serviceCertPem, snapshot);
     assert.deepEqual(result.base, { seqno: snapshot.seqno, view: VIEW });
     assert.equal(result.lastSignedSeqno, last.seqno);
     assert.equal(result.entries.length, last.seqno - snapshot.seqno);
@@ -731,7 +762,7 @@ test("a replay from a snapshot whose evidence does not match is InvalidLedger", 
   const { b, snapshot } = await ledgerWithSnapshot("wrong");
   try {
     const evidence = readDisk(b.dir).find((d) => d.seqno === snapshot.evidenceSeqno)!;
-    assert.throws(
+    await assert.rejects(
       () => replay(b, ids.serviceCertPem, snapshot),
       replayError(RecoveryReplayErrorCode.InvalidLedger, {
         seqno: evidence.seqno,
