@@ -54,7 +54,13 @@ export function fromUtf8(bytes: Uint8Array): string {
  * A lossless string form of arbitrary bytes (one char per byte), used as a JS Map key.
  * Latin-1 via Buffer: TextDecoder("latin1") is really windows-1252 and is not lossless.
  */
+/** Keys up to this long are converted without a Buffer (the common case: cheaper). */
+const SHORT_KEY_BYTES = 64;
+
 export function bytesToKey(bytes: Uint8Array): string {
+  if (bytes.length <= SHORT_KEY_BYTES) {
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
   return asBuffer(bytes).toString("latin1");
 }
 

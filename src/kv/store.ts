@@ -139,6 +139,42 @@ export class Store {
     this.applyMaps(seqno, maps, null);
   }
 
+  /**
+   * Replay path for a store nothing will roll back (a recovery's private replay): applies the
+   * write set as the tx at `seqno`, final at once (compacted: no undo record, a removal leaves
+   * no tombstone), adopting its keys and values (the caller hands over buffers nothing else
+   * writes to).
+   */
+  applyFinal(seqno: Seqno, writeSet: WriteSet): void {
+    assert(seqno === this.currentSeqno + 1, `apply: seqno ${seqno} after ${this.currentSeqno}`);
+    assert(this.compactedTo === this.currentSeqno, "applyFinal: the store is compacted");
+    for (const map of writeSet.maps) {
+      if (map.writes.length === 0) continue;
+      checkMapName(map.name);
+      const state = this.mapState(map.name);
+      for (const w of map.writes) {
+        const keyStr = bytesToKey(w.key);
+        const existing = state.entries.get(keyStr);
+        if (existing !== undefined && existing.value !== null) state.liveCount--;
+        if (w.value === null) {
+          state.entries.delete(keyStr);
+          continue;
+        }
+        if (existing !== undefined) {
+          existing.value = w.value;
+          existing.seqno = seqno;
+        } else {
+          state.entries.set(keyStr, new Entry(w.key, w.value, seqno));
+        }
+        state.liveCount++;
+      }
+      state.seqno = seqno;
+    }
+    // Compacted before and after: the undo log holds no record either way.
+    this.currentSeqno = seqno;
+    this.compactedTo = seqno;
+  }
+
   /** Writes `maps` as the tx at `seqno` and records its undo record. */
   private applyMaps(
     seqno: number,

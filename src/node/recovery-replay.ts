@@ -389,9 +389,10 @@ export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
   const workers = input.workers ?? 0;
   const pool = workers > 0 ? new ReplayPool(workers, input.secrets.list()) : null;
   const batches = new Batches<Located>(pool, "decrypt");
+  // Nothing rolls this store back, and each plaintext is a fresh buffer (a worker's batch, or
+  // the inline decryption's): its maps are adopted, final at once.
   const take = (plaintext: Uint8Array, at: Located) => {
-    store.apply(at.seqno as Seqno, { maps: decodeMaps(plaintext) });
-    if (at.seqno % COMPACT_EVERY === 0) store.compact(at.seqno as Seqno);
+    store.applyFinal(at.seqno as Seqno, { maps: decodeMaps(plaintext) });
   };
   try {
     for (const item of readLedger(input.ledgerDir, {

@@ -167,3 +167,42 @@ test("a later rollback above upTo keeps the installed entries", () => {
   );
   assert.equal(store.seqno, kept);
 });
+
+test("applyFinal gives the state apply then compact gives, with no undo or tombstones", () => {
+  // A deterministic mix of sets and removals over a few keys of two maps.
+  const sets = [] as {
+    maps: { name: string; writes: { key: Uint8Array; value: Uint8Array | null }[] }[];
+  }[];
+  for (let seqno = 1; seqno <= 200; seqno++) {
+    const writes = [0, 1, 2].map((j) => {
+      const k = (seqno * 7 + j * 3) % 11;
+      const remove = (seqno + j) % 5 === 0;
+      return { key: utf8(`k${k}`), value: remove ? null : utf8(`v${seqno}.${j}`) };
+    });
+    sets.push({ maps: [{ name: seqno % 3 === 0 ? OTHER_PRIVATE : PRIVATE, writes }] });
+  }
+  const final = new Store();
+  const reference = new Store();
+  sets.forEach((ws, i) => {
+    final.applyFinal(s(i + 1), ws);
+    reference.apply(s(i + 1), ws);
+  });
+  reference.compact(s(200));
+  assert.equal(final.seqno, 200);
+  assert.equal(final.compactedSeqno, 200);
+  for (const map of [PRIVATE, OTHER_PRIVATE]) {
+    const dump = (st: Store) =>
+      [...st.entries(map)].map(([k, v]) => `${fromUtf8(k)}=${fromUtf8(v)}`);
+    assert.deepEqual(dump(final), dump(reference));
+    assert.deepEqual(seen(final, map), seen(reference, map));
+    assert.equal(final.lastWriteSeqno(map), reference.lastWriteSeqno(map));
+    for (let k = 0; k < 11; k++) {
+      const key = utf8(`k${k}`);
+      assert.equal(final.lastWriteSeqno(map, key), reference.lastWriteSeqno(map, key), `k${k}`);
+    }
+  }
+  // Only a compacted store takes final writes.
+  const open = new Store();
+  commit(open, PRIVATE, { a: "1" });
+  assert.throws(() => open.applyFinal(s(2), sets[0]!), AssertionError);
+});
