@@ -79,14 +79,40 @@ const REPLAY_WORKERS = 2;
 /** Endorsements are valid as long as the new service certificate may be (CCF: 365 days max). */
 const ENDORSEMENT_VALIDITY_DAYS = 365;
 
+/** Where a recovery stands, for /node/metrics and `consortia recovery share`. */
+export interface RecoveryProgress {
+  readonly phase: "WaitingForShares" | "ReadingPrivateLedger" | "Complete";
+  /** The recovery point: the last transaction of the previous service kept. */
+  readonly up_to: number;
+  /** The private replay's position (0 until it starts). */
+  readonly replayed_seqno: number;
+  /** Percent of the ledger bytes the private replay has read. */
+  readonly percent: number;
+}
+
 export class DisasterRecovery {
   private completing = false;
   private finished = false;
+  private replayed = { seqno: 0, percent: 0 };
 
   constructor(
     private readonly deps: DisasterRecoveryDeps,
     readonly point: RecoveryPoint,
   ) {}
+
+  get progress(): RecoveryProgress {
+    const phase = this.finished
+      ? "Complete"
+      : this.replayed.seqno > 0 || this.completing
+        ? "ReadingPrivateLedger"
+        : "WaitingForShares";
+    return {
+      phase,
+      up_to: this.point.upTo,
+      replayed_seqno: this.finished ? this.point.upTo : this.replayed.seqno,
+      percent: this.finished ? 100 : this.replayed.percent,
+    };
+  }
 
   /** Whether the service has reopened (the private domain is back). */
   get done(): boolean {
@@ -184,6 +210,7 @@ export class DisasterRecovery {
       await this.completeOnce();
     } catch (e) {
       this.deps.log(`recovery did not complete: ${e instanceof Error ? e.message : String(e)}`);
+      this.replayed = { seqno: 0, percent: 0 };
       this.deps.setState("PartOfPublicNetwork");
     } finally {
       this.completing = false;
@@ -224,8 +251,10 @@ export class DisasterRecovery {
       snapshot: this.point.snapshot,
       upTo: this.point.upTo,
       workers: REPLAY_WORKERS,
-      onProgress: (seqno, read, total) =>
-        this.deps.log(`private replay: seqno ${seqno}, ${Math.round((100 * read) / total)}%`),
+      onProgress: (seqno, read, total) => {
+        this.replayed = { seqno, percent: Math.round((100 * read) / total) };
+        this.deps.log(`private replay: seqno ${seqno}, ${this.replayed.percent}%`);
+      },
     });
     const seconds = (performance.now() - started) / 1000;
     this.deps.log(

@@ -586,6 +586,7 @@ export class NodeHost implements NodeContext {
       forwarding: { ...this.forwarder.stats },
       last_seqno: this.store.seqno,
       commit_seqno: this.pipeline.commitTxId.seqno,
+      ...(this.disasterRecovery !== null ? { recovery: this.disasterRecovery.progress } : {}),
     };
   }
 

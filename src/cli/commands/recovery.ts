@@ -4,7 +4,8 @@
  * (GET /gov/recovery/encrypted-shares/{id}), decrypts it with the member's RSA encryption key
  * (RSA-OAEP-SHA256), and submits it COSE-signed as recovery_share
  * (POST /gov/recovery/members/{id}:recover). It prints the node's answer, which counts the
- * shares and says when the last one needed started the end of the recovery.
+ * shares and says when the last one needed started the end of the recovery; then (unless
+ * --no-wait) it follows the private replay's progress (/node/metrics) until the service is Open.
  *
  * The member's files default to a sandbox workspace: <workspace>/sandbox_common/<NAME>_cert.pem,
  * <NAME>_privk.pem and <NAME>_enc_privk.pem (what `consortia keygen --gen-enc-key` writes).
@@ -41,6 +42,40 @@ export async function submitMemberShare(
 interface ShareOptions extends ConnectionOptions {
   member?: string;
   encKey?: string;
+  wait: boolean;
+  timeout: string;
+}
+
+const END_OF_RECOVERY = "End of recovery procedure initiated";
+
+/**
+ * After the last share: follows the private replay (/node/metrics `recovery`) until the service
+ * is Open, printing progress each second. Throws when it is not Open within `timeoutS`.
+ */
+async function followRecovery(client: GovClient, timeoutS: number): Promise<void> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last = "";
+  for (;;) {
+    const info = await client.serviceInfo();
+    if (info.status === "Open") {
+      process.stdout.write("service is Open: recovery complete\n");
+      return;
+    }
+    const metrics = await client.requestJson<{
+      recovery?: { phase: string; replayed_seqno: number; up_to: number; percent: number };
+    }>("GET", "/node/metrics");
+    const r = metrics?.recovery;
+    const line =
+      r === undefined
+        ? `service is ${info.status}`
+        : `${r.phase}: seqno ${r.replayed_seqno} of ${r.up_to} (${r.percent}%)`;
+    if (line !== last) process.stdout.write(`${line}\n`);
+    last = line;
+    if (Date.now() > deadline) {
+      throw new CliError(`the service is not Open after ${timeoutS} s (${line})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 export function registerRecovery(program: Command): void {
@@ -52,7 +87,9 @@ export function registerRecovery(program: Command): void {
       .command("share")
       .description("Fetch, decrypt and submit one member's recovery share.")
       .option("--member <name>", "member name in the workspace (its cert, key and enc key)")
-      .option("--enc-key <file>", "member RSA encryption private key (default: workspace)"),
+      .option("--enc-key <file>", "member RSA encryption private key (default: workspace)")
+      .option("--no-wait", "after the last share, do not follow the private replay until Open")
+      .option("--timeout <s>", "how long to follow the private replay", "3600"),
   )
     .addHelpText("after", HELP_AFTER)
     .action(async (options: ShareOptions) => {
@@ -72,6 +109,11 @@ export function registerRecovery(program: Command): void {
       try {
         const message = await submitMemberShare(client, { certPem, keyPem }, encryptionKeyPem);
         process.stdout.write(`${message}\n`);
+        if (options.wait && message.includes(END_OF_RECOVERY)) {
+          const timeoutS = Number(options.timeout);
+          if (!(timeoutS > 0)) throw new CliError("--timeout must be a positive number of seconds");
+          await followRecovery(client, timeoutS);
+        }
       } catch (err: unknown) {
         if (err instanceof GovClientError || err instanceof RecoveryError) {
           throw new CliError(err.message);

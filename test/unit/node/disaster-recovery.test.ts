@@ -356,8 +356,20 @@ test("complete() restores the private domain, the secrets and opens the service"
     await setStatus(rig, "WaitingForRecoveryShares");
     assert.equal(rig.store.get(PRIVATE_MAP, txKey(1)), undefined, "no private domain yet");
     assert.equal((await submit(rig, "owner", wholeKey(rig.wrappingKey))).complete, true);
+    assert.deepEqual(rig.recovery.progress, {
+      phase: "WaitingForShares",
+      up_to: rig.upTo,
+      replayed_seqno: 0,
+      percent: 0,
+    });
     await rig.recovery.complete();
     assert.ok(rig.recovery.done, rig.log.join("\n"));
+    assert.deepEqual(rig.recovery.progress, {
+      phase: "Complete",
+      up_to: rig.upTo,
+      replayed_seqno: rig.upTo,
+      percent: 100,
+    });
     for (let i = 1; i <= APP_TXS; i++) {
       assert.deepEqual(rig.store.get(PRIVATE_MAP, txKey(i)), privateValue(i), `tx ${i}`);
     }
