@@ -195,6 +195,32 @@ interface RecoveredStart {
   readonly previousServiceCertPem: string;
 }
 
+/** A new service identity and this node's, endorsed by it (command Start or Recover). */
+async function newServiceIdentity(
+  config: NodeConfig,
+  now: Date,
+  service: { validityDays: number; subject?: string | undefined },
+): Promise<NodeIdentity> {
+  const ids = await createStartIdentities({
+    now,
+    curve: curveOf(config),
+    serviceValidityDays: service.validityDays,
+    nodeValidityDays: config.nodeCertificate.initialValidityDays,
+    ...(service.subject !== undefined ? { serviceSubject: service.subject } : {}),
+    nodeSubject: config.nodeCertificate.subjectName,
+    subjectAltNames: config.nodeCertificate.subjectAltNames,
+  });
+  const publicKeyDer = spkiDer(ids.node.privateKey);
+  return {
+    signing: ids.node,
+    serviceCertPem: ids.serviceCertPem,
+    servicePrivateKey: ids.serviceKeys.privateKey,
+    publicKeyDer,
+    ...encryptionKeys(generateEncryptionKey()),
+    quote: makeVirtualQuote(publicKeyDer, virtualHostData()),
+  };
+}
+
 interface NodeParts {
   readonly identity: NodeIdentity;
   /** command Recover: where the node starts from (instead of a snapshot or nothing). */
@@ -642,30 +668,16 @@ export class NodeHost implements NodeContext {
     checkEmptyLedger(config.ledger.directory);
     mkdirSync(config.snapshots.directory, { recursive: true });
     const start = config.command.start;
-    const ids = await createStartIdentities({
-      now,
-      curve: curveOf(config),
-      serviceValidityDays: start.initialServiceCertificateValidityDays,
-      nodeValidityDays: config.nodeCertificate.initialValidityDays,
-      serviceSubject: start.serviceSubjectName,
-      nodeSubject: config.nodeCertificate.subjectName,
-      subjectAltNames: config.nodeCertificate.subjectAltNames,
+    const identity = await newServiceIdentity(config, now, {
+      validityDays: start.initialServiceCertificateValidityDays,
+      subject: start.serviceSubjectName,
     });
-    const publicKeyDer = spkiDer(ids.node.privateKey);
-    const identity: NodeIdentity = {
-      signing: ids.node,
-      serviceCertPem: ids.serviceCertPem,
-      servicePrivateKey: ids.serviceKeys.privateKey,
-      publicKeyDer,
-      ...encryptionKeys(generateEncryptionKey()),
-      quote: makeVirtualQuote(publicKeyDer, virtualHostData()),
-    };
     const secrets = new LedgerSecrets(randomBytes(32));
     const host = new NodeHost(config, { identity, secrets, startAsLeader: true }, deps);
     host.driver.process(); // the Ready that makes this node the primary of view 2
     host.writeGenesis();
-    writeFileSync(config.command.serviceCertificateFile, ids.serviceCertPem);
-    writeFileSync(config.outputFiles.nodeCertificateFile, ids.node.certPem);
+    writeFileSync(config.command.serviceCertificateFile, identity.serviceCertPem);
+    writeFileSync(config.outputFiles.nodeCertificateFile, identity.signing.certPem);
     return host;
   }
 
@@ -832,24 +844,9 @@ export class NodeHost implements NodeContext {
       };
       deps.log(`recovering from snapshot ${found.path} (seqno ${found.seqno}) and the ledger`);
     }
-    const ids = await createStartIdentities({
-      now,
-      curve: curveOf(config),
-      serviceValidityDays: recover.initialServiceCertificateValidityDays,
-      nodeValidityDays: config.nodeCertificate.initialValidityDays,
-      serviceSubject: "CN=CCF Service",
-      nodeSubject: config.nodeCertificate.subjectName,
-      subjectAltNames: config.nodeCertificate.subjectAltNames,
+    const identity = await newServiceIdentity(config, now, {
+      validityDays: recover.initialServiceCertificateValidityDays,
     });
-    const publicKeyDer = spkiDer(ids.node.privateKey);
-    const identity: NodeIdentity = {
-      signing: ids.node,
-      serviceCertPem: ids.serviceCertPem,
-      servicePrivateKey: ids.serviceKeys.privateKey,
-      publicKeyDer,
-      ...encryptionKeys(generateEncryptionKey()),
-      quote: makeVirtualQuote(publicKeyDer, virtualHostData()),
-    };
     const secrets = new LedgerSecrets(randomBytes(32));
     deps.log(`reading the public ledger in ${config.ledger.directory}`);
     const started = performance.now();
@@ -886,8 +883,8 @@ export class NodeHost implements NodeContext {
     // precedes the transaction recording its identity (replays check signers against it).
     host.writeRecoveryStart();
     host.driver.process();
-    writeFileSync(config.command.serviceCertificateFile, ids.serviceCertPem);
-    writeFileSync(config.outputFiles.nodeCertificateFile, ids.node.certPem);
+    writeFileSync(config.command.serviceCertificateFile, identity.serviceCertPem);
+    writeFileSync(config.outputFiles.nodeCertificateFile, identity.signing.certPem);
     return host;
   }
 

@@ -19,7 +19,6 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Action } from "../../src/cli/gov-client.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -49,21 +48,6 @@ async function configNodes(net: Network, node: NetNode): Promise<string[]> {
   const reply = await net.get(node, "/node/consensus");
   const details = JSON.parse(reply.body) as { details: { configs: { nodes: object }[] } };
   return Object.keys(details.details.configs.at(-1)!.nodes).sort();
-}
-
-/** member0 proposes, members 0 and 1 accept (a strict majority of three). */
-async function pass(net: Network, via: NetNode, actions: Action[]): Promise<void> {
-  const client = net.gov(via);
-  try {
-    let proposal = await client.propose(actions, net.members[0]);
-    for (const member of net.members.slice(0, 2)) {
-      if (proposal.proposalState !== "Open") break;
-      proposal = await client.vote(proposal.proposalId, true, member);
-    }
-    assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
-  } finally {
-    client.close();
-  }
 }
 
 test("a replicated network survives crashes, reconfigures and elects", async (t) => {
@@ -108,7 +92,7 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
   await t.test(
     "after trigger_ledger_rekey every node reads records sealed with the new secret",
     async () => {
-      await pass(net, primary, [{ name: "trigger_ledger_rekey", args: {} }]);
+      await net.pass(primary, [{ name: "trigger_ledger_rekey", args: {} }]);
       await writeAndCommit(primary, primary, 3);
       await writeAndCommit(backups()[0]!, primary, 2);
       await expectAllReadable(net.alive());
@@ -127,7 +111,7 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
   });
 
   await t.test("governance removes the dead node from the configuration", async () => {
-    await pass(net, primary, [{ name: "remove_node", args: { node_id: dead.id } }]);
+    await net.pass(primary, [{ name: "remove_node", args: { node_id: dead.id } }]);
     await waitFor("the configuration without the dead node", 10_000, async () =>
       (await configNodes(net, primary)).includes(dead.id) ? undefined : true,
     );
@@ -167,7 +151,7 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     joiner.id = pendingId;
     // While Pending, the joiner answers /node/state itself (with its self-signed certificate).
     assert.equal(await waitFor("the joiner's state", 10_000, () => net.stateOf(joiner)), "Pending");
-    await pass(net, primary, [
+    await net.pass(primary, [
       { name: "transition_node_to_trusted", args: { node_id: pendingId, valid_from: asn1Now() } },
     ]);
     await waitFor("the joiner in the configuration", 20_000, async () =>
@@ -189,7 +173,7 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
         host_data: string;
       }
     ).host_data;
-    await pass(net, primary, [{ name: "remove_virtual_host_data", args: { host_data: hostData } }]);
+    await net.pass(primary, [{ name: "remove_virtual_host_data", args: { host_data: hostData } }]);
     const refused = net.spawnJoiner(primary);
     const child = net.extra.at(-1)!;
     const code = await new Promise<number | null>((resolve) => {
@@ -200,13 +184,13 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     assert.equal(code, 1, "the refused joiner exits with an error");
     const err = readFileSync(join(net.workspace, `sandbox_${refused.index}`, "err"), "utf8");
     assert.match(err, /401 InvalidQuote: .*host data/);
-    await pass(net, primary, [{ name: "add_virtual_host_data", args: { host_data: hostData } }]);
+    await net.pass(primary, [{ name: "add_virtual_host_data", args: { host_data: hostData } }]);
   });
 
   await t.test("retiring the primary hands over to a new primary", async () => {
     const old = primary;
     const viewBefore = await view(net, old);
-    await pass(net, old, [{ name: "remove_node", args: { node_id: old.id } }]);
+    await net.pass(old, [{ name: "remove_node", args: { node_id: old.id } }]);
     primary = await waitFor("a new primary", 10 * ELECTION_MS, async () => {
       const p = await net.primary();
       return p.id === old.id ? undefined : p;
@@ -287,7 +271,7 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
 
   await t.test("committed ledger chunks are identical on every node and verify (A2)", async () => {
     // Close the current chunk at the next signature, then commit past it.
-    await pass(net, primary, [{ name: "trigger_ledger_chunk", args: {} }]);
+    await net.pass(primary, [{ name: "trigger_ledger_chunk", args: {} }]);
     await writeAndCommit(primary, primary, 2);
     await expectAllReadable(net.alive());
     const chunks = (node: NetNode) => {

@@ -53,19 +53,6 @@ function signatureSeqnos(dir: string): number[] {
   return seqnos;
 }
 
-async function serviceInfo(
-  net: Network,
-  node: NetNode,
-): Promise<{ status: string; recoveryCount: number; creationTransactionId: string }> {
-  const reply = await net.get(node, "/gov/service/info?api-version=2024-07-01");
-  assert.equal(reply.status, 200, reply.body);
-  return JSON.parse(reply.body) as {
-    status: string;
-    recoveryCount: number;
-    creationTransactionId: string;
-  };
-}
-
 test("recoveries interleaved with rekeys and membership changes, and interrupted", async (t) => {
   const net = await Network.start(3, { spareNodes: 8 });
   t.after(() => net.stop());
@@ -152,7 +139,7 @@ test("recoveries interleaved with rekeys and membership changes, and interrupted
   ) => {
     const recovering = net.spawnRecover({ ledgerDir, previousServiceCertFile: previousCertFile });
     const node = await recovering.ready();
-    const info = await serviceInfo(net, node);
+    const info = await net.serviceInfo(node);
     assert.equal(info.status, "Recovering");
     assert.equal(info.recoveryCount, recoveryCount);
     return { node, serviceCertFile: recovering.serviceCertFile };
@@ -164,7 +151,7 @@ test("recoveries interleaved with rekeys and membership changes, and interrupted
         args: { previous_service_identity: previousCertPem, next_service_identity: node.ca },
       },
     ]);
-    assert.equal((await serviceInfo(net, node)).status, "WaitingForRecoveryShares");
+    assert.equal((await net.serviceInfo(node)).status, "WaitingForRecoveryShares");
   };
   const submitShares = async (node: NetNode, who: readonly Member[]): Promise<string[]> => {
     const gov = net.gov(node);
@@ -185,7 +172,7 @@ test("recoveries interleaved with rekeys and membership changes, and interrupted
     assert.equal(messages[0], `1/${THRESHOLD} recovery shares successfully submitted.`);
     assert.match(messages.at(-1)!, /End of recovery procedure initiated/);
     await waitFor(`node ${node.index}'s recovered service Open`, 20_000, async () =>
-      (await serviceInfo(net, node)).status === "Open" ? true : undefined,
+      (await net.serviceInfo(node)).status === "Open" ? true : undefined,
     );
   };
 
@@ -337,7 +324,7 @@ test("recoveries interleaved with rekeys and membership changes, and interrupted
     );
     assert.match(log, new RegExp(`public replay: \\d+ transactions to seqno ${recoveryPoint} `));
     // The new service starts right after the recovery point, not after the orphaned entries.
-    const created = (await serviceInfo(net, next.node)).creationTransactionId;
+    const created = (await net.serviceInfo(next.node)).creationTransactionId;
     assert.equal(parseTxId(created)?.seqno, recoveryPoint + 1, created);
     const files = readdirSync(ledgerDir);
     for (const name of orphanFiles) {

@@ -32,18 +32,14 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  GovClientError,
-  type Action,
-  type GovClient,
-  type Proposal,
-} from "../../src/cli/gov-client.js";
+import { GovClientError, type GovClient } from "../../src/cli/gov-client.js";
 import { submitMemberShare } from "../../src/cli/commands/recovery.js";
 import { parseTxId } from "../../src/base/ids.js";
 import { decodeEntry } from "../../src/ledger/entry-format.js";
 import { listLedgerFiles, readLedger } from "../../src/ledger/io/ledger-reader.js";
 import { findSignature } from "../../src/ledger/signature.js";
 import { runCli } from "../helpers/cli.js";
+import { asn1Now } from "../../src/cli/commands/node-replace.js";
 import { makePki } from "../helpers/pki.js";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
 
@@ -63,34 +59,6 @@ interface LedgerItem {
   readonly offset: number;
   readonly length: number;
   readonly isSignature: boolean;
-}
-
-function asn1Now(): string {
-  const iso = new Date().toISOString(); // 2026-11-22T03:04:05.678Z
-  return (
-    `${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}` +
-    `${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
-  );
-}
-
-/** member0 proposes, members 0 and 1 vote for it (a strict majority of three). */
-async function decide(net: Network, gov: GovClient, actions: Action[]): Promise<Proposal> {
-  let proposal = await gov.propose(actions, net.members[0]);
-  for (const member of net.members.slice(0, 2)) {
-    if (proposal.proposalState !== "Open") break;
-    proposal = await gov.vote(proposal.proposalId, true, member);
-  }
-  return proposal;
-}
-
-async function pass(net: Network, via: NetNode, actions: Action[]): Promise<void> {
-  const gov = net.gov(via);
-  try {
-    const proposal = await decide(net, gov, actions);
-    assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
-  } finally {
-    gov.close();
-  }
 }
 
 /** Member `i` fetches, decrypts and submits its share (what `consortia recovery share` does). */
@@ -130,19 +98,6 @@ async function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
 }
 
-async function serviceInfo(
-  net: Network,
-  node: NetNode,
-): Promise<{ status: string; recoveryCount: number; creationTransactionId: string }> {
-  const reply = await net.get(node, "/gov/service/info?api-version=2024-07-01");
-  assert.equal(reply.status, 200, reply.body);
-  return JSON.parse(reply.body) as {
-    status: string;
-    recoveryCount: number;
-    creationTransactionId: string;
-  };
-}
-
 async function readRecord(net: Network, node: NetNode, record: LogRecord) {
   return net.get(node, `/app/log/${record.kind}?id=${record.id}`);
 }
@@ -159,7 +114,7 @@ async function expectRecords(net: Network, node: NetNode, records: readonly LogR
 async function openRecovered(net: Network, node: NetNode, previousPem: string): Promise<string[]> {
   const gov = net.gov(node);
   try {
-    const proposal = await decide(net, gov, [
+    const proposal = await net.decide(gov, [
       {
         name: "transition_service_to_open",
         args: { previous_service_identity: previousPem, next_service_identity: node.ca },
@@ -169,7 +124,7 @@ async function openRecovered(net: Network, node: NetNode, previousPem: string): 
     const messages: string[] = [];
     for (let i = 0; i < THRESHOLD; i++) messages.push(await submitShare(net, gov, i));
     await waitFor("the recovered service Open", 20_000, async () =>
-      (await serviceInfo(net, node)).status === "Open" ? true : undefined,
+      (await net.serviceInfo(node)).status === "Open" ? true : undefined,
     );
     return messages;
   } finally {
@@ -203,7 +158,7 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
   const late: LogRecord[] = [];
 
   await t.test("before the disaster: records, a receipt, a snapshot, then all stop", async () => {
-    await pass(net, primary, [
+    await net.pass(primary, [
       { name: "set_recovery_threshold", args: { recovery_threshold: THRESHOLD } },
     ]);
     await waitFor("shares reissued with the new threshold", 20_000, async () =>
@@ -227,7 +182,7 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
     ]);
     assert.equal(verify.status, 0, `${verify.stdout}\n${verify.stderr}`);
 
-    await pass(net, primary, [{ name: "trigger_snapshot", args: {} }]);
+    await net.pass(primary, [{ name: "trigger_snapshot", args: {} }]);
     let filler = 100;
     snapshotName = await waitFor("a committed snapshot", 20_000, async () => {
       await write(filler++);
@@ -272,7 +227,7 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
     joiner.ca = node.ca!;
     const state = JSON.parse((await net.get(node, "/node/state")).body) as { state: string };
     assert.equal(state.state, "PartOfPublicNetwork");
-    const info = await serviceInfo(net, node);
+    const info = await net.serviceInfo(node);
     assert.equal(info.status, "Recovering");
     assert.equal(info.recoveryCount, 1);
     assert.notEqual(node.ca, oldCertPem, "a new service identity");
@@ -282,12 +237,17 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
       await assert.rejects(submitShare(net, gov, 0), isNotWaitingForShares);
       // The previous identity is checked the other way too: another service's is refused.
       const other = await makePki();
-      const wrong = await decide(net, gov, [
-        {
-          name: "transition_service_to_open",
-          args: { previous_service_identity: other.serviceCertPem, next_service_identity: node.ca },
-        },
-      ]).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      const wrong = await net
+        .decide(gov, [
+          {
+            name: "transition_service_to_open",
+            args: {
+              previous_service_identity: other.serviceCertPem,
+              next_service_identity: node.ca,
+            },
+          },
+        ])
+        .catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
       if (wrong instanceof Error) {
         t.diagnostic(`wrong previous identity: ${wrong.message}`);
         assert.match(wrong.message, /previous_service_identity/);
@@ -296,25 +256,25 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
         assert.equal(wrong.proposalState, "Failed", JSON.stringify(wrong));
         assert.match(wrong.failure?.reason ?? "", /previous_service_identity/);
       }
-      assert.equal((await serviceInfo(net, node)).status, "Recovering");
+      assert.equal((await net.serviceInfo(node)).status, "Recovering");
       await waitFor("the joiner told to retry", 20_000, async () =>
         /answered 503 NodeCannotHandleRequest: The service is Recovering/.test(net.logOf(joiner))
           ? true
           : undefined,
       );
 
-      const open = await decide(net, gov, [
+      const open = await net.decide(gov, [
         {
           name: "transition_service_to_open",
           args: { previous_service_identity: oldCertPem, next_service_identity: node.ca },
         },
       ]);
       assert.equal(open.proposalState, "Accepted", JSON.stringify(open));
-      assert.equal((await serviceInfo(net, node)).status, "WaitingForRecoveryShares");
+      assert.equal((await net.serviceInfo(node)).status, "WaitingForRecoveryShares");
       const first = await submitShare(net, gov, 0);
       assert.equal(first, `1/${THRESHOLD} recovery shares successfully submitted.`);
       // Still waiting: no joiner admitted, private records not back yet.
-      assert.equal((await serviceInfo(net, node)).status, "WaitingForRecoveryShares");
+      assert.equal((await net.serviceInfo(node)).status, "WaitingForRecoveryShares");
       const pending = await net.get(node, "/node/network/nodes?status=Pending");
       assert.deepEqual((JSON.parse(pending.body) as { nodes: unknown[] }).nodes, []);
       // The second member through the CLI a member would run.
@@ -341,7 +301,7 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
           "End of recovery procedure initiated.",
       );
       await waitFor("the recovered service Open", 20_000, async () =>
-        (await serviceInfo(net, node)).status === "Open" ? true : undefined,
+        (await net.serviceInfo(node)).status === "Open" ? true : undefined,
       );
       await assert.rejects(submitShare(net, gov, 2), isNotWaitingForShares);
     } finally {
@@ -395,7 +355,7 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
       return (JSON.parse(r.body) as { nodes: { node_id: string }[] }).nodes[0]?.node_id;
     });
     joiner.id = pendingId;
-    await pass(net, node, [
+    await net.pass(node, [
       { name: "transition_node_to_trusted", args: { node_id: pendingId, valid_from: asn1Now() } },
     ]);
     await waitFor("the joiner serving old private records", 30_000, async () =>
@@ -499,7 +459,7 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
       const recovering = net.spawnRecover({ ledgerDir, previousServiceCertFile: oldCertFile });
       const node = await recovering.ready();
       // The recovered service's first transaction follows the last signature kept.
-      const info = await serviceInfo(net, node);
+      const info = await net.serviceInfo(node);
       assert.equal(
         parseTxId(info.creationTransactionId)?.seqno,
         c.lastSigned + 1,

@@ -11,22 +11,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli } from "../helpers/cli.js";
-import { Network, waitFor, type NetNode } from "../helpers/network.js";
-
-/** member0 proposes, members 0 and 1 accept (a strict majority of three). */
-async function pass(net: Network, via: NetNode, name: string): Promise<void> {
-  const client = net.gov(via);
-  try {
-    let proposal = await client.propose([{ name, args: {} }], net.members[0]);
-    for (const member of net.members.slice(0, 2)) {
-      if (proposal.proposalState !== "Open") break;
-      proposal = await client.vote(proposal.proposalId, true, member);
-    }
-    assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
-  } finally {
-    client.close();
-  }
-}
+import { Network, waitFor } from "../helpers/network.js";
 
 test("`consortia node replace` swaps a dead backup for a new node", async (t) => {
   const net = await Network.start(3);
@@ -38,7 +23,7 @@ test("`consortia node replace` swaps a dead backup for a new node", async (t) =>
     await net.waitCommitted(primary, await net.write(primary, id, msg));
 
   // A committed snapshot on the primary, so the new node joins from it.
-  await pass(net, primary, "trigger_snapshot");
+  await net.pass(primary, [{ name: "trigger_snapshot", args: {} }]);
   const snapshots = join(net.workspace, `sandbox_${primary.index}`, `${primary.index}.snapshots`);
   await waitFor("a committed snapshot", 20_000, async () => {
     await net.write(primary, 100, "keep signing");

@@ -20,7 +20,12 @@ import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GovClient, type MemberSigner } from "../../src/cli/gov-client.js";
+import {
+  GovClient,
+  type Action,
+  type MemberSigner,
+  type Proposal,
+} from "../../src/cli/gov-client.js";
 import { runCli } from "./cli.js";
 
 const ENTRY = join(import.meta.dirname, "..", "..", "src", "cli", "entry.ts");
@@ -352,6 +357,40 @@ export class Network {
    * sandbox_<index>/service_cert.pem once the node has started; `ready()` waits for that and
    * answers the node with `ca` set to it.
    */
+  /** member0 proposes `actions` through `gov`; members vote for it in turn until it is decided. */
+  async decide(gov: GovClient, actions: readonly Action[]): Promise<Proposal> {
+    let proposal = await gov.propose(actions, this.members[0]);
+    for (const member of this.members) {
+      if (proposal.proposalState !== "Open") break;
+      proposal = await gov.vote(proposal.proposalId, true, member);
+    }
+    return proposal;
+  }
+
+  /** decide() through `via`: the proposal must end Accepted. */
+  async pass(via: NetNode, actions: readonly Action[]): Promise<void> {
+    const gov = this.gov(via);
+    try {
+      const proposal = await this.decide(gov, actions);
+      assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
+    } finally {
+      gov.close();
+    }
+  }
+
+  /** GET /gov/service/info on `node`, which must answer 200. */
+  async serviceInfo(
+    node: NetNode,
+  ): Promise<{ status: string; recoveryCount: number; creationTransactionId: string }> {
+    const reply = await this.get(node, "/gov/service/info?api-version=2024-07-01");
+    assert.equal(reply.status, 200, reply.body);
+    return JSON.parse(reply.body) as {
+      status: string;
+      recoveryCount: number;
+      creationTransactionId: string;
+    };
+  }
+
   spawnRecover(options: {
     ledgerDir: string;
     previousServiceCertFile: string;
