@@ -8,6 +8,7 @@ await build({
     cli: "src/cli/entry.ts",
     "sealer-worker": "src/node/sealer-worker.ts",
     "replay-worker": "src/node/replay-worker.ts",
+    "snapshot-worker": "src/node/snapshot-worker.ts",
   },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },

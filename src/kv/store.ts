@@ -414,6 +414,18 @@ export class Store {
   }
 
   /**
+   * The live [key, value] pairs of a map in no particular order (cheaper than entries(): a
+   * snapshot captured on the node thread is sorted elsewhere). Values are shared, not copied.
+   */
+  *liveUnsorted(map: string): IterableIterator<[Uint8Array, Uint8Array]> {
+    const state = this.existingMap(map);
+    if (state === undefined) return;
+    for (const entry of state.entries.values()) {
+      if (entry.value !== null) yield [entry.key, entry.value];
+    }
+  }
+
+  /**
    * The live [key, value] pairs of a map in key-byte order, so snapshots are identical on
    * every node. The store must not change while the iterator is in use.
    */

@@ -20,7 +20,7 @@ import { fromUtf8 } from "../base/bytes.js";
 import type { Seqno, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { encodeMaps, layoutMaps, writeMaps } from "../kv/codec.js";
-import { splitDomains, type WriteSet } from "../kv/write-set.js";
+import { compareNames, splitDomains, type WriteSet } from "../kv/write-set.js";
 import { ENTRY_HEADER_SIZE_BYTES, readEntryHeader } from "./entry-header.js";
 import { decodeEntry, decodeWriteSet, EntryError, sealEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
@@ -71,6 +71,92 @@ export function encodeSnapshot(contents: SnapshotContents, secrets: LedgerSecret
     },
     secrets,
   );
+}
+
+// ---- Off-thread encoding ------------------------------------------------------------------
+
+/**
+ * A snapshot's state packed into one buffer on the node thread, unsorted, so that sorting,
+ * serialising and encrypting (encodePackedSnapshot) can happen on another thread:
+ * u32 LE map count, then per map u32 name length, name (UTF-8), u32 entry count, and per entry
+ * u32 key length, key, u32 value length, value.
+ */
+export function packSnapshotState(
+  maps: readonly { name: string; entries: Iterable<[Uint8Array, Uint8Array]> }[],
+): Uint8Array {
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  let total = 4;
+  const lengths: number[] = [];
+  for (const map of maps) {
+    const name = encoder.encode(map.name);
+    const start = parts.length;
+    parts.push(name);
+    let count = 0;
+    for (const [key, value] of map.entries) {
+      parts.push(key, value);
+      total += 8 + key.byteLength + value.byteLength;
+      count++;
+    }
+    lengths.push(start, count);
+    total += 8 + name.byteLength;
+  }
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, maps.length, true);
+  let at = 4;
+  const put = (bytes: Uint8Array) => {
+    view.setUint32(at, bytes.byteLength, true);
+    out.set(bytes, at + 4);
+    at += 4 + bytes.byteLength;
+  };
+  for (let m = 0; m < maps.length; m++) {
+    const start = lengths[2 * m]!;
+    const count = lengths[2 * m + 1]!;
+    put(parts[start]!);
+    view.setUint32(at, count, true);
+    at += 4;
+    for (let i = 0; i < 2 * count; i++) put(parts[start + 1 + i]!);
+  }
+  return out;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.byteLength - b.byteLength;
+}
+
+/**
+ * The snapshot entry of packed state (packSnapshotState): maps by name and keys by bytes in
+ * canonical order, then encodeSnapshot. The same bytes as encodeSnapshot of the sorted state.
+ */
+export function encodePackedSnapshot(
+  packed: Uint8Array,
+  at: { seqno: Seqno; view: View },
+  secrets: LedgerSecrets,
+): Uint8Array {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  let offset = 4;
+  const take = () => {
+    const length = view.getUint32(offset, true);
+    const bytes = packed.subarray(offset + 4, offset + 4 + length);
+    offset += 4 + length;
+    return bytes;
+  };
+  const maps: { name: string; writes: { key: Uint8Array; value: Uint8Array }[] }[] = [];
+  const mapCount = view.getUint32(0, true);
+  for (let m = 0; m < mapCount; m++) {
+    const name = fromUtf8(take());
+    const count = view.getUint32(offset, true);
+    offset += 4;
+    const writes: { key: Uint8Array; value: Uint8Array }[] = new Array(count);
+    for (let i = 0; i < count; i++) writes[i] = { key: take(), value: take() };
+    writes.sort((a, b) => compareBytes(a.key, b.key));
+    if (count > 0) maps.push({ name, writes });
+  }
+  maps.sort((a, b) => compareNames(a.name, b.name));
+  return encodeSnapshot({ seqno: at.seqno, view: at.view, writeSet: { maps } }, secrets);
 }
 
 /** The digest recorded as the snapshot's evidence: SHA-256 of the snapshot entry bytes. */

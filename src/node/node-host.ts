@@ -309,6 +309,7 @@ export class NodeHost implements NodeContext {
       isPrimary: () => this.raft.isLeader && (this.disasterRecovery?.done ?? true),
       status: (view, seqno) => this.raft.status(view, seqno),
       log: (line) => deps.log(`[snapshot] ${line}`),
+      offThread: true,
     });
     if (replay !== undefined) {
       const log = (line: string) => deps.log(`[recovery] ${line}`);
@@ -1032,6 +1033,7 @@ export class NodeHost implements NodeContext {
     await Promise.all(this.servers.map((s) => s.close()));
     this.servers.length = 0;
     await this.channels.close();
+    await this.snapshotter.close();
     await this.pipeline.close();
     this.state = "Stopped";
   }

@@ -107,7 +107,7 @@ const SILENT_WAITS_MAX = 200;
  * worker first (Node 20 does not apply the parent's --import loader hooks to workers).
  */
 export function startNodeWorker(
-  name: "sealer-worker" | "replay-worker",
+  name: "sealer-worker" | "replay-worker" | "snapshot-worker",
   workerData: unknown,
   transferList: MessagePort[] = [],
 ): Worker {

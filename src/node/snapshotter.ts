@@ -5,15 +5,18 @@
  * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and
  * the history stand exactly at that signature. The snapshotter then:
  *   1. captures the store's whole state plus the Merkle frontier (`public:ccf.internal.tree`)
- *      and encodes the snapshot (snapshot.ts; private maps encrypted);
- *   2. right after, writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
+ *      and encodes the snapshot (snapshot.ts; private maps encrypted). With `offThread`, only
+ *      the capture (value references packed into one buffer) happens on the node thread; the
+ *      sorting, serialising and encrypting of a large store run on a worker thread, so the
+ *      primary keeps answering and heartbeating;
+ *   2. then writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
  *      {hash, version}) and the file `snapshot_<seqno>_<evidence seqno>` (written, then synced);
  *   3. once a signature covering the evidence has committed, appends the evidence's JSON receipt
  *      to the file and renames it `.committed`. Only committed snapshots are used.
  * It also asks for a new ledger chunk at the next signature, as CCF does after a snapshot.
  *
- * Owns: the snapshot directory's uncommitted files it wrote. Invariant: at most one snapshot is
- * waiting for its evidence to commit; none starts meanwhile.
+ * Owns: the snapshot directory's uncommitted files it wrote, and its worker. Invariant: at most
+ * one snapshot is being encoded or waiting for its evidence to commit; none starts meanwhile.
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -23,14 +26,18 @@ import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import type { Store } from "../kv/store.js";
 import { compareNames, type MapWrites } from "../kv/write-set.js";
 import type { TxHistory } from "../ledger/history.js";
+import type { Worker } from "node:worker_threads";
 import {
   encodeSnapshot,
+  packSnapshotState,
   snapshotDigest,
   snapshotFileName,
   SNAPSHOT_EVIDENCE_MAP,
   SNAPSHOT_TREE_MAP,
 } from "../ledger/snapshot.js";
 import type { TxPipeline } from "./tx-pipeline.js";
+import { startNodeWorker } from "./sealer.js";
+import type { SnapshotJob, SnapshotJobResult } from "./snapshot-worker.js";
 
 export interface SnapshotterDeps {
   readonly directory: string;
@@ -43,6 +50,8 @@ export interface SnapshotterDeps {
   /** Consensus' status of a txId (the evidence may be rolled back with a deposed primary). */
   readonly status: (view: number, seqno: number) => "Unknown" | "Pending" | "Committed" | "Invalid";
   readonly log: (line: string) => void;
+  /** Encode on a worker thread (snapshot-worker.ts); otherwise on the node thread. */
+  readonly offThread?: boolean;
 }
 
 interface Pending {
@@ -66,6 +75,9 @@ export class Snapshotter {
   private lastSeqno = 0;
   private requested = false;
   private pending: Pending | null = null;
+  /** Set while a snapshot is being encoded off-thread. */
+  private encoding = false;
+  private worker: Worker | null = null;
   /** Committed snapshots written by this node (seqno), newest last. */
   readonly committed: Seqno[] = [];
 
@@ -78,11 +90,15 @@ export class Snapshotter {
 
   /** The pipeline wrote signature `txId`; the store and history stand exactly there. */
   onSignature(txId: TxId): void {
-    if (!this.deps.isPrimary() || this.pending !== null) return;
+    if (!this.deps.isPrimary() || this.pending !== null || this.encoding) return;
     const due = txId.seqno - this.lastSeqno >= this.deps.txInterval;
     if (!due && !this.requested) return;
     this.requested = false;
     this.lastSeqno = txId.seqno;
+    if (this.deps.offThread === true) {
+      this.encodeOffThread(txId);
+      return;
+    }
     const writeSet = this.capture();
     const bytes = encodeSnapshot(
       { seqno: txId.seqno, view: txId.view, writeSet },
@@ -91,6 +107,56 @@ export class Snapshotter {
     const hash = toHex(snapshotDigest(bytes));
     // The evidence is its own transaction, after the signature (never inside one).
     setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
+  }
+
+  /** Packs the state at `txId` here and has the worker encode it; the evidence follows. */
+  private encodeOffThread(txId: TxId): void {
+    const store = this.deps.store;
+    const maps = store
+      .mapNames()
+      .filter((name) => name !== SNAPSHOT_TREE_MAP)
+      .map((name) => ({ name, entries: store.liveUnsorted(name) }));
+    const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, this.deps.history.tree.frontier()];
+    maps.push({ name: SNAPSHOT_TREE_MAP, entries: [tree][Symbol.iterator]() });
+    const packed = packSnapshotState(maps);
+    const job: SnapshotJob = {
+      packed: packed.buffer as ArrayBuffer,
+      seqno: txId.seqno,
+      view: txId.view,
+      secrets: this.deps.history.secrets.list(),
+    };
+    this.encoding = true;
+    const worker = this.startWorker();
+    worker.once("message", (result: SnapshotJobResult) => {
+      this.encoding = false;
+      if (result.kind === "failed") {
+        this.deps.log(`snapshot at ${txId.seqno} not written: ${result.error}`);
+        return;
+      }
+      const bytes = new Uint8Array(result.bytes);
+      this.recordEvidence(txId.seqno, toHex(result.digest), bytes);
+    });
+    worker.postMessage(job, [job.packed]);
+  }
+
+  private startWorker(): Worker {
+    if (this.worker === null) {
+      this.worker = startNodeWorker("snapshot-worker", {});
+      this.worker.unref();
+      this.worker.on("error", (e) => {
+        this.deps.log(`snapshot worker failed: ${e.message}`);
+        this.worker = null;
+        this.encoding = false;
+      });
+    }
+    return this.worker;
+  }
+
+  /** Stops the worker (the node is stopping). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
   }
 
   /** Every map of the store, plus the Merkle frontier at this seqno, in canonical order. */

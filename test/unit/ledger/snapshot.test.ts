@@ -10,9 +10,12 @@ import type { Seqno, View } from "../../../src/base/ids.js";
 import { Store } from "../../../src/kv/store.js";
 import { decodeEntry, EntryError } from "../../../src/ledger/entry-format.js";
 import { LedgerSecrets } from "../../../src/ledger/ledger-secrets.js";
+import { compareNames } from "../../../src/kv/write-set.js";
 import {
   decodeSnapshot,
+  encodePackedSnapshot,
   encodeSnapshot,
+  packSnapshotState,
   parseSnapshotFileName,
   snapshotDigest,
   snapshotFileName,
@@ -163,4 +166,35 @@ test("snapshot file names", () => {
   ]) {
     assert.equal(parseSnapshotFileName(bad), null, bad);
   }
+});
+
+test("encodePackedSnapshot of packed, unsorted state is encodeSnapshot of the sorted state", () => {
+  const secrets = new LedgerSecrets(new Uint8Array(32).fill(9));
+  // Keys of varied lengths and shared prefixes, maps out of order, an empty map.
+  const maps = [
+    { name: "records", keys: ["b", "a", "ab", "", "aa", "\u00ff", "a\u0000"] },
+    { name: "public:z", keys: ["k2", "k10", "k1"] },
+    { name: "public:ccf.internal.tree", keys: ["\u0000"] },
+    { name: "empty", keys: [] as string[] },
+  ];
+  const latin1 = (text: string) => new Uint8Array(Buffer.from(text, "latin1"));
+  const packed = packSnapshotState(
+    maps.map((m) => ({
+      name: m.name,
+      entries: m.keys.map((k): [Uint8Array, Uint8Array] => [latin1(k), utf8(`v:${k}`)]),
+    })),
+  );
+  const sorted = maps
+    .filter((m) => m.keys.length > 0)
+    .map((m) => ({
+      name: m.name,
+      writes: m.keys
+        .map((k) => latin1(k))
+        .sort((a, b) => Buffer.compare(a, b))
+        .map((key) => ({ key, value: utf8(`v:${Buffer.from(key).toString("latin1")}`) })),
+    }))
+    .sort((a, b) => compareNames(a.name, b.name));
+  const at = { seqno: 7 as Seqno, view: 3 as View };
+  const expected = encodeSnapshot({ ...at, writeSet: { maps: sorted } }, secrets);
+  assert.deepEqual(encodePackedSnapshot(packed, at, secrets), expected);
 });

@@ -27,7 +27,7 @@ const identities = await createStartIdentities({ now: new Date() });
 
 type Status = "Unknown" | "Pending" | "Committed" | "Invalid";
 
-async function rig(primary: boolean, txInterval: number, status?: () => Status) {
+async function rig(primary: boolean, txInterval: number, status?: () => Status, offThread = false) {
   const ledgerDir = tempDir("consortia-snap-ledger-");
   const snapDir = tempDir("consortia-snap-");
   const secrets = new LedgerSecrets(new Uint8Array(32).fill(3));
@@ -44,6 +44,7 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status) 
     status: (_view, seqno) =>
       status?.() ?? (seqno <= pipeline!.commitTxId.seqno ? "Committed" : "Pending"),
     log: () => {},
+    offThread,
   });
   pipeline = new TxPipeline({
     store,
@@ -69,6 +70,7 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status) 
   };
   const turn = () => new Promise((r) => setImmediate(r));
   const cleanup = async () => {
+    await snapshotter.close();
     await pipeline!.close();
     ledgerDir.cleanup();
     snapDir.cleanup();
@@ -152,6 +154,38 @@ test("a snapshot whose evidence was rolled back is discarded, and snapshots resu
     for (let i = 12; i < 16; i++) r.write(i); // the next signature due (20) snapshots again
     await r.turn();
     assert.equal(parseSnapshotFileName(readdirSync(r.snapDir)[0]!)?.seqno, 20);
+  } finally {
+    await r.cleanup();
+  }
+});
+
+test("off-thread encoding: the state packed at the signature, encoded like on-thread", async () => {
+  const r = await rig(true, 10, undefined, true);
+  try {
+    for (let i = 0; i < 8; i++) r.write(i);
+    // The snapshot at 10 was packed synchronously: writes after it must not leak into it.
+    for (let i = 8; i < 10; i++) r.write(i);
+    let files: string[] = [];
+    for (let i = 0; i < 500 && files.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      files = readdirSync(r.snapDir);
+    }
+    assert.equal(files.length, 1, "the worker's snapshot was written");
+    const name = parseSnapshotFileName(files[0]!)!;
+    assert.equal(name.seqno, 10);
+    for (let i = 10; i < 14; i++) r.write(i);
+    r.snapshotter.onCommit(r.pipeline.commitTxId.seqno);
+    const committed = readdirSync(r.snapDir);
+    assert.deepEqual(committed, [`snapshot_10_${name.evidenceSeqno}.committed`]);
+    const decoded = decodeSnapshot(
+      new Uint8Array(readFileSync(join(r.snapDir, committed[0]!))),
+      r.secrets,
+    );
+    const restored = Store.fromSnapshot(decoded.seqno, decoded.writeSet);
+    const keys = [...restored.entries("records")].map(([k]) => Buffer.from(k).toString());
+    assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
+    const publicKeys = [...restored.entries("public:records")].map(([k]) => k.byteLength);
+    assert.equal(publicKeys.length, 8);
   } finally {
     await r.cleanup();
   }
