@@ -23,7 +23,9 @@
 import { assertNever } from "../base/assert.js";
 import { CcfError } from "../base/errors.js";
 import {
+  ENTRY_FORMAT_VERSION,
   ENTRY_HEADER_SIZE_BYTES,
+  ENTRY_SEQNO_OFFSET,
   entrySeqno,
   readEntryHeader,
   type EntryHeaderRead,
@@ -268,9 +270,10 @@ export interface ChunkScan {
  * Validates the framing of one chunk file and returns its entries. Throws LedgerError on any
  * corruption. Cost: one pass over the entry headers, no copies.
  *
- * A torn tail can only be told apart from tampering by its position: a corrupted size field of
- * the last entry of an in-progress file looks exactly like a torn write, so it is reported as a
- * torn tail (with bytesRemaining) and not as an error.
+ * A torn tail is told apart from tampering by what follows it: a size field altered so that an
+ * entry runs past the end is corruption when the next entry follows it (an error), but the
+ * last entry's altered size looks exactly like a torn write, so it is reported as a torn tail
+ * (with bytesRemaining) and not as an error.
  */
 export function scanChunk(bytes: Uint8Array, options: ChunkScanOptions): ChunkScan {
   const fileBytes = bytes.byteLength;
@@ -287,7 +290,7 @@ export function scanChunk(bytes: Uint8Array, options: ChunkScanOptions): ChunkSc
   const entriesEnd = complete ? positionsOffset : fileBytes;
   const walk = walkEntries(bytes.subarray(0, entriesEnd), options);
   if (walk.stop !== null) {
-    const torn = options.tornTailAllowed && !complete && isTornTail(bytes, walk);
+    const torn = options.tornTailAllowed && !complete && isTornTail(bytes, walk, options);
     if (torn) {
       const tornTail = { offset: walk.stop.offset, bytesRemaining: fileBytes - walk.stop.offset };
       return { entries: walk.entries, positionsOffset: null, tornTail };
@@ -399,9 +402,29 @@ function headerStop(header: HeaderFailure, offset: number): WalkStop {
  * positions table the writer appends when completing a
  * chunk before it sets the header (see ledger-writer.ts for that ordering).
  */
-function isTornTail(bytes: Uint8Array, walk: Walk): boolean {
+/**
+ * Whether an entry with seqno `seqno` starts somewhere in `bytes` from `from` on: an entry
+ * header (format version, flags, size) whose seqno field reads `seqno`. Checked byte by byte,
+ * only when a file looks torn (at startup after a crash).
+ */
+function entryFollows(bytes: Uint8Array, from: number, seqno: number): boolean {
+  for (let p = from; p + ENTRY_SEQNO_OFFSET + 8 <= bytes.byteLength; p++) {
+    if (bytes[p] !== ENTRY_FORMAT_VERSION || readEntryHeader(bytes, p).kind !== "header") {
+      continue;
+    }
+    if (entrySeqno(bytes.subarray(p, p + ENTRY_SEQNO_OFFSET + 8)) === seqno) return true;
+  }
+  return false;
+}
+
+function isTornTail(bytes: Uint8Array, walk: Walk, options: ChunkScanOptions): boolean {
   const stop = walk.stop!;
-  if (stop.kind === "partial") return true;
+  if (stop.kind === "partial") {
+    // An interrupted write leaves nothing after the torn entry. If the next entry follows, the
+    // torn-looking entry's size field was altered: that is corruption, not a crash.
+    const next = options.firstSeqno + walk.entries.length + 1;
+    return !entryFollows(bytes, stop.offset + ENTRY_HEADER_SIZE_BYTES, next);
+  }
   const rest = bytes.subarray(stop.offset);
   // A crash can leave a file extended past its last sync with zero-filled blocks.
   if (rest.every((b) => b === 0)) return true;

@@ -216,6 +216,28 @@ test("the same torn entry before later entries of the in-progress file is an err
   assert.deepEqual(readFileSync(path).byteLength, bytes.byteLength - (next.offset - cutFrom));
 });
 
+test("a middle entry's size grown past the end of the in-progress file is an error", async () => {
+  // Not a torn write: entries 37 and 38 follow entry 36, whose size field now runs past the end.
+  for (const size of [0x7fff_ffff, 1 << 20]) {
+    const dir = await freshDir(true);
+    const victim = locate(dir, 36);
+    assert.equal(victim.file, IN_PROGRESS);
+    const path = join(dir, IN_PROGRESS);
+    const bytes = readFileSync(path);
+    assert.ok(victim.offset + size > bytes.byteLength, "the size runs past the end");
+    bytes.writeUInt32LE(size, victim.offset + 2);
+    writeFileSync(path, bytes);
+    const where = {
+      code: LedgerErrorCode.TruncatedEntry,
+      file: IN_PROGRESS,
+      offset: victim.offset,
+    };
+    expectLedgerError(() => LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_SIZE_BYTES }), where);
+    expectLedgerError(() => [...readLedger(dir)], where);
+    assert.equal(readFileSync(path).byteLength, bytes.byteLength, "nothing truncated");
+  }
+});
+
 test("the same damage in a committed file is a LedgerError naming file and offset", async () => {
   const f = await fixturePromise;
   const victim = locate(f.dir, 28);
