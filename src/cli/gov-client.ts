@@ -16,6 +16,7 @@
  */
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { Agent, request as httpsRequest } from "node:https";
+import type { Socket } from "node:net";
 import { CcfError } from "../base/errors.js";
 import { fromBase64, toBase64, utf8 } from "../base/bytes.js";
 import { COSE_HEADER_KID, signSign1, type CoseLabel } from "../crypto/cose.js";
@@ -29,6 +30,9 @@ import {
 import { TXID_HEADER } from "../node/rpc-context.js";
 
 export const GOV_API_VERSION = "2024-07-01";
+
+/** Idle pooled connections are closed after this, before the node's SERVER_IDLE_MS. */
+const CLIENT_IDLE_MS = 20_000;
 
 export enum GovClientErrorCode {
   /** The node answered with a non-2xx status; `status` and `ccfCode` say what. */
@@ -157,6 +161,16 @@ export class GovClient {
       ca: options.caPem,
       ...(options.certPem !== undefined && { cert: options.certPem }),
       ...(options.keyPem !== undefined && { key: options.keyPem }),
+    });
+    // An idle pooled socket is closed before the node would close it (SERVER_IDLE_MS), so a
+    // request is never sent on a socket the node is closing (ECONNRESET, "socket hang up").
+    const watched = new WeakSet<Socket>();
+    this.agent.on("free", (socket: Socket) => {
+      socket.setTimeout(CLIENT_IDLE_MS);
+      if (watched.has(socket)) return;
+      watched.add(socket);
+      // Also fires when a request on it times out, which abandons the socket anyway.
+      socket.on("timeout", () => socket.destroy());
     });
     this.defaultSigner =
       options.certPem !== undefined && options.keyPem !== undefined

@@ -77,6 +77,9 @@ function defaultLog(message: string, error?: unknown): void {
   process.stderr.write(`[http] ${message}${detail === "" ? "" : `: ${detail}`}\n`);
 }
 
+/** How long an idle HTTP keep-alive connection stays open (Node's default is 5 s). */
+export const SERVER_IDLE_MS = 30_000;
+
 export async function createRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   if (!(options.maxBodyBytes > 0)) throw new RangeError("maxBodyBytes must be positive");
   const log = options.log ?? defaultLog;
@@ -91,6 +94,9 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     // TCP keep-alive probes, so dead peers on idle HTTP keep-alive connections are noticed.
     keepAlive: true,
   });
+  // Idle keep-alive connections are closed after this; clients close theirs sooner
+  // (CLIENT_IDLE_MS in cli/gov-client.ts), so a request never meets a closing socket.
+  server.keepAliveTimeout = SERVER_IDLE_MS;
   const certs = new CallerCertCache();
   const router = options.router;
   const context: RequestContext = {
