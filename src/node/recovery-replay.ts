@@ -243,18 +243,21 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
   const workers = input.workers ?? 0;
   type Item = Located & { entry: Uint8Array };
   const batches = new Batches<Item>(workers > 0 ? new ReplayPool(workers, []) : null, "hash");
+  // Progress is reported as each file has been read (its entries may still be in flight).
+  let lastRead = base.seqno as number;
   try {
     for (const item of readLedger(input.ledgerDir, {
       fromSeqno: base.seqno + 1,
       readOnlyDirectories: input.readOnlyDirectories ?? [],
       onIgnoredFile: (path, reason) => input.log(`ignoring ${path}: ${reason}`),
-      onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
+      onProgress: (read, total) => input.onProgress?.(lastRead, read, total),
     })) {
       if (item.kind === "torn-tail") {
         input.log(`${item.file}: ignoring a torn last entry at offset ${item.offset}`);
         torn = true;
         break;
       }
+      lastRead = item.seqno;
       const it = { seqno: item.seqno, file: item.file, offset: item.offset, entry: item.entry };
       if (!batches.parallel) take(it);
       else await batches.add(item.entry, it, (hashed, done) => take(done, hashed));
@@ -394,13 +397,15 @@ export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
   const take = (plaintext: Uint8Array, at: Located) => {
     store.applyFinal(at.seqno as Seqno, { maps: decodeMaps(plaintext) });
   };
+  let lastRead = store.seqno as number;
   try {
     for (const item of readLedger(input.ledgerDir, {
       fromSeqno: store.seqno + 1,
       readOnlyDirectories: input.readOnlyDirectories ?? [],
-      onProgress: (read, total) => input.onProgress?.(store.seqno, read, total),
+      onProgress: (read, total) => input.onProgress?.(Math.min(lastRead, input.upTo), read, total),
     })) {
       if (item.kind !== "entry" || item.seqno > input.upTo) break;
+      lastRead = item.seqno;
       const at = { seqno: item.seqno, file: item.file, offset: item.offset };
       if (!batches.parallel) take(decryptInline(item.entry, at, input.secrets), at);
       else await batches.add(item.entry, at, take);
