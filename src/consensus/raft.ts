@@ -220,7 +220,9 @@ export class RaftNode {
       this.log.append(e);
     }
     this.hostLast = this.log.last;
-    if (entries.some((e) => e.configuration !== undefined)) this.syncProgress(nowMs);
+    if (entries.some((e) => e.configuration !== undefined)) {
+      this.syncProgress(nowMs, this.timings.newNodeGraceMs);
+    }
     for (const peer of this.progress.keys()) this.sendAppend(peer, false);
     this.maybeCommit(nowMs);
   }
@@ -406,12 +408,15 @@ export class RaftNode {
     );
   }
 
-  /** Leader: track every node of the active configurations, and only them. */
-  private syncProgress(nowMs: number): void {
+  /**
+   * Leader: track every node of the active configurations, and only them; a node added now
+   * counts as heard from until `graceMs` from now (RaftTimings.newNodeGraceMs).
+   */
+  private syncProgress(nowMs: number, graceMs = 0): void {
     const nodes = nodesOf(this.activeConfigs()).filter((id) => id !== this.id);
     for (const id of nodes) {
       if (!this.progress.has(id)) {
-        this.progress.set(id, { match: 0, next: this.log.last + 1, lastAckMs: nowMs });
+        this.progress.set(id, { match: 0, next: this.log.last + 1, lastAckMs: nowMs + graceMs });
       }
     }
     for (const id of [...this.progress.keys()]) if (!nodes.includes(id)) this.progress.delete(id);

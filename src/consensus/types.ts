@@ -131,6 +131,12 @@ export interface RaftTimings {
   readonly maxBatchBytes: number;
   /** Entries sent to a peer and not yet acknowledged before the leader waits. */
   readonly maxInflightEntries: number;
+  /**
+   * CheckQuorum counts a node the leader's own configuration change just added as heard from
+   * for this long: a joiner may still be loading a large snapshot before it can answer, and a
+   * one-node service that trusts it must not step down meanwhile. Safety does not depend on it.
+   */
+  readonly newNodeGraceMs: number;
 }
 
 export const DEFAULT_TIMINGS: RaftTimings = {
@@ -139,4 +145,5 @@ export const DEFAULT_TIMINGS: RaftTimings = {
   maxBatchEntries: 2000,
   maxBatchBytes: 4 * 1024 * 1024,
   maxInflightEntries: 20_000,
+  newNodeGraceMs: 10_000,
 };

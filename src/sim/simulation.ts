@@ -74,6 +74,7 @@ export const SIM_TIMINGS: RaftTimings = {
   maxBatchEntries: 16,
   maxBatchBytes: 1024,
   maxInflightEntries: 64,
+  newNodeGraceMs: 900,
 };
 
 const TICK_MS = 10;

@@ -20,6 +20,7 @@ const TIMINGS: RaftTimings = {
   maxBatchEntries: 16,
   maxBatchBytes: 1 << 20,
   maxInflightEntries: 64,
+  newNodeGraceMs: 0,
 };
 
 const id = (n: number): NodeId => `n${n}` as NodeId;
@@ -47,14 +48,18 @@ class Cluster {
   /** Every (view, leader) seen, to check at most one leader per view. */
   readonly leaders = new Map<number, NodeId>();
 
-  constructor(count: number, members: number, o: { leader?: boolean; extra?: RaftEntry[][] } = {}) {
+  constructor(
+    count: number,
+    members: number,
+    o: { leader?: boolean; extra?: RaftEntry[][]; timings?: RaftTimings } = {},
+  ) {
     const ids = Array.from({ length: members }, (_, i) => id(i));
     for (let i = 0; i < count; i++) {
       const member = i < members;
       this.nodes.push(
         new RaftNode({
           id: id(i),
-          timings: TIMINGS,
+          timings: o.timings ?? TIMINGS,
           rng: new Prng(100 + i),
           nowMs: 0,
           base: { seqno: 0 as Seqno, view: 0 as View, configuration: [] },
@@ -315,4 +320,20 @@ test("E2: while a reconfiguration is pending, commit needs a majority of both co
   assert.ok(c.node(0).commitSeqno < signature.seqno, "the old majority alone does not commit");
   c.run(500, (e) => oldOnly(e) || e.from === id(3) || e.to === id(3));
   assert.ok(c.node(0).commitSeqno >= signature.seqno, "with n3 the new majority commits it");
+});
+
+test("a one-node leader that adds a node not up yet keeps leading for newNodeGraceMs", () => {
+  for (const grace of [0, 1000]) {
+    const c = new Cluster(2, 1, { leader: true, timings: { ...TIMINGS, newNodeGraceMs: grace } });
+    c.write(0, false, [id(0), id(1)]);
+    c.write(0, true);
+    // n1 (still loading its snapshot) answers nothing for over two election timeouts.
+    c.run(700, all, (n) => n.id !== id(1));
+    assert.equal(c.node(0).isLeader, grace > 0, `grace ${grace}`);
+    if (grace === 0) continue;
+    // Once it answers, the configuration's quorum is real; past the grace the leader stays.
+    c.run(1500);
+    assert.ok(c.node(0).isLeader);
+    assert.equal(c.node(1).leader, id(0));
+  }
 });
