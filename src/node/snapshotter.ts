@@ -6,7 +6,7 @@
  * the history stand exactly at that signature. The snapshotter then:
  *   1. captures the store's whole state plus the Merkle frontier (`public:ccf.internal.tree`)
  *      and encodes the snapshot (snapshot.ts; private maps encrypted). With `offThread`, only
- *      the capture (value references packed into one buffer) happens on the node thread; the
+ *      the capture (live keys and values copied into one buffer) happens on the node thread; the
  *      sorting, serialising and encrypting of a large store run on a worker thread, so the
  *      primary keeps answering and heartbeating;
  *   2. then writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
