@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
+import { isProcessRunning } from "../src/cli/process-state.js";
 
 const STOP_GRACE_MS = 5_000;
 const START_TIMEOUT_MS = 90_000;
@@ -101,23 +102,6 @@ function nodesFromBanner(stdout: string): SandboxNode[] {
   }));
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    // ESRCH: the process is gone (EPERM cannot happen for our own children).
-    return false;
-  }
-  // An exited node orphaned by the sandbox CLI stays a zombie until init reaps it (some
-  // container inits never do): it has stopped, so it is not alive.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 function nodeProcesses(workspace: string): { pid: number; dir: string }[] {
   const found: { pid: number; dir: string }[] = [];
   for (const { dir } of nodeDirs(workspace)) {
@@ -157,7 +141,7 @@ export async function stopSandbox(workspace: string): Promise<string[]> {
 /** Sends `signal` to each PID still alive; returns those that were. */
 export function signalAll(pids: readonly number[], signal: NodeJS.Signals): number[] {
   return pids.filter((pid) => {
-    if (!isAlive(pid)) return false;
+    if (!isProcessRunning(pid)) return false;
     process.kill(pid, signal);
     return true;
   });
@@ -170,7 +154,7 @@ export async function stopPids(pids: readonly number[]): Promise<string[]> {
   const deadline = Date.now() + STOP_GRACE_MS;
   while (alive.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
-    alive = alive.filter(isAlive);
+    alive = alive.filter(isProcessRunning);
   }
   for (const pid of signalAll(alive, "SIGKILL")) {
     notes.push(`PID ${pid} ignored SIGTERM for ${STOP_GRACE_MS} ms and was killed`);

@@ -27,6 +27,10 @@ import {
   type Proposal,
 } from "../../src/cli/gov-client.js";
 import { runCli } from "./cli.js";
+import { isProcessRunning } from "../../src/cli/process-state.js";
+
+/** Whether a node process runs; a zombie does not (see isProcessRunning). */
+export { isProcessRunning as isAlive };
 
 const ENTRY = join(import.meta.dirname, "..", "..", "src", "cli", "entry.ts");
 const TSX = import.meta.resolve("tsx");
@@ -67,21 +71,6 @@ export async function freePortBlock(span: number): Promise<number> {
     if (ok) return port;
   }
   throw new Error("no free port block found");
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // An exited orphan stays a zombie until init reaps it (some container inits never do).
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 export async function sleep(ms: number): Promise<void> {
@@ -222,7 +211,7 @@ export class Network {
   }
 
   alive(): NetNode[] {
-    return this.nodes.filter((n) => n.killed !== true && isAlive(n.pid));
+    return this.nodes.filter((n) => n.killed !== true && isProcessRunning(n.pid));
   }
 
   /** The primary as a majority of live nodes report it, once they agree. */
@@ -271,7 +260,7 @@ export class Network {
 
   kill(node: NetNode): void {
     node.killed = true;
-    if (isAlive(node.pid)) process.kill(node.pid, "SIGKILL");
+    if (isProcessRunning(node.pid)) process.kill(node.pid, "SIGKILL");
   }
 
   /** sandbox_<index>: the directory of node `index` (its config, out, err and files). */
@@ -449,13 +438,13 @@ export class Network {
     const live = this.alive();
     for (const node of live) process.kill(node.pid, "SIGTERM");
     await waitFor("every node stopped", timeoutMs, async () =>
-      live.every((n) => !isAlive(n.pid)) ? true : undefined,
+      live.every((n) => !isProcessRunning(n.pid)) ? true : undefined,
     );
     for (const node of live) node.killed = true;
   }
 
   async stop(): Promise<void> {
-    for (const node of this.nodes) if (isAlive(node.pid)) process.kill(node.pid, "SIGKILL");
+    for (const node of this.nodes) if (isProcessRunning(node.pid)) process.kill(node.pid, "SIGKILL");
     for (const child of this.extra) child.kill("SIGKILL");
     // CONSORTIA_KEEP_WORKSPACE=1 keeps node logs and ledgers for a post-mortem.
     if (process.env["CONSORTIA_KEEP_WORKSPACE"] === "1") {
