@@ -20,7 +20,7 @@ import { fromUtf8 } from "../base/bytes.js";
 import type { Seqno, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { encodeMaps, layoutMaps, writeMaps } from "../kv/codec.js";
-import { compareNames, splitDomains, type WriteSet } from "../kv/write-set.js";
+import { compareNames, splitDomains, type MapWrites, type WriteSet } from "../kv/write-set.js";
 import { ENTRY_HEADER_SIZE_BYTES, readEntryHeader } from "./entry-header.js";
 import { decodeEntry, decodeWriteSet, EntryError, sealEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
@@ -157,6 +157,30 @@ export function encodePackedSnapshot(
   }
   maps.sort((a, b) => compareNames(a.name, b.name));
   return encodeSnapshot({ seqno: at.seqno, view: at.view, writeSet: { maps } }, secrets);
+}
+
+/** The evidence record of the snapshot at `seqno` (SNAPSHOT_EVIDENCE_MAP): {hash, version}. */
+export function encodeSnapshotEvidence(hash: string, seqno: number): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ hash, version: seqno }));
+}
+
+/**
+ * Whether a transaction's writes record the evidence of the snapshot at `seqno` whose digest is
+ * `hash` (hex); false for no evidence, another snapshot's, or a malformed record.
+ */
+export function recordsSnapshotEvidence(
+  maps: readonly MapWrites[],
+  hash: string,
+  seqno: number,
+): boolean {
+  const value = maps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP)?.writes[0]?.value;
+  if (value == null) return false;
+  try {
+    const evidence = JSON.parse(fromUtf8(value)) as { hash?: unknown; version?: unknown };
+    return evidence.hash === hash && evidence.version === seqno;
+  } catch {
+    return false;
+  }
 }
 
 /** The digest recorded as the snapshot's evidence: SHA-256 of the snapshot entry bytes. */

@@ -35,7 +35,6 @@ import {
 } from "../crypto/identity.js";
 import { createSelfSignedCertificate } from "../crypto/certs.js";
 import { Store } from "../kv/store.js";
-import { decodeEntry } from "../ledger/entry-format.js";
 import { TxHistory } from "../ledger/history.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { LedgerWriter } from "../ledger/io/ledger-writer.js";
@@ -70,7 +69,7 @@ import {
   decodeSnapshot,
   snapshotDigest,
   splitSnapshotFile,
-  SNAPSHOT_EVIDENCE_MAP,
+  recordsSnapshotEvidence,
   SNAPSHOT_TREE_MAP,
   type DecodedSnapshot,
 } from "../ledger/snapshot.js";
@@ -182,6 +181,12 @@ function decodeVirtualQuote(quote: QuoteInfo): VirtualQuote {
 
 function spkiDer(key: KeyObject): Uint8Array {
   return new Uint8Array(createPublicKey(key).export({ type: "spki", format: "der" }));
+}
+
+/** snapshots.directory, then snapshots.read_only_directory when set. */
+function snapshotDirsOf(config: NodeConfig): string[] {
+  const readOnly = config.snapshots.readOnlyDirectory;
+  return [config.snapshots.directory, ...(readOnly !== undefined ? [readOnly] : [])];
 }
 
 function curveOf(config: NodeConfig): "secp256r1" | "secp384r1" {
@@ -491,10 +496,7 @@ export class NodeHost implements NodeContext {
       log: (line) => deps.log(`[join] ${line}`),
     });
     registerSnapshotEndpoints(this.router, {
-      snapshotDirs: () => {
-        const readOnly = config.snapshots.readOnlyDirectory;
-        return [config.snapshots.directory, ...(readOnly !== undefined ? [readOnly] : [])];
-      },
+      snapshotDirs: () => snapshotDirsOf(config),
       log: (line) => deps.log(`[snapshots] ${line}`),
     });
   }
@@ -546,11 +548,7 @@ export class NodeHost implements NodeContext {
   private checkSnapshotEvidence(seqno: Seqno, writeSet: WriteSet): void {
     const expected = this.expectedEvidence;
     if (expected === null || seqno !== expected.evidenceSeqno) return;
-    const map = writeSet.maps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP);
-    const value = map?.writes[0]?.value;
-    const evidence =
-      value == null ? null : (JSON.parse(fromUtf8(value)) as { hash?: unknown; version?: unknown });
-    if (evidence?.hash !== expected.hash || evidence.version !== expected.seqno) {
+    if (!recordsSnapshotEvidence(writeSet.maps, expected.hash, expected.seqno)) {
       throw new Error(
         `snapshot ${expected.seqno}: the service's evidence at ${seqno} does not match its ` +
           `digest ${expected.hash}; this node's state cannot be trusted`,
@@ -708,10 +706,7 @@ export class NodeHost implements NodeContext {
     const quote = makeVirtualQuote(publicKeyDer, virtualHostData());
     const encryptionKey = generateEncryptionKey();
     // Join from the newest usable committed snapshot, if any (ccf-api.md 2.3).
-    const snapshotDirs = [config.snapshots.directory];
-    if (config.snapshots.readOnlyDirectory !== undefined) {
-      snapshotDirs.push(config.snapshots.readOnlyDirectory);
-    }
+    const snapshotDirs = snapshotDirsOf(config);
     if (config.command.join.fetchRecentSnapshot) {
       await fetchRecentSnapshotForJoin({
         targetAddress: formatAddress(config.command.join.targetRpcAddress),
@@ -828,20 +823,14 @@ export class NodeHost implements NodeContext {
     mkdirSync(config.snapshots.directory, { recursive: true });
     const recover = config.command.recover;
     const previousServiceCertPem = readFileSync(recover.previousServiceIdentityFile, "utf8");
-    const snapshotDirs = [config.snapshots.directory];
-    if (config.snapshots.readOnlyDirectory !== undefined) {
-      snapshotDirs.push(config.snapshots.readOnlyDirectory);
-    }
+    const snapshotDirs = snapshotDirsOf(config);
     const found = usableCommittedSnapshots(snapshotDirs, previousServiceCertPem, deps.log)[0];
     let snapshot: RecoverySnapshot | undefined;
     if (found !== undefined) {
-      const entry = splitSnapshotFile(found.bytes)!.entry;
-      const header = decodeEntry(entry, "snapshot");
       snapshot = {
         seqno: found.seqno,
-        view: header.view,
         evidenceSeqno: found.evidenceSeqno,
-        entryBytes: entry,
+        entryBytes: splitSnapshotFile(found.bytes)!.entry,
       };
       deps.log(`recovering from snapshot ${found.path} (seqno ${found.seqno}) and the ledger`);
     }

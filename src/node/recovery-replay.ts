@@ -19,7 +19,7 @@
  *
  * No consensus here: the caller turns the result into its Raft log and pipeline.
  */
-import { toHex, fromUtf8 } from "../base/bytes.js";
+import { toHex } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
 import type { Seqno, View } from "../base/ids.js";
 import type { RaftEntry } from "../consensus/types.js";
@@ -42,15 +42,13 @@ import { listLedgerFiles, readLedger } from "../ledger/io/ledger-reader.js";
 import { renameSync } from "node:fs";
 import { SignatureChecker } from "../ledger/ledger-verifier.js";
 import { findSignature } from "../ledger/signature.js";
-import { snapshotDigest, SNAPSHOT_EVIDENCE_MAP, SNAPSHOT_TREE_MAP } from "../ledger/snapshot.js";
+import { recordsSnapshotEvidence, snapshotDigest, SNAPSHOT_TREE_MAP } from "../ledger/snapshot.js";
 import { GOV_MAPS, GOV_TABLES } from "../gov/tables.js";
 import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import { sameCertificate } from "../crypto/certs.js";
 
 /** Every 2^16 entries a replayed store is compacted (below the last signature). */
 const COMPACT_EVERY = 1 << 16;
-/** Payloads kept in memory for the Raft log; the consensus driver keeps as many. */
-const REPLAY_PAYLOAD_WINDOW = PAYLOAD_WINDOW;
 const NO_PAYLOAD = new Uint8Array(0);
 
 export enum RecoveryReplayErrorCode {
@@ -74,7 +72,6 @@ export class RecoveryReplayError extends CcfError<RecoveryReplayErrorType> {}
 /** The snapshot a recovery starts from (usableCommittedSnapshots vouched for its receipt). */
 export interface RecoverySnapshot {
   readonly seqno: Seqno;
-  readonly view: View;
   readonly evidenceSeqno: Seqno;
   /** The snapshot entry (private domain still encrypted). */
   readonly entryBytes: Uint8Array;
@@ -125,15 +122,19 @@ function fail(
   throw new RecoveryReplayError({ code, ...at }, message);
 }
 
-/** The public maps of a snapshot entry, as a store at its seqno. */
-function snapshotPublicStore(snapshot: RecoverySnapshot): { store: Store; frontier: Uint8Array } {
+/** The public maps of a snapshot entry, as a store at its seqno; the entry's view. */
+function snapshotPublicStore(snapshot: RecoverySnapshot): {
+  store: Store;
+  frontier: Uint8Array;
+  view: View;
+} {
   const entry = decodeEntry(snapshot.entryBytes, "snapshot");
   const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
   const frontier = store.get(SNAPSHOT_TREE_MAP, SINGLETON_KEY_BYTES);
   if (frontier === undefined) {
     fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
   }
-  return { store, frontier };
+  return { store, frontier, view: entry.view };
 }
 
 /** The service certificate in force in `store` (service.info), or null before genesis. */
@@ -151,6 +152,7 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
   const { snapshot } = input;
   let store: Store;
   let history: TxHistory;
+  let base = { seqno: 0 as Seqno, view: 0 as View };
   if (snapshot === undefined) {
     store = new Store();
     history = new TxHistory(input.secrets);
@@ -161,8 +163,8 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
       seqno: snapshot.seqno,
       frontier: start.frontier,
     });
+    base = { seqno: snapshot.seqno, view: start.view };
   }
-  const base = { seqno: (snapshot?.seqno ?? 0) as Seqno, view: (snapshot?.view ?? 0) as View };
   // Payloads (views of the ledger files' bytes) are dropped behind a window as the replay goes,
   // so the files can be freed: a 1M-entry ledger is not held in memory twice.
   const entries: { -readonly [K in keyof RaftEntry]: RaftEntry[K] }[] = [];
@@ -218,7 +220,7 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
       isSignature: signature !== null,
       payload: item.entry,
     });
-    if (entries.length > REPLAY_PAYLOAD_WINDOW) {
+    if (entries.length > PAYLOAD_WINDOW) {
       entries[payloadsFrom - base.seqno - 1]!.payload = NO_PAYLOAD;
       payloadsFrom++;
     }
@@ -345,11 +347,8 @@ function checkEvidence(
   maps: readonly MapWrites[],
   at: { seqno: number; file: string; offset: number },
 ): void {
-  const value = maps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP)?.writes[0]?.value;
-  const evidence =
-    value == null ? null : (JSON.parse(fromUtf8(value)) as { hash?: unknown; version?: unknown });
   const hash = toHex(snapshotDigest(snapshot.entryBytes));
-  if (evidence?.hash !== hash || evidence.version !== snapshot.seqno) {
+  if (!recordsSnapshotEvidence(maps, hash, snapshot.seqno)) {
     fail(
       RecoveryReplayErrorCode.InvalidLedger,
       `${where(at)}: the evidence does not match snapshot ${snapshot.seqno} (digest ${hash})`,

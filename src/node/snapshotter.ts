@@ -24,14 +24,14 @@ import { fromHex, toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
 import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
 import type { Store } from "../kv/store.js";
-import { compareNames, type MapWrites } from "../kv/write-set.js";
 import type { TxHistory } from "../ledger/history.js";
 import type { Worker } from "node:worker_threads";
 import {
-  encodeSnapshot,
+  encodePackedSnapshot,
   packSnapshotState,
   snapshotDigest,
   snapshotFileName,
+  encodeSnapshotEvidence,
   SNAPSHOT_EVIDENCE_MAP,
   SNAPSHOT_TREE_MAP,
 } from "../ledger/snapshot.js";
@@ -95,22 +95,19 @@ export class Snapshotter {
     if (!due && !this.requested) return;
     this.requested = false;
     this.lastSeqno = txId.seqno;
+    const packed = this.capture();
     if (this.deps.offThread === true) {
-      this.encodeOffThread(txId);
+      this.encodeOffThread(txId, packed);
       return;
     }
-    const writeSet = this.capture();
-    const bytes = encodeSnapshot(
-      { seqno: txId.seqno, view: txId.view, writeSet },
-      this.deps.history.secrets,
-    );
+    const bytes = encodePackedSnapshot(packed, txId, this.deps.history.secrets);
     const hash = toHex(snapshotDigest(bytes));
     // The evidence is its own transaction, after the signature (never inside one).
     setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
   }
 
-  /** Packs the state at `txId` here and has the worker encode it; the evidence follows. */
-  private encodeOffThread(txId: TxId): void {
+  /** The store's live state plus the Merkle frontier at this seqno, packed (unsorted). */
+  private capture(): Uint8Array {
     const store = this.deps.store;
     const maps = store
       .mapNames()
@@ -118,7 +115,11 @@ export class Snapshotter {
       .map((name) => ({ name, entries: store.liveUnsorted(name) }));
     const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, this.deps.history.tree.frontier()];
     maps.push({ name: SNAPSHOT_TREE_MAP, entries: [tree][Symbol.iterator]() });
-    const packed = packSnapshotState(maps);
+    return packSnapshotState(maps);
+  }
+
+  /** Has the worker encode the state packed at `txId`; the evidence follows. */
+  private encodeOffThread(txId: TxId, packed: Uint8Array): void {
     const job: SnapshotJob = {
       packed: packed.buffer as ArrayBuffer,
       seqno: txId.seqno,
@@ -159,20 +160,9 @@ export class Snapshotter {
     await worker?.terminate();
   }
 
-  /** Every map of the store, plus the Merkle frontier at this seqno, in canonical order. */
-  private capture(): { maps: MapWrites[] } {
-    const maps = this.deps.store
-      .snapshotWriteSet()
-      .maps.filter((m) => m.name !== SNAPSHOT_TREE_MAP);
-    const tree = { key: SINGLETON_KEY_BYTES, value: this.deps.history.tree.frontier() };
-    maps.push({ name: SNAPSHOT_TREE_MAP, writes: [tree] });
-    maps.sort((a, b) => compareNames(a.name, b.name));
-    return { maps };
-  }
-
   private recordEvidence(seqno: Seqno, hash: string, bytes: Uint8Array): void {
     const pipeline = this.deps.pipeline();
-    const evidence = utf8(JSON.stringify({ hash, version: seqno }));
+    const evidence = encodeSnapshotEvidence(hash, seqno);
     // The evidence's claims digest is the snapshot's digest, so the evidence receipt appended
     // to the file binds its bytes (usableCommittedSnapshots checks it before use).
     const outcome = pipeline.execute((tx) => {

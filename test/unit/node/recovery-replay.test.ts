@@ -724,7 +724,7 @@ async function ledgerWithSnapshot(
   await b.close();
   return {
     b,
-    snapshot: { seqno: at.seqno, view: at.view, evidenceSeqno: evidenceSeqno as Seqno, entryBytes },
+    snapshot: { seqno: at.seqno, evidenceSeqno: evidenceSeqno as Seqno, entryBytes },
   };
 }
 
