@@ -31,13 +31,14 @@ import { join } from "node:path";
 import { listLedgerFiles } from "../../ledger/io/ledger-reader.js";
 import { parseSnapshotFileName } from "../../ledger/snapshot.js";
 import { CliError } from "../cli-error.js";
+import { isProcessRunning } from "../process-state.js";
 import { GovClient, type MemberSigner } from "../gov-client.js";
 import { asn1Now } from "./node-replace.js";
 import { submitMemberShare } from "./recovery.js";
 import {
   log,
   printBanner,
-  retryWhileNoSignature,
+  proposeAndPass,
   runUntilStopped,
   spawnNode,
   stopNodes,
@@ -110,7 +111,7 @@ function setAsidePreviousService(ws: string, common: string): string {
   const nodeDirs = () => readdirSync(ws).filter((n) => /^sandbox_\d+$/.test(n));
   for (const name of nodeDirs()) {
     const pid = readPid(join(ws, name, "node.pid"));
-    if (pid !== null && isRunning(pid)) {
+    if (pid !== null && isProcessRunning(pid)) {
       throw new CliError(
         `node ${name} (PID ${pid}) is still running: stop the sandbox first (kill ${pid})`,
       );
@@ -146,20 +147,6 @@ function readPid(path: string): number | null {
     return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;
-  }
-}
-
-/** Alive and not a zombie (this container's init does not reap orphans). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true;
   }
 }
 
@@ -320,20 +307,6 @@ async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal)
   while (!existsSync(path)) {
     if (Date.now() > deadline) throw new Error(`the node did not write ${path}`);
     await pause(100, signal);
-  }
-}
-
-/** A proposal by the first member, accepted by a strict majority. */
-async function proposeAndPass(client: GovClient, members: readonly Member[], actions: object[]) {
-  let proposal = await retryWhileNoSignature(() => client.propose(actions as never[], members[0]));
-  const majority = Math.floor(members.length / 2) + 1;
-  for (const member of members.slice(0, majority)) {
-    if (proposal.proposalState !== "Open") break;
-    proposal = await client.vote(proposal.proposalId, true, member);
-  }
-  if (proposal.proposalState !== "Accepted") {
-    const why = proposal.failure?.reason ?? "";
-    throw new Error(`proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`);
   }
 }
 

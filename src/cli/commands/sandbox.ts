@@ -435,11 +435,22 @@ async function openService(client: GovClient, ids: Identities, serviceCertPem: s
     ...ids.userCerts.map((cert) => ({ name: "set_user", args: { cert } })),
     { name: "transition_service_to_open", args: { next_service_identity: serviceCertPem } },
   ];
-  const [proposer] = ids.members;
+  await proposeAndPass(client, ids.members, actions);
+  const info = await client.serviceInfo();
+  if (info.status !== "Open") throw new Error(`service status is ${info.status}, not Open`);
+}
+
+/** The first member proposes `actions`; a strict majority accepts (else an Error says why). */
+export async function proposeAndPass(
+  client: GovClient,
+  members: readonly MemberSigner[],
+  actions: readonly Action[],
+): Promise<void> {
+  const [proposer] = members;
   if (proposer === undefined) throw new Error("no member to propose");
-  let proposal = await client.propose(actions, proposer);
-  const majority = Math.floor(ids.members.length / 2) + 1;
-  for (const member of ids.members.slice(0, majority)) {
+  let proposal = await retryWhileNoSignature(() => client.propose(actions, proposer));
+  const majority = Math.floor(members.length / 2) + 1;
+  for (const member of members.slice(0, majority)) {
     if (proposal.proposalState !== "Open") break;
     proposal = await client.vote(proposal.proposalId, true, member);
   }
@@ -447,12 +458,10 @@ async function openService(client: GovClient, ids: Identities, serviceCertPem: s
     const why = proposal.failure?.reason ?? "";
     throw new Error(`proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`);
   }
-  const info = await client.serviceInfo();
-  if (info.status !== "Open") throw new Error(`service status is ${info.status}, not Open`);
 }
 
 /** :update answers 500 until the node has emitted its first signature; give it a few seconds. */
-export async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
+async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     try {
