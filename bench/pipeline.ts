@@ -26,9 +26,9 @@ import {
   TxPipeline,
   type PipelineStage,
   type StageProfile,
-} from "../src/node/tx-pipeline.js";
+} from "../src/node/pipeline/tx-pipeline.js";
 import { createStartIdentities } from "../src/node/identities.js";
-import { InlineSealer, WorkerSealer } from "../src/node/sealer.js";
+import { InlineSealer, WorkerSealer } from "../src/node/pipeline/sealer.js";
 import { stealSeconds } from "./load.js";
 
 const { values: args } = parseArgs({

@@ -47,7 +47,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { jsonCodec, typedMap, u64Codec } from "../src/kv/index.js";
-import { loadNodeConfig } from "../src/node/config.js";
+import { loadNodeConfig } from "../src/node/config/config.js";
 import { freePort } from "../src/node/node-startup.js";
 import { startNode } from "../src/node/start-node.js";
 import { GovClient, type Action, type MemberSigner } from "../src/cli/gov-client.js";

@@ -1,15 +1,42 @@
-// Bundles the CLI into dist/cli.mjs with esbuild. Run by `npm ci` (prepare) and `npm run build`.
+// Bundles the CLI into dist/cli.mjs with esbuild, and every worker entry beside it. Run by
+// `npm ci` (prepare) and `npm run build`. Worker entries are found where the code names them:
+// `new URL("./<name>-worker.ts", import.meta.url)` (src/platform/workers.ts), so each bundles
+// as dist/<name>-worker.mjs, where that URL points when resolved from the bundle.
 import { build } from "esbuild";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 
+const WORKER_URL = /new URL\(\s*"(\.\/[a-z0-9-]+-worker\.ts)"\s*,\s*import\.meta\.url\s*\)/g;
+
+function listTs(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return listTs(path);
+    return name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** { "<name>-worker": path } for every worker URL in src/; names must be unique. */
+export function workerEntryPoints(srcDir = "src") {
+  const entries = {};
+  for (const file of listTs(srcDir)) {
+    for (const match of readFileSync(file, "utf8").matchAll(WORKER_URL)) {
+      const path = resolve(dirname(file), match[1]);
+      const name = basename(path, ".ts");
+      if (entries[name] !== undefined && entries[name] !== path) {
+        throw new Error(`two worker entries are named ${name}: ${entries[name]} and ${path}`);
+      }
+      entries[name] = path;
+    }
+  }
+  return entries;
+}
+
+const workers = workerEntryPoints();
+if (Object.keys(workers).length === 0) throw new Error("no worker entry points found in src/");
 rmSync("dist", { recursive: true, force: true });
 await build({
-  entryPoints: {
-    cli: "src/cli/entry.ts",
-    "sealer-worker": "src/node/sealer-worker.ts",
-    "replay-worker": "src/node/replay-worker.ts",
-    "snapshot-worker": "src/node/snapshot-worker.ts",
-  },
+  entryPoints: { cli: "src/cli/entry.ts", ...workers },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   bundle: true,

@@ -15,6 +15,12 @@
 import { assert } from "../base/assert.js";
 import type { EntryMeta, NodeId, RaftEntry, Seqno, View } from "./types.js";
 
+/**
+ * Payloads of this many committed entries stay in memory for catching up followers; older ones
+ * are read back from the ledger files (RaftLog's PayloadReader).
+ */
+export const PAYLOAD_WINDOW = 20_000;
+
 export interface Configuration {
   /** The seqno of the entry that introduced it (base for the initial one). */
   readonly seqno: Seqno;

@@ -11,7 +11,7 @@ import {
   type EcCurveName,
   type EcKeyPair,
 } from "../crypto/index.js";
-import type { NodeSigningIdentity } from "./tx-pipeline.js";
+import type { NodeSigningIdentity } from "./pipeline/tx-pipeline.js";
 
 export interface StartIdentities {
   readonly serviceKeys: EcKeyPair;

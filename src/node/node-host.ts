@@ -46,25 +46,31 @@ import { errorBody, HttpErrorCode } from "../http/errors.js";
 import type { RpcRequest, RpcResponse } from "../http/router.js";
 import { writeGenesis } from "../gov/genesis.js";
 import { entriesById, getById, GOV_MAPS, setById, type NodeInfo } from "../gov/tables.js";
-import type { NodeConfig } from "./config.js";
-import { formatAddress } from "./config-values.js";
+import type { NodeConfig } from "./config/config.js";
+import {
+  CONSORTIA_VERSION,
+  type NodeContext,
+  type NodeStartupState,
+  type VirtualQuote,
+} from "./frontends/node-context.js";
+import { formatAddress } from "./config/config-values.js";
 import { createStartIdentities } from "./identities.js";
-import { InlineSealer, WorkerSealer } from "./sealer.js";
+import { InlineSealer, WorkerSealer } from "./pipeline/sealer.js";
 import {
   TxPipeline,
   DEFAULT_PIPELINE_OPTIONS,
   type ConsensusSink,
   type NodeSigningIdentity,
-} from "./tx-pipeline.js";
-import { FORWARD_HEADER, TXID_HEADER } from "./rpc-context.js";
-import { ConsensusDriver, trustedNodeIds } from "./consensus-driver.js";
-import { DisasterRecovery } from "./disaster-recovery.js";
+} from "./pipeline/tx-pipeline.js";
+import { FORWARD_HEADER, TXID_HEADER } from "./frontends/rpc-context.js";
+import { ConsensusDriver, trustedNodeIds } from "./replication/consensus-driver.js";
+import { DisasterRecovery } from "./recovery/disaster-recovery.js";
 import {
   replayPublic,
   setAsideLedgerAfter,
   type PublicReplay,
   type RecoverySnapshot,
-} from "./recovery-replay.js";
+} from "./recovery/recovery-replay.js";
 import {
   decodeSnapshot,
   snapshotDigest,
@@ -76,8 +82,8 @@ import {
 import type { WriteSet } from "../kv/write-set.js";
 import type { Tx } from "../kv/tx.js";
 import { SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
-import { RecoveryKeeper } from "./recovery-keeper.js";
-import { Snapshotter } from "./snapshotter.js";
+import { RecoveryKeeper } from "./recovery/recovery-keeper.js";
+import { Snapshotter } from "./snapshots/snapshotter.js";
 import {
   checkEmptyLedger,
   usableCommittedSnapshots,
@@ -86,20 +92,17 @@ import {
   resolvePorts,
   secretsOf,
   servePending,
-  type NodeStartupState,
 } from "./node-startup.js";
 
-export type { NodeStartupState };
-import { Forwarder } from "./forwarding.js";
-import { NodeChannels } from "./n2n/channels.js";
-import { joinNetwork } from "./join-client.js";
-import type { JoinRequest } from "./join.js";
-import { registerJoinEndpoint } from "./join.js";
-import { registerSnapshotEndpoints } from "./snapshot-endpoints.js";
-import { fetchRecentSnapshotForJoin } from "./snapshot-fetch.js";
+import { Forwarder } from "./replication/forwarding.js";
+import { NodeChannels } from "./replication/n2n/channels.js";
+import { joinNetwork } from "./join/join-client.js";
+import type { JoinRequest } from "./join/join-endpoint.js";
+import { registerJoinEndpoint } from "./join/join-endpoint.js";
+import { registerSnapshotEndpoints } from "./snapshots/snapshot-endpoints.js";
+import { fetchRecentSnapshotForJoin } from "./snapshots/snapshot-fetch.js";
 
 export { VIRTUAL_MEASUREMENT };
-export const CONSORTIA_VERSION = "0.1.0";
 /** The first service view is 2 (ccf-api.md 7). */
 const START_VIEW = 2 as View;
 /** Threads hashing entries beside the node's during a recovery's public replay. */
@@ -112,43 +115,6 @@ const HARD_STATE_FILE = "consensus_state.json";
 export interface NodeHostDeps {
   readonly log: (line: string) => void;
   readonly now?: () => Date;
-}
-
-/** What endpoint modules see of the node. */
-export interface NodeContext {
-  readonly nodeId: NodeId;
-  readonly config: NodeConfig;
-  readonly store: Store;
-  readonly history: TxHistory;
-  readonly pipeline: TxPipeline;
-  readonly raft: RaftNode;
-  readonly serviceCertPem: string;
-  readonly nodeCertPem: string;
-  /** The consensus view. */
-  readonly view: View;
-  readonly hostData: string;
-  readonly quote: VirtualQuote;
-  readonly startupState: () => NodeStartupState;
-  /** The published rpc address ("host:port") of a node from the nodes table, or null. */
-  rpcAddressOf(nodeId: NodeId): string | null;
-  /** Counters for /node/metrics: consensus, channels, forwarding, event loop. */
-  metrics(): Record<string, unknown>;
-  /** Recovery shares are reissued soon (on the primary): membership or threshold changed. */
-  scheduleRecoverySharesRefresh(): void;
-  /** trigger_snapshot: the primary snapshots at its next signature. */
-  requestSnapshot(): void;
-  /** The seqno of the snapshot this node started from (0: from the start of the ledger). */
-  readonly startupSeqno: number;
-  /** trigger_ledger_rekey: writes a fresh secret for every Trusted node into `tx`. */
-  writeRekey(tx: Tx): void;
-  /** On a node started with command Recover: the disaster recovery. */
-  readonly disasterRecovery: DisasterRecovery | null;
-}
-
-export interface VirtualQuote {
-  readonly measurement: string;
-  readonly host_data: string;
-  readonly report_data: string;
 }
 
 /** host_data of a virtual node: SHA-256 of what it runs (the package name and version). */

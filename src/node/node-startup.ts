@@ -13,26 +13,17 @@ import type { Seqno } from "../base/ids.js";
 import { decodeEntry } from "../ledger/entry-format.js";
 import { parseReceipt, verifyReceipt } from "../ledger/receipt.js";
 import { snapshotDigest, splitSnapshotFile } from "../ledger/snapshot.js";
-import { listCommittedSnapshots } from "./snapshot-files.js";
+import { listCommittedSnapshots } from "./snapshots/snapshot-files.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { Router } from "../http/router.js";
 import { createRpcServer, type RpcServer } from "../http/server.js";
 import { errorBody, HttpErrorCode } from "../http/errors.js";
 import type { NodeInfo } from "../gov/tables.js";
-import type { NodeConfig } from "./config.js";
-import { formatAddress, type NetAddress } from "./config-values.js";
-import type { NetworkInfo } from "./join.js";
-
-/** CCF's node states (ccf-api.md 2.1), those a Consortia node goes through. */
-export type NodeStartupState =
-  | "Initialized"
-  | "Pending"
-  | "ReadingPublicLedger"
-  | "PartOfPublicNetwork"
-  | "ReadingPrivateLedger"
-  | "PartOfNetwork"
-  | "Stopped";
+import type { NodeConfig } from "./config/config.js";
+import type { NodeStartupState } from "./frontends/node-context.js";
+import { formatAddress, type NetAddress } from "./config/config-values.js";
+import type { NetworkInfo } from "./join/join-endpoint.js";
 
 export function checkEmptyLedger(directory: string): void {
   mkdirSync(directory, { recursive: true });

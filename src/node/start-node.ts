@@ -4,12 +4,12 @@
  * endpoints (/node, /gov, /app with the built-in logging app), then serve().
  */
 import { loggingApp } from "../apps/logging.js";
-import type { NodeConfig } from "./config.js";
-import { registerAppEndpoints } from "./app-endpoints.js";
+import type { NodeConfig } from "./config/config.js";
+import { registerAppEndpoints } from "./frontends/app-endpoints.js";
 import { NodeHost, type NodeHostDeps } from "./node-host.js";
-import { registerNodeEndpoints } from "./node-endpoints.js";
-import { registerGovEndpoints } from "./gov-endpoints.js";
-import { NodeGovHost, withGovHost } from "./gov-host.js";
+import { registerNodeEndpoints } from "./frontends/node-endpoints.js";
+import { registerGovEndpoints } from "./frontends/gov-endpoints.js";
+import { NodeGovHost, withGovHost } from "./frontends/gov-host.js";
 import { QuickJsConstitution } from "../js/constitution.js";
 
 export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { memberIdFromCert } from "../../src/crypto/identity.js";
-import { decryptShare } from "../../src/node/recovery-shares.js";
+import { decryptShare } from "../../src/node/recovery/recovery-shares.js";
 import { runCli } from "../helpers/cli.js";
 import { freePortBlock, isAlive, sleep, waitFor } from "../helpers/network.js";
 

@@ -33,8 +33,8 @@ import { TxHistory } from "../../src/ledger/history.js";
 import { LedgerWriter } from "../../src/ledger/io/index.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import type { StartIdentities } from "../../src/node/identities.js";
-import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/sealer.js";
-import { TxPipeline, type NodeSigningIdentity } from "../../src/node/tx-pipeline.js";
+import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/pipeline/sealer.js";
+import { TxPipeline, type NodeSigningIdentity } from "../../src/node/pipeline/tx-pipeline.js";
 
 export const CRASH_VIEW = 3 as View;
 export const CRASH_CHUNK_SIZE_BYTES = 64 * 1024;

@@ -29,8 +29,8 @@ import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import type { Receipt } from "../../src/ledger/receipt.js";
 import { findSignature } from "../../src/ledger/signature.js";
 import { createStartIdentities, type StartIdentities } from "../../src/node/identities.js";
-import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/sealer.js";
-import { TxPipeline } from "../../src/node/tx-pipeline.js";
+import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/pipeline/sealer.js";
+import { TxPipeline } from "../../src/node/pipeline/tx-pipeline.js";
 
 export const PRIVATE_MAP = "records";
 export const PUBLIC_MAP = "public:records";

@@ -444,7 +444,8 @@ export class Network {
   }
 
   async stop(): Promise<void> {
-    for (const node of this.nodes) if (isProcessRunning(node.pid)) process.kill(node.pid, "SIGKILL");
+    for (const node of this.nodes)
+      if (isProcessRunning(node.pid)) process.kill(node.pid, "SIGKILL");
     for (const child of this.extra) child.kill("SIGKILL");
     // CONSORTIA_KEEP_WORKSPACE=1 keeps node logs and ledgers for a post-mortem.
     if (process.env["CONSORTIA_KEEP_WORKSPACE"] === "1") {

@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CliError } from "../cli-error.js";
-import { describeConfigError, loadNodeConfig } from "../../node/config.js";
+import { describeConfigError, loadNodeConfig } from "../../node/config/config.js";
 import { startNode } from "../../node/start-node.js";
 import { registerNodeReplace } from "./node-replace.js";
 

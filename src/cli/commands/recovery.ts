@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { memberIdFromCert } from "../../crypto/identity.js";
-import { decryptShare, RecoveryError } from "../../node/recovery-shares.js";
+import { decryptShare, RecoveryError } from "../../node/recovery/recovery-shares.js";
 import { CliError } from "../cli-error.js";
 import { GovClient, GovClientError, type MemberSigner } from "../gov-client.js";
 import { addConnectionOptions, readText, type ConnectionOptions } from "./gov.js";

@@ -1,0 +1,118 @@
+/**
+ * The /app frontend: the framework endpoints (/app/commit, /app/tx, /app/api, /app/receipt;
+ * ccf-api.md 3.2, 3.5) and the endpoints of built-in apps. App endpoints answer 404
+ * FrontendNotOpen until governance opens the service; each runs authentication and its handler
+ * in one transaction (rpc-context.ts).
+ */
+import { formatTxId, parseTxId, type Seqno } from "../../base/ids.js";
+import { GOV_MAPS } from "../../gov/tables.js";
+import { SINGLETON_KEY } from "../../kv/encoding.js";
+import type { AppEndpoint, AppModule } from "../../apps/app.js";
+import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
+import type { Router, RpcRequest } from "../../http/router.js";
+import { authenticate } from "./auth.js";
+import type { NodeContext } from "./node-context.js";
+import { registerCommonEndpoints, serviceStatus } from "./node-endpoints.js";
+import { json, runInTx } from "./rpc-context.js";
+import { loadHistoricalState, receiptOf, requestedTxId, requireCommitted } from "./historical.js";
+
+function receiptEndpoint(node: NodeContext, request: RpcRequest) {
+  const text = request.queryParams.get("transaction_id");
+  const id = text === null ? null : parseTxId(text);
+  if (id === null) {
+    throw new HttpError(
+      HttpErrorCode.InvalidQueryParameterValue,
+      "Query parameter transaction_id must be of the form <view>.<seqno>.",
+    );
+  }
+  requireCommitted(node, id);
+  const outcome = receiptOf(node, id.seqno as Seqno);
+  switch (outcome.kind) {
+    case "receipt":
+      return json(outcome.receipt as unknown as JsonBody);
+    case "not-signed":
+      throw new HttpError(
+        HttpErrorCode.TransactionPendingOrUnknown,
+        `Transaction ${formatTxId(id)} is not covered by a signature yet.`,
+      );
+    case "unavailable":
+      throw new HttpError(
+        HttpErrorCode.ResourceNotFound,
+        `The receipt of ${formatTxId(id)} is no longer held in memory (historical receipts ` +
+          "rebuilt from the ledger arrive with a later issue).",
+      );
+  }
+}
+
+/**
+ * Whether the service is open, decoding the service info only when its stored bytes change: the
+ * store replaces a value's array on every write and never mutates one it holds.
+ */
+class OpenCheck {
+  /** Invariant: `open` is what serviceStatus answered when the value was `bytes`. */
+  private bytes: Uint8Array | undefined = undefined;
+  private open = false;
+
+  constructor(private readonly node: NodeContext) {}
+
+  isOpen(): boolean {
+    const bytes = this.node.store.get(GOV_MAPS.serviceInfo.name, SINGLETON_KEY);
+    if (bytes === undefined || bytes !== this.bytes) {
+      this.open = serviceStatus(this.node) === "Open";
+      this.bytes = bytes;
+    }
+    return this.open;
+  }
+}
+
+function registerAppEndpoint(
+  router: Router,
+  node: NodeContext,
+  endpoint: AppEndpoint,
+  openCheck: OpenCheck,
+): void {
+  router.add(endpoint.method, `/app${endpoint.path}`, (request) => {
+    if (!openCheck.isOpen()) {
+      throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
+    }
+    return runInTx(node.pipeline, (tx, setClaimsDigest) => {
+      const caller = authenticate(tx, request, endpoint.authPolicies);
+      if (endpoint.mode !== "historical") {
+        return endpoint.handler({ request, caller, tx, setClaimsDigest });
+      }
+      const historical = loadHistoricalState(node, requestedTxId(request));
+      return endpoint.handler({ request, caller, tx, setClaimsDigest, historical });
+    });
+  });
+}
+
+/** A minimal OpenAPI 3 document listing every endpoint of `modules`. */
+export function appOpenApi(modules: readonly AppModule[]): JsonBody {
+  const paths: Record<string, Record<string, JsonBody>> = {};
+  for (const module of modules) {
+    for (const endpoint of module.endpoints) {
+      const path = `/app${endpoint.path}`;
+      paths[path] ??= {};
+      paths[path]![endpoint.method.toLowerCase()] = {
+        summary: endpoint.summary ?? "",
+        "x-ccf-authn-policies": [...endpoint.authPolicies],
+        "x-ccf-mode": endpoint.mode,
+        responses: { "200": { description: "Success" } },
+      };
+    }
+  }
+  return { openapi: "3.0.0", info: { title: "Consortia application", version: "0.1.0" }, paths };
+}
+
+export function registerAppEndpoints(
+  router: Router,
+  node: NodeContext,
+  modules: readonly AppModule[],
+): void {
+  registerCommonEndpoints(router, node, "/app", () => appOpenApi(modules));
+  router.add("GET", "/app/receipt", (request) => receiptEndpoint(node, request));
+  const openCheck = new OpenCheck(node);
+  for (const module of modules) {
+    for (const endpoint of module.endpoints) registerAppEndpoint(router, node, endpoint, openCheck);
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Authentication policies of CCF endpoints (ccf-api.md 3.1, 4.1): each endpoint lists policies;
+ * the first that accepts the request names the caller. Certificate policies look the TLS client
+ * certificate up in the users or members tables; COSE policies verify a COSE_Sign1 body signed
+ * by a registered member (or user) and check its message type. Failure of every policy is 401
+ * InvalidAuthenticationInfo "Invalid authentication credentials." with one detail per policy.
+ *
+ * Reads go through the request's own transaction, so authentication and the handler see the
+ * same state.
+ *
+ * Per-request cost: a TLS client's certificate is the same DER array for every request of its
+ * connection (the server caches it per socket), so its id (hex SHA-256) and the id's key bytes
+ * are computed once per array and reused while its bytes are unchanged (checked per request).
+ */
+import { derToPem, equalBytes, toHex, utf8 } from "../../base/bytes.js";
+import { sha256 } from "../../crypto/hash.js";
+import { publicKeyOfCert } from "../../crypto/certs.js";
+import { decodeSign1, verifySign1 } from "../../crypto/cose.js";
+import type { Tx } from "../../kv/tx.js";
+import type { AuthPolicy, Caller } from "../../apps/app.js";
+import {
+  checkGovCoseSignature,
+  GovCoseError,
+  parseGovCoseRequest,
+  type GovCoseRequest,
+  type GovMsgType,
+} from "../../gov/cose-request.js";
+import { getById, GOV_MAPS, type GovMap } from "../../gov/tables.js";
+import { HttpError, HttpErrorCode } from "../../http/errors.js";
+import type { RpcRequest } from "../../http/router.js";
+
+const decoder = new TextDecoder();
+
+export interface AuthDetail {
+  readonly auth_policy: AuthPolicy;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The outcome of one policy: a caller, or why it refused. */
+type PolicyOutcome = { kind: "ok"; caller: Caller } | { kind: "refused"; detail: AuthDetail };
+
+export interface AuthOptions {
+  /** For member COSE policies: the message type this endpoint requires. */
+  readonly msgType?: GovMsgType | undefined;
+}
+
+/** A verified governance COSE request, kept for handlers that need its headers. */
+export interface GovCaller extends Caller {
+  readonly govRequest?: GovCoseRequest;
+}
+
+function refuse(policy: AuthPolicy, code: string, message: string): PolicyOutcome {
+  return { kind: "refused", detail: { auth_policy: policy, code, message } };
+}
+
+/** What a client certificate's DER determines, computed once per DER array. */
+interface CertIdentity {
+  /** Invariant: a private copy of the DER this was computed from (never handed out). */
+  readonly der: Uint8Array;
+  /** Hex SHA-256 of the DER: the user or member id. */
+  readonly id: string;
+  /** UTF-8 of `id`: the key of the id in the users and members tables. Never mutated. */
+  readonly key: Uint8Array;
+  /** PEM of the DER, made on first need. */
+  pem: string | undefined;
+}
+
+/** Keyed by the request's DER array; entries die with it (the connection). */
+const certIdentities = new WeakMap<Uint8Array, CertIdentity>();
+
+function certIdentity(der: Uint8Array): CertIdentity {
+  const cached = certIdentities.get(der);
+  // A caller could reuse an array with new bytes: the cached id is valid only for the same DER.
+  if (cached !== undefined && equalBytes(cached.der, der)) return cached;
+  const id = toHex(sha256(der));
+  const identity: CertIdentity = { der: der.slice(), id, key: utf8(id), pem: undefined };
+  certIdentities.set(der, identity);
+  return identity;
+}
+
+/** getById with the id's key bytes already encoded (the same read through the tx). */
+function readByKey<V>(tx: Tx, map: GovMap<V>, key: Uint8Array): V | undefined {
+  const bytes = tx.ro(map.name).get(key);
+  return bytes === undefined ? undefined : map.codec.decode(bytes);
+}
+
+function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutcome {
+  const der = request.callerCertDer;
+  if (der === null) {
+    return refuse(policy, "InvalidAuthenticationInfo", "Could not find client certificate.");
+  }
+  const identity = certIdentity(der);
+  if (policy === "any_cert") {
+    identity.pem ??= derToPem(identity.der, "CERTIFICATE");
+    return { kind: "ok", caller: { policy, certPem: identity.pem } };
+  }
+  const { id, key } = identity;
+  const isUser = policy === "user_cert";
+  const certPem = readByKey(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, key);
+  if (certPem === undefined) {
+    const who = isUser ? "user" : "member";
+    return refuse(
+      policy,
+      "InvalidAuthenticationInfo",
+      `Could not find matching ${who} certificate.`,
+    );
+  }
+  const data = isUser
+    ? readByKey(tx, GOV_MAPS.userInfo, key)?.user_data
+    : readByKey(tx, GOV_MAPS.memberInfo, key)?.member_data;
+  return { kind: "ok", caller: { policy, id, certPem, data } };
+}
+
+function memberCosePolicy(
+  tx: Tx,
+  request: RpcRequest,
+  policy: AuthPolicy,
+  options: AuthOptions,
+): PolicyOutcome {
+  let parsed: GovCoseRequest;
+  try {
+    parsed = parseGovCoseRequest(request.body);
+  } catch (err: unknown) {
+    if (err instanceof GovCoseError)
+      return refuse(policy, "InvalidAuthenticationInfo", err.message);
+    throw err;
+  }
+  const certPem = getById(tx, GOV_MAPS.memberCerts, parsed.kid);
+  if (certPem === undefined) {
+    return refuse(policy, "InvalidAuthenticationInfo", `Unknown member id: ${parsed.kid}.`);
+  }
+  const check = checkGovCoseSignature(parsed, certPem);
+  if (check.kind !== "valid") {
+    return refuse(policy, "InvalidAuthenticationInfo", "Signature verification failed.");
+  }
+  if (options.msgType !== undefined && parsed.msgType !== options.msgType) {
+    const what = `Found ${parsed.msgType}, expected ${options.msgType}.`;
+    return refuse(policy, "InvalidAuthenticationInfo", `Unexpected message type: ${what}`);
+  }
+  const info = getById(tx, GOV_MAPS.memberInfo, parsed.kid);
+  if (policy === "active_member_cose_sign1" && info?.status !== "Active") {
+    return refuse(policy, "InvalidAuthenticationInfo", `Member ${parsed.kid} is not active.`);
+  }
+  const caller: GovCaller = {
+    policy,
+    id: parsed.kid,
+    certPem,
+    data: info?.member_data,
+    cosePayload: parsed.payload,
+    govRequest: parsed,
+  };
+  return { kind: "ok", caller };
+}
+
+/** User COSE: a COSE_Sign1 whose kid (hex user id) names a registered user. */
+function userCosePolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutcome {
+  let message;
+  try {
+    message = decodeSign1(request.body, { requireTag: false });
+  } catch (err: unknown) {
+    return refuse(policy, "InvalidAuthenticationInfo", (err as Error).message);
+  }
+  const kid = message.protectedHeader.get(4);
+  if (!(kid instanceof Uint8Array))
+    return refuse(policy, "InvalidAuthenticationInfo", "Missing kid.");
+  const id = decoder.decode(kid);
+  const certPem = /^[a-f0-9]{64}$/.test(id) ? getById(tx, GOV_MAPS.userCerts, id) : undefined;
+  if (certPem === undefined) return refuse(policy, "InvalidAuthenticationInfo", "Unknown user.");
+  if (verifySign1(message, publicKeyOfCert(certPem)).kind !== "valid") {
+    return refuse(policy, "InvalidAuthenticationInfo", "Signature verification failed.");
+  }
+  const info = getById(tx, GOV_MAPS.userInfo, id);
+  return {
+    kind: "ok",
+    caller: { policy, id, certPem, data: info?.user_data, cosePayload: message.payload },
+  };
+}
+
+function tryPolicy(
+  tx: Tx,
+  request: RpcRequest,
+  policy: AuthPolicy,
+  options: AuthOptions,
+): PolicyOutcome {
+  switch (policy) {
+    case "no_auth":
+      return { kind: "ok", caller: { policy } };
+    case "user_cert":
+    case "member_cert":
+    case "any_cert":
+      return certPolicy(tx, request, policy);
+    case "member_cose_sign1":
+    case "active_member_cose_sign1":
+      return memberCosePolicy(tx, request, policy, options);
+    case "user_cose_sign1":
+      return userCosePolicy(tx, request, policy);
+  }
+}
+
+/** Authenticates with the first accepting policy; throws 401 with every policy's reason. */
+export function authenticate(
+  tx: Tx,
+  request: RpcRequest,
+  policies: readonly AuthPolicy[],
+  options: AuthOptions = {},
+): GovCaller {
+  const details: AuthDetail[] = [];
+  for (const policy of policies) {
+    const outcome = tryPolicy(tx, request, policy, options);
+    if (outcome.kind === "ok") return outcome.caller;
+    details.push(outcome.detail);
+  }
+  const isCose = policies.some((p) => p.endsWith("cose_sign1"));
+  throw new HttpError(
+    HttpErrorCode.InvalidAuthenticationInfo,
+    "Invalid authentication credentials.",
+    {
+      details,
+      headers: isCose ? { "www-authenticate": 'COSE-SIGN1 realm="Signed request access"' } : {},
+    },
+  );
+}

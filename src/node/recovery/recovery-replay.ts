@@ -1,0 +1,592 @@
+/**
+ * Disaster recovery, the ledger side (ccf-api.md 8; issue #5). A node started with command
+ * Recover reads the previous service's ledger (after its newest usable committed snapshot, if
+ * any) in two passes:
+ *
+ * 1. Public replay (`replayPublic`), before any member has helped: every entry's framing is
+ *    checked by the reader, its leaf goes into a fresh Merkle tree, and every signature must sign
+ *    the recomputed root with a node certificate issued by the service certificate in force at
+ *    that point (service.info in the replayed state, so a ledger that went through earlier
+ *    recoveries verifies across them). The public write sets build the store. The replay stops
+ *    at the last signature that verifies: an unsigned suffix or a torn last entry is dropped (the
+ *    old service never committed them), while an entry or signature that does not verify is an
+ *    error naming its file, offset and seqno. The final service certificate must be the one the
+ *    operator named as the previous identity.
+ * 2. Private replay (`replayPrivate`), once the members' shares have rebuilt the ledger secrets:
+ *    the private domain of the snapshot and of every entry up to the recovery point, decrypted
+ *    with the secret in force at its seqno, into a separate store that the node installs whole
+ *    (Store.installRecovered).
+ *
+ * No consensus here: the caller turns the result into its Raft log and pipeline.
+ */
+import { toHex } from "../../base/bytes.js";
+import { CcfError } from "../../base/errors.js";
+import type { Seqno, View } from "../../base/ids.js";
+import type { RaftEntry } from "../../consensus/types.js";
+import { PAYLOAD_WINDOW } from "../../consensus/raft-log.js";
+import { Store } from "../../kv/store.js";
+import type { MapWrites } from "../../kv/write-set.js";
+import {
+  decodeEntry,
+  decryptPrivateDomain,
+  decryptPrivateMaps,
+  type LedgerEntry,
+} from "../../ledger/entry-format.js";
+import { decodeMaps } from "../../kv/codec.js";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "../../platform/workers.js";
+import type { ReplayBatch, ReplayBatchResult, ReplayJob } from "./replay-worker.js";
+import { TxHistory } from "../../ledger/history.js";
+import type { LedgerSecrets } from "../../ledger/ledger-secrets.js";
+import { listLedgerFiles, readLedger } from "../../ledger/io/ledger-reader.js";
+import { renameSync } from "node:fs";
+import { SignatureChecker } from "../../ledger/ledger-verifier.js";
+import { findSignature } from "../../ledger/signature.js";
+import {
+  recordsSnapshotEvidence,
+  snapshotDigest,
+  SNAPSHOT_TREE_MAP,
+} from "../../ledger/snapshot.js";
+import { GOV_MAPS, GOV_TABLES } from "../../gov/tables.js";
+import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import { sameCertificate } from "../../crypto/certs.js";
+
+/** Every 2^16 entries a replayed store is compacted (below the last signature). */
+const COMPACT_EVERY = 1 << 16;
+const NO_PAYLOAD = new Uint8Array(0);
+const REPLAY_WORKER = new URL("./replay-worker.ts", import.meta.url);
+
+export enum RecoveryReplayErrorCode {
+  /** An entry or signature of the previous ledger does not verify. */
+  InvalidLedger = "InvalidLedger",
+  /** The ledger holds no signature after its start: nothing can be recovered. */
+  NothingSigned = "NothingSigned",
+  /** The ledger's service is not the previous identity the operator named. */
+  WrongPreviousIdentity = "WrongPreviousIdentity",
+  /** A private domain does not decrypt with the recovered ledger secrets. */
+  CannotDecrypt = "CannotDecrypt",
+}
+export type RecoveryReplayErrorType = {
+  code: RecoveryReplayErrorCode;
+  seqno?: number;
+  file?: string;
+  offset?: number;
+};
+export class RecoveryReplayError extends CcfError<RecoveryReplayErrorType> {}
+
+/** The snapshot a recovery starts from (usableCommittedSnapshots vouched for its receipt). */
+export interface RecoverySnapshot {
+  readonly seqno: Seqno;
+  readonly evidenceSeqno: Seqno;
+  /** The snapshot entry (private domain still encrypted). */
+  readonly entryBytes: Uint8Array;
+}
+
+export interface PublicReplayInput {
+  readonly ledgerDir: string;
+  /** ledger.read_only_directories: older committed chunks (damaged copies count as missing). */
+  readonly readOnlyDirectories?: readonly string[];
+  /** PEM of the service whose ledger this is (command.recover.previous_service_identity_file). */
+  readonly previousServiceCertPem: string;
+  /** The recovering node's secrets: they cover new entries; old ones are not decrypted here. */
+  readonly secrets: LedgerSecrets;
+  readonly snapshot?: RecoverySnapshot | undefined;
+  /** Threads hashing entries beside this one (replay-worker.ts); 0: hash here. */
+  readonly workers?: number;
+  readonly log: (line: string) => void;
+  /** Called after each ledger file with the last seqno replayed and bytes read so far. */
+  readonly onProgress?: (seqno: number, bytesRead: number, bytesTotal: number) => void;
+}
+
+export interface PublicReplay {
+  /** The public domain at `lastSignedSeqno`, compacted there. */
+  readonly store: Store;
+  readonly history: TxHistory;
+  /** Where the replay started: the snapshot's seqno and view, or 0. */
+  readonly base: { readonly seqno: Seqno; readonly view: View };
+  /**
+   * Entries base+1 .. lastSignedSeqno for the Raft log (configurations left out). Only those
+   * from `payloadsFrom` on carry their payload; older ones hold an empty one, and the node
+   * must compact its log's payloads below `payloadsFrom` (the ledger files serve them).
+   */
+  readonly entries: RaftEntry[];
+  readonly payloadsFrom: Seqno;
+  readonly lastSignedSeqno: Seqno;
+  readonly lastView: View;
+  /** The root the last signature signed (hex), recorded as previous_service_last_signed_root. */
+  readonly lastSignedRoot: string;
+  /** Entries after the last signature that were dropped. */
+  readonly droppedEntries: number;
+}
+
+function fail(
+  code: RecoveryReplayErrorCode,
+  message: string,
+  at: Omit<RecoveryReplayErrorType, "code"> = {},
+): never {
+  throw new RecoveryReplayError({ code, ...at }, message);
+}
+
+/** The public maps of a snapshot entry, as a store at its seqno; the entry's view. */
+function snapshotPublicStore(snapshot: RecoverySnapshot): {
+  store: Store;
+  frontier: Uint8Array;
+  view: View;
+} {
+  const entry = decodeEntry(snapshot.entryBytes, "snapshot");
+  const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
+  const frontier = store.get(SNAPSHOT_TREE_MAP, SINGLETON_KEY_BYTES);
+  if (frontier === undefined) {
+    fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
+  }
+  return { store, frontier, view: entry.view };
+}
+
+/** The service certificate in force in `store` (service.info), or null before genesis. */
+function serviceCertOf(store: Store): string | null {
+  const value = store.get(GOV_TABLES.serviceInfo, SINGLETON_KEY_BYTES);
+  return value === undefined ? null : GOV_MAPS.serviceInfo.codec.decode(value).cert;
+}
+
+/**
+ * Public replay (see the module comment). With workers, entries' hashes and leaves are computed
+ * on worker threads (replay-worker.ts) while this thread decodes, checks and applies earlier
+ * batches, in seqno order. Throws RecoveryReplayError.
+ */
+export async function replayPublic(input: PublicReplayInput): Promise<PublicReplay> {
+  const { snapshot } = input;
+  let store: Store;
+  let history: TxHistory;
+  let base = { seqno: 0 as Seqno, view: 0 as View };
+  if (snapshot === undefined) {
+    store = new Store();
+    history = new TxHistory(input.secrets);
+  } else {
+    const start = snapshotPublicStore(snapshot);
+    store = start.store;
+    history = TxHistory.fromSnapshot(input.secrets, {
+      seqno: snapshot.seqno,
+      frontier: start.frontier,
+    });
+    base = { seqno: snapshot.seqno, view: start.view };
+  }
+  // Payloads (views of the ledger files' bytes) are dropped behind a window as the replay goes,
+  // so the files can be freed: a 1M-entry ledger is not held in memory twice.
+  const entries: { -readonly [K in keyof RaftEntry]: RaftEntry[K] }[] = [];
+  let payloadsFrom = base.seqno + 1;
+  const checker = new SignatureChecker();
+  let lastSigned = base.seqno;
+  let lastView = base.view;
+  let lastSignedRoot = "";
+  // The last signature made while the previous identity was in force: a ledger that goes on
+  // under a later identity holds an aborted recovery's entries, which are set aside.
+  let underPrevious = { seqno: base.seqno, view: base.view, root: "" };
+  let serviceCert = serviceCertOf(store);
+  let serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
+  let evidenceChecked = snapshot === undefined;
+  let torn = false;
+
+  /** One entry, in seqno order; `hashed`: its write set digest and leaf from a worker. */
+  const take = (item: Located & { entry: Uint8Array }, hashed?: Uint8Array) => {
+    let entry: LedgerEntry;
+    try {
+      entry = decodeEntry(item.entry);
+    } catch (e) {
+      return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${String(e)}`, item);
+    }
+    const signature = findSignature(entry.publicMaps);
+    if (signature !== null) {
+      const root = history.rootForNextSignature();
+      if (store.lastWriteSeqno(GOV_TABLES.serviceInfo) !== serviceCertAt) {
+        serviceCert = serviceCertOf(store);
+        serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
+      }
+      const problem =
+        signature.root !== toHex(root)
+          ? `signed root ${signature.root} is not the ledger's root ${toHex(root)}`
+          : serviceCert === null
+            ? "a signature before the service was created"
+            : checker.check(
+                signature,
+                { view: entry.view, seqno: item.seqno as Seqno },
+                root,
+                serviceCert,
+              );
+      if (problem !== null) {
+        fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${problem}`, item);
+      }
+    }
+    if (hashed === undefined) history.appendEntry(item.entry, entry);
+    else history.appendHashed(entry, hashed.subarray(0, 32), hashed.subarray(32, 64));
+    store.apply(item.seqno as Seqno, { maps: entry.publicMaps });
+    entries.push({
+      seqno: item.seqno as Seqno,
+      view: entry.view,
+      isSignature: signature !== null,
+      payload: item.entry,
+    });
+    if (entries.length > PAYLOAD_WINDOW) {
+      entries[payloadsFrom - base.seqno - 1]!.payload = NO_PAYLOAD;
+      payloadsFrom++;
+    }
+    // Nothing is rolled back below the last signature: its undo records can go.
+    if (item.seqno % COMPACT_EVERY === 0 && lastSigned > store.compactedSeqno) {
+      store.compact(lastSigned);
+    }
+    if (snapshot !== undefined && item.seqno === snapshot.evidenceSeqno) {
+      checkEvidence(snapshot, entry.publicMaps, item);
+      evidenceChecked = true;
+    }
+    if (signature !== null) {
+      lastSigned = item.seqno as Seqno;
+      lastView = entry.view;
+      lastSignedRoot = signature.root;
+      if (serviceCert !== null && sameCertificate(serviceCert, input.previousServiceCertPem)) {
+        underPrevious = { seqno: lastSigned, view: lastView, root: signature.root };
+      }
+    }
+  };
+
+  const workers = input.workers ?? 0;
+  type Item = Located & { entry: Uint8Array };
+  const batches = new Batches<Item>(workers > 0 ? new ReplayPool(workers, []) : null, "hash");
+  // Progress is reported as each file has been read (its entries may still be in flight).
+  let lastRead = base.seqno as number;
+  try {
+    for (const item of readLedger(input.ledgerDir, {
+      fromSeqno: base.seqno + 1,
+      readOnlyDirectories: input.readOnlyDirectories ?? [],
+      onIgnoredFile: (path, reason) => input.log(`ignoring ${path}: ${reason}`),
+      onProgress: (read, total) => input.onProgress?.(lastRead, read, total),
+    })) {
+      if (item.kind === "torn-tail") {
+        input.log(`${item.file}: ignoring a torn last entry at offset ${item.offset}`);
+        torn = true;
+        break;
+      }
+      lastRead = item.seqno;
+      const it = { seqno: item.seqno, file: item.file, offset: item.offset, entry: item.entry };
+      if (!batches.parallel) take(it);
+      else await batches.add(item.entry, it, (hashed, done) => take(done, hashed));
+    }
+    await batches.drain((hashed, done) => take(done, hashed));
+  } finally {
+    await batches.close();
+  }
+  const last = store.seqno;
+  const finalCert = serviceCertOf(store);
+  if (
+    underPrevious.seqno > base.seqno &&
+    underPrevious.seqno < lastSigned &&
+    finalCert !== null &&
+    !sameCertificate(finalCert, input.previousServiceCertPem)
+  ) {
+    input.log(
+      `setting aside entries ${underPrevious.seqno + 1}..${last}: they were written under a ` +
+        "later service identity (an aborted recovery)",
+    );
+    lastSigned = underPrevious.seqno;
+    lastView = underPrevious.view;
+    lastSignedRoot = underPrevious.root;
+  }
+  if (lastSigned === base.seqno && snapshot === undefined) {
+    fail(RecoveryReplayErrorCode.NothingSigned, `${input.ledgerDir} holds no signed transaction`);
+  }
+  if (!evidenceChecked && snapshot !== undefined && snapshot.evidenceSeqno <= lastSigned) {
+    fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno}: no evidence found`);
+  }
+  // Drop what no signature covers (the old service cannot have committed it).
+  if (last > lastSigned) {
+    store.rollback(lastSigned);
+    history.retract(lastSigned);
+    entries.length = lastSigned - base.seqno;
+    input.log(`dropping ${last - lastSigned} entries after the last signature ${lastSigned}`);
+  }
+  store.compact(lastSigned);
+  const keptCert = serviceCertOf(store);
+  if (keptCert === null || !sameCertificate(keptCert, input.previousServiceCertPem)) {
+    fail(
+      RecoveryReplayErrorCode.WrongPreviousIdentity,
+      "the ledger's service certificate is not the previous service identity given " +
+        "(command.recover.previous_service_identity_file)",
+    );
+  }
+  return {
+    store,
+    history,
+    base,
+    entries,
+    payloadsFrom: Math.min(payloadsFrom, lastSigned + 1) as Seqno,
+    lastSignedSeqno: lastSigned,
+    lastView,
+    lastSignedRoot,
+    droppedEntries: last - lastSigned + (torn ? 1 : 0),
+  };
+}
+
+/**
+ * Before a recovered node appends at `seqno` + 1: ledger files wholly after `seqno` (an aborted
+ * recovery's, or an unsigned suffix) are renamed `*.ignored`, and a committed file reaching past
+ * it loses its `.committed` suffix so the writer can truncate it (CCF issue #1652).
+ */
+export function setAsideLedgerAfter(dir: string, seqno: number, log: (line: string) => void) {
+  for (const file of listLedgerFiles(dir)) {
+    if (file.firstSeqno > seqno) {
+      renameSync(file.path, `${file.path}.ignored`);
+      log(`${file.name}: set aside as ${file.name}.ignored (after the recovery point ${seqno})`);
+    } else if (file.committed && file.lastSeqno !== null && file.lastSeqno > seqno) {
+      const uncommitted = file.path.replace(/\.committed$/, "");
+      renameSync(file.path, uncommitted);
+      log(`${file.name}: reaches past the recovery point ${seqno}; truncated there`);
+    }
+  }
+}
+
+function where(at: { seqno: number; file: string; offset: number }): string {
+  return `${at.file} at offset ${at.offset} (seqno ${at.seqno})`;
+}
+
+/** The snapshot's evidence entry must name the snapshot's digest. */
+function checkEvidence(
+  snapshot: RecoverySnapshot,
+  maps: readonly MapWrites[],
+  at: { seqno: number; file: string; offset: number },
+): void {
+  const hash = toHex(snapshotDigest(snapshot.entryBytes));
+  if (!recordsSnapshotEvidence(maps, hash, snapshot.seqno)) {
+    fail(
+      RecoveryReplayErrorCode.InvalidLedger,
+      `${where(at)}: the evidence does not match snapshot ${snapshot.seqno} (digest ${hash})`,
+      at,
+    );
+  }
+}
+
+export interface PrivateReplayInput {
+  readonly ledgerDir: string;
+  readonly readOnlyDirectories?: readonly string[];
+  /** The previous service's secrets, restored from the members' shares. */
+  readonly secrets: LedgerSecrets;
+  readonly snapshot?: RecoverySnapshot | undefined;
+  /** The recovery point: the last seqno replayed publicly. */
+  readonly upTo: Seqno;
+  /** Threads decrypting beside this one (replay-worker.ts); 0: decrypt here. */
+  readonly workers?: number;
+  readonly onProgress?: (seqno: number, bytesRead: number, bytesTotal: number) => void;
+}
+
+/** Entries per batch handed to a replay worker. */
+const BATCH_ENTRIES = 2048;
+
+interface Located {
+  readonly seqno: number;
+  readonly file: string;
+  readonly offset: number;
+}
+
+/**
+ * Private replay: the private domain from the snapshot (if any) through `upTo`, as a store of
+ * private maps only. With workers, batches of entries are decrypted on worker threads while
+ * this thread decodes and applies the previous batches, in seqno order. Throws
+ * RecoveryReplayError(CannotDecrypt) naming the first entry whose private domain does not
+ * decrypt.
+ */
+export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
+  const store = privateSnapshotStore(input);
+  const workers = input.workers ?? 0;
+  const pool = workers > 0 ? new ReplayPool(workers, input.secrets.list()) : null;
+  const batches = new Batches<Located>(pool, "decrypt");
+  // Nothing rolls this store back, and each plaintext is a fresh buffer (a worker's batch, or
+  // the inline decryption's): its maps are adopted, final at once.
+  const take = (plaintext: Uint8Array, at: Located) => {
+    store.applyFinal(at.seqno as Seqno, { maps: decodeMaps(plaintext) });
+  };
+  let lastRead = store.seqno as number;
+  try {
+    for (const item of readLedger(input.ledgerDir, {
+      fromSeqno: store.seqno + 1,
+      readOnlyDirectories: input.readOnlyDirectories ?? [],
+      onProgress: (read, total) => input.onProgress?.(Math.min(lastRead, input.upTo), read, total),
+    })) {
+      if (item.kind !== "entry" || item.seqno > input.upTo) break;
+      lastRead = item.seqno;
+      const at = { seqno: item.seqno, file: item.file, offset: item.offset };
+      if (!batches.parallel) take(decryptInline(item.entry, at, input.secrets), at);
+      else await batches.add(item.entry, at, take);
+    }
+    await batches.drain(take);
+  } finally {
+    await batches.close();
+  }
+  if (store.seqno !== input.upTo) {
+    fail(
+      RecoveryReplayErrorCode.InvalidLedger,
+      `the ledger ends at ${store.seqno}, before the recovery point ${input.upTo}`,
+    );
+  }
+  store.compact(store.seqno);
+  return store;
+}
+
+/** The private maps of the snapshot a replay starts from, or an empty store. */
+function privateSnapshotStore(input: PrivateReplayInput): Store {
+  const { snapshot } = input;
+  if (snapshot === undefined) return new Store();
+  const entry = decodeEntry(snapshot.entryBytes, "snapshot");
+  const maps = decryptPrivateMaps(entry, input.secrets);
+  if (maps === null) {
+    fail(RecoveryReplayErrorCode.CannotDecrypt, `snapshot ${snapshot.seqno} does not decrypt`, {
+      seqno: snapshot.seqno,
+    });
+  }
+  return Store.fromSnapshot(snapshot.seqno, { maps }, true);
+}
+
+function cannotDecrypt(at: Located, why: string): never {
+  return fail(RecoveryReplayErrorCode.CannotDecrypt, `${where(at)}: ${why}`, at);
+}
+
+function decryptInline(bytes: Uint8Array, at: Located, secrets: LedgerSecrets): Uint8Array {
+  let decrypted;
+  try {
+    decrypted = decryptPrivateDomain(bytes, secrets);
+  } catch (e) {
+    return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${String(e)}`, at);
+  }
+  if (decrypted.plaintext === null) {
+    cannotDecrypt(at, "the private domain does not decrypt with the recovered ledger secrets");
+  }
+  return decrypted.plaintext;
+}
+
+/**
+ * Entries on their way through replay workers: batched, dispatched ahead (at most two batches
+ * per worker in flight), and handed back in seqno order with each entry's result (a plaintext,
+ * or a write set digest and leaf). A failed entry is reported after those before it.
+ */
+class Batches<T extends Located> {
+  private readonly inFlight: { result: Promise<ReplayBatchResult>; located: T[] }[] = [];
+  private entries: Uint8Array[] = [];
+  private located: T[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly pool: ReplayPool | null,
+    private readonly kind: ReplayJob,
+  ) {}
+
+  get parallel(): boolean {
+    return this.pool !== null;
+  }
+
+  async add(entry: Uint8Array, at: T, take: (result: Uint8Array, at: T) => void): Promise<void> {
+    this.entries.push(entry);
+    this.located.push(at);
+    this.bytes += entry.byteLength;
+    if (this.entries.length < BATCH_ENTRIES) return;
+    this.dispatch();
+    if (this.inFlight.length > 2 * this.pool!.size) await this.takeOldest(take);
+  }
+
+  async drain(take: (result: Uint8Array, at: T) => void): Promise<void> {
+    if (this.pool === null) return;
+    this.dispatch();
+    while (this.inFlight.length > 0) await this.takeOldest(take);
+  }
+
+  private dispatch(): void {
+    if (this.entries.length === 0) return;
+    const bytes = new Uint8Array(this.bytes);
+    const lengths = new Uint32Array(this.entries.length);
+    let at = 0;
+    this.entries.forEach((entry, i) => {
+      bytes.set(entry, at);
+      lengths[i] = entry.byteLength;
+      at += entry.byteLength;
+    });
+    const result = this.pool!.run(this.kind, bytes.buffer, lengths);
+    this.inFlight.push({ result, located: this.located });
+    this.entries = [];
+    this.located = [];
+    this.bytes = 0;
+  }
+
+  private async takeOldest(take: (result: Uint8Array, at: T) => void): Promise<void> {
+    const { result: pending, located } = this.inFlight.shift()!;
+    const result = await pending;
+    const out = new Uint8Array(result.out);
+    const view = new DataView(result.out);
+    let offset = 0;
+    for (let i = 0; i < result.count; i++) {
+      const length = view.getUint32(offset, true);
+      take(out.subarray(offset + 4, offset + 4 + length), located[i]!);
+      offset += 4 + length;
+    }
+    if (result.failedAt >= 0) {
+      const at = located[result.failedAt]!;
+      if (result.undecryptable) cannotDecrypt(at, result.error);
+      fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${result.error}`, at);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Results still in flight after a failure are not waited for.
+    for (const f of this.inFlight) f.result.catch(() => undefined);
+    await this.pool?.close();
+  }
+}
+
+/** Replay worker threads, used round robin; answers come back by batch id. */
+class ReplayPool {
+  private readonly workers: Worker[] = [];
+  private readonly waiting = new Map<number, PromiseWithResolversLike<ReplayBatchResult>>();
+  private nextId = 0;
+  private failure: Error | null = null;
+
+  constructor(count: number, secrets: { fromSeqno: number; key: Uint8Array }[]) {
+    for (let i = 0; i < count; i++) {
+      const worker = startWorker(REPLAY_WORKER, { secrets });
+      worker.on("message", (result: ReplayBatchResult) => {
+        const waiter = this.waiting.get(result.id);
+        this.waiting.delete(result.id);
+        waiter?.resolve(result);
+      });
+      worker.on("error", (e) => this.fail(e));
+      worker.on("exit", (code) => {
+        if (this.waiting.size > 0) this.fail(new Error(`a replay worker exited (${code})`));
+      });
+      this.workers.push(worker);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  run(kind: ReplayJob, bytes: ArrayBuffer, lengths: Uint32Array): Promise<ReplayBatchResult> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const promise = new Promise<ReplayBatchResult>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+    });
+    const batch: ReplayBatch = { id, kind, bytes, lengths };
+    this.workers[id % this.workers.length]!.postMessage(batch, [bytes]);
+    return promise;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const waiter of this.waiting.values()) waiter.reject(e);
+    this.waiting.clear();
+  }
+
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+interface PromiseWithResolversLike<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}

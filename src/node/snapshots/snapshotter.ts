@@ -1,0 +1,213 @@
+/**
+ * Snapshot generation on the primary (ccf-api.md 6.6; issue #5 item 1).
+ *
+ * At a signature at least `snapshots.tx_count` transactions after the last snapshot, or the
+ * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and
+ * the history stand exactly at that signature. The snapshotter then:
+ *   1. captures the store's whole state plus the Merkle frontier (`public:ccf.internal.tree`)
+ *      and encodes the snapshot (snapshot.ts; private maps encrypted). With `offThread`, only
+ *      the capture (live keys and values copied into one buffer) happens on the node thread; the
+ *      sorting, serialising and encrypting of a large store run on a worker thread, so the
+ *      primary keeps answering and heartbeating;
+ *   2. then writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
+ *      {hash, version}) and the file `snapshot_<seqno>_<evidence seqno>` (written, then synced);
+ *   3. once a signature covering the evidence has committed, appends the evidence's JSON receipt
+ *      to the file and renames it `.committed`. Only committed snapshots are used.
+ * It also asks for a new ledger chunk at the next signature, as CCF does after a snapshot.
+ *
+ * Owns: the snapshot directory's uncommitted files it wrote, and its worker. Invariant: at most
+ * one snapshot is being encoded or waiting for its evidence to commit; none starts meanwhile.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { fromHex, toHex, utf8 } from "../../base/bytes.js";
+import type { Seqno, TxId } from "../../base/ids.js";
+import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import type { Store } from "../../kv/store.js";
+import type { TxHistory } from "../../ledger/history.js";
+import type { Worker } from "node:worker_threads";
+import {
+  encodePackedSnapshot,
+  packSnapshotState,
+  snapshotDigest,
+  snapshotFileName,
+  encodeSnapshotEvidence,
+  SNAPSHOT_EVIDENCE_MAP,
+  SNAPSHOT_TREE_MAP,
+} from "../../ledger/snapshot.js";
+import type { TxPipeline } from "../pipeline/tx-pipeline.js";
+import { startWorker } from "../../platform/workers.js";
+import type { SnapshotJob, SnapshotJobResult } from "./snapshot-worker.js";
+
+export interface SnapshotterDeps {
+  readonly directory: string;
+  /** Committed transactions between snapshots (snapshots.tx_count). */
+  readonly txInterval: number;
+  readonly pipeline: () => TxPipeline;
+  readonly store: Store;
+  readonly history: TxHistory;
+  readonly isPrimary: () => boolean;
+  /** Consensus' status of a txId (the evidence may be rolled back with a deposed primary). */
+  readonly status: (view: number, seqno: number) => "Unknown" | "Pending" | "Committed" | "Invalid";
+  readonly log: (line: string) => void;
+  /** Encode on a worker thread (snapshot-worker.ts); otherwise on the node thread. */
+  readonly offThread?: boolean;
+}
+
+interface Pending {
+  readonly seqno: Seqno;
+  readonly evidence: TxId;
+  readonly file: string;
+}
+
+function writeDurably(path: string, bytes: Uint8Array, flags: "wx" | "a"): void {
+  const fd = openSync(path, flags);
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SNAPSHOT_WORKER = new URL("./snapshot-worker.ts", import.meta.url);
+
+export class Snapshotter {
+  private lastSeqno = 0;
+  private requested = false;
+  private pending: Pending | null = null;
+  /** Set while a snapshot is being encoded off-thread. */
+  private encoding = false;
+  private worker: Worker | null = null;
+  /** Committed snapshots written by this node (seqno), newest last. */
+  readonly committed: Seqno[] = [];
+
+  constructor(private readonly deps: SnapshotterDeps) {}
+
+  /** trigger_snapshot: snapshot at the next signature. */
+  request(): void {
+    this.requested = true;
+  }
+
+  /** The pipeline wrote signature `txId`; the store and history stand exactly there. */
+  onSignature(txId: TxId): void {
+    if (!this.deps.isPrimary() || this.pending !== null || this.encoding) return;
+    const due = txId.seqno - this.lastSeqno >= this.deps.txInterval;
+    if (!due && !this.requested) return;
+    this.requested = false;
+    this.lastSeqno = txId.seqno;
+    const packed = this.capture();
+    if (this.deps.offThread === true) {
+      this.encodeOffThread(txId, packed);
+      return;
+    }
+    const bytes = encodePackedSnapshot(packed, txId, this.deps.history.secrets);
+    const hash = toHex(snapshotDigest(bytes));
+    // The evidence is its own transaction, after the signature (never inside one).
+    setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
+  }
+
+  /** The store's live state plus the Merkle frontier at this seqno, packed (unsorted). */
+  private capture(): Uint8Array {
+    const store = this.deps.store;
+    const maps = store
+      .mapNames()
+      .filter((name) => name !== SNAPSHOT_TREE_MAP)
+      .map((name) => ({ name, entries: store.liveUnsorted(name) }));
+    const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, this.deps.history.tree.frontier()];
+    maps.push({ name: SNAPSHOT_TREE_MAP, entries: [tree][Symbol.iterator]() });
+    return packSnapshotState(maps);
+  }
+
+  /** Has the worker encode the state packed at `txId`; the evidence follows. */
+  private encodeOffThread(txId: TxId, packed: Uint8Array): void {
+    const job: SnapshotJob = {
+      packed: packed.buffer as ArrayBuffer,
+      seqno: txId.seqno,
+      view: txId.view,
+      secrets: this.deps.history.secrets.list(),
+    };
+    this.encoding = true;
+    const worker = this.startWorker();
+    worker.once("message", (result: SnapshotJobResult) => {
+      this.encoding = false;
+      if (result.kind === "failed") {
+        this.deps.log(`snapshot at ${txId.seqno} not written: ${result.error}`);
+        return;
+      }
+      const bytes = new Uint8Array(result.bytes);
+      this.recordEvidence(txId.seqno, toHex(result.digest), bytes);
+    });
+    worker.postMessage(job, [job.packed]);
+  }
+
+  private startWorker(): Worker {
+    if (this.worker === null) {
+      this.worker = startWorker(SNAPSHOT_WORKER, {});
+      this.worker.unref();
+      this.worker.on("error", (e) => {
+        this.deps.log(`snapshot worker failed: ${e.message}`);
+        this.worker = null;
+        this.encoding = false;
+      });
+    }
+    return this.worker;
+  }
+
+  /** Stops the worker (the node is stopping). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+  }
+
+  private recordEvidence(seqno: Seqno, hash: string, bytes: Uint8Array): void {
+    const pipeline = this.deps.pipeline();
+    const evidence = encodeSnapshotEvidence(hash, seqno);
+    // The evidence's claims digest is the snapshot's digest, so the evidence receipt appended
+    // to the file binds its bytes (usableCommittedSnapshots checks it before use).
+    const outcome = pipeline.execute((tx) => {
+      tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence);
+    }, fromHex(hash)!);
+    if (outcome.kind !== "committed") {
+      this.deps.log(`snapshot at ${seqno} dropped: its evidence did not commit (${outcome.kind})`);
+      return;
+    }
+    const evidenceSeqno = outcome.txId.seqno;
+    const evidenceTxId = outcome.txId;
+    const name = snapshotFileName({ seqno, evidenceSeqno, committed: false });
+    const file = join(this.deps.directory, name);
+    writeDurably(file, bytes, "wx");
+    pipeline.requestLedgerChunk();
+    this.pending = { seqno, evidence: evidenceTxId, file };
+    this.deps.log(`snapshot ${name} written (${bytes.byteLength} bytes, sha256 ${hash})`);
+  }
+
+  /** Consensus committed up to `commitSeqno`: complete the pending snapshot if it can be. */
+  onCommit(commitSeqno: Seqno): void {
+    const p = this.pending;
+    if (p === null || commitSeqno < p.evidence.seqno) return;
+    const status = this.deps.status(p.evidence.view, p.evidence.seqno);
+    if (status === "Invalid") {
+      // The evidence was rolled back with a deposed primary: the snapshot is never usable.
+      rmSync(p.file, { force: true });
+      this.pending = null;
+      this.deps.log(`snapshot at ${p.seqno} discarded: its evidence was rolled back`);
+      return;
+    }
+    if (status !== "Committed") return;
+    const outcome = this.deps.pipeline().receipt(p.evidence.seqno);
+    if (outcome.kind !== "receipt") return; // no signature over the evidence yet
+    writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
+    const committedName = snapshotFileName({
+      seqno: p.seqno,
+      evidenceSeqno: p.evidence.seqno,
+      committed: true,
+    });
+    renameSync(p.file, join(this.deps.directory, committedName));
+    this.pending = null;
+    this.committed.push(p.seqno);
+    this.deps.log(`snapshot ${committedName} committed`);
+  }
+}

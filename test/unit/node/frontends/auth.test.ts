@@ -1,0 +1,187 @@
+// Authentication policies (ccf-api.md 3.1, 4.1): certificate policies find the TLS client cert
+// in the users or members tables; COSE policies verify a signed body from a registered member
+// (or user) with the endpoint's message type; active_member_cose_sign1 also needs status
+// Active. When every policy refuses, the error is 401 InvalidAuthenticationInfo with one detail
+// per policy (and WWW-Authenticate for COSE policies).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { utf8 } from "../../../../src/base/bytes.js";
+import { signSign1 } from "../../../../src/crypto/cose.js";
+import { generateIdentity, memberIdFromCert } from "../../../../src/crypto/identity.js";
+import { Store } from "../../../../src/kv/store.js";
+import { GOV_TABLES } from "../../../../src/gov/tables.js";
+import { HttpError } from "../../../../src/http/errors.js";
+import type { RpcRequest } from "../../../../src/http/router.js";
+import { authenticate } from "../../../../src/node/frontends/auth.js";
+
+const now = new Date(Date.now() - 60_000);
+const member = await generateIdentity({ name: "member0", now });
+const activeMember = await generateIdentity({ name: "member1", now });
+const user = await generateIdentity({ name: "user0", now });
+const stranger = await generateIdentity({ name: "stranger", now });
+
+const store = new Store();
+{
+  const tx = store.begin();
+  const put = (table: string, id: string, value: string) => tx.rw(table).set(utf8(id), utf8(value));
+  put(GOV_TABLES.memberCerts, memberIdFromCert(member.certPem), member.certPem);
+  put(
+    GOV_TABLES.memberInfo,
+    memberIdFromCert(member.certPem),
+    '{"status":"Accepted","member_data":{"a":1}}',
+  );
+  put(GOV_TABLES.memberCerts, memberIdFromCert(activeMember.certPem), activeMember.certPem);
+  put(GOV_TABLES.memberInfo, memberIdFromCert(activeMember.certPem), '{"status":"Active"}');
+  put(GOV_TABLES.userCerts, memberIdFromCert(user.certPem), user.certPem);
+  put(GOV_TABLES.userInfo, memberIdFromCert(user.certPem), '{"user_data":{"isAdmin":true}}');
+  assert.equal(store.commit(tx).kind, "committed");
+}
+
+function der(pem: string): Uint8Array {
+  return new Uint8Array(new X509Certificate(pem).raw);
+}
+
+function request(body: Uint8Array, certPem: string | null): RpcRequest {
+  return {
+    method: "POST",
+    path: "/x",
+    query: "",
+    queryParams: new URLSearchParams(),
+    headers: {},
+    body,
+    params: {},
+    callerCertDer: certPem === null ? null : der(certPem),
+  };
+}
+
+function cose(signer: { certPem: string; privateKeyPem: string }, msgType: string, kid?: string) {
+  const header = new Map<number | string, unknown>([
+    [4, utf8(kid ?? memberIdFromCert(signer.certPem))],
+    ["ccf.gov.msg.type", msgType],
+    ["ccf.gov.msg.created_at", 1_700_000_000],
+  ]);
+  return signSign1(createPrivateKey(signer.privateKeyPem), header, utf8('{"actions":[]}'));
+}
+
+function refused(f: () => unknown): HttpError {
+  try {
+    f();
+  } catch (err) {
+    assert.ok(err instanceof HttpError, String(err));
+    assert.equal(err.status, 401);
+    assert.equal(err.code, "InvalidAuthenticationInfo");
+    return err;
+  }
+  assert.fail("expected a 401");
+}
+
+test("user_cert accepts a registered user's TLS cert and returns its id and user_data", () => {
+  const caller = authenticate(store.begin(), request(new Uint8Array(0), user.certPem), [
+    "user_cert",
+  ]);
+  assert.equal(caller.policy, "user_cert");
+  assert.equal(caller.id, memberIdFromCert(user.certPem));
+  assert.deepEqual(caller.data, { isAdmin: true });
+});
+
+test("cert policies refuse an unknown cert, a missing cert, and a member cert for users", () => {
+  refused(() =>
+    authenticate(store.begin(), request(new Uint8Array(0), stranger.certPem), ["user_cert"]),
+  );
+  refused(() => authenticate(store.begin(), request(new Uint8Array(0), null), ["user_cert"]));
+  refused(() =>
+    authenticate(store.begin(), request(new Uint8Array(0), member.certPem), ["user_cert"]),
+  );
+  const m = authenticate(store.begin(), request(new Uint8Array(0), member.certPem), [
+    "member_cert",
+  ]);
+  assert.deepEqual(m.data, { a: 1 });
+  const any = authenticate(store.begin(), request(new Uint8Array(0), stranger.certPem), [
+    "any_cert",
+  ]);
+  assert.equal(any.policy, "any_cert");
+});
+
+test("the first accepting policy wins; no_auth always accepts", () => {
+  const caller = authenticate(store.begin(), request(new Uint8Array(0), null), [
+    "user_cert",
+    "no_auth",
+  ]);
+  assert.equal(caller.policy, "no_auth");
+});
+
+test("member_cose_sign1 verifies the signature, the kid and the message type", () => {
+  const tx = store.begin();
+  const ok = authenticate(tx, request(cose(member, "proposal"), null), ["member_cose_sign1"], {
+    msgType: "proposal",
+  });
+  assert.equal(ok.id, memberIdFromCert(member.certPem));
+  assert.equal(new TextDecoder().decode(ok.cosePayload), '{"actions":[]}');
+  const wrongType = refused(() =>
+    authenticate(tx, request(cose(member, "ack"), null), ["member_cose_sign1"], {
+      msgType: "proposal",
+    }),
+  );
+  assert.match(JSON.stringify(wrongType.details), /Unexpected message type/);
+  // Signed by a stranger who claims member0's kid: the signature does not verify.
+  const forged = cose(stranger, "proposal", memberIdFromCert(member.certPem));
+  refused(() => authenticate(tx, request(forged, null), ["member_cose_sign1"]));
+  refused(() => authenticate(tx, request(cose(stranger, "proposal"), null), ["member_cose_sign1"]));
+  refused(() => authenticate(tx, request(utf8("not cbor"), null), ["member_cose_sign1"]));
+});
+
+test("active_member_cose_sign1 refuses an Accepted member and accepts an Active one", () => {
+  const tx = store.begin();
+  const err = refused(() =>
+    authenticate(tx, request(cose(member, "proposal"), null), ["active_member_cose_sign1"]),
+  );
+  assert.match(JSON.stringify(err.details), /not active/);
+  assert.equal(err.headers?.["www-authenticate"], 'COSE-SIGN1 realm="Signed request access"');
+  const ok = authenticate(tx, request(cose(activeMember, "proposal"), null), [
+    "active_member_cose_sign1",
+  ]);
+  assert.equal(ok.id, memberIdFromCert(activeMember.certPem));
+});
+
+test("user_cose_sign1 accepts a body signed by a registered user", () => {
+  const caller = authenticate(store.begin(), request(cose(user, "anything"), null), [
+    "user_cose_sign1",
+  ]);
+  assert.equal(caller.id, memberIdFromCert(user.certPem));
+});
+
+test("a refusal lists one detail per policy tried", () => {
+  const err = refused(() =>
+    authenticate(store.begin(), request(new Uint8Array(0), null), ["user_cert", "user_cose_sign1"]),
+  );
+  const details = err.details as { auth_policy: string }[];
+  assert.deepEqual(
+    details.map((d) => d.auth_policy),
+    ["user_cert", "user_cose_sign1"],
+  );
+});
+
+test("the per-connection caller id cache follows the certificate bytes, not the array", () => {
+  // The server hands the same DER array to every request of a connection; reusing an array
+  // with other bytes must not reuse the first certificate's identity.
+  const userDer = der(user.certPem);
+  const req = { ...request(new Uint8Array(0), null), callerCertDer: userDer };
+  assert.equal(authenticate(store.begin(), req, ["user_cert"]).id, memberIdFromCert(user.certPem));
+  assert.equal(authenticate(store.begin(), req, ["user_cert"]).id, memberIdFromCert(user.certPem));
+  const strangerDer = der(stranger.certPem);
+  const swapped = new Uint8Array(Math.max(userDer.length, strangerDer.length));
+  swapped.set(userDer);
+  const reqSwapped = { ...req, callerCertDer: swapped.subarray(0, userDer.length) };
+  assert.equal(
+    authenticate(store.begin(), reqSwapped, ["user_cert"]).id,
+    memberIdFromCert(user.certPem),
+  );
+  swapped.fill(0);
+  swapped.set(strangerDer);
+  const reqStranger = { ...req, callerCertDer: swapped.subarray(0, strangerDer.length) };
+  refused(() => authenticate(store.begin(), reqStranger, ["user_cert"]));
+  // The same array object, refilled in place with another certificate's bytes.
+  userDer.set(new Uint8Array(userDer.length));
+  refused(() => authenticate(store.begin(), req, ["user_cert"]));
+});

@@ -1,0 +1,229 @@
+// F6 for snapshots (shared/reference/reliability-and-attestation.md 1.5): single bit flips in a
+// committed snapshot file built by a real Snapshotter on a standalone pipeline, sampled over
+// every region (entry header, GCM tag and IV, public domain, the Merkle tree map, private
+// ciphertext, the appended receipt). A node choosing a snapshot to start from runs two checks
+// before it trusts one (node-startup.ts usableCommittedSnapshots: framing, seqno and receipt;
+// then node-host.ts: the first candidate that decrypts with the ledger secrets). Each flipped
+// file must be refused by one of them with a logged reason, and the older good snapshot beside
+// it must still be chosen. The digest check against the evidence transaction comes only later,
+// during replay, so a flip both checks miss would be used to start the node.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { utf8 } from "../../../../src/base/bytes.js";
+import type { View } from "../../../../src/base/ids.js";
+import { Store } from "../../../../src/kv/store.js";
+import { ENTRY_HEADER_SIZE_BYTES } from "../../../../src/ledger/entry-header.js";
+import { TxHistory } from "../../../../src/ledger/history.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
+import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
+import {
+  decodeSnapshot,
+  parseSnapshotFileName,
+  splitSnapshotFile,
+} from "../../../../src/ledger/snapshot.js";
+import { createStartIdentities } from "../../../../src/node/identities.js";
+import { usableCommittedSnapshots } from "../../../../src/node/node-startup.js";
+import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
+import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
+import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
+import { tempDir } from "../../../helpers/pki.js";
+
+const identities = await createStartIdentities({ now: new Date() });
+const secrets = new LedgerSecrets(new Uint8Array(32).fill(7));
+
+/** Writes transactions through a pipeline; snapshots at 10 and 20 are committed. */
+async function buildSnapshots(snapshotDir: string): Promise<void> {
+  const ledgerDir = tempDir("consortia-snapfault-ledger-");
+  const store = new Store();
+  const history = new TxHistory(secrets);
+  let pipeline: TxPipeline | null = null;
+  const snapshotter = new Snapshotter({
+    directory: snapshotDir,
+    txInterval: 10,
+    pipeline: () => pipeline!,
+    store,
+    history,
+    isPrimary: () => true,
+    status: (_view, seqno) => (seqno <= pipeline!.commitTxId.seqno ? "Committed" : "Pending"),
+    log: () => {},
+  });
+  pipeline = new TxPipeline({
+    store,
+    history,
+    ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
+    sealer: new InlineSealer(secrets),
+    identity: identities.node,
+    options: {
+      view: 2 as View,
+      sigTxInterval: 4,
+      sigMsInterval: Number.MAX_SAFE_INTEGER,
+      conflictRetriesMax: 3,
+    },
+    nowMs: 0,
+    onSignature: (txId) => snapshotter.onSignature(txId),
+  });
+  try {
+    for (let i = 0; i < 20; i++) {
+      const outcome: { kind: string } = pipeline.execute((tx) => {
+        tx.rw("records").set(utf8(`k${i}`), utf8(`private ${i}`));
+        tx.rw("public:records").set(utf8(`k${i}`), utf8(`public value ${i}`));
+      });
+      assert.equal(outcome.kind, "committed");
+      // The evidence transaction runs after the signature, on a later turn.
+      await new Promise((resolve) => setImmediate(resolve));
+      snapshotter.onCommit(pipeline.commitTxId.seqno);
+    }
+  } finally {
+    await pipeline.close();
+    ledgerDir.cleanup();
+  }
+}
+
+const snapshots = tempDir("consortia-snapfault-");
+await buildSnapshots(snapshots.dir);
+test.after(() => snapshots.cleanup());
+
+const names = readdirSync(snapshots.dir)
+  .filter((name) => parseSnapshotFileName(name)?.committed === true)
+  .sort((a, b) => parseSnapshotFileName(a)!.seqno - parseSnapshotFileName(b)!.seqno);
+const [older, newest] = names.slice(-2).map((name) => join(snapshots.dir, name));
+
+/** The choice a joining node makes: its startup checks, then the first that decrypts. */
+function choose(): { used: string | null; log: string[] } {
+  const log: string[] = [];
+  const candidates = usableCommittedSnapshots([snapshots.dir], identities.serviceCertPem, (l) =>
+    log.push(l),
+  );
+  for (const candidate of candidates) {
+    try {
+      decodeSnapshot(candidate.bytes, secrets);
+      return { used: candidate.path, log };
+    } catch (e) {
+      log.push(`snapshots: ignoring ${candidate.path}: ${String(e)}`);
+    }
+  }
+  return { used: null, log };
+}
+
+interface Flip {
+  readonly at: number;
+  readonly bit: number;
+  readonly region: string;
+}
+
+const GCM_HEADER_END = ENTRY_HEADER_SIZE_BYTES + 16 + 12;
+const PUBLIC_DOMAIN_OFFSET = GCM_HEADER_END + 8;
+
+/** Offset of `marker` (ASCII) in `bytes` from `from`; the marker must be there. */
+function find(bytes: Uint8Array, marker: string, from = 0): number {
+  const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(marker, from);
+  assert.ok(at >= 0, `${marker} not found`);
+  return at;
+}
+
+/** Every bit of the entry header, then a spread of bits over each region of the file. */
+function sampleFlips(bytes: Uint8Array): Flip[] {
+  const split = splitSnapshotFile(bytes)!;
+  const entryEnd = split.entry.byteLength;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const publicEnd = PUBLIC_DOMAIN_OFFSET + Number(view.getBigUint64(GCM_HEADER_END, true));
+  const flips: Flip[] = [];
+  for (let at = 0; at < ENTRY_HEADER_SIZE_BYTES; at++) {
+    for (let bit = 0; bit < 8; bit++) flips.push({ at, bit, region: `entry header byte ${at}` });
+  }
+  const spread = (region: string, from: number, to: number, count: number) => {
+    assert.ok(from < to, region);
+    for (let k = 0; k < count; k++) {
+      const at = from + Math.floor(((to - from) * k) / count);
+      flips.push({ at, bit: (at * 5 + k) % 8, region });
+    }
+  };
+  spread("GCM tag", ENTRY_HEADER_SIZE_BYTES, ENTRY_HEADER_SIZE_BYTES + 16, 16);
+  spread("GCM IV", ENTRY_HEADER_SIZE_BYTES + 16, GCM_HEADER_END, 12);
+  spread("public domain size", GCM_HEADER_END, PUBLIC_DOMAIN_OFFSET, 8);
+  spread("public domain header", PUBLIC_DOMAIN_OFFSET, PUBLIC_DOMAIN_OFFSET + 81, 24);
+  const value = find(bytes, "public value 7");
+  spread("a public value", value, value + 14, 14);
+  const tree = find(bytes, "public:ccf.internal.tree");
+  spread("the Merkle tree map", tree, tree + 200, 20);
+  spread("public domain", PUBLIC_DOMAIN_OFFSET + 81, publicEnd, 40);
+  spread("private ciphertext", publicEnd, entryEnd, 24);
+  spread("receipt", entryEnd, bytes.byteLength, 120);
+  return flips;
+}
+
+test("the fixture holds committed snapshots at 10 and 20; the newest is chosen", () => {
+  assert.deepEqual(
+    names.map((n) => parseSnapshotFileName(n)?.seqno),
+    [10, 20],
+  );
+  assert.equal(choose().used, newest);
+});
+
+/**
+ * Whether a flip inside a receipt's JSON string leaves its decoded bytes unchanged: a hex
+ * digit's case, or the unused low bits of a base64 string's last character. Such a receipt
+ * means exactly the same, so accepting it is provably harmless.
+ */
+function sameDecodedString(original: Buffer, flipped: Buffer, at: number): boolean {
+  const start = original.lastIndexOf(0x22, at) + 1;
+  const end = original.indexOf(0x22, at);
+  if (start <= 0 || end < 0) return false;
+  const [a, b] = [original, flipped].map((x) => x.subarray(start, end).toString("latin1"));
+  const hex = /^[0-9a-f]+$/i;
+  const base64 = /^[A-Za-z0-9+/]+=*$/;
+  if (hex.test(a!) && hex.test(b!)) return a!.toLowerCase() === b!.toLowerCase();
+  if (!base64.test(a!) || !base64.test(b!)) return false;
+  return Buffer.from(a!, "base64").equals(Buffer.from(b!, "base64"));
+}
+
+/**
+ * Flips every sampled bit of the newest snapshot in turn; returns those after which the node
+ * would still start from it. Each other flip must be refused with a logged reason, the older
+ * snapshot being used instead.
+ */
+function flipsNotRefused(select: (flip: Flip) => boolean): string[] {
+  const original = readFileSync(newest!);
+  const accepted: string[] = [];
+  try {
+    for (const flip of sampleFlips(original).filter(select)) {
+      const bytes = Buffer.from(original);
+      bytes[flip.at]! ^= 1 << flip.bit;
+      writeFileSync(newest!, bytes);
+      const { used, log } = choose();
+      const what = `byte ${flip.at} bit ${flip.bit} (${flip.region})`;
+      if (used === newest) {
+        const harmless = flip.region === "receipt" && sameDecodedString(original, bytes, flip.at);
+        if (!harmless) accepted.push(what);
+        continue;
+      }
+      assert.equal(used, older, `${what}: the older snapshot is still used`);
+      const reason = log.find((line) => line.startsWith(`snapshots: ignoring ${newest}: `));
+      assert.ok(reason !== undefined, `${what}: refused with a reason (${log.join(" | ")})`);
+    }
+  } finally {
+    writeFileSync(newest!, original);
+  }
+  return accepted;
+}
+
+const FLAGS_BYTE = 1;
+
+test("a bit flip in a committed snapshot is refused with a reason; the older one is used", () => {
+  assert.deepEqual(
+    flipsNotRefused((flip) => flip.at !== FLAGS_BYTE),
+    [],
+  );
+  assert.equal(choose().used, newest, "the restored file is chosen again");
+});
+
+// The entry header is outside the GCM tag: what refuses a flipped flag bit is the evidence
+// receipt, whose claims digest is the snapshot's digest.
+test("a flipped flag bit in a snapshot's entry header is refused at startup", () => {
+  assert.deepEqual(
+    flipsNotRefused((flip) => flip.at === FLAGS_BYTE),
+    [],
+  );
+});

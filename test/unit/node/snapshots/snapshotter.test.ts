@@ -1,0 +1,192 @@
+// Snapshotter (src/node/snapshotter.ts) on a real standalone pipeline: snapshots happen at the
+// first signature tx_count transactions after the last one (and on request), hold exactly the
+// store at that signature, become `.committed` only once a signature covers their evidence, and
+// a backup never snapshots.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { utf8 } from "../../../../src/base/bytes.js";
+import type { View } from "../../../../src/base/ids.js";
+import { Store } from "../../../../src/kv/store.js";
+import { TxHistory } from "../../../../src/ledger/history.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
+import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
+import {
+  decodeSnapshot,
+  parseSnapshotFileName,
+  SNAPSHOT_TREE_MAP,
+} from "../../../../src/ledger/snapshot.js";
+import { createStartIdentities } from "../../../../src/node/identities.js";
+import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
+import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
+import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
+import { tempDir } from "../../../helpers/pki.js";
+
+const identities = await createStartIdentities({ now: new Date() });
+
+type Status = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+async function rig(primary: boolean, txInterval: number, status?: () => Status, offThread = false) {
+  const ledgerDir = tempDir("consortia-snap-ledger-");
+  const snapDir = tempDir("consortia-snap-");
+  const secrets = new LedgerSecrets(new Uint8Array(32).fill(3));
+  const store = new Store();
+  const history = new TxHistory(secrets);
+  let pipeline: TxPipeline | null = null;
+  const snapshotter = new Snapshotter({
+    directory: snapDir.dir,
+    txInterval,
+    pipeline: () => pipeline!,
+    store,
+    history,
+    isPrimary: () => primary,
+    status: (_view, seqno) =>
+      status?.() ?? (seqno <= pipeline!.commitTxId.seqno ? "Committed" : "Pending"),
+    log: () => {},
+    offThread,
+  });
+  pipeline = new TxPipeline({
+    store,
+    history,
+    ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
+    sealer: new InlineSealer(secrets),
+    identity: identities.node,
+    options: {
+      view: 2 as View,
+      sigTxInterval: 4,
+      sigMsInterval: Number.MAX_SAFE_INTEGER,
+      conflictRetriesMax: 3,
+    },
+    nowMs: 0,
+    onSignature: (txId) => snapshotter.onSignature(txId),
+  });
+  const write = (i: number) => {
+    const outcome = pipeline!.execute((tx) => {
+      tx.rw("records").set(utf8(`k${i}`), utf8(`private ${i}`));
+      tx.rw("public:records").set(utf8(`k${i}`), utf8(`public ${i}`));
+    });
+    assert.equal(outcome.kind, "committed");
+  };
+  const turn = () => new Promise((r) => setImmediate(r));
+  const cleanup = async () => {
+    await snapshotter.close();
+    await pipeline!.close();
+    ledgerDir.cleanup();
+    snapDir.cleanup();
+  };
+  return { pipeline, store, secrets, snapshotter, snapDir: snapDir.dir, write, turn, cleanup };
+}
+
+test("a snapshot at the first signature past tx_count holds that signature's store", async () => {
+  const r = await rig(true, 10);
+  try {
+    // Signatures every 4 transactions: 5, 10, 15 (the first >= 10 after 0 is at 10).
+    for (let i = 0; i < 8; i++) r.write(i);
+    await r.turn(); // the evidence transaction runs after the signature
+    const files = readdirSync(r.snapDir);
+    assert.equal(files.length, 1, files.join());
+    const name = parseSnapshotFileName(files[0]!)!;
+    assert.equal(name.seqno, 10);
+    assert.equal(name.committed, false, "not committed before a signature covers the evidence");
+    // More writes: a signature after the evidence commits it (standalone pipelines commit at
+    // their own signatures); the node calls onCommit after each commit.
+    for (let i = 8; i < 12; i++) r.write(i);
+    r.snapshotter.onCommit(r.pipeline.commitTxId.seqno);
+    const committed = readdirSync(r.snapDir);
+    assert.deepEqual(committed, [`snapshot_10_${name.evidenceSeqno}.committed`]);
+    const decoded = decodeSnapshot(
+      new Uint8Array(readFileSync(join(r.snapDir, committed[0]!))),
+      r.secrets,
+    );
+    assert.equal(decoded.seqno, 10);
+    assert.notEqual(decoded.receipt, null);
+    // Transactions 1-4 and 6-9 wrote k0..k7; the store at 10 holds exactly those.
+    const restored = Store.fromSnapshot(decoded.seqno, decoded.writeSet);
+    const keys = [...restored.entries("records")].map(([k]) => Buffer.from(k).toString());
+    assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
+    assert.ok(decoded.writeSet.maps.some((m) => m.name === SNAPSHOT_TREE_MAP));
+    // The next one comes tx_count transactions later: the signature at 20 (11 is the evidence,
+    // 15 a signature not yet due).
+    for (let i = 12; i < 16; i++) r.write(i);
+    await r.turn();
+    const seqnos = readdirSync(r.snapDir).map((f) => parseSnapshotFileName(f)!.seqno);
+    assert.deepEqual(
+      seqnos.sort((a, b) => a - b),
+      [10, 20],
+    );
+  } finally {
+    await r.cleanup();
+  }
+});
+
+test("trigger_snapshot snapshots at the next signature; a backup never snapshots", async () => {
+  const r = await rig(true, 1_000_000);
+  const backup = await rig(false, 1);
+  try {
+    for (let i = 0; i < 4; i++) r.write(i); // signature at 5, not due
+    await r.turn();
+    assert.equal(readdirSync(r.snapDir).length, 0);
+    r.snapshotter.request();
+    for (let i = 4; i < 8; i++) r.write(i); // signature at 10
+    await r.turn();
+    assert.equal(parseSnapshotFileName(readdirSync(r.snapDir)[0]!)?.seqno, 10);
+    for (let i = 0; i < 8; i++) backup.write(i);
+    await backup.turn();
+    assert.equal(existsSync(backup.snapDir) && readdirSync(backup.snapDir).length, 0);
+  } finally {
+    await r.cleanup();
+    await backup.cleanup();
+  }
+});
+
+test("a snapshot whose evidence was rolled back is discarded, and snapshots resume", async () => {
+  let status: Status = "Invalid";
+  const r = await rig(true, 10, () => status);
+  try {
+    for (let i = 0; i < 8; i++) r.write(i); // snapshot at the signature at 10
+    await r.turn();
+    assert.equal(readdirSync(r.snapDir).length, 1);
+    for (let i = 8; i < 12; i++) r.write(i);
+    r.snapshotter.onCommit(r.pipeline.commitTxId.seqno); // the evidence reads as Invalid
+    assert.deepEqual(readdirSync(r.snapDir), [], "the uncommitted file is removed");
+    status = "Committed";
+    for (let i = 12; i < 16; i++) r.write(i); // the next signature due (20) snapshots again
+    await r.turn();
+    assert.equal(parseSnapshotFileName(readdirSync(r.snapDir)[0]!)?.seqno, 20);
+  } finally {
+    await r.cleanup();
+  }
+});
+
+test("off-thread encoding: the state packed at the signature, encoded like on-thread", async () => {
+  const r = await rig(true, 10, undefined, true);
+  try {
+    for (let i = 0; i < 8; i++) r.write(i);
+    // The snapshot at 10 was packed synchronously: writes after it must not leak into it.
+    for (let i = 8; i < 10; i++) r.write(i);
+    let files: string[] = [];
+    for (let i = 0; i < 500 && files.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      files = readdirSync(r.snapDir);
+    }
+    assert.equal(files.length, 1, "the worker's snapshot was written");
+    const name = parseSnapshotFileName(files[0]!)!;
+    assert.equal(name.seqno, 10);
+    for (let i = 10; i < 14; i++) r.write(i);
+    r.snapshotter.onCommit(r.pipeline.commitTxId.seqno);
+    const committed = readdirSync(r.snapDir);
+    assert.deepEqual(committed, [`snapshot_10_${name.evidenceSeqno}.committed`]);
+    const decoded = decodeSnapshot(
+      new Uint8Array(readFileSync(join(r.snapDir, committed[0]!))),
+      r.secrets,
+    );
+    const restored = Store.fromSnapshot(decoded.seqno, decoded.writeSet);
+    const keys = [...restored.entries("records")].map(([k]) => Buffer.from(k).toString());
+    assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
+    const publicKeys = [...restored.entries("public:records")].map(([k]) => k.byteLength);
+    assert.equal(publicKeys.length, 8);
+  } finally {
+    await r.cleanup();
+  }
+});
