@@ -27,7 +27,7 @@ import {
   type PipelineStage,
   type StageProfile,
 } from "../src/node/pipeline/tx-pipeline.js";
-import { createStartIdentities } from "../src/node/identities.js";
+import { createStartIdentities } from "../src/node/startup/start-identities.js";
 import { InlineSealer, WorkerSealer } from "../src/node/pipeline/sealer.js";
 import { stealSeconds } from "./load.js";
 

@@ -48,7 +48,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { jsonCodec, typedMap, u64Codec } from "../src/kv/index.js";
 import { loadNodeConfig } from "../src/node/config/config.js";
-import { freePort } from "../src/node/node-startup.js";
+import { freePort } from "../src/node/startup/startup-checks.js";
 import { startNode } from "../src/node/start-node.js";
 import { GovClient, type Action, type MemberSigner } from "../src/cli/gov-client.js";
 import { submitMemberShare } from "../src/cli/commands/recovery.js";

@@ -27,7 +27,7 @@ import {
   HEADER_MSG_TYPE,
   type GovMsgType,
 } from "../gov/cose-request.js";
-import { TXID_HEADER } from "../node/frontends/rpc-context.js";
+import { TXID_HEADER } from "../http/ccf-headers.js";
 
 export const GOV_API_VERSION = "2024-07-01";
 

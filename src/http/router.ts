@@ -14,6 +14,7 @@
  * so `/x/count` is preferred over `/x/{id}` for the path `/x/count`.
  */
 import { assert } from "../base/assert.js";
+import type { TxId } from "../base/ids.js";
 import { errorBody, HttpErrorCode, httpStatusOf, type JsonBody } from "./errors.js";
 
 /** One request as handlers see it; built by the server, never mutated after dispatch. */
@@ -42,9 +43,32 @@ export interface RpcResponse {
   readonly status: number;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: JsonBody | Uint8Array;
+  /**
+   * The transaction this answer reflects: the one a write was assigned, or the last one a read
+   * may have observed. The node's request path writes it as x-ms-ccf-transaction-id; the server
+   * itself never sends it.
+   */
+  readonly txId?: TxId;
 }
 
-export type RpcHandler = (request: RpcRequest) => RpcResponse | Promise<RpcResponse>;
+/**
+ * What a handler tells the node instead of answering when the request must run on the primary
+ * (it wrote, on a backup). The node's request path forwards it; a server without one answers
+ * 503 PrimaryNotFound.
+ */
+export interface ForwardToPrimary {
+  readonly kind: "forward-to-primary";
+}
+export const FORWARD_TO_PRIMARY: ForwardToPrimary = Object.freeze({ kind: "forward-to-primary" });
+
+/** A handler's outcome: an answer, or "run me on the primary". */
+export type RpcOutcome = RpcResponse | ForwardToPrimary;
+
+export function isForward(outcome: RpcOutcome): outcome is ForwardToPrimary {
+  return "kind" in outcome;
+}
+
+export type RpcHandler = (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>;
 
 export type RouteMatch =
   | {

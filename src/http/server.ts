@@ -23,17 +23,22 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { errorBody, HttpError, HttpErrorCode, httpStatusOf } from "./errors.js";
 import {
+  isForward,
   NO_PARAMS,
   responseForMiss,
+  type RpcOutcome,
   type RpcRequest,
   type RpcResponse,
   type Router,
 } from "./router.js";
 
-/** Wraps every dispatch; `next` never rejects (errors are already responses). */
+/**
+ * Wraps every dispatch; `next` never rejects (errors are already responses). The middleware
+ * decides what a forward-to-primary outcome becomes.
+ */
 export type RpcMiddleware = (
   request: RpcRequest,
-  next: (request: RpcRequest) => Promise<RpcResponse>,
+  next: (request: RpcRequest) => Promise<RpcOutcome>,
 ) => Promise<RpcResponse>;
 
 export type RpcLog = (message: string, error?: unknown) => void;
@@ -70,6 +75,11 @@ const LINGER_BYTES = 1024 * 1024;
 const LINGER_MS = 2000;
 
 const EMPTY_BODY = new Uint8Array(0);
+/** A server whose handlers want the primary, but with no middleware that forwards. */
+const NO_PRIMARY_RESPONSE: RpcResponse = {
+  status: 503,
+  body: errorBody(HttpErrorCode.PrimaryNotFound, "This request must run on the primary."),
+};
 const INTERNAL_ERROR_MESSAGE = "Internal error.";
 
 function defaultLog(message: string, error?: unknown): void {
@@ -200,7 +210,7 @@ interface RequestContext {
   readonly certs: CallerCertCache;
   readonly log: RpcLog;
   /** dispatchRequest bound to the server's router and log. */
-  readonly dispatch: (request: RpcRequest) => Promise<RpcResponse>;
+  readonly dispatch: (request: RpcRequest) => Promise<RpcOutcome>;
 }
 
 async function handleRequest(
@@ -234,7 +244,7 @@ async function handleRequest(
   const middleware = options.onRequest;
   let response: RpcResponse;
   if (middleware === undefined) {
-    response = await context.dispatch(request);
+    response = answerOf(await context.dispatch(request));
   } else {
     try {
       response = await middleware(request, context.dispatch);
@@ -253,14 +263,14 @@ export function dispatchRequest(
   request: RpcRequest,
   router: Router,
   log: RpcLog,
-): Promise<RpcResponse> {
+): Promise<RpcOutcome> {
   const match = router.match(request.method, request.path);
   if (match.kind !== "handler") return Promise.resolve(responseForMiss(match, request.path));
   const params = match.params;
   // Templates without parameters match with the shared NO_PARAMS: the request can be reused.
   const routed: RpcRequest =
     params === NO_PARAMS && request.params === NO_PARAMS ? request : { ...request, params };
-  let produced: RpcResponse | Promise<RpcResponse>;
+  let produced: RpcOutcome | Promise<RpcOutcome>;
   try {
     produced = match.handler(routed);
   } catch (e) {
@@ -283,6 +293,11 @@ function failureResponse(e: unknown, request: RpcRequest, log: RpcLog): RpcRespo
   if (e instanceof HttpError) return errorResponse(e);
   log(`unexpected error in ${request.method} ${request.path}`, e);
   return errorResponse(new HttpError(HttpErrorCode.InternalError, INTERNAL_ERROR_MESSAGE));
+}
+
+/** The answer to an outcome where nothing forwards: "run on the primary" becomes a 503. */
+export function answerOf(outcome: RpcOutcome): RpcResponse {
+  return isForward(outcome) ? NO_PRIMARY_RESPONSE : outcome;
 }
 
 export function errorResponse(error: HttpError): RpcResponse {

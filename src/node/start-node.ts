@@ -1,42 +1,148 @@
 /**
- * Assembles a running node: NodeHost.start (identities, genesis), join or recover, then every
- * frontend's
- * endpoints (/node, /gov, /app with the built-in logging app), then serve().
+ * Starting a node, from its config to serving: concrete ports and a check that every interface
+ * can listen (before anything is written), the boot path of the config's command (Start: a new
+ * service identity; Join: join-boot.ts; Recover: recovery-boot.ts), the node host, the node's
+ * own first transaction (genesis for a new service, the recovery's start), the certificate
+ * files, every frontend, and serve().
  */
-import { loggingApp } from "../apps/logging.js";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { assert } from "../base/assert.js";
+import { formatTxId, type Seqno } from "../base/ids.js";
+import type { Clock } from "../base/io.js";
+import { writeGenesis } from "../gov/genesis.js";
+import type { Tx } from "../kv/tx.js";
+import { LedgerSecrets } from "../ledger/ledger-secrets.js";
+import { SystemClock } from "../platform/system-clock.js";
 import type { NodeConfig } from "./config/config.js";
-import { registerAppEndpoints } from "./frontends/app-endpoints.js";
+import { joinService } from "./join/join-boot.js";
 import { NodeHost, type NodeHostDeps } from "./node-host.js";
-import { registerNodeEndpoints } from "./frontends/node-endpoints.js";
-import { registerGovEndpoints } from "./frontends/gov-endpoints.js";
-import { NodeGovHost, withGovHost } from "./frontends/gov-host.js";
-import { QuickJsConstitution } from "../js/constitution.js";
+import { START_VIEW, type NodeStart } from "./node-start.js";
+import { recoverPublicLedger } from "./recovery/recovery-boot.js";
+import { registerFrontends } from "./register-frontends.js";
+import { genesisInput } from "./startup/genesis-input.js";
+import { newServiceIdentity, trustedNodeInfo } from "./startup/node-identity.js";
+import {
+  checkEmptyLedger,
+  probeInterfaces,
+  resolvePorts,
+  StartupError,
+  StartupErrorCode,
+} from "./startup/startup-checks.js";
 
-export async function startNode(config: NodeConfig, deps: NodeHostDeps): Promise<NodeHost> {
-  const node =
-    config.command.type === "Join"
-      ? await NodeHost.join(config, deps)
-      : config.command.type === "Recover"
-        ? await NodeHost.recover(config, deps)
-        : await NodeHost.start(config, deps);
-  const apps = [loggingApp()];
-  registerNodeEndpoints(node.router, node, () => ({
-    openapi: "3.0.0",
-    info: { title: "Consortia node frontend", version: "0.1.0" },
-    paths: Object.fromEntries(
-      node.router
-        .routes()
-        .filter((r) => r.template.startsWith("/node"))
-        .map((r) => [r.template, { [r.method.toLowerCase()]: { responses: {} } }]),
-    ),
-  }));
-  registerAppEndpoints(node.router, node, apps);
-  const govHost = new NodeGovHost(node, deps.log);
-  const constitution = await QuickJsConstitution.fromKv({
-    host: govHost,
-    log: (level, message) => deps.log(`[constitution ${level}] ${message}`),
-  });
-  registerGovEndpoints(node.router, node, withGovHost(constitution, govHost));
-  await node.serve();
-  return node;
+export interface StartNodeDeps {
+  readonly log: (line: string) => void;
+  /** Wall-clock time (default: the system's). */
+  readonly now?: () => Date;
+  /** Monotonic time (default: SystemClock). */
+  readonly clock?: Clock;
+  /** Aborts a join that is still waiting. */
+  readonly signal?: AbortSignal;
+}
+
+export async function startNode(configured: NodeConfig, deps: StartNodeDeps): Promise<NodeHost> {
+  const config = await resolvePorts(configured);
+  const hostDeps: NodeHostDeps = {
+    log: deps.log,
+    now: deps.now ?? (() => new Date()),
+    clock: deps.clock ?? new SystemClock(),
+  };
+  await probeInterfaces(config);
+  const start = await boot(config, hostDeps, deps.signal);
+  const host = new NodeHost(config, start, hostDeps);
+  beginService(host, start, hostDeps.log);
+  await registerFrontends(host, hostDeps);
+  await host.serve();
+  return host;
+}
+
+/** The boot path of the config's command: what the node starts from. */
+async function boot(
+  config: NodeConfig,
+  deps: NodeHostDeps,
+  signal: AbortSignal | undefined,
+): Promise<NodeStart> {
+  const now = deps.now();
+  switch (config.command.type) {
+    case "Start": {
+      checkEmptyLedger(config.ledger.directory);
+      mkdirSync(config.snapshots.directory, { recursive: true });
+      const start = config.command.start;
+      const identity = await newServiceIdentity(config, now, {
+        validityDays: start.initialServiceCertificateValidityDays,
+        subject: start.serviceSubjectName,
+      });
+      const secrets = new LedgerSecrets(randomBytes(32));
+      return { kind: "new-service", identity, secrets };
+    }
+    case "Join": {
+      checkEmptyLedger(config.ledger.directory);
+      const joined = await joinService(config, { now, log: deps.log, signal });
+      return { kind: "join", joined };
+    }
+    case "Recover":
+      return {
+        kind: "recover",
+        recovered: await recoverPublicLedger(config, { now, log: deps.log }),
+      };
+  }
+}
+
+/** The node's first steps once built, by boot path, and its certificate files. */
+function beginService(host: NodeHost, start: NodeStart, log: (line: string) => void): void {
+  const command = host.config.command;
+  switch (start.kind) {
+    case "new-service":
+      host.driver.process(); // the Ready that makes this node the primary of view 2
+      writeFirstTransaction(host, "genesis", (tx) => {
+        writeGenesis(tx, genesisInput(host.config, host.identity, START_VIEW));
+      });
+      host.pipeline.emitSignature();
+      host.driver.process();
+      break;
+    case "recover":
+      beginRecoveredService(host, log);
+      break;
+    case "join":
+      break;
+  }
+  if (command.type !== "Join") writeFileSync(command.serviceCertificateFile, host.serviceCertPem);
+  writeFileSync(host.config.outputFiles.nodeCertificateFile, host.nodeCertPem);
+}
+
+/**
+ * The recovered service's first transaction (DisasterRecovery.writeStart) goes first: the
+ * signature the new primary emits once it handles its leadership (driver.process) then covers
+ * it, and no signature of the new service precedes the transaction recording its identity
+ * (replays check signers against it).
+ */
+function beginRecoveredService(host: NodeHost, log: (line: string) => void): void {
+  const recovery = host.disasterRecovery;
+  assert(recovery !== null, "a node built from a recovery has a disaster recovery");
+  const createTxId = formatTxId({ view: host.view, seqno: (host.store.seqno + 1) as Seqno });
+  const node = {
+    id: host.nodeId,
+    info: trustedNodeInfo(host.config, host.identity),
+    certPem: host.nodeCertPem,
+  };
+  writeFirstTransaction(host, "recovery start", (tx) => recovery.writeStart(tx, node, createTxId));
+  host.driver.process();
+  log(`service recovering as ${createTxId}: waiting for the members`);
+}
+
+/** A node's own first transaction must take the next seqno: anything else stops the start. */
+function writeFirstTransaction(
+  host: NodeHost,
+  kind: "genesis" | "recovery start",
+  write: (tx: Tx) => void,
+): void {
+  const seqno = host.store.seqno + 1;
+  const outcome = host.system.write(kind, write);
+  if (outcome.kind !== "written" || outcome.txId.seqno !== seqno) {
+    const result = outcome.kind === "written" ? formatTxId(outcome.txId) : outcome.reason;
+    throw new StartupError(
+      { code: StartupErrorCode.FirstTransactionFailed },
+      `the ${kind} transaction did not commit as seqno ${seqno} (${result})`,
+    );
+  }
 }

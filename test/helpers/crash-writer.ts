@@ -32,7 +32,7 @@ import { Store } from "../../src/kv/store.js";
 import { TxHistory } from "../../src/ledger/history.js";
 import { LedgerWriter } from "../../src/ledger/io/index.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
-import type { StartIdentities } from "../../src/node/identities.js";
+import type { StartIdentities } from "../../src/node/startup/start-identities.js";
 import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/pipeline/sealer.js";
 import { TxPipeline, type NodeSigningIdentity } from "../../src/node/pipeline/tx-pipeline.js";
 

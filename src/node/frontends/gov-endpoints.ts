@@ -37,7 +37,7 @@ import {
 } from "../../gov/proposals.js";
 import { entriesById, getById, getSingleton, GOV_MAPS, GOV_TABLES } from "../../gov/tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
-import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
+import type { Router, RpcOutcome, RpcRequest, RpcResponse } from "../../http/router.js";
 import { authenticate, type GovCaller } from "./auth.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, txStatus } from "./node-endpoints.js";
@@ -68,7 +68,7 @@ function govRoute(
   router: Router,
   method: string,
   path: string,
-  handler: (request: RpcRequest) => RpcResponse,
+  handler: (request: RpcRequest) => RpcOutcome,
 ): void {
   router.add(method, path, (request) => {
     checkApiVersion(request);
@@ -138,7 +138,7 @@ function memberWrite(
   msgType: GovMsgType,
   active: boolean,
   body: (tx: Tx, caller: GovCaller) => RpcResponse,
-): RpcResponse {
+): RpcOutcome {
   return runInTx(node.pipeline, (tx) => {
     const policy = active ? "active_member_cose_sign1" : "member_cose_sign1";
     const caller = authenticate(tx, request, [policy], { msgType });

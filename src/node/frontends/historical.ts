@@ -17,7 +17,7 @@ import { HttpError, HttpErrorCode } from "../../http/errors.js";
 import type { RpcRequest } from "../../http/router.js";
 import type { NodeContext } from "./node-context.js";
 import { txStatus } from "./node-endpoints.js";
-import { TXID_HEADER } from "./rpc-context.js";
+import { TXID_HEADER } from "../../http/ccf-headers.js";
 
 export function requestedTxId(request: RpcRequest): TxId {
   const text = request.headers[TXID_HEADER];

@@ -3,6 +3,7 @@
  * node services endpoints call. The node host implements it; frontends never import the host.
  */
 import type { NodeId, View } from "../../base/ids.js";
+import type { Clock } from "../../base/io.js";
 import type { RaftNode } from "../../consensus/raft.js";
 import type { Store } from "../../kv/store.js";
 import type { Tx } from "../../kv/tx.js";
@@ -10,8 +11,7 @@ import type { TxHistory } from "../../ledger/history.js";
 import type { NodeConfig } from "../config/config.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import type { DisasterRecovery } from "../recovery/disaster-recovery.js";
-
-export const CONSORTIA_VERSION = "0.1.0";
+import type { VirtualQuote } from "../startup/node-identity.js";
 
 /** CCF's node states (ccf-api.md 2.1), those a Consortia node goes through. */
 export type NodeStartupState =
@@ -23,8 +23,9 @@ export type NodeStartupState =
   | "PartOfNetwork"
   | "Stopped";
 
-/** What endpoint modules see of the node. */
 export interface NodeContext {
+  /** Monotonic time, the clock consensus runs on. */
+  readonly clock: Clock;
   readonly nodeId: NodeId;
   readonly config: NodeConfig;
   readonly store: Store;
@@ -52,10 +53,4 @@ export interface NodeContext {
   writeRekey(tx: Tx): void;
   /** On a node started with command Recover: the disaster recovery. */
   readonly disasterRecovery: DisasterRecovery | null;
-}
-
-export interface VirtualQuote {
-  readonly measurement: string;
-  readonly host_data: string;
-  readonly report_data: string;
 }

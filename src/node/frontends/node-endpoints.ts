@@ -18,7 +18,8 @@ import {
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
 import { json, runInTx } from "./rpc-context.js";
-import { CONSORTIA_VERSION, type NodeContext } from "./node-context.js";
+import { CONSORTIA_VERSION } from "../config/version.js";
+import type { NodeContext } from "./node-context.js";
 
 export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
 
@@ -257,13 +258,13 @@ function registerConfigEndpoints(router: Router, node: NodeContext): void {
     }),
   );
   router.add("GET", "/node/config", () => {
-    const latest = node.raft.details(Date.now()).configurations.at(-1);
+    const latest = node.raft.details(node.clock.monotonicMs()).configurations.at(-1);
     const out: Record<string, JsonBody> = {};
     for (const id of latest?.nodes ?? []) out[id] = { address: n2nAddressOf(node, id) };
     return json(out);
   });
   router.add("GET", "/node/consensus", () => {
-    const d = node.raft.details(Date.now());
+    const d = node.raft.details(node.clock.monotonicMs());
     const n2nAddress = (id: string): string => n2nAddressOf(node, id);
     const acks: Record<string, JsonBody> = {};
     for (const [id, a] of Object.entries(d.acks)) {

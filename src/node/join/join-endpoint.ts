@@ -37,7 +37,13 @@ import {
   type ServiceStatus,
 } from "../../gov/tables.js";
 import { errorBody, HttpError, HttpErrorCode } from "../../http/errors.js";
-import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
+import {
+  isForward,
+  type Router,
+  type RpcOutcome,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../http/router.js";
 import type { Tx } from "../../kv/tx.js";
 import { formatKey } from "../config/config-values.js";
 import { json, runInTx } from "../frontends/rpc-context.js";
@@ -471,7 +477,7 @@ async function issueNodeCertificate(
   });
 }
 
-async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<RpcResponse> {
+async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<RpcOutcome> {
   const caller = callerOf(request);
   const body = parseJoinRequest(request.body);
   const redirect = redirectToPrimary(ctx);
@@ -481,7 +487,7 @@ async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<
     checkCsr(body.certificate_signing_request, caller);
   }
   const join: Join = { caller, request: body, verified: verifiedQuoteOf(body, caller) };
-  let response: RpcResponse;
+  let response: RpcOutcome;
   try {
     response = runInTx(ctx.pipeline, (tx) => answerJoin(tx, ctx, join, undefined));
   } catch (err: unknown) {
@@ -489,6 +495,8 @@ async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<
     const issued = await issueNodeCertificate(ctx, caller, err.validityDays);
     response = runInTx(ctx.pipeline, (tx) => answerJoin(tx, ctx, join, issued));
   }
+  // This node stopped being the primary while answering: the joiner retries elsewhere.
+  if (isForward(response)) return response;
   const status = (response.body as JoinResponse).node_status;
   ctx.log(`join: node ${caller.nodeId} answered ${status}`);
   return response;

@@ -67,6 +67,8 @@ export const DEFAULT_PIPELINE_OPTIONS: Omit<TxPipelineOptions, "view"> = {
 export type ExecuteOutcome<T> =
   | { readonly kind: "committed"; readonly txId: TxId; readonly result: T }
   | { readonly kind: "read-only"; readonly readSeqno: Seqno; readonly result: T }
+  /** The caller's `keep` refused the result: nothing was written. */
+  | { readonly kind: "discarded"; readonly result: T }
   | { readonly kind: "conflict"; readonly attempts: number }
   /** The handler wrote, but this node is not the primary: forward the request. */
   | { readonly kind: "not-primary" }
@@ -182,15 +184,21 @@ export class TxPipeline {
   /**
    * Runs `handler` in a transaction and, if it wrote anything, appends it to the ledger.
    * `claimsDigest` may be a function, read after the handler ran (apps set claims as they go).
+   * When `keep` says no to the handler's result, its writes are dropped ("discarded").
    */
   execute<T>(
     handler: (tx: Tx) => T,
     claimsDigest?: Uint8Array | (() => Uint8Array | undefined),
+    keep?: (result: T) => boolean,
   ): ExecuteOutcome<T> {
     for (let attempt = 1; attempt <= this.options.conflictRetriesMax; attempt++) {
       const t0 = this.profile?.now() ?? 0;
       const tx = this.store.begin();
       const result = handler(tx);
+      if (keep !== undefined && !keep(result)) {
+        tx.close();
+        return { kind: "discarded", result };
+      }
       if (tx.hasWrites && this.consensus !== undefined) {
         if (!this.consensus.canWrite()) {
           tx.close();

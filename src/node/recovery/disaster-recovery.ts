@@ -41,12 +41,15 @@ import {
 import { isWholeKey, recoverLedgerSecret, RecoveryError } from "./recovery-shares.js";
 import { replayPrivate, type RecoverySnapshot } from "./recovery-replay.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
+import type { SystemTransactions } from "../pipeline/system-tx.js";
 
 /** The node states (CCF's, /node/state) a recovery moves its node through. */
 export type RecoveryNodeState = "PartOfPublicNetwork" | "ReadingPrivateLedger" | "PartOfNetwork";
 
 export interface DisasterRecoveryDeps {
   readonly pipeline: TxPipeline;
+  /** Writes the reopening and share-clearing transactions. */
+  readonly system: SystemTransactions;
   readonly store: Store;
   readonly history: TxHistory;
   readonly ledgerDir: string;
@@ -267,7 +270,7 @@ export class DisasterRecovery {
     this.deps.store.installRecovered(privateStore, this.point.upTo);
     const endorsements = await this.endorsePreviousIdentities();
     for (let attempt = 0; ; attempt++) {
-      const outcome = this.deps.pipeline.execute((t) => {
+      const outcome = this.deps.system.write("recovery open", (t) => {
         const info = getSingleton(t, GOV_MAPS.serviceInfo)!;
         setSingleton(t, GOV_MAPS.serviceInfo, { ...info, status: "Open" });
         setSingleton(t, GOV_MAPS.previousServiceIdentityEndorsement, endorsements);
@@ -275,12 +278,12 @@ export class DisasterRecovery {
           deleteById(t, GOV_MAPS.encryptedSubmittedShares, id);
         }
       });
-      if (outcome.kind === "committed") {
+      if (outcome.kind === "written") {
         const txid = formatTxId(outcome.txId);
         this.deps.log(`recovery complete: the service is Open again at ${txid}`);
         break;
       }
-      if (attempt >= 10) throw new Error(`the service could not be opened (${outcome.kind})`);
+      if (attempt >= 10) throw new Error(`the service could not be opened (${outcome.reason})`);
     }
     this.finished = true;
     this.deps.setState("PartOfNetwork");
@@ -314,11 +317,12 @@ export class DisasterRecovery {
   }
 
   private clearShares(): void {
-    const outcome = this.deps.pipeline.execute((tx) => {
+    const outcome = this.deps.system.write("recovery shares cleared", (tx) => {
       for (const [id] of entriesById(tx, GOV_MAPS.encryptedSubmittedShares)) {
         deleteById(tx, GOV_MAPS.encryptedSubmittedShares, id);
       }
     });
-    this.deps.log(`submitted shares cleared (${outcome.kind}); members may submit again`);
+    const result = outcome.kind === "written" ? "written" : outcome.reason;
+    this.deps.log(`submitted shares cleared (${result}); members may submit again`);
   }
 }

@@ -22,7 +22,7 @@ import {
   setById,
   setSingleton,
 } from "../../gov/tables.js";
-import type { TxPipeline } from "../pipeline/tx-pipeline.js";
+import type { SystemTransactions } from "../pipeline/system-tx.js";
 import type { Store } from "../../kv/store.js";
 import { encodeLedgerSecretList, type LedgerSecrets } from "../../ledger/ledger-secrets.js";
 import {
@@ -34,7 +34,8 @@ import {
 import type { Tx } from "../../kv/tx.js";
 
 export interface RecoveryKeeperDeps {
-  readonly pipeline: TxPipeline;
+  /** Writes the shares' transaction. */
+  readonly system: SystemTransactions;
   readonly store: Store;
   readonly secrets: () => LedgerSecrets;
   readonly isPrimary: () => boolean;
@@ -117,7 +118,7 @@ export class RecoveryKeeper {
       throw e;
     }
     if (!this.deps.isPrimary()) return;
-    const outcome = this.deps.pipeline.execute((tx) => {
+    const outcome = this.deps.system.write("recovery shares", (tx) => {
       for (const [id] of entriesById(tx, GOV_MAPS.recoveryShares)) {
         if (!issued.encryptedShares.has(id)) deleteById(tx, GOV_MAPS.recoveryShares, id);
       }
@@ -130,8 +131,8 @@ export class RecoveryKeeper {
         recovery_threshold: policy.threshold,
       });
     });
-    if (outcome.kind !== "committed") {
-      this.deps.log(`recovery shares not recorded (${outcome.kind}); retrying`);
+    if (outcome.kind !== "written") {
+      this.deps.log(`recovery shares not recorded (${outcome.reason}); retrying`);
       this.again = true;
       return;
     }

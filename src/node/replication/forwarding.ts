@@ -22,15 +22,29 @@ export interface ForwarderDeps {
   readonly log: (line: string) => void;
 }
 
+/**
+ * How a forwarded request ended: the primary's answer, relayed as it sent it (its
+ * x-ms-ccf-transaction-id included), or no answer, and why (the caller answers 503).
+ */
+export type ForwardOutcome =
+  | { readonly kind: "relayed"; readonly response: RpcResponse }
+  | { readonly kind: "unavailable"; readonly message: string };
+
 interface Waiting {
   readonly primary: NodeId;
-  readonly resolve: (response: RpcResponse) => void;
+  readonly resolve: (outcome: ForwardOutcome) => void;
   readonly timer: NodeJS.Timeout;
 }
 
-function unavailable(code: HttpErrorCode, message: string, status = 503): RpcResponse {
-  return { status, body: errorBody(code, message) };
+function unavailable(message: string): ForwardOutcome {
+  return { kind: "unavailable", message };
 }
+
+/** The answer a primary sends back when running a forwarded request failed unexpectedly. */
+const INTERNAL_ERROR: RpcResponse = {
+  status: 500,
+  body: errorBody(HttpErrorCode.InternalError, "Internal error."),
+};
 
 /** The bytes and content type a response would go out with (the relayed form). */
 export function encodeForwardedResponse(response: RpcResponse): ForwardedResponse {
@@ -54,8 +68,8 @@ export class Forwarder {
 
   constructor(private readonly deps: ForwarderDeps) {}
 
-  /** Sends `request` to `primary` and resolves with its answer (503 when it cannot). */
-  forward(primary: NodeId, request: RpcRequest): Promise<RpcResponse> {
+  /** Sends `request` to `primary` and resolves with its answer, or why there is none. */
+  forward(primary: NodeId, request: RpcRequest): Promise<ForwardOutcome> {
     const id = this.nextId++;
     const sent = this.deps.send(primary, {
       kind: "forward_request",
@@ -71,9 +85,7 @@ export class Forwarder {
       },
     });
     if (!sent) {
-      return Promise.resolve(
-        unavailable(HttpErrorCode.PrimaryNotFound, "Could not forward the request to the primary."),
-      );
+      return Promise.resolve(unavailable("Could not forward the request to the primary."));
     }
     this.stats.forwarded++;
     return new Promise((resolve) => {
@@ -82,7 +94,6 @@ export class Forwarder {
         this.stats.timedOut++;
         resolve(
           unavailable(
-            HttpErrorCode.PrimaryNotFound,
             `The primary did not answer the forwarded request within ${this.deps.timeoutMs} ms.`,
           ),
         );
@@ -100,7 +111,8 @@ export class Forwarder {
       this.waiting.delete(message.id);
       clearTimeout(waiting.timer);
       const r = message.response;
-      waiting.resolve({ status: r.status, headers: r.headers, body: r.body });
+      const response = { status: r.status, headers: r.headers, body: r.body };
+      waiting.resolve({ kind: "relayed", response });
       return;
     }
     if (message.kind !== "forward_request") return;
@@ -115,8 +127,7 @@ export class Forwarder {
       (response) => this.reply(from, message.id, response),
       (e: unknown) => {
         this.deps.log(`forwarded request failed: ${String(e)}`);
-        const failure = unavailable(HttpErrorCode.InternalError, "Internal error.", 500);
-        this.reply(from, message.id, failure);
+        this.reply(from, message.id, INTERNAL_ERROR);
       },
     );
   }
@@ -147,7 +158,7 @@ export class Forwarder {
     for (const [id, w] of this.waiting) {
       if (!which(w)) continue;
       clearTimeout(w.timer);
-      w.resolve(unavailable(HttpErrorCode.PrimaryNotFound, message));
+      w.resolve(unavailable(message));
       this.waiting.delete(id);
     }
   }

@@ -18,6 +18,7 @@
  * Owns: the snapshot directory's uncommitted files it wrote, and its worker. Invariant: at most
  * one snapshot is being encoded or waiting for its evidence to commit; none starts meanwhile.
  */
+import { assert } from "../../base/assert.js";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex, utf8 } from "../../base/bytes.js";
@@ -36,6 +37,7 @@ import {
   SNAPSHOT_TREE_MAP,
 } from "../../ledger/snapshot.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
+import type { SystemTransactions } from "../pipeline/system-tx.js";
 import { startWorker } from "../../platform/workers.js";
 import type { SnapshotJob, SnapshotJobResult } from "./snapshot-worker.js";
 
@@ -43,7 +45,9 @@ export interface SnapshotterDeps {
   readonly directory: string;
   /** Committed transactions between snapshots (snapshots.tx_count). */
   readonly txInterval: number;
-  readonly pipeline: () => TxPipeline;
+  readonly pipeline: TxPipeline;
+  /** Writes the snapshot evidence transaction. */
+  readonly system: SystemTransactions;
   readonly store: Store;
   readonly history: TxHistory;
   readonly isPrimary: () => boolean;
@@ -163,15 +167,21 @@ export class Snapshotter {
   }
 
   private recordEvidence(seqno: Seqno, hash: string, bytes: Uint8Array): void {
-    const pipeline = this.deps.pipeline();
+    const { pipeline, system } = this.deps;
     const evidence = encodeSnapshotEvidence(hash, seqno);
+    const digest = fromHex(hash);
+    assert(digest !== null, "a snapshot digest is hex");
     // The evidence's claims digest is the snapshot's digest, so the evidence receipt appended
     // to the file binds its bytes (usableCommittedSnapshots checks it before use).
-    const outcome = pipeline.execute((tx) => {
-      tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence);
-    }, fromHex(hash)!);
-    if (outcome.kind !== "committed") {
-      this.deps.log(`snapshot at ${seqno} dropped: its evidence did not commit (${outcome.kind})`);
+    const outcome = system.write(
+      "snapshot evidence",
+      (tx) => tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence),
+      digest,
+    );
+    if (outcome.kind !== "written") {
+      this.deps.log(
+        `snapshot at ${seqno} dropped: its evidence was not written (${outcome.reason})`,
+      );
       return;
     }
     const evidenceSeqno = outcome.txId.seqno;
@@ -197,7 +207,7 @@ export class Snapshotter {
       return;
     }
     if (status !== "Committed") return;
-    const outcome = this.deps.pipeline().receipt(p.evidence.seqno);
+    const outcome = this.deps.pipeline.receipt(p.evidence.seqno);
     if (outcome.kind !== "receipt") return; // no signature over the evidence yet
     writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
     const committedName = snapshotFileName({

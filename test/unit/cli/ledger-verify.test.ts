@@ -30,7 +30,7 @@ import {
   encodePositionsTable,
 } from "../../../src/ledger/chunk-format.js";
 import { readLedger } from "../../../src/ledger/io/index.js";
-import { createStartIdentities } from "../../../src/node/identities.js";
+import { createStartIdentities } from "../../../src/node/startup/start-identities.js";
 import { runCli, type CliRun } from "../../helpers/cli.js";
 import { buildLedgerFixture, type LedgerFixture } from "../../helpers/ledger-fixture.js";
 import { tempDir } from "../../helpers/pki.js";

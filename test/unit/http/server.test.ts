@@ -13,6 +13,7 @@ import {
   createRpcServer,
   HttpError,
   HttpErrorCode,
+  isForward,
   Router,
   type RpcRequest,
   type RpcServer,
@@ -87,8 +88,9 @@ before(async () => {
     router: buildRouter(),
     log: (message, error) => logged.push({ message, error }),
     onRequest: async (req, next) => {
-      const response = await next(req);
-      return { ...response, headers: { ...response.headers, "x-ms-ccf-transaction-id": "2.7" } };
+      const outcome = await next(req);
+      assert.ok(!isForward(outcome), "no handler here asks for the primary");
+      return { ...outcome, headers: { ...outcome.headers, "x-ms-ccf-transaction-id": "2.7" } };
     },
   });
 });

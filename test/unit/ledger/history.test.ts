@@ -19,7 +19,10 @@ import { LedgerSecrets } from "../../../src/ledger/ledger-secrets.js";
 import { MerkleError, MerkleErrorCode } from "../../../src/ledger/merkle/merkle-tree.js";
 import { parseReceipt, verifyReceipt, type Receipt } from "../../../src/ledger/receipt.js";
 import { makeSignatureValue, signatureWriteSet } from "../../../src/ledger/signature.js";
-import { createStartIdentities, type StartIdentities } from "../../../src/node/identities.js";
+import {
+  createStartIdentities,
+  type StartIdentities,
+} from "../../../src/node/startup/start-identities.js";
 import { merkleLevels, sha256 } from "../../helpers/pki.js";
 
 const VIEW = 3 as View;

@@ -34,7 +34,7 @@ import {
   findSignature,
   type SignatureValue,
 } from "../../../src/ledger/signature.js";
-import { createStartIdentities } from "../../../src/node/identities.js";
+import { createStartIdentities } from "../../../src/node/startup/start-identities.js";
 import {
   buildLedgerFixture,
   publicValue,

@@ -33,12 +33,17 @@ import {
 import { writeGenesis } from "../../../../src/gov/genesis.js";
 import { HttpError } from "../../../../src/http/errors.js";
 import { Router, type RpcRequest, type RpcResponse } from "../../../../src/http/router.js";
-import { createRpcServer, errorResponse, type RpcServer } from "../../../../src/http/server.js";
+import {
+  answerOf,
+  createRpcServer,
+  errorResponse,
+  type RpcServer,
+} from "../../../../src/http/server.js";
 import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/index.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import {
   registerJoinEndpoint,
   type JoinRequest,
@@ -238,7 +243,7 @@ async function post(
   };
   let response: RpcResponse;
   try {
-    response = await match.handler(request);
+    response = answerOf(await match.handler(request));
   } catch (err: unknown) {
     if (!(err instanceof HttpError)) throw err;
     response = errorResponse(err);

@@ -30,7 +30,10 @@ import {
 } from "../../../../src/ledger/io/index.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { LedgerVerifier } from "../../../../src/ledger/ledger-verifier.js";
-import { createStartIdentities, type StartIdentities } from "../../../../src/node/identities.js";
+import {
+  createStartIdentities,
+  type StartIdentities,
+} from "../../../../src/node/startup/start-identities.js";
 import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
 import {

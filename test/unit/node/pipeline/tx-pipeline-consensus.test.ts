@@ -16,7 +16,7 @@ import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter, listLedgerFiles, readLedger } from "../../../../src/ledger/io/index.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { findSignature } from "../../../../src/ledger/signature.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { TxPipeline, type ConsensusSink } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { makeSealer } from "../../../helpers/ledger-fixture.js";
 import { tempDir } from "../../../helpers/pki.js";

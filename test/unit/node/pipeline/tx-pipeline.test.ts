@@ -20,7 +20,7 @@ import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { LedgerVerifier } from "../../../../src/ledger/ledger-verifier.js";
 import { verifyReceipt } from "../../../../src/ledger/receipt.js";
 import { findSignature, type SignatureValue } from "../../../../src/ledger/signature.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import type { EntrySealer } from "../../../../src/node/pipeline/sealer.js";
 import { TxPipeline, type TxPipelineOptions } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { makeSealer, type SealerKind } from "../../../helpers/ledger-fixture.js";

@@ -25,7 +25,10 @@ import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/index.js";
 import { encodeLedgerSecretList, LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { DisasterRecovery } from "../../../../src/node/recovery/disaster-recovery.js";
-import { createStartIdentities, type StartIdentities } from "../../../../src/node/identities.js";
+import {
+  createStartIdentities,
+  type StartIdentities,
+} from "../../../../src/node/startup/start-identities.js";
 import type { NodeStartupState } from "../../../../src/node/frontends/node-context.js";
 import {
   replayPublic,
@@ -36,6 +39,7 @@ import {
   wrapLedgerSecrets,
 } from "../../../../src/node/recovery/recovery-shares.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
+import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { PRIVATE_MAP, privateValue, txKey } from "../../../helpers/ledger-fixture.js";
 import { tempDir } from "../../../helpers/pki.js";
 
@@ -178,6 +182,7 @@ async function makeRig(threshold: number): Promise<Rig> {
     recovery: new DisasterRecovery(
       {
         pipeline,
+        system: new SystemTransactions(pipeline),
         store: replay.store,
         history: replay.history,
         ledgerDir: dir,

@@ -17,13 +17,14 @@ import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/index.js";
 import { decodeLedgerSecretList, LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { RecoveryKeeper } from "../../../../src/node/recovery/recovery-keeper.js";
 import {
   decryptShare,
   recoverLedgerSecret,
 } from "../../../../src/node/recovery/recovery-shares.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
+import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../../../helpers/pki.js";
 
 const MEMBERS = ["m0", "m1", "m2"].map((id) => ({ id, key: generateEncryptionKey() }));
@@ -75,7 +76,7 @@ async function makeRig(t: { after(f: () => unknown): void }) {
   assert.equal(outcome.kind, "committed");
   const keeper = () =>
     new RecoveryKeeper({
-      pipeline,
+      system: new SystemTransactions(pipeline),
       store,
       secrets: () => history.secrets,
       isPrimary: () => true,

@@ -27,7 +27,10 @@ import {
   SNAPSHOT_EVIDENCE_MAP,
   SNAPSHOT_TREE_MAP,
 } from "../../../../src/ledger/snapshot.js";
-import { createStartIdentities, type StartIdentities } from "../../../../src/node/identities.js";
+import {
+  createStartIdentities,
+  type StartIdentities,
+} from "../../../../src/node/startup/start-identities.js";
 import {
   type PublicReplay,
   RecoveryReplayError,

@@ -14,7 +14,7 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "../../../../src/http/router.js";
-import { dispatchRequest } from "../../../../src/http/server.js";
+import { answerOf, dispatchRequest } from "../../../../src/http/server.js";
 import { registerSnapshotEndpoints } from "../../../../src/node/snapshots/snapshot-endpoints.js";
 import { tempDir } from "../../../helpers/pki.js";
 
@@ -77,7 +77,8 @@ async function call(
     params: NO_PARAMS,
     callerCertDer: null,
   };
-  return dispatchRequest(request, rig.router, (m, e) => assert.fail(`${m}: ${String(e)}`));
+  const log = (m: string, e?: unknown) => assert.fail(`${m}: ${String(e)}`);
+  return answerOf(await dispatchRequest(request, rig.router, log));
 }
 
 function errorCode(response: RpcResponse): string {

@@ -23,11 +23,12 @@ import {
   parseSnapshotFileName,
   splitSnapshotFile,
 } from "../../../../src/ledger/snapshot.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
-import { usableCommittedSnapshots } from "../../../../src/node/node-startup.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
+import { usableCommittedSnapshots } from "../../../../src/node/snapshots/usable-snapshots.js";
 import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
 import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
+import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../../../helpers/pki.js";
 
 const identities = await createStartIdentities({ now: new Date() });
@@ -38,18 +39,7 @@ async function buildSnapshots(snapshotDir: string): Promise<void> {
   const ledgerDir = tempDir("consortia-snapfault-ledger-");
   const store = new Store();
   const history = new TxHistory(secrets);
-  let pipeline: TxPipeline | null = null;
-  const snapshotter = new Snapshotter({
-    directory: snapshotDir,
-    txInterval: 10,
-    pipeline: () => pipeline!,
-    store,
-    history,
-    isPrimary: () => true,
-    status: (_view, seqno) => (seqno <= pipeline!.commitTxId.seqno ? "Committed" : "Pending"),
-    log: () => {},
-  });
-  pipeline = new TxPipeline({
+  const pipeline = new TxPipeline({
     store,
     history,
     ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
@@ -63,6 +53,17 @@ async function buildSnapshots(snapshotDir: string): Promise<void> {
     },
     nowMs: 0,
     onSignature: (txId) => snapshotter.onSignature(txId),
+  });
+  const snapshotter = new Snapshotter({
+    directory: snapshotDir,
+    txInterval: 10,
+    pipeline,
+    system: new SystemTransactions(pipeline),
+    store,
+    history,
+    isPrimary: () => true,
+    status: (_view, seqno) => (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
+    log: () => {},
   });
   try {
     for (let i = 0; i < 20; i++) {

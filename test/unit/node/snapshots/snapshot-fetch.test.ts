@@ -13,8 +13,8 @@ import { createSelfSignedCertificate } from "../../../../src/crypto/certs.js";
 import { ecPrivateKeyPem, generateEcKeyPair } from "../../../../src/crypto/identity.js";
 import { errorBody, HttpErrorCode } from "../../../../src/http/errors.js";
 import { Router, type RpcRequest, type RpcResponse } from "../../../../src/http/router.js";
-import { createRpcServer, type RpcServer } from "../../../../src/http/server.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
+import { answerOf, createRpcServer, type RpcServer } from "../../../../src/http/server.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { registerSnapshotEndpoints } from "../../../../src/node/snapshots/snapshot-endpoints.js";
 import {
   fetchRecentSnapshotForJoin,
@@ -83,7 +83,7 @@ async function serve(
       const range = request.headers["range"];
       const query = request.query === "" ? "" : `?${request.query}`;
       seen.push(`${request.method} ${request.path}${query}${range ? ` ${range}` : ""}`);
-      return fail(request, seen.length) ?? next(request);
+      return fail(request, seen.length) ?? answerOf(await next(request));
     },
   });
   t.after(() => server.close());

@@ -17,10 +17,11 @@ import {
   parseSnapshotFileName,
   SNAPSHOT_TREE_MAP,
 } from "../../../../src/ledger/snapshot.js";
-import { createStartIdentities } from "../../../../src/node/identities.js";
+import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
 import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
+import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../../../helpers/pki.js";
 
 const identities = await createStartIdentities({ now: new Date() });
@@ -33,20 +34,7 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status, 
   const secrets = new LedgerSecrets(new Uint8Array(32).fill(3));
   const store = new Store();
   const history = new TxHistory(secrets);
-  let pipeline: TxPipeline | null = null;
-  const snapshotter = new Snapshotter({
-    directory: snapDir.dir,
-    txInterval,
-    pipeline: () => pipeline!,
-    store,
-    history,
-    isPrimary: () => primary,
-    status: (_view, seqno) =>
-      status?.() ?? (seqno <= pipeline!.commitTxId.seqno ? "Committed" : "Pending"),
-    log: () => {},
-    offThread,
-  });
-  pipeline = new TxPipeline({
+  const pipeline = new TxPipeline({
     store,
     history,
     ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
@@ -61,8 +49,21 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status, 
     nowMs: 0,
     onSignature: (txId) => snapshotter.onSignature(txId),
   });
+  const snapshotter = new Snapshotter({
+    directory: snapDir.dir,
+    txInterval,
+    pipeline,
+    system: new SystemTransactions(pipeline),
+    store,
+    history,
+    isPrimary: () => primary,
+    status: (_view, seqno) =>
+      status?.() ?? (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
+    log: () => {},
+    offThread,
+  });
   const write = (i: number) => {
-    const outcome = pipeline!.execute((tx) => {
+    const outcome = pipeline.execute((tx) => {
       tx.rw("records").set(utf8(`k${i}`), utf8(`private ${i}`));
       tx.rw("public:records").set(utf8(`k${i}`), utf8(`public ${i}`));
     });
@@ -71,7 +72,7 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status, 
   const turn = () => new Promise((r) => setImmediate(r));
   const cleanup = async () => {
     await snapshotter.close();
-    await pipeline!.close();
+    await pipeline.close();
     ledgerDir.cleanup();
     snapDir.cleanup();
   };

@@ -10,8 +10,8 @@ import {
   nodeIdFromPublicKey,
   type EcCurveName,
   type EcKeyPair,
-} from "../crypto/index.js";
-import type { NodeSigningIdentity } from "./pipeline/tx-pipeline.js";
+} from "../../crypto/index.js";
+import type { NodeSigningIdentity } from "../pipeline/tx-pipeline.js";
 
 export interface StartIdentities {
   readonly serviceKeys: EcKeyPair;

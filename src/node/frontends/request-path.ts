@@ -1,0 +1,70 @@
+/**
+ * The path every request takes through a node, around the router: a handler's
+ * forward-to-primary outcome (a write on a backup) is forwarded to the primary and its answer
+ * relayed, unless the request was itself forwarded or no other primary is known (503
+ * PrimaryNotFound); every answer leaves with x-ms-ccf-transaction-id. `finish` is the one place
+ * that header is written: a relayed answer keeps the header the primary's own request path wrote.
+ */
+import { formatTxId, type NodeId, type TxId } from "../../base/ids.js";
+import { TXID_HEADER } from "../../http/ccf-headers.js";
+import { errorBody, HttpErrorCode } from "../../http/errors.js";
+import { isForward, type Router, type RpcRequest, type RpcResponse } from "../../http/router.js";
+import { dispatchRequest, type RpcLog, type RpcMiddleware } from "../../http/server.js";
+import type { ForwardOutcome } from "../replication/forwarding.js";
+
+export interface RequestPathDeps {
+  readonly router: Router;
+  readonly selfId: NodeId;
+  /** The primary consensus knows of, or null. */
+  readonly primary: () => NodeId | null;
+  /** The last transaction of this node: what an answer without its own txId reflects. */
+  readonly lastTxId: () => TxId;
+  readonly forward: (primary: NodeId, request: RpcRequest) => Promise<ForwardOutcome>;
+  readonly log: (line: string) => void;
+}
+
+export class RequestPath {
+  private readonly forwardedLog: RpcLog;
+
+  constructor(private readonly deps: RequestPathDeps) {
+    this.forwardedLog = (message, error) =>
+      deps.log(`[forwarded] ${message} ${String(error ?? "")}`);
+  }
+
+  /** The middleware of the node's rpc interfaces. */
+  readonly middleware: RpcMiddleware = (request, next) => this.handle(request, next, false);
+
+  /** Runs a request another node forwarded here (never forwarded again). */
+  dispatchForwarded(request: RpcRequest): Promise<RpcResponse> {
+    const next = (r: RpcRequest) => dispatchRequest(r, this.deps.router, this.forwardedLog);
+    return this.handle(request, next, true);
+  }
+
+  private async handle(
+    request: RpcRequest,
+    next: Parameters<RpcMiddleware>[1],
+    forwarded: boolean,
+  ): Promise<RpcResponse> {
+    const outcome = await next(request);
+    if (!isForward(outcome)) return this.finish(outcome);
+    const primary = this.deps.primary();
+    if (forwarded || primary === null || primary === this.deps.selfId) {
+      return this.finish(unavailable("No primary is known to this node."));
+    }
+    const relayed = await this.deps.forward(primary, request);
+    if (relayed.kind === "relayed") return relayed.response;
+    return this.finish(unavailable(relayed.message));
+  }
+
+  /** The answer with its x-ms-ccf-transaction-id: its own txId, or this node's last one. */
+  private finish(response: RpcResponse): RpcResponse {
+    const txId = formatTxId(response.txId ?? this.deps.lastTxId());
+    const { status, body } = response;
+    const headers = { ...response.headers, [TXID_HEADER]: txId };
+    return body === undefined ? { status, headers } : { status, headers, body };
+  }
+}
+
+function unavailable(message: string): RpcResponse {
+  return { status: 503, body: errorBody(HttpErrorCode.PrimaryNotFound, message) };
+}

@@ -1,0 +1,100 @@
+/**
+ * Checks a node makes before it writes anything (an empty ledger directory, interfaces that can
+ * listen), concrete ports for interfaces configured with port 0, and the typed errors of a
+ * node's start-up.
+ */
+import { mkdirSync, readdirSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
+import { CcfError } from "../../base/errors.js";
+import type { NodeConfig } from "../config/config.js";
+import type { NetAddress } from "../config/config-values.js";
+
+export enum StartupErrorCode {
+  /** Start or Join found a ledger in the ledger directory. */
+  LedgerNotEmpty = "LedgerNotEmpty",
+  /** The service's answer to a join does not fit this node. */
+  UnexpectedJoinAnswer = "UnexpectedJoinAnswer",
+  /** A snapshot to start from lacks what a node needs. */
+  UnusableSnapshot = "UnusableSnapshot",
+  /** The node's own first transaction (genesis, recovery start) did not commit as expected. */
+  FirstTransactionFailed = "FirstTransactionFailed",
+}
+
+export type StartupErrorType = { code: StartupErrorCode; path?: string };
+export class StartupError extends CcfError<StartupErrorType> {}
+
+export function checkEmptyLedger(directory: string): void {
+  mkdirSync(directory, { recursive: true });
+  const existing = readdirSync(directory).filter((f) => f.startsWith("ledger_"));
+  if (existing.length > 0) {
+    throw new StartupError(
+      { code: StartupErrorCode.LedgerNotEmpty, path: directory },
+      `ledger directory ${directory} already holds a ledger (${existing[0]}): Start and Join ` +
+        "need an empty ledger directory (a node's identity is never reused; to restart a " +
+        "service from its ledger, start a node with command Recover)",
+    );
+  }
+}
+
+/** A port the OS says is free now (for interfaces configured with port 0). */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Picks concrete ports for interfaces configured with port 0, so the addresses this node
+ * publishes in the nodes table (where peers and clients find it) are real.
+ */
+export async function resolvePorts(config: NodeConfig): Promise<NodeConfig> {
+  const resolve = async (bind: NetAddress, published: NetAddress) => {
+    if (bind.port !== 0) return { bind, published };
+    const port = await freePort(bind.host);
+    return {
+      bind: { ...bind, port },
+      published: published.port === 0 ? { ...published, port } : published,
+    };
+  };
+  const n2n = config.network.nodeToNodeInterface;
+  const n2nResolved = await resolve(n2n.bindAddress, n2n.publishedAddress);
+  const rpcInterfaces: Record<string, NodeConfig["network"]["rpcInterfaces"][string]> = {};
+  for (const [name, rpc] of Object.entries(config.network.rpcInterfaces)) {
+    const r = await resolve(rpc.bindAddress, rpc.publishedAddress);
+    rpcInterfaces[name] = { ...rpc, bindAddress: r.bind, publishedAddress: r.published };
+  }
+  return {
+    ...config,
+    network: {
+      nodeToNodeInterface: {
+        bindAddress: n2nResolved.bind,
+        publishedAddress: n2nResolved.published,
+      },
+      rpcInterfaces,
+    },
+  };
+}
+
+export async function probeInterfaces(config: NodeConfig): Promise<void> {
+  // Fail before writing a ledger when an interface cannot listen: a retry then just works.
+  for (const rpc of Object.values(config.network.rpcInterfaces)) {
+    await probeListen(rpc.bindAddress);
+  }
+  await probeListen(config.network.nodeToNodeInterface.bindAddress);
+}
+
+/** Listens on `address` and closes again; rejects with the OS error (EADDRINUSE, ...). */
+export function probeListen(address: { host: string; port: number }): Promise<void> {
+  if (address.port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => server.close(() => resolve()));
+  });
+}
