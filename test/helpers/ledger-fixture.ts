@@ -28,7 +28,10 @@ import { LedgerWriter, readLedger } from "../../src/ledger/io/index.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import type { Receipt } from "../../src/ledger/receipt.js";
 import { findSignature } from "../../src/ledger/signature.js";
-import { createStartIdentities, type StartIdentities } from "../../src/node/startup/start-identities.js";
+import {
+  createStartIdentities,
+  type StartIdentities,
+} from "../../src/node/startup/start-identities.js";
 import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/pipeline/sealer.js";
 import { TxPipeline } from "../../src/node/pipeline/tx-pipeline.js";
 
