@@ -46,7 +46,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { jsonCodec, typedMap, u64Codec } from "../src/kv/index.js";
+import { jsonCodec, typedMap, u64Codec } from "../src/kv/encoding.js";
 import { loadNodeConfig } from "../src/node/config/config.js";
 import { freePort } from "../src/node/node-startup.js";
 import { startNode } from "../src/node/start-node.js";

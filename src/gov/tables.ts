@@ -15,11 +15,11 @@ import {
   rawCodec,
   SINGLETON_KEY,
   stringCodec,
-  type Tx,
   typedMap,
   type TypedMapHandle,
   type TypedReadonlyMapHandle,
-} from "../kv/index.js";
+} from "../kv/encoding.js";
+import { type Tx } from "../kv/tx.js";
 import { SERVICE_TABLES } from "../kv/service-tables.js";
 
 export const GOV_TABLES = {

@@ -26,7 +26,8 @@
  * constitution; fine for governance, which runs a handful of calls per request.
  */
 import { fromUtf8 } from "../base/bytes.js";
-import { SINGLETON_KEY, type Tx } from "../kv/index.js";
+import { SINGLETON_KEY } from "../kv/encoding.js";
+import { type Tx } from "../kv/tx.js";
 import type { ConstitutionRunner, JsCallOutcome, ResolveVote } from "../gov/constitution-runner.js";
 import { type CcfBinding, type KvAccess, installCcfGlobals } from "./ccf-globals.js";
 import { type GovHost, installGovGlobals } from "./gov-globals.js";

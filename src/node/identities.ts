@@ -6,11 +6,9 @@
 import {
   createServiceCertificate,
   endorseNodeCertificate,
-  generateEcKeyPair,
-  nodeIdFromPublicKey,
-  type EcCurveName,
   type EcKeyPair,
-} from "../crypto/index.js";
+} from "../crypto/certs.js";
+import { generateEcKeyPair, nodeIdFromPublicKey, type EcCurveName } from "../crypto/identity.js";
 import type { NodeSigningIdentity } from "./pipeline/tx-pipeline.js";
 
 export interface StartIdentities {

@@ -20,7 +20,7 @@ import { join as joinPath } from "node:path";
 import { derToPem, fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { formatTxId } from "../base/ids.js";
-import { makeVirtualQuote, VIRTUAL_MEASUREMENT, type QuoteInfo } from "../attestation/index.js";
+import { makeVirtualQuote, VIRTUAL_MEASUREMENT, type QuoteInfo } from "../attestation/virtual.js";
 import { RaftNode } from "../consensus/raft.js";
 import { DEFAULT_TIMINGS } from "../consensus/types.js";
 import { sha256 } from "../crypto/hash.js";

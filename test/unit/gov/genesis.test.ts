@@ -11,18 +11,17 @@ import {
   generateIdentity,
   memberIdFromCert,
 } from "../../../src/crypto/identity.js";
-import { SINGLETON_KEY, Store } from "../../../src/kv/index.js";
+import { SINGLETON_KEY } from "../../../src/kv/encoding.js";
+import { Store } from "../../../src/kv/store.js";
+import { type GenesisInput, writeGenesis } from "../../../src/gov/genesis.js";
 import {
-  type GenesisInput,
   getById,
   getSingleton,
   GOV_MAPS,
   GOV_TABLES,
-  GovError,
-  GovErrorCode,
   type NodeInfo,
-  writeGenesis,
-} from "../../../src/gov/index.js";
+} from "../../../src/gov/tables.js";
+import { GovError, GovErrorCode } from "../../../src/gov/errors.js";
 
 const NOW = new Date("2024-01-01T00:00:00Z");
 const [alice, bob] = await Promise.all([

@@ -16,13 +16,13 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { fromUtf8, toBase64, toHex, utf8 } from "../../../src/base/bytes.js";
 import type { NodeId, TxId } from "../../../src/base/ids.js";
+import { endorseNodeCertificate } from "../../../src/crypto/certs.js";
 import {
-  endorseNodeCertificate,
   generateEcKeyPair,
   nodeIdFromPublicKey,
   publicKeyOfCert,
-  signDigest,
-} from "../../../src/crypto/index.js";
+} from "../../../src/crypto/identity.js";
+import { signDigest } from "../../../src/crypto/ecdsa.js";
 import { decodeEntry, encodeEntry } from "../../../src/ledger/entry-format.js";
 import { computeLeaf } from "../../../src/ledger/history.js";
 import { MerkleError, MerkleTree } from "../../../src/ledger/merkle/merkle-tree.js";

@@ -11,11 +11,10 @@ import { join } from "node:path";
 import {
   createSelfSignedCertificate,
   endorseServiceCertificate,
-  generateEcKeyPair,
-  nodeIdFromPublicKey,
-  signDigest,
   type EcKeyPair,
-} from "../../../src/crypto/index.js";
+} from "../../../src/crypto/certs.js";
+import { generateEcKeyPair, nodeIdFromPublicKey } from "../../../src/crypto/identity.js";
+import { signDigest } from "../../../src/crypto/ecdsa.js";
 import {
   ReceiptError,
   ReceiptErrorCode,

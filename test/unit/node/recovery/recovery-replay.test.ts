@@ -18,7 +18,8 @@ import { SINGLETON_KEY_BYTES } from "../../../../src/kv/service-tables.js";
 import { Store } from "../../../../src/kv/store.js";
 import { decodeEntry, encodeEntry } from "../../../../src/ledger/entry-format.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter, listLedgerFiles, readLedger } from "../../../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
+import { listLedgerFiles, readLedger } from "../../../../src/ledger/io/ledger-reader.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { findSignature } from "../../../../src/ledger/signature.js";
 import {
