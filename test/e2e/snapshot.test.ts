@@ -15,7 +15,7 @@ import { SINGLETON_KEY_BYTES } from "../../src/kv/service-tables.js";
 import { decodeEntry } from "../../src/ledger/entry-format.js";
 import { readLedger } from "../../src/ledger/io/ledger-reader.js";
 import { MerkleTree } from "../../src/ledger/merkle/merkle-tree.js";
-import { computeLeaf } from "../../src/ledger/history.js";
+import { txLeaf } from "../../src/ledger/tx-leaf.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { findSignature } from "../../src/ledger/signature.js";
 import {
@@ -84,7 +84,7 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
       assert.equal(toHex(rebuilt.root()), signature.root, `root signed at ${e.seqno}`);
       checkedSignature = true;
     }
-    rebuilt.append(computeLeaf(sha256(item.entry), e.commitEvidenceDigest, e.claimsDigest));
+    rebuilt.append(txLeaf(sha256(item.entry), e.commitEvidenceDigest, e.claimsDigest));
   }
   assert.ok(checkedSignature, "a signature follows the snapshot");
   assert.deepEqual(evidence, { hash: toHex(snapshotDigest(entryBytes)), version: parsed.seqno });
