@@ -10,6 +10,10 @@
  * A generated table is exempt from the file limit when its first line starts with
  * GENERATED_MARKER (for example `// generated: by scripts/make-table.ts from RFC 1234`); its
  * functions are still checked. Returns the violations as `file:line name (N lines)` strings.
+ *
+ * It also finds KV table names of CCF's service tables (`public:ccf.gov.*`,
+ * `public:ccf.internal.*`) written as string literals: they live in one registry
+ * (TABLE_REGISTRY) and everything else refers to its constants.
  */
 import { readFileSync } from "node:fs";
 import * as typescriptPlugin from "prettier/plugins/typescript";
@@ -82,6 +86,11 @@ function walkFunctions(
   }
 }
 
+async function parse(text: string): Promise<AstNode> {
+  const parser = typescriptPlugin.parsers.typescript;
+  return (await parser.parse(text, {} as Parameters<typeof parser.parse>[1])) as AstNode;
+}
+
 /** The size violations of one source text; `file` only labels the messages. */
 export async function checkSource(file: string, text: string): Promise<string[]> {
   const problems: string[] = [];
@@ -89,9 +98,7 @@ export async function checkSource(file: string, text: string): Promise<string[]>
   if (lines > FILE_LINES_MAX && !text.startsWith(GENERATED_MARKER)) {
     problems.push(`${file}:1 file (${lines} lines, at most ${FILE_LINES_MAX})`);
   }
-  const parser = typescriptPlugin.parsers.typescript;
-  const ast = (await parser.parse(text, {} as Parameters<typeof parser.parse>[1])) as AstNode;
-  walkFunctions(ast, null, (fn, parent) => {
+  walkFunctions(await parse(text), null, (fn, parent) => {
     const loc = fn.loc!;
     const length = loc.end.line - loc.start.line + 1;
     if (length > FUNCTION_LINES_MAX) {
@@ -99,6 +106,42 @@ export async function checkSource(file: string, text: string): Promise<string[]>
     }
   });
   return problems;
+}
+
+/** The one module of src/ allowed to spell out service table names. */
+export const TABLE_REGISTRY = "src/kv/service-tables.ts";
+
+/**
+ * A CCF service table name (or name prefix) inside a string: `ccf.gov.` or `ccf.internal.`,
+ * with or without the `public:` domain. The COSE header parameters `ccf.gov.msg.*` of governance
+ * requests are not table names and do not match.
+ */
+const TABLE_NAME_RE = /(?<![\w.])(?:public:)?ccf\.(?:gov|internal)\.(?!msg\.)[\w.]*/;
+
+/** The text of every string literal and template literal part in the tree, with its line. */
+function stringsOf(node: AstNode, out: { text: string; line: number }[]): void {
+  const line = node.loc?.start.line ?? 0;
+  if (node.type === "Literal" && typeof node["value"] === "string") {
+    out.push({ text: node["value"], line });
+  } else if (node.type === "TemplateElement") {
+    const value = node["value"] as { cooked: string | null; raw: string };
+    out.push({ text: value.cooked ?? value.raw, line });
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "loc" || key === "range" || key === "parent") continue;
+    const children = Array.isArray(value) ? value : [value];
+    for (const child of children) if (isNode(child)) stringsOf(child, out);
+  }
+}
+
+/** The service table names spelled out in one source text (comments do not count). */
+export async function checkTableNames(file: string, text: string): Promise<string[]> {
+  const strings: { text: string; line: number }[] = [];
+  stringsOf(await parse(text), strings);
+  return strings.flatMap(({ text: literal, line }) => {
+    const name = TABLE_NAME_RE.exec(literal)?.[0];
+    return name === undefined ? [] : [`${file}:${line} ${name} (use ${TABLE_REGISTRY})`];
+  });
 }
 
 /** The size violations of every file in `files`. */

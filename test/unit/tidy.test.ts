@@ -4,6 +4,8 @@
 // and files at most 600 lines. A generated table is exempt from the file limit when its first
 // line starts with `// generated:` followed by what generated it; its functions still count.
 // The sizes are measured on a real TypeScript parse (scripts/tidy.ts), not by brace counting.
+// Service table names (`public:ccf.gov.*`, `public:ccf.internal.*`) are spelled out only in the
+// registry, src/kv/service-tables.ts; everything else in src/ uses its constants.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,9 +13,11 @@ import { listTs } from "../../scripts/check-layers.js";
 import {
   checkSizes,
   checkSource,
+  checkTableNames,
   FILE_LINES_MAX,
   FUNCTION_LINES_MAX,
   GENERATED_MARKER,
+  TABLE_REGISTRY,
 } from "../../scripts/tidy.js";
 
 const files = ["src", "bench", "scripts"].flatMap(listTs);
@@ -71,4 +75,28 @@ test("the size checker catches a 71-line function and a 601-line file", async ()
   ]);
   const generated = `${GENERATED_MARKER} by a table generator\n${lines(FILE_LINES_MAX)}`;
   assert.deepEqual(await checkSource("table.ts", generated), []);
+});
+
+test("service table names are spelled out only in the registry", async () => {
+  const found: string[] = [];
+  for (const file of listTs("src").filter((f) => f !== TABLE_REGISTRY)) {
+    found.push(...(await checkTableNames(file, readFileSync(file, "utf8"))));
+  }
+  assert.deepEqual(found, []);
+});
+
+test("the table name checker catches literals and templates, not comments or COSE headers", async () => {
+  const source = [
+    "// The map public:ccf.gov.members.info is named in a comment only.",
+    'const a = "public:ccf.gov.members.info";',
+    "const b = `no value in public:ccf.internal.${name}`;",
+    'const c = ["ccf.internal.private_thing"];',
+    'const header = "ccf.gov.msg.type";',
+    "",
+  ].join("\n");
+  assert.deepEqual(await checkTableNames("t.ts", source), [
+    `t.ts:2 public:ccf.gov.members.info (use ${TABLE_REGISTRY})`,
+    `t.ts:3 public:ccf.internal. (use ${TABLE_REGISTRY})`,
+    `t.ts:4 ccf.internal.private_thing (use ${TABLE_REGISTRY})`,
+  ]);
 });

@@ -42,13 +42,9 @@ import { listLedgerFiles, readLedger } from "../../ledger/io/ledger-reader.js";
 import { renameSync } from "node:fs";
 import { SignatureChecker } from "../../ledger/ledger-verifier.js";
 import { findSignature } from "../../ledger/signature.js";
-import {
-  recordsSnapshotEvidence,
-  snapshotDigest,
-  SNAPSHOT_TREE_MAP,
-} from "../../ledger/snapshot.js";
-import { GOV_MAPS, GOV_TABLES } from "../../gov/tables.js";
-import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import { recordsSnapshotEvidence, snapshotDigest } from "../../ledger/snapshot.js";
+import { GOV_MAPS } from "../../gov/tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import { sameCertificate } from "../../crypto/certs.js";
 
 /** Every 2^16 entries a replayed store is compacted (below the last signature). */
@@ -135,7 +131,7 @@ function snapshotPublicStore(snapshot: RecoverySnapshot): {
 } {
   const entry = decodeEntry(snapshot.entryBytes, "snapshot");
   const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
-  const frontier = store.get(SNAPSHOT_TREE_MAP, SINGLETON_KEY_BYTES);
+  const frontier = store.get(SERVICE_TABLES.tree, SINGLETON_KEY_BYTES);
   if (frontier === undefined) {
     fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
   }
@@ -144,7 +140,7 @@ function snapshotPublicStore(snapshot: RecoverySnapshot): {
 
 /** The service certificate in force in `store` (service.info), or null before genesis. */
 function serviceCertOf(store: Store): string | null {
-  const value = store.get(GOV_TABLES.serviceInfo, SINGLETON_KEY_BYTES);
+  const value = store.get(SERVICE_TABLES.serviceInfo, SINGLETON_KEY_BYTES);
   return value === undefined ? null : GOV_MAPS.serviceInfo.codec.decode(value).cert;
 }
 
@@ -182,7 +178,7 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
   // under a later identity holds an aborted recovery's entries, which are set aside.
   let underPrevious = { seqno: base.seqno, view: base.view, root: "" };
   let serviceCert = serviceCertOf(store);
-  let serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
+  let serviceCertAt = store.lastWriteSeqno(SERVICE_TABLES.serviceInfo);
   let evidenceChecked = snapshot === undefined;
   let torn = false;
 
@@ -197,9 +193,9 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
     const signature = findSignature(entry.publicMaps);
     if (signature !== null) {
       const root = history.rootForNextSignature();
-      if (store.lastWriteSeqno(GOV_TABLES.serviceInfo) !== serviceCertAt) {
+      if (store.lastWriteSeqno(SERVICE_TABLES.serviceInfo) !== serviceCertAt) {
         serviceCert = serviceCertOf(store);
-        serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
+        serviceCertAt = store.lastWriteSeqno(SERVICE_TABLES.serviceInfo);
       }
       const problem =
         signature.root !== toHex(root)

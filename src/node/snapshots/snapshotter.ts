@@ -22,7 +22,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "n
 import { join } from "node:path";
 import { fromHex, toHex, utf8 } from "../../base/bytes.js";
 import type { Seqno, TxId } from "../../base/ids.js";
-import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import type { Store } from "../../kv/store.js";
 import type { TxHistory } from "../../ledger/history.js";
 import type { Worker } from "node:worker_threads";
@@ -32,8 +32,6 @@ import {
   snapshotDigest,
   snapshotFileName,
   encodeSnapshotEvidence,
-  SNAPSHOT_EVIDENCE_MAP,
-  SNAPSHOT_TREE_MAP,
 } from "../../ledger/snapshot.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import { startWorker } from "../../platform/workers.js";
@@ -113,10 +111,10 @@ export class Snapshotter {
     const store = this.deps.store;
     const maps = store
       .mapNames()
-      .filter((name) => name !== SNAPSHOT_TREE_MAP)
+      .filter((name) => name !== SERVICE_TABLES.tree)
       .map((name) => ({ name, entries: store.liveUnsorted(name) }));
     const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, this.deps.history.tree.frontier()];
-    maps.push({ name: SNAPSHOT_TREE_MAP, entries: [tree][Symbol.iterator]() });
+    maps.push({ name: SERVICE_TABLES.tree, entries: [tree][Symbol.iterator]() });
     return packSnapshotState(maps);
   }
 
@@ -168,7 +166,7 @@ export class Snapshotter {
     // The evidence's claims digest is the snapshot's digest, so the evidence receipt appended
     // to the file binds its bytes (usableCommittedSnapshots checks it before use).
     const outcome = pipeline.execute((tx) => {
-      tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence);
+      tx.rw(SERVICE_TABLES.snapshotEvidence).set(SINGLETON_KEY_BYTES, evidence);
     }, fromHex(hash)!);
     if (outcome.kind !== "committed") {
       this.deps.log(`snapshot at ${seqno} dropped: its evidence did not commit (${outcome.kind})`);
