@@ -84,7 +84,9 @@ function sendAppendEntries(
   prev: number,
   entries: readonly RaftEntry[],
 ): void {
-  if (prev < s.log.baseSeqno) return; // needs a snapshot (issue #5)
+  // Entries before this node's start snapshot are not in its log, so it cannot send them; a
+  // peer that far behind must start from a snapshot (joiners fetch one: snapshot-fetch.ts).
+  if (prev < s.log.baseSeqno) return;
   const message: AppendEntries = {
     type: "append_entries",
     view: s.view,

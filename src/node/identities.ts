@@ -1,7 +1,7 @@
 /**
  * The identities a starting service needs (ccf-api.md 2.2): a service key with its self-signed
- * CA certificate, and a node key whose certificate the service endorses. The HTTPS node
- * (issue #3) creates these at Start; the pipeline benchmark and tests use them today.
+ * CA certificate, and a node key whose certificate the service endorses. A node creates these
+ * at Start (node-host.ts); the pipeline benchmark and tests use them too.
  */
 import {
   createServiceCertificate,
