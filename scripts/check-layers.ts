@@ -4,7 +4,8 @@
  * - a pure layer does IO, reads a clock or uses ambient randomness;
  * - layers.json names a layer with no folder in src/, or src/ has a folder with no layer;
  * - layers.json allows an edge that no import uses, so the rules say only what the code needs;
- * - modules of src/ import each other in a circle (each circle reported once, by its files);
+ * - modules of src/ import each other in a circle (each circle reported once, by its files;
+ *   type-only imports count, since they tie the modules together for a reader just as much);
  * - an index.ts exists under src/: modules are imported directly, with no re-export doors, so
  *   an import names the module that defines what it uses.
  */
