@@ -36,7 +36,15 @@ import {
   type LoadResult,
   type StealWindow,
 } from "./load.js";
-import { findPrimary, getJson, nodePids, signalAll, startSandbox, stopSandbox } from "./sandbox.js";
+import {
+  findPrimary,
+  getJson,
+  nodePids,
+  signalAll,
+  startSandbox,
+  stopSandbox,
+  type Tls,
+} from "./sandbox.js";
 
 const DRAIN_MS = 3_000;
 const WATCHDOG_MS = 170_000;
@@ -120,6 +128,29 @@ function headerValue(headers: Record<string, unknown>, name: string): unknown {
 /** Which node the commit polls went to, for the report. */
 let observedOn = "the primary";
 
+/** Tracks commits by polling `url`'s /node/commit, and /node/tx for each recorded txId. */
+function commitTrackerOn(url: string, tls: Tls, agent: Agent): CommitTracker {
+  return new CommitTracker(
+    {
+      commit: async () => {
+        const answer = await getJson(url, "/node/commit", tls, agent);
+        const id = parseTxId((answer.body as { transaction_id?: unknown })?.transaction_id);
+        if (answer.status !== 200 || id === null) {
+          throw new Error(`GET /node/commit: ${answer.status} ${JSON.stringify(answer.body)}`);
+        }
+        return id;
+      },
+      status: async (id) => {
+        const path = `/node/tx?transaction_id=${id.view}.${id.seqno}`;
+        const answer = await getJson(url, path, tls, agent);
+        return String((answer.body as { status?: unknown })?.status);
+      },
+    },
+    pollMs,
+    POLL_IN_FLIGHT,
+  );
+}
+
 async function benchConsortia(): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
   started.workspace = workspace;
@@ -133,25 +164,7 @@ async function benchConsortia(): Promise<ConsortiaFigures> {
     // latencies measured are upper bounds.
     const observer = sandbox.nodes.find((n) => n.url !== primary.node.url) ?? primary.node;
     observedOn = observer === primary.node ? "the primary" : "a backup";
-    const tracker = new CommitTracker(
-      {
-        commit: async () => {
-          const answer = await getJson(observer.url, "/node/commit", tls, agent);
-          const id = parseTxId((answer.body as { transaction_id?: unknown })?.transaction_id);
-          if (answer.status !== 200 || id === null) {
-            throw new Error(`GET /node/commit: ${answer.status} ${JSON.stringify(answer.body)}`);
-          }
-          return id;
-        },
-        status: async (id) => {
-          const path = `/node/tx?transaction_id=${id.view}.${id.seqno}`;
-          const answer = await getJson(observer.url, path, tls, agent);
-          return String((answer.body as { status?: unknown })?.status);
-        },
-      },
-      pollMs,
-      POLL_IN_FLIGHT,
-    );
+    const tracker = commitTrackerOn(observer.url, tls, agent);
     // autocannon calls onResponse, then reports the same response's latency, synchronously.
     let last: { id: TxRef; at: number } | undefined;
     let loading = true;

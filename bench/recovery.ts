@@ -46,7 +46,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { jsonCodec, typedMap, u64Codec } from "../src/kv/index.js";
+import { jsonCodec, typedMap, u64Codec } from "../src/kv/encoding.js";
 import { loadNodeConfig } from "../src/node/config/config.js";
 import { freePort } from "../src/node/startup/startup-checks.js";
 import { startNode } from "../src/node/start-node.js";
@@ -314,8 +314,15 @@ async function buildLedger(
   }
 }
 
-async function main() {
-  note(`workspace ${root}`);
+/** The sandbox workspace's files this benchmark uses (see step 1 of the module comment). */
+interface Workspace {
+  readonly common: string;
+  readonly template: Record<string, unknown>;
+  readonly members: readonly Member[];
+  readonly userTls: Omit<Tls, "ca">;
+}
+
+async function prepareWorkspace(): Promise<Workspace> {
   const workspace = join(root, "sandbox");
   startSandbox(workspace, await freePort(HOST), 1);
   await stopSandbox(workspace);
@@ -323,16 +330,33 @@ async function main() {
   const template = JSON.parse(
     readFileSync(join(workspace, "sandbox_0", "config.json"), "utf8"),
   ) as Record<string, unknown>;
-  const members = readMembers(common);
   const userTls: Omit<Tls, "ca"> = {
     cert: readFileSync(join(common, "user0_cert.pem")),
     key: readFileSync(join(common, "user0_privk.pem")),
   };
+  return { common, template, members: readMembers(common), userTls };
+}
 
-  const built = await buildLedger(template, common, members);
-  const bytes = ledgerBytes(built.ledgerDir);
+/** The recovered service, open again, and the recovery's figures. */
+interface Recovered {
+  readonly ports: Ports;
+  readonly url: string;
+  readonly gov: GovClient;
+  readonly certPath: string;
+  /** The user's TLS options against the recovered service. */
+  readonly userTls: Tls;
+  /** The node's "public replay" and "private replay" log lines. */
+  readonly pub: RegExpExecArray;
+  readonly priv: RegExpExecArray;
+  readonly publicS: number;
+  readonly openS: number;
+}
 
-  // 2. Recovery.
+/** Step 2 (see the module comment): recovers a copy of the built ledger and opens it. */
+async function recover(
+  ws: Workspace,
+  built: { ledgerDir: string; serviceCertPath: string },
+): Promise<Recovered> {
   const recDir = join(root, "recovered");
   mkdirSync(recDir, { recursive: true });
   cpSync(built.ledgerDir, join(recDir, "ledger"), { recursive: true });
@@ -341,7 +365,7 @@ async function main() {
   writeFileSync(prevPath, prevPem);
   const recPorts = await ports();
   const newCertPath = join(recDir, "service_cert.pem");
-  const recConfig = writeConfig(template, recDir, recPorts, {
+  const recConfig = writeConfig(ws.template, recDir, recPorts, {
     type: "Recover",
     service_certificate_file: newCertPath,
     recover: { previous_service_identity_file: prevPath },
@@ -360,13 +384,13 @@ async function main() {
   const gov = new GovClient({ url: recUrl, caPem: nextPem });
   note("opening: transition_service_to_open, member0's share, private replay");
   const tOpen = performance.now();
-  await pass(gov, members, [
+  await pass(gov, ws.members, [
     {
       name: "transition_service_to_open",
       args: { previous_service_identity: prevPem, next_service_identity: nextPem },
     },
   ]);
-  const member0 = members[0]!;
+  const member0 = ws.members[0]!;
   await submitMemberShare(gov, member0, member0.encKeyPem);
   await until("service Open", async () =>
     (await gov.serviceInfo()).status === "Open" ? true : undefined,
@@ -376,13 +400,38 @@ async function main() {
     recDir,
     /private replay: (\d+) transactions in ([\d.]+) s \((\d+) tx\/s\)/,
   );
-  const userOnRec = { ...userTls, ca: Buffer.from(nextPem) };
+  const userOnRec = { ...ws.userTls, ca: Buffer.from(nextPem) };
   const check = await getJson(recUrl, `/app/log/private?id=${txs - 1}`, userOnRec);
   if (check.status !== 200) throw new Error(`record ${txs - 1} after recovery: ${check.status}`);
+  return {
+    ports: recPorts,
+    url: recUrl,
+    gov,
+    certPath: newCertPath,
+    userTls: userOnRec,
+    pub,
+    priv,
+    publicS,
+    openS,
+  };
+}
 
-  // 3. Join from a snapshot.
+/** The join's figures. */
+interface Joined {
+  readonly snapName: string;
+  readonly snapBytes: number;
+  readonly snapS: number;
+  readonly pendingS: number;
+  readonly joinS: number;
+  readonly joinedFromSnapshot: boolean;
+}
+
+/** Step 3 (see the module comment): a snapshot of the recovered service, and a join from it. */
+async function joinFromSnapshot(ws: Workspace, rec: Recovered): Promise<Joined> {
+  const { gov } = rec;
+  const { members } = ws;
   note("snapshot: trigger_snapshot");
-  const snapDir = join(recDir, "snapshots");
+  const snapDir = join(root, "recovered", "snapshots");
   // The node takes no snapshot while it recovers; it may have taken one since it reopened (its
   // first signature is a snapshot's due date). The trigger's is the one timed and joined from.
   const before = new Set(readdirSync(snapDir));
@@ -396,16 +445,16 @@ async function main() {
   const snapBytes = statSync(join(snapDir, snapName)).size;
   const joinDir = join(root, "joiner");
   const joinPorts = await ports();
-  const joinConfig = writeConfig(template, joinDir, joinPorts, {
+  const joinConfig = writeConfig(ws.template, joinDir, joinPorts, {
     type: "Join",
-    service_certificate_file: newCertPath,
-    join: { target_rpc_address: `${HOST}:${recPorts.rpc}`, retry_timeout: "100ms" },
+    service_certificate_file: rec.certPath,
+    join: { target_rpc_address: `${HOST}:${rec.ports.rpc}`, retry_timeout: "100ms" },
   });
   note(`joining from ${snapName} (${snapBytes} bytes)`);
   const tJoin = performance.now();
   spawnNode(joinDir, joinConfig);
   const pendingId = await until("a Pending node", async () => {
-    const reply = await getJson(recUrl, "/node/network/nodes?status=Pending", userOnRec);
+    const reply = await getJson(rec.url, "/node/network/nodes?status=Pending", rec.userTls);
     return (reply.body as { nodes?: { node_id: string }[] } | null)?.nodes?.[0]?.node_id;
   });
   const pendingS = (performance.now() - tJoin) / 1000;
@@ -419,72 +468,95 @@ async function main() {
     `joining from snapshot ${join(joinDir, "snapshots")}`,
   );
   gov.close();
-  // The joiner must serve the private records (the snapshot's, and the ledger's before it).
-  const joinUrl = `https://${HOST}:${joinPorts.rpc}`;
+  await checkJoinerRecords(`https://${HOST}:${joinPorts.rpc}`, rec.userTls);
+  return { snapName, snapBytes, snapS, pendingS, joinS, joinedFromSnapshot };
+}
+
+/** The joiner must serve the private records (the snapshot's, and the ledger's before it). */
+async function checkJoinerRecords(joinUrl: string, userTls: Tls): Promise<void> {
   for (const id of [0, txs - 1]) {
     await until(
       `record ${id} on the joiner`,
       async () =>
-        (await getJson(joinUrl, `/app/log/private?id=${id}`, userOnRec)).status === 200
+        (await getJson(joinUrl, `/app/log/private?id=${id}`, userTls)).status === 200
           ? true
           : undefined,
       30_000,
     );
   }
+}
 
+async function main() {
+  note(`workspace ${root}`);
+  const ws = await prepareWorkspace();
+  const built = await buildLedger(ws.template, ws.common, ws.members);
+  const bytes = ledgerBytes(built.ledgerDir);
+  const rec = await recover(ws, built);
+  const joined = await joinFromSnapshot(ws, rec);
+  report(resultOf(bytes, built.seconds, rec, joined));
+}
+
+type Result = ReturnType<typeof resultOf>;
+
+function resultOf(bytes: number, buildSeconds: number, rec: Recovered, joined: Joined) {
+  const { pub, priv } = rec;
   const publicTxPerS = Number(pub[4]);
   const privateTxPerS = Number(priv[3]);
-  const result = {
+  return {
     bench: "recovery",
     txs,
     ledger_bytes: bytes,
-    build_s: round(built.seconds, 2),
+    build_s: round(buildSeconds, 2),
     public_replay_txs: Number(pub[1]),
     public_replay_s: Number(pub[3]),
     public_replay_tx_per_s: publicTxPerS,
-    spawn_to_public_s: round(publicS, 2),
+    spawn_to_public_s: round(rec.publicS, 2),
     private_replay_txs: Number(priv[1]),
     private_replay_s: Number(priv[2]),
     private_replay_tx_per_s: privateTxPerS,
-    open_to_open_s: round(openS, 2),
-    snapshot_bytes: snapBytes,
-    snapshot_s: round(snapS, 2),
-    join_pending_s: round(pendingS, 2),
-    join_s: round(joinS, 2),
-    joined_from_snapshot: joinedFromSnapshot,
+    open_to_open_s: round(rec.openS, 2),
+    snapshot_bytes: joined.snapBytes,
+    snapshot_s: round(joined.snapS, 2),
+    join_pending_s: round(joined.pendingS, 2),
+    join_s: round(joined.joinS, 2),
+    joined_from_snapshot: joined.joinedFromSnapshot,
     goals: {
       replay_tx_per_s: REPLAY_GOAL_TX_PER_S,
       public_met: publicTxPerS >= REPLAY_GOAL_TX_PER_S,
       private_met: privateTxPerS >= REPLAY_GOAL_TX_PER_S,
       join_s: JOIN_GOAL_S,
-      join_met: joinS < JOIN_GOAL_S && joinedFromSnapshot,
+      join_met: joined.joinS < JOIN_GOAL_S && joined.joinedFromSnapshot,
     },
     machine: machineContext(),
     workspace: args.keep ?? null,
   };
+}
+
+/** Prints the table with the goals; --json adds the result as one JSON line. */
+function report(result: Result): void {
   const met = (ok: boolean) => (ok ? "MET" : "NOT MET");
   const n = (x: number) => x.toLocaleString("en-US");
   const rows: [string, string, string][] = [
     ["transactions", n(txs), ""],
-    ["ledger", `${n(bytes)} bytes`, ""],
+    ["ledger", `${n(result.ledger_bytes)} bytes`, ""],
     ["ledger build (in-process)", `${result.build_s} s`, ""],
     [
       "public replay",
-      `${n(publicTxPerS)} tx/s, ${result.public_replay_s} s`,
+      `${n(result.public_replay_tx_per_s)} tx/s, ${result.public_replay_s} s`,
       `>= ${n(REPLAY_GOAL_TX_PER_S)} tx/s: ${met(result.goals.public_met)}`,
     ],
     ["  spawn to PartOfPublicNetwork", `${result.spawn_to_public_s} s`, ""],
     [
       "private replay",
-      `${n(privateTxPerS)} tx/s, ${result.private_replay_s} s`,
+      `${n(result.private_replay_tx_per_s)} tx/s, ${result.private_replay_s} s`,
       `>= ${n(REPLAY_GOAL_TX_PER_S)} tx/s: ${met(result.goals.private_met)}`,
     ],
     ["open proposal to Open", `${result.open_to_open_s} s`, ""],
-    ["snapshot", `${n(snapBytes)} bytes, committed in ${result.snapshot_s} s`, ""],
+    ["snapshot", `${n(result.snapshot_bytes)} bytes, committed in ${result.snapshot_s} s`, ""],
     ["  join: spawn to Pending", `${result.join_pending_s} s`, ""],
     [
       "join from snapshot",
-      `${result.join_s} s${joinedFromSnapshot ? "" : " (NOT from a snapshot)"}`,
+      `${result.join_s} s${result.joined_from_snapshot ? "" : " (NOT from a snapshot)"}`,
       `< ${JOIN_GOAL_S} s: ${met(result.goals.join_met)}`,
     ],
   ];

@@ -23,13 +23,12 @@ import { HttpError, HttpErrorCode } from "../http/errors.js";
 import {
   type Codec,
   jsonCodec,
-  KvError,
-  KvErrorCode,
   type TypedMapHandle,
   type TypedReadonlyMapHandle,
   typedMap,
   u64Codec,
-} from "../kv/index.js";
+} from "../kv/encoding.js";
+import { KvError, KvErrorCode } from "../kv/tx.js";
 import type { AppEndpoint, AppModule, AuthPolicy, EndpointContext } from "./app.js";
 
 type Domain = "private" | "public";

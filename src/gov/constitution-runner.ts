@@ -16,7 +16,7 @@
  * - vote is `true` only for the JS value true: any other return value votes against.
  * - The constitution is the `public:ccf.gov.constitution` singleton read through `tx`.
  */
-import type { Tx } from "../kv/index.js";
+import type { Tx } from "../kv/tx.js";
 
 export type JsCallOutcome<T> =
   | { readonly kind: "ok"; readonly value: T }

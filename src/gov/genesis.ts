@@ -8,7 +8,7 @@
  * Pure: certificates are parsed only to compute member ids (hex SHA-256 of the DER).
  */
 import { memberIdFromCert } from "../crypto/identity.js";
-import type { Tx } from "../kv/index.js";
+import type { Tx } from "../kv/tx.js";
 import { GovErrorCode, govError } from "./errors.js";
 import {
   GOV_MAPS,

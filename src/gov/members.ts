@@ -9,7 +9,7 @@
  * recovery-share reshare for a newly active recovery member of an Open service is the node's:
  * ackStateDigest reports what it needs to decide.
  */
-import type { Tx } from "../kv/index.js";
+import type { Tx } from "../kv/tx.js";
 import { GovErrorCode, govError, internalError } from "./errors.js";
 import {
   entriesById,

@@ -16,7 +16,7 @@
  */
 import { toHex } from "../base/bytes.js";
 import { sha256, sha256Concat } from "../crypto/hash.js";
-import type { Tx } from "../kv/index.js";
+import type { Tx } from "../kv/tx.js";
 import type { ConstitutionRunner, ResolveVote } from "./constitution-runner.js";
 import { GovErrorCode, govError, internalError } from "./errors.js";
 import {

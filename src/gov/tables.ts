@@ -1,8 +1,7 @@
 /**
- * The governance tables (shared/reference/ccf-api.md 6.1), in one place: every
- * `public:ccf.gov.*` / `public:ccf.internal.*` name the gov core and the node use, the JSON
- * shape of each value, and typed get/set helpers. Code outside this module never repeats the
- * name literals (the constitution in constitution/*.js keeps its own copy, as CCF's does).
+ * The governance tables (shared/reference/ccf-api.md 6.1): the JSON shape of each value, and
+ * typed get/set helpers pairing each table with its codec. The names themselves live in the
+ * registry (kv/service-tables.ts SERVICE_TABLES); this module never repeats them.
  *
  * Serialisation is CCF's ServiceMap/ServiceValue: a string id key is its UTF-8 bytes, a
  * singleton lives under SINGLETON_KEY (8 zero bytes), values are JSON, and certificate / key
@@ -15,52 +14,19 @@ import {
   rawCodec,
   SINGLETON_KEY,
   stringCodec,
-  type Tx,
   typedMap,
   type TypedMapHandle,
   type TypedReadonlyMapHandle,
-} from "../kv/index.js";
-import { SERVICE_TABLES } from "../kv/service-tables.js";
+} from "../kv/encoding.js";
+import { type Tx } from "../kv/tx.js";
+import { SERVICE_TABLES, type ServiceTableName } from "../kv/service-tables.js";
 
-export const GOV_TABLES = {
-  memberCerts: "public:ccf.gov.members.certs",
-  memberEncryptionKeys: "public:ccf.gov.members.encryption_public_keys",
-  memberInfo: "public:ccf.gov.members.info",
-  memberAcks: "public:ccf.gov.members.acks",
-  userCerts: "public:ccf.gov.users.certs",
-  userInfo: "public:ccf.gov.users.info",
-  nodeInfo: "public:ccf.gov.nodes.info",
-  nodeEndorsedCerts: "public:ccf.gov.nodes.endorsed_certificates",
-  virtualMeasurements: "public:ccf.gov.nodes.virtual.measurements",
-  virtualHostData: "public:ccf.gov.nodes.virtual.host_data",
-  snpMeasurements: "public:ccf.gov.nodes.snp.measurements",
-  snpHostData: "public:ccf.gov.nodes.snp.host_data",
-  snpUvmEndorsements: "public:ccf.gov.nodes.snp.uvm_endorsements",
-  snpTcbVersions: "public:ccf.gov.nodes.snp.tcb_versions",
-  serviceInfo: "public:ccf.gov.service.info",
-  serviceConfig: "public:ccf.gov.service.config",
-  previousServiceIdentity: "public:ccf.gov.service.previous_service_identity",
-  constitution: "public:ccf.gov.constitution",
-  proposals: "public:ccf.gov.proposals",
-  proposalsInfo: "public:ccf.gov.proposals_info",
-  coseHistory: "public:ccf.gov.cose_history",
-  coseRecentProposals: "public:ccf.gov.cose_recent_proposals",
-  modules: "public:ccf.gov.modules",
-  endpoints: "public:ccf.gov.endpoints",
-  jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
-  signatures: SERVICE_TABLES.signatures,
-  tree: SERVICE_TABLES.tree,
-  coseSignatures: "public:ccf.internal.cose_signatures",
-  snapshotEvidence: "public:ccf.internal.snapshot_evidence",
-  recoveryShares: "public:ccf.internal.recovery_shares",
-  encryptedLedgerSecrets: "public:ccf.internal.encrypted_ledger_secrets",
-  encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
-  previousServiceLastSignedRoot: "public:ccf.internal.previous_service_last_signed_root",
-  previousServiceIdentityEndorsement: "public:ccf.internal.previous_service_identity_endorsement",
-  lastRecoveryType: "public:ccf.internal.last_recovery_type",
-} as const;
-
-export type GovTableName = (typeof GOV_TABLES)[keyof typeof GOV_TABLES];
+/**
+ * The table names, under the name governance code used before they moved to the registry.
+ * Kept only for src/node/frontends/gov-endpoints.ts and src/node/replication/consensus-driver.ts,
+ * which other branches are rewriting; once they read SERVICE_TABLES, delete this alias.
+ */
+export const GOV_TABLES = SERVICE_TABLES;
 
 // ---- Value shapes -------------------------------------------------------------------------
 
@@ -175,53 +141,55 @@ export interface ProposalInfo {
 
 /** A gov table paired with the codec of its values; keys are string ids (UTF-8 bytes). */
 export interface GovMap<V> {
-  readonly name: GovTableName;
+  readonly name: ServiceTableName;
   readonly codec: Codec<V>;
 }
 
-function jsonMap<V>(name: GovTableName): GovMap<V> {
+function jsonMap<V>(name: ServiceTableName): GovMap<V> {
   return { name, codec: jsonCodec<V>() };
 }
 
-function textMap(name: GovTableName): GovMap<string> {
+function textMap(name: ServiceTableName): GovMap<string> {
   return { name, codec: stringCodec };
 }
 
 export const GOV_MAPS = {
-  memberCerts: textMap(GOV_TABLES.memberCerts),
-  memberEncryptionKeys: textMap(GOV_TABLES.memberEncryptionKeys),
-  memberInfo: jsonMap<MemberInfo>(GOV_TABLES.memberInfo),
-  memberAcks: jsonMap<MemberAck>(GOV_TABLES.memberAcks),
-  userCerts: textMap(GOV_TABLES.userCerts),
-  userInfo: jsonMap<UserInfo>(GOV_TABLES.userInfo),
-  nodeInfo: jsonMap<NodeInfo>(GOV_TABLES.nodeInfo),
-  nodeEndorsedCerts: textMap(GOV_TABLES.nodeEndorsedCerts),
+  memberCerts: textMap(SERVICE_TABLES.memberCerts),
+  memberEncryptionKeys: textMap(SERVICE_TABLES.memberEncryptionKeys),
+  memberInfo: jsonMap<MemberInfo>(SERVICE_TABLES.memberInfo),
+  memberAcks: jsonMap<MemberAck>(SERVICE_TABLES.memberAcks),
+  userCerts: textMap(SERVICE_TABLES.userCerts),
+  userInfo: jsonMap<UserInfo>(SERVICE_TABLES.userInfo),
+  nodeInfo: jsonMap<NodeInfo>(SERVICE_TABLES.nodeInfo),
+  nodeEndorsedCerts: textMap(SERVICE_TABLES.nodeEndorsedCerts),
   /** measurement -> "AllowedToJoin". */
-  virtualMeasurements: jsonMap<string>(GOV_TABLES.virtualMeasurements),
+  virtualMeasurements: jsonMap<string>(SERVICE_TABLES.virtualMeasurements),
   /** hex host data -> metadata (the default constitution stores ""). */
-  virtualHostData: jsonMap<string>(GOV_TABLES.virtualHostData),
-  serviceInfo: jsonMap<ServiceInfo>(GOV_TABLES.serviceInfo),
-  serviceConfig: jsonMap<ServiceConfig>(GOV_TABLES.serviceConfig),
+  virtualHostData: jsonMap<string>(SERVICE_TABLES.virtualHostData),
+  serviceInfo: jsonMap<ServiceInfo>(SERVICE_TABLES.serviceInfo),
+  serviceConfig: jsonMap<ServiceConfig>(SERVICE_TABLES.serviceConfig),
   /** Singleton: the constitution JS source as a JSON string. */
-  constitution: jsonMap<string>(GOV_TABLES.constitution),
+  constitution: jsonMap<string>(SERVICE_TABLES.constitution),
   /** proposal id -> the raw proposal body as submitted. */
-  proposals: textMap(GOV_TABLES.proposals),
-  proposalsInfo: jsonMap<ProposalInfo>(GOV_TABLES.proposalsInfo),
+  proposals: textMap(SERVICE_TABLES.proposals),
+  proposalsInfo: jsonMap<ProposalInfo>(SERVICE_TABLES.proposalsInfo),
   /** member id -> the member's latest signed governance request (COSE_Sign1 bytes). */
-  coseHistory: { name: GOV_TABLES.coseHistory, codec: rawCodec } as GovMap<Uint8Array>,
+  coseHistory: { name: SERVICE_TABLES.coseHistory, codec: rawCodec } as GovMap<Uint8Array>,
   /** Singleton: the last signature; only `root` is read here. */
-  signatures: jsonMap<{ root?: unknown }>(GOV_TABLES.signatures),
+  signatures: jsonMap<{ root?: unknown }>(SERVICE_TABLES.signatures),
   /** member id -> its recovery share, RSA-OAEP encrypted to its encryption key (base64). */
-  recoveryShares: jsonMap<RecoveryShareRecord>(GOV_TABLES.recoveryShares),
+  recoveryShares: jsonMap<RecoveryShareRecord>(SERVICE_TABLES.recoveryShares),
   /** Singleton: the latest ledger secret wrapped by the current recovery key. */
-  encryptedLedgerSecrets: jsonMap<EncryptedLedgerSecretRecord>(GOV_TABLES.encryptedLedgerSecrets),
+  encryptedLedgerSecrets: jsonMap<EncryptedLedgerSecretRecord>(
+    SERVICE_TABLES.encryptedLedgerSecrets,
+  ),
   /** member id -> a share submitted during recovery, sealed with the current ledger secret. */
-  encryptedSubmittedShares: jsonMap<SubmittedShareRecord>(GOV_TABLES.encryptedSubmittedShares),
+  encryptedSubmittedShares: jsonMap<SubmittedShareRecord>(SERVICE_TABLES.encryptedSubmittedShares),
   /** Singleton: the previous service's certificate (PEM), recorded by a recovery. */
-  previousServiceIdentity: textMap(GOV_TABLES.previousServiceIdentity),
+  previousServiceIdentity: textMap(SERVICE_TABLES.previousServiceIdentity),
   /** Singleton: the last root the previous service signed, and where. */
   previousServiceLastSignedRoot: jsonMap<PreviousServiceLastSignedRoot>(
-    GOV_TABLES.previousServiceLastSignedRoot,
+    SERVICE_TABLES.previousServiceLastSignedRoot,
   ),
   /**
    * Singleton: every previous service identity, re-issued as a CA certificate by the current
@@ -229,7 +197,7 @@ export const GOV_MAPS = {
    * service_endorsements. (CCF writes COSE endorsements here; ours are X.509.)
    */
   previousServiceIdentityEndorsement: jsonMap<string[]>(
-    GOV_TABLES.previousServiceIdentityEndorsement,
+    SERVICE_TABLES.previousServiceIdentityEndorsement,
   ),
 } as const;
 

@@ -19,7 +19,7 @@ import type { QuickJSContext, QuickJSHandle, VmCallResult } from "quickjs-emscri
 import { fromUtf8, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import { memberIdFromCert } from "../crypto/identity.js";
-import type { MapHandle, Tx } from "../kv/index.js";
+import type { MapHandle, Tx } from "../kv/tx.js";
 import type { ContextSetup } from "./sandbox.js";
 
 export type KvAccess =

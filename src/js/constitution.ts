@@ -26,7 +26,9 @@
  * constitution; fine for governance, which runs a handful of calls per request.
  */
 import { fromUtf8 } from "../base/bytes.js";
-import { SINGLETON_KEY, type Tx } from "../kv/index.js";
+import { SINGLETON_KEY } from "../kv/encoding.js";
+import { type Tx } from "../kv/tx.js";
+import { INTERNAL_TABLES_PREFIX, SERVICE_TABLES } from "../kv/service-tables.js";
 import type { ConstitutionRunner, JsCallOutcome, ResolveVote } from "../gov/constitution-runner.js";
 import { type CcfBinding, type KvAccess, installCcfGlobals } from "./ccf-globals.js";
 import { type GovHost, installGovGlobals } from "./gov-globals.js";
@@ -53,15 +55,13 @@ export interface QuickJsConstitutionOptions {
 }
 
 const CONSTITUTION_MODULE = "/constitution.js";
-/** CCF's ServiceValue holding the constitution source as a JSON string (ccf-api.md 6.1). */
-const CONSTITUTION_TABLE = "public:ccf.gov.constitution";
 const BALLOT_MODULE = "/ballot.js";
 
 /** apply may write public maps, except the node's internal ones. */
 export const APPLY_ACCESS: KvAccess = {
   mode: "read-write",
   writablePrefixes: ["public:"],
-  readOnlyPrefixes: ["public:ccf.internal."],
+  readOnlyPrefixes: [INTERNAL_TABLES_PREFIX],
 };
 const READ_ONLY: KvAccess = { mode: "read-only" };
 
@@ -148,7 +148,7 @@ export class QuickJsConstitution implements ConstitutionRunner {
   ): JsCallOutcome<JsonValue | undefined> {
     const source = this.source ?? constitutionInKv(tx);
     if (source === null) {
-      return { kind: "error", reason: `no constitution in ${CONSTITUTION_TABLE}` };
+      return { kind: "error", reason: `no constitution in ${SERVICE_TABLES.constitution}` };
     }
     const sandbox = this.sandboxFor(source);
     return convert(this.call(sandbox, CONSTITUTION_MODULE, exportName, args, tx, isApply));
@@ -201,7 +201,7 @@ export class QuickJsConstitution implements ConstitutionRunner {
 
 /** The constitution source stored in the KV (a JSON string), or null when absent or not one. */
 function constitutionInKv(tx: Tx): string | null {
-  const stored = tx.ro(CONSTITUTION_TABLE).get(SINGLETON_KEY);
+  const stored = tx.ro(SERVICE_TABLES.constitution).get(SINGLETON_KEY);
   if (stored === undefined) return null;
   try {
     const source = JSON.parse(fromUtf8(stored)) as unknown;

@@ -1,12 +1,62 @@
 /**
- * Names of the built-in service tables (ccf-api.md 6.1), in one place: code never repeats
- * these literals. Singleton tables use an 8-byte all-zero key.
+ * The names of CCF's built-in service tables (ccf-api.md 6.1), in one place: the governance
+ * tables (`public:ccf.gov.*`) and the node's internal ones (`public:ccf.internal.*`). Code in
+ * src/ never repeats these literals (test/unit/tidy.test.ts checks it); gov/tables.ts pairs the
+ * gov tables with their value codecs. The constitution JS (constitution/*.js) keeps its own
+ * literals, as CCF's does, since that is CCF's format.
+ *
+ * This module sits in kv, the lowest layer every user of a table name may import. Singleton
+ * tables (ServiceValue) keep their value under SINGLETON_KEY_BYTES.
  */
 
 export const SERVICE_TABLES = {
+  // Governance: members, users, nodes, the service, the constitution and proposals.
+  memberCerts: "public:ccf.gov.members.certs",
+  memberEncryptionKeys: "public:ccf.gov.members.encryption_public_keys",
+  memberInfo: "public:ccf.gov.members.info",
+  memberAcks: "public:ccf.gov.members.acks",
+  userCerts: "public:ccf.gov.users.certs",
+  userInfo: "public:ccf.gov.users.info",
+  nodeInfo: "public:ccf.gov.nodes.info",
+  nodeEndorsedCerts: "public:ccf.gov.nodes.endorsed_certificates",
+  virtualMeasurements: "public:ccf.gov.nodes.virtual.measurements",
+  virtualHostData: "public:ccf.gov.nodes.virtual.host_data",
+  snpMeasurements: "public:ccf.gov.nodes.snp.measurements",
+  snpHostData: "public:ccf.gov.nodes.snp.host_data",
+  snpUvmEndorsements: "public:ccf.gov.nodes.snp.uvm_endorsements",
+  snpTcbVersions: "public:ccf.gov.nodes.snp.tcb_versions",
+  serviceInfo: "public:ccf.gov.service.info",
+  serviceConfig: "public:ccf.gov.service.config",
+  previousServiceIdentity: "public:ccf.gov.service.previous_service_identity",
+  constitution: "public:ccf.gov.constitution",
+  proposals: "public:ccf.gov.proposals",
+  proposalsInfo: "public:ccf.gov.proposals_info",
+  coseHistory: "public:ccf.gov.cose_history",
+  coseRecentProposals: "public:ccf.gov.cose_recent_proposals",
+  modules: "public:ccf.gov.modules",
+  endpoints: "public:ccf.gov.endpoints",
+  jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
+  // Internal: written by the node itself, never by a proposal's apply.
   signatures: "public:ccf.internal.signatures",
+  /** The Merkle tree's frontier, stored in snapshots. */
   tree: "public:ccf.internal.tree",
+  coseSignatures: "public:ccf.internal.cose_signatures",
+  /** A snapshot's digest and seqno, written after the snapshot. */
+  snapshotEvidence: "public:ccf.internal.snapshot_evidence",
+  recoveryShares: "public:ccf.internal.recovery_shares",
+  encryptedLedgerSecrets: "public:ccf.internal.encrypted_ledger_secrets",
+  encryptedSubmittedShares: "public:ccf.internal.encrypted_submitted_shares",
+  previousServiceLastSignedRoot: "public:ccf.internal.previous_service_last_signed_root",
+  previousServiceIdentityEndorsement: "public:ccf.internal.previous_service_identity_endorsement",
+  lastRecoveryType: "public:ccf.internal.last_recovery_type",
+  /** A rekey's new ledger secret, encrypted for each trusted node (node id -> base64). */
+  ledgerSecretsForNodes: "public:ccf.internal.ledger_secrets_for_nodes",
 } as const;
+
+export type ServiceTableName = (typeof SERVICE_TABLES)[keyof typeof SERVICE_TABLES];
+
+/** The prefix of every internal table: a proposal's apply may read them but not write them. */
+export const INTERNAL_TABLES_PREFIX = "public:ccf.internal.";
 
 /** The key of singleton (ServiceValue) tables: 8 zero bytes. */
 export const SINGLETON_KEY_BYTES = new Uint8Array(8);

@@ -20,6 +20,7 @@
 import { assert } from "../base/assert.js";
 import { bytesToKey } from "../base/bytes.js";
 import type { Seqno } from "../base/ids.js";
+import { Entry, MapState } from "./map-state.js";
 import { checkMapName, type ConflictOutcome, Tx } from "./tx.js";
 import { compareNames, type MapWrites, type WriteSet } from "./write-set.js";
 
@@ -30,29 +31,6 @@ export type CommitOutcome =
   | { readonly kind: "read-only"; readonly seqno: Seqno }
   /** Something the tx read changed: the caller retries with a fresh tx. */
   | ConflictOutcome;
-
-/** One key's state in a map. */
-export class Entry {
-  constructor(
-    readonly key: Uint8Array,
-    /** The value, or null for a tombstone: the key was removed at `seqno`. */
-    public value: Uint8Array | null,
-    /** Invariant: > 0, the seqno of the last write (set or removal) of this key. */
-    public seqno: number,
-  ) {}
-}
-
-/** One map's state. */
-export class MapState {
-  /** Key string (bytesToKey) -> entry, tombstones included. */
-  readonly entries = new Map<string, Entry>();
-  /** Invariant: the seqno of the last write to any key of the map, 0 if never written. */
-  seqno = 0;
-  /** Invariant: the number of entries whose value is not null. */
-  liveCount = 0;
-
-  constructor(readonly name: string) {}
-}
 
 /**
  * The undo record of one tx: for each write, in order, UNDO_STRIDE slots

@@ -19,7 +19,7 @@
 import { bytesToKey, keyToBytes } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
 import type { Seqno } from "../base/ids.js";
-import type { Entry, MapState } from "./store.js";
+import type { Entry, MapState } from "./map-state.js";
 import { compareNames, type KeyWrite, type MapWrites, type WriteSet } from "./write-set.js";
 
 export enum KvErrorCode {

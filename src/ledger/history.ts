@@ -16,7 +16,7 @@
 import { assert } from "../base/assert.js";
 import { toHex } from "../base/bytes.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
-import { SHA256_BYTES, sha256, sha256Concat } from "../crypto/hash.js";
+import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import type { WriteSet } from "../kv/write-set.js";
 import { decodeEntry, encodeEntry, type LedgerEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
@@ -26,6 +26,7 @@ import type { Receipt } from "./receipt.js";
 import type { SealedTx } from "./seal-batch.js";
 import type { ProofStep } from "./merkle/proof.js";
 import { findSignature, type SignatureValue } from "./signature.js";
+import { txLeaf } from "./tx-leaf.js";
 
 const ZERO_DIGEST = new Uint8Array(SHA256_BYTES);
 
@@ -57,14 +58,6 @@ export type ReceiptOutcome =
   | { readonly kind: "not-signed" }
   /** Older than what this history retains (compacted), or beyond its end. */
   | { readonly kind: "unavailable" };
-
-export function computeLeaf(
-  writeSetDigest: Uint8Array,
-  commitEvidenceDigest: Uint8Array,
-  claimsDigest: Uint8Array,
-): Uint8Array {
-  return sha256Concat([writeSetDigest, commitEvidenceDigest, claimsDigest]);
-}
 
 export class TxHistory {
   readonly tree: MerkleTree;
@@ -144,7 +137,7 @@ export class TxHistory {
     assert(encoded.txId.seqno === this.tree.size + 1, "entries are recorded in seqno order");
     const { txId, entry, commitEvidenceDigest, claimsDigest, signature } = encoded;
     const writeSetDigest = sha256(entry);
-    const leaf = computeLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest);
+    const leaf = txLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest);
     this.record(txId.view, claimsDigest, writeSetDigest, leaf, signature);
   }
 
@@ -169,7 +162,7 @@ export class TxHistory {
     assert(entry.seqno === this.tree.size + 1, "entries are recorded in seqno order");
     const signature = findSignature(entry.publicMaps);
     const writeSetDigest = sha256(bytes);
-    const leaf = computeLeaf(writeSetDigest, entry.commitEvidenceDigest, entry.claimsDigest);
+    const leaf = txLeaf(writeSetDigest, entry.commitEvidenceDigest, entry.claimsDigest);
     this.record(entry.view, entry.claimsDigest, writeSetDigest, leaf, signature);
     return entry;
   }

@@ -1,6 +1,6 @@
 /**
  * Ledger secrets: the AES-256-GCM keys of the private domain, each in force from a seqno on
- * (rotation arrives with trigger_ledger_rekey, issue #5), and the commit secrets derived from
+ * (each trigger_ledger_rekey proposal adds one), and the commit secrets derived from
  * them (ccf-api.md 6.4).
  *
  * Invariant: secrets are ordered by strictly increasing `fromSeqno`; the first starts at 1.

@@ -23,9 +23,9 @@ import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert, nodeIdFromPublicKey, isIssuedBy } from "../crypto/identity.js";
 import { decodeEntry } from "./entry-format.js";
-import { computeLeaf } from "./history.js";
 import { MerkleTree } from "./merkle/merkle-tree.js";
 import { findSignature, type SignatureValue } from "./signature.js";
+import { txLeaf } from "./tx-leaf.js";
 
 export type VerifyStep =
   | { readonly kind: "entry"; readonly seqno: Seqno }
@@ -120,7 +120,7 @@ export class LedgerVerifier {
       }
       signature = findSignature(entry.publicMaps);
       view = entry.view;
-      leaf = computeLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest);
+      leaf = txLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest);
     } catch (err: unknown) {
       return { kind: "invalid", seqno: expected, reason: (err as Error).message };
     }

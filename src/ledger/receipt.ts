@@ -17,7 +17,6 @@
  * certs, commit evidence "ce:<view>.<seqno>:<64 hex>", exactly one of leaf / leaf_components);
  * whether it is *valid* is verifyReceipt's question, answered as a value, not an exception.
  */
-import { computeLeaf as leafOfDigests } from "./history.js";
 import { fromBase64, fromHex, toBase64, toHex, utf8 } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
 import { isHexId } from "../base/ids.js";
@@ -26,6 +25,7 @@ import { isIssuedBy, publicKeyOfCert } from "../crypto/certs.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { nodeIdFromPublicKey } from "../crypto/identity.js";
 import { foldProof, type ProofStep } from "./merkle/proof.js";
+import { txLeaf } from "./tx-leaf.js";
 
 export type HexProofStep = { readonly left: string } | { readonly right: string };
 
@@ -189,9 +189,14 @@ function digestBytes(hex: string): Uint8Array {
   return bytes;
 }
 
-/** The Merkle leaf of a transaction: H(write_set_digest || H(commit_evidence) || claims). */
-export function computeLeaf(components: LeafComponents): Uint8Array {
-  return leafOfDigests(
+/**
+ * The leaf a receipt proves: its `leaf` (a signature transaction's signed root), or the
+ * transaction leaf (tx-leaf.ts) of its components, whose commit evidence is hashed here.
+ */
+export function receiptLeaf(receipt: Receipt): Uint8Array {
+  if (receipt.leaf !== undefined) return digestBytes(receipt.leaf);
+  const components = receipt.leaf_components ?? digestMissing();
+  return txLeaf(
     digestBytes(components.write_set_digest),
     sha256(utf8(components.commit_evidence)),
     digestBytes(components.claims_digest),
@@ -206,11 +211,7 @@ function proofBytes(proof: readonly HexProofStep[]): ProofStep[] {
 
 /** The root a receipt claims: its leaf folded with its proof. */
 export function receiptRoot(receipt: Receipt): Uint8Array {
-  const leaf =
-    receipt.leaf !== undefined
-      ? digestBytes(receipt.leaf)
-      : computeLeaf(receipt.leaf_components ?? digestMissing());
-  return foldProof(leaf, proofBytes(receipt.proof));
+  return foldProof(receiptLeaf(receipt), proofBytes(receipt.proof));
 }
 
 function digestMissing(): never {

@@ -20,6 +20,7 @@ import { layoutMaps, writeMaps, type MapsLayout } from "../kv/codec.js";
 import { splitDomains, type WriteSet } from "../kv/write-set.js";
 import { sealEntryInto, sealedEntrySize } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
+import { txLeaf } from "./tx-leaf.js";
 
 export interface SealJob {
   readonly txId: TxId;
@@ -121,7 +122,6 @@ export function sealBatch(batch: Uint8Array, secrets: LedgerSecrets): Uint8Array
     resultSize += 4 + entrySize + 2 * SHA256_BYTES;
   }
   const out = new Uint8Array(resultSize);
-  const leafInput = new Uint8Array(3 * SHA256_BYTES);
   let r = 0;
   for (const job of jobs) {
     const entrySize = sealedEntrySize(job.publicTables.byteLength, job.privateTables.byteLength);
@@ -130,13 +130,10 @@ export function sealBatch(batch: Uint8Array, secrets: LedgerSecrets): Uint8Array
     const commitEvidenceDigest = sha256(secrets.commitEvidence(job.txId));
     sealEntryInto({ ...job, commitEvidenceDigest }, secrets, entry);
     const writeSetDigest = sha256(entry);
-    // leaf = SHA-256(write_set_digest | commit_evidence_digest | claims_digest), no temporaries.
-    leafInput.set(writeSetDigest, 0);
-    leafInput.set(commitEvidenceDigest, SHA256_BYTES);
-    leafInput.set(entry.subarray(ENTRY_CLAIMS_OFFSET, ENTRY_CLAIMS_OFFSET + SHA256_BYTES), 64);
+    const claimsDigest = entry.subarray(ENTRY_CLAIMS_OFFSET, ENTRY_CLAIMS_OFFSET + SHA256_BYTES);
     const tail = r + 4 + entrySize;
     out.set(writeSetDigest, tail);
-    out.set(sha256(leafInput), tail + SHA256_BYTES);
+    out.set(txLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest), tail + SHA256_BYTES);
     r = tail + 2 * SHA256_BYTES;
   }
   assert(r === resultSize, "seal results fill their buffer");

@@ -20,15 +20,11 @@ import { fromUtf8 } from "../base/bytes.js";
 import type { Seqno, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { encodeMaps, layoutMaps, writeMaps } from "../kv/codec.js";
+import { SERVICE_TABLES } from "../kv/service-tables.js";
 import { compareNames, splitDomains, type MapWrites, type WriteSet } from "../kv/write-set.js";
 import { ENTRY_HEADER_SIZE_BYTES, readEntryHeader } from "./entry-header.js";
 import { decodeEntry, decodeWriteSet, EntryError, sealEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
-
-/** The public map holding the Merkle tree's state at the snapshot's seqno. */
-export const SNAPSHOT_TREE_MAP = "public:ccf.internal.tree";
-/** The public map recording a snapshot's digest and seqno (written after the snapshot). */
-export const SNAPSHOT_EVIDENCE_MAP = "public:ccf.internal.snapshot_evidence";
 
 export enum SnapshotErrorCode {
   /** Not a snapshot entry (truncated, wrong type, bad framing). */
@@ -159,7 +155,7 @@ export function encodePackedSnapshot(
   return encodeSnapshot({ seqno: at.seqno, view: at.view, writeSet: { maps } }, secrets);
 }
 
-/** The evidence record of the snapshot at `seqno` (SNAPSHOT_EVIDENCE_MAP): {hash, version}. */
+/** The evidence record of the snapshot at `seqno` (SERVICE_TABLES.snapshotEvidence). */
 export function encodeSnapshotEvidence(hash: string, seqno: number): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ hash, version: seqno }));
 }
@@ -173,7 +169,7 @@ export function recordsSnapshotEvidence(
   hash: string,
   seqno: number,
 ): boolean {
-  const value = maps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP)?.writes[0]?.value;
+  const value = maps.find((m) => m.name === SERVICE_TABLES.snapshotEvidence)?.writes[0]?.value;
   if (value == null) return false;
   try {
     const evidence = JSON.parse(fromUtf8(value)) as { hash?: unknown; version?: unknown };

@@ -10,7 +10,7 @@ import type { RaftEntry } from "../consensus/types.js";
 import { Store } from "../kv/store.js";
 import { TxHistory } from "../ledger/history.js";
 import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
-import { SNAPSHOT_TREE_MAP } from "../ledger/snapshot.js";
+import { SERVICE_TABLES } from "../kv/service-tables.js";
 import type { JoinedNode } from "./join/join-boot.js";
 import type { RecoveredNode } from "./recovery/recovery-boot.js";
 import { trustedNodeIds } from "./replication/consensus-driver.js";
@@ -90,7 +90,7 @@ function joinerState(joined: JoinedNode): StartingState {
       raft: { base: NOTHING, view: 0 as View, startAsLeader: false },
     };
   }
-  const tree = snapshot.writeSet.maps.find((m) => m.name === SNAPSHOT_TREE_MAP)?.writes[0];
+  const tree = snapshot.writeSet.maps.find((m) => m.name === SERVICE_TABLES.tree)?.writes[0];
   if (tree?.value == null) {
     throw new StartupError(
       { code: StartupErrorCode.UnusableSnapshot },

@@ -11,19 +11,17 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fromUtf8, toHex } from "../../src/base/bytes.js";
-import { SINGLETON_KEY_BYTES } from "../../src/kv/service-tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../src/kv/service-tables.js";
 import { decodeEntry } from "../../src/ledger/entry-format.js";
 import { readLedger } from "../../src/ledger/io/ledger-reader.js";
 import { MerkleTree } from "../../src/ledger/merkle/merkle-tree.js";
-import { computeLeaf } from "../../src/ledger/history.js";
+import { txLeaf } from "../../src/ledger/tx-leaf.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { findSignature } from "../../src/ledger/signature.js";
 import {
   parseSnapshotFileName,
   snapshotDigest,
   splitSnapshotFile,
-  SNAPSHOT_EVIDENCE_MAP,
-  SNAPSHOT_TREE_MAP,
 } from "../../src/ledger/snapshot.js";
 import { runCli } from "../helpers/cli.js";
 import { Network, waitFor } from "../helpers/network.js";
@@ -64,7 +62,7 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
 
   // The ledger: the evidence transaction, and the leaves and signatures after the snapshot.
   const ledgerDir = join(net.workspace, "sandbox_0", "0.ledger");
-  const tree = entry.publicMaps.find((m) => m.name === SNAPSHOT_TREE_MAP)!.writes[0]!;
+  const tree = entry.publicMaps.find((m) => m.name === SERVICE_TABLES.tree)!.writes[0]!;
   assert.deepEqual(tree.key, SINGLETON_KEY_BYTES);
   const rebuilt = MerkleTree.fromFrontier(tree.value!);
   assert.equal(rebuilt.size, parsed.seqno);
@@ -75,7 +73,7 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
     const e = decodeEntry(item.entry);
     if (e.seqno <= parsed.seqno) continue;
     if (e.seqno === parsed.evidenceSeqno) {
-      const map = e.publicMaps.find((m) => m.name === SNAPSHOT_EVIDENCE_MAP);
+      const map = e.publicMaps.find((m) => m.name === SERVICE_TABLES.snapshotEvidence);
       evidence = JSON.parse(fromUtf8(map!.writes[0]!.value!)) as { hash: string; version: number };
     }
     // Every signature after the snapshot signs the frontier's tree extended by later leaves.
@@ -84,7 +82,7 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
       assert.equal(toHex(rebuilt.root()), signature.root, `root signed at ${e.seqno}`);
       checkedSignature = true;
     }
-    rebuilt.append(computeLeaf(sha256(item.entry), e.commitEvidenceDigest, e.claimsDigest));
+    rebuilt.append(txLeaf(sha256(item.entry), e.commitEvidenceDigest, e.claimsDigest));
   }
   assert.ok(checkedSignature, "a signature follows the snapshot");
   assert.deepEqual(evidence, { hash: toHex(snapshotDigest(entryBytes)), version: parsed.seqno });

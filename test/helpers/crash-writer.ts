@@ -30,7 +30,7 @@ import type { NodeId, View } from "../../src/base/ids.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { Store } from "../../src/kv/store.js";
 import { TxHistory } from "../../src/ledger/history.js";
-import { LedgerWriter } from "../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import type { StartIdentities } from "../../src/node/startup/start-identities.js";
 import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/pipeline/sealer.js";

@@ -14,12 +14,14 @@ import { join } from "node:path";
 import {
   createServiceCertificate,
   endorseNodeCertificate,
+  type EcKeyPair,
+} from "../../src/crypto/certs.js";
+import {
   generateEcKeyPair,
   nodeIdFromPublicKey,
-  signDigest,
   type EcCurveName,
-  type EcKeyPair,
-} from "../../src/crypto/index.js";
+} from "../../src/crypto/identity.js";
+import { signDigest } from "../../src/crypto/ecdsa.js";
 import { buildReceipt, type Receipt } from "../../src/ledger/receipt.js";
 
 export interface TestPki {

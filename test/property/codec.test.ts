@@ -7,15 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { compareBytes, toHex } from "../../src/base/bytes.js";
-import {
-  CodecError,
-  compareNames,
-  decodeMaps,
-  encodeMaps,
-  type KeyWrite,
-  type MapWrites,
-  Store,
-} from "../../src/kv/index.js";
+import { CodecError, decodeMaps, encodeMaps } from "../../src/kv/codec.js";
+import { compareNames, type KeyWrite, type MapWrites } from "../../src/kv/write-set.js";
+import { Store } from "../../src/kv/store.js";
 
 const keyArb = fc.uint8Array({ maxLength: 4 });
 const writesArb: fc.Arbitrary<KeyWrite[]> = fc

@@ -27,13 +27,13 @@ import { CcfError } from "../../base/errors.js";
 import { formatTxId, type TxId } from "../../base/ids.js";
 import type { MapWrites } from "../../kv/write-set.js";
 import { decodeEntry, type LedgerEntry } from "../../ledger/entry-format.js";
+import { LedgerError } from "../../ledger/chunk-format.js";
 import {
-  LedgerError,
   listLedgerFiles,
   readLedger,
   type LedgerFileInfo,
   type LedgerItem,
-} from "../../ledger/io/index.js";
+} from "../../ledger/io/ledger-reader.js";
 import { findSignature, signatureTxId, type SignatureValue } from "../../ledger/signature.js";
 import { CliError } from "../cli-error.js";
 

@@ -47,7 +47,7 @@ import {
   writeNodeConfig,
   type NodeProcess,
   type Settings,
-} from "./sandbox.js";
+} from "./sandbox-nodes.js";
 
 const MARKER = "recovery_in_progress.json";
 const PREDECESSOR_CERT = "predecessor_service_cert.pem";

@@ -58,7 +58,8 @@ export const IGNORED_KEYS: readonly string[] = [
   "tick_interval",
   "slow_io_logging_threshold",
   "memory",
-  // Outbound and node-to-node channel limits: one node until issue #4 replicates.
+  // Outbound and node-to-node channel limits: the channels bound their frames
+  // (FRAME_PAYLOAD_MAX_BYTES) and forwarding times out after three election timeouts.
   "client_connection_timeout",
   "node_to_node_message_limit",
   "network.rpc_interfaces.*.forwarding_timeout_ms",

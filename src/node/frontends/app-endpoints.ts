@@ -38,8 +38,8 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
     case "unavailable":
       throw new HttpError(
         HttpErrorCode.ResourceNotFound,
-        `The receipt of ${formatTxId(id)} is no longer held in memory (historical receipts ` +
-          "rebuilt from the ledger arrive with a later issue).",
+        `The receipt of ${formatTxId(id)} is no longer held in memory, and this node does ` +
+          "not rebuild receipts from its ledger files.",
       );
   }
 }

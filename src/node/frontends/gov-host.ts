@@ -84,7 +84,10 @@ export class NodeGovHost implements GovHost {
   }
 
   generateEndorsedCertificate(): string {
-    throw new Error("endorsing joining nodes arrives with issue #4");
+    throw new Error(
+      "generateEndorsedCertificate is not supported: the join endpoint endorses a trusted " +
+        "node's certificate when the node next asks to join",
+    );
   }
 }
 

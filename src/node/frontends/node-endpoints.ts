@@ -1,7 +1,7 @@
 /**
  * The /node frontend (ccf-api.md 3.3) and the common /commit, /tx and /api endpoints of every
- * frontend (3.2): public, no authentication. A single node is always the primary (Raft arrives
- * with issue #4); views and statuses are reported from the real state.
+ * frontend (3.2): public, no authentication. Roles, views and statuses are reported from the
+ * node's consensus state.
  */
 import { toBase64, utf8 } from "../../base/bytes.js";
 import { formatTxId, parseTxId, type TxId } from "../../base/ids.js";

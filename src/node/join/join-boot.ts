@@ -12,7 +12,7 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 import { fromBase64 } from "../../base/bytes.js";
 import { CcfError } from "../../base/errors.js";
 import type { NodeId, Seqno } from "../../base/ids.js";
-import type { QuoteInfo } from "../../attestation/index.js";
+import type { QuoteInfo } from "../../attestation/virtual.js";
 import { createSelfSignedCertificate } from "../../crypto/certs.js";
 import {
   ecPrivateKeyPem,

@@ -22,7 +22,7 @@
 import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { derToPem, equalBytes, fromUtf8, toBase64 } from "../../base/bytes.js";
-import { AttestationError, verifyQuote, type VerifiedQuote } from "../../attestation/index.js";
+import { AttestationError, verifyQuote, type VerifiedQuote } from "../../attestation/virtual.js";
 import { CertError, csrPublicKeyDer, endorseNodeCertificate } from "../../crypto/certs.js";
 import { nodeIdFromPublicKey } from "../../crypto/identity.js";
 import {

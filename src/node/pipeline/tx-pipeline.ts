@@ -4,9 +4,10 @@
  * ledger files, and emit signature transactions every `sigTxInterval` transactions or
  * `sigMsInterval` ms, whichever comes first (ccf-api.md 6.4).
  *
- * Durability points (docs/architecture.md): ledger appends are buffered; the pipeline syncs the
- * ledger once per signature, and only then treats the signature as committed (single node; a
- * replicated network commits a signature once a majority has persisted it, issue #4).
+ * Durability points (docs/architecture.md): ledger appends are buffered. Standalone (no
+ * ConsensusSink), the pipeline syncs the ledger once per signature and only then treats the
+ * signature as committed; replicated, consensus syncs and commits a signature once a majority
+ * has persisted it.
  *
  * One owner, no locks: the node loop owns the pipeline; handlers run synchronously inside
  * execute() and never hold a Tx across an await.
@@ -52,7 +53,8 @@ export interface TxPipelineOptions {
   readonly maxUncommittedTxs?: number | undefined;
   /**
    * Committed transactions whose receipts stay answerable from memory; older history is
-   * compacted (historical receipts are rebuilt from the ledger, issue #3). Unbounded if absent.
+   * compacted and its receipts are no longer served (the ledger files keep the entries).
+   * Unbounded if absent.
    */
   readonly receiptWindowTxs?: number | undefined;
 }

@@ -33,28 +33,21 @@ import {
   type LedgerEntry,
 } from "../../ledger/entry-format.js";
 import { decodeMaps } from "../../kv/codec.js";
-import type { Worker } from "node:worker_threads";
-import { startWorker } from "../../platform/workers.js";
-import type { ReplayBatch, ReplayBatchResult, ReplayJob } from "./replay-worker.js";
+import { ReplayBatches, ReplayPool, type Located } from "./replay-batches.js";
 import { TxHistory } from "../../ledger/history.js";
 import type { LedgerSecrets } from "../../ledger/ledger-secrets.js";
 import { listLedgerFiles, readLedger } from "../../ledger/io/ledger-reader.js";
 import { renameSync } from "node:fs";
 import { SignatureChecker } from "../../ledger/ledger-verifier.js";
-import { findSignature } from "../../ledger/signature.js";
-import {
-  recordsSnapshotEvidence,
-  snapshotDigest,
-  SNAPSHOT_TREE_MAP,
-} from "../../ledger/snapshot.js";
-import { GOV_MAPS, GOV_TABLES } from "../../gov/tables.js";
-import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import { findSignature, type SignatureValue } from "../../ledger/signature.js";
+import { recordsSnapshotEvidence, snapshotDigest } from "../../ledger/snapshot.js";
+import { GOV_MAPS } from "../../gov/tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import { sameCertificate } from "../../crypto/certs.js";
 
 /** Every 2^16 entries a replayed store is compacted (below the last signature). */
 const COMPACT_EVERY = 1 << 16;
 const NO_PAYLOAD = new Uint8Array(0);
-const REPLAY_WORKER = new URL("./replay-worker.ts", import.meta.url);
 
 export enum RecoveryReplayErrorCode {
   /** An entry or signature of the previous ledger does not verify. */
@@ -135,7 +128,7 @@ function snapshotPublicStore(snapshot: RecoverySnapshot): {
 } {
   const entry = decodeEntry(snapshot.entryBytes, "snapshot");
   const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
-  const frontier = store.get(SNAPSHOT_TREE_MAP, SINGLETON_KEY_BYTES);
+  const frontier = store.get(SERVICE_TABLES.tree, SINGLETON_KEY_BYTES);
   if (frontier === undefined) {
     fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
   }
@@ -144,7 +137,7 @@ function snapshotPublicStore(snapshot: RecoverySnapshot): {
 
 /** The service certificate in force in `store` (service.info), or null before genesis. */
 function serviceCertOf(store: Store): string | null {
-  const value = store.get(GOV_TABLES.serviceInfo, SINGLETON_KEY_BYTES);
+  const value = store.get(SERVICE_TABLES.serviceInfo, SINGLETON_KEY_BYTES);
   return value === undefined ? null : GOV_MAPS.serviceInfo.codec.decode(value).cert;
 }
 
@@ -154,102 +147,19 @@ function serviceCertOf(store: Store): string | null {
  * batches, in seqno order. Throws RecoveryReplayError.
  */
 export async function replayPublic(input: PublicReplayInput): Promise<PublicReplay> {
-  const { snapshot } = input;
-  let store: Store;
-  let history: TxHistory;
-  let base = { seqno: 0 as Seqno, view: 0 as View };
-  if (snapshot === undefined) {
-    store = new Store();
-    history = new TxHistory(input.secrets);
-  } else {
-    const start = snapshotPublicStore(snapshot);
-    store = start.store;
-    history = TxHistory.fromSnapshot(input.secrets, {
-      seqno: snapshot.seqno,
-      frontier: start.frontier,
-    });
-    base = { seqno: snapshot.seqno, view: start.view };
-  }
-  // Payloads (views of the ledger files' bytes) are dropped behind a window as the replay goes,
-  // so the files can be freed: a 1M-entry ledger is not held in memory twice.
-  const entries: { -readonly [K in keyof RaftEntry]: RaftEntry[K] }[] = [];
-  let payloadsFrom = base.seqno + 1;
-  const checker = new SignatureChecker();
-  let lastSigned = base.seqno;
-  let lastView = base.view;
-  let lastSignedRoot = "";
-  // The last signature made while the previous identity was in force: a ledger that goes on
-  // under a later identity holds an aborted recovery's entries, which are set aside.
-  let underPrevious = { seqno: base.seqno, view: base.view, root: "" };
-  let serviceCert = serviceCertOf(store);
-  let serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
-  let evidenceChecked = snapshot === undefined;
-  let torn = false;
+  const replay = new PublicReplayState(input);
+  await readPublic(replay, input);
+  return replay.finish();
+}
 
-  /** One entry, in seqno order; `hashed`: its write set digest and leaf from a worker. */
-  const take = (item: Located & { entry: Uint8Array }, hashed?: Uint8Array) => {
-    let entry: LedgerEntry;
-    try {
-      entry = decodeEntry(item.entry);
-    } catch (e) {
-      return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${String(e)}`, item);
-    }
-    const signature = findSignature(entry.publicMaps);
-    if (signature !== null) {
-      const root = history.rootForNextSignature();
-      if (store.lastWriteSeqno(GOV_TABLES.serviceInfo) !== serviceCertAt) {
-        serviceCert = serviceCertOf(store);
-        serviceCertAt = store.lastWriteSeqno(GOV_TABLES.serviceInfo);
-      }
-      const problem =
-        signature.root !== toHex(root)
-          ? `signed root ${signature.root} is not the ledger's root ${toHex(root)}`
-          : serviceCert === null
-            ? "a signature before the service was created"
-            : checker.check(
-                signature,
-                { view: entry.view, seqno: item.seqno as Seqno },
-                root,
-                serviceCert,
-              );
-      if (problem !== null) {
-        fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${problem}`, item);
-      }
-    }
-    if (hashed === undefined) history.appendEntry(item.entry, entry);
-    else history.appendHashed(entry, hashed.subarray(0, 32), hashed.subarray(32, 64));
-    store.apply(item.seqno as Seqno, { maps: entry.publicMaps });
-    entries.push({
-      seqno: item.seqno as Seqno,
-      view: entry.view,
-      isSignature: signature !== null,
-      payload: item.entry,
-    });
-    if (entries.length > PAYLOAD_WINDOW) {
-      entries[payloadsFrom - base.seqno - 1]!.payload = NO_PAYLOAD;
-      payloadsFrom++;
-    }
-    // Nothing is rolled back below the last signature: its undo records can go.
-    if (item.seqno % COMPACT_EVERY === 0 && lastSigned > store.compactedSeqno) {
-      store.compact(lastSigned);
-    }
-    if (snapshot !== undefined && item.seqno === snapshot.evidenceSeqno) {
-      checkEvidence(snapshot, entry.publicMaps, item);
-      evidenceChecked = true;
-    }
-    if (signature !== null) {
-      lastSigned = item.seqno as Seqno;
-      lastView = entry.view;
-      lastSignedRoot = signature.root;
-      if (serviceCert !== null && sameCertificate(serviceCert, input.previousServiceCertPem)) {
-        underPrevious = { seqno: lastSigned, view: lastView, root: signature.root };
-      }
-    }
-  };
-
+/** Feeds every entry of the ledger after the replay's base to `replay.take`, in seqno order. */
+async function readPublic(replay: PublicReplayState, input: PublicReplayInput): Promise<void> {
+  const base = replay.base;
   const workers = input.workers ?? 0;
-  type Item = Located & { entry: Uint8Array };
-  const batches = new Batches<Item>(workers > 0 ? new ReplayPool(workers, []) : null, "hash");
+  const pool = workers > 0 ? new ReplayPool(workers, []) : null;
+  const batches = new ReplayBatches<Located & { entry: Uint8Array }>(pool, "hash", batchFailed);
+  const take = (hashed: Uint8Array, done: Located & { entry: Uint8Array }) =>
+    replay.take(done, hashed);
   // Progress is reported as each file has been read (its entries may still be in flight).
   let lastRead = base.seqno as number;
   try {
@@ -261,67 +171,218 @@ export async function replayPublic(input: PublicReplayInput): Promise<PublicRepl
     })) {
       if (item.kind === "torn-tail") {
         input.log(`${item.file}: ignoring a torn last entry at offset ${item.offset}`);
-        torn = true;
+        replay.torn = true;
         break;
       }
       lastRead = item.seqno;
       const it = { seqno: item.seqno, file: item.file, offset: item.offset, entry: item.entry };
-      if (!batches.parallel) take(it);
-      else await batches.add(item.entry, it, (hashed, done) => take(done, hashed));
+      if (!batches.parallel) replay.take(it);
+      else await batches.add(item.entry, it, take);
     }
-    await batches.drain((hashed, done) => take(done, hashed));
+    await batches.drain(take);
   } finally {
     await batches.close();
   }
-  const last = store.seqno;
-  const finalCert = serviceCertOf(store);
-  if (
-    underPrevious.seqno > base.seqno &&
-    underPrevious.seqno < lastSigned &&
-    finalCert !== null &&
-    !sameCertificate(finalCert, input.previousServiceCertPem)
-  ) {
-    input.log(
-      `setting aside entries ${underPrevious.seqno + 1}..${last}: they were written under a ` +
-        "later service identity (an aborted recovery)",
-    );
-    lastSigned = underPrevious.seqno;
-    lastView = underPrevious.view;
-    lastSignedRoot = underPrevious.root;
+}
+
+/** A public replay in progress: the state it builds, entry by entry, and its checks. */
+class PublicReplayState {
+  readonly store: Store;
+  readonly history: TxHistory;
+  /** Where the replay started: the snapshot's seqno and view, or 0. */
+  readonly base: { seqno: Seqno; view: View } = { seqno: 0 as Seqno, view: 0 as View };
+  readonly entries: { -readonly [K in keyof RaftEntry]: RaftEntry[K] }[] = [];
+  /** Invariant: entries below payloadsFrom hold NO_PAYLOAD (see `keep`). */
+  private payloadsFrom: number;
+  private readonly checker = new SignatureChecker();
+  private lastSigned: Seqno;
+  private lastView: View;
+  private lastSignedRoot = "";
+  /**
+   * The last signature made while the previous identity was in force: a ledger that goes on
+   * under a later identity holds an aborted recovery's entries, which are set aside.
+   */
+  private underPrevious: { seqno: Seqno; view: View; root: string };
+  /** The service certificate in force, and the seqno of the service.info write it came from. */
+  private serviceCert: string | null;
+  private serviceCertAt: number;
+  private evidenceChecked: boolean;
+  /** The ledger ended in a torn entry, which was not replayed. */
+  torn = false;
+
+  constructor(private readonly input: PublicReplayInput) {
+    const { snapshot } = input;
+    if (snapshot === undefined) {
+      this.store = new Store();
+      this.history = new TxHistory(input.secrets);
+    } else {
+      const start = snapshotPublicStore(snapshot);
+      this.store = start.store;
+      this.history = TxHistory.fromSnapshot(input.secrets, {
+        seqno: snapshot.seqno,
+        frontier: start.frontier,
+      });
+      this.base = { seqno: snapshot.seqno, view: start.view };
+    }
+    // Payloads (views of the ledger files' bytes) are dropped behind a window as the replay
+    // goes, so the files can be freed: a 1M-entry ledger is not held in memory twice.
+    this.payloadsFrom = this.base.seqno + 1;
+    this.lastSigned = this.base.seqno;
+    this.lastView = this.base.view;
+    this.underPrevious = { seqno: this.base.seqno, view: this.base.view, root: "" };
+    this.serviceCert = serviceCertOf(this.store);
+    this.serviceCertAt = this.store.lastWriteSeqno(SERVICE_TABLES.serviceInfo);
+    this.evidenceChecked = snapshot === undefined;
   }
-  if (lastSigned === base.seqno && snapshot === undefined) {
-    fail(RecoveryReplayErrorCode.NothingSigned, `${input.ledgerDir} holds no signed transaction`);
+
+  /** One entry, in seqno order; `hashed`: its write set digest and leaf from a worker. */
+  take(item: Located & { entry: Uint8Array }, hashed?: Uint8Array): void {
+    let entry: LedgerEntry;
+    try {
+      entry = decodeEntry(item.entry);
+    } catch (e) {
+      return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${String(e)}`, item);
+    }
+    const signature = findSignature(entry.publicMaps);
+    if (signature !== null) this.verifySignature(item, entry, signature);
+    this.keep(item, entry, signature !== null, hashed);
+    const { snapshot } = this.input;
+    if (snapshot !== undefined && item.seqno === snapshot.evidenceSeqno) {
+      checkEvidence(snapshot, entry.publicMaps, item);
+      this.evidenceChecked = true;
+    }
+    if (signature !== null) {
+      this.lastSigned = item.seqno as Seqno;
+      this.lastView = entry.view;
+      this.lastSignedRoot = signature.root;
+      const cert = this.serviceCert;
+      if (cert !== null && sameCertificate(cert, this.input.previousServiceCertPem)) {
+        this.underPrevious = { seqno: this.lastSigned, view: this.lastView, root: signature.root };
+      }
+    }
   }
-  if (!evidenceChecked && snapshot !== undefined && snapshot.evidenceSeqno <= lastSigned) {
-    fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno}: no evidence found`);
+
+  /**
+   * A signature must sign the recomputed root, with a node certificate issued by the service
+   * certificate in force (service.info as replayed so far).
+   */
+  private verifySignature(item: Located, entry: LedgerEntry, signature: SignatureValue): void {
+    const root = this.history.rootForNextSignature();
+    if (this.store.lastWriteSeqno(SERVICE_TABLES.serviceInfo) !== this.serviceCertAt) {
+      this.serviceCert = serviceCertOf(this.store);
+      this.serviceCertAt = this.store.lastWriteSeqno(SERVICE_TABLES.serviceInfo);
+    }
+    const problem =
+      signature.root !== toHex(root)
+        ? `signed root ${signature.root} is not the ledger's root ${toHex(root)}`
+        : this.serviceCert === null
+          ? "a signature before the service was created"
+          : this.checker.check(
+              signature,
+              { view: entry.view, seqno: item.seqno as Seqno },
+              root,
+              this.serviceCert,
+            );
+    if (problem !== null) {
+      fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${problem}`, item);
+    }
   }
-  // Drop what no signature covers (the old service cannot have committed it).
-  if (last > lastSigned) {
-    store.rollback(lastSigned);
-    history.retract(lastSigned);
-    entries.length = lastSigned - base.seqno;
-    input.log(`dropping ${last - lastSigned} entries after the last signature ${lastSigned}`);
+
+  /** Records a verified entry in the history, the store and the Raft entries. */
+  private keep(
+    item: Located & { entry: Uint8Array },
+    entry: LedgerEntry,
+    isSignature: boolean,
+    hashed: Uint8Array | undefined,
+  ): void {
+    const { history, store, entries } = this;
+    if (hashed === undefined) history.appendEntry(item.entry, entry);
+    else history.appendHashed(entry, hashed.subarray(0, 32), hashed.subarray(32, 64));
+    store.apply(item.seqno as Seqno, { maps: entry.publicMaps });
+    entries.push({
+      seqno: item.seqno as Seqno,
+      view: entry.view,
+      isSignature,
+      payload: item.entry,
+    });
+    if (entries.length > PAYLOAD_WINDOW) {
+      entries[this.payloadsFrom - this.base.seqno - 1]!.payload = NO_PAYLOAD;
+      this.payloadsFrom++;
+    }
+    // Nothing is rolled back below the last signature: its undo records can go.
+    if (item.seqno % COMPACT_EVERY === 0 && this.lastSigned > store.compactedSeqno) {
+      store.compact(this.lastSigned);
+    }
   }
-  store.compact(lastSigned);
-  const keptCert = serviceCertOf(store);
-  if (keptCert === null || !sameCertificate(keptCert, input.previousServiceCertPem)) {
-    fail(
-      RecoveryReplayErrorCode.WrongPreviousIdentity,
-      "the ledger's service certificate is not the previous service identity given " +
-        "(command.recover.previous_service_identity_file)",
-    );
+
+  /** After the last entry: the checks on the whole ledger, and the state at its last signature. */
+  finish(): PublicReplay {
+    const { input, store, base } = this;
+    const { snapshot } = input;
+    const last = store.seqno;
+    this.setAsideLaterIdentity(last);
+    if (this.lastSigned === base.seqno && snapshot === undefined) {
+      fail(RecoveryReplayErrorCode.NothingSigned, `${input.ledgerDir} holds no signed transaction`);
+    }
+    if (
+      !this.evidenceChecked &&
+      snapshot !== undefined &&
+      snapshot.evidenceSeqno <= this.lastSigned
+    ) {
+      fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno}: no evidence found`);
+    }
+    const lastSigned = this.lastSigned;
+    // Drop what no signature covers (the old service cannot have committed it).
+    if (last > lastSigned) {
+      store.rollback(lastSigned);
+      this.history.retract(lastSigned);
+      this.entries.length = lastSigned - base.seqno;
+      input.log(`dropping ${last - lastSigned} entries after the last signature ${lastSigned}`);
+    }
+    store.compact(lastSigned);
+    const keptCert = serviceCertOf(store);
+    if (keptCert === null || !sameCertificate(keptCert, input.previousServiceCertPem)) {
+      fail(
+        RecoveryReplayErrorCode.WrongPreviousIdentity,
+        "the ledger's service certificate is not the previous service identity given " +
+          "(command.recover.previous_service_identity_file)",
+      );
+    }
+    return {
+      store,
+      history: this.history,
+      base,
+      entries: this.entries,
+      payloadsFrom: Math.min(this.payloadsFrom, lastSigned + 1) as Seqno,
+      lastSignedSeqno: lastSigned,
+      lastView: this.lastView,
+      lastSignedRoot: this.lastSignedRoot,
+      droppedEntries: last - lastSigned + (this.torn ? 1 : 0),
+    };
   }
-  return {
-    store,
-    history,
-    base,
-    entries,
-    payloadsFrom: Math.min(payloadsFrom, lastSigned + 1) as Seqno,
-    lastSignedSeqno: lastSigned,
-    lastView,
-    lastSignedRoot,
-    droppedEntries: last - lastSigned + (torn ? 1 : 0),
-  };
+
+  /**
+   * When the ledger goes on under a later service identity than the previous one (an aborted
+   * recovery's entries), the recovery point moves back to the last signature made under it.
+   */
+  private setAsideLaterIdentity(last: Seqno): void {
+    const { underPrevious, input } = this;
+    const finalCert = serviceCertOf(this.store);
+    if (
+      underPrevious.seqno > this.base.seqno &&
+      underPrevious.seqno < this.lastSigned &&
+      finalCert !== null &&
+      !sameCertificate(finalCert, input.previousServiceCertPem)
+    ) {
+      input.log(
+        `setting aside entries ${underPrevious.seqno + 1}..${last}: they were written under a ` +
+          "later service identity (an aborted recovery)",
+      );
+      this.lastSigned = underPrevious.seqno;
+      this.lastView = underPrevious.view;
+      this.lastSignedRoot = underPrevious.root;
+    }
+  }
 }
 
 /**
@@ -375,15 +436,6 @@ export interface PrivateReplayInput {
   readonly onProgress?: (seqno: number, bytesRead: number, bytesTotal: number) => void;
 }
 
-/** Entries per batch handed to a replay worker. */
-const BATCH_ENTRIES = 2048;
-
-interface Located {
-  readonly seqno: number;
-  readonly file: string;
-  readonly offset: number;
-}
-
 /**
  * Private replay: the private domain from the snapshot (if any) through `upTo`, as a store of
  * private maps only. With workers, batches of entries are decrypted on worker threads while
@@ -395,7 +447,7 @@ export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
   const store = privateSnapshotStore(input);
   const workers = input.workers ?? 0;
   const pool = workers > 0 ? new ReplayPool(workers, input.secrets.list()) : null;
-  const batches = new Batches<Located>(pool, "decrypt");
+  const batches = new ReplayBatches<Located>(pool, "decrypt", batchFailed);
   // Nothing rolls this store back, and each plaintext is a fresh buffer (a worker's batch, or
   // the inline decryption's): its maps are adopted, final at once.
   const take = (plaintext: Uint8Array, at: Located) => {
@@ -446,6 +498,12 @@ function cannotDecrypt(at: Located, why: string): never {
   return fail(RecoveryReplayErrorCode.CannotDecrypt, `${where(at)}: ${why}`, at);
 }
 
+/** An entry a replay worker could not hash or decrypt. */
+function batchFailed(at: Located, error: string, undecryptable: boolean): never {
+  if (undecryptable) cannotDecrypt(at, error);
+  return fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${error}`, at);
+}
+
 function decryptInline(bytes: Uint8Array, at: Located, secrets: LedgerSecrets): Uint8Array {
   let decrypted;
   try {
@@ -457,136 +515,4 @@ function decryptInline(bytes: Uint8Array, at: Located, secrets: LedgerSecrets): 
     cannotDecrypt(at, "the private domain does not decrypt with the recovered ledger secrets");
   }
   return decrypted.plaintext;
-}
-
-/**
- * Entries on their way through replay workers: batched, dispatched ahead (at most two batches
- * per worker in flight), and handed back in seqno order with each entry's result (a plaintext,
- * or a write set digest and leaf). A failed entry is reported after those before it.
- */
-class Batches<T extends Located> {
-  private readonly inFlight: { result: Promise<ReplayBatchResult>; located: T[] }[] = [];
-  private entries: Uint8Array[] = [];
-  private located: T[] = [];
-  private bytes = 0;
-
-  constructor(
-    private readonly pool: ReplayPool | null,
-    private readonly kind: ReplayJob,
-  ) {}
-
-  get parallel(): boolean {
-    return this.pool !== null;
-  }
-
-  async add(entry: Uint8Array, at: T, take: (result: Uint8Array, at: T) => void): Promise<void> {
-    this.entries.push(entry);
-    this.located.push(at);
-    this.bytes += entry.byteLength;
-    if (this.entries.length < BATCH_ENTRIES) return;
-    this.dispatch();
-    if (this.inFlight.length > 2 * this.pool!.size) await this.takeOldest(take);
-  }
-
-  async drain(take: (result: Uint8Array, at: T) => void): Promise<void> {
-    if (this.pool === null) return;
-    this.dispatch();
-    while (this.inFlight.length > 0) await this.takeOldest(take);
-  }
-
-  private dispatch(): void {
-    if (this.entries.length === 0) return;
-    const bytes = new Uint8Array(this.bytes);
-    const lengths = new Uint32Array(this.entries.length);
-    let at = 0;
-    this.entries.forEach((entry, i) => {
-      bytes.set(entry, at);
-      lengths[i] = entry.byteLength;
-      at += entry.byteLength;
-    });
-    const result = this.pool!.run(this.kind, bytes.buffer, lengths);
-    this.inFlight.push({ result, located: this.located });
-    this.entries = [];
-    this.located = [];
-    this.bytes = 0;
-  }
-
-  private async takeOldest(take: (result: Uint8Array, at: T) => void): Promise<void> {
-    const { result: pending, located } = this.inFlight.shift()!;
-    const result = await pending;
-    const out = new Uint8Array(result.out);
-    const view = new DataView(result.out);
-    let offset = 0;
-    for (let i = 0; i < result.count; i++) {
-      const length = view.getUint32(offset, true);
-      take(out.subarray(offset + 4, offset + 4 + length), located[i]!);
-      offset += 4 + length;
-    }
-    if (result.failedAt >= 0) {
-      const at = located[result.failedAt]!;
-      if (result.undecryptable) cannotDecrypt(at, result.error);
-      fail(RecoveryReplayErrorCode.InvalidLedger, `${where(at)}: ${result.error}`, at);
-    }
-  }
-
-  async close(): Promise<void> {
-    // Results still in flight after a failure are not waited for.
-    for (const f of this.inFlight) f.result.catch(() => undefined);
-    await this.pool?.close();
-  }
-}
-
-/** Replay worker threads, used round robin; answers come back by batch id. */
-class ReplayPool {
-  private readonly workers: Worker[] = [];
-  private readonly waiting = new Map<number, PromiseWithResolversLike<ReplayBatchResult>>();
-  private nextId = 0;
-  private failure: Error | null = null;
-
-  constructor(count: number, secrets: { fromSeqno: number; key: Uint8Array }[]) {
-    for (let i = 0; i < count; i++) {
-      const worker = startWorker(REPLAY_WORKER, { secrets });
-      worker.on("message", (result: ReplayBatchResult) => {
-        const waiter = this.waiting.get(result.id);
-        this.waiting.delete(result.id);
-        waiter?.resolve(result);
-      });
-      worker.on("error", (e) => this.fail(e));
-      worker.on("exit", (code) => {
-        if (this.waiting.size > 0) this.fail(new Error(`a replay worker exited (${code})`));
-      });
-      this.workers.push(worker);
-    }
-  }
-
-  get size(): number {
-    return this.workers.length;
-  }
-
-  run(kind: ReplayJob, bytes: ArrayBuffer, lengths: Uint32Array): Promise<ReplayBatchResult> {
-    if (this.failure !== null) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    const promise = new Promise<ReplayBatchResult>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-    });
-    const batch: ReplayBatch = { id, kind, bytes, lengths };
-    this.workers[id % this.workers.length]!.postMessage(batch, [bytes]);
-    return promise;
-  }
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const waiter of this.waiting.values()) waiter.reject(e);
-    this.waiting.clear();
-  }
-
-  async close(): Promise<void> {
-    const workers = this.workers.splice(0);
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-}
-
-interface PromiseWithResolversLike<T> {
-  resolve(value: T): void;
-  reject(error: Error): void;
 }

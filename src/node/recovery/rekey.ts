@@ -13,14 +13,11 @@ import { fromBase64, fromUtf8, toBase64, utf8 } from "../../base/bytes.js";
 import type { NodeId, Seqno } from "../../base/ids.js";
 import { rsaOaepDecrypt, rsaOaepEncrypt } from "../../crypto/identity.js";
 import { entriesById, GOV_MAPS } from "../../gov/tables.js";
-import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import type { Tx } from "../../kv/tx.js";
 import type { WriteSet } from "../../kv/write-set.js";
 import type { LedgerSecrets } from "../../ledger/ledger-secrets.js";
 import type { RecoveryKeeper } from "./recovery-keeper.js";
-
-/** A ledger secret's key name for the table carrying rekeyed secrets to the nodes. */
-const LEDGER_SECRET_FOR_NODES_MAP = "public:ccf.internal.ledger_secrets_for_nodes";
 
 export interface RekeysDeps {
   readonly nodeId: NodeId;
@@ -49,12 +46,15 @@ export class Rekeys {
       if (info.status !== "Trusted") continue;
       forNodes[id] = toBase64(rsaOaepEncrypt(info.encryption_pub_key, key));
     }
-    tx.rw(LEDGER_SECRET_FOR_NODES_MAP).set(SINGLETON_KEY_BYTES, utf8(JSON.stringify(forNodes)));
+    tx.rw(SERVICE_TABLES.ledgerSecretsForNodes).set(
+      SINGLETON_KEY_BYTES,
+      utf8(JSON.stringify(forNodes)),
+    );
   }
 
   /** Every write set the node commits or applies: a rekey's secret, in force from seqno + 1. */
   onWriteSet(seqno: Seqno, writeSet: WriteSet): void {
-    const map = writeSet.maps.find((m) => m.name === LEDGER_SECRET_FOR_NODES_MAP);
+    const map = writeSet.maps.find((m) => m.name === SERVICE_TABLES.ledgerSecretsForNodes);
     const value = map?.writes[0]?.value;
     if (value == null) return;
     if (this.deps.secrets().latest.fromSeqno > seqno) return; // known already (join answer)

@@ -10,8 +10,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { sha256 } from "../../crypto/hash.js";
 import { decryptPrivateDomain, entryLeafInputs } from "../../ledger/entry-format.js";
-import { computeLeaf } from "../../ledger/history.js";
 import { LedgerSecrets } from "../../ledger/ledger-secrets.js";
+import { txLeaf } from "../../ledger/tx-leaf.js";
 
 export type ReplayJob = "hash" | "decrypt";
 
@@ -46,7 +46,7 @@ function resultOf(kind: ReplayJob, entry: Uint8Array): Uint8Array | null {
   const writeSetDigest = sha256(entry);
   const out = new Uint8Array(64);
   out.set(writeSetDigest);
-  out.set(computeLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest), 32);
+  out.set(txLeaf(writeSetDigest, commitEvidenceDigest, claimsDigest), 32);
   return out;
 }
 

@@ -6,7 +6,7 @@
  */
 import { utf8 } from "../../base/bytes.js";
 import { isIssuedBy } from "../../crypto/certs.js";
-import { GOV_TABLES } from "../../gov/tables.js";
+import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import type { Store } from "../../kv/store.js";
 
 export function isAuthorizedPeer(
@@ -15,5 +15,5 @@ export function isAuthorizedPeer(
 ): boolean {
   if (!isIssuedBy(peer.certDer, service.certPem)) return false;
   if (service.store.seqno === 0) return true;
-  return service.store.get(GOV_TABLES.nodeInfo, utf8(peer.id)) !== undefined;
+  return service.store.get(SERVICE_TABLES.nodeInfo, utf8(peer.id)) !== undefined;
 }

@@ -23,7 +23,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "n
 import { join } from "node:path";
 import { fromHex, toHex, utf8 } from "../../base/bytes.js";
 import type { Seqno, TxId } from "../../base/ids.js";
-import { SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import type { Store } from "../../kv/store.js";
 import type { TxHistory } from "../../ledger/history.js";
 import type { Worker } from "node:worker_threads";
@@ -33,8 +33,6 @@ import {
   snapshotDigest,
   snapshotFileName,
   encodeSnapshotEvidence,
-  SNAPSHOT_EVIDENCE_MAP,
-  SNAPSHOT_TREE_MAP,
 } from "../../ledger/snapshot.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import type { SystemTransactions } from "../pipeline/system-tx.js";
@@ -117,10 +115,10 @@ export class Snapshotter {
     const store = this.deps.store;
     const maps = store
       .mapNames()
-      .filter((name) => name !== SNAPSHOT_TREE_MAP)
+      .filter((name) => name !== SERVICE_TABLES.tree)
       .map((name) => ({ name, entries: store.liveUnsorted(name) }));
     const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, this.deps.history.tree.frontier()];
-    maps.push({ name: SNAPSHOT_TREE_MAP, entries: [tree][Symbol.iterator]() });
+    maps.push({ name: SERVICE_TABLES.tree, entries: [tree][Symbol.iterator]() });
     return packSnapshotState(maps);
   }
 
@@ -175,7 +173,7 @@ export class Snapshotter {
     // to the file binds its bytes (usableCommittedSnapshots checks it before use).
     const outcome = system.write(
       "snapshot evidence",
-      (tx) => tx.rw(SNAPSHOT_EVIDENCE_MAP).set(SINGLETON_KEY_BYTES, evidence),
+      (tx) => tx.rw(SERVICE_TABLES.snapshotEvidence).set(SINGLETON_KEY_BYTES, evidence),
       digest,
     );
     if (outcome.kind !== "written") {

@@ -6,7 +6,7 @@
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { derToPem, fromBase64, toHex, utf8 } from "../../base/bytes.js";
-import { makeVirtualQuote, type QuoteInfo } from "../../attestation/index.js";
+import { makeVirtualQuote, type QuoteInfo } from "../../attestation/virtual.js";
 import { sha256 } from "../../crypto/hash.js";
 import { generateEncryptionKey } from "../../crypto/identity.js";
 import type { NodeInfo } from "../../gov/tables.js";

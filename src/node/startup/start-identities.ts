@@ -1,16 +1,14 @@
 /**
  * The identities a starting service needs (ccf-api.md 2.2): a service key with its self-signed
- * CA certificate, and a node key whose certificate the service endorses. The HTTPS node
- * (issue #3) creates these at Start; the pipeline benchmark and tests use them today.
+ * CA certificate, and a node key whose certificate the service endorses. A node creates these
+ * at Start (node-host.ts); the pipeline benchmark and tests use them too.
  */
 import {
   createServiceCertificate,
   endorseNodeCertificate,
-  generateEcKeyPair,
-  nodeIdFromPublicKey,
-  type EcCurveName,
   type EcKeyPair,
-} from "../../crypto/index.js";
+} from "../../crypto/certs.js";
+import { generateEcKeyPair, nodeIdFromPublicKey, type EcCurveName } from "../../crypto/identity.js";
 import type { NodeSigningIdentity } from "../pipeline/tx-pipeline.js";
 
 export interface StartIdentities {

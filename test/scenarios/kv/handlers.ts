@@ -1,6 +1,6 @@
 /**
  * Command handlers for the kv golden scripts (test/scenarios/kv/*.txt): one small function per
- * command, each driving the public kv API (src/kv/index.ts) and rendering what it observed from
+ * command, each driving the kv API (src/kv/store.ts, tx.ts) and rendering what it observed from
  * the returned values, never from log text. Keys, values and map names are UTF-8 text in the
  * scripts; a rendered key or value is quoted (JSON) when it is empty or holds a space, `=`, `"`
  * or `\`, so every line reads back unambiguously.
@@ -21,13 +21,9 @@
 import { AssertionError, assertNever } from "../../../src/base/assert.js";
 import { compareBytes, fromUtf8, utf8 } from "../../../src/base/bytes.js";
 import type { Seqno } from "../../../src/base/ids.js";
-import {
-  type CommitOutcome,
-  KvError,
-  type MapWrites,
-  Store,
-  type Tx,
-} from "../../../src/kv/index.js";
+import { type CommitOutcome, Store } from "../../../src/kv/store.js";
+import { KvError, type Tx } from "../../../src/kv/tx.js";
+import { type MapWrites } from "../../../src/kv/write-set.js";
 import type { Command, HandlerRegistry } from "../runner.js";
 
 export interface KvEnv {

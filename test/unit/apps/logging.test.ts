@@ -10,7 +10,8 @@ import { utf8 } from "../../../src/base/bytes.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import { HttpError, HttpErrorCode } from "../../../src/http/errors.js";
 import { Router, type RpcRequest, type RpcResponse } from "../../../src/http/router.js";
-import { KvError, KvErrorCode, Store, type CommitOutcome } from "../../../src/kv/index.js";
+import { KvError, KvErrorCode } from "../../../src/kv/tx.js";
+import { Store, type CommitOutcome } from "../../../src/kv/store.js";
 import type { AppEndpoint, Caller, EndpointContext } from "../../../src/apps/app.js";
 import { loggingApp } from "../../../src/apps/logging.js";
 

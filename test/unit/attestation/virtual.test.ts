@@ -12,7 +12,7 @@ import {
   verifyQuote,
   VIRTUAL_MEASUREMENT,
   type QuoteInfo,
-} from "../../../src/attestation/index.js";
+} from "../../../src/attestation/virtual.js";
 
 function spkiDer(): Uint8Array {
   const { publicKey } = generateKeyPairSync("ec", { namedCurve: "secp384r1" });

@@ -24,7 +24,7 @@ import {
 } from "../../../src/cli/commands/ledger-show.js";
 import { buildProgram } from "../../../src/cli/main.js";
 import { decodeEntry, encodeEntry } from "../../../src/ledger/entry-format.js";
-import { readLedger, type LedgerItem } from "../../../src/ledger/io/index.js";
+import { readLedger, type LedgerItem } from "../../../src/ledger/io/ledger-reader.js";
 import { findSignature, type SignatureValue } from "../../../src/ledger/signature.js";
 import { runCli, type CliRun } from "../../helpers/cli.js";
 import {

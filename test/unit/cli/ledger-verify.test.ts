@@ -29,7 +29,7 @@ import {
   encodeChunkHeader,
   encodePositionsTable,
 } from "../../../src/ledger/chunk-format.js";
-import { readLedger } from "../../../src/ledger/io/index.js";
+import { readLedger } from "../../../src/ledger/io/ledger-reader.js";
 import { createStartIdentities } from "../../../src/node/startup/start-identities.js";
 import { runCli, type CliRun } from "../../helpers/cli.js";
 import { buildLedgerFixture, type LedgerFixture } from "../../helpers/ledger-fixture.js";

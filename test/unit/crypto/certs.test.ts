@@ -12,12 +12,14 @@ import {
   createServiceCertificate,
   endorseNodeCertificate,
   endorseServiceCertificate,
+  parseSubjectAltName,
+} from "../../../src/crypto/certs.js";
+import {
   generateEcKeyPair,
   generateIdentity,
   isIssuedBy,
-  parseSubjectAltName,
   publicKeyOfCert,
-} from "../../../src/crypto/index.js";
+} from "../../../src/crypto/identity.js";
 import { makePki, openssl, tempDir } from "../../helpers/pki.js";
 
 const DAY_MS = 86_400_000;

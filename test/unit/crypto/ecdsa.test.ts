@@ -9,14 +9,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { p256, p384 } from "@noble/curves/nist.js";
-import {
-  EcdsaError,
-  ecdsaCurveOf,
-  generateEcKeyPair,
-  signDigest,
-  verifyDigest,
-  type EcCurveName,
-} from "../../../src/crypto/index.js";
+import { EcdsaError, ecdsaCurveOf, signDigest, verifyDigest } from "../../../src/crypto/ecdsa.js";
+import { generateEcKeyPair, type EcCurveName } from "../../../src/crypto/identity.js";
 import { openssl, tempDir } from "../../helpers/pki.js";
 
 const CURVES: readonly EcCurveName[] = ["secp256r1", "secp384r1"];

@@ -14,17 +14,15 @@ import {
 } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CertError, CertErrorCode, certificateDer } from "../../../src/crypto/certs.js";
 import {
-  CertError,
-  CertErrorCode,
-  certificateDer,
   generateEcKeyPair,
   generateEncryptionKey,
   generateIdentity,
   memberIdFromCert,
   nodeIdFromPublicKey,
   userIdFromCert,
-} from "../../../src/crypto/index.js";
+} from "../../../src/crypto/identity.js";
 import { openssl, sha256, tempDir } from "../../helpers/pki.js";
 
 const NOW = new Date("2026-03-01T12:00:00Z");

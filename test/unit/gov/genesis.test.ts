@@ -11,18 +11,12 @@ import {
   generateIdentity,
   memberIdFromCert,
 } from "../../../src/crypto/identity.js";
-import { SINGLETON_KEY, Store } from "../../../src/kv/index.js";
-import {
-  type GenesisInput,
-  getById,
-  getSingleton,
-  GOV_MAPS,
-  GOV_TABLES,
-  GovError,
-  GovErrorCode,
-  type NodeInfo,
-  writeGenesis,
-} from "../../../src/gov/index.js";
+import { SINGLETON_KEY } from "../../../src/kv/encoding.js";
+import { Store } from "../../../src/kv/store.js";
+import { type GenesisInput, writeGenesis } from "../../../src/gov/genesis.js";
+import { getById, getSingleton, GOV_MAPS, type NodeInfo } from "../../../src/gov/tables.js";
+import { GovError, GovErrorCode } from "../../../src/gov/errors.js";
+import { SERVICE_TABLES } from "../../../src/kv/service-tables.js";
 
 const NOW = new Date("2024-01-01T00:00:00Z");
 const [alice, bob] = await Promise.all([
@@ -79,7 +73,7 @@ test("genesis members are Accepted, keyed by cert fingerprint, with an empty ack
   const bobId: string = memberIdFromCert(bob.certPem);
   assert.deepEqual(memberIds, [aliceId, bobId]);
   // Raw encoding: the key is the id's UTF-8 bytes, the value JSON.
-  assert.deepEqual(decode(tx.ro(GOV_TABLES.memberInfo).get(utf8(aliceId))), {
+  assert.deepEqual(decode(tx.ro(SERVICE_TABLES.memberInfo).get(utf8(aliceId))), {
     status: "Accepted",
     recovery_role: "Participant",
   });
@@ -88,8 +82,8 @@ test("genesis members are Accepted, keyed by cert fingerprint, with an empty ack
     recovery_role: "NonParticipant",
     member_data: { team: "ops" },
   });
-  assert.deepEqual(decode(tx.ro(GOV_TABLES.memberAcks).get(utf8(bobId))), { state_digest: "" });
-  const certBytes = tx.ro(GOV_TABLES.memberCerts).get(utf8(aliceId));
+  assert.deepEqual(decode(tx.ro(SERVICE_TABLES.memberAcks).get(utf8(bobId))), { state_digest: "" });
+  const certBytes = tx.ro(SERVICE_TABLES.memberCerts).get(utf8(aliceId));
   assert.equal(new TextDecoder().decode(certBytes), alice.certPem, "certs are raw PEM");
   assert.equal(getById(tx, GOV_MAPS.memberEncryptionKeys, aliceId), aliceKey.publicKeyPem);
   assert.equal(getById(tx, GOV_MAPS.memberEncryptionKeys, bobId), undefined);
@@ -100,7 +94,7 @@ test("the constitution, service info and configuration are singletons under 8 ze
   const tx = new Store().begin();
   const source = input().constitution;
   writeGenesis(tx, input());
-  const raw = tx.ro(GOV_TABLES.constitution).get(new Uint8Array(8));
+  const raw = tx.ro(SERVICE_TABLES.constitution).get(new Uint8Array(8));
   assert.equal(new TextDecoder().decode(raw), JSON.stringify(source), "a JSON string");
   assert.deepEqual(SINGLETON_KEY, new Uint8Array(8));
   assert.deepEqual(getSingleton(tx, GOV_MAPS.serviceInfo), {

@@ -6,23 +6,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateEncryptionKey, generateIdentity } from "../../../src/crypto/identity.js";
-import { Store, type Tx } from "../../../src/kv/index.js";
+import { Store } from "../../../src/kv/store.js";
+import { type Tx } from "../../../src/kv/tx.js";
 import {
   ackStateDigest,
-  getById,
   getStateDigest,
-  GOV_MAPS,
-  GovError,
-  GovErrorCode,
   listMembers,
   listUsers,
   memberView,
-  setById,
-  setSingleton,
   updateStateDigest,
   userView,
-  writeGenesis,
-} from "../../../src/gov/index.js";
+} from "../../../src/gov/members.js";
+import { getById, GOV_MAPS, setById, setSingleton } from "../../../src/gov/tables.js";
+import { GovError, GovErrorCode } from "../../../src/gov/errors.js";
+import { writeGenesis } from "../../../src/gov/genesis.js";
 
 const NOW = new Date("2024-01-01T00:00:00Z");
 const [alice, bob, carol] = await Promise.all([

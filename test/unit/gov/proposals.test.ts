@@ -9,28 +9,26 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { utf8 } from "../../../src/base/bytes.js";
 import { generateIdentity } from "../../../src/crypto/identity.js";
-import { Store, type Tx } from "../../../src/kv/index.js";
+import { Store } from "../../../src/kv/store.js";
+import { type Tx } from "../../../src/kv/tx.js";
 import {
   type ConstitutionRunner,
+  type JsCallOutcome,
+  type ResolveVote,
+} from "../../../src/gov/constitution-runner.js";
+import {
   createProposal,
-  entriesById,
   getBallot,
-  getById,
   getProposal,
   getProposalActions,
-  GOV_MAPS,
-  GovError,
-  GovErrorCode,
-  type JsCallOutcome,
   listProposals,
-  type NodeInfo,
   proposalIdOf,
-  type ResolveVote,
-  setById,
   submitBallot,
   withdrawProposal,
-  writeGenesis,
-} from "../../../src/gov/index.js";
+} from "../../../src/gov/proposals.js";
+import { entriesById, getById, GOV_MAPS, type NodeInfo, setById } from "../../../src/gov/tables.js";
+import { GovError, GovErrorCode } from "../../../src/gov/errors.js";
+import { writeGenesis } from "../../../src/gov/genesis.js";
 
 const MARKER_TABLE = "public:test.applied";
 

@@ -10,7 +10,7 @@ import {
   HttpError,
   HttpErrorCode,
   httpStatusOf,
-} from "../../../src/http/index.js";
+} from "../../../src/http/errors.js";
 
 test("every error code has an HTTP error status in the table", () => {
   const codes = Object.values(HttpErrorCode);

@@ -10,7 +10,7 @@ import {
   type RouteMatch,
   type RpcHandler,
   type RpcResponse,
-} from "../../../src/http/index.js";
+} from "../../../src/http/router.js";
 
 type Miss = Exclude<RouteMatch, { kind: "handler" }>;
 

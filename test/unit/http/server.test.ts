@@ -8,16 +8,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { certificateDer, ecPrivateKeyPem, generateIdentity } from "../../../src/crypto/index.js";
-import {
-  createRpcServer,
-  HttpError,
-  HttpErrorCode,
-  isForward,
-  Router,
-  type RpcRequest,
-  type RpcServer,
-} from "../../../src/http/index.js";
+import { certificateDer } from "../../../src/crypto/certs.js";
+import { ecPrivateKeyPem, generateIdentity } from "../../../src/crypto/identity.js";
+import { createRpcServer, type RpcServer } from "../../../src/http/server.js";
+import { HttpError, HttpErrorCode } from "../../../src/http/errors.js";
+import { isForward, Router, type RpcRequest } from "../../../src/http/router.js";
 import { makePki } from "../../helpers/pki.js";
 
 const MAX_BODY_BYTES = 1024;

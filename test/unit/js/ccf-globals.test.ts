@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fromUtf8, toHex, utf8 } from "../../../src/base/bytes.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import { generateIdentity, memberIdFromCert } from "../../../src/crypto/identity.js";
-import { Store } from "../../../src/kv/index.js";
+import { Store } from "../../../src/kv/store.js";
 import { ccfGlobalsSetup, type KvAccess, writeDenial } from "../../../src/js/ccf-globals.js";
 import { JsSandbox, type JsonValue, type JsOutcome } from "../../../src/js/sandbox.js";
 

@@ -9,7 +9,7 @@ import {
   generateIdentity,
   memberIdFromCert,
 } from "../../../src/crypto/identity.js";
-import { Store } from "../../../src/kv/index.js";
+import { Store } from "../../../src/kv/store.js";
 import { QuickJsConstitution } from "../../../src/js/constitution.js";
 import {
   defaultConstitutionSource,

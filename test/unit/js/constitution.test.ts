@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateIdentity } from "../../../src/crypto/identity.js";
-import { Store } from "../../../src/kv/index.js";
+import { Store } from "../../../src/kv/store.js";
 import { QuickJsConstitution, TIMEOUT_REASON } from "../../../src/js/constitution.js";
 import { isValidX509CertBundle } from "../../../src/js/gov-globals.js";
 import {

@@ -4,13 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { concatBytes, toHex, utf8 } from "../../../src/base/bytes.js";
-import {
-  CodecError,
-  CodecErrorCode,
-  decodeMaps,
-  encodeMaps,
-  type MapWrites,
-} from "../../../src/kv/index.js";
+import { CodecError, CodecErrorCode, decodeMaps, encodeMaps } from "../../../src/kv/codec.js";
+import { type MapWrites } from "../../../src/kv/write-set.js";
 
 function u64(n: number | bigint): Uint8Array {
   const out = new Uint8Array(8);

@@ -9,7 +9,9 @@ import fc from "fast-check";
 import { AssertionError } from "../../../src/base/assert.js";
 import { fromHex, fromUtf8, toHex, utf8 } from "../../../src/base/bytes.js";
 import type { Seqno } from "../../../src/base/ids.js";
-import { type CommitOutcome, Store, type Tx, type WriteSet } from "../../../src/kv/index.js";
+import { type CommitOutcome, Store } from "../../../src/kv/store.js";
+import { type Tx } from "../../../src/kv/tx.js";
+import { type WriteSet } from "../../../src/kv/write-set.js";
 
 const MAP = "public:records";
 const b = utf8;

@@ -5,19 +5,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fromUtf8, toHex, utf8 } from "../../../src/base/bytes.js";
+import { type CommitOutcome, Store } from "../../../src/kv/store.js";
 import {
-  type CommitOutcome,
   jsonCodec,
-  KvError,
-  KvErrorCode,
   rawCodec,
   SINGLETON_KEY,
-  Store,
   stringCodec,
   typedMap,
   u64Codec,
-  type WriteSet,
-} from "../../../src/kv/index.js";
+} from "../../../src/kv/encoding.js";
+import { KvError, KvErrorCode } from "../../../src/kv/tx.js";
+import { type WriteSet } from "../../../src/kv/write-set.js";
 
 const MAP = "public:records";
 const b = utf8;

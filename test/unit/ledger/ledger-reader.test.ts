@@ -19,13 +19,13 @@ import {
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { LedgerErrorCode, decodeChunkHeader } from "../../../src/ledger/chunk-format.js";
+import { LedgerWriter } from "../../../src/ledger/io/ledger-writer.js";
 import {
-  LedgerWriter,
   listLedgerFiles,
   readLedger,
   type LedgerFileInfo,
   type LedgerItem,
-} from "../../../src/ledger/io/index.js";
+} from "../../../src/ledger/io/ledger-reader.js";
 import {
   expectLedgerError,
   fakeChunk,

@@ -16,15 +16,15 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { fromUtf8, toBase64, toHex, utf8 } from "../../../src/base/bytes.js";
 import type { NodeId, TxId } from "../../../src/base/ids.js";
+import { endorseNodeCertificate } from "../../../src/crypto/certs.js";
 import {
-  endorseNodeCertificate,
   generateEcKeyPair,
   nodeIdFromPublicKey,
   publicKeyOfCert,
-  signDigest,
-} from "../../../src/crypto/index.js";
+} from "../../../src/crypto/identity.js";
+import { signDigest } from "../../../src/crypto/ecdsa.js";
 import { decodeEntry, encodeEntry } from "../../../src/ledger/entry-format.js";
-import { computeLeaf } from "../../../src/ledger/history.js";
+import { txLeaf } from "../../../src/ledger/tx-leaf.js";
 import { MerkleError, MerkleTree } from "../../../src/ledger/merkle/merkle-tree.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import { LedgerVerifier, type VerifyStep } from "../../../src/ledger/ledger-verifier.js";
@@ -456,7 +456,7 @@ function frontierOf(entries: readonly Uint8Array[], n: number): Uint8Array {
   const tree = new MerkleTree();
   for (const bytes of entries.slice(0, n)) {
     const entry = decodeEntry(bytes);
-    tree.append(computeLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest));
+    tree.append(txLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest));
   }
   return tree.frontier();
 }

@@ -25,8 +25,8 @@ import {
   FORCE_LEDGER_CHUNK_BEFORE,
 } from "../../../src/ledger/entry-header.js";
 import { encodeChunkHeader } from "../../../src/ledger/chunk-format.js";
-import { LedgerWriter, listLedgerFiles, readLedger } from "../../../src/ledger/io/index.js";
-import { LedgerStartError } from "../../../src/ledger/io/ledger-writer.js";
+import { listLedgerFiles, readLedger } from "../../../src/ledger/io/ledger-reader.js";
+import { LedgerStartError, LedgerWriter } from "../../../src/ledger/io/ledger-writer.js";
 import { fakeEntry } from "../../helpers/fake-entries.js";
 
 /** 101-byte entries: ten of them (plus the 8-byte chunk header) pass a 1000-byte threshold. */

@@ -11,21 +11,21 @@ import { join } from "node:path";
 import {
   createSelfSignedCertificate,
   endorseServiceCertificate,
-  generateEcKeyPair,
-  nodeIdFromPublicKey,
-  signDigest,
   type EcKeyPair,
-} from "../../../src/crypto/index.js";
+} from "../../../src/crypto/certs.js";
+import { generateEcKeyPair, nodeIdFromPublicKey } from "../../../src/crypto/identity.js";
+import { signDigest } from "../../../src/crypto/ecdsa.js";
 import {
   ReceiptError,
   ReceiptErrorCode,
   buildReceipt,
-  computeLeaf,
   parseReceipt,
+  receiptLeaf,
   receiptRoot,
   verifyReceipt,
   type Receipt,
 } from "../../../src/ledger/receipt.js";
+import { txLeaf } from "../../../src/ledger/tx-leaf.js";
 import {
   leafHash,
   makePki,
@@ -61,18 +61,26 @@ function assertInvalid(receipt: Receipt, servicePem: string, reason: RegExp): vo
   if (result.kind === "invalid") assert.match(result.reason, reason);
 }
 
-test("computeLeaf is H(write_set_digest || H(commit_evidence) || claims_digest)", () => {
+test("txLeaf is H(write_set_digest || H(commit_evidence) || claims_digest)", () => {
   const leaf = testLeaf(5);
-  const components = {
-    write_set_digest: hex(leaf.writeSetDigest),
-    commit_evidence: leaf.commitEvidence,
-    claims_digest: hex(leaf.claimsDigest),
-  };
-  assert.equal(hex(computeLeaf(components)), hex(leafHash(leaf)));
-  assert.notEqual(
-    hex(computeLeaf({ ...components, commit_evidence: "ce:2.6:" + "0".repeat(64) })),
+  const evidenceDigest = sha256(new TextEncoder().encode(leaf.commitEvidence));
+  assert.equal(
+    hex(txLeaf(leaf.writeSetDigest, evidenceDigest, leaf.claimsDigest)),
     hex(leafHash(leaf)),
   );
+  assert.notEqual(
+    hex(txLeaf(leaf.writeSetDigest, new Uint8Array(32), leaf.claimsDigest)),
+    hex(leafHash(leaf)),
+  );
+});
+
+test("receiptLeaf hashes a receipt's leaf components, or takes its signed root as is", async () => {
+  const pki = await pkiPromise;
+  const { receipt, leaf } = makeReceipt(pki, { leafCount: 3, index: 1 });
+  assert.equal(hex(receiptLeaf(receipt)), hex(leaf));
+  const root = new Uint8Array(32).fill(7);
+  const { leaf_components: _components, ...signed } = receipt;
+  assert.equal(hex(receiptLeaf({ ...signed, leaf: hex(root) })), hex(root));
 });
 
 test("receipts for every leaf of 1- to 7-leaf trees verify and yield the signed root", async () => {

@@ -21,8 +21,8 @@ import {
   snapshotFileName,
   SnapshotError,
   SnapshotErrorCode,
-  SNAPSHOT_TREE_MAP,
 } from "../../../src/ledger/snapshot.js";
+import { SERVICE_TABLES } from "../../../src/kv/service-tables.js";
 
 const SECRET = new Uint8Array(32).fill(7);
 
@@ -42,7 +42,7 @@ function populatedStore(): Store {
   write((tx) => {
     tx.rw("records").delete(utf8("k3"));
     tx.rw("records").set(utf8("k4"), utf8("changed"));
-    tx.rw(SNAPSHOT_TREE_MAP).set(utf8("tree"), new Uint8Array([1, 2, 3]));
+    tx.rw(SERVICE_TABLES.tree).set(utf8("tree"), new Uint8Array([1, 2, 3]));
   });
   return store;
 }

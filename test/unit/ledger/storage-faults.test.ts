@@ -36,12 +36,12 @@ import {
 } from "../../../src/ledger/chunk-format.js";
 import { ENTRY_HEADER_SIZE_BYTES } from "../../../src/ledger/entry-header.js";
 import { decodeEntry, decodeWriteSet, encodeEntry } from "../../../src/ledger/entry-format.js";
+import { LedgerWriter } from "../../../src/ledger/io/ledger-writer.js";
 import {
-  LedgerWriter,
   readLedger,
   type LedgerItem,
   type ReadLedgerOptions,
-} from "../../../src/ledger/io/index.js";
+} from "../../../src/ledger/io/ledger-reader.js";
 import { LedgerVerifier } from "../../../src/ledger/ledger-verifier.js";
 import { runCli } from "../../helpers/cli.js";
 import { expectLedgerError } from "../../helpers/fake-entries.js";

@@ -279,7 +279,7 @@ test("an explicit max_open_sessions_soft moves the default hard limit 10 above i
   assert.equal(rpc?.maxOpenSessionsHard, 2010);
 });
 
-test("Join configs parse and load; Recover parses but is refused until issue #5", (t) => {
+test("Join and Recover configs parse", (t) => {
   for (const name of ["join", "recover"] as const) {
     const path = setUp(t, name);
     const parsed = parseNodeConfig(JSON.parse(readFileSync(path, "utf8")), path);

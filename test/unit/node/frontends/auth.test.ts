@@ -10,10 +10,10 @@ import { utf8 } from "../../../../src/base/bytes.js";
 import { signSign1 } from "../../../../src/crypto/cose.js";
 import { generateIdentity, memberIdFromCert } from "../../../../src/crypto/identity.js";
 import { Store } from "../../../../src/kv/store.js";
-import { GOV_TABLES } from "../../../../src/gov/tables.js";
 import { HttpError } from "../../../../src/http/errors.js";
 import type { RpcRequest } from "../../../../src/http/router.js";
 import { authenticate } from "../../../../src/node/frontends/auth.js";
+import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 
 const now = new Date(Date.now() - 60_000);
 const member = await generateIdentity({ name: "member0", now });
@@ -25,16 +25,16 @@ const store = new Store();
 {
   const tx = store.begin();
   const put = (table: string, id: string, value: string) => tx.rw(table).set(utf8(id), utf8(value));
-  put(GOV_TABLES.memberCerts, memberIdFromCert(member.certPem), member.certPem);
+  put(SERVICE_TABLES.memberCerts, memberIdFromCert(member.certPem), member.certPem);
   put(
-    GOV_TABLES.memberInfo,
+    SERVICE_TABLES.memberInfo,
     memberIdFromCert(member.certPem),
     '{"status":"Accepted","member_data":{"a":1}}',
   );
-  put(GOV_TABLES.memberCerts, memberIdFromCert(activeMember.certPem), activeMember.certPem);
-  put(GOV_TABLES.memberInfo, memberIdFromCert(activeMember.certPem), '{"status":"Active"}');
-  put(GOV_TABLES.userCerts, memberIdFromCert(user.certPem), user.certPem);
-  put(GOV_TABLES.userInfo, memberIdFromCert(user.certPem), '{"user_data":{"isAdmin":true}}');
+  put(SERVICE_TABLES.memberCerts, memberIdFromCert(activeMember.certPem), activeMember.certPem);
+  put(SERVICE_TABLES.memberInfo, memberIdFromCert(activeMember.certPem), '{"status":"Active"}');
+  put(SERVICE_TABLES.userCerts, memberIdFromCert(user.certPem), user.certPem);
+  put(SERVICE_TABLES.userInfo, memberIdFromCert(user.certPem), '{"user_data":{"isAdmin":true}}');
   assert.equal(store.commit(tx).kind, "committed");
 }
 

@@ -11,7 +11,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { utf8 } from "../../../../src/base/bytes.js";
 import type { View } from "../../../../src/base/ids.js";
-import { makeVirtualQuote, VIRTUAL_MEASUREMENT } from "../../../../src/attestation/index.js";
+import { makeVirtualQuote, VIRTUAL_MEASUREMENT } from "../../../../src/attestation/virtual.js";
 import { createSelfSignedCertificate, isIssuedBy } from "../../../../src/crypto/certs.js";
 import {
   ecPrivateKeyPem,
@@ -41,7 +41,7 @@ import {
 } from "../../../../src/http/server.js";
 import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import {

@@ -19,15 +19,11 @@ import { equalBytes } from "../../../../src/base/bytes.js";
 import type { Seqno, View } from "../../../../src/base/ids.js";
 import { Store } from "../../../../src/kv/store.js";
 import type { WriteSet } from "../../../../src/kv/write-set.js";
-import { encodePositionsTable } from "../../../../src/ledger/chunk-format.js";
+import { encodePositionsTable, LedgerError } from "../../../../src/ledger/chunk-format.js";
 import { decodeWriteSet } from "../../../../src/ledger/entry-format.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
-import {
-  LedgerError,
-  LedgerWriter,
-  listLedgerFiles,
-  readLedger,
-} from "../../../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
+import { listLedgerFiles, readLedger } from "../../../../src/ledger/io/ledger-reader.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { LedgerVerifier } from "../../../../src/ledger/ledger-verifier.js";
 import {

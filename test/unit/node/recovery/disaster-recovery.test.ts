@@ -22,7 +22,7 @@ import {
 } from "../../../../src/gov/tables.js";
 import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { encodeLedgerSecretList, LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { DisasterRecovery } from "../../../../src/node/recovery/disaster-recovery.js";
 import {

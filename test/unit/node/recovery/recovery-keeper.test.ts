@@ -15,7 +15,7 @@ import {
 } from "../../../../src/gov/tables.js";
 import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { decodeLedgerSecretList, LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { RecoveryKeeper } from "../../../../src/node/recovery/recovery-keeper.js";

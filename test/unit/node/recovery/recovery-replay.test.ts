@@ -13,20 +13,16 @@ import { join } from "node:path";
 import { toHex, utf8 } from "../../../../src/base/bytes.js";
 import type { Seqno, TxId, View } from "../../../../src/base/ids.js";
 import { sha256 } from "../../../../src/crypto/hash.js";
-import { GOV_MAPS, GOV_TABLES, setSingleton } from "../../../../src/gov/tables.js";
-import { SINGLETON_KEY_BYTES } from "../../../../src/kv/service-tables.js";
+import { GOV_MAPS, setSingleton } from "../../../../src/gov/tables.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../../../src/kv/service-tables.js";
 import { Store } from "../../../../src/kv/store.js";
 import { decodeEntry, encodeEntry } from "../../../../src/ledger/entry-format.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter, listLedgerFiles, readLedger } from "../../../../src/ledger/io/index.js";
+import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
+import { listLedgerFiles, readLedger } from "../../../../src/ledger/io/ledger-reader.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { findSignature } from "../../../../src/ledger/signature.js";
-import {
-  encodeSnapshot,
-  snapshotDigest,
-  SNAPSHOT_EVIDENCE_MAP,
-  SNAPSHOT_TREE_MAP,
-} from "../../../../src/ledger/snapshot.js";
+import { encodeSnapshot, snapshotDigest } from "../../../../src/ledger/snapshot.js";
 import {
   createStartIdentities,
   type StartIdentities,
@@ -325,7 +321,7 @@ test("a clean ledger replays whole: public writes, root, entries, views", async 
     }
     assert.equal(result.store.get(PRIVATE_MAP, txKey(1)), undefined);
     assert.ok(!result.store.mapNames().includes(PRIVATE_MAP));
-    assert.ok(result.store.mapNames().includes(GOV_TABLES.serviceInfo));
+    assert.ok(result.store.mapNames().includes(SERVICE_TABLES.serviceInfo));
     assert.equal(progress.at(-1), last.seqno, "progress reaches the end");
     assert.deepEqual(log, [], "nothing dropped or set aside");
   } finally {
@@ -537,7 +533,7 @@ test("an aborted recovery's suffix under a later identity is set aside", async (
     for (const i of underA) assert.deepEqual(publicOf(result.store, i), publicValue(i));
     for (const i of underB) assert.equal(publicOf(result.store, i), undefined, `tx ${i}`);
     const info = GOV_MAPS.serviceInfo.codec.decode(
-      result.store.get(GOV_TABLES.serviceInfo, SINGLETON_KEY_BYTES)!,
+      result.store.get(SERVICE_TABLES.serviceInfo, SINGLETON_KEY_BYTES)!,
     );
     assert.equal(info.cert, a.serviceCertPem);
     assert.equal(info.recovery_count, 0);
@@ -710,7 +706,7 @@ async function ledgerWithSnapshot(
   const maps = [
     ...b.store.snapshotWriteSet().maps,
     {
-      name: SNAPSHOT_TREE_MAP,
+      name: SERVICE_TABLES.tree,
       writes: [{ key: SINGLETON_KEY_BYTES, value: b.history.tree.frontier() }],
     },
   ].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
@@ -720,7 +716,7 @@ async function ledgerWithSnapshot(
   );
   const hash = evidenceHash === "right" ? toHex(snapshotDigest(entryBytes)) : "00".repeat(32);
   const evidenceSeqno = await b.write(
-    SNAPSHOT_EVIDENCE_MAP,
+    SERVICE_TABLES.snapshotEvidence,
     utf8(JSON.stringify({ hash, version: at.seqno })),
   );
   await b.txs(4);

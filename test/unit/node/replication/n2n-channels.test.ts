@@ -10,13 +10,15 @@ import { connect as tlsConnect } from "node:tls";
 import {
   createSelfSignedCertificate,
   createServiceCertificate,
-  ecPrivateKeyPem,
   endorseNodeCertificate,
+  type EcKeyPair,
+} from "../../../../src/crypto/certs.js";
+import {
+  ecPrivateKeyPem,
   generateEcKeyPair,
   isIssuedBy,
   nodeIdFromPublicKey,
-  type EcKeyPair,
-} from "../../../../src/crypto/index.js";
+} from "../../../../src/crypto/identity.js";
 import {
   NodeChannels,
   type NodeChannelsOptions,

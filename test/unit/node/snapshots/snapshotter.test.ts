@@ -12,17 +12,14 @@ import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
-import {
-  decodeSnapshot,
-  parseSnapshotFileName,
-  SNAPSHOT_TREE_MAP,
-} from "../../../../src/ledger/snapshot.js";
+import { decodeSnapshot, parseSnapshotFileName } from "../../../../src/ledger/snapshot.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
 import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../../../helpers/pki.js";
+import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 
 const identities = await createStartIdentities({ now: new Date() });
 
@@ -106,7 +103,7 @@ test("a snapshot at the first signature past tx_count holds that signature's sto
     const restored = Store.fromSnapshot(decoded.seqno, decoded.writeSet);
     const keys = [...restored.entries("records")].map(([k]) => Buffer.from(k).toString());
     assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
-    assert.ok(decoded.writeSet.maps.some((m) => m.name === SNAPSHOT_TREE_MAP));
+    assert.ok(decoded.writeSet.maps.some((m) => m.name === SERVICE_TABLES.tree));
     // The next one comes tx_count transactions later: the signature at 20 (11 is the evidence,
     // 15 a signature not yet due).
     for (let i = 12; i < 16; i++) r.write(i);

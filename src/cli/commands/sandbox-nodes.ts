@@ -1,0 +1,262 @@
+/**
+ * The node processes of a sandbox, shared by `consortia sandbox` (sandbox.ts) and its disaster
+ * recovery (sandbox-recover.ts): their settings, config files, spawning and stopping, the
+ * proposals that pass by a majority of members, and the banner and log lines the operator sees.
+ *
+ * Invariant: a node stopped here is gone when stopNodes resolves (SIGTERM, then SIGKILL after
+ * STOP_GRACE_MS).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CliError } from "../cli-error.js";
+import { GovClientError, type Action, type GovClient, type MemberSigner } from "../gov-client.js";
+
+export interface Settings {
+  readonly nodes: number;
+  readonly electionTimeoutMs: number;
+  readonly workerThreads: number;
+  readonly members: number;
+  readonly users: number;
+  readonly port: number;
+  readonly workspace: string;
+  readonly sigMsInterval: number;
+  readonly wait: boolean;
+  /** --recover: recover the stopped sandbox in the workspace instead of creating one. */
+  readonly recover: boolean;
+}
+
+export interface NodeProcess {
+  readonly index: number;
+  readonly child: ChildProcess;
+  readonly dir: string;
+  /** Resolves once the process has exited (or failed to spawn). */
+  readonly exited: Promise<string>;
+}
+
+const STOP_GRACE_MS = 5_000;
+
+export function log(line: string): void {
+  const time = new Date().toISOString().slice(11, 23);
+  process.stdout.write(`[${time}] ${line}\n`);
+}
+
+/** --no-wait: leave the nodes running; otherwise run until SIGINT/SIGTERM, then stop them. */
+export async function runUntilStopped(
+  nodes: readonly NodeProcess[],
+  settings: Settings,
+  stop: Promise<string>,
+): Promise<void> {
+  if (!settings.wait) {
+    for (const node of nodes) {
+      writeFileSync(join(node.dir, "node.pid"), `${node.child.pid}\n`);
+      node.child.unref();
+      log(`Node [${node.index}] is running as PID ${node.child.pid} (--no-wait)`);
+    }
+    log("Stop them with kill, using the PIDs above or the node.pid files");
+    return;
+  }
+  const signal = await stop;
+  log(`${signal} received: stopping the network`);
+  for (const line of await stopNodes(nodes)) log(line);
+}
+
+/** SIGINT/SIGTERM as a promise, installed before anything starts so no signal is lost. */
+export function stopSignal(): { promise: Promise<string>; dispose: () => void } {
+  let fire: (signal: string) => void = () => {};
+  const promise = new Promise<string>((r) => (fire = r));
+  const onInt = () => fire("SIGINT");
+  const onTerm = () => fire("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  return {
+    promise,
+    dispose: () => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    },
+  };
+}
+
+/** Node `index`'s config.json in `dir`: Start (0) or Join (others), unless `command` is given. */
+export function writeNodeConfig(
+  index: number,
+  dir: string,
+  common: string,
+  constitutionFiles: readonly string[],
+  settings: Settings,
+  command?: Record<string, unknown>,
+): string {
+  mkdirSync(dir, { recursive: true });
+  const members = Array.from({ length: settings.members }, (_, i) => ({
+    certificate_file: join(common, `member${i}_cert.pem`),
+    encryption_public_key_file: join(common, `member${i}_enc_pubk.pem`),
+  }));
+  const serviceCertificateFile = join(common, "service_cert.pem");
+  const defaultCommand =
+    index === 0
+      ? {
+          type: "Start",
+          service_certificate_file: serviceCertificateFile,
+          start: {
+            constitution_files: constitutionFiles,
+            members,
+            service_configuration: { recovery_threshold: 1 },
+          },
+        }
+      : {
+          type: "Join",
+          service_certificate_file: serviceCertificateFile,
+          join: { target_rpc_address: `127.0.0.1:${settings.port}`, retry_timeout: "500ms" },
+        };
+  const config = {
+    enclave: { platform: "Virtual", type: "Release" },
+    network: {
+      node_to_node_interface: { bind_address: `127.0.0.1:${settings.port + 100 + index}` },
+      rpc_interfaces: {
+        primary_rpc_interface: { bind_address: `127.0.0.1:${settings.port + index}` },
+      },
+    },
+    command: command ?? defaultCommand,
+    ledger: { directory: join(dir, `${index}.ledger`) },
+    snapshots: { directory: join(dir, `${index}.snapshots`) },
+    ledger_signatures: { delay: `${settings.sigMsInterval}ms` },
+    worker_threads: settings.workerThreads,
+    consensus: {
+      message_timeout: `${Math.max(10, Math.floor(settings.electionTimeoutMs / 10))}ms`,
+      election_timeout: `${settings.electionTimeoutMs}ms`,
+    },
+    output_files: {
+      node_certificate_file: join(dir, `${index}.pem`),
+      pid_file: join(dir, "node.pid"),
+    },
+  };
+  const file = join(dir, "config.json");
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  return file;
+}
+
+/**
+ * This same CLI as a child process: process.argv[1] is bin/consortia (bundle) or
+ * src/cli/entry.ts (tsx), and execArgv carries the loader (`--import tsx`) in the latter case.
+ */
+export function spawnNode(
+  index: number,
+  dir: string,
+  configFile: string,
+  detached: boolean,
+): NodeProcess {
+  const script = process.argv[1];
+  if (script === undefined) throw new CliError("cannot tell how this CLI was started");
+  const execArgv = process.execArgv.filter((a) => !/^--(inspect|test)/.test(a));
+  const out = openSync(join(dir, "out"), "w");
+  const err = openSync(join(dir, "err"), "w");
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...execArgv, script, "node", "--config", configFile], {
+      stdio: ["ignore", out, err],
+      detached,
+    });
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  const exited = new Promise<string>((resolveExit) => {
+    child.once("exit", (code, signal) =>
+      resolveExit(signal !== null ? `signal ${signal}` : `code ${code ?? "?"}`),
+    );
+    child.once("error", (e) => resolveExit(`spawn error: ${e.message}`));
+  });
+  return { index, child, dir, exited };
+}
+
+/** The first member proposes `actions`; a strict majority accepts (else an Error says why). */
+export async function proposeAndPass(
+  client: GovClient,
+  members: readonly MemberSigner[],
+  actions: readonly Action[],
+): Promise<void> {
+  const [proposer] = members;
+  if (proposer === undefined) throw new Error("no member to propose");
+  let proposal = await retryWhileNoSignature(() => client.propose(actions, proposer));
+  const majority = Math.floor(members.length / 2) + 1;
+  for (const member of members.slice(0, majority)) {
+    if (proposal.proposalState !== "Open") break;
+    proposal = await client.vote(proposal.proposalId, true, member);
+  }
+  if (proposal.proposalState !== "Accepted") {
+    const why = proposal.failure?.reason ?? "";
+    throw new Error(`proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`);
+  }
+}
+
+/** :update answers 500 until the node has emitted its first signature; give it a few seconds. */
+export async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err: unknown) {
+      const noSignatureYet = err instanceof GovClientError && err.type.status === 500;
+      if (!noSignatureYet || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export function printBanner(common: string, settings: Settings): void {
+  const url = `https://127.0.0.1:${settings.port}`;
+  log("Started Consortia network with the following nodes:");
+  for (let i = 0; i < settings.nodes; i++) {
+    log(`  Node [${i}] = https://127.0.0.1:${settings.port + i}`);
+  }
+  log("You can now issue business transactions to the built-in logging application");
+  log(`Keys and certificates have been copied to the common folder: ${common}`);
+  if (settings.users > 0) {
+    log(
+      `  curl ${url}/app/log/private -X POST --cacert ${join(common, "service_cert.pem")} ` +
+        `--cert ${join(common, "user0_cert.pem")} --key ${join(common, "user0_privk.pem")} ` +
+        `-H "Content-Type: application/json" --data-binary '{"id": 42, "msg": "hello world"}'`,
+    );
+  }
+  log("See docs/ and `consortia gov --help` for governance commands");
+  if (settings.wait) log("Press Ctrl+C to shutdown the network");
+}
+
+/** Stops every node, in parallel. */
+export function stopNodes(nodes: readonly NodeProcess[]): Promise<string[]> {
+  return Promise.all(nodes.map(stopNode));
+}
+
+/** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves once the process is gone. */
+async function stopNode(node: NodeProcess): Promise<string> {
+  const { child } = node;
+  const name = `Node [${node.index}]`;
+  if (child.exitCode !== null || child.signalCode !== null) return `${name} had already stopped`;
+  child.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = await Promise.race([
+    node.exited.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS))),
+  ]);
+  clearTimeout(timer);
+  if (graceful) return `${name} stopped`;
+  child.kill("SIGKILL");
+  await node.exited;
+  return `${name} did not stop within ${STOP_GRACE_MS} ms and was killed`;
+}
+
+/** The last lines of the node's err and out files, for a failed start. */
+export function tails(dir: string): string {
+  const tail = (name: string): string => {
+    let text = "";
+    try {
+      text = readFileSync(join(dir, name), "utf8");
+    } catch {
+      return `(no ${name} file)`;
+    }
+    const lines = text.trimEnd().split("\n").slice(-20);
+    return `--- ${join(dir, name)} (last ${lines.length} lines) ---\n${lines.join("\n")}`;
+  };
+  return `${tail("err")}\n${tail("out")}`;
+}
