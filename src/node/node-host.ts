@@ -59,11 +59,15 @@ import { InlineSealer, WorkerSealer } from "./pipeline/sealer.js";
 import {
   TxPipeline,
   DEFAULT_PIPELINE_OPTIONS,
-  type ConsensusSink,
   type NodeSigningIdentity,
 } from "./pipeline/tx-pipeline.js";
 import { FORWARD_HEADER, TXID_HEADER } from "./frontends/rpc-context.js";
-import { ConsensusDriver, trustedNodeIds } from "./replication/consensus-driver.js";
+import { ConsensusDriver } from "./replication/consensus-driver.js";
+import { EVENT_LOOP_SCHEDULER } from "./replication/event-loop-scheduler.js";
+import { HardStateFile } from "./replication/hard-state-file.js";
+import { NodesTable, trustedNodeIds } from "./replication/nodes-table.js";
+import { ReplicationOutbox } from "./replication/outbox.js";
+import { SystemClock } from "../platform/system-clock.js";
 import { DisasterRecovery } from "./recovery/disaster-recovery.js";
 import {
   replayPublic,
@@ -298,13 +302,11 @@ export class NodeHost implements NodeContext {
             : replay.lastSignedSeqno + 1,
     });
     if (replay !== undefined) ledger.truncate(replay.lastSignedSeqno);
-    // The pipeline and the driver need each other: the pipeline hands entries to the driver.
-    let driver: ConsensusDriver | null = null;
-    const sink: ConsensusSink = {
-      replicate: (entries) => driver!.replicate(entries),
-      canWrite: () => driver!.canWrite(),
-      configurationOf: (writeSet) => driver!.configurationOf(writeSet),
-    };
+    // The pipeline and the driver share the replication outbox, created first: the pipeline
+    // hands its entries to it, the driver takes them into Raft and keeps its write flag.
+    const clock = new SystemClock();
+    const nodesTable = new NodesTable(this.store);
+    const outbox = new ReplicationOutbox(nodesTable);
     this.pipeline = new TxPipeline({
       store: this.store,
       history: this.history,
@@ -327,8 +329,8 @@ export class NodeHost implements NodeContext {
         sigMsInterval: config.ledgerSignatures.delayMs,
         maxUncommittedTxs: config.consensus.maxUncommittedTxCount,
       },
-      nowMs: Date.now(),
-      consensus: sink,
+      nowMs: clock.monotonicMs(),
+      consensus: outbox,
       onSignature: (txId) => this.snapshotter.onSignature(txId),
       onWriteSet: (seqno, writeSet) => {
         this.checkSnapshotEvidence(seqno, writeSet);
@@ -343,7 +345,7 @@ export class NodeHost implements NodeContext {
         electionMs: config.consensus.electionTimeoutMs,
       },
       rng: { bytes: (n) => new Uint8Array(randomBytes(n)), intBelow: randomIntBelow },
-      nowMs: Date.now(),
+      nowMs: clock.monotonicMs(),
       // A recovered log keeps the previous service's entries, committed, but not their
       // configurations: the recovering node alone is the new service's first configuration.
       base:
@@ -375,14 +377,16 @@ export class NodeHost implements NodeContext {
       log: (line) => deps.log(`[n2n] ${line}`),
     });
     const n2n = config.network.nodeToNodeInterface;
-    driver = new ConsensusDriver({
+    this.driver = new ConsensusDriver({
       raft: this.raft,
-      pipeline: this.pipeline,
-      store: this.store,
-      channels: this.channels,
+      replica: this.pipeline,
+      outbox,
+      transport: this.channels,
+      hardState: new HardStateFile(joinPath(config.ledger.directory, HARD_STATE_FILE)),
+      peers: nodesTable,
+      scheduler: EVENT_LOOP_SCHEDULER,
+      clock,
       selfAddress: formatAddress(n2n.publishedAddress),
-      hardStateFile: joinPath(config.ledger.directory, HARD_STATE_FILE),
-      now: () => Date.now(),
       log: (line) => deps.log(`[consensus] ${line}`),
       onForward: (from, message) => this.forwarder.onMessage(from, message),
       onCommit: () => this.afterCommit(),
@@ -396,7 +400,6 @@ export class NodeHost implements NodeContext {
         this.lastLeader = leader;
       },
     });
-    this.driver = driver;
     this.forwarder = new Forwarder({
       send: (peer, message) => this.driver.sendTo(peer, message),
       selfAddress: () => this.driver.selfAddress,

@@ -257,13 +257,13 @@ function registerConfigEndpoints(router: Router, node: NodeContext): void {
     }),
   );
   router.add("GET", "/node/config", () => {
-    const latest = node.raft.details(Date.now()).configurations.at(-1);
+    const latest = node.raft.details(performance.now()).configurations.at(-1);
     const out: Record<string, JsonBody> = {};
     for (const id of latest?.nodes ?? []) out[id] = { address: n2nAddressOf(node, id) };
     return json(out);
   });
   router.add("GET", "/node/consensus", () => {
-    const d = node.raft.details(Date.now());
+    const d = node.raft.details(performance.now());
     const n2nAddress = (id: string): string => n2nAddressOf(node, id);
     const acks: Record<string, JsonBody> = {};
     for (const [id, a] of Object.entries(d.acks)) {
