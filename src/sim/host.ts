@@ -35,7 +35,10 @@ import type {
 } from "../consensus/types.js";
 import { sha256 } from "../crypto/hash.js";
 import { MerkleTree } from "../ledger/merkle/merkle-tree.js";
-import { ConsensusDriver } from "../node/replication/consensus-driver.js";
+import {
+  ConsensusDriver,
+  type ConsensusDriverStats,
+} from "../node/replication/consensus-driver.js";
 import type {
   HardStateStore,
   LocalReplica,
@@ -114,6 +117,11 @@ export class SimHost
 
   get alive(): boolean {
     return this.raft !== null;
+  }
+
+  /** The counters of the node's consensus driver since its last start (null while down). */
+  get driverStats(): Readonly<ConsensusDriverStats> | null {
+    return this.driver?.stats ?? null;
   }
 
   /** Starts (or restarts) the node from the disk. */
