@@ -97,8 +97,8 @@ export class SimHost
   /** The view new leader-side writes are made in (set by the driver, as the pipeline's). */
   private view = 0 as View;
   /** Unsigned entries the leader host wrote since its last signature. */
-  unsigned = 0;
-  lastSignatureMs = 0;
+  private unsigned = 0;
+  private lastSignatureMs = 0;
   /** Set while the node is crashing inside a Ready (torn sync): its duties do nothing. */
   private crashing = false;
   /** Set when the node crashed inside a Ready (torn sync); the simulation counts and resets it. */
