@@ -30,6 +30,8 @@ import { RecoveryKeeper } from "./recovery/recovery-keeper.js";
 import { Rekeys } from "./recovery/rekey.js";
 import type { ConsensusDriver } from "./replication/consensus-driver.js";
 import { Forwarder } from "./replication/forwarding.js";
+import { NodesTable } from "./replication/nodes-table.js";
+import { ReplicationOutbox } from "./replication/outbox.js";
 import type { NodeChannels } from "./replication/n2n/channels.js";
 import { isAuthorizedPeer } from "./replication/peer-authorization.js";
 import { Retirements } from "./replication/retirement.js";
@@ -38,7 +40,7 @@ import { Snapshotter } from "./snapshots/snapshotter.js";
 import { decodeVirtualQuote, type VirtualQuote } from "./startup/node-identity.js";
 import type { NodeIdentity } from "./startup/node-identity.js";
 import { NodeMetrics } from "./node-metrics.js";
-import { startingState, type NodeStart, type StartingState } from "./node-start.js";
+import { startingState, type NodeStart } from "./node-start.js";
 import {
   createChannels,
   createDriver,
@@ -98,13 +100,11 @@ export class NodeHost implements NodeContext {
     this.history = state.history;
     this.startupSeqno = state.startupSeqno;
     this.evidenceCheck = new SnapshotEvidenceCheck(state.snapshotToConfirm, log);
+    // The pipeline hands its entries to consensus through the outbox, which the driver drains.
+    const nodesTable = new NodesTable(this.store);
+    const outbox = new ReplicationOutbox(nodesTable);
     this.pipeline = createPipeline(config, state, opened.ledger, deps.clock, {
-      // The driver is created below; the pipeline only calls it once the node runs.
-      consensus: {
-        replicate: (entries) => this.driver.replicate(entries),
-        canWrite: () => this.driver.canWrite(),
-        configurationOf: (writeSet) => this.driver.configurationOf(writeSet),
-      },
+      consensus: outbox,
       onSignature: (txId) => this.snapshotter.onSignature(txId),
       onWriteSet: (seqno, writeSet) => {
         this.evidenceCheck.onWriteSet(seqno, writeSet);
@@ -119,7 +119,7 @@ export class NodeHost implements NodeContext {
       (from, payload) => this.driver.receive(from, payload),
       log,
     );
-    this.driver = this.createDriver(state);
+    this.driver = this.createDriver(outbox, nodesTable);
     this.forwarder = this.createForwarder();
     this.requestPath = this.createRequestPath();
     this.snapshotter = this.createSnapshotter();
@@ -135,11 +135,17 @@ export class NodeHost implements NodeContext {
     this.nodeMetrics = new NodeMetrics(this);
   }
 
-  private createDriver(state: StartingState): ConsensusDriver {
-    const parts = { raft: this.raft, pipeline: this.pipeline, state, channels: this.channels };
+  private createDriver(outbox: ReplicationOutbox, nodesTable: NodesTable): ConsensusDriver {
     return createDriver(
       this.config,
-      { ...parts, clock: this.deps.clock },
+      {
+        raft: this.raft,
+        pipeline: this.pipeline,
+        outbox,
+        nodesTable,
+        channels: this.channels,
+        clock: this.deps.clock,
+      },
       {
         onForward: (from, message) => this.forwarder.onMessage(from, message),
         onCommit: () => {

@@ -13,7 +13,7 @@ import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { SERVICE_TABLES } from "../kv/service-tables.js";
 import type { JoinedNode } from "./join/join-boot.js";
 import type { RecoveredNode } from "./recovery/recovery-boot.js";
-import { trustedNodeIds } from "./replication/consensus-driver.js";
+import { trustedNodeIds } from "./replication/nodes-table.js";
 import { StartupError, StartupErrorCode } from "./startup/startup-checks.js";
 import type { NodeIdentity } from "./startup/node-identity.js";
 

@@ -22,6 +22,10 @@ import {
 } from "./pipeline/tx-pipeline.js";
 import { setAsideLedgerAfter } from "./recovery/recovery-replay.js";
 import { ConsensusDriver } from "./replication/consensus-driver.js";
+import { EVENT_LOOP_SCHEDULER } from "./replication/event-loop-scheduler.js";
+import { HardStateFile } from "./replication/hard-state-file.js";
+import type { NodesTable } from "./replication/nodes-table.js";
+import type { ReplicationOutbox } from "./replication/outbox.js";
 import { readLedgerPayloads } from "./replication/ledger-payloads.js";
 import { NodeChannels } from "./replication/n2n/channels.js";
 import type { Role, View } from "../consensus/types.js";
@@ -152,7 +156,8 @@ export function createChannels(
 export interface DriverParts {
   readonly raft: RaftNode;
   readonly pipeline: TxPipeline;
-  readonly state: StartingState;
+  readonly outbox: ReplicationOutbox;
+  readonly nodesTable: NodesTable;
   readonly channels: NodeChannels;
   readonly clock: Clock;
 }
@@ -164,15 +169,21 @@ export interface DriverHooks {
   readonly log: (line: string) => void;
 }
 
-export function createDriver(config: NodeConfig, parts: DriverParts, hooks: DriverHooks) {
+export function createDriver(
+  config: NodeConfig,
+  parts: DriverParts,
+  hooks: DriverHooks,
+): ConsensusDriver {
   return new ConsensusDriver({
     raft: parts.raft,
-    pipeline: parts.pipeline,
-    store: parts.state.store,
-    channels: parts.channels,
+    replica: parts.pipeline,
+    outbox: parts.outbox,
+    transport: parts.channels,
+    hardState: new HardStateFile(joinPath(config.ledger.directory, HARD_STATE_FILE)),
+    peers: parts.nodesTable,
+    scheduler: EVENT_LOOP_SCHEDULER,
+    clock: parts.clock,
     selfAddress: formatAddress(config.network.nodeToNodeInterface.publishedAddress),
-    hardStateFile: joinPath(config.ledger.directory, HARD_STATE_FILE),
-    now: () => parts.clock.monotonicMs(),
     log: (line) => hooks.log(`[consensus] ${line}`),
     onForward: hooks.onForward,
     onCommit: hooks.onCommit,

@@ -1,18 +1,27 @@
 /**
- * A simulated node host: a RaftNode, its in-memory host log with a Merkle tree over it, and a
- * "disk" holding what the last sync made durable. It carries out every Ready exactly as the
- * contract on `Ready` says: rollback, append, sync, send, commit, advance.
+ * A simulated node host. It runs the node's own ConsensusDriver (src/node/replication) over a
+ * RaftNode, and is the simulator's implementation of the driver's IO (driver-io.ts):
+ * - the local replica: an in-memory host log with a Merkle tree over it, and a "disk" holding
+ *   what the last sync made durable;
+ * - the transport: the simulated network, which carries the bytes the driver encodes;
+ * - the hard state store (the disk), the peer directory and the turn scheduler.
+ * The clock is the simulation's (HostEnv.clock).
  *
- * Owns: the host log, its Merkle tree and leaf hashes, the disk, and the leader-side writes
- * (client transactions, signatures, configurations).
+ * Owns: the host log, its Merkle tree and leaf hashes, the disk, the driver's deferred work,
+ * and the leader-side writes (client transactions, signatures, configurations), which go
+ * through the driver's ReplicationOutbox exactly as the pipeline's do.
  * Invariants:
  * - log[i] has seqno i + 1; leaves[i] = sha256(log[i].payload); tree has log.length leaves.
- * - After every Ready is applied, log.length === node.lastSeqno and commit === node.commitSeqno.
+ * - After every event, log.length === raft.lastSeqno and commit === raft.commitSeqno.
  * - The disk holds a prefix-consistent copy of the log as of the last sync: disk entries equal
  *   log entries below `dirtyFrom`, and disk.commit <= disk.entries.length.
  * - The payload of every signature entry is the Merkle root over all earlier entries.
+ * - Once a sync tears (the node crashes inside it), every later duty of that Ready and the ones
+ *   after it is a no-op; when the driver returns, the host tears the node down, losing
+ *   everything not on the disk.
  */
 import { concatBytes, equalBytes, putU32LE } from "../base/bytes.js";
+import type { TxId } from "../base/ids.js";
 import type { Prng } from "../base/prng.js";
 import { RaftNode } from "../consensus/raft.js";
 import type {
@@ -20,18 +29,35 @@ import type {
   NodeId,
   RaftEntry,
   RaftTimings,
-  Ready,
+  Role,
   Seqno,
   View,
 } from "../consensus/types.js";
 import { sha256 } from "../crypto/hash.js";
 import { MerkleTree } from "../ledger/merkle/merkle-tree.js";
+import {
+  ConsensusDriver,
+  type ConsensusDriverStats,
+} from "../node/replication/consensus-driver.js";
+import type {
+  HardStateStore,
+  LocalReplica,
+  MonotonicClock,
+  PeerDirectory,
+  PeerTransport,
+  TurnScheduler,
+} from "../node/replication/driver-io.js";
+import { ReplicationOutbox } from "../node/replication/outbox.js";
 import type { InvariantChecker } from "./invariants.js";
 import type { SimNetwork } from "./network.js";
 
 export const TAG_WRITE = 1;
 export const TAG_SIGNATURE = 2;
 export const TAG_CONFIG = 3;
+
+/** A leader signs after this many client writes, or this long after unsigned writes. */
+const SIGNATURE_EVERY_WRITES = 4;
+const SIGNATURE_INTERVAL_MS = 50;
 
 export interface Disk {
   entries: RaftEntry[];
@@ -44,25 +70,40 @@ export interface HostEnv {
   readonly network: SimNetwork;
   readonly checker: InvariantChecker;
   readonly timings: RaftTimings;
+  readonly clock: MonotonicClock;
   /** Probability that a sync is torn: the node crashes before it, losing the Ready. */
   readonly tornSyncProbability: number;
   readonly rng: Prng;
   log(line: string): void;
 }
 
-export class SimHost {
-  node: RaftNode | null = null;
+/** The address a simulated node publishes (the network routes by id; the codec carries it). */
+function simAddress(id: string): string {
+  return `sim:${id}`;
+}
+
+export class SimHost
+  implements LocalReplica, PeerTransport, HardStateStore, PeerDirectory, TurnScheduler
+{
+  private raft: RaftNode | null = null;
+  private driver: ConsensusDriver | null = null;
+  private outbox: ReplicationOutbox | null = null;
   log: RaftEntry[] = [];
   leaves: Uint8Array[] = [];
   private tree = new MerkleTree();
   commit = 0;
   // Invariant: disk.entries equals log below dirtyFrom (a seqno).
   private dirtyFrom = 1;
+  /** The view new leader-side writes are made in (set by the driver, as the pipeline's). */
+  private view = 0 as View;
   /** Unsigned entries the leader host wrote since its last signature. */
-  unsigned = 0;
-  lastSignatureMs = 0;
-  /** Set when the node crashed inside a Ready (torn sync); the simulation counts it. */
+  private unsigned = 0;
+  private lastSignatureMs = 0;
+  /** Set while the node is crashing inside a Ready (torn sync): its duties do nothing. */
+  private crashing = false;
+  /** Set when the node crashed inside a Ready (torn sync); the simulation counts and resets it. */
   tornCrash = false;
+  private deferred: (() => void)[] = [];
 
   constructor(
     readonly id: NodeId,
@@ -70,8 +111,17 @@ export class SimHost {
     private readonly env: HostEnv,
   ) {}
 
+  get node(): RaftNode | null {
+    return this.raft;
+  }
+
   get alive(): boolean {
-    return this.node !== null;
+    return this.raft !== null;
+  }
+
+  /** The counters of the node's consensus driver since its last start (null while down). */
+  get driverStats(): Readonly<ConsensusDriverStats> | null {
+    return this.driver?.stats ?? null;
   }
 
   /** Starts (or restarts) the node from the disk. */
@@ -85,9 +135,10 @@ export class SimHost {
     // A restart re-checks the durable committed prefix against what was committed globally.
     this.env.checker.onCommit(this, this.disk.commit, null);
     this.commit = this.disk.commit;
+    this.view = this.disk.hardState.view;
     this.unsigned = 0;
     this.lastSignatureMs = nowMs;
-    this.node = new RaftNode({
+    this.raft = new RaftNode({
       id: this.id,
       timings: this.env.timings,
       rng: this.env.rng.fork(),
@@ -97,25 +148,72 @@ export class SimHost {
       hardState: this.disk.hardState,
       commitSeqno: this.disk.commit as Seqno,
       startAsLeader,
+      reader: { payloads: (from, count) => this.payloads(from, count) },
     });
-    this.processReady(nowMs);
+    this.outbox = new ReplicationOutbox();
+    this.driver = new ConsensusDriver({
+      raft: this.raft,
+      replica: this,
+      outbox: this.outbox,
+      transport: this,
+      hardState: this,
+      peers: this,
+      scheduler: this,
+      clock: this.env.clock,
+      selfAddress: simAddress(this.id),
+      log: (line) => this.env.log(`${this.id}: ${line}`),
+      onForward: (from) => {
+        this.env.checker.fail("SimMessages", `${this.id} got a forwarded request from ${from}`);
+      },
+      onRoleChange: (role, view) => this.onRoleChange(role, view),
+    });
+    this.driver.process();
+    this.settle();
   }
 
   /** Loses everything not on the disk. */
   crash(): void {
-    this.node = null;
+    this.raft = null;
+    this.driver = null;
+    this.outbox = null;
+    this.deferred = [];
+    this.crashing = false;
     this.log = [];
     this.leaves = [];
     this.tree = new MerkleTree();
   }
 
-  /** Applies every pending Ready of the node, in contract order. */
-  processReady(nowMs: number): void {
-    let node = this.node;
-    while (node !== null && node.hasReady()) {
-      this.apply(node, node.ready(), nowMs);
-      node = this.node;
+  // ---------------------------------------------------------------------------------------
+  // Events from the simulation
+
+  /** A frame arrives from `from`; the driver decodes it and processes it this turn. */
+  deliver(from: NodeId, payload: Uint8Array): void {
+    this.driver?.receive(from, payload);
+    this.settle();
+  }
+
+  /** The node's timer: the driver ticks the replica (timed signatures) and Raft. */
+  timer(): void {
+    this.driver?.tick();
+    this.settle();
+  }
+
+  /**
+   * The end of the event-loop turn: runs the driver's deferred work; tears the node down if it
+   * crashed inside a Ready; otherwise checks that the host and its Raft core agree.
+   */
+  private settle(): void {
+    while (this.deferred.length > 0 && !this.crashing) {
+      const tasks = this.deferred;
+      this.deferred = [];
+      for (const task of tasks) if (!this.crashing) task();
     }
+    if (this.crashing) {
+      this.tornCrash = true;
+      this.crash();
+      return;
+    }
+    const node = this.raft;
     if (node === null) return;
     if (node.lastSeqno !== this.log.length || node.commitSeqno !== this.commit) {
       this.env.checker.fail(
@@ -126,37 +224,22 @@ export class SimHost {
     }
   }
 
-  private apply(node: RaftNode, ready: Ready, nowMs: number): void {
-    if (ready.rollbackTo !== null) this.rollback(ready.rollbackTo);
-    for (const e of ready.entries) this.appendEntry(e);
-    if (ready.mustSync) {
-      if (this.env.tornSyncProbability > 0 && this.env.rng.chance(this.env.tornSyncProbability)) {
-        this.env.log(`${this.id} crashes inside a sync (torn)`);
-        this.tornCrash = true;
-        this.crash();
-        return;
-      }
-      this.sync(ready.hardState);
-    }
-    for (const m of ready.messages) this.env.network.send(m, nowMs);
-    if (ready.commitSeqno !== null) {
-      this.env.checker.onCommit(this, ready.commitSeqno, node.isLeader ? node.view : null);
-      this.commit = ready.commitSeqno;
-      if (this.commit > this.disk.entries.length) {
-        this.env.checker.fail("DurableCommit", `${this.id}: commit ${this.commit} not synced`);
-      }
-      this.disk.commit = this.commit;
-    }
-    node.advance(ready, nowMs);
-    const change = ready.roleChange;
-    if (change !== null) {
-      this.env.log(`${this.id} is ${change.role} in view ${change.view}`);
-      this.env.checker.onRoleChange(this, change.role, change.view, node.membership === "Retired");
-      if (change.role === "Leader" && node.isLeader) this.writeSignature(nowMs);
-    }
+  private onRoleChange(role: Role, view: View): void {
+    const node = this.raft;
+    if (this.crashing || node === null) return;
+    this.env.log(`${this.id} is ${role} in view ${view}`);
+    this.env.checker.onRoleChange(this, role, view, node.membership === "Retired");
   }
 
-  private rollback(seqno: number): void {
+  // ---------------------------------------------------------------------------------------
+  // LocalReplica: the driver's Ready duties
+
+  get lastSeqno(): Seqno {
+    return this.log.length as Seqno;
+  }
+
+  rollbackTo(seqno: Seqno): void {
+    if (this.crashing) return;
     this.env.checker.onRollback(this, seqno);
     if (seqno >= this.log.length) return;
     this.log.length = seqno;
@@ -164,6 +247,87 @@ export class SimHost {
     this.tree.retract(seqno);
     this.dirtyFrom = Math.min(this.dirtyFrom, seqno + 1);
   }
+
+  appendReplicated(entries: readonly RaftEntry[]): void {
+    if (this.crashing) return;
+    for (const e of entries) {
+      this.appendEntry(e);
+      this.view = e.view;
+    }
+  }
+
+  /** Writes the log to the disk; or, with tornSyncProbability, crashes before it. */
+  syncLedger(): void {
+    if (this.crashing) return;
+    if (this.env.tornSyncProbability > 0 && this.env.rng.chance(this.env.tornSyncProbability)) {
+      this.env.log(`${this.id} crashes inside a sync (torn)`);
+      this.crashing = true;
+      return;
+    }
+    const disk = this.disk;
+    disk.entries.length = Math.min(disk.entries.length, this.dirtyFrom - 1);
+    for (let s = disk.entries.length + 1; s <= this.log.length; s++) {
+      disk.entries.push(this.log[s - 1]!);
+    }
+    this.dirtyFrom = this.log.length + 1;
+  }
+
+  commitTo(txId: TxId): void {
+    const node = this.raft;
+    if (this.crashing || node === null) return;
+    this.env.checker.onCommit(this, txId.seqno, node.isLeader ? node.view : null);
+    this.commit = txId.seqno;
+    if (this.commit > this.disk.entries.length) {
+      this.env.checker.fail("DurableCommit", `${this.id}: commit ${this.commit} not synced`);
+    }
+    this.disk.commit = this.commit;
+  }
+
+  setView(view: View): void {
+    this.view = view;
+  }
+
+  emitSignature(): void {
+    if (this.crashing) return;
+    this.writeSignature();
+  }
+
+  /** A leader signs once SIGNATURE_INTERVAL_MS passed with unsigned writes. */
+  tick(nowMs: number): void {
+    if (this.crashing || this.outbox?.canWrite() !== true || this.unsigned === 0) return;
+    if (nowMs - this.lastSignatureMs < SIGNATURE_INTERVAL_MS) return;
+    this.writeSignature();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // HardStateStore, PeerTransport, PeerDirectory, TurnScheduler
+
+  /** The hard state reaches the disk with the sync before it (a torn sync loses both). */
+  save(state: HardState): void {
+    if (this.crashing) return;
+    this.disk.hardState = state;
+  }
+
+  send(peerId: string, payload: Uint8Array): boolean {
+    if (this.crashing) return false;
+    const frame = { from: this.id, to: peerId as NodeId, payload };
+    this.env.network.send(frame, this.env.clock.monotonicMs());
+    return true;
+  }
+
+  /** The simulated network routes by node id: addresses need no connection. */
+  setPeer(): void {}
+
+  addressOf(peer: NodeId): string {
+    return simAddress(peer);
+  }
+
+  defer(task: () => void): void {
+    this.deferred.push(task);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The host log
 
   private appendEntry(e: RaftEntry): void {
     this.env.checker.onAppend(this, e);
@@ -183,49 +347,57 @@ export class SimHost {
     }
   }
 
-  private sync(hardState: HardState | null): void {
-    const disk = this.disk;
-    disk.entries.length = Math.min(disk.entries.length, this.dirtyFrom - 1);
-    for (let s = disk.entries.length + 1; s <= this.log.length; s++) {
-      disk.entries.push(this.log[s - 1]!);
-    }
-    this.dirtyFrom = this.log.length + 1;
-    if (hardState !== null) disk.hardState = hardState;
+  /** Raft reads compacted payloads back from the host log (as a node reads its ledger). */
+  private payloads(from: Seqno, count: number): Uint8Array[] {
+    return this.log.slice(from - 1, from - 1 + count).map((e) => e.payload);
   }
 
   // ---------------------------------------------------------------------------------------
-  // Leader-side writes
+  // Leader-side writes, through the outbox
 
-  private leaderWrite(nowMs: number, entry: Omit<RaftEntry, "seqno" | "view">): RaftEntry {
-    const node = this.node!;
-    const e: RaftEntry = { ...entry, seqno: (this.log.length + 1) as Seqno, view: node.view };
+  /** Whether the driver lets this host write (its Raft node leads). */
+  get canWrite(): boolean {
+    return this.outbox?.canWrite() === true;
+  }
+
+  private leaderWrite(entry: Omit<RaftEntry, "seqno" | "view">): RaftEntry {
+    const e: RaftEntry = { ...entry, seqno: (this.log.length + 1) as Seqno, view: this.view };
     this.appendEntry(e);
-    node.replicate([e], nowMs);
     this.unsigned = entry.isSignature ? 0 : this.unsigned + 1;
-    if (entry.isSignature) this.lastSignatureMs = nowMs;
-    this.processReady(nowMs);
+    if (entry.isSignature) this.lastSignatureMs = this.env.clock.monotonicMs();
+    // The outbox asserts that Raft still considers this node the leader.
+    this.outbox?.replicate([e]);
     return e;
   }
 
-  writeSignature(nowMs: number): RaftEntry {
+  private writeSignature(): RaftEntry {
     const payload = concatBytes([Uint8Array.of(TAG_SIGNATURE), this.tree.root()]);
-    return this.leaderWrite(nowMs, { isSignature: true, payload });
+    return this.leaderWrite({ isSignature: true, payload });
   }
 
-  /** A client write tagged with `requestId`; returns its (view, seqno). */
-  writeClient(nowMs: number, requestId: number): RaftEntry {
+  /**
+   * A client write tagged with `requestId` (and a signature after every few); returns its
+   * entry. Only while `canWrite`.
+   */
+  writeClient(requestId: number): RaftEntry {
     const payload = new Uint8Array(5 + 4 + this.env.rng.intBelow(24));
     payload[0] = TAG_WRITE;
     putU32LE(payload, 1, requestId);
     payload.set(this.env.rng.bytes(payload.length - 5), 5);
-    return this.leaderWrite(nowMs, { isSignature: false, payload });
+    const e = this.leaderWrite({ isSignature: false, payload });
+    if (this.unsigned >= SIGNATURE_EVERY_WRITES && this.canWrite) this.writeSignature();
+    this.settle();
+    return e;
   }
 
-  writeConfiguration(nowMs: number, nodes: readonly NodeId[]): RaftEntry {
+  /** Proposes `nodes` as the next configuration. Only while `canWrite`. */
+  writeConfiguration(nodes: readonly NodeId[]): RaftEntry {
     const configuration = [...nodes].sort();
     this.env.checker.onPropose(configuration);
     const text = new TextEncoder().encode(configuration.join(","));
     const payload = concatBytes([Uint8Array.of(TAG_CONFIG), text]);
-    return this.leaderWrite(nowMs, { isSignature: false, payload, configuration });
+    const e = this.leaderWrite({ isSignature: false, payload, configuration });
+    this.settle();
+    return e;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * CLI of the deterministic consensus simulation:
- *   npm run sim -- --seed S --steps N [--nodes 5] [--verbose]
+ *   npm run sim -- --seed S --steps N [--nodes 5] [--verbose]     (or --seed=S, ...)
  * Runs one simulation, prints a summary; on failure prints the violation, the seed and the exact
  * replay command, and exits 1. Usage errors exit 2.
  */
@@ -27,8 +27,10 @@ function intArg(name: string, text: string | undefined, min: number): number {
   return n;
 }
 
-function parseArgs(argv: readonly string[]): Args {
+function parseArgs(input: readonly string[]): Args {
   const args: Args = { seed: 1, steps: 5000, nodes: 5, verbose: false };
+  // "--seed=7" is "--seed 7".
+  const argv = input.flatMap((a) => (/^--\w+=/.test(a) ? a.split(/=(.*)/s, 2) : [a]));
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === "--verbose") args.verbose = true;

@@ -1,7 +1,8 @@
 /**
- * The simulated network of the deterministic consensus simulation: every message gets a random
- * delay (so messages reorder), may be dropped or duplicated, and is lost at delivery time if a
- * partition cuts its direction then.
+ * The simulated network of the deterministic consensus simulation: it carries the frames the
+ * nodes' consensus drivers encode (so the node-to-node codec runs too). Every frame gets a
+ * random delay (so messages reorder), may be dropped or duplicated, and is lost at delivery time
+ * if a partition cuts its direction then.
  *
  * Owns: the in-flight messages (a binary heap ordered by delivery time, then send order) and
  * the set of cut directed links.
@@ -10,7 +11,7 @@
  * - A cut applies at delivery, so messages in flight when a partition starts are lost too.
  */
 import type { Prng } from "../base/prng.js";
-import type { Envelope, NodeId } from "../consensus/types.js";
+import type { NodeId } from "../consensus/types.js";
 
 export interface NetworkConfig {
   /** Delay drawn uniformly in [minDelayMs, maxDelayMs]. */
@@ -22,10 +23,17 @@ export interface NetworkConfig {
   duplicateProbability: number;
 }
 
+/** One encoded node-to-node message (the bytes a driver gave its transport). */
+export interface Frame {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly payload: Uint8Array;
+}
+
 export interface InFlight {
   readonly at: number;
   readonly order: number;
-  readonly envelope: Envelope;
+  readonly frame: Frame;
 }
 
 export interface NetworkStats {
@@ -56,16 +64,16 @@ export class SimNetwork {
     return this.heap.length;
   }
 
-  send(envelope: Envelope, nowMs: number): void {
+  send(frame: Frame, nowMs: number): void {
     this.stats.sent++;
     if (this.config.dropProbability > 0 && this.rng.chance(this.config.dropProbability)) {
       this.stats.dropped++;
       return;
     }
-    this.push(envelope, nowMs);
+    this.push(frame, nowMs);
     if (this.config.duplicateProbability > 0 && this.rng.chance(this.config.duplicateProbability)) {
       this.stats.duplicated++;
-      this.push(envelope, nowMs);
+      this.push(frame, nowMs);
     }
   }
 
@@ -83,7 +91,7 @@ export class SimNetwork {
       this.heap[0] = last;
       this.siftDown(0);
     }
-    if (this.isCut(top.envelope.from, top.envelope.to)) {
+    if (this.isCut(top.frame.from, top.frame.to)) {
       this.stats.dropped++;
       return undefined;
     }
@@ -116,13 +124,13 @@ export class SimNetwork {
     this.cuts.clear();
   }
 
-  private push(envelope: Envelope, nowMs: number): void {
+  private push(frame: Frame, nowMs: number): void {
     const c = this.config;
     let delay = c.minDelayMs + this.rng.intBelow(c.maxDelayMs - c.minDelayMs + 1);
     if (c.lateProbability > 0 && this.rng.chance(c.lateProbability)) {
       delay += this.rng.intBelow(10 * c.maxDelayMs);
     }
-    this.heap.push({ at: nowMs + delay, order: this.order++, envelope });
+    this.heap.push({ at: nowMs + delay, order: this.order++, frame });
     this.siftUp(this.heap.length - 1);
   }
 

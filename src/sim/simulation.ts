@@ -1,8 +1,9 @@
 /**
  * The deterministic simulation of Consortia's consensus (issue #4 item 5, checklist J2): N
- * simulated hosts in one process on a simulated millisecond clock, a faulty network, crashes
- * and restarts, partitions and reconfigurations, all drawn from one seeded Prng, with the
- * safety invariants of invariants.ts checked after every step and a liveness phase at the end.
+ * simulated hosts, each running the node's own ConsensusDriver over a RaftNode, in one process
+ * on a simulated millisecond clock, with a faulty network, crashes and restarts, partitions and
+ * reconfigurations, all drawn from one seeded Prng, with the safety invariants of invariants.ts
+ * checked after every step and a liveness phase at the end.
  *
  * Start: nodes n0..n{N-1} exist. n0, n1 and n2 start with the same two durable, committed
  * entries (seqno 1: a configuration [n0, n1, n2]; seqno 2: a signature over it), all in view 2,
@@ -78,8 +79,6 @@ export const SIM_TIMINGS: RaftTimings = {
 };
 
 const TICK_MS = 10;
-const SIGNATURE_EVERY_WRITES = 4;
-const SIGNATURE_INTERVAL_MS = 50;
 const INITIAL_MEMBERS = 3;
 const MIN_MEMBERS = 3;
 const START_VIEW = 2 as View;
@@ -152,6 +151,7 @@ export class Simulation {
       network: this.network,
       checker: this.checker,
       timings: SIM_TIMINGS,
+      clock: { monotonicMs: () => this.now },
       tornSyncProbability: 0.002,
       rng: this.rng.fork(),
       log: (line) => this.logLine(`[${this.now}ms #${this.step}] ${line}`),
@@ -229,26 +229,22 @@ export class Simulation {
     this.now = this.nextTickAt;
     this.nextTickAt += TICK_MS;
     for (const h of this.hosts) {
-      const node = h.node;
-      if (node === null) continue;
-      node.tick(this.now);
-      h.processReady(this.now);
+      if (!h.alive) continue;
+      h.timer();
       this.afterHostEvent(h);
-      this.maybeTimedSignature(h);
     }
   }
 
   private deliver(): void {
     const m = this.network.pop();
     if (m === undefined) return;
-    const host = this.hostOf(m.envelope.to);
-    if (host?.node == null) {
+    const host = this.hostOf(m.frame.to);
+    if (host === undefined || !host.alive) {
       this.network.stats.dropped++;
       return;
     }
     this.network.stats.delivered++;
-    host.node.step(m.envelope.from, m.envelope.message, this.now);
-    host.processReady(this.now);
+    host.deliver(m.frame.from, m.frame.payload);
     this.afterHostEvent(host);
   }
 
@@ -277,13 +273,12 @@ export class Simulation {
   // ---------------------------------------------------------------------------------------
   // Leader actions
 
-  /** The live host whose node leads in the highest view, if any. */
+  /** The live host whose node leads (and so may write) in the highest view, if any. */
   leaderHost(): SimHost | undefined {
     let best: SimHost | undefined;
     for (const h of this.hosts) {
-      if (h.node?.isLeader === true && (best === undefined || h.node.view > best.node!.view)) {
-        best = h;
-      }
+      if (!h.canWrite || h.node === null) continue;
+      if (best === undefined || h.node.view > best.node!.view) best = h;
     }
     return best;
   }
@@ -297,21 +292,10 @@ export class Simulation {
 
   /** A client write at `leader`; returns the index of the recorded transaction. */
   clientWrite(leader: SimHost): number {
-    const e = leader.writeClient(this.now, ++this.requestId);
+    const e = leader.writeClient(++this.requestId);
     const index = this.checker.recordClientTx({ view: e.view, seqno: e.seqno });
     this.afterHostEvent(leader);
-    if (leader.node?.isLeader === true && leader.unsigned >= SIGNATURE_EVERY_WRITES) {
-      leader.writeSignature(this.now);
-      this.afterHostEvent(leader);
-    }
     return index;
-  }
-
-  private maybeTimedSignature(h: SimHost): void {
-    if (h.node?.isLeader !== true || h.unsigned === 0) return;
-    if (this.now - h.lastSignatureMs < SIGNATURE_INTERVAL_MS) return;
-    h.writeSignature(this.now);
-    this.afterHostEvent(h);
   }
 
   /** Adds a spare node or removes a member (maybe the leader itself), if none is pending. */
@@ -337,7 +321,7 @@ export class Simulation {
       return;
     }
     this.logLine(`[${this.now}ms #${this.step}] ${leader.id} proposes [${next.join(",")}]`);
-    leader.writeConfiguration(this.now, next);
+    leader.writeConfiguration(next);
     this.stats.reconfigurations++;
     this.afterHostEvent(leader);
   }

@@ -85,13 +85,14 @@ export interface StageProfile {
 export type PipelineStage = "execute" | "serialise" | "merkle" | "ledger" | "signature";
 
 /**
- * Where a replicated node's pipeline hands its entries (the consensus driver). Without one the
- * pipeline runs standalone: it syncs and commits at each signature itself (benchmarks, tests).
+ * Where a replicated node's pipeline hands its entries: the replication outbox, which consensus
+ * drains (the pipeline knows nothing of the consensus driver). Without one the pipeline runs
+ * standalone: it syncs and commits at each signature itself (benchmarks, tests).
  */
 export interface ConsensusSink {
   /** Leader: entries now in the local ledger (not yet synced), in seqno order. */
   replicate(entries: readonly RaftEntry[]): void;
-  /** Whether this node may execute writes (it is the primary). */
+  /** Whether this node may execute writes: consensus considers it the primary right now. */
   canWrite(): boolean;
   /** The new configuration (trusted node ids) a committed write set creates, if any. */
   configurationOf(writeSet: WriteSet): readonly NodeId[] | undefined;
@@ -106,6 +107,7 @@ export interface TxPipelineDeps {
   readonly sealer?: EntrySealer | undefined;
   readonly identity: NodeSigningIdentity;
   readonly options: TxPipelineOptions;
+  /** Monotonic time now, from the clock that later drives `tick` (the interval starts here). */
   readonly nowMs: number;
   readonly profile?: StageProfile | undefined;
   readonly consensus?: ConsensusSink | undefined;
@@ -172,6 +174,11 @@ export class TxPipeline {
 
   get commitTxId(): TxId {
     return this.committed;
+  }
+
+  /** The last seqno in the store: executed here (maybe still being sealed) or replicated. */
+  get lastSeqno(): Seqno {
+    return this.store.seqno;
   }
 
   get lastTxId(): TxId {
@@ -281,7 +288,7 @@ export class TxPipeline {
 
   /**
    * Records what the sealer finished, and emits a signature if `sigMsInterval` has passed with
-   * unsigned transactions. The node calls this from its loop.
+   * unsigned transactions. The node calls this from its loop, with monotonic time.
    */
   tick(nowMs: number): boolean {
     this.record(this.sealer.poll());

@@ -3,53 +3,60 @@
  * peer messages and the primary's new entries, and carries out each Ready in the order the
  * contract requires:
  *
- *   1. roll back  local state (store, history, ledger) past the point Raft kept;
- *   2. append     entries from the primary (history, store, ledger);
- *   3. sync       the ledger (fdatasync) and the hard state file, when Ready.mustSync;
+ *   1. roll back  the local replica past the point Raft kept;
+ *   2. append     entries from the primary;
+ *   3. sync       the replica's ledger, when Ready.mustSync, and save the hard state;
  *   4. send       messages, only now (a follower's ack promises durability);
- *   5. commit     the pipeline up to Ready.commitSeqno (ledger chunks .committed, receipts);
- *   6. advance.
+ *   5. commit     the replica up to Ready.commitSeqno (ledger chunks .committed, receipts);
+ *   6. advance,   then react to a new role (a new primary signs at once).
  *
- * Owns: the hard state file, the peer address book of the channels, and the queue of
- * received messages. Messages are processed in batches, once per event-loop turn, so many acks
- * cost one Ready and one fdatasync.
+ * All IO goes through the narrow interfaces of driver-io.ts, so the same driver runs in a node
+ * (TxPipeline, NodeChannels, the nodes table, a hard state file, the event loop, SystemClock)
+ * and in the simulator (src/sim), which checks this code rather than a copy of its duties.
  *
- * A replicated node's pipeline never commits by itself: it hands entries to `replicate`
- * (ConsensusSink), and commits when this driver says so.
+ * Owns: the peer addresses it told the transport, the queue of received messages, and the
+ * write flag of the ReplicationOutbox. Messages are processed in batches, once per event-loop
+ * turn, so many acks cost one Ready and one sync.
+ *
+ * A replicated node's pipeline never commits by itself: it hands entries to the outbox, and
+ * commits when this driver says so.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
-import { fromUtf8, utf8 } from "../../base/bytes.js";
 import type { NodeId, Seqno, View } from "../../base/ids.js";
 import type { RaftNode } from "../../consensus/raft.js";
 import { PAYLOAD_WINDOW } from "../../consensus/raft-log.js";
-import type { RaftEntry, RaftMessage, Ready, Role } from "../../consensus/types.js";
-import { GOV_MAPS, GOV_TABLES } from "../../gov/tables.js";
-import type { WriteSet } from "../../kv/write-set.js";
-import type { Store } from "../../kv/store.js";
+import type { Envelope, RaftMessage, Ready, Role } from "../../consensus/types.js";
+import type {
+  HardStateStore,
+  LocalReplica,
+  MonotonicClock,
+  PeerDirectory,
+  PeerTransport,
+  TurnScheduler,
+} from "./driver-io.js";
 import { decodeN2n, encodeN2n, type N2nMessage } from "./n2n/messages.js";
-import type { ConsensusSink, TxPipeline } from "../pipeline/tx-pipeline.js";
-
-/** What the driver needs of the node-to-node channels. */
-export interface PeerChannels {
-  setPeer(peerId: string, address: string): void;
-  send(peerId: string, payload: Uint8Array): boolean;
-}
+import type { ReplicationOutbox } from "./outbox.js";
 
 export interface ConsensusDriverDeps {
   readonly raft: RaftNode;
-  readonly pipeline: TxPipeline;
-  readonly store: Store;
-  readonly channels: PeerChannels;
+  /** The local state Raft's decisions are applied to (the pipeline). */
+  readonly replica: LocalReplica;
+  /** Where the replica's own entries wait for Raft; the driver keeps its write flag. */
+  readonly outbox: ReplicationOutbox;
+  readonly transport: PeerTransport;
+  readonly hardState: HardStateStore;
+  /** Addresses of peers not heard from yet (the nodes table). */
+  readonly peers: PeerDirectory;
+  readonly scheduler: TurnScheduler;
+  readonly clock: MonotonicClock;
   /** This node's published node-to-node address ("host:port"), sent with every message. */
   readonly selfAddress: string;
-  /** Where the hard state (view, vote) is kept; written atomically and synced. */
-  readonly hardStateFile: string;
-  readonly now: () => number;
   readonly log: (line: string) => void;
   /** Forwarded requests and their answers travel on the same channels. */
   readonly onForward: (from: NodeId, message: N2nMessage) => void;
   readonly onRoleChange?: (role: Role, view: View, leader: NodeId | null) => void;
   readonly onCommit?: (seqno: Seqno) => void;
+  /** Payloads of the newest this many seqnos stay in Raft's memory (default PAYLOAD_WINDOW). */
+  readonly payloadWindow?: number;
 }
 
 export interface ConsensusDriverStats {
@@ -60,18 +67,9 @@ export interface ConsensusDriverStats {
   syncs: number;
 }
 
-/** Trusted node ids in the store: the consensus configuration (ccf-api.md 7). */
-export function trustedNodeIds(store: Store): NodeId[] {
-  const ids: NodeId[] = [];
-  const codec = GOV_MAPS.nodeInfo.codec;
-  for (const [key, value] of store.entries(GOV_TABLES.nodeInfo)) {
-    if (codec.decode(value).status === "Trusted") ids.push(fromUtf8(key) as NodeId);
-  }
-  return ids.sort();
-}
-
-export class ConsensusDriver implements ConsensusSink {
+export class ConsensusDriver {
   private readonly d: ConsensusDriverDeps;
+  private readonly payloadWindow: number;
   private inbox: { from: NodeId; message: RaftMessage }[] = [];
   private scheduled = false;
   private processing = false;
@@ -87,26 +85,17 @@ export class ConsensusDriver implements ConsensusSink {
 
   constructor(deps: ConsensusDriverDeps) {
     this.d = deps;
+    this.payloadWindow = deps.payloadWindow ?? PAYLOAD_WINDOW;
+    // Local entries reach Raft as soon as the replica writes them, as one batch.
+    deps.outbox.listen(() => {
+      this.handOver();
+      this.schedule();
+    });
+    this.syncWritable();
   }
 
   get raft(): RaftNode {
     return this.d.raft;
-  }
-
-  // ConsensusSink --------------------------------------------------------------------------
-
-  replicate(entries: readonly RaftEntry[]): void {
-    this.d.raft.replicate(entries, this.d.now());
-    this.schedule();
-  }
-
-  canWrite(): boolean {
-    return this.d.raft.isLeader;
-  }
-
-  configurationOf(writeSet: WriteSet): readonly NodeId[] | undefined {
-    if (!writeSet.maps.some((m) => m.name === GOV_TABLES.nodeInfo)) return undefined;
-    return trustedNodeIds(this.d.store);
   }
 
   // Inputs ---------------------------------------------------------------------------------
@@ -133,16 +122,19 @@ export class ConsensusDriver implements ConsensusSink {
 
   /** Timer: signatures due, elections and heartbeats. */
   tick(): void {
-    const now = this.d.now();
-    this.d.pipeline.tick(now);
+    const now = this.d.clock.monotonicMs();
+    this.d.replica.tick(now);
+    // Raft sees the tick's signature before the tick (the outbox's listener handed it over).
+    this.handOver();
     this.d.raft.tick(now);
+    this.syncWritable();
     this.process();
   }
 
   /** Sends a non-consensus message (forwarding) to `peer`. */
   sendTo(peer: NodeId, message: N2nMessage): boolean {
     this.ensureAddress(peer);
-    return this.d.channels.send(peer, encodeN2n(message));
+    return this.d.transport.send(peer, encodeN2n(message));
   }
 
   get selfAddress(): string {
@@ -152,7 +144,7 @@ export class ConsensusDriver implements ConsensusSink {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.d.scheduler.defer(() => {
       this.scheduled = false;
       this.process();
     });
@@ -163,40 +155,83 @@ export class ConsensusDriver implements ConsensusSink {
     if (this.processing) return; // re-entered from a Ready duty: the outer loop continues
     this.processing = true;
     try {
-      const now = this.d.now();
+      const { raft, clock } = this.d;
+      const now = clock.monotonicMs();
+      this.handOver();
       const inbox = this.inbox;
       this.inbox = [];
-      for (const { from, message } of inbox) this.d.raft.step(from, message, now);
-      while (this.d.raft.hasReady()) this.handle(this.d.raft.ready());
+      for (const { from, message } of inbox) raft.step(from, message, now);
+      this.syncWritable();
+      for (;;) {
+        this.handOver();
+        if (!raft.hasReady()) break;
+        this.handle(raft.ready());
+      }
     } finally {
       this.processing = false;
     }
   }
 
+  /** Gives Raft the entries the replica wrote since the last call (a leader's own entries). */
+  private handOver(): void {
+    const entries = this.d.outbox.take();
+    if (entries.length === 0) return;
+    this.d.raft.replicate(entries, this.d.clock.monotonicMs());
+    this.syncWritable();
+  }
+
+  /**
+   * The replica may write exactly while Raft considers this node the leader. Called after
+   * every input to Raft that may change its role (step, tick, replicate, advance).
+   */
+  private syncWritable(): void {
+    this.d.outbox.setWritable(this.d.raft.isLeader);
+  }
+
   // Ready ----------------------------------------------------------------------------------
 
   private handle(ready: Ready): void {
-    const { raft, pipeline } = this.d;
+    const { raft, replica } = this.d;
     this.stats.readies++;
-    // 1. Roll back. A node that is not (or no longer) the primary holds exactly what Raft
-    // thinks it holds; a deposed primary also drops transactions still with its sealer.
+    // 1. Roll back.
+    this.rollBack(ready);
+    // 2. Append.
+    if (ready.entries.length > 0) replica.appendReplicated(ready.entries);
+    // 3. Sync.
+    if (ready.mustSync) {
+      replica.syncLedger();
+      this.stats.syncs++;
+    }
+    if (ready.hardState !== null) this.d.hardState.save(ready.hardState);
+    // 4. Send.
+    this.send(ready.messages);
+    // 5. Commit.
+    if (ready.commitSeqno !== null && ready.commitSeqno > 0) this.commit(ready.commitSeqno);
+    // 6. Advance, then react to a new role.
+    raft.advance(ready, this.d.clock.monotonicMs());
+    this.syncWritable();
+    if (ready.roleChange !== null) this.onNewRole(ready.roleChange);
+  }
+
+  /**
+   * A node that is not (or no longer) the primary holds exactly what Raft thinks it holds; a
+   * deposed primary also drops transactions still being sealed, which Raft never saw.
+   */
+  private rollBack(ready: Ready): void {
     let target: number | null = ready.rollbackTo;
-    if (!raft.isLeader) {
+    if (!this.d.raft.isLeader) {
       const hostBase = ready.rollbackTo ?? ready.lastSeqno - ready.entries.length;
       target = Math.min(target ?? hostBase, hostBase);
     }
-    if (target !== null && this.d.store.seqno > target) pipeline.rollbackTo(target as Seqno);
-    // 2. Append.
-    if (ready.entries.length > 0) pipeline.appendReplicated(ready.entries);
-    // 3. Sync.
-    if (ready.mustSync) {
-      pipeline.syncLedger();
-      this.stats.syncs++;
+    if (target !== null && this.d.replica.lastSeqno > target) {
+      this.d.replica.rollbackTo(target as Seqno);
     }
-    if (ready.hardState !== null) this.writeHardState(ready.hardState);
-    // 4. Send. Followers in step usually get the same AppendEntries: encode it once.
+  }
+
+  /** Followers in step usually get the same AppendEntries: it is encoded once for all. */
+  private send(messages: readonly Envelope[]): void {
     const encoded = new Map<string, Uint8Array>();
-    for (const envelope of ready.messages) {
+    for (const envelope of messages) {
       const m = envelope.message;
       const key =
         m.type === "append_entries"
@@ -208,40 +243,30 @@ export class ConsensusDriver implements ConsensusSink {
         if (key !== null) encoded.set(key, bytes);
       }
       this.ensureAddress(envelope.to);
-      if (this.d.channels.send(envelope.to, bytes)) this.stats.sent++;
-    }
-    // 5. Commit.
-    if (ready.commitSeqno !== null && ready.commitSeqno > 0) {
-      const seqno = ready.commitSeqno;
-      pipeline.commitTo({ view: raft.log.viewAt(seqno), seqno });
-      this.d.onCommit?.(seqno);
-      // Compact in steps of a window, not at every commit (each compaction copies the window).
-      if (seqno - this.compactedTo >= 2 * PAYLOAD_WINDOW) {
-        this.compactedTo = seqno - PAYLOAD_WINDOW;
-        raft.compactPayloads(this.compactedTo as Seqno);
-      }
-    }
-    // 6. Advance, then react to a new role (a new primary signs at once in its view).
-    raft.advance(ready, this.d.now());
-    if (ready.roleChange !== null) {
-      const { role, view, leader } = ready.roleChange;
-      pipeline.setView(view);
-      this.d.onRoleChange?.(role, view, leader);
-      // (Not before genesis: the service's first transaction is 2.1, then its signature.)
-      if (role === "Leader" && raft.isLeader && this.d.store.seqno > 0) pipeline.emitSignature();
+      if (this.d.transport.send(envelope.to, bytes)) this.stats.sent++;
     }
   }
 
-  private writeHardState(state: { view: View; votedFor: NodeId | null }): void {
-    const tmp = `${this.d.hardStateFile}.tmp`;
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, utf8(JSON.stringify(state)));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+  private commit(seqno: Seqno): void {
+    const { raft } = this.d;
+    this.d.replica.commitTo({ view: raft.log.viewAt(seqno), seqno });
+    this.d.onCommit?.(seqno);
+    // Compact in steps of a window, not at every commit (each compaction copies the window).
+    if (seqno - this.compactedTo >= 2 * this.payloadWindow) {
+      this.compactedTo = seqno - this.payloadWindow;
+      raft.compactPayloads(this.compactedTo as Seqno);
     }
-    renameSync(tmp, this.d.hardStateFile);
+  }
+
+  private onNewRole(change: NonNullable<Ready["roleChange"]>): void {
+    const { role, view, leader } = change;
+    this.d.replica.setView(view);
+    this.d.onRoleChange?.(role, view, leader);
+    // A new primary signs at once in its view; not before genesis, though: the service's
+    // first transaction is 2.1, then its signature.
+    if (role === "Leader" && this.d.raft.isLeader && this.d.replica.lastSeqno > 0) {
+      this.d.replica.emitSignature();
+    }
   }
 
   // Peers ----------------------------------------------------------------------------------
@@ -249,16 +274,13 @@ export class ConsensusDriver implements ConsensusSink {
   private learnAddress(peer: string, address: string): void {
     if (address === "" || this.peerAddresses.get(peer) === address) return;
     this.peerAddresses.set(peer, address);
-    this.d.channels.setPeer(peer, address);
+    this.d.transport.setPeer(peer, address);
   }
 
-  /** Addresses of peers we never heard from come from the nodes table. */
+  /** Addresses of peers we never heard from come from the directory (the nodes table). */
   private ensureAddress(peer: NodeId): void {
     if (this.peerAddresses.has(peer)) return;
-    const bytes = this.d.store.get(GOV_TABLES.nodeInfo, utf8(peer));
-    if (bytes === undefined) return;
-    const info = GOV_MAPS.nodeInfo.codec.decode(bytes);
-    const n2n = info.node_to_node_interface;
-    this.learnAddress(peer, n2n.published_address ?? n2n.bind_address);
+    const address = this.d.peers.addressOf(peer);
+    if (address !== undefined) this.learnAddress(peer, address);
   }
 }
