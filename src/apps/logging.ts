@@ -30,7 +30,15 @@ import {
   typedMap,
   u64Codec,
 } from "../kv/index.js";
-import type { AppEndpoint, AppModule, AuthPolicy, EndpointContext } from "./app.js";
+import { assert } from "../base/assert.js";
+import {
+  cosePayloadOf,
+  type AppEndpoint,
+  type AppModule,
+  type AuthPolicy,
+  type Caller,
+  type EndpointContext,
+} from "./app.js";
 
 type Domain = "private" | "public";
 
@@ -124,7 +132,7 @@ function invalidBody(why: string): never {
 
 /** The request's JSON document: the verified COSE payload for COSE callers, else the body. */
 function jsonBody(context: EndpointContext): unknown {
-  const bytes = context.caller.cosePayload ?? context.request.body;
+  const bytes = cosePayloadOf(context.caller) ?? context.request.body;
   try {
     return JSON.parse(fromUtf8(bytes)) as unknown;
   } catch {
@@ -245,7 +253,10 @@ function storePrivate(context: EndpointContext, transform: (msg: string) => stri
   return ok(true);
 }
 
-function isAdmin(data: unknown): boolean {
+/** Whether the caller is a user whose user_data has `isAdmin: true` (members never are). */
+function isAdmin(caller: Caller): boolean {
+  if (caller.policy !== "user_cert" && caller.policy !== "user_cose_sign1") return false;
+  const data = caller.userData;
   if (typeof data !== "object" || data === null) return false;
   return (data as { isAdmin?: unknown }).isAdmin === true;
 }
@@ -264,12 +275,10 @@ function variantEndpoints(): AppEndpoint[] {
     "/log/private/prefix_cert",
     "Store a private record prefixed with the caller's user id",
     (context) => {
-      const callerId = context.caller.id;
-      if (callerId === undefined) {
-        // user_cert always identifies the caller; reaching here is a node bug.
-        throw new HttpError(HttpErrorCode.InternalError, "Caller has no user id.");
-      }
-      return storePrivate(context, (msg) => `${callerId}: ${msg}`);
+      const caller = context.caller;
+      // The endpoint lists only user_cert, so any other caller here is a node bug.
+      assert(caller.policy === "user_cert", `prefix_cert authenticated by ${caller.policy}`);
+      return storePrivate(context, (msg) => `${caller.userId}: ${msg}`);
     },
     ["user_cert"],
   );
@@ -279,7 +288,7 @@ function variantEndpoints(): AppEndpoint[] {
     "Store a private record; only users whose user_data has isAdmin true",
     (context) => {
       // Authorisation before parsing: a non-admin learns nothing about body validation.
-      if (!isAdmin(context.caller.data)) {
+      if (!isAdmin(context.caller)) {
         throw new HttpError(
           HttpErrorCode.AuthorizationFailed,
           "Only admins may access this endpoint.",
