@@ -21,7 +21,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "n
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { assert } from "../../base/assert.js";
-import { CcfError } from "../../base/errors.js";
+import { CcfError, isNodeError } from "../../base/errors.js";
 import { parseSnapshotFileName } from "../../ledger/snapshot.js";
 import { listCommittedSnapshots } from "./snapshot-files.js";
 import { nodeClientTls } from "../../http/client-tls.js";
@@ -87,15 +87,6 @@ function done<T>(value: T): Step<T> {
 
 function retry(reason: string): Failed {
   return { kind: "retry", reason };
-}
-
-/**
- * Whether `e` is an error Node.js raised for a failed system call (ENOSPC, EACCES, ENOENT):
- * those carry a string `code`. Anything else (an AssertionError, a TypeError from a bad
- * argument) is a bug and must not be retried away.
- */
-function isIoError(e: unknown): e is NodeJS.ErrnoException {
-  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === "string";
 }
 
 /** Resolves the reply, or a retry naming what went wrong on the way (never rejects for IO). */
@@ -316,7 +307,7 @@ async function downloadInto(
     if (outcome.kind === "done") renameSync(files.partial, files.path);
   } catch (e) {
     rmSync(files.partial, { force: true });
-    if (!isIoError(e)) throw e;
+    if (!isNodeError(e)) throw e;
     return retry(`writing ${files.partial}: ${e.message}`);
   }
   if (outcome.kind !== "done") rmSync(files.partial, { force: true });
