@@ -31,6 +31,7 @@ import {
   u64Codec,
 } from "../kv/index.js";
 import { assert } from "../base/assert.js";
+import { isTextDecodeError } from "../base/errors.js";
 import {
   cosePayloadOf,
   type AppEndpoint,
@@ -135,7 +136,8 @@ function jsonBody(context: EndpointContext): unknown {
   const bytes = cosePayloadOf(context.caller) ?? context.request.body;
   try {
     return JSON.parse(fromUtf8(bytes)) as unknown;
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     // Invalid UTF-8 (TypeError) and bad JSON (SyntaxError) mean the same to the client; the
     // engine's own wording is left out so the message is stable across Node versions.
     throw new HttpError(HttpErrorCode.InvalidInput, "Request body is not valid JSON.");
@@ -238,7 +240,8 @@ function rawTextEndpoint(): AppEndpoint {
     let text: string;
     try {
       text = fromUtf8(request.body);
-    } catch {
+    } catch (err: unknown) {
+      if (!isTextDecodeError(err)) throw err;
       return invalidBody("text is not valid UTF-8.");
     }
     writableRecords(context, "private").set(id, text);

@@ -26,6 +26,7 @@
  * constitution; fine for governance, which runs a handful of calls per request.
  */
 import { fromUtf8 } from "../base/bytes.js";
+import { isTextDecodeError } from "../base/errors.js";
 import { SINGLETON_KEY, type Tx } from "../kv/index.js";
 import type { ConstitutionRunner, JsCallOutcome, ResolveVote } from "../gov/constitution-runner.js";
 import { type CcfBinding, type KvAccess, installCcfGlobals } from "./ccf-globals.js";
@@ -206,7 +207,8 @@ function constitutionInKv(tx: Tx): string | null {
   try {
     const source = JSON.parse(fromUtf8(stored)) as unknown;
     return typeof source === "string" ? source : null;
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     return null;
   }
 }
