@@ -153,8 +153,9 @@ export class RecoveryKeeper {
    * trigger_ledger_rekey, inside the rekey's transaction: wraps `secrets` (with the new one,
    * in force from `latestFrom`) under the key of the shares the members hold now, so every
    * transaction sealed with the new secret is recoverable from the first. Throws
-   * RecoveryError(KeyNotHeld) when this node does not hold that key (it did not issue the current shares, e.g. just after an election):
-   * a reshare is scheduled and the rekey can be retried once it has committed.
+   * RecoveryError(KeyNotHeld) when this node does not hold that key (it did not issue the
+   * current shares, e.g. just after an election): a reshare is scheduled and the rekey can be
+   * retried once it has committed.
    */
   rewrap(tx: Tx, secrets: readonly { fromSeqno: number; key: Uint8Array }[], latestFrom: number) {
     const current = getSingleton(tx, GOV_MAPS.encryptedLedgerSecrets);
