@@ -36,7 +36,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { generateEncryptionKey, generateIdentity } from "../../crypto/identity.js";
+import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
+import { failureMessage, SandboxError, SandboxErrorCode } from "./sandbox-error.js";
 import { GovClient, GovClientError, type Action, type MemberSigner } from "../gov-client.js";
 import { recoverSandbox } from "./sandbox-recover.js";
 
@@ -406,7 +408,7 @@ async function bringUp(
   const failure = await Promise.race([
     work().then(
       () => undefined,
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      (e: unknown) => e,
     ),
     anyExit,
     stop.then((signal) => `${signal} received during startup`),
@@ -415,14 +417,19 @@ async function bringUp(
   for (const c of clients) c.close();
   if (failure === undefined) return;
   const stopped = await stopNodes(nodes);
+  const reason = failureMessage(failure);
+  // A bug (an assertion, ...) is not a failed start to explain: it propagates as it is.
+  if (reason === null) throw failure;
   const logs = nodes.map((n) => tails(n.dir)).join("\n");
-  throw new CliError(`${failure}\n${stopped.join("\n")}\n${logs}`);
+  throw new CliError(`${reason}\n${stopped.join("\n")}\n${logs}`);
 }
 
 async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal) {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(path)) {
-    if (signal.aborted || Date.now() > deadline) throw new Error(`the node did not write ${path}`);
+    if (signal.aborted || Date.now() > deadline) {
+      throw new SandboxError({ code: SandboxErrorCode.Timeout }, `the node did not write ${path}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -437,17 +444,24 @@ async function openService(client: GovClient, ids: Identities, serviceCertPem: s
   ];
   await proposeAndPass(client, ids.members, actions);
   const info = await client.serviceInfo();
-  if (info.status !== "Open") throw new Error(`service status is ${info.status}, not Open`);
+  if (info.status !== "Open") {
+    throw new SandboxError(
+      { code: SandboxErrorCode.UnexpectedStatus, status: info.status },
+      `service status is ${info.status}, not Open`,
+    );
+  }
 }
 
-/** The first member proposes `actions`; a strict majority accepts (else an Error says why). */
+/** The first member proposes `actions`; a strict majority accepts (else a SandboxError says why). */
 export async function proposeAndPass(
   client: GovClient,
   members: readonly MemberSigner[],
   actions: readonly Action[],
 ): Promise<void> {
   const [proposer] = members;
-  if (proposer === undefined) throw new Error("no member to propose");
+  if (proposer === undefined) {
+    throw new SandboxError({ code: SandboxErrorCode.MissingState }, "no member to propose");
+  }
   let proposal = await retryWhileNoSignature(() => client.propose(actions, proposer));
   const majority = Math.floor(members.length / 2) + 1;
   for (const member of members.slice(0, majority)) {
@@ -456,7 +470,14 @@ export async function proposeAndPass(
   }
   if (proposal.proposalState !== "Accepted") {
     const why = proposal.failure?.reason ?? "";
-    throw new Error(`proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`);
+    throw new SandboxError(
+      {
+        code: SandboxErrorCode.ProposalFailed,
+        proposalId: proposal.proposalId,
+        state: proposal.proposalState,
+      },
+      `proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`,
+    );
   }
 }
 
@@ -522,7 +543,8 @@ export function tails(dir: string): string {
     let text = "";
     try {
       text = readFileSync(join(dir, name), "utf8");
-    } catch {
+    } catch (err: unknown) {
+      if (!isNodeError(err)) throw err;
       return `(no ${name} file)`;
     }
     const lines = text.trimEnd().split("\n").slice(-20);
