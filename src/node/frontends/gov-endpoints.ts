@@ -4,6 +4,7 @@
  * itself is src/gov (pure), with the constitution run by a ConstitutionRunner.
  */
 import { fromBase64, toBase64, utf8 } from "../../base/bytes.js";
+import { isTextDecodeError } from "../../base/errors.js";
 import { formatTxId, parseTxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import type { ConstitutionRunner } from "../../gov/constitution-runner.js";
@@ -90,7 +91,8 @@ function parseJsonPayload(bytes: Uint8Array): Record<string, unknown> {
     if (typeof value === "object" && value !== null && !Array.isArray(value)) {
       return value as Record<string, unknown>;
     }
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     // Falls through to the 400 below: a malformed payload is the caller's error.
   }
   throw new HttpError(HttpErrorCode.InvalidInput, "Payload must be a JSON object.");
