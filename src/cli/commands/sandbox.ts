@@ -452,7 +452,7 @@ async function openService(client: GovClient, ids: Identities, serviceCertPem: s
   }
 }
 
-/** The first member proposes `actions`; a strict majority accepts (else a SandboxError says why). */
+/** The first member proposes `actions`; a strict majority accepts (else SandboxError says why). */
 export async function proposeAndPass(
   client: GovClient,
   members: readonly MemberSigner[],

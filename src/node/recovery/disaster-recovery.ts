@@ -301,7 +301,14 @@ export class DisasterRecovery {
     );
     this.deps.history.secrets.restoreHistorical(list, (this.point.upTo + 1) as Seqno);
     this.deps.store.installRecovered(privateStore, this.point.upTo);
-    const endorsements = await this.endorsePreviousIdentities();
+    this.openRecovered(await this.endorsePreviousIdentities());
+    this.finished = true;
+    this.deps.setState("PartOfNetwork");
+    this.deps.afterOpen();
+  }
+
+  /** The transaction that reopens the service, retried up to OPEN_RETRIES_MAX times. */
+  private openRecovered(endorsements: string[]): void {
     for (let attempt = 0; ; attempt++) {
       const outcome = this.deps.pipeline.execute((t) => {
         const info = getSingleton(t, GOV_MAPS.serviceInfo)!;
@@ -314,7 +321,7 @@ export class DisasterRecovery {
       if (outcome.kind === "committed") {
         const txid = formatTxId(outcome.txId);
         this.deps.log(`recovery complete: the service is Open again at ${txid}`);
-        break;
+        return;
       }
       if (attempt >= OPEN_RETRIES_MAX) {
         throw new DisasterRecoveryError(
@@ -327,9 +334,6 @@ export class DisasterRecovery {
         );
       }
     }
-    this.finished = true;
-    this.deps.setState("PartOfNetwork");
-    this.deps.afterOpen();
   }
 
   /**
