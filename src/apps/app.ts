@@ -20,17 +20,88 @@ export type AuthPolicy =
   | "active_member_cose_sign1"
   | "no_auth";
 
-/** Who called, as established by the first policy that accepted the request. */
-export interface Caller {
-  readonly policy: AuthPolicy;
-  /** Member or user id (hex SHA-256 of the cert DER); absent for no_auth and any_cert. */
-  readonly id?: string | undefined;
-  /** PEM of the caller's certificate; absent for no_auth. */
-  readonly certPem?: string | undefined;
-  /** member_data or user_data, when the identity has any. */
-  readonly data?: unknown;
-  /** The verified payload of a COSE Sign1 request (COSE policies only). */
-  readonly cosePayload?: Uint8Array | undefined;
+/** The two member COSE policies; active_member_cose_sign1 also requires an Active member. */
+export type MemberCosePolicy = "member_cose_sign1" | "active_member_cose_sign1";
+
+/** An anonymous request (no_auth): nothing is known about who sent it. */
+export interface NoAuthCaller {
+  readonly policy: "no_auth";
+}
+
+/** Any TLS client certificate, registered or not (any_cert). */
+export interface AnyCertCaller {
+  readonly policy: "any_cert";
+  /** PEM of the caller's TLS client certificate. */
+  readonly certPem: string;
+}
+
+/** A registered user, by its TLS client certificate (user_cert). */
+export interface UserCertCaller {
+  readonly policy: "user_cert";
+  /** Hex SHA-256 of the user's certificate DER. */
+  readonly userId: string;
+  readonly certPem: string;
+  /** The user's user_data, when it has any. */
+  readonly userData: unknown;
+}
+
+/** A registered user, by a COSE Sign1 body signed with its key (user_cose_sign1). */
+export interface UserCoseCaller {
+  readonly policy: "user_cose_sign1";
+  readonly userId: string;
+  readonly certPem: string;
+  readonly userData: unknown;
+  /** The verified payload of the COSE Sign1 request: the request's real body. */
+  readonly cosePayload: Uint8Array;
+}
+
+/** A registered member, by its TLS client certificate (member_cert). */
+export interface MemberCertCaller {
+  readonly policy: "member_cert";
+  /** Hex SHA-256 of the member's certificate DER. */
+  readonly memberId: string;
+  readonly certPem: string;
+  /** The member's member_data, when it has any. */
+  readonly memberData: unknown;
+}
+
+/** A registered member, by a governance COSE Sign1 body signed with its key. */
+export interface MemberCoseCaller {
+  readonly policy: MemberCosePolicy;
+  readonly memberId: string;
+  readonly certPem: string;
+  readonly memberData: unknown;
+  /** The verified payload of the COSE Sign1 request: the request's real body. */
+  readonly cosePayload: Uint8Array;
+}
+
+/**
+ * Who called, as established by the first policy that accepted the request. Each policy
+ * establishes different facts, so the union is keyed by `policy`: a handler narrows on it and
+ * then reads exactly the fields that policy guarantees (an endpoint that only lists user_cert
+ * can assert that policy instead of checking optional fields).
+ */
+export type Caller =
+  | NoAuthCaller
+  | AnyCertCaller
+  | UserCertCaller
+  | UserCoseCaller
+  | MemberCertCaller
+  | MemberCoseCaller;
+
+/** The verified COSE payload of a COSE caller, or null for certificate and no_auth callers. */
+export function cosePayloadOf(caller: Caller): Uint8Array | null {
+  switch (caller.policy) {
+    case "user_cose_sign1":
+    case "member_cose_sign1":
+    case "active_member_cose_sign1":
+      return caller.cosePayload;
+    case "no_auth":
+    case "any_cert":
+    case "user_cert":
+    case "member_cert":
+      return null;
+  }
 }
 
 /** readwrite: may write; readonly: writes are refused; historical: reads state at a past txId. */

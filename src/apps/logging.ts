@@ -29,7 +29,16 @@ import {
   u64Codec,
 } from "../kv/encoding.js";
 import { KvError, KvErrorCode } from "../kv/tx.js";
-import type { AppEndpoint, AppModule, AuthPolicy, EndpointContext } from "./app.js";
+import { assert } from "../base/assert.js";
+import { isTextDecodeError } from "../base/errors.js";
+import {
+  cosePayloadOf,
+  type AppEndpoint,
+  type AppModule,
+  type AuthPolicy,
+  type Caller,
+  type EndpointContext,
+} from "./app.js";
 
 type Domain = "private" | "public";
 
@@ -123,10 +132,11 @@ function invalidBody(why: string): never {
 
 /** The request's JSON document: the verified COSE payload for COSE callers, else the body. */
 function jsonBody(context: EndpointContext): unknown {
-  const bytes = context.caller.cosePayload ?? context.request.body;
+  const bytes = cosePayloadOf(context.caller) ?? context.request.body;
   try {
     return JSON.parse(fromUtf8(bytes)) as unknown;
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     // Invalid UTF-8 (TypeError) and bad JSON (SyntaxError) mean the same to the client; the
     // engine's own wording is left out so the message is stable across Node versions.
     throw new HttpError(HttpErrorCode.InvalidInput, "Request body is not valid JSON.");
@@ -229,7 +239,8 @@ function rawTextEndpoint(): AppEndpoint {
     let text: string;
     try {
       text = fromUtf8(request.body);
-    } catch {
+    } catch (err: unknown) {
+      if (!isTextDecodeError(err)) throw err;
       return invalidBody("text is not valid UTF-8.");
     }
     writableRecords(context, "private").set(id, text);
@@ -244,7 +255,10 @@ function storePrivate(context: EndpointContext, transform: (msg: string) => stri
   return ok(true);
 }
 
-function isAdmin(data: unknown): boolean {
+/** Whether the caller is a user whose user_data has `isAdmin: true` (members never are). */
+function isAdmin(caller: Caller): boolean {
+  if (caller.policy !== "user_cert" && caller.policy !== "user_cose_sign1") return false;
+  const data = caller.userData;
   if (typeof data !== "object" || data === null) return false;
   return (data as { isAdmin?: unknown }).isAdmin === true;
 }
@@ -263,12 +277,10 @@ function variantEndpoints(): AppEndpoint[] {
     "/log/private/prefix_cert",
     "Store a private record prefixed with the caller's user id",
     (context) => {
-      const callerId = context.caller.id;
-      if (callerId === undefined) {
-        // user_cert always identifies the caller; reaching here is a node bug.
-        throw new HttpError(HttpErrorCode.InternalError, "Caller has no user id.");
-      }
-      return storePrivate(context, (msg) => `${callerId}: ${msg}`);
+      const caller = context.caller;
+      // The endpoint lists only user_cert, so any other caller here is a node bug.
+      assert(caller.policy === "user_cert", `prefix_cert authenticated by ${caller.policy}`);
+      return storePrivate(context, (msg) => `${caller.userId}: ${msg}`);
     },
     ["user_cert"],
   );
@@ -278,7 +290,7 @@ function variantEndpoints(): AppEndpoint[] {
     "Store a private record; only users whose user_data has isAdmin true",
     (context) => {
       // Authorisation before parsing: a non-admin learns nothing about body validation.
-      if (!isAdmin(context.caller.data)) {
+      if (!isAdmin(context.caller)) {
         throw new HttpError(
           HttpErrorCode.AuthorizationFailed,
           "Only admins may access this endpoint.",

@@ -13,7 +13,7 @@
  * that is governance policy (nodes.virtual.* tables), which the join handler checks.
  */
 import { fromBase64, fromUtf8, toBase64, utf8 } from "../base/bytes.js";
-import { CcfError } from "../base/errors.js";
+import { CcfError, isTextDecodeError } from "../base/errors.js";
 import { sha256 } from "../crypto/hash.js";
 
 /** CCF's fixed measurement of every virtual node. */
@@ -84,8 +84,11 @@ function decodeVirtualReport(text: string): Record<string, unknown> {
   try {
     report = JSON.parse(fromUtf8(bytes));
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
-    fail(AttestationErrorCode.MalformedQuote, `Virtual quote is not a JSON document: ${detail}`);
+    if (!isTextDecodeError(err)) throw err;
+    fail(
+      AttestationErrorCode.MalformedQuote,
+      `Virtual quote is not a JSON document: ${err.message}`,
+    );
   }
   if (typeof report !== "object" || report === null || Array.isArray(report)) {
     fail(AttestationErrorCode.MalformedQuote, "Virtual quote is not a JSON object");

@@ -1,3 +1,5 @@
+import { CcfError, isNodeError } from "../base/errors.js";
+
 /** A failure to report to the CLI user as one line, with the process exit code. */
 export class CliError extends Error {
   override readonly name = "CliError";
@@ -7,4 +9,15 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Whether `err` is a failure to report to the user as one line: a CliError, a typed error
+ * (CcfError: a bad response, an invalid ledger, a configuration error) or an error Node.js
+ * raised for a system call or an API given bad input (ENOENT, EADDRINUSE, ERR_OSSL_...).
+ * Anything else, an AssertionError above all, is a bug: commands let it propagate with its
+ * stack instead of turning it into a tidy message (house style 6.5).
+ */
+export function isReportable(err: unknown): err is Error {
+  return err instanceof CliError || err instanceof CcfError || isNodeError(err);
 }

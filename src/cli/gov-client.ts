@@ -124,7 +124,8 @@ export function errorFromResponse(
     const parsed = JSON.parse(result.body) as { error?: { code?: unknown; message?: unknown } };
     if (typeof parsed.error?.code === "string") ccfCode = parsed.error.code;
     if (typeof parsed.error?.message === "string") detail = parsed.error.message;
-  } catch {
+  } catch (err: unknown) {
+    if (!(err instanceof SyntaxError)) throw err;
     // Not JSON (a proxy, a plain-text 202...): the raw text is the best description.
   }
   const what = ccfCode === undefined ? `HTTP ${result.status}` : `${result.status} ${ccfCode}`;
@@ -265,7 +266,8 @@ export class GovClient {
     if (result.status === 204 || result.body === "") return { value: undefined, txId };
     try {
       return { value: JSON.parse(result.body) as T, txId };
-    } catch {
+    } catch (err: unknown) {
+      if (!(err instanceof SyntaxError)) throw err;
       const excerpt = JSON.stringify(result.body.slice(0, 200));
       const message = `${method} ${path}: expected JSON, got ${excerpt}`;
       throw new GovClientError(

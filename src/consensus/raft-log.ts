@@ -12,7 +12,7 @@
  *   `configuration`, in seqno order.
  * - Payloads are held for seqnos >= payloadFrom; older ones come from the `PayloadReader`.
  */
-import { assert } from "../base/assert.js";
+import { assert, AssertionError } from "../base/assert.js";
 import type { EntryMeta, NodeId, RaftEntry, Seqno, View } from "./types.js";
 
 /**
@@ -33,9 +33,10 @@ export interface PayloadReader {
   payloads(from: Seqno, count: number): Uint8Array[];
 }
 
+/** For a log whose host keeps every payload in memory: asking it for one is a bug. */
 const NO_READER: PayloadReader = {
   payloads(from) {
-    throw new Error(`payload of ${from} was compacted and no reader is configured`);
+    throw new AssertionError(`payload of ${from} was compacted and no reader is configured`);
   },
 };
 

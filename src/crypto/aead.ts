@@ -5,6 +5,7 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
 import { concatBytes } from "../base/bytes.js";
+import { isForeignError } from "../base/errors.js";
 
 export const AES_KEY_BYTES = 32;
 export const GCM_TAG_BYTES = 16;
@@ -54,9 +55,10 @@ export function gcmDecrypt(
   const head = decipher.update(ciphertext);
   try {
     decipher.final();
-  } catch {
+  } catch (err: unknown) {
     // Authentication failure is an expected outcome for tampered input, not a crash.
-    return null;
+    if (isForeignError(err)) return null;
+    throw err;
   }
   return asUint8Array(head);
 }

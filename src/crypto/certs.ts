@@ -18,7 +18,7 @@ import "reflect-metadata"; // @peculiar/x509 2.x needs the Reflect polyfill befo
 import * as x509 from "@peculiar/x509";
 import { KeyObject, X509Certificate, webcrypto } from "node:crypto";
 import { toHex, utf8 } from "../base/bytes.js";
-import { CcfError } from "../base/errors.js";
+import { CcfError, isForeignError } from "../base/errors.js";
 import { ecdsaCurveOf, type EcdsaCurve } from "./ecdsa.js";
 import { sha256Concat } from "./hash.js";
 
@@ -62,11 +62,23 @@ export function parseCertificate(pemOrDer: PemOrDer): X509Certificate {
   try {
     return new X509Certificate(pemOrDer);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
+    // Whatever node:crypto throws here (ERR_OSSL_* for unparseable input, ERR_INVALID_ARG_TYPE
+    // for a non-bytes argument) means "not a certificate"; our own errors cannot arise here.
+    if (!isForeignError(err)) throw err;
     throw new CertError(
       { code: CertErrorCode.InvalidCertificate },
-      `invalid certificate: ${detail}`,
+      `invalid certificate: ${err.message}`,
     );
+  }
+}
+
+/** parseCertificate, with null for input that is not a certificate. */
+function tryParseCertificate(pemOrDer: PemOrDer): X509Certificate | null {
+  try {
+    return parseCertificate(pemOrDer);
+  } catch (err: unknown) {
+    if (err instanceof CertError && err.code === CertErrorCode.InvalidCertificate) return null;
+    throw err;
   }
 }
 
@@ -85,13 +97,10 @@ const PUBLIC_KEY_CACHE_ENTRIES = 256;
 
 /** Whether two certificates (PEM or DER) are the same certificate; false if either is not one. */
 export function sameCertificate(a: PemOrDer, b: PemOrDer): boolean {
-  try {
-    const x = certificateDer(a);
-    const y = certificateDer(b);
-    return x.byteLength === y.byteLength && x.every((byte, i) => byte === y[i]);
-  } catch {
-    return false;
-  }
+  const x = tryParseCertificate(a)?.raw;
+  const y = tryParseCertificate(b)?.raw;
+  if (x === undefined || y === undefined) return false;
+  return x.byteLength === y.byteLength && x.every((byte, i) => byte === y[i]);
 }
 
 /** The subject public key of a certificate; throws CertError(InvalidCertificate). */
@@ -108,27 +117,21 @@ export function publicKeyOfCert(pemOrDer: PemOrDer): KeyObject {
   return key;
 }
 
-function tryParse(pemOrDer: PemOrDer): X509Certificate | null {
-  try {
-    return new X509Certificate(pemOrDer);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * True when `issuer` issued `cert`: OpenSSL's issuer check (issuer name, key identifiers,
  * keyCertSign usage) and the signature verifies under the issuer's key. Validity dates are not
  * checked (CCF's receipt verification does not check them either). Malformed input gives false.
  */
 export function isIssuedBy(cert: PemOrDer, issuer: PemOrDer): boolean {
-  const child = tryParse(cert);
-  const parent = tryParse(issuer);
+  const child = tryParseCertificate(cert);
+  const parent = tryParseCertificate(issuer);
   if (child === null || parent === null) return false;
   try {
     return child.checkIssued(parent) && child.verify(parent.publicKey);
-  } catch {
-    return false;
+  } catch (err: unknown) {
+    // OpenSSL refuses to verify with a key it cannot use (ERR_OSSL_*): not issued by it.
+    if (isForeignError(err)) return false;
+    throw err;
   }
 }
 
@@ -423,10 +426,11 @@ export function csrPublicKeyDer(csrPem: string): Uint8Array {
   try {
     return new Uint8Array(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
+    // @peculiar/x509 and asn1js throw plain Errors (no codes) for input they cannot parse.
+    if (!isForeignError(err)) throw err;
     throw new CertError(
       { code: CertErrorCode.InvalidCsr },
-      `not a PEM certificate signing request: ${detail}`,
+      `not a PEM certificate signing request: ${err.message}`,
     );
   }
 }

@@ -25,7 +25,7 @@
 import { sign, verify, type KeyObject } from "node:crypto";
 import { Tagged, Token, Tokenizer, Type, decode, encode } from "cborg";
 import type { DecodeOptions } from "cborg";
-import { CcfError } from "../base/errors.js";
+import { CcfError, isForeignError } from "../base/errors.js";
 
 export enum CoseAlg {
   ES256 = -7,
@@ -223,7 +223,9 @@ function decodeCbor(bytes: Uint8Array, options: DecodeOptions, code: CoseErrorCo
   try {
     return decode(bytes, { ...options, tokenizer: new FloatBoxingTokenizer(bytes, options) });
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
+    // cborg throws plain Errors for malformed CBOR; anything of ours is a bug and propagates.
+    if (!isForeignError(err)) throw err;
+    const detail = err.message;
     if (detail.includes("repeat map key")) fail(CoseErrorCode.InvalidHeaderLabel, detail);
     return fail(code, detail);
   }
@@ -236,7 +238,8 @@ function leadingTag(bytes: Uint8Array): number | null {
     const first = new Tokenizer(bytes, STRICT).next();
     return Type.equals(first.type, Type.tag) ? Number(first.value) : null;
   } catch (err: unknown) {
-    return fail(CoseErrorCode.NotCbor, err instanceof Error ? err.message : String(err));
+    if (!isForeignError(err)) throw err;
+    return fail(CoseErrorCode.NotCbor, err.message);
   }
 }
 

@@ -20,7 +20,7 @@ import type { KeyObject } from "node:crypto";
 import { p256, p384 } from "@noble/curves/nist.js";
 import type { ECDSA, WeierstrassPoint } from "@noble/curves/abstract/weierstrass.js";
 import { fromBase64, toHex } from "../base/bytes.js";
-import { CcfError } from "../base/errors.js";
+import { CcfError, isForeignError } from "../base/errors.js";
 
 /** Curve names as JWK spells them. */
 export type EcdsaCurve = "P-256" | "P-384";
@@ -164,8 +164,10 @@ export function verifyDigest(
   try {
     // Strict DER; the Signature constructor also enforces 1 <= r, s < n.
     ({ r, s } = curve.Signature.fromBytes(derSignature, "der"));
-  } catch {
-    return false;
+  } catch (err: unknown) {
+    // @noble/curves throws plain Errors for malformed DER or out-of-range r, s: not valid.
+    if (isForeignError(err)) return false;
+    throw err;
   }
   key.uses += 1;
   if (key.uses === PRECOMPUTE_AFTER_USES) point.precompute(PRECOMPUTE_WINDOW_BITS);

@@ -24,7 +24,7 @@ import { bytesToKey, toHex } from "../base/bytes.js";
 import { assert } from "../base/assert.js";
 import { CcfError } from "../base/errors.js";
 import type { MemberId } from "../base/ids.js";
-import { publicKeyOfCert, type PemOrDer } from "../crypto/certs.js";
+import { CertError, publicKeyOfCert, type PemOrDer } from "../crypto/certs.js";
 import {
   COSE_HEADER_KID,
   CborFloat,
@@ -239,8 +239,8 @@ export function checkGovCoseSignature(
     key = publicKeyOfCert(memberCert);
     memberId = memberIdFromCert(memberCert);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
-    return { kind: "invalid", code: "BadCertificate", message: detail };
+    if (!(err instanceof CertError)) throw err;
+    return { kind: "invalid", code: "BadCertificate", message: err.message };
   }
   if (memberId !== request.kid) {
     return { kind: "invalid", code: "KidMismatch", message: "kid is not this member's id" };

@@ -21,13 +21,6 @@ import {
 import { type Tx } from "../kv/tx.js";
 import { SERVICE_TABLES, type ServiceTableName } from "../kv/service-tables.js";
 
-/**
- * The table names, under the name governance code used before they moved to the registry.
- * Kept only for src/node/frontends/gov-endpoints.ts and src/node/replication/consensus-driver.ts,
- * which other branches are rewriting; once they read SERVICE_TABLES, delete this alias.
- */
-export const GOV_TABLES = SERVICE_TABLES;
-
 // ---- Value shapes -------------------------------------------------------------------------
 
 export type MemberStatus = "Accepted" | "Active";

@@ -10,7 +10,7 @@
  * Write access is a policy, read at every write so a binding can be re-pointed at the next tx:
  * read-only (validate, resolve, ballots) or read-write, optionally limited to map-name prefixes
  * (apply may write gov tables and public app tables only). A refused write throws a JS Error
- * whose message says the map "is read-only".
+ * whose message says the map "is read-only" (a JsHostError on the host side).
  *
  * The guest-facing objects are built by a small guest script over host primitives that never
  * become globals; the primitives check policy and types again, so the script is not trusted.
@@ -20,7 +20,13 @@ import { fromUtf8, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import { memberIdFromCert } from "../crypto/identity.js";
 import type { MapHandle, Tx } from "../kv/tx.js";
-import type { ContextSetup } from "./sandbox.js";
+import {
+  JsHostError,
+  JsHostErrorCode,
+  newHostFunction,
+  type HostFunctionResult,
+} from "./host-function.js";
+import { JsSandboxError, JsSandboxErrorCode, type ContextSetup } from "./sandbox.js";
 
 export type KvAccess =
   | { readonly mode: "read-only" }
@@ -129,14 +135,14 @@ const GUEST_SOURCE = String.raw`(function (p) {
   });
 })`;
 
-type Primitive = (...args: QuickJSHandle[]) => QuickJSHandle | VmCallResult<QuickJSHandle> | void;
+type Primitive = (...args: QuickJSHandle[]) => HostFunctionResult;
 
 /** Installs `ccf` as a global of `ctx`; every temporary handle is disposed. */
 export function installCcfGlobals(ctx: QuickJSContext, binding: CcfBinding): void {
   const prims = ctx.newObject();
   try {
     for (const [name, impl] of Object.entries(primitives(ctx, binding))) {
-      const fn = ctx.newFunction(name, impl);
+      const fn = newHostFunction(ctx, name, impl);
       ctx.setProp(prims, name, fn);
       fn.dispose();
     }
@@ -153,11 +159,14 @@ export function installCcfGlobals(ctx: QuickJSContext, binding: CcfBinding): voi
 }
 
 /** Only a broken context (e.g. out of memory) fails to run the guest script; keep the message. */
-function hostError(ctx: QuickJSContext, error: QuickJSHandle): Error {
+function hostError(ctx: QuickJSContext, error: QuickJSHandle): JsSandboxError {
   const dumped = ctx.dump(error) as { message?: unknown } | null;
   error.dispose();
   const message = typeof dumped?.message === "string" ? dumped.message : String(dumped);
-  return new Error(`installing ccf globals failed: ${message}`);
+  return new JsSandboxError(
+    { code: JsSandboxErrorCode.SetupFailed, setup: "ccf globals" },
+    `installing ccf globals failed: ${message}`,
+  );
 }
 
 function primitives(ctx: QuickJSContext, binding: CcfBinding): Record<string, Primitive> {
@@ -175,7 +184,9 @@ function primitives(ctx: QuickJSContext, binding: CcfBinding): Record<string, Pr
     ctx.newArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   const writable = (name: string): MapHandle => {
     const denial = writeDenial(binding.access, name);
-    if (denial !== null) throw new Error(denial);
+    if (denial !== null) {
+      throw new JsHostError({ code: JsHostErrorCode.WriteDenied, map: name }, denial);
+    }
     return binding.tx.rw(name);
   };
   const bool = (b: boolean): QuickJSHandle => (b ? ctx.true : ctx.false);
@@ -202,19 +213,21 @@ function primitives(ctx: QuickJSContext, binding: CcfBinding): Record<string, Pr
     bufToStr: (b) => ctx.newString(fromUtf8(bytes(b))),
     digest: (alg, b) => {
       const algorithm = str(alg);
-      if (algorithm !== "SHA-256") throw new Error(`unsupported digest algorithm ${algorithm}`);
+      if (algorithm !== "SHA-256") {
+        throw new JsHostError(
+          { code: JsHostErrorCode.UnsupportedAlgorithm, algorithm },
+          `unsupported digest algorithm ${algorithm}`,
+        );
+      }
       return buf(sha256(bytes(b)));
     },
     pemToId: (pem) => ctx.newString(memberIdFromCert(str(pem))),
   };
 }
 
-/** Sentinel thrown through MapHandle.forEach to stop at the first guest exception. */
-const STOP = Symbol("stop");
-
 /**
- * Calls the guest callback for each entry; the first guest exception (or interrupt) ends the
- * iteration and is rethrown into the guest.
+ * Calls the guest callback for each entry; after the first guest exception (or interrupt) no
+ * further entry is visited, and the exception is rethrown into the guest.
  */
 function forEachEntry(
   ctx: QuickJSContext,
@@ -224,21 +237,20 @@ function forEachEntry(
 ): VmCallResult<QuickJSHandle> | undefined {
   if (callback === undefined) throw new TypeError("forEach needs a function");
   let failure: QuickJSHandle | undefined;
-  try {
-    forEach((value, key) => {
-      const valueHandle = buf(value);
-      const keyHandle = buf(key);
-      const result = ctx.callFunction(callback, ctx.undefined, valueHandle, keyHandle);
-      valueHandle.dispose();
-      keyHandle.dispose();
-      if (result.error !== undefined) {
-        failure = result.error;
-        throw STOP;
-      }
-      result.value.dispose();
-    });
-  } catch (error) {
-    if (error !== STOP) throw error;
-  }
+  forEach((value, key) => {
+    // After the first guest exception the remaining entries are passed over: the iteration
+    // ends by data, not by throwing through MapHandle.forEach.
+    if (failure !== undefined) return;
+    const valueHandle = buf(value);
+    const keyHandle = buf(key);
+    const result = ctx.callFunction(callback, ctx.undefined, valueHandle, keyHandle);
+    valueHandle.dispose();
+    keyHandle.dispose();
+    if (result.error !== undefined) {
+      failure = result.error;
+      return;
+    }
+    result.value.dispose();
+  });
   return failure === undefined ? undefined : { error: failure };
 }

@@ -26,6 +26,7 @@
  * constitution; fine for governance, which runs a handful of calls per request.
  */
 import { fromUtf8 } from "../base/bytes.js";
+import { isTextDecodeError } from "../base/errors.js";
 import { SINGLETON_KEY } from "../kv/encoding.js";
 import { type Tx } from "../kv/tx.js";
 import { INTERNAL_TABLES_PREFIX, SERVICE_TABLES } from "../kv/service-tables.js";
@@ -206,7 +207,8 @@ function constitutionInKv(tx: Tx): string | null {
   try {
     const source = JSON.parse(fromUtf8(stored)) as unknown;
     return typeof source === "string" ? source : null;
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     return null;
   }
 }

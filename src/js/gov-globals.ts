@@ -7,17 +7,24 @@
  *   resolve and apply exports are functions; throws a JS Error saying why otherwise;
  * - `ccf.node.*` and `ccf.network.*` (only when a GovHost is given, i.e. in apply): forwarded to
  *   the injected GovHost. ArrayBuffer arguments (PEMs) reach the host as strings, and a host
- *   function that throws becomes a JS exception in the guest (quickjs-emscripten converts it).
+ *   function that refuses the call (a JsHostError, e.g. the GovHost's) becomes a JS Error with
+ *   its message in the guest (host-function.ts).
  *
  * The `ccf` object of ccf-globals.ts is frozen, so a new frozen `ccf` is built from its fields
  * plus the additions and replaces the global. As there, a small guest script builds the guest
  * objects over host primitives that never become globals, and the primitives re-check types.
  */
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
-import { parseCertificate } from "../crypto/certs.js";
+import { CertError, parseCertificate } from "../crypto/certs.js";
 import { type CcfBinding, installCcfGlobals } from "./ccf-globals.js";
+import {
+  JsHostError,
+  JsHostErrorCode,
+  newHostFunction,
+  type HostFunctionResult,
+} from "./host-function.js";
 import type { JsLimits, JsLogFn } from "./sandbox.js";
-import { JsSandbox } from "./sandbox.js";
+import { JsSandbox, JsSandboxError, JsSandboxErrorCode } from "./sandbox.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
 
 /** What governance scripts may ask of the node; implemented by the node layer. */
@@ -52,8 +59,9 @@ export function isValidX509CertBundle(pem: string): boolean {
   try {
     for (const block of blocks) parseCertificate(block);
     return true;
-  } catch {
-    return false;
+  } catch (err: unknown) {
+    if (err instanceof CertError) return false;
+    throw err;
   }
 }
 
@@ -145,7 +153,7 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
   return Object.freeze({ ...base, ...extra });
 })`;
 
-type Primitive = (...args: QuickJSHandle[]) => QuickJSHandle | void;
+type Primitive = (...args: QuickJSHandle[]) => HostFunctionResult;
 
 /** Replaces the global `ccf` (installed by installCcfGlobals) with one carrying the additions. */
 export function installGovGlobals(
@@ -157,7 +165,7 @@ export function installGovGlobals(
   const base = ctx.getProp(ctx.global, "ccf");
   try {
     for (const [name, impl] of Object.entries(primitives(ctx, binding, options))) {
-      const fn = ctx.newFunction(name, impl);
+      const fn = newHostFunction(ctx, name, impl);
       ctx.setProp(prims, name, fn);
       fn.dispose();
     }
@@ -174,11 +182,14 @@ export function installGovGlobals(
   }
 }
 
-function hostError(ctx: QuickJSContext, error: QuickJSHandle): Error {
+function hostError(ctx: QuickJSContext, error: QuickJSHandle): JsSandboxError {
   const dumped = ctx.dump(error) as { message?: unknown } | null;
   error.dispose();
   const message = typeof dumped?.message === "string" ? dumped.message : String(dumped);
-  return new Error(`installing gov globals failed: ${message}`);
+  return new JsSandboxError(
+    { code: JsSandboxErrorCode.SetupFailed, setup: "gov globals" },
+    `installing gov globals failed: ${message}`,
+  );
 }
 
 function primitives(
@@ -202,7 +213,12 @@ function primitives(
         options.limits,
         options.log,
       );
-      if (problem !== null) throw new Error(`invalid constitution: ${problem}`);
+      if (problem !== null) {
+        throw new JsHostError(
+          { code: JsHostErrorCode.InvalidConstitution },
+          `invalid constitution: ${problem}`,
+        );
+      }
     },
   };
   const host = options.host;

@@ -30,7 +30,9 @@
  * ever happens the module is discarded (quickjs.ts) so later calls load a fresh one.
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
-import { CcfError } from "../base/errors.js";
+import { AssertionError } from "../base/assert.js";
+import { CcfError, isForeignError } from "../base/errors.js";
+import { newHostFunction, takeHostFault } from "./host-function.js";
 import { discardQuickJS, getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
 
 export type JsonValue =
@@ -91,11 +93,17 @@ export enum JsSandboxErrorCode {
   DuplicateModule = "DuplicateModule",
   /** A limit is not a positive finite number. */
   InvalidLimit = "InvalidLimit",
+  /**
+   * A host setup script (the `ccf` globals) threw while installing itself into a fresh context:
+   * only the guest's limits can cause that (e.g. out of memory), so run() reports it as such.
+   */
+  SetupFailed = "SetupFailed",
 }
 
 export type JsSandboxErrorType =
   | { code: JsSandboxErrorCode.DuplicateModule; name: string }
-  | { code: JsSandboxErrorCode.InvalidLimit; limit: string };
+  | { code: JsSandboxErrorCode.InvalidLimit; limit: string }
+  | { code: JsSandboxErrorCode.SetupFailed; setup: string };
 
 export class JsSandboxError extends CcfError<JsSandboxErrorType> {}
 
@@ -275,11 +283,19 @@ export class JsSandbox {
       setup?.(ctx);
       const outcome = body(ctx, deadline);
       deadline.disarm();
+      // A host function's assertion reached the guest as an exception, which the guest may
+      // have caught: it is a host bug all the same (host-function.ts).
+      const fault = takeHostFault(ctx);
+      if (fault !== undefined) throw fault;
       return outcome;
     } catch (error) {
       // Host-side failures while the guest's limits bite (e.g. a host API allocating a guest
-      // value under the memory limit) are the guest's outcome; anything else is a host bug.
+      // value under the memory limit) are the guest's outcome; anything else is a host bug,
+      // an assertion above all (even one raised while the deadline interrupted the guest).
       deadline.disarm();
+      if (error instanceof AssertionError) throw error;
+      const fault = ctx === undefined ? undefined : takeHostFault(ctx);
+      if (fault !== undefined) throw fault;
       if (deadline.interrupted) return deadline.interruptOutcome();
       if (error instanceof Error && /out of memory/i.test(error.message)) {
         return { kind: "out-of-memory" };
@@ -431,7 +447,10 @@ function describeFailure(ctx: QuickJSContext, error: QuickJSHandle, deadline: De
     // an out-of-memory it must not fail for the same reason.
     ctx.runtime.setMemoryLimit(deadline.memoryBytes + DIAGNOSIS_HEADROOM_BYTES);
     return describeError(ctx, error);
-  } catch {
+  } catch (err: unknown) {
+    // QuickJS failing to read the exception (a guest getter, the deadline, memory); a bug of
+    // ours in describeError still propagates.
+    if (!isForeignError(err)) throw err;
     if (deadline.interrupted) return deadline.interruptOutcome();
     return { kind: "exception", message: "unreadable exception" };
   } finally {
@@ -465,7 +484,7 @@ const LOG_LEVELS: readonly JsLogLevel[] = ["debug", "log", "info", "warn", "erro
 function installConsole(ctx: QuickJSContext, log: JsLogFn | undefined): void {
   const consoleObject = ctx.newObject();
   for (const level of LOG_LEVELS) {
-    const fn = ctx.newFunction(level, (...args) => {
+    const fn = newHostFunction(ctx, level, (...args) => {
       if (log === undefined) return;
       log(level, args.map((arg) => formatLogArg(ctx, arg)).join(" "));
     });

@@ -11,7 +11,7 @@
  * accepts only canonical encodings (see write-set.ts) and throws CodecError on anything else.
  */
 import { assert } from "../base/assert.js";
-import { CcfError } from "../base/errors.js";
+import { CcfError, isTextDecodeError } from "../base/errors.js";
 import { compareBytes, fromUtf8, putU64LE, utf8 } from "../base/bytes.js";
 import { compareNames, type KeyWrite, type MapWrites } from "./write-set.js";
 
@@ -163,7 +163,8 @@ function decodeName(r: Reader): string {
   if (raw.byteLength === 0) r.fail(CodecErrorCode.InvalidName, "empty map name");
   try {
     return fromUtf8(raw); // keeps a leading U+FEFF, so names round-trip byte for byte
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     return r.fail(CodecErrorCode.InvalidName, "map name is not UTF-8");
   }
 }

@@ -9,6 +9,7 @@
  * error, not an assertion.
  */
 import { getU64LE, putU64LE, utf8 } from "../base/bytes.js";
+import { isForeignError, isTextDecodeError } from "../base/errors.js";
 import type { Seqno } from "../base/ids.js";
 import { KvError, KvErrorCode, type MapHandle, type ReadonlyMapHandle } from "./tx.js";
 
@@ -35,7 +36,8 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 function decodeUtf8(codec: string, bytes: Uint8Array): string {
   try {
     return strictUtf8.decode(bytes);
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     return decodeFailed(codec, "bytes are not UTF-8");
   }
 }
@@ -61,7 +63,10 @@ export function jsonCodec<T>(): Codec<T> {
       try {
         text = JSON.stringify(value);
       } catch (error) {
-        return encodeFailed("json", error instanceof Error ? error.message : "not serialisable");
+        // A cycle or a BigInt (TypeError), or a throwing toJSON of a foreign object; an error
+        // of our own (an assertion in a toJSON) is a bug and propagates.
+        if (!isForeignError(error)) throw error;
+        return encodeFailed("json", error.message);
       }
       if (text === undefined) return encodeFailed("json", "value has no JSON form");
       return utf8(text);
@@ -70,7 +75,8 @@ export function jsonCodec<T>(): Codec<T> {
       const text = decodeUtf8("json", bytes);
       try {
         return JSON.parse(text) as T;
-      } catch {
+      } catch (err: unknown) {
+        if (!isTextDecodeError(err)) throw err;
         return decodeFailed("json", "bytes are not JSON");
       }
     },

@@ -5,7 +5,7 @@
  *
  * Invariant: secrets are ordered by strictly increasing `fromSeqno`; the first starts at 1.
  */
-import { assert } from "../base/assert.js";
+import { assert, AssertionError } from "../base/assert.js";
 import { toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
 import { AES_KEY_BYTES, GcmKey } from "../crypto/aead.js";
@@ -68,7 +68,7 @@ export class LedgerSecrets {
       const secret = this.secrets[i]!;
       if (secret.fromSeqno <= seqno) return secret;
     }
-    throw new Error("unreachable: the first secret starts at seqno 1");
+    throw new AssertionError("unreachable: the first secret starts at seqno 1");
   }
 
   /** Every secret with the seqno it is in force from, oldest first (to hand to a worker). */

@@ -18,7 +18,9 @@
  * entries go unnoticed there (`rootsChecked` is false; callers must say so).
  */
 import { fromBase64, fromHex, toHex, equalBytes } from "../base/bytes.js";
+import { CcfError } from "../base/errors.js";
 import type { Seqno, TxId, View } from "../base/ids.js";
+import { CertError } from "../crypto/certs.js";
 import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { publicKeyOfCert, nodeIdFromPublicKey, isIssuedBy } from "../crypto/identity.js";
@@ -122,7 +124,10 @@ export class LedgerVerifier {
       view = entry.view;
       leaf = txLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest);
     } catch (err: unknown) {
-      return { kind: "invalid", seqno: expected, reason: (err as Error).message };
+      // Malformed bytes are reported as typed errors (EntryError, CodecError, SignatureError);
+      // anything else is a bug in the verifier and must not be reported as a bad ledger.
+      if (!(err instanceof CcfError)) throw err;
+      return { kind: "invalid", seqno: expected, reason: err.message };
     }
     if (signature !== null) {
       const problem = this.checkSignature(signature, { view, seqno: expected });
@@ -204,7 +209,8 @@ export class SignatureChecker {
       // signature to report, not a crash of the verifier.
       if (ecdsaCurveOf(key) === null) return "signature cert key is not an EC P-256 or P-384 key";
       nodeId = nodeIdFromPublicKey(key);
-    } catch {
+    } catch (err: unknown) {
+      if (!(err instanceof CertError)) throw err;
       return "signature cert is not a valid certificate";
     }
     if (nodeId !== sig.node) return `cert key hashes to ${nodeId}, not signing node ${sig.node}`;

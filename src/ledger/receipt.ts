@@ -21,7 +21,7 @@ import { fromBase64, fromHex, toBase64, toHex, utf8 } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
 import { isHexId } from "../base/ids.js";
 import { ecdsaCurveOf, verifyDigest } from "../crypto/ecdsa.js";
-import { isIssuedBy, publicKeyOfCert } from "../crypto/certs.js";
+import { CertError, isIssuedBy, publicKeyOfCert } from "../crypto/certs.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
 import { nodeIdFromPublicKey } from "../crypto/identity.js";
 import { foldProof, type ProofStep } from "./merkle/proof.js";
@@ -244,8 +244,9 @@ function chainProblem(receipt: Receipt, serviceCertPem: string): string | null {
 function certKey(pem: string) {
   try {
     return publicKeyOfCert(pem);
-  } catch {
-    return null;
+  } catch (err: unknown) {
+    if (err instanceof CertError) return null;
+    throw err;
   }
 }
 

@@ -7,7 +7,7 @@
  * The value is JSON, as CCF stores it: {sig, node, hashed_nonce, seqno, view, commit_seqno,
  * commit_view, root, cert}. Consortia records the real commit point known when signing.
  */
-import { CcfError } from "../base/errors.js";
+import { CcfError, isTextDecodeError } from "../base/errors.js";
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8, equalBytes } from "../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../base/ids.js";
 import { isHexId } from "../base/ids.js";
@@ -118,7 +118,8 @@ export function findSignature(publicMaps: readonly MapWrites[]): SignatureValue 
   let json: unknown;
   try {
     json = JSON.parse(fromUtf8(write.value));
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     bad("value", "not JSON");
   }
   return parseSignatureValue(json);

@@ -15,7 +15,7 @@
  * Invariants: the snapshot bytes (before the receipt) are canonical, so the same store at the
  * same seqno gives the same bytes (and digest) on every node.
  */
-import { CcfError } from "../base/errors.js";
+import { CcfError, isTextDecodeError } from "../base/errors.js";
 import { fromUtf8 } from "../base/bytes.js";
 import type { Seqno, View } from "../base/ids.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
@@ -174,7 +174,8 @@ export function recordsSnapshotEvidence(
   try {
     const evidence = JSON.parse(fromUtf8(value)) as { hash?: unknown; version?: unknown };
     return evidence.hash === hash && evidence.version === seqno;
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     return false;
   }
 }
@@ -232,6 +233,7 @@ export function decodeSnapshot(bytes: Uint8Array, secrets: LedgerSecrets): Decod
     try {
       receipt = JSON.parse(fromUtf8(tail));
     } catch (e) {
+      if (!isTextDecodeError(e)) throw e;
       fail(SnapshotErrorCode.BadReceipt, `trailing bytes are not a JSON receipt (${String(e)})`);
     }
   }

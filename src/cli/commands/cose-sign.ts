@@ -15,7 +15,8 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { equalBytes, utf8 } from "../../base/bytes.js";
-import { publicKeyOfCert } from "../../crypto/certs.js";
+import { isForeignError, isNodeError } from "../../base/errors.js";
+import { CertError, publicKeyOfCert } from "../../crypto/certs.js";
 import { COSE_HEADER_KID, CoseError, signSign1, type CoseLabel } from "../../crypto/cose.js";
 import { memberIdFromCert } from "../../crypto/identity.js";
 import {
@@ -107,6 +108,7 @@ function coseSign(options: CoseSignOptions): void {
   try {
     writeFileSync(options.out, signed);
   } catch (err: unknown) {
+    if (!isNodeError(err)) throw err;
     throw new CliError(`cannot write ${options.out}: ${describeError(err)}`);
   }
 }
@@ -138,6 +140,7 @@ function readInput(path: string, what: string): Buffer {
     // fd 0 is stdin; readFileSync reads it to the end.
     return readFileSync(path === "-" ? 0 : path);
   } catch (err: unknown) {
+    if (!isNodeError(err)) throw err;
     throw new CliError(`cannot read ${what} ${path}: ${describeError(err)}`);
   }
 }
@@ -148,6 +151,7 @@ function loadSigningKey(path: string): KeyObject {
   try {
     key = createPrivateKey({ key: pem, format: "pem" });
   } catch (err: unknown) {
+    if (!isForeignError(err)) throw err;
     throw new CliError(`invalid signing key ${path}: ${describeError(err)}`);
   }
   if (key.asymmetricKeyType !== "ec") {
@@ -164,6 +168,7 @@ function certMemberId(certPem: string, key: KeyObject): string {
     certKey = publicKeyOfCert(certPem);
     memberId = memberIdFromCert(certPem);
   } catch (err: unknown) {
+    if (!(err instanceof CertError)) throw err;
     throw new CliError(`invalid signing certificate: ${describeError(err)}`);
   }
   const spki = (k: KeyObject): Uint8Array => k.export({ type: "spki", format: "der" });

@@ -15,8 +15,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Option, type Command } from "commander";
-import { CliError } from "../cli-error.js";
-import { GovClient, GovClientError, type Action } from "../gov-client.js";
+import { isNodeError } from "../../base/errors.js";
+import { CliError, isReportable } from "../cli-error.js";
+import { GovClient, type Action } from "../gov-client.js";
 
 /** The connection options every gov command (and `node replace`) takes. */
 export interface ConnectionOptions {
@@ -54,8 +55,8 @@ export function readText(path: string, what: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`cannot read ${what} ${path}: ${code ?? String(err)}`);
+    if (!isNodeError(err)) throw err;
+    throw new CliError(`cannot read ${what} ${path}: ${err.code}`);
   }
 }
 
@@ -68,7 +69,9 @@ export function openClient(options: ConnectionOptions): GovClient {
   try {
     return new GovClient({ url: options.node, caPem, certPem, keyPem });
   } catch (err: unknown) {
-    throw new CliError(`cannot connect to ${options.node}: ${(err as Error).message}`);
+    // A bad URL (ERR_INVALID_URL) or key material node:tls refuses (ERR_OSSL_...).
+    if (!isReportable(err)) throw err;
+    throw new CliError(`cannot connect to ${options.node}: ${err.message}`);
   }
 }
 
@@ -79,9 +82,9 @@ async function run(options: ConnectionOptions, call: (c: GovClient) => Promise<u
     const result = await call(client);
     process.stdout.write(`${JSON.stringify(result ?? null, null, 2)}\n`);
   } catch (err: unknown) {
-    if (err instanceof GovClientError) throw new CliError(err.message);
     if (err instanceof CliError) throw err;
-    throw new CliError(err instanceof Error ? err.message : String(err));
+    if (!isReportable(err)) throw err;
+    throw new CliError(err.message);
   } finally {
     client.close();
   }
@@ -91,7 +94,8 @@ function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err: unknown) {
-    throw new CliError(`${what} is not valid JSON: ${(err as Error).message}`);
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new CliError(`${what} is not valid JSON: ${err.message}`);
   }
 }
 

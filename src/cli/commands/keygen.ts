@@ -22,6 +22,7 @@ import {
   generateIdentity,
   type EcCurveName,
 } from "../../crypto/identity.js";
+import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
 
 const NAME_RE = /^[A-Za-z0-9_.-]+$/;
@@ -140,7 +141,7 @@ function writeFiles(dir: string, files: readonly OutputFile[]): void {
       chmodSync(file.path, file.mode);
     }
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new CliError(`cannot write identity files to ${dir}: ${detail}`);
+    if (!isNodeError(err)) throw err;
+    throw new CliError(`cannot write identity files to ${dir}: ${err.message}`);
   }
 }

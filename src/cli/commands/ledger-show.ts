@@ -23,7 +23,7 @@
 import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { toHex, fromUtf8 } from "../../base/bytes.js";
-import { CcfError } from "../../base/errors.js";
+import { CcfError, isTextDecodeError } from "../../base/errors.js";
 import { formatTxId, type TxId } from "../../base/ids.js";
 import type { MapWrites } from "../../kv/write-set.js";
 import { decodeEntry, type LedgerEntry } from "../../ledger/entry-format.js";
@@ -137,8 +137,8 @@ export function parseTablesFilter(source: string | undefined): RegExp | null {
   try {
     return new RegExp(source);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new CliError(`--tables is not a valid regular expression: ${detail}`);
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new CliError(`--tables is not a valid regular expression: ${err.message}`);
   }
 }
 
@@ -160,7 +160,8 @@ export function printableText(bytes: Uint8Array): string | null {
   let text: string;
   try {
     text = fromUtf8(bytes);
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     return null;
   }
   return INVISIBLE_RE.test(text) ? null : text;

@@ -13,6 +13,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Command } from "commander";
+import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
 import { LedgerVerifier } from "../../ledger/ledger-verifier.js";
 import {
@@ -61,7 +62,8 @@ function readServiceCert(path: string | undefined): string | undefined {
   try {
     return readFileSync(path, "utf8");
   } catch (err: unknown) {
-    throw new CliError(`cannot read --service-cert ${path}: ${(err as Error).message}`);
+    if (!isNodeError(err)) throw err;
+    throw new CliError(`cannot read --service-cert ${path}: ${err.message}`);
   }
 }
 

@@ -19,9 +19,11 @@ import { createPrivateKey } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { isForeignError, isNodeError } from "../../base/errors.js";
+import { CertError } from "../../crypto/certs.js";
 import { memberIdFromCert } from "../../crypto/identity.js";
 import type { NetInterfaceInfo, NodeStatus } from "../../gov/tables.js";
-import { CliError } from "../cli-error.js";
+import { CliError, isReportable } from "../cli-error.js";
 import {
   GovClientError,
   type Action,
@@ -139,8 +141,8 @@ async function runReplace(o: ReplaceCliOptions): Promise<void> {
     });
   } catch (err: unknown) {
     if (err instanceof CliError) throw err;
-    if (err instanceof GovClientError) throw new CliError(err.message);
-    throw new CliError(err instanceof Error ? err.message : String(err));
+    if (!isReportable(err)) throw err;
+    throw new CliError(err.message);
   } finally {
     client.close();
   }
@@ -185,12 +187,14 @@ export function loadMembers(o: {
     let memberId;
     try {
       memberId = memberIdFromCert(certPem);
-    } catch {
+    } catch (err: unknown) {
+      if (!(err instanceof CertError)) throw err;
       throw new CliError(`--member-cert ${cert} is not a PEM certificate`);
     }
     try {
       createPrivateKey(keyPem);
-    } catch {
+    } catch (err: unknown) {
+      if (!isForeignError(err)) throw err;
       throw new CliError(`--member-key ${key} is not a PEM private key`);
     }
     return { memberId, signer: { certPem, keyPem } };
@@ -202,9 +206,9 @@ function workspaceMembers(common: string): { cert: string; key: string }[] {
   try {
     names = readdirSync(common);
   } catch (err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    if (!isNodeError(err)) throw err;
     throw new CliError(
-      `cannot list members in ${common} (${code}): give --member-cert/--member-key`,
+      `cannot list members in ${common} (${err.code}): give --member-cert/--member-key`,
     );
   }
   const numbers = names
@@ -314,9 +318,9 @@ async function passReplacement(
     try {
       ballot = await connection.voteWithTxId(proposal.proposalId, true, member.signer);
     } catch (err: unknown) {
-      const why = err instanceof Error ? err.message : String(err);
+      if (!isReportable(err)) throw err;
       throw new CliError(
-        `member ${member.memberId} could not vote on ${proposal.proposalId}: ${why}`,
+        `member ${member.memberId} could not vote on ${proposal.proposalId}: ${err.message}`,
       );
     }
     proposal = ballot.value;

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { CliError } from "../cli-error.js";
+import { CliError, isReportable } from "../cli-error.js";
 import { describeConfigError, loadNodeConfig } from "../../node/config/config.js";
 import { startNode } from "../../node/start-node.js";
 import { registerNodeReplace } from "./node-replace.js";
@@ -35,6 +35,7 @@ export function registerNode(program: Command): void {
       try {
         config = loadNodeConfig(options.config);
       } catch (err: unknown) {
+        if (!isReportable(err)) throw err;
         throw new CliError(describeConfigError(err));
       }
       for (const key of config.ignoredKeys) console.error(`warning: ignoring config key ${key}`);
@@ -47,6 +48,8 @@ export function registerNode(program: Command): void {
       try {
         node = await startNode(config, { log });
       } catch (err: unknown) {
+        // A bug during start-up (an assertion) keeps its stack; the rest is the operator's.
+        if (!isReportable(err)) throw err;
         throw new CliError(`node failed to start: ${startupProblem(err)}`);
       }
       writeFileSync(config.outputFiles.pidFile, `${process.pid}\n`);

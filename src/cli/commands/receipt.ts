@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { toHex } from "../../base/bytes.js";
-import { parseCertificate } from "../../crypto/certs.js";
+import { isNodeError } from "../../base/errors.js";
+import { CertError, parseCertificate } from "../../crypto/certs.js";
 import { ReceiptError, parseReceipt, verifyReceipt, type Receipt } from "../../ledger/receipt.js";
 import { CliError } from "../cli-error.js";
 
@@ -56,9 +57,8 @@ function readText(path: string, what: string, prefix: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (err: unknown) {
-    const code = (err as { code?: unknown }).code;
-    const detail = typeof code === "string" ? code : err instanceof Error ? err.message : "error";
-    throw new CliError(`${prefix}: cannot read ${what} ${path} (${detail})`);
+    if (!isNodeError(err)) throw err;
+    throw new CliError(`${prefix}: cannot read ${what} ${path} (${err.code})`);
   }
 }
 
@@ -66,7 +66,8 @@ function verifyCommand(options: VerifyOptions): void {
   const serviceCertPem = readText(options.serviceCert, "service certificate", CANNOT_VERIFY);
   try {
     parseCertificate(serviceCertPem);
-  } catch {
+  } catch (err: unknown) {
+    if (!(err instanceof CertError)) throw err;
     throw new CliError(`${CANNOT_VERIFY}: ${options.serviceCert} is not a PEM certificate`);
   }
   const text = readText(options.receipt, "receipt file", INVALID);
@@ -74,8 +75,8 @@ function verifyCommand(options: VerifyOptions): void {
   try {
     json = JSON.parse(text);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new CliError(`${INVALID}: ${options.receipt} is not JSON (${detail})`);
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new CliError(`${INVALID}: ${options.receipt} is not JSON (${err.message})`);
   }
   let receipt: Receipt;
   try {

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { memberIdFromCert } from "../../crypto/identity.js";
 import { decryptShare, RecoveryError } from "../../node/recovery/recovery-shares.js";
-import { CliError } from "../cli-error.js";
+import { CliError, isReportable } from "../cli-error.js";
 import { GovClient, GovClientError, type MemberSigner } from "../gov-client.js";
 import { addConnectionOptions, readText, type ConnectionOptions } from "./gov.js";
 
@@ -104,7 +104,8 @@ export function registerRecovery(program: Command): void {
       try {
         client = new GovClient({ url: options.node, caPem, certPem, keyPem });
       } catch (err: unknown) {
-        throw new CliError(`cannot connect to ${options.node}: ${(err as Error).message}`);
+        if (!isReportable(err)) throw err;
+        throw new CliError(`cannot connect to ${options.node}: ${err.message}`);
       }
       try {
         const message = await submitMemberShare(client, { certPem, keyPem }, encryptionKeyPem);

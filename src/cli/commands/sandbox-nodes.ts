@@ -9,7 +9,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
+import { SandboxError, SandboxErrorCode } from "./sandbox-error.js";
 import { GovClientError, type Action, type GovClient, type MemberSigner } from "../gov-client.js";
 
 export interface Settings {
@@ -170,14 +172,16 @@ export function spawnNode(
   return { index, child, dir, exited };
 }
 
-/** The first member proposes `actions`; a strict majority accepts (else an Error says why). */
+/** The first member proposes `actions`; a strict majority accepts (else SandboxError says why). */
 export async function proposeAndPass(
   client: GovClient,
   members: readonly MemberSigner[],
   actions: readonly Action[],
 ): Promise<void> {
   const [proposer] = members;
-  if (proposer === undefined) throw new Error("no member to propose");
+  if (proposer === undefined) {
+    throw new SandboxError({ code: SandboxErrorCode.MissingState }, "no member to propose");
+  }
   let proposal = await retryWhileNoSignature(() => client.propose(actions, proposer));
   const majority = Math.floor(members.length / 2) + 1;
   for (const member of members.slice(0, majority)) {
@@ -186,7 +190,14 @@ export async function proposeAndPass(
   }
   if (proposal.proposalState !== "Accepted") {
     const why = proposal.failure?.reason ?? "";
-    throw new Error(`proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`);
+    throw new SandboxError(
+      {
+        code: SandboxErrorCode.ProposalFailed,
+        proposalId: proposal.proposalId,
+        state: proposal.proposalState,
+      },
+      `proposal ${proposal.proposalId} ended ${proposal.proposalState} ${why}`,
+    );
   }
 }
 
@@ -252,7 +263,8 @@ export function tails(dir: string): string {
     let text = "";
     try {
       text = readFileSync(join(dir, name), "utf8");
-    } catch {
+    } catch (err: unknown) {
+      if (!isNodeError(err)) throw err;
       return `(no ${name} file)`;
     }
     const lines = text.trimEnd().split("\n").slice(-20);

@@ -28,9 +28,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { isNodeError } from "../../base/errors.js";
 import { listLedgerFiles } from "../../ledger/io/ledger-reader.js";
 import { parseSnapshotFileName } from "../../ledger/snapshot.js";
 import { CliError } from "../cli-error.js";
+import { failureMessage, SandboxError, SandboxErrorCode } from "./sandbox-error.js";
 import { isProcessRunning } from "../process-state.js";
 import { GovClient, type MemberSigner } from "../gov-client.js";
 import { asn1Now } from "./node-replace.js";
@@ -78,16 +80,19 @@ export async function recoverSandbox(settings: Settings): Promise<void> {
     const failure = await Promise.race([
       recover(nodes, settings, common, previous, abort.signal).then(
         () => undefined,
-        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+        (e: unknown) => e,
       ),
       stop.promise.then((signal) => `${signal} received during the recovery`),
     ]);
     abort.abort();
     if (failure !== undefined) {
       const stopped = await stopNodes(nodes);
+      const reason = failureMessage(failure);
+      // A bug (an assertion, ...) is not a failed recovery to explain: it propagates as it is.
+      if (reason === null) throw failure;
       const logs = nodes.map((n) => tails(n.dir)).join("\n");
       throw new CliError(
-        `recovery failed: ${failure}\n${stopped.join("\n")}\n${logs}\n` +
+        `recovery failed: ${reason}\n${stopped.join("\n")}\n${logs}\n` +
           `Run \`consortia sandbox --recover --workspace ${ws}\` again to start it over.`,
       );
     }
@@ -145,7 +150,8 @@ function readPid(path: string): number | null {
   try {
     const pid = Number(readFileSync(path, "utf8").trim());
     return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
-  } catch {
+  } catch (err: unknown) {
+    if (!isNodeError(err)) throw err;
     return null;
   }
 }
@@ -165,7 +171,12 @@ function longestLedger(previous: string): string {
       best = { dir, last, bytes };
     }
   }
-  if (best === null) throw new Error(`no ledger found under ${previous}`);
+  if (best === null) {
+    throw new SandboxError(
+      { code: SandboxErrorCode.MissingState },
+      `no ledger found under ${previous}`,
+    );
+  }
   return best.dir;
 }
 
@@ -200,7 +211,12 @@ function readMembers(common: string): Member[] {
       ...(existsSync(enc) ? { encryptionKeyPem: readFileSync(enc, "utf8") } : {}),
     });
   }
-  if (members.length === 0) throw new Error(`no member0_cert.pem in ${common}`);
+  if (members.length === 0) {
+    throw new SandboxError(
+      { code: SandboxErrorCode.MissingState },
+      `no member0_cert.pem in ${common}`,
+    );
+  }
   return members;
 }
 
@@ -224,7 +240,8 @@ class ProgressTail {
     let lines: string[];
     try {
       lines = readFileSync(this.outFile, "utf8").split("\n");
-    } catch {
+    } catch (err: unknown) {
+      if (!isNodeError(err)) throw err;
       return;
     }
     const complete = lines.slice(0, -1); // the last one may be half written
@@ -262,7 +279,7 @@ async function recover(
   const node0 = spawnNode(0, dir0, config, settings.wait);
   nodes.push(node0);
   const exited = node0.exited.then((how) => {
-    throw new Error(`node 0 exited (${how})`);
+    throw new SandboxError({ code: SandboxErrorCode.NodeExited }, `node 0 exited (${how})`);
   });
   const guard = <T>(p: Promise<T>) => Promise.race([p, exited]);
   const started = Date.now();
@@ -296,16 +313,23 @@ function elapsed(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
-/** Waits `ms` between two polls; throws once the recovery was decided elsewhere. */
+/**
+ * Waits `ms` between two polls; throws SandboxError(Aborted) once the recovery was decided
+ * elsewhere (the AbortSignal idiom: the loop's result is no longer awaited by anyone).
+ */
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
-  if (signal.aborted) throw new Error("stopped");
+  if (signal.aborted) throw new SandboxError({ code: SandboxErrorCode.Aborted }, "stopped");
+}
+
+function timeout(message: string): SandboxError {
+  return new SandboxError({ code: SandboxErrorCode.Timeout }, message);
 }
 
 async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(path)) {
-    if (Date.now() > deadline) throw new Error(`the node did not write ${path}`);
+    if (Date.now() > deadline) throw timeout(`the node did not write ${path}`);
     await pause(100, signal);
   }
 }
@@ -324,7 +348,10 @@ async function openRecovered(
   ]);
   const info = await client.serviceInfo();
   if (info.status !== "WaitingForRecoveryShares") {
-    throw new Error(`service status is ${info.status}, not WaitingForRecoveryShares`);
+    throw new SandboxError(
+      { code: SandboxErrorCode.UnexpectedStatus, status: info.status },
+      `service status is ${info.status}, not WaitingForRecoveryShares`,
+    );
   }
 }
 
@@ -335,7 +362,10 @@ async function submitShares(client: GovClient, members: readonly Member[]): Prom
     log(`  ${member.name}: ${message}`);
     if (message.includes("End of recovery procedure initiated")) return;
   }
-  throw new Error("every recovery member submitted a share, but the recovery did not start");
+  throw new SandboxError(
+    { code: SandboxErrorCode.RecoveryNotStarted },
+    "every recovery member submitted a share, but the recovery did not start",
+  );
 }
 
 async function waitForOpen(client: GovClient, signal: AbortSignal): Promise<void> {
@@ -343,7 +373,7 @@ async function waitForOpen(client: GovClient, signal: AbortSignal): Promise<void
   for (;;) {
     const info = await client.serviceInfo();
     if (info.status === "Open") return;
-    if (Date.now() > deadline) throw new Error(`service still ${info.status}`);
+    if (Date.now() > deadline) throw timeout(`service still ${info.status}`);
     await pause(200, signal);
   }
 }
@@ -403,7 +433,7 @@ async function waitForSnapshotAfter(
       return parsed?.committed === true && parsed.seqno > seqno && statSync(join(dir, n)).size;
     });
     if (found) return;
-    if (Date.now() > deadline) throw new Error(`no committed snapshot after ${seqno} in ${dir}`);
+    if (Date.now() > deadline) throw timeout(`no committed snapshot after ${seqno} in ${dir}`);
     await pause(200, signal);
   }
 }
@@ -421,7 +451,7 @@ async function waitForPending(
     );
     const ids = (answer?.nodes ?? []).map((n) => n.node_id);
     if (ids.length >= count) return ids;
-    if (Date.now() > deadline) throw new Error(`${ids.length} of ${count} joiners are Pending`);
+    if (Date.now() > deadline) throw timeout(`${ids.length} of ${count} joiners are Pending`);
     await pause(200, signal);
   }
 }

@@ -33,7 +33,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { generateEncryptionKey, generateIdentity } from "../../crypto/identity.js";
+import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
+import { failureMessage, SandboxError, SandboxErrorCode } from "./sandbox-error.js";
 import { GovClient, type Action, type MemberSigner } from "../gov-client.js";
 import {
   log,
@@ -260,7 +262,7 @@ async function bringUp(
   const failure = await Promise.race([
     work().then(
       () => undefined,
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      (e: unknown) => e,
     ),
     anyExit,
     stop.then((signal) => `${signal} received during startup`),
@@ -269,14 +271,19 @@ async function bringUp(
   for (const c of clients) c.close();
   if (failure === undefined) return;
   const stopped = await stopNodes(nodes);
+  const reason = failureMessage(failure);
+  // A bug (an assertion, ...) is not a failed start to explain: it propagates as it is.
+  if (reason === null) throw failure;
   const logs = nodes.map((n) => tails(n.dir)).join("\n");
-  throw new CliError(`${failure}\n${stopped.join("\n")}\n${logs}`);
+  throw new CliError(`${reason}\n${stopped.join("\n")}\n${logs}`);
 }
 
 async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal) {
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(path)) {
-    if (signal.aborted || Date.now() > deadline) throw new Error(`the node did not write ${path}`);
+    if (signal.aborted || Date.now() > deadline) {
+      throw new SandboxError({ code: SandboxErrorCode.Timeout }, `the node did not write ${path}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -291,5 +298,10 @@ async function openService(client: GovClient, ids: Identities, serviceCertPem: s
   ];
   await proposeAndPass(client, ids.members, actions);
   const info = await client.serviceInfo();
-  if (info.status !== "Open") throw new Error(`service status is ${info.status}, not Open`);
+  if (info.status !== "Open") {
+    throw new SandboxError(
+      { code: SandboxErrorCode.UnexpectedStatus, status: info.status },
+      `service status is ${info.status}, not Open`,
+    );
+  }
 }

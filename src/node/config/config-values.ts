@@ -17,6 +17,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
+import { assert } from "../../base/assert.js";
 import { CcfError } from "../../base/errors.js";
 
 export type ValueResult<T> = { kind: "ok"; value: T } | { kind: "error"; reason: string };
@@ -390,7 +391,8 @@ const ARTICLE: Readonly<Record<string, string>> = {
  */
 export function issueToConfigError(issues: readonly Issue[], file: string): ConfigError {
   const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
-  if (issue === undefined) throw new Error("zod reported failure without issues");
+  // zod reports a failed parse with at least one issue.
+  assert(issue !== undefined, "zod reported failure without issues");
   const [code, key, message] = describeIssue(issue);
   return new ConfigError({ code, key, file }, message);
 }

@@ -17,6 +17,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { isNodeError } from "../../base/errors.js";
 import {
   address,
   ConfigError,
@@ -414,15 +415,17 @@ function readConfigJson(file: string): unknown {
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    if (!isNodeError(err)) throw err;
+    const missing = err.code === "ENOENT";
     const code = missing ? ConfigErrorCode.MissingFile : ConfigErrorCode.UnreadableFile;
-    const why = missing ? "file not found" : (err as Error).message;
+    const why = missing ? "file not found" : err.message;
     throw new ConfigError({ code, key: "", file }, `cannot read config file ${file}: ${why}`);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    const message = `config file ${file} is not valid JSON: ${(err as Error).message}`;
+    if (!(err instanceof SyntaxError)) throw err;
+    const message = `config file ${file} is not valid JSON: ${err.message}`;
     throw new ConfigError({ code: ConfigErrorCode.InvalidJson, key: "", file }, message);
   }
 }
@@ -562,8 +565,9 @@ function requireFile(key: string, path: string, configFile: string): void {
   try {
     if (statSync(path).isFile()) return;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    problem = code === "ENOENT" || code === "ENOTDIR" ? "file not found" : (err as Error).message;
+    if (!isNodeError(err)) throw err;
+    const code = err.code;
+    problem = code === "ENOENT" || code === "ENOTDIR" ? "file not found" : err.message;
   }
   const type = { code: ConfigErrorCode.MissingFile, key, file: configFile };
   throw new ConfigError(type, `${key}: ${problem}: ${path}`);
@@ -575,13 +579,15 @@ function readJsonFile(key: string, path: string, configFile: string): unknown {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
+    if (!isNodeError(err)) throw err;
     const type = { code: ConfigErrorCode.UnreadableFile, key, file: configFile };
-    throw new ConfigError(type, `${key}: cannot read ${path}: ${(err as Error).message}`);
+    throw new ConfigError(type, `${key}: cannot read ${path}: ${err.message}`);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
     const type = { code: ConfigErrorCode.InvalidDataJson, key, file: configFile };
-    throw new ConfigError(type, `${key}: ${path} is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(type, `${key}: ${path} is not valid JSON: ${err.message}`);
   }
 }

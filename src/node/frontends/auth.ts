@@ -15,9 +15,15 @@
 import { derToPem, equalBytes, toHex, utf8 } from "../../base/bytes.js";
 import { sha256 } from "../../crypto/hash.js";
 import { publicKeyOfCert } from "../../crypto/certs.js";
-import { decodeSign1, verifySign1 } from "../../crypto/cose.js";
+import { CoseError, decodeSign1, verifySign1 } from "../../crypto/cose.js";
 import type { Tx } from "../../kv/tx.js";
-import type { AuthPolicy, Caller } from "../../apps/app.js";
+import type {
+  AuthPolicy,
+  Caller,
+  MemberCoseCaller,
+  MemberCosePolicy,
+  UserCoseCaller,
+} from "../../apps/app.js";
 import {
   checkGovCoseSignature,
   GovCoseError,
@@ -38,19 +44,30 @@ export interface AuthDetail {
 }
 
 /** The outcome of one policy: a caller, or why it refused. */
-type PolicyOutcome = { kind: "ok"; caller: Caller } | { kind: "refused"; detail: AuthDetail };
+type PolicyOutcome<C = AuthenticatedCaller> =
+  { kind: "ok"; caller: C } | { kind: "refused"; detail: AuthDetail };
 
 export interface AuthOptions {
   /** For member COSE policies: the message type this endpoint requires. */
   readonly msgType?: GovMsgType | undefined;
 }
 
-/** A verified governance COSE request, kept for handlers that need its headers. */
-export interface GovCaller extends Caller {
-  readonly govRequest?: GovCoseRequest;
+/**
+ * A member authenticated by a governance COSE request. The gov frontend needs the request's
+ * headers (signature, created_at, proposal_id) as well; apps cannot name GovCoseRequest (the
+ * apps layer does not import gov), so the field is added here, where gov may be imported.
+ */
+export interface GovMemberCaller extends MemberCoseCaller {
+  readonly govRequest: GovCoseRequest;
 }
 
-function refuse(policy: AuthPolicy, code: string, message: string): PolicyOutcome {
+/**
+ * What authenticate() produces: a Caller whose member COSE variant also carries the verified
+ * governance request. Assignable to Caller, so app handlers see the plain union.
+ */
+export type AuthenticatedCaller = Exclude<Caller, MemberCoseCaller> | GovMemberCaller;
+
+function refuse(policy: AuthPolicy, code: string, message: string): PolicyOutcome<never> {
   return { kind: "refused", detail: { auth_policy: policy, code, message } };
 }
 
@@ -85,7 +102,9 @@ function readByKey<V>(tx: Tx, map: GovMap<V>, key: Uint8Array): V | undefined {
   return bytes === undefined ? undefined : map.codec.decode(bytes);
 }
 
-function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutcome {
+type CertPolicy = "user_cert" | "member_cert" | "any_cert";
+
+function certPolicy(tx: Tx, request: RpcRequest, policy: CertPolicy): PolicyOutcome {
   const der = request.callerCertDer;
   if (der === null) {
     return refuse(policy, "InvalidAuthenticationInfo", "Could not find client certificate.");
@@ -106,18 +125,20 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutc
       `Could not find matching ${who} certificate.`,
     );
   }
-  const data = isUser
-    ? readByKey(tx, GOV_MAPS.userInfo, key)?.user_data
-    : readByKey(tx, GOV_MAPS.memberInfo, key)?.member_data;
-  return { kind: "ok", caller: { policy, id, certPem, data } };
+  if (isUser) {
+    const userData = readByKey(tx, GOV_MAPS.userInfo, key)?.user_data;
+    return { kind: "ok", caller: { policy, userId: id, certPem, userData } };
+  }
+  const memberData = readByKey(tx, GOV_MAPS.memberInfo, key)?.member_data;
+  return { kind: "ok", caller: { policy: "member_cert", memberId: id, certPem, memberData } };
 }
 
 function memberCosePolicy(
   tx: Tx,
   request: RpcRequest,
-  policy: AuthPolicy,
+  policy: MemberCosePolicy,
   options: AuthOptions,
-): PolicyOutcome {
+): PolicyOutcome<GovMemberCaller> {
   let parsed: GovCoseRequest;
   try {
     parsed = parseGovCoseRequest(request.body);
@@ -142,11 +163,11 @@ function memberCosePolicy(
   if (policy === "active_member_cose_sign1" && info?.status !== "Active") {
     return refuse(policy, "InvalidAuthenticationInfo", `Member ${parsed.kid} is not active.`);
   }
-  const caller: GovCaller = {
+  const caller: GovMemberCaller = {
     policy,
-    id: parsed.kid,
+    memberId: parsed.kid,
     certPem,
-    data: info?.member_data,
+    memberData: info?.member_data,
     cosePayload: parsed.payload,
     govRequest: parsed,
   };
@@ -154,12 +175,18 @@ function memberCosePolicy(
 }
 
 /** User COSE: a COSE_Sign1 whose kid (hex user id) names a registered user. */
-function userCosePolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): PolicyOutcome {
+function userCosePolicy(
+  tx: Tx,
+  request: RpcRequest,
+  policy: "user_cose_sign1",
+): PolicyOutcome<UserCoseCaller> {
   let message;
   try {
     message = decodeSign1(request.body, { requireTag: false });
   } catch (err: unknown) {
-    return refuse(policy, "InvalidAuthenticationInfo", (err as Error).message);
+    // Only a malformed COSE body is the caller's fault; anything else is a node bug.
+    if (err instanceof CoseError) return refuse(policy, "InvalidAuthenticationInfo", err.message);
+    throw err;
   }
   const kid = message.protectedHeader.get(4);
   if (!(kid instanceof Uint8Array))
@@ -170,10 +197,10 @@ function userCosePolicy(tx: Tx, request: RpcRequest, policy: AuthPolicy): Policy
   if (verifySign1(message, publicKeyOfCert(certPem)).kind !== "valid") {
     return refuse(policy, "InvalidAuthenticationInfo", "Signature verification failed.");
   }
-  const info = getById(tx, GOV_MAPS.userInfo, id);
+  const userData = getById(tx, GOV_MAPS.userInfo, id)?.user_data;
   return {
     kind: "ok",
-    caller: { policy, id, certPem, data: info?.user_data, cosePayload: message.payload },
+    caller: { policy, userId: id, certPem, userData, cosePayload: message.payload },
   };
 }
 
@@ -204,15 +231,38 @@ export function authenticate(
   request: RpcRequest,
   policies: readonly AuthPolicy[],
   options: AuthOptions = {},
-): GovCaller {
+): AuthenticatedCaller {
   const details: AuthDetail[] = [];
   for (const policy of policies) {
     const outcome = tryPolicy(tx, request, policy, options);
     if (outcome.kind === "ok") return outcome.caller;
     details.push(outcome.detail);
   }
+  throw authenticationFailed(policies, details);
+}
+
+/**
+ * The gov frontend's writes: exactly one member COSE policy, whose caller is always a
+ * GovMemberCaller (so handlers need not narrow). Refusal is the same 401 as authenticate's.
+ */
+export function authenticateMember(
+  tx: Tx,
+  request: RpcRequest,
+  policy: MemberCosePolicy,
+  options: AuthOptions = {},
+): GovMemberCaller {
+  const outcome = memberCosePolicy(tx, request, policy, options);
+  if (outcome.kind === "ok") return outcome.caller;
+  throw authenticationFailed([policy], [outcome.detail]);
+}
+
+/** The 401 answered when every policy refused, with one detail per policy. */
+function authenticationFailed(
+  policies: readonly AuthPolicy[],
+  details: readonly AuthDetail[],
+): HttpError {
   const isCose = policies.some((p) => p.endsWith("cose_sign1"));
-  throw new HttpError(
+  return new HttpError(
     HttpErrorCode.InvalidAuthenticationInfo,
     "Invalid authentication credentials.",
     {

@@ -4,6 +4,7 @@
  * itself is src/gov (pure), with the constitution run by a ConstitutionRunner.
  */
 import { fromBase64, toBase64, utf8 } from "../../base/bytes.js";
+import { isTextDecodeError } from "../../base/errors.js";
 import { formatTxId, parseTxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import type { ConstitutionRunner } from "../../gov/constitution-runner.js";
@@ -35,10 +36,11 @@ import {
   submitBallot,
   withdrawProposal,
 } from "../../gov/proposals.js";
-import { entriesById, getById, getSingleton, GOV_MAPS, GOV_TABLES } from "../../gov/tables.js";
+import { entriesById, getById, getSingleton, GOV_MAPS } from "../../gov/tables.js";
+import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import type { Router, RpcOutcome, RpcRequest, RpcResponse } from "../../http/router.js";
-import { authenticate, type GovCaller } from "./auth.js";
+import { authenticateMember, type GovMemberCaller } from "./auth.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, txStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
@@ -84,22 +86,23 @@ function govRoute(
   });
 }
 
-function parseJsonPayload(bytes: Uint8Array | undefined): Record<string, unknown> {
+function parseJsonPayload(bytes: Uint8Array): Record<string, unknown> {
   try {
-    const value: unknown = JSON.parse(decoder.decode(bytes ?? new Uint8Array(0)));
+    const value: unknown = JSON.parse(decoder.decode(bytes));
     if (typeof value === "object" && value !== null && !Array.isArray(value)) {
       return value as Record<string, unknown>;
     }
-  } catch {
+  } catch (err: unknown) {
+    if (!isTextDecodeError(err)) throw err;
     // Falls through to the 400 below: a malformed payload is the caller's error.
   }
   throw new HttpError(HttpErrorCode.InvalidInput, "Payload must be a JSON object.");
 }
 
 /** Replay window of COSE proposals (public:ccf.gov.cose_recent_proposals). */
-function checkProposalReplay(tx: Tx, caller: GovCaller, proposalId: string): void {
-  const request = caller.govRequest!;
-  const map = tx.rw(GOV_TABLES.coseRecentProposals);
+function checkProposalReplay(tx: Tx, caller: GovMemberCaller, proposalId: string): void {
+  const request = caller.govRequest;
+  const map = tx.rw(SERVICE_TABLES.coseRecentProposals);
   const window: { key: string; proposalId: string }[] = [];
   map.forEach((value, key) =>
     window.push({ key: decoder.decode(key), proposalId: decoder.decode(value) }),
@@ -137,17 +140,18 @@ function memberWrite(
   request: RpcRequest,
   msgType: GovMsgType,
   active: boolean,
-  body: (tx: Tx, caller: GovCaller) => RpcResponse,
+  body: (tx: Tx, caller: GovMemberCaller) => RpcResponse,
 ): RpcOutcome {
   return runInTx(node.pipeline, (tx) => {
     const policy = active ? "active_member_cose_sign1" : "member_cose_sign1";
-    const caller = authenticate(tx, request, [policy], { msgType });
-    recordCoseHistory(tx, caller.id!, request.body);
+    const caller = authenticateMember(tx, request, policy, { msgType });
+    recordCoseHistory(tx, caller.memberId, request.body);
     return body(tx, caller);
   });
 }
 
-function registerProposalEndpoints(
+/** POST /gov/members/proposals:create: a new proposal, named by the service's Merkle root. */
+function registerProposalCreate(
   router: Router,
   node: NodeContext,
   runner: ConstitutionRunner,
@@ -155,18 +159,61 @@ function registerProposalEndpoints(
   govRoute(router, "POST", "/gov/members/proposals:create", (request) =>
     memberWrite(node, request, "proposal", true, (tx, caller) => {
       const root = node.history.tree.size > 0 ? node.history.tree.root() : new Uint8Array(32);
-      const proposalId = proposalIdOf(root, caller.govRequest!.signature);
+      const proposalId = proposalIdOf(root, caller.govRequest.signature);
       checkProposalReplay(tx, caller, proposalId);
-      const body = decoder.decode(caller.cosePayload ?? new Uint8Array(0));
+      const body = decoder.decode(caller.cosePayload);
       return json(
         createProposal(tx, runner, {
           proposalId,
-          proposerId: caller.id!,
+          proposerId: caller.memberId,
           body,
         }) as unknown as JsonBody,
       );
     }),
   );
+}
+
+/** Withdrawing a proposal and submitting a ballot: the member COSE writes on one proposal. */
+function registerProposalActions(
+  router: Router,
+  node: NodeContext,
+  runner: ConstitutionRunner,
+): void {
+  govRoute(router, "POST", "/gov/members/proposals/{proposalAction}", (request) => {
+    const [proposalId, verb] = splitVerb(request.params.proposalAction);
+    if (verb !== "withdraw")
+      throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
+    return memberWrite(node, request, "withdrawal", true, (tx, caller) => {
+      requireMatch(caller.govRequest.proposalId, proposalId, "proposal");
+      const proposal = withdrawProposal(tx, { proposalId, memberId: caller.memberId });
+      return proposal === null ? { status: 204 } : json(proposal as unknown as JsonBody);
+    });
+  });
+  govRoute(
+    router,
+    "POST",
+    "/gov/members/proposals/{proposalId}/ballots/{memberAction}",
+    (request) => {
+      const proposalId = request.params.proposalId ?? "";
+      const [memberId, verb] = splitVerb(request.params.memberAction);
+      if (verb !== "submit")
+        throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
+      return memberWrite(node, request, "ballot", true, (tx, caller) => {
+        requireMatch(caller.memberId, memberId, "member");
+        requireMatch(caller.govRequest.proposalId, proposalId, "proposal");
+        const payload = parseJsonPayload(caller.cosePayload);
+        if (typeof payload.ballot !== "string") {
+          throw new HttpError(HttpErrorCode.InvalidInput, "Payload must have a string 'ballot'.");
+        }
+        const proposal = submitBallot(tx, runner, { proposalId, memberId, ballot: payload.ballot });
+        return json(proposal as unknown as JsonBody);
+      });
+    },
+  );
+}
+
+/** The unauthenticated reads of proposals, their actions and their ballots. */
+function registerProposalReads(router: Router, node: NodeContext): void {
   govRoute(router, "GET", "/gov/members/proposals", () =>
     runInTx(node.pipeline, (tx) => json({ value: listProposals(tx) as unknown as JsonBody[] })),
   );
@@ -181,37 +228,6 @@ function registerProposalEndpoints(
       headers: { "content-type": "application/json" },
       body: getProposalActions(tx, request.params.proposalId ?? ""),
     })),
-  );
-  govRoute(router, "POST", "/gov/members/proposals/{proposalAction}", (request) => {
-    const [proposalId, verb] = splitVerb(request.params.proposalAction);
-    if (verb !== "withdraw")
-      throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
-    return memberWrite(node, request, "withdrawal", true, (tx, caller) => {
-      requireMatch(caller.govRequest!.proposalId, proposalId, "proposal");
-      const proposal = withdrawProposal(tx, { proposalId, memberId: caller.id! });
-      return proposal === null ? { status: 204 } : json(proposal as unknown as JsonBody);
-    });
-  });
-  govRoute(
-    router,
-    "POST",
-    "/gov/members/proposals/{proposalId}/ballots/{memberAction}",
-    (request) => {
-      const proposalId = request.params.proposalId ?? "";
-      const [memberId, verb] = splitVerb(request.params.memberAction);
-      if (verb !== "submit")
-        throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
-      return memberWrite(node, request, "ballot", true, (tx, caller) => {
-        requireMatch(caller.id, memberId, "member");
-        requireMatch(caller.govRequest!.proposalId, proposalId, "proposal");
-        const payload = parseJsonPayload(caller.cosePayload);
-        if (typeof payload.ballot !== "string") {
-          throw new HttpError(HttpErrorCode.InvalidInput, "Payload must have a string 'ballot'.");
-        }
-        const proposal = submitBallot(tx, runner, { proposalId, memberId, ballot: payload.ballot });
-        return json(proposal as unknown as JsonBody);
-      });
-    },
   );
   govRoute(router, "GET", "/gov/members/proposals/{proposalId}/ballots/{memberId}", (request) =>
     runInTx(node.pipeline, (tx) => ({
@@ -232,13 +248,13 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
     const [memberId, verb] = splitVerb(request.params.memberAction);
     if (verb === "update") {
       return memberWrite(node, request, "state_digest", false, (tx, caller) => {
-        requireMatch(caller.id, memberId, "member");
+        requireMatch(caller.memberId, memberId, "member");
         return json(updateStateDigest(tx, memberId) as unknown as JsonBody);
       });
     }
     if (verb === "ack") {
       return memberWrite(node, request, "ack", false, (tx, caller) => {
-        requireMatch(caller.id, memberId, "member");
+        requireMatch(caller.memberId, memberId, "member");
         const payload = parseJsonPayload(caller.cosePayload);
         if (typeof payload.stateDigest !== "string") {
           throw new HttpError(
@@ -284,7 +300,7 @@ function registerRecoveryShareEndpoint(router: Router, node: NodeContext): void 
     }
     let complete = false;
     const response = memberWrite(node, request, "recovery_share", true, (tx, caller) => {
-      requireMatch(caller.id, memberId, "member");
+      requireMatch(caller.memberId, memberId, "member");
       const recovery = node.disasterRecovery;
       const status = getSingleton(tx, GOV_MAPS.serviceInfo)?.status;
       if (recovery === null || status !== "WaitingForRecoveryShares") {
@@ -457,7 +473,9 @@ export function registerGovEndpoints(
     info: { title: "Consortia governance", version: "2024-07-01" },
     paths: {},
   }));
-  registerProposalEndpoints(router, node, runner);
+  registerProposalCreate(router, node, runner);
+  registerProposalReads(router, node);
+  registerProposalActions(router, node, runner);
   registerMemberEndpoints(router, node);
   registerRecoveryShareEndpoint(router, node);
   registerServiceEndpoints(router, node);

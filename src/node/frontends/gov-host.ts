@@ -2,14 +2,43 @@
  * The node side of the constitution's `ccf.node` / `ccf.network` calls (GovHost), acting on the
  * governance transaction being executed, and a ConstitutionRunner wrapper that points the host
  * at that transaction for the duration of each call.
+ *
+ * A call the proposal cannot make (opening a service that is not Opening, the wrong previous
+ * identity, a rekey before the reshare) throws a GovHostError: the constitution sees a JS Error
+ * with its message (js/host-function.ts) and the proposal fails with it. A call outside a
+ * governance transaction is a node bug (an assertion).
  */
 import type { Tx } from "../../kv/tx.js";
 import type { ConstitutionRunner, ResolveVote } from "../../gov/constitution-runner.js";
 import { getSingleton, GOV_MAPS, setSingleton } from "../../gov/tables.js";
 import type { GovHost } from "../../js/gov-globals.js";
+import { JsHostError } from "../../js/host-function.js";
+import { assert } from "../../base/assert.js";
 import { formatTxId, type Seqno } from "../../base/ids.js";
 import { sameCertificate } from "../../crypto/certs.js";
+import { RecoveryError, RecoveryErrorCode } from "../recovery/recovery-shares.js";
 import type { NodeContext } from "./node-context.js";
+
+export enum GovHostErrorCode {
+  /** The service has no service info: it was never started (no genesis transaction). */
+  NoServiceInfo = "NoServiceInfo",
+  /** next_service_identity is not this service's certificate. */
+  WrongNextIdentity = "WrongNextIdentity",
+  /** A recovered service opens only with the previous identity it recovered from. */
+  WrongPreviousIdentity = "WrongPreviousIdentity",
+  /** previous_service_identity given to a service that is not recovering. */
+  UnexpectedPreviousIdentity = "UnexpectedPreviousIdentity",
+  /** transition_service_to_open on a service that is not Opening (or Recovering). */
+  NotOpening = "NotOpening",
+  /** trigger_ledger_rekey before this primary holds the members' recovery key. */
+  RekeyNotReady = "RekeyNotReady",
+  /** A GovHost call this node does not implement yet. */
+  NotImplemented = "NotImplemented",
+}
+export type GovHostErrorType =
+  | { code: Exclude<GovHostErrorCode, GovHostErrorCode.NotOpening> }
+  | { code: GovHostErrorCode.NotOpening; status: string };
+export class GovHostError extends JsHostError<GovHostErrorType> {}
 
 export class NodeGovHost implements GovHost {
   /** The transaction the running constitution call writes through. */
@@ -21,31 +50,52 @@ export class NodeGovHost implements GovHost {
   ) {}
 
   private currentTx(): Tx {
-    if (this.tx === null) throw new Error("no governance transaction in progress");
+    // withGovHost sets the tx around every constitution call, the only way GovHost is reached.
+    assert(this.tx !== null, "no governance transaction in progress");
     return this.tx;
   }
 
   transitionServiceToOpen(previousIdentityPem: string | undefined, nextIdentityPem: string): void {
     const tx = this.currentTx();
     const info = getSingleton(tx, GOV_MAPS.serviceInfo);
-    if (info === undefined) throw new Error("service info is missing");
+    if (info === undefined)
+      fail({ code: GovHostErrorCode.NoServiceInfo }, "service info is missing");
     if (!sameCertificate(nextIdentityPem, this.node.serviceCertPem)) {
-      throw new Error("next_service_identity is not this service's certificate");
+      fail(
+        { code: GovHostErrorCode.WrongNextIdentity },
+        "next_service_identity is not this service's certificate",
+      );
     }
     if (info.status === "Recovering") {
       const recovery = this.node.disasterRecovery;
       if (previousIdentityPem === undefined || recovery === null) {
-        throw new Error("a recovered service opens with its previous_service_identity");
+        fail(
+          { code: GovHostErrorCode.WrongPreviousIdentity },
+          "a recovered service opens with its previous_service_identity",
+        );
       }
-      recovery.checkOpen(tx, previousIdentityPem);
+      if (!recovery.isRecoveredFrom(tx, previousIdentityPem)) {
+        fail(
+          { code: GovHostErrorCode.WrongPreviousIdentity },
+          "previous_service_identity is not the identity this service recovered from",
+        );
+      }
       setSingleton(tx, GOV_MAPS.serviceInfo, { ...info, status: "WaitingForRecoveryShares" });
       this.log("service is WaitingForRecoveryShares: members submit their recovery shares");
       return;
     }
     if (previousIdentityPem !== undefined) {
-      throw new Error("previous_service_identity is only for a recovered service");
+      fail(
+        { code: GovHostErrorCode.UnexpectedPreviousIdentity },
+        "previous_service_identity is only for a recovered service",
+      );
     }
-    if (info.status !== "Opening") throw new Error(`service is ${info.status}, not Opening`);
+    if (info.status !== "Opening") {
+      fail(
+        { code: GovHostErrorCode.NotOpening, status: info.status },
+        `service is ${info.status}, not Opening`,
+      );
+    }
     setSingleton(tx, GOV_MAPS.serviceInfo, {
       ...info,
       status: "Open",
@@ -66,7 +116,14 @@ export class NodeGovHost implements GovHost {
   }
 
   triggerLedgerRekey(): void {
-    this.node.writeRekey(this.currentTx());
+    try {
+      this.node.writeRekey(this.currentTx());
+    } catch (err: unknown) {
+      // The one refusal a rekey has: the proposal fails with it, and can be passed again once
+      // the reshare this node scheduled has committed.
+      if (!(err instanceof RecoveryError && err.code === RecoveryErrorCode.KeyNotHeld)) throw err;
+      fail({ code: GovHostErrorCode.RekeyNotReady }, err.message);
+    }
     this.log("trigger_ledger_rekey: a new ledger secret from the next transaction");
   }
 
@@ -84,11 +141,15 @@ export class NodeGovHost implements GovHost {
   }
 
   generateEndorsedCertificate(): string {
-    throw new Error(
-      "generateEndorsedCertificate is not supported: the join endpoint endorses a trusted " +
-        "node's certificate when the node next asks to join",
+    fail(
+      { code: GovHostErrorCode.NotImplemented },
+      "generate_endorsed_certificate is not supported by this node",
     );
   }
+}
+
+function fail(type: GovHostErrorType, message: string): never {
+  throw new GovHostError(type, message);
 }
 
 /** Runs each constitution call with the host pointed at the call's transaction. */

@@ -17,6 +17,7 @@ import { nodeClientTls } from "../../http/client-tls.js";
 import { request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { assert } from "../../base/assert.js";
 import { CcfError } from "../../base/errors.js";
 import {
   JOIN_PATH,
@@ -89,8 +90,17 @@ function aborted(): JoinError {
   return new JoinError({ code: JoinErrorCode.Aborted }, "join aborted");
 }
 
-function post(o: JoinNetworkOptions, address: string, body: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
+/**
+ * What one POST came to: the server's reply, or why no reply came (the socket, TLS, a reset,
+ * the timeout, an abort: the "error" events of the request). A bad argument still throws.
+ */
+type Posted = { kind: "reply"; reply: Reply } | { kind: "unreachable"; reason: string };
+
+function post(o: JoinNetworkOptions, address: string, body: string): Promise<Posted> {
+  return new Promise((resolve) => {
+    // The first settlement wins: a destroyed request may still emit "error" afterwards.
+    const unreachable = (reason: string) => resolve({ kind: "unreachable", reason });
+    const onError = (err: Error) => unreachable(err.message);
     const req = httpsRequest(
       `https://${address}${JOIN_PATH}`,
       {
@@ -107,18 +117,24 @@ function post(o: JoinNetworkOptions, address: string, body: string): Promise<Rep
       (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", reject);
+        res.on("error", onError);
         res.on("end", () =>
           resolve({
-            status: res.statusCode ?? 0,
-            location: res.headers.location,
-            text: Buffer.concat(chunks).toString("utf8"),
+            kind: "reply",
+            reply: {
+              status: res.statusCode ?? 0,
+              location: res.headers.location,
+              text: Buffer.concat(chunks).toString("utf8"),
+            },
           }),
         );
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on("error", reject);
+    req.on("timeout", () => {
+      unreachable(`no answer within ${REQUEST_TIMEOUT_MS} ms`);
+      req.destroy();
+    });
+    req.on("error", onError);
     req.end(body);
   });
 }
@@ -216,15 +232,12 @@ async function attempt(
 ): Promise<Exclude<Step, { kind: "redirect" }>> {
   let address = o.targetAddress;
   for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
-    let reply: Reply;
-    try {
-      reply = await post(o, address, body);
-    } catch (err: unknown) {
+    const posted = await post(o, address, body);
+    if (posted.kind === "unreachable") {
       if (isAborted(o)) throw aborted();
-      const detail = err instanceof Error ? err.message : String(err);
-      return { kind: "retry", reason: `could not reach ${address}: ${detail}` };
+      return { kind: "retry", reason: `could not reach ${address}: ${posted.reason}` };
     }
-    const step = stepOf(o, address, reply);
+    const step = stepOf(o, address, posted.reply);
     if (step.kind !== "redirect") return step;
     o.log(`join: ${address} redirected to ${step.address}`);
     address = step.address;
@@ -240,7 +253,8 @@ async function attempt(
  * network information; rejects with JoinError on a 4xx answer or an abort.
  */
 export async function joinNetwork(o: JoinNetworkOptions): Promise<JoinResult> {
-  if (!(o.retryTimeoutMs > 0)) throw new RangeError("retryTimeoutMs must be positive");
+  // command.join.retry_timeout is validated positive with the rest of the configuration.
+  assert(o.retryTimeoutMs > 0, "retryTimeoutMs must be positive");
   const body = JSON.stringify(o.request);
   for (;;) {
     if (isAborted(o)) throw aborted();

@@ -21,6 +21,8 @@
  */
 import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
 import { z } from "zod";
+import { assert } from "../../base/assert.js";
+import { isForeignError, isTextDecodeError } from "../../base/errors.js";
 import { derToPem, equalBytes, fromUtf8, toBase64 } from "../../base/bytes.js";
 import { AttestationError, verifyQuote, type VerifiedQuote } from "../../attestation/virtual.js";
 import { CertError, csrPublicKeyDer, endorseNodeCertificate } from "../../crypto/certs.js";
@@ -39,6 +41,7 @@ import {
 import { errorBody, HttpError, HttpErrorCode } from "../../http/errors.js";
 import {
   isForward,
+  type ForwardToPrimary,
   type Router,
   type RpcOutcome,
   type RpcRequest,
@@ -172,10 +175,10 @@ function callerOf(request: RpcRequest): Caller {
   try {
     publicKey = new X509Certificate(request.callerCertDer).publicKey;
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
+    if (!isForeignError(err)) throw err;
     throw new HttpError(
       HttpErrorCode.InvalidAuthenticationInfo,
-      `The TLS client certificate could not be parsed: ${detail}.`,
+      `The TLS client certificate could not be parsed: ${err.message}.`,
     );
   }
   const publicKeyDer = new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
@@ -200,8 +203,11 @@ function parseJoinRequest(body: Uint8Array): JoinRequest {
   try {
     document = JSON.parse(fromUtf8(body));
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new HttpError(HttpErrorCode.InvalidInput, `Join request is not valid JSON: ${detail}.`);
+    if (!isTextDecodeError(err)) throw err;
+    throw new HttpError(
+      HttpErrorCode.InvalidInput,
+      `Join request is not valid JSON: ${err.message}.`,
+    );
   }
   const parsed = joinRequestSchema.safeParse(document, { reportInput: true });
   if (!parsed.success) {
@@ -234,10 +240,10 @@ function checkEncryptionKey(pem: string): void {
   try {
     createPublicKey(pem);
   } catch (err: unknown) {
-    const detail = err instanceof Error ? err.message : String(err);
+    if (!isForeignError(err)) throw err;
     throw new HttpError(
       HttpErrorCode.InvalidInput,
-      `public_encryption_key is not a PEM public key: ${detail}.`,
+      `public_encryption_key is not a PEM public key: ${err.message}.`,
     );
   }
 }
@@ -276,9 +282,20 @@ function verifiedQuoteOf(request: JoinRequest, caller: Caller): VerifiedQuote {
 
 // ---- The transaction --------------------------------------------------------------------------
 
-/** Thrown inside the transaction when a Trusted answer needs a certificate not yet issued. */
-class CertificateNeeded {
-  constructor(readonly validityDays: number) {}
+/**
+ * What the join transaction decided: an answer, or that a Trusted answer needs an endorsed
+ * certificate not issued yet. Issuing is asynchronous and a transaction runs to completion
+ * without awaiting (house style 6.2), so the transaction is discarded, the certificate issued,
+ * and the transaction run again with it.
+ */
+type JoinDecision =
+  | { readonly kind: "answer"; readonly response: RpcResponse }
+  | { readonly kind: "certificate-needed"; readonly validityDays: number }
+  /** This node stopped being the primary while answering: the joiner retries elsewhere. */
+  | { readonly kind: "not-primary"; readonly outcome: ForwardToPrimary };
+
+function answer(response: RpcResponse): JoinDecision {
+  return { kind: "answer", response };
 }
 
 /** Governance's join policy for the quote's format (nodes.virtual.* for virtual quotes). */
@@ -395,7 +412,7 @@ function trustedAnswer(
   ctx: JoinServerContext,
   nodeId: string,
   issued: string | undefined,
-): RpcResponse {
+): JoinDecision {
   const service = getSingleton(tx, GOV_MAPS.serviceInfo);
   if (service === undefined) {
     throw new HttpError(HttpErrorCode.InternalError, "Service information is missing.");
@@ -405,7 +422,7 @@ function trustedAnswer(
     if (issued === undefined) {
       const config = getSingleton(tx, GOV_MAPS.serviceConfig);
       const days = config?.maximum_node_certificate_validity_days;
-      throw new CertificateNeeded(days ?? DEFAULT_NODE_CERT_VALIDITY_DAYS);
+      return { kind: "certificate-needed", validityDays: days ?? DEFAULT_NODE_CERT_VALIDITY_DAYS };
     }
     setById(tx, GOV_MAPS.nodeEndorsedCerts, nodeId, issued);
     certificate = issued;
@@ -415,16 +432,16 @@ function trustedAnswer(
     node_id: nodeId,
     network_info: networkInfoOf(ctx, service.status, certificate),
   };
-  return json(body);
+  return answer(json(body));
 }
 
-/** Decides a join inside `tx`: answers, writes, or throws HttpError / CertificateNeeded. */
+/** Decides a join inside `tx`: answers, writes, needs a certificate, or throws HttpError. */
 function answerJoin(
   tx: Tx,
   ctx: JoinServerContext,
   join: Join,
   issued: string | undefined,
-): RpcResponse {
+): JoinDecision {
   checkJoinPolicy(tx, join.verified);
   checkStartupSeqno(ctx, join.request);
   const nodeId = join.caller.nodeId;
@@ -432,7 +449,7 @@ function answerJoin(
   if (existing !== undefined) {
     switch (existing.status) {
       case "Pending":
-        return pendingAnswer(nodeId);
+        return answer(pendingAnswer(nodeId));
       case "Trusted":
         return trustedAnswer(tx, ctx, nodeId, issued);
       case "Retired":
@@ -459,7 +476,27 @@ function answerJoin(
   const trusted = service.status === "Opening";
   const status: NodeStatus = trusted ? "Trusted" : "Pending";
   setById(tx, GOV_MAPS.nodeInfo, nodeId, nodeInfoOf(ctx, join, status));
-  return trusted ? trustedAnswer(tx, ctx, nodeId, issued) : pendingAnswer(nodeId);
+  return trusted ? trustedAnswer(tx, ctx, nodeId, issued) : answer(pendingAnswer(nodeId));
+}
+
+/**
+ * Never reaches a client: the answer that makes runInTx discard the join transaction when it
+ * decided it needs a certificate (runInTx commits only 2xx answers).
+ */
+const DISCARD: RpcResponse = { status: 500 };
+
+/** Runs answerJoin in a transaction; a "certificate-needed" decision leaves no write behind. */
+function runJoinTx(ctx: JoinServerContext, join: Join, issued: string | undefined): JoinDecision {
+  // Assigned inside the transaction's callback (`as` keeps TS from narrowing it to null).
+  let needed = null as JoinDecision | null;
+  const response = runInTx(ctx.pipeline, (tx) => {
+    const decision = answerJoin(tx, ctx, join, issued);
+    if (decision.kind === "answer") return decision.response;
+    needed = decision;
+    return DISCARD;
+  });
+  if (needed !== null) return needed;
+  return isForward(response) ? { kind: "not-primary", outcome: response } : answer(response);
 }
 
 async function issueNodeCertificate(
@@ -487,16 +524,15 @@ async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<
     checkCsr(body.certificate_signing_request, caller);
   }
   const join: Join = { caller, request: body, verified: verifiedQuoteOf(body, caller) };
-  let response: RpcOutcome;
-  try {
-    response = runInTx(ctx.pipeline, (tx) => answerJoin(tx, ctx, join, undefined));
-  } catch (err: unknown) {
-    if (!(err instanceof CertificateNeeded)) throw err;
-    const issued = await issueNodeCertificate(ctx, caller, err.validityDays);
-    response = runInTx(ctx.pipeline, (tx) => answerJoin(tx, ctx, join, issued));
+  let decision = runJoinTx(ctx, join, undefined);
+  if (decision.kind === "certificate-needed") {
+    const issued = await issueNodeCertificate(ctx, caller, decision.validityDays);
+    decision = runJoinTx(ctx, join, issued);
   }
-  // This node stopped being the primary while answering: the joiner retries elsewhere.
-  if (isForward(response)) return response;
+  if (decision.kind === "not-primary") return decision.outcome;
+  // With the certificate issued, a Trusted answer has all it needs.
+  assert(decision.kind === "answer", "the join decided it needs a certificate twice");
+  const response = decision.response;
   const status = (response.body as JoinResponse).node_status;
   ctx.log(`join: node ${caller.nodeId} answered ${status}`);
   return response;

@@ -30,6 +30,7 @@ import { makeSignatureValue } from "../../ledger/signature.js";
 import { FORCE_LEDGER_CHUNK_AFTER as FLAG_FORCE_CHUNK_AFTER } from "../../ledger/entry-header.js";
 import type { SealedTx } from "../../ledger/seal-batch.js";
 import { InlineSealer, type EntrySealer } from "./sealer.js";
+import { ReplicatedEntryError, ReplicatedEntryErrorCode } from "./replicated-entry-error.js";
 
 export interface NodeSigningIdentity {
   readonly nodeId: NodeId;
@@ -362,7 +363,8 @@ export class TxPipeline {
   /**
    * Follower path: entries from the primary, in seqno order after the last one. Records each
    * in the history, applies its write set to the store and appends it to the ledger.
-   * Throws EntryError on malformed bytes, and an Error if the private domain does not decrypt.
+   * Throws EntryError on malformed bytes, and ReplicatedEntryError for a signature over another
+   * root or a private domain that does not decrypt.
    */
   appendReplicated(entries: readonly RaftEntry[]): void {
     for (const e of entries) {
@@ -373,7 +375,8 @@ export class TxPipeline {
       if (signed !== null && signed.root !== rootBefore) {
         // The primary signed a tree this node does not have: the logs diverged. Fatal.
         this.history.retract((e.seqno - 1) as Seqno);
-        throw new Error(
+        throw new ReplicatedEntryError(
+          { code: ReplicatedEntryErrorCode.RootMismatch, view: e.view, seqno: e.seqno },
           `signature ${e.view}.${e.seqno} signs root ${signed.root}, but this node's ledger ` +
             `has root ${rootBefore}`,
         );
@@ -381,7 +384,10 @@ export class TxPipeline {
       const writeSet = decodeWriteSet(entry, this.history.secrets);
       if (writeSet === null) {
         this.history.retract((e.seqno - 1) as Seqno);
-        throw new Error(`entry ${e.view}.${e.seqno} does not decrypt with the ledger secrets`);
+        throw new ReplicatedEntryError(
+          { code: ReplicatedEntryErrorCode.CannotDecrypt, view: e.view, seqno: e.seqno },
+          `entry ${e.view}.${e.seqno} does not decrypt with the ledger secrets`,
+        );
       }
       this.store.apply(e.seqno, writeSet);
       this.ledger.append(e.payload, { seqno: e.seqno, isSignature: e.isSignature });

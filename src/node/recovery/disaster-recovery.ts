@@ -7,7 +7,7 @@
  *    signed root are recorded; every node of the previous service is Retired and this node is
  *    the one Trusted node.
  * 2. Members pass transition_service_to_open with the previous and next identities
- *    (`checkOpen`); the status becomes WaitingForRecoveryShares.
+ *    (`isRecoveredFrom`); the status becomes WaitingForRecoveryShares.
  * 3. Each recovery member submits its decrypted share (`recordShare`, from
  *    POST /gov/recovery/members/{id}:recover). Shares are kept sealed with the new service's
  *    ledger secret in public:ccf.internal.encrypted_submitted_shares, so the ledger never holds
@@ -21,7 +21,9 @@
  * Runs on the one node of the recovering service (joiners wait until it is Open: join.ts).
  */
 import { randomBytes, type KeyObject } from "node:crypto";
+import { AssertionError } from "../../base/assert.js";
 import { fromBase64, toBase64, utf8 } from "../../base/bytes.js";
+import { CcfError } from "../../base/errors.js";
 import { formatTxId, type Seqno, type View } from "../../base/ids.js";
 import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmDecrypt, gcmEncrypt } from "../../crypto/aead.js";
 import { endorseServiceCertificate, publicKeyOfCert, sameCertificate } from "../../crypto/certs.js";
@@ -42,6 +44,26 @@ import { isWholeKey, recoverLedgerSecret, RecoveryError } from "./recovery-share
 import { replayPrivate, type RecoverySnapshot } from "./recovery-replay.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import type { SystemTransactions } from "../pipeline/system-tx.js";
+
+export enum DisasterRecoveryErrorCode {
+  /** The recovered ledger has no public:ccf.gov.service.info: it is not a service's ledger. */
+  NoServiceInfo = "NoServiceInfo",
+  /** A share recorded by this service does not unseal with the ledger secret it was sealed by. */
+  ShareDoesNotUnseal = "ShareDoesNotUnseal",
+  /** The previous service's ledger holds no encrypted ledger secrets to unwrap. */
+  NoEncryptedLedgerSecrets = "NoEncryptedLedgerSecrets",
+  /** The transaction that opens the recovered service did not commit, attempt after attempt. */
+  OpenFailed = "OpenFailed",
+}
+export type DisasterRecoveryErrorType =
+  | { code: DisasterRecoveryErrorCode.NoServiceInfo }
+  | { code: DisasterRecoveryErrorCode.ShareDoesNotUnseal; memberId: string }
+  | { code: DisasterRecoveryErrorCode.NoEncryptedLedgerSecrets }
+  | { code: DisasterRecoveryErrorCode.OpenFailed; attempts: number; outcome: string };
+export class DisasterRecoveryError extends CcfError<DisasterRecoveryErrorType> {}
+
+/** Retries of the transaction that opens the recovered service before the recovery gives up. */
+const OPEN_RETRIES_MAX = 10;
 
 /** The node states (CCF's, /node/state) a recovery moves its node through. */
 export type RecoveryNodeState = "PartOfPublicNetwork" | "ReadingPrivateLedger" | "PartOfNetwork";
@@ -127,7 +149,12 @@ export class DisasterRecovery {
   /** The new service's first transaction (see the module comment). */
   writeStart(tx: Tx, node: { id: string; info: NodeInfo; certPem: string }, createTxId: string) {
     const info = getSingleton(tx, GOV_MAPS.serviceInfo);
-    if (info === undefined) throw new Error("the recovered ledger holds no service info");
+    if (info === undefined) {
+      throw new DisasterRecoveryError(
+        { code: DisasterRecoveryErrorCode.NoServiceInfo },
+        "the recovered ledger holds no service info",
+      );
+    }
     setSingleton(tx, GOV_MAPS.serviceInfo, {
       ...info,
       cert: this.deps.serviceIdentity().certPem,
@@ -153,14 +180,12 @@ export class DisasterRecovery {
   }
 
   /**
-   * transition_service_to_open while Recovering: the previous identity must be the one this
-   * recovery recorded. Throws with the reason otherwise.
+   * transition_service_to_open while Recovering: whether `previousIdentityPem` is the previous
+   * identity this recovery recorded (the caller refuses the transition otherwise).
    */
-  checkOpen(tx: Tx, previousIdentityPem: string): void {
+  isRecoveredFrom(tx: Tx, previousIdentityPem: string): boolean {
     const recorded = getSingleton(tx, GOV_MAPS.previousServiceIdentity);
-    if (recorded === undefined || !sameCertificate(recorded, previousIdentityPem)) {
-      throw new Error("previous_service_identity is not the identity this service recovered from");
-    }
+    return recorded !== undefined && sameCertificate(recorded, previousIdentityPem);
   }
 
   /** Seals and records one member's decrypted share (inside the share request's tx). */
@@ -195,7 +220,12 @@ export class DisasterRecovery {
           bytes.subarray(cut),
           utf8(id),
         );
-        if (plain === null) throw new Error(`the share submitted by ${id} does not unseal`);
+        if (plain === null) {
+          throw new DisasterRecoveryError(
+            { code: DisasterRecoveryErrorCode.ShareDoesNotUnseal, memberId: id },
+            `the share submitted by ${id} does not unseal`,
+          );
+        }
         return plain;
       });
     } finally {
@@ -214,6 +244,9 @@ export class DisasterRecovery {
     try {
       await this.completeOnce();
     } catch (e) {
+      // The recovery's top-level handler (it runs after the share's transaction): a failure
+      // leaves the service waiting for shares, but an assertion is a bug and crashes the node.
+      if (e instanceof AssertionError) throw e;
       this.deps.log(`recovery did not complete: ${e instanceof Error ? e.message : String(e)}`);
       this.replayed = { seqno: 0, percent: 0 };
       this.deps.setState("PartOfPublicNetwork");
@@ -229,7 +262,10 @@ export class DisasterRecovery {
     tx.close();
     if (status !== "WaitingForRecoveryShares") return;
     if (wrapped === undefined) {
-      throw new Error("the previous service recorded no encrypted ledger secrets");
+      throw new DisasterRecoveryError(
+        { code: DisasterRecoveryErrorCode.NoEncryptedLedgerSecrets },
+        "the previous service recorded no encrypted ledger secrets",
+      );
     }
     let list;
     try {
@@ -268,7 +304,14 @@ export class DisasterRecovery {
     );
     this.deps.history.secrets.restoreHistorical(list, (this.point.upTo + 1) as Seqno);
     this.deps.store.installRecovered(privateStore, this.point.upTo);
-    const endorsements = await this.endorsePreviousIdentities();
+    this.openRecovered(await this.endorsePreviousIdentities());
+    this.finished = true;
+    this.deps.setState("PartOfNetwork");
+    this.deps.afterOpen();
+  }
+
+  /** The transaction that reopens the service, retried up to OPEN_RETRIES_MAX times. */
+  private openRecovered(endorsements: string[]): void {
     for (let attempt = 0; ; attempt++) {
       const outcome = this.deps.system.write("recovery open", (t) => {
         const info = getSingleton(t, GOV_MAPS.serviceInfo)!;
@@ -281,13 +324,19 @@ export class DisasterRecovery {
       if (outcome.kind === "written") {
         const txid = formatTxId(outcome.txId);
         this.deps.log(`recovery complete: the service is Open again at ${txid}`);
-        break;
+        return;
       }
-      if (attempt >= 10) throw new Error(`the service could not be opened (${outcome.reason})`);
+      if (attempt >= OPEN_RETRIES_MAX) {
+        throw new DisasterRecoveryError(
+          {
+            code: DisasterRecoveryErrorCode.OpenFailed,
+            attempts: attempt + 1,
+            outcome: outcome.reason,
+          },
+          `the service could not be opened (${outcome.reason})`,
+        );
+      }
     }
-    this.finished = true;
-    this.deps.setState("PartOfNetwork");
-    this.deps.afterOpen();
   }
 
   /**

@@ -12,6 +12,7 @@
  * later discarded costs one harmless reissue. Invariant: at most one refresh runs at a time;
  * triggers during a run cause exactly one more run.
  */
+import { AssertionError } from "../../base/assert.js";
 import { toBase64 } from "../../base/bytes.js";
 import {
   entriesById,
@@ -28,6 +29,7 @@ import { encodeLedgerSecretList, type LedgerSecrets } from "../../ledger/ledger-
 import {
   issueRecoveryShares,
   RecoveryError,
+  RecoveryErrorCode,
   wrapLedgerSecrets,
   type RecoveryMember,
 } from "./recovery-shares.js";
@@ -75,6 +77,9 @@ export class RecoveryKeeper {
         if (this.deps.isPrimary()) await this.refresh();
       } while (this.again);
     } catch (e) {
+      // The refresh's top-level handler: a failed refresh is logged and the next trigger
+      // tries again, but an assertion is a bug and crashes the node (house style 6.5).
+      if (e instanceof AssertionError) throw e;
       this.deps.log(`recovery shares were not issued: ${e instanceof Error ? e.message : e}`);
     } finally {
       this.running = false;
@@ -148,9 +153,10 @@ export class RecoveryKeeper {
   /**
    * trigger_ledger_rekey, inside the rekey's transaction: wraps `secrets` (with the new one,
    * in force from `latestFrom`) under the key of the shares the members hold now, so every
-   * transaction sealed with the new secret is recoverable from the first. Throws when this node
-   * does not hold that key (it did not issue the current shares, e.g. just after an election):
-   * a reshare is scheduled and the rekey can be retried once it has committed.
+   * transaction sealed with the new secret is recoverable from the first. Throws
+   * RecoveryError(KeyNotHeld) when this node does not hold that key (it did not issue the
+   * current shares, e.g. just after an election): a reshare is scheduled and the rekey can be
+   * retried once it has committed.
    */
   rewrap(tx: Tx, secrets: readonly { fromSeqno: number; key: Uint8Array }[], latestFrom: number) {
     const current = getSingleton(tx, GOV_MAPS.encryptedLedgerSecrets);
@@ -161,7 +167,8 @@ export class RecoveryKeeper {
       !held.records.has(current.encrypted_ledger_secret)
     ) {
       this.scheduleRefresh();
-      throw new Error(
+      throw new RecoveryError(
+        { code: RecoveryErrorCode.KeyNotHeld },
         "this primary does not hold the current recovery key yet (recovery shares are being " +
           "reissued): retry the rekey in a moment",
       );

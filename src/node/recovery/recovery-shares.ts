@@ -20,7 +20,7 @@
 import { randomBytes } from "node:crypto";
 import { combine, split } from "shamir-secret-sharing";
 import { concatBytes } from "../../base/bytes.js";
-import { CcfError } from "../../base/errors.js";
+import { CcfError, isForeignError } from "../../base/errors.js";
 import { GCM_IV_BYTES, GCM_TAG_BYTES, GcmKey, gcmDecrypt, gcmEncrypt } from "../../crypto/aead.js";
 import { rsaOaepDecrypt, rsaOaepEncrypt } from "../../crypto/identity.js";
 
@@ -55,6 +55,11 @@ export enum RecoveryErrorCode {
   WrongShares = "WrongShares",
   /** A member's encrypted share does not decrypt with the given private key. */
   CannotDecrypt = "CannotDecrypt",
+  /**
+   * A rekey on a primary that did not issue the shares the members hold (just after an
+   * election): it cannot wrap the new secret for them until its own reshare has committed.
+   */
+  KeyNotHeld = "KeyNotHeld",
 }
 export type RecoveryErrorType = { code: RecoveryErrorCode };
 export class RecoveryError extends CcfError<RecoveryErrorType> {}
@@ -80,6 +85,8 @@ export function decryptShare(encryptedShare: Uint8Array, privateKeyPem: string):
   try {
     return rsaOaepDecrypt(privateKeyPem, encryptedShare);
   } catch (e) {
+    // node:crypto refusing the key or the ciphertext; our own errors propagate.
+    if (!isForeignError(e)) throw e;
     return fail(RecoveryErrorCode.CannotDecrypt, `the share does not decrypt: ${String(e)}`);
   }
 }
@@ -182,6 +189,8 @@ export async function recoverLedgerSecret(
   try {
     key = await combine(parts);
   } catch (e) {
+    // shamir-secret-sharing throws plain Errors for shares that do not fit together.
+    if (!isForeignError(e)) throw e;
     return fail(RecoveryErrorCode.WrongShares, `the shares do not combine: ${String(e)}`);
   }
   return unwrapLedgerSecret(wrappedLedgerSecret, key);

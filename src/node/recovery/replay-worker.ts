@@ -8,6 +8,7 @@
  * that fails (its index and why), so the caller can name its file and offset.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { CcfError } from "../../base/errors.js";
 import { sha256 } from "../../crypto/hash.js";
 import { decryptPrivateDomain, entryLeafInputs } from "../../ledger/entry-format.js";
 import { LedgerSecrets } from "../../ledger/ledger-secrets.js";
@@ -72,8 +73,11 @@ parentPort!.on("message", (batch: ReplayBatch) => {
       plaintexts.push(plaintext);
       total += 4 + plaintext.byteLength;
     } catch (e) {
+      // A malformed entry is a typed error (EntryError, CodecError) to report with its place;
+      // anything else is a bug of this worker and must not be reported as a bad ledger.
+      if (!(e instanceof CcfError)) throw e;
       failedAt = i;
-      error = e instanceof Error ? e.message : String(e);
+      error = e.message;
       break;
     }
   }

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { parseSnapshotFileName, type SnapshotFileName } from "../../ledger/snapshot.js";
 import { listCommittedSnapshots } from "./snapshot-files.js";
 import { errorBody, HttpError, HttpErrorCode } from "../../http/errors.js";
+import { CcfError, isNodeError } from "../../base/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
 
 export const SNAPSHOT_PATH = "/node/snapshot";
@@ -36,6 +37,18 @@ interface SnapshotFile {
   readonly path: string;
   readonly parsed: SnapshotFileName;
 }
+
+export enum SnapshotServeErrorCode {
+  /** The file ended before the size it had when the request was answered (it changed). */
+  FileShrank = "FileShrank",
+}
+export type SnapshotServeErrorType = {
+  code: SnapshotServeErrorCode.FileShrank;
+  path: string;
+  offset: number;
+};
+/** A snapshot file that cannot be served as found; the server answers 500 and logs it. */
+export class SnapshotServeError extends CcfError<SnapshotServeErrorType> {}
 
 /** An inclusive byte range of a file, `start <= end < size`. */
 interface ByteRange {
@@ -93,9 +106,9 @@ function locate(ctx: SnapshotEndpointsContext, name: string): { path: string; si
       const stat = statSync(path);
       if (stat.isFile()) return { path, sizeBytes: stat.size };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
-        ctx.log(`snapshots: cannot stat ${path}: ${String(e)}`);
-      }
+      // A directory that cannot be read is logged and skipped; a bug is not an IO error.
+      if (!isNodeError(e)) throw e;
+      if (e.code !== "ENOENT") ctx.log(`snapshots: cannot stat ${path}: ${String(e)}`);
     }
   }
   throw notFound(`This node has no snapshot named ${name}.`);
@@ -142,7 +155,13 @@ function readRange(path: string, range: ByteRange): Uint8Array {
     let done = 0;
     while (done < out.byteLength) {
       const n = readSync(fd, out, done, out.byteLength - done, range.start + done);
-      if (n === 0) throw new Error(`${path} ended at byte ${range.start + done}`);
+      if (n === 0) {
+        const offset = range.start + done;
+        throw new SnapshotServeError(
+          { code: SnapshotServeErrorCode.FileShrank, path, offset },
+          `${path} ended at byte ${offset}`,
+        );
+      }
       done += n;
     }
   } finally {

@@ -20,7 +20,8 @@ import type { IncomingMessage } from "node:http";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CcfError } from "../../base/errors.js";
+import { assert } from "../../base/assert.js";
+import { CcfError, isNodeError } from "../../base/errors.js";
 import { parseSnapshotFileName } from "../../ledger/snapshot.js";
 import { listCommittedSnapshots } from "./snapshot-files.js";
 import { nodeClientTls } from "../../http/client-tls.js";
@@ -66,17 +67,42 @@ interface Reply {
   readonly body: Buffer;
 }
 
-/** One failed attempt, worth retrying. */
-class Retryable extends Error {}
+/**
+ * What one step of an attempt came to. A failure is data, not an exception: `retry` (the
+ * network, a 5xx, a malformed or inconsistent answer, a local write) ends this attempt and the
+ * next one starts over; `rejected` (a 4xx other than the 404 that means "nothing newer") ends
+ * the whole fetch, since asking again cannot change the answer.
+ */
+type Step<T> =
+  | { kind: "done"; value: T }
+  | { kind: "retry"; reason: string }
+  | { kind: "rejected"; status: number; reason: string };
 
+/** A failed step: it stands for a step of any value type, since it carries no value. */
+type Failed = Exclude<Step<never>, { kind: "done" }>;
+
+function done<T>(value: T): Step<T> {
+  return { kind: "done", value };
+}
+
+function retry(reason: string): Failed {
+  return { kind: "retry", reason };
+}
+
+/** Resolves the reply, or a retry naming what went wrong on the way (never rejects for IO). */
 function send(
   o: FetchSnapshotOptions,
   method: "GET" | "HEAD",
   url: URL,
   headers: Record<string, string>,
   maxBodyBytes: number,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
+): Promise<Step<Reply>> {
+  return new Promise((resolve) => {
+    // The first settlement wins: an abandoned request may still emit "error" after destroy().
+    // An "error" event is always the network's (socket, TLS, reset), so it is a retry; a bad
+    // argument throws synchronously instead and rejects, as the bug it is.
+    const fail = (reason: string) => resolve(retry(reason));
+    const onError = (e: Error) => fail(e.message);
     const req = httpsRequest(
       url,
       {
@@ -92,23 +118,29 @@ function send(
         res.on("data", (chunk: Buffer) => {
           sizeBytes += chunk.length;
           if (sizeBytes > maxBodyBytes) {
-            req.destroy(new Retryable(`${method} ${url.pathname}: body over ${maxBodyBytes} B`));
+            fail(`${method} ${url.pathname}: body over ${maxBodyBytes} B`);
+            req.destroy();
             return;
           }
           chunks.push(chunk);
         });
-        res.on("error", reject);
+        res.on("error", onError);
         res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-          }),
+          resolve(
+            done({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+            }),
+          ),
         );
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on("error", reject);
+    req.on("timeout", () => {
+      fail(`no answer within ${REQUEST_TIMEOUT_MS} ms`);
+      req.destroy();
+    });
+    req.on("error", onError);
     req.end();
   });
 }
@@ -127,28 +159,36 @@ function describe(reply: Reply): string {
   return `${reply.status} ${text.slice(0, 200)}`;
 }
 
-/** Throws for an answer that is not `expected`: Rejected on a 4xx, Retryable otherwise. */
-function expectStatus(reply: Reply, expected: number, what: string): void {
-  if (reply.status === expected) return;
+/** null for an answer with the `expected` status; else rejected on a 4xx, retry otherwise. */
+function unexpectedStatus(reply: Reply, expected: number, what: string): Failed | null {
+  if (reply.status === expected) return null;
   if (reply.status >= 400 && reply.status < 500) {
-    throw new SnapshotFetchError(
-      { code: SnapshotFetchErrorCode.Rejected, status: reply.status },
-      `${what} rejected with ${describe(reply)}`,
-    );
+    return {
+      kind: "rejected",
+      status: reply.status,
+      reason: `${what} rejected with ${describe(reply)}`,
+    };
   }
-  throw new Retryable(`${what} answered ${describe(reply)} (expected ${expected})`);
+  return retry(`${what} answered ${describe(reply)} (expected ${expected})`);
 }
 
-/** The snapshot URL and committed file name a redirect points at. */
-function snapshotTarget(base: URL, location: string | undefined): { url: URL; name: string } {
-  if (location === undefined) throw new Retryable("snapshot redirect without a Location");
-  let url: URL;
+interface SnapshotTarget {
+  readonly url: URL;
+  readonly name: string;
+}
+
+/** `location` resolved against `base`, or null when it is not a usable URL. */
+function resolveLocation(base: URL, location: string): URL | null {
   try {
-    url = new URL(location, base);
+    return new URL(location, base);
   } catch (e) {
-    if (e instanceof TypeError) throw new Retryable(`unusable Location '${location}'`);
+    if (e instanceof TypeError) return null;
     throw e;
   }
+}
+
+/** The committed file name a redirect's resolved `url` points at. */
+function snapshotTarget(url: URL, location: string): Step<SnapshotTarget> {
   const prefix = `${SNAPSHOT_FETCH_PATH}/`;
   const encoded = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : "";
   let name = "";
@@ -158,118 +198,166 @@ function snapshotTarget(base: URL, location: string | undefined): { url: URL; na
     if (!(e instanceof URIError)) throw e;
   }
   if (url.protocol !== "https:" || parseSnapshotFileName(name)?.committed !== true) {
-    throw new Retryable(`Location '${location}' is not a committed snapshot on an https node`);
+    return retry(`Location '${location}' is not a committed snapshot on an https node`);
   }
-  return { url, name };
+  return done({ url, name });
 }
 
 /** The committed snapshot newer than `since` as a URL, following redirects; null on 404. */
-async function findSnapshot(o: FetchSnapshotOptions): Promise<{ url: URL; name: string } | null> {
+async function findSnapshot(o: FetchSnapshotOptions): Promise<Step<SnapshotTarget | null>> {
   let url = new URL(`https://${o.targetAddress}${SNAPSHOT_FETCH_PATH}?since=${o.since}`);
   for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
-    const reply = await send(o, "GET", url, {}, 64 * 1024);
-    if (reply.status === 404 && url.pathname === SNAPSHOT_FETCH_PATH) return null;
+    const sent = await send(o, "GET", url, {}, 64 * 1024);
+    if (sent.kind !== "done") return sent;
+    const reply = sent.value;
+    if (reply.status === 404 && url.pathname === SNAPSHOT_FETCH_PATH) return done(null);
     if (reply.status !== 307 && reply.status !== 308) {
-      expectStatus(reply, 308, `GET ${url.pathname}`);
+      const failed = unexpectedStatus(reply, 308, `GET ${url.pathname}`);
+      if (failed !== null) return failed;
     }
     const location = reply.headers.location;
-    const next = location === undefined ? null : new URL(location, url);
+    if (location === undefined) return retry("snapshot redirect without a Location");
+    const next = resolveLocation(url, location);
+    if (next === null) return retry(`unusable Location '${location}'`);
     // Another node's /node/snapshot?since=... (a redirect to a peer) is followed as is.
-    if (next !== null && next.pathname === SNAPSHOT_FETCH_PATH) {
-      url = next;
-      continue;
-    }
-    return snapshotTarget(url, location);
+    if (next.pathname !== SNAPSHOT_FETCH_PATH) return snapshotTarget(next, location);
+    url = next;
   }
-  throw new Retryable(`redirected more than ${MAX_REDIRECTS} times`);
+  return retry(`redirected more than ${MAX_REDIRECTS} times`);
 }
 
-async function sizeOf(o: FetchSnapshotOptions, url: URL): Promise<number> {
-  const reply = await send(o, "HEAD", url, {}, 0);
-  expectStatus(reply, 200, `HEAD ${url.pathname}`);
-  const text = reply.headers["content-length"];
+async function sizeOf(o: FetchSnapshotOptions, url: URL): Promise<Step<number>> {
+  const sent = await send(o, "HEAD", url, {}, 0);
+  if (sent.kind !== "done") return sent;
+  const failed = unexpectedStatus(sent.value, 200, `HEAD ${url.pathname}`);
+  if (failed !== null) return failed;
+  const text = sent.value.headers["content-length"];
   if (text === undefined || !/^\d{1,15}$/.test(text)) {
-    throw new Retryable(`HEAD ${url.pathname} gave no usable content-length (${text ?? "none"})`);
+    return retry(`HEAD ${url.pathname} gave no usable content-length (${text ?? "none"})`);
   }
-  return Number(text);
+  return done(Number(text));
+}
+
+interface Range {
+  readonly url: URL;
+  /** The first and last byte asked, both inclusive: [start, end]. */
+  readonly start: number;
+  readonly end: number;
+  /** Bytes of the whole file. */
+  readonly total: number;
 }
 
 /** Downloads [start, end] and checks the answer is exactly that range of a `total`-byte file. */
-async function getRange(
-  o: FetchSnapshotOptions,
-  url: URL,
-  start: number,
-  end: number,
-  total: number,
-): Promise<Buffer> {
+async function getRange(o: FetchSnapshotOptions, range: Range): Promise<Step<Buffer>> {
+  const { url, start, end, total } = range;
   const want = end - start + 1;
-  const reply = await send(o, "GET", url, { range: `bytes=${start}-${end}` }, want);
-  expectStatus(reply, 206, `GET ${url.pathname} bytes ${start}-${end}`);
+  const sent = await send(o, "GET", url, { range: `bytes=${start}-${end}` }, want);
+  if (sent.kind !== "done") return sent;
+  const reply = sent.value;
+  const failed = unexpectedStatus(reply, 206, `GET ${url.pathname} bytes ${start}-${end}`);
+  if (failed !== null) return failed;
   const expected = `bytes ${start}-${end}/${total}`;
   const got = reply.headers["content-range"];
   if (got !== expected || reply.body.length !== want) {
-    throw new Retryable(
+    return retry(
       `GET ${url.pathname} answered ${reply.body.length} bytes as '${got ?? "no range"}' ` +
         `for '${expected}' (did the file change?)`,
     );
   }
-  return reply.body;
+  return done(reply.body);
 }
 
-/** Downloads `url` (total bytes) into `partial`, synced; the caller renames or removes it. */
-async function download(o: FetchSnapshotOptions, url: URL, total: number, partial: string) {
+/** Downloads `url` (total bytes) into the open `fd`, synced; the caller closes it. */
+async function download(
+  o: FetchSnapshotOptions,
+  target: { url: URL; total: number; fd: number },
+): Promise<Step<null>> {
   const step = o.rangeBytes ?? DEFAULT_RANGE_BYTES;
-  const fd = openSync(partial, "w");
-  try {
-    for (let start = 0; start < total; start += step) {
-      const end = Math.min(start + step, total) - 1;
-      const bytes = await getRange(o, url, start, end, total);
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+  const { url, total, fd } = target;
+  for (let start = 0; start < total; start += step) {
+    const end = Math.min(start + step, total) - 1;
+    const got = await getRange(o, { url, start, end, total });
+    if (got.kind !== "done") return got;
+    const bytes = got.value;
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
   }
+  fsyncSync(fd);
+  return done(null);
+}
+
+/**
+ * Downloads `target` into `partial` and renames it to `path` once whole; on any failure the
+ * partial file is removed. A local write that fails (disk full, permissions) is retried like a
+ * network failure, as before; only node's IO errors are, a bug still propagates.
+ */
+async function downloadInto(
+  o: FetchSnapshotOptions,
+  target: { url: URL; total: number },
+  files: { partial: string; path: string },
+): Promise<Step<null>> {
+  let outcome: Step<null>;
+  try {
+    const fd = openSync(files.partial, "w");
+    try {
+      outcome = await download(o, { ...target, fd });
+    } finally {
+      closeSync(fd);
+    }
+    if (outcome.kind === "done") renameSync(files.partial, files.path);
+  } catch (e) {
+    rmSync(files.partial, { force: true });
+    if (!isNodeError(e)) throw e;
+    return retry(`writing ${files.partial}: ${e.message}`);
+  }
+  if (outcome.kind !== "done") rmSync(files.partial, { force: true });
+  return outcome;
 }
 
 /** One attempt: the path of the fetched snapshot, or null when the target has nothing newer. */
-async function attempt(o: FetchSnapshotOptions): Promise<string | null> {
+async function attempt(o: FetchSnapshotOptions): Promise<Step<string | null>> {
   const found = await findSnapshot(o);
-  if (found === null) return null;
-  const total = await sizeOf(o, found.url);
-  o.log(`snapshot fetch: downloading ${found.name} (${total} bytes) from ${found.url.host}`);
-  const partial = join(o.destinationDir, `${found.name}.partial`);
-  const path = join(o.destinationDir, found.name);
-  try {
-    await download(o, found.url, total, partial);
-    renameSync(partial, path);
-  } catch (e) {
-    rmSync(partial, { force: true });
-    throw e;
-  }
+  if (found.kind !== "done") return found;
+  if (found.value === null) return done(null);
+  const { url, name } = found.value;
+  const size = await sizeOf(o, url);
+  if (size.kind !== "done") return size;
+  const total = size.value;
+  o.log(`snapshot fetch: downloading ${name} (${total} bytes) from ${url.host}`);
+  const path = join(o.destinationDir, name);
+  const partial = `${path}.partial`;
+  const written = await downloadInto(o, { url, total }, { partial, path });
+  if (written.kind !== "done") return written;
   o.log(`snapshot fetch: ${path} complete`);
-  return path;
+  return done(path);
 }
 
 /**
  * Fetches the target's newest committed snapshot newer than `since` into `destinationDir`;
- * resolves its path, or null when the target has none. Rejects with SnapshotFetchError.
+ * resolves its path, or null when the target has none. Rejects with SnapshotFetchError:
+ * Rejected on a 4xx (at once), AttemptsExhausted when every attempt ended in a retry.
  */
 export async function fetchSnapshot(o: FetchSnapshotOptions): Promise<string | null> {
-  if (!(o.maxAttempts >= 1)) throw new RangeError("maxAttempts must be at least 1");
-  if (o.rangeBytes !== undefined && !(o.rangeBytes > 0)) {
-    throw new RangeError("rangeBytes must be positive");
-  }
+  // Both come from validated config (fetch_snapshot_max_attempts >= 1) or from tests.
+  assert(Number.isSafeInteger(o.maxAttempts) && o.maxAttempts >= 1, "maxAttempts >= 1");
+  assert(o.rangeBytes === undefined || o.rangeBytes > 0, "rangeBytes > 0");
   let reason = "";
   for (let n = 1; n <= o.maxAttempts; n++) {
-    try {
-      const path = await attempt(o);
-      if (path === null) o.log(`snapshot fetch: ${o.targetAddress} has none since ${o.since}`);
-      return path;
-    } catch (e) {
-      if (e instanceof SnapshotFetchError) throw e;
-      reason = e instanceof Error ? e.message : String(e);
+    const outcome = await attempt(o);
+    switch (outcome.kind) {
+      case "done":
+        if (outcome.value === null) {
+          o.log(`snapshot fetch: ${o.targetAddress} has none since ${o.since}`);
+        }
+        return outcome.value;
+      case "rejected":
+        throw new SnapshotFetchError(
+          { code: SnapshotFetchErrorCode.Rejected, status: outcome.status },
+          outcome.reason,
+        );
+      case "retry":
+        reason = outcome.reason;
+        break;
     }
     if (n < o.maxAttempts) {
       o.log(`snapshot fetch: attempt ${n} failed (${reason}); retrying in ${o.retryIntervalMs} ms`);
@@ -290,7 +378,7 @@ export function newestCommittedSeqno(dirs: readonly string[], log: (line: string
 /**
  * fetch_recent_snapshot before a join: fetches into `destinationDir` anything newer than the
  * newest local committed snapshot in `dirs`. Never rejects: a failure is logged and the join
- * goes on with what is on disk.
+ * goes on with what is on disk. Rejects only for a bug (never for a failed fetch).
  */
 export async function fetchRecentSnapshotForJoin(
   o: Omit<FetchSnapshotOptions, "since"> & { readonly dirs: readonly string[] },
@@ -299,8 +387,8 @@ export async function fetchRecentSnapshotForJoin(
   try {
     await fetchSnapshot({ ...o, since });
   } catch (e) {
-    o.log(
-      `snapshot fetch failed, joining without it: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    // Only the fetch's own failures are survivable; a bug (AssertionError, ...) is not.
+    if (!(e instanceof SnapshotFetchError)) throw e;
+    o.log(`snapshot fetch failed, joining without it: ${e.message}`);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { isNodeError } from "../../base/errors.js";
 import { parseSnapshotFileName, type SnapshotFileName } from "../../ledger/snapshot.js";
 
 export interface CommittedSnapshotFile {
@@ -23,6 +24,8 @@ export function listCommittedSnapshots(
     try {
       names = readdirSync(dir);
     } catch (e) {
+      // A directory that cannot be listed is skipped (the others still count); a bug is not.
+      if (!isNodeError(e)) throw e;
       log(`snapshots: cannot list ${dir}: ${String(e)}`);
       continue;
     }

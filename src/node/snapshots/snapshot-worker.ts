@@ -4,6 +4,7 @@
  * the node thread is not blocked for seconds by a large store.
  */
 import { parentPort } from "node:worker_threads";
+import { CcfError } from "../../base/errors.js";
 import type { Seqno, View } from "../../base/ids.js";
 import { LedgerSecrets } from "../../ledger/ledger-secrets.js";
 import { encodePackedSnapshot, snapshotDigest } from "../../ledger/snapshot.js";
@@ -31,7 +32,10 @@ parentPort!.on("message", (job: SnapshotJob) => {
     result = { kind: "encoded", bytes: copy.buffer, digest: snapshotDigest(copy) };
     parentPort!.postMessage(result, [copy.buffer]);
   } catch (e) {
-    result = { kind: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+    // A snapshot the format cannot hold is a typed error, reported and skipped by the node;
+    // anything else is a bug and ends the worker (the node sees its "error" event).
+    if (!(e instanceof CcfError)) throw e;
+    result = { kind: "failed", error: e.stack ?? e.message };
     parentPort!.postMessage(result);
   }
 });

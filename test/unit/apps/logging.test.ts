@@ -12,11 +12,21 @@ import { HttpError, HttpErrorCode } from "../../../src/http/errors.js";
 import { Router, type RpcRequest, type RpcResponse } from "../../../src/http/router.js";
 import { KvError, KvErrorCode } from "../../../src/kv/tx.js";
 import { Store, type CommitOutcome } from "../../../src/kv/store.js";
-import type { AppEndpoint, Caller, EndpointContext } from "../../../src/apps/app.js";
+import type {
+  AppEndpoint,
+  Caller,
+  EndpointContext,
+  UserCertCaller,
+} from "../../../src/apps/app.js";
 import { loggingApp } from "../../../src/apps/logging.js";
 
 const app = loggingApp();
-const USER: Caller = { policy: "user_cert", id: "ab".repeat(32), certPem: "PEM" };
+const USER: UserCertCaller = {
+  policy: "user_cert",
+  userId: "ab".repeat(32),
+  certPem: "PEM",
+  userData: undefined,
+};
 
 interface CallOptions {
   readonly query?: string;
@@ -271,7 +281,9 @@ test("a COSE Sign1 caller's record is read from the verified payload, not the ra
   const store = new Store();
   const caller: Caller = {
     policy: "user_cose_sign1",
-    id: "cd".repeat(32),
+    userId: "cd".repeat(32),
+    certPem: "PEM",
+    userData: undefined,
     cosePayload: utf8(JSON.stringify({ id: 9, msg: "signed" })),
   };
   const raw = new Uint8Array([0xd2, 0x84, 0x58]); // a COSE envelope is not JSON
@@ -417,7 +429,7 @@ test("anonymous records are stored privately with an Anonymous: prefix", () => {
 test("prefix_cert prefixes the message with the caller's user id", () => {
   const store = new Store();
   call(store, "POST", "/log/private/prefix_cert", { body: { id: 4, msg: "hi" } });
-  assert.equal(stored(store, "records", 4), JSON.stringify(`${USER.id}: hi`));
+  assert.equal(stored(store, "records", 4), JSON.stringify(`${USER.userId}: hi`));
 });
 
 test("admin_only is 403 unless the caller's user data has isAdmin true", () => {
@@ -429,14 +441,14 @@ test("admin_only is 403 unless the caller's user data has isAdmin true", () => {
       store,
       "POST",
       path,
-      { body, caller: { ...USER, data } },
+      { body, caller: { ...USER, userData: data } },
       HttpErrorCode.AuthorizationFailed,
       403,
     );
     assert.equal(error.message, "Only admins may access this endpoint.");
   }
   assert.equal(store.seqno, 0);
-  call(store, "POST", path, { body, caller: { ...USER, data: { isAdmin: true } } });
+  call(store, "POST", path, { body, caller: { ...USER, userData: { isAdmin: true } } });
   assert.equal(stored(store, "records", 8), '"admin"');
 });
 

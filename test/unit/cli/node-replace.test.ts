@@ -14,6 +14,8 @@ import { buildProgram } from "../../../src/cli/main.js";
 import { CliError } from "../../../src/cli/cli-error.js";
 import {
   errorFromResponse,
+  GovClientError,
+  GovClientErrorCode,
   type Action,
   type MemberSigner,
   type Proposal,
@@ -197,7 +199,11 @@ test("a proposal that stays Open, fails, or cannot be voted on names the proposa
   failed.failure = "node bbbb is retired";
   await rejectsWith(replace(failed), "proposal p1 is Failed: node bbbb is retired");
   const refused = service();
-  refused.voteError = new Error("POST /gov/... failed: 403 Forbidden: member is not active");
+  // What the real client throws for a refused ballot (a bug's error would not be reworded).
+  refused.voteError = new GovClientError(
+    { code: GovClientErrorCode.Http, status: 403, ccfCode: "Forbidden" },
+    "POST /gov/... failed: 403 Forbidden: member is not active",
+  );
   await rejectsWith(replace(refused), /^member m0 could not vote on p1: .*403 Forbidden/);
 });
 

@@ -10,9 +10,12 @@ import {
   CertError,
   CertErrorCode,
   createServiceCertificate,
+  csrPublicKeyDer,
   endorseNodeCertificate,
   endorseServiceCertificate,
+  parseCertificate,
   parseSubjectAltName,
+  sameCertificate,
 } from "../../../src/crypto/certs.js";
 import {
   generateEcKeyPair,
@@ -218,5 +221,21 @@ test("an endorsement chains the previous service's node certs to the current one
     assert.notEqual(direct.status, 0, "without the endorsement the chain must not verify");
   } finally {
     cleanup();
+  }
+});
+
+test("corrupt certificate input is false or a coded CertError, never another error", async () => {
+  const pki = await makePki();
+  const truncated = pki.nodeCertPem.slice(0, pki.nodeCertPem.length / 2);
+  for (const bad of ["garbage", "", truncated, new Uint8Array([0x30, 0x03, 0x02, 0x01])]) {
+    assert.equal(sameCertificate(bad, pki.nodeCertPem), false);
+    assert.equal(sameCertificate(pki.nodeCertPem, bad), false);
+    assert.equal(isIssuedBy(bad, pki.serviceCertPem), false);
+    assert.throws(() => parseCertificate(bad), isCertError(CertErrorCode.InvalidCertificate));
+  }
+  assert.equal(sameCertificate(pki.nodeCertPem, pki.nodeCertPem), true);
+  assert.equal(sameCertificate(pki.nodeCertPem, parseCertificate(pki.nodeCertPem).raw), true);
+  for (const bad of ["garbage", "", pki.nodeCertPem]) {
+    assert.throws(() => csrPublicKeyDer(bad), isCertError(CertErrorCode.InvalidCsr));
   }
 });

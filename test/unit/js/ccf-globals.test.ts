@@ -30,6 +30,15 @@ export function list(map) {
   return { size: ccf.kv[map].size, entries: out };
 }
 export function throwInForEach(map) { ccf.kv[map].forEach(() => { throw new Error("stop here"); }); }
+export function visitsUntilThrow(map) {
+  let visits = 0;
+  try {
+    ccf.kv[map].forEach(() => { visits++; throw new Error("stop"); });
+  } catch (e) {
+    return visits;
+  }
+  return -1;
+}
 export function writeInForEach(map) { ccf.kv[map].forEach((v, k) => ccf.kv[map].set(k, v)); }
 export function badKey(map) { return ccf.kv[map].get("not a buffer"); }
 export function version(map, k) { return ccf.kv[map].getVersionOfPreviousWrite(s(k)) ?? null; }
@@ -173,6 +182,8 @@ test("exceptions inside forEach stop it, and writing the iterated map is refused
   store.commit(seed);
   const thrown = run(box, store, READ_ONLY, "throwInForEach", [GOV]).outcome;
   assert.equal(exceptionMessage(thrown), "stop here");
+  // The first exception ends the visits: the second entry never reaches the callback.
+  assert.equal(ok(run(box, store, READ_ONLY, "visitsUntilThrow", [GOV]).outcome), 1);
   const written = run(box, store, READ_WRITE, "writeInForEach", [GOV]).outcome;
   assert.match(exceptionMessage(written), /written during forEach/);
 });

@@ -12,7 +12,12 @@ import { generateIdentity, memberIdFromCert } from "../../../../src/crypto/ident
 import { Store } from "../../../../src/kv/store.js";
 import { HttpError } from "../../../../src/http/errors.js";
 import type { RpcRequest } from "../../../../src/http/router.js";
-import { authenticate } from "../../../../src/node/frontends/auth.js";
+import type { AuthPolicy } from "../../../../src/apps/app.js";
+import {
+  authenticate,
+  authenticateMember,
+  type AuthenticatedCaller,
+} from "../../../../src/node/frontends/auth.js";
 import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 
 const now = new Date(Date.now() - 60_000);
@@ -64,6 +69,12 @@ function cose(signer: { certPem: string; privateKeyPem: string }, msgType: strin
   return signSign1(createPrivateKey(signer.privateKeyPem), header, utf8('{"actions":[]}'));
 }
 
+/** The user id a user_cert caller was authenticated as (asserting that policy). */
+function userIdOf(caller: AuthenticatedCaller): string {
+  assert.ok(caller.policy === "user_cert" || caller.policy === "user_cose_sign1", caller.policy);
+  return caller.userId;
+}
+
 function refused(f: () => unknown): HttpError {
   try {
     f();
@@ -80,9 +91,10 @@ test("user_cert accepts a registered user's TLS cert and returns its id and user
   const caller = authenticate(store.begin(), request(new Uint8Array(0), user.certPem), [
     "user_cert",
   ]);
-  assert.equal(caller.policy, "user_cert");
-  assert.equal(caller.id, memberIdFromCert(user.certPem));
-  assert.deepEqual(caller.data, { isAdmin: true });
+  assert.ok(caller.policy === "user_cert");
+  assert.equal(caller.userId, memberIdFromCert(user.certPem));
+  assert.deepEqual(caller.userData, { isAdmin: true });
+  assert.equal(caller.certPem, user.certPem);
 });
 
 test("cert policies refuse an unknown cert, a missing cert, and a member cert for users", () => {
@@ -96,11 +108,14 @@ test("cert policies refuse an unknown cert, a missing cert, and a member cert fo
   const m = authenticate(store.begin(), request(new Uint8Array(0), member.certPem), [
     "member_cert",
   ]);
-  assert.deepEqual(m.data, { a: 1 });
+  assert.ok(m.policy === "member_cert");
+  assert.equal(m.memberId, memberIdFromCert(member.certPem));
+  assert.deepEqual(m.memberData, { a: 1 });
   const any = authenticate(store.begin(), request(new Uint8Array(0), stranger.certPem), [
     "any_cert",
   ]);
-  assert.equal(any.policy, "any_cert");
+  assert.ok(any.policy === "any_cert");
+  assert.deepEqual(der(any.certPem), der(stranger.certPem));
 });
 
 test("the first accepting policy wins; no_auth always accepts", () => {
@@ -116,8 +131,12 @@ test("member_cose_sign1 verifies the signature, the kid and the message type", (
   const ok = authenticate(tx, request(cose(member, "proposal"), null), ["member_cose_sign1"], {
     msgType: "proposal",
   });
-  assert.equal(ok.id, memberIdFromCert(member.certPem));
+  assert.ok(ok.policy === "member_cose_sign1");
+  assert.equal(ok.memberId, memberIdFromCert(member.certPem));
   assert.equal(new TextDecoder().decode(ok.cosePayload), '{"actions":[]}');
+  // The gov frontend reads the request's headers from the caller, with no optional fields.
+  assert.equal(ok.govRequest.msgType, "proposal");
+  assert.equal(ok.govRequest.createdAt, 1_700_000_000);
   const wrongType = refused(() =>
     authenticate(tx, request(cose(member, "ack"), null), ["member_cose_sign1"], {
       msgType: "proposal",
@@ -141,14 +160,46 @@ test("active_member_cose_sign1 refuses an Accepted member and accepts an Active 
   const ok = authenticate(tx, request(cose(activeMember, "proposal"), null), [
     "active_member_cose_sign1",
   ]);
-  assert.equal(ok.id, memberIdFromCert(activeMember.certPem));
+  assert.ok(ok.policy === "active_member_cose_sign1");
+  assert.equal(ok.memberId, memberIdFromCert(activeMember.certPem));
+});
+
+test("authenticateMember yields a member COSE caller or the same 401 as authenticate", () => {
+  const tx = store.begin();
+  const caller = authenticateMember(tx, request(cose(member, "ack"), null), "member_cose_sign1", {
+    msgType: "ack",
+  });
+  assert.equal(caller.policy, "member_cose_sign1");
+  assert.equal(caller.memberId, memberIdFromCert(member.certPem));
+  assert.equal(caller.govRequest.kid, caller.memberId);
+  const policy: AuthPolicy = "active_member_cose_sign1";
+  const err = refused(() =>
+    authenticateMember(tx, request(cose(member, "proposal"), null), policy),
+  );
+  assert.deepEqual(err.details, [
+    {
+      auth_policy: policy,
+      code: "InvalidAuthenticationInfo",
+      message: "Member " + `${memberIdFromCert(member.certPem)} is not active.`,
+    },
+  ]);
+  assert.equal(err.headers["www-authenticate"], 'COSE-SIGN1 realm="Signed request access"');
 });
 
 test("user_cose_sign1 accepts a body signed by a registered user", () => {
   const caller = authenticate(store.begin(), request(cose(user, "anything"), null), [
     "user_cose_sign1",
   ]);
-  assert.equal(caller.id, memberIdFromCert(user.certPem));
+  assert.ok(caller.policy === "user_cose_sign1");
+  assert.equal(caller.userId, memberIdFromCert(user.certPem));
+  assert.equal(new TextDecoder().decode(caller.cosePayload), '{"actions":[]}');
+});
+
+test("user_cose_sign1 refuses a body that is not COSE with a 401, not a crash", () => {
+  const err = refused(() =>
+    authenticate(store.begin(), request(utf8("not cbor"), null), ["user_cose_sign1"]),
+  );
+  assert.equal((err.details as { auth_policy: string }[])[0]?.auth_policy, "user_cose_sign1");
 });
 
 test("a refusal lists one detail per policy tried", () => {
@@ -167,14 +218,20 @@ test("the per-connection caller id cache follows the certificate bytes, not the 
   // with other bytes must not reuse the first certificate's identity.
   const userDer = der(user.certPem);
   const req = { ...request(new Uint8Array(0), null), callerCertDer: userDer };
-  assert.equal(authenticate(store.begin(), req, ["user_cert"]).id, memberIdFromCert(user.certPem));
-  assert.equal(authenticate(store.begin(), req, ["user_cert"]).id, memberIdFromCert(user.certPem));
+  assert.equal(
+    userIdOf(authenticate(store.begin(), req, ["user_cert"])),
+    memberIdFromCert(user.certPem),
+  );
+  assert.equal(
+    userIdOf(authenticate(store.begin(), req, ["user_cert"])),
+    memberIdFromCert(user.certPem),
+  );
   const strangerDer = der(stranger.certPem);
   const swapped = new Uint8Array(Math.max(userDer.length, strangerDer.length));
   swapped.set(userDer);
   const reqSwapped = { ...req, callerCertDer: swapped.subarray(0, userDer.length) };
   assert.equal(
-    authenticate(store.begin(), reqSwapped, ["user_cert"]).id,
+    userIdOf(authenticate(store.begin(), reqSwapped, ["user_cert"])),
     memberIdFromCert(user.certPem),
   );
   swapped.fill(0);

@@ -18,6 +18,10 @@ import { listLedgerFiles, readLedger } from "../../../../src/ledger/io/ledger-re
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { findSignature } from "../../../../src/ledger/signature.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
+import {
+  ReplicatedEntryError,
+  ReplicatedEntryErrorCode,
+} from "../../../../src/node/pipeline/replicated-entry-error.js";
 import { TxPipeline, type ConsensusSink } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { makeSealer } from "../../../helpers/ledger-fixture.js";
 import { tempDir } from "../../../helpers/pki.js";
@@ -345,7 +349,14 @@ test("a follower rejects a signature over a different history and keeps its own"
     follower.pipeline.appendReplicated(entries.slice(0, 5));
     const root = toHex(follower.history.rootForNextSignature());
     const ledgerBefore = ledgerBytes(follower);
-    assert.throws(() => follower.pipeline.appendReplicated([foreignSig]), /root/);
+    assert.throws(
+      () => follower.pipeline.appendReplicated([foreignSig]),
+      (e: unknown) =>
+        e instanceof ReplicatedEntryError &&
+        e.code === ReplicatedEntryErrorCode.RootMismatch &&
+        e.type.seqno === 6 &&
+        /root/.test(e.message),
+    );
     assert.equal(follower.history.lastSeqno, 5);
     assert.equal(toHex(follower.history.rootForNextSignature()), root);
     assert.equal(follower.history.signatureAt(6 as Seqno), null);
@@ -371,7 +382,10 @@ test("a follower with the wrong ledger secret rejects the entries and records no
   try {
     assert.throws(
       () => follower.pipeline.appendReplicated(primary.sink.received),
-      /does not decrypt/,
+      (e: unknown) =>
+        e instanceof ReplicatedEntryError &&
+        e.code === ReplicatedEntryErrorCode.CannotDecrypt &&
+        /does not decrypt/.test(e.message),
     );
     assert.equal(follower.history.lastSeqno, 0);
     assert.equal(follower.store.seqno, 0);

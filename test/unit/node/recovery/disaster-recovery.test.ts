@@ -2,8 +2,8 @@
 // writes a ledger through TxPipeline (service.info, nodes, recovery threshold, its ledger secrets
 // wrapped under a recovery wrapping key, private and public app writes); the rig replays it
 // publicly (replayPublic), sets the rest aside and continues the same ledger with a pipeline of
-// service B, as NodeHost does for command Recover. Then writeStart, checkOpen, recordShare and
-// complete() run against that store, and the store is the oracle.
+// service B, as NodeHost does for command Recover. Then writeStart, isRecoveredFrom, recordShare
+// and complete() run against that store, and the store is the oracle.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -281,17 +281,15 @@ test("writeStart: Recovering, recovery_count + 1, previous identity, nodes retir
   }
 });
 
-test("checkOpen accepts the recorded previous identity and refuses another", async () => {
+test("isRecoveredFrom accepts the recorded previous identity and refuses another", async () => {
   const rig = await makeRig(1);
   try {
     await writeStart(rig);
     const tx = rig.store.begin();
     try {
-      rig.recovery.checkOpen(tx, rig.a.serviceCertPem);
-      assert.throws(
-        () => rig.recovery.checkOpen(tx, rig.b.serviceCertPem),
-        /previous_service_identity/,
-      );
+      assert.equal(rig.recovery.isRecoveredFrom(tx, rig.a.serviceCertPem), true);
+      assert.equal(rig.recovery.isRecoveredFrom(tx, rig.b.serviceCertPem), false);
+      assert.equal(rig.recovery.isRecoveredFrom(tx, "not a certificate"), false);
     } finally {
       tx.close();
     }
@@ -300,15 +298,12 @@ test("checkOpen accepts the recorded previous identity and refuses another", asy
   }
 });
 
-test("checkOpen refuses before a previous identity is recorded", async () => {
+test("isRecoveredFrom refuses before a previous identity is recorded", async () => {
   const rig = await makeRig(1);
   try {
     const tx = rig.store.begin();
     try {
-      assert.throws(
-        () => rig.recovery.checkOpen(tx, rig.a.serviceCertPem),
-        /previous_service_identity/,
-      );
+      assert.equal(rig.recovery.isRecoveredFrom(tx, rig.a.serviceCertPem), false);
     } finally {
       tx.close();
     }

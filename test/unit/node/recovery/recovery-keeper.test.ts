@@ -22,6 +22,8 @@ import { RecoveryKeeper } from "../../../../src/node/recovery/recovery-keeper.js
 import {
   decryptShare,
   recoverLedgerSecret,
+  RecoveryError,
+  RecoveryErrorCode,
 } from "../../../../src/node/recovery/recovery-shares.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
@@ -163,7 +165,10 @@ test("rewrap refuses without the current recovery key, and schedules a reshare",
       rig.pipeline.execute((tx) =>
         other.rewrap(tx, [...rig.history.secrets.list(), { fromSeqno: before + 2, key }], 2),
       ),
-    /does not hold the current recovery key/,
+    (e: unknown) =>
+      e instanceof RecoveryError &&
+      e.code === RecoveryErrorCode.KeyNotHeld &&
+      /does not hold the current recovery key/.test(e.message),
   );
   assert.equal(rig.store.seqno, before, "nothing written");
   await issued(other, 1);

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
+import { AssertionError } from "../../../../src/base/assert.js";
 import { createSelfSignedCertificate } from "../../../../src/crypto/certs.js";
 import { ecPrivateKeyPem, generateEcKeyPair } from "../../../../src/crypto/identity.js";
 import { errorBody, HttpErrorCode } from "../../../../src/http/errors.js";
@@ -249,6 +250,7 @@ test("a redirect to anything but a committed snapshot name is never written", as
     "/node/snapshot/snapshot_100_101",
     "/other/snapshot_100_101.committed",
     "http://127.0.0.1:1/node/snapshot/snapshot_100_101.committed",
+    "https://[not-a-host/node/snapshot/snapshot_100_101.committed",
   ]) {
     location = bad;
     await assert.rejects(
@@ -283,4 +285,47 @@ test("fetchRecentSnapshotForJoin asks since the newest local snapshot and never 
     logs.some((l) => l.includes("snapshot fetch failed, joining without it")),
     logs.join("\n"),
   );
+});
+
+test("an oversized answer is a retry, and the next attempt succeeds", async (t) => {
+  // The redirect's body is bounded (64 KiB): a bigger one ends the attempt, not the fetch.
+  const s = await serve(t, (_request, n) =>
+    n === 1
+      ? {
+          status: 308,
+          headers: { location: `/node/snapshot/${BIG}` },
+          body: new Uint8Array(100 * 1024),
+        }
+      : null,
+  );
+  const logs: string[] = [];
+  const path = await fetchSnapshot(options(s, { log: (l) => logs.push(l) }));
+  assert.deepEqual(new Uint8Array(readFileSync(path!)), bigBytes);
+  assert.ok(
+    logs.some((l) => l.includes("attempt 1 failed") && l.includes("body over 65536 B")),
+    logs.join("\n"),
+  );
+});
+
+test("a local write that fails is retried like the network, then AttemptsExhausted", async (t) => {
+  const s = await serve(t);
+  const missing = join(s.destDir, "no-such-dir");
+  await assert.rejects(
+    fetchSnapshot(options(s, { destinationDir: missing, maxAttempts: 2 })),
+    (e: unknown) =>
+      e instanceof SnapshotFetchError &&
+      e.code === SnapshotFetchErrorCode.AttemptsExhausted &&
+      e.message.includes("ENOENT"),
+  );
+  assert.equal(s.seen.filter((l) => l.startsWith("HEAD")).length, 2);
+});
+
+test("fetchRecentSnapshotForJoin swallows fetch failures but never an AssertionError", async (t) => {
+  const s = await serve(t);
+  const logs: string[] = [];
+  const base = { ...options(s, { log: (l) => logs.push(l) }), dirs: [s.destDir] };
+  // maxAttempts comes from validated config; 0 is a bug, and the join must not go on past it.
+  await assert.rejects(fetchRecentSnapshotForJoin({ ...base, maxAttempts: 0 }), AssertionError);
+  assert.deepEqual(s.seen, [], "nothing was asked");
+  assert.ok(!logs.some((l) => l.includes("joining without it")), logs.join("\n"));
 });
