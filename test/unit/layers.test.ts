@@ -5,10 +5,10 @@
 // imported directly, never through a re-export door). A failure names the file and the import.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
-import { checkLayers, findCycles } from "../../scripts/check-layers.js";
+import { checkLayers, findCycles, listTs } from "../../scripts/check-layers.js";
 
 test("every src file respects layers.json, which allows only what the code uses", () => {
   assert.deepEqual(checkLayers(process.cwd()), []);
@@ -113,4 +113,17 @@ test("findCycles reports each strongly connected component once, and self-import
     ["c", "d", "c"],
     ["e", "e"],
   ]);
+});
+
+// The node host is wired together by start-up: the frontends, boot paths and runtime modules see
+// the node only through narrow interfaces (frontends/node-context.ts and their own deps), so
+// only the start-up modules of src/node and the CLI may import node-host.ts.
+test("only start-up and the CLI import the node host", () => {
+  const startUp = new Set(["src/node/start-node.ts", "src/node/register-frontends.ts"]);
+  const importers = listTs("src").filter((file) =>
+    /from\s+["'][./]*(?:node\/)?node-host\.js["']/.test(readFileSync(file, "utf8")),
+  );
+  assert.ok(importers.length > 0, "start-up imports the host");
+  const others = importers.filter((f) => !startUp.has(f) && !f.startsWith("src/cli/"));
+  assert.deepEqual(others, []);
 });
