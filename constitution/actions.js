@@ -2,7 +2,7 @@
 // module (the files are concatenated, as CCF does), evaluated in the QuickJS sandbox with the
 // `ccf` global. Each action pairs a pure `validate(args)` (throws with the offending argument) with
 // an `apply(args, proposalId)` that first runs all checks, then does all writes.
-// Argument names follow CCF's default constitution (shared/reference/ccf-api.md 4.3).
+// Argument names follow CCF's default constitution (ccf-compatibility.md §4.3).
 
 const TABLES = {
   memberCerts: "public:ccf.gov.members.certs",

@@ -1,5 +1,5 @@
 /**
- * Enforces layers.json (house style 6.2) and keeps it honest. Returns the violations:
+ * Enforces layers.json (style.md §2.1, §2.2) and keeps it honest. Returns the violations:
  * - a file imports a layer its own layer may not import, or sits in no layer;
  * - a pure layer does IO, reads a clock or uses ambient randomness;
  * - layers.json names a layer with no folder in src/, or src/ has a folder with no layer;

@@ -1,5 +1,5 @@
 /**
- * House-style size limits (house style 6.8) that a reviewer would otherwise check by eye: no
+ * House-style size limits (style.md §6) that a reviewer would otherwise check by eye: no
  * function longer than FUNCTION_LINES_MAX lines and no file longer than FILE_LINES_MAX lines.
  *
  * Sources are parsed with prettier's TypeScript parser (a dev dependency), so strings, comments,

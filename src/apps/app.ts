@@ -10,7 +10,7 @@ import type { Tx } from "../kv/tx.js";
 import type { Receipt } from "../ledger/receipt.js";
 import type { RpcRequest, RpcResponse } from "../http/router.js";
 
-/** CCF authentication policy names (ccf-api.md 3.1, 9). */
+/** CCF authentication policy names (ccf-compatibility.md §3.7). */
 export type AuthPolicy =
   | "user_cert"
   | "member_cert"

@@ -1,6 +1,6 @@
 /**
  * CCF's built-in logging sample app, C++ flavour (samples/apps/logging/logging.cpp;
- * shared/reference/ccf-api.md 5), as an AppModule: write, read, delete and count records in a
+ * ccf-compatibility.md §3.5), as an AppModule: write, read, delete and count records in a
  * private and a public map, plus the raw_text, anonymous, prefix_cert and admin_only variants.
  * Historical reads (historical, historical_receipt) use the state the node loads from its
  * ledger for the requested txId; historical/range is not here yet.
@@ -303,10 +303,10 @@ function variantEndpoints(): AppEndpoint[] {
 }
 
 /**
- * Historical reads (ccf-api.md 5): the record as written by the committed transaction named in
- * the x-ms-ccf-transaction-id header. The C++ app answers 204 when that transaction did not
- * write the record. historical_receipt adds the receipt; for public records it drops
- * claims_digest so a verifier recomputes it from the message.
+ * Historical reads (ccf-compatibility.md §3.5, §3.8): the record as written by the committed
+ * transaction named in the x-ms-ccf-transaction-id header. The C++ app answers 204 when that
+ * transaction did not write the record. historical_receipt adds the receipt; for public records it
+ * drops claims_digest so a verifier recomputes it from the message.
  */
 function historicalEndpoints(domain: Domain): AppEndpoint[] {
   const read = (context: EndpointContext): { id: number; msg: string } | null => {
@@ -353,7 +353,7 @@ function historicalEndpoints(domain: Domain): AppEndpoint[] {
   return [historical, withReceipt];
 }
 
-/** The logging app: every endpoint of ccf-api.md 5 but historical/range and the C++ extras. */
+/** The logging app: every endpoint of ccf-compatibility.md §3.5 but the ones not yet there. */
 export function loggingApp(): AppModule {
   return {
     name: "logging",

@@ -1,5 +1,5 @@
 /**
- * Attestation quotes (shared/reference/ccf-api.md 2.3): making and checking the evidence a node
+ * Attestation quotes (ccf-compatibility.md §2.4): making and checking the evidence a node
  * presents when it joins. Verification is dispatched on `QuoteInfo.format` through one table of
  * per-format verifiers, so a new format (AMD SEV-SNP) is one more entry and callers do not change.
  *

@@ -1,6 +1,6 @@
 /**
  * Invariant checks. An assertion failure is a programmer error or corrupt state: nothing below
- * the process top level catches it (house style 6.5). Assertions stay on in production.
+ * the process top level catches it (style.md §3.1). Assertions stay on in production.
  */
 
 export class AssertionError extends Error {

@@ -1,6 +1,6 @@
 /**
  * Boundary errors: bad input, malformed bytes, IO failures. Each carries a code from a closed
- * set so callers branch on codes, never on message strings (house style 6.5, kind 3).
+ * set so callers branch on codes, never on message strings (style.md §3.3).
  */
 import { AssertionError } from "./assert.js";
 
@@ -30,7 +30,7 @@ export class CcfError<T extends ErrorType = ErrorType> extends Error {
  * Whether `e` was thrown by code outside this project (node:crypto, a parser library): an
  * Error that is neither an AssertionError nor a CcfError. A catch around such a call converts
  * only these into an outcome, so an invariant failure or a typed error raised by our own code
- * still propagates (house style 6.5: nothing below the top level swallows an assertion).
+ * still propagates (style.md §3.1: nothing below the top level swallows an assertion).
  */
 export function isForeignError(e: unknown): e is Error {
   return e instanceof Error && !(e instanceof AssertionError) && !(e instanceof CcfError);

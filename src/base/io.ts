@@ -1,5 +1,5 @@
 /**
- * IO as injected interfaces (house style 7.4). Pure layers see only these; src/platform
+ * IO as injected interfaces (style.md §2.3). Pure layers see only these; src/platform
  * implements them with node APIs and test/sim with deterministic fakes.
  */
 

@@ -16,7 +16,7 @@ export class CliError extends Error {
  * (CcfError: a bad response, an invalid ledger, a configuration error) or an error Node.js
  * raised for a system call or an API given bad input (ENOENT, EADDRINUSE, ERR_OSSL_...).
  * Anything else, an AssertionError above all, is a bug: commands let it propagate with its
- * stack instead of turning it into a tidy message (house style 6.5).
+ * stack instead of turning it into a tidy message (style.md §3.4).
  */
 export function isReportable(err: unknown): err is Error {
   return err instanceof CliError || err instanceof CcfError || isNodeError(err);

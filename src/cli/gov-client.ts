@@ -1,8 +1,9 @@
 /**
- * A small client for a node's governance API (ccf-api.md 3.4, 4.1, 4.4), used by `consortia gov`
- * and `consortia sandbox`. It speaks HTTPS through node:https with one keep-alive agent, trusts
- * only the service certificate (`caPem`), optionally presents a TLS client certificate, and signs
- * every governance write as a COSE_Sign1 with CCF's gov headers (src/crypto/cose.ts signSign1).
+ * A small client for a node's governance API (ccf-compatibility.md §3.4, §4.1, §4.4), used by
+ * `consortia gov` and `consortia sandbox`. It speaks HTTPS through node:https with one keep-alive
+ * agent, trusts only the service certificate (`caPem`), optionally presents a TLS client
+ * certificate, and signs every governance write as a COSE_Sign1 with CCF's gov headers
+ * (src/crypto/cose.ts signSign1).
  *
  * Every call returns the parsed JSON body or throws a GovClientError whose type carries the HTTP
  * status and CCF's error code/message from the `{"error":{"code","message"}}` body, or a network
@@ -60,7 +61,7 @@ export interface Action {
   readonly args?: unknown;
 }
 
-/** CCF's Proposal object (ccf-api.md 3.4). */
+/** CCF's Proposal object (ccf-compatibility.md §3.4). */
 export interface Proposal {
   readonly proposalId: string;
   readonly proposerId: string;
@@ -354,7 +355,7 @@ export class GovClient {
     return this.requireJson("POST", path, sign("state_digest", new Uint8Array(0)));
   }
 
-  /** update then ack the returned digest: the member becomes Active (ccf-api.md 4.4). */
+  /** update then ack the returned digest: the member becomes Active (ccf-compatibility.md §4.4). */
   async ackStateDigest(signer?: MemberSigner): Promise<StateDigest> {
     const digest = await this.updateStateDigest(signer);
     const { memberId, sign } = this.signerFor(signer);
@@ -416,7 +417,7 @@ export class GovClient {
     return this.requireJsonWithTxId("POST", path, sign("ballot", payload, proposalId));
   }
 
-  /** A member's recovery share, RSA-OAEP encrypted to its encryption key (ccf-api.md 8). */
+  /** A member's recovery share, RSA-OAEP encrypted to its key (ccf-compatibility.md §8.1). */
   async encryptedRecoveryShare(memberId: string): Promise<Uint8Array> {
     const path = gov(`/recovery/encrypted-shares/${encodeURIComponent(memberId)}`);
     const answer = await this.requireJson<{ encryptedShare?: unknown }>("GET", path);

@@ -1,6 +1,6 @@
 /**
- * CCF-flavoured Raft as a synchronous, IO-free state machine (ccf-api.md 7; house style:
- * Ready/Step/Advance after etcd's RawNode).
+ * CCF-flavoured Raft as a synchronous, IO-free state machine (ccf-compatibility.md §7.1;
+ * style.md §2.5 and ADR 0003: Ready/Step/Advance after etcd's RawNode).
  *
  * Inputs: `tick(now)`, `step(from, message, now)`, `replicate(entries)` (leader only: entries
  * the host has already written locally). Output: `ready()`, a batch of effects the host carries
@@ -145,7 +145,7 @@ export class RaftNode {
     return this.s.membership;
   }
 
-  /** CCF's status of a transaction id as this node knows it (ccf-api.md 3.2). */
+  /** CCF's status of a transaction id as this node knows it (ccf-compatibility.md §3.2). */
   status(view: number, seqno: number): TxStatus {
     const log = this.log;
     const commit = this.s.commit;

@@ -1,7 +1,7 @@
 /**
- * The vocabulary of the consensus core (ccf-api.md 7): entries as Raft sees them, the messages
- * nodes exchange, the hard state a node must persist, and the Ready batch of effects the core
- * hands to its host (house style: Ready/Step/Advance).
+ * The vocabulary of the consensus core (ccf-compatibility.md §7.1): entries as Raft sees them, the
+ * messages nodes exchange, the hard state a node must persist, and the Ready batch of effects the
+ * core hands to its driver (style.md §2.5, ADR 0003: Ready/Step/Advance).
  *
  * Terms: a Raft term is a "view"; a log index is a "seqno"; leader/follower are "primary" and
  * "backup" in the HTTP API. Only signature entries are committable (SignatureInv).
@@ -117,7 +117,7 @@ export interface Ready {
   readonly lastSeqno: Seqno;
 }
 
-/** CCF's transaction statuses (ccf-api.md 3.2). */
+/** CCF's transaction statuses (ccf-compatibility.md §3.2). */
 export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
 
 export interface RaftTimings {

@@ -1,7 +1,7 @@
 /**
- * AES-256-GCM for the private domain of ledger entries (ccf-api.md 6.2). The caller supplies
- * the 12-byte IV; uniqueness of (key, IV) is the caller's invariant (the ledger derives the IV
- * from seqno and view, so it never repeats under one ledger secret).
+ * AES-256-GCM for the private domain of ledger entries (ccf-compatibility.md §6.1). The caller
+ * supplies the 12-byte IV; uniqueness of (key, IV) is the caller's invariant (the ledger derives
+ * the IV from seqno and view, so it never repeats under one ledger secret).
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
 import { concatBytes } from "../base/bytes.js";

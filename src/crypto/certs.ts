@@ -2,7 +2,7 @@
  * X.509 certificates: parsing and chain checks (node:crypto X509Certificate) and issuance
  * (@peculiar/x509 over WebCrypto, since node:crypto cannot create certificates).
  *
- * What CCF issues (ccf-api.md 2.2, 10):
+ * What CCF issues (ccf-compatibility.md §2.2, §10):
  * - identity certs (members, users): self-signed, subject CN=<name>, as `openssl req -x509` in
  *   keygenerator.sh writes them (SKI, AKI, BasicConstraints CA:TRUE);
  * - the service cert: a self-signed CA (CN=CCF Service, pathlen 1 so that one level of service

@@ -1,7 +1,7 @@
 /**
  * COSE_Sign1 (RFC 9052 section 4.2) with ECDSA, as CCF uses it for signed governance requests
- * (ccf-api.md 4.1). Owns the wire format only; which headers a request must carry is decided by
- * the callers (src/gov/cose-request.ts).
+ * (ccf-compatibility.md §4.1). Owns the wire format only; which headers a request must carry is
+ * decided by the callers (src/gov/cose-request.ts).
  *
  *   COSE_Sign1 = [protected: bstr .cbor header_map, unprotected: header_map,
  *                 payload: bstr, signature: bstr]      (optionally wrapped in CBOR tag 18)

@@ -1,9 +1,9 @@
 /**
- * ECDSA over a caller-supplied digest ("prehashed"), as CCF signs Merkle roots: the 32-byte root
- * is the SHA-256 digest itself and is not hashed again (ccf-api.md 6.4). node:crypto cannot do
- * this (sign(null, ...) hashes with the key's default digest), so the arithmetic comes from
- * @noble/curves; node:crypto only supplies the keys. Signatures are DER (X9.62 Ecdsa-Sig-Value),
- * byte-compatible with `openssl pkeyutl -sign/-verify` on a raw digest.
+ * ECDSA over a caller-supplied digest ("prehashed"), as CCF signs Merkle roots: the 32-byte root is
+ * the SHA-256 digest itself and is not hashed again (ccf-compatibility.md §6.4, ADR 0002).
+ * node:crypto cannot do this (sign(null, ...) hashes with the key's default digest), so the
+ * arithmetic comes from @noble/curves; node:crypto only supplies the keys. Signatures are DER
+ * (X9.62 Ecdsa-Sig-Value), byte-compatible with `openssl pkeyutl -sign/-verify` on a raw digest.
  *
  * Supported curves: P-256 (secp256r1) and P-384 (secp384r1). The digest is converted with
  * bits2int (SEC 1 4.1.3 step 5): a 32-byte digest on P-384 is used as is, a longer digest is

@@ -1,6 +1,6 @@
 /**
  * Hashing primitives over node:crypto. One-shot `crypto.hash` is ~30% faster than
- * createHash().update().digest() for small inputs (shared/reference/dependencies.md, item 4).
+ * createHash().update().digest() for small inputs (style.md §9).
  */
 import { createHmac, hash } from "node:crypto";
 

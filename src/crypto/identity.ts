@@ -1,6 +1,6 @@
 /**
- * Identities (ccf-api.md 2.2 and 10): how members, users and nodes are named, and how their
- * keys and certificates are made.
+ * Identities (ccf-compatibility.md §2.2 and §10): how members, users and nodes are named, and how
+ * their keys and certificates are made.
  *
  * - member / user id = lowercase hex SHA-256 of the certificate DER (the cert fingerprint);
  * - node id = lowercase hex SHA-256 of the node public key's DER SubjectPublicKeyInfo;

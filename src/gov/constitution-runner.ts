@@ -1,6 +1,6 @@
 /**
  * The boundary between the governance core and the constitution's JavaScript
- * (shared/reference/ccf-api.md 4.2): the QuickJS implementation in src/js satisfies this
+ * (ccf-compatibility.md §4.2): the QuickJS implementation in src/js satisfies this
  * interface; the core (proposals.ts) never sees an interpreter, so it is tested with a fake.
  *
  * Contract for implementations, following CCF src/node/gov/handlers/proposals.h:

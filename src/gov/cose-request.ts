@@ -1,7 +1,8 @@
 /**
- * CCF signed governance requests (ccf-api.md 4.1): a tagged COSE_Sign1 whose protected header
- * names the signing member and the message's purpose and time, plus the proposal replay window.
- * The COSE wire format itself is src/crypto/cose.ts; this module owns the governance headers:
+ * CCF signed governance requests (ccf-compatibility.md §4.1): a tagged COSE_Sign1 whose protected
+ * header names the signing member and the message's purpose and time, plus the proposal replay
+ * window. The COSE wire format itself is src/crypto/cose.ts; this module owns the governance
+ * headers:
  *
  *   1 (alg)                    -7 | -35 | -36, and it must match the member key's curve
  *   4 (kid)                    bstr: the member id as 64 lowercase ASCII hex characters

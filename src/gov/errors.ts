@@ -1,6 +1,6 @@
 /**
  * Governance errors: the CCF error codes the /gov handlers answer with
- * (shared/reference/ccf-api.md 3.4, CCF src/node/gov/handlers/*.h). Each code's string equals
+ * (ccf-compatibility.md §3.4, CCF src/node/gov/handlers/*.h). Each code's string equals
  * the CCF OData code, so the HTTP layer maps `error.code` through its one status table
  * (src/http/errors.ts) without a second table here.
  *

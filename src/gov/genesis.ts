@@ -1,5 +1,5 @@
 /**
- * The governance half of the genesis transaction (shared/reference/ccf-api.md 4.4, 6.1): what
+ * The governance half of the genesis transaction (ccf-compatibility.md §4.4, §5.2): what
  * CCF's create_service/start path writes before the first signature. Members start Accepted with
  * an ack record whose digest is "" (they update it once a signature exists); the service starts
  * Opening with recovery_count 0; the start node is Trusted and its virtual measurement and host

@@ -1,5 +1,5 @@
 /**
- * Members and users as governance sees them (shared/reference/ccf-api.md 4.4, 3.4): the state
+ * Members and users as governance sees them (ccf-compatibility.md §4.4, §3.4): the state
  * digest update/ack flow that turns an Accepted member Active, and the /gov/service/members and
  * /gov/service/users views. Follows CCF src/node/gov/handlers/acks.h, except that the digest
  * is the `root` of the latest `public:ccf.internal.signatures` entry (CCF reads the same root

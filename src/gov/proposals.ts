@@ -1,5 +1,5 @@
 /**
- * The proposal lifecycle over one transaction (shared/reference/ccf-api.md 4.2), as CCF's
+ * The proposal lifecycle over one transaction (ccf-compatibility.md §4.2), as CCF's
  * src/node/gov/handlers/proposals.h runs it, without HTTP and without an interpreter: the
  * constitution is a ConstitutionRunner. Authentication, the replay window and cose_history are
  * the HTTP layer's; this module owns `public:ccf.gov.proposals` and `proposals_info`.

@@ -1,5 +1,5 @@
 /**
- * The governance tables (shared/reference/ccf-api.md 6.1): the JSON shape of each value, and
+ * The governance tables (ccf-compatibility.md §5.2): the JSON shape of each value, and
  * typed get/set helpers pairing each table with its codec. The names themselves live in the
  * registry (kv/service-tables.ts SERVICE_TABLES); this module never repeats them.
  *

@@ -1,6 +1,6 @@
 /**
  * CCF's error vocabulary for HTTP responses: the closed set of OData error codes
- * (include/ccf/odata_error.h, shared/reference/ccf-api.md 3.1), the one HTTP status each code is
+ * (include/ccf/odata_error.h, ccf-compatibility.md §3.6), the one HTTP status each code is
  * answered with, and the error body `{"error":{"code","message","details"?}}`.
  *
  * Invariant: HTTP_STATUS_OF_CODE is the single table from code to status. Handlers never pick a

@@ -1,5 +1,5 @@
 /**
- * Routing of RPCs by method and path template, CCF style (shared/reference/ccf-api.md 3.1):
+ * Routing of RPCs by method and path template, CCF style (ccf-compatibility.md §3.1):
  * templates such as `/app/log/private/raw_text/{id}` where a `{name}` segment matches exactly
  * one non-empty path segment, percent-decoded into `params.name`. Routes are added and removed
  * at runtime, because JS apps are installed by governance while the node is serving.

@@ -1,6 +1,6 @@
 /**
- * The node's HTTPS RPC server (shared/reference/ccf-api.md 3.1; dependencies.md, HTTPS/mTLS
- * row): node:https over TLS 1.2 and 1.3 with HTTP/1.1 keep-alive. Client certificates are
+ * The node's HTTPS RPC server (ccf-compatibility.md §3.1; style.md §9 on node:https):
+ * node:https over TLS 1.2 and 1.3 with HTTP/1.1 keep-alive. Client certificates are
  * requested but optional (requestCert, rejectUnauthorized false): authentication is decided
  * later, per endpoint, from `callerCertDer`, never by the TLS layer.
  *

@@ -1,5 +1,5 @@
 /**
- * The `ccf` global of governance scripts and JS apps (ccf-api.md 4.2 and 9, CCF's
+ * The `ccf` global of governance scripts and JS apps (ccf-compatibility.md §4.2 and §9, CCF's
  * js/ccf-app/src/global.ts), over our KV transaction (src/kv Tx):
  * - `ccf.kv[name]` is a map with get/has/set/delete/clear/forEach/size/getVersionOfPreviousWrite;
  *   keys and values are ArrayBuffers (anything else is a TypeError) and are copied across the

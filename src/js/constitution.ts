@@ -1,6 +1,6 @@
 /**
  * The QuickJS-backed constitution runner: calls a constitution's validate, resolve and apply,
- * and ballots' vote, in the JS sandbox over a kv Tx (ccf-api.md 4.2, 6.1).
+ * and ballots' vote, in the JS sandbox over a kv Tx (ccf-compatibility.md §4.2, §5.2).
  *
  * Semantics:
  * - The constitution is one module (CCF concatenates the constitution files; assembling them is

@@ -1,6 +1,6 @@
 /**
- * The governance additions to the `ccf` global (ccf-api.md 4.2 "JS globals available to
- * governance"), installed on top of the `ccf` of ccf-globals.ts:
+ * The governance additions to the `ccf` global (ccf-compatibility.md §4.2), installed on top of
+ * the `ccf` of ccf-globals.ts:
  * - `ccf.crypto.isValidX509CertBundle(pem)`: every PEM block parses as an X.509 certificate
  *   (node:crypto, through src/crypto); validity dates are not checked, as in CCF;
  * - `ccf.gov.validateConstitution(src)`: the source evaluates as a module whose validate,

@@ -8,7 +8,7 @@
  * while freeing a runtime) is unusable; the sandbox reports it through `discardQuickJS`, and the
  * next `getQuickJS` loads a fresh one instead of failing every later call.
  *
- * See shared/reference/dependencies.md, "QuickJS sandbox with limits".
+ * Why QuickJS, and why this variant: style.md §9.
  */
 import { newQuickJSWASMModuleFromVariant, type QuickJSWASMModule } from "quickjs-emscripten-core";
 

@@ -3,7 +3,7 @@
  * later a JS app bundle) inside QuickJS, with hard limits, and turns every way a guest can fail
  * into a typed outcome instead of a host exception.
  *
- * Semantics (shared/reference/ccf-api.md 4.2 and 9; dependencies.md "QuickJS sandbox"):
+ * Semantics (ccf-compatibility.md §4.2 and §9; style.md §9 on QuickJS):
  * - Modules are named by absolute paths ("/actions.js"); "app.js" means "/app.js", as CCF stores
  *   bundle modules under "/" + name. Imports resolve "./x" and "../x" against the importing
  *   module and anything else from the root; only names in the set load, so there is no file,
@@ -49,11 +49,11 @@ export interface JsLimits {
 
 /**
  * Above 256 KiB, deep guest recursion overflowed the *host* V8 stack before QuickJS noticed
- * (dependencies.md); at 256 KiB it is a clean guest InternalError.
+ * (style.md §9); at 256 KiB it is a clean guest InternalError.
  */
 export const MAX_STACK_BYTES = 256 * 1024;
 
-/** CCF's runtime defaults (ccf-api.md 9), with the stack clamped as above. */
+/** CCF's runtime defaults (ccf-compatibility.md §4.2), with the stack clamped as above. */
 export const DEFAULT_JS_LIMITS: JsLimits = {
   memoryBytes: 100 * 1024 * 1024,
   deadlineMs: 1000,

@@ -1,6 +1,6 @@
 /**
  * Deterministic write-set codec, laid out as CCF lays out a domain of a ledger entry
- * (shared/reference/ccf-api.md 6.3), repeated per map:
+ * (ccf-compatibility.md §6.3), repeated per map:
  *
  *   u64 name_len | name (UTF-8)
  *   u64 read_version (Consortia writes 0) | u64 read_count (always 0 in the ledger)

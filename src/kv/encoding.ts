@@ -1,7 +1,7 @@
 /**
  * Typed access to byte maps: small codecs and a handle wrapper that encodes keys and decodes
  * values, the way CCF's kv::Map<K, V> pairs a map with serialisers. The formats are CCF's
- * (shared/reference/ccf-api.md 6.1): service tables keep raw-byte keys (a string id's UTF-8, an
+ * (ccf-compatibility.md §5.2): service tables keep raw-byte keys (a string id's UTF-8, an
  * integer as u64 little-endian) and JSON values; singletons live under SINGLETON_KEY.
  *
  * Codecs throw KvError(EncodeFailed / DecodeFailed) for values they cannot represent or bytes

@@ -1,8 +1,8 @@
 /**
- * The names of CCF's built-in service tables (ccf-api.md 6.1), in one place: the governance
- * tables (`public:ccf.gov.*`) and the node's internal ones (`public:ccf.internal.*`). Code in
- * src/ never repeats these literals (test/unit/tidy.test.ts checks it); gov/tables.ts pairs the
- * gov tables with their value codecs. The constitution JS (constitution/*.js) keeps its own
+ * The names of CCF's built-in service tables (ccf-compatibility.md §5.2), in one place: the
+ * governance tables (`public:ccf.gov.*`) and the node's internal ones (`public:ccf.internal.*`).
+ * Code in src/ never repeats these literals (test/unit/tidy.test.ts checks it); gov/tables.ts pairs
+ * the gov tables with their value codecs. The constitution JS (constitution/*.js) keeps its own
  * literals, as CCF's does, since that is CCF's format.
  *
  * This module sits in kv, the lowest layer every user of a table name may import. Singleton

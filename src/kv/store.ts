@@ -15,7 +15,7 @@
  * - No tombstone has seqno <= compactedSeqno: nothing can roll back past it, so it is dropped.
  * - Every MapState in `maps` has a valid name; a map is listed by mapNames() once written.
  *
- * No IO, no clock, synchronous: the node loop owns the store (house style 6.2).
+ * No IO, no clock, synchronous: the node loop owns the store (style.md §2.1, §2.4).
  */
 import { assert } from "../base/assert.js";
 import { bytesToKey } from "../base/bytes.js";

@@ -4,7 +4,7 @@
  * store.ts owns the state and mutates it (commit, apply, rollback, compact).
  *
  * Semantics follow CCF's MapHandle / KvMap (src/kv/untyped_map_handle.h, ccf.kv in the JS API,
- * shared/reference/ccf-api.md 9): reads see the tx's own writes, a write does not create a read
+ * ccf-compatibility.md §5.1): reads see the tx's own writes, a write does not create a read
  * dependency, and a removal is a write. Reads see the store's current state rather than a frozen
  * snapshot; a read that observes a write newer than `readSeqno` dooms the tx, so a tx that commits
  * has seen exactly the state at `readSeqno` (the node runs handlers to completion, so this only

@@ -1,5 +1,5 @@
 /**
- * The on-disk layout of ledger chunk files, as CCF writes them (shared/reference/ccf-api.md 6.3;
+ * The on-disk layout of ledger chunk files, as CCF writes them (ccf-compatibility.md §6.3;
  * CCF src/host/ledger.h and python/src/ccf/ledger.py):
  *
  *   u64 LE positions_offset          // 0 while the chunk is in progress

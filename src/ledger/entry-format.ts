@@ -1,5 +1,5 @@
 /**
- * Ledger entry layout, as CCF lays it out (ccf-api.md 6.2, 6.3):
+ * Ledger entry layout, as CCF lays it out (ccf-compatibility.md §6.1, §6.3):
  *
  *   u8 version (=1) | u8 flags | u48 LE size     size = bytes after these 8
  *   GCM header: tag[16] | iv[12]                 iv = u64 LE seqno | u32 LE view (low 31 bits;

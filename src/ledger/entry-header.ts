@@ -1,6 +1,6 @@
 /**
  * The 8-byte header that frames every ledger entry, and the entry's seqno field, as CCF lays
- * them out (shared/reference/ccf-api.md 6.3; CCF `LedgerEntryHeader` in
+ * them out (ccf-compatibility.md §6.3; CCF `LedgerEntryHeader` in
  * src/kv/serialised_entry_format.h):
  *
  *   u8 version (= 1) | u8 flags | u48 LE size      // size = number of bytes after these 8

@@ -1,6 +1,6 @@
 /**
- * The transaction history: turns committed write sets into ledger entries, keeps the Merkle
- * tree over them, builds signature transactions and answers receipts (ccf-api.md 6.4, 6.5).
+ * The transaction history: turns committed write sets into ledger entries, keeps the Merkle tree
+ * over them, builds signature transactions and answers receipts (ccf-compatibility.md §6.4, §6.5).
  *
  * Pure and synchronous; the node loop owns one instance and drives it in seqno order:
  * appendWriteSet on the primary, appendEntry on followers and at replay, retract on rollback,

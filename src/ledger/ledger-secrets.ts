@@ -1,7 +1,7 @@
 /**
  * Ledger secrets: the AES-256-GCM keys of the private domain, each in force from a seqno on
  * (each trigger_ledger_rekey proposal adds one), and the commit secrets derived from
- * them (ccf-api.md 6.4).
+ * them (ccf-compatibility.md §6.1, §6.2).
  *
  * Invariant: secrets are ordered by strictly increasing `fromSeqno`; the first starts at 1.
  */
@@ -13,7 +13,8 @@ import { HmacSha256, hmacSha256 } from "../crypto/hash.js";
 
 /**
  * CCF derives the commit secret with the label "Commit Secret Label" but passes
- * sizeof(const char*) as its length, so only the first 8 bytes are used (ccf-api.md 6.4).
+ * sizeof(const char*) as its length, so only the first 8 bytes are used (ccf-compatibility.md
+ * §6.2).
  */
 const COMMIT_SECRET_LABEL = utf8("Commit S");
 
@@ -118,7 +119,7 @@ export class LedgerSecrets {
 /** Bytes per item of an encoded secret list: u64 LE fromSeqno, then the 32-byte key. */
 const LIST_ITEM_BYTES = 8 + AES_KEY_BYTES;
 
-/** Serialises list() for recovery (wrapped under the recovery key, ccf-api.md 8). */
+/** Serialises list() for recovery (wrapped under the wrapping key, ccf-compatibility.md §8.1). */
 export function encodeLedgerSecretList(
   list: readonly { fromSeqno: number; key: Uint8Array }[],
 ): Uint8Array {

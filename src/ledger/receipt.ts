@@ -1,12 +1,12 @@
 /**
- * CCF JSON receipts (ccf-api.md 6.5, `describe_receipt_v1`): the proof that a transaction is in
- * the ledger, checkable offline with only the service certificate.
+ * CCF JSON receipts (ccf-compatibility.md §6.5, `describe_receipt_v1`): the proof that a
+ * transaction is in the ledger, checkable offline with only the service certificate.
  *
  * A receipt carries the signing node's cert and id, its signature over a Merkle root, and either
  * the leaf components of the transaction plus a leaf-to-root proof, or (for a signature
  * transaction) the signed root itself as `leaf` with an empty proof.
  *
- * Verification (6.4, 6.5):
+ * Verification (ccf-compatibility.md §6.4, §6.5):
  *   leaf = SHA-256(write_set_digest || SHA-256(utf8(commit_evidence)) || claims_digest)
  *   root = fold(proof, leaf) with {left: h} -> H(h || cur), {right: h} -> H(cur || h)
  *   signature = prehashed ECDSA by the node key over root

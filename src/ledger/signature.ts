@@ -1,5 +1,5 @@
 /**
- * Signature transactions (ccf-api.md 6.4): every `sig_tx_interval` transactions or
+ * Signature transactions (ccf-compatibility.md §6.4): every `sig_tx_interval` transactions or
  * `sig_ms_interval` ms, the primary writes `public:ccf.internal.signatures` with the Merkle root
  * over every entry before the signature's own seqno, signed by the node key as a prehashed
  * SHA-256 digest. Commit points are signature transactions only.

@@ -1,6 +1,6 @@
 /**
- * Snapshot files (ccf-api.md 6.6): the whole store at a signature seqno, so a node can start
- * there instead of replaying the ledger from seqno 1 (issue #5).
+ * Snapshot files (ccf-compatibility.md §6.6): the whole store at a signature seqno, so a node can
+ * start there instead of replaying the ledger from seqno 1 (issue #5).
  *
  * A snapshot is one entry of type Snapshot (entry-format.ts: type 1, the snapshot bit in the
  * IV's view word, zero commit evidence and claims digests) whose maps hold every live key of

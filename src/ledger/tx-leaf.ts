@@ -1,5 +1,5 @@
 /**
- * The Merkle leaf of a transaction, as CCF defines it (ccf-api.md 6.4):
+ * The Merkle leaf of a transaction, as CCF defines it (ccf-compatibility.md §6.4):
  *
  *   leaf = SHA-256(write_set_digest | commit_evidence_digest | claims_digest)
  *

@@ -1,6 +1,6 @@
 /**
- * The safety invariants of the consensus simulation (reliability-and-attestation.md 1.1 and
- * checklist A), checked incrementally as hosts apply Ready batches, plus a periodic full scan.
+ * The safety invariants of the consensus simulation (reliability-checklist.md §1, items A1 and
+ * A3), checked incrementally as hosts apply Ready batches, plus a periodic full scan.
  *
  * Owns: the global record of what any node ever committed (seqno -> view and payload hash),
  * the leader of every view, the nodes removed by a committed configuration, and every status

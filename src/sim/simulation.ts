@@ -1,8 +1,8 @@
 /**
- * The deterministic simulation of Consortia's consensus (issue #4 item 5, checklist J2): N
- * simulated hosts, each running the node's own ConsensusDriver over a RaftNode, in one process
- * on a simulated millisecond clock, with a faulty network, crashes and restarts, partitions and
- * reconfigurations, all drawn from one seeded Prng, with the safety invariants of invariants.ts
+ * The deterministic simulation of Consortia's consensus (issue #4 item 5, reliability-checklist.md
+ * J2): N simulated hosts, each running the node's own ConsensusDriver over a RaftNode, in one
+ * process on a simulated millisecond clock, with a faulty network, crashes and restarts, partitions
+ * and reconfigurations, all drawn from one seeded Prng, with the safety invariants of invariants.ts
  * checked after every step and a liveness phase at the end.
  *
  * Start: nodes n0..n{N-1} exist. n0, n1 and n2 start with the same two durable, committed

@@ -1,9 +1,9 @@
 /**
- * Disaster recovery under faults, with real node processes (checklist G5, G3, G2;
- * reliability-and-attestation.md 1.5 G). One 3-node service gets recovery threshold 2, private
- * records, a ledger rekey, more records, a fourth member with an encryption key (who acks, so the
- * shares are reissued to four members) and a last record; then every node is stopped. Its ledger
- * (node 0's) is the ORIGINAL one every scenario copies:
+ * Disaster recovery under faults, with real node processes (reliability-checklist.md G5, G3, G2).
+ * One 3-node service gets recovery threshold 2, private records, a ledger rekey, more records, a
+ * fourth member with an encryption key (who acks, so the shares are reissued to four members) and a
+ * last record; then every node is stopped. Its ledger (node 0's) is the ORIGINAL one every scenario
+ * copies:
  *   G5: recover it (shares of the new member and member 0); every record from before and after
  *       the rekey is back. Then rekey the recovered service, write, stop it and recover it again
  *       (recoveryCount 2): everything is back, and a receipt of a first-service transaction

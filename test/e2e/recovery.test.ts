@@ -1,7 +1,8 @@
 /**
- * End-to-end disaster recovery with real node processes (checklist G1, G4, G6; ccf-api.md 8).
- * One 3-node service (recovery threshold raised to 2) takes private and public records, a
- * receipt, a snapshot and more records, then every node is stopped. From copies of its ledger:
+ * End-to-end disaster recovery with real node processes (reliability-checklist.md G1, G4, G6;
+ * ccf-compatibility.md §8.3). One 3-node service (recovery threshold raised to 2) takes private and
+ * public records, a receipt, a snapshot and more records, then every node is stopped. From copies
+ * of its ledger:
  *   1. a Recover node naming another service's certificate as the previous identity refuses to
  *      start (WrongPreviousIdentity);
  *   2. from the ledger only: the node is PartOfPublicNetwork, the service Recovering with

@@ -1,5 +1,5 @@
 /**
- * The golden scenario runner (house style 6.7 and 7.2, after etcd-io/raft's datadriven
+ * The golden scenario runner (style.md §7.2, after etcd-io/raft's datadriven
  * interaction tests and CCF's tests/raft_scenarios). One runner serves the kv, consensus and
  * governance scripts; each suite supplies a handler per command and a fresh environment.
  *

@@ -1,4 +1,4 @@
-// House style limits that a reviewer would otherwise check by eye (house style 6.8), for every
+// House style limits that a reviewer would otherwise check by eye (style.md §6), for every
 // .ts file in src/, bench/ and scripts/: lines at most 100 columns, no empty catch blocks that
 // swallow errors, functions at most 70 lines (first to last line, nested functions included)
 // and files at most 600 lines. A generated table is exempt from the file limit when its first

@@ -1,7 +1,7 @@
 /**
  * `consortia cose-sign`: signs a governance request body as a COSE_Sign1, like the `ccf_cose_sign1`
- * tool of CCF's Python package (ccf-api.md 4.1). The output is the raw tagged COSE_Sign1, ready to
- * POST with `Content-Type: application/cose`.
+ * tool of CCF's Python package (ccf-compatibility.md §4.1, §10). The output is the raw tagged
+ * COSE_Sign1, ready to POST with `Content-Type: application/cose`.
  *
  * Protected header: alg from the signing key's curve (ES256 / ES384 / ES512), kid = the member id
  * (hex SHA-256 of the certificate DER) as a byte string, ccf.gov.msg.type, ccf.gov.msg.created_at

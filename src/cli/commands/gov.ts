@@ -1,7 +1,7 @@
 /**
- * `consortia gov propose|vote|withdraw|ack|list|show`: one command per governance step, for
- * people who prefer it to `cose-sign` + curl (ccf-api.md 3.4, 4.1, 4.4). Each command signs with
- * a member's key and certificate through GovClient and prints the node's JSON answer.
+ * `consortia gov propose|vote|withdraw|ack|list|show`: one command per governance step, for people
+ * who prefer it to `cose-sign` + curl (ccf-compatibility.md §3.4, §4.1, §4.4). Each command signs
+ * with a member's key and certificate through GovClient and prints the node's JSON answer.
  *
  * Connection options default to a sandbox workspace (`--workspace`, default ./workspace):
  *   --node    https://127.0.0.1:8000

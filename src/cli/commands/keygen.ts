@@ -1,5 +1,6 @@
 /**
- * `consortia keygen`: member and user identities, like CCF's keygenerator.sh (ccf-api.md 10).
+ * `consortia keygen`: member and user identities, like CCF's keygenerator.sh
+ * (ccf-compatibility.md §10).
  *
  * Writes into --out (created if missing):
  *   <name>_privk.pem      EC private key (SEC 1 PEM, mode 0600)

@@ -2,10 +2,10 @@
  * `consortia ledger show --dir DIR [--seqno N | --from A [--to B]] [--json] [--tables REGEX]`:
  * prints ledger entries for humans and auditors, like CCF's python/read_ledger.py. Read-only.
  *
- * What it shows (ccf-api.md 6.3): per entry its seqno, view, flags, size and place (file and
- * byte offset), the writes and removals of every public map, the size of the private domain
- * (AES-GCM ciphertext: never decrypted, so only its size is shown) and, for signature
- * transactions, the signing node, the signed root and the commit point it records (6.4).
+ * What it shows (ccf-compatibility.md §6.3): per entry its seqno, view, flags, size and place (file
+ * and byte offset), the writes and removals of every public map, the size of the private domain
+ * (AES-GCM ciphertext: never decrypted, so only its size is shown) and, for signature transactions,
+ * the signing node, the signed root and the commit point it records (§6.4).
  *
  * Keys and values print as JSON-quoted text when they are valid UTF-8 with nothing invisible
  * or misleading in them (control, format/bidi, private-use, unassigned or line-separator code

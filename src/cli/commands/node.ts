@@ -1,5 +1,6 @@
 /**
- * `consortia node --config FILE`: runs one node from a CCF 6.x style JSON config (ccf-api.md 1).
+ * `consortia node --config FILE`: runs one node from a CCF 6.x style JSON config
+ * (ccf-compatibility.md §1).
  * A config error names the key and exits 1 before anything starts. The node runs until SIGINT
  * or SIGTERM, then closes its servers and ledger.
  */

@@ -1,6 +1,6 @@
 /**
  * `consortia receipt verify`: checks a CCF JSON receipt offline against a service certificate
- * (ccf-api.md 6.5). Exit 0 and "receipt is valid (root <hex>)" on success; exit 1 and
+ * (ccf-compatibility.md §6.5). Exit 0 and "receipt is valid (root <hex>)" on success; exit 1 and
  * "receipt is invalid: <reason>" for a forged, malformed or unreadable receipt; exit 1 and
  * "cannot verify receipt: ..." when the service certificate is unreadable or not a certificate.
  * Every failure is one line on stderr, never a stack trace.

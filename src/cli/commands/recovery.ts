@@ -1,5 +1,6 @@
 /**
- * `consortia recovery share`: one recovery member's part in a disaster recovery (ccf-api.md 8).
+ * `consortia recovery share`: one recovery member's part in a disaster recovery
+ * (ccf-compatibility.md §8.3).
  * Once the recovered service is WaitingForRecoveryShares, it fetches the member's encrypted share
  * (GET /gov/recovery/encrypted-shares/{id}), decrypts it with the member's RSA encryption key
  * (RSA-OAEP-SHA256), and submits it COSE-signed as recovery_share

@@ -1,6 +1,6 @@
 /**
  * `consortia sandbox --recover` (`npm start -- --recover`): disaster recovery of a stopped
- * sandbox, doing what its operator and members would do (ccf-api.md 8):
+ * sandbox, doing what its operator and members would do (ccf-compatibility.md §8.3):
  *
  * 1. The previous service's node directories (sandbox_<i>) move to previous_service_<k>/, and
  *    its certificate is kept as sandbox_common/predecessor_service_cert.pem. A marker file

@@ -1,6 +1,6 @@
 /**
  * `consortia sandbox` (what `npm start` runs): a local network of N nodes (3 by default) with
- * members and users, service open, like CCF's sandbox.sh (ccf-api.md 10).
+ * members and users, service open, like CCF's sandbox.sh (ccf-compatibility.md §10).
  *
  * Steps: wipe and recreate <workspace>; write member0..M-1 (with RSA encryption keys) and
  * user0..U-1 identities plus the constitution into <workspace>/sandbox_common/; write

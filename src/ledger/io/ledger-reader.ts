@@ -2,7 +2,7 @@
  * Reads a ledger directory: lists the chunk files (chunk-format.ts names) and yields their
  * entries in seqno order, checking the framing of every file it reads (chunk-format.ts
  * `scanChunk`) and the continuity of seqnos across files. Follows CCF's layout
- * (shared/reference/ccf-api.md 6.3).
+ * (ccf-compatibility.md §6.3).
  *
  * Start: a ledger starts at seqno 1, or at N + 1 when it was written after a snapshot at N (its
  * first file is `ledger_<N+1>...`). Either is read as is, from its first file: where a ledger

@@ -1,6 +1,6 @@
 /**
  * Appends framed entries to a ledger directory in CCF's chunk layout (chunk-format.ts;
- * shared/reference/ccf-api.md 6.3), completes chunks at signatures, renames them once
+ * ccf-compatibility.md §6.3), completes chunks at signatures, renames them once
  * committed, and rolls back uncommitted suffixes.
  *
  * Chunking (as CCF): the current chunk is completed right after an entry when that entry is a

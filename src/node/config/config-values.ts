@@ -3,7 +3,7 @@
  * sections and loading): value formats, the ConfigError they raise, the zod fields built on them,
  * the mapping from zod issues to ConfigError, and the camelCase output types.
  *
- * Value formats (shared/reference/ccf-api.md 1 "Value formats" and 1.2). Each parser returns a
+ * Value formats (ccf-compatibility.md §1.1). Each parser returns a
  * `{kind: "ok"}` / `{kind: "error", reason}` union, because a bad value in an operator's file is
  * an expected outcome; the zod fields turn the reason into an issue at the value's key.
  * - Size: a non-negative integer plus `B|KB|MB|GB|TB` (powers of 1024, unit case-insensitive as

@@ -1,6 +1,6 @@
 /**
  * The node configuration file of `consortia node --config FILE`: a CCF 6.x style JSON document
- * (shared/reference/ccf-api.md 1.1-1.4, CCF's `doc/host_config_schema/cchost_config.json`),
+ * (ccf-compatibility.md §1, CCF's `doc/host_config_schema/cchost_config.json`),
  * parsed with zod into a camelCase NodeConfig (types in config-values.ts, re-exported here), with
  * CCF's defaults filled in, sizes in bytes, times in milliseconds, addresses parsed, relative
  * paths resolved against the config file's directory, input files checked, data files read.

@@ -1,6 +1,6 @@
 /**
  * The /app frontend: the framework endpoints (/app/commit, /app/tx, /app/api, /app/receipt;
- * ccf-api.md 3.2, 3.5) and the endpoints of built-in apps. App endpoints answer 404
+ * ccf-compatibility.md §3.2, §3.5) and the endpoints of built-in apps. App endpoints answer 404
  * FrontendNotOpen until governance opens the service; each runs authentication and its handler
  * in one transaction (rpc-context.ts).
  */

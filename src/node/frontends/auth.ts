@@ -1,9 +1,9 @@
 /**
- * Authentication policies of CCF endpoints (ccf-api.md 3.1, 4.1): each endpoint lists policies;
- * the first that accepts the request names the caller. Certificate policies look the TLS client
- * certificate up in the users or members tables; COSE policies verify a COSE_Sign1 body signed
- * by a registered member (or user) and check its message type. Failure of every policy is 401
- * InvalidAuthenticationInfo "Invalid authentication credentials." with one detail per policy.
+ * Authentication policies of CCF endpoints (ccf-compatibility.md §3.7, §4.1): each endpoint lists
+ * policies; the first that accepts the request names the caller. Certificate policies look the TLS
+ * client certificate up in the users or members tables; COSE policies verify a COSE_Sign1 body
+ * signed by a registered member (or user) and check its message type. Failure of every policy is
+ * 401 InvalidAuthenticationInfo "Invalid authentication credentials." with one detail per policy.
  *
  * Reads go through the request's own transaction, so authentication and the handler see the
  * same state.

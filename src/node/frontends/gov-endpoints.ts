@@ -1,7 +1,8 @@
 /**
- * The /gov frontend, modern API (ccf-api.md 3.4): every call needs ?api-version=2024-07-01
- * (or 2023-06-01-preview). Writes are COSE_Sign1 requests by members (auth.ts); the lifecycle
- * itself is src/gov (pure), with the constitution run by a ConstitutionRunner.
+ * The /gov frontend, modern API (ccf-compatibility.md §3.4): every call needs
+ * ?api-version=2024-07-01 (or 2023-06-01-preview). Writes are COSE_Sign1 requests by members
+ * (auth.ts); the lifecycle itself is src/gov (pure), with the constitution run by a
+ * ConstitutionRunner.
  */
 import { fromBase64, toBase64, utf8 } from "../../base/bytes.js";
 import { isTextDecodeError } from "../../base/errors.js";
@@ -270,7 +271,7 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
     }
     throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
   });
-  // A member's recovery share, encrypted to its encryption key (ccf-api.md 8).
+  // A member's recovery share, encrypted to its encryption key (ccf-compatibility.md §8.1).
   govRoute(router, "GET", "/gov/recovery/encrypted-shares/{memberId}", (request) =>
     runInTx(node.pipeline, (tx) => {
       const memberId = request.params.memberId ?? "";
@@ -287,10 +288,10 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
 }
 
 /**
- * POST /gov/recovery/members/{memberId}:recover (ccf-api.md 8): an Active recovery member
- * submits its decrypted share, COSE-signed with msg.type recovery_share, while the recovered
- * service is WaitingForRecoveryShares. The answer counts the shares; the last one needed
- * starts the end of the recovery (DisasterRecovery.complete) after its transaction.
+ * POST /gov/recovery/members/{memberId}:recover (ccf-compatibility.md §8.3): an Active recovery
+ * member submits its decrypted share, COSE-signed with msg.type recovery_share, while the recovered
+ * service is WaitingForRecoveryShares. The answer counts the shares; the last one needed starts the
+ * end of the recovery (DisasterRecovery.complete) after its transaction.
  */
 function registerRecoveryShareEndpoint(router: Router, node: NodeContext): void {
   govRoute(router, "POST", "/gov/recovery/members/{memberAction}", (request) => {

@@ -1,8 +1,8 @@
 /**
- * Historical state of one committed transaction (ccf-api.md 3.1, 5): the endpoint names it in
- * the `x-ms-ccf-transaction-id` request header; the node reads that entry back from its ledger
- * files, decrypts it with the ledger secret in force at its seqno, and hands the handler its
- * writes and its receipt. Requests for pending, unknown or invalid txIds get CCF's errors.
+ * Historical state of one committed transaction (ccf-compatibility.md §3.8): the endpoint names it
+ * in the `x-ms-ccf-transaction-id` request header; the node reads that entry back from its ledger
+ * files, decrypts it with the ledger secret in force at its seqno, and hands the handler its writes
+ * and its receipt. Requests for pending, unknown or invalid txIds get CCF's errors.
  */
 import { bytesToKey } from "../../base/bytes.js";
 import { formatTxId, parseTxId, type Seqno, type TxId } from "../../base/ids.js";
@@ -72,7 +72,7 @@ export function requireCommitted(node: NodeContext, id: TxId): void {
  * The receipt of `seqno`. A transaction of a previous service (before a disaster recovery) was
  * signed by a node that service endorsed: its receipt carries service_endorsements, the previous
  * identities re-issued by the current service key, so it verifies against the current service
- * certificate (ccf-api.md 6.5) as well as the old one.
+ * certificate (ccf-compatibility.md §6.5, §8.4) as well as the old one.
  */
 export function receiptOf(node: NodeContext, seqno: Seqno): ReceiptOutcome {
   const outcome = node.pipeline.receipt(seqno);

@@ -13,7 +13,7 @@ import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import type { DisasterRecovery } from "../recovery/disaster-recovery.js";
 import type { VirtualQuote } from "../startup/node-identity.js";
 
-/** CCF's node states (ccf-api.md 2.1), those a Consortia node goes through. */
+/** CCF's node states (ccf-compatibility.md §2.1), those a Consortia node goes through. */
 export type NodeStartupState =
   | "Initialized"
   | "Pending"

@@ -1,6 +1,6 @@
 /**
- * The /node frontend (ccf-api.md 3.3) and the common /commit, /tx and /api endpoints of every
- * frontend (3.2): public, no authentication. Roles, views and statuses are reported from the
+ * The /node frontend (ccf-compatibility.md §3.3) and the common /commit, /tx and /api endpoints of
+ * every frontend (§3.2): public, no authentication. Roles, views and statuses are reported from the
  * node's consensus state.
  */
 import { toBase64, utf8 } from "../../base/bytes.js";
@@ -29,7 +29,7 @@ export function serviceStatus(node: NodeContext): string {
   return bytes === undefined ? "Opening" : GOV_MAPS.serviceInfo.codec.decode(bytes).status;
 }
 
-/** CCF's status of a txId for one node (ccf-api.md 3.2), from its consensus log. */
+/** CCF's status of a txId for one node (ccf-compatibility.md §3.2), from its consensus log. */
 export function txStatus(node: NodeContext, id: TxId): TxStatus {
   return node.raft.status(id.view, id.seqno);
 }
@@ -189,7 +189,7 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
     throw new HttpError(HttpErrorCode.ResourceNotFound, `Node is not ${what}.`);
   };
   router.add("GET", "/node/primary", whenRole(true));
-  // HEAD on a backup redirects to the primary (ccf-api 3.3), so a client can find it.
+  // HEAD on a backup redirects to the primary (ccf-compatibility.md §3.3), so a client can find it.
   router.add("HEAD", "/node/primary", () => {
     const primary = node.raft.leader;
     if (node.raft.isLeader) return { status: 200 };

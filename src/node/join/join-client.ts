@@ -1,5 +1,5 @@
 /**
- * The joiner side of `POST /node/join` (shared/reference/ccf-api.md 2.3): posts the join
+ * The joiner side of `POST /node/join` (ccf-compatibility.md §2.3): posts the join
  * request over HTTPS with the node's self-signed certificate as the TLS client certificate,
  * trusting only the service certificate, until the service answers with network_info.
  *

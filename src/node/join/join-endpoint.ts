@@ -1,5 +1,5 @@
 /**
- * The server side of `POST /node/join` (shared/reference/ccf-api.md 2.3, CCF's
+ * The server side of `POST /node/join` (ccf-compatibility.md §2.3, CCF's
  * node_frontend.h): a joining node presents its self-signed node certificate as the TLS client
  * certificate (no other authentication) and posts its interfaces, quote and encryption key.
  *
@@ -285,7 +285,7 @@ function verifiedQuoteOf(request: JoinRequest, caller: Caller): VerifiedQuote {
 /**
  * What the join transaction decided: an answer, or that a Trusted answer needs an endorsed
  * certificate not issued yet. Issuing is asynchronous and a transaction runs to completion
- * without awaiting (house style 6.2), so the transaction is discarded, the certificate issued,
+ * without awaiting (style.md §2.4), so the transaction is discarded, the certificate issued,
  * and the transaction run again with it.
  */
 type JoinDecision =

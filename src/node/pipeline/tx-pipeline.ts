@@ -2,7 +2,7 @@
  * The local transaction pipeline of one node: execute a handler in a KV transaction, commit it,
  * serialise and encrypt it into a ledger entry, append its Merkle leaf, append the entry to the
  * ledger files, and emit signature transactions every `sigTxInterval` transactions or
- * `sigMsInterval` ms, whichever comes first (ccf-api.md 6.4).
+ * `sigMsInterval` ms, whichever comes first (ccf-compatibility.md §6.4).
  *
  * Durability points (docs/architecture.md): ledger appends are buffered. Standalone (no
  * ConsensusSink), the pipeline syncs the ledger once per signature and only then treats the

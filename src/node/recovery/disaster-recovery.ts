@@ -1,6 +1,6 @@
 /**
- * A disaster recovery in progress on the recovering node (ccf-api.md 8; issue #5), from the
- * public replay (recovery-replay.ts, done before this exists) to the service reopening:
+ * A disaster recovery in progress on the recovering node (ccf-compatibility.md §8.3; issue #5),
+ * from the public replay (recovery-replay.ts, done before this exists) to the service reopening:
  *
  * 1. `writeStart` (the first transaction of the new service): service.info takes the new
  *    certificate, status Recovering and recovery_count + 1; the previous identity and its last
@@ -18,7 +18,8 @@
  *    identities with the new service key, and opens the service. Shares that do not rebuild the
  *    key are cleared, so members can submit again.
  *
- * Runs on the one node of the recovering service (joiners wait until it is Open: join.ts).
+ * Runs on the one node of the recovering service (joiners wait until it is Open:
+ * join/join-endpoint.ts).
  */
 import { randomBytes, type KeyObject } from "node:crypto";
 import { AssertionError } from "../../base/assert.js";

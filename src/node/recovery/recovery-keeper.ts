@@ -1,10 +1,10 @@
 /**
- * Keeps the service's recovery shares current (ccf-api.md 8; issue #5): on the primary, after
- * anything that changes who holds shares or how many are needed (the service opening, a member
- * becoming Active, set_member / remove_member of a recovery member, a threshold change,
- * trigger_recovery_shares_refresh), it issues fresh shares of a fresh wrapping key
- * (recovery-shares.ts) and writes them, with every ledger secret wrapped, in one
- * transaction: `public:ccf.internal.recovery_shares` (member id -> encrypted share) and
+ * Keeps the service's recovery shares current (ccf-compatibility.md §8.1; issue #5): on the
+ * primary, after anything that changes who holds shares or how many are needed (the service
+ * opening, a member becoming Active, set_member / remove_member of a recovery member, a threshold
+ * change, trigger_recovery_shares_refresh), it issues fresh shares of a fresh wrapping key
+ * (recovery-shares.ts) and writes them, with every ledger secret wrapped, in one transaction:
+ * `public:ccf.internal.recovery_shares` (member id -> encrypted share) and
  * `public:ccf.internal.encrypted_ledger_secrets`.
  *
  * Issuing is asynchronous (Shamir splitting), so a trigger only schedules a refresh; the refresh
@@ -78,7 +78,7 @@ export class RecoveryKeeper {
       } while (this.again);
     } catch (e) {
       // The refresh's top-level handler: a failed refresh is logged and the next trigger
-      // tries again, but an assertion is a bug and crashes the node (house style 6.5).
+      // tries again, but an assertion is a bug and crashes the node (style.md §3.4).
       if (e instanceof AssertionError) throw e;
       this.deps.log(`recovery shares were not issued: ${e instanceof Error ? e.message : e}`);
     } finally {

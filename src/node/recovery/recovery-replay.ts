@@ -1,7 +1,7 @@
 /**
- * Disaster recovery, the ledger side (ccf-api.md 8; issue #5). A node started with command
- * Recover reads the previous service's ledger (after its newest usable committed snapshot, if
- * any) in two passes:
+ * Disaster recovery, the ledger side (ccf-compatibility.md §8.3; issue #5). A node started with
+ * command Recover reads the previous service's ledger (after its newest usable committed snapshot,
+ * if any) in two passes:
  *
  * 1. Public replay (`replayPublic`), before any member has helped: every entry's framing is
  *    checked by the reader, its leaf goes into a fresh Merkle tree, and every signature must sign

@@ -1,7 +1,7 @@
 /**
- * Recovery shares (ccf-api.md 8; issue #5): how the members of a consortium, together, hold the
- * key to a service's ledger secrets, so that after a disaster a threshold of them can unlock the
- * private domain and no single party can.
+ * Recovery shares (ccf-compatibility.md §8.1; issue #5): how the members of a consortium, together,
+ * hold the key to a service's ledger secrets, so that after a disaster a threshold of them can
+ * unlock the private domain and no single party can.
  *
  * On every (re)share the node draws a fresh 32-byte wrapping key, wraps the service's ledger
  * secrets with it (every secret with the seqno it is in force from, encodeLedgerSecretList;

@@ -1,5 +1,5 @@
 /**
- * The IO of a ConsensusDriver, as narrow interfaces (house style 7.4). A node implements them
+ * The IO of a ConsensusDriver, as narrow interfaces (style.md §2.3). A node implements them
  * with its pipeline, its node-to-node channels, its nodes table, a file and the event loop; the
  * simulator (src/sim) implements them in memory, so that it runs the driver production runs.
  *

@@ -1,8 +1,8 @@
 /**
- * Forwarding (ccf-api.md 3.1): a backup that must write sends the caller's request, with the
- * caller's certificate, to the primary over the node-to-node channel and relays the primary's
- * answer. The primary runs a forwarded request exactly as if it had arrived on its own
- * interface, except that it never forwards it again.
+ * Forwarding (ccf-compatibility.md §7.3): a backup that must write sends the caller's request, with
+ * the caller's certificate, to the primary over the node-to-node channel and relays the primary's
+ * answer. The primary runs a forwarded request exactly as if it had arrived on its own interface,
+ * except that it never forwards it again.
  *
  * Owns: the table of requests waiting for an answer. Invariant: every entry is removed exactly
  * once, by its answer or by its timeout.

@@ -11,7 +11,7 @@ import type { WriteSet } from "../../kv/write-set.js";
 import type { PeerDirectory } from "./driver-io.js";
 import type { ConfigurationSource } from "./outbox.js";
 
-/** Trusted node ids in the store: the consensus configuration (ccf-api.md 7). */
+/** Trusted node ids in the store: the consensus configuration (ccf-compatibility.md §7.1). */
 export function trustedNodeIds(store: Store): NodeId[] {
   const ids: NodeId[] = [];
   const codec = GOV_MAPS.nodeInfo.codec;

@@ -1,6 +1,6 @@
 /**
- * The snapshot download endpoints a joiner fetches a recent snapshot from (ccf-api.md 2.3,
- * "Join from snapshot"; 3.3 `/node/snapshot`):
+ * The snapshot download endpoints a joiner fetches a recent snapshot from
+ * (ccf-compatibility.md §2.3, "Join from a snapshot"; §3.3 `/node/snapshot`):
  *   - `GET|HEAD /node/snapshot[?since=<seqno>]`: 308 to `/node/snapshot/<name>`, the newest
  *     committed snapshot whose seqno is greater than `since` (default 0), or 404;
  *   - `GET|HEAD /node/snapshot/{snapshot_name}`: that file's bytes, whole or one byte range

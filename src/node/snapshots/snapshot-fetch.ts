@@ -1,8 +1,8 @@
 /**
- * The joiner's snapshot fetch (ccf-api.md 2.3, "Join from snapshot", `fetch_recent_snapshot`):
- * asks the target `GET /node/snapshot?since=<seqno>`, follows the 308 to
- * `/node/snapshot/<name>`, learns the size with HEAD, then downloads the file in byte ranges
- * into `<destinationDir>/<name>.partial` and renames it `<name>` once complete and synced.
+ * The joiner's snapshot fetch (ccf-compatibility.md §2.3, "Join from a snapshot"; CCF's
+ * `fetch_recent_snapshot`): asks the target `GET /node/snapshot?since=<seqno>`, follows the 308 to
+ * `/node/snapshot/<name>`, learns the size with HEAD, then downloads the file in byte ranges into
+ * `<destinationDir>/<name>.partial` and renames it `<name>` once complete and synced.
  *
  * Guarantees:
  *  - TLS as join-client.ts: the node's self-signed certificate as client certificate, the server
@@ -10,8 +10,9 @@
  *  - only a name that parses as a committed snapshot name is ever written, so a server cannot
  *    make the joiner write outside `destinationDir`; the file appears under its final name only
  *    whole (every range checked against content-range and its length), never partially;
- *  - the fetched file is not trusted here: the join's snapshot selection (node-startup.ts
- *    latestCommittedSnapshot) verifies its framing and receipt like any other local file;
+ *  - the fetched file is not trusted here: the join's snapshot selection
+ *    (usableCommittedSnapshots in usable-snapshots.ts) verifies its framing and receipt like any
+ *    other local file;
  *  - 404 (nothing newer than `since`) resolves null at once; network errors, timeouts, 5xx and
  *    malformed answers are retried up to maxAttempts; other 4xx answers fail at once.
  */

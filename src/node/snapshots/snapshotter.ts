@@ -1,5 +1,5 @@
 /**
- * Snapshot generation on the primary (ccf-api.md 6.6; issue #5 item 1).
+ * Snapshot generation on the primary (ccf-compatibility.md §6.6; issue #5 item 1).
  *
  * At a signature at least `snapshots.tx_count` transactions after the last snapshot, or the
  * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and

@@ -1,7 +1,8 @@
 /**
- * The identities a starting service needs (ccf-api.md 2.2): a service key with its self-signed
- * CA certificate, and a node key whose certificate the service endorses. A node creates these
- * at Start (node-host.ts); the pipeline benchmark and tests use them too.
+ * The identities a starting service needs (ccf-compatibility.md §2.2): a service key with its
+ * self-signed CA certificate, and a node key whose certificate the service endorses. A node
+ * creates these when it starts or recovers a service (newServiceIdentity in node-identity.ts);
+ * the pipeline benchmark and tests use them too.
  */
 import {
   createServiceCertificate,

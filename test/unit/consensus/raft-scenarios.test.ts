@@ -1,6 +1,6 @@
-// Scripted, deterministic Raft scenarios (checklist B, C, D, E of
-// reliability-and-attestation.md 1.5): RaftNodes driven directly, with specific messages
-// delivered and others dropped, one test per checklist item (its id in the test name).
+// Scripted, deterministic Raft scenarios (items B, C, D and E of reliability-checklist.md):
+// RaftNodes driven directly, with specific messages delivered and others dropped, one test per
+// checklist item (its id in the test name).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Prng } from "../../../src/base/prng.js";

@@ -1,8 +1,8 @@
-// The deterministic consensus simulation (src/sim, checklist J2): many seeds of a faulty 5-node
-// run (lossy, reordering, duplicating network, partitions, crashes with torn syncs,
-// reconfigurations) with every safety invariant checked after every step and a liveness phase
-// at the end; plus proofs that the checker bites, that a seed replays exactly, and that the
-// hosts run the node's own ConsensusDriver over encoded frames.
+// The deterministic consensus simulation (src/sim, reliability-checklist.md J2): many seeds of a
+// faulty 5-node run (lossy, reordering, duplicating network, partitions, crashes with torn syncs,
+// reconfigurations) with every safety invariant checked after every step and a liveness phase at
+// the end; plus proofs that the checker bites, that a seed replays exactly, and that the hosts run
+// the node's own ConsensusDriver over encoded frames.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { NodeId, RaftEntry, Seqno, View } from "../../../src/consensus/types.js";

@@ -1,6 +1,6 @@
-// CCF's error table and bodies (src/http/errors.ts). The table is what makes every endpoint
-// answer the same condition with the same status, so it is checked against CCF's documented
-// statuses for the codes clients branch on, and the body shape against ccf-api.md 3.1.
+// CCF's error table and bodies (src/http/errors.ts). The table is what makes every endpoint answer
+// the same condition with the same status, so it is checked against CCF's documented statuses for
+// the codes clients branch on, and the body shape against ccf-compatibility.md §3.1, §3.6.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CcfError } from "../../../src/base/errors.js";

@@ -1,5 +1,5 @@
 // The write-set codec on hand-made inputs: the exact bytes of a known write set (the CCF domain
-// layout, shared/reference/ccf-api.md 6.3), and one malformed input per rejection rule, each with
+// layout, ccf-compatibility.md §6.3), and one malformed input per rejection rule, each with
 // the CodecErrorCode a caller branches on. Random inputs are in test/property/codec.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -149,7 +149,7 @@ function run(b: Built, plan: string, ids: StartIdentities): Built {
   return b;
 }
 
-/** Independent root over entries 1..size (leaf formula of ccf-api.md 6.4, createHash only). */
+/** Independent root over entries 1..size (ccf-compatibility.md §6.4's leaf formula, createHash). */
 function naiveRoot(b: Built, size: number): Uint8Array {
   const leaves = b.entries.slice(0, size).map((entry, index) => {
     const view = b.views[index]!;

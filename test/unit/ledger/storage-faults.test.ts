@@ -1,6 +1,6 @@
 // Storage faults on a REAL ledger (test/helpers/ledger-fixture.ts: TxPipeline, encrypted entries,
-// signatures every 6 transactions, 4 KiB chunks, an unsigned tail), checklist items of
-// shared/reference/reliability-and-attestation.md 1.5:
+// signatures every 6 transactions, 4 KiB chunks, an unsigned tail), items of
+// reliability-checklist.md:
 // - F2: a torn last entry (cut in its header, in its body, one byte short) or a half-written
 //   positions table at the end of the in-progress file is cut by LedgerWriter.open exactly, every
 //   earlier entry survives, appending resumes and the result verifies; the same damage anywhere

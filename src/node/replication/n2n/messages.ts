@@ -2,8 +2,8 @@
  * What nodes say to each other over their channels (one CBOR value per frame): consensus
  * messages, and requests a backup forwards to the primary with the answers.
  *
- * Our own format (ccf-api.md 7: CCF's is internal and need not be wire compatible). Every
- * message carries the sender's published node-to-node address, so a node learns how to answer
+ * Our own format (ccf-compatibility.md §7.2: CCF's is internal and need not be wire compatible).
+ * Every message carries the sender's published node-to-node address, so a node learns how to answer
  * a peer it has not yet read about in its nodes table (a joiner catching up).
  *
  * decodeN2n validates shape and types and throws N2nDecodeError on anything else: the caller

@@ -1,10 +1,10 @@
-// The node config loader (src/node/config.ts) against the fixtures in test/fixtures/config:
-// the minimal Start config of ccf-api.md 1.4 and a full one parse to exactly the expected
-// NodeConfig (CCF's defaults, parsed sizes, times and addresses, absolute paths, data files
-// read); every kind of operator mistake (unknown key at any depth, wrong type, missing key,
-// bad enum, size, time or address, missing or invalid file) is a ConfigError with the right
-// code and the dotted key of the culprit; and Join/Recover parse but are refused for now.
-// Each case runs in a fresh temporary directory holding the config and the files it names.
+// The node config loader (src/node/config/config.ts) against the fixtures in test/fixtures/config:
+// the minimal Start config of ccf-compatibility.md §1.4 and a full one parse to exactly the
+// expected NodeConfig (CCF's defaults, parsed sizes, times and addresses, absolute paths, data
+// files read); every kind of operator mistake (unknown key at any depth, wrong type, missing key,
+// bad enum, size, time or address, missing or invalid file) is a ConfigError with the right code
+// and the dotted key of the culprit; and Join/Recover parse but are refused for now. Each case runs
+// in a fresh temporary directory holding the config and the files it names.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
@@ -95,7 +95,7 @@ const defaultHttp = {
   maxHeadersCount: 256,
 };
 
-test("the minimal Start config of ccf-api.md 1.4 loads with every CCF default filled in", (t) => {
+test("the minimal Start config (ccf-compatibility.md §1.4) loads with every CCF default filled in", (t) => {
   const path = setUp(t, "start-minimal");
   const d = dirname(path);
   const expected: NodeConfig = {

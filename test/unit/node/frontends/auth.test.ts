@@ -1,8 +1,8 @@
-// Authentication policies (ccf-api.md 3.1, 4.1): certificate policies find the TLS client cert
-// in the users or members tables; COSE policies verify a signed body from a registered member
-// (or user) with the endpoint's message type; active_member_cose_sign1 also needs status
-// Active. When every policy refuses, the error is 401 InvalidAuthenticationInfo with one detail
-// per policy (and WWW-Authenticate for COSE policies).
+// Authentication policies (ccf-compatibility.md §3.7, §4.1): certificate policies find the TLS
+// client cert in the users or members tables; COSE policies verify a signed body from a registered
+// member (or user) with the endpoint's message type; active_member_cose_sign1 also needs status
+// Active. When every policy refuses, the error is 401 InvalidAuthenticationInfo with one detail per
+// policy (and WWW-Authenticate for COSE policies).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";

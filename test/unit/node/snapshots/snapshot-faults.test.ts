@@ -1,8 +1,8 @@
-// F6 for snapshots (shared/reference/reliability-and-attestation.md 1.5): single bit flips in a
+// F6 for snapshots (reliability-checklist.md): single bit flips in a
 // committed snapshot file built by a real Snapshotter on a standalone pipeline, sampled over
 // every region (entry header, GCM tag and IV, public domain, the Merkle tree map, private
 // ciphertext, the appended receipt). A node choosing a snapshot to start from runs two checks
-// before it trusts one (node-startup.ts usableCommittedSnapshots: framing, seqno and receipt;
+// before it trusts one (usable-snapshots.ts usableCommittedSnapshots: framing, seqno and receipt;
 // then node-host.ts: the first candidate that decrypts with the ledger secrets). Each flipped
 // file must be refused by one of them with a logged reason, and the older good snapshot beside
 // it must still be chosen. The digest check against the evidence transaction comes only later,
