@@ -60,7 +60,13 @@ export class RequestPath {
   private finish(response: RpcResponse): RpcResponse {
     const txId = formatTxId(response.txId ?? this.deps.lastTxId());
     const { status, body } = response;
-    const headers = { ...response.headers, [TXID_HEADER]: txId };
+    let headers: Record<string, string>;
+    if (response.headers === undefined) {
+      headers = { [TXID_HEADER]: txId };
+    } else {
+      headers = { ...response.headers };
+      headers[TXID_HEADER] = txId;
+    }
     return body === undefined ? { status, headers } : { status, headers, body };
   }
 }

@@ -6,6 +6,7 @@
  * path writes it as x-ms-ccf-transaction-id), a write on a backup becomes "forward to the
  * primary", and an exhausted conflict retry is 503.
  */
+import type { TxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import { FORWARD_TO_PRIMARY, type RpcOutcome, type RpcResponse } from "../../http/router.js";
@@ -13,6 +14,16 @@ import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 
 function isSuccess(response: RpcResponse): boolean {
   return response.status >= 200 && response.status < 300;
+}
+
+/** `response` naming `txId` (a new object: handlers may share responses). */
+function withTxId(response: RpcResponse, txId: TxId): RpcResponse {
+  // Fixed-shape literals rather than a spread: this runs once per request.
+  const { status, headers, body } = response;
+  if (headers === undefined) {
+    return body === undefined ? { status, txId } : { status, body, txId };
+  }
+  return body === undefined ? { status, headers, txId } : { status, headers, body, txId };
 }
 
 /**
