@@ -73,10 +73,14 @@ test("`consortia node replace` swaps a dead backup for a new node", async (t) =>
   );
 
   await t.test("the new node is Trusted and serves every record", async () => {
-    const self = JSON.parse((await net.get(joiner, "/node/network/nodes/self")).body) as {
-      node_id: string;
-      status: string;
-    };
+    // PartOfNetwork means serving, not caught up: the new node learns its own nodes-table row
+    // as it replays the ledger from the primary.
+    const self = await waitFor("the new node knows itself", 20_000, async () => {
+      const reply = await net.get(joiner, "/node/network/nodes/self");
+      return reply.status === 200
+        ? (JSON.parse(reply.body) as { node_id: string; status: string })
+        : undefined;
+    });
     assert.deepEqual(self, { ...self, node_id: joiner.id, status: "Trusted" });
     await waitFor("the new node caught up", 20_000, async () =>
       (await net.read(joiner, records.at(-1)!.id)).status === 200 ? true : undefined,
