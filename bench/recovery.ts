@@ -11,10 +11,11 @@
  *    command Start, the sandbox's config) in-process: genesis, members ack, set_user and
  *    transition_service_to_open voted over HTTPS exactly as the sandbox does, recovery shares
  *    issued. Then --txs logging-app writes go straight into that node's TxPipeline (what POST
- *    /app/log/private does after parsing: `records`[id] = JSON message, ids 0..txs-1, each a
- *    new key), with the node's own signatures, consensus commit and ledger files. Driving them
- *    over HTTPS instead would time the HTTP stack, not recovery, and take many minutes on a
- *    2-core machine. The node is stopped and its ledger kept; its snapshots are not.
+ *    /app/log/private does after parsing: `records`[id] = JSON message through the app's own
+ *    codecs, ids 0..txs-1, each a new key), with the node's own signatures, consensus commit
+ *    and ledger files. Driving them over HTTPS instead would time the HTTP stack, not
+ *    recovery, and take many minutes on a 2-core machine. The node is stopped and its ledger
+ *    kept; its snapshots are not.
  * 2. Recovery. The ledger is copied into a fresh directory and `consortia node` runs with
  *    command Recover (a separate process: the dist/ bundle, or src/ through tsx). Public
  *    replay: spawn to /node/state PartOfPublicNetwork, and the node's own "public replay" line.
@@ -46,7 +47,8 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { jsonCodec, typedMap, u64Codec } from "../src/kv/encoding.js";
+import { typedMap } from "../src/kv/encoding.js";
+import { messageCodec, recordIdCodec } from "../src/apps/logging.js";
 import { loadNodeConfig } from "../src/node/config/config.js";
 import { freePort } from "../src/node/startup/startup-checks.js";
 import { startNode } from "../src/node/start-node.js";
@@ -245,8 +247,6 @@ function asn1Now(): string {
   return `${new Date().toISOString().slice(2, 19).replace(/[-T:]/g, "")}Z`;
 }
 
-const messageCodec = jsonCodec<string>();
-
 /** Step 1 (see the module comment). Returns the build directory, ledger and service cert. */
 async function buildLedger(
   template: Record<string, unknown>,
@@ -291,7 +291,10 @@ async function buildLedger(
       while (id < end) {
         const key = id;
         const outcome = pipeline.execute((tx) => {
-          typedMap(tx.rw("records"), u64Codec, messageCodec).set(key, `Private message ${key}`);
+          typedMap(tx.rw("records"), recordIdCodec, messageCodec).set(
+            key,
+            `Private message ${key}`,
+          );
         });
         if (outcome.kind === "committed") id++;
         else if (outcome.kind === "too-many-pending") await delay(2);

@@ -5,18 +5,20 @@
  * Historical reads (historical, historical_receipt) use the state the node loads from its
  * ledger for the requested txId; historical/range is not here yet.
  *
- * Storage is the C++ app's `kv::Map<size_t, std::string>`, so ledgers written here read like
- * CCF's: keys are the record id as u64 little-endian, values the JSON text of the message
- * (id 42, "msg" -> key 2a00..00, value `"msg"`). Tables are "records" (private) and
+ * Storage is the C++ app's `ccf::kv::Map<size_t, std::string>`, whose serialisers in CCF 6 are
+ * JSON for both key and value (kv::Map is kv::JsonSerialisedMap), so ledgers written here read
+ * like CCF's: keys are the record id as JSON (decimal digits), values the JSON text of the
+ * message (id 42, "msg" -> key `42`, value `"msg"`). Tables are "records" (private) and
  * "public:records" (public); `?scope=s` selects "records-s" / "public:records-s" instead.
  *
  * Invariants:
- * - Every value this module writes is a JSON string; reads refuse anything else.
+ * - Every key this module writes is a record id as nlohmann::json dumps a size_t, and every value
+ *   a JSON string as it dumps a std::string; reads refuse anything else.
  * - Handlers only throw HttpError for bad requests: the node answers with it and discards the
  *   tx, so a handler never needs to undo a write it already made.
  * - Write endpoints are "readwrite", reads "readonly"; GETs never open a map for writing.
  */
-import { fromUtf8, utf8 } from "../base/bytes.js";
+import { bytesToKey, fromUtf8, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import type { RpcRequest, RpcResponse } from "../http/router.js";
 import { HttpError, HttpErrorCode } from "../http/errors.js";
@@ -26,7 +28,6 @@ import {
   type TypedMapHandle,
   type TypedReadonlyMapHandle,
   typedMap,
-  u64Codec,
 } from "../kv/encoding.js";
 import { KvError, KvErrorCode } from "../kv/tx.js";
 import { assert } from "../base/assert.js";
@@ -51,18 +52,63 @@ const SCOPE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const DECIMAL_PATTERN = /^[0-9]+$/;
 const EMPTY_MESSAGE = "Cannot record an empty log message.";
 
-/** A record's message: JSON text that must decode to a string (the C++ map's value type). */
-const messageCodec: Codec<string> = (() => {
+function recordCodecError(
+  code: KvErrorCode.EncodeFailed | KvErrorCode.DecodeFailed,
+  codec: string,
+  why: string,
+): never {
+  throw new KvError({ code, codec }, `${codec} codec: ${why}`);
+}
+
+/** The canonical decimal form nlohmann::json gives an unsigned integer: no sign, no leading 0. */
+const CANONICAL_U64_PATTERN = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * A record id as CCF's JsonSerialiser<size_t> writes it: the JSON number in decimal ASCII
+ * (42 -> `42`). CCF compares keys by their bytes, so decode accepts only that canonical form
+ * (no sign, exponent, fraction, leading zero or white space), and only ids JS numbers hold
+ * exactly, as parseId does.
+ */
+export const recordIdCodec: Codec<number> = {
+  encode(id: number): Uint8Array {
+    if (!Number.isSafeInteger(id) || id < 0) {
+      recordCodecError(KvErrorCode.EncodeFailed, "record id", `not a u64 below 2^53: ${id}`);
+    }
+    return utf8(String(id));
+  },
+  decode(bytes: Uint8Array): number {
+    // One char per byte, so a non-ASCII byte cannot pass the pattern.
+    const text = bytesToKey(bytes);
+    const id = CANONICAL_U64_PATTERN.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(id)) {
+      recordCodecError(KvErrorCode.DecodeFailed, "record id", "key is not a canonical JSON u64");
+    }
+    return id;
+  },
+};
+
+const LONE_SURROGATE_PATTERN = /\p{Cs}/u;
+
+/**
+ * A record's message as CCF's JsonSerialiser<std::string> writes it: the JSON string, UTF-8,
+ * escaped as nlohmann::json::dump escapes (`"`, `\\`, \b \f \n \r \t, other code points below
+ * 0x20 as lowercase \u00xx, everything else as is), which is exactly JSON.stringify's output for
+ * a well-formed string. A string with an unpaired surrogate has no UTF-8 form, and CCF's parser
+ * refuses its \udxxx escape, so encode refuses it; decode refuses any JSON that is not a string.
+ */
+export const messageCodec: Codec<string> = (() => {
   const json = jsonCodec<unknown>();
   return {
-    encode: (value: string) => json.encode(value),
+    encode(value: string): Uint8Array {
+      if (LONE_SURROGATE_PATTERN.test(value)) {
+        recordCodecError(KvErrorCode.EncodeFailed, "message", "unpaired surrogate");
+      }
+      return json.encode(value);
+    },
     decode(bytes: Uint8Array): string {
       const value = json.decode(bytes);
       if (typeof value !== "string") {
-        throw new KvError(
-          { code: KvErrorCode.DecodeFailed, codec: "message" },
-          "message codec: stored value is not a JSON string",
-        );
+        recordCodecError(KvErrorCode.DecodeFailed, "message", "stored value is not a JSON string");
       }
       return value;
     },
@@ -71,7 +117,7 @@ const messageCodec: Codec<string> = (() => {
 
 /** A parsed `{"id", "msg", "record_claim"?}` request body. */
 interface LogRecord {
-  /** Invariant: a non-negative safe integer (u64Codec can encode it). */
+  /** Invariant: a non-negative safe integer (recordIdCodec can encode it). */
   readonly id: number;
   /** Invariant: non-empty. */
   readonly msg: string;
@@ -93,14 +139,22 @@ function recordsMapName(domain: Domain, request: RpcRequest): string {
 }
 
 function writableRecords(context: EndpointContext, domain: Domain): TypedMapHandle<number, string> {
-  return typedMap(context.tx.rw(recordsMapName(domain, context.request)), u64Codec, messageCodec);
+  return typedMap(
+    context.tx.rw(recordsMapName(domain, context.request)),
+    recordIdCodec,
+    messageCodec,
+  );
 }
 
 function readableRecords(
   context: EndpointContext,
   domain: Domain,
 ): TypedReadonlyMapHandle<number, string> {
-  return typedMap(context.tx.ro(recordsMapName(domain, context.request)), u64Codec, messageCodec);
+  return typedMap(
+    context.tx.ro(recordsMapName(domain, context.request)),
+    recordIdCodec,
+    messageCodec,
+  );
 }
 
 /** A decimal u64 that JS numbers hold exactly, or null. */
@@ -156,6 +210,8 @@ function parseRecord(context: EndpointContext): LogRecord {
     return invalidBody("'id' must be a non-negative integer.");
   }
   if (typeof msg !== "string") return invalidBody("'msg' must be a string.");
+  // JSON.parse accepts a lone \udxxx escape; CCF's parser refuses it and UTF-8 cannot hold it.
+  if (LONE_SURROGATE_PATTERN.test(msg)) return invalidBody("'msg' has an unpaired surrogate.");
   if (recordClaim !== undefined && typeof recordClaim !== "boolean") {
     return invalidBody("'record_claim' must be a boolean.");
   }
@@ -314,7 +370,7 @@ function historicalEndpoints(domain: Domain): AppEndpoint[] {
     const state = context.historical;
     if (state === undefined)
       throw new HttpError(HttpErrorCode.InternalError, "No historical state.");
-    const value = state.get(recordsMapName(domain, context.request), u64Codec.encode(id));
+    const value = state.get(recordsMapName(domain, context.request), recordIdCodec.encode(id));
     if (value === undefined || value === null) return null;
     return { id, msg: messageCodec.decode(value) };
   };

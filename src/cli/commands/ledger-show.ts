@@ -60,8 +60,8 @@ const HELP_AFTER = `
 Output (one block per entry):
   seqno 12  view 2  flags 0x00  size 312 B  file ledger_1-20.committed@1234
     public:records
-      set  "alice"  =  "{\\"balance\\":10}"
-      del  0x0000000000000007
+      set  "42"  =  "\\"hello\\""
+      del  "7"
     private domain: 148 bytes (encrypted)
     signature by node <id> over root <hex> (commit <view>.<seqno>)   (signatures only)
 
@@ -71,7 +71,7 @@ are encrypted, so only their size is shown. --tables filters public maps, not en
 
 With --json, one JSON object per line (JSON Lines), nothing cut:
   {"seqno":12,"view":2,"flags":0,"size":312,"file":"ledger_1-20.committed","offset":1234,
-   "public":{"public:records":{"set":[{"key":"alice","value":"..."}],"del":[{"hex":"00.."}]}},
+   "public":{"public:records":{"set":[{"key":"42","value":"\\"hello\\""}],"del":["7"]}},
    "privateBytes":148,"signature":{"node":"..","root":"..","txId":"2.12","commit":"2.11",..}}
   (keys and values are strings when printable UTF-8, else {"hex": "..."}).
 

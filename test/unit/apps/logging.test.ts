@@ -1,8 +1,10 @@
 // The built-in logging app (src/apps/logging.ts) driven handler by handler, without a node: a
 // real Store and Tx, hand-built requests and callers. It covers what a CCF client and a CCF ledger
-// reader depend on: the endpoint table (paths, verbs, policies, modes), the stored bytes (u64 LE
-// keys, JSON string values, private vs public vs scoped maps), every error code and status, the
-// claims digest, and the anonymous / prefix_cert / admin_only / raw_text variants.
+// reader depend on: the endpoint table (paths, verbs, policies, modes), the stored bytes (CCF 6's
+// kv::Map<size_t, std::string> is JSON-serialised: the id's decimal text as key, the message as a
+// JSON string, escaped as nlohmann::json dumps it; private vs public vs scoped maps), every error
+// code and status, the claims digest, and the anonymous / prefix_cert / admin_only / raw_text
+// variants.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -18,7 +20,7 @@ import type {
   EndpointContext,
   UserCertCaller,
 } from "../../../src/apps/app.js";
-import { loggingApp } from "../../../src/apps/logging.js";
+import { loggingApp, messageCodec, recordIdCodec } from "../../../src/apps/logging.js";
 
 const app = loggingApp();
 const USER: UserCertCaller = {
@@ -108,14 +110,13 @@ function callFails(
   return caught;
 }
 
-function u64le(n: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
-  return out;
+/** The key CCF's JsonSerialiser<size_t> writes for record `n`: its decimal digits, in ASCII. */
+function idKey(n: number): Uint8Array {
+  return utf8(n.toString(10));
 }
 
 function stored(store: Store, map: string, id: number): string | undefined {
-  const bytes = store.get(map, u64le(id));
+  const bytes = store.get(map, idKey(id));
   return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 }
 
@@ -157,7 +158,7 @@ test("the app declares each endpoint once with CCF's verbs, policies and modes",
   assert.deepEqual(match.kind === "handler" ? match.params : null, { id: "17" });
 });
 
-test("a private record is stored under a u64 little-endian key as JSON text in records", () => {
+test("a private record is stored in records as JSON: key `42`, value the JSON string", () => {
   const store = new Store();
   const { response, claims, outcome } = call(store, "POST", "/log/private", {
     body: { id: 42, msg: 'hello "world"' },
@@ -165,8 +166,9 @@ test("a private record is stored under a u64 little-endian key as JSON text in r
   assert.deepEqual(response, { status: 200, body: true });
   assert.equal(outcome.kind, "committed");
   assert.deepEqual(claims, []);
-  assert.deepEqual(store.get("records", u64le(42)), utf8(JSON.stringify('hello "world"')));
-  assert.equal(store.get("public:records", u64le(42)), undefined);
+  assert.deepEqual(store.get("records", utf8("42")), utf8('"hello \\"world\\""'));
+  assert.equal(store.get("records", new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0])), undefined);
+  assert.equal(store.get("public:records", utf8("42")), undefined);
   const read = call(store, "GET", "/log/private", { query: "id=42" });
   assert.deepEqual(read.response, { status: 200, body: { msg: 'hello "world"' } });
   assert.equal(read.outcome.kind, "read-only");
@@ -182,11 +184,13 @@ test("a public record goes to public:records and is invisible to the private GET
   callFails(store, "GET", "/log/private", { query: "id=1" }, HttpErrorCode.ResourceNotFound, 404);
 });
 
-test("ids up to 2^53 - 1 are stored as their exact u64 bytes", () => {
+test("ids up to 2^53 - 1 are stored as their exact decimal text", () => {
   const store = new Store();
   const id = Number.MAX_SAFE_INTEGER;
   call(store, "POST", "/log/private", { body: { id, msg: "big" } });
-  assert.deepEqual(store.get("records", u64le(id)), utf8('"big"'));
+  assert.deepEqual(store.get("records", utf8("9007199254740991")), utf8('"big"'));
+  call(store, "POST", "/log/private", { body: { id: 0, msg: "zero" } });
+  assert.deepEqual(store.get("records", utf8("0")), utf8('"zero"'));
   assert.deepEqual(call(store, "GET", "/log/private", { query: `id=${id}` }).response.body, {
     msg: "big",
   });
@@ -455,7 +459,7 @@ test("admin_only is 403 unless the caller's user data has isAdmin true", () => {
 test("a stored value that is not a JSON string is a decode failure, not a message", () => {
   const store = new Store();
   const tx = store.begin();
-  tx.rw("records").set(u64le(1), utf8("42"));
+  tx.rw("records").set(idKey(1), utf8("42"));
   store.commit(tx);
   assert.throws(
     () => call(store, "GET", "/log/private", { query: "id=1" }),
@@ -473,11 +477,57 @@ test("any id and non-empty message round-trips through POST and GET", () => {
         const store = new Store();
         call(store, "POST", `/log/${domain}`, { body: { id, msg } });
         const map = domain === "private" ? "records" : "public:records";
-        assert.deepEqual(store.get(map, u64le(id)), utf8(JSON.stringify(msg)));
+        assert.deepEqual(store.get(map, idKey(id)), utf8(JSON.stringify(msg)));
         const read = call(store, "GET", `/log/${domain}`, { query: `id=${id}` });
         assert.deepEqual(read.response.body, { msg });
       },
     ),
     { numRuns: 200 },
   );
+});
+
+test("messages are escaped byte for byte as nlohmann::json::dump escapes a std::string", () => {
+  const store = new Store();
+  // Short escapes for \b \t \n \f \r " and \\; other code points below 0x20 as lowercase
+  // \u00xx; DEL, "/", non-ASCII and astral code points as their UTF-8 bytes, unescaped.
+  const msg = 'a\u0001\u001f\b\t\n\f\r"\\/\u007fé€😀';
+  call(store, "POST", "/log/public", { body: { id: 7, msg } });
+  const expected = '"a\\u0001\\u001f\\b\\t\\n\\f\\r\\"\\\\/\u007fé€😀"';
+  assert.deepEqual(store.get("public:records", utf8("7")), utf8(expected));
+  assert.deepEqual(call(store, "GET", "/log/public", { query: "id=7" }).response.body, { msg });
+});
+
+test("a message with an unpaired surrogate is 400: CCF's JSON parser refuses it", () => {
+  const store = new Store();
+  for (const msg of ["\\ud800", "x\\udfff", "\\udc00\\ud800"]) {
+    const body = `{"id": 1, "msg": "${msg}"}`;
+    callFails(store, "POST", "/log/public", { body }, HttpErrorCode.InvalidInput, 400);
+  }
+  assert.equal(store.seqno, 0);
+  assert.throws(
+    () => messageCodec.encode("\ud800"),
+    (e: unknown) => e instanceof KvError && e.code === KvErrorCode.EncodeFailed,
+  );
+  // A well-formed surrogate pair is one astral code point: stored as its 4 UTF-8 bytes.
+  call(store, "POST", "/log/public", { body: '{"id": 1, "msg": "\\ud83d\\ude00"}' });
+  assert.deepEqual(store.get("public:records", utf8("1")), utf8('"😀"'));
+});
+
+test("the record id codec reads only the canonical decimal form CCF writes", () => {
+  for (const id of [0, 1, 42, 1000, Number.MAX_SAFE_INTEGER]) {
+    assert.deepEqual(recordIdCodec.encode(id), utf8(String(id)));
+    assert.equal(recordIdCodec.decode(recordIdCodec.encode(id)), id);
+  }
+  const decodeFailed = (e: unknown) => e instanceof KvError && e.code === KvErrorCode.DecodeFailed;
+  for (const text of ["", "042", "-1", "+1", "1.0", "1e3", " 1", "1 ", "0x1", "9007199254740992"]) {
+    assert.throws(() => recordIdCodec.decode(utf8(text)), decodeFailed, JSON.stringify(text));
+  }
+  assert.throws(
+    () => recordIdCodec.decode(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0])),
+    decodeFailed,
+  );
+  const encodeFailed = (e: unknown) => e instanceof KvError && e.code === KvErrorCode.EncodeFailed;
+  for (const id of [-1, 1.5, 2 ** 53, NaN]) {
+    assert.throws(() => recordIdCodec.encode(id), encodeFailed, String(id));
+  }
 });
