@@ -702,12 +702,12 @@ async function ledgerWithSnapshot(
   await b.serviceInfo(ids.serviceCertPem);
   await b.txs(6);
   const at = b.signature();
-  // What the snapshotter captures at a signature: the store plus the Merkle frontier.
+  // What the snapshotter captures at a signature: the store, with the Merkle tree up to it.
   const maps = [
-    ...b.store.snapshotWriteSet().maps,
+    ...b.store.snapshotWriteSet().maps.filter((m) => m.name !== SERVICE_TABLES.tree),
     {
       name: SERVICE_TABLES.tree,
-      writes: [{ key: SINGLETON_KEY_BYTES, value: b.history.tree.frontier() }],
+      writes: [{ key: SINGLETON_KEY_BYTES, value: b.history.serialisedTreeForSnapshot() }],
     },
   ].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   const entryBytes = encodeSnapshot(
