@@ -23,10 +23,11 @@
  * - A wrong signature is an expected outcome (verifySign1 returns {kind: "invalid"}); only a
  *   key we cannot use at all is thrown.
  */
-import { sign, verify, type KeyObject } from "node:crypto";
+import { hash, sign, verify, type KeyObject } from "node:crypto";
 import { Tagged, Token, Tokenizer, Type, decode, encode } from "cborg";
 import type { DecodeOptions } from "cborg";
 import { CcfError, isForeignError } from "../base/errors.js";
+import { signDigest } from "./ecdsa.js";
 
 export enum CoseAlg {
   ES256 = -7,
@@ -178,7 +179,8 @@ export function signSign1(
  * handed it separately), as CCF signs Merkle roots (ccf-compatibility.md §6.4). The protected
  * header holds alg (from the key's curve) and then `header` in the order given, nested maps
  * included: CCF writes its headers in a fixed, unsorted order, and keeping it makes the bytes
- * CCF's. The unprotected header is an empty map; the message is tagged 18.
+ * CCF's. The unprotected header is an empty map; the message is tagged 18. The signature is
+ * deterministic (RFC 6979, ecdsa.ts), so equal inputs give equal ledgers; P-256 and P-384 keys.
  */
 export function signSign1Detached(
   privateKey: KeyObject,
@@ -193,12 +195,8 @@ export function signSign1Detached(
   const protectedBytes = encode(new Map<CoseLabel, unknown>([[COSE_HEADER_ALG, alg], ...entries]), {
     mapSorter: KEEP_ORDER,
   });
-  const signature = plain(
-    sign(algInfo(alg).hash, sign1ToBeSigned(protectedBytes, payload), {
-      key: privateKey,
-      dsaEncoding: "ieee-p1363",
-    }),
-  );
+  const digest = hash(algInfo(alg).hash, sign1ToBeSigned(protectedBytes, payload), "buffer");
+  const signature = signDigest(privateKey, plain(digest), "compact");
   return encode(new Tagged(COSE_SIGN1_TAG, [protectedBytes, new Map(), null, signature]));
 }
 

@@ -113,7 +113,7 @@ function verifyLedger(options: VerifyOptions): void {
     progress.stop();
   }
   checkCommittedSigned(scan.firstUnsigned, verifier);
-  report(verifier, files.length, scan.tornTail);
+  report(verifier, files.length, scan.tornTail, plan.start.kind === "partial");
 }
 
 interface EntryPosition {
@@ -202,7 +202,12 @@ function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string";
 }
 
-function report(verifier: LedgerVerifier, fileCount: number, tornTail: string | null): void {
+function report(
+  verifier: LedgerVerifier,
+  fileCount: number,
+  tornTail: string | null,
+  partial: boolean,
+): void {
   const unsigned = verifier.lastSeqno - verifier.lastVerifiedSeqno;
   const coverage = verifier.coverage;
   const start = verifier.startSeqno;
@@ -220,9 +225,21 @@ function report(verifier: LedgerVerifier, fileCount: number, tornTail: string | 
   }
   if (tornTail !== null) console.log(`warning: ${tornTail}`);
   const unchecked = uncheckedLines(coverage);
+  if (partial) unchecked.unshift(missingFrontLine(start, coverage));
   for (const line of unchecked) console.log(`not checked: ${line}`);
   console.log(`last verified seqno: ${verifier.lastVerifiedSeqno}`);
   console.log(unchecked.length === 0 ? "ledger OK" : "ledger OK as far as checked (partial check)");
+}
+
+/** What a partial check takes on trust about the seqnos before the directory's first. */
+function missingFrontLine(start: number, coverage: VerifierCoverage): string {
+  const taken = coverage.treeTakenAt;
+  const state =
+    taken === null
+      ? "no signature carries a Merkle tree, so no root was recomputed"
+      : `the tree before them is signature ${taken}'s serialised tree, vouched for by its ` +
+        "signature alone";
+  return `seqnos 1..${start - 1} are not in the directory: ${state}`;
 }
 
 /** What a partial check could not check, one line each (nothing for a complete check). */
