@@ -15,7 +15,8 @@
  * - decodeSign1 is strict: it accepts exactly a 4-element array (tagged 18 or untagged), a
  *   protected bstr holding one CBOR map (or empty, meaning an empty map) with int/text labels
  *   and no duplicates, an unprotected map, an attached bstr payload (or nil, when the caller
- *   holds the detached payload) and a signature of exactly the alg's length. Anything else is a CoseError with a code; it never returns partial data.
+ *   holds the detached payload) and a signature of exactly the alg's length. Anything else is
+ *   a CoseError with a code; it never returns partial data.
  * - `protectedBytes` are the bytes as received: the signature covers them, so they are never
  *   re-encoded.
  * - Header values that were CBOR floats decode as CborFloat, so callers can tell 1.0 from 1

@@ -17,6 +17,7 @@
  */
 import { equalBytes } from "../base/bytes.js";
 import { CcfError } from "../base/errors.js";
+import { SERVICE_TABLES } from "../kv/service-tables.js";
 import { MerkleTree } from "./merkle/merkle-tree.js";
 
 export enum LegacyFormatErrorCode {
@@ -34,7 +35,7 @@ export const LEGACY_NUMBERING_MESSAGE =
   "CCF's format, where leaf 0 is 32 zero bytes";
 
 export const LEGACY_TREE_MESSAGE =
-  "this snapshot holds Consortia 0.1's Merkle frontier in public:ccf.internal.tree; this version " +
+  `this snapshot holds Consortia 0.1's Merkle frontier in ${SERVICE_TABLES.tree}; this version ` +
   "reads CCF's serialised merklecpp tree (ledgers and snapshots of Consortia 0.1 are not readable)";
 
 /**

@@ -9,11 +9,12 @@
  *    the service certificate in force at that point (service.info in the replayed state, so a
  *    ledger that went through earlier recoveries verifies across them), and its COSE signature,
  *    when it has one, must verify with that service's key. A ledger of Consortia 0.1 (leaves
- *    numbered from seqno 1) is refused at its first signature with a LegacyFormatError. The public write sets build the store. The replay stops
- *    at the last signature that verifies: an unsigned suffix or a torn last entry is dropped (the
- *    old service never committed them), while an entry or signature that does not verify is an
- *    error naming its file, offset and seqno. The final service certificate must be the one the
- *    operator named as the previous identity.
+ *    numbered from seqno 1) is refused at its first signature with a LegacyFormatError. The
+ *    public write sets build the store. The replay stops at the last signature that verifies:
+ *    an unsigned suffix or a torn last entry is dropped (the old service never committed them),
+ *    while an entry or signature that does not verify is an error naming its file, offset and
+ *    seqno. The final service certificate must be the one the operator named as the previous
+ *    identity.
  * 2. Private replay (`replayPrivate`), once the members' shares have rebuilt the ledger secrets:
  *    the private domain of the snapshot and of every entry up to the recovery point, decrypted
  *    with the secret in force at its seqno, into a separate store that the node installs whole

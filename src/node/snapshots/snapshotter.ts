@@ -5,10 +5,10 @@
  * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and
  * the history stand exactly at that signature. The snapshotter then:
  *   1. captures the store's whole state plus the Merkle tree up to its seqno
- *      (`public:ccf.internal.tree`) and encodes the snapshot (snapshot.ts; private maps encrypted). With `offThread`, only
- *      the capture (live keys and values copied into one buffer) happens on the node thread; the
- *      sorting, serialising and encrypting of a large store run on a worker thread, so the
- *      primary keeps answering and heartbeating;
+ *      (`public:ccf.internal.tree`) and encodes the snapshot (snapshot.ts; private maps
+ *      encrypted). With `offThread`, only the capture (live keys and values copied into one
+ *      buffer) happens on the node thread; the sorting, serialising and encrypting of a large
+ *      store run on a worker thread, so the primary keeps answering and heartbeating;
  *   2. then writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
  *      {hash, version}) and the file `snapshot_<seqno>_<evidence seqno>` (written, then synced);
  *   3. once a signature covering the evidence has committed, appends the evidence's JSON receipt
