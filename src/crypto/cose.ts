@@ -4,7 +4,8 @@
  * decided by the callers (src/gov/cose-request.ts).
  *
  *   COSE_Sign1 = [protected: bstr .cbor header_map, unprotected: header_map,
- *                 payload: bstr, signature: bstr]      (optionally wrapped in CBOR tag 18)
+ *                 payload: bstr / nil, signature: bstr] (optionally wrapped in CBOR tag 18)
+ * A nil payload is detached: the signer and verifier hold it (CCF's Merkle root signatures).
  *   Sig_structure = ["Signature1", protected, external_aad = h'', payload]
  *
  * Algorithms: ES256 (-7, P-256, SHA-256), ES384 (-35, P-384, SHA-384), ES512 (-36, P-521,
@@ -13,8 +14,9 @@
  * Invariants:
  * - decodeSign1 is strict: it accepts exactly a 4-element array (tagged 18 or untagged), a
  *   protected bstr holding one CBOR map (or empty, meaning an empty map) with int/text labels
- *   and no duplicates, an unprotected map, an attached bstr payload and a signature of exactly
- *   the alg's length. Anything else is a CoseError with a code; it never returns partial data.
+ *   and no duplicates, an unprotected map, an attached bstr payload (or nil, when the caller
+ *   holds the detached payload) and a signature of exactly the alg's length. Anything else is
+ *   a CoseError with a code; it never returns partial data.
  * - `protectedBytes` are the bytes as received: the signature covers them, so they are never
  *   re-encoded.
  * - Header values that were CBOR floats decode as CborFloat, so callers can tell 1.0 from 1
@@ -22,10 +24,11 @@
  * - A wrong signature is an expected outcome (verifySign1 returns {kind: "invalid"}); only a
  *   key we cannot use at all is thrown.
  */
-import { sign, verify, type KeyObject } from "node:crypto";
+import { hash, sign, verify, type KeyObject } from "node:crypto";
 import { Tagged, Token, Tokenizer, Type, decode, encode } from "cborg";
 import type { DecodeOptions } from "cborg";
 import { CcfError, isForeignError } from "../base/errors.js";
+import { signDigest } from "./ecdsa.js";
 
 export enum CoseAlg {
   ES256 = -7,
@@ -172,6 +175,35 @@ export function signSign1(
   return encode(options.tagged === false ? sign1 : new Tagged(COSE_SIGN1_TAG, sign1));
 }
 
+/**
+ * Signs `payload` as a COSE_Sign1 whose payload is detached (nil in the message; a verifier is
+ * handed it separately), as CCF signs Merkle roots (ccf-compatibility.md §6.4). The protected
+ * header holds alg (from the key's curve) and then `header` in the order given, nested maps
+ * included: CCF writes its headers in a fixed, unsorted order, and keeping it makes the bytes
+ * CCF's. The unprotected header is an empty map; the message is tagged 18. The signature is
+ * deterministic (RFC 6979, ecdsa.ts), so equal inputs give equal ledgers; P-256 and P-384 keys.
+ */
+export function signSign1Detached(
+  privateKey: KeyObject,
+  header: readonly (readonly [CoseLabel, unknown])[],
+  payload: Uint8Array,
+): Uint8Array {
+  if (privateKey.type !== "private") {
+    fail(CoseErrorCode.UnsupportedKey, "COSE signing needs a private key");
+  }
+  const alg = coseAlgForKey(privateKey);
+  const entries = header.filter(([label]) => label !== COSE_HEADER_ALG);
+  const protectedBytes = encode(new Map<CoseLabel, unknown>([[COSE_HEADER_ALG, alg], ...entries]), {
+    mapSorter: KEEP_ORDER,
+  });
+  const digest = hash(algInfo(alg).hash, sign1ToBeSigned(protectedBytes, payload), "buffer");
+  const signature = signDigest(privateKey, plain(digest), "compact");
+  return encode(new Tagged(COSE_SIGN1_TAG, [protectedBytes, new Map(), null, signature]));
+}
+
+/** A map sorter that keeps insertion order (Array.prototype.sort is stable). */
+const KEEP_ORDER = (): number => 0;
+
 /** A structurally valid COSE_Sign1; its signature is not yet checked. */
 export interface Sign1Message {
   readonly tagged: boolean;
@@ -264,6 +296,11 @@ function decodeProtected(protectedBytes: Uint8Array): CoseHeaderMap {
 export interface DecodeSign1Options {
   /** Reject an untagged message (NotTagged). Default false. */
   readonly requireTag?: boolean;
+  /**
+   * The payload of a message that carries none (nil): a detached payload, as in CCF's ledger
+   * signatures. Without it a nil payload is PayloadNotBstr; with it an attached one is.
+   */
+  readonly detachedPayload?: Uint8Array;
 }
 
 /** Parses a COSE_Sign1 strictly (see invariants); throws CoseError on any deviation. */
@@ -291,9 +328,7 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
     CoseErrorCode.UnprotectedNotMap,
     "unprotected header",
   );
-  if (!(payload instanceof Uint8Array)) {
-    return fail(CoseErrorCode.PayloadNotBstr, "payload is not an attached byte string");
-  }
+  const body = payloadOf(payload, options.detachedPayload);
   if (!(signature instanceof Uint8Array)) {
     return fail(CoseErrorCode.SignatureNotBstr, "signature is not a byte string");
   }
@@ -315,9 +350,21 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
     protectedBytes: view(protectedBytes),
     protectedHeader,
     unprotectedHeader,
-    payload: view(payload),
+    payload: view(body),
     signature: view(signature),
   };
+}
+
+/** The message's payload, or the detached one the caller holds for a nil payload. */
+function payloadOf(payload: unknown, detached: Uint8Array | undefined): Uint8Array {
+  if (detached !== undefined) {
+    if (payload !== null) fail(CoseErrorCode.PayloadNotBstr, "payload is not detached (nil)");
+    return detached;
+  }
+  if (!(payload instanceof Uint8Array)) {
+    return fail(CoseErrorCode.PayloadNotBstr, "payload is not an attached byte string");
+  }
+  return payload;
 }
 
 /** cborg may hand back node's Uint8Array subclass; callers get a plain view (no copy). */

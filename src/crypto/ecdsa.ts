@@ -130,12 +130,18 @@ function verifyingKeyOf(key: KeyObject): VerifyingKey {
 }
 
 /**
- * Signs `digest` (not hashed again) with an EC private key; returns a DER signature.
+ * Signs `digest` (not hashed again) with an EC private key; returns a DER signature, or with
+ * `format` "compact" the IEEE P1363 r||s that COSE uses. Deterministic (RFC 6979), so a node
+ * writes the same signature transactions for the same inputs.
  * Throws EcdsaError for keys that are not P-256/P-384 private keys.
  */
-export function signDigest(privateKey: KeyObject, digest: Uint8Array): Uint8Array {
+export function signDigest(
+  privateKey: KeyObject,
+  digest: Uint8Array,
+  format: "der" | "compact" = "der",
+): Uint8Array {
   const { curve, secretKey } = signingKeyOf(privateKey);
-  return curve.sign(digest, secretKey, { prehash: false, format: "der", lowS: true });
+  return curve.sign(digest, secretKey, { prehash: false, format, lowS: true });
 }
 
 /** SEC 1 bits2int followed by reduction mod n. */

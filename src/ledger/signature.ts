@@ -1,11 +1,15 @@
 /**
  * Signature transactions (ccf-compatibility.md §6.4): every `sig_tx_interval` transactions or
- * `sig_ms_interval` ms, the primary writes `public:ccf.internal.signatures` with the Merkle root
- * over every entry before the signature's own seqno, signed by the node key as a prehashed
- * SHA-256 digest. Commit points are signature transactions only.
- *
- * The value is JSON, as CCF stores it: {sig, node, hashed_nonce, seqno, view, commit_seqno,
- * commit_view, root, cert}. Consortia records the real commit point known when signing.
+ * `sig_ms_interval` ms, the primary writes, as CCF 6 does, three singleton maps:
+ * - `public:ccf.internal.signatures`: the Merkle root over every entry before the signature's
+ *   own seqno (leaf 0 included), signed by the node key as a prehashed SHA-256 digest, as the
+ *   JSON {sig, node, hashed_nonce, seqno, view, commit_seqno, commit_view, root, cert}.
+ *   Consortia records the real commit point known when signing;
+ * - `public:ccf.internal.cose_signatures`: the service key's COSE_Sign1 over the same root
+ *   (cose-signature.ts);
+ * - `public:ccf.internal.tree`: the Merkle tree as CCF serialises it (merkle/serialised-tree.ts).
+ * Commit points are signature transactions only. A transaction is a signature transaction when
+ * it writes the signatures map; the other two are absent from ledgers CCF wrote before 6.
  */
 import { CcfError, isTextDecodeError } from "../base/errors.js";
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8, equalBytes } from "../base/bytes.js";
@@ -56,14 +60,43 @@ export function makeSignatureValue(input: SignatureInput): SignatureValue {
   };
 }
 
-/** The write set of a signature transaction: the signatures singleton only. */
-export function signatureWriteSet(value: SignatureValue): WriteSet {
-  const bytes = utf8(JSON.stringify(value));
-  return {
-    maps: [
-      { name: SERVICE_TABLES.signatures, writes: [{ key: SINGLETON_KEY_BYTES, value: bytes }] },
-    ],
-  };
+/** The signatures map's value (JSON, as CCF stores it). */
+export function encodeSignatureValue(value: SignatureValue): Uint8Array {
+  return utf8(JSON.stringify(value));
+}
+
+/** What a signature transaction writes besides the node's signature (absent before CCF 6). */
+export interface SignatureTxExtras {
+  /** encodeCoseSignatureValue of the service's COSE_Sign1 (cose-signature.ts). */
+  readonly coseSignature?: Uint8Array | undefined;
+  /** encodeSerialisedTree of the tree before the signature (merkle/serialised-tree.ts). */
+  readonly tree?: Uint8Array | undefined;
+}
+
+/** The write set of a signature transaction, maps in canonical (name) order. */
+export function signatureWriteSet(value: SignatureValue, extras: SignatureTxExtras = {}): WriteSet {
+  const singleton = (name: string, bytes: Uint8Array) => ({
+    name,
+    writes: [{ key: SINGLETON_KEY_BYTES, value: bytes }],
+  });
+  const maps = [singleton(SERVICE_TABLES.signatures, encodeSignatureValue(value))];
+  if (extras.coseSignature !== undefined) {
+    maps.unshift(singleton(SERVICE_TABLES.coseSignatures, extras.coseSignature));
+  }
+  if (extras.tree !== undefined) maps.push(singleton(SERVICE_TABLES.tree, extras.tree));
+  return { maps };
+}
+
+/**
+ * The serialised tree a transaction writes (a signature transaction of CCF 6), or null when it
+ * writes none. Throws SignatureError for a removal.
+ */
+export function findSerialisedTree(publicMaps: readonly MapWrites[]): Uint8Array | null {
+  const map = publicMaps.find((m) => m.name === SERVICE_TABLES.tree);
+  if (map === undefined) return null;
+  const write = map.writes.find((w) => equalBytes(w.key, SINGLETON_KEY_BYTES));
+  if (write === undefined || write.value === null) bad("tree", "tree map without a value");
+  return write.value;
 }
 
 function bad(field: string, why: string): never {

@@ -103,7 +103,7 @@ function joinerState(joined: JoinedNode): StartingState {
   return {
     ...common,
     store,
-    history: TxHistory.fromSnapshot(secrets, { seqno: snapshot.seqno, frontier: tree.value }),
+    history: TxHistory.fromSnapshot(secrets, { seqno: snapshot.seqno, tree: tree.value }),
     startView: snapshot.view,
     startupSeqno: snapshot.seqno,
     ledgerStartSeqno: (snapshot.seqno + 1) as Seqno,

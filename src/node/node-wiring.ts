@@ -96,6 +96,7 @@ export function createPipeline(
       maxUncommittedTxs: config.consensus.maxUncommittedTxCount,
     },
     nowMs: clock.monotonicMs(),
+    realtimeMs: () => clock.realtimeMs(),
     ...hooks,
   });
 }

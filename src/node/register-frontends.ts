@@ -45,6 +45,7 @@ function registerJoin(node: NodeHost, deps: NodeHostDeps): void {
     serviceIdentity: () => ({
       certPem: node.serviceCertPem,
       privateKey: node.identity.servicePrivateKey,
+      coseSignatures: node.identity.signing.service.coseSignatures,
     }),
     ledgerSecrets: () => node.history.secrets.list(),
     now: deps.now,

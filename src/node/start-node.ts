@@ -12,6 +12,7 @@ import { formatTxId, type Seqno } from "../base/ids.js";
 import type { Clock } from "../base/io.js";
 import { writeGenesis } from "../gov/genesis.js";
 import type { Tx } from "../kv/tx.js";
+import { DEFAULT_COSE_SIGNATURES_CONFIG } from "../ledger/cose-signature.js";
 import { LedgerSecrets } from "../ledger/ledger-secrets.js";
 import { SystemClock } from "../platform/system-clock.js";
 import type { NodeConfig } from "./config/config.js";
@@ -71,6 +72,8 @@ async function boot(
       const identity = await newServiceIdentity(config, now, {
         validityDays: start.initialServiceCertificateValidityDays,
         subject: start.serviceSubjectName,
+        // CCF: command.start.cose_signatures, each field empty unless set.
+        coseSignatures: { ...DEFAULT_COSE_SIGNATURES_CONFIG, ...start.coseSignatures },
       });
       const secrets = new LedgerSecrets(randomBytes(32));
       return { kind: "new-service", identity, secrets };

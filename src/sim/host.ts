@@ -11,11 +11,12 @@
  * and the leader-side writes (client transactions, signatures, configurations), which go
  * through the driver's ReplicationOutbox exactly as the pipeline's do.
  * Invariants:
- * - log[i] has seqno i + 1; leaves[i] = sha256(log[i].payload); tree has log.length leaves.
+ * - log[i] has seqno i + 1; leaves[i] = sha256(log[i].payload); tree has log.length + 1 leaves:
+ *   CCF's leaf 0 (32 zero bytes, history.ts newHistoryTree), then seqno s as leaf s.
  * - After every event, log.length === raft.lastSeqno and commit === raft.commitSeqno.
  * - The disk holds a prefix-consistent copy of the log as of the last sync: disk entries equal
  *   log entries below `dirtyFrom`, and disk.commit <= disk.entries.length.
- * - The payload of every signature entry is the Merkle root over all earlier entries.
+ * - The payload of every signature entry is the Merkle root over leaf 0 and all earlier entries.
  * - Once a sync tears (the node crashes inside it), every later duty of that Ready and the ones
  *   after it is a no-op; when the driver returns, the host tears the node down, losing
  *   everything not on the disk.
@@ -34,7 +35,8 @@ import type {
   View,
 } from "../consensus/types.js";
 import { sha256 } from "../crypto/hash.js";
-import { MerkleTree } from "../ledger/merkle/merkle-tree.js";
+import { newHistoryTree } from "../ledger/history.js";
+import type { MerkleTree } from "../ledger/merkle/merkle-tree.js";
 import {
   ConsensusDriver,
   type ConsensusDriverStats,
@@ -90,7 +92,7 @@ export class SimHost
   private outbox: ReplicationOutbox | null = null;
   log: RaftEntry[] = [];
   leaves: Uint8Array[] = [];
-  private tree = new MerkleTree();
+  private tree: MerkleTree = newHistoryTree();
   commit = 0;
   // Invariant: disk.entries equals log below dirtyFrom (a seqno).
   private dirtyFrom = 1;
@@ -128,7 +130,7 @@ export class SimHost
   start(nowMs: number, startAsLeader: boolean): void {
     this.log = [];
     this.leaves = [];
-    this.tree = new MerkleTree();
+    this.tree = newHistoryTree();
     this.commit = 0;
     for (const e of this.disk.entries) this.appendEntry(e);
     this.dirtyFrom = this.log.length + 1;
@@ -180,7 +182,7 @@ export class SimHost
     this.crashing = false;
     this.log = [];
     this.leaves = [];
-    this.tree = new MerkleTree();
+    this.tree = newHistoryTree();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -244,7 +246,7 @@ export class SimHost
     if (seqno >= this.log.length) return;
     this.log.length = seqno;
     this.leaves.length = seqno;
-    this.tree.retract(seqno);
+    this.tree.retract(seqno + 1);
     this.dirtyFrom = Math.min(this.dirtyFrom, seqno + 1);
   }
 

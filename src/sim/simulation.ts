@@ -20,6 +20,7 @@
 import { Prng } from "../base/prng.js";
 import type { NodeId, RaftEntry, RaftTimings, Seqno, View } from "../consensus/types.js";
 import { sha256 } from "../crypto/hash.js";
+import { newHistoryTree } from "../ledger/history.js";
 import { concatBytes } from "../base/bytes.js";
 import { SimHost, TAG_CONFIG, TAG_SIGNATURE, type HostEnv } from "./host.js";
 import { InvariantChecker, InvariantViolation } from "./invariants.js";
@@ -480,7 +481,10 @@ export class Simulation {
 function genesisEntries(members: readonly NodeId[]): RaftEntry[] {
   const text = new TextEncoder().encode(members.join(","));
   const config = concatBytes([Uint8Array.of(TAG_CONFIG), text]);
-  const root = sha256(config); // the Merkle root over one leaf is the leaf
+  // The signature at 2 signs CCF's tree over leaf 0 (32 zero bytes) and the leaf of seqno 1.
+  const tree = newHistoryTree();
+  tree.append(sha256(config));
+  const root = tree.root();
   return [
     {
       seqno: 1 as Seqno,

@@ -14,7 +14,7 @@ import { fromUtf8, toHex } from "../../src/base/bytes.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../src/kv/service-tables.js";
 import { decodeEntry } from "../../src/ledger/entry-format.js";
 import { readLedger } from "../../src/ledger/io/ledger-reader.js";
-import { MerkleTree } from "../../src/ledger/merkle/merkle-tree.js";
+import { decodeSerialisedTree } from "../../src/ledger/merkle/serialised-tree.js";
 import { txLeaf } from "../../src/ledger/tx-leaf.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { findSignature } from "../../src/ledger/signature.js";
@@ -64,8 +64,9 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
   const ledgerDir = join(net.workspace, "sandbox_0", "0.ledger");
   const tree = entry.publicMaps.find((m) => m.name === SERVICE_TABLES.tree)!.writes[0]!;
   assert.deepEqual(tree.key, SINGLETON_KEY_BYTES);
-  const rebuilt = MerkleTree.fromFrontier(tree.value!);
-  assert.equal(rebuilt.size, parsed.seqno);
+  // CCF's serialised tree, over leaf 0 and seqnos 1..seqno (leaf s is seqno s).
+  const rebuilt = decodeSerialisedTree(tree.value!);
+  assert.equal(rebuilt.size, parsed.seqno + 1);
   let evidence: { hash: string; version: number } | undefined;
   let checkedSignature = false;
   for (const item of readLedger(ledgerDir)) {
@@ -76,7 +77,7 @@ test("trigger_snapshot makes a committed, self-verifying snapshot a node can joi
       const map = e.publicMaps.find((m) => m.name === SERVICE_TABLES.snapshotEvidence);
       evidence = JSON.parse(fromUtf8(map!.writes[0]!.value!)) as { hash: string; version: number };
     }
-    // Every signature after the snapshot signs the frontier's tree extended by later leaves.
+    // Every signature after the snapshot signs the snapshot's tree extended by later leaves.
     const signature = findSignature(e.publicMaps);
     if (signature !== null) {
       assert.equal(toHex(rebuilt.root()), signature.root, `root signed at ${e.seqno}`);

@@ -34,7 +34,11 @@ import { LedgerWriter } from "../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import type { StartIdentities } from "../../src/node/startup/start-identities.js";
 import { InlineSealer, WorkerSealer, type EntrySealer } from "../../src/node/pipeline/sealer.js";
-import { TxPipeline, type NodeSigningIdentity } from "../../src/node/pipeline/tx-pipeline.js";
+import {
+  serviceSigningIdentity,
+  TxPipeline,
+  type NodeSigningIdentity,
+} from "../../src/node/pipeline/tx-pipeline.js";
 
 export const CRASH_VIEW = 3 as View;
 export const CRASH_CHUNK_SIZE_BYTES = 64 * 1024;
@@ -90,6 +94,7 @@ interface IdentityFile {
   readonly privateKeyPem: string;
   readonly certPem: string;
   readonly serviceCertPem: string;
+  readonly servicePrivateKeyPem: string;
 }
 
 /** Saves what a crash-writer child needs to sign as `identities.node`. */
@@ -99,6 +104,9 @@ export function writeCrashIdentity(path: string, identities: StartIdentities): v
     privateKeyPem: identities.node.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     certPem: identities.node.certPem,
     serviceCertPem: identities.serviceCertPem,
+    servicePrivateKeyPem: identities.serviceKeys.privateKey
+      .export({ type: "pkcs8", format: "pem" })
+      .toString(),
   };
   writeFileSync(path, JSON.stringify(file));
 }
@@ -109,6 +117,7 @@ function readCrashIdentity(path: string): NodeSigningIdentity {
     nodeId: file.nodeId as NodeId,
     privateKey: createPrivateKey(file.privateKeyPem),
     certPem: file.certPem,
+    service: serviceSigningIdentity(createPrivateKey(file.servicePrivateKeyPem)),
   };
 }
 

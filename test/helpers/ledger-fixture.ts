@@ -5,8 +5,11 @@
  * txKey(i) to a private map and to a public map, so every entry has both a ciphertext and a
  * clear public value whose bytes tests can find and alter.
  *
- * Small chunks (4 KiB by default) complete a chunk every signature or two, so the ledger spans
+ * Small chunks (8 KiB by default) complete a chunk every signature or two, so the ledger spans
  * several files, all `.committed` except (with an unsigned tail) the last in-progress one.
+ *
+ * Like a service's genesis, the first transaction also records the service certificate in
+ * service.info, so the COSE signatures of the signature transactions can be checked against it.
  *
  * Entries are sealed inline by default, or on a worker thread (`sealer: "worker"`). Pipeline
  * calls are awaited (close() is async, the rest may become so). The optional unsigned tail is
@@ -20,6 +23,7 @@ import { join } from "node:path";
 import { utf8 } from "../../src/base/bytes.js";
 import type { Seqno, TxId, View } from "../../src/base/ids.js";
 import { sha256 } from "../../src/crypto/hash.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../src/kv/service-tables.js";
 import { Store } from "../../src/kv/store.js";
 import type { WriteSet } from "../../src/kv/write-set.js";
 import { decodeEntry, encodeEntry } from "../../src/ledger/entry-format.js";
@@ -79,7 +83,7 @@ export interface LedgerFixtureOptions {
   /** Ordinary transactions executed through the pipeline (all signed by the end). */
   readonly txCount: number;
   readonly sigTxInterval: number;
-  /** Default 4096. */
+  /** Default 8192. */
   readonly chunkSizeBytes?: number;
   /** Transactions appended after the last signature and never signed. Default 0. */
   readonly unsignedTailCount?: number;
@@ -114,7 +118,7 @@ export async function buildLedgerFixture(options: LedgerFixtureOptions): Promise
   const secrets = new LedgerSecrets(new Uint8Array(randomBytes(32)));
   const dir = mkdtempSync(join(tmpdir(), "consortia-ledger-fixture-"));
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
-  const chunkSizeBytes = options.chunkSizeBytes ?? 4096;
+  const chunkSizeBytes = options.chunkSizeBytes ?? 8192;
   try {
     const pipeline = new TxPipeline({
       store: new Store(),
@@ -134,6 +138,10 @@ export async function buildLedgerFixture(options: LedgerFixtureOptions): Promise
     const first = options.firstTxNumber ?? 1;
     for (let i = first; i < first + options.txCount; i++) {
       const outcome = await pipeline.execute((tx) => {
+        if (i === first) {
+          const info = { cert: identities.serviceCertPem, status: "Open" };
+          tx.rw(SERVICE_TABLES.serviceInfo).set(SINGLETON_KEY_BYTES, utf8(JSON.stringify(info)));
+        }
         tx.rw(PUBLIC_MAP).set(txKey(i), publicValue(i));
         tx.rw(PRIVATE_MAP).set(txKey(i), privateValue(i));
       });

@@ -1,21 +1,28 @@
 /**
- * `consortia ledger verify --dir DIR [--service-cert FILE]`: reads every ledger file and entry,
- * checks framing, recomputes the Merkle tree and checks every signature's root and ECDSA
- * signature. Exit 0 when everything read verifies (a torn tail of the last, uncommitted file is
- * reported as truncatable, not as corruption, and entries after the last signature are reported
- * as unsigned unless they sit in a `.committed` file); exit 1 naming the file and offset
- * otherwise, or with one line for a directory or file that cannot be read.
+ * `consortia ledger verify --dir DIR [--service-cert FILE] [--from-snapshot FILE | --partial]`:
+ * reads every ledger file and entry, checks framing, recomputes the Merkle tree and checks every
+ * signature's root, ECDSA signature, serialised tree and COSE signature (ledger-verifier.ts).
+ * Exit 0 when everything read verifies (a torn tail of the last, uncommitted file is reported as
+ * truncatable, not as corruption, and entries after the last signature are reported as unsigned
+ * unless they sit in a `.committed` file); exit 1 naming the file and offset otherwise, or with
+ * one line for a directory or file that cannot be read.
  *
- * A ledger whose first file starts above seqno 1 (written after a snapshot) cannot have its
- * roots recomputed without the snapshot's tree state: it is checked for framing, seqno
- * continuity and signatures over their claimed roots only, and the output says that roots were
- * not checked. (A flag to start from a snapshot's Merkle frontier waits for snapshots.)
+ * A ledger whose first file starts above seqno 1 cannot have its roots recomputed from its own
+ * entries: it is refused unless `--from-snapshot` names the snapshot it starts from or
+ * `--partial` asks for a partial check, which says exactly what it did not check
+ * (ledger-verify-start.ts). A ledger of Consortia 0.1 is refused naming its format.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
-import { LedgerVerifier } from "../../ledger/ledger-verifier.js";
+import {
+  LedgerVerifier,
+  type VerifierCoverage,
+  type VerifierStart,
+} from "../../ledger/ledger-verifier.js";
+import { LegacyFormatError } from "../../ledger/legacy-format.js";
+import { SerialisedTreeError } from "../../ledger/merkle/serialised-tree.js";
 import {
   listLedgerFiles,
   readLedger,
@@ -24,11 +31,14 @@ import {
 } from "../../ledger/io/ledger-reader.js";
 import { createProgress } from "../progress.js";
 import { registerLedgerShow } from "./ledger-show.js";
+import { verificationStart } from "./ledger-verify-start.js";
 
 interface VerifyOptions {
   dir: string;
   serviceCert?: string;
   progress?: boolean;
+  fromSnapshot?: string;
+  partial?: boolean;
 }
 
 const COMMITTED_SUFFIX = ".committed";
@@ -42,14 +52,19 @@ export function registerLedger(program: Command): void {
     .command("verify")
     .description(
       "Verify a ledger directory: file names and framing, every entry's public domain, the " +
-        "Merkle tree recomputed from all entries, and every signature transaction's root and " +
-        "ECDSA signature (and, with --service-cert, that signing certs are issued by the " +
-        "service). Prints the last verified seqno; exits 1 naming the file and offset of the " +
-        "first problem. A ledger starting after a snapshot (first seqno above 1) is checked " +
-        "without roots, and the output says so.",
+        "Merkle tree recomputed from all entries, and every signature transaction's root, " +
+        "ECDSA signature, serialised tree and COSE signature (and, with --service-cert, that " +
+        "signing certs are issued by the service). Prints the last verified seqno; exits 1 " +
+        "naming the file and offset of the first problem. A ledger without its first chunk is " +
+        "refused unless --from-snapshot or --partial says how to start.",
     )
     .requiredOption("--dir <dir>", "ledger directory (ledger_<first>-<last>[.committed] files)")
     .option("--service-cert <file>", "service certificate that must have issued signing certs")
+    .option(
+      "--from-snapshot <file>",
+      "committed snapshot the ledger continues (needs --service-cert to verify its receipt)",
+    )
+    .option("--partial", "check a ledger without its first chunk as far as it can be checked")
     .option("--no-progress", "never show a progress bar")
     .action((options: VerifyOptions) => {
       verifyLedger(options);
@@ -78,15 +93,11 @@ function verifyLedger(options: VerifyOptions): void {
   } catch (err: unknown) {
     throw asCliError(err, null);
   }
-  const startSeqno = files[0]?.firstSeqno;
-  if (startSeqno === undefined) throw new CliError(`no ledger files in ${options.dir}`);
-  const verifier = new LedgerVerifier({ serviceCertPem, startSeqno });
-  if (!verifier.rootsChecked) {
-    console.log(
-      `ledger starts at seqno ${startSeqno}: roots can be checked only from a snapshot's ` +
-        "tree state",
-    );
-  }
+  const firstSeqno = files[0]?.firstSeqno;
+  if (firstSeqno === undefined) throw new CliError(`no ledger files in ${options.dir}`);
+  const plan = verificationStart({ ...options, serviceCertPem }, firstSeqno);
+  const verifier = newVerifier(serviceCertPem, plan.start);
+  if (plan.note !== null) console.log(plan.note);
   const totalBytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
   const progress = createProgress({
     enabled: options.progress !== false && totalBytes >= PROGRESS_THRESHOLD_BYTES,
@@ -94,12 +105,15 @@ function verifyLedger(options: VerifyOptions): void {
   });
   let scan: Scan;
   try {
-    scan = scanLedger(options.dir, verifier, (done) => progress.update(done));
+    scan = scanLedger(options.dir, verifier, {
+      fromSeqno: plan.fromSeqno,
+      onProgress: (done) => progress.update(done),
+    });
   } finally {
     progress.stop();
   }
   checkCommittedSigned(scan.firstUnsigned, verifier);
-  report(verifier, files.length, scan.tornTail);
+  report(verifier, files.length, scan.tornTail, plan.start.kind === "partial");
 }
 
 interface EntryPosition {
@@ -114,16 +128,26 @@ interface Scan {
   readonly firstUnsigned: EntryPosition | null;
 }
 
+/** The verifier; a snapshot tree it cannot use is one CLI line. */
+function newVerifier(serviceCertPem: string | undefined, start: VerifierStart): LedgerVerifier {
+  try {
+    return new LedgerVerifier({ serviceCertPem, start });
+  } catch (err: unknown) {
+    if (!(err instanceof SerialisedTreeError || err instanceof LegacyFormatError)) throw err;
+    throw new CliError(`the snapshot's Merkle tree cannot be used: ${err.message}`);
+  }
+}
+
 /** Feeds every entry to the verifier; throws CliError naming file and offset on corruption. */
 function scanLedger(
   dir: string,
   verifier: LedgerVerifier,
-  onProgress: (done: number) => void,
+  read: { fromSeqno: number; onProgress: (done: number) => void },
 ): Scan {
   let tornTail: string | null = null;
   let firstUnsigned: EntryPosition | null = null;
   try {
-    for (const item of readLedger(dir, { onProgress })) {
+    for (const item of readLedger(dir, read)) {
       if (item.kind === "torn-tail") {
         tornTail =
           `${item.file} at offset ${item.offset}: ${item.bytesRemaining} bytes of a torn ` +
@@ -165,6 +189,7 @@ function checkCommittedSigned(firstUnsigned: EntryPosition | null, verifier: Led
 /** Maps reader and file system errors to one-line CLI errors; anything else is a bug. */
 function asCliError(err: unknown, verifier: LedgerVerifier | null): unknown {
   if (err instanceof CliError) return err;
+  if (err instanceof LegacyFormatError) return new CliError(`ledger refused: ${err.message}`);
   if (err instanceof LedgerError) {
     const last = verifier?.lastVerifiedSeqno ?? 0;
     return new CliError(`ledger invalid: ${err.message}\nlast verified seqno: ${last}`);
@@ -177,23 +202,69 @@ function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string";
 }
 
-function report(verifier: LedgerVerifier, fileCount: number, tornTail: string | null): void {
+function report(
+  verifier: LedgerVerifier,
+  fileCount: number,
+  tornTail: string | null,
+  partial: boolean,
+): void {
   const unsigned = verifier.lastSeqno - verifier.lastVerifiedSeqno;
-  const signatures = verifier.signatureCount;
-  const entries = verifier.rootsChecked
-    ? `${verifier.entryCount}`
-    : `${verifier.entryCount} (seqnos ${verifier.startSeqno}..${verifier.lastSeqno})`;
-  console.log(`files: ${fileCount}, entries: ${entries}, signatures: ${signatures}`);
+  const coverage = verifier.coverage;
+  const start = verifier.startSeqno;
+  const entries =
+    start === 1
+      ? `${verifier.entryCount}`
+      : `${verifier.entryCount} (seqnos ${start}..${verifier.lastSeqno})`;
+  console.log(
+    `files: ${fileCount}, entries: ${entries}, signatures: ${verifier.signatureCount} ` +
+      `(COSE signatures checked: ${coverage.coseSignaturesChecked}, serialised trees checked: ` +
+      `${coverage.treesChecked})`,
+  );
   if (unsigned > 0) {
     console.log(`${unsigned} entries after the last signature are well-formed but not yet signed`);
   }
   if (tornTail !== null) console.log(`warning: ${tornTail}`);
-  if (!verifier.rootsChecked) {
-    console.log(
-      "roots not checked: framing, seqno continuity and each signature over the root it " +
-        "claims only (an altered ordinary entry would go unnoticed)",
+  const unchecked = uncheckedLines(coverage);
+  if (partial) unchecked.unshift(missingFrontLine(start, coverage));
+  for (const line of unchecked) console.log(`not checked: ${line}`);
+  console.log(`last verified seqno: ${verifier.lastVerifiedSeqno}`);
+  console.log(unchecked.length === 0 ? "ledger OK" : "ledger OK as far as checked (partial check)");
+}
+
+/** What a partial check takes on trust about the seqnos before the directory's first. */
+function missingFrontLine(start: number, coverage: VerifierCoverage): string {
+  const taken = coverage.treeTakenAt;
+  const state =
+    taken === null
+      ? "no signature carries a Merkle tree, so no root was recomputed"
+      : `the tree before them is signature ${taken}'s serialised tree, vouched for by its ` +
+        "signature alone";
+  return `seqnos 1..${start - 1} are not in the directory: ${state}`;
+}
+
+/** What a partial check could not check, one line each (nothing for a complete check). */
+function uncheckedLines(coverage: VerifierCoverage): string[] {
+  const lines: string[] = [];
+  const range = coverage.uncheckedEntries;
+  if (range !== null) {
+    const why =
+      coverage.rootsCheckedFrom === null
+        ? "no signature in the ledger carries its Merkle tree, so no root could be recomputed"
+        : `they precede the leaves that the first signature's Merkle tree holds (roots are ` +
+          `checked from seqno ${coverage.rootsCheckedFrom})`;
+    lines.push(`entries ${range.from}..${range.to}: an altered entry would go unnoticed: ${why}`);
+  }
+  if (coverage.signaturesOverClaimedRoots > 0) {
+    lines.push(
+      `${coverage.signaturesOverClaimedRoots} signatures were checked over the root they claim ` +
+        "only, not over a recomputed one",
     );
   }
-  console.log(`last verified seqno: ${verifier.lastVerifiedSeqno}`);
-  console.log(verifier.rootsChecked ? "ledger OK" : "ledger OK (roots not checked)");
+  if (coverage.coseSignaturesUnchecked > 0) {
+    lines.push(
+      `${coverage.coseSignaturesUnchecked} COSE signatures: no service certificate was known ` +
+        "(pass --service-cert)",
+    );
+  }
+  return lines;
 }

@@ -104,6 +104,9 @@ export function writeNodeConfig(
             constitution_files: constitutionFiles,
             members,
             service_configuration: { recovery_threshold: 1 },
+            // CCF's sandbox (its test infra) names the COSE ledger signatures' issuer and
+            // subject so; a node's own default is CCF's, both empty.
+            cose_signatures: { issuer: "service.example.com", subject: "ledger.signature" },
           },
         }
       : {

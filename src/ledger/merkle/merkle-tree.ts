@@ -1,5 +1,6 @@
 /**
- * The ledger's Merkle history tree: one 32-byte leaf per transaction (leaf index = seqno - 1).
+ * A Merkle history tree of 32-byte leaves: the ledger's (history.ts puts CCF's leaf 0 of 32 zero
+ * bytes first, so the transaction at seqno s is leaf s) and the simulator's.
  *
  * Spec: CCF's merklecpp tree. Internal node = SHA-256(left || right), no domain-separation prefix.
  * The tree over n leaves is left-balanced as in RFC 6962 (without its prefixes):
@@ -15,52 +16,34 @@
  *
  * Compaction to m keeps, per level h, nodes from floor(m / 2^h) - 1 onward: that is every left
  * sibling of a leaf >= m and every peak of any size >= m, so roots, proofs, appends and retracts
- * at sizes >= m all keep working while memory stays proportional to what is retained.
+ * at sizes >= m all keep working while memory stays proportional to what is retained. (merklecpp
+ * calls this flushing: its flush_to(m) keeps the same nodes.)
  *
  * Hashes are stored packed, one byte buffer per level; appended leaves are copied in and every
  * returned hash is a fresh copy, so callers and the tree never share mutable bytes.
  *
- * Frontier (snapshots): the peaks of the current size are all a tree needs to continue appending
- * with the same roots, so a node starting from a snapshot at seqno N restores the tree over leaves
- * 0..N-1 from them alone. The layout is our own format, not CCF's (CCF serialises its whole
- * merklecpp tree into the `public:ccf.internal.tree` map); it is canonical, one byte string per
- * tree contents and size:
- *   u64 LE size
- *   then one 32-byte peak per set bit h of size, from the highest h down to the lowest: the root
- *   of the perfect subtree over leaves [size - (size mod 2^(h+1)), ... + 2^h)
- * so its length is exactly 8 + 32 * popcount(size) (8 zero bytes for the empty tree). A restored
- * tree has minIndex == size: nothing below it is provable, everything at sizes >= it works.
+ * Peaks (serialised trees, merkle/serialised-tree.ts): the peaks of a size m >= minIndex are all
+ * a tree needs to continue appending from m with the same roots, and they are exactly merklecpp's
+ * "extra hashes on the left edge" of a tree flushed to m: the perfect subtrees left of leaf m, one
+ * per set bit of m. fromPeaks builds the tree of size m with minIndex == m from them alone.
  */
 import { assert } from "../../base/assert.js";
-import { getU64LE, putU64LE } from "../../base/bytes.js";
-import { CcfError } from "../../base/errors.js";
 import { SHA256_BYTES, sha256 } from "../../crypto/hash.js";
 import { PackedHashes as Level } from "../packed-hashes.js";
 import { hashNode, type ProofStep } from "./proof.js";
-
-/** Bytes of the frontier's size field. */
-const SIZE_BYTES = 8;
-
-export enum MerkleErrorCode {
-  /** fromFrontier: too short, size above 2^53 - 1, or length != 8 + 32 * popcount(size). */
-  InvalidFrontier = "InvalidFrontier",
-}
-export type MerkleErrorType = { code: MerkleErrorCode };
-/** Malformed serialised tree state (bytes from a snapshot); in-memory misuse is an assertion. */
-export class MerkleError extends CcfError<MerkleErrorType> {}
 
 function isCount(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
 
-/** The levels of the peaks of a tree of `size` leaves (its set bits), highest first. */
-function peakLevels(size: number): number[] {
+/** The levels of the peaks of a tree of `size` leaves (its set bits), lowest first. */
+export function peakLevels(size: number): number[] {
   const levels: number[] = [];
   // Division, not bit operators: sizes may exceed 32 bits.
   for (let h = 0, width = 1; width <= size; h++, width *= 2) {
     if (Math.floor(size / width) % 2 === 1) levels.push(h);
   }
-  return levels.reverse();
+  return levels;
 }
 
 /**
@@ -72,10 +55,6 @@ function skipTo(level: Level, next: number): void {
   assert(level.count === 0, "merkle skipTo on a non-empty level");
   level.truncate(next);
   level.dropBelow(next);
-}
-
-function invalidFrontier(message: string): MerkleError {
-  return new MerkleError({ code: MerkleErrorCode.InvalidFrontier }, `invalid frontier: ${message}`);
 }
 
 export class MerkleTree {
@@ -146,6 +125,17 @@ export class MerkleTree {
     return this.levels[0]!.copy(index);
   }
 
+  /**
+   * Leaves index..index+count-1, packed back to back: a view into the tree, valid until its next
+   * mutation (serialisation copies it at once).
+   */
+  leafRange(index: number, count: number): Uint8Array {
+    assert(isCount(count) && index + count <= this.count, "merkle leafRange beyond the end");
+    if (count === 0) return new Uint8Array(0);
+    this.checkIndex(index, this.count);
+    return this.levels[0]!.view(index, count);
+  }
+
   /** Leaf-to-root inclusion proof of leaf `index` in the tree over the first `size` leaves. */
   path(index: number, size: number = this.count): ProofStep[] {
     assert(
@@ -186,38 +176,26 @@ export class MerkleTree {
   }
 
   /**
-   * The canonical serialisation of what sizes >= `size` need (layout in the module comment). The
-   * peaks of the current size are always retained, so this works on a compacted tree too.
+   * The peaks of the tree of `size` leaves (minIndex <= size <= size of this tree), lowest level
+   * first: node floor(size / 2^h) - 1 of level h for each set bit h of size, fresh copies. A
+   * compacted tree retains them, since compaction keeps the peaks of every size >= minIndex.
    */
-  frontier(): Uint8Array {
-    const levels = peakLevels(this.count);
-    const out = new Uint8Array(SIZE_BYTES + levels.length * SHA256_BYTES);
-    putU64LE(out, 0, this.count);
-    levels.forEach((h, slot) => {
-      // The peak of level h is that level's last node: levels[h].count = floor(count / 2^h).
-      const level = this.levels[h]!;
-      out.set(level.view(level.count - 1, 1), SIZE_BYTES + slot * SHA256_BYTES);
-    });
-    return out;
+  peaks(size: number): Uint8Array[] {
+    assert(isCount(size) && size <= this.count, `merkle peaks(${size}) outside 0..${this.count}`);
+    assert(size >= this.min, `merkle peaks(${size}) below compacted minIndex ${this.min}`);
+    return peakLevels(size).map((h) => this.levels[h]!.copy(Math.floor(size / 2 ** h) - 1));
   }
 
   /**
-   * A tree of the frontier's size with minIndex == size: root(), appends, rootAt(s) and path(i, s)
-   * for i >= size, retract(s >= size) and compact behave as on the tree it was taken from.
-   * Throws MerkleError (InvalidFrontier) when the bytes do not have the documented shape; the
-   * peak hashes themselves cannot be checked here (the caller checks the root against a signature).
+   * The tree of `size` leaves with minIndex == size, from its peaks (lowest level first, as
+   * peaks() gives them): root(), appends, rootAt(s) and path(i, s) for i >= size, retract(s >=
+   * size) and compact behave as on the tree they were taken from. The caller checks the number
+   * of peaks (popcount of size); the hashes themselves can only be checked against a signed root.
    */
-  static fromFrontier(bytes: Uint8Array): MerkleTree {
-    if (bytes.byteLength < SIZE_BYTES) {
-      throw invalidFrontier(`${bytes.byteLength} bytes, shorter than the size field`);
-    }
-    const size = getU64LE(bytes, 0);
-    if (!isCount(size)) throw invalidFrontier("size field exceeds 2^53 - 1");
+  static fromPeaks(size: number, peaks: readonly Uint8Array[]): MerkleTree {
+    assert(isCount(size), `merkle fromPeaks size ${size} is not a count`);
     const levels = peakLevels(size);
-    const expected = SIZE_BYTES + levels.length * SHA256_BYTES;
-    if (bytes.byteLength !== expected) {
-      throw invalidFrontier(`${bytes.byteLength} bytes, size ${size} needs ${expected}`);
-    }
+    assert(peaks.length === levels.length, `merkle size ${size} has ${levels.length} peaks`);
     const tree = new MerkleTree();
     for (let h = 0, width = 1; width <= size; h++, width *= 2) {
       const level = tree.levels[h] ?? tree.addLevel();
@@ -226,9 +204,10 @@ export class MerkleTree {
       if (slot < 0) {
         skipTo(level, nodes);
       } else {
+        const peak = peaks[slot]!;
+        assert(peak.byteLength === SHA256_BYTES, "a merkle peak is 32 bytes");
         skipTo(level, nodes - 1);
-        const offset = SIZE_BYTES + slot * SHA256_BYTES;
-        level.push(bytes.subarray(offset, offset + SHA256_BYTES));
+        level.push(peak);
       }
     }
     // The retained nodes are exactly the peaks of `size`: a subset of what compact(size) keeps,

@@ -159,7 +159,7 @@ function registerProposalCreate(
 ): void {
   govRoute(router, "POST", "/gov/members/proposals:create", (request) =>
     memberWrite(node, request, "proposal", true, (tx, caller) => {
-      const root = node.history.tree.size > 0 ? node.history.tree.root() : new Uint8Array(32);
+      const root = node.history.rootForNextSignature();
       const proposalId = proposalIdOf(root, caller.govRequest.signature);
       checkProposalReplay(tx, caller, proposalId);
       const body = decoder.decode(caller.cosePayload);

@@ -26,6 +26,7 @@ import type { NodeConfig } from "../config/config.js";
 import { snapshotDirsOf } from "../config/directories.js";
 import { formatAddress } from "../config/config-values.js";
 import type { NodeStartupState } from "../frontends/node-context.js";
+import { serviceSigningIdentity } from "../pipeline/tx-pipeline.js";
 import { fetchRecentSnapshotForJoin } from "../snapshots/snapshot-fetch.js";
 import { usableCommittedSnapshots, type FoundSnapshot } from "../snapshots/usable-snapshots.js";
 import {
@@ -185,6 +186,7 @@ async function waitUntilTrusted(
 }
 
 function identityFromAnswer(keys: JoinerKeys, info: NetworkInfo): NodeIdentity {
+  const servicePrivateKey = createPrivateKey(info.identity.priv_key);
   const certPem = info.endorsed_certificate;
   if (certPem === undefined) {
     throw new StartupError(
@@ -193,9 +195,16 @@ function identityFromAnswer(keys: JoinerKeys, info: NetworkInfo): NodeIdentity {
     );
   }
   return {
-    signing: { nodeId: keys.nodeId as NodeId, privateKey: keys.privateKey, certPem },
+    signing: {
+      nodeId: keys.nodeId as NodeId,
+      privateKey: keys.privateKey,
+      certPem,
+      // CCF: the service signing identity comes with the answer, with the service's
+      // cose_signatures settings (both empty when the answer has none).
+      service: serviceSigningIdentity(servicePrivateKey, info.cose_signatures_config),
+    },
     serviceCertPem: info.identity.cert,
-    servicePrivateKey: createPrivateKey(info.identity.priv_key),
+    servicePrivateKey,
     publicKeyDer: keys.publicKeyDer,
     ...encryptionKeys(keys.encryption),
     quote: keys.quote,

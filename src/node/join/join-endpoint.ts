@@ -11,8 +11,8 @@
  *    told to retry later: 503 NodeCannotHandleRequest); once it is Open
  *    the node is Pending until governance trusts it. The joiner re-posts and is recognised by
  *    its public key (node id = SHA-256 of the key's DER);
- *  - a Trusted answer carries network_info: the ledger secrets, the service identity and the
- *    node certificate endorsed by the service key.
+ *  - a Trusted answer carries network_info: the ledger secrets, the service identity, the
+ *    node certificate endorsed by the service key and the service's cose_signatures settings.
  *
  * Invariant: every answer and write comes from one transaction (runInTx), so a refused join
  * writes nothing. Issuing a certificate is asynchronous and cannot run inside a transaction: a
@@ -48,6 +48,7 @@ import {
   type RpcResponse,
 } from "../../http/router.js";
 import type { Tx } from "../../kv/tx.js";
+import type { CoseSignaturesConfig } from "../../ledger/cose-signature.js";
 import { formatKey } from "../config/config-values.js";
 import { json, runInTx } from "../frontends/rpc-context.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
@@ -137,7 +138,12 @@ export interface JoinServerContext {
   role(): { isPrimary: boolean; primaryRpcAddress: string | null };
   /** Seqno of the snapshot this node started from (0 without one). */
   readonly startupSeqno: number;
-  serviceIdentity(): { certPem: string; privateKey: KeyObject };
+  /** The service key and certificate, and the cose_signatures settings joiners sign with. */
+  serviceIdentity(): {
+    certPem: string;
+    privateKey: KeyObject;
+    coseSignatures: CoseSignaturesConfig;
+  };
   /** LedgerSecrets.list(): in increasing fromSeqno order. */
   ledgerSecrets(): { fromSeqno: number; key: Uint8Array }[];
   now(): Date;
@@ -398,6 +404,7 @@ function networkInfoOf(
     },
     service_status: serviceStatus,
     endorsed_certificate: endorsedCertificate,
+    cose_signatures_config: { ...identity.coseSignatures },
   };
 }
 

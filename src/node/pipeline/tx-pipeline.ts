@@ -14,7 +14,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import { assert } from "../../base/assert.js";
-import { toHex, utf8 } from "../../base/bytes.js";
+import { toHex } from "../../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../../base/ids.js";
 import { signDigest } from "../../crypto/ecdsa.js";
 import { sha256 } from "../../crypto/hash.js";
@@ -26,17 +26,44 @@ import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js"
 import type { TxHistory, ReceiptOutcome } from "../../ledger/history.js";
 import type { WriteSet } from "../../kv/write-set.js";
 import type { LedgerWriter } from "../../ledger/io/ledger-writer.js";
-import { makeSignatureValue } from "../../ledger/signature.js";
+import { encodeSignatureValue, makeSignatureValue } from "../../ledger/signature.js";
+import {
+  DEFAULT_COSE_SIGNATURES_CONFIG,
+  encodeCoseSignatureValue,
+  rootSignatureHeader,
+  type CoseSignaturesConfig,
+} from "../../ledger/cose-signature.js";
+import { signSign1Detached } from "../../crypto/cose.js";
+import { publicKeyId } from "../../crypto/identity.js";
 import { FORCE_LEDGER_CHUNK_AFTER as FLAG_FORCE_CHUNK_AFTER } from "../../ledger/entry-header.js";
 import type { SealedTx } from "../../ledger/seal-batch.js";
 import { InlineSealer, type EntrySealer } from "./sealer.js";
 import { ReplicatedEntryError, ReplicatedEntryErrorCode } from "./replicated-entry-error.js";
 
+/** What a node signs signature transactions with: its own key, and the service's. */
 export interface NodeSigningIdentity {
   readonly nodeId: NodeId;
   readonly privateKey: KeyObject;
   /** PEM of the node certificate (endorsed by the service), recorded in signatures. */
   readonly certPem: string;
+  /** The service key and CCF's cose_signatures settings, for the COSE signature of each root. */
+  readonly service: ServiceSigningIdentity;
+}
+
+/** CCF's "service signing identity": the service key the COSE signatures of roots are made with. */
+export interface ServiceSigningIdentity {
+  readonly privateKey: KeyObject;
+  /** publicKeyId of the service key: the COSE `kid`. */
+  readonly keyId: string;
+  readonly coseSignatures: CoseSignaturesConfig;
+}
+
+/** The service signing identity of a service key, with CCF's default issuer and subject. */
+export function serviceSigningIdentity(
+  privateKey: KeyObject,
+  coseSignatures: CoseSignaturesConfig = DEFAULT_COSE_SIGNATURES_CONFIG,
+): ServiceSigningIdentity {
+  return { privateKey, keyId: publicKeyId(privateKey), coseSignatures };
 }
 
 export interface TxPipelineOptions {
@@ -110,6 +137,11 @@ export interface TxPipelineDeps {
   readonly options: TxPipelineOptions;
   /** Monotonic time now, from the clock that later drives `tick` (the interval starts here). */
   readonly nowMs: number;
+  /**
+   * Wall-clock milliseconds, read once per signature for the COSE signature's `iat` (the node's
+   * Clock.realtimeMs; tests and benchmarks may leave the default, Date.now).
+   */
+  readonly realtimeMs?: (() => number) | undefined;
   readonly profile?: StageProfile | undefined;
   readonly consensus?: ConsensusSink | undefined;
   /** Called right after each signature, while the store and history stand exactly at it. */
@@ -137,6 +169,7 @@ export class TxPipeline {
   private readonly consensus: ConsensusSink | undefined;
   private readonly onSignature: ((txId: TxId) => void) | undefined;
   private readonly onWriteSet: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
+  private readonly realtimeMs: () => number;
   private view: View;
   /** Configurations created by transactions still with the sealer, by seqno. */
   private readonly pendingConfigs = new Map<number, readonly NodeId[]>();
@@ -161,6 +194,7 @@ export class TxPipeline {
     this.consensus = deps.consensus;
     this.onSignature = deps.onSignature;
     this.onWriteSet = deps.onWriteSet;
+    this.realtimeMs = deps.realtimeMs ?? Date.now;
     this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
@@ -318,18 +352,8 @@ export class TxPipeline {
     assert(this.history.lastSeqno === this.store.seqno, "every committed tx is recorded");
     const seqno = (this.store.seqno + 1) as Seqno;
     const txId: TxId = { view: this.view, seqno };
-    const root = this.history.rootForNextSignature();
-    const value = makeSignatureValue({
-      txId,
-      commitTxId: this.committed,
-      root,
-      signature: signDigest(this.identity.privateKey, root),
-      nodeId: this.identity.nodeId,
-      certPem: this.identity.certPem,
-      hashedNonce: sha256(this.history.secrets.commitEvidence(txId)),
-    });
     const tx = this.store.begin();
-    tx.rw(SERVICE_TABLES.signatures).set(SINGLETON_KEY_BYTES, utf8(JSON.stringify(value)));
+    this.writeSignatureMaps(tx, txId);
     const outcome = this.store.commit(tx);
     assert(outcome.kind === "committed" && outcome.seqno === seqno, "a signature never conflicts");
     // Signatures are sealed here, on the node thread: they are rare and nothing may overtake them.
@@ -352,6 +376,36 @@ export class TxPipeline {
     this.commit(txId);
     if (this.profile !== undefined) this.profile.totalsMs.signature += this.profile.now() - t0;
     return txId;
+  }
+
+  /**
+   * The maps of a signature transaction at `txId` (ledger/signature.ts): the node's signature
+   * over the root of every earlier entry, the service's COSE signature over the same root (one
+   * more ECDSA signature), and the tree as CCF serialises it, from the commit point on.
+   */
+  private writeSignatureMaps(tx: Tx, txId: TxId): void {
+    const root = this.history.rootForNextSignature();
+    const value = makeSignatureValue({
+      txId,
+      commitTxId: this.committed,
+      root,
+      signature: signDigest(this.identity.privateKey, root),
+      nodeId: this.identity.nodeId,
+      certPem: this.identity.certPem,
+      hashedNonce: sha256(this.history.secrets.commitEvidence(txId)),
+    });
+    const service = this.identity.service;
+    const header = rootSignatureHeader({
+      keyId: service.keyId,
+      txId,
+      issuedAtSeconds: Math.floor(this.realtimeMs() / 1000),
+      config: service.coseSignatures,
+    });
+    const cose = signSign1Detached(service.privateKey, header, root);
+    tx.rw(SERVICE_TABLES.signatures).set(SINGLETON_KEY_BYTES, encodeSignatureValue(value));
+    tx.rw(SERVICE_TABLES.coseSignatures).set(SINGLETON_KEY_BYTES, encodeCoseSignatureValue(cose));
+    const tree = this.history.serialisedTreeForSignature(this.committed.seqno);
+    tx.rw(SERVICE_TABLES.tree).set(SINGLETON_KEY_BYTES, tree);
   }
 
   /** Consensus committed up to `txId` (a signature this node holds durably). */

@@ -44,9 +44,6 @@ export async function recoverPublicLedger(
   const recover = config.command.recover;
   const previousServiceCertPem = readFileSync(recover.previousServiceIdentityFile, "utf8");
   const snapshot = recoverySnapshot(config, previousServiceCertPem, deps.log);
-  const identity = await newServiceIdentity(config, deps.now, {
-    validityDays: recover.initialServiceCertificateValidityDays,
-  });
   const secrets = new LedgerSecrets(randomBytes(32));
   deps.log(`reading the public ledger in ${config.ledger.directory}`);
   const started = performance.now();
@@ -68,6 +65,11 @@ export async function recoverPublicLedger(
       `(view ${replay.lastView}) in ${seconds.toFixed(2)} s ` +
       `(${Math.round(count / Math.max(seconds, 1e-6))} tx/s)`,
   );
+  // CCF: a recovered service keeps the issuer and subject of the last COSE signature it replayed.
+  const identity = await newServiceIdentity(config, deps.now, {
+    validityDays: recover.initialServiceCertificateValidityDays,
+    coseSignatures: replay.coseSignatures,
+  });
   return { identity, secrets, replay, snapshot, previousServiceCertPem };
 }
 

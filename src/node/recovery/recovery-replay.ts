@@ -4,14 +4,17 @@
  * if any) in two passes:
  *
  * 1. Public replay (`replayPublic`), before any member has helped: every entry's framing is
- *    checked by the reader, its leaf goes into a fresh Merkle tree, and every signature must sign
- *    the recomputed root with a node certificate issued by the service certificate in force at
- *    that point (service.info in the replayed state, so a ledger that went through earlier
- *    recoveries verifies across them). The public write sets build the store. The replay stops
- *    at the last signature that verifies: an unsigned suffix or a torn last entry is dropped (the
- *    old service never committed them), while an entry or signature that does not verify is an
- *    error naming its file, offset and seqno. The final service certificate must be the one the
- *    operator named as the previous identity.
+ *    checked by the reader, its leaf goes into a fresh Merkle tree (CCF's: leaf 0 is 32 zero
+ *    bytes), and every signature must sign the recomputed root with a node certificate issued by
+ *    the service certificate in force at that point (service.info in the replayed state, so a
+ *    ledger that went through earlier recoveries verifies across them), and its COSE signature,
+ *    when it has one, must verify with that service's key. A ledger of Consortia 0.1 (leaves
+ *    numbered from seqno 1) is refused at its first signature with a LegacyFormatError. The
+ *    public write sets build the store. The replay stops at the last signature that verifies:
+ *    an unsigned suffix or a torn last entry is dropped (the old service never committed them),
+ *    while an entry or signature that does not verify is an error naming its file, offset and
+ *    seqno. The final service certificate must be the one the operator named as the previous
+ *    identity.
  * 2. Private replay (`replayPrivate`), once the members' shares have rebuilt the ledger secrets:
  *    the private domain of the snapshot and of every entry up to the recovery point, decrypted
  *    with the secret in force at its seqno, into a separate store that the node installs whole
@@ -19,7 +22,7 @@
  *
  * No consensus here: the caller turns the result into its Raft log and pipeline.
  */
-import { toHex } from "../../base/bytes.js";
+import { fromHex, toHex } from "../../base/bytes.js";
 import { CcfError } from "../../base/errors.js";
 import type { Seqno, View } from "../../base/ids.js";
 import type { RaftEntry } from "../../consensus/types.js";
@@ -38,7 +41,17 @@ import { TxHistory } from "../../ledger/history.js";
 import type { LedgerSecrets } from "../../ledger/ledger-secrets.js";
 import { listLedgerFiles, readLedger } from "../../ledger/io/ledger-reader.js";
 import { renameSync } from "node:fs";
-import { SignatureChecker } from "../../ledger/ledger-verifier.js";
+import { SignatureChecker } from "../../ledger/signature-checker.js";
+import {
+  CoseSignatureChecker,
+  CoseSignatureError,
+  coseSignaturesConfigOf,
+  decodeCoseSignatureValue,
+  DEFAULT_COSE_SIGNATURES_CONFIG,
+  findCoseSignature,
+  type CoseSignaturesConfig,
+} from "../../ledger/cose-signature.js";
+import { LegacyNumberingCheck } from "../../ledger/legacy-format.js";
 import { findSignature, type SignatureValue } from "../../ledger/signature.js";
 import { recordsSnapshotEvidence, snapshotDigest } from "../../ledger/snapshot.js";
 import { GOV_MAPS } from "../../gov/tables.js";
@@ -110,6 +123,11 @@ export interface PublicReplay {
   readonly lastSignedRoot: string;
   /** Entries after the last signature that were dropped. */
   readonly droppedEntries: number;
+  /**
+   * Issuer and subject of the last COSE signature kept (CCF's defaults when there is none): a
+   * recovered service signs with the same cose_signatures settings, as CCF's does.
+   */
+  readonly coseSignatures: CoseSignaturesConfig;
 }
 
 function fail(
@@ -120,19 +138,26 @@ function fail(
   throw new RecoveryReplayError({ code, ...at }, message);
 }
 
-/** The public maps of a snapshot entry, as a store at its seqno; the entry's view. */
+/** The public maps of a snapshot entry, as a store at its seqno; its Merkle tree and view. */
 function snapshotPublicStore(snapshot: RecoverySnapshot): {
   store: Store;
-  frontier: Uint8Array;
+  tree: Uint8Array;
   view: View;
 } {
   const entry = decodeEntry(snapshot.entryBytes, "snapshot");
   const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
-  const frontier = store.get(SERVICE_TABLES.tree, SINGLETON_KEY_BYTES);
-  if (frontier === undefined) {
+  const tree = store.get(SERVICE_TABLES.tree, SINGLETON_KEY_BYTES);
+  if (tree === undefined) {
     fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
   }
-  return { store, frontier, view: entry.view };
+  return { store, tree, view: entry.view };
+}
+
+/** Issuer and subject of the last COSE signature in `store`, or CCF's defaults. */
+function coseSignaturesOf(store: Store): CoseSignaturesConfig {
+  const value = store.get(SERVICE_TABLES.coseSignatures, SINGLETON_KEY_BYTES);
+  if (value === undefined) return DEFAULT_COSE_SIGNATURES_CONFIG;
+  return coseSignaturesConfigOf(decodeCoseSignatureValue(value));
 }
 
 /** The service certificate in force in `store` (service.info), or null before genesis. */
@@ -195,6 +220,9 @@ class PublicReplayState {
   /** Invariant: entries below payloadsFrom hold NO_PAYLOAD (see `keep`). */
   private payloadsFrom: number;
   private readonly checker = new SignatureChecker();
+  private readonly coseChecker = new CoseSignatureChecker();
+  /** From seqno 1 only: tells a Consortia 0.1 ledger at its first signature (legacy-format.ts). */
+  private readonly legacy: LegacyNumberingCheck | null;
   private lastSigned: Seqno;
   private lastView: View;
   private lastSignedRoot = "";
@@ -220,7 +248,7 @@ class PublicReplayState {
       this.store = start.store;
       this.history = TxHistory.fromSnapshot(input.secrets, {
         seqno: snapshot.seqno,
-        frontier: start.frontier,
+        tree: start.tree,
       });
       this.base = { seqno: snapshot.seqno, view: start.view };
     }
@@ -233,6 +261,7 @@ class PublicReplayState {
     this.serviceCert = serviceCertOf(this.store);
     this.serviceCertAt = this.store.lastWriteSeqno(SERVICE_TABLES.serviceInfo);
     this.evidenceChecked = snapshot === undefined;
+    this.legacy = snapshot === undefined ? new LegacyNumberingCheck() : null;
   }
 
   /** One entry, in seqno order; `hashed`: its write set digest and leaf from a worker. */
@@ -246,6 +275,10 @@ class PublicReplayState {
     const signature = findSignature(entry.publicMaps);
     if (signature !== null) this.verifySignature(item, entry, signature);
     this.keep(item, entry, signature !== null, hashed);
+    if (this.legacy?.active === true) {
+      this.legacy.append(this.history.leafAt(item.seqno as Seqno));
+      if (signature !== null) this.legacy.done();
+    }
     const { snapshot } = this.input;
     if (snapshot !== undefined && item.seqno === snapshot.evidenceSeqno) {
       checkEvidence(snapshot, entry.publicMaps, item);
@@ -264,7 +297,8 @@ class PublicReplayState {
 
   /**
    * A signature must sign the recomputed root, with a node certificate issued by the service
-   * certificate in force (service.info as replayed so far).
+   * certificate in force (service.info as replayed so far), and its COSE signature, if any, by
+   * that service's key.
    */
   private verifySignature(item: Located, entry: LedgerEntry, signature: SignatureValue): void {
     const root = this.history.rootForNextSignature();
@@ -272,20 +306,38 @@ class PublicReplayState {
       this.serviceCert = serviceCertOf(this.store);
       this.serviceCertAt = this.store.lastWriteSeqno(SERVICE_TABLES.serviceInfo);
     }
-    const problem =
-      signature.root !== toHex(root)
-        ? `signed root ${signature.root} is not the ledger's root ${toHex(root)}`
-        : this.serviceCert === null
-          ? "a signature before the service was created"
-          : this.checker.check(
-              signature,
-              { view: entry.view, seqno: item.seqno as Seqno },
-              root,
-              this.serviceCert,
-            );
+    if (signature.root !== toHex(root)) {
+      // At the first signature, a root of Consortia 0.1's numbering names the format.
+      this.legacy?.checkMismatch(fromHex(signature.root) ?? root, item.seqno, where(item));
+    }
+    const problem = this.signatureProblem(item, entry, signature, root);
     if (problem !== null) {
       fail(RecoveryReplayErrorCode.InvalidLedger, `${where(item)}: ${problem}`, item);
     }
+  }
+
+  private signatureProblem(
+    item: Located,
+    entry: LedgerEntry,
+    signature: SignatureValue,
+    root: Uint8Array,
+  ): string | null {
+    if (signature.root !== toHex(root)) {
+      return `signed root ${signature.root} is not the ledger's root ${toHex(root)}`;
+    }
+    const serviceCertPem = this.serviceCert;
+    if (serviceCertPem === null) return "a signature before the service was created";
+    const txId = { view: entry.view, seqno: item.seqno as Seqno };
+    const problem = this.checker.check(signature, txId, root, serviceCertPem);
+    if (problem !== null) return problem;
+    let cose: Uint8Array | null;
+    try {
+      cose = findCoseSignature(entry.publicMaps);
+    } catch (err: unknown) {
+      if (!(err instanceof CoseSignatureError)) throw err;
+      return err.message;
+    }
+    return cose === null ? null : this.coseChecker.check(cose, { serviceCertPem, root, txId });
   }
 
   /** Records a verified entry in the history, the store and the Raft entries. */
@@ -358,6 +410,7 @@ class PublicReplayState {
       lastView: this.lastView,
       lastSignedRoot: this.lastSignedRoot,
       droppedEntries: last - lastSigned + (this.torn ? 1 : 0),
+      coseSignatures: coseSignaturesOf(store),
     };
   }
 

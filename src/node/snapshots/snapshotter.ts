@@ -4,11 +4,11 @@
  * At a signature at least `snapshots.tx_count` transactions after the last snapshot, or the
  * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and
  * the history stand exactly at that signature. The snapshotter then:
- *   1. captures the store's whole state plus the Merkle frontier (`public:ccf.internal.tree`)
- *      and encodes the snapshot (snapshot.ts; private maps encrypted). With `offThread`, only
- *      the capture (live keys and values copied into one buffer) happens on the node thread; the
- *      sorting, serialising and encrypting of a large store run on a worker thread, so the
- *      primary keeps answering and heartbeating;
+ *   1. captures the store's whole state plus the Merkle tree up to its seqno
+ *      (`public:ccf.internal.tree`) and encodes the snapshot (snapshot.ts; private maps
+ *      encrypted). With `offThread`, only the capture (live keys and values copied into one
+ *      buffer) happens on the node thread; the sorting, serialising and encrypting of a large
+ *      store run on a worker thread, so the primary keeps answering and heartbeating;
  *   2. then writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
  *      {hash, version}) and the file `snapshot_<seqno>_<evidence seqno>` (written, then synced);
  *   3. once a signature covering the evidence has committed, appends the evidence's JSON receipt
@@ -110,14 +110,18 @@ export class Snapshotter {
     setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
   }
 
-  /** The store's live state plus the Merkle frontier at this seqno, packed (unsorted). */
+  /**
+   * The store's live state at this signature, packed (unsorted), with the Merkle tree over leaves
+   * 0..seqno in `public:ccf.internal.tree` (history.serialisedTreeForSnapshot).
+   */
   private capture(): Uint8Array {
     const store = this.deps.store;
     const maps = store
       .mapNames()
       .filter((name) => name !== SERVICE_TABLES.tree)
       .map((name) => ({ name, entries: store.liveUnsorted(name) }));
-    const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, this.deps.history.tree.frontier()];
+    const treeBytes = this.deps.history.serialisedTreeForSnapshot();
+    const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, treeBytes];
     maps.push({ name: SERVICE_TABLES.tree, entries: [tree][Symbol.iterator]() });
     return packSnapshotState(maps);
   }

@@ -13,7 +13,7 @@ import type { NodeInfo } from "../../gov/tables.js";
 import type { NodeConfig } from "../config/config.js";
 import { formatAddress } from "../config/config-values.js";
 import { CONSORTIA_VERSION } from "../config/version.js";
-import type { NodeSigningIdentity } from "../pipeline/tx-pipeline.js";
+import type { NodeSigningIdentity, ServiceSigningIdentity } from "../pipeline/tx-pipeline.js";
 import { createStartIdentities } from "./start-identities.js";
 
 /** Everything a node holds about who it is and which service it belongs to. */
@@ -64,11 +64,19 @@ export function encryptionKeys(k: { publicKeyPem: string; privateKeyPem: string 
   return { encryptionPublicKeyPem: k.publicKeyPem, encryptionPrivateKeyPem: k.privateKeyPem };
 }
 
+/** How a new service identity is made: the service certificate and its COSE signatures. */
+export interface NewServiceOptions {
+  readonly validityDays: number;
+  readonly subject?: string | undefined;
+  /** Issuer and subject of ledger COSE signatures (CCF's default: both empty). */
+  readonly coseSignatures?: ServiceSigningIdentity["coseSignatures"] | undefined;
+}
+
 /** A new service identity and this node's, endorsed by it (command Start or Recover). */
 export async function newServiceIdentity(
   config: NodeConfig,
   now: Date,
-  service: { validityDays: number; subject?: string | undefined },
+  service: NewServiceOptions,
 ): Promise<NodeIdentity> {
   const ids = await createStartIdentities({
     now,
@@ -76,6 +84,7 @@ export async function newServiceIdentity(
     serviceValidityDays: service.validityDays,
     nodeValidityDays: config.nodeCertificate.initialValidityDays,
     ...(service.subject !== undefined ? { serviceSubject: service.subject } : {}),
+    ...(service.coseSignatures !== undefined ? { coseSignatures: service.coseSignatures } : {}),
     nodeSubject: config.nodeCertificate.subjectName,
     subjectAltNames: config.nodeCertificate.subjectAltNames,
   });

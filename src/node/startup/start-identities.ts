@@ -10,7 +10,11 @@ import {
   type EcKeyPair,
 } from "../../crypto/certs.js";
 import { generateEcKeyPair, nodeIdFromPublicKey, type EcCurveName } from "../../crypto/identity.js";
-import type { NodeSigningIdentity } from "../pipeline/tx-pipeline.js";
+import {
+  serviceSigningIdentity,
+  type NodeSigningIdentity,
+  type ServiceSigningIdentity,
+} from "../pipeline/tx-pipeline.js";
 
 export interface StartIdentities {
   readonly serviceKeys: EcKeyPair;
@@ -28,6 +32,8 @@ export interface StartIdentitiesOptions {
   readonly serviceSubject?: string;
   readonly nodeSubject?: string;
   readonly subjectAltNames?: readonly string[];
+  /** Issuer and subject of the service's COSE signatures (CCF's default: both empty). */
+  readonly coseSignatures?: ServiceSigningIdentity["coseSignatures"];
 }
 
 export async function createStartIdentities(
@@ -54,6 +60,11 @@ export async function createStartIdentities(
   return {
     serviceKeys,
     serviceCertPem,
-    node: { nodeId, privateKey: nodeKeys.privateKey, certPem },
+    node: {
+      nodeId,
+      privateKey: nodeKeys.privateKey,
+      certPem,
+      service: serviceSigningIdentity(serviceKeys.privateKey, options.coseSignatures),
+    },
   };
 }

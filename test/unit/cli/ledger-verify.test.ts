@@ -7,8 +7,12 @@
 // trailing garbage, and for a committed file holding entries no signature covers; exit 1 with
 // one clear line and no stack trace for a missing, empty or unreadable directory and for a
 // service certificate that did not issue the signing node's cert. A copy without its first file
-// stands for a ledger written after a snapshot: it verifies without roots (and says so) but
-// still fails on bad framing and altered signatures.
+// stands for a ledger written after a snapshot (issue #11 item 7): it is refused unless
+// --from-snapshot names a committed snapshot (built here at seqno 14, its receipt signed by the
+// node, so the check of the receipt against the service certificate is real) or --partial asks
+// for a partial check, which says what it took on trust and still fails on bad framing, altered
+// signatures and altered entries. A ledger of Consortia 0.1 (test/helpers/reseal.ts) is refused
+// naming its format.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -29,10 +33,26 @@ import {
   encodeChunkHeader,
   encodePositionsTable,
 } from "../../../src/ledger/chunk-format.js";
+import { utf8 } from "../../../src/base/bytes.js";
+import type { Seqno, View } from "../../../src/base/ids.js";
+import { signDigest } from "../../../src/crypto/ecdsa.js";
+import { sha256 } from "../../../src/crypto/hash.js";
+import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../../src/kv/service-tables.js";
+import { decodeEntry } from "../../../src/ledger/entry-format.js";
+import { newHistoryTree } from "../../../src/ledger/history.js";
 import { readLedger } from "../../../src/ledger/io/ledger-reader.js";
+import { encodeSerialisedTree } from "../../../src/ledger/merkle/serialised-tree.js";
+import { buildReceipt } from "../../../src/ledger/receipt.js";
+import { encodeSnapshot, snapshotDigest } from "../../../src/ledger/snapshot.js";
+import { txLeaf } from "../../../src/ledger/tx-leaf.js";
 import { createStartIdentities } from "../../../src/node/startup/start-identities.js";
 import { runCli, type CliRun } from "../../helpers/cli.js";
-import { buildLedgerFixture, type LedgerFixture } from "../../helpers/ledger-fixture.js";
+import {
+  buildLedgerFixture,
+  readEntries,
+  type LedgerFixture,
+} from "../../helpers/ledger-fixture.js";
+import { resealEntries, writeLedgerDir } from "../../helpers/reseal.js";
 import { tempDir } from "../../helpers/pki.js";
 
 const work = tempDir("consortia-ledger-verify-");
@@ -109,7 +129,10 @@ test("a clean multi-chunk ledger verifies: exit 0, last verified seqno and ledge
   const run = verify(f.dir, "--service-cert", certFile);
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stderr, "");
-  assert.match(run.stdout, /^files: 6, entries: 73, signatures: 10$/m);
+  assert.match(
+    run.stdout,
+    /^files: 6, entries: 73, signatures: 10 \(COSE signatures checked: 10, serialised trees checked: 10\)$/m,
+  );
   assert.match(
     run.stdout,
     /^3 entries after the last signature are well-formed but not yet signed$/m,
@@ -216,7 +239,7 @@ test("a torn last entry of the in-progress file is a truncatable warning, not co
     run.stdout,
     new RegExp(`warning: ledger_71 at offset ${last.offset}: .*truncatable`),
   );
-  assert.match(run.stdout, /^files: 6, entries: 72, signatures: 10$/m);
+  assert.match(run.stdout, /^files: 6, entries: 72, signatures: 10 \(/m);
   assert.match(run.stdout, /^last verified seqno: 70$/m);
   assert.match(run.stdout, /ledger OK/);
 });
@@ -256,26 +279,43 @@ async function copyFromSnapshot(): Promise<string> {
   return dir;
 }
 
-test("a ledger starting above seqno 1 verifies without roots and says so", async () => {
-  const dir = await copyFromSnapshot();
-  const run = verify(dir);
-  assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stderr, "");
-  assert.match(
-    run.stdout,
-    /^ledger starts at seqno 15: roots can be checked only from a snapshot's tree state$/m,
-  );
-  assert.match(run.stdout, /^files: 5, entries: 59 \(seqnos 15\.\.73\), signatures: 8$/m);
-  assert.match(run.stdout, /^roots not checked: /m);
-  assert.match(run.stdout, /^last verified seqno: 70$/m);
-  assert.match(run.stdout, /ledger OK \(roots not checked\)\n$/);
+test("a ledger without its first chunk exits 1 naming both ways to start, even when altered", async () => {
+  for (const alter of [false, true]) {
+    const dir = await copyFromSnapshot();
+    if (alter) alterPublicValue(dir, 16);
+    const run = verify(dir);
+    assert.equal(run.status, 1, run.stdout);
+    assertNoStack(run);
+    assert.match(
+      run.stderr,
+      /^consortia: ledger starts at seqno 15: its first chunk is missing, so no root can be recomputed; name the snapshot it starts from \(--from-snapshot FILE --service-cert FILE\) or ask for a partial check \(--partial\)$/m,
+    );
+    assert.doesNotMatch(run.stdout, /ledger OK/);
+  }
 });
 
-test("a ledger starting above seqno 1 still fails on bad framing and altered signatures", async () => {
+test("--partial checks from the first signature's tree and says what it took on trust", async () => {
+  const dir = await copyFromSnapshot();
+  const run = verify(dir, "--partial");
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stderr, "");
+  assert.match(run.stdout, /^partial check: the ledger starts at seqno 15, without the chunks/m);
+  assert.match(run.stdout, /^files: 5, entries: 59 \(seqnos 15\.\.73\), signatures: 8 /m);
+  assert.match(
+    run.stdout,
+    /^not checked: seqnos 1\.\.14 are not in the directory: the tree before them is signature 21's serialised tree, vouched for by its signature alone$/m,
+  );
+  // Without --service-cert the COSE signatures before any service.info cannot be checked.
+  assert.match(run.stdout, /^not checked: 8 COSE signatures: no service certificate was known/m);
+  assert.match(run.stdout, /^last verified seqno: 70$/m);
+  assert.match(run.stdout, /ledger OK as far as checked \(partial check\)\n$/);
+});
+
+test("--partial still fails on bad framing, altered signatures and altered entries", async () => {
   const truncated = await copyFromSnapshot();
   const path = join(truncated, "ledger_29-42.committed");
   truncateSync(path, statSync(path).size - 3);
-  assertCorrupt(verify(truncated), "ledger_29-42.committed");
+  assertCorrupt(verify(truncated, "--partial"), "ledger_29-42.committed");
 
   const altered = await copyFromSnapshot();
   const sig = locate(altered, 28);
@@ -286,8 +326,178 @@ test("a ledger starting above seqno 1 still fails on bad framing and altered sig
   assert.ok(at > 37, "signature entry has a sig field");
   entry[at] = entry[at] === 0x61 ? 0x62 : 0x61; // stays base64: only the value changes
   writeFileSync(file, bytes);
-  const run = verify(altered);
+  const run = verify(altered, "--partial");
   assertCorrupt(run, sig.file, sig.offset);
   assert.match(run.stderr, /\(seqno 28\): signature by node [0-9a-f]+ does not verify/);
   assert.match(run.stderr, /last verified seqno: 21/);
+
+  // An altered entry before the first signature is caught against that signature's tree; one
+  // after it, by the next root.
+  for (const [seqno, caughtAt] of [
+    [16, 21],
+    [23, 28],
+  ] as const) {
+    const dir = await copyFromSnapshot();
+    alterPublicValue(dir, seqno);
+    const bad = verify(dir, "--partial");
+    assertCorrupt(bad, locate(dir, caughtAt).file, locate(dir, caughtAt).offset);
+    assert.match(bad.stderr, new RegExp(`\\(seqno ${caughtAt}\\)`));
+  }
 });
+
+test("--from-snapshot checks the snapshot's receipt and every root after it", async () => {
+  const f = await fixturePromise;
+  const certFile = join(work.dir, "service_cert.pem");
+  writeFileSync(certFile, f.identities.serviceCertPem);
+  const dir = await copyFromSnapshot();
+  const snapshot = await snapshotAt14(dir);
+  const run = verify(dir, "--from-snapshot", snapshot, "--service-cert", certFile);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /^starting from snapshot .* at seqno 14 \(its receipt verifies/m);
+  assert.match(
+    run.stdout,
+    /^files: 5, entries: 59 \(seqnos 15\.\.73\), signatures: 8 \(COSE signatures checked: 8, serialised trees checked: 8\)$/m,
+  );
+  assert.doesNotMatch(run.stdout, /not checked/);
+  assert.match(run.stdout, /ledger OK\n$/);
+
+  // An altered entry after the snapshot is caught by the next root.
+  const altered = await copyFromSnapshot();
+  alterPublicValue(altered, 16);
+  assertCorrupt(
+    verify(altered, "--from-snapshot", snapshot, "--service-cert", certFile),
+    locate(altered, 21).file,
+  );
+
+  // A snapshot whose tree is not the ledger's fails at the first signature after it.
+  const wrongTree = await snapshotAt14(dir, { wrongTree: true });
+  const wrong = verify(dir, "--from-snapshot", wrongTree, "--service-cert", certFile);
+  assertCorrupt(wrong, locate(dir, 21).file, locate(dir, 21).offset);
+  assert.match(wrong.stderr, /signed root .* != recomputed root/);
+});
+
+test("--from-snapshot refuses a snapshot it cannot vouch for, and odd combinations", async () => {
+  const f = await fixturePromise;
+  const other = await createStartIdentities({ now: new Date() });
+  const certFile = join(work.dir, "service_cert.pem");
+  writeFileSync(certFile, f.identities.serviceCertPem);
+  const otherCert = join(work.dir, "other_service_cert.pem");
+  writeFileSync(otherCert, other.serviceCertPem);
+  const dir = await copyFromSnapshot();
+  const snapshot = await snapshotAt14(dir);
+  const refused = (args: string[], reason: RegExp): void => {
+    const run = verify(dir, ...args);
+    assert.equal(run.status, 1, run.stdout);
+    assertNoStack(run);
+    assert.match(run.stderr, reason);
+    assert.doesNotMatch(run.stdout, /ledger OK/);
+  };
+  refused(["--from-snapshot", snapshot], /--from-snapshot needs --service-cert/);
+  refused(["--from-snapshot", snapshot, "--partial"], /cannot be combined/);
+  refused(
+    ["--from-snapshot", snapshot, "--service-cert", otherCert],
+    /its receipt does not verify/,
+  );
+  const uncovered = await snapshotAt14(dir, { receiptFor: "another snapshot" });
+  refused(
+    ["--from-snapshot", uncovered, "--service-cert", certFile],
+    /its receipt does not cover this snapshot/,
+  );
+  const uncommitted = await snapshotAt14(dir, { receiptFor: null });
+  refused(["--from-snapshot", uncommitted, "--service-cert", certFile], /not committed/);
+  refused(["--from-snapshot", join(dir, "nope"), "--service-cert", certFile], /cannot read/);
+  // A snapshot older than the ledger's start leaves a gap.
+  const later = await copyLedger();
+  unlinkSync(join(later, "ledger_1-14.committed"));
+  unlinkSync(join(later, "ledger_15-28.committed"));
+  const gap = verify(later, "--from-snapshot", snapshot, "--service-cert", certFile);
+  assert.equal(gap.status, 1);
+  assert.match(
+    gap.stderr,
+    /ledger starts at seqno 29, after snapshot 14: seqnos 15\.\.28 are missing/,
+  );
+});
+
+test("a ledger of Consortia 0.1 is refused, naming its format", async () => {
+  const f = await fixturePromise;
+  const legacy = resealEntries(readEntries(f.dir).slice(0, 70), f, { legacyNumbering: true });
+  const dir = join(work.dir, `legacy-${++copies}`);
+  mkdirSync(dir);
+  writeLedgerDir(dir, legacy);
+  const run = verify(dir);
+  assert.equal(run.status, 1, run.stdout);
+  assertNoStack(run);
+  assert.match(
+    run.stderr,
+    /^consortia: ledger refused: signature 7: this ledger numbers Merkle leaves from seqno 1 \(Consortia 0\.1 format\); this version reads CCF's format, where leaf 0 is 32 zero bytes$/m,
+  );
+});
+
+/** Flips a bit in the public value of the transaction at `seqno`, in place. */
+function alterPublicValue(dir: string, seqno: number): void {
+  const at = locate(dir, seqno);
+  const file = join(dir, at.file);
+  const bytes = readFileSync(file);
+  const entry = bytes.subarray(at.offset, at.offset + at.length);
+  const marker = entry.indexOf("<public value of tx ");
+  assert.ok(marker > 0, `seqno ${seqno} has a public value`);
+  entry[marker + 3]! ^= 0x20;
+  writeFileSync(file, bytes);
+}
+
+/**
+ * A committed snapshot at seqno 14 of the shared ledger, as a file in `dir`'s parent: the
+ * service certificate and the Merkle tree over leaf 0 and seqnos 1..14, with a receipt whose
+ * claims digest is the snapshot's (a one-leaf tree signed by the node, endorsed by the service).
+ */
+async function snapshotAt14(
+  dir: string,
+  options: { wrongTree?: boolean; receiptFor?: "another snapshot" | null } = {},
+): Promise<string> {
+  const f = await fixturePromise;
+  const tree = newHistoryTree();
+  for (const [index, bytes] of readEntries(f.dir).slice(0, 14).entries()) {
+    const entry = decodeEntry(bytes);
+    const digest = options.wrongTree === true && index === 3 ? sha256(utf8("x")) : sha256(bytes);
+    tree.append(txLeaf(digest, entry.commitEvidenceDigest, entry.claimsDigest));
+  }
+  const info = utf8(JSON.stringify({ cert: f.identities.serviceCertPem, status: "Open" }));
+  const maps = [
+    { name: SERVICE_TABLES.serviceInfo, writes: [{ key: SINGLETON_KEY_BYTES, value: info }] },
+    {
+      name: SERVICE_TABLES.tree,
+      writes: [
+        {
+          key: SINGLETON_KEY_BYTES,
+          value: encodeSerialisedTree(tree, { fromIndex: 14, toIndex: 14 }),
+        },
+      ],
+    },
+  ];
+  const entryBytes = encodeSnapshot(
+    { seqno: 14 as Seqno, view: 2 as View, writeSet: { maps } },
+    f.secrets,
+  );
+  const path = join(dir, "..", `snapshot_14_15.committed.${++copies}`);
+  if (options.receiptFor === null) {
+    writeFileSync(path, entryBytes);
+    return path;
+  }
+  const claims =
+    options.receiptFor === "another snapshot" ? sha256(utf8("other")) : snapshotDigest(entryBytes);
+  const commitEvidence = f.secrets.commitEvidence({ view: 2 as View, seqno: 15 as Seqno });
+  const leaf = txLeaf(sha256(utf8("evidence")), sha256(utf8(commitEvidence)), claims);
+  const receipt = buildReceipt({
+    certPem: f.identities.node.certPem,
+    nodeId: f.identities.node.nodeId,
+    signature: signDigest(f.identities.node.privateKey, leaf),
+    proof: [],
+    leafComponents: {
+      writeSetDigest: sha256(utf8("evidence")),
+      commitEvidence,
+      claimsDigest: claims,
+    },
+  });
+  writeFileSync(path, new Uint8Array([...entryBytes, ...utf8(JSON.stringify(receipt))]));
+  return path;
+}

@@ -1,12 +1,15 @@
 // TxHistory (src/ledger/history.ts): the Merkle tree over ledger entries, signature bookkeeping
 // and CCF receipts. Roots are checked against an independent level-by-level Merkle computation
-// (test/helpers/pki.ts, node's createHash), receipts with verifyReceipt against the service
-// certificate; then the lifecycle operations a node performs on the history: compaction (old
-// receipts become unavailable, newer ones still verify), retraction on rollback (signatures
+// (test/helpers/pki.ts, node's createHash) over CCF's leaves: leaf 0 is 32 zero bytes, seqno s
+// is leaf s (as CCF's ledger validator builds its tree); receipts with verifyReceipt against the
+// service certificate; then the lifecycle operations a node performs on the history: compaction
+// (old receipts become unavailable, newer ones still verify), retraction on rollback (signatures
 // and leaves dropped, re-appending reproduces a fresh history's roots) and the follower path
-// (appendEntry on the leader's bytes reproduces its roots, receipts and write sets); finally a
-// history started from a snapshot (TxHistory.fromSnapshot with the Merkle frontier at seqno N)
-// kept in step with the original: same roots and receipts after N, nothing at or below N.
+// (appendEntry on the leader's bytes reproduces its roots, receipts and write sets); the tree a
+// signature carries (serialisedTreeForSignature, from the commit point); finally a history
+// started from a snapshot (TxHistory.fromSnapshot with the serialised tree at seqno N, in our
+// form and in CCF's, tree up to N - 1 plus hash_at_snapshot) kept in step with the original:
+// same roots and receipts after N, nothing at or below N.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { toHex, utf8 } from "../../../src/base/bytes.js";
@@ -17,7 +20,11 @@ import type { WriteSet } from "../../../src/kv/write-set.js";
 import { decodeEntry, decodeWriteSet } from "../../../src/ledger/entry-format.js";
 import { TxHistory, type ReceiptOutcome } from "../../../src/ledger/history.js";
 import { LedgerSecrets } from "../../../src/ledger/ledger-secrets.js";
-import { MerkleError, MerkleErrorCode } from "../../../src/ledger/merkle/merkle-tree.js";
+import {
+  decodeSerialisedTree,
+  SerialisedTreeError,
+  SerialisedTreeErrorCode,
+} from "../../../src/ledger/merkle/serialised-tree.js";
 import { parseReceipt, verifyReceipt, type Receipt } from "../../../src/ledger/receipt.js";
 import { makeSignatureValue, signatureWriteSet } from "../../../src/ledger/signature.js";
 import {
@@ -127,7 +134,8 @@ function appendSignature(b: Built, ids: StartIdentities): void {
     certPem: ids.node.certPem,
     hashedNonce: hashUnderTest(history.secrets.commitEvidence(txId)),
   });
-  const writeSet = signatureWriteSet(value);
+  const tree = history.serialisedTreeForSignature(value.commit_seqno as Seqno);
+  const writeSet = signatureWriteSet(value, { tree });
   b.entries.push(history.appendWriteSet({ txId, writeSet }));
   b.writeSets.push(writeSet);
   b.claims.push(new Uint8Array(32));
@@ -149,14 +157,17 @@ function run(b: Built, plan: string, ids: StartIdentities): Built {
   return b;
 }
 
-/** Independent root over entries 1..size (ccf-compatibility.md §6.4's leaf formula, createHash). */
+/** The leaf of seqno index + 1 (ccf-compatibility.md §6.4's leaf formula, createHash). */
+function naiveLeaf(b: Built, index: number): Uint8Array {
+  const view = b.views[index]!;
+  const ce = b.history.secrets.commitEvidence({ view, seqno: (index + 1) as Seqno });
+  return sha256(sha256(b.entries[index]!), sha256(utf8(ce)), b.claims[index]!);
+}
+
+/** Independent root over CCF's leaf 0 (32 zero bytes, not hashed) and entries 1..size. */
 function naiveRoot(b: Built, size: number): Uint8Array {
-  const leaves = b.entries.slice(0, size).map((entry, index) => {
-    const view = b.views[index]!;
-    const ce = b.history.secrets.commitEvidence({ view, seqno: (index + 1) as Seqno });
-    return sha256(sha256(entry), sha256(utf8(ce)), b.claims[index]!);
-  });
-  const levels = merkleLevels(leaves);
+  const leaves = b.entries.slice(0, size).map((_, index) => naiveLeaf(b, index));
+  const levels = merkleLevels([new Uint8Array(32), ...leaves]);
   return levels[levels.length - 1]![0]!;
 }
 
@@ -206,6 +217,42 @@ test("the root a signature signs is the left-balanced Merkle root over every ear
   for (const s of b.signatureSeqnos) {
     assert.equal(b.history.signatureAt(s as Seqno)?.root, toHex(naiveRoot(b, s - 1)));
   }
+});
+
+test("leaf 0 is 32 zero bytes: an empty history signs zeros, then H(zeros | leaf 1)", async () => {
+  const ids = await identitiesPromise;
+  const b = newBuilt();
+  assert.equal(b.history.lastSeqno, 0);
+  assert.equal(toHex(b.history.rootForNextSignature()), "00".repeat(32));
+  appendTx(b, 1);
+  const leaf1 = naiveLeaf(b, 0);
+  assert.equal(toHex(b.history.leafAt(1 as Seqno)), toHex(leaf1));
+  assert.equal(toHex(b.history.rootForNextSignature()), toHex(sha256(new Uint8Array(32), leaf1)));
+  // The receipt of seqno 1 proves leaf 1 with leaf 0 as its left sibling.
+  appendSignature(b, ids);
+  const receipt = expectReceipt(b.history.receipt(1 as Seqno), 1);
+  assert.deepEqual(receipt.proof, [{ left: "00".repeat(32) }]);
+});
+
+test("a signature carries the tree as CCF serialises it, from the commit point to the seqno before it", async () => {
+  const ids = await identitiesPromise;
+  const b = run(newBuilt(), "tttS ttttS tt", ids); // signatures at 4 and 9
+  for (const [seqno, commit] of [
+    [4, 0],
+    [9, 4],
+  ] as const) {
+    const sig = decodeEntry(b.entries[seqno - 1]!);
+    const treeBytes = sig.publicMaps.find((m) => m.name === "public:ccf.internal.tree");
+    const tree = decodeSerialisedTree(treeBytes!.writes[0]!.value!);
+    assert.equal(tree.size, seqno, "leaves 0..seqno - 1");
+    assert.equal(tree.minIndex, commit, "from the commit point known when signing");
+    assert.equal(toHex(tree.root()), b.history.signatureAt(seqno as Seqno)!.root);
+  }
+  // Compacted past the commit point, the tree starts where the history still holds leaves.
+  b.history.compact(6 as Seqno);
+  const late = decodeSerialisedTree(b.history.serialisedTreeForSignature(4 as Seqno));
+  assert.equal(late.minIndex, 6);
+  assert.equal(toHex(late.root()), toHex(naiveRoot(b, 11)));
 });
 
 test("every transaction 1..N gets a receipt from the first signature after it that verifies against the service cert", async () => {
@@ -496,12 +543,12 @@ test("write sets must be recorded in seqno order", async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Starting from a snapshot (TxHistory.fromSnapshot with the Merkle frontier at its seqno)
+// Starting from a snapshot (TxHistory.fromSnapshot with the serialised tree at its seqno)
 
-/** A history resuming after a snapshot at `b`'s current end, from its tree's frontier. */
+/** A history resuming after a snapshot at `b`'s current end, from its serialised tree. */
 function restoreAtEnd(b: Built): TxHistory {
   const seqno = b.history.lastSeqno;
-  return TxHistory.fromSnapshot(secrets(), { seqno, frontier: b.history.tree.frontier() });
+  return TxHistory.fromSnapshot(secrets(), { seqno, tree: b.history.serialisedTreeForSnapshot() });
 }
 
 /**
@@ -537,7 +584,7 @@ function runMirrored(b: Built, restored: TxHistory, plan: string, ids: StartIden
   }
 }
 
-test("a history restored from the frontier at N continues with the same roots and receipts after N", async () => {
+test("a history restored from the tree at N continues with the same roots and receipts after N", async () => {
   const ids = await identitiesPromise;
   const prefix = "tttSttttStttttt"; // no view changes, so any cut is a plain prefix of steps
   for (const cut of [0, 1, 4, 5, 9, 10, 15]) {
@@ -599,7 +646,7 @@ test("a restored history retracts down to its snapshot seqno, not below, and com
   assert.equal(toHex(restored.rootForNextSignature()), toHex(naiveRoot(b, b.entries.length)));
 });
 
-test("a history can be restored from a compacted history's frontier, and a follower continues it", async () => {
+test("a history can be restored from a compacted history's tree, and a follower continues it", async () => {
   const ids = await identitiesPromise;
   const b = run(newBuilt(), "ttttS ttttttt", ids);
   b.history.compact(8 as Seqno);
@@ -615,17 +662,46 @@ test("a history can be restored from a compacted history's frontier, and a follo
   }
 });
 
-test("fromSnapshot rejects a malformed frontier or one whose size is not the snapshot seqno", async () => {
+test("CCF's snapshot form, the signature's tree plus hash_at_snapshot, restores the same history", async () => {
+  const ids = await identitiesPromise;
+  const b = run(newBuilt(), "tttS ttttS", ids); // a snapshot at the signature 9
+  const sig = decodeEntry(b.entries[8]!);
+  const tree = sig.publicMaps.find((m) => m.name === "public:ccf.internal.tree")!.writes[0]!.value!;
+  const hashAtSnapshot = b.history.leafAt(9 as Seqno);
+  const restored = TxHistory.fromSnapshot(secrets(), { seqno: 9 as Seqno, tree, hashAtSnapshot });
+  assert.equal(restored.lastSeqno, 9);
+  runMirrored(b, restored, "tt S t", ids);
+  for (let seqno = 10; seqno <= 12; seqno++) {
+    assertVerifies(sharing(b, restored), seqno, ids.serviceCertPem);
+  }
+  // Our form (the tree up to the seqno) must agree with a hash_at_snapshot given beside it.
+  const ours = b.history.serialisedTreeForSnapshot();
+  const seqno = b.history.lastSeqno;
+  const leaf = b.history.leafAt(seqno);
+  assert.equal(
+    TxHistory.fromSnapshot(secrets(), { seqno, tree: ours, hashAtSnapshot: leaf }).lastSeqno,
+    seqno,
+  );
+  assert.throws(
+    () =>
+      TxHistory.fromSnapshot(secrets(), { seqno, tree: ours, hashAtSnapshot: new Uint8Array(32) }),
+    /disagrees with its hash_at_snapshot/,
+  );
+});
+
+test("fromSnapshot rejects a malformed tree or one that does not end at the snapshot seqno", async () => {
   const ids = await identitiesPromise;
   const b = run(newBuilt(), "tttS tt", ids);
-  const frontier = b.history.tree.frontier();
+  const tree = b.history.serialisedTreeForSnapshot();
   const invalid = (error: unknown): boolean =>
-    error instanceof MerkleError && error.code === MerkleErrorCode.InvalidFrontier;
-  const start = (seqno: number, bytes: Uint8Array) => () =>
-    TxHistory.fromSnapshot(secrets(), { seqno: seqno as Seqno, frontier: bytes });
-  assert.throws(start(5, frontier), invalid);
-  assert.throws(start(7, frontier), invalid);
-  assert.throws(start(6, frontier.subarray(0, frontier.byteLength - 1)), invalid);
-  assert.throws(start(6, new Uint8Array([...frontier, 0])), invalid);
-  assert.equal(start(6, frontier)().lastSeqno, 6);
+    error instanceof SerialisedTreeError && error.code === SerialisedTreeErrorCode.Malformed;
+  const start = (seqno: number, bytes: Uint8Array, hashAtSnapshot?: Uint8Array) => () =>
+    TxHistory.fromSnapshot(secrets(), { seqno: seqno as Seqno, tree: bytes, hashAtSnapshot });
+  assert.throws(start(5, tree), invalid);
+  assert.throws(start(7, tree), invalid);
+  assert.throws(start(7, tree, new Uint8Array(31)), invalid);
+  assert.throws(start(6, tree.subarray(0, tree.byteLength - 1)), invalid);
+  assert.throws(start(6, new Uint8Array([...tree, 0])), invalid);
+  assert.equal(start(6, tree)().lastSeqno, 6);
+  assert.equal(start(7, tree, new Uint8Array(32))().lastSeqno, 7, "a tree to N - 1 and a leaf");
 });

@@ -5,8 +5,9 @@
 // an altered ordinary entry (whose bytes its root covers; the verifier has no ledger secret).
 // Signatures by the wrong node, certs that do not match, and certs not issued by the expected
 // service are rejected; a property test flips random bits anywhere before the last signature.
-// A ledger starting after a snapshot: from the snapshot's Merkle frontier roots are checked as
-// usual; without it only seqnos and signatures over their claimed roots are (rootsChecked false).
+// A ledger starting after a snapshot: from the snapshot's serialised tree roots are checked as
+// usual. (ledger-verifier-ccf.test.ts covers COSE signatures, serialised trees, Consortia 0.1
+// ledgers and partial checks.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -15,7 +16,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { fromUtf8, toBase64, toHex, utf8 } from "../../../src/base/bytes.js";
-import type { NodeId, TxId } from "../../../src/base/ids.js";
+import type { NodeId, Seqno } from "../../../src/base/ids.js";
 import { endorseNodeCertificate } from "../../../src/crypto/certs.js";
 import {
   generateEcKeyPair,
@@ -23,17 +24,18 @@ import {
   publicKeyOfCert,
 } from "../../../src/crypto/identity.js";
 import { signDigest } from "../../../src/crypto/ecdsa.js";
-import { decodeEntry, encodeEntry } from "../../../src/ledger/entry-format.js";
+import { decodeEntry } from "../../../src/ledger/entry-format.js";
 import { txLeaf } from "../../../src/ledger/tx-leaf.js";
-import { MerkleError, MerkleTree } from "../../../src/ledger/merkle/merkle-tree.js";
+import { newHistoryTree } from "../../../src/ledger/history.js";
+import {
+  encodeSerialisedTree,
+  SerialisedTreeError,
+} from "../../../src/ledger/merkle/serialised-tree.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import { LedgerVerifier, type VerifyStep } from "../../../src/ledger/ledger-verifier.js";
 import { verifyReceipt } from "../../../src/ledger/receipt.js";
-import {
-  signatureWriteSet,
-  findSignature,
-  type SignatureValue,
-} from "../../../src/ledger/signature.js";
+import { resignEntry } from "../../helpers/resign.js";
+import { findSignature, type SignatureValue } from "../../../src/ledger/signature.js";
 import { createStartIdentities } from "../../../src/node/startup/start-identities.js";
 import {
   buildLedgerFixture,
@@ -51,7 +53,7 @@ interface Loaded {
   readonly entries: readonly Uint8Array[];
 }
 
-/** 30 txs, a signature after every 6 (seqnos 7, 14, 21, 28, 35), 4 KiB chunks. */
+/** 30 txs, a signature after every 6 (seqnos 7, 14, 21, 28, 35), 8 KiB chunks. */
 const cleanPromise: Promise<Loaded> = identitiesPromise.then(async (identities) => {
   const fixture = await buildLedgerFixture({
     txCount: 30,
@@ -126,16 +128,7 @@ function signatureOf(entry: Uint8Array): SignatureValue {
 
 /** A signature entry re-encoded with a different value, validly framed and encrypted. */
 function resign(f: LedgerFixture, entry: Uint8Array, value: SignatureValue): Uint8Array {
-  const decoded = decodeEntry(entry);
-  const txId: TxId = { view: decoded.view, seqno: decoded.seqno };
-  return encodeEntry(
-    {
-      txId,
-      writeSet: signatureWriteSet(value),
-      commitEvidenceDigest: decoded.commitEvidenceDigest,
-    },
-    f.secrets,
-  );
+  return resignEntry(f.secrets, entry, { value });
 }
 
 test("a clean ledger verifies to its last signature with every signature by the node", async () => {
@@ -451,14 +444,22 @@ test("any flipped bit before the last signature is reported at or before its cov
   );
 });
 
-/** The Merkle frontier of entries 1..n, as a snapshot at n would carry it. */
-function frontierOf(entries: readonly Uint8Array[], n: number): Uint8Array {
-  const tree = new MerkleTree();
+/** The serialised tree over leaf 0 and entries 1..n, as a snapshot at n carries it. */
+function treeOf(entries: readonly Uint8Array[], n: number): Uint8Array {
+  const tree = newHistoryTree();
   for (const bytes of entries.slice(0, n)) {
     const entry = decodeEntry(bytes);
     tree.append(txLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest));
   }
-  return tree.frontier();
+  return encodeSerialisedTree(tree, { fromIndex: n, toIndex: n });
+}
+
+/** A verifier starting after a snapshot at `seqno` with the tree `tree`. */
+function fromSnapshot(seqno: number, tree: Uint8Array, serviceCertPem?: string): LedgerVerifier {
+  return new LedgerVerifier({
+    start: { kind: "snapshot", at: { seqno: seqno as Seqno, tree }, serviceCertPem: null },
+    serviceCertPem,
+  });
 }
 
 /** Pushes entries[from - 1..] into `verifier`, stopping at the first invalid step. */
@@ -472,13 +473,11 @@ function pushFrom(verifier: LedgerVerifier, entries: readonly Uint8Array[], from
   return steps;
 }
 
-test("a ledger starting after a snapshot checks roots from the snapshot's Merkle frontier", async () => {
+test("a ledger starting after a snapshot checks roots from the snapshot's serialised tree", async () => {
   const { fixture, entries } = await cleanPromise;
-  const verifier = new LedgerVerifier({ startFrontier: frontierOf(entries, 10) });
-  assert.deepEqual(
-    [verifier.startSeqno, verifier.lastSeqno, verifier.rootsChecked],
-    [11, 10, true],
-  );
+  const service = fixture.identities.serviceCertPem;
+  const verifier = fromSnapshot(10, treeOf(entries, 10), service);
+  assert.deepEqual([verifier.startSeqno, verifier.lastSeqno], [11, 10]);
   const steps = pushFrom(verifier, entries, 11);
   const node = fixture.identities.node.nodeId;
   assert.deepEqual(
@@ -489,15 +488,18 @@ test("a ledger starting after a snapshot checks roots from the snapshot's Merkle
     [verifier.lastVerifiedSeqno, verifier.entryCount, verifier.signatureCount],
     [35, 25, 4],
   );
+  const coverage = verifier.coverage;
+  assert.deepEqual(
+    [coverage.rootsCheckedFrom, coverage.uncheckedEntries, coverage.coseSignaturesChecked],
+    [11, null, 4],
+  );
 
-  // A frontier that disagrees with entries 1..10 fails at the first signature.
-  const wrongFrontier = frontierOf(
+  // A tree that disagrees with entries 1..10 fails at the first signature.
+  const wrongTree = treeOf(
     tampered(entries, 7, (e) => alterJsonField(e, "sig", 0)),
     10,
   );
-  const invalid = firstInvalid(
-    pushFrom(new LedgerVerifier({ startFrontier: wrongFrontier }), entries, 11),
-  );
+  const invalid = firstInvalid(pushFrom(fromSnapshot(10, wrongTree, service), entries, 11));
   assert.equal(invalid.seqno, 14);
   assert.match(invalid.reason, /signed root .* != recomputed root .*seqnos 11\.\.13/);
 
@@ -505,64 +507,22 @@ test("a ledger starting after a snapshot checks roots from the snapshot's Merkle
   const bad = tampered(entries, 16, (e) => {
     e[indexOfBytes(e, publicValue(fixture.txNumberBySeqno.get(16)!)) + 3]! ^= 0x20;
   });
-  const late = firstInvalid(
-    pushFrom(new LedgerVerifier({ startFrontier: frontierOf(entries, 10) }), bad, 11),
-  );
+  const late = firstInvalid(pushFrom(fromSnapshot(10, treeOf(entries, 10), service), bad, 11));
   assert.equal(late.seqno, 21);
 
+  // The tree must end at the snapshot's seqno and be well-formed.
   assert.throws(
-    () => new LedgerVerifier({ startFrontier: frontierOf(entries, 10), startSeqno: 12 }),
-    /start frontier has 10 leaves, a ledger starting at seqno 12 needs 11/,
+    () => fromSnapshot(11, treeOf(entries, 10)),
+    /ends at leaf 10, not at its seqno 11/,
   );
-  assert.throws(() => new LedgerVerifier({ startSeqno: 0 }), RangeError);
-  const malformed = frontierOf(entries, 10).subarray(0, 40);
-  assert.throws(() => new LedgerVerifier({ startFrontier: malformed }), MerkleError);
+  const malformed = treeOf(entries, 10).subarray(0, 40);
+  assert.throws(() => fromSnapshot(10, malformed), SerialisedTreeError);
 
   // Snapshots are taken at signatures: starting right after one works the same.
-  const atSignature = new LedgerVerifier({ startFrontier: frontierOf(entries, 14) });
-  const after = pushFrom(atSignature, entries, 15);
+  const after = pushFrom(fromSnapshot(14, treeOf(entries, 14), service), entries, 15);
   assert.deepEqual(
     after.filter((s) => s.kind !== "entry").map((s) => s.seqno),
     [21, 28, 35],
   );
   assert.ok(after.every((s) => s.kind !== "invalid"));
-});
-
-test("without a start frontier a later start checks seqnos and signatures but not roots", async () => {
-  const { fixture, entries } = await cleanPromise;
-  const node = fixture.identities.node.nodeId;
-  const verifier = new LedgerVerifier({
-    startSeqno: 11,
-    serviceCertPem: fixture.identities.serviceCertPem,
-  });
-  assert.equal(verifier.rootsChecked, false);
-  const steps = pushFrom(verifier, entries, 11);
-  assert.deepEqual(
-    steps.filter((s) => s.kind !== "entry"),
-    [14, 21, 28, 35].map((seqno) => ({ kind: "signature", seqno, node })),
-  );
-  assert.deepEqual([verifier.lastVerifiedSeqno, verifier.lastSeqno], [35, 35]);
-
-  const unrooted = (bad: readonly Uint8Array[]) =>
-    pushFrom(new LedgerVerifier({ startSeqno: 11 }), bad, 11);
-  // The first entry must be the start; seqnos must be contiguous.
-  assert.match(firstInvalid(unrooted(entries.slice(1))).reason, /entry says seqno 12/);
-  const skipped = [...entries.slice(0, 14), ...entries.slice(15)];
-  assert.equal(firstInvalid(unrooted(skipped)).seqno, 15);
-  // Each signature still verifies over the root it claims, by a cert of the signing node.
-  const sig = firstInvalid(unrooted(tampered(entries, 21, (e) => alterJsonField(e, "sig", 30))));
-  assert.equal(sig.seqno, 21);
-  assert.match(sig.reason, /does not verify over root/);
-  const root = firstInvalid(unrooted(tampered(entries, 21, (e) => alterJsonField(e, "root", 10))));
-  assert.equal(root.seqno, 21);
-  assert.match(root.reason, /does not verify over root/);
-  const otherNode = tampered(entries, 14, (e) =>
-    resign(fixture, e, { ...signatureOf(e), node: "ab".repeat(32) as NodeId }),
-  );
-  assert.match(firstInvalid(unrooted(otherNode)).reason, /not signing node/);
-  // What "roots not checked" means: an altered ordinary entry goes unnoticed.
-  const altered = tampered(entries, 16, (e) => {
-    e[indexOfBytes(e, publicValue(fixture.txNumberBySeqno.get(16)!)) + 3]! ^= 0x20;
-  });
-  assert.ok(unrooted(altered).every((s) => s.kind !== "invalid"));
 });

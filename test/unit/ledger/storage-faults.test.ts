@@ -1,5 +1,5 @@
 // Storage faults on a REAL ledger (test/helpers/ledger-fixture.ts: TxPipeline, encrypted entries,
-// signatures every 6 transactions, 4 KiB chunks, an unsigned tail), items of
+// signatures every 6 transactions, 8 KiB chunks, an unsigned tail), items of
 // reliability-checklist.md:
 // - F2: a torn last entry (cut in its header, in its body, one byte short) or a half-written
 //   positions table at the end of the in-progress file is cut by LedgerWriter.open exactly, every
@@ -54,7 +54,7 @@ import {
 } from "../../helpers/ledger-fixture.js";
 import { tempDir } from "../../helpers/pki.js";
 
-const CHUNK_SIZE_BYTES = 4096;
+const CHUNK_SIZE_BYTES = 8192;
 const work = tempDir("consortia-storage-faults-");
 const fixturePromise: Promise<LedgerFixture> = buildLedgerFixture({
   txCount: 30,

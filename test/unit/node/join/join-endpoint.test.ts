@@ -136,6 +136,7 @@ async function makeRig(
     serviceIdentity: () => ({
       certPem: service.serviceCertPem,
       privateKey: service.serviceKeys.privateKey,
+      coseSignatures: { issuer: "service.example.com", subject: "ledger.signature" },
     }),
     ledgerSecrets: () => secrets.list(),
     now: () => new Date(),
@@ -284,6 +285,11 @@ function assertNetworkInfo(body: any, j: Joiner, serviceStatus: ServiceStatus): 
   const endorsed: string = info.endorsed_certificate;
   assert.ok(isIssuedBy(endorsed, service.serviceCertPem), "endorsed by the service cert");
   assert.ok(new X509Certificate(endorsed).publicKey.equals(j.keys.publicKey), "joiner's key");
+  // CCF 6 hands joiners the service's cose_signatures settings, which they sign with.
+  assert.deepEqual(info.cose_signatures_config, {
+    issuer: "service.example.com",
+    subject: "ledger.signature",
+  });
 }
 
 // ---- Server side --------------------------------------------------------------------------

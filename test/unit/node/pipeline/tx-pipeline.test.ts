@@ -69,6 +69,9 @@ async function makeRig(options: RigOptions = {}): Promise<Rig> {
       receiptWindowTxs: options.receiptWindowTxs,
     },
     nowMs: options.nowMs ?? 0,
+    // A fixed wall clock: the COSE signatures' iat, like everything else, is then the same in
+    // every rig, and so are the ledger files.
+    realtimeMs: () => 1_700_000_000_000,
   });
   return {
     pipeline,

@@ -299,10 +299,10 @@ test("a clean ledger replays whole: public writes, root, entries, views", async 
     assert.equal(result.droppedEntries, 0);
     assert.deepEqual(result.base, { seqno: 0, view: 0 });
     // The recomputed tree is the writer's tree, and its root at the last signature is the one
-    // the signature signed.
+    // the signature signed (over leaf 0 and seqnos 1..S-1: a tree of S leaves).
     assert.equal(toHex(result.history.tree.root()), toHex(b.history.tree.root()));
     assert.equal(result.history.lastSeqno, last.seqno);
-    assert.equal(toHex(result.history.tree.rootAt(last.seqno - 1)), last.signedRoot);
+    assert.equal(toHex(result.history.tree.rootAt(last.seqno)), last.signedRoot);
     // Raft entries: every entry, in order, with its view, payload and signature flag.
     assert.equal(result.entries.length, disk.length);
     result.entries.forEach((e, k) => {
@@ -350,7 +350,7 @@ test("an unsigned suffix and a torn last entry are dropped", async () => {
     assert.equal(result.entries.length, lastSigned.seqno);
     assert.equal(result.store.seqno, lastSigned.seqno);
     assert.equal(result.history.lastSeqno, lastSigned.seqno);
-    assert.equal(toHex(result.history.tree.rootAt(lastSigned.seqno - 1)), lastSigned.signedRoot);
+    assert.equal(toHex(result.history.tree.rootAt(lastSigned.seqno)), lastSigned.signedRoot);
     for (const i of tail) assert.equal(publicOf(result.store, i), undefined, `tx ${i} dropped`);
     assert.deepEqual(publicOf(result.store, 8), publicValue(8));
     assert.ok(
@@ -702,12 +702,12 @@ async function ledgerWithSnapshot(
   await b.serviceInfo(ids.serviceCertPem);
   await b.txs(6);
   const at = b.signature();
-  // What the snapshotter captures at a signature: the store plus the Merkle frontier.
+  // What the snapshotter captures at a signature: the store, with the Merkle tree up to it.
   const maps = [
-    ...b.store.snapshotWriteSet().maps,
+    ...b.store.snapshotWriteSet().maps.filter((m) => m.name !== SERVICE_TABLES.tree),
     {
       name: SERVICE_TABLES.tree,
-      writes: [{ key: SINGLETON_KEY_BYTES, value: b.history.tree.frontier() }],
+      writes: [{ key: SINGLETON_KEY_BYTES, value: b.history.serialisedTreeForSnapshot() }],
     },
   ].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   const entryBytes = encodeSnapshot(
