@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { utf8 } from "../../../../src/base/bytes.js";
-import type { View } from "../../../../src/base/ids.js";
+import type { Seqno, View } from "../../../../src/base/ids.js";
 import { Store } from "../../../../src/kv/store.js";
 import { ENTRY_HEADER_SIZE_BYTES } from "../../../../src/ledger/entry-header.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
@@ -61,6 +61,8 @@ async function buildSnapshots(snapshotDir: string): Promise<void> {
     system: new SystemTransactions(pipeline),
     store,
     history,
+    // A standalone pipeline stays in view 2, whose first seqno (with view 1's) is 1.
+    viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
     isPrimary: () => true,
     status: (_view, seqno) => (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
     log: () => {},
