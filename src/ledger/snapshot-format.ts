@@ -149,7 +149,8 @@ function writeMaps(layout: MapsLayout, target: Uint8Array, offset: number): numb
 
 /**
  * Serialises and encrypts a snapshot (canonical bytes: the same contents always give the same
- * entry). `contents.maps` must be in name order with keys in byte order (asserted).
+ * entry). `contents.maps` must be in name order (asserted), with keys in byte order (the
+ * callers sort them: Store.snapshotMaps, encodePackedSnapshot; our decoder refuses any other).
  */
 export function encodeSnapshotEntry(
   contents: SnapshotContents,

@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { concatBytes, toHex, utf8 } from "../../../src/base/bytes.js";
-import type { Seqno } from "../../../src/base/ids.js";
+import { txId, type Seqno } from "../../../src/base/ids.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import { Store } from "../../../src/kv/store.js";
 import type { SnapshotMap } from "../../../src/kv/snapshot-state.js";
@@ -274,7 +274,7 @@ test("a snapshot of Consortia's earlier layout is refused as such, never misread
   const secrets = new LedgerSecrets(SECRET);
   const earlier = encodeEntry(
     {
-      txId: { view: 2, seqno: 12 } as never,
+      txId: txId(2, 12),
       writeSet: { maps: [{ name: "public:a", writes: [{ key: utf8("k"), value: utf8("v") }] }] },
       commitEvidenceDigest: new Uint8Array(32),
     },
