@@ -10,6 +10,8 @@
  * - `signatures` lists the signature seqnos > base, strictly increasing.
  * - `configs[0]` is the configuration in force at `base`; later items come from entries with a
  *   `configuration`, in seqno order.
+ * - The view history up to `base` (from the snapshot the node started from), when known, has
+ *   `baseView` items.
  * - Payloads are held for seqnos >= payloadFrom; older ones come from the `PayloadReader`.
  */
 import { assert, AssertionError } from "../base/assert.js";
@@ -40,9 +42,23 @@ const NO_READER: PayloadReader = {
   },
 };
 
+/** Where a log starts: the seqno a node started from, its view, configuration and view history. */
+export interface LogBase {
+  readonly seqno: Seqno;
+  readonly view: View;
+  readonly configuration: readonly NodeId[];
+  /**
+   * CCF's view history up to `seqno` (viewHistory below); needed only to give a later snapshot
+   * its view history, and implied (empty) when `seqno` is 0.
+   */
+  readonly viewHistory?: readonly Seqno[];
+}
+
 export class RaftLog {
   private readonly base: Seqno;
   private readonly baseView: View;
+  /** Invariant: null (unknown) or `baseView` items, each the first seqno of its view. */
+  private readonly baseViewHistory: readonly Seqno[] | null;
   // Invariant: views[i] is the view of seqno base+1+i.
   private readonly views: number[] = [];
   private readonly signatures: number[] = [];
@@ -54,11 +70,16 @@ export class RaftLog {
   private payloadFrom: number;
 
   constructor(
-    base: { seqno: Seqno; view: View; configuration: readonly NodeId[] },
+    base: LogBase,
     private readonly reader: PayloadReader = NO_READER,
   ) {
     this.base = base.seqno;
     this.baseView = base.view;
+    this.baseViewHistory = base.viewHistory ?? (base.seqno === 0 ? [] : null);
+    assert(
+      base.viewHistory === undefined || base.viewHistory.length === base.view,
+      "a base view history has one item per view up to the base's",
+    );
     this.configs = [{ seqno: base.seqno, nodes: [...base.configuration].sort() }];
     this.payloadFrom = base.seqno + 1;
   }
@@ -213,6 +234,28 @@ export class RaftLog {
       if (v > view) return null;
     }
     return null;
+  }
+
+  /**
+   * CCF's view history at `at`, which a snapshot at `at` records (ccf-compatibility.md §6.6):
+   * item i is the first seqno whose view is at least i + 1, for every view up to `at.view`, so a
+   * view without entries shares the next view's first seqno. `at` may lie past the log's last
+   * entry: a primary's newest entries reach its log after its pipeline wrote them, and are all
+   * in its view `at.view`. Asserts that the history before the base is known.
+   */
+  viewHistory(at: { seqno: number; view: number }): Seqno[] {
+    assert(at.seqno >= this.base, `view history at ${at.seqno} below the base ${this.base}`);
+    assert(this.baseViewHistory !== null, "the view history before the log's base is known");
+    const out = this.baseViewHistory.slice();
+    const inLog = Math.min(at.seqno, this.last);
+    for (let s = this.base + 1; s <= inLog; s++) {
+      const view = this.views[s - this.base - 1]!;
+      while (out.length < view) out.push(s as Seqno);
+    }
+    assert(out.length <= at.view, `the log's view at ${inLog} is after ${at.view}`);
+    assert(at.seqno > this.last || out.length === at.view, `${at.seqno} is in view ${at.view}`);
+    while (out.length < at.view) out.push((inLog + 1) as Seqno);
+    return out;
   }
 
   /** Every configuration, oldest first (configs[0] is the base configuration). */

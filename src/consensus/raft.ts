@@ -47,7 +47,7 @@ import {
   replicate,
   tickLeader,
 } from "./leader.js";
-import { RaftLog, type Configuration, type PayloadReader } from "./raft-log.js";
+import { RaftLog, type Configuration, type LogBase, type PayloadReader } from "./raft-log.js";
 import { RaftState } from "./raft-state.js";
 import type {
   HardState,
@@ -69,7 +69,7 @@ export interface RaftOptions {
   readonly rng: Rng;
   readonly nowMs: number;
   /** Where the log starts: seqno 0 (empty) or a snapshot; its configuration. */
-  readonly base: { seqno: Seqno; view: View; configuration: readonly NodeId[] };
+  readonly base: LogBase;
   /** Entries after the base the host already holds (restart), in order. */
   readonly entries?: readonly RaftEntry[];
   /** The persisted hard state (restart). */

@@ -21,6 +21,7 @@ import { assert } from "../base/assert.js";
 import { bytesToKey } from "../base/bytes.js";
 import type { Seqno } from "../base/ids.js";
 import { Entry, MapState } from "./map-state.js";
+import type { SnapshotKey, SnapshotMap } from "./snapshot-state.js";
 import { checkMapName, type ConflictOutcome, Tx } from "./tx.js";
 import { compareNames, type MapWrites, type WriteSet } from "./write-set.js";
 
@@ -298,40 +299,48 @@ export class Store {
   }
 
   /**
-   * The whole live state as one canonical write set (maps by name, keys by bytes, no
-   * tombstones): what a snapshot at `this.seqno` holds. Values are shared, not copied.
+   * The whole live state as a snapshot holds it (snapshot-state.ts): every map written so far, by
+   * name, each with its live keys in key-byte order and their seqnos. Values are shared, not
+   * copied.
    */
-  snapshotWriteSet(): WriteSet {
-    const maps: MapWrites[] = [];
-    for (const name of this.mapNames()) {
-      const writes = [...this.entries(name)].map(([key, value]) => ({ key, value }));
-      if (writes.length > 0) maps.push({ name, writes });
-    }
-    return { maps };
+  snapshotMaps(): SnapshotMap[] {
+    return this.mapNames().map((name) => {
+      const state = this.maps.get(name)!;
+      const keys: SnapshotKey[] = [];
+      for (const keyStr of liveKeyStrs(state)) {
+        const { key, value, seqno } = state.entries.get(keyStr)!;
+        keys.push({ key, value: value!, seqno: seqno as Seqno });
+      }
+      return { name, seqno: state.seqno as Seqno, keys };
+    });
   }
 
   /**
-   * A store holding a snapshot's state at `seqno`: every key written at `seqno` (the versions of
-   * earlier writes are not in a snapshot), nothing to roll back below it. Keys and values are
+   * A store holding a snapshot's state at `seqno`: every key at the seqno of its last write and
+   * every map at that of its last write, nothing to roll back below `seqno`. Keys and values are
    * copied unless `adopt` says the caller hands over buffers nothing else writes to (a decoded
-   * snapshot's): a million-key snapshot is then not copied a second time.
+   * snapshot's): a million-key snapshot is then not copied a second time. The maps come from a
+   * decoder that checked their order and seqnos (asserted here).
    */
-  static fromSnapshot(seqno: Seqno, writeSet: WriteSet, adopt = false): Store {
+  static fromSnapshot(seqno: Seqno, maps: readonly SnapshotMap[], adopt = false): Store {
     assert(seqno >= 1, "a snapshot is taken at a seqno >= 1");
     const store = new Store();
-    for (const map of writeSet.maps) {
+    for (const map of maps) {
       checkMapName(map.name);
+      assert(map.seqno >= 1 && map.seqno <= seqno, `map ${map.name} written at or before seqno`);
+      assert(!store.maps.has(map.name), `map ${map.name} appears once`);
       const state = new MapState(map.name);
-      for (const w of map.writes) {
-        assert(w.value !== null, "a snapshot holds no removals");
-        const key = adopt ? w.key : w.key.slice();
+      for (const k of map.keys) {
+        assert(k.seqno >= 1 && k.seqno <= map.seqno, "a key is written at or before its map");
+        const key = adopt ? k.key : k.key.slice();
         state.entries.set(
-          bytesToKey(w.key),
-          new Entry(key, adopt ? w.value : w.value.slice(), seqno),
+          bytesToKey(k.key),
+          new Entry(key, adopt ? k.value : k.value.slice(), k.seqno),
         );
         state.liveCount++;
       }
-      state.seqno = seqno;
+      assert(state.entries.size === map.keys.length, `map ${map.name} has no duplicate keys`);
+      state.seqno = map.seqno;
       store.maps.set(map.name, state);
     }
     store.currentSeqno = seqno;
@@ -392,15 +401,16 @@ export class Store {
   }
 
   /**
-   * The live [key, value] pairs of a map in no particular order (cheaper than entries(): a
-   * snapshot captured on the node thread is sorted elsewhere). Values are shared, not copied.
+   * The live keys of a map, with their values and seqnos, in no particular order (cheaper than
+   * entries(): a snapshot captured on the node thread is sorted elsewhere). The items are the
+   * store's own entries, not copies: they are valid only until the store next changes.
    */
-  *liveUnsorted(map: string): IterableIterator<[Uint8Array, Uint8Array]> {
+  *liveUnsorted(map: string): IterableIterator<SnapshotKey> {
     const state = this.existingMap(map);
     if (state === undefined) return;
-    for (const entry of state.entries.values()) {
-      if (entry.value !== null) yield [entry.key, entry.value];
-    }
+    // An Entry with a value is a SnapshotKey (its seqno is that of its last write).
+    for (const entry of state.entries.values())
+      if (entry.value !== null) yield entry as SnapshotKey;
   }
 
   /**
@@ -409,12 +419,7 @@ export class Store {
    */
   entries(map: string): IterableIterator<[Uint8Array, Uint8Array]> {
     const state = this.existingMap(map);
-    const keyStrs: string[] = [];
-    if (state !== undefined) {
-      for (const [keyStr, entry] of state.entries) if (entry.value !== null) keyStrs.push(keyStr);
-    }
-    keyStrs.sort();
-    return liveEntries(state, keyStrs);
+    return liveEntries(state, state === undefined ? [] : liveKeyStrs(state));
   }
 
   private existingMap(name: string): MapState | undefined {
@@ -422,6 +427,13 @@ export class Store {
     if (state === undefined) checkMapName(name);
     return state;
   }
+}
+
+/** The key strings of a map's live keys, sorted: key-byte order (bytesToKey keeps it). */
+function liveKeyStrs(state: MapState): string[] {
+  const keyStrs: string[] = [];
+  for (const [keyStr, entry] of state.entries) if (entry.value !== null) keyStrs.push(keyStr);
+  return keyStrs.sort();
 }
 
 function* liveEntries(

@@ -8,13 +8,15 @@
  *   u64 LE public_domain_size
  *   public domain (clear, and the AAD of the private domain):
  *     u8 entry_type (4: write set with commit evidence and claims; 1: snapshot)
- *     i64 LE seqno | claims_digest[32] | commit_evidence_digest[32]
+ *     i64 LE seqno | claims_digest[32] | commit_evidence_digest[32]   (the digests: type 4 only)
  *     i64 LE max_conflict_version (0)
- *     public maps (codec.ts)
+ *     type 4: public maps (codec.ts); type 1: the snapshot's header and maps (snapshot-format.ts)
  *   private domain: AES-256-GCM ciphertext of the private maps (may be empty; the tag still
  *   authenticates the public domain)
  *
- * Pure: no IO. The IV is unique per (seqno, view) under one ledger secret, so never repeats.
+ * This module owns write-set entries whole, and for snapshots only the framing and encryption.
+ * Pure: no IO. The IV is unique per (seqno, view) under one ledger secret, so never repeats; a
+ * snapshot's IV has view 0 and the snapshot bit, as CCF writes it (one snapshot per seqno).
  */
 import { CcfError } from "../base/errors.js";
 import { assert } from "../base/assert.js";
@@ -43,7 +45,11 @@ const SNAPSHOT_IV_BIT = 0x8000_0000;
 export type EntryKind = "write-set" | "snapshot";
 /** u8 type | i64 seqno | claims[32] | commit evidence digest[32] | i64 max_conflict_version. */
 const PUBLIC_HEADER_BYTES = 1 + 8 + SHA256_BYTES + SHA256_BYTES + 8;
+/** u8 type | i64 seqno | i64 max_conflict_version: a snapshot has no digests. */
+const SNAPSHOT_PUBLIC_HEADER_BYTES = 1 + 8 + 8;
 const PUBLIC_DOMAIN_OFFSET = ENTRY_HEADER_BYTES + GCM_HEADER_BYTES + 8;
+/** Offset of a snapshot's public body (its header and maps: snapshot-format.ts) in the entry. */
+export const SNAPSHOT_BODY_OFFSET = PUBLIC_DOMAIN_OFFSET + SNAPSHOT_PUBLIC_HEADER_BYTES;
 const VIEW_MASK = 0x7fff_ffff;
 const ZERO_DIGEST = new Uint8Array(SHA256_BYTES);
 
@@ -67,7 +73,6 @@ export interface EncodeEntryInput {
 
 /** A decoded entry. Byte fields are views into the entry bytes. */
 export interface LedgerEntry {
-  readonly kind: EntryKind;
   readonly flags: number;
   readonly seqno: Seqno;
   readonly view: View;
@@ -124,8 +129,6 @@ export interface SealEntryInput {
   readonly commitEvidenceDigest: Uint8Array;
   readonly claimsDigest?: Uint8Array | undefined;
   readonly flags?: number | undefined;
-  /** Default "write-set"; "snapshot" sets entry type 1 and the snapshot IV bit. */
-  readonly kind?: EntryKind | undefined;
 }
 
 /** Size in bytes of the entry sealing domains of these sizes. */
@@ -156,31 +159,77 @@ export function sealEntryInto(
   const claims = input.claimsDigest ?? ZERO_DIGEST;
   assert(claims.byteLength === SHA256_BYTES, "claims digest is 32 bytes");
   const publicSize = PUBLIC_HEADER_BYTES + input.publicTables.byteLength;
-  const total = PUBLIC_DOMAIN_OFFSET + publicSize + input.privateTables.byteLength;
-  const size = total - ENTRY_HEADER_BYTES;
-  assert(size <= ENTRY_SIZE_MAX_BYTES, "entry too large for a u48 size");
-  assert(out.byteLength === total, "target has the entry's size");
-  out[0] = ENTRY_FORMAT_VERSION;
-  out[1] = input.flags ?? 0;
-  putU64LE(out, 2, size); // u48: the top two bytes of the u64 land in the tag, written last
-  const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
-  const snapshot = input.kind === "snapshot";
-  putU64LE(out, ivOffset, txId.seqno);
-  // u32 view word (its zero top half is overwritten next), with the snapshot bit if any.
-  putU64LE(out, ivOffset + 8, ((txId.view & VIEW_MASK) | (snapshot ? SNAPSHOT_IV_BIT : 0)) >>> 0);
-  putU64LE(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
+  writeFrame(out, { txId, kind: "write-set", flags: input.flags ?? 0, publicSize });
   const p = PUBLIC_DOMAIN_OFFSET;
-  out[p] = snapshot ? ENTRY_TYPE_SNAPSHOT : ENTRY_TYPE_WRITE_SET;
+  out[p] = ENTRY_TYPE_WRITE_SET;
   putU64LE(out, p + 1, txId.seqno);
   out.set(claims, p + 9);
   out.set(input.commitEvidenceDigest, p + 9 + SHA256_BYTES);
   // max_conflict_version (8 bytes) stays 0.
-  const publicEnd = p + publicSize;
   out.set(input.publicTables, p + PUBLIC_HEADER_BYTES);
+  encryptInto(out, txId.seqno, publicSize, input.privateTables, secrets);
+}
 
+/** Size in bytes of a snapshot entry whose public body and private plaintext have these sizes. */
+export function snapshotEntrySize(publicBodyBytes: number, privatePlaintextBytes: number): number {
+  return SNAPSHOT_BODY_OFFSET + publicBodyBytes + privatePlaintextBytes;
+}
+
+/**
+ * Seals a snapshot entry in `out` (snapshotEntrySize(...) zeroed bytes) whose public body
+ * (snapshot-format.ts) the caller already wrote at SNAPSHOT_BODY_OFFSET: writes the framing and
+ * the public header (type 1, seqno, max_conflict_version 0, no digests) and encrypts
+ * `privatePlaintext` after the body under the ledger secret in force at `seqno`, with IV view 0
+ * and the snapshot bit, as CCF does.
+ */
+export function sealSnapshotInto(
+  input: { seqno: Seqno; publicBodyBytes: number; privatePlaintext: Uint8Array },
+  secrets: LedgerSecrets,
+  out: Uint8Array,
+): void {
+  const publicSize = SNAPSHOT_PUBLIC_HEADER_BYTES + input.publicBodyBytes;
+  const txId = { view: 0 as View, seqno: input.seqno };
+  writeFrame(out, { txId, kind: "snapshot", flags: 0, publicSize });
+  out[PUBLIC_DOMAIN_OFFSET] = ENTRY_TYPE_SNAPSHOT;
+  putU64LE(out, PUBLIC_DOMAIN_OFFSET + 1, input.seqno);
+  // max_conflict_version (8 bytes) stays 0.
+  encryptInto(out, input.seqno, publicSize, input.privatePlaintext, secrets);
+}
+
+/** The entry header, IV and public domain size; `out` must have the entry's exact size. */
+function writeFrame(
+  out: Uint8Array,
+  frame: { txId: TxId; kind: EntryKind; flags: number; publicSize: number },
+): void {
+  const { txId, publicSize } = frame;
+  const size = out.byteLength - ENTRY_HEADER_BYTES;
+  assert(size <= ENTRY_SIZE_MAX_BYTES, "entry too large for a u48 size");
+  assert(PUBLIC_DOMAIN_OFFSET + publicSize <= out.byteLength, "the public domain fits the entry");
+  out[0] = ENTRY_FORMAT_VERSION;
+  out[1] = frame.flags;
+  putU64LE(out, 2, size); // u48: the top two bytes of the u64 land in the tag, written last
+  const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
+  const snapshotBit = frame.kind === "snapshot" ? SNAPSHOT_IV_BIT : 0;
+  putU64LE(out, ivOffset, txId.seqno);
+  // u32 view word (its zero top half is overwritten next), with the snapshot bit if any.
+  putU64LE(out, ivOffset + 8, ((txId.view & VIEW_MASK) | snapshotBit) >>> 0);
+  putU64LE(out, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES, publicSize);
+}
+
+/** Encrypts `plaintext` after the public domain (the AAD), and writes the tag. */
+function encryptInto(
+  out: Uint8Array,
+  seqno: Seqno,
+  publicSize: number,
+  plaintext: Uint8Array,
+  secrets: LedgerSecrets,
+): void {
+  const publicEnd = PUBLIC_DOMAIN_OFFSET + publicSize;
+  assert(publicEnd + plaintext.byteLength === out.byteLength, "target has the entry's size");
+  const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
   const iv = out.subarray(ivOffset, ivOffset + GCM_IV_BYTES);
-  const key = secrets.secretFor(txId.seqno).gcmKey;
-  const sealed = gcmEncrypt(key, iv, input.privateTables, out.subarray(p, publicEnd));
+  const key = secrets.secretFor(seqno).gcmKey;
+  const sealed = gcmEncrypt(key, iv, plaintext, out.subarray(PUBLIC_DOMAIN_OFFSET, publicEnd));
   out.set(sealed.ciphertext, publicEnd);
   out.set(sealed.tag, ENTRY_HEADER_BYTES);
 }
@@ -189,12 +238,9 @@ function fail(code: EntryErrorCode, offset: number, what: string): never {
   throw new EntryError({ code, offset }, `ledger entry: ${what} (at entry offset ${offset})`);
 }
 
-/**
- * Parses entry bytes (one whole entry) of the expected kind (ledger files hold write sets only;
- * snapshot files one snapshot). Throws EntryError or CodecError on malformed input.
- */
-export function decodeEntry(bytes: Uint8Array, expected: EntryKind = "write-set"): LedgerEntry {
-  const entry = checkedLayout(bytes, expected);
+/** Parses a write-set entry (one whole entry). Throws EntryError or CodecError when malformed. */
+export function decodeEntry(bytes: Uint8Array): LedgerEntry {
+  const entry = checkedLayout(bytes);
   entry.publicMaps = decodeMaps(entry.publicDomain.subarray(PUBLIC_HEADER_BYTES));
   return entry;
 }
@@ -208,12 +254,8 @@ export function decryptPrivateDomain(
   bytes: Uint8Array,
   secrets: LedgerSecrets,
 ): { seqno: Seqno; plaintext: Uint8Array | null } {
-  const e = checkedLayout(bytes, "write-set");
-  const key = secrets.secretFor(e.seqno).gcmKey;
-  return {
-    seqno: e.seqno,
-    plaintext: gcmDecrypt(key, e.iv, e.privateCiphertext, e.tag, e.publicDomain),
-  };
+  const e = checkedLayout(bytes);
+  return { seqno: e.seqno, plaintext: decryptFramed(e, secrets) };
 }
 
 /**
@@ -225,7 +267,7 @@ export function entryLeafInputs(bytes: Uint8Array): {
   commitEvidenceDigest: Uint8Array;
   claimsDigest: Uint8Array;
 } {
-  const e = checkedLayout(bytes, "write-set");
+  const e = checkedLayout(bytes);
   return {
     seqno: e.seqno,
     commitEvidenceDigest: e.commitEvidenceDigest,
@@ -233,14 +275,67 @@ export function entryLeafInputs(bytes: Uint8Array): {
   };
 }
 
+/** Where the domains of a framed entry are. Byte fields are views into the entry bytes. */
+export interface EntryFrame {
+  readonly flags: number;
+  readonly seqno: Seqno;
+  /** The IV's view word without the snapshot bit (0 in snapshots). */
+  readonly ivView: View;
+  /** The whole serialised public domain: the authenticated data of the private domain. */
+  readonly publicDomain: Uint8Array;
+  readonly tag: Uint8Array;
+  readonly iv: Uint8Array;
+  readonly privateCiphertext: Uint8Array;
+}
+
+/** A snapshot entry's framing; its body (after the 17-byte public header) is snapshot-format's. */
+export interface SnapshotFrame extends EntryFrame {
+  /** The public domain after its header: the snapshot header and the public maps. */
+  readonly publicBody: Uint8Array;
+}
+
+/**
+ * Checks the framing of a snapshot entry (version, size, public domain size, type 1, seqno, IV
+ * seqno and snapshot bit) and returns where its parts are. Throws EntryError.
+ */
+export function decodeSnapshotFrame(bytes: Uint8Array): SnapshotFrame {
+  const frame = checkedFrame(bytes, "snapshot");
+  return { ...frame, publicBody: frame.publicDomain.subarray(SNAPSHOT_PUBLIC_HEADER_BYTES) };
+}
+
+/** The private domain of a framed entry, decrypted, or null when it does not authenticate. */
+export function decryptFramed(
+  frame: Pick<EntryFrame, "seqno" | "iv" | "tag" | "privateCiphertext" | "publicDomain">,
+  secrets: LedgerSecrets,
+): Uint8Array | null {
+  const key = secrets.secretFor(frame.seqno).gcmKey;
+  return gcmDecrypt(key, frame.iv, frame.privateCiphertext, frame.tag, frame.publicDomain);
+}
+
 const NO_MAPS: readonly MapWrites[] = [];
 
 /** decodeEntry's checks and views, with the public maps not yet decoded (NO_MAPS). */
-function checkedLayout(
-  bytes: Uint8Array,
-  expected: EntryKind,
-): { -readonly [K in keyof LedgerEntry]: LedgerEntry[K] } {
-  if (bytes.byteLength < PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES) {
+function checkedLayout(bytes: Uint8Array): { -readonly [K in keyof LedgerEntry]: LedgerEntry[K] } {
+  const frame = checkedFrame(bytes, "write-set");
+  const p = PUBLIC_DOMAIN_OFFSET;
+  return {
+    flags: frame.flags,
+    seqno: frame.seqno,
+    view: frame.ivView,
+    claimsDigest: bytes.subarray(p + 9, p + 9 + SHA256_BYTES),
+    commitEvidenceDigest: bytes.subarray(p + 9 + SHA256_BYTES, p + 9 + 2 * SHA256_BYTES),
+    publicMaps: NO_MAPS,
+    publicDomain: frame.publicDomain,
+    tag: frame.tag,
+    iv: frame.iv,
+    privateCiphertext: frame.privateCiphertext,
+  };
+}
+
+/** The checks every entry of `expected` kind passes, and where its parts are. */
+function checkedFrame(bytes: Uint8Array, expected: EntryKind): EntryFrame {
+  const headerBytes = expected === "snapshot" ? SNAPSHOT_PUBLIC_HEADER_BYTES : PUBLIC_HEADER_BYTES;
+  if (bytes.byteLength < PUBLIC_DOMAIN_OFFSET + headerBytes) {
     fail(EntryErrorCode.Truncated, 0, `${bytes.byteLength} bytes is shorter than any entry`);
   }
   if (bytes[0] !== ENTRY_FORMAT_VERSION)
@@ -255,7 +350,7 @@ function checkedLayout(
   }
   const publicSize = getU64LE(bytes, ENTRY_HEADER_BYTES + GCM_HEADER_BYTES);
   const publicEnd = PUBLIC_DOMAIN_OFFSET + publicSize;
-  if (!(publicSize >= PUBLIC_HEADER_BYTES) || publicEnd > bytes.byteLength) {
+  if (!(publicSize >= headerBytes) || publicEnd > bytes.byteLength) {
     fail(
       EntryErrorCode.MalformedPublicDomain,
       ENTRY_HEADER_BYTES + GCM_HEADER_BYTES,
@@ -278,13 +373,9 @@ function checkedLayout(
     fail(EntryErrorCode.MalformedPublicDomain, ivOffset + 8, "IV snapshot bit != entry type");
   }
   return {
-    kind: expected,
     flags: bytes[1]!,
     seqno: seqno as Seqno,
-    view: (viewWord & VIEW_MASK) as View,
-    claimsDigest: bytes.subarray(p + 9, p + 9 + SHA256_BYTES),
-    commitEvidenceDigest: bytes.subarray(p + 9 + SHA256_BYTES, p + 9 + 2 * SHA256_BYTES),
-    publicMaps: NO_MAPS,
+    ivView: (viewWord & VIEW_MASK) as View,
     publicDomain: bytes.subarray(p, publicEnd),
     tag: bytes.subarray(ENTRY_HEADER_BYTES, ivOffset),
     iv: bytes.subarray(ivOffset, ivOffset + GCM_IV_BYTES),
@@ -297,8 +388,7 @@ function checkedLayout(
  * entry (public or private part) was altered, or `secrets` hold the wrong key.
  */
 export function decryptPrivateMaps(entry: LedgerEntry, secrets: LedgerSecrets): MapWrites[] | null {
-  const key = secrets.secretFor(entry.seqno).gcmKey;
-  const plain = gcmDecrypt(key, entry.iv, entry.privateCiphertext, entry.tag, entry.publicDomain);
+  const plain = decryptFramed(entry, secrets);
   if (plain === null) return null;
   return decodeMaps(plain);
 }

@@ -2,49 +2,43 @@
  * Snapshot files (ccf-compatibility.md §6.6): the whole store at a signature seqno, so a node can
  * start there instead of replaying the ledger from seqno 1 (issue #5).
  *
- * A snapshot is one entry of type Snapshot (entry-format.ts: type 1, the snapshot bit in the
- * IV's view word, zero commit evidence and claims digests) whose maps hold every live key of
- * every map as a write, public maps in clear and private maps AES-256-GCM encrypted with the
- * ledger secret in force at its seqno. The Merkle tree's state at that seqno travels in the
- * public map `public:ccf.internal.tree`, as in CCF. Once the snapshot's evidence
- * (`public:ccf.internal.snapshot_evidence`: its SHA-256 and seqno) is committed, the JSON
- * receipt of the evidence transaction is appended to the file as UTF-8, and the file is renamed
+ * A snapshot file holds one snapshot entry in CCF's layout (snapshot-format.ts): the hash at
+ * snapshot and the view history, then every map written so far with its live keys and their
+ * seqnos, public maps in clear and private maps AES-256-GCM encrypted with the ledger secret in
+ * force at its seqno. The Merkle tree's state at that seqno travels in the public map
+ * `public:ccf.internal.tree`, as in CCF (its value is opaque here). Once the snapshot's evidence
+ * (`public:ccf.internal.snapshot_evidence`: its SHA-256 and seqno) is committed, the JSON receipt
+ * of the evidence transaction is appended to the file as UTF-8, and the file is renamed
  * `snapshot_<seqno>_<evidence seqno>.committed`.
  *
  * Pure: encoding, decoding and naming; writing and renaming files is the node's.
  * Invariants: the snapshot bytes (before the receipt) are canonical, so the same store at the
- * same seqno gives the same bytes (and digest) on every node.
+ * same seqno gives the same bytes (and digest) on every node, whether encoded on the node thread
+ * (encodeSnapshot) or from packed state on a worker (encodePackedSnapshot).
  */
-import { CcfError, isTextDecodeError } from "../base/errors.js";
-import { fromUtf8 } from "../base/bytes.js";
+import { isTextDecodeError } from "../base/errors.js";
+import { fromUtf8, getU32LE, getU64LE, putU32LE, putU64LE } from "../base/bytes.js";
 import type { Seqno, View } from "../base/ids.js";
-import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
-import { encodeMaps, layoutMaps, writeMaps } from "../kv/codec.js";
+import { sha256 } from "../crypto/hash.js";
+import type { SnapshotKey, SnapshotMap } from "../kv/snapshot-state.js";
+import { compareNames, type MapWrites } from "../kv/write-set.js";
 import { SERVICE_TABLES } from "../kv/service-tables.js";
-import { compareNames, splitDomains, type MapWrites, type WriteSet } from "../kv/write-set.js";
 import { ENTRY_HEADER_SIZE_BYTES, readEntryHeader } from "./entry-header.js";
-import { decodeEntry, decodeWriteSet, EntryError, sealEntry } from "./entry-format.js";
 import type { LedgerSecrets } from "./ledger-secrets.js";
-
-export enum SnapshotErrorCode {
-  /** Not a snapshot entry (truncated, wrong type, bad framing). */
-  Malformed = "Malformed",
-  /** The private domain does not authenticate: altered bytes or the wrong ledger secret. */
-  Tampered = "Tampered",
-  /** The bytes after the entry are not a UTF-8 JSON receipt. */
-  BadReceipt = "BadReceipt",
-}
-export type SnapshotErrorType = { code: SnapshotErrorCode };
-export class SnapshotError extends CcfError<SnapshotErrorType> {}
-
-export interface SnapshotContents {
-  readonly seqno: Seqno;
-  readonly view: View;
-  /** Every map's live keys as writes, maps and keys in canonical order. */
-  readonly writeSet: WriteSet;
-}
+import {
+  decodeSnapshotEntry,
+  decryptSnapshotMaps,
+  encodeSnapshotEntry,
+  joinSnapshotMaps,
+  SnapshotError,
+  SnapshotErrorCode,
+  type SnapshotContents,
+  type SnapshotHeader,
+} from "./snapshot-format.js";
 
 export interface DecodedSnapshot extends SnapshotContents {
+  /** The view of the transaction at the snapshot's seqno (from its view history). */
+  readonly view: View;
   /** The snapshot entry's bytes (what the evidence hashes), without any receipt. */
   readonly entryBytes: Uint8Array;
   /** The receipt appended once the evidence committed, parsed; null before. */
@@ -53,67 +47,57 @@ export interface DecodedSnapshot extends SnapshotContents {
 
 /** Serialises and encrypts a snapshot of `contents` (canonical bytes). */
 export function encodeSnapshot(contents: SnapshotContents, secrets: LedgerSecrets): Uint8Array {
-  const { publicMaps, privateMaps } = splitDomains(contents.writeSet);
-  const layout = layoutMaps(privateMaps);
-  const privateTables = new Uint8Array(layout.sizeBytes);
-  writeMaps(layout, privateTables, 0);
-  return sealEntry(
-    {
-      txId: { view: contents.view, seqno: contents.seqno },
-      publicTables: encodeMaps(publicMaps),
-      privateTables,
-      commitEvidenceDigest: new Uint8Array(SHA256_BYTES),
-      kind: "snapshot",
-    },
-    secrets,
-  );
+  return encodeSnapshotEntry(contents, secrets);
 }
 
 // ---- Off-thread encoding ------------------------------------------------------------------
 
+/** A map as the node thread captures it: its live keys in no particular order. */
+export interface CapturedMap {
+  readonly name: string;
+  readonly seqno: Seqno;
+  readonly keys: Iterable<SnapshotKey>;
+}
+
+const U32 = 4;
+const U64 = 8;
+
 /**
  * A snapshot's state packed into one buffer on the node thread, unsorted, so that sorting,
  * serialising and encrypting (encodePackedSnapshot) can happen on another thread:
- * u32 LE map count, then per map u32 name length, name (UTF-8), u32 entry count, and per entry
- * u32 key length, key, u32 value length, value.
+ * u32 LE map count, then per map u32 name length, name (UTF-8), u64 LE map seqno, u32 key count,
+ * and per key u32 key length, key, u32 value length, value, u64 LE key seqno. Keys are consumed
+ * at once: the store may change after this returns.
  */
-export function packSnapshotState(
-  maps: readonly { name: string; entries: Iterable<[Uint8Array, Uint8Array]> }[],
-): Uint8Array {
+export function packSnapshotState(maps: readonly CapturedMap[]): Uint8Array {
   const encoder = new TextEncoder();
-  const parts: Uint8Array[] = [];
-  let total = 4;
-  const lengths: number[] = [];
-  for (const map of maps) {
-    const name = encoder.encode(map.name);
-    const start = parts.length;
-    parts.push(name);
-    let count = 0;
-    for (const [key, value] of map.entries) {
-      parts.push(key, value);
-      total += 8 + key.byteLength + value.byteLength;
-      count++;
-    }
-    lengths.push(start, count);
-    total += 8 + name.byteLength;
-  }
+  const names = maps.map((m) => encoder.encode(m.name));
+  const keyLists = maps.map((m) => [...m.keys]);
+  let total = U32;
+  keyLists.forEach((keys, m) => {
+    total += U32 + names[m]!.byteLength + U64 + U32;
+    for (const k of keys) total += 2 * U32 + k.key.byteLength + k.value.byteLength + U64;
+  });
   const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, maps.length, true);
-  let at = 4;
+  putU32LE(out, 0, maps.length);
+  let at = U32;
   const put = (bytes: Uint8Array) => {
-    view.setUint32(at, bytes.byteLength, true);
-    out.set(bytes, at + 4);
-    at += 4 + bytes.byteLength;
+    putU32LE(out, at, bytes.byteLength);
+    out.set(bytes, at + U32);
+    at += U32 + bytes.byteLength;
   };
-  for (let m = 0; m < maps.length; m++) {
-    const start = lengths[2 * m]!;
-    const count = lengths[2 * m + 1]!;
-    put(parts[start]!);
-    view.setUint32(at, count, true);
-    at += 4;
-    for (let i = 0; i < 2 * count; i++) put(parts[start + 1 + i]!);
-  }
+  keyLists.forEach((keys, m) => {
+    put(names[m]!);
+    putU64LE(out, at, maps[m]!.seqno);
+    putU32LE(out, at + U64, keys.length);
+    at += U64 + U32;
+    for (const k of keys) {
+      put(k.key);
+      put(k.value);
+      putU64LE(out, at, k.seqno);
+      at += U64;
+    }
+  });
   return out;
 }
 
@@ -123,36 +107,46 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.byteLength - b.byteLength;
 }
 
+/** The maps of packed state (packSnapshotState), in canonical order: names, then key bytes. */
+function unpackSnapshotState(packed: Uint8Array): SnapshotMap[] {
+  let offset = U32;
+  const take = () => {
+    const length = getU32LE(packed, offset);
+    const bytes = packed.subarray(offset + U32, offset + U32 + length);
+    offset += U32 + length;
+    return bytes;
+  };
+  const maps: SnapshotMap[] = [];
+  const mapCount = getU32LE(packed, 0);
+  for (let m = 0; m < mapCount; m++) {
+    const name = fromUtf8(take());
+    const seqno = getU64LE(packed, offset) as Seqno;
+    const count = getU32LE(packed, offset + U64);
+    offset += U64 + U32;
+    const keys: SnapshotKey[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const key = take();
+      const value = take();
+      keys[i] = { key, value, seqno: getU64LE(packed, offset) as Seqno };
+      offset += U64;
+    }
+    keys.sort((a, b) => compareBytes(a.key, b.key));
+    maps.push({ name, seqno, keys });
+  }
+  return maps.sort((a, b) => compareNames(a.name, b.name));
+}
+
 /**
- * The snapshot entry of packed state (packSnapshotState): maps by name and keys by bytes in
- * canonical order, then encodeSnapshot. The same bytes as encodeSnapshot of the sorted state.
+ * The snapshot entry of packed state (packSnapshotState) at `header`: maps by name and keys by
+ * bytes in canonical order, then encodeSnapshot. The same bytes as encodeSnapshot of the sorted
+ * state.
  */
 export function encodePackedSnapshot(
   packed: Uint8Array,
-  at: { seqno: Seqno; view: View },
+  header: SnapshotHeader,
   secrets: LedgerSecrets,
 ): Uint8Array {
-  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
-  let offset = 4;
-  const take = () => {
-    const length = view.getUint32(offset, true);
-    const bytes = packed.subarray(offset + 4, offset + 4 + length);
-    offset += 4 + length;
-    return bytes;
-  };
-  const maps: { name: string; writes: { key: Uint8Array; value: Uint8Array }[] }[] = [];
-  const mapCount = view.getUint32(0, true);
-  for (let m = 0; m < mapCount; m++) {
-    const name = fromUtf8(take());
-    const count = view.getUint32(offset, true);
-    offset += 4;
-    const writes: { key: Uint8Array; value: Uint8Array }[] = new Array(count);
-    for (let i = 0; i < count; i++) writes[i] = { key: take(), value: take() };
-    writes.sort((a, b) => compareBytes(a.key, b.key));
-    if (count > 0) maps.push({ name, writes });
-  }
-  maps.sort((a, b) => compareNames(a.name, b.name));
-  return encodeSnapshot({ seqno: at.seqno, view: at.view, writeSet: { maps } }, secrets);
+  return encodeSnapshot({ ...header, maps: unpackSnapshotState(packed) }, secrets);
 }
 
 /** The evidence record of the snapshot at `seqno` (SERVICE_TABLES.snapshotEvidence). */
@@ -205,39 +199,43 @@ export function splitSnapshotFile(
 }
 
 /**
- * Parses a snapshot file's bytes: the snapshot entry, decrypted with `secrets`, and the receipt
- * appended after it, if any. Throws SnapshotError.
+ * Parses a snapshot file's bytes: the snapshot entry, its private maps decrypted with `secrets`,
+ * and the receipt appended after it, if any. Throws SnapshotError (UnsupportedFormat for a
+ * snapshot of Consortia's earlier layout).
  */
 export function decodeSnapshot(bytes: Uint8Array, secrets: LedgerSecrets): DecodedSnapshot {
-  const length = entryLength(bytes);
-  if (length === null || length > bytes.byteLength) {
+  const split = splitSnapshotFile(bytes);
+  if (split === null) {
     fail(SnapshotErrorCode.Malformed, `${bytes.byteLength} bytes cannot hold the entry`);
   }
-  const entryBytes = bytes.subarray(0, length);
-  let entry;
-  try {
-    entry = decodeEntry(entryBytes, "snapshot");
-  } catch (e) {
-    if (e instanceof EntryError || e instanceof CcfError) {
-      fail(SnapshotErrorCode.Malformed, e.message);
-    }
-    throw e;
-  }
-  const writeSet = decodeWriteSet(entry, secrets);
-  if (writeSet === null) {
+  const entry = decodeSnapshotEntry(split.entry);
+  const privateMaps = decryptSnapshotMaps(entry, secrets);
+  if (privateMaps === null) {
     fail(SnapshotErrorCode.Tampered, `seqno ${entry.seqno} does not authenticate`);
   }
-  const tail = bytes.subarray(length);
   let receipt: unknown = null;
-  if (tail.byteLength > 0) {
+  if (split.receipt.byteLength > 0) {
     try {
-      receipt = JSON.parse(fromUtf8(tail));
+      receipt = JSON.parse(fromUtf8(split.receipt));
     } catch (e) {
       if (!isTextDecodeError(e)) throw e;
       fail(SnapshotErrorCode.BadReceipt, `trailing bytes are not a JSON receipt (${String(e)})`);
     }
   }
-  return { seqno: entry.seqno, view: entry.view, writeSet, entryBytes, receipt };
+  return {
+    seqno: entry.seqno,
+    view: entry.view,
+    hashAtSnapshot: entry.hashAtSnapshot,
+    viewHistory: entry.viewHistory,
+    maps: joinSnapshotMaps(entry.publicMaps, privateMaps),
+    entryBytes: split.entry,
+    receipt,
+  };
+}
+
+/** The value of the Merkle tree's map in a snapshot's maps (opaque here), or null. */
+export function snapshotTreeValue(maps: readonly SnapshotMap[]): Uint8Array | null {
+  return maps.find((m) => m.name === SERVICE_TABLES.tree)?.keys[0]?.value ?? null;
 }
 
 // ---- File names ---------------------------------------------------------------------------

@@ -197,6 +197,7 @@ export class NodeHost implements NodeContext {
       system: this.system,
       store: this.store,
       history: this.history,
+      viewHistory: (at) => this.raft.log.viewHistory(at),
       // A recovering service holds only the public domain until the recovery completes: no
       // snapshot of it then.
       isPrimary: () => this.raft.isLeader && (this.disasterRecovery?.done ?? true),

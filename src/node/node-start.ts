@@ -6,11 +6,12 @@
 import { assert } from "../base/assert.js";
 import type { NodeId, Seqno } from "../base/ids.js";
 import type { View } from "../base/ids.js";
+import type { LogBase } from "../consensus/raft-log.js";
 import type { RaftEntry } from "../consensus/types.js";
 import { Store } from "../kv/store.js";
 import { TxHistory } from "../ledger/history.js";
 import type { LedgerSecrets } from "../ledger/ledger-secrets.js";
-import { SERVICE_TABLES } from "../kv/service-tables.js";
+import { snapshotTreeValue } from "../ledger/snapshot.js";
 import type { JoinedNode } from "./join/join-boot.js";
 import type { RecoveredNode } from "./recovery/recovery-boot.js";
 import { trustedNodeIds } from "./replication/nodes-table.js";
@@ -43,7 +44,7 @@ export interface StartingState {
   readonly ledgerStartSeqno: Seqno | undefined;
   /** The Raft log's start: its base, entries already held, and the node's first role. */
   readonly raft: {
-    readonly base: { seqno: Seqno; view: View; configuration: readonly NodeId[] };
+    readonly base: LogBase;
     readonly entries?: readonly RaftEntry[];
     readonly commitSeqno?: Seqno;
     readonly view: View;
@@ -90,25 +91,34 @@ function joinerState(joined: JoinedNode): StartingState {
       raft: { base: NOTHING, view: 0 as View, startAsLeader: false },
     };
   }
-  const tree = snapshot.writeSet.maps.find((m) => m.name === SERVICE_TABLES.tree)?.writes[0];
-  if (tree?.value == null) {
+  const tree = snapshotTreeValue(snapshot.maps);
+  if (tree === null) {
     throw new StartupError(
       { code: StartupErrorCode.UnusableSnapshot },
       `snapshot ${snapshot.seqno} holds no Merkle tree state`,
     );
   }
   // A node joining from a snapshot starts its store, history and ledger at its seqno.
-  const store = Store.fromSnapshot(snapshot.seqno, snapshot.writeSet, true);
+  const store = Store.fromSnapshot(snapshot.seqno, snapshot.maps, true);
   const evidenceSeqno = joined.snapshotEvidenceSeqno;
   return {
     ...common,
     store,
-    history: TxHistory.fromSnapshot(secrets, { seqno: snapshot.seqno, tree: tree.value }),
+    history: TxHistory.fromSnapshot(secrets, {
+      seqno: snapshot.seqno,
+      tree,
+      hashAtSnapshot: snapshot.hashAtSnapshot,
+    }),
     startView: snapshot.view,
     startupSeqno: snapshot.seqno,
     ledgerStartSeqno: (snapshot.seqno + 1) as Seqno,
     raft: {
-      base: { seqno: snapshot.seqno, view: snapshot.view, configuration: trustedNodeIds(store) },
+      base: {
+        seqno: snapshot.seqno,
+        view: snapshot.view,
+        configuration: trustedNodeIds(store),
+        viewHistory: snapshot.viewHistory,
+      },
       view: snapshot.view,
       startAsLeader: false,
     },

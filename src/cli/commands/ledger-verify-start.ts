@@ -7,15 +7,15 @@
  * "OK" for what was not checked.
  */
 import { readFileSync } from "node:fs";
-import { fromUtf8, toHex } from "../../base/bytes.js";
+import { equalBytes, fromUtf8, toHex } from "../../base/bytes.js";
 import { CcfError, isNodeError, isTextDecodeError } from "../../base/errors.js";
 import type { Seqno } from "../../base/ids.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
-import type { MapWrites } from "../../kv/write-set.js";
-import { decodeEntry } from "../../ledger/entry-format.js";
+import type { SnapshotMap } from "../../kv/snapshot-state.js";
 import type { VerifierStart } from "../../ledger/ledger-verifier.js";
 import { parseReceipt, verifyReceipt } from "../../ledger/receipt.js";
 import { snapshotDigest, splitSnapshotFile } from "../../ledger/snapshot.js";
+import { decodeSnapshotEntry } from "../../ledger/snapshot-format.js";
 import { CliError } from "../cli-error.js";
 
 export interface StartOptions {
@@ -71,7 +71,11 @@ function snapshotStart(options: StartOptions, firstSeqno: number): VerificationS
   return {
     start: {
       kind: "snapshot",
-      at: { seqno: snapshot.seqno, tree: snapshot.tree },
+      at: {
+        seqno: snapshot.seqno,
+        tree: snapshot.tree,
+        hashAtSnapshot: snapshot.hashAtSnapshot,
+      },
       serviceCertPem: snapshot.serviceCertPem,
     },
     fromSeqno: snapshot.seqno + 1,
@@ -84,6 +88,7 @@ function snapshotStart(options: StartOptions, firstSeqno: number): VerificationS
 interface VerifiedSnapshot {
   readonly seqno: Seqno;
   readonly tree: Uint8Array;
+  readonly hashAtSnapshot: Uint8Array;
   readonly serviceCertPem: string | null;
 }
 
@@ -98,13 +103,15 @@ function readSnapshot(path: string, serviceCertPem: string): VerifiedSnapshot {
   };
   const split = splitSnapshotFile(bytes) ?? bad("truncated: it cannot hold its entry");
   if (split.receipt.byteLength === 0) bad("not committed: no receipt follows the snapshot");
-  let publicMaps: readonly MapWrites[];
+  let publicMaps: readonly SnapshotMap[];
   let seqno: Seqno;
+  let hashAtSnapshot: Uint8Array;
   let receipt;
   try {
-    const entry = decodeEntry(split.entry, "snapshot");
+    const entry = decodeSnapshotEntry(split.entry);
     publicMaps = entry.publicMaps;
     seqno = entry.seqno;
+    hashAtSnapshot = entry.hashAtSnapshot;
     receipt = parseReceipt(JSON.parse(fromUtf8(split.receipt)));
   } catch (err: unknown) {
     if (!(err instanceof CcfError) && !isTextDecodeError(err)) throw err;
@@ -118,7 +125,7 @@ function readSnapshot(path: string, serviceCertPem: string): VerifiedSnapshot {
   if (verdict.kind === "invalid") bad(`its receipt does not verify (${verdict.reason})`);
   const tree = singleton(publicMaps, SERVICE_TABLES.tree) ?? bad("it holds no Merkle tree");
   const info = singleton(publicMaps, SERVICE_TABLES.serviceInfo);
-  return { seqno, tree, serviceCertPem: info === null ? null : certOf(info) };
+  return { seqno, tree, hashAtSnapshot, serviceCertPem: info === null ? null : certOf(info) };
 }
 
 function readSnapshotFile(path: string): Uint8Array {
@@ -130,10 +137,10 @@ function readSnapshotFile(path: string): Uint8Array {
   }
 }
 
-function singleton(maps: readonly MapWrites[], name: string): Uint8Array | null {
+function singleton(maps: readonly SnapshotMap[], name: string): Uint8Array | null {
   const map = maps.find((m) => m.name === name);
-  const write = map?.writes.find((w) => toHex(w.key) === toHex(SINGLETON_KEY_BYTES));
-  return write?.value ?? null;
+  const key = map?.keys.find((k) => equalBytes(k.key, SINGLETON_KEY_BYTES));
+  return key?.value ?? null;
 }
 
 /** The certificate of a service.info value, or null when it names none. */

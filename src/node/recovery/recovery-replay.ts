@@ -29,12 +29,7 @@ import type { RaftEntry } from "../../consensus/types.js";
 import { PAYLOAD_WINDOW } from "../../consensus/raft-log.js";
 import { Store } from "../../kv/store.js";
 import type { MapWrites } from "../../kv/write-set.js";
-import {
-  decodeEntry,
-  decryptPrivateDomain,
-  decryptPrivateMaps,
-  type LedgerEntry,
-} from "../../ledger/entry-format.js";
+import { decodeEntry, decryptPrivateDomain, type LedgerEntry } from "../../ledger/entry-format.js";
 import { decodeMaps } from "../../kv/codec.js";
 import { ReplayBatches, ReplayPool, type Located } from "./replay-batches.js";
 import { TxHistory } from "../../ledger/history.js";
@@ -53,7 +48,12 @@ import {
 } from "../../ledger/cose-signature.js";
 import { LegacyNumberingCheck } from "../../ledger/legacy-format.js";
 import { findSignature, type SignatureValue } from "../../ledger/signature.js";
-import { recordsSnapshotEvidence, snapshotDigest } from "../../ledger/snapshot.js";
+import {
+  recordsSnapshotEvidence,
+  snapshotDigest,
+  snapshotTreeValue,
+} from "../../ledger/snapshot.js";
+import { decodeSnapshotEntry, decryptSnapshotMaps } from "../../ledger/snapshot-format.js";
 import { GOV_MAPS } from "../../gov/tables.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import { sameCertificate } from "../../crypto/certs.js";
@@ -104,12 +104,20 @@ export interface PublicReplayInput {
   readonly onProgress?: (seqno: number, bytesRead: number, bytesTotal: number) => void;
 }
 
+/** Where a replay starts: seqno 0, or a snapshot's seqno, view and view history. */
+export interface ReplayBase {
+  readonly seqno: Seqno;
+  readonly view: View;
+  /** CCF's view history up to `seqno` (empty at seqno 0), which later snapshots extend. */
+  readonly viewHistory: readonly Seqno[];
+}
+
 export interface PublicReplay {
   /** The public domain at `lastSignedSeqno`, compacted there. */
   readonly store: Store;
   readonly history: TxHistory;
-  /** Where the replay started: the snapshot's seqno and view, or 0. */
-  readonly base: { readonly seqno: Seqno; readonly view: View };
+  /** Where the replay started: the snapshot's seqno, view and view history, or 0. */
+  readonly base: ReplayBase;
   /**
    * Entries base+1 .. lastSignedSeqno for the Raft log (configurations left out). Only those
    * from `payloadsFrom` on carry their payload; older ones hold an empty one, and the node
@@ -138,19 +146,21 @@ function fail(
   throw new RecoveryReplayError({ code, ...at }, message);
 }
 
-/** The public maps of a snapshot entry, as a store at its seqno; its Merkle tree and view. */
+/** The public maps of a snapshot entry, as a store at its seqno; its tree and view history. */
 function snapshotPublicStore(snapshot: RecoverySnapshot): {
   store: Store;
   tree: Uint8Array;
-  view: View;
+  hashAtSnapshot: Uint8Array;
+  base: ReplayBase;
 } {
-  const entry = decodeEntry(snapshot.entryBytes, "snapshot");
-  const store = Store.fromSnapshot(snapshot.seqno, { maps: entry.publicMaps }, true);
-  const tree = store.get(SERVICE_TABLES.tree, SINGLETON_KEY_BYTES);
-  if (tree === undefined) {
+  const entry = decodeSnapshotEntry(snapshot.entryBytes);
+  const store = Store.fromSnapshot(snapshot.seqno, entry.publicMaps, true);
+  const tree = snapshotTreeValue(entry.publicMaps);
+  if (tree === null) {
     fail(RecoveryReplayErrorCode.InvalidLedger, `snapshot ${snapshot.seqno} holds no Merkle tree`);
   }
-  return { store, tree, view: entry.view };
+  const base = { seqno: snapshot.seqno, view: entry.view, viewHistory: entry.viewHistory };
+  return { store, tree, hashAtSnapshot: entry.hashAtSnapshot, base };
 }
 
 /** Issuer and subject of the last COSE signature in `store`, or CCF's defaults. */
@@ -214,8 +224,8 @@ async function readPublic(replay: PublicReplayState, input: PublicReplayInput): 
 class PublicReplayState {
   readonly store: Store;
   readonly history: TxHistory;
-  /** Where the replay started: the snapshot's seqno and view, or 0. */
-  readonly base: { seqno: Seqno; view: View } = { seqno: 0 as Seqno, view: 0 as View };
+  /** Where the replay started: the snapshot's seqno, view and view history, or 0. */
+  readonly base: ReplayBase = { seqno: 0 as Seqno, view: 0 as View, viewHistory: [] };
   readonly entries: { -readonly [K in keyof RaftEntry]: RaftEntry[K] }[] = [];
   /** Invariant: entries below payloadsFrom hold NO_PAYLOAD (see `keep`). */
   private payloadsFrom: number;
@@ -249,8 +259,9 @@ class PublicReplayState {
       this.history = TxHistory.fromSnapshot(input.secrets, {
         seqno: snapshot.seqno,
         tree: start.tree,
+        hashAtSnapshot: start.hashAtSnapshot,
       });
-      this.base = { seqno: snapshot.seqno, view: start.view };
+      this.base = start.base;
     }
     // Payloads (views of the ledger files' bytes) are dropped behind a window as the replay
     // goes, so the files can be freed: a 1M-entry ledger is not held in memory twice.
@@ -537,14 +548,13 @@ export async function replayPrivate(input: PrivateReplayInput): Promise<Store> {
 function privateSnapshotStore(input: PrivateReplayInput): Store {
   const { snapshot } = input;
   if (snapshot === undefined) return new Store();
-  const entry = decodeEntry(snapshot.entryBytes, "snapshot");
-  const maps = decryptPrivateMaps(entry, input.secrets);
+  const maps = decryptSnapshotMaps(decodeSnapshotEntry(snapshot.entryBytes), input.secrets);
   if (maps === null) {
     fail(RecoveryReplayErrorCode.CannotDecrypt, `snapshot ${snapshot.seqno} does not decrypt`, {
       seqno: snapshot.seqno,
     });
   }
-  return Store.fromSnapshot(snapshot.seqno, { maps }, true);
+  return Store.fromSnapshot(snapshot.seqno, maps, true);
 }
 
 function cannotDecrypt(at: Located, why: string): never {

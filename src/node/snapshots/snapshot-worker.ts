@@ -5,14 +5,16 @@
  */
 import { parentPort } from "node:worker_threads";
 import { CcfError } from "../../base/errors.js";
-import type { Seqno, View } from "../../base/ids.js";
+import type { Seqno } from "../../base/ids.js";
 import { LedgerSecrets } from "../../ledger/ledger-secrets.js";
 import { encodePackedSnapshot, snapshotDigest } from "../../ledger/snapshot.js";
 
 export interface SnapshotJob {
   readonly packed: ArrayBuffer;
   readonly seqno: number;
-  readonly view: number;
+  /** The snapshot header besides the seqno (snapshot-format.ts). */
+  readonly hashAtSnapshot: Uint8Array;
+  readonly viewHistory: number[];
   readonly secrets: { fromSeqno: number; key: Uint8Array }[];
 }
 
@@ -25,7 +27,11 @@ parentPort!.on("message", (job: SnapshotJob) => {
   try {
     const bytes = encodePackedSnapshot(
       new Uint8Array(job.packed),
-      { seqno: job.seqno as Seqno, view: job.view as View },
+      {
+        seqno: job.seqno as Seqno,
+        hashAtSnapshot: job.hashAtSnapshot,
+        viewHistory: job.viewHistory as Seqno[],
+      },
       LedgerSecrets.fromList(job.secrets),
     );
     const copy = bytes.slice(); // a buffer of its own, to transfer

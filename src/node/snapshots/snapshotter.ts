@@ -5,10 +5,11 @@
  * first signature after trigger_snapshot, the pipeline calls `onSignature` while the store and
  * the history stand exactly at that signature. The snapshotter then:
  *   1. captures the store's whole state plus the Merkle tree up to its seqno
- *      (`public:ccf.internal.tree`) and encodes the snapshot (snapshot.ts; private maps
- *      encrypted). With `offThread`, only the capture (live keys and values copied into one
- *      buffer) happens on the node thread; the sorting, serialising and encrypting of a large
- *      store run on a worker thread, so the primary keeps answering and heartbeating;
+ *      (`public:ccf.internal.tree`), the Merkle leaf of the signature and the view history, and
+ *      encodes the snapshot (snapshot.ts; private maps encrypted). With `offThread`, only the
+ *      capture (live keys and values copied into one buffer) happens on the node thread; the
+ *      sorting, serialising and encrypting of a large store run on a worker thread, so the
+ *      primary keeps answering and heartbeating;
  *   2. then writes the evidence transaction (`public:ccf.internal.snapshot_evidence`:
  *      {hash, version}) and the file `snapshot_<seqno>_<evidence seqno>` (written, then synced);
  *   3. once a signature covering the evidence has committed, appends the evidence's JSON receipt
@@ -27,9 +28,11 @@ import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js"
 import type { Store } from "../../kv/store.js";
 import type { TxHistory } from "../../ledger/history.js";
 import type { Worker } from "node:worker_threads";
+import type { SnapshotHeader } from "../../ledger/snapshot-format.js";
 import {
   encodePackedSnapshot,
   packSnapshotState,
+  type CapturedMap,
   snapshotDigest,
   snapshotFileName,
   encodeSnapshotEvidence,
@@ -48,6 +51,8 @@ export interface SnapshotterDeps {
   readonly system: SystemTransactions;
   readonly store: Store;
   readonly history: TxHistory;
+  /** CCF's view history at a txId (RaftLog.viewHistory), which the snapshot records. */
+  readonly viewHistory: (at: TxId) => readonly Seqno[];
   readonly isPrimary: () => boolean;
   /** Consensus' status of a txId (the evidence may be rolled back with a deposed primary). */
   readonly status: (view: number, seqno: number) => "Unknown" | "Pending" | "Committed" | "Invalid";
@@ -99,39 +104,59 @@ export class Snapshotter {
     if (!due && !this.requested) return;
     this.requested = false;
     this.lastSeqno = txId.seqno;
-    const packed = this.capture();
+    const packed = this.capture(txId.seqno);
+    const header = this.header(txId);
     if (this.deps.offThread === true) {
-      this.encodeOffThread(txId, packed);
+      this.encodeOffThread(header, packed);
       return;
     }
-    const bytes = encodePackedSnapshot(packed, txId, this.deps.history.secrets);
+    const bytes = encodePackedSnapshot(packed, header, this.deps.history.secrets);
     const hash = toHex(snapshotDigest(bytes));
     // The evidence is its own transaction, after the signature (never inside one).
     setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
   }
 
   /**
-   * The store's live state at this signature, packed (unsorted), with the Merkle tree over leaves
-   * 0..seqno in `public:ccf.internal.tree` (history.serialisedTreeForSnapshot).
+   * The store's live state at the signature at `seqno`, packed (unsorted), with the Merkle tree
+   * over leaves 0..seqno in `public:ccf.internal.tree` (history.serialisedTreeForSnapshot).
    */
-  private capture(): Uint8Array {
+  private capture(seqno: Seqno): Uint8Array {
     const store = this.deps.store;
-    const maps = store
+    const maps: CapturedMap[] = store
       .mapNames()
       .filter((name) => name !== SERVICE_TABLES.tree)
-      .map((name) => ({ name, entries: store.liveUnsorted(name) }));
+      .map((name) => ({
+        name,
+        seqno: store.lastWriteSeqno(name),
+        keys: store.liveUnsorted(name),
+      }));
+    // The signature at `seqno` is where CCF writes the tree: its map and key are at `seqno`.
     const treeBytes = this.deps.history.serialisedTreeForSnapshot();
-    const tree: [Uint8Array, Uint8Array] = [SINGLETON_KEY_BYTES, treeBytes];
-    maps.push({ name: SERVICE_TABLES.tree, entries: [tree][Symbol.iterator]() });
+    const tree = { key: SINGLETON_KEY_BYTES, value: treeBytes, seqno };
+    maps.push({ name: SERVICE_TABLES.tree, seqno, keys: [tree] });
     return packSnapshotState(maps);
   }
 
-  /** Has the worker encode the state packed at `txId`; the evidence follows. */
-  private encodeOffThread(txId: TxId, packed: Uint8Array): void {
+  /**
+   * The snapshot header at signature `txId`: the Merkle leaf of the signature (the history's
+   * last, since it stands exactly there) and the view history.
+   */
+  private header(txId: TxId): SnapshotHeader {
+    const { tree } = this.deps.history;
+    return {
+      seqno: txId.seqno,
+      hashAtSnapshot: tree.leaf(tree.size - 1),
+      viewHistory: this.deps.viewHistory(txId),
+    };
+  }
+
+  /** Has the worker encode the state packed at `header`; the evidence follows. */
+  private encodeOffThread(header: SnapshotHeader, packed: Uint8Array): void {
     const job: SnapshotJob = {
       packed: packed.buffer as ArrayBuffer,
-      seqno: txId.seqno,
-      view: txId.view,
+      seqno: header.seqno,
+      hashAtSnapshot: header.hashAtSnapshot,
+      viewHistory: [...header.viewHistory],
       secrets: this.deps.history.secrets.list(),
     };
     this.encoding = true;
@@ -139,11 +164,11 @@ export class Snapshotter {
     worker.once("message", (result: SnapshotJobResult) => {
       this.encoding = false;
       if (result.kind === "failed") {
-        this.deps.log(`snapshot at ${txId.seqno} not written: ${result.error}`);
+        this.deps.log(`snapshot at ${header.seqno} not written: ${result.error}`);
         return;
       }
       const bytes = new Uint8Array(result.bytes);
-      this.recordEvidence(txId.seqno, toHex(result.digest), bytes);
+      this.recordEvidence(header.seqno, toHex(result.digest), bytes);
     });
     worker.postMessage(job, [job.packed]);
   }

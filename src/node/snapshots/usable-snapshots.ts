@@ -4,10 +4,11 @@
  */
 import { readFileSync } from "node:fs";
 import { fromUtf8, toHex } from "../../base/bytes.js";
+import { CcfError, isForeignError } from "../../base/errors.js";
 import type { Seqno } from "../../base/ids.js";
-import { decodeEntry } from "../../ledger/entry-format.js";
 import { parseReceipt, verifyReceipt } from "../../ledger/receipt.js";
 import { snapshotDigest, splitSnapshotFile } from "../../ledger/snapshot.js";
+import { decodeSnapshotEntry } from "../../ledger/snapshot-format.js";
 import { listCommittedSnapshots } from "./snapshot-files.js";
 
 /** A committed snapshot found on disk, checked as far as possible without the ledger secret. */
@@ -60,7 +61,7 @@ function checkSnapshotFile(
   try {
     const split = splitSnapshotFile(bytes);
     if (split === null) return "truncated";
-    const entry = decodeEntry(split.entry, "snapshot");
+    const entry = decodeSnapshotEntry(split.entry);
     if (entry.seqno !== seqno) return `its entry is at seqno ${entry.seqno}, not ${seqno}`;
     const receipt = parseReceipt(JSON.parse(fromUtf8(split.receipt)));
     const digest = toHex(snapshotDigest(split.entry));
@@ -70,6 +71,8 @@ function checkSnapshotFile(
     const verdict = verifyReceipt(receipt, serviceCertPem);
     return verdict.kind === "valid" ? null : `its receipt does not verify (${verdict.reason})`;
   } catch (e) {
-    return e instanceof Error ? e.message : String(e);
+    // A damaged file is skipped whatever part of it fails to parse; a broken invariant is not.
+    if (!(e instanceof CcfError) && !isForeignError(e)) throw e;
+    return e.message;
   }
 }

@@ -38,6 +38,7 @@ import type { Seqno, View } from "../../../src/base/ids.js";
 import { signDigest } from "../../../src/crypto/ecdsa.js";
 import { sha256 } from "../../../src/crypto/hash.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../../src/kv/service-tables.js";
+import { compareNames } from "../../../src/kv/write-set.js";
 import { decodeEntry } from "../../../src/ledger/entry-format.js";
 import { newHistoryTree } from "../../../src/ledger/history.js";
 import { readLedger } from "../../../src/ledger/io/ledger-reader.js";
@@ -462,20 +463,26 @@ async function snapshotAt14(
     tree.append(txLeaf(digest, entry.commitEvidenceDigest, entry.claimsDigest));
   }
   const info = utf8(JSON.stringify({ cert: f.identities.serviceCertPem, status: "Open" }));
+  const treeValue = encodeSerialisedTree(tree, { fromIndex: 14, toIndex: 14 });
   const maps = [
-    { name: SERVICE_TABLES.serviceInfo, writes: [{ key: SINGLETON_KEY_BYTES, value: info }] },
+    {
+      name: SERVICE_TABLES.serviceInfo,
+      seqno: 1 as Seqno,
+      keys: [{ key: SINGLETON_KEY_BYTES, value: info, seqno: 1 as Seqno }],
+    },
     {
       name: SERVICE_TABLES.tree,
-      writes: [
-        {
-          key: SINGLETON_KEY_BYTES,
-          value: encodeSerialisedTree(tree, { fromIndex: 14, toIndex: 14 }),
-        },
-      ],
+      seqno: 14 as Seqno,
+      keys: [{ key: SINGLETON_KEY_BYTES, value: treeValue, seqno: 14 as Seqno }],
     },
-  ];
+  ].sort((x, y) => compareNames(x.name, y.name));
   const entryBytes = encodeSnapshot(
-    { seqno: 14 as Seqno, view: 2 as View, writeSet: { maps } },
+    {
+      seqno: 14 as Seqno,
+      hashAtSnapshot: tree.leaf(14),
+      viewHistory: [1 as Seqno, 1 as Seqno],
+      maps,
+    },
     f.secrets,
   );
   const path = join(dir, "..", `snapshot_14_15.committed.${++copies}`);

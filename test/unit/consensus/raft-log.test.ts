@@ -4,7 +4,8 @@
  * and payload compaction. After `compactPayloads(n)` the payloads below n must come from the
  * PayloadReader, a slice over a compacted range must read it with ONE range call, and a reader
  * that returns too few payloads is an assertion failure. A property test compares the log with
- * a naive array model under random append / truncate / compact sequences.
+ * a naive array model under random append / truncate / compact sequences. The view history a
+ * snapshot records is checked against CCF's own example (ccf-compatibility.md §6.6).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -89,6 +90,39 @@ test("an empty log from genesis answers its queries from the base", () => {
   assert.throws(() => log.viewAt(1), AssertionError);
   assert.throws(() => log.entry(0), AssertionError);
   assert.throws(() => log.entry(1), AssertionError);
+});
+
+test("the view history is CCF's: the first seqno of each view, empty views sharing the next's", () => {
+  // CCF's own example (src/consensus/aft/test/view_history.cpp): views 1, 2, 3, 4, 5 start at
+  // 1, 2, 5, 5, 10; view 3 has no entries.
+  const views = [1, 2, 2, 2, 4, 4, 4, 4, 4, 5, 5];
+  const log = new RaftLog({ seqno: 0 as Seqno, view: 0 as View, configuration: ids("a") });
+  views.forEach((view, i) => log.append(entry(i + 1, view)));
+  const at = (seqno: number) => log.viewHistory({ seqno, view: log.viewAt(seqno) });
+  assert.deepEqual(at(0), []);
+  assert.deepEqual(at(1), [1]);
+  assert.deepEqual(at(4), [1, 2]);
+  assert.deepEqual(at(5), [1, 2, 5, 5]);
+  assert.deepEqual(at(9), [1, 2, 5, 5]);
+  assert.deepEqual(at(11), [1, 2, 5, 5, 10]);
+  // A primary's newest entries, in its view, may not have reached its log yet.
+  assert.deepEqual(log.viewHistory({ seqno: 13, view: 7 }), [1, 2, 5, 5, 10, 12, 12]);
+  assert.deepEqual(log.viewHistory({ seqno: 13, view: 5 }), [1, 2, 5, 5, 10]);
+  assert.throws(() => log.viewHistory({ seqno: 9, view: 5 }), AssertionError);
+
+  // From a snapshot at 5, whose view history the log extends.
+  const fromSnapshot = new RaftLog({
+    seqno: 5 as Seqno,
+    view: 4 as View,
+    configuration: ids("a"),
+    viewHistory: [1, 2, 5, 5] as Seqno[],
+  });
+  views.slice(5).forEach((view, i) => fromSnapshot.append(entry(i + 6, view)));
+  assert.deepEqual(fromSnapshot.viewHistory({ seqno: 5, view: 4 }), [1, 2, 5, 5]);
+  assert.deepEqual(fromSnapshot.viewHistory({ seqno: 11, view: 5 }), [1, 2, 5, 5, 10]);
+  // Without the history before its base, a log cannot give one.
+  const unknown = new RaftLog({ seqno: 5 as Seqno, view: 4 as View, configuration: ids("a") });
+  assert.throws(() => unknown.viewHistory({ seqno: 5, view: 4 }), AssertionError);
 });
 
 test("a log starting from a snapshot treats the base as committable", () => {

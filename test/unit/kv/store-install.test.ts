@@ -2,7 +2,7 @@
 // service's ledger is installed into the new service's store without a transaction. Checked
 // through the public API only: values (get), per-key versions (getVersionOfPreviousWrite,
 // lastWriteSeqno), map sizes as a tx sees them (the store's live counts), mapNames, entries,
-// snapshotWriteSet, and what a later rollback above the recovery point leaves behind.
+// snapshotMaps, and what a later rollback above the recovery point leaves behind.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AssertionError } from "../../../src/base/assert.js";
@@ -160,9 +160,9 @@ test("a later rollback above upTo keeps the installed entries", () => {
   assert.deepEqual(seen(store, OTHER_PRIVATE, "d"), { size: 1, version: 2 });
   assert.deepEqual(seen(store, PRIVATE, "a"), { size: 2, version: 4 });
   assert.ok(store.mapNames().includes(OTHER_PRIVATE), "the installed map is listed");
-  const snapshot = store.snapshotWriteSet();
+  const snapshot = store.snapshotMaps();
   assert.ok(
-    snapshot.maps.some((m) => m.name === OTHER_PRIVATE),
+    snapshot.some((m) => m.name === OTHER_PRIVATE),
     "and snapshotted",
   );
   assert.equal(store.seqno, kept);

@@ -16,6 +16,8 @@ import { sha256 } from "../../../../src/crypto/hash.js";
 import { GOV_MAPS, setSingleton } from "../../../../src/gov/tables.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../../../src/kv/service-tables.js";
 import { Store } from "../../../../src/kv/store.js";
+import type { SnapshotMap } from "../../../../src/kv/snapshot-state.js";
+import { compareNames } from "../../../../src/kv/write-set.js";
 import { decodeEntry, encodeEntry } from "../../../../src/ledger/entry-format.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
@@ -48,6 +50,8 @@ import {
 import { tempDir } from "../../../helpers/pki.js";
 
 const VIEW = 3 as View;
+/** The view history of a ledger written in VIEW alone: views 1, 2 and 3 start at seqno 1. */
+const SNAPSHOT_VIEW_HISTORY = [1, 1, 1] as Seqno[];
 const CHUNK_BYTES = 2048;
 const serviceA = createStartIdentities({ now: new Date() });
 const serviceB = createStartIdentities({ now: new Date() });
@@ -297,7 +301,7 @@ test("a clean ledger replays whole: public writes, root, entries, views", async 
     assert.equal(result.lastView, VIEW);
     assert.equal(result.lastSignedRoot, last.signedRoot);
     assert.equal(result.droppedEntries, 0);
-    assert.deepEqual(result.base, { seqno: 0, view: 0 });
+    assert.deepEqual(result.base, { seqno: 0, view: 0, viewHistory: [] });
     // The recomputed tree is the writer's tree, and its root at the last signature is the one
     // the signature signed (over leaf 0 and seqnos 1..S-1: a tree of S leaves).
     assert.equal(toHex(result.history.tree.root()), toHex(b.history.tree.root()));
@@ -702,16 +706,23 @@ async function ledgerWithSnapshot(
   await b.serviceInfo(ids.serviceCertPem);
   await b.txs(6);
   const at = b.signature();
-  // What the snapshotter captures at a signature: the store, with the Merkle tree up to it.
-  const maps = [
-    ...b.store.snapshotWriteSet().maps.filter((m) => m.name !== SERVICE_TABLES.tree),
-    {
-      name: SERVICE_TABLES.tree,
-      writes: [{ key: SINGLETON_KEY_BYTES, value: b.history.serialisedTreeForSnapshot() }],
-    },
-  ].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  // What the snapshotter captures at a signature: the store plus the Merkle tree up to it, the
+  // signature's leaf and the view history (every entry is in VIEW: its views start at 1).
+  const tree: SnapshotMap = {
+    name: SERVICE_TABLES.tree,
+    seqno: at.seqno,
+    keys: [
+      { key: SINGLETON_KEY_BYTES, value: b.history.serialisedTreeForSnapshot(), seqno: at.seqno },
+    ],
+  };
+  const maps = [...b.store.snapshotMaps(), tree].sort((x, y) => compareNames(x.name, y.name));
   const entryBytes = encodeSnapshot(
-    { seqno: at.seqno, view: at.view, writeSet: { maps } },
+    {
+      seqno: at.seqno,
+      hashAtSnapshot: b.history.tree.leaf(b.history.tree.size - 1),
+      viewHistory: SNAPSHOT_VIEW_HISTORY,
+      maps,
+    },
     b.secrets,
   );
   const hash = evidenceHash === "right" ? toHex(snapshotDigest(entryBytes)) : "00".repeat(32);
@@ -733,7 +744,11 @@ test("a replay from a snapshot whose evidence matches starts at the snapshot", a
   try {
     const last = readDisk(b.dir).at(-1)!;
     const { result } = await replay(b, ids.serviceCertPem, snapshot);
-    assert.deepEqual(result.base, { seqno: snapshot.seqno, view: VIEW });
+    assert.deepEqual(result.base, {
+      seqno: snapshot.seqno,
+      view: VIEW,
+      viewHistory: SNAPSHOT_VIEW_HISTORY,
+    });
     assert.equal(result.lastSignedSeqno, last.seqno);
     assert.equal(result.entries.length, last.seqno - snapshot.seqno);
     assert.equal(result.entries[0]!.seqno, snapshot.seqno + 1);

@@ -1,7 +1,7 @@
 // F6 for snapshots (reliability-checklist.md): single bit flips in a
 // committed snapshot file built by a real Snapshotter on a standalone pipeline, sampled over
-// every region (entry header, GCM tag and IV, public domain, the Merkle tree map, private
-// ciphertext, the appended receipt). A node choosing a snapshot to start from runs two checks
+// every region (entry header, GCM tag and IV, public domain and snapshot header, the Merkle tree
+// map, private ciphertext, the appended receipt). A node choosing a snapshot to start from runs two checks
 // before it trusts one (usable-snapshots.ts usableCommittedSnapshots: framing, seqno and receipt;
 // then node-host.ts: the first candidate that decrypts with the ledger secrets). Each flipped
 // file must be refused by one of them with a logged reason, and the older good snapshot beside
@@ -12,9 +12,10 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { utf8 } from "../../../../src/base/bytes.js";
-import type { View } from "../../../../src/base/ids.js";
+import { txId, type Seqno, type View } from "../../../../src/base/ids.js";
 import { Store } from "../../../../src/kv/store.js";
 import { ENTRY_HEADER_SIZE_BYTES } from "../../../../src/ledger/entry-header.js";
+import { encodeEntry } from "../../../../src/ledger/entry-format.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
@@ -61,6 +62,8 @@ async function buildSnapshots(snapshotDir: string): Promise<void> {
     system: new SystemTransactions(pipeline),
     store,
     history,
+    // A standalone pipeline stays in view 2, whose first seqno (with view 1's) is 1.
+    viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
     isPrimary: () => true,
     status: (_view, seqno) => (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
     log: () => {},
@@ -144,7 +147,9 @@ function sampleFlips(bytes: Uint8Array): Flip[] {
   spread("GCM tag", ENTRY_HEADER_SIZE_BYTES, ENTRY_HEADER_SIZE_BYTES + 16, 16);
   spread("GCM IV", ENTRY_HEADER_SIZE_BYTES + 16, GCM_HEADER_END, 12);
   spread("public domain size", GCM_HEADER_END, PUBLIC_DOMAIN_OFFSET, 8);
-  spread("public domain header", PUBLIC_DOMAIN_OFFSET, PUBLIC_DOMAIN_OFFSET + 81, 24);
+  spread("public domain header", PUBLIC_DOMAIN_OFFSET, PUBLIC_DOMAIN_OFFSET + 17, 17);
+  // The hash at snapshot and a view history of two views: u64 32, 32 bytes, u64 16, 2 x u64.
+  spread("snapshot header", PUBLIC_DOMAIN_OFFSET + 17, PUBLIC_DOMAIN_OFFSET + 81, 32);
   const value = find(bytes, "public value 7");
   spread("a public value", value, value + 14, 14);
   const tree = find(bytes, "public:ccf.internal.tree");
@@ -227,4 +232,37 @@ test("a flipped flag bit in a snapshot's entry header is refused at startup", ()
     flipsNotRefused((flip) => flip.at === FLAGS_BYTE),
     [],
   );
+});
+
+test("a snapshot file of Consortia's earlier layout is skipped with a reason naming it", () => {
+  // The earlier layout: a write-set entry's public header (zero claims and commit evidence
+  // digests) with type 1 and the snapshot bit; its receipt is never reached.
+  const earlier = encodeEntry(
+    {
+      txId: txId(2, 12),
+      writeSet: { maps: [{ name: "public:a", writes: [{ key: utf8("k"), value: utf8("v") }] }] },
+      commitEvidenceDigest: new Uint8Array(32),
+    },
+    secrets,
+  );
+  earlier[44] = 1; // entry type Snapshot
+  earlier[ENTRY_HEADER_SIZE_BYTES + 16 + 11]! |= 0x80; // the snapshot bit of the IV
+  const dir = tempDir("consortia-snapfault-earlier-");
+  try {
+    const path = join(dir.dir, "snapshot_12_13.committed");
+    writeFileSync(path, earlier);
+    const log: string[] = [];
+    assert.deepEqual(
+      usableCommittedSnapshots([dir.dir], identities.serviceCertPem, (l) => log.push(l)),
+      [],
+    );
+    assert.ok(
+      log.some(
+        (l) => l.startsWith(`snapshots: ignoring ${path}: `) && /earlier snapshot format/.test(l),
+      ),
+      log.join(" | "),
+    );
+  } finally {
+    dir.cleanup();
+  }
 });

@@ -1,13 +1,18 @@
 // Snapshotter (src/node/snapshotter.ts) on a real standalone pipeline: snapshots happen at the
 // first signature tx_count transactions after the last one (and on request), hold exactly the
 // store at that signature, become `.committed` only once a signature covers their evidence, and
-// a backup never snapshots.
+// a backup never snapshots; the snapshot header holds the signature's leaf and the view history,
+// and every key keeps the seqno of its last write (ccf-compatibility.md §6.6).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { utf8 } from "../../../../src/base/bytes.js";
-import type { View } from "../../../../src/base/ids.js";
+import { toHex, utf8 } from "../../../../src/base/bytes.js";
+import { sha256 } from "../../../../src/crypto/hash.js";
+import { decodeEntry } from "../../../../src/ledger/entry-format.js";
+import { readLedger } from "../../../../src/ledger/io/ledger-reader.js";
+import { txLeaf } from "../../../../src/ledger/tx-leaf.js";
+import type { Seqno, View } from "../../../../src/base/ids.js";
 import { Store } from "../../../../src/kv/store.js";
 import { TxHistory } from "../../../../src/ledger/history.js";
 import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
@@ -24,6 +29,16 @@ import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 const identities = await createStartIdentities({ now: new Date() });
 
 type Status = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+/** The Merkle leaf of the entry at `seqno` in the ledger files (recomputed from its bytes). */
+function leafInLedger(dir: string, seqno: number): Uint8Array {
+  for (const item of readLedger(dir)) {
+    if (item.kind !== "entry" || item.seqno !== seqno) continue;
+    const e = decodeEntry(item.entry);
+    return txLeaf(sha256(item.entry), e.commitEvidenceDigest, e.claimsDigest);
+  }
+  return assert.fail(`no entry ${seqno} in ${dir}`);
+}
 
 async function rig(primary: boolean, txInterval: number, status?: () => Status, offThread = false) {
   const ledgerDir = tempDir("consortia-snap-ledger-");
@@ -53,6 +68,8 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status, 
     system: new SystemTransactions(pipeline),
     store,
     history,
+    // A standalone pipeline stays in view 2, whose first seqno (with view 1's) is 1.
+    viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
     isPrimary: () => primary,
     status: (_view, seqno) =>
       status?.() ?? (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
@@ -73,7 +90,17 @@ async function rig(primary: boolean, txInterval: number, status?: () => Status, 
     ledgerDir.cleanup();
     snapDir.cleanup();
   };
-  return { pipeline, store, secrets, snapshotter, snapDir: snapDir.dir, write, turn, cleanup };
+  return {
+    pipeline,
+    store,
+    secrets,
+    snapshotter,
+    snapDir: snapDir.dir,
+    ledgerDir: ledgerDir.dir,
+    write,
+    turn,
+    cleanup,
+  };
 }
 
 test("a snapshot at the first signature past tx_count holds that signature's store", async () => {
@@ -100,10 +127,18 @@ test("a snapshot at the first signature past tx_count holds that signature's sto
     assert.equal(decoded.seqno, 10);
     assert.notEqual(decoded.receipt, null);
     // Transactions 1-4 and 6-9 wrote k0..k7; the store at 10 holds exactly those.
-    const restored = Store.fromSnapshot(decoded.seqno, decoded.writeSet);
+    const restored = Store.fromSnapshot(decoded.seqno, decoded.maps);
     const keys = [...restored.entries("records")].map(([k]) => Buffer.from(k).toString());
     assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
-    assert.ok(decoded.writeSet.maps.some((m) => m.name === SERVICE_TABLES.tree));
+    assert.ok(decoded.maps.some((m) => m.name === SERVICE_TABLES.tree));
+    // CCF's header: the leaf of the signature at 10, and views 1 and 2 starting at seqno 1.
+    assert.deepEqual(decoded.viewHistory, [1, 1]);
+    assert.equal(decoded.view, 2);
+    assert.equal(toHex(decoded.hashAtSnapshot), toHex(leafInLedger(r.ledgerDir, 10)));
+    // Each key keeps the seqno of its last write: k0 was written by the first transaction.
+    assert.equal(restored.lastWriteSeqno("records", utf8("k0")), 1);
+    assert.equal(restored.lastWriteSeqno("records", utf8("k7")), 9);
+    assert.equal(restored.lastWriteSeqno("records"), 9);
     // The next one comes tx_count transactions later: the signature at 20 (11 is the evidence,
     // 15 a signature not yet due).
     for (let i = 12; i < 16; i++) r.write(i);
@@ -179,7 +214,7 @@ test("off-thread encoding: the state packed at the signature, encoded like on-th
       new Uint8Array(readFileSync(join(r.snapDir, committed[0]!))),
       r.secrets,
     );
-    const restored = Store.fromSnapshot(decoded.seqno, decoded.writeSet);
+    const restored = Store.fromSnapshot(decoded.seqno, decoded.maps);
     const keys = [...restored.entries("records")].map(([k]) => Buffer.from(k).toString());
     assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
     const publicKeys = [...restored.entries("public:records")].map(([k]) => k.byteLength);
