@@ -715,7 +715,9 @@ async function ledgerWithSnapshot(
       { key: SINGLETON_KEY_BYTES, value: b.history.serialisedTreeForSnapshot(), seqno: at.seqno },
     ],
   };
-  const maps = [...b.store.snapshotMaps(), tree].sort((x, y) => compareNames(x.name, y.name));
+  // The signature wrote its own tree map (leaves up to seqno - 1): the snapshot's replaces it.
+  const stored = b.store.snapshotMaps().filter((m) => m.name !== SERVICE_TABLES.tree);
+  const maps = [...stored, tree].sort((x, y) => compareNames(x.name, y.name));
   const entryBytes = encodeSnapshot(
     {
       seqno: at.seqno,
