@@ -1,10 +1,12 @@
 /**
  * COSE_Sign1 (RFC 9052 section 4.2) with ECDSA, as CCF uses it for signed governance requests
- * (ccf-compatibility.md §4.1). Owns the wire format only; which headers a request must carry is
- * decided by the callers (src/gov/cose-request.ts).
+ * (ccf-compatibility.md §4.1) and for the service's signatures over Merkle roots, whose payload is
+ * detached (nil in the message, supplied by the verifier) and to which a receipt adds an
+ * unprotected header (§6.5). Owns the wire format only; which headers a message must carry is
+ * decided by the callers (src/gov/cose-request.ts, src/ledger/cose-receipt.ts).
  *
  *   COSE_Sign1 = [protected: bstr .cbor header_map, unprotected: header_map,
- *                 payload: bstr, signature: bstr]      (optionally wrapped in CBOR tag 18)
+ *                 payload: bstr / nil, signature: bstr]  (optionally wrapped in CBOR tag 18)
  *   Sig_structure = ["Signature1", protected, external_aad = h'', payload]
  *
  * Algorithms: ES256 (-7, P-256, SHA-256), ES384 (-35, P-384, SHA-384), ES512 (-36, P-521,
@@ -15,6 +17,7 @@
  *   protected bstr holding one CBOR map (or empty, meaning an empty map) with int/text labels
  *   and no duplicates, an unprotected map, an attached bstr payload and a signature of exactly
  *   the alg's length. Anything else is a CoseError with a code; it never returns partial data.
+ *   decodeSign1Detached is the same with a nil payload instead of a bstr.
  * - `protectedBytes` are the bytes as received: the signature covers them, so they are never
  *   re-encoded.
  * - Header values that were CBOR floats decode as CborFloat, so callers can tell 1.0 from 1
@@ -25,6 +28,7 @@
 import { sign, verify, type KeyObject } from "node:crypto";
 import { Tagged, Token, Tokenizer, Type, decode, encode } from "cborg";
 import type { DecodeOptions } from "cborg";
+import { assert } from "../base/assert.js";
 import { CcfError, isForeignError } from "../base/errors.js";
 
 export enum CoseAlg {
@@ -60,6 +64,8 @@ export enum CoseErrorCode {
   UnprotectedNotMap = "UnprotectedNotMap",
   /** The payload is nil (detached) or not a bstr. */
   PayloadNotBstr = "PayloadNotBstr",
+  /** The payload is attached where a detached (nil) one is required. */
+  PayloadNotNil = "PayloadNotNil",
   /** The signature is not a bstr. */
   SignatureNotBstr = "SignatureNotBstr",
   /** The protected header has no alg (label 1). */
@@ -137,10 +143,15 @@ function plain(bytes: Uint8Array): Uint8Array {
 export interface SignSign1Options {
   /** Wrap in tag 18 (default true: CCF requires the tag). */
   readonly tagged?: boolean;
+  /**
+   * Sign `payload` but carry nil in its place (default false), as CCF's signatures over a
+   * Merkle root do: the verifier recomputes the root and supplies it.
+   */
+  readonly detached?: boolean;
 }
 
 /**
- * Signs `payload` (attached) with an EC private key. The protected header gets alg from the
+ * Signs `payload` (attached, or detached with `options.detached`) with an EC private key. The protected header gets alg from the
  * key's curve when it has none; an alg that disagrees with the key throws AlgKeyMismatch.
  * Labels are written in cborg's canonical (length-first) order; the unprotected header is empty.
  */
@@ -168,7 +179,8 @@ export function signSign1(
       dsaEncoding: "ieee-p1363",
     }),
   );
-  const sign1 = [protectedBytes, new Map(), payload, signature];
+  const carried = options.detached === true ? null : payload;
+  const sign1 = [protectedBytes, new Map(), carried, signature];
   return encode(options.tagged === false ? sign1 : new Tagged(COSE_SIGN1_TAG, sign1));
 }
 
@@ -266,8 +278,39 @@ export interface DecodeSign1Options {
   readonly requireTag?: boolean;
 }
 
+/** A structurally valid COSE_Sign1 whose payload is detached (nil); not yet checked. */
+export type DetachedSign1Message = Omit<Sign1Message, "payload"> & { readonly payload: null };
+
+/** Whether the payload slot must hold a bstr (attached) or nil (detached). */
+type PayloadRule = "attached" | "detached";
+
 /** Parses a COSE_Sign1 strictly (see invariants); throws CoseError on any deviation. */
 export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {}): Sign1Message {
+  const message = decodeSign1As(bytes, options, "attached");
+  const { payload } = message;
+  assert(payload !== null, "decodeSign1As checked the payload is attached");
+  return { ...message, payload };
+}
+
+/**
+ * Parses a COSE_Sign1 whose payload is detached (nil), as strictly as decodeSign1; an attached
+ * payload is PayloadNotNil.
+ */
+export function decodeSign1Detached(
+  bytes: Uint8Array,
+  options: DecodeSign1Options = {},
+): DetachedSign1Message {
+  const message = decodeSign1As(bytes, options, "detached");
+  const { payload } = message;
+  assert(payload === null, "decodeSign1As checked the payload is detached");
+  return { ...message, payload };
+}
+
+function decodeSign1As(
+  bytes: Uint8Array,
+  options: DecodeSign1Options,
+  rule: PayloadRule,
+): Omit<Sign1Message, "payload"> & { readonly payload: Uint8Array | null } {
   const tag = leadingTag(bytes);
   if (tag !== null && tag !== COSE_SIGN1_TAG) {
     fail(CoseErrorCode.WrongTag, `CBOR tag ${tag} is not COSE_Sign1 (18)`);
@@ -291,12 +334,35 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
     CoseErrorCode.UnprotectedNotMap,
     "unprotected header",
   );
-  if (!(payload instanceof Uint8Array)) {
-    return fail(CoseErrorCode.PayloadNotBstr, "payload is not an attached byte string");
-  }
+  const carried = checkPayload(payload, rule);
   if (!(signature instanceof Uint8Array)) {
     return fail(CoseErrorCode.SignatureNotBstr, "signature is not a byte string");
   }
+  const alg = checkedAlg(protectedHeader, signature);
+  return {
+    tagged: tag !== null,
+    alg,
+    protectedBytes: view(protectedBytes),
+    protectedHeader,
+    unprotectedHeader,
+    payload: carried,
+    signature: view(signature),
+  };
+}
+
+function checkPayload(payload: unknown, rule: PayloadRule): Uint8Array | null {
+  if (rule === "detached") {
+    if (payload !== null) fail(CoseErrorCode.PayloadNotNil, "payload is not detached (nil)");
+    return null;
+  }
+  if (!(payload instanceof Uint8Array)) {
+    return fail(CoseErrorCode.PayloadNotBstr, "payload is not an attached byte string");
+  }
+  return view(payload);
+}
+
+/** The protected header's alg, checked to be supported and to fit the signature's length. */
+function checkedAlg(protectedHeader: CoseHeaderMap, signature: Uint8Array): CoseAlg {
   const alg = protectedHeader.get(COSE_HEADER_ALG);
   if (alg === undefined) return fail(CoseErrorCode.MissingAlg, "protected header has no alg");
   if (!isSupportedCoseAlg(alg)) {
@@ -309,15 +375,7 @@ export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {})
       `signature is ${signature.byteLength} bytes, alg ${alg} needs ${info.signatureBytes}`,
     );
   }
-  return {
-    tagged: tag !== null,
-    alg,
-    protectedBytes: view(protectedBytes),
-    protectedHeader,
-    unprotectedHeader,
-    payload: view(payload),
-    signature: view(signature),
-  };
+  return alg;
 }
 
 /** cborg may hand back node's Uint8Array subclass; callers get a plain view (no copy). */
@@ -347,6 +405,23 @@ export type Sign1Verification =
  * Throws CoseError(UnsupportedKey) only for a key that is not a supported EC key.
  */
 export function verifySign1(message: Sign1Message, key: KeyObject): Sign1Verification {
+  return verifyOver(message, key, message.payload);
+}
+
+/** verifySign1 for a detached message: `payload` is what the signer signed (e.g. a root). */
+export function verifySign1Detached(
+  message: DetachedSign1Message,
+  key: KeyObject,
+  payload: Uint8Array,
+): Sign1Verification {
+  return verifyOver(message, key, payload);
+}
+
+function verifyOver(
+  message: Omit<Sign1Message, "payload">,
+  key: KeyObject,
+  payload: Uint8Array,
+): Sign1Verification {
   const keyAlg = coseAlgForKey(key);
   if (keyAlg !== message.alg) {
     return {
@@ -358,7 +433,7 @@ export function verifySign1(message: Sign1Message, key: KeyObject): Sign1Verific
   const info = algInfo(message.alg);
   const ok = verify(
     info.hash,
-    sign1ToBeSigned(message.protectedBytes, message.payload),
+    sign1ToBeSigned(message.protectedBytes, payload),
     { key, dsaEncoding: "ieee-p1363" },
     message.signature,
   );
@@ -381,4 +456,34 @@ export function decodeAndVerifySign1(
   const result = verifySign1(message, key);
   if (result.kind === "invalid") fail(result.code, result.message);
   return message;
+}
+
+/**
+ * The message again, tagged 18, with `unprotectedHeader` in place of its unprotected header:
+ * how a signature over a root becomes a receipt (the proof rides in the unprotected header, which
+ * the signature does not cover). The protected bytes, payload and signature are carried over
+ * unchanged, so the signature still verifies.
+ */
+export function encodeSign1WithUnprotected(
+  message: Sign1Message | DetachedSign1Message,
+  unprotectedHeader: CoseHeaderMap,
+): Uint8Array {
+  const { protectedBytes, payload, signature } = message;
+  return encode(
+    new Tagged(COSE_SIGN1_TAG, [protectedBytes, unprotectedHeader, payload, signature]),
+  );
+}
+
+/**
+ * One CBOR item decoded as strictly as COSE headers are (maps as Map, no duplicate keys, no
+ * indefinite lengths, floats as CborFloat); for CBOR carried inside COSE headers, such as a
+ * receipt's inclusion proofs. Throws CoseError(NotCbor) for anything else.
+ */
+export function decodeCborItem(bytes: Uint8Array): unknown {
+  return decodeCbor(bytes, STRICT, CoseErrorCode.NotCbor);
+}
+
+/** Encodes one CBOR item (Map keys in cborg's canonical order), e.g. a receipt's proof. */
+export function encodeCborItem(value: unknown): Uint8Array {
+  return encode(value);
 }
