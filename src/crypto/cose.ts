@@ -151,9 +151,10 @@ export interface SignSign1Options {
 }
 
 /**
- * Signs `payload` (attached, or detached with `options.detached`) with an EC private key. The protected header gets alg from the
- * key's curve when it has none; an alg that disagrees with the key throws AlgKeyMismatch.
- * Labels are written in cborg's canonical (length-first) order; the unprotected header is empty.
+ * Signs `payload` (attached, or detached with `options.detached`) with an EC private key. The
+ * protected header gets alg from the key's curve when it has none; an alg that disagrees with the
+ * key throws AlgKeyMismatch. Labels are written in cborg's canonical (length-first) order; the
+ * unprotected header is empty.
  */
 export function signSign1(
   privateKey: KeyObject,
