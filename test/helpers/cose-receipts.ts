@@ -88,7 +88,10 @@ export function oracleUnavailable(): string | null {
     env: { ...process.env, PYTHONPATH: `${ORACLE}:${ORACLE}/vendor` },
   });
   if (probe.error !== undefined) return `python3 cannot run (${probe.error.message})`;
-  if (probe.status !== 0) return `CCF's Python oracle cannot load: ${probe.stderr.trim()}`;
+  if (probe.status !== 0) {
+    const reason = probe.stderr.trim().split("\n").at(-1) ?? "";
+    return `CCF's Python oracle cannot load from ${ORACLE} (${reason})`;
+  }
   return null;
 }
 
