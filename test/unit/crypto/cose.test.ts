@@ -2,7 +2,9 @@
 // with a message hand-assembled from cborg + node:crypto (so the verifier is checked against an
 // independent construction of the Sig_structure, not against its own signer); and every kind of
 // malformed envelope, each of which must give its own CoseErrorCode, because governance maps
-// these failures to 401s and a permissive parser would accept requests CCF refuses.
+// these failures to 401s and a permissive parser would accept requests CCF refuses. Detached
+// payloads (CCF's root signatures) and re-encoding with a new unprotected header (receipts) are
+// checked against a hand-assembled message too.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
@@ -15,10 +17,15 @@ import {
   CoseErrorCode,
   coseAlgForKey,
   decodeAndVerifySign1,
+  decodeCborItem,
   decodeSign1,
+  decodeSign1Detached,
+  encodeCborItem,
+  encodeSign1WithUnprotected,
   sign1ToBeSigned,
   signSign1,
   verifySign1,
+  verifySign1Detached,
 } from "../../../src/crypto/cose.js";
 
 const KEYS = {
@@ -422,4 +429,77 @@ test("no single-byte change to a signed message still verifies", () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test("detached payloads: signed but carried as nil, verified with the payload supplied", () => {
+  const root = new Uint8Array(32).fill(9);
+  for (const keys of [KEYS.p256, KEYS.p384, KEYS.p521]) {
+    const bytes = signSign1(keys.privateKey, header([[395, 2]]), root, { detached: true });
+    const message = decodeSign1Detached(bytes, { requireTag: true });
+    assert.equal(message.payload, null);
+    assert.equal(verifySign1Detached(message, keys.publicKey, root).kind, "valid");
+    const other = new Uint8Array(root);
+    other[0] = 0;
+    assert.equal(verifySign1Detached(message, keys.publicKey, other).kind, "invalid");
+    assert.equal(
+      codeOf(() => decodeSign1(bytes)),
+      CoseErrorCode.PayloadNotBstr,
+    );
+  }
+  // An independent construction: the Sig_structure over the root, nil in the payload slot.
+  const alg = CoseAlg.ES384;
+  const attached = handAssemble(KEYS.p384.privateKey, alg, P384_PROTECTED, root);
+  assert.equal(
+    codeOf(() => decodeSign1Detached(attached)),
+    CoseErrorCode.PayloadNotNil,
+  );
+  const items = decodeSign1(attached);
+  const detached = envelope([items.protectedBytes, new Map(), null, items.signature]);
+  const message = decodeSign1Detached(detached);
+  assert.equal(verifySign1Detached(message, KEYS.p384.publicKey, root).kind, "valid");
+  assert.equal(
+    verifySign1Detached(message, KEYS.p256.publicKey, root).kind,
+    "invalid",
+    "a P-256 key never verifies an ES384 message",
+  );
+});
+
+test("a new unprotected header leaves the protected bytes, payload and signature verifying", () => {
+  const root = new Uint8Array(32).fill(3);
+  const signed = signSign1(KEYS.p384.privateKey, header([[4, PAYLOAD]]), root, { detached: true });
+  const message = decodeSign1Detached(signed);
+  const proof = encodeCborItem(new Map([[1, [true, new Uint8Array(32)]]]));
+  const edited = encodeSign1WithUnprotected(message, new Map([[396, new Map([[-1, [proof]]])]]));
+  const again = decodeSign1Detached(edited, { requireTag: true });
+  assert.deepEqual(again.protectedBytes, message.protectedBytes);
+  assert.deepEqual(again.signature, message.signature);
+  assert.equal(verifySign1Detached(again, KEYS.p384.publicKey, root).kind, "valid");
+  const vdp = again.unprotectedHeader.get(396) as Map<number, Uint8Array[]>;
+  const inner = decodeCborItem(vdp.get(-1)![0]!) as Map<number, [boolean, Uint8Array]>;
+  assert.deepEqual([...inner.keys()], [1]);
+  assert.equal(inner.get(1)![0], true);
+  assert.deepEqual(new Uint8Array(inner.get(1)![1]), new Uint8Array(32));
+  // An attached message keeps its payload.
+  const attached = decodeSign1(signSign1(KEYS.p256.privateKey, header([]), PAYLOAD));
+  const reencoded = decodeSign1(encodeSign1WithUnprotected(attached, new Map([[7, "x"]])));
+  assert.deepEqual(reencoded.payload, PAYLOAD);
+  assert.equal(verifySign1(reencoded, KEYS.p256.publicKey).kind, "valid");
+});
+
+test("decodeCborItem is strict: one item, no duplicate keys, floats boxed", () => {
+  assert.deepEqual(decodeCborItem(encode(new Map([[1, "a"]]))), new Map([[1, "a"]]));
+  const duplicate = new Uint8Array([0xa2, 0x01, 0x01, 0x01, 0x02]); // {1: 1, 1: 2}
+  assert.equal(
+    codeOf(() => decodeCborItem(duplicate)),
+    CoseErrorCode.InvalidHeaderLabel,
+  );
+  assert.equal(
+    codeOf(() => decodeCborItem(new Uint8Array([0x01, 0x02]))),
+    CoseErrorCode.NotCbor,
+  );
+  assert.equal(
+    codeOf(() => decodeCborItem(new Uint8Array([0x9f, 0xff]))),
+    CoseErrorCode.NotCbor,
+  );
+  assert.ok(decodeCborItem(new Uint8Array([0xf9, 0x3c, 0x00])) instanceof CborFloat);
 });
