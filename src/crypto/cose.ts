@@ -1,12 +1,11 @@
 /**
  * COSE_Sign1 (RFC 9052 section 4.2) with ECDSA, as CCF uses it for signed governance requests
- * (ccf-compatibility.md §4.1) and for the service's signatures over Merkle roots, whose payload is
- * detached (nil in the message, supplied by the verifier) and to which a receipt adds an
- * unprotected header (§6.5). Owns the wire format only; which headers a message must carry is
- * decided by the callers (src/gov/cose-request.ts, src/ledger/cose-receipt.ts).
+ * (ccf-compatibility.md §4.1). Owns the wire format only; which headers a request must carry is
+ * decided by the callers (src/gov/cose-request.ts).
  *
  *   COSE_Sign1 = [protected: bstr .cbor header_map, unprotected: header_map,
- *                 payload: bstr / nil, signature: bstr]  (optionally wrapped in CBOR tag 18)
+ *                 payload: bstr / nil, signature: bstr] (optionally wrapped in CBOR tag 18)
+ * A nil payload is detached: the signer and verifier hold it (CCF's Merkle root signatures).
  *   Sig_structure = ["Signature1", protected, external_aad = h'', payload]
  *
  * Algorithms: ES256 (-7, P-256, SHA-256), ES384 (-35, P-384, SHA-384), ES512 (-36, P-521,
@@ -15,9 +14,9 @@
  * Invariants:
  * - decodeSign1 is strict: it accepts exactly a 4-element array (tagged 18 or untagged), a
  *   protected bstr holding one CBOR map (or empty, meaning an empty map) with int/text labels
- *   and no duplicates, an unprotected map, an attached bstr payload and a signature of exactly
- *   the alg's length. Anything else is a CoseError with a code; it never returns partial data.
- *   decodeSign1Detached is the same with a nil payload instead of a bstr.
+ *   and no duplicates, an unprotected map, an attached bstr payload (or nil, when the caller
+ *   holds the detached payload) and a signature of exactly the alg's length. Anything else is a
+ *   CoseError with a code; it never returns partial data.
  * - `protectedBytes` are the bytes as received: the signature covers them, so they are never
  *   re-encoded.
  * - Header values that were CBOR floats decode as CborFloat, so callers can tell 1.0 from 1
@@ -28,7 +27,6 @@
 import { sign, verify, type KeyObject } from "node:crypto";
 import { Tagged, Token, Tokenizer, Type, decode, encode } from "cborg";
 import type { DecodeOptions } from "cborg";
-import { assert } from "../base/assert.js";
 import { CcfError, isForeignError } from "../base/errors.js";
 
 export enum CoseAlg {
@@ -64,8 +62,6 @@ export enum CoseErrorCode {
   UnprotectedNotMap = "UnprotectedNotMap",
   /** The payload is nil (detached) or not a bstr. */
   PayloadNotBstr = "PayloadNotBstr",
-  /** The payload is attached where a detached (nil) one is required. */
-  PayloadNotNil = "PayloadNotNil",
   /** The signature is not a bstr. */
   SignatureNotBstr = "SignatureNotBstr",
   /** The protected header has no alg (label 1). */
@@ -143,18 +139,12 @@ function plain(bytes: Uint8Array): Uint8Array {
 export interface SignSign1Options {
   /** Wrap in tag 18 (default true: CCF requires the tag). */
   readonly tagged?: boolean;
-  /**
-   * Sign `payload` but carry nil in its place (default false), as CCF's signatures over a
-   * Merkle root do: the verifier recomputes the root and supplies it.
-   */
-  readonly detached?: boolean;
 }
 
 /**
- * Signs `payload` (attached, or detached with `options.detached`) with an EC private key. The
- * protected header gets alg from the key's curve when it has none; an alg that disagrees with the
- * key throws AlgKeyMismatch. Labels are written in cborg's canonical (length-first) order; the
- * unprotected header is empty.
+ * Signs `payload` (attached) with an EC private key. The protected header gets alg from the
+ * key's curve when it has none; an alg that disagrees with the key throws AlgKeyMismatch.
+ * Labels are written in cborg's canonical (length-first) order; the unprotected header is empty.
  */
 export function signSign1(
   privateKey: KeyObject,
@@ -180,10 +170,41 @@ export function signSign1(
       dsaEncoding: "ieee-p1363",
     }),
   );
-  const carried = options.detached === true ? null : payload;
-  const sign1 = [protectedBytes, new Map(), carried, signature];
+  const sign1 = [protectedBytes, new Map(), payload, signature];
   return encode(options.tagged === false ? sign1 : new Tagged(COSE_SIGN1_TAG, sign1));
 }
+
+/**
+ * Signs `payload` as a COSE_Sign1 whose payload is detached (nil in the message; a verifier is
+ * handed it separately), as CCF signs Merkle roots (ccf-compatibility.md §6.4). The protected
+ * header holds alg (from the key's curve) and then `header` in the order given, nested maps
+ * included: CCF writes its headers in a fixed, unsorted order, and keeping it makes the bytes
+ * CCF's. The unprotected header is an empty map; the message is tagged 18.
+ */
+export function signSign1Detached(
+  privateKey: KeyObject,
+  header: readonly (readonly [CoseLabel, unknown])[],
+  payload: Uint8Array,
+): Uint8Array {
+  if (privateKey.type !== "private") {
+    fail(CoseErrorCode.UnsupportedKey, "COSE signing needs a private key");
+  }
+  const alg = coseAlgForKey(privateKey);
+  const entries = header.filter(([label]) => label !== COSE_HEADER_ALG);
+  const protectedBytes = encode(new Map<CoseLabel, unknown>([[COSE_HEADER_ALG, alg], ...entries]), {
+    mapSorter: KEEP_ORDER,
+  });
+  const signature = plain(
+    sign(algInfo(alg).hash, sign1ToBeSigned(protectedBytes, payload), {
+      key: privateKey,
+      dsaEncoding: "ieee-p1363",
+    }),
+  );
+  return encode(new Tagged(COSE_SIGN1_TAG, [protectedBytes, new Map(), null, signature]));
+}
+
+/** A map sorter that keeps insertion order (Array.prototype.sort is stable). */
+const KEEP_ORDER = (): number => 0;
 
 /** A structurally valid COSE_Sign1; its signature is not yet checked. */
 export interface Sign1Message {
@@ -277,41 +298,15 @@ function decodeProtected(protectedBytes: Uint8Array): CoseHeaderMap {
 export interface DecodeSign1Options {
   /** Reject an untagged message (NotTagged). Default false. */
   readonly requireTag?: boolean;
+  /**
+   * The payload of a message that carries none (nil): a detached payload, as in CCF's ledger
+   * signatures. Without it a nil payload is PayloadNotBstr; with it an attached one is.
+   */
+  readonly detachedPayload?: Uint8Array;
 }
-
-/** A structurally valid COSE_Sign1 whose payload is detached (nil); not yet checked. */
-export type DetachedSign1Message = Omit<Sign1Message, "payload"> & { readonly payload: null };
-
-/** Whether the payload slot must hold a bstr (attached) or nil (detached). */
-type PayloadRule = "attached" | "detached";
 
 /** Parses a COSE_Sign1 strictly (see invariants); throws CoseError on any deviation. */
 export function decodeSign1(bytes: Uint8Array, options: DecodeSign1Options = {}): Sign1Message {
-  const message = decodeSign1As(bytes, options, "attached");
-  const { payload } = message;
-  assert(payload !== null, "decodeSign1As checked the payload is attached");
-  return { ...message, payload };
-}
-
-/**
- * Parses a COSE_Sign1 whose payload is detached (nil), as strictly as decodeSign1; an attached
- * payload is PayloadNotNil.
- */
-export function decodeSign1Detached(
-  bytes: Uint8Array,
-  options: DecodeSign1Options = {},
-): DetachedSign1Message {
-  const message = decodeSign1As(bytes, options, "detached");
-  const { payload } = message;
-  assert(payload === null, "decodeSign1As checked the payload is detached");
-  return { ...message, payload };
-}
-
-function decodeSign1As(
-  bytes: Uint8Array,
-  options: DecodeSign1Options,
-  rule: PayloadRule,
-): Omit<Sign1Message, "payload"> & { readonly payload: Uint8Array | null } {
   const tag = leadingTag(bytes);
   if (tag !== null && tag !== COSE_SIGN1_TAG) {
     fail(CoseErrorCode.WrongTag, `CBOR tag ${tag} is not COSE_Sign1 (18)`);
@@ -335,35 +330,10 @@ function decodeSign1As(
     CoseErrorCode.UnprotectedNotMap,
     "unprotected header",
   );
-  const carried = checkPayload(payload, rule);
+  const body = payloadOf(payload, options.detachedPayload);
   if (!(signature instanceof Uint8Array)) {
     return fail(CoseErrorCode.SignatureNotBstr, "signature is not a byte string");
   }
-  const alg = checkedAlg(protectedHeader, signature);
-  return {
-    tagged: tag !== null,
-    alg,
-    protectedBytes: view(protectedBytes),
-    protectedHeader,
-    unprotectedHeader,
-    payload: carried,
-    signature: view(signature),
-  };
-}
-
-function checkPayload(payload: unknown, rule: PayloadRule): Uint8Array | null {
-  if (rule === "detached") {
-    if (payload !== null) fail(CoseErrorCode.PayloadNotNil, "payload is not detached (nil)");
-    return null;
-  }
-  if (!(payload instanceof Uint8Array)) {
-    return fail(CoseErrorCode.PayloadNotBstr, "payload is not an attached byte string");
-  }
-  return view(payload);
-}
-
-/** The protected header's alg, checked to be supported and to fit the signature's length. */
-function checkedAlg(protectedHeader: CoseHeaderMap, signature: Uint8Array): CoseAlg {
   const alg = protectedHeader.get(COSE_HEADER_ALG);
   if (alg === undefined) return fail(CoseErrorCode.MissingAlg, "protected header has no alg");
   if (!isSupportedCoseAlg(alg)) {
@@ -376,7 +346,27 @@ function checkedAlg(protectedHeader: CoseHeaderMap, signature: Uint8Array): Cose
       `signature is ${signature.byteLength} bytes, alg ${alg} needs ${info.signatureBytes}`,
     );
   }
-  return alg;
+  return {
+    tagged: tag !== null,
+    alg,
+    protectedBytes: view(protectedBytes),
+    protectedHeader,
+    unprotectedHeader,
+    payload: view(body),
+    signature: view(signature),
+  };
+}
+
+/** The message's payload, or the detached one the caller holds for a nil payload. */
+function payloadOf(payload: unknown, detached: Uint8Array | undefined): Uint8Array {
+  if (detached !== undefined) {
+    if (payload !== null) fail(CoseErrorCode.PayloadNotBstr, "payload is not detached (nil)");
+    return detached;
+  }
+  if (!(payload instanceof Uint8Array)) {
+    return fail(CoseErrorCode.PayloadNotBstr, "payload is not an attached byte string");
+  }
+  return payload;
 }
 
 /** cborg may hand back node's Uint8Array subclass; callers get a plain view (no copy). */
@@ -406,23 +396,6 @@ export type Sign1Verification =
  * Throws CoseError(UnsupportedKey) only for a key that is not a supported EC key.
  */
 export function verifySign1(message: Sign1Message, key: KeyObject): Sign1Verification {
-  return verifyOver(message, key, message.payload);
-}
-
-/** verifySign1 for a detached message: `payload` is what the signer signed (e.g. a root). */
-export function verifySign1Detached(
-  message: DetachedSign1Message,
-  key: KeyObject,
-  payload: Uint8Array,
-): Sign1Verification {
-  return verifyOver(message, key, payload);
-}
-
-function verifyOver(
-  message: Omit<Sign1Message, "payload">,
-  key: KeyObject,
-  payload: Uint8Array,
-): Sign1Verification {
   const keyAlg = coseAlgForKey(key);
   if (keyAlg !== message.alg) {
     return {
@@ -434,7 +407,7 @@ function verifyOver(
   const info = algInfo(message.alg);
   const ok = verify(
     info.hash,
-    sign1ToBeSigned(message.protectedBytes, payload),
+    sign1ToBeSigned(message.protectedBytes, message.payload),
     { key, dsaEncoding: "ieee-p1363" },
     message.signature,
   );
@@ -459,32 +432,45 @@ export function decodeAndVerifySign1(
   return message;
 }
 
+export interface EncodeWithUnprotectedOptions {
+  /** Write nil for the payload: the message was decoded with a detached payload. */
+  readonly detached: boolean;
+}
+
 /**
- * The message again, tagged 18, with `unprotectedHeader` in place of its unprotected header:
- * how a signature over a root becomes a receipt (the proof rides in the unprotected header, which
- * the signature does not cover). The protected bytes, payload and signature are carried over
- * unchanged, so the signature still verifies.
+ * The message again, tagged 18, with `unprotectedHeader` in place of its unprotected header: how
+ * CCF turns the signature over a root into a receipt (ccf-compatibility.md §6.5; the proof rides
+ * in the unprotected header, which the signature does not cover). The protected bytes, the
+ * payload (nil when detached) and the signature are carried over, so the signature still
+ * verifies.
  */
 export function encodeSign1WithUnprotected(
-  message: Sign1Message | DetachedSign1Message,
+  message: Sign1Message,
   unprotectedHeader: CoseHeaderMap,
+  options: EncodeWithUnprotectedOptions,
 ): Uint8Array {
-  const { protectedBytes, payload, signature } = message;
+  const payload = options.detached ? null : message.payload;
   return encode(
-    new Tagged(COSE_SIGN1_TAG, [protectedBytes, unprotectedHeader, payload, signature]),
+    new Tagged(COSE_SIGN1_TAG, [
+      message.protectedBytes,
+      unprotectedHeader,
+      payload,
+      message.signature,
+    ]),
   );
 }
 
 /**
  * One CBOR item decoded as strictly as COSE headers are (maps as Map, no duplicate keys, no
- * indefinite lengths, floats as CborFloat); for CBOR carried inside COSE headers, such as a
- * receipt's inclusion proofs. Throws CoseError(NotCbor) for anything else.
+ * indefinite lengths, floats as CborFloat), for CBOR carried inside a COSE header such as a
+ * receipt's inclusion proofs. Throws CoseError (NotCbor, or InvalidHeaderLabel for a repeated
+ * map key) for anything else.
  */
 export function decodeCborItem(bytes: Uint8Array): unknown {
   return decodeCbor(bytes, STRICT, CoseErrorCode.NotCbor);
 }
 
-/** Encodes one CBOR item (Map keys in cborg's canonical order), e.g. a receipt's proof. */
+/** Encodes one CBOR item (map keys in cborg's canonical order), e.g. a receipt's proof. */
 export function encodeCborItem(value: unknown): Uint8Array {
   return encode(value);
 }

@@ -64,6 +64,14 @@ export function nodeIdFromPublicKey(key: KeyObject | string): NodeId {
   return toHex(sha256(spki)) as NodeId;
 }
 
+/**
+ * The key id CCF puts in a COSE signature's `kid` header for the service key: the hex SHA-256 of
+ * the key's SPKI DER, the same digest a node id is (ccf-compatibility.md §6.4).
+ */
+export function publicKeyId(key: KeyObject | string): string {
+  return nodeIdFromPublicKey(key);
+}
+
 /** A fresh EC key pair (node keys, service keys, identity keys). */
 export function generateEcKeyPair(curve: EcCurveName = DEFAULT_CURVE): EcKeyPair {
   return generateKeyPairSync("ec", { namedCurve: NODE_CURVE[curve] });

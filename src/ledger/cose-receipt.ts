@@ -24,47 +24,54 @@
  * disaster recovery, a previous identity given as a service endorsement that the service
  * certificate issued (§8.4).
  *
+ * The stored signature, its value codec and its header labels are src/ledger/cose-signature.ts's;
+ * this module adds the proof, and decodes and verifies receipts.
+ *
  * Invariants: a decoded CoseReceipt is well-formed (tagged, detached, kid a bstr, vds an integer,
  * 1..INCLUSION_PROOFS_MAX proofs of 32-byte digests and at most PATH_STEPS_MAX steps); whether it
  * is valid is verifyCoseReceipt's question, answered as a value. No IO.
  */
 import { assert } from "../base/assert.js";
-import { equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from "../base/bytes.js";
-import { CcfError, isTextDecodeError } from "../base/errors.js";
+import { equalBytes, fromHex, fromUtf8, toHex, utf8 } from "../base/bytes.js";
+import { CcfError } from "../base/errors.js";
 import { CertError, isIssuedBy, publicKeyOfCert } from "../crypto/certs.js";
 import {
   COSE_HEADER_KID,
   CoseError,
   decodeCborItem,
-  decodeSign1Detached,
+  decodeSign1,
   encodeCborItem,
   encodeSign1WithUnprotected,
-  verifySign1Detached,
+  verifySign1,
   type CoseHeaderMap,
-  type DetachedSign1Message,
+  type Sign1Message,
 } from "../crypto/cose.js";
 import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
-import { nodeIdFromPublicKey } from "../crypto/identity.js";
-import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../kv/service-tables.js";
-import type { MapWrites } from "../kv/write-set.js";
+import { publicKeyId } from "../crypto/identity.js";
+import {
+  CCF_HEADER,
+  CCF_HEADER_TXID,
+  COSE_HEADER_CWT,
+  COSE_HEADER_VDS,
+  CWT_IAT,
+  CWT_ISS,
+  CWT_SUB,
+  VDS_CCF_LEDGER_SHA256,
+} from "./cose-signature.js";
 import { foldProof, type ProofStep } from "./merkle/proof.js";
 import type { Receipt } from "./receipt.js";
 import { txLeaf } from "./tx-leaf.js";
 
-/** Protected header labels of CCF's root signatures (RFC 8392 CWT; COSE receipts draft). */
-export const COSE_HEADER_CWT = 15;
-export const COSE_HEADER_VDS = 395;
-export const COSE_HEADER_CCF = "ccf.v1";
 /** Unprotected header label of the verifiable data proofs, and its inclusion-proof key. */
 export const COSE_HEADER_VDP = 396;
 export const VDP_INCLUSION_PROOFS = -1;
-/** vds value of CCF's ledger tree: SHA-256 leaves and nodes, CCF's leaf formula. */
-export const VDS_CCF_LEDGER_SHA256 = 2;
 const PROOF_LEAF = 1;
 const PROOF_PATH = 2;
-const CWT_ISS = 1;
-const CWT_SUB = 2;
-const CWT_IAT = 6;
+/**
+ * What a detached message is decoded with before its root is known (the root comes from each
+ * proof); verification substitutes the root.
+ */
+const PAYLOAD_PLACEHOLDER = new Uint8Array(0);
 /** The CDDL bounds a commit evidence to 1..1024 bytes. */
 const COMMIT_EVIDENCE_BYTES_MAX = 1024;
 /** A tree of at most 2^64 leaves has paths of at most 64 steps. */
@@ -75,7 +82,7 @@ export const INCLUSION_PROOFS_MAX = 16;
 export enum CoseReceiptErrorCode {
   /** The bytes are not a COSE receipt in CCF's layout. */
   MalformedReceipt = "MalformedReceipt",
-  /** A stored `cose_signatures` value (or the COSE_Sign1 in it) is not CCF's. */
+  /** The stored COSE signature a receipt is built on is not a detached COSE_Sign1. */
   MalformedCoseSignature = "MalformedCoseSignature",
 }
 /** `path` names the offending part, e.g. "unprotected[396][-1][0].path[3]". */
@@ -106,46 +113,6 @@ export interface CoseInclusionProof {
   readonly claimsDigest: Uint8Array;
   /** Leaf to root; invariant: at most PATH_STEPS_MAX steps of 32-byte hashes. */
   readonly path: readonly ProofStep[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// The stored COSE signature (`public:ccf.internal.cose_signatures`)
-
-/** A `cose_signatures` value: a JSON string holding the base64 of the COSE_Sign1, as CCF. */
-export function encodeCoseSignatureValue(coseSign1: Uint8Array): Uint8Array {
-  return utf8(JSON.stringify(toBase64(coseSign1)));
-}
-
-/** The COSE_Sign1 bytes of a `cose_signatures` value; throws MalformedCoseSignature. */
-export function decodeCoseSignatureValue(value: Uint8Array): Uint8Array {
-  let json: unknown;
-  try {
-    json = JSON.parse(fromUtf8(value));
-  } catch (err: unknown) {
-    if (!isTextDecodeError(err)) throw err;
-    return badSignature("the stored value is not JSON");
-  }
-  if (typeof json !== "string") return badSignature("the stored value is not a JSON string");
-  const bytes = fromBase64(json);
-  if (bytes === null || bytes.byteLength === 0) {
-    return badSignature("the stored value is not base64");
-  }
-  return bytes;
-}
-
-/**
- * The COSE signature a transaction's public maps carry, or null when it wrote none (not a
- * signature transaction, or one written before signatures carried COSE signatures). Throws
- * MalformedCoseSignature for a value that is present but not CCF's.
- */
-export function findCoseSignature(publicMaps: readonly MapWrites[]): Uint8Array | null {
-  const map = publicMaps.find((m) => m.name === SERVICE_TABLES.coseSignatures);
-  if (map === undefined) return null;
-  const write = map.writes.find((w) => equalBytes(w.key, SINGLETON_KEY_BYTES));
-  if (write === undefined || write.value === null) {
-    return badSignature("the cose_signatures table has no value");
-  }
-  return decodeCoseSignatureValue(write.value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,15 +155,16 @@ export function encodeInclusionProof(proof: CoseInclusionProof): Uint8Array {
  * MalformedCoseSignature when `coseSign1` is not a detached COSE_Sign1.
  */
 export function encodeCoseReceipt(coseSign1: Uint8Array, proof: CoseInclusionProof): Uint8Array {
-  let message: DetachedSign1Message;
+  let message: Sign1Message;
   try {
-    message = decodeSign1Detached(coseSign1, { requireTag: true });
+    message = decodeSign1(coseSign1, { requireTag: true, detachedPayload: PAYLOAD_PLACEHOLDER });
   } catch (err: unknown) {
     if (err instanceof CoseError) return badSignature(err.message);
     throw err;
   }
   const proofs = new Map<number, unknown>([[VDP_INCLUSION_PROOFS, [encodeInclusionProof(proof)]]]);
-  return encodeSign1WithUnprotected(message, new Map([[COSE_HEADER_VDP, proofs]]));
+  const unprotected = new Map([[COSE_HEADER_VDP, proofs]]);
+  return encodeSign1WithUnprotected(message, unprotected, { detached: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,7 +181,8 @@ export interface CoseReceiptClaims {
 }
 
 export interface CoseReceipt {
-  readonly message: DetachedSign1Message;
+  /** Invariant: its payload was nil (detached); `payload` holds a placeholder, not the root. */
+  readonly message: Sign1Message;
   readonly kid: Uint8Array;
   /** Invariant: a safe integer (verifyCoseReceipt checks it is VDS_CCF_LEDGER_SHA256). */
   readonly vds: number;
@@ -319,11 +288,13 @@ function decodeClaims(header: CoseHeaderMap): CoseReceiptClaims {
     if (cwt.has(CWT_SUB)) claims.subject = text(cwt.get(CWT_SUB), `${path}[${CWT_SUB}]`);
     if (cwt.has(CWT_IAT)) claims.issuedAt = safeInt(cwt.get(CWT_IAT), `${path}[${CWT_IAT}]`);
   }
-  const ccf = header.get(COSE_HEADER_CCF);
+  const ccf = header.get(CCF_HEADER);
   if (ccf !== undefined) {
-    const path = `protected["${COSE_HEADER_CCF}"]`;
+    const path = `protected["${CCF_HEADER}"]`;
     if (!isCborMap(ccf)) return fail(path, "expected a map");
-    if (ccf.has("txid")) claims.txid = text(ccf.get("txid"), `${path}.txid`);
+    if (ccf.has(CCF_HEADER_TXID)) {
+      claims.txid = text(ccf.get(CCF_HEADER_TXID), `${path}.${CCF_HEADER_TXID}`);
+    }
   }
   return claims;
 }
@@ -333,9 +304,9 @@ function decodeClaims(header: CoseHeaderMap): CoseReceiptClaims {
  * CoseReceiptError(MalformedReceipt) naming the offending part; never returns partial data.
  */
 export function decodeCoseReceipt(bytes: Uint8Array): CoseReceipt {
-  let message: DetachedSign1Message;
+  let message: Sign1Message;
   try {
-    message = decodeSign1Detached(bytes, { requireTag: true });
+    message = decodeSign1(bytes, { requireTag: true, detachedPayload: PAYLOAD_PLACEHOLDER });
   } catch (err: unknown) {
     if (err instanceof CoseError) return fail("COSE_Sign1", err.message);
     throw err;
@@ -400,7 +371,7 @@ type SignerChoice =
 /** The kid a key gives: the bytes of the lowercase hex SHA-256 of its SPKI DER. */
 export function coseKidOf(certPem: string): Uint8Array | null {
   try {
-    return utf8(nodeIdFromPublicKey(publicKeyOfCert(certPem)));
+    return utf8(publicKeyId(publicKeyOfCert(certPem)));
   } catch (err: unknown) {
     if (err instanceof CertError) return null;
     throw err;
@@ -476,9 +447,9 @@ export function verifyCoseReceipt(
   const roots: Uint8Array[] = [];
   for (const [i, proof] of receipt.proofs.entries()) {
     const root = inclusionProofRoot(proof);
-    let verdict: ReturnType<typeof verifySign1Detached>;
+    let verdict: ReturnType<typeof verifySign1>;
     try {
-      verdict = verifySign1Detached(receipt.message, key, root);
+      verdict = verifySign1({ ...receipt.message, payload: root }, key);
     } catch (err: unknown) {
       if (err instanceof CoseError) return invalid(`the signer's key: ${err.message}`);
       throw err;

@@ -4,12 +4,12 @@
  * CWT {iss, sub, iat}, vds = 2, "ccf.v1" {txid}), payload detached, as a CCF 6 signature
  * transaction stores it; and the oracle, CCF's own `ccf.cose.verify_receipt` run with python3.
  */
-import { createHash, type KeyObject } from "node:crypto";
+import { createHash, sign, type KeyObject } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { signSign1, type CoseLabel } from "../../src/crypto/cose.js";
+import { Tagged, encode } from "cborg";
 import type { EcKeyPair } from "../../src/crypto/certs.js";
 import { makeReceipt, tempDir, type TestPki, type TestReceipt } from "./pki.js";
 
@@ -29,13 +29,20 @@ export function kidOf(publicKey: KeyObject): Uint8Array {
   return new TextEncoder().encode(createHash("sha256").update(spki).digest("hex"));
 }
 
-/** A COSE_Sign1 over `root` (detached) with CCF 6's root-signature headers. */
+/**
+ * A COSE_Sign1 over `root` (detached) with CCF 6's root-signature headers, assembled here from
+ * cborg and node:crypto (the Sig_structure of RFC 9052 over the root, ECDSA r||s), not by
+ * src/crypto/cose.ts, so the code under test does not check itself.
+ */
 export function makeCoseRootSignature(
   keys: EcKeyPair,
   root: Uint8Array,
   options: CoseSignatureOptions = {},
 ): Uint8Array {
-  const header = new Map<CoseLabel, unknown>([
+  const curve = keys.privateKey.asymmetricKeyDetails?.namedCurve;
+  const [alg, hash] = curve === "prime256v1" ? [-7, "sha256"] : [-35, "sha384"];
+  const header = new Map<number | string, unknown>([
+    [1, alg],
     [4, options.kid ?? kidOf(keys.publicKey)],
     [
       15,
@@ -48,7 +55,10 @@ export function makeCoseRootSignature(
     ["ccf.v1", new Map([["txid", options.txid ?? "2.10"]])],
   ]);
   if (options.vds !== null) header.set(395, options.vds ?? 2);
-  return signSign1(keys.privateKey, header, root, { detached: true });
+  const protectedBytes = encode(header);
+  const toBeSigned = encode(["Signature1", protectedBytes, new Uint8Array(0), root]);
+  const signature = sign(hash, toBeSigned, { key: keys.privateKey, dsaEncoding: "ieee-p1363" });
+  return encode(new Tagged(18, [protectedBytes, new Map(), null, new Uint8Array(signature)]));
 }
 
 export interface TestCoseReceipt extends TestReceipt {

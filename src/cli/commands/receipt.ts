@@ -14,8 +14,8 @@ import { fromHex, fromUtf8, toHex } from "../../base/bytes.js";
 import { isNodeError, isTextDecodeError } from "../../base/errors.js";
 import { CertError, isIssuedBy, parseCertificate } from "../../crypto/certs.js";
 import { CoseAlg } from "../../crypto/cose.js";
+import { COSE_HEADER_VDS } from "../../ledger/cose-signature.js";
 import {
-  COSE_HEADER_VDS,
   CoseReceiptError,
   decodeCoseReceipt,
   looksLikeCoseSign1,

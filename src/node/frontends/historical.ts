@@ -8,7 +8,7 @@
  */
 import { bytesToKey } from "../../base/bytes.js";
 import { formatTxId, parseTxId, type Seqno, type TxId } from "../../base/ids.js";
-import { CoseReceiptError, findCoseSignature } from "../../ledger/cose-receipt.js";
+import { CoseSignatureError, findCoseSignature } from "../../ledger/cose-signature.js";
 import { decodeEntry, decodeWriteSet } from "../../ledger/entry-format.js";
 import { readLedger } from "../../ledger/io/ledger-reader.js";
 import type { ReceiptOutcome } from "../../ledger/history.js";
@@ -122,7 +122,7 @@ export function coseSignatureAt(node: NodeContext, signatureSeqno: Seqno): Uint8
   try {
     return findCoseSignature(entry.publicMaps);
   } catch (err: unknown) {
-    if (!(err instanceof CoseReceiptError)) throw err;
+    if (!(err instanceof CoseSignatureError)) throw err;
     throw new HttpError(
       HttpErrorCode.InternalError,
       `The COSE signature at seqno ${signatureSeqno} is malformed: ${err.message}`,

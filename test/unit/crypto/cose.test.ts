@@ -2,9 +2,9 @@
 // with a message hand-assembled from cborg + node:crypto (so the verifier is checked against an
 // independent construction of the Sig_structure, not against its own signer); and every kind of
 // malformed envelope, each of which must give its own CoseErrorCode, because governance maps
-// these failures to 401s and a permissive parser would accept requests CCF refuses. Detached
-// payloads (CCF's root signatures) and re-encoding with a new unprotected header (receipts) are
-// checked against a hand-assembled message too.
+// these failures to 401s and a permissive parser would accept requests CCF refuses.
+// Re-encoding with a new unprotected header (COSE receipts) is checked on a hand-assembled
+// detached message too.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
@@ -19,13 +19,11 @@ import {
   decodeAndVerifySign1,
   decodeCborItem,
   decodeSign1,
-  decodeSign1Detached,
   encodeCborItem,
   encodeSign1WithUnprotected,
   sign1ToBeSigned,
   signSign1,
   verifySign1,
-  verifySign1Detached,
 } from "../../../src/crypto/cose.js";
 
 const KEYS = {
@@ -431,59 +429,38 @@ test("no single-byte change to a signed message still verifies", () => {
   );
 });
 
-test("detached payloads: signed but carried as nil, verified with the payload supplied", () => {
-  const root = new Uint8Array(32).fill(9);
-  for (const keys of [KEYS.p256, KEYS.p384, KEYS.p521]) {
-    const bytes = signSign1(keys.privateKey, header([[395, 2]]), root, { detached: true });
-    const message = decodeSign1Detached(bytes, { requireTag: true });
-    assert.equal(message.payload, null);
-    assert.equal(verifySign1Detached(message, keys.publicKey, root).kind, "valid");
-    const other = new Uint8Array(root);
-    other[0] = 0;
-    assert.equal(verifySign1Detached(message, keys.publicKey, other).kind, "invalid");
-    assert.equal(
-      codeOf(() => decodeSign1(bytes)),
-      CoseErrorCode.PayloadNotBstr,
-    );
-  }
-  // An independent construction: the Sig_structure over the root, nil in the payload slot.
-  const alg = CoseAlg.ES384;
-  const attached = handAssemble(KEYS.p384.privateKey, alg, P384_PROTECTED, root);
-  assert.equal(
-    codeOf(() => decodeSign1Detached(attached)),
-    CoseErrorCode.PayloadNotNil,
-  );
-  const items = decodeSign1(attached);
-  const detached = envelope([items.protectedBytes, new Map(), null, items.signature]);
-  const message = decodeSign1Detached(detached);
-  assert.equal(verifySign1Detached(message, KEYS.p384.publicKey, root).kind, "valid");
-  assert.equal(
-    verifySign1Detached(message, KEYS.p256.publicKey, root).kind,
-    "invalid",
-    "a P-256 key never verifies an ES384 message",
-  );
-});
-
 test("a new unprotected header leaves the protected bytes, payload and signature verifying", () => {
   const root = new Uint8Array(32).fill(3);
-  const signed = signSign1(KEYS.p384.privateKey, header([[4, PAYLOAD]]), root, { detached: true });
-  const message = decodeSign1Detached(signed);
+  // A detached message assembled by hand: nil in the payload slot, the root signed.
+  const attached = handAssemble(KEYS.p384.privateKey, CoseAlg.ES384, P384_PROTECTED, root);
+  const parts = decodeSign1(attached);
+  const signed = envelope([parts.protectedBytes, new Map(), null, parts.signature]);
+  const message = decodeSign1(signed, { detachedPayload: root });
   const proof = encodeCborItem(new Map([[1, [true, new Uint8Array(32)]]]));
-  const edited = encodeSign1WithUnprotected(message, new Map([[396, new Map([[-1, [proof]]])]]));
-  const again = decodeSign1Detached(edited, { requireTag: true });
+  const unprotected = new Map([[396, new Map([[-1, [proof]]])]]);
+  const edited = encodeSign1WithUnprotected(message, unprotected, { detached: true });
+  const again = decodeSign1(edited, { requireTag: true, detachedPayload: root });
   assert.deepEqual(again.protectedBytes, message.protectedBytes);
   assert.deepEqual(again.signature, message.signature);
-  assert.equal(verifySign1Detached(again, KEYS.p384.publicKey, root).kind, "valid");
+  assert.equal(verifySign1(again, KEYS.p384.publicKey).kind, "valid");
   const vdp = again.unprotectedHeader.get(396) as Map<number, Uint8Array[]>;
   const inner = decodeCborItem(vdp.get(-1)![0]!) as Map<number, [boolean, Uint8Array]>;
   assert.deepEqual([...inner.keys()], [1]);
   assert.equal(inner.get(1)![0], true);
   assert.deepEqual(new Uint8Array(inner.get(1)![1]), new Uint8Array(32));
-  // An attached message keeps its payload.
-  const attached = decodeSign1(signSign1(KEYS.p256.privateKey, header([]), PAYLOAD));
-  const reencoded = decodeSign1(encodeSign1WithUnprotected(attached, new Map([[7, "x"]])));
-  assert.deepEqual(reencoded.payload, PAYLOAD);
-  assert.equal(verifySign1(reencoded, KEYS.p256.publicKey).kind, "valid");
+  // Detached stays detached (nil); an attached message keeps its payload.
+  assert.equal(
+    codeOf(() => decodeSign1(edited)),
+    CoseErrorCode.PayloadNotBstr,
+  );
+  const withPayload = decodeSign1(signSign1(KEYS.p256.privateKey, header([]), PAYLOAD));
+  const reencoded = encodeSign1WithUnprotected(withPayload, new Map([[7, "x"]]), {
+    detached: false,
+  });
+  const decoded = decodeSign1(reencoded);
+  assert.deepEqual(decoded.payload, PAYLOAD);
+  assert.equal(decoded.unprotectedHeader.get(7), "x");
+  assert.equal(verifySign1(decoded, KEYS.p256.publicKey).kind, "valid");
 });
 
 test("decodeCborItem is strict: one item, no duplicate keys, floats boxed", () => {

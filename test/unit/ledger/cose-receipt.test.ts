@@ -15,10 +15,7 @@ import {
   CoseReceiptErrorCode,
   coseProofOfReceipt,
   decodeCoseReceipt,
-  decodeCoseSignatureValue,
   encodeCoseReceipt,
-  encodeCoseSignatureValue,
-  findCoseSignature,
   looksLikeCoseSign1,
   verifyCoseReceipt,
   type CoseInclusionProof,
@@ -26,6 +23,12 @@ import {
   type VerifyCoseReceiptOptions,
 } from "../../../src/ledger/cose-receipt.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../../src/kv/service-tables.js";
+import {
+  CoseSignatureError,
+  decodeCoseSignatureValue,
+  encodeCoseSignatureValue,
+  findCoseSignature,
+} from "../../../src/ledger/cose-signature.js";
 import { makeCoseReceiptParts, makeCoseRootSignature } from "../../helpers/cose-receipts.js";
 import { makePki, type TestPki } from "../../helpers/pki.js";
 
@@ -339,7 +342,7 @@ test("a signature transaction's receipt has no COSE proof; an attached signature
   assert.ok(!looksLikeCoseSign1(new TextEncoder().encode('{"cert": ""}')));
 });
 
-test("the cose_signatures value is a JSON string of base64, as CCF stores it", async () => {
+test("the cose_signatures value a receipt is built on is a JSON string of base64", async () => {
   const pki = await pkiPromise;
   const { coseSignature } = build(pki, 2, 0);
   const value = encodeCoseSignatureValue(coseSignature);
@@ -356,17 +359,15 @@ test("the cose_signatures value is a JSON string of base64, as CCF stores it", a
   ];
   assert.equal(hex(findCoseSignature(maps)!), hex(coseSignature));
   assert.equal(findCoseSignature([{ name: SERVICE_TABLES.signatures, writes: [] }]), null);
-  for (const bad of ['{"a": 1}', "not json", '"%%%"', '""']) {
+  for (const bad of ['{"a": 1}', "not json", '"%%%"']) {
     assert.throws(
       () => decodeCoseSignatureValue(new TextEncoder().encode(bad)),
-      (err: unknown) =>
-        err instanceof CoseReceiptError &&
-        err.type.code === CoseReceiptErrorCode.MalformedCoseSignature,
+      CoseSignatureError,
       bad,
     );
   }
   assert.throws(
     () => findCoseSignature([{ name: SERVICE_TABLES.coseSignatures, writes: [] }]),
-    CoseReceiptError,
+    CoseSignatureError,
   );
 });
