@@ -17,7 +17,7 @@
  *   tx, so a handler never needs to undo a write it already made.
  * - Write endpoints are "readwrite", reads "readonly"; GETs never open a map for writing.
  */
-import { fromUtf8, toBase64, utf8 } from "../base/bytes.js";
+import { fromUtf8, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import type { RpcRequest, RpcResponse } from "../http/router.js";
 import { HttpError, HttpErrorCode } from "../http/errors.js";
@@ -32,7 +32,6 @@ import {
 import { KvError, KvErrorCode } from "../kv/tx.js";
 import { assert } from "../base/assert.js";
 import { isTextDecodeError } from "../base/errors.js";
-import type { Receipt } from "../ledger/receipt.js";
 import {
   cosePayloadOf,
   type AppEndpoint,
@@ -40,9 +39,8 @@ import {
   type AuthPolicy,
   type Caller,
   type EndpointContext,
-  type HistoricalState,
 } from "./app.js";
-import { NO_COSE_SIGNATURE, coseReceiptResponse } from "./cose-receipts.js";
+import { loggingCoseEndpoints } from "./logging-cose.js";
 
 type Domain = "private" | "public";
 
@@ -357,57 +355,6 @@ function historicalEndpoints(domain: Domain): AppEndpoint[] {
   return [historical, withReceipt];
 }
 
-/** The historical state of an endpoint in "historical" mode (the node always provides it). */
-function historicalState(context: EndpointContext): HistoricalState {
-  const state = context.historical;
-  if (state === undefined) throw new HttpError(HttpErrorCode.InternalError, "No historical state.");
-  return state;
-}
-
-/** The receipt of the historical transaction; 404 once it is no longer held in memory. */
-function heldReceipt(state: HistoricalState): Receipt {
-  if (state.receipt === null) {
-    throw new HttpError(HttpErrorCode.ResourceNotFound, "Receipt is no longer available.");
-  }
-  return state.receipt;
-}
-
-/**
- * COSE receipts and signatures (ccf-compatibility.md §3.5, §6.5) of the transaction in the
- * x-ms-ccf-transaction-id header, as the C++ sample serves them: cose_receipt answers the
- * application/cose receipt whatever the transaction wrote (no `id`), cose_signature
- * `{"cose_signature": base64}` of the covering signature transaction. The C++ sample has no
- * private cose_receipt; ours answers it exactly as the public one (§11).
- */
-function coseEndpoints(): AppEndpoint[] {
-  const historical = (path: string, summary: string, handler: AppEndpoint["handler"]) => {
-    const mode = "historical";
-    return { method: "GET", path, authPolicies: USER_POLICIES, mode, summary, handler } as const;
-  };
-  const receipt = (context: EndpointContext): RpcResponse => {
-    const state = historicalState(context);
-    return coseReceiptResponse(heldReceipt(state), state.coseSignature());
-  };
-  const summary = "The COSE receipt of the transaction in x-ms-ccf-transaction-id";
-  return [
-    historical("/log/public/cose_receipt", summary, receipt),
-    historical("/log/private/cose_receipt", summary, receipt),
-    historical(
-      "/log/public/cose_signature",
-      "The COSE signature of the signature transaction covering x-ms-ccf-transaction-id",
-      (context) => {
-        const state = historicalState(context);
-        heldReceipt(state);
-        const signature = state.coseSignature();
-        if (signature === null) {
-          throw new HttpError(HttpErrorCode.ResourceNotFound, NO_COSE_SIGNATURE);
-        }
-        return ok({ cose_signature: toBase64(signature) });
-      },
-    ),
-  ];
-}
-
 /** The logging app: every endpoint of ccf-compatibility.md §3.5 but the ones not yet there. */
 export function loggingApp(): AppModule {
   return {
@@ -419,7 +366,7 @@ export function loggingApp(): AppModule {
       ...variantEndpoints(),
       ...historicalEndpoints("private"),
       ...historicalEndpoints("public"),
-      ...coseEndpoints(),
+      ...loggingCoseEndpoints(USER_POLICIES),
     ],
   };
 }

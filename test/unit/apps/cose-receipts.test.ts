@@ -1,4 +1,4 @@
-// The logging app's COSE endpoints (cose_receipt, cose_signature; ccf-compatibility.md §3.5) and
+// The logging app's COSE endpoints (src/apps/logging-cose.ts; ccf-compatibility.md §3.5) and
 // the shared COSE answer of src/apps/cose-receipts.ts, driven handler by handler with a
 // hand-built historical state: a JSON receipt over the PKI helper's naive tree and a COSE root
 // signature with CCF 6's headers. The oracle for the receipt bytes is the verifier (checked
