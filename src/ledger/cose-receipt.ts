@@ -214,7 +214,7 @@ function text(value: unknown, path: string): string {
   return value;
 }
 
-function decodeLeaf(value: unknown, path: string) {
+function decodeLeaf(value: unknown, path: string): Omit<CoseInclusionProof, "path"> {
   if (!Array.isArray(value) || value.length !== 3) {
     return fail(path, "expected [write_set_digest, commit_evidence, claims_digest]");
   }

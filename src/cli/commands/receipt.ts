@@ -258,8 +258,8 @@ function verifyCose(bytes: Uint8Array, trust: Trust): string[] {
   const { issuer, subject, issuedAt, txid } = receipt.claims;
   const facts = [
     txid === undefined ? null : `signed at txid ${txid}`,
-    issuer === undefined ? null : `issuer ${issuer}`,
-    subject === undefined ? null : `subject ${subject}`,
+    issuer === undefined || issuer === "" ? null : `issuer ${issuer}`,
+    subject === undefined || subject === "" ? null : `subject ${subject}`,
     issuedAt === undefined ? null : `iat ${issuedAt}`,
   ].filter((fact) => fact !== null);
   if (facts.length > 0) lines.push(`not checked (as signed): ${facts.join(", ")}`);
