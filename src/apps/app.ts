@@ -128,6 +128,12 @@ export interface HistoricalState {
   get(map: string, key: Uint8Array): Uint8Array | null | undefined;
   /** The transaction's receipt, or null when it is no longer held in memory. */
   readonly receipt: Receipt | null;
+  /**
+   * The COSE signature (ccf-compatibility.md §6.5) of the signature transaction that covers this
+   * one (its own, for a signature transaction), read from the ledger when asked; null when the
+   * receipt is not held or that signature transaction wrote none.
+   */
+  coseSignature(): Uint8Array | null;
 }
 
 export interface AppEndpoint {

@@ -2,8 +2,9 @@
  * CCF's built-in logging sample app, C++ flavour (samples/apps/logging/logging.cpp;
  * ccf-compatibility.md §3.5), as an AppModule: write, read, delete and count records in a
  * private and a public map, plus the raw_text, anonymous, prefix_cert and admin_only variants.
- * Historical reads (historical, historical_receipt) use the state the node loads from its
- * ledger for the requested txId; historical/range is not here yet.
+ * Historical reads (historical, historical_receipt, and the COSE receipts and signatures) use
+ * the state the node loads from its ledger for the requested txId; historical/range is not here
+ * yet.
  *
  * Storage is the C++ app's `ccf::kv::Map<size_t, std::string>`, whose serialisers in CCF 6 are
  * JSON for both key and value (kv::Map is kv::JsonSerialisedMap), so ledgers written here read
@@ -40,6 +41,7 @@ import {
   type Caller,
   type EndpointContext,
 } from "./app.js";
+import { loggingCoseEndpoints } from "./logging-cose.js";
 
 type Domain = "private" | "public";
 
@@ -420,6 +422,7 @@ export function loggingApp(): AppModule {
       ...variantEndpoints(),
       ...historicalEndpoints("private"),
       ...historicalEndpoints("public"),
+      ...loggingCoseEndpoints(USER_POLICIES),
     ],
   };
 }

@@ -429,3 +429,46 @@ export function decodeAndVerifySign1(
   if (result.kind === "invalid") fail(result.code, result.message);
   return message;
 }
+
+export interface EncodeWithUnprotectedOptions {
+  /** Write nil for the payload: the message was decoded with a detached payload. */
+  readonly detached: boolean;
+}
+
+/**
+ * The message again, tagged 18, with `unprotectedHeader` in place of its unprotected header: how
+ * CCF turns the signature over a root into a receipt (ccf-compatibility.md §6.5; the proof rides
+ * in the unprotected header, which the signature does not cover). The protected bytes, the
+ * payload (nil when detached) and the signature are carried over, so the signature still
+ * verifies.
+ */
+export function encodeSign1WithUnprotected(
+  message: Sign1Message,
+  unprotectedHeader: CoseHeaderMap,
+  options: EncodeWithUnprotectedOptions,
+): Uint8Array {
+  const payload = options.detached ? null : message.payload;
+  return encode(
+    new Tagged(COSE_SIGN1_TAG, [
+      message.protectedBytes,
+      unprotectedHeader,
+      payload,
+      message.signature,
+    ]),
+  );
+}
+
+/**
+ * One CBOR item decoded as strictly as COSE headers are (maps as Map, no duplicate keys, no
+ * indefinite lengths, floats as CborFloat), for CBOR carried inside a COSE header such as a
+ * receipt's inclusion proofs. Throws CoseError (NotCbor, or InvalidHeaderLabel for a repeated
+ * map key) for anything else.
+ */
+export function decodeCborItem(bytes: Uint8Array): unknown {
+  return decodeCbor(bytes, STRICT, CoseErrorCode.NotCbor);
+}
+
+/** Encodes one CBOR item (map keys in cborg's canonical order), e.g. a receipt's proof. */
+export function encodeCborItem(value: unknown): Uint8Array {
+  return encode(value);
+}

@@ -2,7 +2,8 @@
 // Active, a proposal adds user0 and opens the service, user0 writes and reads private and
 // public records, a new member is proposed by member0 and accepted by member0 and member2
 // while member1 votes against, the new member acks to Active, a second user is added and
-// writes, and a receipt for a committed write verifies offline. Bad input gets CCF errors.
+// writes, and a receipt for a committed write verifies offline, in JSON and (once signatures
+// carry COSE signatures) COSE. Bad input gets CCF errors.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -17,6 +18,7 @@ import {
   generateIdentity,
   memberIdFromCert,
 } from "../../src/crypto/identity.js";
+import { decodeCoseReceipt, verifyCoseReceipt } from "../../src/ledger/cose-receipt.js";
 import { verifyReceipt, parseReceipt } from "../../src/ledger/receipt.js";
 
 interface Identity {
@@ -31,6 +33,7 @@ interface Reply {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly text: string;
+  readonly bytes: Uint8Array;
   json(): any;
 }
 
@@ -81,11 +84,13 @@ function call(
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
+          const bytes = new Uint8Array(Buffer.concat(chunks));
+          const text = Buffer.from(bytes).toString("utf8");
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
             text,
+            bytes,
             json: () => JSON.parse(text),
           });
         });
@@ -320,6 +325,47 @@ test("a second user added by proposal writes, and its receipt verifies offline",
   assert.equal(again.kind, "valid");
   const untouched = await callWithTxId("/app/log/private/historical?id=42", txId, user1);
   assert.equal(untouched.status, 204, "that transaction did not write record 42");
+});
+
+/**
+ * The COSE forms of a receipt (ccf-compatibility.md §3.2, §3.5, §6.5) for the same committed
+ * write: the logging app's cose_receipt (public and private) and cose_signature, and
+ * /app/receipt with Accept: application/cose. Every signature transaction carries the service's
+ * COSE signature, so each answer is a receipt that verifies against the service certificate.
+ */
+test("COSE receipts of a committed write verify against the service certificate", async () => {
+  const write = await call("POST", "/app/log/public", {
+    body: JSON.stringify({ id: 7, msg: "cose" }),
+    contentType: "application/json",
+    as: user0,
+  });
+  assert.equal(write.status, 200, write.text);
+  const txId = String(write.headers["x-ms-ccf-transaction-id"]);
+  let json: Reply | null = null;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    json = await call("GET", `/app/receipt?transaction_id=${txId}`);
+    if (json.status === 200) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(json!.status, 200, json!.text);
+  const answers = [
+    await callWithTxId("/app/log/public/cose_receipt?id=7", txId, user0),
+    await callWithTxId("/app/log/private/cose_receipt", txId, user0),
+    await call("GET", `/app/receipt?transaction_id=${txId}`, {
+      headers: { accept: "application/cose" },
+    }),
+  ];
+  const signature = await callWithTxId("/app/log/public/cose_signature", txId, user0);
+  assert.equal(signature.status, 200, signature.text);
+  assert.equal(typeof signature.json().cose_signature, "string");
+  for (const answer of answers) {
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.headers["content-type"], "application/cose");
+    const receipt = decodeCoseReceipt(answer.bytes);
+    const verdict = verifyCoseReceipt(receipt, { serviceCertPem });
+    assert.equal(verdict.kind, "valid", verdict.kind === "invalid" ? verdict.reason : "");
+    assert.equal(receipt.proofs[0]!.commitEvidence, json!.json().leaf_components.commit_evidence);
+  }
 });
 
 test("bad input gets CCF errors and changes nothing", async () => {

@@ -1,6 +1,7 @@
 /**
- * The /app frontend: the framework endpoints (/app/commit, /app/tx, /app/api, /app/receipt;
- * ccf-compatibility.md §3.2, §3.5) and the endpoints of built-in apps. App endpoints answer 404
+ * The /app frontend: the framework endpoints (/app/commit, /app/tx, /app/api, /app/receipt, in
+ * JSON or, asked with `Accept: application/cose`, COSE; ccf-compatibility.md §3.2, §3.5) and the
+ * endpoints of built-in apps. App endpoints answer 404
  * FrontendNotOpen until governance opens the service; each runs authentication and its handler
  * in one transaction (rpc-context.ts).
  */
@@ -14,7 +15,14 @@ import { authenticate } from "./auth.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, serviceStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
-import { loadHistoricalState, receiptOf, requestedTxId, requireCommitted } from "./historical.js";
+import { coseReceiptResponse, prefersCose } from "../../apps/cose-receipts.js";
+import {
+  coseSignatureAt,
+  loadHistoricalState,
+  receiptOf,
+  requestedTxId,
+  requireCommitted,
+} from "./historical.js";
 
 function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   const text = request.queryParams.get("transaction_id");
@@ -29,6 +37,10 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   const outcome = receiptOf(node, id.seqno as Seqno);
   switch (outcome.kind) {
     case "receipt":
+      if (prefersCose(request.headers["accept"])) {
+        const signature = coseSignatureAt(node, outcome.signatureSeqno);
+        return coseReceiptResponse(outcome.receipt, signature);
+      }
       return json(outcome.receipt as unknown as JsonBody);
     case "not-signed":
       throw new HttpError(

@@ -2,10 +2,13 @@
  * Historical state of one committed transaction (ccf-compatibility.md §3.8): the endpoint names it
  * in the `x-ms-ccf-transaction-id` request header; the node reads that entry back from its ledger
  * files, decrypts it with the ledger secret in force at its seqno, and hands the handler its writes
- * and its receipt. Requests for pending, unknown or invalid txIds get CCF's errors.
+ * and its receipt. Requests for pending, unknown or invalid txIds get CCF's errors. The COSE
+ * signature that covers the transaction, for COSE receipts (§6.5), is read from the ledger entry
+ * of the covering signature transaction only when a handler asks for it.
  */
 import { bytesToKey } from "../../base/bytes.js";
 import { formatTxId, parseTxId, type Seqno, type TxId } from "../../base/ids.js";
+import { CoseSignatureError, findCoseSignature } from "../../ledger/cose-signature.js";
 import { decodeEntry, decodeWriteSet } from "../../ledger/entry-format.js";
 import { readLedger } from "../../ledger/io/ledger-reader.js";
 import type { ReceiptOutcome } from "../../ledger/history.js";
@@ -104,5 +107,25 @@ export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalStat
     txId: id,
     get: (map, key) => writes.get(map)?.get(bytesToKey(key)),
     receipt: receipt.kind === "receipt" ? receipt.receipt : null,
+    coseSignature: () =>
+      receipt.kind === "receipt" ? coseSignatureAt(node, receipt.signatureSeqno) : null,
   };
+}
+
+/**
+ * The COSE signature written by the signature transaction at `signatureSeqno`, or null when it
+ * wrote none (signatures of ledgers from before COSE signatures). The transaction is committed
+ * (it covers a committed one), so its entry is in the ledger files.
+ */
+export function coseSignatureAt(node: NodeContext, signatureSeqno: Seqno): Uint8Array | null {
+  const entry = decodeEntry(readEntry(node, signatureSeqno));
+  try {
+    return findCoseSignature(entry.publicMaps);
+  } catch (err: unknown) {
+    if (!(err instanceof CoseSignatureError)) throw err;
+    throw new HttpError(
+      HttpErrorCode.InternalError,
+      `The COSE signature at seqno ${signatureSeqno} is malformed: ${err.message}`,
+    );
+  }
 }

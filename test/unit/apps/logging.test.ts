@@ -141,6 +141,9 @@ test("the app declares each endpoint once with CCF's verbs, policies and modes",
     ["GET", "/log/private/historical_receipt", users, "historical"],
     ["GET", "/log/public/historical", users, "historical"],
     ["GET", "/log/public/historical_receipt", users, "historical"],
+    ["GET", "/log/public/cose_receipt", users, "historical"],
+    ["GET", "/log/private/cose_receipt", users, "historical"],
+    ["GET", "/log/public/cose_signature", users, "historical"],
   ];
   assert.equal(app.name, "logging");
   assert.equal(app.endpoints.length, expected.length);

@@ -1,11 +1,16 @@
-// `consortia receipt verify` end to end: exit 0 with the root for a good receipt, exit 1 with
-// "receipt is invalid: <reason>" for forged, malformed or unreadable inputs, and never a stack
-// trace. The receipt comes from the PKI test helper (service CA, endorsed node, naive tree).
+// `consortia receipt verify` end to end, for JSON and COSE receipts: exit 0 with the root and the
+// checks made for a good receipt, exit 1 with "receipt is invalid: <reason>" for forged,
+// malformed or unreadable inputs, and never a stack trace. The receipts come from the PKI test
+// helper (service CA, endorsed node, naive tree) and, for COSE, a root signature with CCF 6's
+// headers (test/helpers/cose-receipts.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { endorseServiceCertificate } from "../../../src/crypto/certs.js";
+import { coseProofOfReceipt, encodeCoseReceipt } from "../../../src/ledger/cose-receipt.js";
 import { runCli } from "../../helpers/cli.js";
+import { makeCoseReceiptParts } from "../../helpers/cose-receipts.js";
 import { makePki, makeReceipt, tempDir } from "../../helpers/pki.js";
 
 function assertNoStack(stderr: string): void {
@@ -42,7 +47,10 @@ test("receipt verify exits 0 when valid, 1 when forged, malformed or unreadable"
 
     const good = verify("good.json");
     assert.equal(good.status, 0, good.stderr);
-    assert.equal(good.stdout, `receipt is valid (root ${Buffer.from(root).toString("hex")})\n`);
+    const lines = good.stdout.split("\n");
+    assert.equal(lines[0], `receipt is valid (root ${Buffer.from(root).toString("hex")})`);
+    assert.match(good.stdout, /\n {2}checked: node_id is the SHA-256/);
+    assert.match(good.stdout, /\n {2}checked: cert is issued by the service certificate\n/);
 
     const expectations: [string, string, RegExp][] = [
       ["forged.json", "service_cert.pem", /receipt is invalid: signature does not verify/],
@@ -81,6 +89,91 @@ test("receipt verify exits 0 when valid, 1 when forged, malformed or unreadable"
   }
 });
 
+test("receipt verify tells COSE receipts from JSON and checks kid, vds, proof and claims", async () => {
+  const pki = await makePki();
+  const current = await makePki();
+  const parts = makeCoseReceiptParts(pki, { leafCount: 6, index: 2, signature: { txid: "2.7" } });
+  const proof = coseProofOfReceipt(parts.receipt)!;
+  const good = encodeCoseReceipt(parts.coseSignature, proof);
+  const tamperedDigest = new Uint8Array(proof.writeSetDigest);
+  tamperedDigest[0] = tamperedDigest[0]! ^ 1;
+  const endorsement = await endorseServiceCertificate({
+    servicePrivateKey: current.serviceKeys.privateKey,
+    serviceCertPem: current.serviceCertPem,
+    endorsedPublicKey: pki.serviceKeys.publicKey,
+    validityDays: 30,
+    now: new Date(),
+  });
+  const { dir, cleanup } = tempDir("receipt-cli-cose-");
+  try {
+    const path = (name: string): string => join(dir, name);
+    writeFileSync(path("service_cert.pem"), pki.serviceCertPem);
+    writeFileSync(path("current_service.pem"), current.serviceCertPem);
+    writeFileSync(path("endorsement.pem"), endorsement);
+    writeFileSync(path("good.cose"), good);
+    writeFileSync(
+      path("forged.cose"),
+      encodeCoseReceipt(parts.coseSignature, { ...proof, writeSetDigest: tamperedDigest }),
+    );
+    writeFileSync(path("signature.cose"), parts.coseSignature);
+    writeFileSync(path("truncated.cose"), good.subarray(0, 40));
+    const verify = (receiptFile: string, ...more: string[]) =>
+      runCli(["receipt", "verify", "--receipt", path(receiptFile), ...more]);
+    const cert = (name: string) => ["--service-cert", path(name)];
+    const claims = Buffer.from(proof.claimsDigest).toString("hex");
+
+    const ok = verify("good.cose", ...cert("service_cert.pem"), "--claims-digest", claims);
+    assert.equal(ok.status, 0, ok.stderr);
+    const root = Buffer.from(parts.root).toString("hex");
+    assert.equal(ok.stdout.split("\n")[0], `COSE receipt is valid (root ${root})`);
+    for (const expected of [
+      /checked: kid [0-9a-f]{64} is the service certificate's key/,
+      /checked: vds \(395\) is 2/,
+      /checked: proof 0: the leaf of ce:2\.3:[0-9a-f]{64} folded with 3 steps gives root/,
+      new RegExp(`checked: claims digest ${claims} as expected`),
+      /not checked \(as signed\): signed at txid 2\.7, issuer service\.example\.com/,
+    ]) {
+      assert.match(ok.stdout, expected);
+    }
+    const noClaims = verify("good.cose", ...cert("service_cert.pem"));
+    assert.equal(noClaims.status, 0, noClaims.stderr);
+    assert.match(noClaims.stdout, new RegExp(`not checked: claims digest ${claims}`));
+    const endorsed = verify(
+      "good.cose",
+      ...cert("current_service.pem"),
+      "--service-endorsement",
+      path("endorsement.pem"),
+    );
+    assert.equal(endorsed.status, 0, endorsed.stderr);
+    assert.match(endorsed.stdout, /is the key of service endorsement 0, issued by the service/);
+
+    const expectations: [string[], RegExp][] = [
+      [["good.cose", ...cert("current_service.pem")], /invalid: kid .* not that of the service/],
+      [["forged.cose", ...cert("service_cert.pem")], /invalid: inclusion proof 0: .*not verify/],
+      [
+        ["good.cose", ...cert("service_cert.pem"), "--claims-digest", "00".repeat(32)],
+        /invalid: inclusion proof 0: claims digest [0-9a-f]{64} is not the expected 0{64}/,
+      ],
+      [["signature.cose", ...cert("service_cert.pem")], /invalid: unprotected\[396\]: missing/],
+      [["truncated.cose", ...cert("service_cert.pem")], /invalid: COSE_Sign1: /],
+      [
+        ["good.cose", ...cert("service_cert.pem"), "--claims-digest", "xyz"],
+        /cannot verify receipt: --claims-digest must be 64 hex/,
+      ],
+      [["good.cose", ...cert("good.cose")], /cannot verify receipt: .*good\.cose is not a PEM/],
+    ];
+    for (const [args, message] of expectations) {
+      const run = verify(args[0]!, ...args.slice(1));
+      assert.equal(run.status, 1, `${args.join(" ")}: ${run.stdout}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stdout, "");
+      assertNoStack(run.stderr);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
 test("receipt verify --help lists what is checked", () => {
   const help = runCli(["receipt", "verify", "--help"]);
   assert.equal(help.status, 0);
@@ -90,6 +183,10 @@ test("receipt verify --help lists what is checked", () => {
     "node_id",
     "proof",
     "service_endorsements",
+    "--service-endorsement",
+    "--claims-digest",
+    "COSE receipt",
+    "vds (395) is 2",
     "Exit status",
   ]) {
     assert.ok(help.stdout.includes(text), text);

@@ -3,6 +3,8 @@
 // independent construction of the Sig_structure, not against its own signer); and every kind of
 // malformed envelope, each of which must give its own CoseErrorCode, because governance maps
 // these failures to 401s and a permissive parser would accept requests CCF refuses.
+// Re-encoding with a new unprotected header (COSE receipts) is checked on a hand-assembled
+// detached message too.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
@@ -15,7 +17,10 @@ import {
   CoseErrorCode,
   coseAlgForKey,
   decodeAndVerifySign1,
+  decodeCborItem,
   decodeSign1,
+  encodeCborItem,
+  encodeSign1WithUnprotected,
   sign1ToBeSigned,
   signSign1,
   verifySign1,
@@ -422,4 +427,56 @@ test("no single-byte change to a signed message still verifies", () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test("a new unprotected header leaves the protected bytes, payload and signature verifying", () => {
+  const root = new Uint8Array(32).fill(3);
+  // A detached message assembled by hand: nil in the payload slot, the root signed.
+  const attached = handAssemble(KEYS.p384.privateKey, CoseAlg.ES384, P384_PROTECTED, root);
+  const parts = decodeSign1(attached);
+  const signed = envelope([parts.protectedBytes, new Map(), null, parts.signature]);
+  const message = decodeSign1(signed, { detachedPayload: root });
+  const proof = encodeCborItem(new Map([[1, [true, new Uint8Array(32)]]]));
+  const unprotected = new Map([[396, new Map([[-1, [proof]]])]]);
+  const edited = encodeSign1WithUnprotected(message, unprotected, { detached: true });
+  const again = decodeSign1(edited, { requireTag: true, detachedPayload: root });
+  assert.deepEqual(again.protectedBytes, message.protectedBytes);
+  assert.deepEqual(again.signature, message.signature);
+  assert.equal(verifySign1(again, KEYS.p384.publicKey).kind, "valid");
+  const vdp = again.unprotectedHeader.get(396) as Map<number, Uint8Array[]>;
+  const inner = decodeCborItem(vdp.get(-1)![0]!) as Map<number, [boolean, Uint8Array]>;
+  assert.deepEqual([...inner.keys()], [1]);
+  assert.equal(inner.get(1)![0], true);
+  assert.deepEqual(new Uint8Array(inner.get(1)![1]), new Uint8Array(32));
+  // Detached stays detached (nil); an attached message keeps its payload.
+  assert.equal(
+    codeOf(() => decodeSign1(edited)),
+    CoseErrorCode.PayloadNotBstr,
+  );
+  const withPayload = decodeSign1(signSign1(KEYS.p256.privateKey, header([]), PAYLOAD));
+  const reencoded = encodeSign1WithUnprotected(withPayload, new Map([[7, "x"]]), {
+    detached: false,
+  });
+  const decoded = decodeSign1(reencoded);
+  assert.deepEqual(decoded.payload, PAYLOAD);
+  assert.equal(decoded.unprotectedHeader.get(7), "x");
+  assert.equal(verifySign1(decoded, KEYS.p256.publicKey).kind, "valid");
+});
+
+test("decodeCborItem is strict: one item, no duplicate keys, floats boxed", () => {
+  assert.deepEqual(decodeCborItem(encode(new Map([[1, "a"]]))), new Map([[1, "a"]]));
+  const duplicate = new Uint8Array([0xa2, 0x01, 0x01, 0x01, 0x02]); // {1: 1, 1: 2}
+  assert.equal(
+    codeOf(() => decodeCborItem(duplicate)),
+    CoseErrorCode.InvalidHeaderLabel,
+  );
+  assert.equal(
+    codeOf(() => decodeCborItem(new Uint8Array([0x01, 0x02]))),
+    CoseErrorCode.NotCbor,
+  );
+  assert.equal(
+    codeOf(() => decodeCborItem(new Uint8Array([0x9f, 0xff]))),
+    CoseErrorCode.NotCbor,
+  );
+  assert.ok(decodeCborItem(new Uint8Array([0xf9, 0x3c, 0x00])) instanceof CborFloat);
 });
