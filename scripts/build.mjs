@@ -39,6 +39,11 @@ await build({
   entryPoints: { cli: "src/cli/entry.ts", ...workers },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
+  // Shared code and each CLI command's own code go into chunks, loaded when used: the CLI starts
+  // without loading the commands it does not run (src/cli/main.ts). Chunks sit beside the
+  // entries, so a worker URL resolves into dist/ from whichever chunk holds it.
+  splitting: true,
+  chunkNames: "chunk-[hash]",
   bundle: true,
   platform: "node",
   format: "esm",

@@ -1,19 +1,33 @@
 /**
  * The `consortia` CLI: one entry point, one file per command under commands/. This layer is
  * the only place that prints to the console; commands throw CliError for user-facing failures.
+ *
+ * Start-up: each top-level command's module is imported only when it runs (the build splits
+ * them into chunks), so `consortia ledger verify` does not load the X.509 builder, QuickJS or
+ * the node. `--help`, no command or an unknown one loads them all, for the full help.
  */
 import { Command, CommanderError } from "commander";
 import { CliError } from "./cli-error.js";
-import { registerCoseSign } from "./commands/cose-sign.js";
-import { registerGov } from "./commands/gov.js";
-import { registerKeygen } from "./commands/keygen.js";
-import { registerLedger } from "./commands/ledger.js";
-import { registerNode } from "./commands/node.js";
-import { registerReceipt } from "./commands/receipt.js";
-import { registerRecovery } from "./commands/recovery.js";
-import { registerSandbox } from "./commands/sandbox.js";
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** Top-level commands, in help order, by the module that registers each. */
+const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
+  keygen: async () => (await import("./commands/keygen.js")).registerKeygen,
+  "cose-sign": async () => (await import("./commands/cose-sign.js")).registerCoseSign,
+  gov: async () => (await import("./commands/gov.js")).registerGov,
+  ledger: async () => (await import("./commands/ledger.js")).registerLedger,
+  node: async () => (await import("./commands/node.js")).registerNode,
+  receipt: async () => (await import("./commands/receipt.js")).registerReceipt,
+  recovery: async () => (await import("./commands/recovery.js")).registerRecovery,
+  sandbox: async () => (await import("./commands/sandbox.js")).registerSandbox,
+};
+
+/**
+ * The program with the commands `argv` needs: only the one it names, or all of them when it
+ * names none that exists (help, --version, a typo that commander then reports).
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name("consortia")
@@ -21,19 +35,17 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError()
     .exitOverride();
-  registerKeygen(program);
-  registerCoseSign(program);
-  registerGov(program);
-  registerLedger(program);
-  registerNode(program);
-  registerReceipt(program);
-  registerRecovery(program);
-  registerSandbox(program);
+  const named = argv[0];
+  const only = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : null;
+  for (const name of only ?? Object.keys(COMMANDS)) {
+    const register = await COMMANDS[name]!();
+    register(program);
+  }
   return program;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv as string[], { from: "user" });
     return 0;

@@ -21,13 +21,7 @@ import {
 } from "node:crypto";
 import { toHex } from "../base/bytes.js";
 import type { MemberId, NodeId, UserId } from "../base/ids.js";
-import {
-  certificateDer,
-  createSelfSignedCertificate,
-  type EcKeyPair,
-  type Instant,
-  type PemOrDer,
-} from "./certs.js";
+import { certificateDer, type EcKeyPair, type Instant, type PemOrDer } from "./certs.js";
 import { sha256 } from "./hash.js";
 
 // Chain and key helpers callers use next to the ids (e.g. the ledger verifier).
@@ -103,6 +97,8 @@ function escapeDnValue(value: string): string {
 /** A member or user identity, as `keygenerator.sh --name <name> [--curve ...]` makes it. */
 export async function generateIdentity(options: IdentityOptions): Promise<Identity> {
   const keys = generateEcKeyPair(options.curve ?? DEFAULT_CURVE);
+  // Loaded here, not at the top: what only reads identities does not load the X.509 builder.
+  const { createSelfSignedCertificate } = await import("./cert-issuance.js");
   const certPem = await createSelfSignedCertificate({
     keys,
     subject: `CN=${escapeDnValue(options.name)}`,

@@ -35,7 +35,13 @@ import { decodeEntry } from "./entry-format.js";
 import { newHistoryTree, treeAtSnapshot, type HistorySnapshotStart } from "./history.js";
 import { LegacyFormatError, LegacyNumberingCheck } from "./legacy-format.js";
 import type { MerkleTree } from "./merkle/merkle-tree.js";
-import { decodeSerialisedTree, SerialisedTreeError } from "./merkle/serialised-tree.js";
+import {
+  decodeSerialisedTree,
+  encodeSerialisedTree,
+  SerialisedTreeError,
+  serialisedTreeShape,
+  type SerialisedTreeShape,
+} from "./merkle/serialised-tree.js";
 import { PackedHashes } from "./packed-hashes.js";
 import { SignatureChecker } from "./signature-checker.js";
 import { findSerialisedTree, findSignature, type SignatureValue } from "./signature.js";
@@ -112,6 +118,8 @@ export class LedgerVerifier {
   // Invariant: the seqno of the last signature that verified, or start - 1 if none (the state
   // before the ledger's first entry is taken as given).
   private lastSigned: Seqno;
+  /** The signature before the last verified one (start - 1 before there is one). */
+  private previousSigned: Seqno;
   private signatures = 0;
   private counts = { overClaimed: 0, cose: 0, coseUnchecked: 0, trees: 0 };
   private rootsFrom: Seqno | null;
@@ -146,6 +154,7 @@ export class LedgerVerifier {
     this.rootsFrom = this.tree === null ? null : this.start;
     this.last = (this.start - 1) as Seqno;
     this.lastSigned = this.last;
+    this.previousSigned = this.last;
   }
 
   /** Seqno of the ledger's first entry. */
@@ -222,8 +231,10 @@ export class LedgerVerifier {
     this.legacy?.done();
     this.lastSigned = expected;
     this.signatures++;
-    // Receipts are not built here: keep only what the next root needs.
-    this.tree?.compact(this.tree.size - 1);
+    // Receipts are not built here: keep the leaves since the previous signature, which is
+    // where the next signature's serialised tree usually starts (checkTree).
+    this.tree?.compact(this.previousSigned);
+    this.previousSigned = expected;
     return { kind: "signature", seqno: expected, node: signature.value.node };
   }
 
@@ -246,12 +257,37 @@ export class LedgerVerifier {
     return treeProblem ?? this.checkCose(sig, root);
   }
 
-  /** The serialised tree a signature carries must be the tree its root is the root of. */
+  /**
+   * The serialised tree a signature carries must be the tree its root is the root of. The
+   * verifier's own tree (whose root was just checked) still holds the leaves since the
+   * signature before last, which is where a writer's tree usually starts (its commit point):
+   * then the bytes must be exactly the verifier's tree serialised over the same range, a copy
+   * and a compare. A tree starting earlier is decoded and its root recomputed.
+   */
   private checkTree(sig: SignatureTx, root: Uint8Array): string | null {
     if (sig.tree === null) return null;
+    const own = this.tree!;
+    let shape: SerialisedTreeShape | null = null;
+    try {
+      shape = serialisedTreeShape(sig.tree);
+    } catch (err: unknown) {
+      if (!(err instanceof SerialisedTreeError || err instanceof LegacyFormatError)) throw err;
+    }
+    const to = sig.txId.seqno - 1;
+    if (shape !== null && shape.fromIndex >= own.minIndex && shape.fromIndex <= to) {
+      const expected = encodeSerialisedTree(own, { fromIndex: shape.fromIndex, toIndex: to });
+      if (equalBytes(expected, sig.tree)) {
+        this.counts.trees++;
+        return null;
+      }
+    }
+    // Another range, or bytes that differ: decode them to say what is wrong with them.
     const tree = decodeTree(sig.tree, sig.txId.seqno);
     if (typeof tree === "string") return tree;
     if (!equalBytes(tree.root(), root)) return "its serialised Merkle tree has another root";
+    if (shape !== null && shape.fromIndex >= own.minIndex) {
+      return "its serialised Merkle tree holds other leaves than the ledger's entries";
+    }
     this.counts.trees++;
     return null;
   }

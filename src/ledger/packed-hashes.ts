@@ -6,6 +6,7 @@
  */
 import { assert } from "../base/assert.js";
 import { SHA256_BYTES } from "../crypto/hash.js";
+import { sha256PairInto } from "../crypto/sha256-js.js";
 
 const NODE_BYTES = SHA256_BYTES;
 /** Smallest capacity, in nodes, a level's buffer is shrunk to (upper levels stay tiny). */
@@ -33,11 +34,28 @@ export class PackedHashes {
   }
 
   push(hash: Uint8Array): void {
+    const at = this.reserve(); // before reading this.bytes: reserve may replace it
+    this.bytes.set(hash, at);
+    this.count += 1;
+  }
+
+  /**
+   * Pushes SHA-256(node index || node index + 1) of `children` (a Merkle parent), hashed from
+   * the children's buffer straight into this one.
+   */
+  pushParentOf(children: PackedHashes, index: number): void {
+    assert(index >= children.first && index + 2 <= children.count, "merkle node is not retained");
+    const at = this.reserve();
+    sha256PairInto(children.bytes, (index - children.base) * NODE_BYTES, this.bytes, at);
+    this.count += 1;
+  }
+
+  /** Room for one more node: the byte offset where node `count` goes. */
+  private reserve(): number {
     if ((this.count - this.base + 1) * NODE_BYTES > this.bytes.byteLength) {
       this.resize(2 * (this.count + 1 - this.first)); // also drops the dead prefix
     }
-    this.bytes.set(hash, (this.count - this.base) * NODE_BYTES);
-    this.count += 1;
+    return (this.count - this.base) * NODE_BYTES;
   }
 
   /** A view of `n` consecutive nodes from `index` (valid until the next mutation). */

@@ -13,7 +13,8 @@
  * path free of temporary arrays.
  */
 import { assert } from "../base/assert.js";
-import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
+import { SHA256_BYTES } from "../crypto/hash.js";
+import { sha256Into } from "../crypto/sha256-js.js";
 
 const leafInput = new Uint8Array(3 * SHA256_BYTES);
 
@@ -28,5 +29,7 @@ export function txLeaf(
   leafInput.set(writeSetDigest, 0);
   leafInput.set(commitEvidenceDigest, SHA256_BYTES);
   leafInput.set(claimsDigest, 2 * SHA256_BYTES);
-  return sha256(leafInput);
+  const leaf = new Uint8Array(SHA256_BYTES);
+  sha256Into(leafInput, 0, leafInput.byteLength, leaf, 0);
+  return leaf;
 }

@@ -11,11 +11,11 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type EcKeyPair } from "../../src/crypto/certs.js";
 import {
   createServiceCertificate,
   endorseNodeCertificate,
-  type EcKeyPair,
-} from "../../src/crypto/certs.js";
+} from "../../src/crypto/cert-issuance.js";
 import {
   generateEcKeyPair,
   nodeIdFromPublicKey,

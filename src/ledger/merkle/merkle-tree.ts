@@ -28,7 +28,7 @@
  * per set bit of m. fromPeaks builds the tree of size m with minIndex == m from them alone.
  */
 import { assert } from "../../base/assert.js";
-import { SHA256_BYTES, sha256 } from "../../crypto/hash.js";
+import { SHA256_BYTES } from "../../crypto/hash.js";
 import { PackedHashes as Level } from "../packed-hashes.js";
 import { hashNode, type ProofStep } from "./proof.js";
 
@@ -95,11 +95,11 @@ export class MerkleTree {
     level.push(leaf);
     this.count += 1;
     // Each time a level's count becomes even, its last two nodes complete a parent; they are
-    // adjacent in the level's buffer, so SHA-256(left || right) hashes one 64-byte view.
+    // adjacent in the level's buffer, so SHA-256(left || right) hashes 64 bytes in place.
     for (let h = 1; level.count % 2 === 0; h++) {
-      const parent = sha256(level.view(level.count - 2, 2));
-      level = this.levels[h] ?? this.addLevel();
-      level.push(parent);
+      const parents = this.levels[h] ?? this.addLevel();
+      parents.pushParentOf(level, level.count - 2);
+      level = parents;
     }
   }
 

@@ -9,6 +9,7 @@
  */
 import { concatBytes } from "../../base/bytes.js";
 import { SHA256_BYTES, sha256 } from "../../crypto/hash.js";
+import { sha256PairInto } from "../../crypto/sha256-js.js";
 
 /** One sibling on the path from a leaf to the root; the key says which side the sibling is on. */
 export type ProofStep = { readonly left: Uint8Array } | { readonly right: Uint8Array };
@@ -22,7 +23,9 @@ export function hashNode(left: Uint8Array, right: Uint8Array): Uint8Array {
   if (left.byteLength === SHA256_BYTES && right.byteLength === SHA256_BYTES) {
     scratch.set(left, 0);
     scratch.set(right, SHA256_BYTES);
-    return sha256(scratch);
+    const out = new Uint8Array(SHA256_BYTES);
+    sha256PairInto(scratch, 0, out, 0);
+    return out;
   }
   // Odd lengths only come from malformed proofs; hash them faithfully rather than mis-hash.
   return sha256(concatBytes([left, right]));

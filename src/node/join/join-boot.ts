@@ -13,7 +13,7 @@ import { fromBase64 } from "../../base/bytes.js";
 import { CcfError } from "../../base/errors.js";
 import type { NodeId, Seqno } from "../../base/ids.js";
 import type { QuoteInfo } from "../../attestation/virtual.js";
-import { createSelfSignedCertificate } from "../../crypto/certs.js";
+import { createSelfSignedCertificate } from "../../crypto/cert-issuance.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,

@@ -25,7 +25,8 @@ import { assert } from "../../base/assert.js";
 import { isForeignError, isTextDecodeError } from "../../base/errors.js";
 import { derToPem, equalBytes, fromUtf8, toBase64 } from "../../base/bytes.js";
 import { AttestationError, verifyQuote, type VerifiedQuote } from "../../attestation/virtual.js";
-import { CertError, csrPublicKeyDer, endorseNodeCertificate } from "../../crypto/certs.js";
+import { CertError } from "../../crypto/certs.js";
+import { csrPublicKeyDer, endorseNodeCertificate } from "../../crypto/cert-issuance.js";
 import { nodeIdFromPublicKey } from "../../crypto/identity.js";
 import {
   entriesById,

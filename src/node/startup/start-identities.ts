@@ -4,11 +4,8 @@
  * creates these when it starts or recovers a service (newServiceIdentity in node-identity.ts);
  * the pipeline benchmark and tests use them too.
  */
-import {
-  createServiceCertificate,
-  endorseNodeCertificate,
-  type EcKeyPair,
-} from "../../crypto/certs.js";
+import { type EcKeyPair } from "../../crypto/certs.js";
+import { createServiceCertificate, endorseNodeCertificate } from "../../crypto/cert-issuance.js";
 import { generateEcKeyPair, nodeIdFromPublicKey, type EcCurveName } from "../../crypto/identity.js";
 import {
   serviceSigningIdentity,

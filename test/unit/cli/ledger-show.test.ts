@@ -261,8 +261,8 @@ test("a malformed signature is shown; an undecodable entry names file and offset
   );
 });
 
-test("ledger show is registered under ledger with its options and an example in --help", () => {
-  const ledger = buildProgram().commands.find((c) => c.name() === "ledger");
+test("ledger show is registered under ledger with its options and an example in --help", async () => {
+  const ledger = (await buildProgram()).commands.find((c) => c.name() === "ledger");
   const showCommand = ledger?.commands.find((c) => c.name() === "show");
   assert.ok(showCommand, "ledger show exists");
   let help = "";

@@ -224,7 +224,7 @@ test("a new node that never becomes Trusted times out with its last state", asyn
 /** Runs the CLI in this process; resolves to the CliError message it failed with. */
 async function cliError(args: readonly string[]): Promise<string> {
   try {
-    await buildProgram().parseAsync(args as string[], { from: "user" });
+    await (await buildProgram(args)).parseAsync(args as string[], { from: "user" });
   } catch (err: unknown) {
     if (err instanceof CliError) return err.message;
     throw err;

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { endorseServiceCertificate } from "../../../src/crypto/certs.js";
+import { endorseServiceCertificate } from "../../../src/crypto/cert-issuance.js";
 import { coseProofOfReceipt, encodeCoseReceipt } from "../../../src/ledger/cose-receipt.js";
 import { runCli } from "../../helpers/cli.js";
 import { makeCoseReceiptParts } from "../../helpers/cose-receipts.js";

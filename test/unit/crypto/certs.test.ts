@@ -9,14 +9,16 @@ import { join } from "node:path";
 import {
   CertError,
   CertErrorCode,
+  parseCertificate,
+  sameCertificate,
+} from "../../../src/crypto/certs.js";
+import {
   createServiceCertificate,
   csrPublicKeyDer,
   endorseNodeCertificate,
   endorseServiceCertificate,
-  parseCertificate,
   parseSubjectAltName,
-  sameCertificate,
-} from "../../../src/crypto/certs.js";
+} from "../../../src/crypto/cert-issuance.js";
 import {
   generateEcKeyPair,
   generateIdentity,

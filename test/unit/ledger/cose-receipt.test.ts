@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Tagged, decode, encode } from "cborg";
-import { endorseServiceCertificate } from "../../../src/crypto/certs.js";
+import { endorseServiceCertificate } from "../../../src/crypto/cert-issuance.js";
 import { signSign1 } from "../../../src/crypto/cose.js";
 import {
   CoseReceiptError,

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { fromUtf8, toBase64, toHex, utf8 } from "../../../src/base/bytes.js";
 import type { NodeId, Seqno } from "../../../src/base/ids.js";
-import { endorseNodeCertificate } from "../../../src/crypto/certs.js";
+import { endorseNodeCertificate } from "../../../src/crypto/cert-issuance.js";
 import {
   generateEcKeyPair,
   nodeIdFromPublicKey,

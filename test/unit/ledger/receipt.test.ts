@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type EcKeyPair } from "../../../src/crypto/certs.js";
 import {
   createSelfSignedCertificate,
   endorseServiceCertificate,
-  type EcKeyPair,
-} from "../../../src/crypto/certs.js";
+} from "../../../src/crypto/cert-issuance.js";
 import { generateEcKeyPair, nodeIdFromPublicKey } from "../../../src/crypto/identity.js";
 import { signDigest } from "../../../src/crypto/ecdsa.js";
 import {

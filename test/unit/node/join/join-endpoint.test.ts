@@ -12,7 +12,8 @@ import * as x509 from "@peculiar/x509";
 import { utf8 } from "../../../../src/base/bytes.js";
 import type { View } from "../../../../src/base/ids.js";
 import { makeVirtualQuote, VIRTUAL_MEASUREMENT } from "../../../../src/attestation/virtual.js";
-import { createSelfSignedCertificate, isIssuedBy } from "../../../../src/crypto/certs.js";
+import { isIssuedBy } from "../../../../src/crypto/certs.js";
+import { createSelfSignedCertificate } from "../../../../src/crypto/cert-issuance.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,

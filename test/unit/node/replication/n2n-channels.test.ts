@@ -7,12 +7,12 @@ import { before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createServer as createNetServer, connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import { type EcKeyPair } from "../../../../src/crypto/certs.js";
 import {
   createSelfSignedCertificate,
   createServiceCertificate,
   endorseNodeCertificate,
-  type EcKeyPair,
-} from "../../../../src/crypto/certs.js";
+} from "../../../../src/crypto/cert-issuance.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,

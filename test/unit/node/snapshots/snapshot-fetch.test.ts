@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { AssertionError } from "../../../../src/base/assert.js";
-import { createSelfSignedCertificate } from "../../../../src/crypto/certs.js";
+import { createSelfSignedCertificate } from "../../../../src/crypto/cert-issuance.js";
 import { ecPrivateKeyPem, generateEcKeyPair } from "../../../../src/crypto/identity.js";
 import { errorBody, HttpErrorCode } from "../../../../src/http/errors.js";
 import { Router, type RpcRequest, type RpcResponse } from "../../../../src/http/router.js";
