@@ -39,10 +39,20 @@ const tailView = new DataView(tail.buffer);
 
 /** Loads the big-endian words of the block at `bytes[offset..offset+64)` and expands them. */
 function schedule(bytes: Uint8Array, offset: number): void {
-  for (let i = 0; i < 16; i++) {
+  loadWords(bytes, offset, 0, 16);
+  expand();
+}
+
+/** W[first..first+count) from the big-endian words at `bytes[offset..]`. */
+function loadWords(bytes: Uint8Array, offset: number, first: number, count: number): void {
+  for (let i = 0; i < count; i++) {
     const j = offset + 4 * i;
-    W[i] = (bytes[j]! << 24) | (bytes[j + 1]! << 16) | (bytes[j + 2]! << 8) | bytes[j + 3]!;
+    W[first + i] = (bytes[j]! << 24) | (bytes[j + 1]! << 16) | (bytes[j + 2]! << 8) | bytes[j + 3]!;
   }
+}
+
+/** W[16..64) from W[0..16). */
+function expand(): void {
   for (let i = 16; i < 64; i++) {
     const w15 = W[i - 15]!;
     const w2 = W[i - 2]!;
@@ -134,6 +144,38 @@ export function sha256PairInto(
   H.set(IV);
   compress(src, srcOffset);
   rounds(PAIR_PADDING_KW, ZEROS);
+  writeDigest(out, outOffset);
+}
+
+/** Bit length of a 96-byte message, the last word of its second block. */
+const BITS_OF_96_BYTES = 96 * 8;
+
+/**
+ * SHA-256 of three 32-byte parts, a[aOffset..] || b[bOffset..] || c[cOffset..] (a Merkle leaf:
+ * write set digest, commit evidence digest, claims digest), read where they are and written to
+ * `out[outOffset..outOffset+32)`.
+ */
+export function sha256Of3x32Into(
+  parts: readonly [Uint8Array, number, Uint8Array, number, Uint8Array, number],
+  out: Uint8Array,
+  outOffset: number,
+): void {
+  const [a, aOffset, b, bOffset, c, cOffset] = parts;
+  assert(aOffset >= 0 && aOffset + DIGEST_BYTES <= a.byteLength, "sha256 part out of range");
+  assert(bOffset >= 0 && bOffset + DIGEST_BYTES <= b.byteLength, "sha256 part out of range");
+  assert(cOffset >= 0 && cOffset + DIGEST_BYTES <= c.byteLength, "sha256 part out of range");
+  assert(outOffset >= 0 && outOffset + DIGEST_BYTES <= out.byteLength, "sha256 out of range");
+  H.set(IV);
+  loadWords(a, aOffset, 0, 8);
+  loadWords(b, bOffset, 8, 8);
+  expand();
+  rounds(K, W);
+  loadWords(c, cOffset, 0, 8);
+  W[8] = 0x80000000 | 0;
+  for (let i = 9; i < 15; i++) W[i] = 0;
+  W[15] = BITS_OF_96_BYTES;
+  expand();
+  rounds(K, W);
   writeDigest(out, outOffset);
 }
 

@@ -27,6 +27,7 @@ import {
   ENTRY_HEADER_SIZE_BYTES,
   ENTRY_SEQNO_OFFSET,
   entrySeqno,
+  entrySeqnoAt,
   readEntryHeader,
   type EntryHeaderRead,
 } from "./entry-header.js";
@@ -357,7 +358,7 @@ function walkEntries(region: Uint8Array, options: ChunkScanOptions): Walk {
       return { entries, stop: { kind: "partial", offset, what } };
     }
     const expected = options.firstSeqno + entries.length;
-    const seqno = entrySeqno(region.subarray(offset, offset + lengthBytes));
+    const seqno = entrySeqnoAt(region, offset, lengthBytes);
     if (seqno !== expected) {
       throw ledgerError(
         LedgerErrorCode.SeqnoMismatch,

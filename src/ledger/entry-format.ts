@@ -275,6 +275,27 @@ export function entryLeafInputs(bytes: Uint8Array): {
   };
 }
 
+/** Offsets of a write-set entry's digests (claims, then commit evidence) in the entry. */
+export const CLAIMS_DIGEST_OFFSET = PUBLIC_DOMAIN_OFFSET + 1 + 8;
+export const COMMIT_EVIDENCE_DIGEST_OFFSET = CLAIMS_DIGEST_OFFSET + SHA256_BYTES;
+
+/**
+ * A write-set entry's framing checked as decodeEntry checks it, with its seqno, view and public
+ * maps, but no views of its other parts: the digests are read at CLAIMS_DIGEST_OFFSET and
+ * COMMIT_EVIDENCE_DIGEST_OFFSET. Throws EntryError or CodecError.
+ */
+export function decodeEntryHeadAndMaps(bytes: Uint8Array): {
+  seqno: Seqno;
+  view: View;
+  publicMaps: readonly MapWrites[];
+} {
+  const { seqno, viewWord, publicEnd } = checkedFrameBounds(bytes, "write-set");
+  const mapsStart = PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES;
+  const publicMaps =
+    publicEnd > mapsStart ? decodeMaps(bytes.subarray(mapsStart, publicEnd)) : NO_MAPS;
+  return { seqno, view: (viewWord & VIEW_MASK) as View, publicMaps };
+}
+
 /** Where the domains of a framed entry are. Byte fields are views into the entry bytes. */
 export interface EntryFrame {
   readonly flags: number;
@@ -334,6 +355,25 @@ function checkedLayout(bytes: Uint8Array): { -readonly [K in keyof LedgerEntry]:
 
 /** The checks every entry of `expected` kind passes, and where its parts are. */
 function checkedFrame(bytes: Uint8Array, expected: EntryKind): EntryFrame {
+  const { seqno, viewWord, publicEnd } = checkedFrameBounds(bytes, expected);
+  const p = PUBLIC_DOMAIN_OFFSET;
+  const ivOffset = ENTRY_HEADER_BYTES + GCM_TAG_BYTES;
+  return {
+    flags: bytes[1]!,
+    seqno,
+    ivView: (viewWord & VIEW_MASK) as View,
+    publicDomain: bytes.subarray(p, publicEnd),
+    tag: bytes.subarray(ENTRY_HEADER_BYTES, ivOffset),
+    iv: bytes.subarray(ivOffset, ivOffset + GCM_IV_BYTES),
+    privateCiphertext: bytes.subarray(publicEnd),
+  };
+}
+
+/** checkedFrame's checks, returning numbers only (no views: the verifier's hot path). */
+function checkedFrameBounds(
+  bytes: Uint8Array,
+  expected: EntryKind,
+): { seqno: Seqno; viewWord: number; publicEnd: number } {
   const headerBytes = expected === "snapshot" ? SNAPSHOT_PUBLIC_HEADER_BYTES : PUBLIC_HEADER_BYTES;
   if (bytes.byteLength < PUBLIC_DOMAIN_OFFSET + headerBytes) {
     fail(EntryErrorCode.Truncated, 0, `${bytes.byteLength} bytes is shorter than any entry`);
@@ -372,15 +412,7 @@ function checkedFrame(bytes: Uint8Array, expected: EntryKind): EntryFrame {
   if (viewWord >= SNAPSHOT_IV_BIT !== (expected === "snapshot")) {
     fail(EntryErrorCode.MalformedPublicDomain, ivOffset + 8, "IV snapshot bit != entry type");
   }
-  return {
-    flags: bytes[1]!,
-    seqno: seqno as Seqno,
-    ivView: (viewWord & VIEW_MASK) as View,
-    publicDomain: bytes.subarray(p, publicEnd),
-    tag: bytes.subarray(ENTRY_HEADER_BYTES, ivOffset),
-    iv: bytes.subarray(ivOffset, ivOffset + GCM_IV_BYTES),
-    privateCiphertext: bytes.subarray(publicEnd),
-  };
+  return { seqno: seqno as Seqno, viewWord, publicEnd };
 }
 
 /**

@@ -113,9 +113,14 @@ export function entryFlags(entry: Uint8Array): number {
  * is too short or the value is negative or beyond 2^53 (no valid seqno is).
  */
 export function entrySeqno(entry: Uint8Array): number | null {
-  if (entry.byteLength < ENTRY_SEQNO_OFFSET + 8) return null;
-  const low = readU32(entry, ENTRY_SEQNO_OFFSET);
-  const high = readU32(entry, ENTRY_SEQNO_OFFSET + 4);
+  return entrySeqnoAt(entry, 0, entry.byteLength);
+}
+
+/** entrySeqno of the entry of `length` bytes at `bytes[offset..]`, read in place. */
+export function entrySeqnoAt(bytes: Uint8Array, offset: number, length: number): number | null {
+  if (length < ENTRY_SEQNO_OFFSET + 8) return null;
+  const low = readU32(bytes, offset + ENTRY_SEQNO_OFFSET);
+  const high = readU32(bytes, offset + ENTRY_SEQNO_OFFSET + 4);
   // Seqnos are safe integers: high word below 2^21 (this also rejects negative i64 values).
   if (high >= 0x20_0000) return null;
   return high * TWO_POW_32 + low;

@@ -24,14 +24,11 @@
  *   entry when no signature carries a tree, are covered by no recomputed root; signatures before
  *   it are checked over the root they claim only. `coverage` says exactly that.
  */
-import { equalBytes, fromHex, fromUtf8, toHex } from "../base/bytes.js";
-import { CcfError, isTextDecodeError } from "../base/errors.js";
-import type { Seqno, TxId, View } from "../base/ids.js";
-import { SHA256_BYTES, sha256 } from "../crypto/hash.js";
-import { SERVICE_TABLES } from "../kv/service-tables.js";
-import type { MapWrites } from "../kv/write-set.js";
-import { CoseSignatureChecker, findCoseSignature } from "./cose-signature.js";
-import { decodeEntry } from "./entry-format.js";
+import { equalBytes, fromHex, toHex } from "../base/bytes.js";
+import type { Seqno } from "../base/ids.js";
+import { SHA256_BYTES } from "../crypto/hash.js";
+import { CoseSignatureChecker } from "./cose-signature.js";
+import { digestEntry, type EntryDigest, type SignatureTx } from "./entry-digest.js";
 import { newHistoryTree, treeAtSnapshot, type HistorySnapshotStart } from "./history.js";
 import { LegacyFormatError, LegacyNumberingCheck } from "./legacy-format.js";
 import type { MerkleTree } from "./merkle/merkle-tree.js";
@@ -44,8 +41,6 @@ import {
 } from "./merkle/serialised-tree.js";
 import { PackedHashes } from "./packed-hashes.js";
 import { SignatureChecker } from "./signature-checker.js";
-import { findSerialisedTree, findSignature, type SignatureValue } from "./signature.js";
-import { txLeaf } from "./tx-leaf.js";
 
 export type VerifyStep =
   | { readonly kind: "entry"; readonly seqno: Seqno }
@@ -92,14 +87,6 @@ export interface VerifierCoverage {
   readonly coseSignaturesUnchecked: number;
   /** Signatures whose serialised tree was checked against the root. */
   readonly treesChecked: number;
-}
-
-/** What a signature transaction carries besides its entry. */
-interface SignatureTx {
-  readonly value: SignatureValue;
-  readonly txId: TxId;
-  readonly cose: Uint8Array | null;
-  readonly tree: Uint8Array | null;
 }
 
 export class LedgerVerifier {
@@ -157,6 +144,11 @@ export class LedgerVerifier {
     this.previousSigned = this.last;
   }
 
+  /** The service certificate signing certificates must be issued by, if one was given. */
+  get serviceCertOption(): string | undefined {
+    return this.options.serviceCertPem;
+  }
+
   /** Seqno of the ledger's first entry. */
   get startSeqno(): Seqno {
     return this.start;
@@ -203,22 +195,23 @@ export class LedgerVerifier {
    */
   push(bytes: Uint8Array): VerifyStep {
     const expected = (this.last + 1) as Seqno;
-    let signature: SignatureTx | null;
-    let leaf: Uint8Array;
-    try {
-      const entry = decodeEntry(bytes);
-      if (entry.seqno !== expected) {
-        return { kind: "invalid", seqno: expected, reason: `entry says seqno ${entry.seqno}` };
-      }
-      signature = signatureTxOf(entry.publicMaps, { view: entry.view, seqno: expected });
-      leaf = txLeaf(sha256(bytes), entry.commitEvidenceDigest, entry.claimsDigest);
-      this.noteServiceInfo(entry.publicMaps);
-    } catch (err: unknown) {
-      // Malformed bytes are reported as typed errors (EntryError, CodecError, SignatureError,
-      // CoseSignatureError); anything else is a bug in the verifier, not a bad ledger.
-      if (!(err instanceof CcfError)) throw err;
-      return { kind: "invalid", seqno: expected, reason: err.message };
+    const digest = digestEntry(bytes, expected);
+    if (digest.kind === "invalid")
+      return { kind: "invalid", seqno: expected, reason: digest.reason };
+    return this.pushDigest(digest);
+  }
+
+  /**
+   * Checks the next entry from its digest (digestEntry, which may have run on another thread
+   * and checked a signature's node signature there). Same outcomes as push.
+   */
+  pushDigest(digest: EntryDigest): VerifyStep {
+    const expected = (this.last + 1) as Seqno;
+    if (digest.seqno !== expected) {
+      return { kind: "invalid", seqno: expected, reason: `entry says seqno ${digest.seqno}` };
     }
+    if (digest.serviceCert !== undefined) this.serviceCert = digest.serviceCert;
+    const { signature, leaf } = digest;
     if (signature !== null) {
       const problem = this.checkSignature(signature);
       if (problem !== null) return { kind: "invalid", seqno: expected, reason: problem };
@@ -250,8 +243,11 @@ export class LedgerVerifier {
         `${this.lastSigned + 1}..${sig.txId.seqno - 1} or this signature was altered`
       );
     }
-    const { serviceCertPem } = this.options;
-    const problem = this.checker.check(sig.value, sig.txId, root, serviceCertPem);
+    // Checked over the claimed root where the entry was digested, if it was: the same root.
+    const problem =
+      sig.nodeSignature !== undefined
+        ? sig.nodeSignature.problem
+        : this.checker.check(sig.value, sig.txId, root, this.options.serviceCertPem);
     if (problem !== null) return problem;
     const treeProblem = this.tree === null ? this.adoptTree(sig, root) : this.checkTree(sig, root);
     return treeProblem ?? this.checkCose(sig, root);
@@ -336,26 +332,6 @@ export class LedgerVerifier {
     if (problem === null) this.counts.cose++;
     return problem;
   }
-
-  /** A service.info write names the service certificate in force from then on. */
-  private noteServiceInfo(maps: readonly MapWrites[]): void {
-    const value = maps.find((m) => m.name === SERVICE_TABLES.serviceInfo)?.writes[0]?.value;
-    if (value == null) return;
-    let cert: unknown;
-    try {
-      cert = (JSON.parse(fromUtf8(value)) as { cert?: unknown }).cert;
-    } catch (err: unknown) {
-      if (!isTextDecodeError(err)) throw err;
-    }
-    this.serviceCert = typeof cert === "string" ? cert : null;
-  }
-}
-
-/** The signature transaction's maps, or null for another transaction; throws CcfError. */
-function signatureTxOf(maps: readonly MapWrites[], txId: { view: View; seqno: Seqno }) {
-  const value = findSignature(maps);
-  if (value === null) return null;
-  return { value, txId, cose: findCoseSignature(maps), tree: findSerialisedTree(maps) };
 }
 
 /** A signature's serialised tree, which must hold leaves up to seqno - 1; or what is wrong. */

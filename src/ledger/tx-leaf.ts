@@ -8,15 +8,16 @@
  * has none). This is the one place that computes it: the history, receipts, the ledger verifier,
  * the sealers and the recovery replay all call txLeaf, so they cannot drift apart.
  *
- * Pure and synchronous. The three digests are joined in one module-level scratch buffer, which
- * is safe because nothing can run between filling it and hashing it; this keeps the per-entry
- * path free of temporary arrays.
+ * Pure and synchronous. The three digests are hashed where they are (sha256-js.ts), with no
+ * temporary arrays on the per-entry path.
  */
 import { assert } from "../base/assert.js";
 import { SHA256_BYTES } from "../crypto/hash.js";
-import { sha256Into } from "../crypto/sha256-js.js";
+import { sha256Of3x32Into } from "../crypto/sha256-js.js";
+import { CLAIMS_DIGEST_OFFSET, COMMIT_EVIDENCE_DIGEST_OFFSET } from "./entry-format.js";
 
-const leafInput = new Uint8Array(3 * SHA256_BYTES);
+/** A leaf is a SHA-256 digest. */
+export const LEAF_BYTES = SHA256_BYTES;
 
 export function txLeaf(
   writeSetDigest: Uint8Array,
@@ -26,10 +27,27 @@ export function txLeaf(
   assert(writeSetDigest.byteLength === SHA256_BYTES, "the write set digest is 32 bytes");
   assert(commitEvidenceDigest.byteLength === SHA256_BYTES, "the evidence digest is 32 bytes");
   assert(claimsDigest.byteLength === SHA256_BYTES, "the claims digest is 32 bytes");
-  leafInput.set(writeSetDigest, 0);
-  leafInput.set(commitEvidenceDigest, SHA256_BYTES);
-  leafInput.set(claimsDigest, 2 * SHA256_BYTES);
   const leaf = new Uint8Array(SHA256_BYTES);
-  sha256Into(leafInput, 0, leafInput.byteLength, leaf, 0);
+  sha256Of3x32Into([writeSetDigest, 0, commitEvidenceDigest, 0, claimsDigest, 0], leaf, 0);
+  return leaf;
+}
+
+/**
+ * The leaf of a write-set entry whose framing has been checked (its digests are read from the
+ * entry at their offsets, with no views made): txLeaf(writeSetDigest, its commit evidence
+ * digest, its claims digest).
+ */
+export function txLeafOfEntry(writeSetDigest: Uint8Array, entry: Uint8Array): Uint8Array {
+  assert(writeSetDigest.byteLength === SHA256_BYTES, "the write set digest is 32 bytes");
+  const leaf = new Uint8Array(SHA256_BYTES);
+  const parts = [
+    writeSetDigest,
+    0,
+    entry,
+    COMMIT_EVIDENCE_DIGEST_OFFSET,
+    entry,
+    CLAIMS_DIGEST_OFFSET,
+  ] as const;
+  sha256Of3x32Into(parts, leaf, 0);
   return leaf;
 }

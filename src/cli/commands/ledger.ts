@@ -25,10 +25,22 @@ import { LegacyFormatError } from "../../ledger/legacy-format.js";
 import { SerialisedTreeError } from "../../ledger/merkle/serialised-tree.js";
 import {
   listLedgerFiles,
-  readLedger,
+  planLedgerFiles,
   LedgerError,
   type LedgerFileInfo,
 } from "../../ledger/io/ledger-reader.js";
+import {
+  entryDigests,
+  type DigestedFile,
+  type FileDigestRequest,
+} from "../../ledger/io/file-digest.js";
+import type { Seqno } from "../../base/ids.js";
+import {
+  digestWorkerCount,
+  inlineDigester,
+  workerDigester,
+  type Digester,
+} from "./ledger-digest-pool.js";
 import { createProgress } from "../progress.js";
 import { registerLedgerShow } from "./ledger-show.js";
 import { verificationStart } from "./ledger-verify-start.js";
@@ -39,12 +51,17 @@ interface VerifyOptions {
   progress?: boolean;
   fromSnapshot?: string;
   partial?: boolean;
+  jobs?: string;
 }
 
 const COMMITTED_SUFFIX = ".committed";
 
 /** Ledgers larger than this get a progress bar (or periodic lines off a TTY). */
 const PROGRESS_THRESHOLD_BYTES = 32 * 1024 * 1024;
+
+/** Ledgers at least this large are digested on worker threads (ledger-digest-pool.ts). */
+const PARALLEL_THRESHOLD_BYTES = 8 * 1024 * 1024;
+const MAX_JOBS = 64;
 
 export function registerLedger(program: Command): void {
   const ledger = program.command("ledger").description("Inspect and verify ledger directories.");
@@ -66,8 +83,13 @@ export function registerLedger(program: Command): void {
     )
     .option("--partial", "check a ledger without its first chunk as far as it can be checked")
     .option("--no-progress", "never show a progress bar")
-    .action((options: VerifyOptions) => {
-      verifyLedger(options);
+    .option(
+      "--jobs <n>",
+      "worker threads that read, decode and hash ledger files while the main thread chains " +
+        "the roots (default: one per core for ledgers of 8 MiB or more; 0: none)",
+    )
+    .action(async (options: VerifyOptions) => {
+      await verifyLedger(options);
     });
   registerLedgerShow(ledger);
 }
@@ -82,7 +104,17 @@ function readServiceCert(path: string | undefined): string | undefined {
   }
 }
 
-function verifyLedger(options: VerifyOptions): void {
+/** Worker threads for --jobs, or the default for a ledger of `totalBytes`. */
+function jobsFor(option: string | undefined, totalBytes: number): number {
+  if (option === undefined) return totalBytes >= PARALLEL_THRESHOLD_BYTES ? digestWorkerCount() : 0;
+  const jobs = Number(option);
+  if (!/^\d+$/.test(option) || jobs > MAX_JOBS) {
+    throw new CliError(`--jobs must be a whole number from 0 to ${MAX_JOBS}, got ${option}`);
+  }
+  return jobs;
+}
+
+async function verifyLedger(options: VerifyOptions): Promise<void> {
   if (!existsSync(options.dir) || !statSync(options.dir).isDirectory()) {
     throw new CliError(`ledger directory not found: ${options.dir}`);
   }
@@ -105,8 +137,9 @@ function verifyLedger(options: VerifyOptions): void {
   });
   let scan: Scan;
   try {
-    scan = scanLedger(options.dir, verifier, {
+    scan = await scanLedger(options.dir, verifier, {
       fromSeqno: plan.fromSeqno,
+      jobs: jobsFor(options.jobs, totalBytes),
       onProgress: (done) => progress.update(done),
     });
   } finally {
@@ -138,36 +171,96 @@ function newVerifier(serviceCertPem: string | undefined, start: VerifierStart): 
   }
 }
 
-/** Feeds every entry to the verifier; throws CliError naming file and offset on corruption. */
-function scanLedger(
+/**
+ * Feeds every entry to the verifier, file by file in order, digested on worker threads when the
+ * ledger is large (ledger-digest-pool.ts); throws CliError naming file and offset on corruption.
+ */
+async function scanLedger(
   dir: string,
   verifier: LedgerVerifier,
-  read: { fromSeqno: number; onProgress: (done: number) => void },
-): Scan {
+  read: { fromSeqno: number; jobs: number; onProgress: (done: number) => void },
+): Promise<Scan> {
   let tornTail: string | null = null;
   let firstUnsigned: EntryPosition | null = null;
+  const digester =
+    read.jobs > 0
+      ? workerDigester(read.jobs, verifier.serviceCertOption)
+      : inlineDigester(verifier.serviceCertOption);
   try {
-    for (const item of readLedger(dir, read)) {
-      if (item.kind === "torn-tail") {
+    const files = planLedgerFiles(dir, read.fromSeqno);
+    const requests = files.map((file, i) => ({
+      file,
+      last: i === files.length - 1,
+      fromSeqno: read.fromSeqno,
+    }));
+    let bytesDone = 0;
+    for await (const file of inOrder(requests, digester)) {
+      for (const { offset, digest } of entryDigests(file)) {
+        const step = verifier.pushDigest(digest);
+        if (step.kind === "invalid") throw invalidAt(file.name, offset, step, verifier);
+        if (step.kind === "signature") firstUnsigned = null;
+        else firstUnsigned ??= { file: file.name, offset, seqno: step.seqno };
+      }
+      if (file.invalid !== null) {
+        const seqno = (verifier.lastSeqno + 1) as Seqno;
+        const step = { kind: "invalid", seqno, reason: file.invalid.reason } as const;
+        throw invalidAt(file.name, file.invalid.offset, step, verifier);
+      }
+      if (file.tornTail !== null) {
         tornTail =
-          `${item.file} at offset ${item.offset}: ${item.bytesRemaining} bytes of a torn ` +
-          "last entry (truncatable tail of an uncommitted file, not corruption)";
-        continue;
+          `${file.name} at offset ${file.tornTail.offset}: ${file.tornTail.bytesRemaining} ` +
+          "bytes of a torn last entry (truncatable tail of an uncommitted file, not corruption)";
       }
-      const step = verifier.push(item.entry);
-      if (step.kind === "invalid") {
-        throw new CliError(
-          `ledger invalid: ${item.file} at offset ${item.offset} (seqno ${step.seqno}): ` +
-            `${step.reason}\nlast verified seqno: ${verifier.lastVerifiedSeqno}`,
-        );
-      }
-      if (step.kind === "signature") firstUnsigned = null;
-      else firstUnsigned ??= { file: item.file, offset: item.offset, seqno: step.seqno };
+      bytesDone += file.sizeBytes;
+      read.onProgress(bytesDone);
     }
   } catch (err: unknown) {
     throw asCliError(err, verifier);
+  } finally {
+    await digester.close();
   }
   return { tornTail, firstUnsigned };
+}
+
+/** Files digested ahead of the one being chained, per worker. */
+const FILES_IN_FLIGHT = 4;
+
+/**
+ * The digests of `requests`, in order, with up to FILES_IN_FLIGHT asked for ahead. A failure is
+ * thrown when its file's turn comes, as a sequential read would have thrown it.
+ */
+async function* inOrder(
+  requests: readonly FileDigestRequest[],
+  digester: Digester,
+): AsyncGenerator<DigestedFile> {
+  const ahead: Promise<DigestedFile>[] = [];
+  let next = 0;
+  const fill = (): void => {
+    while (next < requests.length && ahead.length < FILES_IN_FLIGHT) {
+      const result = digester.digest(requests[next++]!);
+      // Awaited in turn below; a rejection before its turn must not count as unhandled.
+      result.catch(() => undefined);
+      ahead.push(result);
+    }
+  };
+  fill();
+  while (ahead.length > 0) {
+    const file = await ahead.shift()!;
+    fill();
+    yield file;
+  }
+}
+
+function invalidAt(
+  file: string,
+  offset: number,
+  step: { readonly seqno: Seqno; readonly reason: string },
+  verifier: LedgerVerifier,
+): CliError {
+  return new CliError(
+    `ledger invalid: ${file} at offset ${offset} (seqno ${step.seqno}): ${step.reason}\n` +
+      `last verified seqno: ${verifier.lastVerifiedSeqno}`,
+  );
 }
 
 /**

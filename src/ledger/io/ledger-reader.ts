@@ -24,7 +24,15 @@
  * IO: one readFileSync per file (a chunk is ~5 MB). Entries are views into that file's bytes,
  * valid as long as the caller keeps them; nothing is copied.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   checkLedgerFileSequence,
@@ -220,6 +228,68 @@ function checkStart(first: LedgerFileInfo, fromSeqno: number): void {
     { file: first.name, offset: 0 },
     `ledger starts at seqno ${first.firstSeqno}, after the requested seqno ${fromSeqno}`,
   );
+}
+
+/**
+ * The main-directory files holding seqnos >= fromSeqno (all when undefined), names checked as
+ * one ledger: what readLedger reads without read-only directories, for callers that read the
+ * files themselves (readLedgerFile), possibly on other threads. Throws LedgerError.
+ */
+export function planLedgerFiles(dir: string, fromSeqno: number | undefined): LedgerFileInfo[] {
+  return selectSlots(planSlots(dir, {}), fromSeqno).map((slot) => slot.copies[0]!);
+}
+
+/**
+ * A buffer files are read into, reused from one file to the next: reading each file into fresh
+ * memory costs a page fault per 4 KiB, more than the copy itself.
+ */
+export class ReadBuffer {
+  private buffer = new Uint8Array(0);
+
+  /** The whole file, in this buffer: valid until the next read. */
+  read(path: string): Uint8Array {
+    const fd = openSync(path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      if (size > this.buffer.byteLength)
+        this.buffer = new Uint8Array(Math.max(size, 2 * this.buffer.byteLength));
+      let done = 0;
+      while (done < size) {
+        const n = readSync(fd, this.buffer, done, size - done, done);
+        if (n === 0) break; // the file shrank while being read: what was read is the file
+        done += n;
+      }
+      return this.buffer.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/**
+ * One file read and its framing checked (scanChunk); `last` when it is the ledger's last file
+ * (only that one may end in a torn tail). With `into`, the bytes are in that buffer and valid
+ * until its next read. Throws LedgerError, or a file system error.
+ */
+export function readLedgerFile(
+  file: LedgerFileInfo,
+  last: boolean,
+  into?: ReadBuffer,
+): { readonly bytes: Uint8Array; readonly scan: ChunkScan } {
+  let bytes: Uint8Array;
+  if (into !== undefined) bytes = into.read(file.path);
+  else {
+    const raw = readFileSync(file.path);
+    // A plain Uint8Array view, so consumers never see Buffer semantics.
+    bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  }
+  const scan = scanChunk(bytes, {
+    fileName: file.name,
+    firstSeqno: file.firstSeqno,
+    lastSeqno: file.lastSeqno,
+    tornTailAllowed: last && file.lastSeqno === null,
+  });
+  return { bytes, scan };
 }
 
 interface SlotRead {

@@ -508,3 +508,43 @@ async function snapshotAt14(
   writeFileSync(path, new Uint8Array([...entryBytes, ...utf8(JSON.stringify(receipt))]));
   return path;
 }
+
+test("files digested on worker threads (--jobs 2) give exactly the main thread's results", async () => {
+  const f = await fixturePromise;
+  const certFile = join(work.dir, "service_cert_jobs.pem");
+  writeFileSync(certFile, f.identities.serviceCertPem);
+  const flipped = await copyLedger();
+  const target = locate(flipped, 18);
+  const flippedPath = join(flipped, target.file);
+  const bytes = readFileSync(flippedPath);
+  bytes[target.offset + target.length - 20]! ^= 0x04;
+  writeFileSync(flippedPath, bytes);
+  const truncated = await copyLedger();
+  const truncatedPath = join(truncated, "ledger_43-56.committed");
+  truncateSync(truncatedPath, statSync(truncatedPath).size - 3);
+  const torn = await copyLedger();
+  const last = locate(torn, 73);
+  truncateSync(join(torn, last.file), last.offset + last.length - 25);
+  const cases: readonly (readonly string[])[] = [
+    [f.dir, "--service-cert", certFile],
+    [flipped],
+    [truncated],
+    [torn],
+  ];
+  for (const [dir, ...extra] of cases) {
+    const inline = verify(dir!, "--jobs", "0", ...extra);
+    const workers = verify(dir!, "--jobs", "2", ...extra);
+    assert.deepEqual(workers, inline, `same outcome for ${dir} ${extra.join(" ")}`);
+  }
+  assert.equal(verify(f.dir, "--jobs", "2").status, 0);
+  assert.equal(verify(flipped, "--jobs", "2").status, 1);
+});
+
+test("--jobs must be a small whole number", async () => {
+  const f = await fixturePromise;
+  for (const bad of ["-1", "two", "1.5", "1000"]) {
+    const run = verify(f.dir, "--jobs", bad);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /^consortia: --jobs must be a whole number from 0 to 64, got /);
+  }
+});

@@ -4,7 +4,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import fc from "fast-check";
-import { sha256Into, sha256Js, sha256PairInto } from "../../../src/crypto/sha256-js.js";
+import {
+  sha256Into,
+  sha256Js,
+  sha256Of3x32Into,
+  sha256PairInto,
+} from "../../../src/crypto/sha256-js.js";
 
 function openssl(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
@@ -77,4 +82,25 @@ test("inputs out of range are refused, not read past", () => {
   assert.throws(() => sha256PairInto(data, 1, out, 0));
   assert.throws(() => sha256Into(data, 10, 60, out, 0));
   assert.throws(() => sha256Into(data, 0, 10, out, 1));
+});
+
+test("three 32-byte parts read in place hash as their concatenation", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 96, maxLength: 96 }),
+      fc.nat(16),
+      fc.nat(16),
+      (parts, pad, at) => {
+        const a = new Uint8Array(pad + 32);
+        a.set(parts.subarray(0, 32), pad);
+        const bc = new Uint8Array(64 + pad + 7);
+        bc.set(parts.subarray(64, 96), pad); // c first, as in an entry (claims before evidence)
+        bc.set(parts.subarray(32, 64), pad + 32);
+        const out = new Uint8Array(at + 32);
+        sha256Of3x32Into([a, pad, bc, pad + 32, bc, pad], out, at);
+        assert.equal(hex(out.subarray(at)), openssl(parts));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
