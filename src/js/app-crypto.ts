@@ -200,7 +200,8 @@ export function signingAlgorithm(fields: {
   if (!SIGNING_NAMES.includes(name)) {
     fail(
       AppCryptoErrorCode.UnsupportedAlgorithm,
-      `unsupported signing algorithm ${JSON.stringify(name)}, supported: ${SIGNING_NAMES.join(", ")}`,
+      `unsupported signing algorithm ${JSON.stringify(name)}, supported: ` +
+        SIGNING_NAMES.join(", "),
     );
   }
   if (hash === undefined) {
