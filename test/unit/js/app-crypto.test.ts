@@ -221,7 +221,7 @@ test("EdDSA (Ed25519) signatures interoperate with openssl pkeyutl -rawin both w
 });
 
 test("RSA-PSS signatures (salt length as given, 0 when absent) interoperate with openssl", () => {
-  const priv = opensslKey(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]);
+  const priv = opensslKey(["-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]);
   withFiles({ "priv.pem": priv, data: DATA }, (path) => {
     const pub = ok(["pkey", "-in", path("priv.pem"), "-pubout"]);
     writeFileSync(path("pub.pem"), pub);
