@@ -1,6 +1,6 @@
 /**
  * Installs the full `ccf.crypto` of CCF 6's JS runtime (js/ccf-app/src/global.ts CCFCrypto;
- * ccf-compatibility.md §9) on top of the `ccf` of ccf-globals.ts: digest (SHA-256/384/512),
+ * ccf-compatibility.md §9.1) on top of the `ccf` of ccf-globals.ts: digest (SHA-256/384/512),
  * sign, verifySignature, generateAesKey, generateRsaKeyPair, generateEcdsaKeyPair,
  * generateEddsaKeyPair, wrapKey, unwrapKey, isValidX509CertBundle, isValidX509CertChain and the
  * twelve PEM <-> JWK conversions. The work is done by app-crypto.ts, app-crypto-jwk.ts and

@@ -1,8 +1,8 @@
 /**
  * PEM <-> JSON Web Key conversions of `ccf.crypto` for JS apps (CCF 6's global.ts CCFCrypto:
- * pubPemToJwk ... eddsaJwkToPem; ccf-compatibility.md §9), over node:crypto. No QuickJS types.
+ * pubPemToJwk ... eddsaJwkToPem; ccf-compatibility.md §9.1), over node:crypto. No QuickJS types.
  *
- * As CCF writes them (include/ccf/crypto/jwk.h): EC keys are kty "EC" with crv "P-256" or
+ * As CCF writes them (ccf-compatibility.md §9.1): EC keys are kty "EC" with crv "P-256" or
  * "P-384"; RSA keys kty "RSA"; EdDSA keys kty "OKP" with crv "Ed25519" or "X25519". Values are
  * unpadded base64url; `kid` appears only when given. Fields come out in alphabetical order, as
  * CCF's JSON serialiser writes them. PEMs come out as SPKI ("BEGIN PUBLIC KEY") and PKCS#8

@@ -1,6 +1,6 @@
 /**
  * X.509 checks of `ccf.crypto` for JS apps (CCF 6's isValidX509CertBundle and
- * isValidX509CertChain; ccf-compatibility.md §9), over node:crypto's X509Certificate.
+ * isValidX509CertChain; ccf-compatibility.md §9.1), over node:crypto's X509Certificate.
  *
  * - A bundle is valid when it holds at least one PEM certificate and every one parses; the
  *   certificates need not be related, and validity dates are not checked (as in CCF).

@@ -1,9 +1,9 @@
 /**
- * The host side of `ccf.crypto` for JS apps (CCF 6's js/ccf-app/src/global.ts CCFCrypto, as
- * src/js/extensions/ccf/crypto.cpp implements it; ccf-compatibility.md §9): digests, signatures,
- * key generation and key wrapping over node:crypto. Plain bytes and strings in and out, no
- * QuickJS types: app-crypto-globals.ts carries values across the sandbox boundary. PEM <-> JWK
- * conversions and X.509 checks are in app-crypto-jwk.ts.
+ * The host side of `ccf.crypto` for JS apps (CCF 6's js/ccf-app/src/global.ts CCFCrypto;
+ * ccf-compatibility.md §9.1): digests, signatures, key generation and key wrapping over
+ * node:crypto. Plain bytes and strings in and out, no QuickJS types: app-crypto-globals.ts
+ * carries values across the sandbox boundary. PEM <-> JWK conversions are in app-crypto-jwk.ts,
+ * X.509 checks in app-crypto-x509.ts.
  *
  * Formats, as CCF has them:
  * - ECDSA signatures are IEEE P1363 (r || s, each the curve's size), not DER, both ways;
@@ -330,7 +330,7 @@ export function generateRsaKeyPair(sizeBits: number, exponent = RSA_DEFAULT_EXPO
   if (!Number.isSafeInteger(exponent) || exponent < 3 || exponent % 2 === 0 || exponent > 2 ** 32) {
     fail(
       AppCryptoErrorCode.InvalidParameter,
-      `invalid RSA exponent ${exponent}: must be odd, >= 3`,
+      `invalid RSA exponent ${exponent}: must be an odd number from 3 to 2^32`,
     );
   }
   return pemPair(generateKeyPairSync("rsa", { modulusLength: sizeBits, publicExponent: exponent }));
@@ -438,6 +438,13 @@ export function aesKwpWrap(aesKey: Uint8Array, key: Uint8Array): Uint8Array {
 /** RFC 5649 unwrap; a wrong key or damaged input fails the integrity check. */
 export function aesKwpUnwrap(aesKey: Uint8Array, wrapped: Uint8Array): Uint8Array {
   const decipher = createDecipheriv(kwpCipher(aesKey), aesKey, KWP_IV);
+  if (wrapped.length < 16 || wrapped.length % 8 !== 0) {
+    fail(
+      AppCryptoErrorCode.OperationFailed,
+      `AES-KWP unwrap failed: a wrapped key is a multiple of 8 bytes, at least 16, ` +
+        `not ${wrapped.length}`,
+    );
+  }
   return guarded(AppCryptoErrorCode.OperationFailed, "AES-KWP unwrap failed", () =>
     concatBytes([decipher.update(wrapped), decipher.final()]),
   );

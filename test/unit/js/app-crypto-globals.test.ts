@@ -1,4 +1,4 @@
-// `ccf.crypto` inside QuickJS (src/js/app-crypto-globals.ts; ccf-compatibility.md §9): every
+// `ccf.crypto` inside QuickJS (src/js/app-crypto-globals.ts; ccf-compatibility.md §9.1): every
 // function of CCF 6's CCFCrypto is called from guest code in the real sandbox, over the `ccf`
 // of ccf-globals.ts. Oracles: published vectors (FIPS 180 "abc", RFC 5649), openssl (a
 // signature made in the guest verifies there; keys it made are used in the guest), node:crypto

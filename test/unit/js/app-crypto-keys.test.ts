@@ -1,5 +1,5 @@
 // PEM <-> JWK conversions (src/js/app-crypto-jwk.ts) and X.509 bundle and chain checks
-// (src/js/app-crypto-x509.ts) of ccf.crypto for JS apps (ccf-compatibility.md §9).
+// (src/js/app-crypto-x509.ts) of ccf.crypto for JS apps (ccf-compatibility.md §9.1).
 // Oracles: the key components `openssl pkey -text` prints (JWK values must be exactly those
 // numbers, base64url-encoded), PEMs openssl wrote (a JWK converts back to the same PEM, as
 // CCF's npm_tests expect), and `openssl verify -partial_chain -attime` for every chain case,

@@ -1,4 +1,4 @@
-// The host side of ccf.crypto for JS apps (src/js/app-crypto.ts; ccf-compatibility.md §9):
+// The host side of ccf.crypto for JS apps (src/js/app-crypto.ts; ccf-compatibility.md §9.1):
 // digests, signatures, key generation and key wrapping. Oracles that share no code with it:
 // the `openssl` command line (signatures made here verify there and the reverse; keys it
 // generates are used here; what is wrapped here unwraps there), published test vectors (FIPS
@@ -346,6 +346,11 @@ test("AES-KWP matches RFC 5649's test vectors, and a damaged or wrongly keyed in
   assertCode(
     () => aesKwpUnwrap(otherKek, hex(vectors[1]![1]!)),
     AppCryptoErrorCode.OperationFailed,
+  );
+  assertCode(
+    () => aesKwpUnwrap(kek, new Uint8Array(3)),
+    AppCryptoErrorCode.OperationFailed,
+    /not 3/,
   );
   assertCode(() => aesKwpWrap(new Uint8Array(20), DATA), AppCryptoErrorCode.InvalidKey, /not 20/);
 });
