@@ -28,10 +28,10 @@ import { delimiter, join, resolve } from "node:path";
 import { test, type TestContext } from "node:test";
 import { generateEncryptionKey, generateIdentity } from "../../src/crypto/identity.js";
 import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
+import { CCF_ORACLE_DIR } from "../helpers/ccf-oracle-dir.js";
 
 const REPO = resolve(import.meta.dirname, "..", "..");
-const ORACLE =
-  process.env["CONSORTIA_CCF_ORACLE"] ?? resolve(REPO, "..", "shared", "oracles", "ccf-python");
+const ORACLE = CCF_ORACLE_DIR;
 const PYTHON = process.env["CONSORTIA_PYTHON"] ?? "python3";
 const DRIVER = join(REPO, "test", "helpers", "ccf_oracle.py");
 const TXID_HEADER = "x-ms-ccf-transaction-id";

@@ -1,7 +1,7 @@
 /**
  * CCF's own snapshot reader as a test oracle (ccf-compatibility.md §12): runs
  * `ccf.ledger.Snapshot(path).get_public_domain()` from CCF 6.0.17's Python package
- * (../shared/oracles/ccf-python beside the repository, or $CCF_PYTHON_ORACLE) in a python3
+ * (test/helpers/ccf-oracle-dir.ts) in a python3
  * subprocess and returns what it read: the seqno, the snapshot header and every public map.
  * Tests only; nothing of the oracle is imported into Consortia's code.
  */
@@ -9,10 +9,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { CCF_ORACLE_DIR } from "./ccf-oracle-dir.js";
 
-const ORACLE =
-  process.env["CCF_PYTHON_ORACLE"] ??
-  join(import.meta.dirname, "..", "..", "..", "shared", "oracles", "ccf-python");
+const ORACLE = CCF_ORACLE_DIR;
 
 /** What CCF's reader made of one snapshot file; keys and values in hex (null: a removal). */
 export interface CcfSnapshotReading {

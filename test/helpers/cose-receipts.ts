@@ -8,10 +8,10 @@ import { createHash, sign, type KeyObject } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Tagged, encode } from "cborg";
 import type { EcKeyPair } from "../../src/crypto/certs.js";
 import { makeReceipt, tempDir, type TestPki, type TestReceipt } from "./pki.js";
+import { CCF_ORACLE_DIR } from "./ccf-oracle-dir.js";
 
 export interface CoseSignatureOptions {
   /** The txId of the signature transaction, "view.seqno". */
@@ -76,10 +76,8 @@ export function makeCoseReceiptParts(
   return { ...parts, coseSignature };
 }
 
-/** CCF 6.0.17's Python package, next to the repository (CCF_ORACLE_DIR overrides it). */
-const ORACLE =
-  process.env["CCF_ORACLE_DIR"] ??
-  fileURLToPath(new URL("../../../shared/oracles/ccf-python", import.meta.url));
+/** CCF 6.0.17's Python package (test/helpers/ccf-oracle-dir.ts). */
+const ORACLE = CCF_ORACLE_DIR;
 
 const VERIFY_SCRIPT = `
 import sys
