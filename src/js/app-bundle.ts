@@ -202,7 +202,8 @@ const CHECK_SOURCE = `export async function exportsOf(names) {
     try {
       out[name] = Object.keys(await import(name));
     } catch (e) {
-      throw new Error("module " + name.slice(1) + ": " + (e && e.message !== undefined ? e.message : String(e)));
+      const what = e && e.message !== undefined ? e.name + ": " + e.message : String(e);
+      throw new Error("module " + name.slice(1) + ": " + what);
     }
   }
   return out;

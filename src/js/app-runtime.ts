@@ -26,7 +26,13 @@ import { installAppGlobals, type JsAppRequestState, type JsAppServices } from ".
 import { RESERVED_MODULE_PREFIX } from "./app-bundle.js";
 import { newHostFunction } from "./host-function.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
-import { JsSandbox, type JsLogFn, type JsonValue, type JsOutcome } from "./sandbox.js";
+import {
+  JsSandbox,
+  type ContextSetup,
+  type JsLogFn,
+  type JsonValue,
+  type JsOutcome,
+} from "./sandbox.js";
 
 /** Installs extensions of the `ccf` global (e.g. ccf.crypto) after the base one exists. */
 export type AppGlobalsInstaller = (ctx: QuickJSContext) => void;
@@ -222,15 +228,34 @@ export class JsAppRuntime {
       exportName: "dispatch",
       args: [requestJson(request), endpoint.module, endpoint.handler],
       setup: (ctx) => {
-        installCcfGlobals(ctx, binding);
-        installAppGlobals(ctx, state, services);
-        for (const install of this.options.installers ?? []) install(ctx);
+        appGlobalsSetup(binding, state, services, this.options.installers ?? [])(ctx);
         installRequestHost(ctx, io);
       },
     });
     return toAppOutcome(outcome, io, state);
   }
 }
+
+/** Installs an app's globals: `ccf` over `binding`, the app additions, then `installers`. */
+export function appGlobalsSetup(
+  binding: CcfBinding,
+  state: JsAppRequestState,
+  services: JsAppServices,
+  installers: readonly AppGlobalsInstaller[],
+): ContextSetup {
+  return (ctx) => {
+    installCcfGlobals(ctx, binding);
+    installAppGlobals(ctx, state, services);
+    for (const install of installers) install(ctx);
+  };
+}
+
+/** Services for evaluating a bundle outside any request (validation): nothing is committed. */
+export const NO_CONSENSUS_SERVICES: JsAppServices = {
+  lastCommittedTxId: () => ({ view: 0, seqno: 0 }),
+  statusForTxId: () => "Unknown",
+  viewForSeqno: () => null,
+};
 
 function requestJson(request: JsAppRequest): JsonValue {
   const out: { [key: string]: JsonValue } = {
