@@ -58,7 +58,7 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
     rpc: Object.freeze({
       setApplyWrites(v) { p.setApplyWrites(v === true); },
       setClaimsDigest(b) {
-        if (!(b instanceof ArrayBuffer)) throw new TypeError("setClaimsDigest needs an ArrayBuffer");
+        if (!(b instanceof ArrayBuffer)) throw new TypeError("setClaimsDigest: ArrayBuffer needed");
         p.setClaimsDigest(b);
       },
     }),
