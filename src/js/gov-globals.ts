@@ -32,8 +32,6 @@ import { utf8 } from "../base/bytes.js";
 import { SINGLETON_KEY } from "../kv/encoding.js";
 import { SERVICE_TABLES } from "../kv/service-tables.js";
 
-/** Evaluating a whole bundle may take longer than one governance call. */
-const BUNDLE_CHECK_TIME_FACTOR = 5;
 /** What modules_quickjs_version records: the engine the runtime compiles with. */
 const QUICKJS_VERSION = "quickjs-emscripten (Bellard QuickJS)";
 
@@ -292,7 +290,8 @@ function jsAppProblem(
   const state = { applyWrites: false, claimsDigest: null };
   const installers = options.appGlobalsInstallers ?? [];
   return bundleProblem(options.quickjs, bundle, {
-    limits: { ...options.limits, deadlineMs: options.limits.deadlineMs * BUNDLE_CHECK_TIME_FACTOR },
+    // The same limits as the validate call that asks: its own deadline covers this one.
+    limits: options.limits,
     setup: appGlobalsSetup(readOnly, state, NO_CONSENSUS_SERVICES, installers),
   });
 }
