@@ -8,7 +8,9 @@
  * - `ccf.enableUntrustedDateTime(bool)` (returns the previous setting): until it is enabled,
  *   `Date.now()` and `new Date()` give the epoch, as CCF's runtime does; `ccf.enableMetricsLogging`
  *   is accepted and does nothing;
- * - `ccf.historical` exists and throws (historical queries are not wired to JS apps yet).
+ * - `ccf.historicalState` in historical endpoints: `{transactionId, receipt, kv}`, where `kv`
+ *   reads what that transaction wrote (get/has; writing, forEach and size throw);
+ * - `ccf.historical` exists and throws (range queries are not wired to JS apps yet).
  *
  * The request's effects (apply-writes, claims digest) are collected in a JsAppRequestState that
  * the caller reads after the call. As in gov-globals.ts, a guest script builds the objects over
@@ -25,6 +27,16 @@ export interface JsAppServices {
   statusForTxId(view: number, seqno: number): string;
   /** The view of `seqno`, or null when this node does not know it. */
   viewForSeqno(seqno: number): number | null;
+}
+
+/** The committed transaction a historical endpoint reads (CCF's HistoricalState). */
+export interface JsHistoricalState {
+  /** "view.seqno". */
+  readonly transactionId: string;
+  /** CCF's receipt object, or null when it is no longer held. */
+  readonly receipt: unknown;
+  /** What the transaction wrote to (map, key); undefined when it wrote nothing there or removed. */
+  get(map: string, key: Uint8Array): Uint8Array | undefined;
 }
 
 /** Effects a handler asks for through `ccf.rpc`; read by the caller after the call. */
@@ -50,11 +62,38 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
   CcfDate.UTC = RealDate.UTC;
   Object.defineProperty(RealDate.prototype, "constructor", { value: CcfDate });
   globalThis.Date = CcfDate;
+  function historicalState() {
+    if (p.historicalInfo === undefined) return {};
+    const info = JSON.parse(p.historicalInfo());
+    const readOnly = () => { throw new Error("historical state is read-only"); };
+    const maps = new Map();
+    const makeMap = (name) => Object.freeze({
+      get(k) {
+        if (!(k instanceof ArrayBuffer)) throw new TypeError("key must be an ArrayBuffer");
+        return p.historicalGet(name, k);
+      },
+      has(k) { return this.get(k) !== undefined; },
+      set: readOnly, delete: readOnly, clear: readOnly,
+      forEach() { throw new Error("forEach is not supported on historical state"); },
+      get size() { throw new Error("size is not supported on historical state"); },
+      getVersionOfPreviousWrite() { return undefined; },
+    });
+    const kv = new Proxy(Object.create(null), {
+      get(_target, name) {
+        if (typeof name !== "string") return undefined;
+        if (!maps.has(name)) maps.set(name, makeMap(name));
+        return maps.get(name);
+      },
+    });
+    const state = { transactionId: info.transactionId, receipt: info.receipt, kv };
+    return { historicalState: Object.freeze(state) };
+  }
   function notSupported(what) {
     return () => { throw new Error(what + " is not supported by JS apps on Consortia yet"); };
   }
   return Object.freeze({
     ...base,
+    ...historicalState(),
     rpc: Object.freeze({
       setApplyWrites(v) { p.setApplyWrites(v === true); },
       setClaimsDigest(b) {
@@ -87,11 +126,16 @@ export function installAppGlobals(
   ctx: QuickJSContext,
   state: JsAppRequestState,
   services: JsAppServices,
+  historical?: JsHistoricalState,
 ): void {
   const prims = ctx.newObject();
   const base = ctx.getProp(ctx.global, "ccf");
   try {
-    for (const [name, impl] of Object.entries(primitives(ctx, state, services))) {
+    const all = {
+      ...primitives(ctx, state, services),
+      ...(historical === undefined ? {} : historicalPrimitives(ctx, historical)),
+    };
+    for (const [name, impl] of Object.entries(all)) {
       const fn = newHostFunction(ctx, name, impl);
       ctx.setProp(prims, name, fn);
       fn.dispose();
@@ -149,6 +193,29 @@ function primitives(
     viewForSeqno: (seqno) => {
       const view = services.viewForSeqno(num(seqno, "seqno"));
       return view === null ? ctx.null : ctx.newNumber(view);
+    },
+  };
+}
+
+function historicalPrimitives(
+  ctx: QuickJSContext,
+  historical: JsHistoricalState,
+): Record<string, Primitive> {
+  return {
+    historicalInfo: () =>
+      ctx.newString(
+        JSON.stringify({ transactionId: historical.transactionId, receipt: historical.receipt }),
+      ),
+    historicalGet: (name, key) => {
+      if (name === undefined || key === undefined) throw new TypeError("map and key needed");
+      const view = ctx.getArrayBuffer(key);
+      const bytes = view.value.slice();
+      view.dispose();
+      const value = historical.get(ctx.getString(name), bytes);
+      if (value === undefined) return ctx.undefined;
+      return ctx.newArrayBuffer(
+        value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
+      );
     },
   };
 }

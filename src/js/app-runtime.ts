@@ -22,7 +22,12 @@
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
 import { fromUtf8 } from "../base/bytes.js";
 import { type CcfBinding, installCcfGlobals } from "./ccf-globals.js";
-import { installAppGlobals, type JsAppRequestState, type JsAppServices } from "./app-globals.js";
+import {
+  installAppGlobals,
+  type JsAppRequestState,
+  type JsAppServices,
+  type JsHistoricalState,
+} from "./app-globals.js";
 import { RESERVED_MODULE_PREFIX } from "./app-bundle.js";
 import { newHostFunction } from "./host-function.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
@@ -97,6 +102,8 @@ export interface JsAppRequest {
   readonly caller?: JsonValue;
   /** A COSE caller's verified payload, set as caller.cose.content (and all_of members'). */
   readonly coseContent?: Uint8Array;
+  /** Historical endpoints: the transaction named by x-ms-ccf-transaction-id. */
+  readonly historical?: JsHistoricalState;
 }
 
 export type JsAppBody =
@@ -228,7 +235,8 @@ export class JsAppRuntime {
       exportName: "dispatch",
       args: [requestJson(request), endpoint.module, endpoint.handler],
       setup: (ctx) => {
-        appGlobalsSetup(binding, state, services, this.options.installers ?? [])(ctx);
+        const installers = this.options.installers ?? [];
+        appGlobalsSetup(binding, state, services, installers, request.historical)(ctx);
         installRequestHost(ctx, io);
       },
     });
@@ -242,10 +250,11 @@ export function appGlobalsSetup(
   state: JsAppRequestState,
   services: JsAppServices,
   installers: readonly AppGlobalsInstaller[],
+  historical?: JsHistoricalState,
 ): ContextSetup {
   return (ctx) => {
     installCcfGlobals(ctx, binding);
-    installAppGlobals(ctx, state, services);
+    installAppGlobals(ctx, state, services, historical);
     for (const install of installers) install(ctx);
   };
 }

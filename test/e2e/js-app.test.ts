@@ -4,7 +4,8 @@
  * (app.json + src/, modules importing each other); a user then writes private records (JSON) and
  * public records (text, path parameter) through the BACKUP, which forwards the writes to the
  * primary, and reads them back from both nodes; a missing id is 404 ResourceNotFound; the
- * member_cert endpoint answers 401 to the user and 200 to a member; /app/api lists the app's
+ * historical endpoint reads the record as its transaction wrote it (with a receipt) once it is
+ * committed; the member_cert endpoint answers 401 to the user and 200 to a member; /app/api lists the app's
  * endpoints; /gov/service/javascript-app shows them. Then `consortia app deploy --remove`
  * (voted by two members with `consortia gov vote`) removes the app, and its paths answer 404 on
  * both nodes. The oracle is the documented CCF behaviour of
@@ -53,6 +54,22 @@ function https(
     req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+function httpsWith(url: string, tls: Tls, headers: Record<string, string>): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "GET", headers, ...tls, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }),
+      );
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
   });
 }
 
@@ -135,6 +152,8 @@ test("a JS app deployed by governance serves through a backup and is removed", a
     );
     assert.deepEqual({ status: post.status, body: post.body }, { status: 200, body: "true" });
     assert.match(String(post.headers["content-type"]), /application\/json/);
+    const writeTxId = String(post.headers["x-ms-ccf-transaction-id"]);
+    assert.match(writeTxId, /^\d+\.\d+$/);
     const put = await https(
       `${backup}/app/log/public/abc`,
       user,
@@ -157,6 +176,22 @@ test("a JS app deployed by governance serves through a backup and is removed", a
       assert.equal(text.body, "plain text");
       assert.match(String(text.headers["content-type"]), /text\/plain/);
     }
+    // Historical: the record as its transaction wrote it, once committed, with a receipt.
+    const historical = await until(
+      () =>
+        httpsWith(`${backup}/app/log/private/historical?id=7`, user, {
+          "x-ms-ccf-transaction-id": writeTxId,
+        }),
+      (r) => r.status === 200,
+    );
+    assert.equal(historical.status, 200, historical.body);
+    const past = JSON.parse(historical.body) as Record<string, unknown>;
+    assert.equal(past.msg, "hello");
+    assert.equal(past.transactionId, writeTxId);
+    assert.match(String(past.receiptNodeId), /^[0-9a-f]{64}$/);
+    const noHeader = await https(`${primary}/app/log/private/historical?id=7`, user, "GET");
+    assert.equal(noHeader.status, 400, noHeader.body);
+
     const missing = await https(`${primary}/app/log/private?id=8`, user, "GET");
     assert.equal(missing.status, 404);
     assert.equal(

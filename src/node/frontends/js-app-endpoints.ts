@@ -6,9 +6,10 @@
  * router, consulted before the built-in routes, so a JS endpoint wins over a built-in one at the
  * same path and verb; when the app is removed its paths answer 404 again.
  *
- * Per request: the service must be open (404 FrontendNotOpen), `historical` endpoints answer 501
- * NotImplemented (historical state is not wired to JS apps yet), `forwarding_required: always`
- * forwards from a backup before running; otherwise authentication (js-app-auth.ts) and the
+ * Per request: the service must be open (404 FrontendNotOpen), `forwarding_required: always`
+ * forwards from a backup before running; `historical` endpoints read the committed transaction
+ * named by x-ms-ccf-transaction-id (historical.ts, CCF's errors for a missing header or a pending
+ * or invalid txId) as `ccf.historicalState`, and may not write; otherwise authentication (js-app-auth.ts) and the
  * handler run in one transaction (rpc-context.ts), whose writes commit on a 2xx answer or when
  * the handler called ccf.rpc.setApplyWrites(true); a write on a backup is forwarded to the
  * primary. readonly endpoints may not write at all; no endpoint writes `public:ccf.` or `ccf.`
@@ -36,7 +37,9 @@ import {
   parseEndpointProperties,
   type JsEndpointProperties,
 } from "../../js/app-bundle.js";
-import type { JsAppServices } from "../../js/app-globals.js";
+import type { JsAppServices, JsHistoricalState } from "../../js/app-globals.js";
+import { formatTxId } from "../../base/ids.js";
+import { loadHistoricalState, requestedTxId } from "./historical.js";
 import {
   JsAppRuntime,
   parseRuntimeOptions,
@@ -162,12 +165,6 @@ export class JsAppRoutes implements RouteSource {
       throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     }
     const props = endpoint.props;
-    if (props.mode === "historical") {
-      throw new HttpError(
-        HttpErrorCode.NotImplemented,
-        "Historical JS endpoints are not supported by Consortia yet.",
-      );
-    }
     if (props.forwarding_required === "always" && !node.raft.isLeader) return FORWARD_TO_PRIMARY;
     const options = this.options;
     let applyWrites = false;
@@ -177,10 +174,11 @@ export class JsAppRoutes implements RouteSource {
       node.pipeline,
       (tx, setClaims) => {
         const who = authenticateJs(tx, request, props.authn_policies);
-        const access = props.mode === "readonly" ? READ_ONLY : APP_ACCESS;
+        const access = props.mode === "readwrite" ? APP_ACCESS : READ_ONLY;
+        const historical = props.mode === "historical" ? historicalFor(node, request) : undefined;
         const outcome = runtime.call(
           { module: props.js_module, handler: props.js_function },
-          guestRequest(request, route, who),
+          guestRequest(request, route, who, historical),
           { tx, access },
           this.services,
         );
@@ -214,10 +212,21 @@ export class JsAppRoutes implements RouteSource {
   }
 }
 
+/** The historical state of the transaction the request names (CCF's errors when it cannot). */
+function historicalFor(node: NodeContext, request: RpcRequest): JsHistoricalState {
+  const state = loadHistoricalState(node, requestedTxId(request));
+  return {
+    transactionId: formatTxId(state.txId),
+    receipt: state.receipt,
+    get: (map, key) => state.get(map, key) ?? undefined,
+  };
+}
+
 function guestRequest(
   request: RpcRequest,
   route: string,
   who: ReturnType<typeof authenticateJs>,
+  historical: JsHistoricalState | undefined,
 ): Parameters<JsAppRuntime["call"]>[1] {
   const url = request.query === "" ? request.path : `${request.path}?${request.query}`;
   return {
@@ -232,6 +241,7 @@ function guestRequest(
     body: request.body,
     ...(who.caller === undefined ? {} : { caller: who.caller }),
     ...(who.coseContent === undefined ? {} : { coseContent: who.coseContent }),
+    ...(historical === undefined ? {} : { historical }),
   };
 }
 

@@ -53,6 +53,14 @@ export function clock() {
 }
 export function fn() { return { body: new Function("a", "b", "return a * b")(6, 7) }; }
 export function cose(request) { return { body: ccf.bufToStr(request.caller.cose.content) }; }
+export function past() {
+  const h = ccf.historicalState;
+  const kv = h.kv["records"];
+  let refused = false;
+  try { kv.set(ccf.strToBuf("k"), ccf.strToBuf("v")); } catch (e) { refused = true; }
+  return { body: { id: h.transactionId, receipt: h.receipt, value: ccf.bufToStr(kv.get(ccf.strToBuf("k"))), other: kv.has(ccf.strToBuf("x")), refused } };
+}
+export function noPast() { return { body: ccf.historicalState === undefined }; }
 export function boom() { throw new Error("kaboom"); }
 export function spin() { for (;;) {} }
 export function notAnObject() { return 5; }`,
@@ -213,4 +221,22 @@ test("runtime options parse over CCF's defaults", () => {
   assert.equal(parsed.return_exception_details, true);
   assert.equal(parsed.max_execution_time_ms, 1000);
   assert.deepEqual(parseRuntimeOptions(utf8("not json")), DEFAULT_JS_RUNTIME_OPTIONS);
+});
+
+test("historical endpoints see the transaction's writes and receipt, read-only", async () => {
+  const rt = await runtime();
+  const historical = {
+    transactionId: "2.17",
+    receipt: { node_id: "n", proof: [] },
+    get: (map: string, key: Uint8Array) =>
+      map === "records" && fromUtf8(key) === "k" ? utf8("then") : undefined,
+  };
+  assert.deepEqual(okBody(call(rt, "past", request({ historical }))), {
+    id: "2.17",
+    receipt: { node_id: "n", proof: [] },
+    value: "then",
+    other: false,
+    refused: true,
+  });
+  assert.equal(okBody(call(rt, "noPast", request())), true);
 });

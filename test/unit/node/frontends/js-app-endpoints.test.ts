@@ -1,8 +1,8 @@
 // JS app routing (src/node/frontends/js-app-endpoints.ts) over a real Store and TxPipeline, with
 // the app's tables written as set_js_app writes them: routes follow the KV (added, changed and
 // removed by committed writes, as a backup sees replicated ones), a JS endpoint wins over a
-// built-in one at the same path and verb, the commit rule (2xx, or setApplyWrites), readonly and
-// historical modes, forwarding_required "always" on a backup, the service-open check, and CCF's
+// built-in one at the same path and verb, the commit rule (2xx, or setApplyWrites), readonly mode
+// and historical's header check (its state is tested in test/e2e/js-app.test.ts), forwarding_required "always" on a backup, the service-open check, and CCF's
 // 500 for an exception, with details only when return_exception_details is set.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
@@ -199,9 +199,11 @@ test("exceptions are CCF's 500, with details only when the runtime options say",
   assert.match(detailed.error.details[0]?.message ?? "", /kaboom/);
 });
 
-test("historical is 501, always-forward forwards from a backup, closed is FrontendNotOpen", async () => {
+test("historical needs the txId header; always-forward forwards; closed is FrontendNotOpen", async () => {
   const rig = makeRig();
-  assert.equal(status(await rig.call("GET", "/app/hist")), 501);
+  const historical = await rig.call("GET", "/app/hist");
+  assert.equal(status(historical), 400);
+  assert.match(bodyText(historical), /MissingRequiredHeader/);
   rig.leader = false;
   assert.deepEqual(await rig.call("POST", "/app/always"), { kind: "forward-to-primary" });
   rig.writable = false;
