@@ -9,8 +9,9 @@
  * Per request: the service must be open (404 FrontendNotOpen), `forwarding_required: always`
  * forwards from a backup before running; `historical` endpoints read the committed transaction
  * named by x-ms-ccf-transaction-id (historical.ts, CCF's errors for a missing header or a pending
- * or invalid txId) as `ccf.historicalState`, and may not write; otherwise authentication (js-app-auth.ts) and the
- * handler run in one transaction (rpc-context.ts), whose writes commit on a 2xx answer or when
+ * or invalid txId) as `ccf.historicalState`, and may not write. Authentication (js-app-auth.ts)
+ * and the handler run in one transaction (rpc-context.ts), whose writes commit on a 2xx answer or
+ * when
  * the handler called ccf.rpc.setApplyWrites(true); a write on a backup is forwarded to the
  * primary. readonly endpoints may not write at all; no endpoint writes `public:ccf.` or `ccf.`
  * maps. A guest failure is 500 InternalError "Exception thrown while executing." (the timeout's
