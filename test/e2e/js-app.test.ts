@@ -243,6 +243,20 @@ test("a JS app deployed by governance serves through a backup and is removed", a
       openApi: {},
     });
 
+    const gov = (path: string) => https(`${primary}${path}?api-version=2024-07-01`, { ca }, "GET");
+    const modules = JSON.parse((await gov("/gov/service/javascript-modules")).body) as {
+      value: { moduleName: string }[];
+    };
+    assert.deepEqual(
+      modules.value.map((m) => m.moduleName),
+      ["/endpoints.js", "/lib/tables.js"],
+    );
+    const source = await gov(
+      `/gov/service/javascript-modules/${encodeURIComponent("/lib/tables.js")}`,
+    );
+    assert.equal(source.status, 200);
+    assert.equal(source.body, readFileSync(join(APP_DIR, "src", "lib", "tables.js"), "utf8"));
+
     removeApp(workspace, primary);
     for (const node of [primary, backup]) {
       const gone = await until(
