@@ -18,7 +18,8 @@
  * own message for the deadline), with details only when return_exception_details is set.
  *
  * Rebuilding: the routes and the runtime are rebuilt when the seqno of the last write to the
- * endpoints, modules or runtime options map changes; reading three seqnos is the per-request cost.
+ * endpoints, modules or runtime options map changes, or the store rolled back; reading three
+ * seqnos is the per-request cost.
  */
 import { utf8 } from "../../base/bytes.js";
 import type { JsonBody } from "../../http/errors.js";
@@ -124,13 +125,15 @@ export class JsAppRoutes implements RouteSource {
 
   private refresh(): void {
     const store = this.deps.node.store;
-    const version = [
+    const seqnos = [
       SERVICE_TABLES.endpoints,
       SERVICE_TABLES.modules,
       SERVICE_TABLES.jsRuntimeOptions,
     ]
       .map((map) => store.lastWriteSeqno(map))
       .join(":");
+    // A rollback may undo a write and a new one land at the same seqno.
+    const version = `${store.rollbackCount}/${seqnos}`;
     if (version === this.version) return;
     this.version = version;
     this.options = parseRuntimeOptions(store.get(SERVICE_TABLES.jsRuntimeOptions, SINGLETON_KEY));

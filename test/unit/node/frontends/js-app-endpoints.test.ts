@@ -222,3 +222,14 @@ test("/app/api paths come from the openapi metadata", () => {
   assert.deepEqual(Object.keys(paths), ["/app/kv/{k}"]);
   assert.equal((paths["/app/kv/{k}"] as { get: { summary: string } }).get.summary, "read");
 });
+
+test("a rollback and a new write at the same seqno still rebuild the routes", async () => {
+  const rig = makeRig();
+  const before = rig.store.seqno;
+  rig.write(SERVICE_TABLES.endpoints, [["GET /a", endpoint("v2")]], true);
+  assert.equal(bodyText(await rig.call("GET", "/app/a")), "v2");
+  rig.store.rollback(before);
+  rig.write(SERVICE_TABLES.endpoints, [["GET /b", endpoint("v2")]], true);
+  assert.equal(status(await rig.call("GET", "/app/a")), 404);
+  assert.equal(bodyText(await rig.call("GET", "/app/b")), "v2");
+});
