@@ -2,8 +2,9 @@
  * Reading a JS app bundle for `consortia app deploy` and `consortia sandbox --js-app-bundle`
  * (ccf-compatibility.md §9): a FILE is a bundle.json `{metadata, modules}` as CCF's
  * ccf-build-bundle writes it; a DIR is CCF's layout, app.json plus the modules, named by their
- * path relative to DIR/src when it exists (as ccf-build-bundle does) or to DIR otherwise, with
- * "/" separators. Modules are the .js and .mjs files, node_modules excluded, in sorted order.
+ * path relative to DIR/src with "/" separators. As ccf-build-bundle and CCF's sandbox do, every
+ * file under src/ is a module (dotfiles excepted). Without src/, the .js and .mjs files beside
+ * app.json (node_modules excluded) are the modules. Modules are listed in sorted order.
  *
  * Checks here are about files only; the node validates the bundle itself when the proposal is
  * created (and refuses it with a message naming the problem).
@@ -47,14 +48,14 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Every module file below `dir`, sorted by path. */
-function moduleFiles(dir: string): string[] {
+/** Every module file below `dir`, sorted by path: all files, or only JS ones outside src/. */
+function moduleFiles(dir: string, onlyJs: boolean): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === "node_modules" || entry.name.startsWith(".")) continue;
+    if (entry.name.startsWith(".") || (onlyJs && entry.name === "node_modules")) continue;
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...moduleFiles(path));
-    else if (MODULE_FILE.test(entry.name)) out.push(path);
+    if (entry.isDirectory()) out.push(...moduleFiles(path, onlyJs));
+    else if (!onlyJs || MODULE_FILE.test(entry.name)) out.push(path);
   }
   return out.sort();
 }
@@ -71,8 +72,9 @@ export function loadBundle(path: string): BundleFile {
   const metadataPath = join(path, "app.json");
   const metadata = parseJson(readText(metadataPath), metadataPath);
   const src = join(path, "src");
-  const root = isDirectoryOrAbsent(src) ? src : path;
-  const modules = moduleFiles(root).map((file) => ({
+  const hasSrc = isDirectoryOrAbsent(src);
+  const root = hasSrc ? src : path;
+  const modules = moduleFiles(root, !hasSrc).map((file) => ({
     name: relative(root, file).split(sep).join("/"),
     module: readText(file),
   }));
