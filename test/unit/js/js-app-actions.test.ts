@@ -24,6 +24,7 @@ const MODULES = "public:ccf.gov.modules";
 const ENDPOINTS = "public:ccf.gov.endpoints";
 const FLUSH = "public:ccf.gov.interpreter.flush";
 const OPTIONS = "public:ccf.gov.js_runtime_options";
+const VERSION = "public:ccf.gov.modules_quickjs_version";
 
 function bundle(
   overrides: { policy?: unknown; mode?: unknown; source?: string; fn?: string } = {},
@@ -78,6 +79,10 @@ test("set_js_app writes CCF's tables; remove_js_app clears them", async () => {
   assert.equal(stored.js_function, "get");
   assert.equal(stored.mode, "readonly");
   assert.deepEqual(readJson(w.store, FLUSH, SINGLETON), true);
+  assert.match(String(readJson(w.store, VERSION, SINGLETON)), /QuickJS/);
+  const noCache = { bundle: bundle(), disable_bytecode_cache: true };
+  expectOk(inTx(w.store, (tx) => w.gov.apply(tx, proposal(["set_js_app", noCache]), "p3")));
+  assert.equal(readRaw(w.store, VERSION, SINGLETON), undefined);
   expectOk(inTx(w.store, (tx) => w.gov.apply(tx, proposal(["remove_js_app"]), "p2")));
   assert.equal(readRaw(w.store, MODULES, "/app.js"), undefined);
   assert.equal(readRaw(w.store, ENDPOINTS, "GET /records/{id}"), undefined);
