@@ -12,6 +12,7 @@ import { OpenCheck, registerAppEndpoints } from "./frontends/app-endpoints.js";
 import { JsAppRoutes, jsOpenApiPaths } from "./frontends/js-app-endpoints.js";
 import type { AppGlobalsInstaller } from "../js/app-runtime.js";
 import { getQuickJS } from "../js/quickjs.js";
+import { installAppCrypto } from "../js/app-crypto-globals.js";
 import { registerGovEndpoints } from "./frontends/gov-endpoints.js";
 import { NodeGovHost, withGovHost } from "./frontends/gov-host.js";
 import { registerNodeEndpoints } from "./frontends/node-endpoints.js";
@@ -19,11 +20,8 @@ import { registerJoinEndpoint } from "./join/join-endpoint.js";
 import type { NodeHost, NodeHostDeps } from "./node-host.js";
 import { registerSnapshotEndpoints } from "./snapshots/snapshot-endpoints.js";
 
-/**
- * Extensions of JS apps' `ccf` global, installed in order after the base one (app-runtime.ts):
- * ccf.crypto's installer joins this list.
- */
-const APP_GLOBALS_INSTALLERS: readonly AppGlobalsInstaller[] = [];
+/** Extensions of JS apps' `ccf` global, installed in order after the base one (app-runtime.ts). */
+const APP_GLOBALS_INSTALLERS: readonly AppGlobalsInstaller[] = [(ctx) => installAppCrypto(ctx)];
 
 function openCheck(node: NodeHost): () => boolean {
   const check = new OpenCheck(node);

@@ -5,7 +5,7 @@
  * public records (text, path parameter) through the BACKUP, which forwards the writes to the
  * primary, and reads them back from both nodes; a missing id is 404 ResourceNotFound; the
  * historical endpoint reads the record as its transaction wrote it (with a receipt) once it is
- * committed; the member_cert endpoint answers 401 to the user and 200 to a member; /app/api lists the app's
+ * committed; `ccf.crypto` signs and verifies; the member_cert endpoint answers 401 to the user and 200 to a member; /app/api lists the app's
  * endpoints; /gov/service/javascript-app shows them. Then `consortia app deploy --remove`
  * (voted by two members with `consortia gov vote`) removes the app, and its paths answer 404 on
  * both nodes. The oracle is the documented CCF behaviour of
@@ -208,6 +208,9 @@ test("a JS app deployed by governance serves through a backup and is removed", a
       route: "/app/echo",
       method: "GET",
     });
+
+    const signed = await https(`${backup}/app/signed`, { ca }, "POST", "to sign", "text/plain");
+    assert.deepEqual(JSON.parse(signed.body), { verified: true, signatureBytes: 64 });
 
     const denied = await https(`${primary}/app/admin`, user, "GET");
     assert.equal(denied.status, 401);
