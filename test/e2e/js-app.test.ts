@@ -5,11 +5,12 @@
  * public records (text, path parameter) through the BACKUP, which forwards the writes to the
  * primary, and reads them back from both nodes; a missing id is 404 ResourceNotFound; the
  * historical endpoint reads the record as its transaction wrote it (with a receipt) once it is
- * committed; `ccf.crypto` signs and verifies; the member_cert endpoint answers 401 to the user and 200 to a member; /app/api lists the app's
- * endpoints; /gov/service/javascript-app shows them. Then `consortia app deploy --remove`
- * (voted by two members with `consortia gov vote`) removes the app, and its paths answer 404 on
- * both nodes. The oracle is the documented CCF behaviour of
- * JS apps (ccf-compatibility.md §9) and the fixture app's own logic.
+ * committed; `ccf.crypto` signs and verifies; the member_cert endpoint answers 401 to the user
+ * and 200 to a member; /app/api lists the app's endpoints; /gov/service/javascript-app and
+ * javascript-modules show the app. Then `consortia app deploy --remove` (voted by two members
+ * with `consortia gov vote`) removes the app, and its paths answer 404 on both nodes. The oracle
+ * is the documented CCF behaviour of JS apps (ccf-compatibility.md §9) and the fixture app's own
+ * logic.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
