@@ -21,6 +21,12 @@ const TABLES = {
   signatures: "public:ccf.internal.signatures",
   coseHistory: "public:ccf.gov.cose_history",
   proposalsInfo: "public:ccf.gov.proposals_info",
+  modules: "public:ccf.gov.modules",
+  modulesQuickjsBytecode: "public:ccf.gov.modules_quickjs_bytecode",
+  modulesQuickjsVersion: "public:ccf.gov.modules_quickjs_version",
+  interpreterFlush: "public:ccf.gov.interpreter.flush",
+  endpoints: "public:ccf.gov.endpoints",
+  jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
 };
 
 const RECOVERY_ROLES = ["NonParticipant", "Participant", "Owner"];
@@ -476,4 +482,76 @@ const actions = new Map([
       (args) => ccf.kv[TABLES.virtualHostData].delete(ccf.strToBuf(args.host_data)),
     ),
   ],
+  [
+    "set_js_app",
+    new Action(
+      (args) => {
+        checkType(args.bundle, "object", "bundle");
+        checkOptionalType(args.disable_bytecode_cache, "boolean", "disable_bytecode_cache");
+        // Shape, policies, modes, modules that compile and export each endpoint's function.
+        ccf.gov.validateJsApp(args.bundle);
+      },
+      (args) => {
+        const modules = ccf.kv[TABLES.modules];
+        const endpoints = ccf.kv[TABLES.endpoints];
+        modules.clear();
+        endpoints.clear();
+        for (const module of args.bundle.modules) {
+          modules.set(ccf.strToBuf("/" + module.name), ccf.strToBuf(module.module));
+        }
+        if (args.disable_bytecode_cache) {
+          ccf.kv[TABLES.modulesQuickjsBytecode].clear();
+          ccf.kv[TABLES.modulesQuickjsVersion].clear();
+        } else {
+          ccf.refreshAppBytecodeCache();
+        }
+        ccf.kv[TABLES.interpreterFlush].set(singletonKey(), ccf.jsonCompatibleToBuf(true));
+        for (const [url, operations] of Object.entries(args.bundle.metadata.endpoints)) {
+          for (const [method, info] of Object.entries(operations)) {
+            const stored = { ...info, js_module: "/" + info.js_module };
+            const key = ccf.strToBuf(`${method.toUpperCase()} ${url}`);
+            endpoints.set(key, ccf.jsonCompatibleToBuf(stored));
+          }
+        }
+      },
+    ),
+  ],
+  [
+    "remove_js_app",
+    new Action(checkNone, () => {
+      for (const table of [
+        TABLES.modules,
+        TABLES.modulesQuickjsBytecode,
+        TABLES.modulesQuickjsVersion,
+        TABLES.interpreterFlush,
+        TABLES.endpoints,
+      ]) {
+        ccf.kv[table].clear();
+      }
+    }),
+  ],
+  [
+    "set_js_runtime_options",
+    new Action(
+      (args) => {
+        for (const field of ["max_heap_bytes", "max_stack_bytes", "max_execution_time_ms"]) {
+          checkBounds(args[field], 1, Number.MAX_SAFE_INTEGER, field);
+        }
+        checkOptionalType(args.log_exception_details, "boolean", "log_exception_details");
+        checkOptionalType(args.return_exception_details, "boolean", "return_exception_details");
+        if (args.max_cached_interpreters !== undefined) {
+          checkBounds(
+            args.max_cached_interpreters,
+            0,
+            Number.MAX_SAFE_INTEGER,
+            "max_cached_interpreters",
+          );
+        }
+      },
+      (args) => {
+        ccf.kv[TABLES.jsRuntimeOptions].set(singletonKey(), ccf.jsonCompatibleToBuf(args));
+      },
+    ),
+  ],
+  ["refresh_js_app_bytecode_cache", new Action(checkNone, () => ccf.refreshAppBytecodeCache())],
 ]);

@@ -2,8 +2,8 @@
  * Built-in application endpoints: what an app declares and what a handler sees. The node
  * (src/node) routes `/app<path>`, checks the service is open, authenticates the caller with the
  * endpoint's policies, runs the handler inside one KV transaction and commits its writes only
- * when the response status is 2xx (CCF's default). JS apps deployed by governance will be
- * adapted to the same shape.
+ * when the response status is 2xx (CCF's default). JS apps deployed by governance are routed
+ * by the node itself from the KV (node/frontends/js-app-endpoints.ts).
  */
 import type { TxId } from "../base/ids.js";
 import type { Tx } from "../kv/tx.js";

@@ -175,7 +175,19 @@ function allowHeader(methods: Iterable<string>): string {
   return ["OPTIONS", ...[...new Set(methods)].filter((m) => m !== "OPTIONS").sort()].join(", ");
 }
 
+/**
+ * Routes kept outside the router, consulted before its own for paths under a prefix: JS app
+ * endpoints, which follow the KV rather than registrations (CCF: a JS endpoint wins over a
+ * built-in one at the same path and verb).
+ */
+export interface RouteSource {
+  match(method: string, path: string): RouteMatch;
+}
+
 export class Router {
+  /** Consulted in order before the router's own routes, for paths starting with `prefix`. */
+  private readonly sources: { prefix: string; source: RouteSource }[] = [];
+
   /** Templates without parameters, by exact path: the common case, found in O(1). */
   private readonly literalRoutes = new Map<string, Route>();
   /** Templates with parameters, by segment count. */
@@ -235,8 +247,35 @@ export class Router {
     );
   }
 
-  /** Finds the handler for `method` on `path` (no query string), or why there is none. */
+  /** Adds a source consulted before this router's routes; returns a function removing it. */
+  addSource(prefix: string, source: RouteSource): () => void {
+    const entry = { prefix, source };
+    this.sources.push(entry);
+    return () => {
+      const at = this.sources.indexOf(entry);
+      if (at >= 0) this.sources.splice(at, 1);
+    };
+  }
+
+  /**
+   * Finds the handler for `method` on `path` (no query string), or why there is none. A source
+   * whose handler matches wins; a source's known-path miss (405, OPTIONS) stands when the router
+   * does not know the path at all.
+   */
   match(method: string, path: string): RouteMatch {
+    if (this.sources.length === 0) return this.matchOwn(method, path);
+    let sourceMiss: RouteMatch | undefined;
+    for (const { prefix, source } of this.sources) {
+      if (!path.startsWith(prefix)) continue;
+      const found = source.match(method, path);
+      if (found.kind === "handler" || found.kind === "malformed-path") return found;
+      if (found.kind !== "unknown-path") sourceMiss ??= found;
+    }
+    const own = this.matchOwn(method, path);
+    return own.kind === "unknown-path" && sourceMiss !== undefined ? sourceMiss : own;
+  }
+
+  private matchOwn(method: string, path: string): RouteMatch {
     if (!path.startsWith("/")) return { kind: "unknown-path" };
     const literal = this.literalRoutes.get(path);
     const handler = literal?.handlers.get(method);

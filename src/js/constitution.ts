@@ -34,6 +34,7 @@ import type { ConstitutionRunner, JsCallOutcome, ResolveVote } from "../gov/cons
 import { type CcfBinding, type KvAccess, installCcfGlobals } from "./ccf-globals.js";
 import { type GovHost, installGovGlobals } from "./gov-globals.js";
 import { getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
+import type { AppGlobalsInstaller } from "./app-runtime.js";
 import {
   DEFAULT_JS_LIMITS,
   type JsLimits,
@@ -53,6 +54,8 @@ export interface QuickJsConstitutionOptions {
   readonly limits?: Partial<JsLimits>;
   /** Receives guest console output. */
   readonly log?: JsLogFn;
+  /** Globals a proposed JS app's modules see when set_js_app is validated. */
+  readonly appGlobalsInstallers?: readonly AppGlobalsInstaller[];
 }
 
 const CONSTITUTION_MODULE = "/constitution.js";
@@ -187,6 +190,9 @@ export class QuickJsConstitution implements ConstitutionRunner {
       limits: this.limits,
       ...(log === undefined ? {} : { log }),
       ...(isApply ? { host: this.options.host } : {}),
+      ...(this.options.appGlobalsInstallers === undefined
+        ? {}
+        : { appGlobalsInstallers: this.options.appGlobalsInstallers }),
     };
     return sandbox.call({
       module,

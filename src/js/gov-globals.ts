@@ -26,6 +26,14 @@ import {
 import type { JsLimits, JsLogFn } from "./sandbox.js";
 import { JsSandbox, JsSandboxError, JsSandboxErrorCode } from "./sandbox.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
+import { bundleProblem, JsAppError, parseBundle, type JsAppBundle } from "./app-bundle.js";
+import { appGlobalsSetup, NO_CONSENSUS_SERVICES, type AppGlobalsInstaller } from "./app-runtime.js";
+import { utf8 } from "../base/bytes.js";
+import { SINGLETON_KEY } from "../kv/encoding.js";
+import { SERVICE_TABLES } from "../kv/service-tables.js";
+
+/** What modules_quickjs_version records: the engine the runtime compiles with. */
+const QUICKJS_VERSION = "quickjs-emscripten (Bellard QuickJS)";
 
 /** What governance scripts may ask of the node; implemented by the node layer. */
 export interface GovHost {
@@ -48,6 +56,8 @@ export interface GovGlobalsOptions {
   readonly log?: JsLogFn;
   /** When absent, `ccf.node` and `ccf.network` are not installed (validate, resolve, ballots). */
   readonly host?: GovHost;
+  /** Installed when a proposed JS app's modules are evaluated (validateJsApp). */
+  readonly appGlobalsInstallers?: readonly AppGlobalsInstaller[];
 }
 
 const PEM_CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -128,8 +138,12 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
     }),
     gov: Object.freeze({
       validateConstitution(s) { p.validateConstitution(str(s, "constitution")); },
+      validateJsApp(bundle) { p.validateJsApp(JSON.stringify(bundle)); },
     }),
   };
+  if (p.refreshAppBytecodeCache !== undefined) {
+    extra.refreshAppBytecodeCache = () => { p.refreshAppBytecodeCache(); };
+  }
   if (p.transitionServiceToOpen !== undefined) {
     extra.node = Object.freeze({
       transitionServiceToOpen(previous, next) {
@@ -205,6 +219,12 @@ function primitives(
   const common: Record<string, Primitive> = {
     isValidX509CertBundle: (pem) =>
       isValidX509CertBundle(str(pem, "cert bundle")) ? ctx.true : ctx.false,
+    validateJsApp: (bundle) => {
+      const problem = jsAppProblem(options, binding, str(bundle, "bundle"));
+      if (problem !== null) {
+        throw new JsHostError({ code: JsHostErrorCode.InvalidJsApp }, `invalid bundle: ${problem}`);
+      }
+    },
     validateConstitution: (src) => {
       const problem = constitutionProblem(
         options.quickjs,
@@ -225,6 +245,7 @@ function primitives(
   if (host === undefined) return common;
   return {
     ...common,
+    refreshAppBytecodeCache: () => refreshAppBytecodeCache(binding),
     transitionServiceToOpen: (previous, next) => {
       const prev =
         previous === undefined || ctx.typeof(previous) === "undefined"
@@ -250,4 +271,37 @@ function primitives(
       return ctx.newString(cert);
     },
   };
+}
+
+/** Why the bundle (JSON) cannot be deployed, or null: its shape, then its modules in QuickJS. */
+function jsAppProblem(
+  options: GovGlobalsOptions,
+  binding: Pick<CcfBinding, "tx">,
+  json: string,
+): string | null {
+  let bundle: JsAppBundle;
+  try {
+    bundle = parseBundle(JSON.parse(json) as unknown);
+  } catch (err: unknown) {
+    if (err instanceof JsAppError) return err.message;
+    throw err;
+  }
+  const readOnly: CcfBinding = { tx: binding.tx, access: { mode: "read-only" } };
+  const state = { applyWrites: false, claimsDigest: null };
+  const installers = options.appGlobalsInstallers ?? [];
+  return bundleProblem(options.quickjs, bundle, {
+    // The same limits as the validate call that asks: its own deadline covers this one.
+    limits: options.limits,
+    setup: appGlobalsSetup(readOnly, state, NO_CONSENSUS_SERVICES, installers),
+  });
+}
+
+/**
+ * CCF compiles every module to bytecode here; Consortia's runtime compiles per call, so the
+ * bytecode map is emptied and the version records the engine, as CCF's apply leaves them.
+ */
+function refreshAppBytecodeCache(binding: CcfBinding): void {
+  binding.tx.rw(SERVICE_TABLES.modulesQuickjsBytecode).clear();
+  const version = binding.tx.rw(SERVICE_TABLES.modulesQuickjsVersion);
+  version.set(SINGLETON_KEY, utf8(JSON.stringify(QUICKJS_VERSION)));
 }

@@ -25,11 +25,14 @@ export enum JsHostErrorCode {
   UnsupportedAlgorithm = "UnsupportedAlgorithm",
   /** ccf.gov.validateConstitution found the proposed constitution unusable. */
   InvalidConstitution = "InvalidConstitution",
+  /** ccf.gov.validateJsApp found the proposed JS app bundle unusable. */
+  InvalidJsApp = "InvalidJsApp",
 }
 export type JsHostErrorType =
   | { code: JsHostErrorCode.WriteDenied; map: string }
   | { code: JsHostErrorCode.UnsupportedAlgorithm; algorithm: string }
-  | { code: JsHostErrorCode.InvalidConstitution };
+  | { code: JsHostErrorCode.InvalidConstitution }
+  | { code: JsHostErrorCode.InvalidJsApp };
 
 /**
  * A guest call the host refuses. Areas with their own codes (the node's GovHost) subclass it

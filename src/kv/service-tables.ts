@@ -36,6 +36,12 @@ export const SERVICE_TABLES = {
   modules: "public:ccf.gov.modules",
   endpoints: "public:ccf.gov.endpoints",
   jsRuntimeOptions: "public:ccf.gov.js_runtime_options",
+  /** Compiled module bytecode; Consortia stores none (app-runtime.ts compiles per call). */
+  modulesQuickjsBytecode: "public:ccf.gov.modules_quickjs_bytecode",
+  /** The QuickJS version the stored bytecode was compiled with. */
+  modulesQuickjsVersion: "public:ccf.gov.modules_quickjs_version",
+  /** Set by set_js_app: cached interpreters must be discarded. */
+  interpreterFlush: "public:ccf.gov.interpreter.flush",
   // Internal: written by the node itself, never by a proposal's apply.
   signatures: "public:ccf.internal.signatures",
   /** The Merkle tree's frontier, stored in snapshots. */

@@ -76,6 +76,11 @@ export class Store {
     return this.compactedTo as Seqno;
   }
 
+  /** How many rollbacks this store has done: a change of it may undo any map's writes. */
+  get rollbackCount(): number {
+    return this.rollbackEpoch;
+  }
+
   begin(): Tx {
     return new Tx(this, this.maps, this.currentSeqno as Seqno, this.rollbackEpoch);
   }

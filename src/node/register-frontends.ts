@@ -1,19 +1,32 @@
 /**
  * Every frontend of a node, registered in one place: /node (node-endpoints, the join endpoint,
  * snapshot downloads), /gov (governance, with the constitution run in QuickJS against the node
- * through NodeGovHost), and /app (the built-in logging app).
+ * through NodeGovHost), and /app (the built-in logging app, and the JS app deployed by
+ * governance, whose routes follow the KV and win over built-in ones).
  */
 import { loggingApp } from "../apps/logging.js";
 import { QuickJsConstitution } from "../js/constitution.js";
 import { snapshotDirsOf } from "./config/directories.js";
 import { CONSORTIA_VERSION } from "./config/version.js";
-import { registerAppEndpoints } from "./frontends/app-endpoints.js";
+import { OpenCheck, registerAppEndpoints } from "./frontends/app-endpoints.js";
+import { JsAppRoutes, jsOpenApiPaths } from "./frontends/js-app-endpoints.js";
+import type { AppGlobalsInstaller } from "../js/app-runtime.js";
+import { getQuickJS } from "../js/quickjs.js";
+import { installAppCrypto } from "../js/app-crypto-globals.js";
 import { registerGovEndpoints } from "./frontends/gov-endpoints.js";
 import { NodeGovHost, withGovHost } from "./frontends/gov-host.js";
 import { registerNodeEndpoints } from "./frontends/node-endpoints.js";
 import { registerJoinEndpoint } from "./join/join-endpoint.js";
 import type { NodeHost, NodeHostDeps } from "./node-host.js";
 import { registerSnapshotEndpoints } from "./snapshots/snapshot-endpoints.js";
+
+/** Extensions of JS apps' `ccf` global, installed in order after the base one (app-runtime.ts). */
+const APP_GLOBALS_INSTALLERS: readonly AppGlobalsInstaller[] = [(ctx) => installAppCrypto(ctx)];
+
+function openCheck(node: NodeHost): () => boolean {
+  const check = new OpenCheck(node);
+  return () => check.isOpen();
+}
 
 export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Promise<void> {
   registerJoin(node, deps);
@@ -22,10 +35,19 @@ export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Pro
     log: (line) => deps.log(`[snapshots] ${line}`),
   });
   registerNodeEndpoints(node.router, node, () => nodeOpenApi(node));
-  registerAppEndpoints(node.router, node, [loggingApp()]);
+  const jsApp = new JsAppRoutes({
+    node,
+    quickjs: await getQuickJS(),
+    isOpen: openCheck(node),
+    installers: APP_GLOBALS_INSTALLERS,
+    log: (line) => deps.log(`[js app] ${line}`),
+  });
+  node.router.addSource("/app/", jsApp);
+  registerAppEndpoints(node.router, node, [loggingApp()], () => jsOpenApiPaths(jsApp.endpoints()));
   const govHost = new NodeGovHost(node, deps.log);
   const constitution = await QuickJsConstitution.fromKv({
     host: govHost,
+    appGlobalsInstallers: APP_GLOBALS_INSTALLERS,
     log: (level, message) => deps.log(`[constitution ${level}] ${message}`),
   });
   registerGovEndpoints(node.router, node, withGovHost(constitution, govHost));

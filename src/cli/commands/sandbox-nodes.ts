@@ -26,6 +26,8 @@ export interface Settings {
   readonly wait: boolean;
   /** --recover: recover the stopped sandbox in the workspace instead of creating one. */
   readonly recover: boolean;
+  /** --js-app-bundle: the JS app deployed (set_js_app) once the service is open. */
+  readonly jsAppBundle?: string;
 }
 
 export interface NodeProcess {

@@ -52,6 +52,7 @@ import {
   type Settings,
 } from "./sandbox-nodes.js";
 import { recoverSandbox } from "./sandbox-recover.js";
+import { setJsAppAction } from "./app.js";
 
 interface SandboxOptions {
   nodes: string;
@@ -64,6 +65,7 @@ interface SandboxOptions {
   sigMsInterval: string;
   wait: boolean;
   recover?: boolean;
+  jsAppBundle?: string;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -95,6 +97,7 @@ export function registerSandbox(program: Command): void {
     .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
     .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
     .option("--no-wait", "exit once the service is open, leaving the node running")
+    .option("--js-app-bundle <path>", "deploy this JS app (bundle.json or app.json dir) once open")
     .option(
       "--recover",
       "recover the stopped sandbox in --workspace (disaster recovery from its ledgers)",
@@ -128,18 +131,22 @@ function parseSettings(o: SandboxOptions): Settings {
     sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
     wait: o.wait,
     recover: o.recover === true,
+    ...(o.jsAppBundle === undefined ? {} : { jsAppBundle: resolve(o.jsAppBundle) }),
   };
 }
 
 async function runSandbox(settings: Settings): Promise<void> {
   const stop = stopSignal();
   try {
+    // Read first: a bad bundle path fails before any node starts.
+    const jsApp =
+      settings.jsAppBundle === undefined ? undefined : setJsAppAction(settings.jsAppBundle);
     prepareWorkspace(settings.workspace);
     const common = join(settings.workspace, "sandbox_common");
     const identities = await writeIdentities(common, settings);
     const constitution = copyConstitution(common);
     const nodes: NodeProcess[] = [];
-    await bringUp(nodes, common, constitution, identities, settings, stop.promise);
+    await bringUp(nodes, common, constitution, identities, settings, stop.promise, jsApp);
     printBanner(common, settings);
     await runUntilStopped(nodes, settings, stop.promise);
   } finally {
@@ -226,6 +233,7 @@ async function bringUp(
   identities: Identities,
   settings: Settings,
   stop: Promise<string>,
+  jsApp?: Action,
 ): Promise<void> {
   const caPath = join(common, "service_cert.pem");
   const clients: GovClient[] = [];
@@ -258,6 +266,10 @@ async function bringUp(
       log(`Node [${i}] joined`);
     }
     await openService(primary, identities, caPem);
+    if (jsApp !== undefined) {
+      await proposeAndPass(primary, identities.members, [jsApp]);
+      log(`Deployed the JS app from ${settings.jsAppBundle ?? ""}`);
+    }
   };
   const failure = await Promise.race([
     work().then(

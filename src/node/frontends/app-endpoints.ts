@@ -60,7 +60,7 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
  * Whether the service is open, decoding the service info only when its stored bytes change: the
  * store replaces a value's array on every write and never mutates one it holds.
  */
-class OpenCheck {
+export class OpenCheck {
   /** Invariant: `open` is what serviceStatus answered when the value was `bytes`. */
   private bytes: Uint8Array | undefined = undefined;
   private open = false;
@@ -116,12 +116,23 @@ export function appOpenApi(modules: readonly AppModule[]): JsonBody {
   return { openapi: "3.0.0", info: { title: "Consortia application", version: "0.1.0" }, paths };
 }
 
+/**
+ * The /app frontend. `extraPaths` adds OpenAPI paths to /app/api (the JS app's endpoints, which
+ * replace a built-in operation at the same path and verb, as they do when routed).
+ */
 export function registerAppEndpoints(
   router: Router,
   node: NodeContext,
   modules: readonly AppModule[],
+  extraPaths: () => Record<string, JsonBody> = () => ({}),
 ): void {
-  registerCommonEndpoints(router, node, "/app", () => appOpenApi(modules));
+  registerCommonEndpoints(router, node, "/app", () => {
+    const doc = appOpenApi(modules) as { paths: Record<string, Record<string, JsonBody>> };
+    for (const [path, operations] of Object.entries(extraPaths())) {
+      doc.paths[path] = { ...doc.paths[path], ...(operations as Record<string, JsonBody>) };
+    }
+    return doc as unknown as JsonBody;
+  });
   router.add("GET", "/app/receipt", (request) => receiptEndpoint(node, request));
   const openCheck = new OpenCheck(node);
   for (const module of modules) {

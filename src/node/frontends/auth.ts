@@ -38,13 +38,14 @@ import type { RpcRequest } from "../../http/router.js";
 const decoder = new TextDecoder();
 
 export interface AuthDetail {
-  readonly auth_policy: AuthPolicy;
+  /** The policy's name; JS apps also name `jwt` and `all_of`. */
+  readonly auth_policy: string;
   readonly code: string;
   readonly message: string;
 }
 
 /** The outcome of one policy: a caller, or why it refused. */
-type PolicyOutcome<C = AuthenticatedCaller> =
+export type PolicyOutcome<C = AuthenticatedCaller> =
   { kind: "ok"; caller: C } | { kind: "refused"; detail: AuthDetail };
 
 export interface AuthOptions {
@@ -204,7 +205,7 @@ function userCosePolicy(
   };
 }
 
-function tryPolicy(
+export function tryPolicy(
   tx: Tx,
   request: RpcRequest,
   policy: AuthPolicy,
@@ -257,8 +258,8 @@ export function authenticateMember(
 }
 
 /** The 401 answered when every policy refused, with one detail per policy. */
-function authenticationFailed(
-  policies: readonly AuthPolicy[],
+export function authenticationFailed(
+  policies: readonly string[],
   details: readonly AuthDetail[],
 ): HttpError {
   const isCose = policies.some((p) => p.endsWith("cose_sign1"));

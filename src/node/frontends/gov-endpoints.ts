@@ -42,6 +42,7 @@ import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import type { Router, RpcOutcome, RpcRequest, RpcResponse } from "../../http/router.js";
 import { authenticateMember, type GovMemberCaller } from "./auth.js";
+import { jsAppView, jsModulesView, jsModuleSource } from "./js-app-endpoints.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, txStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
@@ -480,4 +481,29 @@ export function registerGovEndpoints(
   registerMemberEndpoints(router, node);
   registerRecoveryShareEndpoint(router, node);
   registerServiceEndpoints(router, node);
+  registerJsAppViews(router, node);
+}
+
+/** The deployed JS app, as CCF 6's gov API shows it (js-app-endpoints.ts). */
+function registerJsAppViews(router: Router, node: NodeContext): void {
+  govRoute(router, "GET", "/gov/service/javascript-app", (r) => {
+    const which = r.queryParams.get("case");
+    if (which !== null && which !== "original") {
+      throw new HttpError(
+        HttpErrorCode.InvalidQueryParameterValue,
+        "Accepted values for the 'case' query parameter are: original",
+      );
+    }
+    return runInTx(node.pipeline, (tx) => json(jsAppView(tx, which === "original")));
+  });
+  govRoute(router, "GET", "/gov/service/javascript-modules", () =>
+    runInTx(node.pipeline, (tx) => json(jsModulesView(tx))),
+  );
+  govRoute(router, "GET", "/gov/service/javascript-modules/{moduleName}", (r) =>
+    runInTx(node.pipeline, (tx) => {
+      const name = r.params.moduleName ?? "";
+      const source = jsModuleSource(tx, name) ?? notFound(`Module ${name}`);
+      return { status: 200, headers: { "content-type": "text/javascript" }, body: source };
+    }),
+  );
 }

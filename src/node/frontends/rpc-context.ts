@@ -27,12 +27,14 @@ function withTxId(response: RpcResponse, txId: TxId): RpcResponse {
 }
 
 /**
- * Executes `handler` in a transaction. A 2xx answer commits its writes (if any); any other
- * answer, or a thrown HttpError, discards them.
+ * Executes `handler` in a transaction. A 2xx answer (or one `commits` accepts) commits its
+ * writes (if any); any other answer, or a thrown HttpError, discards them.
  */
 export function runInTx(
   pipeline: TxPipeline,
   handler: (tx: Tx, setClaims: (digest: Uint8Array) => void) => RpcResponse,
+  /** Whether the answer's writes commit; CCF's default is a 2xx answer. */
+  commits: (response: RpcResponse) => boolean = isSuccess,
 ): RpcOutcome {
   let claims: Uint8Array | undefined;
   const setClaims = (digest: Uint8Array) => {
@@ -41,7 +43,7 @@ export function runInTx(
   const outcome = pipeline.execute(
     (tx) => handler(tx, setClaims),
     () => claims,
-    isSuccess,
+    commits,
   );
   switch (outcome.kind) {
     case "committed":

@@ -181,3 +181,25 @@ test("any segment value (except empty) binds to a parameter and round-trips enco
     }),
   );
 });
+
+test("a route source is consulted first under its prefix and can be removed", async () => {
+  const router = new Router();
+  router.add("GET", "/app/log", () => ({ status: 200, body: "built-in" }));
+  router.add("GET", "/app/other", () => ({ status: 200, body: "other" }));
+  const overlay = new Router();
+  overlay.add("GET", "/app/log", () => ({ status: 200, body: "js" }));
+  overlay.add("POST", "/app/js/{id}", () => ({ status: 200, body: "js post" }));
+  const remove = router.addSource("/app/", overlay);
+  const run = async (method: string, path: string) => {
+    const m = router.match(method, path);
+    return m.kind === "handler" ? await m.handler({} as never) : m.kind;
+  };
+  assert.deepEqual(await run("GET", "/app/log"), { status: 200, body: "js" });
+  assert.deepEqual(await run("GET", "/app/other"), { status: 200, body: "other" });
+  assert.equal(await run("GET", "/app/js/1"), "unsupported-verb");
+  const post = router.match("POST", "/app/js/7");
+  assert.ok(post.kind === "handler" && post.params.id === "7" && post.template === "/app/js/{id}");
+  remove();
+  assert.deepEqual(await run("GET", "/app/log"), { status: 200, body: "built-in" });
+  assert.equal(await run("POST", "/app/js/7"), "unknown-path");
+});

@@ -1,0 +1,221 @@
+/**
+ * The JS application additions to the `ccf` global (ccf-compatibility.md §9, CCF's
+ * js/ccf-app/src/global.ts), installed on top of the `ccf` of ccf-globals.ts for one request:
+ * - `ccf.rpc.setApplyWrites(bool)` (commit the writes whatever the status) and
+ *   `ccf.rpc.setClaimsDigest(ArrayBuffer)` (32 bytes, recorded in the transaction's leaf);
+ * - `ccf.consensus.getLastCommittedTxId()`, `getStatusForTxId(view, seqno)` and
+ *   `getViewForSeqno(seqno)`, answered by the node through JsAppServices;
+ * - `ccf.enableUntrustedDateTime(bool)` (returns the previous setting): until it is enabled,
+ *   `Date.now()` and `new Date()` give the epoch, as CCF's runtime does; `ccf.enableMetricsLogging`
+ *   is accepted and does nothing;
+ * - `ccf.historicalState` in historical endpoints: `{transactionId, receipt, kv}`, where `kv`
+ *   reads what that transaction wrote (get/has; writing, forEach and size throw);
+ * - `ccf.historical` exists and throws (range queries are not wired to JS apps yet).
+ *
+ * The request's effects (apply-writes, claims digest) are collected in a JsAppRequestState that
+ * the caller reads after the call. As in gov-globals.ts, a guest script builds the objects over
+ * host primitives that never become globals; the primitives check their arguments again.
+ */
+import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
+import { newHostFunction, type HostFunctionResult } from "./host-function.js";
+import { JsSandboxError, JsSandboxErrorCode } from "./sandbox.js";
+
+/** What a JS app may learn from the node about consensus. */
+export interface JsAppServices {
+  lastCommittedTxId(): { view: number; seqno: number };
+  /** CCF's TxStatus: "Unknown", "Pending", "Committed" or "Invalid". */
+  statusForTxId(view: number, seqno: number): string;
+  /** The view of `seqno`, or null when this node does not know it. */
+  viewForSeqno(seqno: number): number | null;
+}
+
+/** The committed transaction a historical endpoint reads (CCF's HistoricalState). */
+export interface JsHistoricalState {
+  /** "view.seqno". */
+  readonly transactionId: string;
+  /** CCF's receipt object, or null when it is no longer held. */
+  readonly receipt: unknown;
+  /** What the transaction wrote to (map, key); undefined when it wrote nothing there or removed. */
+  get(map: string, key: Uint8Array): Uint8Array | undefined;
+}
+
+/** Effects a handler asks for through `ccf.rpc`; read by the caller after the call. */
+export interface JsAppRequestState {
+  applyWrites: boolean;
+  claimsDigest: Uint8Array | null;
+}
+
+export const CLAIMS_DIGEST_BYTES = 32;
+
+const GUEST_SOURCE = String.raw`(function (p, base) {
+  "use strict";
+  let untrustedDateTime = false;
+  const RealDate = Date;
+  const now = () => (untrustedDateTime ? RealDate.now() : 0);
+  function CcfDate(...args) {
+    if (new.target === undefined) return new RealDate(now()).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [now()] : args, new.target);
+  }
+  CcfDate.prototype = RealDate.prototype;
+  CcfDate.now = now;
+  CcfDate.parse = RealDate.parse;
+  CcfDate.UTC = RealDate.UTC;
+  Object.defineProperty(RealDate.prototype, "constructor", { value: CcfDate });
+  globalThis.Date = CcfDate;
+  function historicalState() {
+    if (p.historicalInfo === undefined) return {};
+    const info = JSON.parse(p.historicalInfo());
+    const readOnly = () => { throw new Error("historical state is read-only"); };
+    const maps = new Map();
+    const makeMap = (name) => Object.freeze({
+      get(k) {
+        if (!(k instanceof ArrayBuffer)) throw new TypeError("key must be an ArrayBuffer");
+        return p.historicalGet(name, k);
+      },
+      has(k) { return this.get(k) !== undefined; },
+      set: readOnly, delete: readOnly, clear: readOnly,
+      forEach() { throw new Error("forEach is not supported on historical state"); },
+      get size() { throw new Error("size is not supported on historical state"); },
+      getVersionOfPreviousWrite() { return undefined; },
+    });
+    const kv = new Proxy(Object.create(null), {
+      get(_target, name) {
+        if (typeof name !== "string") return undefined;
+        if (!maps.has(name)) maps.set(name, makeMap(name));
+        return maps.get(name);
+      },
+    });
+    const state = { transactionId: info.transactionId, receipt: info.receipt, kv };
+    return { historicalState: Object.freeze(state) };
+  }
+  function notSupported(what) {
+    return () => { throw new Error(what + " is not supported by JS apps on Consortia yet"); };
+  }
+  return Object.freeze({
+    ...base,
+    ...historicalState(),
+    rpc: Object.freeze({
+      setApplyWrites(v) { p.setApplyWrites(v === true); },
+      setClaimsDigest(b) {
+        if (!(b instanceof ArrayBuffer)) throw new TypeError("setClaimsDigest: ArrayBuffer needed");
+        p.setClaimsDigest(b);
+      },
+    }),
+    consensus: Object.freeze({
+      getLastCommittedTxId() { return JSON.parse(p.lastCommittedTxId()); },
+      getStatusForTxId(view, seqno) { return p.statusForTxId(Number(view), Number(seqno)); },
+      getViewForSeqno(seqno) { return p.viewForSeqno(Number(seqno)); },
+    }),
+    historical: Object.freeze({
+      getStateRange: notSupported("ccf.historical.getStateRange"),
+      dropCachedStates: notSupported("ccf.historical.dropCachedStates"),
+    }),
+    enableUntrustedDateTime(v) {
+      const previous = untrustedDateTime;
+      untrustedDateTime = v === true;
+      return previous;
+    },
+    enableMetricsLogging(v) { return false; },
+  });
+})`;
+
+type Primitive = (...args: QuickJSHandle[]) => HostFunctionResult;
+
+/** Replaces the global `ccf` (installed by installCcfGlobals) with one carrying the additions. */
+export function installAppGlobals(
+  ctx: QuickJSContext,
+  state: JsAppRequestState,
+  services: JsAppServices,
+  historical?: JsHistoricalState,
+): void {
+  const prims = ctx.newObject();
+  const base = ctx.getProp(ctx.global, "ccf");
+  try {
+    const all = {
+      ...primitives(ctx, state, services),
+      ...(historical === undefined ? {} : historicalPrimitives(ctx, historical)),
+    };
+    for (const [name, impl] of Object.entries(all)) {
+      const fn = newHostFunction(ctx, name, impl);
+      ctx.setProp(prims, name, fn);
+      fn.dispose();
+    }
+    const factory = ctx.evalCode(GUEST_SOURCE, "<app-globals>");
+    if (factory.error !== undefined) throw setupError(ctx, factory.error);
+    const ccf = ctx.callFunction(factory.value, ctx.undefined, prims, base);
+    factory.value.dispose();
+    if (ccf.error !== undefined) throw setupError(ctx, ccf.error);
+    ctx.setProp(ctx.global, "ccf", ccf.value);
+    ccf.value.dispose();
+  } finally {
+    base.dispose();
+    prims.dispose();
+  }
+}
+
+function setupError(ctx: QuickJSContext, error: QuickJSHandle): JsSandboxError {
+  const dumped = ctx.dump(error) as { message?: unknown } | null;
+  error.dispose();
+  const message = typeof dumped?.message === "string" ? dumped.message : String(dumped);
+  return new JsSandboxError(
+    { code: JsSandboxErrorCode.SetupFailed, setup: "app globals" },
+    `installing app globals failed: ${message}`,
+  );
+}
+
+function primitives(
+  ctx: QuickJSContext,
+  state: JsAppRequestState,
+  services: JsAppServices,
+): Record<string, Primitive> {
+  const num = (h: QuickJSHandle | undefined, what: string): number => {
+    const n = h === undefined ? Number.NaN : ctx.getNumber(h);
+    if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`${what} must be an integer`);
+    return n;
+  };
+  return {
+    setApplyWrites: (v) => {
+      state.applyWrites = v !== undefined && ctx.dump(v) === true;
+    },
+    setClaimsDigest: (b) => {
+      if (b === undefined) throw new TypeError("setClaimsDigest needs an ArrayBuffer");
+      const view = ctx.getArrayBuffer(b);
+      const digest = view.value.slice();
+      view.dispose();
+      if (digest.length !== CLAIMS_DIGEST_BYTES) {
+        throw new TypeError(`a claims digest has ${CLAIMS_DIGEST_BYTES} bytes`);
+      }
+      state.claimsDigest = digest;
+    },
+    lastCommittedTxId: () => ctx.newString(JSON.stringify(services.lastCommittedTxId())),
+    statusForTxId: (view, seqno) =>
+      ctx.newString(services.statusForTxId(num(view, "view"), num(seqno, "seqno"))),
+    viewForSeqno: (seqno) => {
+      const view = services.viewForSeqno(num(seqno, "seqno"));
+      return view === null ? ctx.null : ctx.newNumber(view);
+    },
+  };
+}
+
+function historicalPrimitives(
+  ctx: QuickJSContext,
+  historical: JsHistoricalState,
+): Record<string, Primitive> {
+  return {
+    historicalInfo: () =>
+      ctx.newString(
+        JSON.stringify({ transactionId: historical.transactionId, receipt: historical.receipt }),
+      ),
+    historicalGet: (name, key) => {
+      if (name === undefined || key === undefined) throw new TypeError("map and key needed");
+      const view = ctx.getArrayBuffer(key);
+      const bytes = view.value.slice();
+      view.dispose();
+      const value = historical.get(ctx.getString(name), bytes);
+      if (value === undefined) return ctx.undefined;
+      return ctx.newArrayBuffer(
+        value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
+      );
+    },
+  };
+}
