@@ -131,7 +131,7 @@ export function normalizeModuleName(base: string, requested: string): string {
   return "/" + out.join("/");
 }
 
-function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined): JsLimits {
+export function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined): JsLimits {
   const limits = { ...base, ...override };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isFinite(value) || value <= 0) {
@@ -145,7 +145,7 @@ function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined):
 }
 
 /** The deadline as an interrupt handler; disarmed once the guest's work is over. */
-class Deadline {
+export class Deadline {
   /** Whether the handler interrupted the guest at least once. */
   interrupted = false;
   /** Whether it interrupted because the WASM memory grew past the call's memory limit. */
@@ -261,65 +261,106 @@ export class JsSandbox {
     setup: ContextSetup | undefined,
     body: (ctx: QuickJSContext, deadline: Deadline) => JsOutcome,
   ): JsOutcome {
-    const memory = this.quickjs.getWasmMemory();
-    const deadline = new Deadline(
-      limits.deadlineMs,
-      limits.memoryBytes,
-      () => memory.buffer.byteLength,
-    );
+    const deadline = newDeadline(this.quickjs, limits);
     const rt = this.quickjs.newRuntime();
     let ctx: QuickJSContext | undefined;
     try {
-      rt.setMemoryLimit(limits.memoryBytes);
-      rt.setMaxStackSize(limits.stackBytes);
-      rt.setInterruptHandler(deadline.handler);
-      const modules = this.modules;
-      rt.setModuleLoader(
-        (name) => modules.get(name) ?? { error: new Error(`module not found: ${name}`) },
-        (base, requested) => normalizeModuleName(base, requested),
+      return guarded(
+        deadline,
+        () => ctx,
+        () => {
+          applyLimits(rt, limits, deadline);
+          rt.setModuleLoader(...moduleLoader(this.modules));
+          ctx = rt.newContext();
+          installConsole(ctx, this.log);
+          setup?.(ctx);
+          return body(ctx, deadline);
+        },
       );
-      ctx = rt.newContext();
-      installConsole(ctx, this.log);
-      setup?.(ctx);
-      const outcome = body(ctx, deadline);
-      deadline.disarm();
-      // A host function's assertion reached the guest as an exception, which the guest may
-      // have caught: it is a host bug all the same (host-function.ts).
-      const fault = takeHostFault(ctx);
-      if (fault !== undefined) throw fault;
-      return outcome;
-    } catch (error) {
-      // Host-side failures while the guest's limits bite (e.g. a host API allocating a guest
-      // value under the memory limit) are the guest's outcome; anything else is a host bug,
-      // an assertion above all (even one raised while the deadline interrupted the guest).
-      deadline.disarm();
-      if (error instanceof AssertionError) throw error;
-      const fault = ctx === undefined ? undefined : takeHostFault(ctx);
-      if (fault !== undefined) throw fault;
-      if (deadline.interrupted) return deadline.interruptOutcome();
-      if (error instanceof Error && /out of memory/i.test(error.message)) {
-        return { kind: "out-of-memory" };
-      }
-      throw error;
     } finally {
-      this.dispose(ctx, rt);
-    }
-  }
-
-  private dispose(ctx: QuickJSContext | undefined, rt: QuickJSRuntime): void {
-    try {
-      ctx?.dispose();
-      rt.dispose();
-    } catch (error) {
-      // The WASM instance may have aborted: never reuse it.
-      discardQuickJS(this.quickjs);
-      throw error;
+      disposeRuntime(this.quickjs, ctx, rt);
     }
   }
 }
 
+/** A deadline of `limits` over the WASM memory of `quickjs`, started now. */
+export function newDeadline(quickjs: QuickJSWASMModule, limits: JsLimits): Deadline {
+  const memory = quickjs.getWasmMemory();
+  return new Deadline(limits.deadlineMs, limits.memoryBytes, () => memory.buffer.byteLength);
+}
+
+/** Puts `limits` and `deadline` on `rt` (before each call of a reused runtime, too). */
+export function applyLimits(rt: QuickJSRuntime, limits: JsLimits, deadline: Deadline): void {
+  rt.setMemoryLimit(limits.memoryBytes);
+  rt.setMaxStackSize(limits.stackBytes);
+  rt.setInterruptHandler(deadline.handler);
+}
+
+/** The loader and normaliser arguments of setModuleLoader over a set of normalised modules. */
+export function moduleLoader(
+  modules: ReadonlyMap<string, string>,
+): Parameters<QuickJSRuntime["setModuleLoader"]> {
+  return [
+    (name) => modules.get(name) ?? { error: new Error(`module not found: ${name}`) },
+    (base, requested) => normalizeModuleName(base, requested),
+  ];
+}
+
+/**
+ * Runs `body` (guest work under `deadline`) and turns what the host sees into an outcome: the
+ * body's own, or out-of-time / out-of-memory when the guest's limits made a host call fail. A
+ * host fault (AssertionError) and any other host exception propagate. `ctx` gives the context
+ * once it exists, to collect a host fault raised inside it.
+ */
+export function guarded(
+  deadline: Deadline,
+  ctx: () => QuickJSContext | undefined,
+  body: () => JsOutcome,
+): JsOutcome {
+  try {
+    const outcome = body();
+    deadline.disarm();
+    // A host function's assertion reached the guest as an exception, which the guest may
+    // have caught: it is a host bug all the same (host-function.ts).
+    const current = ctx();
+    const fault = current === undefined ? undefined : takeHostFault(current);
+    if (fault !== undefined) throw fault;
+    return outcome;
+  } catch (error) {
+    // Host-side failures while the guest's limits bite (e.g. a host API allocating a guest
+    // value under the memory limit) are the guest's outcome; anything else is a host bug,
+    // an assertion above all (even one raised while the deadline interrupted the guest).
+    deadline.disarm();
+    if (error instanceof AssertionError) throw error;
+    const current = ctx();
+    const fault = current === undefined ? undefined : takeHostFault(current);
+    if (fault !== undefined) throw fault;
+    if (deadline.interrupted) return deadline.interruptOutcome();
+    if (error instanceof Error && /out of memory/i.test(error.message)) {
+      return { kind: "out-of-memory" };
+    }
+    throw error;
+  }
+}
+
+/** Disposes `ctx` then `rt`; a failure means the WASM instance aborted: it is discarded. */
+export function disposeRuntime(
+  quickjs: QuickJSWASMModule,
+  ctx: QuickJSContext | undefined,
+  rt: QuickJSRuntime,
+): void {
+  try {
+    ctx?.dispose();
+    rt.dispose();
+  } catch (error) {
+    // The WASM instance may have aborted: never reuse it.
+    discardQuickJS(quickjs);
+    throw error;
+  }
+}
+
 /** The namespace of `module`, imported through a synthetic entry module. */
-function importModule(
+export function importModule(
   ctx: QuickJSContext,
   module: string,
 ): { value: QuickJSHandle } | { error: QuickJSHandle } {
@@ -339,7 +380,7 @@ function importModule(
 }
 
 /** The settled value of a promise handle (consumed), or the handle itself if not a promise. */
-function settle(
+export function settle(
   ctx: QuickJSContext,
   handle: QuickJSHandle,
 ): { value: QuickJSHandle } | { error: QuickJSHandle } {
@@ -364,14 +405,28 @@ function callExport(ctx: QuickJSContext, deadline: Deadline, call: JsCall): JsOu
   if ("error" in ns) return describeFailure(ctx, ns.error, deadline);
   const fn = ctx.getProp(ns.value, call.exportName);
   ns.value.dispose();
-  const argHandles: QuickJSHandle[] = [];
   try {
     if (ctx.typeof(fn) !== "function") {
       const name = JSON.stringify(call.exportName);
       return { kind: "exception", message: `module ${call.module} exports no function ${name}` };
     }
-    const args = toGuestArgs(ctx, call.args ?? [], argHandles);
-    if ("error" in args) return describeFailure(ctx, args.error, deadline);
+    return callFunction(ctx, deadline, fn, call.args ?? []);
+  } finally {
+    fn.dispose();
+  }
+}
+
+/** Calls the guest function `fn` (kept) with JSON arguments, awaiting a promise it returns. */
+export function callFunction(
+  ctx: QuickJSContext,
+  deadline: Deadline,
+  fn: QuickJSHandle,
+  args: readonly JsonValue[],
+): JsOutcome {
+  const argHandles: QuickJSHandle[] = [];
+  try {
+    const converted = toGuestArgs(ctx, args, argHandles);
+    if ("error" in converted) return describeFailure(ctx, converted.error, deadline);
     const result = ctx.callFunction(fn, ctx.undefined, argHandles);
     if (result.error !== undefined) return describeFailure(ctx, result.error, deadline);
     const settled = settle(ctx, result.value);
@@ -379,7 +434,6 @@ function callExport(ctx: QuickJSContext, deadline: Deadline, call: JsCall): JsOu
     return fromGuest(ctx, settled.value, deadline);
   } finally {
     for (const handle of argHandles) handle.dispose();
-    fn.dispose();
   }
 }
 
@@ -440,7 +494,11 @@ function callGlobal(
  * Classifies a guest exception (consumed): the deadline's interrupt, QuickJS's out-of-memory
  * InternalError, or an ordinary exception with its message and (cut) stack.
  */
-function describeFailure(ctx: QuickJSContext, error: QuickJSHandle, deadline: Deadline): JsOutcome {
+export function describeFailure(
+  ctx: QuickJSContext,
+  error: QuickJSHandle,
+  deadline: Deadline,
+): JsOutcome {
   try {
     if (deadline.interrupted) return deadline.interruptOutcome();
     // Reading the error allocates (and may run guest getters, still under the deadline): after
@@ -481,7 +539,7 @@ function describeError(ctx: QuickJSContext, error: QuickJSHandle): JsOutcome {
 const LOG_LEVELS: readonly JsLogLevel[] = ["debug", "log", "info", "warn", "error"];
 
 /** A `console` whose methods format their arguments and hand one line to `log`. */
-function installConsole(ctx: QuickJSContext, log: JsLogFn | undefined): void {
+export function installConsole(ctx: QuickJSContext, log: JsLogFn | undefined): void {
   const consoleObject = ctx.newObject();
   for (const level of LOG_LEVELS) {
     const fn = newHostFunction(ctx, level, (...args) => {
