@@ -16,8 +16,23 @@
  * additions of app-globals.ts, then each AppGlobalsInstaller in order (where `ccf.crypto`'s
  * extensions install themselves). Limits come from `public:ccf.gov.js_runtime_options`.
  *
- * The sandbox evaluates the modules afresh for every call (one runtime per call); interpreter
- * reuse is not done here.
+ * Interpreters (interpreter-cache.ts), as CCF 6: an endpoint without `interpreter_reuse` gets a
+ * fresh runtime for each request (nothing one request did is seen by the next); endpoints with
+ * `interpreter_reuse: {key}` share the interpreter cached under that key and their access
+ * ("(rw)"/"(ro)"), so module-level state survives between their requests, until the app changes,
+ * the interpreter is evicted (max_cached_interpreters) or it hit a limit. The globals of a
+ * reused interpreter are installed once over a RequestSlot re-pointed at each request: ccf.kv
+ * (and module-level handles such as typedKv's) act on the current request's transaction and
+ * access, ccf.rpc's effects and the request/response bytes are the current request's. Historical
+ * endpoints always run fresh (their state is part of the globals). CCF also keeps the
+ * `enableUntrustedDateTime` setting of a reused interpreter, and so do we.
+ *
+ * Compiled bytecode is not cached: this QuickJS build cannot serialise it. Its only binary
+ * serialiser, QTS_bjson_encode, calls JS_WriteObject with JS_WRITE_OBJ_REFERENCE and without
+ * JS_WRITE_OBJ_BYTECODE, and QTS_bjson_decode reads with no flags (quickjs-emscripten
+ * c/interface.c, 0.32 and its main branch); JS_EvalFunction is not exported either, so a module
+ * compiled with `compileOnly` cannot be run. A reused interpreter is the cache that exists: its
+ * modules are parsed and evaluated once per app version.
  */
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
 import { fromUtf8 } from "../base/bytes.js";
@@ -31,9 +46,12 @@ import {
 import { RESERVED_MODULE_PREFIX } from "./app-bundle.js";
 import { newHostFunction } from "./host-function.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
+import { InterpreterCache, JsInterpreter, normalisedModules } from "./interpreter-cache.js";
 import {
-  JsSandbox,
+  DEFAULT_JS_LIMITS,
+  resolveLimits,
   type ContextSetup,
+  type JsLimits,
   type JsLogFn,
   type JsonValue,
   type JsOutcome,
@@ -76,7 +94,9 @@ export function parseRuntimeOptions(bytes: Uint8Array | undefined): JsRuntimeOpt
   for (const [key, fallback] of Object.entries(DEFAULT_JS_RUNTIME_OPTIONS)) {
     const value = (stored as Record<string, unknown>)[key];
     if (typeof fallback === "boolean" && typeof value === "boolean") out[key] = value;
-    if (typeof fallback === "number" && Number.isSafeInteger(value) && (value as number) > 0) {
+    // max_cached_interpreters may be 0 (cache none), as set_js_runtime_options allows.
+    const least = key === "max_cached_interpreters" ? 0 : 1;
+    if (typeof fallback === "number" && Number.isSafeInteger(value) && (value as number) >= least) {
       out[key] = value as number;
     }
   }
@@ -132,6 +152,11 @@ export interface JsAppRuntimeOptions {
   readonly runtimeOptions: JsRuntimeOptions;
   readonly log?: JsLogFn;
   readonly installers?: readonly AppGlobalsInstaller[];
+  /** Where reused interpreters are kept (shared across app versions by the node); a private
+   *  one when absent. Its bound is set from runtimeOptions.max_cached_interpreters. */
+  readonly cache?: InterpreterCache;
+  /** The app's version: interpreters cached for another version are dropped first. */
+  readonly version?: string;
 }
 
 const DISPATCH_MODULE = `/${RESERVED_MODULE_PREFIX}dispatch.js`;
@@ -192,56 +217,162 @@ export async function dispatch(request, module, name) {
 
 /** The per-call host side of the dispatch module: request bytes in, response bytes out. */
 interface CallIo {
-  readonly request: JsAppRequest;
+  request: JsAppRequest;
   responseBytes: Uint8Array | null;
 }
 
+/**
+ * What an interpreter's host functions act on, re-pointed at each request (the globals are
+ * installed once per interpreter over these objects, which are mutated, never replaced).
+ */
+interface RequestSlot {
+  readonly binding: CcfBinding;
+  readonly state: JsAppRequestState;
+  readonly io: CallIo;
+  services: JsAppServices;
+}
+
+/** An endpoint's handler and its reuse policy (CCF's `interpreter_reuse.key`, if any). */
+export interface JsAppEndpointRef {
+  readonly module: string;
+  readonly handler: string;
+  readonly interpreterReuse?: string;
+}
+
 export class JsAppRuntime {
-  private readonly sandbox: JsSandbox;
+  private readonly modules: Map<string, string>;
+  private limits: JsLimits;
+  private readonly cache: InterpreterCache;
+  private readonly slots = new WeakMap<JsInterpreter, RequestSlot>();
 
   /** `modules` maps stored module names ("/app.js") to their sources. */
   constructor(
-    quickjs: QuickJSWASMModule,
+    private readonly quickjs: QuickJSWASMModule,
     modules: ReadonlyMap<string, string>,
     private readonly options: JsAppRuntimeOptions,
   ) {
-    const all = new Map(modules);
-    all.set(DISPATCH_MODULE, DISPATCH_SOURCE);
-    const rt = options.runtimeOptions;
-    const limits = {
-      memoryBytes: rt.max_heap_bytes,
-      stackBytes: rt.max_stack_bytes,
-      deadlineMs: rt.max_execution_time_ms,
-    };
-    this.sandbox = new JsSandbox(
-      quickjs,
-      all,
-      options.log === undefined ? { limits } : { limits, log: options.log },
-    );
+    this.modules = normalisedModules(modules);
+    this.modules.set(DISPATCH_MODULE, DISPATCH_SOURCE);
+    this.limits = limitsOf(options.runtimeOptions);
+    this.cache =
+      options.cache ?? new InterpreterCache(options.runtimeOptions.max_cached_interpreters);
+    this.cache.setMax(options.runtimeOptions.max_cached_interpreters);
   }
 
-  /** Runs `handler` of `module` ("/app.js") for `request` over `binding`. Never throws for
-   *  guest behaviour: failures are outcomes. */
+  /** New limits and cache bound (set_js_runtime_options), keeping the cached interpreters. */
+  setRuntimeOptions(options: JsRuntimeOptions): void {
+    this.limits = limitsOf(options);
+    this.cache.setMax(options.max_cached_interpreters);
+  }
+
+  /**
+   * Runs `handler` of `module` ("/app.js") for `request` over `binding`, in the interpreter
+   * cached for the endpoint's reuse key, or a fresh one. Never throws for guest behaviour:
+   * failures are outcomes.
+   */
   call(
-    endpoint: { readonly module: string; readonly handler: string },
+    endpoint: JsAppEndpointRef,
     request: JsAppRequest,
     binding: CcfBinding,
     services: JsAppServices,
   ): JsAppOutcome {
-    const state: JsAppRequestState = { applyWrites: false, claimsDigest: null };
-    const io: CallIo = { request, responseBytes: null };
-    const outcome = this.sandbox.call({
-      module: DISPATCH_MODULE,
-      exportName: "dispatch",
-      args: [requestJson(request), endpoint.module, endpoint.handler],
-      setup: (ctx) => {
-        const installers = this.options.installers ?? [];
-        appGlobalsSetup(binding, state, services, installers, request.historical)(ctx);
-        installRequestHost(ctx, io);
-      },
-    });
-    return toAppOutcome(outcome, io, state);
+    const startedMs = Date.now();
+    const key = reuseKey(endpoint, request, binding);
+    let failure: JsOutcome | undefined;
+    const make = (): JsInterpreter | undefined => {
+      const made = this.makeInterpreter(request, binding, services, key === undefined);
+      if ("failure" in made) failure = made.failure;
+      return "interpreter" in made ? made.interpreter : undefined;
+    };
+    const got =
+      key === undefined ? mapMade(make()) : this.cache.get(this.options.version ?? "", key, make);
+    if (got === undefined) return toAppOutcome(failure!, null, null);
+    const { interpreter, cached } = got;
+    const slot = this.slots.get(interpreter)!;
+    slot.binding.tx = binding.tx;
+    slot.binding.access = binding.access;
+    slot.services = services;
+    slot.state.applyWrites = false;
+    slot.state.claimsDigest = null;
+    slot.io.request = request;
+    slot.io.responseBytes = null;
+    try {
+      // The deadline covers making the interpreter, as it covers a fresh runtime's set-up.
+      const spent = Date.now() - startedMs;
+      const limits = { ...this.limits, deadlineMs: Math.max(1, this.limits.deadlineMs - spent) };
+      const args = [requestJson(request), endpoint.module, endpoint.handler];
+      const outcome = interpreter.call(args, limits);
+      return toAppOutcome(outcome, slot.io.responseBytes, slot.state);
+    } finally {
+      if (!cached) interpreter.dispose();
+      else if (!interpreter.reusable) this.cache.discard(key!, interpreter);
+    }
   }
+
+  private makeInterpreter(
+    request: JsAppRequest,
+    binding: CcfBinding,
+    services: JsAppServices,
+    fresh: boolean,
+  ): ReturnType<typeof JsInterpreter.create> {
+    const slot: RequestSlot = {
+      binding: { tx: binding.tx, access: binding.access },
+      state: { applyWrites: false, claimsDigest: null },
+      io: { request, responseBytes: null },
+      services,
+    };
+    const forward: JsAppServices = {
+      lastCommittedTxId: () => slot.services.lastCommittedTxId(),
+      statusForTxId: (view, seqno) => slot.services.statusForTxId(view, seqno),
+      viewForSeqno: (seqno) => slot.services.viewForSeqno(seqno),
+    };
+    // Only a fresh interpreter sees a historical state: it is installed with the globals.
+    const historical = fresh ? request.historical : undefined;
+    const installers = this.options.installers ?? [];
+    const globals = appGlobalsSetup(slot.binding, slot.state, forward, installers, historical);
+    const made = JsInterpreter.create(
+      this.quickjs,
+      {
+        modules: this.modules,
+        entry: { module: DISPATCH_MODULE, exportName: "dispatch" },
+        setup: (ctx) => {
+          globals(ctx);
+          installRequestHost(ctx, slot.io);
+        },
+        ...(this.options.log === undefined ? {} : { log: this.options.log }),
+      },
+      this.limits,
+    );
+    if ("interpreter" in made) this.slots.set(made.interpreter, slot);
+    return made;
+  }
+}
+
+function mapMade(
+  made: JsInterpreter | undefined,
+): { interpreter: JsInterpreter; cached: boolean } | undefined {
+  return made === undefined ? undefined : { interpreter: made, cached: false };
+}
+
+/**
+ * The cache key of CCF's KeyBased reuse: the endpoint's key and its access. Historical
+ * endpoints never reuse (their state is installed with the globals).
+ */
+function reuseKey(
+  endpoint: JsAppEndpointRef,
+  request: JsAppRequest,
+  binding: CcfBinding,
+): string | undefined {
+  if (endpoint.interpreterReuse === undefined || request.historical !== undefined) return undefined;
+  return `${endpoint.interpreterReuse} (${binding.access.mode === "read-only" ? "ro" : "rw"})`;
+}
+
+function limitsOf(options: JsRuntimeOptions): JsLimits {
+  return resolveLimits(DEFAULT_JS_LIMITS, {
+    memoryBytes: options.max_heap_bytes,
+    stackBytes: options.max_stack_bytes,
+    deadlineMs: options.max_execution_time_ms,
+  });
 }
 
 /** Installs an app's globals: `ccf` over `binding`, the app additions, then `installers`. */
@@ -321,7 +452,11 @@ interface WireResponse {
     | { kind: "json"; text: string };
 }
 
-function toAppOutcome(outcome: JsOutcome, io: CallIo, state: JsAppRequestState): JsAppOutcome {
+function toAppOutcome(
+  outcome: JsOutcome,
+  responseBytes: Uint8Array | null,
+  state: JsAppRequestState | null,
+): JsAppOutcome {
   switch (outcome.kind) {
     case "timeout":
       return {
@@ -339,15 +474,15 @@ function toAppOutcome(outcome: JsOutcome, io: CallIo, state: JsAppRequestState):
       const wire = outcome.value as unknown as WireResponse;
       const body: JsAppBody =
         wire.body.kind === "bytes"
-          ? { kind: "bytes", bytes: io.responseBytes ?? new Uint8Array(0) }
+          ? { kind: "bytes", bytes: responseBytes ?? new Uint8Array(0) }
           : wire.body;
       return {
         kind: "response",
         status: wire.status,
         headers: wire.headers,
         body,
-        applyWrites: state.applyWrites,
-        claimsDigest: state.claimsDigest,
+        applyWrites: state?.applyWrites ?? false,
+        claimsDigest: state?.claimsDigest ?? null,
       };
     }
   }
