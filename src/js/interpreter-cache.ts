@@ -50,7 +50,7 @@ export interface JsInterpreterSpec {
   readonly log?: JsLogFn;
 }
 
-/** QuickJS's message for a guest stack overflow (its InternalError, as describeFailure shows it). */
+/** QuickJS's message for a guest stack overflow, as describeFailure shows it. */
 const STACK_OVERFLOW = "InternalError: stack overflow";
 
 export class JsInterpreter {
