@@ -200,8 +200,7 @@ function wire(response) {
   for (const [k, v] of Object.entries(response.headers ?? {})) headers[k] = String(v);
   return { status, headers, body: wireBody(response.body) };
 }
-export async function dispatch(request, module, name) {
-  const ns = await import(module);
+export async function dispatch(ns, request, module, name) {
   const handler = ns[name];
   if (typeof handler !== "function") {
     throw new TypeError("module " + module.slice(1) + " exports no function " + name);
@@ -301,7 +300,7 @@ export class JsAppRuntime {
       const spent = Date.now() - startedMs;
       const limits = { ...this.limits, deadlineMs: Math.max(1, this.limits.deadlineMs - spent) };
       const args = [requestJson(request), endpoint.module, endpoint.handler];
-      const outcome = interpreter.call(args, limits);
+      const outcome = interpreter.call(endpoint.module, args, limits);
       return toAppOutcome(outcome, slot.io.responseBytes, slot.state);
     } finally {
       if (!cached) interpreter.dispose();

@@ -16,11 +16,13 @@
  *   `interpreter.flush`; ours is the app's version, js-app-endpoints.ts). Evicted and dropped
  *   interpreters are disposed at once.
  *
- * Invariant: a JsInterpreter's only long-lived handle is its entry function, disposed before
- * the context; per-call handles are disposed within the call (sandbox.ts's invariant).
+ * Invariant: a JsInterpreter's only long-lived handles are its entry function and the
+ * namespaces of the modules it called, disposed before the context; per-call handles are
+ * disposed within the call (sandbox.ts's invariant).
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
 import { assert } from "../base/assert.js";
+import { newDeadline, type Deadline } from "./deadline.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
 import {
   applyLimits,
@@ -31,7 +33,6 @@ import {
   importModule,
   installConsole,
   moduleLoader,
-  newDeadline,
   normalizeModuleName,
   type ContextSetup,
   type JsLimits,
@@ -52,12 +53,22 @@ export interface JsInterpreterSpec {
 
 /** QuickJS's message for a guest stack overflow, as describeFailure shows it. */
 const STACK_OVERFLOW = "InternalError: stack overflow";
+/**
+ * A reused interpreter's heap is measured after every call during which the WASM memory grew
+ * (new memory was needed: someone holds more), and after every HEAP_CHECK_EVERY-th call; above
+ * max_heap_bytes the interpreter is not reused. Without growth, what a call can keep is
+ * bounded by the WASM memory already free, so the bound is max_heap_bytes plus what the
+ * unchecked calls in between kept.
+ */
+const HEAP_CHECK_EVERY = 4;
 
 export class JsInterpreter {
   /** Calls made, including the failed one that made the interpreter unusable. */
   calls = 0;
   private healthy = true;
   private disposed = false;
+  /** Namespaces of the modules called so far (handles owned here, disposed with the context). */
+  private readonly namespaces = new Map<string, QuickJSHandle>();
 
   private constructor(
     private readonly quickjs: QuickJSWASMModule,
@@ -75,8 +86,8 @@ export class JsInterpreter {
     spec: JsInterpreterSpec,
     limits: JsLimits,
   ): { interpreter: JsInterpreter } | { failure: JsOutcome } {
-    const deadline = newDeadline(quickjs, limits);
     const rt = quickjs.newRuntime();
+    const deadline = newDeadline(quickjs, limits);
     let ctx: QuickJSContext | undefined;
     let entry: QuickJSHandle | undefined;
     let made: JsInterpreter | undefined;
@@ -117,22 +128,34 @@ export class JsInterpreter {
     return this.healthy && !this.disposed;
   }
 
-  /** Calls the entry function with JSON `args` under `limits` and a deadline starting now. */
-  call(args: readonly JsonValue[], limits: JsLimits): JsOutcome {
+  /**
+   * Calls the entry function with the namespace of `module` (imported by the host on its first
+   * use in this interpreter), then JSON `args`, under `limits` and a deadline starting now.
+   */
+  call(module: string, args: readonly JsonValue[], limits: JsLimits): JsOutcome {
     assert(this.reusable, "a JS interpreter is called after it failed or was disposed");
     this.calls++;
     const deadline = newDeadline(this.quickjs, limits);
     const ctx = this.ctx;
+    const wasmBefore = this.wasmBytes();
     try {
-      applyLimits(this.rt, limits, deadline);
       const outcome = guarded(
         deadline,
         () => ctx,
-        () => callFunction(ctx, deadline, this.entry, args),
+        () => {
+          applyLimits(this.rt, limits, deadline);
+          const ns = this.namespace(module, deadline);
+          if ("failure" in ns) return ns.failure;
+          return callFunction(ctx, deadline, this.entry, args, [ns.value]);
+        },
       );
       if (outcome.kind === "timeout" || outcome.kind === "out-of-memory") this.healthy = false;
       if (outcome.kind === "exception" && outcome.message.startsWith(STACK_OVERFLOW)) {
         this.healthy = false;
+      }
+      const grew = this.wasmBytes() > wasmBefore;
+      if (this.healthy && (grew || this.calls % HEAP_CHECK_EVERY === 0)) {
+        if (this.heapBytes() > limits.memoryBytes) this.healthy = false;
       }
       return outcome;
     } catch (error) {
@@ -141,10 +164,56 @@ export class JsInterpreter {
     }
   }
 
+  /**
+   * The namespace of `module`, imported statically by the host. Not the guest's dynamic
+   * `import()`: after a guest out-of-memory under a dynamic import, this QuickJS build leaks
+   * objects and then aborts in JS_FreeRuntime (list_empty(&rt->gc_obj_list)), which kills the
+   * whole WASM instance. A module whose evaluation failed makes the interpreter unusable, so
+   * the next request tries it afresh.
+   */
+  private namespace(
+    module: string,
+    deadline: Deadline,
+  ): { value: QuickJSHandle } | { failure: JsOutcome } {
+    const known = this.namespaces.get(module);
+    if (known !== undefined) return { value: known };
+    const ns = importModule(this.ctx, module);
+    if ("error" in ns) {
+      this.healthy = false;
+      return { failure: describeFailure(this.ctx, ns.error, deadline) };
+    }
+    this.namespaces.set(module, ns.value);
+    return { value: ns.value };
+  }
+
+  private wasmBytes(): number {
+    return this.quickjs.getWasmMemory().buffer.byteLength;
+  }
+
+  /**
+   * QuickJS's own estimate of what the runtime holds (JS_ComputeMemoryUsage's
+   * memory_used_size: objects, arrays, ArrayBuffers, functions, atoms; not the bytes of
+   * strings, which it does not walk). The memory limit cannot bound what a reused interpreter
+   * keeps between calls (sandbox.ts: this build counts each allocation as 8 bytes), so call()
+   * checks this estimate instead (it walks the heap: ~35 us for an app's globals).
+   */
+  private heapBytes(): number {
+    const usage = this.rt.computeMemoryUsage();
+    const used = this.ctx.getProp(usage, "memory_used_size");
+    try {
+      return this.ctx.getNumber(used);
+    } finally {
+      used.dispose();
+      usage.dispose();
+    }
+  }
+
   /** Frees the runtime; idempotent. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const ns of this.namespaces.values()) ns.dispose();
+    this.namespaces.clear();
     this.entry.dispose();
     disposeRuntime(this.quickjs, this.ctx, this.rt);
   }

@@ -33,6 +33,7 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emsc
 import { AssertionError } from "../base/assert.js";
 import { CcfError, isForeignError } from "../base/errors.js";
 import { newHostFunction, takeHostFault } from "./host-function.js";
+import { DIAGNOSIS_HEADROOM_BYTES, newDeadline, type Deadline } from "./deadline.js";
 import { discardQuickJS, getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
 
 export type JsonValue =
@@ -109,8 +110,7 @@ export class JsSandboxError extends CcfError<JsSandboxErrorType> {}
 
 /** Error stacks are cut to this many characters: a stack overflow's trace is ~30 KB. */
 const STACK_SHOWN_MAX = 4096;
-/** Extra heap granted after a failure, so that reading the error cannot itself run out. */
-const DIAGNOSIS_HEADROOM_BYTES = 1024 * 1024;
+
 /** The synthetic module that imports the target; not a normalised path, so it cannot collide. */
 const ENTRY_MODULE = "<entry>";
 
@@ -142,54 +142,6 @@ export function resolveLimits(base: JsLimits, override: Partial<JsLimits> | unde
     }
   }
   return { ...limits, stackBytes: Math.min(limits.stackBytes, MAX_STACK_BYTES) };
-}
-
-/** The deadline as an interrupt handler; disarmed once the guest's work is over. */
-export class Deadline {
-  /** Whether the handler interrupted the guest at least once. */
-  interrupted = false;
-  /** Whether it interrupted because the WASM memory grew past the call's memory limit. */
-  memoryExceeded = false;
-  private armed = true;
-  private readonly atMs: number;
-  private readonly startBytes: number;
-
-  constructor(
-    budgetMs: number,
-    /** The runtime's memory limit, kept to grant headroom when diagnosing a failure. */
-    readonly memoryBytes: number,
-    /** Current size of the shared WASM memory, in bytes. */
-    private readonly wasmBytes: () => number,
-  ) {
-    this.atMs = Date.now() + budgetMs;
-    this.startBytes = wasmBytes();
-  }
-
-  /**
-   * QuickJS polls this while the guest runs. Besides the deadline it enforces the byte limit
-   * QuickJS itself cannot (see the module comment): growth of the WASM memory during this call
-   * beyond `memoryBytes` stops the guest as out-of-memory.
-   */
-  readonly handler = (): boolean => {
-    if (!this.armed) return false;
-    if (this.wasmBytes() - this.startBytes > this.memoryBytes) {
-      this.memoryExceeded = true;
-      this.interrupted = true;
-      return true;
-    }
-    if (Date.now() <= this.atMs) return false;
-    this.interrupted = true;
-    return true;
-  };
-
-  /** The outcome of an interrupted call: out of memory, or out of time. */
-  interruptOutcome(): JsOutcome {
-    return this.memoryExceeded ? { kind: "out-of-memory" } : { kind: "timeout" };
-  }
-
-  disarm(): void {
-    this.armed = false;
-  }
 }
 
 export class JsSandbox {
@@ -261,8 +213,9 @@ export class JsSandbox {
     setup: ContextSetup | undefined,
     body: (ctx: QuickJSContext, deadline: Deadline) => JsOutcome,
   ): JsOutcome {
-    const deadline = newDeadline(this.quickjs, limits);
     const rt = this.quickjs.newRuntime();
+    // Created last: from here on, guarded() disarms it (restoring the growth cap) in all cases.
+    const deadline = newDeadline(this.quickjs, limits);
     let ctx: QuickJSContext | undefined;
     try {
       return guarded(
@@ -281,12 +234,6 @@ export class JsSandbox {
       disposeRuntime(this.quickjs, ctx, rt);
     }
   }
-}
-
-/** A deadline of `limits` over the WASM memory of `quickjs`, started now. */
-export function newDeadline(quickjs: QuickJSWASMModule, limits: JsLimits): Deadline {
-  const memory = quickjs.getWasmMemory();
-  return new Deadline(limits.deadlineMs, limits.memoryBytes, () => memory.buffer.byteLength);
 }
 
 /** Puts `limits` and `deadline` on `rt` (before each call of a reused runtime, too). */
@@ -319,7 +266,7 @@ export function guarded(
 ): JsOutcome {
   try {
     const outcome = body();
-    deadline.disarm();
+    deadline.disarm(outcome.kind === "ok" || outcome.kind === "exception");
     // A host function's assertion reached the guest as an exception, which the guest may
     // have caught: it is a host bug all the same (host-function.ts).
     const current = ctx();
@@ -416,18 +363,22 @@ function callExport(ctx: QuickJSContext, deadline: Deadline, call: JsCall): JsOu
   }
 }
 
-/** Calls the guest function `fn` (kept) with JSON arguments, awaiting a promise it returns. */
+/**
+ * Calls the guest function `fn` (kept) with the guest values `leading` (kept), then JSON
+ * arguments, awaiting a promise it returns.
+ */
 export function callFunction(
   ctx: QuickJSContext,
   deadline: Deadline,
   fn: QuickJSHandle,
   args: readonly JsonValue[],
+  leading: readonly QuickJSHandle[] = [],
 ): JsOutcome {
   const argHandles: QuickJSHandle[] = [];
   try {
     const converted = toGuestArgs(ctx, args, argHandles);
     if ("error" in converted) return describeFailure(ctx, converted.error, deadline);
-    const result = ctx.callFunction(fn, ctx.undefined, argHandles);
+    const result = ctx.callFunction(fn, ctx.undefined, ...leading, ...argHandles);
     if (result.error !== undefined) return describeFailure(ctx, result.error, deadline);
     const settled = settle(ctx, result.value);
     if ("error" in settled) return describeFailure(ctx, settled.error, deadline);
