@@ -26,7 +26,6 @@ import { newDeadline, type Deadline } from "./deadline.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
 import {
   applyLimits,
-  callFunction,
   describeFailure,
   disposeRuntime,
   guarded,
@@ -34,6 +33,7 @@ import {
   installConsole,
   moduleLoader,
   normalizeModuleName,
+  settle,
   type ContextSetup,
   type JsLimits,
   type JsLogFn,
@@ -130,9 +130,10 @@ export class JsInterpreter {
 
   /**
    * Calls the entry function with the namespace of `module` (imported by the host on its first
-   * use in this interpreter), then JSON `args`, under `limits` and a deadline starting now.
+   * use in this interpreter), then the strings `args`, under `limits` and a deadline starting
+   * now. The entry returns JSON text (or a promise of it): the outcome's value is that JSON.
    */
-  call(module: string, args: readonly JsonValue[], limits: JsLimits): JsOutcome {
+  call(module: string, args: readonly string[], limits: JsLimits): JsOutcome {
     assert(this.reusable, "a JS interpreter is called after it failed or was disposed");
     this.calls++;
     const deadline = newDeadline(this.quickjs, limits);
@@ -146,7 +147,7 @@ export class JsInterpreter {
           applyLimits(this.rt, limits, deadline);
           const ns = this.namespace(module, deadline);
           if ("failure" in ns) return ns.failure;
-          return callFunction(ctx, deadline, this.entry, args, [ns.value]);
+          return callEntry(ctx, deadline, this.entry, ns.value, args);
         },
       );
       if (outcome.kind === "timeout" || outcome.kind === "out-of-memory") this.healthy = false;
@@ -217,6 +218,30 @@ export class JsInterpreter {
     this.entry.dispose();
     disposeRuntime(this.quickjs, this.ctx, this.rt);
   }
+}
+
+/** Calls `entry(ns, ...args)` and parses the JSON text it returns (after settling a promise). */
+function callEntry(
+  ctx: QuickJSContext,
+  deadline: Deadline,
+  entry: QuickJSHandle,
+  ns: QuickJSHandle,
+  args: readonly string[],
+): JsOutcome {
+  const handles = args.map((arg) => ctx.newString(arg));
+  let result: ReturnType<QuickJSContext["callFunction"]>;
+  try {
+    result = ctx.callFunction(entry, ctx.undefined, ns, ...handles);
+  } finally {
+    for (const handle of handles) handle.dispose();
+  }
+  if (result.error !== undefined) return describeFailure(ctx, result.error, deadline);
+  const settled = settle(ctx, result.value);
+  if ("error" in settled) return describeFailure(ctx, settled.error, deadline);
+  const text = ctx.typeof(settled.value) === "string" ? ctx.getString(settled.value) : undefined;
+  settled.value.dispose();
+  if (text === undefined) return { kind: "exception", message: "the entry returned no JSON" };
+  return { kind: "ok", value: JSON.parse(text) as JsonValue };
 }
 
 /** The module name `name` is stored under, as JsInterpreterSpec.modules wants it. */
