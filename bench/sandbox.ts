@@ -38,18 +38,24 @@ export interface Sandbox {
   readonly tls: Tls;
 }
 
-/** Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. */
+/**
+ * Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. With
+ * `jsAppBundle` (an app.json directory or bundle.json), the sandbox deploys that JS app by
+ * governance (set_js_app, voted by its members) before it returns.
+ */
 export function startSandbox(
   workspace: string,
   port: number,
   nodes?: number,
   sigMsInterval?: number,
+  jsAppBundle?: string,
 ): Sandbox {
   const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
   const args = ["--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
   args.push("--workspace", workspace, "--port", String(port));
   if (nodes !== undefined) args.push("--nodes", String(nodes));
   if (sigMsInterval !== undefined) args.push("--sig-ms-interval", String(sigMsInterval));
+  if (jsAppBundle !== undefined) args.push("--js-app-bundle", jsAppBundle);
   const started = spawnSync(process.execPath, args, {
     encoding: "utf8",
     timeout: START_TIMEOUT_MS,
