@@ -51,7 +51,11 @@ export function startSandbox(
   jsAppBundle?: string,
 ): Sandbox {
   const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
-  const args = ["--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
+  // CONSORTIA_BENCH_CPU_PROF=DIR: the sandbox and the nodes it spawns (which inherit its
+  // execArgv) write V8 CPU profiles into DIR when they exit.
+  const profDir = process.env["CONSORTIA_BENCH_CPU_PROF"];
+  const prof = profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const args = [...prof, "--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
   args.push("--workspace", workspace, "--port", String(port));
   if (nodes !== undefined) args.push("--nodes", String(nodes));
   if (sigMsInterval !== undefined) args.push("--sig-ms-interval", String(sigMsInterval));
