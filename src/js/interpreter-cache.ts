@@ -23,7 +23,7 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
 import { assert } from "../base/assert.js";
 import { newDeadline, type Deadline } from "./deadline.js";
-import type { QuickJSWASMModule } from "./quickjs.js";
+import { fastHostCalls, type QuickJSWASMModule } from "./quickjs.js";
 import {
   applyLimits,
   describeFailure,
@@ -99,6 +99,7 @@ export class JsInterpreter {
           applyLimits(rt, limits, deadline);
           rt.setModuleLoader(...moduleLoader(spec.modules));
           ctx = rt.newContext();
+          fastHostCalls(ctx);
           installConsole(ctx, spec.log);
           spec.setup(ctx);
           const ns = importModule(ctx, spec.entry.module);

@@ -34,7 +34,7 @@ import { AssertionError } from "../base/assert.js";
 import { CcfError, isForeignError } from "../base/errors.js";
 import { newHostFunction, takeHostFault } from "./host-function.js";
 import { DIAGNOSIS_HEADROOM_BYTES, newDeadline, type Deadline } from "./deadline.js";
-import { discardQuickJS, getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
+import { discardQuickJS, fastHostCalls, getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
 
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -225,6 +225,7 @@ export class JsSandbox {
           applyLimits(rt, limits, deadline);
           rt.setModuleLoader(...moduleLoader(this.modules));
           ctx = rt.newContext();
+          fastHostCalls(ctx);
           installConsole(ctx, this.log);
           setup?.(ctx);
           return body(ctx, deadline);

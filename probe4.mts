@@ -1,0 +1,38 @@
+import { readFileSync } from "node:fs";
+import { utf8 } from "./src/base/bytes.js";
+import type { View } from "./src/base/ids.js";
+import { Router, type RpcRequest } from "./src/http/router.js";
+import { dispatchRequest } from "./src/http/server.js";
+import { getQuickJS } from "./src/js/quickjs.js";
+import { SERVICE_TABLES } from "./src/kv/service-tables.js";
+import { Store } from "./src/kv/store.js";
+import { TxHistory } from "./src/ledger/history.js";
+import { LedgerWriter } from "./src/ledger/io/ledger-writer.js";
+import { LedgerSecrets } from "./src/ledger/ledger-secrets.js";
+import { JsAppRoutes } from "./src/node/frontends/js-app-endpoints.js";
+import type { NodeContext } from "./src/node/frontends/node-context.js";
+import { InlineSealer } from "./src/node/pipeline/sealer.js";
+import { TxPipeline } from "./src/node/pipeline/tx-pipeline.js";
+import { createStartIdentities } from "./src/node/startup/start-identities.js";
+import { installAppCrypto } from "./src/js/app-crypto-globals.js";
+import { mkdtempSync } from "node:fs";
+const identities = await createStartIdentities({ now: new Date() });
+const quickjs = await getQuickJS();
+const secrets = new LedgerSecrets(new Uint8Array(32).fill(4));
+const store = new Store();
+const pipeline = new TxPipeline({ store, history: new TxHistory(secrets), ledger: LedgerWriter.open(mkdtempSync("/tmp/jsperf/l-"), { chunkSizeBytes: 1 << 24 }), sealer: new InlineSealer(secrets), identity: identities.node,
+  options: { view: 2 as View, sigTxInterval: 1e9, sigMsInterval: 1e12, conflictRetriesMax: 3 }, nowMs: 0,
+  consensus: { replicate: () => {}, canWrite: () => true, configurationOf: () => undefined } });
+const node = { store, pipeline, raft: { isLeader: true, status: () => "Unknown", log: { last: 0, baseSeqno: 0, viewAt: () => 0 } } } as unknown as NodeContext;
+const routes = new JsAppRoutes({ node, quickjs, isOpen: () => true, installers: [(c) => installAppCrypto(c)], log: () => {} });
+const router = new Router(); router.addSource("/app/", routes);
+const w = (map: string, k: string, v: string) => { const tx = store.begin(); tx.rw(map).set(utf8(k), utf8(v)); store.commit(tx); };
+w(SERVICE_TABLES.modules, "/logging.js", readFileSync("bench/js-logging-app/src/logging.js", "utf8"));
+w(SERVICE_TABLES.endpoints, "POST /log/private", JSON.stringify({ js_module: "/logging.js", js_function: "postPrivate", forwarding_required: "sometimes", authn_policies: [], mode: "readwrite", interpreter_reuse: { key: "logging" } }));
+let i = 0;
+const req = (): RpcRequest => ({ method: "POST", path: "/app/log/private", query: "", queryParams: new URLSearchParams(""), headers: { "content-type": "application/json", host: "127.0.0.1:8700" }, body: utf8(JSON.stringify({ id: i++ % 100000, msg: "x".repeat(100) })), params: {}, callerCertDer: null });
+for (let k = 0; k < 500; k++) await dispatchRequest(req(), router, () => {});
+const t = process.cpuUsage();
+const N = Number(process.argv[2] ?? 5000);
+const st = new Map(); let shown = 0; for (let k = 0; k < N; k++) { const o: any = await dispatchRequest(req(), router, (l: unknown, e: unknown) => { if (shown < 2) console.log("LOG", String(l), (e as Error)?.stack?.slice(0, 1500)); }); st.set(o.status, (st.get(o.status) ?? 0) + 1); if (o.status !== 200 && shown++ < 2) console.log(k, JSON.stringify(o).slice(0, 300), Buffer.from(Object.values(o.body ?? {}) as number[]).toString().slice(0, 300)); } console.log([...st]);
+const u = process.cpuUsage(t); console.log("µs cpu/request", ((u.user + u.system) / N).toFixed(1));
