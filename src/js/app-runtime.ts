@@ -188,6 +188,22 @@ function fillCose(caller) {
   if (caller.cose !== undefined) caller.cose = { content: host.coseContent() };
   for (const key of Object.keys(caller)) if (key !== "cose") fillCose(caller[key]);
 }
+// The caller (with a certificate PEM, ~1 KB) is parsed only if the handler reads it.
+function lazyCaller(request, callerText) {
+  let caller;
+  Object.defineProperty(request, "caller", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (caller === undefined) {
+        caller = JSON.parse(callerText);
+        fillCose(caller);
+      }
+      return caller;
+    },
+    set(value) { caller = value; },
+  });
+}
 function wireBody(body) {
   if (body === undefined) return { kind: "none" };
   if (typeof body === "string") return { kind: "text", text: body };
@@ -209,7 +225,7 @@ function wire(response) {
   for (const [k, v] of Object.entries(response.headers ?? {})) headers[k] = String(v);
   return { status, headers, body: wireBody(response.body) };
 }
-export function dispatch(ns, requestText, module, name) {
+export function dispatch(ns, requestText, module, name, callerText) {
   const handler = ns[name];
   if (typeof handler !== "function") {
     throw new TypeError("module " + module.slice(1) + " exports no function " + name);
@@ -218,7 +234,7 @@ export function dispatch(ns, requestText, module, name) {
   const text = request[BODY_TEXT];
   delete request[BODY_TEXT];
   request.body = requestBody(text);
-  if (request.caller !== undefined) fillCose(request.caller);
+  if (callerText !== "") lazyCaller(request, callerText);
   const response = handler(request);
   if (response !== null && typeof response === "object" && typeof response.then === "function") {
     return response.then((settled) => JSON.stringify(wire(settled)));
@@ -311,7 +327,13 @@ export class JsAppRuntime {
       // The deadline covers making the interpreter, as it covers a fresh runtime's set-up.
       const spent = Date.now() - startedMs;
       const limits = { ...this.limits, deadlineMs: Math.max(1, this.limits.deadlineMs - spent) };
-      const args = [JSON.stringify(requestJson(request)), endpoint.module, endpoint.handler];
+      const caller = request.caller === undefined ? "" : JSON.stringify(request.caller);
+      const args = [
+        JSON.stringify(requestJson(request)),
+        endpoint.module,
+        endpoint.handler,
+        caller,
+      ];
       const outcome = interpreter.call(endpoint.module, args, limits);
       return toAppOutcome(outcome, slot.io.responseBytes, slot.state);
     } finally {
@@ -419,7 +441,6 @@ function requestJson(request: JsAppRequest): JsonValue {
     headers: { ...request.headers },
     params: { ...request.params },
   };
-  if (request.caller !== undefined) out.caller = request.caller;
   try {
     out[BODY_TEXT_FIELD] = STRICT_UTF8.decode(request.body);
   } catch (err: unknown) {
