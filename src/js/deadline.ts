@@ -7,6 +7,7 @@
 import {
   noteWasmNeeded,
   setWasmGrowthCap,
+  wasmBytes,
   wasmNeededBytes,
   type QuickJSWASMModule,
 } from "./quickjs.js";
@@ -86,8 +87,7 @@ export function newDeadline(
   quickjs: QuickJSWASMModule,
   limits: { readonly deadlineMs: number; readonly memoryBytes: number },
 ): Deadline {
-  const memory = quickjs.getWasmMemory();
-  return new Deadline(limits.deadlineMs, limits.memoryBytes, () => memory.buffer.byteLength, {
+  return new Deadline(limits.deadlineMs, limits.memoryBytes, () => wasmBytes(quickjs), {
     neededBytes: () => wasmNeededBytes(quickjs),
     noteNeeded: () => noteWasmNeeded(quickjs),
     setCap: (cap) => setWasmGrowthCap(quickjs, cap),

@@ -23,7 +23,7 @@
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emscripten-core";
 import { assert } from "../base/assert.js";
 import { newDeadline, type Deadline } from "./deadline.js";
-import { fastHostCalls, type QuickJSWASMModule } from "./quickjs.js";
+import { fastHostCalls, wasmBytes, type QuickJSWASMModule } from "./quickjs.js";
 import {
   applyLimits,
   describeFailure,
@@ -60,7 +60,7 @@ const STACK_OVERFLOW = "InternalError: stack overflow";
  * bounded by the WASM memory already free, so the bound is max_heap_bytes plus what the
  * unchecked calls in between kept.
  */
-const HEAP_CHECK_EVERY = 4;
+const HEAP_CHECK_EVERY = 8;
 
 export class JsInterpreter {
   /** Calls made, including the failed one that made the interpreter unusable. */
@@ -189,7 +189,7 @@ export class JsInterpreter {
   }
 
   private wasmBytes(): number {
-    return this.quickjs.getWasmMemory().buffer.byteLength;
+    return wasmBytes(this.quickjs);
   }
 
   /**
@@ -197,7 +197,8 @@ export class JsInterpreter {
    * memory_used_size: objects, arrays, ArrayBuffers, functions, atoms; not the bytes of
    * strings, which it does not walk). The memory limit cannot bound what a reused interpreter
    * keeps between calls (sandbox.ts: this build counts each allocation as 8 bytes), so call()
-   * checks this estimate instead (it walks the heap: ~35 us for an app's globals).
+   * checks this estimate instead (it walks the heap: ~35 us for an app's globals, hence not
+   * after every call).
    */
   private heapBytes(): number {
     const usage = this.rt.computeMemoryUsage();

@@ -41,14 +41,26 @@ const growthCaps = new WeakMap<QuickJSWASMModule, number>();
  */
 const neededBytes = new WeakMap<QuickJSWASMModule, number>();
 
+/** The WASM memory of `module` (getWasmMemory costs ~1 us; the object never changes). */
+const memories = new WeakMap<QuickJSWASMModule, { readonly buffer: ArrayBufferLike }>();
+
+/** The current size of `module`'s WASM memory, in bytes. */
+export function wasmBytes(module: QuickJSWASMModule): number {
+  const known = memories.get(module);
+  if (known !== undefined) return known.buffer.byteLength;
+  const memory: { readonly buffer: ArrayBufferLike } = module.getWasmMemory();
+  memories.set(module, memory);
+  return memory.buffer.byteLength;
+}
+
 /** See `neededBytes`. */
 export function wasmNeededBytes(module: QuickJSWASMModule): number {
-  return neededBytes.get(module) ?? module.getWasmMemory().buffer.byteLength;
+  return neededBytes.get(module) ?? wasmBytes(module);
 }
 
 /** Records that guest work ended within its limits at the current memory size. */
 export function noteWasmNeeded(module: QuickJSWASMModule): void {
-  const size = module.getWasmMemory().buffer.byteLength;
+  const size = wasmBytes(module);
   neededBytes.set(module, Math.max(size, wasmNeededBytes(module)));
 }
 

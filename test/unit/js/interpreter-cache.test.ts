@@ -220,7 +220,7 @@ test("state kept by a reused interpreter counts against max_heap_bytes", () => {
 test("a reused interpreter holding more than max_heap_bytes after a call is not reused", () => {
   const cache = new InterpreterCache(10);
   const rt = runtime({ max_heap_bytes: 6 << 20 }, cache);
-  // Each call keeps ~1 MiB of arrays; the heap is measured at least every 4th call.
+  // Each call keeps ~1 MiB of arrays; the heap is measured at least every 8th call.
   const seen: string[] = [];
   for (let i = 0; i < 14; i++) {
     const outcome = call(rt, "keepArrays", "k");
