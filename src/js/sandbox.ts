@@ -10,7 +10,8 @@
  *   network or std/os module access.
  * - Each call gets a fresh runtime and context (one runtime per call: simple, and nothing a guest
  *   does survives into the next call). Its memory limit, 256 KiB stack and deadline cover module
- *   evaluation, the call, promise jobs and result conversion.
+ *   evaluation, the call, promise jobs and result conversion. JS apps may instead keep a runtime
+ *   across calls (interpreter-cache.ts), built from the same pieces (guarded, applyLimits, ...).
  * - Arguments and results cross as JSON: the guest's own JSON.stringify serialises the result,
  *   so `undefined` stays undefined and functions inside objects are dropped, as in JSON.
  * - The guest sees only ECMAScript built-ins, `console` (routed to the injected log function)
@@ -21,9 +22,11 @@
  * malloc_usable_size, so QuickJS counts every allocation as 8 bytes. `memoryBytes` therefore
  * bounds the size of any single allocation and the number of live allocations (memoryBytes / 8),
  * not their byte total: a guest retaining many large arrays, strings or ArrayBuffers grows the
- * shared WASM memory. The interrupt handler therefore also watches the WASM memory itself: growth
- * past `memoryBytes` during a call stops the guest as out-of-memory (QuickJS polls the handler as
- * the guest runs, so the overshoot is bounded by what one polling interval can allocate).
+ * shared WASM memory. So while guest code runs, the WASM memory may grow only up to what guest
+ * work needed so far plus `memoryBytes` (deadline.ts, quickjs.ts): a refused growth fails the
+ * allocation and the guest gets QuickJS's out-of-memory at once. (The interrupt handler also
+ * checks the growth, but QuickJS polls it only every ~10,000 ticks: a loop allocating 1 MiB
+ * buffers had grown the memory to its 2 GiB maximum, for good, before it was first asked.)
  *
  * Invariant: every QuickJS handle created here is disposed before its context. A leaked handle
  * makes QuickJS abort while freeing the runtime, which poisons the shared WASM module; if that
@@ -49,8 +52,15 @@ export interface JsLimits {
 }
 
 /**
- * Above 256 KiB, deep guest recursion overflowed the *host* V8 stack before QuickJS noticed
- * (style.md §9); at 256 KiB it is a clean guest InternalError.
+ * The guest stack cap, whatever max_stack_bytes asks (CCF's default is 1 MiB). QuickJS measures
+ * its stack on emscripten's shadow stack (5 MiB in this build, so that is not the limit), but
+ * each guest frame is also a few WASM frames on the *host* V8 stack (~984 KiB by default), about
+ * 2.4 bytes of host stack per byte of guest stack. Measured with a top-level caller: 384 KiB
+ * still ends in QuickJS's clean "InternalError: stack overflow", 448 KiB overflows the host first
+ * (a RangeError out of the WASM instance, which leaves QuickJS's state unusable); 1 MiB works
+ * only with `node --stack-size=3900`, and raising V8's stack past the OS thread's is unsafe.
+ * 256 KiB leaves room for the host frames of a request; the interpreter-cache test recurses from
+ * a deep host stack to check it.
  */
 export const MAX_STACK_BYTES = 256 * 1024;
 

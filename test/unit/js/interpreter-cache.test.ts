@@ -233,3 +233,12 @@ test("a reused interpreter holding more than max_heap_bytes after a call is not 
     seen.join(","),
   );
 });
+
+test("unbounded recursion under a deep host stack is still QuickJS's clean stack overflow", () => {
+  const rt = runtime({ max_stack_bytes: 1 << 20 });
+  // 2,000 host frames below the call: more than a request's path through the node.
+  const deep = (n: number): JsAppOutcome => (n === 0 ? call(rt, "recurse", "k") : deep(n - 1));
+  const outcome = deep(2000);
+  assert.ok(outcome.kind === "failure" && /stack overflow/.test(outcome.message));
+  assert.deepEqual(counts(rt, "k", 1), [1]);
+});
