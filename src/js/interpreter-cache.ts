@@ -310,6 +310,14 @@ export class InterpreterCache {
     interpreter.dispose();
   }
 
+  /**
+   * Forgets every cached interpreter without disposing it: for a QuickJS module that was
+   * discarded (its WASM instance may have aborted, so freeing into it can fail).
+   */
+  abandon(): void {
+    this.entries.clear();
+  }
+
   /** Disposes every cached interpreter. */
   clear(): void {
     const all = [...this.entries.values()];

@@ -123,8 +123,17 @@ export function getQuickJS(): Promise<QuickJSWASMModule> {
   return loading;
 }
 
+/** Modules given to discardQuickJS: their holders should move to a fresh one (isDiscarded). */
+const discarded = new WeakSet<QuickJSWASMModule>();
+
+/** Whether `module` was discarded (its WASM instance may have aborted). */
+export function isDiscarded(module: QuickJSWASMModule): boolean {
+  return discarded.has(module);
+}
+
 /** Forgets `module` if it is the current one, so the next getQuickJS loads a fresh instance. */
 export function discardQuickJS(module: QuickJSWASMModule): void {
+  discarded.add(module);
   if (loaded !== module) return;
   loaded = null;
   loading = null;

@@ -53,7 +53,7 @@ import {
 } from "../../js/app-runtime.js";
 import type { KvAccess } from "../../js/ccf-globals.js";
 import { InterpreterCache } from "../../js/interpreter-cache.js";
-import type { QuickJSWASMModule } from "../../js/quickjs.js";
+import { getQuickJS, isDiscarded, type QuickJSWASMModule } from "../../js/quickjs.js";
 import { SINGLETON_KEY } from "../../kv/encoding.js";
 import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import type { Tx } from "../../kv/tx.js";
@@ -129,8 +129,13 @@ export class JsAppRoutes implements RouteSource {
   private options: JsRuntimeOptions = parseRuntimeOptions(undefined);
   private readonly services: JsAppServices;
 
+  /** The QuickJS module interpreters are made from: deps.quickjs, until it is discarded. */
+  private quickjs: QuickJSWASMModule;
+  private reloading = false;
+
   constructor(private readonly deps: JsAppFrontendDeps) {
     this.services = consensusServices(deps.node);
+    this.quickjs = deps.quickjs;
   }
 
   match(method: string, path: string): RouteMatch {
@@ -143,7 +148,31 @@ export class JsAppRoutes implements RouteSource {
     return storedEndpoints(this.deps.node);
   }
 
+  /**
+   * Moves to a fresh QuickJS module once the current one was discarded (a guest made its WASM
+   * instance abort: quickjs.ts). Until the new one has loaded (~20 ms) requests still use the
+   * old one; then every interpreter and route is rebuilt on the new one.
+   */
+  private replaceDiscardedQuickJS(): void {
+    if (this.reloading || !isDiscarded(this.quickjs)) return;
+    this.reloading = true;
+    getQuickJS().then(
+      (fresh) => {
+        this.reloading = false;
+        this.quickjs = fresh;
+        this.interpreters.abandon();
+        this.version = "";
+        this.appVersion = "";
+      },
+      (err: unknown) => {
+        this.reloading = false;
+        this.deps.log(`reloading QuickJS failed: ${String(err)}`);
+      },
+    );
+  }
+
   private refresh(): void {
+    this.replaceDiscardedQuickJS();
     const store = this.deps.node.store;
     const seqnos = (maps: readonly string[]) =>
       maps.map((map) => store.lastWriteSeqno(map)).join(":");
@@ -167,7 +196,7 @@ export class JsAppRoutes implements RouteSource {
       modules.set(decoder.decode(name), decoder.decode(source));
     }
     const log = this.deps.log;
-    this.runtime = new JsAppRuntime(this.deps.quickjs, modules, {
+    this.runtime = new JsAppRuntime(this.quickjs, modules, {
       runtimeOptions: this.options,
       log: (level, message) => log(`[js app ${level}] ${message}`),
       installers: this.deps.installers,

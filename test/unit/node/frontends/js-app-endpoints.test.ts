@@ -6,14 +6,14 @@
 // forwarding_required "always" on a backup, the service-open check, CCF's 500 for an exception,
 // with details only when return_exception_details is set, and the life of reused interpreters
 // (kept across requests and runtime options, dropped by interpreter.flush, the bytecode map and
-// a limit hit).
+// a limit hit), and the move to a fresh QuickJS module after the current one is discarded.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../../../../src/base/bytes.js";
 import type { View } from "../../../../src/base/ids.js";
 import { Router, type RpcOutcome, type RpcRequest } from "../../../../src/http/router.js";
 import { dispatchRequest } from "../../../../src/http/server.js";
-import { getQuickJS } from "../../../../src/js/quickjs.js";
+import { discardQuickJS, getQuickJS } from "../../../../src/js/quickjs.js";
 import { SINGLETON_KEY } from "../../../../src/kv/encoding.js";
 import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 import { Store } from "../../../../src/kv/store.js";
@@ -265,4 +265,17 @@ test("reused interpreters last until set_js_app's flush, a limit hit or a new ap
   rig.write(SERVICE_TABLES.modulesQuickjsBytecode, [["/app.js", "compiled"]]);
   assert.equal(await count(), "1");
   assert.equal(await count(), "2");
+});
+
+test("after the QuickJS module is discarded, the app moves to a fresh one", async () => {
+  const rig = makeRig();
+  const count = async () => bodyText(await rig.call("POST", "/app/count"));
+  assert.deepEqual([await count(), await count()], ["1", "2"]);
+  // As the sandbox does when a guest made the WASM instance abort (quickjs.ts).
+  discardQuickJS(quickjs);
+  assert.equal(await count(), "3", "the old module serves until the new one has loaded");
+  const fresh = await getQuickJS();
+  assert.notEqual(fresh, quickjs);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([await count(), await count()], ["1", "2"], "interpreters of the new module");
 });
