@@ -111,8 +111,8 @@ export function getItem(request: ccfapp.Request): ccfapp.Response<Item> {
 }
 `;
 
-const BUILD_MJS = `// Bundles each src/*.ts into an ES module under dist/src/ (with @microsoft/ccf-app inside),
-// copies app.json to dist/ and writes dist/bundle.json with ccf-build-bundle.
+const BUILD_MJS = `// Bundles each src/*.ts into an ES module under dist/src/ (with @microsoft/ccf-app
+// inside), copies app.json to dist/ and writes dist/bundle.json with ccf-build-bundle.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, readdirSync, rmSync } from "node:fs";

@@ -40,8 +40,9 @@ import {
   type JsEndpointProperties,
 } from "../../js/app-bundle.js";
 import type { JsAppServices, JsHistoricalState } from "../../js/app-globals.js";
-import { formatTxId } from "../../base/ids.js";
-import { loadHistoricalState, requestedTxId } from "./historical.js";
+import { formatTxId, type Seqno } from "../../base/ids.js";
+import { loadHistoricalRange, loadHistoricalState, requestedTxId } from "./historical.js";
+import type { HistoricalState } from "../../apps/app.js";
 import {
   JsAppRuntime,
   parseRuntimeOptions,
@@ -218,7 +219,10 @@ export class JsAppRoutes implements RouteSource {
 
 /** The historical state of the transaction the request names (CCF's errors when it cannot). */
 function historicalFor(node: NodeContext, request: RpcRequest): JsHistoricalState {
-  const state = loadHistoricalState(node, requestedTxId(request));
+  return jsHistoricalState(loadHistoricalState(node, requestedTxId(request)));
+}
+
+function jsHistoricalState(state: HistoricalState): JsHistoricalState {
   return {
     transactionId: formatTxId(state.txId),
     receipt: state.receipt,
@@ -270,8 +274,23 @@ function toRpcResponse(outcome: Extract<JsAppOutcome, { kind: "response" }>): Rp
   }
 }
 
+/** How many ccf.historical handles the node remembers (for dropCachedStates). */
+const MAX_HISTORICAL_HANDLES = 1024;
+
 function consensusServices(node: NodeContext): JsAppServices {
+  // The node reads ranges from its ledger when asked and keeps no states; it remembers the
+  // handles asked for, so dropCachedStates answers as CCF's does (true for a known handle).
+  const handles = new Set<number>();
   return {
+    stateRange: (handle, from, to) => {
+      const states = loadHistoricalRange(node, from as Seqno, to as Seqno);
+      if (states === null) return null;
+      handles.delete(handle);
+      handles.add(handle);
+      if (handles.size > MAX_HISTORICAL_HANDLES) handles.delete(handles.values().next().value!);
+      return states.map(jsHistoricalState);
+    },
+    dropCachedStates: (handle) => handles.delete(handle),
     lastCommittedTxId: () => {
       const id = node.pipeline.commitTxId;
       return { view: id.view, seqno: id.seqno };
