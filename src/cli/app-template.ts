@@ -111,8 +111,9 @@ export function getItem(request: ccfapp.Request): ccfapp.Response<Item> {
 }
 `;
 
-const BUILD_MJS = `// Bundles each src/*.ts into an ES module under dist/src/ (with @microsoft/ccf-app
-// inside), copies app.json to dist/ and writes dist/bundle.json with ccf-build-bundle.
+const BUILD_MJS = `// Bundles each src/*.ts into an ES module under dist/src/ (with
+// @microsoft/ccf-app inside), copies app.json to dist/ and writes dist/bundle.json with
+// ccf-build-bundle.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, readdirSync, rmSync } from "node:fs";
@@ -150,8 +151,9 @@ A CCF application in TypeScript, using \`@microsoft/ccf-app\` ${CCF_APP_VERSION}
     npm install
     npm run build                # dist/bundle.json
     consortia sandbox --js-app-bundle dist
-    curl https://127.0.0.1:8000/app/items/1 -X PUT --cacert workspace/sandbox_common/service_cert.pem \\
-      --cert workspace/sandbox_common/user0_cert.pem --key workspace/sandbox_common/user0_privk.pem \\
+    cd workspace/sandbox_common
+    curl https://127.0.0.1:8000/app/items/1 -X PUT --cacert service_cert.pem \\
+      --cert user0_cert.pem --key user0_privk.pem \\
       -H "content-type: application/json" --data '{"text": "hello"}'
 
 On a running service, \`consortia app deploy --bundle dist/bundle.json\` proposes the app.
