@@ -1,7 +1,8 @@
 /**
  * The JS application additions to the `ccf` global (ccf-compatibility.md §9, CCF's
  * js/ccf-app/src/global.ts), installed on top of the `ccf` of ccf-globals.ts for one request:
- * - `ccf.rpc.setApplyWrites(bool)` (commit the writes whatever the status) and
+ * - `ccf.rpc.setApplyWrites(bool)` (commit the writes, or not, whatever the status: without
+ *   it, writes commit on a 2xx answer) and
  *   `ccf.rpc.setClaimsDigest(ArrayBuffer)` (32 bytes, recorded in the transaction's leaf);
  * - `ccf.consensus.getLastCommittedTxId()`, `getStatusForTxId(view, seqno)` and
  *   `getViewForSeqno(seqno)`, answered by the node through JsAppServices;
@@ -51,7 +52,8 @@ export interface JsHistoricalState {
 
 /** Effects a handler asks for through `ccf.rpc`; read by the caller after the call. */
 export interface JsAppRequestState {
-  applyWrites: boolean;
+  /** ccf.rpc.setApplyWrites: null until called; then it decides whether writes commit. */
+  applyWrites: boolean | null;
   claimsDigest: Uint8Array | null;
 }
 

@@ -6,7 +6,8 @@
  * ResourceNotFound before). Then our fixture app written against ccf-app
  * (test/fixtures/js-apps/ccf-app) replaces it the same way and is called as a client would:
  * typedKv records, a historical read with its receipt once committed, a getStateRange over the
- * seqnos that wrote the record (202 until the range is committed), setApplyWrites on a 409,
+ * seqnos that wrote the record (202 until the range is committed), setApplyWrites(true) on a
+ * 409 and setApplyWrites(false) on a 200,
  * ccf-app's crypto aliases, consensus, and snp_attestation answering "not supported". The oracle
  * is ccf-app's documented API and CCF's JS receipt format (ccf-compatibility.md §9).
  */
@@ -201,6 +202,9 @@ async function exerciseFixture(node: string, user: Tls): Promise<void> {
   const refused = await https(`${node}/app/audited/9`, user, "POST");
   assert.equal(refused.status, 409, refused.body);
   assert.equal((await https(`${node}/app/audited/9`, user, "GET")).body, "true");
+  const discarded = await https(`${node}/app/discarded/10`, user, "POST");
+  assert.equal(discarded.status, 200, discarded.body);
+  assert.equal((await https(`${node}/app/audited/10`, user, "GET")).body, "false");
 
   const crypto = JSON.parse((await https(`${node}/app/crypto`, user, "POST")).body) as Record<
     string,

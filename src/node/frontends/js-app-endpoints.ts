@@ -10,10 +10,9 @@
  * forwards from a backup before running; `historical` endpoints read the committed transaction
  * named by x-ms-ccf-transaction-id (historical.ts, CCF's errors for a missing header or a pending
  * or invalid txId) as `ccf.historicalState`, and may not write. Authentication (js-app-auth.ts)
- * and the handler run in one transaction (rpc-context.ts), whose writes commit on a 2xx answer or
- * when
- * the handler called ccf.rpc.setApplyWrites(true); a write on a backup is forwarded to the
- * primary. readonly endpoints may not write at all; no endpoint writes `public:ccf.` or `ccf.`
+ * and the handler run in one transaction (rpc-context.ts), whose writes commit as the handler
+ * said with ccf.rpc.setApplyWrites(bool), or else on a 2xx answer (CCF's should_apply_writes);
+ * a write on a backup is forwarded to the primary. readonly endpoints may not write at all; no endpoint writes `public:ccf.` or `ccf.`
  * maps. A guest failure is 500 InternalError "Exception thrown while executing." (the timeout's
  * own message for the deadline), with details only when return_exception_details is set.
  *
@@ -172,9 +171,9 @@ export class JsAppRoutes implements RouteSource {
     const props = endpoint.props;
     if (props.forwarding_required === "always" && !node.raft.isLeader) return FORWARD_TO_PRIMARY;
     const options = this.options;
-    let applyWrites = false;
+    let applyWrites: boolean | null = null;
     const keep = (response: RpcResponse) =>
-      applyWrites || (response.status >= 200 && response.status < 300);
+      applyWrites ?? (response.status >= 200 && response.status < 300);
     return runInTx(
       node.pipeline,
       (tx, setClaims) => {

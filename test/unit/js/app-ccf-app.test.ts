@@ -94,7 +94,7 @@ async function harness(): Promise<Harness> {
       const tx = store.begin();
       const access = { mode: "read-write" } as const;
       const outcome = rt.call({ module: `/${module}`, handler }, request, { tx, access }, svc);
-      const keep = outcome.kind === "response" && (outcome.applyWrites || outcome.status < 300);
+      const keep = outcome.kind === "response" && (outcome.applyWrites ?? outcome.status < 300);
       if (keep && tx.hasWrites) store.commit(tx);
       return outcome;
     },
@@ -147,11 +147,14 @@ test("typedKv records: write, read with version, list, delete, claims digest", a
   assert.equal((gone.body as { error: { code: string } }).error.code, "ResourceNotFound");
 });
 
-test("setApplyWrites keeps the writes of a 409; typedKvSet reads them back", async () => {
+test("setApplyWrites keeps the writes of a 409 and drops those of a 200; typedKvSet", async () => {
   const h = await harness();
   const refused = answer(h.call("records.js", "failedButAudited", { params: { id: "7" } }));
   assert.deepEqual(refused, { status: 409, body: "refused, but audited" });
   assert.deepEqual(answer(h.call("records.js", "isAudited", { params: { id: "7" } })).body, true);
+  assert.deepEqual(answer(h.call("records.js", "isAudited", { params: { id: "8" } })).body, false);
+  const dropped = answer(h.call("records.js", "okButDiscarded", { params: { id: "8" } }));
+  assert.deepEqual(dropped, { status: 200, body: "accepted, not kept" });
   assert.deepEqual(answer(h.call("records.js", "isAudited", { params: { id: "8" } })).body, false);
 });
 
