@@ -13,8 +13,9 @@
  * and the handler run in one transaction (rpc-context.ts), whose writes commit as the handler
  * said with ccf.rpc.setApplyWrites(bool), or else on a 2xx answer (CCF's should_apply_writes);
  * a write on a backup is forwarded to the primary. readonly endpoints may not write at all; no
- * endpoint writes `public:ccf.` or `ccf.` maps. A guest failure is 500 InternalError "Exception thrown while executing." (the timeout's
- * own message for the deadline), with details only when return_exception_details is set.
+ * endpoint writes `public:ccf.` or `ccf.` maps. A guest failure is 500 InternalError
+ * "Exception thrown while executing." (the timeout's own message for the deadline), with
+ * details only when return_exception_details is set.
  *
  * Rebuilding: the routes and the runtime are rebuilt when the seqno of the last write to the
  * endpoints, modules or runtime options map changes, or the store rolled back; reading three
