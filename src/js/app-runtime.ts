@@ -118,7 +118,8 @@ export type JsAppOutcome =
       readonly status: number;
       readonly headers: Readonly<Record<string, string>>;
       readonly body: JsAppBody;
-      readonly applyWrites: boolean;
+      /** ccf.rpc.setApplyWrites's last value, or null when the handler did not call it. */
+      readonly applyWrites: boolean | null;
       readonly claimsDigest: Uint8Array | null;
     }
   | {
@@ -228,7 +229,7 @@ export class JsAppRuntime {
     binding: CcfBinding,
     services: JsAppServices,
   ): JsAppOutcome {
-    const state: JsAppRequestState = { applyWrites: false, claimsDigest: null };
+    const state: JsAppRequestState = { applyWrites: null, claimsDigest: null };
     const io: CallIo = { request, responseBytes: null };
     const outcome = this.sandbox.call({
       module: DISPATCH_MODULE,
