@@ -82,6 +82,36 @@ export function loadBundle(path: string): BundleFile {
   return { metadata, modules };
 }
 
+/**
+ * Checks what a bundle's metadata says about its modules, as the node does at proposal time:
+ * metadata is an object whose `endpoints` map paths to verbs to operations, and every
+ * operation's js_module (with or without a leading "/") is one of the bundle's modules.
+ */
+export function checkBundleModules(bundle: BundleFile): void {
+  const metadata = bundle.metadata as { endpoints?: unknown } | null;
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+    throw new CliError("app.json must be a JSON object");
+  }
+  const endpoints = metadata.endpoints ?? {};
+  if (endpoints === null || typeof endpoints !== "object" || Array.isArray(endpoints)) {
+    throw new CliError(`app.json: "endpoints" must be an object`);
+  }
+  const names = new Set(bundle.modules.map((m) => m.name.replace(/^\//, "")));
+  for (const [path, verbs] of Object.entries(endpoints as Record<string, unknown>)) {
+    if (verbs === null || typeof verbs !== "object") {
+      throw new CliError(`app.json: endpoint ${path} must map verbs to operations`);
+    }
+    for (const [verb, op] of Object.entries(verbs as Record<string, unknown>)) {
+      const module = (op as { js_module?: unknown } | null)?.js_module;
+      const where = `app.json: ${verb.toUpperCase()} ${path}`;
+      if (typeof module !== "string") throw new CliError(`${where} has no js_module`);
+      if (!names.has(module.replace(/^\//, ""))) {
+        throw new CliError(`${where} names module ${module}, which is not in the bundle`);
+      }
+    }
+  }
+}
+
 function isDirectoryOrAbsent(path: string): boolean {
   try {
     return statSync(path).isDirectory();

@@ -1,7 +1,8 @@
 /**
  * The JS application additions to the `ccf` global (ccf-compatibility.md §9, CCF's
  * js/ccf-app/src/global.ts), installed on top of the `ccf` of ccf-globals.ts for one request:
- * - `ccf.rpc.setApplyWrites(bool)` (commit the writes whatever the status) and
+ * - `ccf.rpc.setApplyWrites(bool)` (commit the writes, or not, whatever the status: without
+ *   it, writes commit on a 2xx answer) and
  *   `ccf.rpc.setClaimsDigest(ArrayBuffer)` (32 bytes, recorded in the transaction's leaf);
  * - `ccf.consensus.getLastCommittedTxId()`, `getStatusForTxId(view, seqno)` and
  *   `getViewForSeqno(seqno)`, answered by the node through JsAppServices;
@@ -10,7 +11,13 @@
  *   is accepted and does nothing;
  * - `ccf.historicalState` in historical endpoints: `{transactionId, receipt, kv}`, where `kv`
  *   reads what that transaction wrote (get/has; writing, forEach and size throw);
- * - `ccf.historical` exists and throws (range queries are not wired to JS apps yet).
+ * - `ccf.historical.getStateRange(handle, from, to, expirySeconds)`: the committed states of
+ *   seqnos from..to as `[{transactionId, receipt, kv}]` (kv as in historicalState), or null
+ *   while the node cannot give them yet (the range is not committed); `dropCachedStates(handle)`
+ *   forgets what the node keeps for the handle. Both are answered by JsAppServices; without them
+ *   (validation) they throw "not supported";
+ * - the global `snp_attestation` (imported by @microsoft/ccf-app's snp_attestation module):
+ *   `verifySnpAttestation` throws "not supported" until attestation reaches JS apps.
  *
  * The request's effects (apply-writes, claims digest) are collected in a JsAppRequestState that
  * the caller reads after the call. As in gov-globals.ts, a guest script builds the objects over
@@ -27,6 +34,10 @@ export interface JsAppServices {
   statusForTxId(view: number, seqno: number): string;
   /** The view of `seqno`, or null when this node does not know it. */
   viewForSeqno(seqno: number): number | null;
+  /** ccf.historical.getStateRange: the states of seqnos from..to, or null (not available yet). */
+  stateRange?(handle: number, from: number, to: number): JsHistoricalState[] | null;
+  /** ccf.historical.dropCachedStates: whether anything was kept for `handle`. */
+  dropCachedStates?(handle: number): boolean;
 }
 
 /** The committed transaction a historical endpoint reads (CCF's HistoricalState). */
@@ -41,8 +52,14 @@ export interface JsHistoricalState {
 
 /** Effects a handler asks for through `ccf.rpc`; read by the caller after the call. */
 export interface JsAppRequestState {
-  applyWrites: boolean;
+  /** ccf.rpc.setApplyWrites: null until called; then it decides whether writes commit. */
+  applyWrites: boolean | null;
   claimsDigest: Uint8Array | null;
+  /**
+   * The states ccf.historical.getStateRange fetched during the request, by slot. The owner of a
+   * reused interpreter empties it before each request, so states never outlive their request.
+   */
+  rangeStates?: JsHistoricalState[];
 }
 
 export const CLAIMS_DIGEST_BYTES = 32;
@@ -62,15 +79,13 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
   CcfDate.UTC = RealDate.UTC;
   Object.defineProperty(RealDate.prototype, "constructor", { value: CcfDate });
   globalThis.Date = CcfDate;
-  function historicalState() {
-    if (p.historicalInfo === undefined) return {};
-    const info = JSON.parse(p.historicalInfo());
-    const readOnly = () => { throw new Error("historical state is read-only"); };
+  const readOnly = () => { throw new Error("historical state is read-only"); };
+  function historicalKv(read) {
     const maps = new Map();
     const makeMap = (name) => Object.freeze({
       get(k) {
         if (!(k instanceof ArrayBuffer)) throw new TypeError("key must be an ArrayBuffer");
-        return p.historicalGet(name, k);
+        return read(name, k);
       },
       has(k) { return this.get(k) !== undefined; },
       set: readOnly, delete: readOnly, clear: readOnly,
@@ -78,16 +93,46 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
       get size() { throw new Error("size is not supported on historical state"); },
       getVersionOfPreviousWrite() { return undefined; },
     });
-    const kv = new Proxy(Object.create(null), {
+    return new Proxy(Object.create(null), {
       get(_target, name) {
         if (typeof name !== "string") return undefined;
         if (!maps.has(name)) maps.set(name, makeMap(name));
         return maps.get(name);
       },
     });
+  }
+  function historicalState() {
+    if (p.historicalInfo === undefined) return {};
+    const info = JSON.parse(p.historicalInfo());
+    const kv = historicalKv((name, k) => p.historicalGet(name, k));
     const state = { transactionId: info.transactionId, receipt: info.receipt, kv };
     return { historicalState: Object.freeze(state) };
   }
+  function uint(v, what) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(what + " must be an integer >= 0");
+    return v;
+  }
+  function getStateRange(handle, from, to, expirySeconds) {
+    if (p.stateRange === undefined) notSupported("ccf.historical.getStateRange")();
+    uint(handle, "handle");
+    if (uint(from, "startSeqno") < 1) throw new RangeError("startSeqno must be >= 1");
+    if (uint(to, "endSeqno") < from) throw new RangeError("endSeqno must be >= startSeqno");
+    if (expirySeconds !== undefined) uint(expirySeconds, "secondsUntilExpiry");
+    const infos = JSON.parse(p.stateRange(handle, from, to));
+    if (infos === null) return null;
+    return infos.map((info) => Object.freeze({
+      transactionId: info.transactionId,
+      receipt: info.receipt,
+      kv: historicalKv((name, k) => p.rangeGet(info.slot, name, k)),
+    }));
+  }
+  function dropCachedStates(handle) {
+    if (p.dropCachedStates === undefined) notSupported("ccf.historical.dropCachedStates")();
+    return p.dropCachedStates(uint(handle, "handle"));
+  }
+  globalThis.snp_attestation = Object.freeze({
+    verifySnpAttestation: notSupported("snp_attestation.verifySnpAttestation"),
+  });
   function notSupported(what) {
     return () => { throw new Error(what + " is not supported by JS apps on Consortia yet"); };
   }
@@ -106,10 +151,7 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
       getStatusForTxId(view, seqno) { return p.statusForTxId(Number(view), Number(seqno)); },
       getViewForSeqno(seqno) { return p.viewForSeqno(Number(seqno)); },
     }),
-    historical: Object.freeze({
-      getStateRange: notSupported("ccf.historical.getStateRange"),
-      dropCachedStates: notSupported("ccf.historical.dropCachedStates"),
-    }),
+    historical: Object.freeze({ getStateRange, dropCachedStates }),
     enableUntrustedDateTime(v) {
       const previous = untrustedDateTime;
       untrustedDateTime = v === true;
@@ -134,6 +176,7 @@ export function installAppGlobals(
     const all = {
       ...primitives(ctx, state, services),
       ...(historical === undefined ? {} : historicalPrimitives(ctx, historical)),
+      ...rangePrimitives(ctx, services, state),
     };
     for (const [name, impl] of Object.entries(all)) {
       const fn = newHostFunction(ctx, name, impl);
@@ -197,6 +240,24 @@ function primitives(
   };
 }
 
+/** `state.get(map, key)` for the guest: key bytes in, a copy of the value (or undefined) out. */
+function readHistorical(
+  ctx: QuickJSContext,
+  state: JsHistoricalState,
+  name: QuickJSHandle | undefined,
+  key: QuickJSHandle | undefined,
+): QuickJSHandle {
+  if (name === undefined || key === undefined) throw new TypeError("map and key needed");
+  const view = ctx.getArrayBuffer(key);
+  const bytes = view.value.slice();
+  view.dispose();
+  const value = state.get(ctx.getString(name), bytes);
+  if (value === undefined) return ctx.undefined;
+  return ctx.newArrayBuffer(
+    value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
+  );
+}
+
 function historicalPrimitives(
   ctx: QuickJSContext,
   historical: JsHistoricalState,
@@ -206,16 +267,44 @@ function historicalPrimitives(
       ctx.newString(
         JSON.stringify({ transactionId: historical.transactionId, receipt: historical.receipt }),
       ),
-    historicalGet: (name, key) => {
-      if (name === undefined || key === undefined) throw new TypeError("map and key needed");
-      const view = ctx.getArrayBuffer(key);
-      const bytes = view.value.slice();
-      view.dispose();
-      const value = historical.get(ctx.getString(name), bytes);
-      if (value === undefined) return ctx.undefined;
-      return ctx.newArrayBuffer(
-        value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
-      );
+    historicalGet: (name, key) => readHistorical(ctx, historical, name, key),
+  };
+}
+
+/** ccf.historical over `services`; the states a call fetched are kept (by slot) in `state`. */
+function rangePrimitives(
+  ctx: QuickJSContext,
+  services: JsAppServices,
+  state: JsAppRequestState,
+): Record<string, Primitive> {
+  const { stateRange, dropCachedStates } = services;
+  if (stateRange === undefined || dropCachedStates === undefined) return {};
+  const int = (h: QuickJSHandle | undefined): number => {
+    const n = h === undefined ? Number.NaN : ctx.getNumber(h);
+    if (!Number.isSafeInteger(n) || n < 0) throw new TypeError("an integer >= 0 is needed");
+    return n;
+  };
+  return {
+    stateRange: (handle, from, to) => {
+      const states = stateRange.call(services, int(handle), int(from), int(to));
+      if (states === null) return ctx.newString("null");
+      const slots = (state.rangeStates ??= []);
+      const infos = states.map((fetched) => {
+        slots.push(fetched);
+        return {
+          slot: slots.length - 1,
+          transactionId: fetched.transactionId,
+          receipt: fetched.receipt,
+        };
+      });
+      return ctx.newString(JSON.stringify(infos));
     },
+    rangeGet: (slot, name, key) => {
+      const fetched = state.rangeStates?.[int(slot)];
+      if (fetched === undefined) throw new TypeError("no such historical state");
+      return readHistorical(ctx, fetched, name, key);
+    },
+    dropCachedStates: (handle) =>
+      dropCachedStates.call(services, int(handle)) ? ctx.true : ctx.false,
   };
 }

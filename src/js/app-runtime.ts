@@ -138,7 +138,8 @@ export type JsAppOutcome =
       readonly status: number;
       readonly headers: Readonly<Record<string, string>>;
       readonly body: JsAppBody;
-      readonly applyWrites: boolean;
+      /** ccf.rpc.setApplyWrites's last value, or null when the handler did not call it. */
+      readonly applyWrites: boolean | null;
       readonly claimsDigest: Uint8Array | null;
     }
   | {
@@ -319,8 +320,9 @@ export class JsAppRuntime {
     slot.binding.tx = binding.tx;
     slot.binding.access = binding.access;
     slot.services = services;
-    slot.state.applyWrites = false;
+    slot.state.applyWrites = null;
     slot.state.claimsDigest = null;
+    slot.state.rangeStates = [];
     slot.io.request = request;
     slot.io.responseBytes = null;
     try {
@@ -350,7 +352,7 @@ export class JsAppRuntime {
   ): ReturnType<typeof JsInterpreter.create> {
     const slot: RequestSlot = {
       binding: { tx: binding.tx, access: binding.access },
-      state: { applyWrites: false, claimsDigest: null },
+      state: { applyWrites: null, claimsDigest: null },
       io: { request, responseBytes: null },
       services,
     };
@@ -358,6 +360,13 @@ export class JsAppRuntime {
       lastCommittedTxId: () => slot.services.lastCommittedTxId(),
       statusForTxId: (view, seqno) => slot.services.statusForTxId(view, seqno),
       viewForSeqno: (seqno) => slot.services.viewForSeqno(seqno),
+      // ccf.historical exists only when the services offer it (they do on a node).
+      ...(services.stateRange === undefined || services.dropCachedStates === undefined
+        ? {}
+        : {
+            stateRange: (handle, from, to) => slot.services.stateRange?.(handle, from, to) ?? null,
+            dropCachedStates: (handle) => slot.services.dropCachedStates?.(handle) ?? false,
+          }),
     };
     // Only a fresh interpreter sees a historical state: it is installed with the globals.
     const historical = fresh ? request.historical : undefined;
@@ -519,7 +528,7 @@ function toAppOutcome(
         status: wire.status,
         headers: wire.headers,
         body,
-        applyWrites: state?.applyWrites ?? false,
+        applyWrites: state?.applyWrites ?? null,
         claimsDigest: state?.claimsDigest ?? null,
       };
     }

@@ -1,4 +1,9 @@
 /**
+ * `consortia app new NAME [--dir D]` writes a TypeScript app against @microsoft/ccf-app
+ * (app-template.ts) into D (default ./NAME), refusing a directory that is not empty.
+ * `consortia app bundle DIR [--out FILE]` writes CCF's bundle JSON for DIR (app.json + src/, as
+ * ccf-build-bundle names the modules) to FILE (default DIR/bundle.json), after checking that
+ * every endpoint names a module of the bundle.
  * `consortia app deploy --bundle FILE|DIR`: proposes `set_js_app` with the bundle
  * (app-bundle-files.ts reads it) as the member given by the connection options (gov.ts), and
  * prints the node's answer; members then vote on it as on any proposal (`consortia gov vote`).
@@ -6,7 +11,11 @@
  */
 import type { Command } from "commander";
 import { isReportable, CliError } from "../cli-error.js";
-import { loadBundle } from "../app-bundle-files.js";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { isNodeError } from "../../base/errors.js";
+import { checkBundleModules, loadBundle } from "../app-bundle-files.js";
+import { appTemplate } from "../app-template.js";
 import type { Action } from "../gov-client.js";
 import { addConnectionOptions, openClient, type ConnectionOptions } from "./gov.js";
 
@@ -23,8 +32,75 @@ export function setJsAppAction(path: string, disableBytecodeCache = false): Acti
   return { name: "set_js_app", args };
 }
 
+/** npm's rule for a package name, lowercase only: the scaffold's package.json carries it. */
+const APP_NAME = /^[a-z0-9][a-z0-9._-]{0,213}$/;
+
+function isEmptyOrAbsent(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0;
+  } catch (err: unknown) {
+    if (isNodeError(err) && err.code === "ENOENT") return true;
+    if (isNodeError(err)) throw new CliError(`cannot use ${dir}: ${err.code}`);
+    throw err;
+  }
+}
+
+/** Writes the scaffold of app `name` into `dir`; returns the files written. */
+export function scaffoldApp(name: string, dir: string): string[] {
+  if (!APP_NAME.test(name)) {
+    throw new CliError(`invalid app name ${JSON.stringify(name)}: use lowercase a-z, 0-9, . _ -`);
+  }
+  if (!isEmptyOrAbsent(dir)) throw new CliError(`${dir} exists and is not empty`);
+  const written: string[] = [];
+  for (const [path, content] of appTemplate(name)) {
+    const file = join(dir, path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, content, { flag: "wx" });
+    written.push(file);
+  }
+  return written;
+}
+
+/** Builds the bundle of `dir` and writes it to `out`; returns the number of modules. */
+export function writeBundle(dir: string, out: string): number {
+  const bundle = loadBundle(dir);
+  checkBundleModules(bundle);
+  try {
+    writeFileSync(out, JSON.stringify(bundle));
+  } catch (err: unknown) {
+    if (!isNodeError(err)) throw err;
+    throw new CliError(`cannot write ${out}: ${err.code}`);
+  }
+  return bundle.modules.length;
+}
+
+function registerNewAndBundle(app: Command): void {
+  app
+    .command("new <name>")
+    .description("Scaffold a TypeScript app using @microsoft/ccf-app (app.json, src/, build).")
+    .option("--dir <dir>", "where to create it (default: ./NAME)")
+    .action((name: string, o: { dir?: string }) => {
+      const dir = resolve(o.dir ?? name);
+      scaffoldApp(name, dir);
+      process.stdout.write(
+        `Created ${name} in ${dir}\nNext: cd ${dir} && npm install && npm run build,\n` +
+          `then deploy dist/bundle.json (consortia app deploy --bundle dist/bundle.json)\n`,
+      );
+    });
+  app
+    .command("bundle <dir>")
+    .description("Write CCF's bundle JSON {metadata, modules} for DIR (app.json + src/).")
+    .option("--out <file>", "where to write it (default: DIR/bundle.json)")
+    .action((dir: string, o: { out?: string }) => {
+      const out = o.out ?? join(dir, "bundle.json");
+      const count = writeBundle(dir, out);
+      process.stdout.write(`Wrote a bundle of ${count} modules to ${out}\n`);
+    });
+}
+
 export function registerApp(program: Command): void {
   const app = program.command("app").description("JavaScript applications deployed by governance.");
+  registerNewAndBundle(app);
   addConnectionOptions(
     app
       .command("deploy")

@@ -10,12 +10,12 @@
  * forwards from a backup before running; `historical` endpoints read the committed transaction
  * named by x-ms-ccf-transaction-id (historical.ts, CCF's errors for a missing header or a pending
  * or invalid txId) as `ccf.historicalState`, and may not write. Authentication (js-app-auth.ts)
- * and the handler run in one transaction (rpc-context.ts), whose writes commit on a 2xx answer or
- * when
- * the handler called ccf.rpc.setApplyWrites(true); a write on a backup is forwarded to the
- * primary. readonly endpoints may not write at all; no endpoint writes `public:ccf.` or `ccf.`
- * maps. A guest failure is 500 InternalError "Exception thrown while executing." (the timeout's
- * own message for the deadline), with details only when return_exception_details is set.
+ * and the handler run in one transaction (rpc-context.ts), whose writes commit as the handler
+ * said with ccf.rpc.setApplyWrites(bool), or else on a 2xx answer (CCF's should_apply_writes);
+ * a write on a backup is forwarded to the primary. readonly endpoints may not write at all; no
+ * endpoint writes `public:ccf.` or `ccf.` maps. A guest failure is 500 InternalError
+ * "Exception thrown while executing." (the timeout's own message for the deadline), with
+ * details only when return_exception_details is set.
  *
  * Rebuilding: the routes and the runtime are rebuilt, and the cached interpreters dropped, when
  * the seqno of the last write to the endpoints, modules, interpreter.flush or bytecode map
@@ -42,8 +42,9 @@ import {
   type JsEndpointProperties,
 } from "../../js/app-bundle.js";
 import type { JsAppServices, JsHistoricalState } from "../../js/app-globals.js";
-import { formatTxId } from "../../base/ids.js";
-import { loadHistoricalState, requestedTxId } from "./historical.js";
+import { formatTxId, type Seqno } from "../../base/ids.js";
+import { loadHistoricalRange, loadHistoricalState, requestedTxId } from "./historical.js";
+import type { HistoricalState } from "../../apps/app.js";
 import {
   JsAppRuntime,
   parseRuntimeOptions,
@@ -226,9 +227,9 @@ export class JsAppRoutes implements RouteSource {
     const props = endpoint.props;
     if (props.forwarding_required === "always" && !node.raft.isLeader) return FORWARD_TO_PRIMARY;
     const options = this.options;
-    let applyWrites = false;
+    let applyWrites: boolean | null = null;
     const keep = (response: RpcResponse) =>
-      applyWrites || (response.status >= 200 && response.status < 300);
+      applyWrites ?? (response.status >= 200 && response.status < 300);
     return runInTx(
       node.pipeline,
       (tx, setClaims) => {
@@ -279,7 +280,10 @@ export class JsAppRoutes implements RouteSource {
 
 /** The historical state of the transaction the request names (CCF's errors when it cannot). */
 function historicalFor(node: NodeContext, request: RpcRequest): JsHistoricalState {
-  const state = loadHistoricalState(node, requestedTxId(request));
+  return jsHistoricalState(loadHistoricalState(node, requestedTxId(request)));
+}
+
+function jsHistoricalState(state: HistoricalState): JsHistoricalState {
   return {
     transactionId: formatTxId(state.txId),
     receipt: state.receipt,
@@ -331,8 +335,23 @@ function toRpcResponse(outcome: Extract<JsAppOutcome, { kind: "response" }>): Rp
   }
 }
 
+/** How many ccf.historical handles the node remembers (for dropCachedStates). */
+const MAX_HISTORICAL_HANDLES = 1024;
+
 function consensusServices(node: NodeContext): JsAppServices {
+  // The node reads ranges from its ledger when asked and keeps no states; it remembers the
+  // handles asked for, so dropCachedStates answers as CCF's does (true for a known handle).
+  const handles = new Set<number>();
   return {
+    stateRange: (handle, from, to) => {
+      const states = loadHistoricalRange(node, from as Seqno, to as Seqno);
+      if (states === null) return null;
+      handles.delete(handle);
+      handles.add(handle);
+      if (handles.size > MAX_HISTORICAL_HANDLES) handles.delete(handles.values().next().value!);
+      return states.map(jsHistoricalState);
+    },
+    dropCachedStates: (handle) => handles.delete(handle),
     lastCommittedTxId: () => {
       const id = node.pipeline.commitTxId;
       return { view: id.view, seqno: id.seqno };

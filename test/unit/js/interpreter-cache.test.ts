@@ -34,6 +34,8 @@ export function recurse() { count += 1; const f = (n) => f(n + 1) + 1; return { 
 export function hoard() { count += 1; const keep = []; for (;;) keep.push(new ArrayBuffer(1 << 20)); }
 export function retain() { count += 1; globalThis.kept = (globalThis.kept ?? []); for (let i = 0; i < 64; i++) globalThis.kept.push("x".repeat(1 << 16) + i); return { body: count }; }
 export function keepArrays() { count += 1; globalThis.arrays = (globalThis.arrays ?? []); for (let i = 0; i < 4; i++) globalThis.arrays.push(new Array(32768).fill(i + 0.5)); return { body: count }; }
+export function range() { globalThis.kept = ccf.historical.getStateRange(1, 1, 1); return { body: [ccf.bufToStr(globalThis.kept[0].kv["m"].get(ccf.strToBuf("k")))] }; }
+export function stale() { try { globalThis.kept[0].kv["m"].get(ccf.strToBuf("k")); return { body: ["readable"] }; } catch (e) { return { body: [String(e.message)] }; } }
 export function boom() { count += 1; throw new Error("kaboom"); }`;
 
 const SERVICES: JsAppServices = {
@@ -241,4 +243,22 @@ test("unbounded recursion under a deep host stack is still QuickJS's clean stack
   const outcome = deep(2000);
   assert.ok(outcome.kind === "failure" && /stack overflow/.test(outcome.message));
   assert.deepEqual(counts(rt, "k", 1), [1]);
+});
+
+test("historical range states of a request are gone in the next one (reused interpreter)", () => {
+  const rt = runtime();
+  const services: JsAppServices = {
+    ...SERVICES,
+    stateRange: () => [{ transactionId: "2.1", receipt: null, get: () => utf8("then") }],
+    dropCachedStates: () => true,
+  };
+  const run = (handler: string) =>
+    rt.call(
+      { module: "/app.js", handler, interpreterReuse: "k" },
+      REQUEST,
+      { tx: new Store().begin(), access: { mode: "read-only" } },
+      services,
+    );
+  assert.deepEqual(body(run("range")), ["then"]);
+  assert.deepEqual(body(run("stale")), ["no such historical state"]);
 });
