@@ -374,22 +374,18 @@ function callExport(ctx: QuickJSContext, deadline: Deadline, call: JsCall): JsOu
   }
 }
 
-/**
- * Calls the guest function `fn` (kept) with the guest values `leading` (kept), then JSON
- * arguments, awaiting a promise it returns.
- */
-export function callFunction(
+/** Calls the guest function `fn` (kept) with JSON arguments, awaiting a promise it returns. */
+function callFunction(
   ctx: QuickJSContext,
   deadline: Deadline,
   fn: QuickJSHandle,
   args: readonly JsonValue[],
-  leading: readonly QuickJSHandle[] = [],
 ): JsOutcome {
   const argHandles: QuickJSHandle[] = [];
   try {
     const converted = toGuestArgs(ctx, args, argHandles);
     if ("error" in converted) return describeFailure(ctx, converted.error, deadline);
-    const result = ctx.callFunction(fn, ctx.undefined, ...leading, ...argHandles);
+    const result = ctx.callFunction(fn, ctx.undefined, argHandles);
     if (result.error !== undefined) return describeFailure(ctx, result.error, deadline);
     const settled = settle(ctx, result.value);
     if ("error" in settled) return describeFailure(ctx, settled.error, deadline);
