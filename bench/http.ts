@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --duration 10] [--connections 32] [--port 8700] [--nodes N] [--no-etcd]
- *                  [--sig-ms 20] [--poll-ms 5] [--json]`
+ *                  [--sig-ms 20] [--poll-ms 5] [--app builtin|js] [--json]`
  *
  * End-to-end write benchmark of a Consortia network, side by side with an etcd cluster measured
  * in the same run, one after the other (never both at once: they would share the cores).
@@ -13,6 +13,11 @@
  *    GET /node/commit poll of a backup, or of a lone primary, showed committed within the run
  *    window) and commit latency (response receipt to that poll; poll-gap resolution). Every
  *    node is then stopped.
+ *    With `--app js`, the same run then does it again on a fresh sandbox that deployed
+ *    bench/js-logging-app by governance (`consortia sandbox --js-app-bundle`: set_js_app, voted
+ *    by the members), whose POST /app/log/private (a JS endpoint wins over the built-in one)
+ *    writes the same record to the same map; both committed throughputs and their ratio are
+ *    printed.
  * 2. etcd, when on PATH: a 3-member cluster on loopback, puts through the JSON gateway to the
  *    leader with the same connections and duration; a put is answered only once committed.
  *
@@ -47,7 +52,10 @@ import {
 } from "./sandbox.js";
 
 const DRAIN_MS = 3_000;
-const WATCHDOG_MS = 170_000;
+/** The JS twin of the built-in logging app that `--app js` deploys. */
+const JS_APP_DIR = join(import.meta.dirname, "js-logging-app");
+/** Its POST /app/log/private's OpenAPI summary: /app/api showing it proves the JS app answers. */
+const JS_APP_SUMMARY = "Record a private message (JSON {id, msg})";
 const ETCD_MEMBERS = 3;
 /** Commit polls outstanding at once (each on its own keep-alive connection). */
 const POLL_IN_FLIGHT = 4;
@@ -63,8 +71,12 @@ const { values: args } = parseArgs({
     etcd: { type: "boolean", default: true },
     "poll-ms": { type: "string", default: "5" },
     json: { type: "boolean", default: false },
+    app: { type: "string", default: "builtin" },
   },
 });
+if (args.app !== "builtin" && args.app !== "js") throw new Error("--app: builtin or js");
+const withJsApp = args.app === "js";
+const WATCHDOG_MS = withJsApp ? 300_000 : 170_000;
 const durationS = Number(args.duration);
 const connections = Number(args.connections);
 const port = Number(args.port);
@@ -151,13 +163,24 @@ function commitTrackerOn(url: string, tls: Tls, agent: Agent): CommitTracker {
   );
 }
 
-async function benchConsortia(): Promise<ConsortiaFigures> {
+/** Fails unless the node's /app/api lists the JS app's POST /app/log/private. */
+async function checkJsAppDeployed(url: string, tls: Tls): Promise<void> {
+  const api = await getJson(url, "/app/api", tls);
+  const paths = (api.body as { paths?: Record<string, { post?: { summary?: unknown } }> })?.paths;
+  if (paths?.["/app/log/private"]?.post?.summary !== JS_APP_SUMMARY) {
+    throw new Error(`the JS logging app is not deployed: GET /app/api answered ${api.status}`);
+  }
+}
+
+/** The write benchmark on a fresh sandbox; with `jsApp`, against the JS logging app. */
+async function benchConsortia(jsApp: boolean): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
   started.workspace = workspace;
   try {
-    const sandbox = startSandbox(workspace, port, nodes, sigMs);
+    const sandbox = startSandbox(workspace, port, nodes, sigMs, jsApp ? JS_APP_DIR : undefined);
     const { tls } = sandbox;
     const primary = await findPrimary(sandbox.nodes, tls);
+    if (jsApp) await checkJsAppDeployed(primary.node.url, tls);
     const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });
     // Commit is observed on a backup when there is one: polls then cost the primary (the
     // bottleneck) nothing, and a backup learns of a commit after the primary, so the
@@ -256,12 +279,13 @@ const ms = (x: number): string => `${fmt(x, Math.abs(x) < 10 ? 2 : 1)} ms`;
 const stealText = (s: StealWindow): string =>
   s.stealS === null ? "not readable" : `${fmt(s.stealS, 2)} s (${fmt(s.stealPct ?? NaN, 1)} %)`;
 
-function printConsortia(c: ConsortiaFigures): void {
+const committedPerS = (c: ConsortiaFigures): number => c.commit.committedInWindow / c.load.windowS;
+
+function printConsortia(c: ConsortiaFigures, app: string): void {
   const { load, commit } = c;
-  const committedPerS = commit.committedInWindow / load.windowS;
   console.log(
-    `Consortia, ${c.nodes} node${c.nodes === 1 ? "" : "s"}: POST /app/log/private to the ` +
-      `primary (${c.primary}), ${connections} connections, ${durationS} s, mTLS keep-alive`,
+    `Consortia, ${c.nodes} node${c.nodes === 1 ? "" : "s"}, ${app}: POST /app/log/private to ` +
+      `the primary (${c.primary}), ${connections} connections, ${durationS} s, mTLS keep-alive`,
   );
   if (c.primaryNote !== undefined) console.log(`  warning      ${c.primaryNote}`);
   console.log(
@@ -269,7 +293,7 @@ function printConsortia(c: ConsortiaFigures): void {
       `p99 ${ms(load.p99Ms)} (errors ${load.errors}, non-2xx ${load.non2xx})`,
   );
   console.log(
-    `  committed    ${fmt(committedPerS)} tx/s (${fmt(commit.committedInWindow)} of ` +
+    `  committed    ${fmt(committedPerS(c))} tx/s (${fmt(commit.committedInWindow)} of ` +
       `${fmt(commit.recorded)} responses committed within the run window)`,
   );
   console.log(
@@ -346,8 +370,18 @@ console.log(
   `machine: ${before.cores} cores, load average ${before.loadavg.join(" ")} before the run, ` +
     `Node ${before.node}`,
 );
-const consortia = await benchConsortia();
-printConsortia(consortia);
+const consortia = await benchConsortia(false);
+printConsortia(consortia, "built-in logging app");
+let consortiaJs: ConsortiaFigures | undefined;
+if (withJsApp) {
+  consortiaJs = await benchConsortia(true);
+  printConsortia(consortiaJs, "JS logging app (bench/js-logging-app, set_js_app)");
+  console.log(
+    `JS app committed/s ÷ built-in app committed/s = ` +
+      `${fmt(committedPerS(consortiaJs) / committedPerS(consortia), 2)} ` +
+      `(${fmt(committedPerS(consortiaJs))} / ${fmt(committedPerS(consortia))})`,
+  );
+}
 
 const version = args.etcd ? etcdVersion() : null;
 let etcd: EtcdFigures | undefined;
@@ -382,6 +416,11 @@ if (args.json) {
       loadavg_before: before.loadavg,
       loadavg_after: after.loadavg,
       consortia: consortiaJson(consortia),
+      consortia_js_app: consortiaJs === undefined ? null : consortiaJson(consortiaJs),
+      js_app_committed_ratio:
+        consortiaJs === undefined
+          ? null
+          : round(committedPerS(consortiaJs) / committedPerS(consortia), 3),
       etcd:
         etcd === undefined
           ? null

@@ -38,18 +38,28 @@ export interface Sandbox {
   readonly tls: Tls;
 }
 
-/** Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. */
+/**
+ * Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. With
+ * `jsAppBundle` (an app.json directory or bundle.json), the sandbox deploys that JS app by
+ * governance (set_js_app, voted by its members) before it returns.
+ */
 export function startSandbox(
   workspace: string,
   port: number,
   nodes?: number,
   sigMsInterval?: number,
+  jsAppBundle?: string,
 ): Sandbox {
   const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
-  const args = ["--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
+  // CONSORTIA_BENCH_CPU_PROF=DIR: the sandbox and the nodes it spawns (which inherit its
+  // execArgv) write V8 CPU profiles into DIR when they exit.
+  const profDir = process.env["CONSORTIA_BENCH_CPU_PROF"];
+  const prof = profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const args = [...prof, "--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
   args.push("--workspace", workspace, "--port", String(port));
   if (nodes !== undefined) args.push("--nodes", String(nodes));
   if (sigMsInterval !== undefined) args.push("--sig-ms-interval", String(sigMsInterval));
+  if (jsAppBundle !== undefined) args.push("--js-app-bundle", jsAppBundle);
   const started = spawnSync(process.execPath, args, {
     encoding: "utf8",
     timeout: START_TIMEOUT_MS,

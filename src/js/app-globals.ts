@@ -55,6 +55,11 @@ export interface JsAppRequestState {
   /** ccf.rpc.setApplyWrites: null until called; then it decides whether writes commit. */
   applyWrites: boolean | null;
   claimsDigest: Uint8Array | null;
+  /**
+   * The states ccf.historical.getStateRange fetched during the request, by slot. The owner of a
+   * reused interpreter empties it before each request, so states never outlive their request.
+   */
+  rangeStates?: JsHistoricalState[];
 }
 
 export const CLAIMS_DIGEST_BYTES = 32;
@@ -171,7 +176,7 @@ export function installAppGlobals(
     const all = {
       ...primitives(ctx, state, services),
       ...(historical === undefined ? {} : historicalPrimitives(ctx, historical)),
-      ...rangePrimitives(ctx, services),
+      ...rangePrimitives(ctx, services, state),
     };
     for (const [name, impl] of Object.entries(all)) {
       const fn = newHostFunction(ctx, name, impl);
@@ -266,11 +271,14 @@ function historicalPrimitives(
   };
 }
 
-/** ccf.historical over `services`; the states a call fetched are kept (by slot) for the call. */
-function rangePrimitives(ctx: QuickJSContext, services: JsAppServices): Record<string, Primitive> {
+/** ccf.historical over `services`; the states a call fetched are kept (by slot) in `state`. */
+function rangePrimitives(
+  ctx: QuickJSContext,
+  services: JsAppServices,
+  state: JsAppRequestState,
+): Record<string, Primitive> {
   const { stateRange, dropCachedStates } = services;
   if (stateRange === undefined || dropCachedStates === undefined) return {};
-  const slots: JsHistoricalState[] = [];
   const int = (h: QuickJSHandle | undefined): number => {
     const n = h === undefined ? Number.NaN : ctx.getNumber(h);
     if (!Number.isSafeInteger(n) || n < 0) throw new TypeError("an integer >= 0 is needed");
@@ -280,20 +288,21 @@ function rangePrimitives(ctx: QuickJSContext, services: JsAppServices): Record<s
     stateRange: (handle, from, to) => {
       const states = stateRange.call(services, int(handle), int(from), int(to));
       if (states === null) return ctx.newString("null");
-      const infos = states.map((state) => {
-        slots.push(state);
+      const slots = (state.rangeStates ??= []);
+      const infos = states.map((fetched) => {
+        slots.push(fetched);
         return {
           slot: slots.length - 1,
-          transactionId: state.transactionId,
-          receipt: state.receipt,
+          transactionId: fetched.transactionId,
+          receipt: fetched.receipt,
         };
       });
       return ctx.newString(JSON.stringify(infos));
     },
     rangeGet: (slot, name, key) => {
-      const state = slots[int(slot)];
-      if (state === undefined) throw new TypeError("no such historical state");
-      return readHistorical(ctx, state, name, key);
+      const fetched = state.rangeStates?.[int(slot)];
+      if (fetched === undefined) throw new TypeError("no such historical state");
+      return readHistorical(ctx, fetched, name, key);
     },
     dropCachedStates: (handle) =>
       dropCachedStates.call(services, int(handle)) ? ctx.true : ctx.false,

@@ -16,8 +16,23 @@
  * additions of app-globals.ts, then each AppGlobalsInstaller in order (where `ccf.crypto`'s
  * extensions install themselves). Limits come from `public:ccf.gov.js_runtime_options`.
  *
- * The sandbox evaluates the modules afresh for every call (one runtime per call); interpreter
- * reuse is not done here.
+ * Interpreters (interpreter-cache.ts), as CCF 6: an endpoint without `interpreter_reuse` gets a
+ * fresh runtime for each request (nothing one request did is seen by the next); endpoints with
+ * `interpreter_reuse: {key}` share the interpreter cached under that key and their access
+ * ("(rw)"/"(ro)"), so module-level state survives between their requests, until the app changes,
+ * the interpreter is evicted (max_cached_interpreters) or it hit a limit. The globals of a
+ * reused interpreter are installed once over a RequestSlot re-pointed at each request: ccf.kv
+ * (and module-level handles such as typedKv's) act on the current request's transaction and
+ * access, ccf.rpc's effects and the request/response bytes are the current request's. Historical
+ * endpoints always run fresh (their state is part of the globals). CCF also keeps the
+ * `enableUntrustedDateTime` setting of a reused interpreter, and so do we.
+ *
+ * Compiled bytecode is not cached: this QuickJS build cannot serialise it. Its only binary
+ * serialiser, QTS_bjson_encode, calls JS_WriteObject with JS_WRITE_OBJ_REFERENCE and without
+ * JS_WRITE_OBJ_BYTECODE, and QTS_bjson_decode reads with no flags (quickjs-emscripten
+ * c/interface.c, 0.32 and its main branch); JS_EvalFunction is not exported either, so a module
+ * compiled with `compileOnly` cannot be run. A reused interpreter is the cache that exists: its
+ * modules are parsed and evaluated once per app version.
  */
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
 import { fromUtf8 } from "../base/bytes.js";
@@ -31,9 +46,12 @@ import {
 import { RESERVED_MODULE_PREFIX } from "./app-bundle.js";
 import { newHostFunction } from "./host-function.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
+import { InterpreterCache, JsInterpreter, normalisedModules } from "./interpreter-cache.js";
 import {
-  JsSandbox,
+  DEFAULT_JS_LIMITS,
+  resolveLimits,
   type ContextSetup,
+  type JsLimits,
   type JsLogFn,
   type JsonValue,
   type JsOutcome,
@@ -76,7 +94,9 @@ export function parseRuntimeOptions(bytes: Uint8Array | undefined): JsRuntimeOpt
   for (const [key, fallback] of Object.entries(DEFAULT_JS_RUNTIME_OPTIONS)) {
     const value = (stored as Record<string, unknown>)[key];
     if (typeof fallback === "boolean" && typeof value === "boolean") out[key] = value;
-    if (typeof fallback === "number" && Number.isSafeInteger(value) && (value as number) > 0) {
+    // max_cached_interpreters may be 0 (cache none), as set_js_runtime_options allows.
+    const least = key === "max_cached_interpreters" ? 0 : 1;
+    if (typeof fallback === "number" && Number.isSafeInteger(value) && (value as number) >= least) {
       out[key] = value as number;
     }
   }
@@ -133,20 +153,34 @@ export interface JsAppRuntimeOptions {
   readonly runtimeOptions: JsRuntimeOptions;
   readonly log?: JsLogFn;
   readonly installers?: readonly AppGlobalsInstaller[];
+  /** Where reused interpreters are kept (shared across app versions by the node); a private
+   *  one when absent. Its bound is set from runtimeOptions.max_cached_interpreters. */
+  readonly cache?: InterpreterCache;
+  /** The app's version: interpreters cached for another version are dropped first. */
+  readonly version?: string;
 }
 
 const DISPATCH_MODULE = `/${RESERVED_MODULE_PREFIX}dispatch.js`;
 const HOST_GLOBAL = "__consortiaRequest";
+/**
+ * The request's body as text, when it is valid UTF-8, travels inside the request JSON under this
+ * field (removed before the handler sees the request): body.text() and body.json() then need no
+ * host call, each of which costs ~10 us in quickjs-emscripten. arrayBuffer() still asks the host.
+ */
+const BODY_TEXT_FIELD = "\u0000bodyText";
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Builds the request object, calls the handler and turns its response into plain data. */
 const DISPATCH_SOURCE = String.raw`const host = globalThis.${HOST_GLOBAL};
 delete globalThis.${HOST_GLOBAL};
-function requestBody() {
+const BODY_TEXT = ${JSON.stringify(BODY_TEXT_FIELD)};
+function requestBody(text) {
   let bytes;
   const get = () => (bytes === undefined ? (bytes = host.body()) : bytes);
+  const asText = () => (text === undefined ? host.text(get()) : text);
   return Object.freeze({
-    text: () => host.text(get()),
-    json: () => JSON.parse(host.text(get())),
+    text: asText,
+    json: () => JSON.parse(asText()),
     arrayBuffer: () => get(),
   });
 }
@@ -154,6 +188,22 @@ function fillCose(caller) {
   if (caller === null || typeof caller !== "object") return;
   if (caller.cose !== undefined) caller.cose = { content: host.coseContent() };
   for (const key of Object.keys(caller)) if (key !== "cose") fillCose(caller[key]);
+}
+// The caller (with a certificate PEM, ~1 KB) is parsed only if the handler reads it.
+function lazyCaller(request, callerText) {
+  let caller;
+  Object.defineProperty(request, "caller", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (caller === undefined) {
+        caller = JSON.parse(callerText);
+        fillCose(caller);
+      }
+      return caller;
+    },
+    set(value) { caller = value; },
+  });
 }
 function wireBody(body) {
   if (body === undefined) return { kind: "none" };
@@ -176,73 +226,195 @@ function wire(response) {
   for (const [k, v] of Object.entries(response.headers ?? {})) headers[k] = String(v);
   return { status, headers, body: wireBody(response.body) };
 }
-export async function dispatch(request, module, name) {
-  const ns = await import(module);
+export function dispatch(ns, requestText, module, name, callerText) {
   const handler = ns[name];
   if (typeof handler !== "function") {
     throw new TypeError("module " + module.slice(1) + " exports no function " + name);
   }
-  request.body = requestBody();
-  if (request.caller !== undefined) fillCose(request.caller);
-  let response = handler(request);
+  const request = JSON.parse(requestText);
+  const text = request[BODY_TEXT];
+  delete request[BODY_TEXT];
+  request.body = requestBody(text);
+  if (callerText !== "") lazyCaller(request, callerText);
+  const response = handler(request);
   if (response !== null && typeof response === "object" && typeof response.then === "function") {
-    response = await response;
+    return response.then((settled) => JSON.stringify(wire(settled)));
   }
-  return wire(response);
+  return JSON.stringify(wire(response));
 }`;
 
 /** The per-call host side of the dispatch module: request bytes in, response bytes out. */
 interface CallIo {
-  readonly request: JsAppRequest;
+  request: JsAppRequest;
   responseBytes: Uint8Array | null;
 }
 
+/**
+ * What an interpreter's host functions act on, re-pointed at each request (the globals are
+ * installed once per interpreter over these objects, which are mutated, never replaced).
+ */
+interface RequestSlot {
+  readonly binding: CcfBinding;
+  readonly state: JsAppRequestState;
+  readonly io: CallIo;
+  services: JsAppServices;
+}
+
+/** An endpoint's handler and its reuse policy (CCF's `interpreter_reuse.key`, if any). */
+export interface JsAppEndpointRef {
+  readonly module: string;
+  readonly handler: string;
+  readonly interpreterReuse?: string;
+}
+
 export class JsAppRuntime {
-  private readonly sandbox: JsSandbox;
+  private readonly modules: Map<string, string>;
+  private limits: JsLimits;
+  private readonly cache: InterpreterCache;
+  private readonly slots = new WeakMap<JsInterpreter, RequestSlot>();
 
   /** `modules` maps stored module names ("/app.js") to their sources. */
   constructor(
-    quickjs: QuickJSWASMModule,
+    private readonly quickjs: QuickJSWASMModule,
     modules: ReadonlyMap<string, string>,
     private readonly options: JsAppRuntimeOptions,
   ) {
-    const all = new Map(modules);
-    all.set(DISPATCH_MODULE, DISPATCH_SOURCE);
-    const rt = options.runtimeOptions;
-    const limits = {
-      memoryBytes: rt.max_heap_bytes,
-      stackBytes: rt.max_stack_bytes,
-      deadlineMs: rt.max_execution_time_ms,
-    };
-    this.sandbox = new JsSandbox(
-      quickjs,
-      all,
-      options.log === undefined ? { limits } : { limits, log: options.log },
-    );
+    this.modules = normalisedModules(modules);
+    this.modules.set(DISPATCH_MODULE, DISPATCH_SOURCE);
+    this.limits = limitsOf(options.runtimeOptions);
+    this.cache =
+      options.cache ?? new InterpreterCache(options.runtimeOptions.max_cached_interpreters);
+    this.cache.setMax(options.runtimeOptions.max_cached_interpreters);
   }
 
-  /** Runs `handler` of `module` ("/app.js") for `request` over `binding`. Never throws for
-   *  guest behaviour: failures are outcomes. */
+  /** New limits and cache bound (set_js_runtime_options), keeping the cached interpreters. */
+  setRuntimeOptions(options: JsRuntimeOptions): void {
+    this.limits = limitsOf(options);
+    this.cache.setMax(options.max_cached_interpreters);
+  }
+
+  /**
+   * Runs `handler` of `module` ("/app.js") for `request` over `binding`, in the interpreter
+   * cached for the endpoint's reuse key, or a fresh one. Never throws for guest behaviour:
+   * failures are outcomes.
+   */
   call(
-    endpoint: { readonly module: string; readonly handler: string },
+    endpoint: JsAppEndpointRef,
     request: JsAppRequest,
     binding: CcfBinding,
     services: JsAppServices,
   ): JsAppOutcome {
-    const state: JsAppRequestState = { applyWrites: null, claimsDigest: null };
-    const io: CallIo = { request, responseBytes: null };
-    const outcome = this.sandbox.call({
-      module: DISPATCH_MODULE,
-      exportName: "dispatch",
-      args: [requestJson(request), endpoint.module, endpoint.handler],
-      setup: (ctx) => {
-        const installers = this.options.installers ?? [];
-        appGlobalsSetup(binding, state, services, installers, request.historical)(ctx);
-        installRequestHost(ctx, io);
-      },
-    });
-    return toAppOutcome(outcome, io, state);
+    const startedMs = Date.now();
+    const key = reuseKey(endpoint, request, binding);
+    let failure: JsOutcome | undefined;
+    const make = (): JsInterpreter | undefined => {
+      const made = this.makeInterpreter(request, binding, services, key === undefined);
+      if ("failure" in made) failure = made.failure;
+      return "interpreter" in made ? made.interpreter : undefined;
+    };
+    const got =
+      key === undefined ? mapMade(make()) : this.cache.get(this.options.version ?? "", key, make);
+    if (got === undefined) return toAppOutcome(failure!, null, null);
+    const { interpreter, cached } = got;
+    const slot = this.slots.get(interpreter)!;
+    slot.binding.tx = binding.tx;
+    slot.binding.access = binding.access;
+    slot.services = services;
+    slot.state.applyWrites = null;
+    slot.state.claimsDigest = null;
+    slot.state.rangeStates = [];
+    slot.io.request = request;
+    slot.io.responseBytes = null;
+    try {
+      // The deadline covers making the interpreter, as it covers a fresh runtime's set-up.
+      const spent = Date.now() - startedMs;
+      const limits = { ...this.limits, deadlineMs: Math.max(1, this.limits.deadlineMs - spent) };
+      const caller = request.caller === undefined ? "" : JSON.stringify(request.caller);
+      const args = [
+        JSON.stringify(requestJson(request)),
+        endpoint.module,
+        endpoint.handler,
+        caller,
+      ];
+      const outcome = interpreter.call(endpoint.module, args, limits);
+      return toAppOutcome(outcome, slot.io.responseBytes, slot.state);
+    } finally {
+      if (!cached) interpreter.dispose();
+      else if (!interpreter.reusable) this.cache.discard(key!, interpreter);
+    }
   }
+
+  private makeInterpreter(
+    request: JsAppRequest,
+    binding: CcfBinding,
+    services: JsAppServices,
+    fresh: boolean,
+  ): ReturnType<typeof JsInterpreter.create> {
+    const slot: RequestSlot = {
+      binding: { tx: binding.tx, access: binding.access },
+      state: { applyWrites: null, claimsDigest: null },
+      io: { request, responseBytes: null },
+      services,
+    };
+    const forward: JsAppServices = {
+      lastCommittedTxId: () => slot.services.lastCommittedTxId(),
+      statusForTxId: (view, seqno) => slot.services.statusForTxId(view, seqno),
+      viewForSeqno: (seqno) => slot.services.viewForSeqno(seqno),
+      // ccf.historical exists only when the services offer it (they do on a node).
+      ...(services.stateRange === undefined || services.dropCachedStates === undefined
+        ? {}
+        : {
+            stateRange: (handle, from, to) => slot.services.stateRange?.(handle, from, to) ?? null,
+            dropCachedStates: (handle) => slot.services.dropCachedStates?.(handle) ?? false,
+          }),
+    };
+    // Only a fresh interpreter sees a historical state: it is installed with the globals.
+    const historical = fresh ? request.historical : undefined;
+    const installers = this.options.installers ?? [];
+    const globals = appGlobalsSetup(slot.binding, slot.state, forward, installers, historical);
+    const made = JsInterpreter.create(
+      this.quickjs,
+      {
+        modules: this.modules,
+        entry: { module: DISPATCH_MODULE, exportName: "dispatch" },
+        setup: (ctx) => {
+          globals(ctx);
+          installRequestHost(ctx, slot.io);
+        },
+        ...(this.options.log === undefined ? {} : { log: this.options.log }),
+      },
+      this.limits,
+    );
+    if ("interpreter" in made) this.slots.set(made.interpreter, slot);
+    return made;
+  }
+}
+
+function mapMade(
+  made: JsInterpreter | undefined,
+): { interpreter: JsInterpreter; cached: boolean } | undefined {
+  return made === undefined ? undefined : { interpreter: made, cached: false };
+}
+
+/**
+ * The cache key of CCF's KeyBased reuse: the endpoint's key and its access. Historical
+ * endpoints never reuse (their state is installed with the globals).
+ */
+function reuseKey(
+  endpoint: JsAppEndpointRef,
+  request: JsAppRequest,
+  binding: CcfBinding,
+): string | undefined {
+  if (endpoint.interpreterReuse === undefined || request.historical !== undefined) return undefined;
+  return `${endpoint.interpreterReuse} (${binding.access.mode === "read-only" ? "ro" : "rw"})`;
+}
+
+function limitsOf(options: JsRuntimeOptions): JsLimits {
+  return resolveLimits(DEFAULT_JS_LIMITS, {
+    memoryBytes: options.max_heap_bytes,
+    stackBytes: options.max_stack_bytes,
+    deadlineMs: options.max_execution_time_ms,
+  });
 }
 
 /** Installs an app's globals: `ccf` over `binding`, the app additions, then `installers`. */
@@ -278,7 +450,12 @@ function requestJson(request: JsAppRequest): JsonValue {
     headers: { ...request.headers },
     params: { ...request.params },
   };
-  if (request.caller !== undefined) out.caller = request.caller;
+  try {
+    out[BODY_TEXT_FIELD] = STRICT_UTF8.decode(request.body);
+  } catch (err: unknown) {
+    // Not UTF-8: body.text() asks the host, which decodes with replacement characters.
+    if (!(err instanceof TypeError)) throw err;
+  }
   return out;
 }
 
@@ -322,7 +499,11 @@ interface WireResponse {
     | { kind: "json"; text: string };
 }
 
-function toAppOutcome(outcome: JsOutcome, io: CallIo, state: JsAppRequestState): JsAppOutcome {
+function toAppOutcome(
+  outcome: JsOutcome,
+  responseBytes: Uint8Array | null,
+  state: JsAppRequestState | null,
+): JsAppOutcome {
   switch (outcome.kind) {
     case "timeout":
       return {
@@ -340,15 +521,15 @@ function toAppOutcome(outcome: JsOutcome, io: CallIo, state: JsAppRequestState):
       const wire = outcome.value as unknown as WireResponse;
       const body: JsAppBody =
         wire.body.kind === "bytes"
-          ? { kind: "bytes", bytes: io.responseBytes ?? new Uint8Array(0) }
+          ? { kind: "bytes", bytes: responseBytes ?? new Uint8Array(0) }
           : wire.body;
       return {
         kind: "response",
         status: wire.status,
         headers: wire.headers,
         body,
-        applyWrites: state.applyWrites,
-        claimsDigest: state.claimsDigest,
+        applyWrites: state?.applyWrites ?? null,
+        claimsDigest: state?.claimsDigest ?? null,
       };
     }
   }

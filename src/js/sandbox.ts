@@ -10,7 +10,8 @@
  *   network or std/os module access.
  * - Each call gets a fresh runtime and context (one runtime per call: simple, and nothing a guest
  *   does survives into the next call). Its memory limit, 256 KiB stack and deadline cover module
- *   evaluation, the call, promise jobs and result conversion.
+ *   evaluation, the call, promise jobs and result conversion. JS apps may instead keep a runtime
+ *   across calls (interpreter-cache.ts), built from the same pieces (guarded, applyLimits, ...).
  * - Arguments and results cross as JSON: the guest's own JSON.stringify serialises the result,
  *   so `undefined` stays undefined and functions inside objects are dropped, as in JSON.
  * - The guest sees only ECMAScript built-ins, `console` (routed to the injected log function)
@@ -21,9 +22,11 @@
  * malloc_usable_size, so QuickJS counts every allocation as 8 bytes. `memoryBytes` therefore
  * bounds the size of any single allocation and the number of live allocations (memoryBytes / 8),
  * not their byte total: a guest retaining many large arrays, strings or ArrayBuffers grows the
- * shared WASM memory. The interrupt handler therefore also watches the WASM memory itself: growth
- * past `memoryBytes` during a call stops the guest as out-of-memory (QuickJS polls the handler as
- * the guest runs, so the overshoot is bounded by what one polling interval can allocate).
+ * shared WASM memory. So while guest code runs, the WASM memory may grow only up to what guest
+ * work needed so far plus `memoryBytes` (deadline.ts, quickjs.ts): a refused growth fails the
+ * allocation and the guest gets QuickJS's out-of-memory at once. (The interrupt handler also
+ * checks the growth, but QuickJS polls it only every ~10,000 ticks: a loop allocating 1 MiB
+ * buffers had grown the memory to its 2 GiB maximum, for good, before it was first asked.)
  *
  * Invariant: every QuickJS handle created here is disposed before its context. A leaked handle
  * makes QuickJS abort while freeing the runtime, which poisons the shared WASM module; if that
@@ -33,7 +36,8 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emsc
 import { AssertionError } from "../base/assert.js";
 import { CcfError, isForeignError } from "../base/errors.js";
 import { newHostFunction, takeHostFault } from "./host-function.js";
-import { discardQuickJS, getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
+import { DIAGNOSIS_HEADROOM_BYTES, newDeadline, type Deadline } from "./deadline.js";
+import { discardQuickJS, fastHostCalls, getQuickJS, type QuickJSWASMModule } from "./quickjs.js";
 
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -48,8 +52,15 @@ export interface JsLimits {
 }
 
 /**
- * Above 256 KiB, deep guest recursion overflowed the *host* V8 stack before QuickJS noticed
- * (style.md §9); at 256 KiB it is a clean guest InternalError.
+ * The guest stack cap, whatever max_stack_bytes asks (CCF's default is 1 MiB). QuickJS measures
+ * its stack on emscripten's shadow stack (5 MiB in this build, so that is not the limit), but
+ * each guest frame is also a few WASM frames on the *host* V8 stack (~984 KiB by default), about
+ * 2.4 bytes of host stack per byte of guest stack. Measured with a top-level caller: 384 KiB
+ * still ends in QuickJS's clean "InternalError: stack overflow", 448 KiB overflows the host first
+ * (a RangeError out of the WASM instance, which leaves QuickJS's state unusable); 1 MiB works
+ * only with `node --stack-size=3900`, and raising V8's stack past the OS thread's is unsafe.
+ * 256 KiB leaves room for the host frames of a request; the interpreter-cache test recurses from
+ * a deep host stack to check it.
  */
 export const MAX_STACK_BYTES = 256 * 1024;
 
@@ -109,8 +120,7 @@ export class JsSandboxError extends CcfError<JsSandboxErrorType> {}
 
 /** Error stacks are cut to this many characters: a stack overflow's trace is ~30 KB. */
 const STACK_SHOWN_MAX = 4096;
-/** Extra heap granted after a failure, so that reading the error cannot itself run out. */
-const DIAGNOSIS_HEADROOM_BYTES = 1024 * 1024;
+
 /** The synthetic module that imports the target; not a normalised path, so it cannot collide. */
 const ENTRY_MODULE = "<entry>";
 
@@ -131,7 +141,7 @@ export function normalizeModuleName(base: string, requested: string): string {
   return "/" + out.join("/");
 }
 
-function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined): JsLimits {
+export function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined): JsLimits {
   const limits = { ...base, ...override };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isFinite(value) || value <= 0) {
@@ -142,54 +152,6 @@ function resolveLimits(base: JsLimits, override: Partial<JsLimits> | undefined):
     }
   }
   return { ...limits, stackBytes: Math.min(limits.stackBytes, MAX_STACK_BYTES) };
-}
-
-/** The deadline as an interrupt handler; disarmed once the guest's work is over. */
-class Deadline {
-  /** Whether the handler interrupted the guest at least once. */
-  interrupted = false;
-  /** Whether it interrupted because the WASM memory grew past the call's memory limit. */
-  memoryExceeded = false;
-  private armed = true;
-  private readonly atMs: number;
-  private readonly startBytes: number;
-
-  constructor(
-    budgetMs: number,
-    /** The runtime's memory limit, kept to grant headroom when diagnosing a failure. */
-    readonly memoryBytes: number,
-    /** Current size of the shared WASM memory, in bytes. */
-    private readonly wasmBytes: () => number,
-  ) {
-    this.atMs = Date.now() + budgetMs;
-    this.startBytes = wasmBytes();
-  }
-
-  /**
-   * QuickJS polls this while the guest runs. Besides the deadline it enforces the byte limit
-   * QuickJS itself cannot (see the module comment): growth of the WASM memory during this call
-   * beyond `memoryBytes` stops the guest as out-of-memory.
-   */
-  readonly handler = (): boolean => {
-    if (!this.armed) return false;
-    if (this.wasmBytes() - this.startBytes > this.memoryBytes) {
-      this.memoryExceeded = true;
-      this.interrupted = true;
-      return true;
-    }
-    if (Date.now() <= this.atMs) return false;
-    this.interrupted = true;
-    return true;
-  };
-
-  /** The outcome of an interrupted call: out of memory, or out of time. */
-  interruptOutcome(): JsOutcome {
-    return this.memoryExceeded ? { kind: "out-of-memory" } : { kind: "timeout" };
-  }
-
-  disarm(): void {
-    this.armed = false;
-  }
 }
 
 export class JsSandbox {
@@ -261,65 +223,102 @@ export class JsSandbox {
     setup: ContextSetup | undefined,
     body: (ctx: QuickJSContext, deadline: Deadline) => JsOutcome,
   ): JsOutcome {
-    const memory = this.quickjs.getWasmMemory();
-    const deadline = new Deadline(
-      limits.deadlineMs,
-      limits.memoryBytes,
-      () => memory.buffer.byteLength,
-    );
     const rt = this.quickjs.newRuntime();
+    // Created last: from here on, guarded() disarms it (restoring the growth cap) in all cases.
+    const deadline = newDeadline(this.quickjs, limits);
     let ctx: QuickJSContext | undefined;
     try {
-      rt.setMemoryLimit(limits.memoryBytes);
-      rt.setMaxStackSize(limits.stackBytes);
-      rt.setInterruptHandler(deadline.handler);
-      const modules = this.modules;
-      rt.setModuleLoader(
-        (name) => modules.get(name) ?? { error: new Error(`module not found: ${name}`) },
-        (base, requested) => normalizeModuleName(base, requested),
+      return guarded(
+        deadline,
+        () => ctx,
+        () => {
+          applyLimits(rt, limits, deadline);
+          rt.setModuleLoader(...moduleLoader(this.modules));
+          ctx = rt.newContext();
+          fastHostCalls(ctx);
+          installConsole(ctx, this.log);
+          setup?.(ctx);
+          return body(ctx, deadline);
+        },
       );
-      ctx = rt.newContext();
-      installConsole(ctx, this.log);
-      setup?.(ctx);
-      const outcome = body(ctx, deadline);
-      deadline.disarm();
-      // A host function's assertion reached the guest as an exception, which the guest may
-      // have caught: it is a host bug all the same (host-function.ts).
-      const fault = takeHostFault(ctx);
-      if (fault !== undefined) throw fault;
-      return outcome;
-    } catch (error) {
-      // Host-side failures while the guest's limits bite (e.g. a host API allocating a guest
-      // value under the memory limit) are the guest's outcome; anything else is a host bug,
-      // an assertion above all (even one raised while the deadline interrupted the guest).
-      deadline.disarm();
-      if (error instanceof AssertionError) throw error;
-      const fault = ctx === undefined ? undefined : takeHostFault(ctx);
-      if (fault !== undefined) throw fault;
-      if (deadline.interrupted) return deadline.interruptOutcome();
-      if (error instanceof Error && /out of memory/i.test(error.message)) {
-        return { kind: "out-of-memory" };
-      }
-      throw error;
     } finally {
-      this.dispose(ctx, rt);
-    }
-  }
-
-  private dispose(ctx: QuickJSContext | undefined, rt: QuickJSRuntime): void {
-    try {
-      ctx?.dispose();
-      rt.dispose();
-    } catch (error) {
-      // The WASM instance may have aborted: never reuse it.
-      discardQuickJS(this.quickjs);
-      throw error;
+      disposeRuntime(this.quickjs, ctx, rt);
     }
   }
 }
 
+/** Puts `limits` and `deadline` on `rt` (before each call of a reused runtime, too). */
+export function applyLimits(rt: QuickJSRuntime, limits: JsLimits, deadline: Deadline): void {
+  rt.setMemoryLimit(limits.memoryBytes);
+  rt.setMaxStackSize(limits.stackBytes);
+  rt.setInterruptHandler(deadline.handler);
+}
+
+/** The loader and normaliser arguments of setModuleLoader over a set of normalised modules. */
+export function moduleLoader(
+  modules: ReadonlyMap<string, string>,
+): Parameters<QuickJSRuntime["setModuleLoader"]> {
+  return [
+    (name) => modules.get(name) ?? { error: new Error(`module not found: ${name}`) },
+    (base, requested) => normalizeModuleName(base, requested),
+  ];
+}
+
+/**
+ * Runs `body` (guest work under `deadline`) and turns what the host sees into an outcome: the
+ * body's own, or out-of-time / out-of-memory when the guest's limits made a host call fail. A
+ * host fault (AssertionError) and any other host exception propagate. `ctx` gives the context
+ * once it exists, to collect a host fault raised inside it.
+ */
+export function guarded(
+  deadline: Deadline,
+  ctx: () => QuickJSContext | undefined,
+  body: () => JsOutcome,
+): JsOutcome {
+  try {
+    const outcome = body();
+    deadline.disarm(outcome.kind === "ok" || outcome.kind === "exception");
+    // A host function's assertion reached the guest as an exception, which the guest may
+    // have caught: it is a host bug all the same (host-function.ts).
+    const current = ctx();
+    const fault = current === undefined ? undefined : takeHostFault(current);
+    if (fault !== undefined) throw fault;
+    return outcome;
+  } catch (error) {
+    // Host-side failures while the guest's limits bite (e.g. a host API allocating a guest
+    // value under the memory limit) are the guest's outcome; anything else is a host bug,
+    // an assertion above all (even one raised while the deadline interrupted the guest).
+    deadline.disarm();
+    if (error instanceof AssertionError) throw error;
+    const current = ctx();
+    const fault = current === undefined ? undefined : takeHostFault(current);
+    if (fault !== undefined) throw fault;
+    if (deadline.interrupted) return deadline.interruptOutcome();
+    if (error instanceof Error && /out of memory/i.test(error.message)) {
+      return { kind: "out-of-memory" };
+    }
+    throw error;
+  }
+}
+
+/** Disposes `ctx` then `rt`; a failure means the WASM instance aborted: it is discarded. */
+export function disposeRuntime(
+  quickjs: QuickJSWASMModule,
+  ctx: QuickJSContext | undefined,
+  rt: QuickJSRuntime,
+): void {
+  try {
+    ctx?.dispose();
+    rt.dispose();
+  } catch (error) {
+    // The WASM instance may have aborted: never reuse it.
+    discardQuickJS(quickjs);
+    throw error;
+  }
+}
+
 /** The namespace of `module`, imported through a synthetic entry module. */
-function importModule(
+export function importModule(
   ctx: QuickJSContext,
   module: string,
 ): { value: QuickJSHandle } | { error: QuickJSHandle } {
@@ -339,7 +338,7 @@ function importModule(
 }
 
 /** The settled value of a promise handle (consumed), or the handle itself if not a promise. */
-function settle(
+export function settle(
   ctx: QuickJSContext,
   handle: QuickJSHandle,
 ): { value: QuickJSHandle } | { error: QuickJSHandle } {
@@ -364,14 +363,28 @@ function callExport(ctx: QuickJSContext, deadline: Deadline, call: JsCall): JsOu
   if ("error" in ns) return describeFailure(ctx, ns.error, deadline);
   const fn = ctx.getProp(ns.value, call.exportName);
   ns.value.dispose();
-  const argHandles: QuickJSHandle[] = [];
   try {
     if (ctx.typeof(fn) !== "function") {
       const name = JSON.stringify(call.exportName);
       return { kind: "exception", message: `module ${call.module} exports no function ${name}` };
     }
-    const args = toGuestArgs(ctx, call.args ?? [], argHandles);
-    if ("error" in args) return describeFailure(ctx, args.error, deadline);
+    return callFunction(ctx, deadline, fn, call.args ?? []);
+  } finally {
+    fn.dispose();
+  }
+}
+
+/** Calls the guest function `fn` (kept) with JSON arguments, awaiting a promise it returns. */
+function callFunction(
+  ctx: QuickJSContext,
+  deadline: Deadline,
+  fn: QuickJSHandle,
+  args: readonly JsonValue[],
+): JsOutcome {
+  const argHandles: QuickJSHandle[] = [];
+  try {
+    const converted = toGuestArgs(ctx, args, argHandles);
+    if ("error" in converted) return describeFailure(ctx, converted.error, deadline);
     const result = ctx.callFunction(fn, ctx.undefined, argHandles);
     if (result.error !== undefined) return describeFailure(ctx, result.error, deadline);
     const settled = settle(ctx, result.value);
@@ -379,7 +392,6 @@ function callExport(ctx: QuickJSContext, deadline: Deadline, call: JsCall): JsOu
     return fromGuest(ctx, settled.value, deadline);
   } finally {
     for (const handle of argHandles) handle.dispose();
-    fn.dispose();
   }
 }
 
@@ -440,7 +452,11 @@ function callGlobal(
  * Classifies a guest exception (consumed): the deadline's interrupt, QuickJS's out-of-memory
  * InternalError, or an ordinary exception with its message and (cut) stack.
  */
-function describeFailure(ctx: QuickJSContext, error: QuickJSHandle, deadline: Deadline): JsOutcome {
+export function describeFailure(
+  ctx: QuickJSContext,
+  error: QuickJSHandle,
+  deadline: Deadline,
+): JsOutcome {
   try {
     if (deadline.interrupted) return deadline.interruptOutcome();
     // Reading the error allocates (and may run guest getters, still under the deadline): after
@@ -481,7 +497,7 @@ function describeError(ctx: QuickJSContext, error: QuickJSHandle): JsOutcome {
 const LOG_LEVELS: readonly JsLogLevel[] = ["debug", "log", "info", "warn", "error"];
 
 /** A `console` whose methods format their arguments and hand one line to `log`. */
-function installConsole(ctx: QuickJSContext, log: JsLogFn | undefined): void {
+export function installConsole(ctx: QuickJSContext, log: JsLogFn | undefined): void {
   const consoleObject = ctx.newObject();
   for (const level of LOG_LEVELS) {
     const fn = newHostFunction(ctx, level, (...args) => {

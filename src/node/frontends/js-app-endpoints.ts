@@ -17,9 +17,11 @@
  * "Exception thrown while executing." (the timeout's own message for the deadline), with
  * details only when return_exception_details is set.
  *
- * Rebuilding: the routes and the runtime are rebuilt when the seqno of the last write to the
- * endpoints, modules or runtime options map changes, or the store rolled back; reading three
- * seqnos is the per-request cost.
+ * Rebuilding: the routes and the runtime are rebuilt, and the cached interpreters dropped, when
+ * the seqno of the last write to the endpoints, modules, interpreter.flush or bytecode map
+ * changes (set_js_app, remove_js_app, refresh_js_app_bytecode_cache), or the store rolled back; a
+ * new runtime options write only changes the limits and the cache's bound. Reading five seqnos
+ * is the per-request cost.
  */
 import { utf8 } from "../../base/bytes.js";
 import type { JsonBody } from "../../http/errors.js";
@@ -51,7 +53,8 @@ import {
   type JsRuntimeOptions,
 } from "../../js/app-runtime.js";
 import type { KvAccess } from "../../js/ccf-globals.js";
-import type { QuickJSWASMModule } from "../../js/quickjs.js";
+import { InterpreterCache } from "../../js/interpreter-cache.js";
+import { getQuickJS, isDiscarded, type QuickJSWASMModule } from "../../js/quickjs.js";
 import { SINGLETON_KEY } from "../../kv/encoding.js";
 import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import type { Tx } from "../../kv/tx.js";
@@ -80,6 +83,17 @@ export interface JsEndpoint {
 const APP_ACCESS: KvAccess = { mode: "read-write", readOnlyPrefixes: ["public:ccf.", "ccf."] };
 const READ_ONLY: KvAccess = { mode: "read-only" };
 const EXCEPTION_MESSAGE = "Exception thrown while executing.";
+/**
+ * The maps whose writes make a new app version: its modules and endpoints, interpreter.flush
+ * (set_js_app writes it, as CCF's flush marker) and the bytecode map
+ * (refresh_js_app_bytecode_cache rewrites it). A new version drops the cached interpreters.
+ */
+const APP_MAPS = [
+  SERVICE_TABLES.endpoints,
+  SERVICE_TABLES.modules,
+  SERVICE_TABLES.interpreterFlush,
+  SERVICE_TABLES.modulesQuickjsBytecode,
+] as const;
 
 /** The JS endpoints committed to the store, in key order; malformed rows are skipped. */
 export function storedEndpoints(node: NodeContext, log?: (line: string) => void): JsEndpoint[] {
@@ -103,15 +117,26 @@ export function storedEndpoints(node: NodeContext, log?: (line: string) => void)
 }
 
 export class JsAppRoutes implements RouteSource {
-  /** Invariant: built from the maps as they were at `version`. */
+  /** Invariant: built from the maps as they were at `version` (app maps, then options). */
   private version = "";
+  /** The app maps' part of `version`: the cached interpreters belong to it. */
+  private appVersion = "";
+  /** Reused interpreters (endpoints with interpreter_reuse), for the current app version. */
+  private readonly interpreters = new InterpreterCache(
+    parseRuntimeOptions(undefined).max_cached_interpreters,
+  );
   private router = new Router();
   private runtime: JsAppRuntime | null = null;
   private options: JsRuntimeOptions = parseRuntimeOptions(undefined);
   private readonly services: JsAppServices;
 
+  /** The QuickJS module interpreters are made from: deps.quickjs, until it is discarded. */
+  private quickjs: QuickJSWASMModule;
+  private reloading = false;
+
   constructor(private readonly deps: JsAppFrontendDeps) {
     this.services = consensusServices(deps.node);
+    this.quickjs = deps.quickjs;
   }
 
   match(method: string, path: string): RouteMatch {
@@ -124,30 +149,60 @@ export class JsAppRoutes implements RouteSource {
     return storedEndpoints(this.deps.node);
   }
 
+  /**
+   * Moves to a fresh QuickJS module once the current one was discarded (a guest made its WASM
+   * instance abort: quickjs.ts). Until the new one has loaded (~20 ms) requests still use the
+   * old one; then every interpreter and route is rebuilt on the new one.
+   */
+  private replaceDiscardedQuickJS(): void {
+    if (this.reloading || !isDiscarded(this.quickjs)) return;
+    this.reloading = true;
+    getQuickJS().then(
+      (fresh) => {
+        this.reloading = false;
+        this.quickjs = fresh;
+        this.interpreters.abandon();
+        this.version = "";
+        this.appVersion = "";
+      },
+      (err: unknown) => {
+        this.reloading = false;
+        this.deps.log(`reloading QuickJS failed: ${String(err)}`);
+      },
+    );
+  }
+
   private refresh(): void {
+    this.replaceDiscardedQuickJS();
     const store = this.deps.node.store;
-    const seqnos = [
-      SERVICE_TABLES.endpoints,
-      SERVICE_TABLES.modules,
-      SERVICE_TABLES.jsRuntimeOptions,
-    ]
-      .map((map) => store.lastWriteSeqno(map))
-      .join(":");
+    const seqnos = (maps: readonly string[]) =>
+      maps.map((map) => store.lastWriteSeqno(map)).join(":");
     // A rollback may undo a write and a new one land at the same seqno.
-    const version = `${store.rollbackCount}/${seqnos}`;
+    const appVersion = `${store.rollbackCount}/${seqnos(APP_MAPS)}`;
+    const version = `${appVersion}/${seqnos([SERVICE_TABLES.jsRuntimeOptions])}`;
     if (version === this.version) return;
     this.version = version;
     this.options = parseRuntimeOptions(store.get(SERVICE_TABLES.jsRuntimeOptions, SINGLETON_KEY));
+    if (appVersion === this.appVersion && this.runtime !== null) {
+      // Only the runtime options changed: new limits, the interpreters stay.
+      this.runtime.setRuntimeOptions(this.options);
+      return;
+    }
+    this.appVersion = appVersion;
+    // The interpreters of the previous app go now, not at the next reuse.
+    this.interpreters.clear();
     const modules = new Map<string, string>();
     const decoder = new TextDecoder();
     for (const [name, source] of store.entries(SERVICE_TABLES.modules)) {
       modules.set(decoder.decode(name), decoder.decode(source));
     }
     const log = this.deps.log;
-    this.runtime = new JsAppRuntime(this.deps.quickjs, modules, {
+    this.runtime = new JsAppRuntime(this.quickjs, modules, {
       runtimeOptions: this.options,
       log: (level, message) => log(`[js app ${level}] ${message}`),
       installers: this.deps.installers,
+      cache: this.interpreters,
+      version: appVersion,
     });
     this.router = new Router();
     for (const endpoint of storedEndpoints(this.deps.node, log)) {
@@ -182,7 +237,13 @@ export class JsAppRoutes implements RouteSource {
         const access = props.mode === "readwrite" ? APP_ACCESS : READ_ONLY;
         const historical = props.mode === "historical" ? historicalFor(node, request) : undefined;
         const outcome = runtime.call(
-          { module: props.js_module, handler: props.js_function },
+          {
+            module: props.js_module,
+            handler: props.js_function,
+            ...(props.interpreter_reuse === undefined
+              ? {}
+              : { interpreterReuse: props.interpreter_reuse.key }),
+          },
           guestRequest(request, route, who, historical),
           { tx, access },
           this.services,

@@ -2,15 +2,18 @@
 // the app's tables written as set_js_app writes them: routes follow the KV (added, changed and
 // removed by committed writes, as a backup sees replicated ones), a JS endpoint wins over a
 // built-in one at the same path and verb, the commit rule (2xx, or setApplyWrites), readonly mode
-// and historical's header check (its state is tested in test/e2e/js-app.test.ts), forwarding_required "always" on a backup, the service-open check, and CCF's
-// 500 for an exception, with details only when return_exception_details is set.
+// and historical's header check (its state is tested in test/e2e/js-app.test.ts),
+// forwarding_required "always" on a backup, the service-open check, CCF's 500 for an exception,
+// with details only when return_exception_details is set, and the life of reused interpreters
+// (kept across requests and runtime options, dropped by interpreter.flush, the bytecode map and
+// a limit hit), and the move to a fresh QuickJS module after the current one is discarded.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../../../../src/base/bytes.js";
 import type { View } from "../../../../src/base/ids.js";
 import { Router, type RpcOutcome, type RpcRequest } from "../../../../src/http/router.js";
 import { dispatchRequest } from "../../../../src/http/server.js";
-import { getQuickJS } from "../../../../src/js/quickjs.js";
+import { discardQuickJS, getQuickJS } from "../../../../src/js/quickjs.js";
 import { SINGLETON_KEY } from "../../../../src/kv/encoding.js";
 import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 import { Store } from "../../../../src/kv/store.js";
@@ -37,7 +40,10 @@ export function get(r) { const v = ccf.kv["public:kv"].get(ccf.strToBuf(r.params
 export function failingWrite(r) { ccf.kv["public:kv"].set(ccf.strToBuf("f"), ccf.strToBuf("x")); ccf.rpc.setApplyWrites(r.query === "apply"); return { statusCode: 409 }; }
 export function boom() { throw new Error("kaboom"); }
 export function touchGov() { ccf.kv["public:ccf.gov.users.info"].set(ccf.strToBuf("x"), ccf.strToBuf("{}")); return {}; }
-export function v2() { return { body: "v2" }; }`;
+export function v2() { return { body: "v2" }; }
+let calls = 0;
+export function count() { calls += 1; return { body: String(calls) }; }
+export function spin() { calls += 1; for (;;) {} }`;
 
 function endpoint(fn: string, extra: Record<string, unknown> = {}) {
   return {
@@ -60,6 +66,9 @@ const ENDPOINTS: Record<string, unknown> = {
   "GET /hist": endpoint("get", { mode: "historical" }),
   "POST /always": endpoint("put", { forwarding_required: "always" }),
   "GET /builtin": endpoint("v2"),
+  "POST /count": endpoint("count", { interpreter_reuse: { key: "c" } }),
+  "POST /spin": endpoint("spin", { interpreter_reuse: { key: "c" } }),
+  "POST /fresh": endpoint("count"),
 };
 
 interface Rig {
@@ -232,4 +241,41 @@ test("a rollback and a new write at the same seqno still rebuild the routes", as
   rig.write(SERVICE_TABLES.endpoints, [["GET /b", endpoint("v2")]], true);
   assert.equal(status(await rig.call("GET", "/app/a")), 404);
   assert.equal(bodyText(await rig.call("GET", "/app/b")), "v2");
+});
+
+test("reused interpreters last until set_js_app's flush, a limit hit or a new app", async () => {
+  const rig = makeRig();
+  const count = async (path = "/app/count") => bodyText(await rig.call("POST", path));
+  assert.deepEqual([await count(), await count(), await count()], ["1", "2", "3"]);
+  assert.deepEqual([await count("/app/fresh"), await count("/app/fresh")], ["1", "1"]);
+  // New runtime options change the limits, not the interpreters (as in CCF).
+  const options = { max_heap_bytes: 1 << 26, max_stack_bytes: 1 << 18, max_execution_time_ms: 100 };
+  rig.write(SERVICE_TABLES.jsRuntimeOptions, [["", options]]);
+  assert.equal(await count(), "4");
+  // A handler that loops answers 500 within its limit and its interpreter is not reused.
+  const started = Date.now();
+  assert.equal(status(await rig.call("POST", "/app/spin")), 500);
+  assert.ok(Date.now() - started < 1000);
+  assert.equal(await count(), "1");
+  assert.equal(await count(), "2");
+  // set_js_app writes interpreter.flush: the interpreters go, even with the same modules.
+  rig.write(SERVICE_TABLES.interpreterFlush, [["", true]]);
+  assert.equal(await count(), "1");
+  // refresh_js_app_bytecode_cache rewrites the bytecode map: the same.
+  rig.write(SERVICE_TABLES.modulesQuickjsBytecode, [["/app.js", "compiled"]]);
+  assert.equal(await count(), "1");
+  assert.equal(await count(), "2");
+});
+
+test("after the QuickJS module is discarded, the app moves to a fresh one", async () => {
+  const rig = makeRig();
+  const count = async () => bodyText(await rig.call("POST", "/app/count"));
+  assert.deepEqual([await count(), await count()], ["1", "2"]);
+  // As the sandbox does when a guest made the WASM instance abort (quickjs.ts).
+  discardQuickJS(quickjs);
+  assert.equal(await count(), "3", "the old module serves until the new one has loaded");
+  const fresh = await getQuickJS();
+  assert.notEqual(fresh, quickjs);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([await count(), await count()], ["1", "2"], "interpreters of the new module");
 });
