@@ -297,8 +297,10 @@ function jsAppProblem(
 }
 
 /**
- * CCF compiles every module to bytecode here; Consortia's runtime compiles per call, so the
- * bytecode map is emptied and the version records the engine, as CCF's apply leaves them.
+ * CCF compiles every module to bytecode here. This QuickJS build cannot save or load bytecode,
+ * so the compiled code Consortia keeps is its cached interpreters (src/js/interpreter-cache.ts),
+ * which a write to the bytecode map drops: the map is emptied and the version records the
+ * engine, as CCF's apply leaves them.
  */
 function refreshAppBytecodeCache(binding: CcfBinding): void {
   binding.tx.rw(SERVICE_TABLES.modulesQuickjsBytecode).clear();
