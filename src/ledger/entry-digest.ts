@@ -103,11 +103,16 @@ function serviceCertOf(maps: readonly MapWrites[]): string | null | undefined {
   const value = maps.find((m) => m.name === SERVICE_TABLES.serviceInfo)?.writes[0]?.value;
   // A removal of service.info (never written by a service) leaves the certificate in force.
   if (value == null) return undefined;
-  let cert: unknown;
+  return certOfServiceInfo(value);
+}
+
+/** The certificate a stored service.info value names, or null when it names none. */
+export function certOfServiceInfo(info: Uint8Array): string | null {
   try {
-    cert = (JSON.parse(fromUtf8(value)) as { cert?: unknown }).cert;
+    const cert = (JSON.parse(fromUtf8(info)) as { cert?: unknown }).cert;
+    return typeof cert === "string" ? cert : null;
   } catch (err: unknown) {
     if (!isTextDecodeError(err)) throw err;
+    return null;
   }
-  return typeof cert === "string" ? cert : null;
 }

@@ -144,11 +144,6 @@ export class LedgerVerifier {
     this.previousSigned = this.last;
   }
 
-  /** The service certificate signing certificates must be issued by, if one was given. */
-  get serviceCertOption(): string | undefined {
-    return this.options.serviceCertPem;
-  }
-
   /** Seqno of the ledger's first entry. */
   get startSeqno(): Seqno {
     return this.start;

@@ -16,6 +16,7 @@ import type { VerifierStart } from "../../ledger/ledger-verifier.js";
 import { parseReceipt, verifyReceipt } from "../../ledger/receipt.js";
 import { snapshotDigest, splitSnapshotFile } from "../../ledger/snapshot.js";
 import { decodeSnapshotEntry } from "../../ledger/snapshot-format.js";
+import { certOfServiceInfo } from "../../ledger/entry-digest.js";
 import { CliError } from "../cli-error.js";
 
 export interface StartOptions {
@@ -125,7 +126,12 @@ function readSnapshot(path: string, serviceCertPem: string): VerifiedSnapshot {
   if (verdict.kind === "invalid") bad(`its receipt does not verify (${verdict.reason})`);
   const tree = singleton(publicMaps, SERVICE_TABLES.tree) ?? bad("it holds no Merkle tree");
   const info = singleton(publicMaps, SERVICE_TABLES.serviceInfo);
-  return { seqno, tree, hashAtSnapshot, serviceCertPem: info === null ? null : certOf(info) };
+  return {
+    seqno,
+    tree,
+    hashAtSnapshot,
+    serviceCertPem: info === null ? null : certOfServiceInfo(info),
+  };
 }
 
 function readSnapshotFile(path: string): Uint8Array {
@@ -141,15 +147,4 @@ function singleton(maps: readonly SnapshotMap[], name: string): Uint8Array | nul
   const map = maps.find((m) => m.name === name);
   const key = map?.keys.find((k) => equalBytes(k.key, SINGLETON_KEY_BYTES));
   return key?.value ?? null;
-}
-
-/** The certificate of a service.info value, or null when it names none. */
-function certOf(info: Uint8Array): string | null {
-  try {
-    const cert = (JSON.parse(fromUtf8(info)) as { cert?: unknown }).cert;
-    return typeof cert === "string" ? cert : null;
-  } catch (err: unknown) {
-    if (!isTextDecodeError(err)) throw err;
-    return null;
-  }
 }

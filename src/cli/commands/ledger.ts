@@ -138,6 +138,7 @@ async function verifyLedger(options: VerifyOptions): Promise<void> {
   let scan: Scan;
   try {
     scan = await scanLedger(options.dir, verifier, {
+      serviceCertPem,
       fromSeqno: plan.fromSeqno,
       jobs: jobsFor(options.jobs, totalBytes),
       onProgress: (done) => progress.update(done),
@@ -178,14 +179,20 @@ function newVerifier(serviceCertPem: string | undefined, start: VerifierStart): 
 async function scanLedger(
   dir: string,
   verifier: LedgerVerifier,
-  read: { fromSeqno: number; jobs: number; onProgress: (done: number) => void },
+  read: {
+    fromSeqno: number;
+    jobs: number;
+    /** --service-cert, which node signatures are checked against where entries are digested. */
+    serviceCertPem: string | undefined;
+    onProgress: (done: number) => void;
+  },
 ): Promise<Scan> {
   let tornTail: string | null = null;
   let firstUnsigned: EntryPosition | null = null;
   const digester =
     read.jobs > 0
-      ? workerDigester(read.jobs, verifier.serviceCertOption)
-      : inlineDigester(verifier.serviceCertOption);
+      ? workerDigester(read.jobs, read.serviceCertPem)
+      : inlineDigester(read.serviceCertPem);
   try {
     const files = planLedgerFiles(dir, read.fromSeqno);
     const requests = files.map((file, i) => ({

@@ -311,18 +311,9 @@ function readSlot(
   const last = position.index === position.total - 1;
   for (const file of slot.copies) {
     options.onFile?.(file, position.index, position.total);
-    const raw = readFileSync(file.path);
-    // A plain Uint8Array view, so consumers never see Buffer semantics.
-    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const scanOptions = {
-      fileName: file.name,
-      firstSeqno: file.firstSeqno,
-      lastSeqno: file.lastSeqno,
-      tornTailAllowed: last && file.lastSeqno === null,
-    };
-    if (!slot.readOnly) return { file, bytes, scan: scanChunk(bytes, scanOptions) };
+    if (!slot.readOnly) return { file, ...readLedgerFile(file, last) };
     try {
-      return { file, bytes, scan: scanChunk(bytes, scanOptions) };
+      return { file, ...readLedgerFile(file, last) };
     } catch (err: unknown) {
       if (!(err instanceof LedgerError)) throw err;
       options.onIgnoredFile?.(file.path, err.message);
