@@ -14,51 +14,16 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli } from "../helpers/cli.js";
 import { buildTsApp } from "../helpers/js-app-build.js";
+import { httpsRequest as https, type Reply, type Tls } from "../helpers/https.js";
 import { freePortBlock, isAlive } from "../helpers/network.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 const FIXTURE = join(REPO, "test", "fixtures", "js-apps", "ccf-app");
-
-interface Reply {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-interface Tls {
-  ca: string;
-  cert?: string;
-  key?: string;
-}
-
-function https(
-  url: string,
-  tls: Tls,
-  method: string,
-  body?: string,
-  headers: Record<string, string> = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const all = body === undefined ? headers : { "content-type": "application/json", ...headers };
-    const req = request(url, { method, headers: all, ...tls, agent: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }),
-      );
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 /** Repeats `call` until `done` holds for its reply, up to ~5 s. */
 async function until(call: () => Promise<Reply>, done: (r: Reply) => boolean): Promise<Reply> {

@@ -14,64 +14,21 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli } from "../helpers/cli.js";
+import { httpsRequest, type Reply, type Tls } from "../helpers/https.js";
 import { freePortBlock, isAlive } from "../helpers/network.js";
 
 const APP_DIR = join(import.meta.dirname, "..", "fixtures", "js-apps", "logging");
 
-interface Reply {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
+function https(url: string, tls: Tls, method: string, body?: string, type?: string) {
+  return httpsRequest(url, tls, method, body, type === undefined ? {} : { "content-type": type });
 }
 
-interface Tls {
-  ca: string;
-  cert?: string;
-  key?: string;
-}
-
-function https(
-  url: string,
-  tls: Tls,
-  method: string,
-  body?: string,
-  type?: string,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers = body === undefined ? {} : { "content-type": type ?? "application/json" };
-    const req = request(url, { method, headers, ...tls, agent: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }),
-      );
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-function httpsWith(url: string, tls: Tls, headers: Record<string, string>): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: "GET", headers, ...tls, agent: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }),
-      );
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
+function httpsWith(url: string, tls: Tls, headers: Record<string, string>) {
+  return httpsRequest(url, tls, "GET", undefined, headers);
 }
 
 /** Repeats `call` until `done` holds for its reply (replication to the backup), up to ~5 s. */

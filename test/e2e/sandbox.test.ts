@@ -13,42 +13,14 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { memberIdFromCert } from "../../src/crypto/identity.js";
 import { decryptShare } from "../../src/node/recovery/recovery-shares.js";
 import { runCli } from "../helpers/cli.js";
+import { httpsRequest as https } from "../helpers/https.js";
 import { freePortBlock, isAlive, sleep, waitFor } from "../helpers/network.js";
-
-interface Reply {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-function https(
-  url: string,
-  tls: { ca: string; cert: string; key: string },
-  method: string,
-  body?: string,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers = body === undefined ? {} : { "content-type": "application/json" };
-    const req = request(url, { method, headers, ...tls, agent: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }),
-      );
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 async function killNode(pid: number): Promise<void> {
   if (!isAlive(pid)) return;
