@@ -35,16 +35,19 @@ import { checkPut, etcdVersion, findLeader, putBodies, startEtcdCluster } from "
 import type { EtcdCluster } from "./etcd.js";
 import {
   machineContext,
+  measureProcessCpu,
   measureSteal,
   round,
   runLoad,
   type LoadResult,
+  type ProcessCpu,
   type StealWindow,
 } from "./load.js";
 import {
   findPrimary,
   getJson,
   nodePids,
+  nodeProcesses,
   signalAll,
   startSandbox,
   stopSandbox,
@@ -128,6 +131,8 @@ interface ConsortiaFigures {
   readonly load: LoadResult;
   readonly commit: CommitReport;
   readonly steal: StealWindow;
+  /** CPU seconds of each node and of the bench process during the load. */
+  readonly cpu: ProcessCpu[];
 }
 
 function headerValue(headers: Record<string, unknown>, name: string): unknown {
@@ -194,7 +199,15 @@ async function benchConsortia(jsApp: boolean): Promise<ConsortiaFigures> {
     let counter = 0;
     tracker.start();
     const steal = measureSteal();
+    const cpu = measureProcessCpu(
+      nodeProcesses(workspace).map((p) => ({
+        label: p.index === primary.node.index ? `node ${p.index} (primary)` : `node ${p.index}`,
+        pid: p.pid,
+      })),
+      "bench (load + polls)",
+    );
     let load: LoadResult;
+    let cpuUsed: ProcessCpu[];
     try {
       load = await runLoad({
         url: primary.node.url,
@@ -213,6 +226,7 @@ async function benchConsortia(jsApp: boolean): Promise<ConsortiaFigures> {
           last = undefined;
         },
       });
+      cpuUsed = cpu();
       loading = false;
       await tracker.drain(DRAIN_MS);
     } finally {
@@ -227,6 +241,7 @@ async function benchConsortia(jsApp: boolean): Promise<ConsortiaFigures> {
       load,
       commit,
       steal: steal(),
+      cpu: cpuUsed,
     };
   } finally {
     for (const note of await stopSandbox(workspace)) console.error(`bench: ${note}`);
@@ -320,7 +335,20 @@ function printConsortia(c: ConsortiaFigures, app: string): void {
         (commit.lastPollError === undefined ? "" : ` (last poll error: ${commit.lastPollError})`),
     );
   }
+  console.log(`  CPU / commit ${cpuText(c)}`);
   console.log(`  VM steal     ${stealText(c.steal)} of all cores during the load`);
+}
+
+/** Microseconds of CPU per transaction committed in the window, for one process's seconds. */
+const usPerCommit = (c: ConsortiaFigures, cpuS: number): number =>
+  (cpuS * 1e6) / Math.max(1, c.commit.committedInWindow);
+
+function cpuText(c: ConsortiaFigures): string {
+  const parts = c.cpu.map(
+    (p) => `${p.label} ${p.cpuS === null ? "n/a" : `${fmt(usPerCommit(c, p.cpuS))} µs`}`,
+  );
+  const total = c.cpu.reduce((sum, p) => sum + (p.cpuS ?? 0), 0);
+  return `${parts.join(", ")}; all ${fmt(usPerCommit(c, total))} µs (from /proc)`;
 }
 
 function printEtcd(e: EtcdFigures): void {
@@ -362,6 +390,13 @@ function consortiaJson(c: ConsortiaFigures) {
     errors: c.load.errors,
     non_2xx: c.load.non2xx,
     cpu_steal_s: c.steal.stealS,
+    cpu_s: Object.fromEntries(c.cpu.map((p) => [p.label, p.cpuS])),
+    cpu_us_per_commit: Math.round(
+      usPerCommit(
+        c,
+        c.cpu.reduce((sum, p) => sum + (p.cpuS ?? 0), 0),
+      ),
+    ),
   };
 }
 

@@ -140,6 +140,57 @@ export function measureSteal(): () => StealWindow {
   };
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ; 100 on every Linux port). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) process `pid` has used so far (all its threads, or with
+ * `mainThreadOnly` its main thread: the event loop), from /proc, or null.
+ */
+export function processCpuSeconds(pid: number, mainThreadOnly = false): number | null {
+  try {
+    const path = mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`;
+    const stat = readFileSync(path, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces: the first
+    // is field 3 (state), so utime (field 14) and stime (field 15) are at 11 and 12.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Number.isFinite(ticks) ? ticks / USER_HZ : null;
+  } catch {
+    // Exited, or not Linux: not reported.
+    return null;
+  }
+}
+
+/** CPU seconds one process spent during a measurement window; null when unreadable. */
+export interface ProcessCpu {
+  readonly label: string;
+  readonly cpuS: number | null;
+}
+
+/**
+ * Starts measuring the CPU time of each labelled process, and of this one (labelled `self`,
+ * from process.cpuUsage(), which includes its worker threads); the returned function ends it.
+ */
+export function measureProcessCpu(
+  processes: readonly { label: string; pid: number }[],
+  self: string,
+): () => ProcessCpu[] {
+  const start = processes.map((p) => processCpuSeconds(p.pid));
+  const selfStart = process.cpuUsage();
+  return () => {
+    const measured = processes.map((p, i) => {
+      const end = processCpuSeconds(p.pid);
+      const begin = start[i];
+      const cpuS = end === null || begin === null || begin === undefined ? null : end - begin;
+      return { label: p.label, cpuS: cpuS === null ? null : round(cpuS, 2) };
+    });
+    const used = process.cpuUsage(selfStart);
+    measured.push({ label: self, cpuS: round((used.user + used.system) / 1e6, 2) });
+    return measured;
+  };
+}
+
 export interface MachineContext {
   readonly cores: number;
   readonly loadavg: readonly number[];

@@ -1,10 +1,11 @@
 /**
  * `node --import tsx bench/request-profile.ts [--runs 3] [--duration 8] [--connections 32]
- *     [--port 8800] [--warmup 1] [--profile] [--top 40] [--save-profile file.cpuprofile] [--json]`
+ *     [--port 8800] [--warmup 1] [--profile] [--top 40] [--save-profile file.cpuprofile]
+ *     [--app builtin|js] [--json]`
  *
  * Per-request CPU of a node: starts a 1-node sandbox exactly as `npm run bench` does
  * (bench/sandbox.ts), drives POST /app/log/private as user0 over mTLS keep-alive (autocannon)
- * and reports, per run, responses per second and the node process's CPU (utime + stime from
+ * (with --app js, against bench/js-logging-app deployed by set_js_app) and reports, per run, responses per second and the node process's CPU (utime + stime from
  * /proc/<pid>/stat) per response. Runs are independent sandboxes; the summary gives medians,
  * since this machine is noisy.
  *
@@ -21,10 +22,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { runLoad } from "./load.js";
+import { processCpuSeconds, runLoad } from "./load.js";
 import { nodePids, signalAll, startSandbox, stopSandbox } from "./sandbox.js";
 
-const CLOCK_TICKS_PER_S = 100;
 const SAMPLING_INTERVAL_US = 250;
 const PROFILE_WRITE_WAIT_MS = 5_000;
 
@@ -66,8 +66,12 @@ const { values: args } = parseArgs({
     top: { type: "string", default: "40" },
     "save-profile": { type: "string" },
     json: { type: "boolean", default: false },
+    app: { type: "string", default: "builtin" },
   },
 });
+if (args.app !== "builtin" && args.app !== "js") throw new Error("--app: builtin or js");
+/** With --app js, the JS twin of the logging app that `npm run bench -- --app js` deploys. */
+const jsAppDir = args.app === "js" ? join(import.meta.dirname, "js-logging-app") : undefined;
 const runs = Number(args.runs);
 const durationS = Number(args.duration);
 const warmupS = Number(args.warmup);
@@ -101,12 +105,9 @@ watchdog.unref();
 
 /** utime + stime of a process (all threads), or of its main thread, in microseconds. */
 function cpuMicros(pid: number, mainThreadOnly = false): number {
-  const path = mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`;
-  const stat = readFileSync(path, "utf8");
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(rest[11]) + Number(rest[12]);
-  return (ticks * 1_000_000) / CLOCK_TICKS_PER_S;
+  const seconds = processCpuSeconds(pid, mainThreadOnly);
+  if (seconds === null) throw new Error(`cannot read the CPU time of PID ${pid} from /proc`);
+  return seconds * 1_000_000;
 }
 
 interface RunFigures {
@@ -151,7 +152,7 @@ async function oneRun(index: number): Promise<RunFigures> {
   try {
     const profileOut = join(scratch, "node");
     const sandbox = startWith(args.profile ? profileOut : undefined, () =>
-      startSandbox(workspace, port + 10 * index, 1),
+      startSandbox(workspace, port + 10 * index, 1, undefined, jsAppDir),
     );
     const node = sandbox.nodes[0]!;
     const pid = nodePids(workspace)[0];

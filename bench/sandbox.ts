@@ -112,13 +112,14 @@ function nodesFromBanner(stdout: string): SandboxNode[] {
   }));
 }
 
-function nodeProcesses(workspace: string): { pid: number; dir: string }[] {
-  const found: { pid: number; dir: string }[] = [];
-  for (const { dir } of nodeDirs(workspace)) {
+/** The running nodes of a sandbox workspace: index, PID and directory of each. */
+export function nodeProcesses(workspace: string): { index: number; pid: number; dir: string }[] {
+  const found: { index: number; pid: number; dir: string }[] = [];
+  for (const { index, dir } of nodeDirs(workspace)) {
     const file = join(dir, "node.pid");
     if (!existsSync(file)) continue;
     const pid = Number(readFileSync(file, "utf8").trim());
-    if (Number.isSafeInteger(pid) && pid > 0) found.push({ pid, dir });
+    if (Number.isSafeInteger(pid) && pid > 0) found.push({ index, pid, dir });
   }
   return found;
 }

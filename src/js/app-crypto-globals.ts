@@ -37,7 +37,7 @@ import {
 import { JWK_TO_PEM, PEM_TO_JWK } from "./app-crypto-jwk.js";
 import { isValidX509CertBundle, isValidX509CertChain } from "./app-crypto-x509.js";
 import { isForeignError } from "../base/errors.js";
-import { newHostFunction, type HostFunctionResult } from "./host-function.js";
+import { newHostFunction, type HostFunctionResult, newGuestArrayBuffer } from "./host-function.js";
 import { JsSandboxError, JsSandboxErrorCode } from "./sandbox.js";
 
 export interface AppCryptoOptions {
@@ -274,7 +274,7 @@ interface Codec extends Readers {
 function codec(ctx: QuickJSContext): Codec {
   return {
     ...readers(ctx),
-    buf: (b) => ctx.newArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)),
+    buf: (b) => newGuestArrayBuffer(ctx, b),
     json: (value) => ctx.newString(JSON.stringify(value)),
     bool: (b) => (b ? ctx.true : ctx.false),
   };

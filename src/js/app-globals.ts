@@ -24,7 +24,7 @@
  * host primitives that never become globals; the primitives check their arguments again.
  */
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
-import { newHostFunction, type HostFunctionResult } from "./host-function.js";
+import { newHostFunction, type HostFunctionResult, newGuestArrayBuffer } from "./host-function.js";
 import { JsSandboxError, JsSandboxErrorCode } from "./sandbox.js";
 
 /** What a JS app may learn from the node about consensus. */
@@ -253,9 +253,7 @@ function readHistorical(
   view.dispose();
   const value = state.get(ctx.getString(name), bytes);
   if (value === undefined) return ctx.undefined;
-  return ctx.newArrayBuffer(
-    value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
-  );
+  return newGuestArrayBuffer(ctx, value);
 }
 
 function historicalPrimitives(

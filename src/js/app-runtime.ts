@@ -44,7 +44,7 @@ import {
   type JsHistoricalState,
 } from "./app-globals.js";
 import { RESERVED_MODULE_PREFIX } from "./app-bundle.js";
-import { newHostFunction } from "./host-function.js";
+import { newHostFunction, newGuestArrayBuffer } from "./host-function.js";
 import type { QuickJSWASMModule } from "./quickjs.js";
 import { InterpreterCache, JsInterpreter, normalisedModules } from "./interpreter-cache.js";
 import {
@@ -169,11 +169,20 @@ const HOST_GLOBAL = "__consortiaRequest";
  */
 const BODY_TEXT_FIELD = "\u0000bodyText";
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * Passed instead of the caller's JSON when it is the one the interpreter's previous call got
+ * (a client's requests on one connection all have the same caller, ~1 KB with its certificate):
+ * the guest keeps the last caller text. Not JSON, so no caller is ever mistaken for it (and no
+ * NUL: quickjs-emscripten passes strings to the guest as C strings).
+ */
+const SAME_CALLER = "=";
 
 /** Builds the request object, calls the handler and turns its response into plain data. */
 const DISPATCH_SOURCE = String.raw`const host = globalThis.${HOST_GLOBAL};
 delete globalThis.${HOST_GLOBAL};
 const BODY_TEXT = ${JSON.stringify(BODY_TEXT_FIELD)};
+const SAME_CALLER = ${JSON.stringify(SAME_CALLER)};
+let lastCallerText = "";
 function requestBody(text) {
   let bytes;
   const get = () => (bytes === undefined ? (bytes = host.body()) : bytes);
@@ -226,7 +235,8 @@ function wire(response) {
   for (const [k, v] of Object.entries(response.headers ?? {})) headers[k] = String(v);
   return { status, headers, body: wireBody(response.body) };
 }
-export function dispatch(ns, requestText, module, name, callerText) {
+export function dispatch(ns, requestText, module, name, callerArg) {
+  const callerText = callerArg === SAME_CALLER ? lastCallerText : (lastCallerText = callerArg);
   const handler = ns[name];
   if (typeof handler !== "function") {
     throw new TypeError("module " + module.slice(1) + " exports no function " + name);
@@ -258,6 +268,8 @@ interface RequestSlot {
   readonly state: JsAppRequestState;
   readonly io: CallIo;
   services: JsAppServices;
+  /** The caller JSON the interpreter's previous call got ("" for none): see SAME_CALLER. */
+  lastCaller: string;
 }
 
 /** An endpoint's handler and its reuse policy (CCF's `interpreter_reuse.key`, if any). */
@@ -330,11 +342,13 @@ export class JsAppRuntime {
       const spent = Date.now() - startedMs;
       const limits = { ...this.limits, deadlineMs: Math.max(1, this.limits.deadlineMs - spent) };
       const caller = request.caller === undefined ? "" : JSON.stringify(request.caller);
+      const callerArg = caller !== "" && caller === slot.lastCaller ? SAME_CALLER : caller;
+      slot.lastCaller = caller;
       const args = [
         JSON.stringify(requestJson(request)),
         endpoint.module,
         endpoint.handler,
-        caller,
+        callerArg,
       ];
       const outcome = interpreter.call(endpoint.module, args, limits);
       return toAppOutcome(outcome, slot.io.responseBytes, slot.state);
@@ -355,6 +369,7 @@ export class JsAppRuntime {
       state: { applyWrites: null, claimsDigest: null },
       io: { request, responseBytes: null },
       services,
+      lastCaller: "",
     };
     const forward: JsAppServices = {
       lastCommittedTxId: () => slot.services.lastCommittedTxId(),
@@ -461,8 +476,7 @@ function requestJson(request: JsAppRequest): JsonValue {
 
 function installRequestHost(ctx: QuickJSContext, io: CallIo): void {
   const obj = ctx.newObject();
-  const arrayBuffer = (b: Uint8Array): QuickJSHandle =>
-    ctx.newArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  const arrayBuffer = (b: Uint8Array): QuickJSHandle => newGuestArrayBuffer(ctx, b);
   const bytesOf = (h: QuickJSHandle | undefined): Uint8Array => {
     if (h === undefined) throw new TypeError("an ArrayBuffer is needed");
     const view = ctx.getArrayBuffer(h);

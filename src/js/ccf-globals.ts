@@ -25,6 +25,7 @@ import {
   JsHostErrorCode,
   newHostFunction,
   type HostFunctionResult,
+  newGuestArrayBuffer,
 } from "./host-function.js";
 import { JsSandboxError, JsSandboxErrorCode, type ContextSetup } from "./sandbox.js";
 
@@ -46,16 +47,16 @@ export interface CcfBinding {
 
 /** Why `access` forbids writing map `name`, or null when it allows it. */
 export function writeDenial(access: KvAccess, name: string): string | null {
-  const shown = JSON.stringify(name);
-  if (access.mode === "read-only") return `map ${shown} is read-only in this context`;
+  const shown = (): string => JSON.stringify(name);
+  if (access.mode === "read-only") return `map ${shown()} is read-only in this context`;
   const writable = access.writablePrefixes;
   if (writable !== undefined && !writable.some((prefix) => name.startsWith(prefix))) {
     const allowed = writable.map((p) => JSON.stringify(p)).join(", ");
-    return `map ${shown} is read-only here: writes are limited to maps starting with ${allowed}`;
+    return `map ${shown()} is read-only here: writes are limited to maps starting with ${allowed}`;
   }
   const denied = access.readOnlyPrefixes?.find((prefix) => name.startsWith(prefix));
   if (denied !== undefined) {
-    return `map ${shown} is read-only here: maps starting with ${JSON.stringify(denied)} are`;
+    return `map ${shown()} is read-only here: maps starting with ${JSON.stringify(denied)} are`;
   }
   return null;
 }
@@ -180,8 +181,7 @@ function primitives(ctx: QuickJSContext, binding: CcfBinding): Record<string, Pr
       view.dispose();
     }
   };
-  const buf = (b: Uint8Array): QuickJSHandle =>
-    ctx.newArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  const buf = (b: Uint8Array): QuickJSHandle => newGuestArrayBuffer(ctx, b);
   const writable = (name: string): MapHandle => {
     const denial = writeDenial(binding.access, name);
     if (denial !== null) {

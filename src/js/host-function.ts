@@ -71,3 +71,13 @@ export function takeHostFault(ctx: QuickJSContext): AssertionError | undefined {
   hostFaults.delete(ctx);
   return fault;
 }
+
+/**
+ * A guest ArrayBuffer holding a copy of `bytes`. quickjs-emscripten copies an ArrayBuffer into
+ * WASM memory; a view over a whole buffer is passed as that buffer, without a copy of our own.
+ */
+export function newGuestArrayBuffer(ctx: QuickJSContext, bytes: Uint8Array): QuickJSHandle {
+  const { buffer, byteOffset, byteLength } = bytes;
+  const whole = byteOffset === 0 && byteLength === buffer.byteLength;
+  return ctx.newArrayBuffer(whole ? buffer : buffer.slice(byteOffset, byteOffset + byteLength));
+}

@@ -55,18 +55,27 @@ export interface JsInterpreterSpec {
 const STACK_OVERFLOW = "InternalError: stack overflow";
 /**
  * A reused interpreter's heap is measured after every call during which the WASM memory grew
- * (new memory was needed: someone holds more), and after every HEAP_CHECK_EVERY-th call; above
+ * (new memory was needed: someone holds more), and otherwise on a schedule; above
  * max_heap_bytes the interpreter is not reused. Without growth, what a call can keep is
  * bounded by the WASM memory already free, so the bound is max_heap_bytes plus what the
- * unchecked calls in between kept.
+ * unchecked calls in between kept. The schedule keeps that small: the first measurement comes
+ * after HEAP_CHECK_FIRST calls; each next one after as many calls as, at the rate the heap grew
+ * since the previous measurement, would use half the headroom left (at least 1, at most
+ * HEAP_CHECK_MAX: a measurement walks the heap, ~35-60 us, too dear for every request of an
+ * app that keeps nothing).
  */
-const HEAP_CHECK_EVERY = 8;
+const HEAP_CHECK_FIRST = 8;
+const HEAP_CHECK_MAX = 64;
 
 export class JsInterpreter {
   /** Calls made, including the failed one that made the interpreter unusable. */
   calls = 0;
   private healthy = true;
   private disposed = false;
+  /** The call after which the heap is measured next (see HEAP_CHECK_FIRST). */
+  private nextHeapCheck = HEAP_CHECK_FIRST;
+  /** The last heap measurement and the call it followed. */
+  private lastHeap: { readonly bytes: number; readonly calls: number } | undefined;
   /** Namespaces of the modules called so far (handles owned here, disposed with the context). */
   private readonly namespaces = new Map<string, QuickJSHandle>();
 
@@ -156,8 +165,10 @@ export class JsInterpreter {
         this.healthy = false;
       }
       const grew = this.wasmBytes() > wasmBefore;
-      if (this.healthy && (grew || this.calls % HEAP_CHECK_EVERY === 0)) {
-        if (this.heapBytes() > limits.memoryBytes) this.healthy = false;
+      if (this.healthy && (grew || this.calls >= this.nextHeapCheck)) {
+        const bytes = this.heapBytes();
+        if (bytes > limits.memoryBytes) this.healthy = false;
+        else this.scheduleHeapCheck(bytes, limits.memoryBytes);
       }
       return outcome;
     } catch (error) {
@@ -186,6 +197,19 @@ export class JsInterpreter {
     }
     this.namespaces.set(module, ns.value);
     return { value: ns.value };
+  }
+
+  /** Sets nextHeapCheck after a measurement of `bytes` under `limit` (see HEAP_CHECK_FIRST). */
+  private scheduleHeapCheck(bytes: number, limit: number): void {
+    const previous = this.lastHeap;
+    this.lastHeap = { bytes, calls: this.calls };
+    let interval = HEAP_CHECK_FIRST;
+    if (previous !== undefined) {
+      const perCall =
+        Math.max(0, bytes - previous.bytes) / Math.max(1, this.calls - previous.calls);
+      interval = perCall === 0 ? HEAP_CHECK_MAX : Math.floor((limit - bytes) / (2 * perCall));
+    }
+    this.nextHeapCheck = this.calls + Math.min(HEAP_CHECK_MAX, Math.max(1, interval));
   }
 
   private wasmBytes(): number {

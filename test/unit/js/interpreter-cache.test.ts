@@ -36,7 +36,8 @@ export function retain() { count += 1; globalThis.kept = (globalThis.kept ?? [])
 export function keepArrays() { count += 1; globalThis.arrays = (globalThis.arrays ?? []); for (let i = 0; i < 4; i++) globalThis.arrays.push(new Array(32768).fill(i + 0.5)); return { body: count }; }
 export function range() { globalThis.kept = ccf.historical.getStateRange(1, 1, 1); return { body: [ccf.bufToStr(globalThis.kept[0].kv["m"].get(ccf.strToBuf("k")))] }; }
 export function stale() { try { globalThis.kept[0].kv["m"].get(ccf.strToBuf("k")); return { body: ["readable"] }; } catch (e) { return { body: [String(e.message)] }; } }
-export function boom() { count += 1; throw new Error("kaboom"); }`;
+export function boom() { count += 1; throw new Error("kaboom"); }
+export function who(r) { const c = r.caller; if (c !== undefined) c.seen = true; return { body: [c === undefined ? null : c.id] }; }`;
 
 const SERVICES: JsAppServices = {
   lastCommittedTxId: () => ({ view: 2, seqno: 1 }),
@@ -107,6 +108,19 @@ test("an endpoint with interpreter_reuse keeps module state; one without starts 
   // Endpoints sharing a key share the interpreter; another key has its own.
   assert.equal(body(call(rt, "write", "k")), 3);
   assert.deepEqual(counts(rt, "other", 2), [1, 2]);
+});
+
+test("a reused interpreter sees each request's own caller, repeated, changed or absent", () => {
+  const rt = runtime();
+  const caller = (id: string) => ({ policy: "user_cert", id, data: null, cert: "PEM " + id });
+  const callers = [caller("a"), caller("a"), caller("b"), undefined, caller("b"), caller("a")];
+  const seen = callers.map((c) => {
+    const tx = new Store().begin();
+    const request = c === undefined ? REQUEST : { ...REQUEST, caller: c };
+    const endpoint = { module: "/app.js", handler: "who", interpreterReuse: "k" };
+    return body(rt.call(endpoint, request, { tx, access: { mode: "read-write" } }, SERVICES));
+  });
+  assert.deepEqual(seen, [["a"], ["a"], ["b"], [null], ["b"], ["a"]]);
 });
 
 test("read-write and read-only uses of a key get separate interpreters, as in CCF", () => {
