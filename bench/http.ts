@@ -168,6 +168,15 @@ function commitTrackerOn(url: string, tls: Tls, agent: Agent): CommitTracker {
   );
 }
 
+/** Starts measuring the CPU of each node of `workspace` and of this process (the load). */
+function measureNodesCpu(workspace: string, primaryIndex: number): () => ProcessCpu[] {
+  const nodes = nodeProcesses(workspace).map((p) => ({
+    label: p.index === primaryIndex ? `node ${p.index} (primary)` : `node ${p.index}`,
+    pid: p.pid,
+  }));
+  return measureProcessCpu(nodes, "bench (load + polls)");
+}
+
 /** Fails unless the node's /app/api lists the JS app's POST /app/log/private. */
 async function checkJsAppDeployed(url: string, tls: Tls): Promise<void> {
   const api = await getJson(url, "/app/api", tls);
@@ -199,13 +208,7 @@ async function benchConsortia(jsApp: boolean): Promise<ConsortiaFigures> {
     let counter = 0;
     tracker.start();
     const steal = measureSteal();
-    const cpu = measureProcessCpu(
-      nodeProcesses(workspace).map((p) => ({
-        label: p.index === primary.node.index ? `node ${p.index} (primary)` : `node ${p.index}`,
-        pid: p.pid,
-      })),
-      "bench (load + polls)",
-    );
+    const cpu = measureNodesCpu(workspace, primary.node.index);
     let load: LoadResult;
     let cpuUsed: ProcessCpu[];
     try {

@@ -4,9 +4,10 @@
  *     [--app builtin|js] [--json]`
  *
  * Per-request CPU of a node: starts a 1-node sandbox exactly as `npm run bench` does
- * (bench/sandbox.ts), drives POST /app/log/private as user0 over mTLS keep-alive (autocannon)
- * (with --app js, against bench/js-logging-app deployed by set_js_app) and reports, per run, responses per second and the node process's CPU (utime + stime from
- * /proc/<pid>/stat) per response. Runs are independent sandboxes; the summary gives medians,
+ * (bench/sandbox.ts), drives POST /app/log/private as user0 over mTLS keep-alive (autocannon;
+ * with --app js, against bench/js-logging-app deployed by set_js_app) and reports, per run,
+ * responses per second and the node process's CPU (utime + stime from /proc/<pid>/stat) per
+ * response. Runs are independent sandboxes; the summary gives medians,
  * since this machine is noisy.
  *
  * --profile preloads a small profiler into the nodes (NODE_OPTIONS --import of a module written
