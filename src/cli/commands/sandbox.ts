@@ -20,6 +20,7 @@
  * - the workspace is wiped only if it is empty or looks like a sandbox workspace (holds
  *   sandbox_common/), so a mistyped --workspace cannot delete someone's directory.
  */
+import { constitutionFileNames } from "../constitution-files.js";
 import {
   copyFileSync,
   existsSync,
@@ -69,8 +70,6 @@ interface SandboxOptions {
 }
 
 const READY_TIMEOUT_MS = 30_000;
-/** The constitution fragments in CCF's order; any other constitution/*.js follows, sorted. */
-const CONSTITUTION_ORDER = ["actions.js", "validate.js", "resolve.js", "apply.js"];
 
 const HELP_AFTER = `
 The workspace is a sandbox: if it exists it is WIPED first (only if it is empty or holds
@@ -210,13 +209,7 @@ export function findPackageRoot(from: string = dirname(fileURLToPath(import.meta
 
 function copyConstitution(common: string): string[] {
   const source = join(findPackageRoot(), "constitution");
-  const names = readdirSync(source).filter((n) => n.endsWith(".js"));
-  const rank = (n: string) => {
-    const i = CONSTITUTION_ORDER.indexOf(n);
-    return i < 0 ? CONSTITUTION_ORDER.length : i;
-  };
-  names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  return names.map((name) => {
+  return constitutionFileNames(source).map((name) => {
     copyFileSync(join(source, name), join(common, name));
     return join(common, name);
   });
