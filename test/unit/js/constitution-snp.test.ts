@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Store } from "../../../src/kv/store.js";
 import { QuickJsConstitution } from "../../../src/js/constitution.js";
+import { joinPolicyView } from "../../../src/gov/join-policy.js";
 import {
   defaultConstitutionSource,
   expectError,
@@ -205,4 +206,25 @@ test("set_snp_minimum_tcb_version_hex decodes CCF's hex by product; remove needs
     /CPUID 00a10f11 not found/,
   );
   invalid(w, "remove_snp_minimum_tcb_version", { cpuid: "zz" }, /cpuid must be 8 lowercase hex/);
+});
+
+test("the rows the actions write read back through the typed join policy view", async () => {
+  const w = await world();
+  const hostData = "c4".repeat(32);
+  const tcb = { boot_loader: 3, tee: 0, snp: 8, microcode: 115 };
+  expectOk(
+    run(
+      w,
+      ["add_snp_measurement", { measurement: MEASUREMENT }],
+      ["add_snp_host_data", { host_data: hostData }],
+      ["add_snp_uvm_endorsement", { did: DID, feed: "feed", svn: "7" }],
+      ["set_snp_minimum_tcb_version", { cpuid: GENOA, tcb_version: tcb }],
+    ),
+  );
+  assert.deepEqual(joinPolicyView(w.store.begin()).snp, {
+    measurements: [MEASUREMENT],
+    hostData: { [hostData]: "" },
+    uvmEndorsements: { [DID]: { feed: { svn: "7" } } },
+    tcbVersions: { [GENOA]: tcb },
+  });
 });
