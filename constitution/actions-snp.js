@@ -37,14 +37,18 @@ function snpBufToHex(buf) {
   return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The SEV-SNP product of a CPUID key (CCF's hex form of CPUID Fn0000_0001_EAX). */
+/**
+ * The SEV-SNP product of a CPUID key (CCF's hex form of CPUID Fn0000_0001_EAX), by AMD's model
+ * ranges as the verifier (src/attestation) names them; undefined for any other CPU.
+ */
 function snpProductOfCpuid(cpuid) {
   const eax = parseInt(cpuid, 16);
   const family = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff);
   const model = (((eax >> 16) & 0xf) << 4) | ((eax >> 4) & 0xf);
-  if (family === 0x19 && model === 0x01) return "Milan";
-  if (family === 0x19 && model === 0x11) return "Genoa";
-  if (family === 0x1a && model === 0x01) return "Turin";
+  if (family === 0x19 && model <= 0x0f) return "Milan";
+  if (family === 0x19 && ((model >= 0x10 && model <= 0x1f) || (model >= 0xa0 && model <= 0xaf)))
+    return "Genoa";
+  if (family === 0x1a && model <= 0x11) return "Turin";
   return undefined;
 }
 
