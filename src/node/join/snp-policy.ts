@@ -16,6 +16,7 @@
  * The check is a pure function over a snapshot of the tables (readSnpJoinPolicy) and returns
  * the reason for a refusal, or null; the join endpoint answers 401 InvalidQuote with it.
  */
+import type { SnpReport } from "../../attestation/snp.js";
 import {
   entriesById,
   GOV_MAPS,
@@ -30,20 +31,7 @@ export interface SnpJoinEvidence {
   measurement: string;
   /** Lowercase hex. */
   hostData: string;
-  report: {
-    version: number;
-    product: string;
-    /** CCF's hex CPUID form; absent for version 2 reports. */
-    cpuid?: string | undefined;
-    reportedTcb: {
-      bootloader: number;
-      tee: number;
-      snp: number;
-      microcode: number;
-      fmc?: number | undefined;
-      hex: string;
-    };
-  };
+  report: Pick<SnpReport, "version" | "product" | "cpuid" | "reportedTcb">;
 }
 
 /** The `nodes.snp.*` tables as one join reads them. */

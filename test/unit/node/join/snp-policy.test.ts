@@ -1,10 +1,24 @@
 // The SEV-SNP join policy (src/node/join/snp-policy.ts) as pure functions over evidence built
 // here (real reports cannot bind a test key: their report_data is fixed), and readSnpJoinPolicy
 // over a real Store: each table's refusal names what failed, in CCF's order (host data,
-// measurement or UVM endorsements, then TCB), and the TCB comparison is CCF's is_valid.
+// measurement or UVM endorsements, then TCB), and the TCB comparison is CCF's is_valid. CCF's
+// Milan vector, verified, is checked against tables written by the constitution's actions.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { Store } from "../../../../src/kv/store.js";
+import { verifySnpReport } from "../../../../src/attestation/snp.js";
+import { QuickJsConstitution } from "../../../../src/js/constitution.js";
+import {
+  defaultConstitutionSource,
+  expectOk,
+  inTx,
+  proposal,
+  RecordingHost,
+  seed,
+  SINGLETON,
+  T,
+} from "../../../fixtures/constitution/harness.js";
 import { GOV_MAPS, setById, type SnpTcbVersionPolicy } from "../../../../src/gov/tables.js";
 import {
   parseCpuid,
@@ -97,7 +111,8 @@ test("the CPUID must have a minimum TCB entry, matched by family, model and step
     undefined,
   );
   assert.match(stepping ?? "", /No minimum TCB version/);
-  const v2 = snpJoinRefusal(policy(), evidence({ version: 2, cpuid: undefined }), undefined);
+  const { cpuid: _, ...v2Report } = evidence({ version: 2 }).report;
+  const v2 = snpJoinRefusal(policy(), { ...evidence(), report: v2Report }, undefined);
   assert.match(v2 ?? "", /report version 2 carries no CPUID/);
 });
 
@@ -161,4 +176,38 @@ test("readSnpJoinPolicy reads the four nodes.snp tables of a transaction", () =>
     tcbVersions: [[MILAN, MIN]],
   });
   assert.equal(snpJoinRefusal(read, evidence(), undefined), null);
+});
+
+test("CCF's Milan vector, verified, joins under a policy the constitution's actions set", async () => {
+  const report = verifySnpReport(
+    new Uint8Array(readFileSync("test/fixtures/snp/milan-report.bin")),
+    readFileSync("test/fixtures/snp/milan-endorsements.pem", "utf8"),
+    { now: new Date("2026-01-01T00:00:00Z") },
+  );
+  const verified = { measurement: report.measurement, hostData: report.hostData, report };
+  const store = new Store();
+  seed(store, [[T.serviceInfo, SINGLETON, { status: "Open" }]]);
+  const gov = await QuickJsConstitution.create(defaultConstitutionSource(), {
+    host: new RecordingHost(),
+  });
+  const apply = (...actions: [string, unknown][]) => {
+    const p = proposal(...actions);
+    assert.equal(expectOk(gov.validate(store.begin(), p)).valid, true);
+    expectOk(inTx(store, (tx) => gov.apply(tx, p, "p")));
+  };
+  apply(
+    ["add_snp_measurement", { measurement: report.measurement }],
+    ["add_snp_host_data", { host_data: report.hostData }],
+    ["set_snp_minimum_tcb_version_hex", { cpuid: MILAN, tcb_version: report.reportedTcb.hex }],
+  );
+  const refusal = () => snpJoinRefusal(readSnpJoinPolicy(store.begin()), verified, undefined);
+  assert.equal(refusal(), null);
+  // The vector's TCB is bootloader 4, tee 0, snp 24, microcode 219: one more snp is too much.
+  const higher = { boot_loader: 4, tee: 0, snp: 25, microcode: 219 };
+  apply(["set_snp_minimum_tcb_version", { cpuid: MILAN, tcb_version: higher }]);
+  assert.match(refusal() ?? "", /snp is 24, below the minimum 25$/);
+  apply(["remove_snp_minimum_tcb_version", { cpuid: MILAN }]);
+  assert.match(refusal() ?? "", /No minimum TCB version is set for CPUID 00a00f11 \(Milan\)/);
+  apply(["remove_snp_measurement", { measurement: report.measurement }]);
+  assert.match(refusal() ?? "", /known enclave measurement: measurement 5feee30d/);
 });
