@@ -6,15 +6,17 @@
  * at the current time, and describes every field of the report as SnpAttestationResult.
  *
  * As in CCF, a report that does not verify is a RangeError in the guest carrying the verifier's
- * message, and so is an `endorsed_tcb` (CCF's hex form) other than the reported TCB. Differences
- * from CCF 6.0.17, where its runtime and ccf-app's declaration disagree or CCF does more:
+ * message, and so is an `endorsed_tcb` (CCF's hex form) other than the reported TCB. UVM
+ * endorsements, when given, must verify, endorse the report's measurement and be allowed by
+ * CCF's default roots of trust (Microsoft's UVM feeds); the result then carries their
+ * {did, feed, svn} as `uvm_endorsements`. Differences from CCF 6.0.17, where its runtime and
+ * ccf-app's declaration disagree:
  *  - TCB versions (platform_version, reported_tcb, committed_tcb, launch_tcb) are objects
  *    {boot_loader, tee, snp, microcode, fmc (Turin only)} as ccf-app declares TcbVersion, plus
  *    `hexstring`, the hex string CCF's runtime returns in their place;
  *  - platform_info is given under ccf-app's name and under CCF's misspelt "plaform_info";
  *  - current_build/minor/major are read at AMD's offsets (build first), where CCF reads minor
- *    and build swapped;
- *  - UVM endorsements are not verified: passing them is a RangeError saying so.
+ *    and build swapped.
  *
  * Byte fields travel to the guest as hex and become ArrayBuffers there (app-globals.ts).
  */
@@ -22,6 +24,12 @@ import { fromHex, fromUtf8, getU32LE, toHex } from "../base/bytes.js";
 import { isTextDecodeError } from "../base/errors.js";
 import { SnpVerificationError, verifySnpReport, type SnpReport } from "../attestation/snp.js";
 import type { SnpTcb } from "../attestation/snp.js";
+import {
+  matchUvmRootsOfTrust,
+  UvmEndorsementError,
+  verifyUvmEndorsements,
+  type UvmRootOfTrust,
+} from "../crypto/uvm-endorsements.js";
 
 /** The fields of SnpAttestationResult.attestation that are ArrayBuffers (hex on the wire). */
 export const SNP_BYTE_FIELDS = [
@@ -50,6 +58,38 @@ export interface SnpTcbVersionJson {
 /** SnpAttestationResult with every ArrayBuffer as hex. */
 export interface SnpAttestationJson {
   attestation: Record<string, unknown>;
+  uvm_endorsements?: UvmRootOfTrust;
+}
+
+const MICROSOFT_SUPPLY_CHAIN_CA = "did:x509:0:sha256:I__iuL25oXEVFdTP_aBLx_eT1RPHbCQ_ECBQfYZpt9s";
+
+/**
+ * CCF 6's default_uvm_roots_of_trust (src/node/uvm_endorsements.h), the only ones
+ * verifySnpAttestation accepts: Azure's confidential AKS and ACI utility VMs.
+ */
+export const DEFAULT_UVM_ROOTS_OF_TRUST: readonly UvmRootOfTrust[] = [
+  {
+    did: `${MICROSOFT_SUPPLY_CHAIN_CA}::eku:1.3.6.1.4.1.311.76.59.1.2`,
+    feed: "ContainerPlat-AMD-UVM",
+    svn: "100",
+  },
+  {
+    did: `${MICROSOFT_SUPPLY_CHAIN_CA}::eku:1.3.6.1.4.1.311.76.59.1.5`,
+    feed: "ConfAKS-AMD-UVM",
+    svn: "1",
+  },
+];
+
+/** The endorsement's {did, feed, svn} once it verifies and a default root of trust allows it. */
+function checkUvmEndorsements(raw: Uint8Array, report: SnpReport): UvmRootOfTrust {
+  try {
+    const endorsement = verifyUvmEndorsements(raw);
+    matchUvmRootsOfTrust(endorsement, report.measurement, DEFAULT_UVM_ROOTS_OF_TRUST);
+    return { did: endorsement.did, feed: endorsement.feed, svn: endorsement.svn };
+  } catch (err: unknown) {
+    if (!(err instanceof UvmEndorsementError)) throw err;
+    return refuse(`UVM endorsements: ${err.message}`);
+  }
 }
 
 /** Byte ranges of the report not named by SnpReport (AMD SEV-SNP ABI, ATTESTATION_REPORT). */
@@ -196,9 +236,6 @@ export interface SnpAttestationArgs {
 
 /** Verifies and describes; throws RangeError (the guest's exception) when it does not verify. */
 export function verifySnpAttestation(args: SnpAttestationArgs, now: Date): SnpAttestationJson {
-  if (args.uvmEndorsements !== undefined) {
-    refuse("UVM endorsements are not supported by verifySnpAttestation on Consortia");
-  }
   let pem: string;
   try {
     pem = fromUtf8(args.endorsements);
@@ -214,5 +251,7 @@ export function verifySnpAttestation(args: SnpAttestationArgs, now: Date): SnpAt
     refuse(`SEV-SNP: ${err.message}`);
   }
   if (args.endorsedTcb !== undefined) checkEndorsedTcb(args.endorsedTcb, report);
-  return { attestation: describeSnpReport(args.evidence, report) };
+  const attestation = describeSnpReport(args.evidence, report);
+  if (args.uvmEndorsements === undefined) return { attestation };
+  return { attestation, uvm_endorsements: checkUvmEndorsements(args.uvmEndorsements, report) };
 }

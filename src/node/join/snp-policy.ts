@@ -4,9 +4,10 @@
  * report, its endorsements and its report_data binding to the joiner's key:
  *
  *  1. the report's host_data is a key of `nodes.snp.host_data`;
- *  2. its measurement is a key of `nodes.snp.measurements`. A join that carries UVM endorsements
- *     is refused instead: CCF would verify them (COSE_Sign1, did:x509) against
- *     `nodes.snp.uvm_endorsements`, which Consortia does not do yet;
+ *  2. its measurement is a key of `nodes.snp.measurements`; or, when the join carries UVM
+ *     endorsements (base64 COSE_Sign1), they verify (crypto/uvm-endorsements.ts), endorse this
+ *     measurement, and their DID and feed are in `nodes.snp.uvm_endorsements` with an svn at
+ *     most theirs (the measurements table is then not consulted, as in CCF);
  *  3. `nodes.snp.tcb_versions` has an entry whose CPUID has the report's family, model and
  *     stepping (else CCF's FailedInvalidCPUID), and the reported TCB meets it field by field as
  *     CCF's TcbVersionPolicy::is_valid compares: each of microcode, snp, tee, boot_loader and fmc
@@ -17,6 +18,13 @@
  * the reason for a refusal, or null; the join endpoint answers 401 InvalidQuote with it.
  */
 import type { SnpReport } from "../../attestation/snp.js";
+import { fromBase64 } from "../../base/bytes.js";
+import {
+  matchUvmRootsOfTrust,
+  UvmEndorsementError,
+  verifyUvmEndorsements,
+  type UvmRootOfTrust,
+} from "../../crypto/uvm-endorsements.js";
 import {
   entriesById,
   GOV_MAPS,
@@ -145,6 +153,28 @@ function tcbRefusal(policy: SnpJoinPolicy, report: SnpJoinEvidence["report"]): s
   );
 }
 
+/** Every (DID, feed, minimum svn) of nodes.snp.uvm_endorsements. */
+function uvmRootsOfTrust(policy: SnpJoinPolicy): UvmRootOfTrust[] {
+  const roots: UvmRootOfTrust[] = [];
+  for (const [did, feeds] of policy.uvmEndorsements) {
+    for (const [feed, { svn }] of Object.entries(feeds)) roots.push({ did, feed, svn });
+  }
+  return roots;
+}
+
+/** Why the join's UVM endorsements (base64 COSE_Sign1) do not allow `measurement`, or null. */
+function uvmRefusal(policy: SnpJoinPolicy, measurement: string, base64: string): string | null {
+  const raw = fromBase64(base64);
+  if (raw === null) return "UVM endorsements are not authorised: they are not valid base64";
+  try {
+    matchUvmRootsOfTrust(verifyUvmEndorsements(raw), measurement, uvmRootsOfTrust(policy));
+    return null;
+  } catch (err: unknown) {
+    if (!(err instanceof UvmEndorsementError)) throw err;
+    return `UVM endorsements are not authorised: ${err.message}`;
+  }
+}
+
 /**
  * Why governance refuses this SEV-SNP node, or null when it may join. `uvmEndorsements` is the
  * join request's quote_info.uvm_endorsements (base64), if any.
@@ -161,12 +191,9 @@ export function snpJoinRefusal(
     );
   }
   if (uvmEndorsements !== undefined) {
-    return (
-      "UVM endorsements are not supported: Consortia cannot verify the join request's " +
-      "uvm_endorsements; join without them to be checked against nodes.snp.measurements"
-    );
-  }
-  if (!policy.measurements.has(evidence.measurement)) {
+    const refusal = uvmRefusal(policy, evidence.measurement, uvmEndorsements);
+    if (refusal !== null) return refusal;
+  } else if (!policy.measurements.has(evidence.measurement)) {
     return (
       `Quote does not contain known enclave measurement: measurement ${evidence.measurement} ` +
       "is not in nodes.snp.measurements"

@@ -3,7 +3,8 @@
 // ccf-app's SnpAttestationResult shape with every field read from the report bytes (the oracle
 // here slices the bytes at AMD's offsets itself), and every failure is a RangeError with the
 // reason: a changed byte, endorsements of another chip, an endorsed TCB that is not the
-// reported one, UVM endorsements. Bad argument types and counts are TypeErrors.
+// reported one, UVM endorsements that do not parse or endorse another measurement. Bad argument
+// types and counts are TypeErrors.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -22,6 +23,7 @@ const milan = readFileSync(`${FIXTURES}/milan-report.bin`);
 const milanPem = readFileSync(`${FIXTURES}/milan-endorsements.pem`, "utf8");
 const genoa = readFileSync(`${FIXTURES}/genoa-report.bin`);
 const genoaPem = readFileSync(`${FIXTURES}/genoa-endorsements.pem`, "utf8");
+const uvmVector = new Uint8Array(readFileSync(`${FIXTURES}/uvm/rsa_test1.cose`));
 
 const APP = `
 function hex(buf) {
@@ -37,7 +39,7 @@ function describe(value) {
 export function verify(request) {
   const { evidence, endorsements, uvm, tcb, argc } = request.body.json();
   const args = [new Uint8Array(evidence).buffer, ccf.strToBuf(endorsements)];
-  if (uvm !== undefined) args.push(ccf.strToBuf(uvm));
+  if (uvm !== undefined) args.push(new Uint8Array(uvm).buffer);
   if (tcb !== undefined) { if (args.length === 2) args.push(undefined); args.push(tcb); }
   try {
     const result = snp_attestation.verifySnpAttestation(...args.slice(0, argc ?? args.length));
@@ -60,13 +62,13 @@ const rt = new JsAppRuntime(await getQuickJS(), new Map([["/app.js", APP]]), {
 interface Call {
   evidence: Uint8Array;
   endorsements: string;
-  uvm?: string;
+  uvm?: Uint8Array;
   tcb?: string;
   argc?: number;
 }
 
 function verify(c: Call): { ok?: Record<string, any>; error?: { name: string; message: string } } {
-  const body = { ...c, evidence: Array.from(c.evidence) };
+  const body = { ...c, evidence: Array.from(c.evidence), uvm: c.uvm && Array.from(c.uvm) };
   const req: JsAppRequest = {
     method: "POST",
     url: "/app/verify",
@@ -201,8 +203,13 @@ test("evidence that does not verify is a RangeError with the verifier's reason",
       /endorsed TCB "xyz" is not 16 hex digits/,
     ],
     [
-      { evidence: milan, endorsements: milanPem, uvm: "cose" },
-      /UVM endorsements are not supported/,
+      { evidence: milan, endorsements: milanPem, uvm: utf8("cose") },
+      /^UVM endorsements: the UVM endorsements are not a tagged COSE_Sign1$/,
+    ],
+    // CCF's Microsoft-signed endorsement verifies, but endorses another UVM than the report's.
+    [
+      { evidence: milan, endorsements: milanPem, uvm: uvmVector },
+      /^UVM endorsements: the endorsed launch measurement 02c3b0d5.* is not the report's 5feee30d/,
     ],
   ];
   for (const [c, pattern] of cases) {

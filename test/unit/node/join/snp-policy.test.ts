@@ -91,9 +91,35 @@ test("a measurement not in nodes.snp.measurements is refused, naming it", () => 
   );
 });
 
-test("UVM endorsements in the join request are refused as not supported", () => {
-  const refusal = snpJoinRefusal(policy(), evidence(), "ZW5kb3JzZW1lbnRz");
-  assert.match(refusal ?? "", /^UVM endorsements are not supported/);
+const UVM = readFileSync("test/fixtures/snp/uvm/rsa_test1.cose").toString("base64");
+const UVM_MEASUREMENT =
+  "02c3b0d5bf1d256fa4e3b5deefc07b55ff2f7029085ed350f60959140a1a51f1310753ba5ab2c03a0536b1c0c193af47";
+const UVM_DID =
+  "did:x509:0:sha256:I__iuL25oXEVFdTP_aBLx_eT1RPHbCQ_ECBQfYZpt9s::eku:1.3.6.1.4.1.311.76.59.1.2";
+
+test("UVM endorsements replace the measurements table: DID, feed and svn from nodes.snp.uvm_endorsements", () => {
+  const uvmEvidence = { ...evidence(), measurement: UVM_MEASUREMENT };
+  const allow = (svn: string, feed = "ContainerPlat-AMD-UVM") =>
+    policy({ uvmEndorsements: new Map([[UVM_DID, { [feed]: { svn } }]]) });
+  // Not in nodes.snp.measurements, yet allowed by the endorsement (svn 100 >= 100, 99).
+  assert.equal(snpJoinRefusal(allow("100"), uvmEvidence, UVM), null);
+  assert.equal(snpJoinRefusal(allow("99"), uvmEvidence, UVM), null);
+  const refusals: [SnpJoinPolicy, SnpJoinEvidence, string, RegExp][] = [
+    [allow("101"), uvmEvidence, UVM, /feed ContainerPlat-AMD-UVM, svn 100 do not match any/],
+    [allow("1", "other-feed"), uvmEvidence, UVM, /do not match any of the known UVM roots/],
+    [policy(), uvmEvidence, UVM, /do not match any of the known UVM roots/],
+    [allow("100"), evidence(), UVM, /endorsed launch measurement 02c3.* is not the report's a7a7/],
+    [allow("100"), uvmEvidence, "%%%", /not valid base64/],
+    [allow("100"), uvmEvidence, Buffer.from("junk").toString("base64"), /not CBOR/],
+  ];
+  for (const [p, e, uvm, pattern] of refusals) {
+    const refusal = snpJoinRefusal(p, e, uvm) ?? "";
+    assert.match(refusal, /^UVM endorsements are not authorised: /);
+    assert.match(refusal, pattern);
+  }
+  // The host data check still comes first.
+  const noHost = policy({ hostData: new Set(), uvmEndorsements: allow("1").uvmEndorsements });
+  assert.match(snpJoinRefusal(noHost, uvmEvidence, UVM) ?? "", /^Quote host data/);
 });
 
 test("the CPUID must have a minimum TCB entry, matched by family, model and stepping", () => {
