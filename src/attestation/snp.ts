@@ -148,7 +148,8 @@ function verifyReportSignature(report: Uint8Array, chain: SnpChain, leafName: st
 
 function describeTcb(tcb: Omit<SnpTcb, "hex">): string {
   const fmc = tcb.fmc === undefined ? "" : `fmc ${tcb.fmc}, `;
-  return `${fmc}bootloader ${tcb.bootloader}, tee ${tcb.tee}, snp ${tcb.snp}, microcode ${tcb.microcode}`;
+  const { bootloader, tee, snp, microcode } = tcb;
+  return `${fmc}bootloader ${bootloader}, tee ${tee}, snp ${snp}, microcode ${microcode}`;
 }
 
 /** The chip certificate's TCB extensions equal the reported TCB; its hwID the chip id (VCEK). */

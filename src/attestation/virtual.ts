@@ -121,11 +121,23 @@ function stringField(report: Record<string, unknown>, key: string): string {
   return value;
 }
 
+/** The fields of a virtual quote (base64 of its JSON report); throws MalformedQuote. */
+export function decodeVirtualQuote(quote: string): {
+  measurement: string;
+  hostData: string;
+  /** base64 of SHA-256(node public key DER). */
+  reportData: string;
+} {
+  const report = decodeVirtualReport(quote);
+  return {
+    measurement: stringField(report, "measurement"),
+    hostData: stringField(report, "host_data"),
+    reportData: stringField(report, "report_data"),
+  };
+}
+
 const verifyVirtual: FormatVerifier = (quote, publicKeyDer) => {
-  const report = decodeVirtualReport(quote.quote);
-  const measurement = stringField(report, "measurement");
-  const hostData = stringField(report, "host_data");
-  const reportData = stringField(report, "report_data");
+  const { measurement, hostData, reportData } = decodeVirtualQuote(quote.quote);
   if (reportData !== reportDataOf(publicKeyDer)) {
     fail(
       AttestationErrorCode.ReportDataMismatch,

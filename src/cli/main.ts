@@ -14,6 +14,7 @@ type Register = (program: Command) => void;
 /** Top-level commands, in help order, by the module that registers each. */
 const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   app: async () => (await import("./commands/app.js")).registerApp,
+  attestation: async () => (await import("./commands/attestation.js")).registerAttestation,
   keygen: async () => (await import("./commands/keygen.js")).registerKeygen,
   "cose-sign": async () => (await import("./commands/cose-sign.js")).registerCoseSign,
   gov: async () => (await import("./commands/gov.js")).registerGov,

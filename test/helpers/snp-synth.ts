@@ -32,6 +32,8 @@ export interface SynthChainOptions {
   notAfter?: Date;
   /** Make the ARK's signature come from another key (not self-signed). */
   forgeRoot?: boolean;
+  /** The leaf key's curve (AMD's is P-384). */
+  leafCurve?: "P-256" | "P-384";
 }
 
 export interface SynthChain {
@@ -68,8 +70,8 @@ function leafExtensions(options: SynthChainOptions): x509.Extension[] {
   return exts;
 }
 
-async function keyPair(): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALG, true, [
+async function keyPair(namedCurve = "P-384"): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey({ ...ALG, namedCurve }, true, [
     "sign",
     "verify",
   ])) as webcrypto.CryptoKeyPair;
@@ -84,7 +86,7 @@ export async function makeSnpChain(options: SynthChainOptions): Promise<SynthCha
   const [ark, ask, leaf, forger] = [
     await keyPair(),
     await keyPair(),
-    await keyPair(),
+    await keyPair(options.leafCurve),
     await keyPair(),
   ];
   const common = { notBefore, notAfter, signingAlgorithm: ALG };

@@ -1,13 +1,19 @@
-// Virtual attestation (src/attestation/virtual.ts): a quote made for a key verifies for that key
-// only; the encoding is CCF's (base64 of the JSON report, keys in CCF's order, report_data =
+// Attestation quotes (src/attestation/virtual.ts): a virtual quote made for a key verifies for
+// that key only; the encoding is CCF's (base64 of the JSON report, keys in CCF's order, report_data =
 // base64 SHA-256 of the public key DER), checked against an independent node:crypto digest; and
-// each malformed input is refused with its own AttestationError code.
+// each malformed input is refused with its own AttestationError code. SEV-SNP quotes
+// (AMD_SEV_SNP_v1, base64 of CCF's Milan vector and its PEM chain) go through snp.ts: evidence
+// that fails is EvidenceRejected with snp.ts's reason, and a verified report whose report_data
+// does not start with SHA-256(key) is ReportDataMismatch (the vector's report_data is zero).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { SnpErrorCode } from "../../../src/attestation/snp.js";
 import {
   AttestationError,
   AttestationErrorCode,
+  makeSnpQuote,
   makeVirtualQuote,
   verifyQuote,
   VIRTUAL_MEASUREMENT,
@@ -99,4 +105,49 @@ test("malformed quotes are MalformedQuote with the reason", () => {
   for (const [quote, pattern] of cases) {
     assertCode(() => verifyQuote(quote, KEY, NOW), AttestationErrorCode.MalformedQuote, pattern);
   }
+});
+
+const MILAN = new Uint8Array(readFileSync("test/fixtures/snp/milan-report.bin"));
+const MILAN_CHAIN = readFileSync("test/fixtures/snp/milan-endorsements.pem", "utf8");
+
+test("an SNP quote is base64 of the raw report and of the PEM chain, as CCF carries it", () => {
+  const quote = makeSnpQuote(MILAN, MILAN_CHAIN);
+  assert.equal(quote.format, "AMD_SEV_SNP_v1");
+  assert.deepEqual(new Uint8Array(Buffer.from(quote.quote, "base64")), MILAN);
+  assert.equal(Buffer.from(quote.endorsements, "base64").toString("utf8"), MILAN_CHAIN);
+});
+
+test("a genuine SNP report not bound to the key is a ReportDataMismatch", () => {
+  assertCode(
+    () => verifyQuote(makeSnpQuote(MILAN, MILAN_CHAIN), KEY, NOW),
+    AttestationErrorCode.ReportDataMismatch,
+    /first 32 bytes of the report data are not the SHA-256 of the node public key/,
+  );
+});
+
+test("SNP evidence that does not verify is EvidenceRejected, with snp.ts's reason", () => {
+  const tampered = new Uint8Array(MILAN);
+  tampered[0x90] = MILAN[0x90]! ^ 1;
+  assert.throws(
+    () => verifyQuote(makeSnpQuote(tampered, MILAN_CHAIN), KEY, NOW),
+    (err: unknown) => {
+      assert.ok(err instanceof AttestationError);
+      assert.equal(err.code, AttestationErrorCode.EvidenceRejected);
+      assert.equal(err.type.reason, SnpErrorCode.ReportSignatureInvalid);
+      assert.match(err.message, /SEV-SNP evidence rejected: the report signature does not verify/);
+      return true;
+    },
+  );
+  assertCode(
+    () => verifyQuote(makeSnpQuote(MILAN, MILAN_CHAIN), KEY, new Date("2050-01-01T00:00:00Z")),
+    AttestationErrorCode.EvidenceRejected,
+    /not valid at 2050/,
+  );
+});
+
+test("an SNP quote that is not base64 is MalformedQuote", () => {
+  const quote = { ...makeSnpQuote(MILAN, MILAN_CHAIN), quote: "not base64!" };
+  assertCode(() => verifyQuote(quote, KEY, NOW), AttestationErrorCode.MalformedQuote, /base64/);
+  const bad = { ...makeSnpQuote(MILAN, MILAN_CHAIN), endorsements: "%%" };
+  assertCode(() => verifyQuote(bad, KEY, NOW), AttestationErrorCode.MalformedQuote, /Endorsements/);
 });
