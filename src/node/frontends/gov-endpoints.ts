@@ -18,6 +18,7 @@ import {
 } from "../../gov/cose-request.js";
 import { GovError } from "../../gov/errors.js";
 import { joinPolicyView } from "../../gov/join-policy.js";
+import { quoteInfoView } from "../../gov/quote-info-view.js";
 import {
   ackStateDigest,
   getStateDigest,
@@ -373,25 +374,13 @@ function nodeView(tx: Tx, nodeId: string): JsonBody | null {
       protocol: rpc.protocol ?? "tcp",
     };
   }
-  const quote = JSON.parse(decoder.decode(Buffer.from(info.quote_info.quote, "base64"))) as Record<
-    string,
-    string
-  >;
   return {
     nodeId,
     status: info.status,
     nodeData: (info.node_data ?? null) as JsonBody,
     certificate: getById(tx, GOV_MAPS.nodeEndorsedCerts, nodeId) ?? "",
     retiredCommitted: info.retired_committed ?? false,
-    quoteInfo: {
-      format: info.quote_info.format,
-      rawQuote: info.quote_info.quote,
-      details: {
-        measurement: quote.measurement ?? "",
-        reportData: quote.report_data ?? "",
-        hostData: quote.host_data ?? "",
-      },
-    },
+    quoteInfo: quoteInfoView(info.quote_info) as unknown as JsonBody,
     rpcInterfaces,
   };
 }
