@@ -76,18 +76,6 @@ function checkTcbVersion(cpuid, tcb) {
   else if (tcb.fmc !== undefined) fail("tcb_version.fmc is only for Turin CPUIDs");
 }
 
-/** CCF's tcbHexToPolicy: the hex is the 8 TCB bytes reversed; the layout depends on product. */
-function snpTcbHexToPolicy(cpuid, hex) {
-  const raw = [];
-  for (let i = hex.length - 2; i >= 0; i -= 2) raw.push(parseInt(hex.slice(i, i + 2), 16));
-  if (snpProductOfCpuid(cpuid) === "Turin") {
-    const [fmc, boot_loader, tee, snp, , , , microcode] = raw;
-    return { fmc, boot_loader, tee, snp, microcode, hexstring: hex };
-  }
-  const [boot_loader, tee, , , , , snp, microcode] = raw;
-  return { boot_loader, tee, snp, microcode, hexstring: hex };
-}
-
 function checkSecurityPolicy(args) {
   if (args.security_policy === undefined || args.security_policy === "") return;
   checkType(args.security_policy, "string", "security_policy");
@@ -200,7 +188,7 @@ actions.set(
       checkLowerHex(args.tcb_version, 16, "tcb_version");
     },
     (args, proposalId) => {
-      const policy = snpTcbHexToPolicy(args.cpuid, args.tcb_version);
+      const policy = ccf.tcbHexToPolicy(args.cpuid, args.tcb_version);
       setJson(SNP_TABLES.tcbVersions, ccf.strToBuf(args.cpuid), policy);
       invalidateOtherOpenProposals(proposalId);
     },

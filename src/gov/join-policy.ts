@@ -54,3 +54,29 @@ export function joinPolicyView(tx: Tx): JoinPolicyView {
     },
   };
 }
+
+/** CPUID Fn0000_0001_EAX as SEV-SNP reports carry it. */
+export interface Cpuid {
+  family: number;
+  model: number;
+  stepping: number;
+}
+
+/**
+ * A key of nodes.snp.tcb_versions: CPUID Fn0000_0001_EAX from its 8 hex digits (CCF's
+ * cpuid_from_hex: family = base + extended family, model = extended << 4 | base model); null if
+ * not 8 hex digits.
+ */
+export function parseCpuid(hex: string): Cpuid | null {
+  if (!/^[0-9a-fA-F]{8}$/.test(hex)) return null;
+  const eax = Number.parseInt(hex, 16);
+  const baseFamily = (eax >>> 8) & 0xf;
+  const extendedFamily = (eax >>> 20) & 0xff;
+  const baseModel = (eax >>> 4) & 0xf;
+  const extendedModel = (eax >>> 16) & 0xf;
+  return {
+    family: baseFamily + extendedFamily,
+    model: (extendedModel << 4) | baseModel,
+    stepping: eax & 0xf,
+  };
+}

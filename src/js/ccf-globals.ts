@@ -5,7 +5,8 @@
  *   keys and values are ArrayBuffers (anything else is a TypeError) and are copied across the
  *   WASM boundary both ways, so the guest never aliases bytes the kv owns;
  * - `ccf.strToBuf/bufToStr/jsonCompatibleToBuf/bufToJsonCompatible` (UTF-8, JSON);
- * - `ccf.crypto.digest("SHA-256", buf)` and `ccf.pemToId(pem)` (hex SHA-256 of the cert DER).
+ * - `ccf.crypto.digest("SHA-256", buf)` and `ccf.pemToId(pem)` (hex SHA-256 of the cert DER);
+ * - `ccf.tcbHexToPolicy(cpuid, tcbHex)`: an SEV-SNP TCB version's policy (tcb-hex.ts).
  *
  * Write access is a policy, read at every write so a binding can be re-pointed at the next tx:
  * read-only (validate, resolve, ballots) or read-write, optionally limited to map-name prefixes
@@ -19,6 +20,7 @@ import type { QuickJSContext, QuickJSHandle, VmCallResult } from "quickjs-emscri
 import { fromUtf8, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import { memberIdFromCert } from "../crypto/identity.js";
+import { tcbHexToPolicy } from "./tcb-hex.js";
 import type { MapHandle, Tx } from "../kv/tx.js";
 import {
   JsHostError,
@@ -133,6 +135,13 @@ const GUEST_SOURCE = String.raw`(function (p) {
       if (typeof pem !== "string") throw new TypeError("pemToId needs a PEM string");
       return p.pemToId(pem);
     },
+    tcbHexToPolicy(cpuid, tcb) {
+      const n = arguments.length;
+      if (n !== 2) throw new TypeError("Passed " + n + " arguments, but expected 2");
+      if (typeof cpuid !== "string") throw new TypeError("CPUID could not be parsed");
+      if (typeof tcb !== "string") throw new TypeError("TCB could not be parsed from hex_str");
+      return JSON.parse(p.tcbHexToPolicy(cpuid, tcb));
+    },
   });
 })`;
 
@@ -222,6 +231,8 @@ function primitives(ctx: QuickJSContext, binding: CcfBinding): Record<string, Pr
       return buf(sha256(bytes(b)));
     },
     pemToId: (pem) => ctx.newString(memberIdFromCert(str(pem))),
+    tcbHexToPolicy: (cpuid, tcb) =>
+      ctx.newString(JSON.stringify(tcbHexToPolicy(str(cpuid), str(tcb)))),
   };
 }
 

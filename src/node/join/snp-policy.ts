@@ -31,6 +31,7 @@ import {
   type SnpTcbVersionPolicy,
   type UvmEndorsementFeeds,
 } from "../../gov/tables.js";
+import { type Cpuid, parseCpuid } from "../../gov/join-policy.js";
 import type { Tx } from "../../kv/tx.js";
 
 /** What the policy needs of a verified SEV-SNP quote (a VerifiedQuote of that format). */
@@ -58,27 +59,6 @@ export function readSnpJoinPolicy(tx: Tx): SnpJoinPolicy {
     hostData: keys(entriesById(tx, GOV_MAPS.snpHostData)),
     uvmEndorsements: new Map(entriesById(tx, GOV_MAPS.snpUvmEndorsements)),
     tcbVersions: entriesById(tx, GOV_MAPS.snpTcbVersions),
-  };
-}
-
-interface Cpuid {
-  family: number;
-  model: number;
-  stepping: number;
-}
-
-/** CPUID Fn0000_0001_EAX from its 8 hex digits (CCF's cpuid_from_hex); null if not hex. */
-export function parseCpuid(hex: string): Cpuid | null {
-  if (!/^[0-9a-fA-F]{8}$/.test(hex)) return null;
-  const eax = Number.parseInt(hex, 16);
-  const baseFamily = (eax >>> 8) & 0xf;
-  const extendedFamily = (eax >>> 20) & 0xff;
-  const baseModel = (eax >>> 4) & 0xf;
-  const extendedModel = (eax >>> 16) & 0xf;
-  return {
-    family: baseFamily + extendedFamily,
-    model: (extendedModel << 4) | baseModel,
-    stepping: eax & 0xf,
   };
 }
 

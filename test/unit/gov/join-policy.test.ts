@@ -1,10 +1,10 @@
 // The join policy view of GET /gov/service/join-policy (src/gov/join-policy.ts) over a real
 // Store: CCF 6's shape, only "AllowedToJoin" measurements, SNP host data as a map to the
-// security policy, UVM endorsements per DID and TCB versions per CPUID.
+// security policy, UVM endorsements per DID and TCB versions per CPUID; CCF's CPUID keys.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Store } from "../../../src/kv/store.js";
-import { joinPolicyView } from "../../../src/gov/join-policy.js";
+import { joinPolicyView, parseCpuid } from "../../../src/gov/join-policy.js";
 import { GOV_MAPS, setById } from "../../../src/gov/tables.js";
 
 test("an empty service has empty policies for every platform", () => {
@@ -37,4 +37,12 @@ test("the view lists what governance allowed, per platform", () => {
     },
     virtual: { measurements: ["virtual-m"], hostData: ["cd".repeat(32)] },
   });
+});
+
+test("parseCpuid decodes CCF's keys of Milan, Genoa and Turin", () => {
+  assert.deepEqual(parseCpuid("00a00f11"), { family: 0x19, model: 0x01, stepping: 1 });
+  assert.deepEqual(parseCpuid("00a10f11"), { family: 0x19, model: 0x11, stepping: 1 });
+  assert.deepEqual(parseCpuid("00b00f11"), { family: 0x1a, model: 0x01, stepping: 1 });
+  assert.equal(parseCpuid("00a00f1"), null);
+  assert.equal(parseCpuid("zza00f11"), null);
 });

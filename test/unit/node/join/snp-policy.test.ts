@@ -21,7 +21,6 @@ import {
 } from "../../../fixtures/constitution/harness.js";
 import { GOV_MAPS, setById, type SnpTcbVersionPolicy } from "../../../../src/gov/tables.js";
 import {
-  parseCpuid,
   readSnpJoinPolicy,
   snpJoinRefusal,
   tcbShortfall,
@@ -178,14 +177,6 @@ test("tcbShortfall is CCF's is_valid: fields present in both or neither, then >=
   assert.match(tcbShortfall(turinMin, { ...MIN, fmc: 1 }) ?? "", /fmc is 1, below the minimum 2/);
   const { microcode: _, ...noMicrocode } = MIN;
   assert.match(tcbShortfall(noMicrocode, MIN) ?? "", /minimum has no microcode/);
-});
-
-test("parseCpuid decodes CCF's keys of Milan, Genoa and Turin", () => {
-  assert.deepEqual(parseCpuid(MILAN), { family: 0x19, model: 0x01, stepping: 1 });
-  assert.deepEqual(parseCpuid(GENOA), { family: 0x19, model: 0x11, stepping: 1 });
-  assert.deepEqual(parseCpuid("00b00f11"), { family: 0x1a, model: 0x01, stepping: 1 });
-  assert.equal(parseCpuid("00a00f1"), null);
-  assert.equal(parseCpuid("zza00f11"), null);
 });
 
 test("readSnpJoinPolicy reads the four nodes.snp tables of a transaction", () => {
