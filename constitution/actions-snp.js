@@ -1,4 +1,4 @@
-// Consortia default constitution: the AMD SEV-SNP join policy actions (ccf-compatibility.md §4.3),
+// Consortia default constitution: the AMD SEV-SNP join policy actions (ccf-compatibility.md §2.5),
 // with CCF 6's names, arguments and table encodings. Concatenated after actions.js (see
 // src/cli/constitution-files.ts), so it adds to the `actions` map defined there and may use its
 // helpers (fail, checkType, setJson, getJson, invalidateOtherOpenProposals).

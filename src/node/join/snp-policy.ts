@@ -1,5 +1,5 @@
 /**
- * Governance's join policy for AMD SEV-SNP nodes (ccf-compatibility.md §2.4; CCF 6's
+ * Governance's join policy for AMD SEV-SNP nodes (ccf-compatibility.md §2.5; CCF 6's
  * src/node/quote.cpp verify_quote_against_store), checked once the verifier has accepted the
  * report, its endorsements and its report_data binding to the joiner's key:
  *
