@@ -6,7 +6,8 @@
  * every endpoint names a module of the bundle.
  * `consortia app deploy --bundle FILE|DIR|NAME`: proposes `set_js_app` with the bundle
  * (app-bundle-files.ts reads it; NAME is an app that ships with the project, builtin-apps.ts)
- * as the member given by the connection options (gov.ts), and prints the node's answer; members then vote on it as on any proposal (`consortia gov vote`).
+ * as the member given by the connection options (gov.ts), and prints the node's answer;
+ * members then vote on it as on any proposal (`consortia gov vote`).
  * `--remove` proposes `remove_js_app` instead.
  */
 import type { Command } from "commander";
