@@ -8,8 +8,9 @@
  * it; a member is refused with 403; a new policy (sequence 2) turns the enclave Revoked with its
  * reason; a second enclave registers under the new policy. Then the nodes stop and `consortia
  * sandbox --recover` recovers the service from its ledgers (disaster recovery): both
- * registrations and their statuses are back, and registering works again. Oracles: node:crypto (SHA-256, enclave id), the receipt verifier of src/ledger, and the
- * API contract of docs/registry.md.
+ * registrations and their statuses are back, and registering works again. Oracles: node:crypto
+ * (SHA-256, enclave id), the receipt verifier of src/ledger, and the API contract of
+ * docs/registry.md.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
