@@ -85,6 +85,22 @@ export interface NodeInfo {
   retired_committed?: boolean;
 }
 
+/** A value of nodes.snp.uvm_endorsements: feed -> {svn} (a decimal string, as CCF stores it). */
+export type UvmEndorsementFeeds = Record<string, { svn: string }>;
+
+/**
+ * A value of nodes.snp.tcb_versions: CCF's TcbVersionPolicy, every field optional. Milan and
+ * Genoa have no fmc; `hexstring` is kept when the policy was set from CCF's hex form.
+ */
+export interface SnpTcbVersionPolicy {
+  fmc?: number;
+  boot_loader?: number;
+  tee?: number;
+  snp?: number;
+  microcode?: number;
+  hexstring?: string;
+}
+
 export type ServiceStatus = "Opening" | "Open" | "WaitingForRecoveryShares" | "Recovering";
 
 export interface ServiceInfo {
@@ -159,6 +175,14 @@ export const GOV_MAPS = {
   virtualMeasurements: jsonMap<string>(SERVICE_TABLES.virtualMeasurements),
   /** hex host data -> metadata (the default constitution stores ""). */
   virtualHostData: jsonMap<string>(SERVICE_TABLES.virtualHostData),
+  /** Lowercase hex SEV-SNP measurement -> "AllowedToJoin". */
+  snpMeasurements: jsonMap<string>(SERVICE_TABLES.snpMeasurements),
+  /** Lowercase hex SEV-SNP host data -> its security policy ("" when none was given). */
+  snpHostData: jsonMap<string>(SERVICE_TABLES.snpHostData),
+  /** DID of a UVM endorsement issuer -> feed -> minimum SVN. */
+  snpUvmEndorsements: jsonMap<UvmEndorsementFeeds>(SERVICE_TABLES.snpUvmEndorsements),
+  /** Hex CPUID (CCF's form) -> the minimum TCB version of that CPU. */
+  snpTcbVersions: jsonMap<SnpTcbVersionPolicy>(SERVICE_TABLES.snpTcbVersions),
   serviceInfo: jsonMap<ServiceInfo>(SERVICE_TABLES.serviceInfo),
   serviceConfig: jsonMap<ServiceConfig>(SERVICE_TABLES.serviceConfig),
   /** Singleton: the constitution JS source as a JSON string. */

@@ -17,7 +17,9 @@
  *   forgets what the node keeps for the handle. Both are answered by JsAppServices; without them
  *   (validation) they throw "not supported";
  * - the global `snp_attestation` (imported by @microsoft/ccf-app's snp_attestation module):
- *   `verifySnpAttestation` throws "not supported" until attestation reaches JS apps.
+ *   `verifySnpAttestation(evidence, endorsements, uvm_endorsements?, endorsed_tcb?)` verifies a
+ *   raw SEV-SNP report with the node's verifier and returns SnpAttestationResult (app-snp.ts);
+ *   a report that does not verify is a RangeError with the reason.
  *
  * The request's effects (apply-writes, claims digest) are collected in a JsAppRequestState that
  * the caller reads after the call. As in gov-globals.ts, a guest script builds the objects over
@@ -26,6 +28,7 @@
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
 import { newHostFunction, type HostFunctionResult, newGuestArrayBuffer } from "./host-function.js";
 import { JsSandboxError, JsSandboxErrorCode } from "./sandbox.js";
+import { SNP_BYTE_FIELDS, verifySnpAttestation } from "./app-snp.js";
 
 /** What a JS app may learn from the node about consensus. */
 export interface JsAppServices {
@@ -130,9 +133,35 @@ const GUEST_SOURCE = String.raw`(function (p, base) {
     if (p.dropCachedStates === undefined) notSupported("ccf.historical.dropCachedStates")();
     return p.dropCachedStates(uint(handle, "handle"));
   }
-  globalThis.snp_attestation = Object.freeze({
-    verifySnpAttestation: notSupported("snp_attestation.verifySnpAttestation"),
-  });
+  function hexToBuf(hex) {
+    const bytes = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(2 * i, 2), 16);
+    return bytes.buffer;
+  }
+  function verifySnpAttestation(evidence, endorsements, uvmEndorsements, endorsedTcb) {
+    const n = arguments.length;
+    if (n < 2 || n > 4) {
+      throw new TypeError("Passed " + n + " arguments, but expected between 2 and 4");
+    }
+    const buffer = (v, what) => {
+      if (!(v instanceof ArrayBuffer)) throw new TypeError(what + " must be an ArrayBuffer");
+      return v;
+    };
+    buffer(evidence, "evidence");
+    buffer(endorsements, "endorsements");
+    if (uvmEndorsements !== undefined) buffer(uvmEndorsements, "uvm_endorsements");
+    if (endorsedTcb !== undefined && typeof endorsedTcb !== "string") {
+      throw new TypeError("endorsed_tcb must be a string");
+    }
+    const result = JSON.parse(
+      p.verifySnpAttestation(evidence, endorsements, uvmEndorsements, endorsedTcb),
+    );
+    const a = result.attestation;
+    for (const field of ${JSON.stringify(SNP_BYTE_FIELDS)}) a[field] = hexToBuf(a[field]);
+    a.signature = { r: hexToBuf(a.signature.r), s: hexToBuf(a.signature.s) };
+    return result;
+  }
+  globalThis.snp_attestation = Object.freeze({ verifySnpAttestation });
   function notSupported(what) {
     return () => { throw new Error(what + " is not supported by JS apps on Consortia yet"); };
   }
@@ -230,6 +259,7 @@ function primitives(
       }
       state.claimsDigest = digest;
     },
+    verifySnpAttestation: (...args) => snpPrimitive(ctx, args),
     lastCommittedTxId: () => ctx.newString(JSON.stringify(services.lastCommittedTxId())),
     statusForTxId: (view, seqno) =>
       ctx.newString(services.statusForTxId(num(view, "view"), num(seqno, "seqno"))),
@@ -238,6 +268,37 @@ function primitives(
       return view === null ? ctx.null : ctx.newNumber(view);
     },
   };
+}
+
+/** A copy of the guest ArrayBuffer `h`, or undefined when `h` is undefined. */
+function guestBytes(ctx: QuickJSContext, h: QuickJSHandle | undefined): Uint8Array | undefined {
+  if (h === undefined || ctx.typeof(h) === "undefined") return undefined;
+  const view = ctx.getArrayBuffer(h);
+  const bytes = view.value.slice();
+  view.dispose();
+  return bytes;
+}
+
+/** snp_attestation.verifySnpAttestation behind the guest's argument checks; JSON out. */
+function snpPrimitive(ctx: QuickJSContext, args: QuickJSHandle[]): QuickJSHandle {
+  const [evidence, endorsements, uvm, tcb] = args;
+  const evidenceBytes = guestBytes(ctx, evidence);
+  const endorsementBytes = guestBytes(ctx, endorsements);
+  if (evidenceBytes === undefined || endorsementBytes === undefined) {
+    throw new TypeError("evidence and endorsements must be ArrayBuffers");
+  }
+  const endorsedTcb =
+    tcb === undefined || ctx.typeof(tcb) === "undefined" ? undefined : ctx.getString(tcb);
+  const result = verifySnpAttestation(
+    {
+      evidence: evidenceBytes,
+      endorsements: endorsementBytes,
+      uvmEndorsements: guestBytes(ctx, uvm),
+      endorsedTcb,
+    },
+    new Date(),
+  );
+  return ctx.newString(JSON.stringify(result));
 }
 
 /** `state.get(map, key)` for the guest: key bytes in, a copy of the value (or undefined) out. */

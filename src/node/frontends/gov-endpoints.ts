@@ -17,6 +17,7 @@ import {
   type GovMsgType,
 } from "../../gov/cose-request.js";
 import { GovError } from "../../gov/errors.js";
+import { joinPolicyView } from "../../gov/join-policy.js";
 import {
   ackStateDigest,
   getStateDigest,
@@ -442,16 +443,7 @@ function registerServiceEndpoints(router: Router, node: NodeContext): void {
     ),
   );
   govRoute(router, "GET", "/gov/service/join-policy", (r) =>
-    read(r, (tx) =>
-      json({
-        sgx: { measurements: [] },
-        snp: { measurements: [], hostData: {}, uvmEndorsements: {}, tcbVersions: {} },
-        virtual: {
-          measurements: entriesById(tx, GOV_MAPS.virtualMeasurements).map(([m]) => m),
-          hostData: entriesById(tx, GOV_MAPS.virtualHostData).map(([h]) => h),
-        },
-      }),
-    ),
+    read(r, (tx) => json(joinPolicyView(tx) as unknown as JsonBody)),
   );
   govRoute(router, "GET", "/gov/service/transactions/commit", () => {
     const id = node.pipeline.commitTxId;

@@ -5,8 +5,9 @@
  *
  * Owns the join decision and its writes to `nodes.info` and `nodes.endorsed_certificates`:
  *  - only the primary admits nodes; a backup answers 308 to the primary (503 if none is known);
- *  - the quote must be bound to the caller's key and its measurement and host data must be
- *    allowed by governance (`nodes.virtual.*`), else 401 InvalidQuote and nothing is written;
+ *  - the quote must be bound to the caller's key and its measurement and host data (and, for
+ *    SEV-SNP, its TCB) must be allowed by governance (`nodes.virtual.*`, `nodes.snp.*`:
+ *    snp-policy.ts), else 401 InvalidQuote and nothing is written;
  *  - while the service is Opening a new node is Trusted at once (during a disaster recovery it is
  *    told to retry later: 503 NodeCannotHandleRequest); once it is Open
  *    the node is Pending until governance trusts it. The joiner re-posts and is recognised by
@@ -53,6 +54,7 @@ import type { CoseSignaturesConfig } from "../../ledger/cose-signature.js";
 import { formatKey } from "../config/config-values.js";
 import { json, runInTx } from "../frontends/rpc-context.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
+import { readSnpJoinPolicy, snpJoinRefusal } from "./snp-policy.js";
 
 export const JOIN_PATH = "/node/join";
 
@@ -275,9 +277,9 @@ function checkCsr(csrPem: string, caller: Caller): void {
   }
 }
 
-function verifiedQuoteOf(request: JoinRequest, caller: Caller): VerifiedQuote {
+function verifiedQuoteOf(request: JoinRequest, caller: Caller, now: Date): VerifiedQuote {
   try {
-    return verifyQuote(request.quote_info, caller.publicKeyDer);
+    return verifyQuote(request.quote_info, caller.publicKeyDer, now);
   } catch (err: unknown) {
     if (!(err instanceof AttestationError)) throw err;
     throw new HttpError(
@@ -305,8 +307,18 @@ function answer(response: RpcResponse): JoinDecision {
   return { kind: "answer", response };
 }
 
-/** Governance's join policy for the quote's format (nodes.virtual.* for virtual quotes). */
-function checkJoinPolicy(tx: Tx, verified: VerifiedQuote): void {
+/**
+ * Governance's join policy for the quote's format: nodes.virtual.* for virtual quotes,
+ * nodes.snp.* for SEV-SNP ones (snp-policy.ts).
+ */
+function checkJoinPolicy(tx: Tx, join: Join): void {
+  const verified = join.verified;
+  if (verified.format === "AMD_SEV_SNP_v1") {
+    const uvmEndorsements = join.request.quote_info.uvm_endorsements;
+    const refusal = snpJoinRefusal(readSnpJoinPolicy(tx), verified, uvmEndorsements);
+    if (refusal !== null) throw new HttpError(HttpErrorCode.InvalidQuote, `${refusal}.`);
+    return;
+  }
   if (getById(tx, GOV_MAPS.virtualMeasurements, verified.measurement) === undefined) {
     throw new HttpError(
       HttpErrorCode.InvalidQuote,
@@ -450,7 +462,7 @@ function answerJoin(
   join: Join,
   issued: string | undefined,
 ): JoinDecision {
-  checkJoinPolicy(tx, join.verified);
+  checkJoinPolicy(tx, join);
   checkStartupSeqno(ctx, join.request);
   const nodeId = join.caller.nodeId;
   const existing = getById(tx, GOV_MAPS.nodeInfo, nodeId);
@@ -531,7 +543,7 @@ async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<
   if (body.certificate_signing_request !== undefined) {
     checkCsr(body.certificate_signing_request, caller);
   }
-  const join: Join = { caller, request: body, verified: verifiedQuoteOf(body, caller) };
+  const join: Join = { caller, request: body, verified: verifiedQuoteOf(body, caller, ctx.now()) };
   let decision = runJoinTx(ctx, join, undefined);
   if (decision.kind === "certificate-needed") {
     const issued = await issueNodeCertificate(ctx, caller, decision.validityDays);

@@ -5,8 +5,8 @@
 // module top level, every converter, ccf-app's crypto aliases called unbound, setApplyWrites
 // and setClaimsDigest, the consensus functions, historicalState read through typedKv,
 // getStateRange/dropCachedStates over the node's services (null answered as 202), the
-// untrusted clock and the snp_attestation module ("not supported"). The oracle is ccf-app's
-// documented API (its .d.ts) and the fixture's own logic.
+// untrusted clock and the snp_attestation module (refusing an empty report). The oracle is
+// ccf-app's documented API (its .d.ts) and the fixture's own logic.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -247,5 +247,6 @@ test("consensus, the untrusted clock and snp_attestation", async () => {
   });
   const snp = answer(h.call("checks.js", "snp"));
   assert.equal(snp.status, 501);
-  assert.match(String(snp.body), /verifySnpAttestation is not supported/);
+  // ccf-app's verifySnpAttestation reaches the verifier, which refuses an empty report.
+  assert.match(String(snp.body), /^SEV-SNP: .*0 bytes.*1184/);
 });

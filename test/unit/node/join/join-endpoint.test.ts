@@ -408,7 +408,10 @@ test("quotes that fail are 401 InvalidQuote and write nothing", async (t) => {
     [quoteFor(j.publicKeyDer, "ee".repeat(32)), /^Quote does not contain known host data/],
     [quoteFor(other.publicKeyDer, HOST_DATA), /ReportDataMismatch.*report data/],
     [{ ...quoteFor(j.publicKeyDer, HOST_DATA), quote: "%%%" }, /MalformedQuote/],
-    [{ ...quoteFor(j.publicKeyDer, HOST_DATA), format: "AMD_SEV_SNP_v1" }, /UnsupportedFormat/],
+    [
+      { ...quoteFor(j.publicKeyDer, HOST_DATA), format: "AMD_SEV_SNP_v1" },
+      /EvidenceRejected.*1184/,
+    ],
   ];
   const seqno = rig.store.seqno;
   for (const [quote, message] of cases) {
