@@ -3,15 +3,19 @@
 // garbled credentials, empty evidence, invalid attested data, wrong channel, unknown chaincode,
 // measurement and sequence mismatch, evidence that fails, empty host params, caller mismatch)
 // and the registry's own (report_data binding, platform, host_data, registrars, members, limits),
-// each with its HTTP status and code and nothing written; then success: the enclave id, R as
+// each with its HTTP status and code and nothing written; real SEV-SNP evidence (CCF's Milan
+// vector, test/fixtures/snp) through snp_attestation.verifySnpAttestation; then success: the enclave id, R as
 // stored and the claims digest. Oracles: node:crypto (SHA-256 of the SPKI DER and of R's bytes)
 // and the API contract (docs/registry.md).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { simulateEnclave, virtualQuote, sha256 } from "../../../helpers/registry-enclave.js";
 import { MAPS, USER, policy, registryApp, type Answer } from "./harness.js";
 
+const SNP_FIXTURES = join(import.meta.dirname, "..", "..", "..", "fixtures", "snp");
 const app = await registryApp();
 app.setRow(MAPS.chaincodes, "cc1", policy("cc1", { channel_id: "ch1" }));
 app.setRow(MAPS.chaincodes, "snp-only", policy("snp-only", { platforms: ["AMD_SEV_SNP_v1"] }));
@@ -97,9 +101,34 @@ test("evidence that fails is 401 InvalidQuote with the verifier's reason", () =>
     (b.evidence as Record<string, unknown>).quote = Buffer.from("junk").toString("base64");
   });
   refused(register(notJson), 401, "InvalidQuote", /not a JSON object/);
-  // SNP goes through snp_attestation.verifySnpAttestation; here it refuses every report.
+  // SNP goes through snp_attestation.verifySnpAttestation: a virtual quote is no SNP report.
   const snp = simulateEnclave({ chaincodeId: "snp-only", format: "AMD_SEV_SNP_v1" });
-  refused(register(snp.body), 401, "InvalidQuote", /SNP evidence does not verify: .*not supported/);
+  refused(register(snp.body), 401, "InvalidQuote", /^SNP evidence does not verify: ./);
+});
+
+/** A registration for "snp-only" carrying SNP evidence: `report` with `endorsements`. */
+function snpBody(report: Buffer, endorsements: string): string {
+  return withBody((b) => {
+    const attested = simulateEnclave({ chaincodeId: "snp-only" }).attestedText;
+    b.attested_data = Buffer.from(attested).toString("base64");
+    b.evidence = {
+      format: "AMD_SEV_SNP_v1",
+      quote: report.toString("base64"),
+      endorsements: Buffer.from(endorsements).toString("base64"),
+    };
+  });
+}
+
+test("real SEV-SNP evidence (CCF's Milan vector) is verified, then bound to the attested data", () => {
+  const milan = readFileSync(join(SNP_FIXTURES, "milan-report.bin"));
+  const milanChain = readFileSync(join(SNP_FIXTURES, "milan-endorsements.pem"), "utf8");
+  const genoaChain = readFileSync(join(SNP_FIXTURES, "genoa-endorsements.pem"), "utf8");
+  // The vector verifies, but its report_data binds CCF's test key, not this attested data.
+  refused(register(snpBody(milan, milanChain)), 401, "ReportDataMismatch");
+  const flipped = Buffer.from(milan);
+  flipped[0x2a0] = flipped[0x2a0]! ^ 1;
+  refused(register(snpBody(flipped, milanChain)), 401, "InvalidQuote", /report signature/);
+  refused(register(snpBody(milan, genoaChain)), 401, "InvalidQuote", /root of trust/);
 });
 
 test("an unknown chaincode is 404 ResourceNotFound", () => {
