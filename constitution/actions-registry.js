@@ -161,10 +161,12 @@ function registryPolicyFailure(policy, r) {
     return `PlatformNotAllowed: platform ${verified.format} is no longer allowed`;
   }
   if (!registrySame(verified.measurement, policy.version)) {
-    return `MeasurementMismatch: measurement ${verified.measurement} is not version ${policy.version}`;
+    const measurement = verified.measurement;
+    return `MeasurementMismatch: measurement ${measurement} is not version ${policy.version}`;
   }
   if (!registrySame(attested.version, policy.version)) {
-    return `MeasurementMismatch: attested version ${attested.version} is not version ${policy.version}`;
+    const version = attested.version;
+    return `MeasurementMismatch: attested version ${version} is not version ${policy.version}`;
   }
   if (attested.sequence !== policy.sequence) {
     return `SequenceMismatch: sequence ${attested.sequence} is not sequence ${policy.sequence}`;

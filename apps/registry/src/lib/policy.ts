@@ -46,11 +46,11 @@ function checkMeasurement(
   verified: Verified,
 ): PolicyFailure | null {
   if (!sameValue(verified.measurement, policy.version)) {
-    const message = `measurement ${verified.measurement} is not the chaincode's version ${policy.version}`;
+    const message = `measurement ${verified.measurement} is not version ${policy.version}`;
     return { code: "MeasurementMismatch", message };
   }
   if (!sameValue(attested.version, policy.version)) {
-    const message = `attested version ${attested.version} is not the chaincode's version ${policy.version}`;
+    const message = `attested version ${attested.version} is not version ${policy.version}`;
     return { code: "MeasurementMismatch", message };
   }
   return null;
@@ -63,17 +63,18 @@ export function checkPolicy(
   verified: Verified,
 ): PolicyFailure | null {
   if (!policy.platforms.includes(verified.format)) {
-    const message = `platform ${verified.format} is not allowed for chaincode ${policy.chaincode_id}`;
+    const message = `platform ${verified.format} is not allowed for ${policy.chaincode_id}`;
     return { code: "PlatformNotAllowed", message };
   }
   const measurement = checkMeasurement(policy, attested, verified);
   if (measurement !== null) return measurement;
   if (attested.sequence !== policy.sequence) {
-    const message = `sequence ${attested.sequence} is not the chaincode's sequence ${policy.sequence}`;
+    const message = `sequence ${attested.sequence} is not sequence ${policy.sequence}`;
     return { code: "SequenceMismatch", message };
   }
   if (policy.channel_id !== undefined && attested.channel_id !== policy.channel_id) {
-    const message = `channel ${attested.channel_id ?? "(none)"} is not the chaincode's channel ${policy.channel_id}`;
+    const channel = attested.channel_id ?? "(none)";
+    const message = `channel ${channel} is not channel ${policy.channel_id}`;
     return { code: "ChannelMismatch", message };
   }
   const hostData = policy.host_data;

@@ -4,9 +4,9 @@
 // measurement and sequence mismatch, evidence that fails, empty host params, caller mismatch)
 // and the registry's own (report_data binding, platform, host_data, registrars, members, limits),
 // each with its HTTP status and code and nothing written; real SEV-SNP evidence (CCF's Milan
-// vector, test/fixtures/snp) through snp_attestation.verifySnpAttestation; then success: the enclave id, R as
-// stored and the claims digest. Oracles: node:crypto (SHA-256 of the SPKI DER and of R's bytes)
-// and the API contract (docs/registry.md).
+// vector, test/fixtures/snp) through snp_attestation.verifySnpAttestation; then success: the
+// enclave id, R as stored and the claims digest. Oracles: node:crypto (SHA-256 of the SPKI DER
+// and of R's bytes), CCF's vectors and the API contract (docs/registry.md).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
