@@ -119,8 +119,9 @@ export function register(request: ccfapp.Request): ccfapp.Response {
   });
 }
 
+/** A path parameter (the node's router has already percent-decoded it). */
 function param(request: ccfapp.Request, name: string): string {
-  return decodeURIComponent(request.params[name] ?? "");
+  return request.params[name] ?? "";
 }
 
 export function getChaincode(request: ccfapp.Request): ccfapp.Response {
