@@ -3,7 +3,7 @@
 // Store as the registry app (apps/registry in the JS app runtime): validation messages naming
 // the bad argument; set_registry_chaincode writing the policy and, on a change, revoking exactly
 // the Active registrations the new policy refuses (each reason: platform, measurement, sequence,
-// channel, host_data), in the same transaction; remove_registry_chaincode and
+// channel, host_data, TCB by product or CPUID), in the same transaction; remove_registry_chaincode and
 // revoke_registry_enclave. Oracles: the rows in the Store and the app's own queries.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -157,4 +157,50 @@ test("remove_registry_chaincode and revoke_registry_enclave", async () => {
   );
   const late = simulateEnclave({ chaincodeId: "cc1" });
   assert.equal(app.call("register", { body: late.body }).status, 404);
+});
+
+/** An SNP registration row as the app writes it (no SNP hardware here to make a real one). */
+function seedSnpEnclave(app: RegistryApp, id: string, tcb: Record<string, number>): void {
+  const measurement = "5a".repeat(48);
+  const attested = { chaincode_id: "snp", version: measurement.toUpperCase(), sequence: 1 };
+  const r = {
+    chaincode_id: "snp",
+    enclave_id: id,
+    attested_data: Buffer.from(JSON.stringify(attested)).toString("base64"),
+    evidence: { format: "AMD_SEV_SNP_v1", quote: "AA==", endorsements: "" },
+    verified: {
+      format: "AMD_SEV_SNP_v1",
+      measurement,
+      host_data: "cd".repeat(32),
+      report_data: "00".repeat(64),
+      reported_tcb: tcb,
+      product: "Milan",
+      cpuid: "00a00f11",
+    },
+    registered_by: "a1".repeat(32),
+  };
+  app.setRow(MAPS.enclaves, `snp/${id}`, r);
+}
+
+test("a raised minimum TCB revokes SNP registrations below it, by product or CPUID", async () => {
+  const app = await registryApp();
+  const snpPolicy = policy("snp", { version: "5a".repeat(48), platforms: ["AMD_SEV_SNP_v1"] });
+  pass(app, "set_registry_chaincode", snpPolicy);
+  const low = "01".repeat(32).toUpperCase();
+  const high = "02".repeat(32).toUpperCase();
+  seedSnpEnclave(app, low, { boot_loader: 4, tee: 0, snp: 24, microcode: 219 });
+  seedSnpEnclave(app, high, { boot_loader: 4, tee: 0, snp: 25, microcode: 219 });
+  const min = { boot_loader: 4, tee: 0, snp: 25, microcode: 200 };
+  pass(app, "set_registry_chaincode", { ...snpPolicy, min_tcb: { milan: min } });
+  assert.deepEqual(status(app, "snp", low), {
+    status: "Revoked",
+    reason: "TcbTooLow: reported TCB snp 24 is below 25",
+    revoked_by: "policy",
+  });
+  assert.deepEqual(status(app, "snp", high), { status: "Active" });
+  pass(app, "set_registry_chaincode", { ...snpPolicy, min_tcb: { "00A00F11": min } });
+  assert.deepEqual(status(app, "snp", high), { status: "Active" });
+  pass(app, "set_registry_chaincode", { ...snpPolicy, min_tcb: { "00a10f11": min } });
+  const s = status(app, "snp", high) as { reason: string };
+  assert.equal(s.reason, "TcbTooLow: no minimum TCB for cpuid 00a00f11 (milan)");
 });
