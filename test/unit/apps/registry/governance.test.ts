@@ -3,8 +3,9 @@
 // Store as the registry app (apps/registry in the JS app runtime): validation messages naming
 // the bad argument; set_registry_chaincode writing the policy and, on a change, revoking exactly
 // the Active registrations the new policy refuses (each reason: platform, measurement, sequence,
-// channel, host_data, TCB by product or CPUID), in the same transaction; remove_registry_chaincode and
-// revoke_registry_enclave. Oracles: the rows in the Store and the app's own queries.
+// channel, host_data, TCB by product or CPUID), in the same transaction;
+// remove_registry_chaincode and revoke_registry_enclave. Oracles: the rows in the Store and the
+// app's own queries.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { QuickJsConstitution } from "../../../../src/js/constitution.js";
