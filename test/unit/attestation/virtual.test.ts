@@ -22,6 +22,7 @@ function spkiDer(): Uint8Array {
 const KEY = spkiDer();
 const OTHER_KEY = spkiDer();
 const HOST_DATA = "ab".repeat(32);
+const NOW = new Date("2026-01-01T00:00:00Z");
 
 function rawQuote(report: unknown): QuoteInfo {
   const text = typeof report === "string" ? report : JSON.stringify(report);
@@ -55,7 +56,7 @@ test("a virtual quote is CCF's JSON report, in CCF's key order, bound to the key
 });
 
 test("a virtual quote verifies for its own key and reports measurement and host data", () => {
-  const verified = verifyQuote(makeVirtualQuote(KEY, HOST_DATA), KEY);
+  const verified = verifyQuote(makeVirtualQuote(KEY, HOST_DATA), KEY, NOW);
   assert.deepEqual(verified, {
     format: "Insecure_Virtual",
     measurement: VIRTUAL_MEASUREMENT,
@@ -65,7 +66,7 @@ test("a virtual quote verifies for its own key and reports measurement and host 
 
 test("a quote made for another key is a ReportDataMismatch", () => {
   assertCode(
-    () => verifyQuote(makeVirtualQuote(OTHER_KEY, HOST_DATA), KEY),
+    () => verifyQuote(makeVirtualQuote(OTHER_KEY, HOST_DATA), KEY, NOW),
     AttestationErrorCode.ReportDataMismatch,
     /report data does not match/,
   );
@@ -74,12 +75,16 @@ test("a quote made for another key is a ReportDataMismatch", () => {
 test("verification does not judge the measurement (that is governance policy)", () => {
   const reportData = createHash("sha256").update(KEY).digest("base64");
   const quote = rawQuote({ measurement: "other", host_data: "x", report_data: reportData });
-  assert.equal(verifyQuote(quote, KEY).measurement, "other");
+  assert.equal(verifyQuote(quote, KEY, NOW).measurement, "other");
 });
 
 test("an unknown format is UnsupportedFormat, naming the format", () => {
-  const quote = { ...makeVirtualQuote(KEY, HOST_DATA), format: "AMD_SEV_SNP_v1" };
-  assertCode(() => verifyQuote(quote, KEY), AttestationErrorCode.UnsupportedFormat, /AMD_SEV_SNP/);
+  const quote = { ...makeVirtualQuote(KEY, HOST_DATA), format: "OE_SGX_v1" };
+  assertCode(
+    () => verifyQuote(quote, KEY, NOW),
+    AttestationErrorCode.UnsupportedFormat,
+    /OE_SGX_v1/,
+  );
 });
 
 test("malformed quotes are MalformedQuote with the reason", () => {
@@ -92,6 +97,6 @@ test("malformed quotes are MalformedQuote with the reason", () => {
     [rawQuote({ measurement: 1, host_data: "h", report_data: "r" }), /"measurement"/],
   ];
   for (const [quote, pattern] of cases) {
-    assertCode(() => verifyQuote(quote, KEY), AttestationErrorCode.MalformedQuote, pattern);
+    assertCode(() => verifyQuote(quote, KEY, NOW), AttestationErrorCode.MalformedQuote, pattern);
   }
 });
