@@ -9,15 +9,20 @@
  * - evidence {format, quote, endorsements}: for "Insecure_Virtual" the quote is base64 of the
  *   JSON {"measurement","host_data","report_data"} (the key order CCF's virtual nodes use) with
  *   report_data = base64(SHA-256(attested data bytes)); endorsements are "";
+ * - for "AMD_SEV_SNP_v1" the quote is base64 of the raw SEV-SNP report and the endorsements base64
+ *   of the PEM chain VCEK, ASK, ARK (as CCF's); attestation/snp.ts verifies both, and the first
+ *   32 bytes of the report's report_data must be SHA-256 of the attested data bytes;
  * - enclave id: upper-case hex SHA-256 of enclave_vk's SubjectPublicKeyInfo DER.
  *
  * A simulated enclave proves nothing about the code it runs: any measurement may be claimed,
- * exactly as a virtual node's. Checks return typed EnclaveEvidenceErrors; no IO here.
+ * exactly as a virtual node's. Checks throw typed EnclaveEvidenceErrors; no IO here (the time at
+ * which SEV-SNP certificates must be valid comes from the caller).
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../base/bytes.js";
 import { CcfError, isForeignError, isTextDecodeError } from "../base/errors.js";
 import { sha256 } from "../crypto/hash.js";
+import { SnpVerificationError, verifySnpReport, type SnpReport } from "../attestation/snp.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,
@@ -40,6 +45,8 @@ export enum EnclaveEvidenceErrorCode {
   MalformedEvidence = "MalformedEvidence",
   /** report_data does not start with SHA-256 of the attested data bytes. */
   ReportDataMismatch = "ReportDataMismatch",
+  /** The evidence decodes but does not verify (SEV-SNP: signature, chain, root key). */
+  EvidenceRejected = "EvidenceRejected",
   /** No local verifier for this evidence format. */
   UnsupportedFormat = "UnsupportedFormat",
 }
@@ -76,6 +83,8 @@ export interface VerifiedEvidence {
   readonly hostData: string;
   /** Hex of the whole report_data. */
   readonly reportData: string;
+  /** SEV-SNP only: the verified report (product, reported TCB, chip id, policy...). */
+  readonly snp?: SnpReport;
 }
 
 export interface SimulateOptions {
@@ -264,19 +273,50 @@ function verifyVirtualEvidence(evidence: Evidence, attestedData: Uint8Array): Ve
   return { format: INSECURE_VIRTUAL, measurement, hostData, reportData: toHex(reportData) };
 }
 
+function verifySnpEvidence(
+  evidence: Evidence,
+  attestedData: Uint8Array,
+  now: Date,
+): VerifiedEvidence {
+  const malformed = EnclaveEvidenceErrorCode.MalformedEvidence;
+  const report = fromBase64(evidence.quote);
+  if (report === null) fail(malformed, "the quote is not base64");
+  const chain = fromBase64(evidence.endorsements);
+  if (chain === null) fail(malformed, "the endorsements are not base64");
+  let verified: SnpReport;
+  try {
+    verified = verifySnpReport(report, fromUtf8(chain), { now });
+  } catch (err: unknown) {
+    if (isTextDecodeError(err)) fail(malformed, "the endorsements are not a PEM text");
+    if (!(err instanceof SnpVerificationError)) throw err;
+    fail(EnclaveEvidenceErrorCode.EvidenceRejected, `SEV-SNP evidence rejected: ${err.message}`);
+  }
+  const bound = verified.reportData.slice(0, 2 * BOUND_BYTES);
+  const expected = toHex(sha256(attestedData));
+  if (bound !== expected) {
+    fail(
+      EnclaveEvidenceErrorCode.ReportDataMismatch,
+      `the report's report_data ${bound} is not the SHA-256 of the attested data (${expected})`,
+    );
+  }
+  const { measurement, hostData, reportData } = verified;
+  return { format: AMD_SEV_SNP_V1, measurement, hostData, reportData, snp: verified };
+}
+
 /**
- * Verifies evidence locally: its format's checks and that report_data binds `attestedData`.
- * AMD_SEV_SNP_v1 is refused with UnsupportedFormat until this build has an SNP verifier.
+ * Verifies evidence locally: its format's checks and that report_data binds `attestedData`;
+ * `now` is when SEV-SNP endorsement certificates must be valid.
  */
-export function verifyEvidence(evidence: Evidence, attestedData: Uint8Array): VerifiedEvidence {
+export function verifyEvidence(
+  evidence: Evidence,
+  attestedData: Uint8Array,
+  now: Date,
+): VerifiedEvidence {
   switch (evidence.format) {
     case INSECURE_VIRTUAL:
       return verifyVirtualEvidence(evidence, attestedData);
     case AMD_SEV_SNP_V1:
-      return fail(
-        EnclaveEvidenceErrorCode.UnsupportedFormat,
-        "AMD_SEV_SNP_v1 evidence cannot be verified locally: this build has no SEV-SNP verifier",
-      );
+      return verifySnpEvidence(evidence, attestedData, now);
     default:
       return fail(
         EnclaveEvidenceErrorCode.UnsupportedFormat,

@@ -65,6 +65,8 @@ export interface VerifyRegistrationInput {
   readonly receipt: unknown;
   readonly serviceCertPem: string;
   readonly expectedMeasurement?: string;
+  /** When SEV-SNP endorsement certificates must be valid (the caller's clock). */
+  readonly now: Date;
 }
 
 /** What a client may trust once every check passed. */
@@ -215,7 +217,7 @@ export function verifyRegistration(input: VerifyRegistrationInput): TrustedEncla
   if (enclaveId !== input.enclaveId.toUpperCase()) {
     fail(wrong, `the attested data's enclave_vk hashes to enclave id ${enclaveId}`);
   }
-  const evidence = verifyEvidence(parseEvidence(record.evidence), record.attestedData);
+  const evidence = verifyEvidence(parseEvidence(record.evidence), record.attestedData, input.now);
   checkVerified(evidence, record.verified);
   if (credentials.status !== "Active") {
     const why = credentials.reason === undefined ? "" : ` (${credentials.reason})`;

@@ -393,6 +393,7 @@ function registerVerify(registry: Command): void {
           credentials,
           receipt,
           serviceCertPem,
+          now: new Date(),
           ...(o.measurement !== undefined && { expectedMeasurement: o.measurement }),
         });
       } catch (err: unknown) {

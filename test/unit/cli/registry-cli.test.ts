@@ -227,6 +227,7 @@ function inputFor(pki: TestPki, enclave: SimulatedEnclave, record = recordOf(enc
     },
     receipt: receiptFor(pki, record) as unknown,
     serviceCertPem: pki.serviceCertPem,
+    now: new Date(),
   } satisfies VerifyRegistrationInput;
 }
 
@@ -326,20 +327,45 @@ test("verify refuses a proven record whose evidence does not bind, or that is no
   assertRefused({ ...base, chaincodeId: "cc2" }, "WrongRegistration", /of chaincode "cc1"/);
 });
 
-test("local evidence checks: malformed quotes and formats without a verifier", () => {
+const NOW = new Date("2026-06-01T00:00:00Z");
+
+test("local evidence checks: malformed quotes and unknown formats", () => {
   const enclave = simulated("cc1");
   const check = (evidence: { format: string; quote: string; endorsements: string }) =>
-    assert.throws(() => verifyEvidence(evidence, enclave.attestedData), EnclaveEvidenceError);
+    assert.throws(() => verifyEvidence(evidence, enclave.attestedData, NOW), EnclaveEvidenceError);
   check({ ...enclave.evidence, quote: "not base64!" });
   check({ ...enclave.evidence, quote: b64("[1,2]") });
   check({ ...enclave.evidence, quote: b64('{"measurement":"m","host_data":"00"}') });
   assert.throws(
-    () => verifyEvidence({ ...enclave.evidence, format: "AMD_SEV_SNP_v1" }, enclave.attestedData),
-    /no SEV-SNP verifier/,
-  );
-  assert.throws(
-    () => verifyEvidence({ ...enclave.evidence, format: "OE_SGX_v1" }, enclave.attestedData),
+    () => verifyEvidence({ ...enclave.evidence, format: "OE_SGX_v1" }, enclave.attestedData, NOW),
     /unknown evidence format "OE_SGX_v1"/,
   );
-  assert.equal(verifyEvidence(enclave.evidence, enclave.attestedData).measurement, "m1");
+  assert.equal(verifyEvidence(enclave.evidence, enclave.attestedData, NOW).measurement, "m1");
+});
+
+test("local evidence checks: AMD_SEV_SNP_v1 goes through the SEV-SNP verifier", () => {
+  // CCF's Milan vector (test/fixtures/snp): genuine, with report_data all zeros, so it verifies
+  // but binds no attested data; one changed byte in the signed part fails the signature.
+  const fixtures = join(import.meta.dirname, "..", "..", "fixtures", "snp");
+  const report = readFileSync(join(fixtures, "milan-report.bin"));
+  const chain = readFileSync(join(fixtures, "milan-endorsements.pem"));
+  const evidence = { format: "AMD_SEV_SNP_v1", quote: b64(report), endorsements: b64(chain) };
+  const attested = Buffer.from('{"chaincode_id":"cc1"}');
+  const refusedWith = (e: typeof evidence, code: string, message: RegExp) =>
+    assert.throws(
+      () => verifyEvidence(e, attested, NOW),
+      (err: unknown) =>
+        err instanceof EnclaveEvidenceError && err.code === code && message.test(err.message),
+    );
+  refusedWith(evidence, "ReportDataMismatch", /report_data 0{64} is not the SHA-256/);
+  const flipped = Buffer.from(report);
+  flipped[0x50] = flipped[0x50]! ^ 1; // a byte of report_data, inside the signed part
+  refusedWith(
+    { ...evidence, quote: b64(flipped) },
+    "EvidenceRejected",
+    /SEV-SNP evidence rejected/,
+  );
+  const genoa = readFileSync(join(fixtures, "genoa-endorsements.pem"));
+  refusedWith({ ...evidence, endorsements: b64(genoa) }, "EvidenceRejected", /rejected/);
+  refusedWith({ ...evidence, endorsements: "%%" }, "MalformedEvidence", /not base64/);
 });
