@@ -4,9 +4,10 @@
  * `consortia app bundle DIR [--out FILE]` writes CCF's bundle JSON for DIR (app.json + src/, as
  * ccf-build-bundle names the modules) to FILE (default DIR/bundle.json), after checking that
  * every endpoint names a module of the bundle.
- * `consortia app deploy --bundle FILE|DIR`: proposes `set_js_app` with the bundle
- * (app-bundle-files.ts reads it) as the member given by the connection options (gov.ts), and
- * prints the node's answer; members then vote on it as on any proposal (`consortia gov vote`).
+ * `consortia app deploy --bundle FILE|DIR|NAME`: proposes `set_js_app` with the bundle
+ * (app-bundle-files.ts reads it; NAME is an app that ships with the project, builtin-apps.ts)
+ * as the member given by the connection options (gov.ts), and prints the node's answer;
+ * members then vote on it as on any proposal (`consortia gov vote`).
  * `--remove` proposes `remove_js_app` instead.
  */
 import type { Command } from "commander";
@@ -16,6 +17,7 @@ import { dirname, join, resolve } from "node:path";
 import { isNodeError } from "../../base/errors.js";
 import { checkBundleModules, loadBundle } from "../app-bundle-files.js";
 import { appTemplate } from "../app-template.js";
+import { resolveBundlePath } from "../builtin-apps.js";
 import type { Action } from "../gov-client.js";
 import { addConnectionOptions, openClient, type ConnectionOptions } from "./gov.js";
 
@@ -27,7 +29,7 @@ interface DeployOptions extends ConnectionOptions {
 
 /** The set_js_app action for the bundle at `path`. */
 export function setJsAppAction(path: string, disableBytecodeCache = false): Action {
-  const args: Record<string, unknown> = { bundle: loadBundle(path) };
+  const args: Record<string, unknown> = { bundle: loadBundle(resolveBundlePath(path)) };
   if (disableBytecodeCache) args.disable_bytecode_cache = true;
   return { name: "set_js_app", args };
 }
@@ -106,7 +108,7 @@ export function registerApp(program: Command): void {
       .command("deploy")
       .description("Propose set_js_app with a bundle (bundle.json, or a dir with app.json)."),
   )
-    .option("--bundle <path>", "bundle.json, or a directory holding app.json and src/")
+    .option("--bundle <path>", "bundle.json, a directory holding app.json and src/, or registry")
     .option("--remove", "propose remove_js_app instead")
     .option("--disable-bytecode-cache", "set_js_app's disable_bytecode_cache")
     .action(async (o: DeployOptions) => {

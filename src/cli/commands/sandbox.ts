@@ -30,8 +30,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { generateEncryptionKey, generateIdentity } from "../../crypto/identity.js";
 import { isNodeError } from "../../base/errors.js";
@@ -54,6 +53,8 @@ import {
 } from "./sandbox-nodes.js";
 import { recoverSandbox } from "./sandbox-recover.js";
 import { setJsAppAction } from "./app.js";
+import { resolveBundlePath } from "../builtin-apps.js";
+import { findPackageRoot } from "../package-root.js";
 
 interface SandboxOptions {
   nodes: string;
@@ -96,7 +97,10 @@ export function registerSandbox(program: Command): void {
     .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
     .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
     .option("--no-wait", "exit once the service is open, leaving the node running")
-    .option("--js-app-bundle <path>", "deploy this JS app (bundle.json or app.json dir) once open")
+    .option(
+      "--js-app-bundle <path>",
+      "deploy this JS app (bundle.json, app.json dir, or registry) once open",
+    )
     .option(
       "--recover",
       "recover the stopped sandbox in --workspace (disaster recovery from its ledgers)",
@@ -130,7 +134,9 @@ function parseSettings(o: SandboxOptions): Settings {
     sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
     wait: o.wait,
     recover: o.recover === true,
-    ...(o.jsAppBundle === undefined ? {} : { jsAppBundle: resolve(o.jsAppBundle) }),
+    ...(o.jsAppBundle === undefined
+      ? {}
+      : { jsAppBundle: resolve(resolveBundlePath(o.jsAppBundle)) }),
   };
 }
 
@@ -190,21 +196,6 @@ async function writeIdentities(common: string, settings: Settings): Promise<Iden
   const userCerts: string[] = [];
   for (let i = 0; i < settings.users; i++) userCerts.push((await make(`user${i}`, false)).certPem);
   return { members, userCerts };
-}
-
-/** The repository (or installed package) root: the nearest ancestor holding constitution/. */
-export function findPackageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (
-      existsSync(join(dir, "constitution", "actions.js")) &&
-      existsSync(join(dir, "package.json"))
-    ) {
-      return dir;
-    }
-    if (dirname(dir) === dir) {
-      throw new CliError(`cannot find the constitution/ directory above ${from}`);
-    }
-  }
 }
 
 function copyConstitution(common: string): string[] {
