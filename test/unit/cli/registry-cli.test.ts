@@ -369,3 +369,32 @@ test("local evidence checks: AMD_SEV_SNP_v1 goes through the SEV-SNP verifier", 
   refusedWith({ ...evidence, endorsements: b64(genoa) }, "EvidenceRejected", /rejected/);
   refusedWith({ ...evidence, endorsements: "%%" }, "MalformedEvidence", /not base64/);
 });
+
+test("verify and list report an unreachable node in one line and exit 1", async () => {
+  const pki = await makePki();
+  const { dir, cleanup } = tempDir("registry-down-");
+  try {
+    const cert = join(dir, "service_cert.pem");
+    writeFileSync(cert, pki.serviceCertPem);
+    // A user identity for TLS: any key and certificate will do, the node is not there.
+    writeFileSync(join(dir, "user_cert.pem"), pki.nodeCertPem);
+    writeFileSync(
+      join(dir, "user_privk.pem"),
+      pki.nodeKeys.privateKey.export({ type: "pkcs8", format: "pem" }),
+    );
+    const identity = ["--cert", join(dir, "user_cert.pem"), "--key", join(dir, "user_privk.pem")];
+    const node = ["--node", "https://127.0.0.1:1", ...identity];
+    const verify = runCli([
+      ...["registry", "verify", "--chaincode-id", "cc1", "--enclave-id", "AB"],
+      ...["--service-cert", cert, ...node],
+    ]);
+    assert.equal(verify.status, 1);
+    assert.match(verify.stderr, /^consortia: GET \/app\/registry\/chaincodes\/cc1\/enclaves\/AB /);
+    assert.doesNotMatch(verify.stderr, /\n\s+at /);
+    const list = runCli(["registry", "list", "--chaincode-id", "cc1", "--cacert", cert, ...node]);
+    assert.equal(list.status, 1);
+    assert.match(list.stderr, /^consortia: GET .*ECONNREFUSED/);
+  } finally {
+    cleanup();
+  }
+});
