@@ -22,6 +22,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   node: async () => (await import("./commands/node.js")).registerNode,
   receipt: async () => (await import("./commands/receipt.js")).registerReceipt,
   recovery: async () => (await import("./commands/recovery.js")).registerRecovery,
+  registry: async () => (await import("./commands/registry.js")).registerRegistry,
   sandbox: async () => (await import("./commands/sandbox.js")).registerSandbox,
 };
 
@@ -35,6 +36,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .name("consortia")
     .description("Consortia: a confidential consortium framework (CCF-compatible API).")
     .version("0.1.0")
+    // Root options (--version) only before a command: `registry simulate-enclave --version V`.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
   const named = argv[0];
