@@ -63,6 +63,8 @@ export enum AttestationErrorCode {
   ReportDataMismatch = "ReportDataMismatch",
   /** Hardware evidence that does not verify; `reason` says which check failed. */
   EvidenceRejected = "EvidenceRejected",
+  /** `endorsed_tcb` was given (collateral from the environment) and is not the reported TCB. */
+  EndorsedTcbMismatch = "EndorsedTcbMismatch",
 }
 export type AttestationErrorType = { code: AttestationErrorCode; reason?: SnpErrorCode };
 export class AttestationError extends CcfError<AttestationErrorType> {}
@@ -181,6 +183,14 @@ const verifySnp: FormatVerifier = (quote, publicKeyDer, now) => {
       `SEV-SNP evidence rejected: ${err.message}`,
     );
   }
+  // As CCF: an endorsed TCB (the TCB the endorsements were fetched for) must be the reported one.
+  const endorsed = quote.endorsed_tcb;
+  if (endorsed !== undefined && endorsed.toLowerCase() !== verified.reportedTcb.hex) {
+    fail(
+      AttestationErrorCode.EndorsedTcbMismatch,
+      `The endorsed TCB ${endorsed} is not the reported TCB ${verified.reportedTcb.hex}`,
+    );
+  }
   const bound = toHex(sha256(publicKeyDer));
   if (verified.reportData.slice(0, 64) !== bound) {
     fail(
@@ -201,7 +211,8 @@ const VERIFIERS: ReadonlyMap<string, FormatVerifier> = new Map([
 /**
  * Checks the format, decodes the quote, verifies it (SNP: signature and endorsement chain, with
  * certificates valid at `now`) and that its report data binds `publicKeyDer`. Throws
- * AttestationError (UnsupportedFormat, MalformedQuote, EvidenceRejected, ReportDataMismatch).
+ * AttestationError (UnsupportedFormat, MalformedQuote, EvidenceRejected, EndorsedTcbMismatch,
+ * ReportDataMismatch).
  * Does not check measurement, host data or TCB policy: that is governance's.
  */
 export function verifyQuote(quote: QuoteInfo, publicKeyDer: Uint8Array, now: Date): VerifiedQuote {

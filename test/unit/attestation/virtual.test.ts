@@ -125,6 +125,21 @@ test("a genuine SNP report not bound to the key is a ReportDataMismatch", () => 
   );
 });
 
+test("an endorsed TCB other than the reported one is refused; the reported one passes", () => {
+  const quote = makeSnpQuote(MILAN, MILAN_CHAIN);
+  assertCode(
+    () => verifyQuote({ ...quote, endorsed_tcb: "db18000000000005" }, KEY, NOW),
+    AttestationErrorCode.EndorsedTcbMismatch,
+    /endorsed TCB db18000000000005 is not the reported TCB db18000000000004/,
+  );
+  // The reported TCB (any case) passes this check and reaches the key binding.
+  assertCode(
+    () => verifyQuote({ ...quote, endorsed_tcb: "DB18000000000004" }, KEY, NOW),
+    AttestationErrorCode.ReportDataMismatch,
+    /report data/,
+  );
+});
+
 test("SNP evidence that does not verify is EvidenceRejected, with snp.ts's reason", () => {
   const tampered = new Uint8Array(MILAN);
   tampered[0x90] = MILAN[0x90]! ^ 1;
