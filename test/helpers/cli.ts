@@ -12,9 +12,19 @@ const ENTRY = join(import.meta.dirname, "..", "..", "src", "cli", "entry.ts");
 // Resolved here, so the CLI can run with any working directory.
 const TSX = import.meta.resolve("tsx");
 
-export function runCli(args: readonly string[], options: { cwd?: string } = {}): CliRun {
+/** `node --import tsx src/cli/entry.ts`: the argv prefix that runs the CLI from source. */
+export const CLI_ARGV: readonly string[] = ["--import", TSX, ENTRY];
+
+export interface CliOptions {
+  readonly cwd?: string;
+  /** The whole environment of the CLI (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function runCli(args: readonly string[], options: CliOptions = {}): CliRun {
   const result = spawnSync(process.execPath, ["--import", TSX, ENTRY, ...args], {
     cwd: options.cwd ?? process.cwd(),
+    env: options.env ?? process.env,
     encoding: "utf8",
     timeout: 120_000,
   });

@@ -9,6 +9,7 @@
  * as the member given by the connection options (gov.ts), and prints the node's answer;
  * members then vote on it as on any proposal (`consortia gov vote`).
  * `--remove` proposes `remove_js_app` instead.
+ * `consortia app serve` and `consortia app package-id`: the app service mode (app-serve.ts).
  */
 import type { Command } from "commander";
 import { isReportable, CliError } from "../cli-error.js";
@@ -20,6 +21,7 @@ import { appTemplate } from "../app-template.js";
 import { resolveBundlePath } from "../builtin-apps.js";
 import type { Action } from "../gov-client.js";
 import { addConnectionOptions, openClient, type ConnectionOptions } from "./gov.js";
+import { registerAppServe } from "./app-serve.js";
 
 interface DeployOptions extends ConnectionOptions {
   bundle?: string;
@@ -101,8 +103,11 @@ function registerNewAndBundle(app: Command): void {
 }
 
 export function registerApp(program: Command): void {
-  const app = program.command("app").description("JavaScript applications deployed by governance.");
+  const app = program
+    .command("app")
+    .description("JavaScript applications: deployed by governance, or served by an app server.");
   registerNewAndBundle(app);
+  registerAppServe(app);
   addConnectionOptions(
     app
       .command("deploy")
