@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --duration 10] [--connections 32] [--port 8700] [--nodes N] [--no-etcd]
- *                  [--sig-ms 20] [--poll-ms 5] [--app builtin|js] [--json]`
+ *                  [--sig-ms 20] [--poll-ms 5] [--app builtin|js] [--app-service] [--json]`
  *
  * End-to-end write benchmark of a Consortia network, side by side with an etcd cluster measured
  * in the same run, one after the other (never both at once: they would share the cores).
@@ -18,6 +18,11 @@
  *    by the members), whose POST /app/log/private (a JS endpoint wins over the built-in one)
  *    writes the same record to the same map; both committed throughputs and their ratio are
  *    printed.
+ *    With `--app js --app-service`, a third run on a fresh sandbox serves the same JS app from
+ *    an app server (`consortia sandbox --app-service`: `consortia app serve` as a child process,
+ *    registered by set_app_service): every request runs in the server and is validated and
+ *    committed by the node (docs/adr/0005-app-services.md). Its committed throughput, CPU per
+ *    commit (the app server included) and its ratio to the in-node JS app are printed.
  * 2. etcd, when on PATH: a 3-member cluster on loopback, puts through the JSON gateway to the
  *    leader with the same connections and duration; a put is answered only once committed.
  *
@@ -44,6 +49,7 @@ import {
   type StealWindow,
 } from "./load.js";
 import {
+  appServerProcess,
   findPrimary,
   getJson,
   nodePids,
@@ -75,11 +81,17 @@ const { values: args } = parseArgs({
     "poll-ms": { type: "string", default: "5" },
     json: { type: "boolean", default: false },
     app: { type: "string", default: "builtin" },
+    "app-service": { type: "boolean", default: false },
   },
 });
 if (args.app !== "builtin" && args.app !== "js") throw new Error("--app: builtin or js");
 const withJsApp = args.app === "js";
-const WATCHDOG_MS = withJsApp ? 300_000 : 170_000;
+const withAppService = args["app-service"];
+if (withAppService && !withJsApp) throw new Error("--app-service needs --app js");
+const WATCHDOG_MS = withAppService ? 420_000 : withJsApp ? 300_000 : 170_000;
+
+/** Which app a Consortia run drives: built in, the JS app in the nodes, or from an app server. */
+type AppKind = "builtin" | "js" | "service";
 const durationS = Number(args.duration);
 const connections = Number(args.connections);
 const port = Number(args.port);
@@ -168,12 +180,17 @@ function commitTrackerOn(url: string, tls: Tls, agent: Agent): CommitTracker {
   );
 }
 
-/** Starts measuring the CPU of each node of `workspace` and of this process (the load). */
+/**
+ * Starts measuring the CPU of each node of `workspace`, of its app server if any, and of this
+ * process (the load).
+ */
 function measureNodesCpu(workspace: string, primaryIndex: number): () => ProcessCpu[] {
   const nodes = nodeProcesses(workspace).map((p) => ({
     label: p.index === primaryIndex ? `node ${p.index} (primary)` : `node ${p.index}`,
     pid: p.pid,
   }));
+  const server = appServerProcess(workspace);
+  if (server !== undefined) nodes.push({ label: "app server", pid: server.pid });
   return measureProcessCpu(nodes, "bench (load + polls)");
 }
 
@@ -186,15 +203,22 @@ async function checkJsAppDeployed(url: string, tls: Tls): Promise<void> {
   }
 }
 
-/** The write benchmark on a fresh sandbox; with `jsApp`, against the JS logging app. */
-async function benchConsortia(jsApp: boolean): Promise<ConsortiaFigures> {
+/** The write benchmark on a fresh sandbox, against the built-in or the JS logging app. */
+async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
   started.workspace = workspace;
   try {
-    const sandbox = startSandbox(workspace, port, nodes, sigMs, jsApp ? JS_APP_DIR : undefined);
+    const sandbox = startSandbox(
+      workspace,
+      port,
+      nodes,
+      sigMs,
+      app === "js" ? JS_APP_DIR : undefined,
+      app === "service" ? JS_APP_DIR : undefined,
+    );
     const { tls } = sandbox;
     const primary = await findPrimary(sandbox.nodes, tls);
-    if (jsApp) await checkJsAppDeployed(primary.node.url, tls);
+    if (app !== "builtin") await checkJsAppDeployed(primary.node.url, tls);
     const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });
     // Commit is observed on a backup when there is one: polls then cost the primary (the
     // bottleneck) nothing, and a backup learns of a commit after the primary, so the
@@ -408,16 +432,26 @@ console.log(
   `machine: ${before.cores} cores, load average ${before.loadavg.join(" ")} before the run, ` +
     `Node ${before.node}`,
 );
-const consortia = await benchConsortia(false);
+const consortia = await benchConsortia("builtin");
 printConsortia(consortia, "built-in logging app");
 let consortiaJs: ConsortiaFigures | undefined;
+let consortiaService: ConsortiaFigures | undefined;
 if (withJsApp) {
-  consortiaJs = await benchConsortia(true);
+  consortiaJs = await benchConsortia("js");
   printConsortia(consortiaJs, "JS logging app (bench/js-logging-app, set_js_app)");
   console.log(
     `JS app committed/s ÷ built-in app committed/s = ` +
       `${fmt(committedPerS(consortiaJs) / committedPerS(consortia), 2)} ` +
       `(${fmt(committedPerS(consortiaJs))} / ${fmt(committedPerS(consortia))})`,
+  );
+}
+if (withAppService && consortiaJs !== undefined) {
+  consortiaService = await benchConsortia("service");
+  printConsortia(consortiaService, "JS logging app from an app server (set_app_service)");
+  console.log(
+    `app service committed/s ÷ in-node JS app committed/s = ` +
+      `${fmt(committedPerS(consortiaService) / committedPerS(consortiaJs), 2)} ` +
+      `(${fmt(committedPerS(consortiaService))} / ${fmt(committedPerS(consortiaJs))})`,
   );
 }
 
@@ -455,6 +489,12 @@ if (args.json) {
       loadavg_after: after.loadavg,
       consortia: consortiaJson(consortia),
       consortia_js_app: consortiaJs === undefined ? null : consortiaJson(consortiaJs),
+      consortia_app_service:
+        consortiaService === undefined ? null : consortiaJson(consortiaService),
+      app_service_committed_ratio_vs_js_app:
+        consortiaService === undefined || consortiaJs === undefined
+          ? null
+          : round(committedPerS(consortiaService) / committedPerS(consortiaJs), 3),
       js_app_committed_ratio:
         consortiaJs === undefined
           ? null

@@ -7,6 +7,8 @@
  * - nodes are found from <workspace>/sandbox_<i>/config.json (their RPC bind address), falling
  *   back to the "Node [i] = https://..." lines the sandbox prints; node i's PID is in
  *   <workspace>/sandbox_<i>/node.pid;
+ * - the app server of `--app-service` (if any) has its PID in
+ *   <workspace>/sandbox_app_service/server.pid;
  * - stop() signals only PIDs read from those files: SIGTERM, then SIGKILL after STOP_GRACE_MS.
  */
 import { spawnSync } from "node:child_process";
@@ -41,7 +43,8 @@ export interface Sandbox {
 /**
  * Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. With
  * `jsAppBundle` (an app.json directory or bundle.json), the sandbox deploys that JS app by
- * governance (set_js_app, voted by its members) before it returns.
+ * governance (set_js_app, voted by its members) before it returns; with `appService`, an app
+ * server serves that bundle and set_app_service registers it (`--app-service`).
  */
 export function startSandbox(
   workspace: string,
@@ -49,6 +52,7 @@ export function startSandbox(
   nodes?: number,
   sigMsInterval?: number,
   jsAppBundle?: string,
+  appService?: string,
 ): Sandbox {
   const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
   // CONSORTIA_BENCH_CPU_PROF=DIR: the sandbox and the nodes it spawns (which inherit its
@@ -60,6 +64,7 @@ export function startSandbox(
   if (nodes !== undefined) args.push("--nodes", String(nodes));
   if (sigMsInterval !== undefined) args.push("--sig-ms-interval", String(sigMsInterval));
   if (jsAppBundle !== undefined) args.push("--js-app-bundle", jsAppBundle);
+  if (appService !== undefined) args.push("--app-service", appService);
   const started = spawnSync(process.execPath, args, {
     encoding: "utf8",
     timeout: START_TIMEOUT_MS,
@@ -124,17 +129,32 @@ export function nodeProcesses(workspace: string): { index: number; pid: number; 
   return found;
 }
 
-/** PIDs of the nodes the sandbox left running (from sandbox_<i>/node.pid). */
+/** The app server a sandbox started with --app-service left running, if any. */
+export function appServerProcess(workspace: string): { pid: number; dir: string } | undefined {
+  const dir = join(workspace, "sandbox_app_service");
+  const file = join(dir, "server.pid");
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, "utf8").trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? { pid, dir } : undefined;
+}
+
+/** Every process the sandbox left running: its nodes, then its app server. */
+function sandboxProcesses(workspace: string): { pid: number; dir: string }[] {
+  const server = appServerProcess(workspace);
+  return [...nodeProcesses(workspace), ...(server === undefined ? [] : [server])];
+}
+
+/** PIDs of the processes the sandbox left running (node.pid files, and server.pid). */
 export function nodePids(workspace: string): number[] {
-  return nodeProcesses(workspace).map((p) => p.pid);
+  return sandboxProcesses(workspace).map((p) => p.pid);
 }
 
 /**
- * Stops every node of the sandbox (stopPids); for a node that had to be killed, the note ends
+ * Stops every node and the app server of the sandbox (stopPids); for one that had to be killed, the note ends
  * with the last lines of its out file, to show where its shutdown stalled.
  */
 export async function stopSandbox(workspace: string): Promise<string[]> {
-  const processes = nodeProcesses(workspace);
+  const processes = sandboxProcesses(workspace);
   const notes = await stopPids(processes.map((p) => p.pid));
   return notes.map((note) => {
     const dir = processes.find((p) => note.startsWith(`PID ${p.pid} `))?.dir;

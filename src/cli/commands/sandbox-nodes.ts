@@ -28,6 +28,8 @@ export interface Settings {
   readonly recover: boolean;
   /** --js-app-bundle: the JS app deployed (set_js_app) once the service is open. */
   readonly jsAppBundle?: string;
+  /** --app-service: the bundle an app server serves, registered once the service is open. */
+  readonly appService?: string;
 }
 
 export interface NodeProcess {
@@ -36,7 +38,12 @@ export interface NodeProcess {
   readonly dir: string;
   /** Resolves once the process has exited (or failed to spawn). */
   readonly exited: Promise<string>;
+  /** How log lines name it and the file its PID goes to with --no-wait (default: a node's). */
+  readonly label?: string;
+  readonly pidFile?: string;
 }
+
+const labelOf = (p: NodeProcess): string => p.label ?? `Node [${p.index}]`;
 
 const STOP_GRACE_MS = 5_000;
 
@@ -53,11 +60,11 @@ export async function runUntilStopped(
 ): Promise<void> {
   if (!settings.wait) {
     for (const node of nodes) {
-      writeFileSync(join(node.dir, "node.pid"), `${node.child.pid}\n`);
+      writeFileSync(join(node.dir, node.pidFile ?? "node.pid"), `${node.child.pid}\n`);
       node.child.unref();
-      log(`Node [${node.index}] is running as PID ${node.child.pid} (--no-wait)`);
+      log(`${labelOf(node)} is running as PID ${node.child.pid} (--no-wait)`);
     }
-    log("Stop them with kill, using the PIDs above or the node.pid files");
+    log("Stop them with kill, using the PIDs above or the node.pid (server.pid) files");
     return;
   }
   const signal = await stop;
@@ -143,26 +150,43 @@ export function writeNodeConfig(
   return file;
 }
 
-/**
- * This same CLI as a child process: process.argv[1] is bin/consortia (bundle) or
- * src/cli/entry.ts (tsx), and execArgv carries the loader (`--import tsx`) in the latter case.
- */
+/** `consortia node --config FILE` as a child process (spawnCli). */
 export function spawnNode(
   index: number,
   dir: string,
   configFile: string,
   detached: boolean,
 ): NodeProcess {
+  const { child, exited } = spawnCli({ args: ["node", "--config", configFile], dir, detached });
+  return { index, child, dir, exited };
+}
+
+export interface CliSpawn {
+  /** The CLI's arguments, e.g. ["node", "--config", file]. */
+  readonly args: readonly string[];
+  /** Where its stdout and stderr go, as the files out and err. */
+  readonly dir: string;
+  readonly detached: boolean;
+  /** Its whole environment (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * This same CLI as a child process: process.argv[1] is bin/consortia (bundle) or
+ * src/cli/entry.ts (tsx), and execArgv carries the loader (`--import tsx`) in the latter case.
+ */
+export function spawnCli(o: CliSpawn): { child: ChildProcess; exited: Promise<string> } {
   const script = process.argv[1];
   if (script === undefined) throw new CliError("cannot tell how this CLI was started");
   const execArgv = process.execArgv.filter((a) => !/^--(inspect|test)/.test(a));
-  const out = openSync(join(dir, "out"), "w");
-  const err = openSync(join(dir, "err"), "w");
+  const out = openSync(join(o.dir, "out"), "w");
+  const err = openSync(join(o.dir, "err"), "w");
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...execArgv, script, "node", "--config", configFile], {
+    child = spawn(process.execPath, [...execArgv, script, ...o.args], {
       stdio: ["ignore", out, err],
-      detached,
+      detached: o.detached,
+      env: o.env ?? process.env,
     });
   } finally {
     closeSync(out);
@@ -174,7 +198,7 @@ export function spawnNode(
     );
     child.once("error", (e) => resolveExit(`spawn error: ${e.message}`));
   });
-  return { index, child, dir, exited };
+  return { child, exited };
 }
 
 /** The first member proposes `actions`; a strict majority accepts (else SandboxError says why). */
@@ -247,7 +271,7 @@ export function stopNodes(nodes: readonly NodeProcess[]): Promise<string[]> {
 /** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves once the process is gone. */
 async function stopNode(node: NodeProcess): Promise<string> {
   const { child } = node;
-  const name = `Node [${node.index}]`;
+  const name = labelOf(node);
   if (child.exitCode !== null || child.signalCode !== null) return `${name} had already stopped`;
   child.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;

@@ -10,9 +10,13 @@
  * are trusted at once) and wait for each; have every member update and ack its state digest
  * (all Active); member0 proposes set_user for every user plus transition_service_to_open and a
  * strict majority votes for it; check the service is Open; print the node URLs, the common
- * folder and a curl example; then run until SIGINT/SIGTERM.
+ * folder and a curl example; then run until SIGINT/SIGTERM. With --js-app-bundle, a JS app is
+ * deployed by governance once the service is open; with --app-service, an app server serves a
+ * bundle and is registered by set_app_service (sandbox-app-service.ts), and it is stopped with
+ * the nodes.
  *
- * Ports: node i serves RPC on --port + i and node-to-node on --port + 100 + i.
+ * Ports: node i serves RPC on --port + i and node-to-node on --port + 100 + i; the app server
+ * (--app-service) listens on --port + 200.
  *
  * Invariants:
  * - no node process is left behind unless --no-wait asked for it: any failure or signal
@@ -53,6 +57,13 @@ import {
 } from "./sandbox-nodes.js";
 import { recoverSandbox } from "./sandbox-recover.js";
 import { setJsAppAction } from "./app.js";
+import {
+  APP_SERVICE_PORT_OFFSET,
+  readAppServiceBundle,
+  startSandboxAppService,
+  type AppServiceBundle,
+  type AppServiceStart,
+} from "./sandbox-app-service.js";
 import { resolveBundlePath } from "../builtin-apps.js";
 import { findPackageRoot } from "../package-root.js";
 
@@ -68,6 +79,7 @@ interface SandboxOptions {
   wait: boolean;
   recover?: boolean;
   jsAppBundle?: string;
+  appService?: string;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -77,7 +89,9 @@ The workspace is a sandbox: if it exists it is WIPED first (only if it is empty 
 sandbox_common/, to protect other directories). Identities, the service certificate and the
 constitution land in <workspace>/sandbox_common/; node i's config, ledger, snapshots, pid and
 out/err logs in <workspace>/sandbox_<i>/. Node i serves RPC on --port + i and node-to-node on
---port + 100 + i. Use the files with curl or \`consortia gov\`.
+--port + 100 + i. With --app-service, the app server listens on --port + 200 and keeps its
+CA, certificate, key and out/err logs in <workspace>/sandbox_app_service/. Use the files with
+curl or \`consortia gov\`.
 `;
 
 export function registerSandbox(program: Command): void {
@@ -102,6 +116,10 @@ export function registerSandbox(program: Command): void {
       "deploy this JS app (bundle.json, app.json dir, or registry) once open",
     )
     .option(
+      "--app-service <path>",
+      "serve this bundle (file, app.json dir, or registry) by an app server, set_app_service",
+    )
+    .option(
       "--recover",
       "recover the stopped sandbox in --workspace (disaster recovery from its ledgers)",
     )
@@ -123,13 +141,18 @@ function parseSettings(o: SandboxOptions): Settings {
     return value;
   };
   const nodes = int(o.nodes, "--nodes", 1, 64);
+  if (o.appService !== undefined && o.recover === true) {
+    throw new CliError("--app-service starts a new sandbox; it cannot be combined with --recover");
+  }
+  // The app server listens on --port + 200, above the node-to-node ports.
+  const portMax = 65535 - (o.appService === undefined ? 100 + nodes : APP_SERVICE_PORT_OFFSET);
   return {
     nodes,
     electionTimeoutMs: int(o.electionTimeout, "--election-timeout", 100, 600_000),
     workerThreads: int(o.workerThreads, "--worker-threads", 0, 16),
     members: int(o.members, "--members", 1, 100),
     users: int(o.users, "--users", 0, 100),
-    port: int(o.port, "--port", 1, 65535 - 100 - nodes),
+    port: int(o.port, "--port", 1, portMax),
     workspace: resolve(o.workspace),
     sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
     wait: o.wait,
@@ -137,6 +160,7 @@ function parseSettings(o: SandboxOptions): Settings {
     ...(o.jsAppBundle === undefined
       ? {}
       : { jsAppBundle: resolve(resolveBundlePath(o.jsAppBundle)) }),
+    ...(o.appService === undefined ? {} : { appService: resolve(resolveBundlePath(o.appService)) }),
   };
 }
 
@@ -146,12 +170,15 @@ async function runSandbox(settings: Settings): Promise<void> {
     // Read first: a bad bundle path fails before any node starts.
     const jsApp =
       settings.jsAppBundle === undefined ? undefined : setJsAppAction(settings.jsAppBundle);
+    const appService =
+      settings.appService === undefined ? undefined : readAppServiceBundle(settings.appService);
     prepareWorkspace(settings.workspace);
     const common = join(settings.workspace, "sandbox_common");
     const identities = await writeIdentities(common, settings);
     const constitution = copyConstitution(common);
     const nodes: NodeProcess[] = [];
-    await bringUp(nodes, common, constitution, identities, settings, stop.promise, jsApp);
+    const afterOpen = { jsApp, appService };
+    await bringUp(nodes, common, constitution, identities, settings, stop.promise, afterOpen);
     printBanner(common, settings);
     await runUntilStopped(nodes, settings, stop.promise);
   } finally {
@@ -217,7 +244,7 @@ async function bringUp(
   identities: Identities,
   settings: Settings,
   stop: Promise<string>,
-  jsApp?: Action,
+  afterOpen: AfterOpen,
 ): Promise<void> {
   const caPath = join(common, "service_cert.pem");
   const clients: GovClient[] = [];
@@ -225,13 +252,15 @@ async function bringUp(
   const abort = new AbortController();
   let exited!: (why: string) => void;
   const anyExit = new Promise<string>((r) => (exited = r));
-  const startNode = (index: number): NodeProcess => {
+  const track = (p: NodeProcess): void => {
+    nodes.push(p);
+    const name = p.label ?? `node ${p.index}`;
+    void p.exited.then((how) => exited(`${name} exited (${how})\n${tails(p.dir)}`));
+  };
+  const startNode = (index: number): void => {
     const dir = join(settings.workspace, `sandbox_${index}`);
     const configFile = writeNodeConfig(index, dir, common, constitution, settings);
-    const node = spawnNode(index, dir, configFile, settings.wait);
-    nodes.push(node);
-    void node.exited.then((how) => exited(`node ${index} exited (${how})\n${tails(dir)}`));
-    return node;
+    track(spawnNode(index, dir, configFile, settings.wait));
   };
   const work = async () => {
     startNode(0);
@@ -250,10 +279,8 @@ async function bringUp(
       log(`Node [${i}] joined`);
     }
     await openService(primary, identities, caPem);
-    if (jsApp !== undefined) {
-      await proposeAndPass(primary, identities.members, [jsApp]);
-      log(`Deployed the JS app from ${settings.jsAppBundle ?? ""}`);
-    }
+    const opened = { primary, members: identities.members, track, signal: abort.signal };
+    await runAfterOpen(afterOpen, opened, settings, caPath);
   };
   const failure = await Promise.race([
     work().then(
@@ -272,6 +299,36 @@ async function bringUp(
   if (reason === null) throw failure;
   const logs = nodes.map((n) => tails(n.dir)).join("\n");
   throw new CliError(`${reason}\n${stopped.join("\n")}\n${logs}`);
+}
+
+/** What a sandbox does once its service is open: --js-app-bundle, --app-service. */
+interface AfterOpen {
+  readonly jsApp: Action | undefined;
+  readonly appService: AppServiceBundle | undefined;
+}
+
+async function runAfterOpen(
+  after: AfterOpen,
+  opened: Pick<AppServiceStart, "primary" | "members" | "track" | "signal">,
+  settings: Settings,
+  serviceCertFile: string,
+): Promise<void> {
+  if (after.jsApp !== undefined) {
+    await proposeAndPass(opened.primary, opened.members, [after.jsApp]);
+    log(`Deployed the JS app from ${settings.jsAppBundle ?? ""}`);
+  }
+  if (after.appService !== undefined) {
+    await startSandboxAppService({
+      ...opened,
+      bundle: after.appService,
+      workspace: settings.workspace,
+      serviceCertFile,
+      port: settings.port,
+      // As for the nodes: their own process group while the sandbox waits, so a Ctrl+C reaches
+      // the sandbox, which stops them in order.
+      detached: settings.wait,
+    });
+  }
 }
 
 async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal) {
