@@ -208,14 +208,10 @@ async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
   started.workspace = workspace;
   try {
-    const sandbox = startSandbox(
-      workspace,
-      port,
-      nodes,
-      sigMs,
-      app === "js" ? JS_APP_DIR : undefined,
-      app === "service" ? JS_APP_DIR : undefined,
+    const [inNode, served] = [app === "js", app === "service"].map((b) =>
+      b ? JS_APP_DIR : undefined,
     );
+    const sandbox = startSandbox(workspace, port, nodes, sigMs, inNode, served);
     const { tls } = sandbox;
     const primary = await findPrimary(sandbox.nodes, tls);
     if (app !== "builtin") await checkJsAppDeployed(primary.node.url, tls);

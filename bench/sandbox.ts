@@ -150,8 +150,8 @@ export function nodePids(workspace: string): number[] {
 }
 
 /**
- * Stops every node and the app server of the sandbox (stopPids); for one that had to be killed, the note ends
- * with the last lines of its out file, to show where its shutdown stalled.
+ * Stops every node and the app server of the sandbox (stopPids); for one that had to be
+ * killed, the note ends with the last lines of its out file, to show where its shutdown stalled.
  */
 export async function stopSandbox(workspace: string): Promise<string[]> {
   const processes = sandboxProcesses(workspace);
