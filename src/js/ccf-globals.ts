@@ -1,6 +1,7 @@
 /**
  * The `ccf` global of governance scripts and JS apps (ccf-compatibility.md §4.2 and §9, CCF's
- * js/ccf-app/src/global.ts), over our KV transaction (src/kv Tx):
+ * js/ccf-app/src/global.ts), over a KvTx (kv-tx.ts: our KV transaction, or an app server's
+ * RemoteTx):
  * - `ccf.kv[name]` is a map with get/has/set/delete/clear/forEach/size/getVersionOfPreviousWrite;
  *   keys and values are ArrayBuffers (anything else is a TypeError) and are copied across the
  *   WASM boundary both ways, so the guest never aliases bytes the kv owns;
@@ -21,7 +22,8 @@ import { fromUtf8, utf8 } from "../base/bytes.js";
 import { sha256 } from "../crypto/hash.js";
 import { memberIdFromCert } from "../crypto/identity.js";
 import { tcbHexToPolicy } from "./tcb-hex.js";
-import type { MapHandle, Tx } from "../kv/tx.js";
+import type { MapHandle } from "../kv/tx.js";
+import type { KvTx } from "./kv-tx.js";
 import {
   JsHostError,
   JsHostErrorCode,
@@ -43,7 +45,7 @@ export type KvAccess =
 
 /** What the globals act on. Mutable on purpose: a reused context is re-bound per tx. */
 export interface CcfBinding {
-  tx: Tx;
+  tx: KvTx;
   access: KvAccess;
 }
 
