@@ -64,6 +64,10 @@ export enum HttpErrorCode {
   NodeAlreadyExists = "NodeAlreadyExists",
   StartupSeqnoIsOld = "StartupSeqnoIsOld",
   CSRPublicKeyInvalid = "CSRPublicKeyInvalid",
+  // Consortia's own (ADR 0005): an app service that cannot answer.
+  AppServiceUnavailable = "AppServiceUnavailable",
+  AppServiceTimeout = "AppServiceTimeout",
+  AppServicePackageMismatch = "AppServicePackageMismatch",
 }
 
 /** Every code's HTTP status, as CCF's frontends answer it (`Record` makes the table total). */
@@ -123,6 +127,9 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<HttpErrorCode, number>> = {
   NodeAlreadyExists: 400,
   StartupSeqnoIsOld: 400,
   CSRPublicKeyInvalid: 400,
+  AppServiceUnavailable: 503,
+  AppServiceTimeout: 504,
+  AppServicePackageMismatch: 503,
 };
 
 export function httpStatusOf(code: HttpErrorCode): number {

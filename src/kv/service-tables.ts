@@ -42,6 +42,8 @@ export const SERVICE_TABLES = {
   modulesQuickjsVersion: "public:ccf.gov.modules_quickjs_version",
   /** Set by set_js_app: cached interpreters must be discarded. */
   interpreterFlush: "public:ccf.gov.interpreter.flush",
+  /** App services (ADR 0005): package id -> {address, ca_cert?, timeout_ms?}. */
+  appServices: "public:ccf.gov.app_services",
   // Internal: written by the node itself, never by a proposal's apply.
   signatures: "public:ccf.internal.signatures",
   /** The Merkle tree's frontier, stored in snapshots. */

@@ -16,6 +16,7 @@ import {
   replayKey,
   type GovMsgType,
 } from "../../gov/cose-request.js";
+import { appServiceRows } from "../../gov/app-services.js";
 import { GovError } from "../../gov/errors.js";
 import { joinPolicyView } from "../../gov/join-policy.js";
 import { quoteInfoView } from "../../gov/quote-info-view.js";
@@ -463,6 +464,19 @@ export function registerGovEndpoints(
   registerRecoveryShareEndpoint(router, node);
   registerServiceEndpoints(router, node);
   registerJsAppViews(router, node);
+  govRoute(router, "GET", "/gov/service/app-services", () =>
+    runInTx(node.pipeline, (tx) => json({ appServices: appServicesView(tx) })),
+  );
+}
+
+/** The app services set by governance (ADR 0005), in package id order. */
+function appServicesView(tx: Tx): JsonBody {
+  return appServiceRows(tx.ro(SERVICE_TABLES.appServices)).map((row) => ({
+    packageId: row.packageId,
+    address: row.address,
+    caCert: row.caCert,
+    timeoutMs: row.timeoutMs,
+  }));
 }
 
 /** The deployed JS app, as CCF 6's gov API shows it (js-app-endpoints.ts). */

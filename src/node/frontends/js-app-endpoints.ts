@@ -80,8 +80,11 @@ export interface JsEndpoint {
   readonly props: JsEndpointProperties;
 }
 
-const APP_ACCESS: KvAccess = { mode: "read-write", readOnlyPrefixes: ["public:ccf.", "ccf."] };
-const READ_ONLY: KvAccess = { mode: "read-only" };
+export const APP_ACCESS: KvAccess = {
+  mode: "read-write",
+  readOnlyPrefixes: ["public:ccf.", "ccf."],
+};
+export const READ_ONLY: KvAccess = { mode: "read-only" };
 const EXCEPTION_MESSAGE = "Exception thrown while executing.";
 /**
  * The maps whose writes make a new app version: its modules and endpoints, interpreter.flush
@@ -248,7 +251,8 @@ export class JsAppRoutes implements RouteSource {
           { tx, access },
           this.services,
         );
-        if (outcome.kind === "failure") throw this.failure(outcome, options, request);
+        if (outcome.kind === "failure")
+          throw guestFailure(outcome, options, request, this.deps.log);
         applyWrites = outcome.applyWrites;
         if (outcome.claimsDigest !== null) setClaims(outcome.claimsDigest);
         return toRpcResponse(outcome);
@@ -256,26 +260,29 @@ export class JsAppRoutes implements RouteSource {
       keep,
     );
   }
+}
 
-  private failure(
-    outcome: Extract<JsAppOutcome, { kind: "failure" }>,
-    options: JsRuntimeOptions,
-    request: RpcRequest,
-  ): HttpError {
-    if (options.log_exception_details) {
-      const trace = outcome.trace === undefined ? "" : `\n${outcome.trace}`;
-      this.deps.log(
-        `JS exception in ${request.method} ${request.path}: ${outcome.message}${trace}`,
-      );
-    }
-    const message = outcome.reason === "exception" ? EXCEPTION_MESSAGE : outcome.message;
-    if (!options.return_exception_details) {
-      return new HttpError(HttpErrorCode.InternalError, message);
-    }
-    const detail: Record<string, JsonBody> = { code: "JSException", message: outcome.message };
-    if (outcome.trace !== undefined) detail.trace = outcome.trace;
-    return new HttpError(HttpErrorCode.InternalError, message, { details: [detail] });
+/**
+ * The answer to a guest failure, as CCF's JS runtime gives it: 500 InternalError with the
+ * exception's details only when return_exception_details is set (app services use it too).
+ */
+export function guestFailure(
+  outcome: Extract<JsAppOutcome, { kind: "failure" }>,
+  options: JsRuntimeOptions,
+  request: RpcRequest,
+  log: (line: string) => void,
+): HttpError {
+  if (options.log_exception_details) {
+    const trace = outcome.trace === undefined ? "" : `\n${outcome.trace}`;
+    log(`JS exception in ${request.method} ${request.path}: ${outcome.message}${trace}`);
   }
+  const message = outcome.reason === "exception" ? EXCEPTION_MESSAGE : outcome.message;
+  if (!options.return_exception_details) {
+    return new HttpError(HttpErrorCode.InternalError, message);
+  }
+  const detail: Record<string, JsonBody> = { code: "JSException", message: outcome.message };
+  if (outcome.trace !== undefined) detail.trace = outcome.trace;
+  return new HttpError(HttpErrorCode.InternalError, message, { details: [detail] });
 }
 
 /** The historical state of the transaction the request names (CCF's errors when it cannot). */
@@ -291,7 +298,7 @@ function jsHistoricalState(state: HistoricalState): JsHistoricalState {
   };
 }
 
-function guestRequest(
+export function guestRequest(
   request: RpcRequest,
   route: string,
   who: ReturnType<typeof authenticateJs>,
@@ -315,7 +322,7 @@ function guestRequest(
 }
 
 /** The handler's answer as an RpcResponse: the app's headers, and a body typed as CCF does. */
-function toRpcResponse(outcome: Extract<JsAppOutcome, { kind: "response" }>): RpcResponse {
+export function toRpcResponse(outcome: Extract<JsAppOutcome, { kind: "response" }>): RpcResponse {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(outcome.headers)) headers[name.toLowerCase()] = value;
   const body = outcome.body;
@@ -338,7 +345,7 @@ function toRpcResponse(outcome: Extract<JsAppOutcome, { kind: "response" }>): Rp
 /** How many ccf.historical handles the node remembers (for dropCachedStates). */
 const MAX_HISTORICAL_HANDLES = 1024;
 
-function consensusServices(node: NodeContext): JsAppServices {
+export function consensusServices(node: NodeContext): JsAppServices {
   // The node reads ranges from its ledger when asked and keeps no states; it remembers the
   // handles asked for, so dropCachedStates answers as CCF's does (true for a known handle).
   const handles = new Set<number>();

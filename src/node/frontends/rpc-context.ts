@@ -10,7 +10,7 @@ import type { TxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import { FORWARD_TO_PRIMARY, type RpcOutcome, type RpcResponse } from "../../http/router.js";
-import type { TxPipeline } from "../pipeline/tx-pipeline.js";
+import type { ExecuteOutcome, TxPipeline } from "../pipeline/tx-pipeline.js";
 
 function isSuccess(response: RpcResponse): boolean {
   return response.status >= 200 && response.status < 300;
@@ -45,6 +45,11 @@ export function runInTx(
     () => claims,
     commits,
   );
+  return answerOf(pipeline, outcome);
+}
+
+/** The answer to a request whose handler ran in `pipeline.execute` with `outcome`. */
+export function answerOf(pipeline: TxPipeline, outcome: ExecuteOutcome<RpcResponse>): RpcOutcome {
   switch (outcome.kind) {
     case "committed":
       return { ...outcome.result, txId: outcome.txId };
