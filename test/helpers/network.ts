@@ -60,14 +60,21 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-/** A base port p with p..p+span-1 and p+100..p+100+span-1 free (RPC and node-to-node). */
-export async function freePortBlock(span: number): Promise<number> {
+/**
+ * A base port p with p..p+span-1 and p+100..p+100+span-1 free (RPC and node-to-node), and
+ * p+offset for each of `alsoFree` (e.g. 200, a sandbox's app server).
+ */
+export async function freePortBlock(
+  span: number,
+  alsoFree: readonly number[] = [],
+): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 20_000 + 10 * Math.floor(Math.random() * 3000);
     let ok = true;
     for (let i = 0; i < span && ok; i++) {
       ok = (await canBind(port + i)) && (await canBind(port + 100 + i));
     }
+    for (const offset of alsoFree) ok = ok && (await canBind(port + offset));
     if (ok) return port;
   }
   throw new Error("no free port block found");
