@@ -1,10 +1,13 @@
 /**
  * Every frontend of a node, registered in one place: /node (node-endpoints, the join endpoint,
  * snapshot downloads), /gov (governance, with the constitution run in QuickJS against the node
- * through NodeGovHost), and /app (the built-in logging app, and the JS app deployed by
- * governance, whose routes follow the KV and win over built-in ones).
+ * through NodeGovHost), and /app (the built-in logging app, the JS app deployed by governance,
+ * and the apps served by app services (ADR 0005); the last two follow the KV and win over
+ * built-in routes).
  */
 import { loggingApp } from "../apps/logging.js";
+import { ecPrivateKeyPem } from "../crypto/identity.js";
+import { AppServiceRoutes } from "./app-service/app-service-routes.js";
 import { QuickJsConstitution } from "../js/constitution.js";
 import { snapshotDirsOf } from "./config/directories.js";
 import { CONSORTIA_VERSION } from "./config/version.js";
@@ -43,7 +46,20 @@ export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Pro
     log: (line) => deps.log(`[js app] ${line}`),
   });
   node.router.addSource("/app/", jsApp);
-  registerAppEndpoints(node.router, node, [loggingApp()], () => jsOpenApiPaths(jsApp.endpoints()));
+  const appServices = new AppServiceRoutes({
+    node,
+    isOpen: openCheck(node),
+    identity: () => ({
+      certPem: node.nodeCertPem,
+      keyPem: ecPrivateKeyPem(node.identity.signing.privateKey),
+      serviceCertPem: node.serviceCertPem,
+    }),
+    log: (line) => deps.log(`[app service] ${line}`),
+  });
+  node.router.addSource("/app/", appServices);
+  registerAppEndpoints(node.router, node, [loggingApp()], () =>
+    jsOpenApiPaths([...jsApp.endpoints(), ...appServices.endpoints()]),
+  );
   const govHost = new NodeGovHost(node, deps.log);
   const constitution = await QuickJsConstitution.fromKv({
     host: govHost,
