@@ -107,18 +107,23 @@ export function govern(sandbox: ServiceSandbox, name: string, args: unknown): vo
     runCli(["gov", "propose", "--action", name, "--args", JSON.stringify(args), ...where]),
     `propose ${name}`,
   );
-  const { proposalId } = JSON.parse(proposed) as { proposalId: string };
+  voteThrough(sandbox, (JSON.parse(proposed) as { proposalId: string }).proposalId);
+}
+
+/** member0 and member1 accept a proposal (`consortia gov vote`), a majority of three. */
+export function voteThrough(sandbox: ServiceSandbox, proposalId: string): void {
+  const where = ["--workspace", sandbox.workspace, "--node", sandbox.url];
   const common = join(sandbox.workspace, "sandbox_common");
   let state = "";
   for (const member of ["member0", "member1"]) {
     const identity = ["--cert", join(common, `${member}_cert.pem`)];
     identity.push("--key", join(common, `${member}_privk.pem`));
     const vote = ["gov", "vote", "--proposal-id", proposalId, "--accept", ...where, ...identity];
-    state = (JSON.parse(ok(runCli(vote), `vote ${name}`)) as { proposalState: string })
+    state = (JSON.parse(ok(runCli(vote), `vote ${proposalId}`)) as { proposalState: string })
       .proposalState;
     if (state !== "Open") break;
   }
-  assert.equal(state, "Accepted", `${name} was not accepted`);
+  assert.equal(state, "Accepted", `proposal ${proposalId} was not accepted`);
 }
 
 export interface ServerRun {
