@@ -3,14 +3,14 @@
  * sandbox of real processes: `consortia sandbox --no-wait --app-service BUNDLE` with a tiny
  * bundle (records PUT/GET, and a POST /slow that busy-waits before it writes). In order:
  *  - a write through the server answers with a transaction id and is read back;
- *  - slower than its timeout: set_app_service again with timeout_ms 300 (by `consortia gov
- *    propose`), a handler that takes 1,200 ms gets 504 AppServiceTimeout, and its write is never
+ *  - slower than its timeout: set_app_service again with timeout_ms 300 (`consortia app
+ *    set-service --timeout-ms 300`), a handler that takes 1,200 ms gets 504 AppServiceTimeout, and its write is never
  *    applied (not even once the late result arrives); the node keeps answering meanwhile;
  *  - server down (SIGTERM to the PID the sandbox wrote): 503 AppServiceUnavailable, node healthy;
  *  - restarting: `consortia app serve` started again by hand, and the node answers through it
  *    again with no governance action;
  *  - wrong package: a server for another bundle on that address: 503 AppServicePackageMismatch;
- *  - remove_app_service: the routes are gone (404).
+ *  - remove_app_service (`consortia app remove-service`): the routes are gone (404).
  * A second test starts a waiting sandbox (no --no-wait) with an app server and checks that
  * Ctrl+C (SIGINT) stops the server with the nodes. Oracles: the error codes and statuses of the
  * design, the records the app wrote (read back through the node), the PIDs. Bounded: every
@@ -26,14 +26,16 @@ import {
   APP_SERVER_PORT_OFFSET,
   appServerPid,
   govern,
+  ok,
   sandboxPids,
   serveByHand,
   startServiceSandbox,
   stopPids,
   type ServerRun,
+  voteThrough,
   type ServiceSandbox,
 } from "../helpers/app-service.js";
-import { CLI_ARGV } from "../helpers/cli.js";
+import { CLI_ARGV, runCli } from "../helpers/cli.js";
 import { httpsRequest, type Reply } from "../helpers/https.js";
 import { freePortBlock, isAlive, waitFor } from "../helpers/network.js";
 
@@ -152,7 +154,17 @@ test(
       // Slower than its timeout: 504, nothing applied, the node answers meanwhile.
       const caCert = readFileSync(join(s.serverDir, "ca_cert.pem"), "utf8");
       const registration = { package_id: s.packageId, address: s.address, ca_cert: caCert };
-      govern(s, "set_app_service", { ...registration, timeout_ms: 300 });
+      const where = ["--workspace", workspace, "--node", s.url];
+      const setShort = ok(
+        runCli([
+          ...["app", "set-service", "--bundle", bundle, "--address", s.address, ...where],
+          ...["--ca-cert", join(s.serverDir, "ca_cert.pem"), "--timeout-ms", "300"],
+        ]),
+        "app set-service",
+      );
+      voteThrough(s, (JSON.parse(setShort) as { proposalId: string }).proposalId);
+    // A changed row makes the node connect again and fetch the bundle before it routes.
+    await until(s, "/app/records/a", 200);
       const slow = call(s, "POST", "/app/slow/s1?ms=1200", "");
       await new Promise((r) => setTimeout(r, 100));
       await nodeIsHealthy(s);
@@ -189,7 +201,9 @@ test(
       await nodeIsHealthy(s);
 
       // Removal: the routes are gone.
-      govern(s, "remove_app_service", { package_id: s.packageId });
+      const remove = ["app", "remove-service", "--bundle", bundle, ...where];
+      const removal = ok(runCli(remove), "app remove-service");
+      voteThrough(s, (JSON.parse(removal) as { proposalId: string }).proposalId);
       const gone = await call(s, "GET", "/app/records/a");
       assert.equal(gone.status, 404, gone.body);
       assert.notEqual(errorCode(gone), "NoSuchRecord");

@@ -26,6 +26,7 @@ import { sha256 } from "../../crypto/hash.js";
 import { toHex } from "../../base/bytes.js";
 import { resolveBundlePath } from "../builtin-apps.js";
 import { CliError, isReportable } from "../cli-error.js";
+import { readText } from "./gov.js";
 
 /** The environment variables of service mode, each with the alias FPC's chaincode reads. */
 export const PACKAGE_ID_VARS = ["CONSORTIA_APP_PACKAGE_ID", "CHAINCODE_PKG_ID"] as const;
@@ -128,15 +129,6 @@ export function packageIdOfFile(path: string): { file: string; bytes: Uint8Array
 }
 
 const PACKAGE_ID = /^[0-9a-f]{64}$/;
-
-function readText(path: string, flag: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err: unknown) {
-    if (!isNodeError(err)) throw err;
-    throw new CliError(`cannot read ${flag} ${path}: ${err.code}`);
-  }
-}
 
 interface ServeOptions {
   bundle?: string;

@@ -9,7 +9,8 @@
  * as the member given by the connection options (gov.ts), and prints the node's answer;
  * members then vote on it as on any proposal (`consortia gov vote`).
  * `--remove` proposes `remove_js_app` instead.
- * `consortia app serve` and `consortia app package-id`: the app service mode (app-serve.ts).
+ * `consortia app serve` and `consortia app package-id`: the app service mode (app-serve.ts);
+ * `consortia app set-service` and `remove-service` propose its governance (app-service-gov.ts).
  */
 import type { Command } from "commander";
 import { isReportable, CliError } from "../cli-error.js";
@@ -22,6 +23,7 @@ import { resolveBundlePath } from "../builtin-apps.js";
 import type { Action } from "../gov-client.js";
 import { addConnectionOptions, openClient, type ConnectionOptions } from "./gov.js";
 import { registerAppServe } from "./app-serve.js";
+import { registerAppServiceGov } from "./app-service-gov.js";
 
 interface DeployOptions extends ConnectionOptions {
   bundle?: string;
@@ -108,6 +110,7 @@ export function registerApp(program: Command): void {
     .description("JavaScript applications: deployed by governance, or served by an app server.");
   registerNewAndBundle(app);
   registerAppServe(app);
+  registerAppServiceGov(app);
   addConnectionOptions(
     app
       .command("deploy")

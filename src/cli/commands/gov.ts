@@ -76,7 +76,10 @@ export function openClient(options: ConnectionOptions): GovClient {
 }
 
 /** Runs one client call, prints its JSON result, and turns client errors into CliErrors. */
-async function run(options: ConnectionOptions, call: (c: GovClient) => Promise<unknown>) {
+export async function runClientCall(
+  options: ConnectionOptions,
+  call: (c: GovClient) => Promise<unknown>,
+) {
   const client = openClient(options);
   try {
     const result = await call(client);
@@ -110,21 +113,21 @@ export function registerGov(program: Command): void {
   addConnectionOptions(gov.command("withdraw").description("Withdraw one of your open proposals."))
     .requiredOption("--proposal-id <id>", "the proposal to withdraw")
     .action((o: ConnectionOptions & { proposalId: string }) =>
-      run(o, async (c) => (await c.withdraw(o.proposalId)) ?? { withdrawn: false }),
+      runClientCall(o, async (c) => (await c.withdraw(o.proposalId)) ?? { withdrawn: false }),
     );
 
   addConnectionOptions(
     gov.command("ack").description("Update and acknowledge the state digest (member -> Active)."),
-  ).action((o: ConnectionOptions) => run(o, (c) => c.ackStateDigest()));
+  ).action((o: ConnectionOptions) => runClientCall(o, (c) => c.ackStateDigest()));
 
   addConnectionOptions(
     gov.command("list").description("List the proposals the node keeps."),
-  ).action((o: ConnectionOptions) => run(o, (c) => c.listProposals()));
+  ).action((o: ConnectionOptions) => runClientCall(o, (c) => c.listProposals()));
 
   addConnectionOptions(gov.command("show").description("Show one proposal."))
     .requiredOption("--proposal-id <id>", "the proposal to show")
     .action((o: ConnectionOptions & { proposalId: string }) =>
-      run(o, (c) => c.getProposal(o.proposalId)),
+      runClientCall(o, (c) => c.getProposal(o.proposalId)),
     );
 }
 
@@ -144,10 +147,10 @@ function registerPropose(gov: Command): void {
       if (o.proposal !== undefined) {
         const text = readText(o.proposal, "--proposal");
         parseJson(text, `--proposal ${o.proposal}`);
-        return run(o, (c) => c.proposeRaw(new TextEncoder().encode(text)));
+        return runClientCall(o, (c) => c.proposeRaw(new TextEncoder().encode(text)));
       }
       const action: Action = { name: o.action ?? "", args: parseJson(o.args, "--args") };
-      return run(o, (c) => c.propose([action]));
+      return runClientCall(o, (c) => c.propose([action]));
     });
 }
 
@@ -171,7 +174,7 @@ function registerVote(gov: Command): void {
           throw new CliError("give exactly one of --accept, --reject, --ballot FILE");
         const ballot =
           o.ballot !== undefined ? ballotSource(readText(o.ballot, "--ballot")) : o.accept === true;
-        return run(o, (c) => c.vote(o.proposalId, ballot));
+        return runClientCall(o, (c) => c.vote(o.proposalId, ballot));
       },
     );
 }

@@ -3,13 +3,14 @@
 // (or CHAINCODE_PKG_ID / CHAINCODE_SERVER_ADDRESS) set is service mode; one set exits 1 naming
 // the missing one; neither exits 1 explaining that normal mode is deployment by governance. A
 // package id that is not the bundle file's SHA-256 is refused before anything listens, and
-// `consortia app package-id` prints that digest. The CLI runs as a real process (no network is
+// `consortia app package-id` prints that digest; `app set-service` and `remove-service` build
+// their proposals from it. The CLI runs as a real process (no network is
 // needed for any refusal); the oracle for the digest is `openssl dgst -sha256`, and the exit
 // codes and messages are the issue's contract.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -17,6 +18,10 @@ import {
   parseServerAddress,
   planServe,
 } from "../../../src/cli/commands/app-serve.js";
+import {
+  removeAppServiceAction,
+  setAppServiceAction,
+} from "../../../src/cli/commands/app-service-gov.js";
 import { resolveBundlePath } from "../../../src/cli/builtin-apps.js";
 import { CliError } from "../../../src/cli/cli-error.js";
 import { runCli } from "../../helpers/cli.js";
@@ -154,4 +159,54 @@ test("the server address is host:port or [ipv6]:port", () => {
   for (const bad of ["127.0.0.1", ":80", "h:65536", "h:x", "::1:80", "h :1"]) {
     assert.throws(() => parseServerAddress(bad), CliError, bad);
   }
+});
+
+test("app set-service and remove-service build set_app_service / remove_app_service", () => {
+  const ca = join(dir, "ca.pem");
+  writeFileSync(ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  assert.deepEqual(
+    setAppServiceAction({
+      bundle: BUNDLE,
+      address: "127.0.0.1:8200",
+      caCert: ca,
+      timeoutMs: "300",
+    }),
+    {
+      name: "set_app_service",
+      args: {
+        package_id: BUNDLE_ID,
+        address: "127.0.0.1:8200",
+        ca_cert: readFileSync(ca, "utf8"),
+        timeout_ms: 300,
+      },
+    },
+  );
+  assert.deepEqual(setAppServiceAction({ bundle: BUNDLE, address: "h:1" }).args, {
+    package_id: BUNDLE_ID,
+    address: "h:1",
+  });
+  for (const bad of [
+    { address: "h:0" },
+    { address: "h" },
+    { address: "h:1", timeoutMs: "0" },
+    { address: "h:1", timeoutMs: "600001" },
+    { address: "h:1", timeoutMs: "5s" },
+    { address: "h:1", caCert: join(dir, "missing.pem") },
+  ]) {
+    assert.throws(
+      () => setAppServiceAction({ bundle: BUNDLE, ...bad }),
+      CliError,
+      JSON.stringify(bad),
+    );
+  }
+  assert.deepEqual(removeAppServiceAction({ bundle: BUNDLE }), {
+    name: "remove_app_service",
+    args: { package_id: BUNDLE_ID },
+  });
+  assert.deepEqual(removeAppServiceAction({ packageId: BUNDLE_ID }).args, {
+    package_id: BUNDLE_ID,
+  });
+  assert.throws(() => removeAppServiceAction({}), CliError);
+  assert.throws(() => removeAppServiceAction({ bundle: BUNDLE, packageId: BUNDLE_ID }), CliError);
+  assert.throws(() => removeAppServiceAction({ packageId: "ABC" }), CliError);
 });
