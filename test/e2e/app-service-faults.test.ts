@@ -7,8 +7,11 @@
  *    set-service --timeout-ms 300`), a handler that takes 1,200 ms gets 504 AppServiceTimeout, and its write is never
  *    applied (not even once the late result arrives); the node keeps answering meanwhile;
  *  - server down (SIGTERM to the PID the sandbox wrote): 503 AppServiceUnavailable, node healthy;
+ *  - a handler that throws: 500 InternalError, as in the nodes;
  *  - restarting: `consortia app serve` started again by hand, and the node answers through it
  *    again with no governance action;
+ *  - a server whose certificate the registered ca_cert did not issue: TLS refused, 503
+ *    AppServiceUnavailable;
  *  - wrong package: a server for another bundle on that address: 503 AppServicePackageMismatch;
  *  - remove_app_service (`consortia app remove-service`): the routes are gone (404).
  * A second test starts a waiting sandbox (no --no-wait) with an app server and checks that
@@ -36,6 +39,8 @@ import {
   type ServiceSandbox,
 } from "../helpers/app-service.js";
 import { CLI_ARGV, runCli } from "../helpers/cli.js";
+import { makePki } from "../helpers/pki.js";
+import { ecPrivateKeyPem } from "../../src/crypto/identity.js";
 import { httpsRequest, type Reply } from "../helpers/https.js";
 import { freePortBlock, isAlive, waitFor } from "../helpers/network.js";
 
@@ -54,6 +59,9 @@ export function get(request) {
     return { statusCode: 404, body: { error: { code: "NoSuchRecord", message: "none" } } };
   }
   return { body: { value: ccf.bufToStr(value) } };
+}
+export function fail(request) {
+  throw new Error("the handler failed");
 }
 export function slow(request) {
   ccf.enableUntrustedDateTime(true);
@@ -82,6 +90,7 @@ function writeBundle(file: string, variant = ""): void {
       endpoints: {
         "/records/{id}": { put: endpoint("put", "readwrite"), get: endpoint("get", "readonly") },
         "/slow/{id}": { post: endpoint("slow", "readwrite") },
+        "/fail": { post: endpoint("fail", "readwrite") },
       },
     },
     modules: [{ name: "records.js", module: MODULE + variant }],
@@ -151,6 +160,11 @@ test(
       assert.equal(read.status, 200, read.body);
       assert.deepEqual(JSON.parse(read.body), { value: "alpha" });
 
+      // A handler that throws: 500 InternalError, as in the nodes.
+      const failed = await call(s, "POST", "/app/fail", "");
+      assert.equal(failed.status, 500, failed.body);
+      assert.equal(errorCode(failed), "InternalError");
+
       // Slower than its timeout: 504, nothing applied, the node answers meanwhile.
       const caCert = readFileSync(join(s.serverDir, "ca_cert.pem"), "utf8");
       const registration = { package_id: s.packageId, address: s.address, ca_cert: caCert };
@@ -163,8 +177,8 @@ test(
         "app set-service",
       );
       voteThrough(s, (JSON.parse(setShort) as { proposalId: string }).proposalId);
-    // A changed row makes the node connect again and fetch the bundle before it routes.
-    await until(s, "/app/records/a", 200);
+      // A changed row makes the node connect again and fetch the bundle before it routes.
+      await until(s, "/app/records/a", 200);
       const slow = call(s, "POST", "/app/slow/s1?ms=1200", "");
       await new Promise((r) => setTimeout(r, 100));
       await nodeIsHealthy(s);
@@ -193,6 +207,19 @@ test(
       const afterRestart = await call(s, "PUT", "/app/records/b", "beta");
       assert.equal(afterRestart.status, 200, afterRestart.body);
       assert.equal(await again.stop(), 0);
+
+      // A server whose certificate does not chain to the registered ca_cert: TLS refused, 503.
+      const stranger = await makePki({ subject: "CN=Another CA" });
+      const strangerFiles = {
+        cert: join(dir, "stranger_cert.pem"),
+        key: join(dir, "stranger.pem"),
+      };
+      writeFileSync(strangerFiles.cert, stranger.nodeCertPem);
+      writeFileSync(strangerFiles.key, ecPrivateKeyPem(stranger.nodeKeys.privateKey));
+      const untrusted = await serveByHand(s, bundle, strangerFiles);
+      servers.push(untrusted);
+      await until(s, "/app/records/a", 503, "AppServiceUnavailable");
+      assert.equal(await untrusted.stop(), 0);
 
       // Wrong package on the registered address.
       const wrong = await serveByHand(s, other);

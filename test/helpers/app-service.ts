@@ -134,11 +134,18 @@ export interface ServerRun {
 }
 
 /**
- * `consortia app serve --bundle BUNDLE` started by hand with the sandbox's server certificate,
- * key and service certificate, on the address the sandbox registered; resolves once it says
+ * `consortia app serve --bundle BUNDLE` started by hand with the sandbox's server certificate
+ * and key (or `tls`, files) and service certificate, on the address the sandbox registered; resolves once it says
  * it serves.
  */
-export async function serveByHand(sandbox: ServiceSandbox, bundle: string): Promise<ServerRun> {
+export async function serveByHand(
+  sandbox: ServiceSandbox,
+  bundle: string,
+  tls: { cert: string; key: string } = {
+    cert: join(sandbox.serverDir, "server_cert.pem"),
+    key: join(sandbox.serverDir, "server_privk.pem"),
+  },
+): Promise<ServerRun> {
   const packageId = sha256Hex(readFileSync(bundle));
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env["CHAINCODE_PKG_ID"];
@@ -146,8 +153,7 @@ export async function serveByHand(sandbox: ServiceSandbox, bundle: string): Prom
   env["CONSORTIA_APP_PACKAGE_ID"] = packageId;
   env["CONSORTIA_APP_SERVER_ADDRESS"] = sandbox.address;
   const args = ["app", "serve", "--bundle", bundle];
-  args.push("--tls-cert", join(sandbox.serverDir, "server_cert.pem"));
-  args.push("--tls-key", join(sandbox.serverDir, "server_privk.pem"));
+  args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
   args.push("--service-cert", join(sandbox.workspace, "sandbox_common", "service_cert.pem"));
   const child = spawn(process.execPath, [...CLI_ARGV, ...args], {
     env,
