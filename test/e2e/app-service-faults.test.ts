@@ -14,14 +14,15 @@
  *    AppServiceUnavailable;
  *  - wrong package: a server for another bundle on that address: 503 AppServicePackageMismatch;
  *  - remove_app_service (`consortia app remove-service`): the routes are gone (404).
- * A second test starts a waiting sandbox (no --no-wait) with an app server and checks that
- * Ctrl+C (SIGINT) stops the server with the nodes. Oracles: the error codes and statuses of the
+ * A second test starts a waiting sandbox (no --no-wait) with an app server for an app
+ * directory (app.json + src/; the sandbox writes and serves its bundle file), calls it, and
+ * checks that Ctrl+C (SIGINT) stops the server with the nodes. Oracles: the error codes and statuses of the
  * design, the records the app wrote (read back through the node), the PIDs. Bounded: every
  * wait has a deadline; every process is stopped by PID in `finally`.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -32,6 +33,7 @@ import {
   ok,
   sandboxPids,
   serveByHand,
+  sha256Hex,
   startServiceSandbox,
   stopPids,
   type ServerRun,
@@ -242,19 +244,37 @@ test(
   },
 );
 
+function userTls(workspace: string) {
+  const common = join(workspace, "sandbox_common");
+  const read = (name: string) => readFileSync(join(common, name), "utf8");
+  return {
+    ca: read("service_cert.pem"),
+    cert: read("user0_cert.pem"),
+    key: read("user0_privk.pem"),
+  };
+}
+
 test(
-  "a waiting sandbox stops its app server with the nodes on SIGINT",
+  "a waiting sandbox serves an app directory and stops its app server on SIGINT",
   {
     timeout: 120_000,
   },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "consortia-app-service-sigint-"));
-    const bundle = join(dir, "bundle.json");
-    writeBundle(bundle);
+    // An app directory (app.json + src/): the sandbox writes its bundle file and serves that.
+    const appDir = join(dir, "app");
+    mkdirSync(join(appDir, "src"), { recursive: true });
+    writeBundle(join(dir, "bundle.json"));
+    const { metadata, modules } = JSON.parse(readFileSync(join(dir, "bundle.json"), "utf8")) as {
+      metadata: unknown;
+      modules: { name: string; module: string }[];
+    };
+    writeFileSync(join(appDir, "app.json"), JSON.stringify(metadata));
+    writeFileSync(join(appDir, "src", modules[0]!.name), modules[0]!.module);
     const port = await freePortBlock(1, [APP_SERVER_PORT_OFFSET]);
     const workspace = join(dir, "workspace");
     const args = ["sandbox", "--nodes", "1", "--workspace", workspace];
-    args.push("--port", String(port), "--app-service", bundle);
+    args.push("--port", String(port), "--app-service", appDir);
     const sandbox = spawn(process.execPath, [...CLI_ARGV, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -269,6 +289,12 @@ test(
       );
       serverPid = Number(/is serving at \S+ \(PID (\d+)\)/.exec(out)?.[1]);
       assert.ok(isAlive(serverPid), out);
+      const served = readFileSync(join(workspace, "sandbox_app_service", "bundle.json"));
+      assert.match(out, new RegExp(`package id ${sha256Hex(served)}, registered`));
+      const url = `https://127.0.0.1:${port}/app/records/none`;
+      const reply = await httpsRequest(url, userTls(workspace), "GET");
+      assert.equal(reply.status, 404, reply.body);
+      assert.equal(errorCode(reply), "NoSuchRecord");
       sandbox.kill("SIGINT");
       assert.equal(await exited, 0, out);
       assert.match(out, /App server stopped/);
