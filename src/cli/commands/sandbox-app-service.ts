@@ -10,7 +10,12 @@
  *    sandbox_common/service_cert.pem` runs as a child process with CONSORTIA_APP_PACKAGE_ID
  *    and CONSORTIA_APP_SERVER_ADDRESS=127.0.0.1:<port + 200>, its output in out and err there;
  *    the sandbox tracks its PID and stops it with the nodes (server.pid with --no-wait);
- * 3. member0 proposes set_app_service {package_id, address, ca_cert} and a majority accepts.
+ * 3. member0 proposes set_app_service {package_id, address, ca_cert} and a majority accepts;
+ * 4. the sandbox waits until every node routes the bundle's endpoints: a node connects to the
+ *    server and fetches the bundle after the proposal commits, and until then a request could
+ *    reach a built-in endpoint of the same path. A node's GET /app/api lists an endpoint of a
+ *    JS bundle (in the nodes or served) with its x-ccf-forwarding, which built-in endpoints
+ *    do not carry.
  *
  * BUNDLE is a bundle file, `registry`, or an app directory (app.json + src/), whose bundle is
  * written to sandbox_app_service/bundle.json first: the package id is that file's SHA-256.
@@ -20,7 +25,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { toHex, utf8 } from "../../base/bytes.js";
+import { fromUtf8, toHex, utf8 } from "../../base/bytes.js";
 import { isNodeError } from "../../base/errors.js";
 import { createServiceCertificate, endorseNodeCertificate } from "../../crypto/cert-issuance.js";
 import { sha256 } from "../../crypto/hash.js";
@@ -136,6 +141,48 @@ async function waitUntilServing(
   }
 }
 
+/** [path, method] of each endpoint of the bundle that /app/api lists. */
+function bundleEndpoints(bytes: Uint8Array): [string, string][] {
+  const { metadata } = JSON.parse(fromUtf8(bytes)) as {
+    metadata?: { endpoints?: Record<string, Record<string, { openapi_hidden?: boolean }>> };
+  };
+  return Object.entries(metadata?.endpoints ?? {}).flatMap(([path, methods]) =>
+    Object.entries(methods)
+      .filter(([, props]) => props.openapi_hidden !== true)
+      .map(([method]): [string, string] => [`/app${path}`, method.toLowerCase()]),
+  );
+}
+
+type OpenApi = { paths?: Record<string, Record<string, Record<string, unknown>>> };
+
+/** Step 4: polls each node's /app/api until it lists every endpoint as a JS one. */
+async function waitUntilRouted(
+  clients: readonly GovClient[],
+  endpoints: readonly [string, string][],
+  signal: AbortSignal,
+): Promise<void> {
+  const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
+  for (const [index, client] of clients.entries()) {
+    for (;;) {
+      const api = await client.requestJson<OpenApi>("GET", "/app/api");
+      const routed = endpoints.every(
+        ([path, method]) => api?.paths?.[path]?.[method]?.["x-ccf-forwarding"] !== undefined,
+      );
+      if (routed) break;
+      if (signal.aborted) {
+        throw new SandboxError({ code: SandboxErrorCode.Aborted }, "app server start abandoned");
+      }
+      if (Date.now() > deadline) {
+        throw new SandboxError(
+          { code: SandboxErrorCode.Timeout },
+          `node ${index} does not route the app service's endpoints (GET /app/api)`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 export interface AppServiceStart {
   readonly bundle: AppServiceBundle;
   readonly workspace: string;
@@ -144,6 +191,8 @@ export interface AppServiceStart {
   /** Its own process group, as the nodes (sandbox-nodes.ts spawnNode). */
   readonly detached: boolean;
   readonly primary: GovClient;
+  /** A client of each node, in index order: the sandbox is ready once each routes the app. */
+  readonly nodeClients: readonly GovClient[];
   readonly members: readonly MemberSigner[];
   /** Called at once with the server process, so that a failure or a signal stops it. */
   readonly track: (server: NodeProcess) => void;
@@ -168,6 +217,7 @@ export async function startSandboxAppService(o: AppServiceStart): Promise<void> 
   await proposeAndPass(o.primary, o.members, [
     { name: "set_app_service", args: { package_id: o.bundle.packageId, address, ca_cert: caCert } },
   ]);
+  await waitUntilRouted(o.nodeClients, bundleEndpoints(o.bundle.bytes), o.signal);
   log(`App server for ${o.bundle.source} is serving at ${serving} (PID ${child.pid ?? "?"})`);
   log(`  package id ${o.bundle.packageId}, registered by set_app_service`);
   log(`  its files (CA, certificate, key, out, err) are in ${dir}`);

@@ -279,7 +279,14 @@ async function bringUp(
       log(`Node [${i}] joined`);
     }
     await openService(primary, identities, caPem);
-    const opened = { primary, members: identities.members, track, signal: abort.signal };
+    const nodeClients = [...clients]; // one per node, in index order
+    const opened = {
+      primary,
+      nodeClients,
+      members: identities.members,
+      track,
+      signal: abort.signal,
+    };
     await runAfterOpen(afterOpen, opened, settings, caPath);
   };
   const failure = await Promise.race([
@@ -309,7 +316,7 @@ interface AfterOpen {
 
 async function runAfterOpen(
   after: AfterOpen,
-  opened: Pick<AppServiceStart, "primary" | "members" | "track" | "signal">,
+  opened: Pick<AppServiceStart, "primary" | "nodeClients" | "members" | "track" | "signal">,
   settings: Settings,
   serviceCertFile: string,
 ): Promise<void> {
