@@ -4,13 +4,14 @@
 // the missing one; neither exits 1 explaining that normal mode is deployment by governance. A
 // package id that is not the bundle file's SHA-256 is refused before anything listens, and
 // `consortia app package-id` prints that digest; `app set-service` and `remove-service` build
-// their proposals from it. The CLI runs as a real process (no network is
+// their proposals from it; `sandbox --app-service` refuses what it cannot serve before it starts
+// a node. The CLI runs as a real process (no network is
 // needed for any refusal); the oracle for the digest is `openssl dgst -sha256`, and the exit
 // codes and messages are the issue's contract.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -209,4 +210,25 @@ test("app set-service and remove-service build set_app_service / remove_app_serv
   assert.throws(() => removeAppServiceAction({}), CliError);
   assert.throws(() => removeAppServiceAction({ bundle: BUNDLE, packageId: BUNDLE_ID }), CliError);
   assert.throws(() => removeAppServiceAction({ packageId: "ABC" }), CliError);
+});
+
+test("sandbox --app-service refuses a missing bundle before it starts anything", () => {
+  const workspace = join(dir, "workspace");
+  const run = runCli(["sandbox", "--workspace", workspace, "--app-service", join(dir, "nope")]);
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /cannot read the --app-service bundle .*nope: ENOENT/);
+  assert.equal(existsSync(workspace), false);
+  const recover = runCli([
+    "sandbox",
+    "--recover",
+    "--app-service",
+    BUNDLE,
+    "--workspace",
+    workspace,
+  ]);
+  assert.equal(recover.status, 1);
+  assert.match(recover.stderr, /--app-service starts a new sandbox/);
+  const port = runCli(["sandbox", "--port", "65400", "--app-service", BUNDLE]);
+  assert.equal(port.status, 1);
+  assert.match(port.stderr, /--port must be an integer in 1\.\.65335/);
 });
