@@ -12,6 +12,7 @@
  * Owns its TLS server and sockets. A malformed frame closes that connection only. After close()
  * resolves no socket or server of it is alive.
  */
+import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import { fromUtf8, toHex } from "../base/bytes.js";
 import { encodeFrame, FrameDecoder } from "../base/frames.js";
@@ -87,7 +88,9 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     o.log,
   );
   const log = o.log ?? (() => undefined);
-  const sockets = new Set<TLSSocket>();
+  // Every TCP connection, handshaking or not: close() ends them all, or it would wait for them.
+  const sockets = new Set<Socket>();
+  let closing = false;
   const server = createServer(
     {
       cert: o.tlsCert,
@@ -98,11 +101,14 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
       minVersion: "TLSv1.3",
     },
     (socket) => {
-      sockets.add(socket);
-      socket.on("close", () => sockets.delete(socket));
-      serveConnection(socket, o, runtime, log);
+      if (closing) socket.destroy();
+      else serveConnection(socket, o, runtime, log);
     },
   );
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   server.on("tlsClientError", (err) => log(`refused a TLS client: ${err.message}`));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -120,6 +126,7 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
