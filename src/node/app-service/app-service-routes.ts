@@ -123,19 +123,24 @@ export class AppServiceRoutes implements RouteSource {
     const rows = appServiceRows(tx.ro(SERVICE_TABLES.appServices));
     tx.close();
     const wanted = new Map(rows.map((row) => [row.packageId, row]));
+    // A changed row (address, ca_cert, timeout) reconnects; the package's routes stay.
+    const known = new Map<string, JsEndpoint[]>();
     for (const [packageId, served] of this.served) {
       const row = wanted.get(packageId);
       if (row !== undefined && sameRow(row, served.connection.row)) continue;
       served.connection.close();
       this.served.delete(packageId);
+      if (row !== undefined) known.set(packageId, served.endpoints);
     }
-    for (const row of rows) if (!this.served.has(row.packageId)) this.connect(row);
+    for (const row of rows) {
+      if (!this.served.has(row.packageId)) this.connect(row, known.get(row.packageId) ?? []);
+    }
     this.rebuild();
   }
 
-  private connect(row: AppServiceRow): void {
+  private connect(row: AppServiceRow, endpoints: JsEndpoint[]): void {
     const served: Served = {
-      endpoints: [],
+      endpoints,
       connection: new AppServiceConnection(row, {
         identity: this.deps.identity,
         log: this.deps.log,
