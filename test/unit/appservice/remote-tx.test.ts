@@ -114,8 +114,8 @@ test("values of another epoch (a rollback on the node) replace everything cached
   assert.equal(fromUtf8(tx.ro("public:m").get(utf8("b"))!), "2");
 });
 
-test("calls and results round-trip through the codec", () => {
-  const call: CallMessage = {
+function sampleCall(): CallMessage {
+  return {
     t: "call",
     id: 3,
     module: "/app.js",
@@ -138,6 +138,10 @@ test("calls and results round-trip through the codec", () => {
     last_committed: [2, 10],
     values: { ...NONE, keys: [["public:m", utf8("k"), null, 0]] },
   };
+}
+
+test("calls and results round-trip through the codec", () => {
+  const call = sampleCall();
   assert.deepEqual(decodeNodeMessage(encodeAppMessage(call)), call);
   const result: ResultMessage = {
     t: "result",
@@ -165,6 +169,8 @@ test("malformed frames are refused with MalformedMessage", () => {
     encode({ t: "values", id: -1, epoch: 0, keys: [], maps: [], tx_status: [], views: [] }),
     encode([1, 2]),
   ];
+  const call = decodeNodeMessage(encodeAppMessage(sampleCall()));
+  bad.push(encode({ ...call, caller: "{not json" }));
   for (const frame of bad) {
     assert.throws(() => decodeNodeMessage(frame), AppServiceError);
   }

@@ -13,26 +13,19 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../../../../src/base/bytes.js";
-import type { View } from "../../../../src/base/ids.js";
 import { ecPrivateKeyPem } from "../../../../src/crypto/identity.js";
 import { Router, type RpcOutcome, type RpcRequest } from "../../../../src/http/router.js";
 import { dispatchRequest } from "../../../../src/http/server.js";
 import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
-import { Store } from "../../../../src/kv/store.js";
-import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
-import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
+import type { Store } from "../../../../src/kv/store.js";
 import { packageIdOf, startAppServer, type AppServer } from "../../../../src/appservice/server.js";
 import type { ResultMessage } from "../../../../src/appservice/messages.js";
 import { AppServiceRoutes } from "../../../../src/node/app-service/app-service-routes.js";
 import { commitResult } from "../../../../src/node/app-service/remote-transaction.js";
 import type { NodeContext } from "../../../../src/node/frontends/node-context.js";
 import { APP_ACCESS, READ_ONLY } from "../../../../src/node/frontends/js-app-endpoints.js";
-import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
-import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
-import { SystemClock } from "../../../../src/platform/system-clock.js";
-import { tempDir } from "../../../helpers/pki.js";
+import { answer, nodeStub, rpcRequest } from "../../../helpers/app-service-rig.js";
 
 const service = await createStartIdentities({ now: new Date() });
 const serverPki = await createStartIdentities({ now: new Date() });
@@ -105,26 +98,8 @@ interface Rig {
 }
 
 function makeRig(client = service): Rig {
-  const { dir, cleanup } = tempDir("consortia-app-service-");
-  cleanups.push(cleanup);
-  const secrets = new LedgerSecrets(new Uint8Array(32).fill(4));
-  const store = new Store();
-  const pipeline = new TxPipeline({
-    store,
-    history: new TxHistory(secrets),
-    ledger: LedgerWriter.open(dir, { chunkSizeBytes: 1 << 20 }),
-    sealer: new InlineSealer(secrets),
-    identity: service.node,
-    options: { view: 2 as View, sigTxInterval: 1000, sigMsInterval: 1e12, conflictRetriesMax: 3 },
-    nowMs: 0,
-    consensus: { replicate: () => {}, canWrite: () => true, configurationOf: () => undefined },
-  });
-  const node = {
-    store,
-    pipeline,
-    clock: new SystemClock(),
-    raft: { isLeader: true, status: () => "Unknown", log: { last: 0, baseSeqno: 0 } },
-  } as unknown as NodeContext;
+  const node = nodeStub(service, cleanups);
+  const store = node.store;
   const routes = new AppServiceRoutes({
     node,
     isOpen: () => true,
@@ -148,36 +123,9 @@ function makeRig(client = service): Rig {
     }
     assert.equal(store.commit(tx).kind, "committed");
   };
-  const call = (method: string, path: string) => {
-    const request: RpcRequest = {
-      method,
-      path,
-      query: "",
-      queryParams: new URLSearchParams(),
-      headers: {},
-      body: new Uint8Array(0),
-      params: {},
-      callerCertDer: null,
-    };
-    return dispatchRequest(request, router, () => {});
-  };
+  const call = (method: string, path: string) =>
+    dispatchRequest(rpcRequest(method, path), router, () => {});
   return { store, node, routes, setRow, call };
-}
-
-function answer(outcome: RpcOutcome): { status: number; body: string; code?: string } {
-  assert.ok(!("kind" in outcome), "not a forward");
-  const body = outcome.body;
-  const text = body instanceof Uint8Array ? fromUtf8(body) : JSON.stringify(body ?? null);
-  const code = (() => {
-    try {
-      return (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-    } catch {
-      return undefined;
-    }
-  })();
-  return code === undefined
-    ? { status: outcome.status, body: text }
-    : { status: outcome.status, body: text, code };
 }
 
 /** Calls until the answer is not `status`, for up to ~3 s (connecting, reconnecting). */
