@@ -170,7 +170,14 @@ test("an app served by its own process writes and reads through the node, in who
       { packageId, address, caCert: identity.cert, timeoutMs: 5000 },
     ]);
 
-    // The routes appear once the node has connected and checked the bundle.
+    // The node connects and checks the bundle; GET /node/app-services shows it ready.
+    const states = await until(
+      () => httpsRequest(`${node}/node/app-services`, user, "GET"),
+      (r) => r.status === 200 && r.body.includes('"ready"'),
+    );
+    assert.deepEqual(JSON.parse(states.body), {
+      appServices: [{ packageId, address, state: "ready", reason: null }],
+    });
     const post = await until(
       () => httpsRequest(`${node}/app/records`, user, "POST", '{"id": 7, "msg": "hello"}'),
       (r) => r.status !== 404 && r.status !== 503,

@@ -13,7 +13,8 @@
  * validating it (remote-transaction.ts), retrying with fresh values at most OCC_ATTEMPTS_MAX
  * times (then 409 TransactionCommitAttemptsExceedLimit, as for conflicts). The whole request
  * must finish within the row's timeout_ms (504 AppServiceTimeout). Historical endpoints are not
- * served this way (501 NotImplemented).
+ * served this way (501 NotImplemented). GET /node/app-services shows this node's connections
+ * (state connecting, ready, down or mismatch, with the reason).
  */
 import { HttpError, HttpErrorCode } from "../../http/errors.js";
 import {
@@ -106,6 +107,19 @@ export class AppServiceRoutes implements RouteSource {
   /** The endpoints served now (for /app/api). */
   endpoints(): JsEndpoint[] {
     return [...this.served.values()].flatMap((s) => s.endpoints);
+  }
+
+  /** This node's view of each app service, for GET /node/app-services. */
+  states(): { packageId: string; address: string; state: string; reason: string | null }[] {
+    return [...this.served.values()].map(({ connection }) => {
+      const status = connection.status;
+      return {
+        packageId: connection.row.packageId,
+        address: connection.row.address,
+        state: status.kind,
+        reason: "reason" in status ? status.reason : null,
+      };
+    });
   }
 
   close(): void {

@@ -15,7 +15,13 @@ import {
   type ResultMessage,
   type Values,
 } from "../../../src/appservice/messages.js";
-import { Misses, RemoteMiss, RemoteTx, VersionedCache } from "../../../src/appservice/remote-tx.js";
+import {
+  CallServices,
+  Misses,
+  RemoteMiss,
+  RemoteTx,
+  VersionedCache,
+} from "../../../src/appservice/remote-tx.js";
 import { Store } from "../../../src/kv/store.js";
 
 const NONE: Values = { epoch: 0, keys: [], maps: [], tx_status: [], views: [] };
@@ -176,4 +182,19 @@ test("malformed frames are refused with MalformedMessage", () => {
   }
   const result = { t: "result", id: 1, epoch: 0, status: 42, headers: {}, body_kind: "json" };
   assert.throws(() => decodeServerMessage(encode(result)), AppServiceError);
+});
+
+test("ccf.consensus answers from the call and the node's answers, and misses what it lacks", () => {
+  const services = new CallServices([2, 40]);
+  const misses = new Misses();
+  const run = services.forRun(misses);
+  assert.deepEqual(run.lastCommittedTxId(), { view: 2, seqno: 40 });
+  assert.throws(() => run.statusForTxId(2, 41), RemoteMiss);
+  assert.throws(() => run.viewForSeqno(41), RemoteMiss);
+  assert.deepEqual(misses.need(1).tx_status, [[2, 41]]);
+  assert.deepEqual(misses.need(1).views, [41]);
+  services.apply({ ...NONE, tx_status: [[2, 41, "Pending"]], views: [[41, 2]] });
+  const again = services.forRun(new Misses());
+  assert.equal(again.statusForTxId(2, 41), "Pending");
+  assert.equal(again.viewForSeqno(41), 2);
 });

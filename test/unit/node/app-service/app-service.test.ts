@@ -51,6 +51,10 @@ export function get(r) {
 }
 export function count() { return { body: { n: ccf.kv["public:log"].size } }; }
 export function slow() { const end = Date.now() + 400; while (Date.now() < end) {} return {}; }
+export function consensus() {
+  const c = ccf.consensus;
+  return { body: { last: c.getLastCommittedTxId(), status: c.getStatusForTxId(2, 9), view: c.getViewForSeqno(9) } };
+}
 export function who(r) { return { body: { caller: r.caller === undefined ? null : r.caller } }; }
 `;
 
@@ -67,6 +71,7 @@ function bundleOf(source: string): Uint8Array {
         "/count": { get: endpoint("count", "readonly") },
         "/slow": { post: endpoint("slow") },
         "/who": { get: endpoint("who", "readonly") },
+        "/consensus": { get: endpoint("consensus", "readonly") },
       },
     },
     modules: [{ name: "app.js", module: source }],
@@ -149,6 +154,16 @@ test("served endpoints route once the server proved its package, and go with the
   assert.equal(fromUtf8(rig.store.get("public:counters", utf8("a"))!), "1");
   assert.equal(answer(await rig.call("GET", "/app/counter/a")).body, "1");
   assert.equal(answer(await rig.call("GET", "/app/who")).body, '{"caller":null}');
+  // ccf.consensus: the call's last committed txId, statuses and views asked of the node.
+  assert.deepEqual(JSON.parse(answer(await rig.call("GET", "/app/consensus")).body), {
+    last: { view: rig.node.pipeline.commitTxId.view, seqno: rig.node.pipeline.commitTxId.seqno },
+    status: "Unknown",
+    view: null,
+  });
+  const address = `127.0.0.1:${server.port}`;
+  assert.deepEqual(rig.routes.states(), [
+    { packageId: PACKAGE_ID, address, state: "ready", reason: null },
+  ]);
   rig.setRow(null);
   assert.equal(answer(await rig.call("POST", "/app/incr/a")).status, 404);
 });
@@ -242,6 +257,7 @@ test("a server that is down answers 503 and is used again after a restart, with 
   const down = await callUntilNot(rig, "POST", "/app/incr/d", 200);
   assert.equal(down.status, 503);
   assert.equal(down.code, "AppServiceUnavailable");
+  assert.equal(rig.routes.states()[0]?.state, "down");
   server = await serve(BUNDLE, port);
   cleanups.push(() => server.close());
   const back = await callUntilNot(rig, "POST", "/app/incr/d", 503);
