@@ -20,8 +20,10 @@ export enum AppServiceErrorCode {
   MalformedMessage = "MalformedMessage",
   /** The package id is not the SHA-256 of the bundle served. */
   PackageMismatch = "PackageMismatch",
-  /** The server's options cannot work (bad certificate, address, bundle). */
+  /** The server's options cannot work (bad certificate, key or bundle). */
   InvalidOptions = "InvalidOptions",
+  /** The server cannot listen on its address (in use, not local, not permitted). */
+  ListenFailed = "ListenFailed",
 }
 export class AppServiceError extends CcfError<{ code: AppServiceErrorCode }> {}
 

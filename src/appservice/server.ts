@@ -13,8 +13,9 @@
  * resolves no socket or server of it is alive.
  */
 import type { Socket } from "node:net";
-import { createServer, type TLSSocket } from "node:tls";
+import { createServer, type Server, type TLSSocket } from "node:tls";
 import { fromUtf8, toHex } from "../base/bytes.js";
+import { isNodeError } from "../base/errors.js";
 import { encodeFrame, FrameDecoder } from "../base/frames.js";
 import { sha256 } from "../crypto/hash.js";
 import { JsAppError, parseBundle } from "../js/app-bundle.js";
@@ -88,32 +89,27 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     o.log,
   );
   const log = o.log ?? (() => undefined);
+  const where = `${o.host}:${o.port}`;
   // Every TCP connection, handshaking or not: close() ends them all, or it would wait for them.
   const sockets = new Set<Socket>();
   let closing = false;
-  const server = createServer(
-    {
-      cert: o.tlsCert,
-      key: o.tlsKey,
-      ca: o.serviceCert,
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: "TLSv1.3",
-    },
-    (socket) => {
-      if (closing) socket.destroy();
-      else serveConnection(socket, o, runtime, log);
-    },
-  );
+  const server = tlsServer(o, (socket) => {
+    if (closing) socket.destroy();
+    else serveConnection(socket, o, runtime, log);
+  });
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
   server.on("tlsClientError", (err) => log(`refused a TLS client: ${err.message}`));
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const refuse = (err: Error) =>
+      reject(
+        invalid(AppServiceErrorCode.ListenFailed, `cannot listen on ${where}: ${err.message}`),
+      );
+    server.once("error", refuse);
     server.listen(o.port, o.host, () => {
-      server.off("error", reject);
+      server.off("error", refuse);
       resolve();
     });
   });
@@ -131,6 +127,29 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** The TLS server; certificates and keys that cannot be used are InvalidOptions. */
+function tlsServer(o: AppServerOptions, onSecure: (socket: TLSSocket) => void): Server {
+  try {
+    return createServer(
+      {
+        cert: o.tlsCert,
+        key: o.tlsKey,
+        ca: o.serviceCert,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: "TLSv1.3",
+      },
+      onSecure,
+    );
+  } catch (err: unknown) {
+    if (!isNodeError(err)) throw err;
+    throw invalid(
+      AppServiceErrorCode.InvalidOptions,
+      `unusable TLS certificate or key: ${err.message}`,
+    );
+  }
 }
 
 function serveConnection(
