@@ -20,8 +20,10 @@ export enum AppServiceErrorCode {
   MalformedMessage = "MalformedMessage",
   /** The package id is not the SHA-256 of the bundle served. */
   PackageMismatch = "PackageMismatch",
-  /** The server's options cannot work (bad certificate, address, bundle). */
+  /** The server's options cannot work (bad certificate, key or bundle). */
   InvalidOptions = "InvalidOptions",
+  /** The server cannot listen on its address (in use, not local, not permitted). */
+  ListenFailed = "ListenFailed",
 }
 export class AppServiceError extends CcfError<{ code: AppServiceErrorCode }> {}
 
@@ -165,6 +167,17 @@ function strings(v: unknown, what: string): Record<string, string> {
   const o = obj(v, what);
   return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, str(x, `${what}.${k}`)]));
 }
+/** A string that parses as JSON (the receiver parses it without a second check). */
+function jsonText(v: unknown, what: string): string {
+  const text = str(v, what);
+  try {
+    JSON.parse(text);
+  } catch (err: unknown) {
+    if (err instanceof SyntaxError) fail(`${what} is not JSON`);
+    throw err;
+  }
+  return text;
+}
 function bool(v: unknown, what: string): boolean {
   if (typeof v !== "boolean") fail(`${what} is not a boolean`);
   return v;
@@ -227,7 +240,7 @@ function call(o: Obj): CallMessage {
     mode,
     interpreter_reuse: orNull(o.interpreter_reuse, str, "interpreter_reuse"),
     request: request(o.request),
-    caller: orNull(o.caller, str, "caller"),
+    caller: orNull(o.caller, jsonText, "caller"),
     cose_content: orNull(o.cose_content, bytes, "cose_content"),
     last_committed: [nat(view, "view"), nat(seqno, "seqno")],
     values: values(obj(o.values, "values")),

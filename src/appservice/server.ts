@@ -12,8 +12,10 @@
  * Owns its TLS server and sockets. A malformed frame closes that connection only. After close()
  * resolves no socket or server of it is alive.
  */
-import { createServer, type TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
+import { createServer, type Server, type TLSSocket } from "node:tls";
 import { fromUtf8, toHex } from "../base/bytes.js";
+import { isNodeError } from "../base/errors.js";
 import { encodeFrame, FrameDecoder } from "../base/frames.js";
 import { sha256 } from "../crypto/hash.js";
 import { JsAppError, parseBundle } from "../js/app-bundle.js";
@@ -87,27 +89,27 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     o.log,
   );
   const log = o.log ?? (() => undefined);
-  const sockets = new Set<TLSSocket>();
-  const server = createServer(
-    {
-      cert: o.tlsCert,
-      key: o.tlsKey,
-      ca: o.serviceCert,
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: "TLSv1.3",
-    },
-    (socket) => {
-      sockets.add(socket);
-      socket.on("close", () => sockets.delete(socket));
-      serveConnection(socket, o, runtime, log);
-    },
-  );
+  const where = `${o.host}:${o.port}`;
+  // Every TCP connection, handshaking or not: close() ends them all, or it would wait for them.
+  const sockets = new Set<Socket>();
+  let closing = false;
+  const server = tlsServer(o, (socket) => {
+    if (closing) socket.destroy();
+    else serveConnection(socket, o, runtime, log);
+  });
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   server.on("tlsClientError", (err) => log(`refused a TLS client: ${err.message}`));
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const refuse = (err: Error) =>
+      reject(
+        invalid(AppServiceErrorCode.ListenFailed, `cannot listen on ${where}: ${err.message}`),
+      );
+    server.once("error", refuse);
     server.listen(o.port, o.host, () => {
-      server.off("error", reject);
+      server.off("error", refuse);
       resolve();
     });
   });
@@ -120,10 +122,34 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
   };
+}
+
+/** The TLS server; certificates and keys that cannot be used are InvalidOptions. */
+function tlsServer(o: AppServerOptions, onSecure: (socket: TLSSocket) => void): Server {
+  try {
+    return createServer(
+      {
+        cert: o.tlsCert,
+        key: o.tlsKey,
+        ca: o.serviceCert,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: "TLSv1.3",
+      },
+      onSecure,
+    );
+  } catch (err: unknown) {
+    if (!isNodeError(err)) throw err;
+    throw invalid(
+      AppServiceErrorCode.InvalidOptions,
+      `unusable TLS certificate or key: ${err.message}`,
+    );
+  }
 }
 
 function serveConnection(

@@ -57,6 +57,10 @@ export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Pro
     log: (line) => deps.log(`[app service] ${line}`),
   });
   node.router.addSource("/app/", appServices);
+  node.router.add("GET", "/node/app-services", () => ({
+    status: 200,
+    body: { appServices: appServices.states() },
+  }));
   registerAppEndpoints(node.router, node, [loggingApp()], () =>
     jsOpenApiPaths([...jsApp.endpoints(), ...appServices.endpoints()]),
   );

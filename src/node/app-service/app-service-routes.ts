@@ -13,7 +13,8 @@
  * validating it (remote-transaction.ts), retrying with fresh values at most OCC_ATTEMPTS_MAX
  * times (then 409 TransactionCommitAttemptsExceedLimit, as for conflicts). The whole request
  * must finish within the row's timeout_ms (504 AppServiceTimeout). Historical endpoints are not
- * served this way (501 NotImplemented).
+ * served this way (501 NotImplemented). GET /node/app-services shows this node's connections
+ * (state connecting, ready, down or mismatch, with the reason).
  */
 import { HttpError, HttpErrorCode } from "../../http/errors.js";
 import {
@@ -108,6 +109,19 @@ export class AppServiceRoutes implements RouteSource {
     return [...this.served.values()].flatMap((s) => s.endpoints);
   }
 
+  /** This node's view of each app service, for GET /node/app-services. */
+  states(): { packageId: string; address: string; state: string; reason: string | null }[] {
+    return [...this.served.values()].map(({ connection }) => {
+      const status = connection.status;
+      return {
+        packageId: connection.row.packageId,
+        address: connection.row.address,
+        state: status.kind,
+        reason: "reason" in status ? status.reason : null,
+      };
+    });
+  }
+
   close(): void {
     clearInterval(this.timer);
     for (const served of this.served.values()) served.connection.close();
@@ -123,19 +137,24 @@ export class AppServiceRoutes implements RouteSource {
     const rows = appServiceRows(tx.ro(SERVICE_TABLES.appServices));
     tx.close();
     const wanted = new Map(rows.map((row) => [row.packageId, row]));
+    // A changed row (address, ca_cert, timeout) reconnects; the package's routes stay.
+    const known = new Map<string, JsEndpoint[]>();
     for (const [packageId, served] of this.served) {
       const row = wanted.get(packageId);
       if (row !== undefined && sameRow(row, served.connection.row)) continue;
       served.connection.close();
       this.served.delete(packageId);
+      if (row !== undefined) known.set(packageId, served.endpoints);
     }
-    for (const row of rows) if (!this.served.has(row.packageId)) this.connect(row);
+    for (const row of rows) {
+      if (!this.served.has(row.packageId)) this.connect(row, known.get(row.packageId) ?? []);
+    }
     this.rebuild();
   }
 
-  private connect(row: AppServiceRow): void {
+  private connect(row: AppServiceRow, endpoints: JsEndpoint[]): void {
     const served: Served = {
-      endpoints: [],
+      endpoints,
       connection: new AppServiceConnection(row, {
         identity: this.deps.identity,
         log: this.deps.log,

@@ -16,7 +16,6 @@
  */
 import { HttpError, HttpErrorCode } from "../../http/errors.js";
 import type { RpcOutcome, RpcRequest, RpcResponse } from "../../http/router.js";
-import type { Seqno, View } from "../../base/ids.js";
 import { KvError } from "../../kv/tx.js";
 import type { Tx } from "../../kv/tx.js";
 import type { Store } from "../../kv/store.js";
@@ -31,7 +30,7 @@ import type {
   Values,
 } from "../../appservice/messages.js";
 import { authenticateJs } from "../frontends/js-app-auth.js";
-import { toRpcResponse } from "../frontends/js-app-endpoints.js";
+import { consensusServices, toRpcResponse } from "../frontends/js-app-endpoints.js";
 import type { NodeContext } from "../frontends/node-context.js";
 import { answerOf } from "../frontends/rpc-context.js";
 
@@ -74,21 +73,18 @@ function mapValue(store: Store, map: string): MapValue {
   return [map, store.lastWriteSeqno(map), entries];
 }
 
-/** What the node knows of everything `need` names, now. */
+/** What the node knows of everything `need` names, now (ccf.consensus as in-node apps see it). */
 export function valuesFor(node: NodeContext, need: NeedMessage): Values {
   const store = node.store;
+  const consensus = consensusServices(node);
   return guarded(() => ({
     epoch: store.rollbackCount,
     keys: need.keys.map(([map, key]) => keyValue(store, map, key)),
     maps: need.maps.map((map) => mapValue(store, map)),
     tx_status: need.tx_status.map(
-      ([view, seqno]) => [view, seqno, node.raft.status(view as View, seqno as Seqno)] as const,
+      ([view, seqno]) => [view, seqno, consensus.statusForTxId(view, seqno)] as const,
     ),
-    views: need.views.map((seqno) => {
-      const log = node.raft.log;
-      const known = seqno >= 1 && seqno <= log.last && seqno > log.baseSeqno;
-      return [seqno, known ? log.viewAt(seqno as Seqno) : null] as const;
-    }),
+    views: need.views.map((seqno) => [seqno, consensus.viewForSeqno(seqno)] as const),
   }));
 }
 

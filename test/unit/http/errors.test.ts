@@ -14,7 +14,7 @@ import {
 
 test("every error code has an HTTP error status in the table", () => {
   const codes = Object.values(HttpErrorCode);
-  assert.equal(codes.length, 53);
+  assert.equal(codes.length, 56);
   for (const code of codes) {
     const status = HTTP_STATUS_OF_CODE[code];
     assert.ok(status >= 400 && status <= 599, `${code} -> ${status}`);
@@ -40,6 +40,10 @@ test("codes that clients branch on carry CCF's statuses", () => {
     [HttpErrorCode.TransactionPendingOrUnknown, 404],
     [HttpErrorCode.TransactionInvalid, 404],
     [HttpErrorCode.PrimaryNotFound, 503],
+    // Consortia's own, for app services (ADR 0005).
+    [HttpErrorCode.AppServiceUnavailable, 503],
+    [HttpErrorCode.AppServicePackageMismatch, 503],
+    [HttpErrorCode.AppServiceTimeout, 504],
     [HttpErrorCode.MissingApiVersionParameter, 400],
     [HttpErrorCode.UnsupportedApiVersionValue, 400],
     [HttpErrorCode.ProposalNotFound, 404],
