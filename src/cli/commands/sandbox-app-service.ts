@@ -11,11 +11,10 @@
  *    and CONSORTIA_APP_SERVER_ADDRESS=127.0.0.1:<port + 200>, its output in out and err there;
  *    the sandbox tracks its PID and stops it with the nodes (server.pid with --no-wait);
  * 3. member0 proposes set_app_service {package_id, address, ca_cert} and a majority accepts;
- * 4. the sandbox waits until every node routes the bundle's endpoints: a node connects to the
- *    server and fetches the bundle after the proposal commits, and until then a request could
- *    reach a built-in endpoint of the same path. A node's GET /app/api lists an endpoint of a
- *    JS bundle (in the nodes or served) with its x-ccf-forwarding, which built-in endpoints
- *    do not carry.
+ * 4. the sandbox waits until every node routes the bundle's endpoints (GET /node/app-services
+ *    says its connection is ready): a node connects to the server and fetches the bundle after
+ *    the proposal commits, and until then a request could reach a built-in endpoint of the same
+ *    path, or none.
  *
  * BUNDLE is a bundle file, `registry`, or an app directory (app.json + src/), whose bundle is
  * written to sandbox_app_service/bundle.json first: the package id is that file's SHA-256.
@@ -25,7 +24,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fromUtf8, toHex, utf8 } from "../../base/bytes.js";
+import { toHex, utf8 } from "../../base/bytes.js";
 import { isNodeError } from "../../base/errors.js";
 import { createServiceCertificate, endorseNodeCertificate } from "../../crypto/cert-issuance.js";
 import { sha256 } from "../../crypto/hash.js";
@@ -141,41 +140,33 @@ async function waitUntilServing(
   }
 }
 
-/** [path, method] of each endpoint of the bundle that /app/api lists. */
-function bundleEndpoints(bytes: Uint8Array): [string, string][] {
-  const { metadata } = JSON.parse(fromUtf8(bytes)) as {
-    metadata?: { endpoints?: Record<string, Record<string, { openapi_hidden?: boolean }>> };
-  };
-  return Object.entries(metadata?.endpoints ?? {}).flatMap(([path, methods]) =>
-    Object.entries(methods)
-      .filter(([, props]) => props.openapi_hidden !== true)
-      .map(([method]): [string, string] => [`/app${path}`, method.toLowerCase()]),
-  );
+interface NodeAppServices {
+  appServices?: { packageId?: string; state?: string; reason?: string | null }[];
 }
 
-type OpenApi = { paths?: Record<string, Record<string, Record<string, unknown>>> };
-
-/** Step 4: polls each node's /app/api until it lists every endpoint as a JS one. */
+/**
+ * Step 4: polls each node's GET /node/app-services until its connection to the server of
+ * `packageId` is ready (hello answered with the bundle: the node routes its endpoints).
+ */
 async function waitUntilRouted(
   clients: readonly GovClient[],
-  endpoints: readonly [string, string][],
+  packageId: string,
   signal: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
   for (const [index, client] of clients.entries()) {
     for (;;) {
-      const api = await client.requestJson<OpenApi>("GET", "/app/api");
-      const routed = endpoints.every(
-        ([path, method]) => api?.paths?.[path]?.[method]?.["x-ccf-forwarding"] !== undefined,
-      );
-      if (routed) break;
+      const view = await client.requestJson<NodeAppServices>("GET", "/node/app-services");
+      const mine = view?.appServices?.find((a) => a.packageId === packageId);
+      if (mine?.state === "ready") break;
       if (signal.aborted) {
         throw new SandboxError({ code: SandboxErrorCode.Aborted }, "app server start abandoned");
       }
       if (Date.now() > deadline) {
+        const seen = mine === undefined ? "no connection" : `${mine.state} ${mine.reason ?? ""}`;
         throw new SandboxError(
           { code: SandboxErrorCode.Timeout },
-          `node ${index} does not route the app service's endpoints (GET /app/api)`,
+          `node ${index} has no ready connection to the app server (${seen})`,
         );
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -217,7 +208,7 @@ export async function startSandboxAppService(o: AppServiceStart): Promise<void> 
   await proposeAndPass(o.primary, o.members, [
     { name: "set_app_service", args: { package_id: o.bundle.packageId, address, ca_cert: caCert } },
   ]);
-  await waitUntilRouted(o.nodeClients, bundleEndpoints(o.bundle.bytes), o.signal);
+  await waitUntilRouted(o.nodeClients, o.bundle.packageId, o.signal);
   log(`App server for ${o.bundle.source} is serving at ${serving} (PID ${child.pid ?? "?"})`);
   log(`  package id ${o.bundle.packageId}, registered by set_app_service`);
   log(`  its files (CA, certificate, key, out, err) are in ${dir}`);
