@@ -98,6 +98,8 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     else serveConnection(socket, o, runtime, log);
   });
   server.on("connection", (socket: Socket) => {
+    // Small request/answer frames: Nagle's algorithm would hold each for a delayed ACK.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });

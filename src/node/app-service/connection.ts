@@ -164,6 +164,8 @@ export class AppServiceConnection {
       checkServerIdentity: () => undefined,
       minVersion: "TLSv1.3",
     });
+    // Small request/answer frames: Nagle's algorithm would hold each for a delayed ACK.
+    socket.setNoDelay(true);
     this.socket = socket;
     const decoder = new FrameDecoder();
     socket.on("secureConnect", () => {
