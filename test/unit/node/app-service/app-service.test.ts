@@ -55,6 +55,7 @@ export function consensus() {
   const c = ccf.consensus;
   return { body: { last: c.getLastCommittedTxId(), status: c.getStatusForTxId(2, 9), view: c.getViewForSeqno(9) } };
 }
+export function huge() { return { body: "x".repeat(17 * 1024 * 1024) }; }
 export function who(r) { return { body: { caller: r.caller === undefined ? null : r.caller } }; }
 `;
 
@@ -71,6 +72,7 @@ function bundleOf(source: string): Uint8Array {
         "/count": { get: endpoint("count", "readonly") },
         "/slow": { post: endpoint("slow") },
         "/who": { get: endpoint("who", "readonly") },
+        "/huge": { get: endpoint("huge", "readonly") },
         "/consensus": { get: endpoint("consensus", "readonly") },
       },
     },
@@ -308,4 +310,16 @@ test("a handler slower than timeout_ms answers 504 AppServiceTimeout and its res
   assert.equal(rig.store.seqno, seqno, "nothing was applied");
   // The connection is still good.
   assert.equal(answer(await rig.call("POST", "/app/incr/t")).status, 200);
+});
+
+test("a result too large for a frame is a 500, and the connection stays usable", async () => {
+  const server = await serve();
+  cleanups.push(() => server.close());
+  const rig = makeRig();
+  rig.setRow(`127.0.0.1:${server.port}`);
+  await callUntilNot(rig, "GET", "/app/count", 404);
+  const huge = answer(await rig.call("GET", "/app/huge"));
+  assert.equal(huge.status, 500);
+  assert.equal(huge.code, "InternalError");
+  assert.equal(answer(await rig.call("POST", "/app/incr/h")).status, 200);
 });
