@@ -72,6 +72,11 @@ export class ConnectionExecutor {
     return this.feed(entry, values);
   }
 
+  /** Gives up call `id` (its answer could not be sent). */
+  forget(id: number): void {
+    this.calls.delete(id);
+  }
+
   private feed(entry: InProgress, values: Values): ServerMessage {
     this.cache.apply(values);
     entry.services.apply(values);

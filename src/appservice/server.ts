@@ -16,7 +16,8 @@ import type { Socket } from "node:net";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { fromUtf8, toHex } from "../base/bytes.js";
 import { isNodeError } from "../base/errors.js";
-import { encodeFrame, FrameDecoder } from "../base/frames.js";
+import { assert } from "../base/assert.js";
+import { encodeFrame, FrameDecoder, FRAME_PAYLOAD_MAX_BYTES } from "../base/frames.js";
 import { sha256 } from "../crypto/hash.js";
 import { JsAppError, parseBundle } from "../js/app-bundle.js";
 import { DEFAULT_JS_RUNTIME_OPTIONS, type JsAppRuntime } from "../js/app-runtime.js";
@@ -29,6 +30,9 @@ import {
   encodeAppMessage,
   type ServerMessage,
 } from "./messages.js";
+
+/** Connections a server accepts at once (one per node is the normal load). */
+export const CONNECTIONS_MAX = 1024;
 
 export interface AppServerOptions {
   /** The bundle file's bytes: CCF's {metadata, modules} JSON. */
@@ -82,6 +86,13 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
       `package id ${o.packageId} is not the bundle's SHA-256 digest ${expected}`,
     );
   }
+  const hello = { t: "bundle", package_id: expected, bundle: o.bundle } as const;
+  if (encodeAppMessage(hello).byteLength > FRAME_PAYLOAD_MAX_BYTES) {
+    throw invalid(
+      AppServiceErrorCode.InvalidOptions,
+      `the bundle is larger than the ${FRAME_PAYLOAD_MAX_BYTES}-byte frame limit`,
+    );
+  }
   const runtime = bundleRuntime(
     await getQuickJS(),
     bundleModules(o.bundle),
@@ -97,7 +108,10 @@ export async function startAppServer(o: AppServerOptions): Promise<AppServer> {
     if (closing) socket.destroy();
     else serveConnection(socket, o, runtime, log);
   });
+  server.maxConnections = CONNECTIONS_MAX;
   server.on("connection", (socket: Socket) => {
+    // Small request/answer frames: Nagle's algorithm would hold each for a delayed ACK.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
@@ -161,8 +175,17 @@ function serveConnection(
   const decoder = new FrameDecoder();
   const executor = new ConnectionExecutor(runtime);
   let greeted = false;
+  // A result or need too large for one frame fails its call instead (the node answers 500).
   const send = (m: ServerMessage) => {
-    if (!socket.destroyed) socket.write(encodeFrame(encodeAppMessage(m)));
+    if (socket.destroyed) return;
+    let payload = encodeAppMessage(m);
+    if (payload.byteLength > FRAME_PAYLOAD_MAX_BYTES) {
+      assert(m.t === "result" || m.t === "need", `a ${m.t} message fits in a frame`);
+      executor.forget(m.id);
+      const message = `the ${m.t} exceeds the frame limit of ${FRAME_PAYLOAD_MAX_BYTES} bytes`;
+      payload = encodeAppMessage({ t: "failed", id: m.id, reason: "exception", message });
+    }
+    socket.write(encodeFrame(payload));
   };
   socket.on("error", (err) => log(`connection error: ${err.message}`));
   socket.on("data", (chunk: Buffer) => {

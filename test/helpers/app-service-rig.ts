@@ -16,8 +16,15 @@ import type { StartIdentities } from "../../src/node/startup/start-identities.js
 import { SystemClock } from "../../src/platform/system-clock.js";
 import { tempDir } from "./pki.js";
 
-/** A NodeContext over a fresh Store; `cleanups` gets the ledger directory's removal. */
-export function nodeStub(identities: StartIdentities, cleanups: (() => void)[]): NodeContext {
+/**
+ * A NodeContext over a fresh Store; `cleanups` gets the ledger directory's removal. `role.primary`
+ * (default true) is read at each use: a backup neither leads nor may write.
+ */
+export function nodeStub(
+  identities: StartIdentities,
+  cleanups: (() => void)[],
+  role: { primary: boolean } = { primary: true },
+): NodeContext {
   const { dir, cleanup } = tempDir("consortia-app-service-");
   cleanups.push(cleanup);
   const secrets = new LedgerSecrets(new Uint8Array(32).fill(4));
@@ -30,14 +37,20 @@ export function nodeStub(identities: StartIdentities, cleanups: (() => void)[]):
     identity: identities.node,
     options: { view: 2 as View, sigTxInterval: 1000, sigMsInterval: 1e12, conflictRetriesMax: 3 },
     nowMs: 0,
-    consensus: { replicate: () => {}, canWrite: () => true, configurationOf: () => undefined },
+    consensus: {
+      replicate: () => {},
+      canWrite: () => role.primary,
+      configurationOf: () => undefined,
+    },
   });
   return {
     store,
     pipeline,
     clock: new SystemClock(),
     raft: {
-      isLeader: true,
+      get isLeader() {
+        return role.primary;
+      },
       status: () => "Unknown",
       log: { last: 0, baseSeqno: 0, viewAt: () => 0 },
     },

@@ -17,7 +17,8 @@
  */
 import { connect, type TLSSocket } from "node:tls";
 import { fromUtf8, toHex } from "../../base/bytes.js";
-import { encodeFrame, FrameDecoder } from "../../base/frames.js";
+import { assert } from "../../base/assert.js";
+import { encodeFrame, FrameDecoder, FRAME_PAYLOAD_MAX_BYTES } from "../../base/frames.js";
 import { sha256 } from "../../crypto/hash.js";
 import { HttpError, HttpErrorCode } from "../../http/errors.js";
 import { JsAppError, parseBundle, type JsAppBundle } from "../../js/app-bundle.js";
@@ -97,6 +98,8 @@ export class AppServiceConnection {
     const refusal = this.refusal();
     if (refusal !== null) return Promise.reject(refusal);
     const id = this.nextId++;
+    const frame = frameOf({ ...message, id });
+    if (frame === null) return Promise.reject(tooLarge("request"));
     return new Promise<CallAnswer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -108,7 +111,7 @@ export class AppServiceConnection {
         );
       }, timeoutMs);
       this.pending.set(id, { onNeed, resolve, reject, timer });
-      this.send({ ...message, id });
+      this.socket?.write(frame);
     });
   }
 
@@ -145,8 +148,11 @@ export class AppServiceConnection {
     this.failAll("the app service was removed");
   }
 
+  /** Sends a message known to fit in a frame (hello). */
   private send(message: NodeMessage): void {
-    this.socket?.write(encodeFrame(encodeAppMessage(message)));
+    const frame = frameOf(message);
+    assert(frame !== null, `a ${message.t} message fits in a frame`);
+    this.socket?.write(frame);
   }
 
   private connect(): void {
@@ -164,6 +170,8 @@ export class AppServiceConnection {
       checkServerIdentity: () => undefined,
       minVersion: "TLSv1.3",
     });
+    // Small request/answer frames: Nagle's algorithm would hold each for a delayed ACK.
+    socket.setNoDelay(true);
     this.socket = socket;
     const decoder = new FrameDecoder();
     socket.on("secureConnect", () => {
@@ -223,12 +231,24 @@ export class AppServiceConnection {
       values = pending.onNeed(need);
     } catch (err: unknown) {
       if (!(err instanceof HttpError)) throw err;
-      this.pending.delete(need.id);
-      clearTimeout(pending.timer);
-      pending.reject(err);
+      this.settle(need.id, err);
       return;
     }
-    this.send({ t: "values", id: need.id, ...values });
+    const frame = frameOf({ t: "values", id: need.id, ...values });
+    if (frame === null) {
+      this.settle(need.id, tooLarge("state the app service asked for"));
+      return;
+    }
+    this.socket?.write(frame);
+  }
+
+  /** Ends call `id` with `error` (the call is forgotten: a late answer is dropped). */
+  private settle(id: number, error: HttpError): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.reject(error);
   }
 
   private onBundle(socket: TLSSocket, bytes: Uint8Array): void {
@@ -285,6 +305,19 @@ export class AppServiceConnection {
       );
     }
   }
+}
+
+/** The frame of `message`, or null when it exceeds FRAME_PAYLOAD_MAX_BYTES. */
+function frameOf(message: NodeMessage): Uint8Array | null {
+  const payload = encodeAppMessage(message);
+  return payload.byteLength > FRAME_PAYLOAD_MAX_BYTES ? null : encodeFrame(payload);
+}
+
+function tooLarge(what: string): HttpError {
+  return new HttpError(
+    HttpErrorCode.InternalError,
+    `The ${what} exceeds the app service frame limit of ${FRAME_PAYLOAD_MAX_BYTES} bytes.`,
+  );
 }
 
 function splitAddress(address: string): [string, number] {

@@ -14,6 +14,7 @@
  * The node refuses a result that breaks the access rules of in-node apps: no write to
  * `public:ccf.` or `ccf.` maps, no write at all from a readonly endpoint (500 InternalError).
  */
+import { assert } from "../../base/assert.js";
 import { HttpError, HttpErrorCode } from "../../http/errors.js";
 import type { RpcOutcome, RpcRequest, RpcResponse } from "../../http/router.js";
 import { KvError } from "../../kv/tx.js";
@@ -134,10 +135,15 @@ export function commitResult(
     keep,
   );
   if (outcome.kind === "discarded" && outcome.result === STALE) {
-    return { kind: "stale", fresh: fresh! };
+    assert(fresh !== null, "a stale result comes with fresh values");
+    return { kind: "stale", fresh };
   }
-  return { kind: "answer", outcome: answerOf(node.pipeline, outcome as never) };
+  // Only a discarded outcome can carry STALE (keep refuses it); the others are answers.
+  assert(!("result" in outcome) || outcome.result !== STALE, "a stale result is never kept");
+  return { kind: "answer", outcome: answerOf(node.pipeline, outcome as Answerable) };
 }
+
+type Answerable = Parameters<typeof answerOf>[1];
 
 /** The fresh values of every read of `result` that is stale in `tx`, or null when none is. */
 function staleValues(store: Store, tx: Tx, result: ResultMessage): Values | null {

@@ -4,7 +4,9 @@
 // server proved its package and go when the row is removed; writes and reads; optimistic
 // concurrency (a result computed from a stale cached value is retried with fresh values, so
 // concurrent increments never lose one, and a value written behind the server's back is seen);
-// whole-map reads; the node's refusal of results that break the access rules (nothing applied);
+// whole-map reads; ccf.consensus; a write on a backup forwarded to the primary (nothing applied
+// there); the node's refusal of results that break the access rules (nothing applied); a result
+// too large for a frame (500);
 // and the faults: server down (503 AppServiceUnavailable, then used again after a restart at
 // the same address without any governance action), a server of another package (503
 // AppServicePackageMismatch), a node certificate the service did not issue (refused at TLS:
@@ -55,6 +57,7 @@ export function consensus() {
   const c = ccf.consensus;
   return { body: { last: c.getLastCommittedTxId(), status: c.getStatusForTxId(2, 9), view: c.getViewForSeqno(9) } };
 }
+export function huge() { return { body: "x".repeat(17 * 1024 * 1024) }; }
 export function who(r) { return { body: { caller: r.caller === undefined ? null : r.caller } }; }
 `;
 
@@ -71,6 +74,7 @@ function bundleOf(source: string): Uint8Array {
         "/count": { get: endpoint("count", "readonly") },
         "/slow": { post: endpoint("slow") },
         "/who": { get: endpoint("who", "readonly") },
+        "/huge": { get: endpoint("huge", "readonly") },
         "/consensus": { get: endpoint("consensus", "readonly") },
       },
     },
@@ -102,8 +106,8 @@ interface Rig {
   call(method: string, path: string): Promise<RpcOutcome>;
 }
 
-function makeRig(client = service): Rig {
-  const node = nodeStub(service, cleanups);
+function makeRig(client = service, role = { primary: true }): Rig {
+  const node = nodeStub(service, cleanups, role);
   const store = node.store;
   const routes = new AppServiceRoutes({
     node,
@@ -308,4 +312,30 @@ test("a handler slower than timeout_ms answers 504 AppServiceTimeout and its res
   assert.equal(rig.store.seqno, seqno, "nothing was applied");
   // The connection is still good.
   assert.equal(answer(await rig.call("POST", "/app/incr/t")).status, 200);
+});
+
+test("a result too large for a frame is a 500, and the connection stays usable", async () => {
+  const server = await serve();
+  cleanups.push(() => server.close());
+  const rig = makeRig();
+  rig.setRow(`127.0.0.1:${server.port}`);
+  await callUntilNot(rig, "GET", "/app/count", 404);
+  const huge = answer(await rig.call("GET", "/app/huge"));
+  assert.equal(huge.status, 500);
+  assert.equal(huge.code, "InternalError");
+  assert.equal(answer(await rig.call("POST", "/app/incr/h")).status, 200);
+});
+
+test("on a backup a write is forwarded to the primary and a read is answered locally", async () => {
+  const server = await serve();
+  cleanups.push(() => server.close());
+  const role = { primary: true };
+  const rig = makeRig(service, role);
+  rig.setRow(`127.0.0.1:${server.port}`);
+  assert.equal((await callUntilNot(rig, "POST", "/app/incr/b", 404)).status, 200);
+  role.primary = false;
+  const seqno = rig.store.seqno;
+  assert.deepEqual(await rig.call("POST", "/app/incr/b"), { kind: "forward-to-primary" });
+  assert.equal(rig.store.seqno, seqno, "nothing applied on the backup");
+  assert.equal(answer(await rig.call("GET", "/app/counter/b")).body, "1");
 });
