@@ -6,8 +6,9 @@
 // against @microsoft/ccf-app) into dist/apps/<name>/bundle.json, CCF's bundle
 // {metadata, modules}: the file `--bundle <name>` names (src/cli/builtin-apps.ts).
 import { build } from "esbuild";
+import { buildTsAppBundle } from "./app-bundle.mjs";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 
 const WORKER_URL = /new URL\(\s*"(\.\/[a-z0-9-]+-worker\.ts)"\s*,\s*import\.meta\.url\s*\)/g;
 
@@ -38,35 +39,6 @@ export function workerEntryPoints(srcDir = "src") {
 /** The apps built into dist/apps/: the folders of apps/ holding an app.json. */
 const SHIPPED_APPS = ["registry"];
 
-/**
- * CCF's bundle of app `dir`: every top-level src/*.ts is an ES module entry (ccf-app bundled
- * in, shared code in chunks/), named by its path below the output src/ as ccf-build-bundle
- * names modules; metadata is app.json.
- */
-async function buildAppBundle(dir) {
-  const src = join(dir, "src");
-  const entryPoints = readdirSync(src)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
-    .map((f) => join(src, f));
-  const outdir = join(dir, "dist", "src");
-  const result = await build({
-    entryPoints,
-    outdir,
-    bundle: true,
-    splitting: true,
-    format: "esm",
-    target: "es2020",
-    chunkNames: "chunks/[name]-[hash]",
-    write: false,
-    logLevel: "warning",
-  });
-  const modules = result.outputFiles
-    .map((f) => ({ name: relative(outdir, f.path).split(sep).join("/"), module: f.text }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const metadata = JSON.parse(readFileSync(join(dir, "app.json"), "utf8"));
-  return { metadata, modules };
-}
-
 const workers = workerEntryPoints();
 if (Object.keys(workers).length === 0) throw new Error("no worker entry points found in src/");
 rmSync("dist", { recursive: true, force: true });
@@ -88,7 +60,7 @@ await build({
   logLevel: "warning",
 });
 for (const app of SHIPPED_APPS) {
-  const bundle = await buildAppBundle(join("apps", app));
+  const bundle = await buildTsAppBundle(join("apps", app));
   mkdirSync(join("dist", "apps", app), { recursive: true });
   writeFileSync(join("dist", "apps", app, "bundle.json"), JSON.stringify(bundle));
 }
