@@ -14,6 +14,7 @@
  */
 import { decode, encode } from "cborg";
 import { CcfError } from "../base/errors.js";
+import type { JsAppRequest } from "../js/app-runtime.js";
 
 export enum AppServiceErrorCode {
   /** A frame that is not a well-formed protocol message. */
@@ -27,18 +28,8 @@ export enum AppServiceErrorCode {
 }
 export class AppServiceError extends CcfError<{ code: AppServiceErrorCode }> {}
 
-/** A request as the guest sees it (JsAppRequest without the node-only fields). */
-export interface WireRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly path: string;
-  readonly route: string;
-  readonly query: string;
-  readonly hostname: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly params: Readonly<Record<string, string>>;
-  readonly body: Uint8Array;
-}
+/** A request as the guest sees it: JsAppRequest without the node-only fields. */
+export type WireRequest = Omit<JsAppRequest, "caller" | "coseContent" | "historical">;
 
 export type KeyRef = readonly [map: string, key: Uint8Array];
 export type KeyValue = readonly [map: string, key: Uint8Array, value: Uint8Array | null, v: number];
