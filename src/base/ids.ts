@@ -33,13 +33,36 @@ export function formatTxId(id: TxId): string {
   return `${id.view}.${id.seqno}`;
 }
 
-const TX_ID_RE = /^(\d{1,15})\.(\d{1,15})$/;
+/** One canonical decimal u53: digits only, no sign, exponent, fraction or leading zero. */
+const CANONICAL_INT_RE = /^(0|[1-9][0-9]{0,15})$/;
 
-/** Parses "view.seqno"; returns null for anything else (callers turn that into a 400). */
+/**
+ * Parses a view, seqno or other count written as canonical decimal digits ("0", "42"); null for
+ * anything else ("1e3", "1.0", "-0", "+1", "007", " 1") and for values JS numbers do not hold
+ * exactly. The one parser for ids in text (query parameters, headers, path parameters).
+ */
+export function parseCanonicalInt(text: string): number | null {
+  if (!CANONICAL_INT_RE.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Parses "view.seqno", each part canonical decimal; returns null for anything else. */
 export function parseTxId(text: string): TxId | null {
-  const match = TX_ID_RE.exec(text);
-  if (match === null) return null;
-  return txId(Number(match[1]), Number(match[2]));
+  const dot = text.indexOf(".");
+  if (dot < 0) return null;
+  const v = parseCanonicalInt(text.slice(0, dot));
+  const s = parseCanonicalInt(text.slice(dot + 1));
+  if (v === null || s === null) return null;
+  return txId(v, s);
+}
+
+/**
+ * Whether `id` can name a transaction at all: CCF has no transactions in view 0 and none at
+ * seqno 0, so such ids are refused as invalid input rather than given a status.
+ */
+export function isPossibleTxId(id: TxId): boolean {
+  return id.view >= 1 && id.seqno >= 1;
 }
 
 const ID_RE = /^[a-f0-9]{64}$/;

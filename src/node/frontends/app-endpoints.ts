@@ -5,7 +5,7 @@
  * FrontendNotOpen until governance opens the service; each runs authentication and its handler
  * in one transaction (rpc-context.ts).
  */
-import { formatTxId, parseTxId, type Seqno } from "../../base/ids.js";
+import { formatTxId, isPossibleTxId, parseTxId, type Seqno } from "../../base/ids.js";
 import { GOV_MAPS } from "../../gov/tables.js";
 import { SINGLETON_KEY } from "../../kv/encoding.js";
 import type { AppEndpoint, AppModule } from "../../apps/app.js";
@@ -27,7 +27,7 @@ import {
 function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   const text = request.queryParams.get("transaction_id");
   const id = text === null ? null : parseTxId(text);
-  if (id === null) {
+  if (id === null || !isPossibleTxId(id)) {
     throw new HttpError(
       HttpErrorCode.InvalidQueryParameterValue,
       "Query parameter transaction_id must be of the form <view>.<seqno>.",

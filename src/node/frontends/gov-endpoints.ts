@@ -6,7 +6,7 @@
  */
 import { fromBase64, toBase64, utf8 } from "../../base/bytes.js";
 import { isTextDecodeError } from "../../base/errors.js";
-import { formatTxId, parseTxId } from "../../base/ids.js";
+import { formatTxId, isPossibleTxId, parseTxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import type { ConstitutionRunner } from "../../gov/constitution-runner.js";
 import {
@@ -441,7 +441,7 @@ function registerServiceEndpoints(router: Router, node: NodeContext): void {
   });
   govRoute(router, "GET", "/gov/service/transactions/{transactionId}", (r) => {
     const id = parseTxId(r.params.transactionId ?? "");
-    if (id === null)
+    if (id === null || !isPossibleTxId(id))
       throw new HttpError(HttpErrorCode.InvalidResourceName, "Invalid transaction id.");
     return json({ transactionId: formatTxId(id), status: txStatus(node, id) });
   });

@@ -7,7 +7,7 @@
  * of the covering signature transaction only when a handler asks for it.
  */
 import { bytesToKey } from "../../base/bytes.js";
-import { formatTxId, parseTxId, type Seqno, type TxId } from "../../base/ids.js";
+import { formatTxId, isPossibleTxId, parseTxId, type Seqno, type TxId } from "../../base/ids.js";
 import { CoseSignatureError, findCoseSignature } from "../../ledger/cose-signature.js";
 import { decodeEntry, decodeWriteSet } from "../../ledger/entry-format.js";
 import { readLedger } from "../../ledger/io/ledger-reader.js";
@@ -31,7 +31,7 @@ export function requestedTxId(request: RpcRequest): TxId {
     );
   }
   const id = parseTxId(text);
-  if (id === null) {
+  if (id === null || !isPossibleTxId(id)) {
     throw new HttpError(
       HttpErrorCode.InvalidHeaderValue,
       `The value '${text}' in header ${TXID_HEADER} could not be converted to a valid TxID.`,

@@ -4,7 +4,7 @@
  * node's consensus state.
  */
 import { toBase64, utf8 } from "../../base/bytes.js";
-import { formatTxId, parseTxId, type TxId } from "../../base/ids.js";
+import { formatTxId, isPossibleTxId, parseTxId, type TxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import { SINGLETON_KEY } from "../../kv/encoding.js";
 import {
@@ -37,11 +37,11 @@ export function txStatus(node: NodeContext, id: TxId): TxStatus {
 function parseTxIdParam(request: RpcRequest): TxId {
   const text = request.queryParams.get("transaction_id");
   const id = text === null ? null : parseTxId(text);
-  if (id === null) {
+  if (id === null || !isPossibleTxId(id)) {
     throw new HttpError(
       HttpErrorCode.InvalidQueryParameterValue,
-      "Query parameter transaction_id must be of the form <view>.<seqno>, got " +
-        `${text ?? "nothing"}.`,
+      "Query parameter transaction_id must be a transaction id <view>.<seqno>, both at " +
+        `least 1, got ${text ?? "nothing"}.`,
     );
   }
   return id;

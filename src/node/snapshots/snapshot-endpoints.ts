@@ -21,6 +21,7 @@ import { parseSnapshotFileName, type SnapshotFileName } from "../../ledger/snaps
 import { listCommittedSnapshots } from "./snapshot-files.js";
 import { errorBody, HttpError, HttpErrorCode } from "../../http/errors.js";
 import { CcfError, isNodeError } from "../../base/errors.js";
+import { parseCanonicalInt } from "../../base/ids.js";
 import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
 
 export const SNAPSHOT_PATH = "/node/snapshot";
@@ -56,19 +57,19 @@ interface ByteRange {
   readonly end: number;
 }
 
-const SEQNO_RE = /^\d{1,15}$/;
 const RANGE_RE = /^bytes=(\d{0,15})-(\d{0,15})$/;
 
 function sinceOf(request: RpcRequest): number {
   const text = request.queryParams.get("since");
   if (text === null) return 0;
-  if (!SEQNO_RE.test(text)) {
+  const since = parseCanonicalInt(text);
+  if (since === null) {
     throw new HttpError(
       HttpErrorCode.InvalidQueryParameterValue,
       `Invalid value for 'since': '${text}' is not a seqno.`,
     );
   }
-  return Number(text);
+  return since;
 }
 
 /** Every committed snapshot in the node's directories, newest first. */

@@ -1,0 +1,106 @@
+// The common /commit and /tx endpoints and the id and enum checks of the /node frontend
+// (src/node/frontends/node-endpoints.ts, historical.ts), through a Router with fake RpcRequests
+// dispatched as the server does, on a fake NodeContext holding only what those endpoints read.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  Router,
+  NO_PARAMS,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../../../src/http/router.js";
+import { answerOf, dispatchRequest } from "../../../../src/http/server.js";
+import { HttpError } from "../../../../src/http/errors.js";
+import { registerCommonEndpoints } from "../../../../src/node/frontends/node-endpoints.js";
+import { requestedTxId } from "../../../../src/node/frontends/historical.js";
+import type { NodeContext } from "../../../../src/node/frontends/node-context.js";
+import { txId } from "../../../../src/base/ids.js";
+
+function request(target: string, headers: Record<string, string> = {}): RpcRequest {
+  const q = target.indexOf("?");
+  const query = q < 0 ? "" : target.slice(q + 1);
+  return {
+    method: "GET",
+    path: q < 0 ? target : target.slice(0, q),
+    query,
+    queryParams: new URLSearchParams(query),
+    headers,
+    body: new Uint8Array(0),
+    params: NO_PARAMS,
+    callerCertDer: null,
+  };
+}
+
+/** A node committed at 3.9 whose views 1, 2 and 3 start at seqnos 1, 1 (empty view) and 5. */
+function rig(): Router {
+  const node = {
+    pipeline: { commitTxId: txId(3, 9) },
+    raft: {
+      // Everything up to the commit is Committed whatever its view, as a careless check would say.
+      status: (_view: number, seqno: number) => (seqno <= 9 ? "Committed" : "Unknown"),
+      log: {
+        viewHistory: (at: { view: number; seqno: number }) => {
+          assert.deepEqual(at, txId(3, 9));
+          return [1, 1, 5];
+        },
+      },
+    },
+  } as unknown as NodeContext;
+  const router = new Router();
+  registerCommonEndpoints(router, node, "/node", () => ({}));
+  return router;
+}
+
+async function call(router: Router, target: string): Promise<RpcResponse> {
+  const log = (m: string, e?: unknown) => assert.fail(`${m}: ${String(e)}`);
+  return answerOf(await dispatchRequest(request(target), router, log));
+}
+
+function errorOf(r: RpcResponse): { code: string; message: string } {
+  return (r.body as { error: { code: string; message: string } }).error;
+}
+
+test("/tx refuses seqno 0 and view 0 ids as invalid input instead of a status", async () => {
+  const router = rig();
+  for (const id of ["2.0", "0.0", "0.5"]) {
+    const r = await call(router, `/node/tx?transaction_id=${id}`);
+    assert.equal(r.status, 400, id);
+    assert.equal(errorOf(r).code, "InvalidQueryParameterValue", id);
+  }
+  const ok = await call(router, "/node/tx?transaction_id=3.5");
+  assert.deepEqual(ok.body, { transaction_id: "3.5", status: "Committed" });
+});
+
+test("ids must be canonical decimal digits everywhere they are parsed", async () => {
+  const router = rig();
+  for (const id of [
+    "1e3.2",
+    "2.1e3",
+    "1.0.2",
+    "-0.5",
+    "2.-0",
+    "+2.5",
+    "02.5",
+    "2.05",
+    " 2.5",
+    "2.5 ",
+    "0x2.5",
+  ]) {
+    const r = await call(router, `/node/tx?transaction_id=${encodeURIComponent(id)}`);
+    assert.equal(r.status, 400, id);
+    assert.equal(errorOf(r).code, "InvalidQueryParameterValue", id);
+  }
+});
+
+test("the historical transaction id header refuses seqno 0 and non-canonical ids with 400", () => {
+  for (const id of ["2.0", "0.0", "1e3.1", "2.1.0", "-0.1", "2.01"]) {
+    assert.throws(
+      () =>
+        requestedTxId(request("/app/log/private/historical", { "x-ms-ccf-transaction-id": id })),
+      (e: unknown) => e instanceof HttpError && e.status === 400 && e.code === "InvalidHeaderValue",
+      id,
+    );
+  }
+  const ok = requestedTxId(request("/x", { "x-ms-ccf-transaction-id": "2.10" }));
+  assert.deepEqual(ok, txId(2, 10));
+});
