@@ -4,7 +4,13 @@
  * node's consensus state.
  */
 import { toBase64, utf8 } from "../../base/bytes.js";
-import { formatTxId, isPossibleTxId, parseTxId, type TxId } from "../../base/ids.js";
+import {
+  formatTxId,
+  isPossibleTxId,
+  parseCanonicalInt,
+  parseTxId,
+  type TxId,
+} from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import { SINGLETON_KEY } from "../../kv/encoding.js";
 import {
@@ -14,12 +20,16 @@ import {
   getSingleton,
   GOV_MAPS,
   type NodeInfo,
+  type NodeStatus,
 } from "../../gov/tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
 import { json, runInTx } from "./rpc-context.js";
 import { CONSORTIA_VERSION } from "../config/version.js";
 import type { NodeContext } from "./node-context.js";
+
+/** The values of GET /node/network/nodes?status= (CCF's NodeStatus). */
+const NODE_STATUSES: readonly string[] = ["Pending", "Trusted", "Retired"] satisfies NodeStatus[];
 
 export type TxStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
 
@@ -47,6 +57,41 @@ function parseTxIdParam(request: RpcRequest): TxId {
   return id;
 }
 
+function badQueryValue(name: string, text: string, allowed: string): never {
+  throw new HttpError(
+    HttpErrorCode.InvalidQueryParameterValue,
+    `Invalid value '${text}' for query parameter '${name}': expected ${allowed}.`,
+  );
+}
+
+/** An optional boolean query parameter: "true" or "false" only. */
+function booleanParam(request: RpcRequest, name: string): boolean {
+  const text = request.queryParams.get(name);
+  if (text === null) return false;
+  if (text !== "true" && text !== "false") badQueryValue(name, text, "one of true, false");
+  return text === "true";
+}
+
+/**
+ * GET /commit: the local commit txId and, with view_history=true, CCF's view history: for each
+ * view from view_history_since (default 1) to the commit's view, the txId of the view's first
+ * seqno (a view without entries shares the next view's first seqno, as in CCF).
+ */
+function commitView(node: NodeContext, request: RpcRequest): JsonBody {
+  const commit = node.pipeline.commitTxId;
+  const withHistory = booleanParam(request, "view_history");
+  const sinceText = request.queryParams.get("view_history_since");
+  if (!withHistory) return { transaction_id: formatTxId(commit) };
+  const since = sinceText === null ? 1 : parseCanonicalInt(sinceText);
+  if (since === null || since < 1 || since > Math.max(1, commit.view)) {
+    badQueryValue("view_history_since", sinceText ?? "", `a view in [1, ${commit.view}]`);
+  }
+  const firsts = commit.seqno === 0 ? [] : node.raft.log.viewHistory(commit);
+  const history: string[] = [];
+  for (let v = since; v <= firsts.length; v++) history.push(`${v}.${firsts[v - 1]}`);
+  return { transaction_id: formatTxId(commit), view_history: history };
+}
+
 /** /commit, /tx and /api under `prefix`. */
 export function registerCommonEndpoints(
   router: Router,
@@ -54,9 +99,7 @@ export function registerCommonEndpoints(
   prefix: "/node" | "/app" | "/gov",
   openApi: () => JsonBody,
 ): void {
-  router.add("GET", `${prefix}/commit`, () =>
-    json({ transaction_id: formatTxId(node.pipeline.commitTxId) }),
-  );
+  router.add("GET", `${prefix}/commit`, (request) => json(commitView(node, request)));
   router.add("GET", `${prefix}/tx`, (request) => {
     const id = parseTxIdParam(request);
     return json({ transaction_id: formatTxId(id), status: txStatus(node, id) });
@@ -101,6 +144,15 @@ function isPartOfNetwork(node: NodeContext): boolean {
   return node.startupState() === "PartOfNetwork";
 }
 
+/** The optional ?status= of GET /node/network/nodes: one of CCF's node statuses, else 400. */
+export function nodeStatusParam(request: RpcRequest): string | null {
+  const status = request.queryParams.get("status");
+  if (status !== null && !NODE_STATUSES.includes(status)) {
+    badQueryValue("status", status, `one of ${NODE_STATUSES.join(", ")}`);
+  }
+  return status;
+}
+
 function registerNetworkEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/network", () =>
     runInTx(node.pipeline, (tx) => {
@@ -116,15 +168,15 @@ function registerNetworkEndpoints(router: Router, node: NodeContext): void {
       });
     }),
   );
-  router.add("GET", "/node/network/nodes", (request) =>
-    runInTx(node.pipeline, (tx) => {
-      const status = request.queryParams.get("status");
+  router.add("GET", "/node/network/nodes", (request) => {
+    const status = nodeStatusParam(request);
+    return runInTx(node.pipeline, (tx) => {
       const nodes = listNodes(node, tx).filter(
         (n) => status === null || (n as { status: string }).status === status,
       );
       return json({ nodes });
-    }),
-  );
+    });
+  });
   router.add("GET", "/node/network/nodes/self", () =>
     runInTx(node.pipeline, (tx) => findNode(node, tx, node.nodeId)),
   );

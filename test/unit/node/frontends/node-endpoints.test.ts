@@ -11,7 +11,10 @@ import {
 } from "../../../../src/http/router.js";
 import { answerOf, dispatchRequest } from "../../../../src/http/server.js";
 import { HttpError } from "../../../../src/http/errors.js";
-import { registerCommonEndpoints } from "../../../../src/node/frontends/node-endpoints.js";
+import {
+  nodeStatusParam,
+  registerCommonEndpoints,
+} from "../../../../src/node/frontends/node-endpoints.js";
 import { requestedTxId } from "../../../../src/node/frontends/historical.js";
 import type { NodeContext } from "../../../../src/node/frontends/node-context.js";
 import { txId } from "../../../../src/base/ids.js";
@@ -103,4 +106,42 @@ test("the historical transaction id header refuses seqno 0 and non-canonical ids
   }
   const ok = requestedTxId(request("/x", { "x-ms-ccf-transaction-id": "2.10" }));
   assert.deepEqual(ok, txId(2, 10));
+});
+
+test("/commit answers view_history when asked, from view_history_since", async () => {
+  const router = rig();
+  assert.deepEqual((await call(router, "/node/commit")).body, { transaction_id: "3.9" });
+  assert.deepEqual((await call(router, "/node/commit?view_history=false")).body, {
+    transaction_id: "3.9",
+  });
+  assert.deepEqual((await call(router, "/node/commit?view_history=true")).body, {
+    transaction_id: "3.9",
+    view_history: ["1.1", "2.1", "3.5"],
+  });
+  const since = await call(router, "/node/commit?view_history=true&view_history_since=2");
+  assert.deepEqual(since.body, { transaction_id: "3.9", view_history: ["2.1", "3.5"] });
+  for (const q of [
+    "view_history=yes",
+    "view_history=true&view_history_since=0",
+    "view_history=true&view_history_since=4",
+    "view_history=true&view_history_since=1e0",
+  ]) {
+    const r = await call(router, `/node/commit?${q}`);
+    assert.equal(r.status, 400, q);
+    assert.equal(errorOf(r).code, "InvalidQueryParameterValue", q);
+  }
+});
+
+test("nodes?status= accepts only CCF's node statuses and names the allowed ones", () => {
+  assert.equal(nodeStatusParam(request("/node/network/nodes")), null);
+  assert.equal(nodeStatusParam(request("/node/network/nodes?status=Trusted")), "Trusted");
+  assert.throws(
+    () => nodeStatusParam(request("/node/network/nodes?status=Bogus")),
+    (e: unknown) =>
+      e instanceof HttpError &&
+      e.status === 400 &&
+      e.code === "InvalidQueryParameterValue" &&
+      e.message.includes("'Bogus'") &&
+      e.message.includes("Pending, Trusted, Retired"),
+  );
 });
