@@ -103,6 +103,8 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     maxVersion: "TLSv1.3",
     // TCP keep-alive probes, so dead peers on idle HTTP keep-alive connections are noticed.
     keepAlive: true,
+    // Node's own check answers a bare 400 without a CCF body; handleRequest checks instead.
+    requireHostHeader: false,
   });
   // Idle keep-alive connections are closed after this; clients close theirs sooner
   // (CLIENT_IDLE_MS in cli/gov-client.ts), so a request never meets a closing socket.
@@ -222,6 +224,11 @@ async function handleRequest(
   const target = parseTarget(req.url ?? "/");
   if (target === null) {
     sendError(res, HttpErrorCode.InvalidInput, "Malformed request target.", log);
+    return;
+  }
+  if (req.httpVersion === "1.1" && req.headers.host === undefined) {
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    sendError(res, HttpErrorCode.InvalidInput, "Missing Host header in HTTP/1.1 request.", log);
     return;
   }
   const body = await readBody(req, options.maxBodyBytes);
@@ -378,8 +385,10 @@ function joinChunks(chunks: readonly Uint8Array[], sizeBytes: number): Uint8Arra
 }
 
 /**
- * Discards the rest of an oversized body so the client can read the 413; closes the connection
- * if the client sends more than LINGER_BYTES more, or is still sending after LINGER_MS.
+ * Discards the rest of an oversized body so the client can read the 413. Past LINGER_BYTES more
+ * the connection is closed gracefully: our side ends (the 413 then FIN) while input is still
+ * read and dropped, since destroying a socket with unread input sends a TCP reset that can
+ * destroy the 413 before the client reads it. Still sending after LINGER_MS: destroyed.
  */
 function lingerAfterOversize(req: IncomingMessage): void {
   let discardedBytes = 0;
@@ -389,9 +398,9 @@ function lingerAfterOversize(req: IncomingMessage): void {
   const stop = (): void => clearTimeout(timer);
   req.on("data", (chunk: Uint8Array) => {
     discardedBytes += chunk.length;
-    if (discardedBytes > LINGER_BYTES) {
-      stop();
-      socket.destroy();
+    if (discardedBytes > LINGER_BYTES && socket.writable) {
+      socket.end();
+      socket.on("data", () => undefined);
     }
   });
   req.once("end", stop);

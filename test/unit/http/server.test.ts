@@ -411,6 +411,42 @@ test("a client that stops sending mid-body gets 400 and nothing else breaks", as
   assert.deepEqual(logged, []);
 });
 
+test("an HTTP/1.1 request without Host gets a CCF-style 400, not Node's bare one", async () => {
+  const answer = await rawExchange("GET /app/json HTTP/1.1\r\n\r\n");
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /"code":"InvalidInput"/);
+  assert.match(answer, /Host header/);
+  assert.equal((await send("GET", "/app/json")).status, 200);
+});
+
+test("a body megabytes over the limit gets the 413, not a connection reset", async () => {
+  // Far past the discard budget: the server must close gracefully (FIN after the 413, still
+  // reading) instead of destroying a socket with unread input, which sends a TCP reset.
+  const size = 6 * 1024 * 1024;
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, ca: serviceCertPem }, () => {
+      socket.write(`POST /app/echo HTTP/1.1\r\nhost: x\r\ncontent-length: ${size}\r\n\r\n`);
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < size && !socket.destroyed) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) return void socket.once("drain", pump);
+        }
+        if (!socket.destroyed) socket.end();
+      };
+      pump();
+    });
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 413 /);
+  assert.match(answer, /"code":"RequestBodyTooLarge"/);
+  assert.equal((await send("GET", "/app/json")).status, 200);
+});
+
 test("oversized request headers answer 431 RequestHeaderTooLarge", async () => {
   const answer = await rawExchange(
     `GET /app/json HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(64 * 1024)}\r\n\r\n`,
