@@ -320,6 +320,33 @@ export function checkReplay(
   return { kind: "ok", evicted: excess > 0 ? sorted.slice(0, excess) : [] };
 }
 
+/**
+ * How far ahead of the primary's wall clock a proposal's created_at may be, in seconds. The
+ * replay window's median rule means one proposal stamped far in the future would refuse every
+ * later proposal (ProposalCreatedTooLongAgo) until it is evicted, so such a proposal is refused
+ * at submission instead (400 InvalidCreatedAt). Five minutes covers ordinary clock skew between
+ * members and nodes.
+ */
+export const MAX_CREATED_AT_SKEW_S = 300;
+
+/**
+ * Null when `createdAt` (seconds) is at most MAX_CREATED_AT_SKEW_S past `nowMs` (the node's
+ * wall clock, milliseconds since the epoch), else CCF's error for it.
+ */
+export function createdAtSkewError(
+  createdAt: number,
+  nowMs: number,
+): { code: GovCcfErrorCode; message: string } | null {
+  const latest = Math.floor(nowMs / 1000) + MAX_CREATED_AT_SKEW_S;
+  if (createdAt <= latest) return null;
+  return {
+    code: "InvalidCreatedAt",
+    message:
+      `Header parameter created_at ${createdAt} is in the future: it must be at most ` +
+      `${latest} (the node's time plus ${MAX_CREATED_AT_SKEW_S} seconds of clock skew)`,
+  };
+}
+
 /** CCF's error code and message for a refused replay check. */
 export function replayError(check: Exclude<ReplayCheck, { kind: "ok" }>): {
   code: GovCcfErrorCode;

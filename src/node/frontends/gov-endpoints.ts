@@ -11,6 +11,7 @@ import type { Tx } from "../../kv/tx.js";
 import type { ConstitutionRunner } from "../../gov/constitution-runner.js";
 import {
   checkReplay,
+  createdAtSkewError,
   DEFAULT_REPLAY_WINDOW_SIZE,
   replayError,
   replayKey,
@@ -105,8 +106,15 @@ function parseJsonPayload(bytes: Uint8Array): Record<string, unknown> {
 }
 
 /** Replay window of COSE proposals (public:ccf.gov.cose_recent_proposals). */
-function checkProposalReplay(tx: Tx, caller: GovMemberCaller, proposalId: string): void {
+function checkProposalReplay(
+  tx: Tx,
+  caller: GovMemberCaller,
+  proposalId: string,
+  nowMs: number,
+): void {
   const request = caller.govRequest;
+  const skew = createdAtSkewError(request.createdAt, nowMs);
+  if (skew !== null) throw new HttpError(skew.code as HttpErrorCode, skew.message);
   const map = tx.rw(SERVICE_TABLES.coseRecentProposals);
   const window: { key: string; proposalId: string }[] = [];
   map.forEach((value, key) =>
@@ -165,7 +173,7 @@ function registerProposalCreate(
     memberWrite(node, request, "proposal", true, (tx, caller) => {
       const root = node.history.rootForNextSignature();
       const proposalId = proposalIdOf(root, caller.govRequest.signature);
-      checkProposalReplay(tx, caller, proposalId);
+      checkProposalReplay(tx, caller, proposalId, node.clock.realtimeMs());
       const body = decoder.decode(caller.cosePayload);
       return json(
         createProposal(tx, runner, {

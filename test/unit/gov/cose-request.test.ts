@@ -15,6 +15,8 @@ import {
   GovCoseErrorCode,
   checkGovCoseSignature,
   checkReplay,
+  createdAtSkewError,
+  MAX_CREATED_AT_SKEW_S,
   ccfErrorOf,
   parseGovCoseRequest,
   replayError,
@@ -364,4 +366,20 @@ test("a window driven through 250 proposals holds the latest 100 keys", () => {
   // The 150th request replayed now is both in the window and at the window's low end.
   assert.equal(checkReplay(window, replayKey(1150, sig(150)), 1150).kind, "replay");
   assert.equal(checkReplay(window, replayKey(1100, sig(999)), 1100).kind, "too-old");
+});
+
+test("a created_at beyond the allowed clock skew is refused before it can poison the window", () => {
+  const nowMs = 1_700_000_000_500;
+  const now = Math.floor(nowMs / 1000);
+  assert.equal(createdAtSkewError(now, nowMs), null);
+  assert.equal(createdAtSkewError(now - 86_400, nowMs), null);
+  assert.equal(createdAtSkewError(now + MAX_CREATED_AT_SKEW_S, nowMs), null);
+  const future = createdAtSkewError(now + MAX_CREATED_AT_SKEW_S + 1, nowMs);
+  assert.equal(future?.code, "InvalidCreatedAt");
+  assert.match(future?.message ?? "", /in the future/);
+  const far = createdAtSkewError(9_999_999_999, nowMs);
+  assert.equal(far?.code, "InvalidCreatedAt");
+  // What the refusal prevents: once kept, a far-future key is the window's median and every
+  // honest proposal after it is "too old", including one that would change the window.
+  assert.equal(checkReplay([entry(9_999_999_999, 1)], replayKey(now, sig(2)), now).kind, "too-old");
 });
