@@ -68,7 +68,7 @@ export function parseCertificate(pemOrDer: PemOrDer): X509Certificate {
 }
 
 /** parseCertificate, with null for input that is not a certificate. */
-function tryParseCertificate(pemOrDer: PemOrDer): X509Certificate | null {
+export function tryParseCertificate(pemOrDer: PemOrDer): X509Certificate | null {
   try {
     return parseCertificate(pemOrDer);
   } catch (err: unknown) {

@@ -88,7 +88,9 @@ function registerAppEndpoint(
       throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     }
     return runInTx(node.pipeline, (tx, setClaimsDigest) => {
-      const caller = authenticate(tx, request, endpoint.authPolicies);
+      const caller = authenticate(tx, request, endpoint.authPolicies, {
+        nowMs: node.clock.realtimeMs(),
+      });
       if (endpoint.mode !== "historical") {
         return endpoint.handler({ request, caller, tx, setClaimsDigest });
       }

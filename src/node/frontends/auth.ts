@@ -14,7 +14,7 @@
  */
 import { derToPem, equalBytes, toHex, utf8 } from "../../base/bytes.js";
 import { sha256 } from "../../crypto/hash.js";
-import { publicKeyOfCert } from "../../crypto/certs.js";
+import { publicKeyOfCert, tryParseCertificate } from "../../crypto/certs.js";
 import { CoseError, decodeSign1, verifySign1 } from "../../crypto/cose.js";
 import type { Tx } from "../../kv/tx.js";
 import type {
@@ -51,6 +51,12 @@ export type PolicyOutcome<C = AuthenticatedCaller> =
 export interface AuthOptions {
   /** For member COSE policies: the message type this endpoint requires. */
   readonly msgType?: GovMsgType | undefined;
+  /**
+   * The node's wall clock (ms since the epoch) for the validity period of user and member TLS
+   * certificates. As in CCF no skew is allowed: a certificate is refused before its notBefore
+   * and after its notAfter. Callers pass node.clock.realtimeMs(); when absent, Date.now().
+   */
+  readonly nowMs?: number | undefined;
 }
 
 /**
@@ -82,6 +88,8 @@ interface CertIdentity {
   readonly key: Uint8Array;
   /** PEM of the DER, made on first need. */
   pem: string | undefined;
+  /** The validity period in ms since the epoch, read on first need (NaN: unparseable). */
+  validity: { readonly fromMs: number; readonly toMs: number } | undefined;
 }
 
 /** Keyed by the request's DER array; entries die with it (the connection). */
@@ -92,7 +100,13 @@ function certIdentity(der: Uint8Array): CertIdentity {
   // A caller could reuse an array with new bytes: the cached id is valid only for the same DER.
   if (cached !== undefined && equalBytes(cached.der, der)) return cached;
   const id = toHex(sha256(der));
-  const identity: CertIdentity = { der: der.slice(), id, key: utf8(id), pem: undefined };
+  const identity: CertIdentity = {
+    der: der.slice(),
+    id,
+    key: utf8(id),
+    pem: undefined,
+    validity: undefined,
+  };
   certIdentities.set(der, identity);
   return identity;
 }
@@ -105,7 +119,32 @@ function readByKey<V>(tx: Tx, map: GovMap<V>, key: Uint8Array): V | undefined {
 
 type CertPolicy = "user_cert" | "member_cert" | "any_cert";
 
-function certPolicy(tx: Tx, request: RpcRequest, policy: CertPolicy): PolicyOutcome {
+/**
+ * CCF's check of a caller certificate's validity period (its messages, times in Unix seconds):
+ * null when `nowMs` is inside [notBefore, notAfter], else why not.
+ */
+function validityError(identity: CertIdentity, nowMs: number): string | null {
+  if (identity.validity === undefined) {
+    const cert = tryParseCertificate(identity.der);
+    identity.validity = {
+      fromMs: cert === null ? NaN : Date.parse(cert.validFrom),
+      toMs: cert === null ? NaN : Date.parse(cert.validTo),
+    };
+  }
+  const { fromMs, toMs } = identity.validity;
+  const now = Math.floor(nowMs / 1000);
+  if (!(nowMs >= fromMs)) {
+    const from = Math.floor(fromMs / 1000);
+    return `Current time ${now} is before certificate's Not Before validity period ${from}`;
+  }
+  if (!(nowMs <= toMs)) {
+    const to = Math.floor(toMs / 1000);
+    return `Current time ${now} is after certificate's Not After validity period ${to}`;
+  }
+  return null;
+}
+
+function certPolicy(tx: Tx, request: RpcRequest, policy: CertPolicy, nowMs: number): PolicyOutcome {
   const der = request.callerCertDer;
   if (der === null) {
     return refuse(policy, "InvalidAuthenticationInfo", "Could not find client certificate.");
@@ -115,6 +154,8 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: CertPolicy): PolicyOutc
     identity.pem ??= derToPem(identity.der, "CERTIFICATE");
     return { kind: "ok", caller: { policy, certPem: identity.pem } };
   }
+  const expired = validityError(identity, nowMs);
+  if (expired !== null) return refuse(policy, "InvalidAuthenticationInfo", expired);
   const { id, key } = identity;
   const isUser = policy === "user_cert";
   const certPem = readByKey(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, key);
@@ -217,7 +258,7 @@ export function tryPolicy(
     case "user_cert":
     case "member_cert":
     case "any_cert":
-      return certPolicy(tx, request, policy);
+      return certPolicy(tx, request, policy, options.nowMs ?? Date.now());
     case "member_cose_sign1":
     case "active_member_cose_sign1":
       return memberCosePolicy(tx, request, policy, options);

@@ -157,7 +157,10 @@ function memberWrite(
 ): RpcOutcome {
   return runInTx(node.pipeline, (tx) => {
     const policy = active ? "active_member_cose_sign1" : "member_cose_sign1";
-    const caller = authenticateMember(tx, request, policy, { msgType });
+    const caller = authenticateMember(tx, request, policy, {
+      msgType,
+      nowMs: node.clock.realtimeMs(),
+    });
     recordCoseHistory(tx, caller.memberId, request.body);
     return body(tx, caller);
   });

@@ -83,17 +83,22 @@ function identityOf(caller: Caller): Accepted {
   }
 }
 
-function tryOne(tx: Tx, request: RpcRequest, policy: JsAuthnPolicy): Outcome {
+function tryOne(tx: Tx, request: RpcRequest, policy: JsAuthnPolicy, nowMs?: number): Outcome {
   if (policy === "jwt") return refuse("jwt", "InvalidAuthenticationInfo", JWT_REFUSAL);
-  const outcome = tryPolicy(tx, request, policy, {});
+  const outcome = tryPolicy(tx, request, policy, { nowMs });
   return outcome.kind === "ok" ? identityOf(outcome.caller) : outcome;
 }
 
-function tryAllOf(tx: Tx, request: RpcRequest, parts: readonly JsAuthnPolicy[]): Outcome {
+function tryAllOf(
+  tx: Tx,
+  request: RpcRequest,
+  parts: readonly JsAuthnPolicy[],
+  nowMs?: number,
+): Outcome {
   const identity: { [key: string]: JsonValue } = { policy: [...parts] };
   let cose: Uint8Array | undefined;
   for (const part of parts) {
-    const outcome = tryOne(tx, request, part);
+    const outcome = tryOne(tx, request, part, nowMs);
     if (outcome.kind === "refused") {
       const why = `${part}: ${outcome.detail.message}`;
       return refuse(
@@ -120,12 +125,15 @@ export function authenticateJs(
   tx: Tx,
   request: RpcRequest,
   policies: readonly JsAuthnPolicySpec[],
+  nowMs?: number,
 ): JsCaller {
   if (policies.length === 0) return { caller: undefined };
   const details: AuthDetail[] = [];
   for (const spec of policies) {
     const outcome =
-      typeof spec === "string" ? tryOne(tx, request, spec) : tryAllOf(tx, request, spec.all_of);
+      typeof spec === "string"
+        ? tryOne(tx, request, spec, nowMs)
+        : tryAllOf(tx, request, spec.all_of, nowMs);
     if (outcome.kind === "ok") {
       return outcome.cose === undefined
         ? { caller: outcome.identity }

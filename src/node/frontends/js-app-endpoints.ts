@@ -236,7 +236,7 @@ export class JsAppRoutes implements RouteSource {
     return runInTx(
       node.pipeline,
       (tx, setClaims) => {
-        const who = authenticateJs(tx, request, props.authn_policies);
+        const who = authenticateJs(tx, request, props.authn_policies, node.clock.realtimeMs());
         const access = props.mode === "readwrite" ? APP_ACCESS : READ_ONLY;
         const historical = props.mode === "historical" ? historicalFor(node, request) : undefined;
         const outcome = runtime.call(

@@ -242,3 +242,26 @@ test("the per-connection caller id cache follows the certificate bytes, not the 
   userDer.set(new Uint8Array(userDer.length));
   refused(() => authenticate(store.begin(), req, ["user_cert"]));
 });
+
+test("user_cert and member_cert refuse certificates outside their validity period", () => {
+  // `now` is a minute ago and the certificates are valid for 365 days from it.
+  const from = now.getTime();
+  const notAfter = Date.parse(new X509Certificate(user.certPem).validTo);
+  const details = (err: HttpError) =>
+    (err.details as { message: string }[]).map((d) => d.message).join("\n");
+  for (const [pem, policy] of [
+    [user.certPem, "user_cert"],
+    [member.certPem, "member_cert"],
+  ] as const) {
+    const req = request(new Uint8Array(0), pem);
+    const expired = refused(() =>
+      authenticate(store.begin(), req, [policy], { nowMs: notAfter + 1000 }),
+    );
+    assert.match(details(expired), /is after certificate's Not After validity period/);
+    const early = refused(() =>
+      authenticate(store.begin(), req, [policy], { nowMs: from - 86_400_000 }),
+    );
+    assert.match(details(early), /is before certificate's Not Before validity period/);
+    assert.equal(authenticate(store.begin(), req, [policy], { nowMs: from + 1000 }).policy, policy);
+  }
+});

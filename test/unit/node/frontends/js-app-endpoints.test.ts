@@ -22,6 +22,7 @@ import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { JsAppRoutes, jsOpenApiPaths } from "../../../../src/node/frontends/js-app-endpoints.js";
 import type { NodeContext } from "../../../../src/node/frontends/node-context.js";
+import { SystemClock } from "../../../../src/platform/system-clock.js";
 import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
 import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
@@ -102,6 +103,7 @@ function makeRig(): Rig {
     },
   });
   const node = {
+    clock: new SystemClock(),
     store,
     pipeline,
     raft: {
