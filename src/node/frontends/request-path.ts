@@ -2,8 +2,11 @@
  * The path every request takes through a node, around the router: a handler's
  * forward-to-primary outcome (a write on a backup) is forwarded to the primary and its answer
  * relayed, unless the request was itself forwarded or no other primary is known (503
- * PrimaryNotFound); every answer leaves with x-ms-ccf-transaction-id. `finish` is the one place
- * that header is written: a relayed answer keeps the header the primary's own request path wrote.
+ * PrimaryNotFound). An answer leaves with x-ms-ccf-transaction-id when it names its transaction,
+ * or, for a 2xx answer that names none, with this node's last one; an error that names none
+ * (a discarded write, an HttpError, a 503 after a failed forward) leaves without it, as in CCF,
+ * so a failed write never carries another transaction's id. `finish` is the one place that
+ * header is written: a relayed answer keeps what the primary's own request path wrote.
  */
 import { formatTxId, type NodeId, type TxId } from "../../base/ids.js";
 import { TXID_HEADER } from "../../http/ccf-headers.js";
@@ -56,10 +59,12 @@ export class RequestPath {
     return this.finish(unavailable(relayed.message));
   }
 
-  /** The answer with its x-ms-ccf-transaction-id: its own txId, or this node's last one. */
+  /** The answer with its x-ms-ccf-transaction-id: its own txId, or (2xx) this node's last one. */
   private finish(response: RpcResponse): RpcResponse {
-    const txId = formatTxId(response.txId ?? this.deps.lastTxId());
     const { status, body } = response;
+    const success = status >= 200 && status < 300;
+    if (response.txId === undefined && !success) return response;
+    const txId = formatTxId(response.txId ?? this.deps.lastTxId());
     let headers: Record<string, string>;
     if (response.headers === undefined) {
       headers = { [TXID_HEADER]: txId };

@@ -1,10 +1,11 @@
 /**
  * Runs endpoint handlers inside KV transactions through the node's pipeline and shapes their
  * answers as CCF does: writes are committed only when the handler answers 2xx (the transaction
- * is discarded otherwise, and for any HttpError), every answer names the transaction it reflects
- * (`txId`: the one a write was assigned, or the last one a read may have observed; the request
- * path writes it as x-ms-ccf-transaction-id), a write on a backup becomes "forward to the
- * primary", and an exhausted conflict retry is 503.
+ * is discarded otherwise, and for any HttpError), a committed answer names the transaction it
+ * reflects (`txId`: the one a write was assigned, or the last one a read may have observed; the
+ * request path writes it as x-ms-ccf-transaction-id) while a discarded one names none (as CCF,
+ * which sets the TxID only after a successful commit), a write on a backup becomes "forward to
+ * the primary", and an exhausted conflict retry is 503.
  */
 import type { TxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
@@ -59,7 +60,8 @@ export function answerOf(pipeline: TxPipeline, outcome: ExecuteOutcome<RpcRespon
         txId: { view: pipeline.lastTxId.view, seqno: outcome.readSeqno },
       };
     case "discarded":
-      return { ...outcome.result, txId: pipeline.lastTxId };
+      // No transaction of its own, and any other one's id would be a lie (CCF sends none).
+      return outcome.result;
     case "not-primary":
       return FORWARD_TO_PRIMARY;
     case "too-many-pending":

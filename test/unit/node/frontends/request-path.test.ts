@@ -1,6 +1,7 @@
 // The request path of a node (src/node/frontends/request-path.ts) with runInTx
-// (rpc-context.ts) over a real TxPipeline: every answer leaves with x-ms-ccf-transaction-id
-// written in one place (the write's own txId, the read's, or the node's last), a 2xx commits
+// (rpc-context.ts) over a real TxPipeline: a successful answer leaves with x-ms-ccf-transaction-id
+// written in one place (the write's own txId, the read's, or the node's last) and a failed one
+// without it (CCF sets the TxID only after a successful commit), a 2xx commits
 // and anything else discards, and a write on a backup is a typed forward-to-primary outcome that
 // the path forwards (relaying the primary's answer untouched) or answers 503 PrimaryNotFound.
 import { test } from "node:test";
@@ -146,13 +147,13 @@ test("a 2xx write commits and names its own transaction; a read names the one it
   }
 });
 
-test("a non-2xx answer discards the writes and names the node's last transaction", async () => {
+test("a non-2xx answer discards the writes and names no transaction (CCF)", async () => {
   const rig = await makeRig();
   try {
     await send(rig, request("POST", "/write/201", "kept"));
     const refused = await send(rig, request("POST", "/write/400", "dropped"));
     assert.equal(refused.status, 400);
-    assert.equal(refused.headers?.[TXID_HEADER], `${VIEW}.1`);
+    assert.equal(refused.headers?.[TXID_HEADER], undefined, "no other transaction's id");
     assert.equal(rig.store.seqno, 1, "the refused write took no seqno");
     const read = await send(rig, request("GET", "/read"));
     assert.deepEqual(read.body, { value: "kept" });
@@ -181,7 +182,7 @@ test("a write on a backup is forwarded and the primary's answer relayed untouche
   }
 });
 
-test("no answer from the primary is 503 PrimaryNotFound, with the node's transaction id", async () => {
+test("no answer from the primary is 503 PrimaryNotFound, without a transaction id", async () => {
   const rig = await makeRig();
   try {
     rig.writable = false;
@@ -189,7 +190,7 @@ test("no answer from the primary is 503 PrimaryNotFound, with the node's transac
     const answer = await send(rig, request("POST", "/write/200", "v"));
     assert.equal(answer.status, 503);
     assert.equal(errorCode(answer), "PrimaryNotFound");
-    assert.equal(answer.headers?.[TXID_HEADER], `${VIEW}.0`);
+    assert.equal(answer.headers?.[TXID_HEADER], undefined);
   } finally {
     await rig.cleanup();
   }
@@ -209,7 +210,7 @@ test("without another primary, or for a forwarded request, nothing is forwarded"
     const answer = await rig.path.dispatchForwarded(request("POST", "/write/200", "v"));
     assert.equal(answer.status, 503);
     assert.equal(errorCode(answer), "PrimaryNotFound");
-    assert.equal(answer.headers?.[TXID_HEADER], `${VIEW}.0`);
+    assert.equal(answer.headers?.[TXID_HEADER], undefined);
     assert.equal(rig.forwarded.length, 0);
   } finally {
     await rig.cleanup();
@@ -224,7 +225,11 @@ test("a forwarded request runs through the router and leaves with its transactio
     assert.equal(answer.headers?.[TXID_HEADER], `${VIEW}.1`);
     const missing = await rig.path.dispatchForwarded(request("GET", "/nowhere"));
     assert.equal(missing.status, 404);
-    assert.equal(missing.headers?.[TXID_HEADER], `${VIEW}.1`);
+    assert.equal(missing.headers?.[TXID_HEADER], undefined);
+    // A forwarded write the primary refuses carries no id: not the primary's last one.
+    const refused = await rig.path.dispatchForwarded(request("POST", "/write/400", "v"));
+    assert.equal(refused.status, 400);
+    assert.equal(refused.headers?.[TXID_HEADER], undefined);
   } finally {
     await rig.cleanup();
   }
