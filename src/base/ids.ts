@@ -49,6 +49,8 @@ export function parseCanonicalInt(text: string): number | null {
 
 /** Parses "view.seqno", each part canonical decimal; returns null for anything else. */
 export function parseTxId(text: string): TxId | null {
+  // Callers pass header values, which a loosely typed caller may leave undefined.
+  if (typeof text !== "string") return null;
   const dot = text.indexOf(".");
   if (dot < 0) return null;
   const v = parseCanonicalInt(text.slice(0, dot));
