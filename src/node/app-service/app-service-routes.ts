@@ -207,7 +207,7 @@ export class AppServiceRoutes implements RouteSource {
       );
     }
     const tx = node.store.begin();
-    const who = authenticateJs(tx, request, props.authn_policies);
+    const who = authenticateJs(tx, request, props.authn_policies, node.clock.realtimeMs());
     tx.close();
     const guest = guestRequest(request, route, who, undefined);
     const call: Omit<CallMessage, "id" | "values" | "last_committed"> = {

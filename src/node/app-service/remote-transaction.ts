@@ -118,7 +118,7 @@ export function commitResult(
     r !== STALE && (result.apply_writes ?? (r.status >= 200 && r.status < 300));
   const outcome = node.pipeline.execute<RpcResponse | typeof STALE>(
     (tx) => {
-      authenticateJs(tx, context.request, context.policies);
+      authenticateJs(tx, context.request, context.policies, node.clock.realtimeMs());
       fresh = guarded(() => staleValues(store, tx, result));
       if (fresh !== null) return STALE;
       guarded(() => applyWrites(tx, result));
