@@ -3,7 +3,7 @@
 // soft limit get 503 SessionCapExhausted and are closed, past the hard limit they are closed
 // before the handshake; too many or too long headers get 431 RequestHeaderTooLarge; a client
 // that stalls its head, trickles its body or sits idle is disconnected within the bounds.
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
@@ -50,6 +50,10 @@ before(async () => {
 after(async () => {
   await server.close();
 });
+
+/** The server sees a close a little after the client: let each test's sessions go first. */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100));
+afterEach(settle);
 
 /** A TLS connection that has completed its handshake, or the error that ended it. */
 function openTls(): Promise<TLSSocket> {
@@ -116,6 +120,7 @@ test("past the soft session limit: 503 SessionCapExhausted; past the hard: refus
   first.end();
   second.end();
   await Promise.all([firstClosed, secondClosed]);
+  await settle();
   // Closed sessions free their slots.
   const again = await openTls();
   assert.equal(await exchange(again, get("/app/ok")), "HTTP/1.1 200 OK");
