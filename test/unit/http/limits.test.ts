@@ -51,6 +51,9 @@ after(async () => {
   await server.close();
 });
 
+/** Without the limits, these tests would wait minutes: fail them instead. */
+const BOUNDED = { timeout: 10_000 };
+
 /** The server sees a close a little after the client: let each test's sessions go first. */
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100));
 afterEach(settle);
@@ -101,48 +104,56 @@ function exchange(socket: TLSSocket, request: string): Promise<string> {
   });
 }
 
-test("past the soft session limit: 503 SessionCapExhausted; past the hard: refused", async () => {
-  const first = await openTls();
-  const second = await openTls();
-  assert.equal(await exchange(first, get("/app/ok")), "HTTP/1.1 200 OK");
-  const third = await openTls();
-  const thirdClosed = readUntilClose(third);
-  // The hard limit (3) is reached: a fourth connection is closed before its handshake.
-  await assert.rejects(openTls());
-  third.write(get("/app/ok"));
-  const answer = (await thirdClosed).text;
-  assert.match(answer, /^HTTP\/1\.1 503 /);
-  assert.equal(errorCodeOf(answer), "SessionCapExhausted");
-  // Sessions within the soft limit are unaffected.
-  assert.equal(await exchange(second, get("/app/ok")), "HTTP/1.1 200 OK");
-  const firstClosed = readUntilClose(first);
-  const secondClosed = readUntilClose(second);
-  first.end();
-  second.end();
-  await Promise.all([firstClosed, secondClosed]);
-  await settle();
-  // Closed sessions free their slots.
-  const again = await openTls();
-  assert.equal(await exchange(again, get("/app/ok")), "HTTP/1.1 200 OK");
-  const againClosed = readUntilClose(again);
-  again.end();
-  await againClosed;
-});
+test(
+  "past the soft session limit: 503 SessionCapExhausted; past the hard: refused",
+  BOUNDED,
+  async () => {
+    const first = await openTls();
+    const second = await openTls();
+    assert.equal(await exchange(first, get("/app/ok")), "HTTP/1.1 200 OK");
+    const third = await openTls();
+    const thirdClosed = readUntilClose(third);
+    // The hard limit (3) is reached: a fourth connection is closed before its handshake.
+    await assert.rejects(openTls());
+    third.write(get("/app/ok"));
+    const answer = (await thirdClosed).text;
+    assert.match(answer, /^HTTP\/1\.1 503 /);
+    assert.equal(errorCodeOf(answer), "SessionCapExhausted");
+    // Sessions within the soft limit are unaffected.
+    assert.equal(await exchange(second, get("/app/ok")), "HTTP/1.1 200 OK");
+    const firstClosed = readUntilClose(first);
+    const secondClosed = readUntilClose(second);
+    first.end();
+    second.end();
+    await Promise.all([firstClosed, secondClosed]);
+    await settle();
+    // Closed sessions free their slots.
+    const again = await openTls();
+    assert.equal(await exchange(again, get("/app/ok")), "HTTP/1.1 200 OK");
+    const againClosed = readUntilClose(again);
+    again.end();
+    await againClosed;
+  },
+);
 
-test("a header value or name over max_header_size gets 431 RequestHeaderTooLarge", async () => {
-  const longValue = await closingExchange(get("/app/ok", `x-big: ${"a".repeat(1025)}\r\n`));
-  assert.match(longValue, /^HTTP\/1\.1 431 /);
-  assert.equal(errorCodeOf(longValue), "RequestHeaderTooLarge");
-  const longName = await closingExchange(get("/app/ok", `x-${"n".repeat(1100)}: 1\r\n`));
-  assert.match(longName, /^HTTP\/1\.1 431 /);
-  assert.equal(errorCodeOf(longName), "RequestHeaderTooLarge");
-  const socket = await openTls();
-  const atLimit = get("/app/ok", `x-big: ${"a".repeat(1024)}\r\n`);
-  assert.equal(await exchange(socket, atLimit), "HTTP/1.1 200 OK");
-  socket.destroy();
-});
+test(
+  "a header value or name over max_header_size gets 431 RequestHeaderTooLarge",
+  BOUNDED,
+  async () => {
+    const longValue = await closingExchange(get("/app/ok", `x-big: ${"a".repeat(1025)}\r\n`));
+    assert.match(longValue, /^HTTP\/1\.1 431 /);
+    assert.equal(errorCodeOf(longValue), "RequestHeaderTooLarge");
+    const longName = await closingExchange(get("/app/ok", `x-${"n".repeat(1100)}: 1\r\n`));
+    assert.match(longName, /^HTTP\/1\.1 431 /);
+    assert.equal(errorCodeOf(longName), "RequestHeaderTooLarge");
+    const socket = await openTls();
+    const atLimit = get("/app/ok", `x-big: ${"a".repeat(1024)}\r\n`);
+    assert.equal(await exchange(socket, atLimit), "HTTP/1.1 200 OK");
+    socket.destroy();
+  },
+);
 
-test("more headers than max_headers_count gets 431 RequestHeaderTooLarge", async () => {
+test("more headers than max_headers_count gets 431 RequestHeaderTooLarge", BOUNDED, async () => {
   // host plus 10 more is 11 headers, over the limit of 10.
   const eleven = Array.from({ length: 10 }, (_, i) => `x-h${i}: ${i}\r\n`).join("");
   const answer = await closingExchange(get("/app/ok", eleven));
@@ -154,7 +165,7 @@ test("more headers than max_headers_count gets 431 RequestHeaderTooLarge", async
   socket.destroy();
 });
 
-test("a connection that never starts its TLS handshake is closed", async () => {
+test("a connection that never starts its TLS handshake is closed", BOUNDED, async () => {
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
     const socket = netConnect({ host: "127.0.0.1", port: server.port });
@@ -165,7 +176,7 @@ test("a connection that never starts its TLS handshake is closed", async () => {
   assert.ok(Date.now() - started >= HEADERS_TIMEOUT_MS - 50);
 });
 
-test("a request head that does not arrive in time closes the connection", async () => {
+test("a request head that does not arrive in time closes the connection", BOUNDED, async () => {
   const socket = await openTls();
   const closed = readUntilClose(socket);
   socket.write("GET /app/ok HTTP/1.1\r\nhost: 127.0.0.1\r\n");
@@ -175,7 +186,7 @@ test("a request head that does not arrive in time closes the connection", async 
   assert.ok(ms < HEADERS_TIMEOUT_MS + SLACK_MS, `closed after ${ms} ms`);
 });
 
-test("a body trickled one byte at a time is cut off at the request timeout", async () => {
+test("a body trickled one byte at a time is cut off at the request timeout", BOUNDED, async () => {
   const socket = await openTls();
   const closed = readUntilClose(socket);
   socket.write("POST /app/ok HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n");
@@ -186,7 +197,7 @@ test("a body trickled one byte at a time is cut off at the request timeout", asy
   assert.doesNotMatch(text, /200 OK/);
 });
 
-test("an idle keep-alive connection is closed after the idle timeout", async () => {
+test("an idle keep-alive connection is closed after the idle timeout", BOUNDED, async () => {
   const socket = await openTls();
   assert.equal(await exchange(socket, get("/app/ok")), "HTTP/1.1 200 OK");
   const { ms } = await readUntilClose(socket);
@@ -194,7 +205,7 @@ test("an idle keep-alive connection is closed after the idle timeout", async () 
   assert.ok(ms < IDLE_TIMEOUT_MS + SLACK_MS, `closed after ${ms} ms`);
 });
 
-test("invalid limits are refused", async () => {
+test("invalid limits are refused", BOUNDED, async () => {
   const pki = await makePki();
   await assert.rejects(
     createRpcServer({
