@@ -31,6 +31,15 @@ import {
   type RpcResponse,
   type Router,
 } from "./router.js";
+import {
+  checkHeaders,
+  checkLimits,
+  DEFAULT_LIMITS,
+  enforceLimits,
+  serverOptionsOf,
+  SESSION_CAP_MESSAGE,
+  type ServerLimits,
+} from "./limits.js";
 
 /**
  * Wraps every dispatch; `next` never rejects (errors are already responses). The middleware
@@ -60,6 +69,8 @@ export interface RpcServerOptions {
   readonly log?: RpcLog;
   /** How long close() lets in-flight requests finish before cutting connections. */
   readonly closeGraceMs?: number;
+  /** Session, header and time limits (limits.ts); unset fields take DEFAULT_LIMITS. */
+  readonly limits?: Partial<ServerLimits>;
 }
 
 export interface RpcServer {
@@ -87,13 +98,19 @@ function defaultLog(message: string, error?: unknown): void {
   process.stderr.write(`[http] ${message}${detail === "" ? "" : `: ${detail}`}\n`);
 }
 
-/** How long an idle HTTP keep-alive connection stays open (Node's default is 5 s). */
+/**
+ * The shortest time an idle HTTP keep-alive connection stays open: the default of
+ * `idle_connection_timeout` is 60 s (DEFAULT_LIMITS), and a node may configure it lower.
+ */
 export const SERVER_IDLE_MS = 30_000;
 
 export async function createRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   if (!(options.maxBodyBytes > 0)) throw new RangeError("maxBodyBytes must be positive");
   const log = options.log ?? defaultLog;
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  checkLimits(limits);
   const server = createServer({
+    ...serverOptionsOf(limits),
     cert: options.certPem,
     key: options.keyPem,
     ...(options.caPem !== undefined ? { ca: options.caPem } : {}),
@@ -106,15 +123,17 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     // Node's own check answers a bare 400 without a CCF body; handleRequest checks instead.
     requireHostHeader: false,
   });
-  // Idle keep-alive connections are closed after this; clients close theirs sooner
-  // (CLIENT_IDLE_MS in cli/gov-client.ts), so a request never meets a closing socket.
-  server.keepAliveTimeout = SERVER_IDLE_MS;
+  // Idle keep-alive connections are closed after limits.idleTimeoutMs; clients close theirs
+  // sooner (CLIENT_IDLE_MS in cli/gov-client.ts), so a request never meets a closing socket.
+  const overSoftLimit = enforceLimits(server, limits);
   const certs = new CallerCertCache();
   const router = options.router;
   const context: RequestContext = {
     options,
     certs,
     log,
+    limits,
+    overSoftLimit,
     dispatch: (request) => dispatchRequest(request, router, log),
   };
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -211,6 +230,9 @@ interface RequestContext {
   readonly options: RpcServerOptions;
   readonly certs: CallerCertCache;
   readonly log: RpcLog;
+  readonly limits: ServerLimits;
+  /** True for a request whose connection was accepted past the soft session limit. */
+  readonly overSoftLimit: (req: IncomingMessage) => boolean;
   /** dispatchRequest bound to the server's router and log. */
   readonly dispatch: (request: RpcRequest) => Promise<RpcOutcome>;
 }
@@ -221,6 +243,15 @@ async function handleRequest(
   context: RequestContext,
 ): Promise<void> {
   const { options, log } = context;
+  if (context.overSoftLimit(req)) {
+    sendClosing(res, HttpErrorCode.SessionCapExhausted, SESSION_CAP_MESSAGE, log);
+    return;
+  }
+  const overLimit = checkHeaders(req, context.limits);
+  if (overLimit !== null) {
+    sendClosing(res, overLimit.code, overLimit.message, log);
+    return;
+  }
   const target = parseTarget(req.url ?? "/");
   if (target === null) {
     sendError(res, HttpErrorCode.InvalidInput, "Malformed request target.", log);
@@ -410,6 +441,12 @@ function lingerAfterOversize(req: IncomingMessage): void {
 
 function sendError(res: ServerResponse, code: HttpErrorCode, message: string, log: RpcLog): void {
   sendResponse(res, { status: httpStatusOf(code), body: errorBody(code, message) }, log);
+}
+
+/** An error after which the connection is closed; the request body is not read. */
+function sendClosing(res: ServerResponse, code: HttpErrorCode, message: string, log: RpcLog): void {
+  const response = { status: httpStatusOf(code), headers: { connection: "close" } };
+  sendResponse(res, { ...response, body: errorBody(code, message) }, log);
 }
 
 type Encoded = { status: number; headers: Record<string, string | number>; body: Uint8Array };

@@ -21,6 +21,7 @@ import type { Store } from "../kv/store.js";
 import type { Tx } from "../kv/tx.js";
 import type { TxHistory } from "../ledger/history.js";
 import type { NodeConfig } from "./config/config.js";
+import { rpcLimitsOf } from "./config/rpc-limits.js";
 import type { NodeContext, NodeStartupState } from "./frontends/node-context.js";
 import { RequestPath } from "./frontends/request-path.js";
 import { SystemTransactions } from "./pipeline/system-tx.js";
@@ -343,6 +344,7 @@ export class NodeHost implements NodeContext {
         keyPem,
         caPem: this.serviceCertPem,
         maxBodyBytes: rpc.http.maxBodySizeBytes,
+        limits: rpcLimitsOf(this.config, rpc),
         router: this.router,
         onRequest: this.requestPath.middleware,
         log: (message, error) => this.deps.log(`[${name}] ${message} ${String(error ?? "")}`),

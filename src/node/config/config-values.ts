@@ -244,6 +244,8 @@ export interface NodeConfig {
   };
   /** Threads sealing ledger entries beside the node thread (0: the node thread seals). */
   readonly workerThreads: number;
+  /** RPC sessions idle this long are closed; null: never. */
+  readonly idleConnectionTimeoutMs: number | null;
   readonly consensus: {
     readonly messageTimeoutMs: number;
     /** Invariant: greater than messageTimeoutMs. */
@@ -319,18 +321,42 @@ function valueField(
   return z
     .unknown()
     .optional()
-    .transform((input, ctx) => {
-      const value = input === undefined ? fallback : input;
-      if (typeof value !== "string" && typeof value !== "number") {
-        fail(ctx, ConfigErrorCode.WrongType, `must be a string, got ${typeName(value)}`);
-        return z.NEVER;
-      }
-      const result = parse(value);
-      if (result.kind === "error") fail(ctx, code, result.reason);
-      else if (result.value === 0) fail(ctx, code, `must be greater than zero, got ${value}`);
-      return result.kind === "ok" ? result.value : z.NEVER;
-    });
+    .transform((input, ctx) =>
+      parseValue(input === undefined ? fallback : input, parse, code, ctx),
+    );
 }
+
+function parseValue(
+  value: unknown,
+  parse: (input: string | number) => ValueResult<number>,
+  code: ConfigErrorCode,
+  ctx: Ctx,
+): number {
+  if (typeof value !== "string" && typeof value !== "number") {
+    fail(ctx, ConfigErrorCode.WrongType, `must be a string, got ${typeName(value)}`);
+    return z.NEVER;
+  }
+  const result = parse(value);
+  if (result.kind === "error") fail(ctx, code, result.reason);
+  else if (result.value === 0) fail(ctx, code, `must be greater than zero, got ${value}`);
+  return result.kind === "ok" ? result.value : z.NEVER;
+}
+
+/** A time field where null (as in CCF's `idle_connection_timeout`) means "never". */
+export const timeMsOrNull = (fallback: string) =>
+  z
+    .unknown()
+    .optional()
+    .transform((input, ctx) =>
+      input === null
+        ? null
+        : parseValue(
+            input === undefined ? fallback : input,
+            parseTimeMs,
+            ConfigErrorCode.BadTime,
+            ctx,
+          ),
+    );
 
 export const sizeBytes = (fallback: string) =>
   valueField(parseSizeBytes, ConfigErrorCode.BadSize, fallback);

@@ -29,6 +29,7 @@ import {
   sizeBytes,
   subjectAltName,
   timeMs,
+  timeMsOrNull,
   type JoinConfig,
   type MemberConfig,
   type NodeCommand,
@@ -64,8 +65,6 @@ export const IGNORED_KEYS: readonly string[] = [
   "client_connection_timeout",
   "node_to_node_message_limit",
   "network.rpc_interfaces.*.forwarding_timeout_ms",
-  // Idle HTTP session timeout: the HTTP layer keeps its own default for now.
-  "idle_connection_timeout",
   // Historical-query cache bound: the historical store is not bounded yet.
   "historical_cache_soft_limit",
   // HTTP/2-only settings: app_protocol HTTP2 is rejected, so they could have no effect.
@@ -366,6 +365,8 @@ const nodeConfigSchema = z.strictObject({
   output_files: outputFilesSchema,
   /** CCF: threads beside the main one. Consortia: threads that seal ledger entries. */
   worker_threads: z.number().int().min(0).max(16).default(0),
+  /** Closes RPC sessions on which nothing arrives for this long; null: never (as CCF). */
+  idle_connection_timeout: timeMsOrNull("60s"),
 });
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
@@ -478,6 +479,7 @@ function completeConfig(c: ParsedConfig, configFile: string, ignoredKeys: string
     },
     consensus: c.consensus,
     workerThreads: c.worker_threads,
+    idleConnectionTimeoutMs: c.idle_connection_timeout,
     ledgerSignatures: c.ledger_signatures,
     outputFiles: {
       nodeCertificateFile: at(out.nodeCertificateFile),

@@ -8,6 +8,7 @@ import { errorBody, HttpErrorCode } from "../../http/errors.js";
 import { Router } from "../../http/router.js";
 import { answerOf, createRpcServer, type RpcServer } from "../../http/server.js";
 import type { NodeConfig } from "../config/config.js";
+import { rpcLimitsOf } from "../config/rpc-limits.js";
 import type { NodeStartupState } from "../frontends/node-context.js";
 
 /**
@@ -34,6 +35,7 @@ export async function servePending(
         certPem,
         keyPem: ecPrivateKeyPem(privateKey),
         maxBodyBytes: rpc.http.maxBodySizeBytes,
+        limits: rpcLimitsOf(config, rpc),
         router,
         closeGraceMs: 0,
         onRequest: async (request, next) => {

@@ -152,6 +152,7 @@ test("the minimal Start config (ccf-compatibility.md §1.4) loads with every CCF
     },
     snapshots: { directory: join(d, "0.snapshots"), txCount: 10000 },
     workerThreads: 0,
+    idleConnectionTimeoutMs: 60_000,
     consensus: { messageTimeoutMs: 100, electionTimeoutMs: 5000, maxUncommittedTxCount: 10000 },
     ledgerSignatures: { txCount: 5000, delayMs: 1000 },
     outputFiles: { nodeCertificateFile: join(d, "0.pem"), pidFile: join(d, "node.pid") },
@@ -247,6 +248,7 @@ test("the full Start config loads every modelled key, reads data files and lists
     },
     snapshots: { directory: at("data/snapshots"), txCount: 100, readOnlyDirectory: at("ro/snaps") },
     workerThreads: 0,
+    idleConnectionTimeoutMs: 60_000,
     consensus: { messageTimeoutMs: 10, electionTimeoutMs: 2000, maxUncommittedTxCount: 0 },
     ledgerSignatures: { txCount: 10, delayMs: 0.5 },
     outputFiles: {
@@ -549,4 +551,22 @@ test("describeConfigError gives one line naming the file and the key", (t) => {
     describeConfigError(new Error("boom\nagain")),
     "invalid node configuration: boom again",
   );
+});
+
+test("idle_connection_timeout: CCF's 60s by default, a duration, or null for never", (t) => {
+  const parse = (value: unknown): number | null =>
+    loadNodeConfig(setUp(t, "start-minimal", (doc) => (doc["idle_connection_timeout"] = value)))
+      .idleConnectionTimeoutMs;
+  assert.equal(loadNodeConfig(setUp(t, "start-minimal")).idleConnectionTimeoutMs, 60_000);
+  assert.equal(parse("5s"), 5000);
+  assert.equal(parse(null), null);
+  for (const bad of ["soon", "0s", true]) {
+    const path = setUp(t, "start-minimal", (doc) => (doc["idle_connection_timeout"] = bad));
+    const err = expectError(
+      () => loadNodeConfig(path),
+      bad === true ? ConfigErrorCode.WrongType : ConfigErrorCode.BadTime,
+      "idle_connection_timeout",
+    );
+    t.diagnostic(err.message);
+  }
 });
