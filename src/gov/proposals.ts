@@ -82,6 +82,36 @@ export interface CreateProposalInput {
 }
 
 /**
+ * How deeply a proposal's JSON may nest arrays and objects. The constitution parses it in
+ * QuickJS, whose parser recurses per level: 10,000 levels exhausted its stack (a 500 for the
+ * proposer). CCF's default actions need fewer than 10 levels.
+ */
+export const PROPOSAL_NESTING_MAX = 64;
+
+/** The deepest nesting of arrays and objects in JSON text (strings skipped; not validated). */
+export function jsonNestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/**
  * Validates, stores and resolves a new proposal. Throws GovError: ProposalFailedToValidate
  * when validate() says invalid, InternalError for a JS error, an id collision, or a proposal
  * that ends Failed.
@@ -93,6 +123,14 @@ export function createProposal(
 ): Proposal {
   const { proposalId, proposerId, body } = input;
   requireConstitution(tx, "proposals");
+  const depth = jsonNestingDepth(body);
+  if (depth > PROPOSAL_NESTING_MAX) {
+    throw govError(
+      GovErrorCode.ProposalFailedToValidate,
+      `Proposal failed to validate: it nests ${depth} levels of arrays and objects; ` +
+        `at most ${PROPOSAL_NESTING_MAX} are allowed`,
+    );
+  }
   const validated = runner.validate(tx, body);
   if (validated.kind === "error") {
     throw internalError(

@@ -18,6 +18,8 @@ import {
 } from "../../../src/gov/constitution-runner.js";
 import {
   createProposal,
+  jsonNestingDepth,
+  PROPOSAL_NESTING_MAX,
   getBallot,
   getProposal,
   getProposalActions,
@@ -201,6 +203,24 @@ test("an invalid proposal is refused with the constitution's description and not
   );
   assert.equal(getById(tx, GOV_MAPS.proposals, pid(1)), undefined);
   assert.equal(getById(tx, GOV_MAPS.proposalsInfo, pid(1)), undefined);
+});
+
+test("a proposal nested deeper than PROPOSAL_NESTING_MAX is refused before the constitution runs", () => {
+  const { store, members } = setup(1);
+  const runner = new FakeRunner();
+  const tx = store.begin();
+  const nested = (n: number) => "[".repeat(n) + "]".repeat(n);
+  const deep = `{"actions":[{"name":"x","args":{"a":${nested(10_000)}}}]}`;
+  assert.throws(
+    () => createProposal(tx, runner, { proposalId: pid(1), proposerId: members[0]!, body: deep }),
+    (e: unknown) =>
+      govCode(e) === GovErrorCode.ProposalFailedToValidate &&
+      /nests 10004 levels of arrays and objects; at most 64 are allowed/.test((e as Error).message),
+  );
+  assert.equal(getById(tx, GOV_MAPS.proposals, pid(1)), undefined);
+  // Brackets inside strings do not count; the limit itself is allowed.
+  assert.equal(jsonNestingDepth(`{"s":"[[[[\\\"{{{"}`), 1);
+  assert.equal(jsonNestingDepth(nested(PROPOSAL_NESTING_MAX)), PROPOSAL_NESTING_MAX);
 });
 
 test("an exception in validate is an InternalError", () => {
