@@ -78,13 +78,21 @@ export function reportDataOf(publicKeyDer: Uint8Array): string {
   return toBase64(sha256(publicKeyDer));
 }
 
-/** A virtual quote for the node whose SubjectPublicKeyInfo DER is `publicKeyDer`. */
-export function makeVirtualQuote(publicKeyDer: Uint8Array, hostData: string): QuoteInfo {
+/**
+ * A virtual quote binding `bound` (report_data = base64(SHA-256(bound))): for a node, its
+ * SubjectPublicKeyInfo DER; for an enclave registering in the registry, its attested data. Nodes
+ * always claim VIRTUAL_MEASUREMENT; a simulated enclave may claim any measurement.
+ */
+export function makeVirtualQuote(
+  bound: Uint8Array,
+  hostData: string,
+  measurement: string = VIRTUAL_MEASUREMENT,
+): QuoteInfo {
   // Key order is part of the format: measurement, host_data, report_data.
   const report = {
-    measurement: VIRTUAL_MEASUREMENT,
+    measurement,
     host_data: hostData,
-    report_data: reportDataOf(publicKeyDer),
+    report_data: reportDataOf(bound),
   };
   return {
     format: VIRTUAL_FORMAT,

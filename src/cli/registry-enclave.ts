@@ -19,10 +19,11 @@
  * which SEV-SNP certificates must be valid comes from the caller).
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../base/bytes.js";
+import { fromBase64, fromUtf8, toHex, utf8 } from "../base/bytes.js";
 import { CcfError, isForeignError, isTextDecodeError } from "../base/errors.js";
 import { sha256 } from "../crypto/hash.js";
 import { SnpVerificationError, verifySnpReport, type SnpReport } from "../attestation/snp.js";
+import { AttestationError, decodeVirtualQuote, makeVirtualQuote } from "../attestation/virtual.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,
@@ -120,21 +121,13 @@ function spkiPem(key: KeyObject): string {
   return key.export({ type: "spki", format: "pem" }).toString();
 }
 
-/** Insecure_Virtual evidence binding `attestedData` (keys in the order virtual nodes use). */
+/** Insecure_Virtual evidence binding `attestedData` (the quote virtual nodes send). */
 export function virtualEvidence(
   attestedData: Uint8Array,
   report: { measurement: string; hostData: string },
 ): Evidence {
-  const quote = {
-    measurement: report.measurement,
-    host_data: report.hostData,
-    report_data: toBase64(sha256(attestedData)),
-  };
-  return {
-    format: INSECURE_VIRTUAL,
-    quote: toBase64(utf8(JSON.stringify(quote))),
-    endorsements: "",
-  };
+  const quote = makeVirtualQuote(attestedData, report.hostData, report.measurement);
+  return { format: INSECURE_VIRTUAL, quote: quote.quote, endorsements: quote.endorsements };
 }
 
 /** A fresh enclave key pair, chaincode encryption key, attested data and virtual evidence. */
@@ -243,22 +236,17 @@ export function parseEvidence(value: unknown): Evidence {
   return { format, quote, endorsements };
 }
 
-function quoteString(report: Record<string, unknown>, key: string): string {
-  const value = report[key];
-  if (typeof value !== "string") {
-    fail(EnclaveEvidenceErrorCode.MalformedEvidence, `the virtual quote has no string "${key}"`);
-  }
-  return value;
-}
-
 function verifyVirtualEvidence(evidence: Evidence, attestedData: Uint8Array): VerifiedEvidence {
   const malformed = EnclaveEvidenceErrorCode.MalformedEvidence;
-  const raw = fromBase64(evidence.quote);
-  if (raw === null) fail(malformed, "the quote is not base64");
-  const report = decodeJsonObject(raw, "the virtual quote", malformed);
-  const measurement = quoteString(report, "measurement");
-  const hostData = quoteString(report, "host_data");
-  const reportData = fromBase64(quoteString(report, "report_data"));
+  let decoded: ReturnType<typeof decodeVirtualQuote>;
+  try {
+    decoded = decodeVirtualQuote(evidence.quote);
+  } catch (err: unknown) {
+    if (!(err instanceof AttestationError)) throw err;
+    fail(malformed, `the virtual quote is malformed: ${err.message}`);
+  }
+  const { measurement, hostData } = decoded;
+  const reportData = fromBase64(decoded.reportData);
   if (reportData === null || reportData.byteLength < BOUND_BYTES) {
     fail(malformed, `the quote's report_data is not base64 of at least ${BOUND_BYTES} bytes`);
   }
