@@ -521,20 +521,40 @@ function sendResponse(res: ServerResponse, response: RpcResponse, log: RpcLog): 
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  const unanswerable = err.code === "ECONNRESET" || err.code === "ERR_HTTP_REQUEST_TIMEOUT";
-  if (unanswerable || !socket.writable || inFlight?.headersSent === true) {
+  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return;
   }
   const [code, message]: [HttpErrorCode, string] =
-    err.code === "HPE_HEADER_OVERFLOW"
-      ? [HttpErrorCode.RequestHeaderTooLarge, "HTTP request header is too large."]
-      : [HttpErrorCode.InvalidInput, "Malformed HTTP request."];
+    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [HttpErrorCode.RequestTimeout, REQUEST_TIMEOUT_MESSAGE]
+      : err.code === "HPE_HEADER_OVERFLOW"
+        ? [HttpErrorCode.RequestHeaderTooLarge, "HTTP request header is too large."]
+        : [HttpErrorCode.InvalidInput, "Malformed HTTP request."];
   const status = httpStatusOf(code);
   const body = JSON.stringify(errorBody(code, message));
-  const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${REASON_PHRASES[status] ?? "Bad Request"}\r\n` +
+      `content-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+  // Nothing more reaches the HTTP parser (a body completing now must not run a handler): input
+  // is read and dropped until the client closes, and a client still sending (a trickled body)
+  // holds the half-closed socket for LINGER_MS at most.
+  socket.removeAllListeners("data");
+  socket.on("data", () => undefined);
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }
+
+const REASON_PHRASES: Readonly<Record<number, string>> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+};
+
+/** The 408's message: the request head or the whole request missed its time limit (limits.ts). */
+const REQUEST_TIMEOUT_MESSAGE =
+  "The HTTP request did not arrive in time; the connection is closed.";

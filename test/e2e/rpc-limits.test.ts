@@ -4,8 +4,8 @@
 // max_headers_count 10). Against that node, over raw TLS sockets: a session past the soft limit
 // completes its handshake and its first request is answered 503 SessionCapExhausted, then closed;
 // one past the hard limit is closed before the handshake; a 2 KB header and 20 headers are 431
-// RequestHeaderTooLarge; a body trickled one byte every 500 ms is cut off at the request time
-// limit (30 s); once the offenders are gone, normal requests succeed. Also: a write forwarded by
+// RequestHeaderTooLarge; a body trickled one byte every 500 ms is answered 408 RequestTimeout
+// and cut off at the request time limit (30 s); once the offenders are gone, normal requests succeed. Also: a write forwarded by
 // that backup and refused by the primary's handler (the JS app's /refuse, forwarded always)
 // carries no x-ms-ccf-transaction-id, while an earlier forwarded write carried its own.
 // Oracles: the status lines and CCF error codes on the wire, and whether the socket closed.
@@ -216,6 +216,8 @@ test("a running node enforces its configured session, header and time limits", a
   t.diagnostic(`trickled body cut off after ${heldMs} ms; answer: ${JSON.stringify(text)}`);
   assert.ok(heldMs >= REQUEST_TIMEOUT_MS - 1_000, `held ${heldMs} ms`);
   assert.ok(heldMs <= REQUEST_TIMEOUT_MS + TIMEOUT_SLACK_MS, `held ${heldMs} ms`);
+  assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  assert.match(text, /"code":"RequestTimeout"/);
 
   await checkSessions(net, limited);
   // The offenders are gone: ordinary requests are served again.
