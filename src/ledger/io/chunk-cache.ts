@@ -64,6 +64,8 @@ export class ChunkCache {
   /** Reads waiting for a slot. Invariant: length <= queuedReadsMax. */
   private readonly queue: (() => void)[] = [];
   private running = 0;
+  /** A listing of the ledger directories in progress, shared by the loads that need one. */
+  private listing: Promise<Slot[]> | null = null;
 
   constructor(private readonly options: ChunkCacheOptions) {}
 
@@ -167,12 +169,35 @@ export class ChunkCache {
 
   /** The slot whose files hold `seqno`, and whether it is the ledger's last. */
   private async locate(seqno: number): Promise<{ slot: Slot; last: boolean }> {
-    const main = await listAsync(this.options.directory);
-    const readOnly = await Promise.all(this.options.readOnlyDirectories.map(listAsync));
-    const slots = planSlotsOf(main, readOnly);
-    const index = slots.findIndex((s) => holds(s.copies[0]!, seqno));
+    // A shared listing may have started before the caller flushed the ledger: a seqno it does
+    // not hold is looked up again in a fresh one (a file renamed since is load's ENOENT retry).
+    let slots = await this.sharedSlots();
+    let index = slots.findIndex((s) => holds(s.copies[0]!, seqno));
+    if (index < 0) {
+      slots = await this.planSlots();
+      index = slots.findIndex((s) => holds(s.copies[0]!, seqno));
+    }
     if (index < 0) throw missingSeqno(seqno, slots);
     return { slot: slots[index]!, last: index === slots.length - 1 };
+  }
+
+  /** The listing in progress if there is one (concurrent loads list once), else a new one. */
+  private sharedSlots(): Promise<Slot[]> {
+    if (this.listing === null) {
+      const listing = this.planSlots();
+      this.listing = listing;
+      const clear = () => {
+        if (this.listing === listing) this.listing = null;
+      };
+      listing.then(clear, clear);
+    }
+    return this.listing;
+  }
+
+  private async planSlots(): Promise<Slot[]> {
+    const main = await listAsync(this.options.directory);
+    const readOnly = await Promise.all(this.options.readOnlyDirectories.map(listAsync));
+    return planSlotsOf(main, readOnly);
   }
 }
 

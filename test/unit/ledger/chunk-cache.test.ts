@@ -138,3 +138,22 @@ test("a seqno no file holds and a damaged file are LedgerErrors naming the file"
     assert.equal(cache.entryAt(14), null);
   });
 });
+
+test("files written after a load (completed, renamed, new) are found by later loads", async () => {
+  await withLedger(async (dir) => {
+    const cache = cacheOf(dir);
+    await cache.load(49, 50);
+    assert.deepEqual(cache.entryAt(50), entryOf(50));
+    const writer = LedgerWriter.open(join(dir, "ledger"), { chunkSizeBytes: 1000 });
+    for (let seqno = 51; seqno <= 80; seqno++) {
+      writer.append(entryOf(seqno), { seqno, isSignature: seqno % 4 === 0 });
+    }
+    writer.commit(80);
+    writer.close();
+    // Concurrent loads share one listing; every one finds its file.
+    const seqnos = [51, 60, 70, 79, 30];
+    const outcomes = await Promise.all(seqnos.map((seqno) => cache.load(seqno, 80)));
+    assert.ok(outcomes.every((o) => o.kind === "loaded"));
+    for (const seqno of seqnos) assert.deepEqual(cache.entryAt(seqno), entryOf(seqno));
+  });
+});
