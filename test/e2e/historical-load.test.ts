@@ -1,21 +1,22 @@
 // Historical reads do not stall the node (issue #15; ccf-compatibility.md §3.8): a real
 // one-node sandbox whose ledger spans several 5 MB chunk files (large filler records between
 // small ones) answers 40 concurrent historical reads of old seqnos, historical receipts and
-// COSE receipts, while a client polls GET /node/state on a kept-alive connection. Oracles: each
+// COSE receipts, while a worker thread polls GET /node/state on a kept-alive connection. Oracles: each
 // historical answer is the message the test wrote at that txId (200, or CCF's 202 +
 // Retry-After while the node loads, retried), the ledger directory holds several chunk files,
 // and the slowest /node/state answer during the burst stays under STATE_LATENCY_MAX_MS.
-// Reading ledger files synchronously on the event loop made it 766-1485 ms on this machine;
-// reading them asynchronously, 73-189 ms (2 shared cores, load average 9).
+// Reading ledger files synchronously on the event loop made it 766-2946 ms on this machine;
+// reading them asynchronously, 73-251 ms (2 cores shared, load average 9 to 19).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { Network, type NetNode } from "../helpers/network.js";
 
-/** Between the figures measured before (766-1485 ms) and after (73-189 ms) the change. */
-const STATE_LATENCY_MAX_MS = 400;
+/** Between the figures measured before (766-2946 ms) and after (73-251 ms) the change. */
+const STATE_LATENCY_MAX_MS = 500;
 const CONCURRENT_READS = 40;
 /** Records read back: one between fillers, so they lie in different chunk files. */
 const RECORDS = 20;
@@ -66,29 +67,71 @@ async function untilAvailable(get: () => Promise<Answer>): Promise<Answer> {
   assert.fail("still 202 after 200 attempts");
 }
 
-/** Polls /node/state until `done`; returns the slowest answer's latency in ms. */
-async function pollState(
-  net: Network,
-  node: NetNode,
-  done: () => boolean,
-): Promise<{ maxMs: number; count: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  let maxMs = 0;
-  let count = 0;
+/**
+ * Polls /node/state on a worker thread (so the test's own handling of the burst's answers does
+ * not delay it) until told to stop; answers the slowest answer's latency in ms and the count.
+ */
+function pollState(net: Network, node: NetNode): { stop: () => Promise<PollResult> } {
+  const worker = new Worker(POLLER, {
+    eval: true,
+    workerData: { url: net.url(node, "/node/state"), ca: net.tls.ca },
+  });
+  const result = new Promise<PollResult>((resolve, reject) => {
+    worker.once("message", (r: PollResult) => resolve(r));
+    worker.once("error", reject);
+  });
+  return {
+    stop: async () => {
+      worker.postMessage("stop");
+      const r = await result;
+      await worker.terminate();
+      return r;
+    },
+  };
+}
+
+interface PollResult {
+  readonly maxMs: number;
+  readonly count: number;
+  readonly failure: string | null;
+}
+
+/** The poller: sequential GETs on one kept-alive connection, 5 ms apart. */
+const POLLER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const https = require("node:https");
+const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+let stop = false;
+parentPort.on("message", () => { stop = true; });
+function get() {
+  return new Promise((resolve, reject) => {
+    const req = https.get(workerData.url, { ca: workerData.ca, agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode));
+    });
+    req.setTimeout(30000, () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+(async () => {
+  let maxMs = 0, count = 0, failure = null;
   try {
-    while (!done()) {
+    while (!stop) {
       const start = performance.now();
-      const answer = await call(net, node, agent, "/node/state");
-      assert.equal(answer.status, 200);
-      maxMs = Math.max(maxMs, performance.now() - start);
+      const status = await get();
+      if (status !== 200) throw new Error("status " + status);
+      // The first answer includes the TLS handshake: not what is measured.
+      if (count > 0) maxMs = Math.max(maxMs, performance.now() - start);
       count++;
       await new Promise((r) => setTimeout(r, 5));
     }
-  } finally {
-    agent.destroy();
+  } catch (e) {
+    failure = String(e);
   }
-  return { maxMs, count };
-}
+  agent.destroy();
+  parentPort.postMessage({ maxMs, count, failure });
+})();
+`;
 
 async function writeLedger(net: Network, node: NetNode): Promise<Map<number, string>> {
   const filler = "f".repeat(FILLER_BYTES);
@@ -149,19 +192,20 @@ test("40 concurrent historical reads of old chunks keep /node/state answering pr
   );
   for (const answer of await Promise.all(warm)) assert.equal(answer.status, 200);
 
-  let finished = false;
-  const poller = pollState(net, node, () => finished);
-  await new Promise((r) => setTimeout(r, 200));
+  const poller = pollState(net, node);
+  await new Promise((r) => setTimeout(r, 300));
   const reads = Array.from({ length: CONCURRENT_READS }, (_, i) => {
     const id = (i * 7) % RECORDS;
     return historicalRead(net, node, agent, { id, txId: txIds.get(id)!, kind: i });
   });
+  let polled: PollResult;
   try {
     await Promise.all(reads);
   } finally {
-    finished = true;
+    polled = await poller.stop();
   }
-  const { maxMs, count } = await poller;
+  const { maxMs, count, failure } = polled;
+  assert.equal(failure, null);
   t.diagnostic(`slowest /node/state during the burst: ${maxMs.toFixed(0)} ms (${count} polls)`);
   assert.ok(count >= 2, "the poller ran during the burst");
   assert.ok(
