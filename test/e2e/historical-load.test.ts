@@ -1,10 +1,10 @@
 // Historical reads do not stall the node (issue #15; ccf-compatibility.md §3.8): a real
 // one-node sandbox whose ledger spans several 5 MB chunk files (large filler records between
 // small ones) answers 40 concurrent historical reads of old seqnos, historical receipts and
-// COSE receipts, while a worker thread polls GET /node/state on a kept-alive connection. Oracles: each
-// historical answer is the message the test wrote at that txId (200, or CCF's 202 +
-// Retry-After while the node loads, retried), the ledger directory holds several chunk files,
-// and the slowest /node/state answer during the burst stays under STATE_LATENCY_MAX_MS.
+// COSE receipts, while a worker thread polls GET /node/state on a kept-alive connection.
+// Oracles: each historical answer is the message the test wrote at that txId (200, or CCF's
+// 202 + Retry-After while the node loads, retried), the ledger directory holds several chunk
+// files, and the slowest /node/state answer during the burst stays under STATE_LATENCY_MAX_MS.
 // Reading ledger files synchronously on the event loop made it 766-2946 ms on this machine;
 // reading them asynchronously, 73-251 ms (2 cores shared, load average 9 to 19).
 import { test } from "node:test";
