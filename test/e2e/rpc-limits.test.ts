@@ -5,9 +5,10 @@
 // completes its handshake and its first request is answered 503 SessionCapExhausted, then closed;
 // one past the hard limit is closed before the handshake; a 2 KB header and 20 headers are 431
 // RequestHeaderTooLarge; a body trickled one byte every 500 ms is answered 408 RequestTimeout
-// and cut off at the request time limit (30 s); once the offenders are gone, normal requests succeed. Also: a write forwarded by
-// that backup and refused by the primary's handler (the JS app's /refuse, forwarded always)
-// carries no x-ms-ccf-transaction-id, while an earlier forwarded write carried its own.
+// and cut off at the request time limit (30 s); once the offenders are gone, normal requests
+// succeed. Also: a write forwarded by that backup and refused by the primary's handler (the JS
+// app's /refuse, forwarded always) carries no x-ms-ccf-transaction-id, while an earlier
+// forwarded write carried its own.
 // Oracles: the status lines and CCF error codes on the wire, and whether the socket closed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -124,7 +125,7 @@ function deployApp(net: Network, node: NetNode): void {
   }
 }
 
-/** A POST whose body arrives one byte every 500 ms; answers when the node closes it, and what it sent. */
+/** A POST whose body arrives a byte every 500 ms; when the node closed it, and what it sent. */
 async function trickle(net: Network, node: NetNode): Promise<{ heldMs: number; text: string }> {
   const socket = await openSession(net, node);
   assert.ok(socket !== null);
