@@ -16,9 +16,8 @@ import type { Seqno, TxId } from "../../base/ids.js";
 import type { HistoricalState } from "../../apps/app.js";
 import { decodeEntry } from "../../ledger/entry-format.js";
 import { HttpError, HttpErrorCode } from "../../http/errors.js";
-import { chunkCacheOf } from "./historical-reads.js";
+import { chunkCacheOf, isLedgerReadFailure } from "./historical-reads.js";
 import { historicalStateOf, receiptOf } from "./historical.js";
-import { LedgerError } from "../../ledger/io/ledger-reader.js";
 import type { NodeContext } from "./node-context.js";
 
 /** The most seqnos one historical range may cover (CCF's JS sample asks for 2001 at most). */
@@ -159,17 +158,9 @@ function tooLarge(): HttpError {
 
 function rangeError(err: unknown, from: number, to: number): HttpError {
   if (err instanceof HttpError) return err;
-  if (err instanceof LedgerError) {
-    return new HttpError(
-      HttpErrorCode.InternalError,
-      `Ledger entries ${from} to ${to} could not all be read: ${err.message}`,
-    );
-  }
-  const isFileError =
-    err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string";
-  if (!isFileError) throw err;
+  if (!isLedgerReadFailure(err)) throw err;
   return new HttpError(
     HttpErrorCode.InternalError,
-    `Ledger entries ${from} to ${to} could not all be read: ${(err as Error).message}`,
+    `Ledger entries ${from} to ${to} could not all be read: ${err.message}`,
   );
 }

@@ -101,11 +101,14 @@ export class HistoricalFetch {
 
 /** A failed load as CCF's 500: a damaged or missing ledger file is the node's fault. */
 function failed(err: unknown, seqno: number): LoadResult {
-  const isFileError =
-    err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string";
-  if (!(err instanceof LedgerError) && !isFileError) throw err;
-  const message = `Ledger entry ${seqno} could not be read: ${(err as Error).message}`;
+  if (!isLedgerReadFailure(err)) throw err;
+  const message = `Ledger entry ${seqno} could not be read: ${err.message}`;
   return { kind: "failed", error: new HttpError(HttpErrorCode.InternalError, message) };
+}
+
+/** Whether `err` is what reading ledger files may fail with: damage, or a file system error. */
+export function isLedgerReadFailure(err: unknown): err is Error {
+  return err instanceof LedgerError || (err instanceof Error && "syscall" in err);
 }
 
 /**
