@@ -3,9 +3,11 @@
  * listen), concrete ports for interfaces configured with port 0, and the typed errors of a
  * node's start-up.
  */
-import { mkdirSync, readdirSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
 import { createServer as createNetServer } from "node:net";
 import { CcfError } from "../../base/errors.js";
+import { StorageError, withStorageErrors } from "../../base/storage-error.js";
 import type { NodeConfig } from "../config/config.js";
 import type { NetAddress } from "../config/config-values.js";
 
@@ -18,6 +20,8 @@ export enum StartupErrorCode {
   UnusableSnapshot = "UnusableSnapshot",
   /** The node's own first transaction (genesis, recovery start) did not commit as expected. */
   FirstTransactionFailed = "FirstTransactionFailed",
+  /** The ledger or snapshot directory cannot be created or written (EACCES, EROFS...). */
+  DirectoryNotWritable = "DirectoryNotWritable",
 }
 
 export type StartupErrorType = { code: StartupErrorCode; path?: string };
@@ -32,6 +36,34 @@ export function checkEmptyLedger(directory: string): void {
       `ledger directory ${directory} already holds a ledger (${existing[0]}): Start and Join ` +
         "need an empty ledger directory (a node's identity is never reused; to restart a " +
         "service from its ledger, start a node with command Recover)",
+    );
+  }
+}
+
+/** The file checkWritableDirectory creates, syncs and deletes. */
+const WRITE_CHECK_FILE = ".consortia-write-check";
+
+/**
+ * Before anything is written: `directory` (the ledger's, the snapshots') is created if missing
+ * and takes a new file, synced and deleted. Otherwise a StartupError names the directory, the
+ * call and the errno, so the operator reads "not writable (EROFS)" rather than a stack trace.
+ */
+export function checkWritableDirectory(role: string, directory: string): void {
+  const probe = join(directory, WRITE_CHECK_FILE);
+  try {
+    withStorageErrors(directory, "mkdir", () => mkdirSync(directory, { recursive: true }));
+    const fd = withStorageErrors(probe, "create", () => openSync(probe, "w"));
+    try {
+      withStorageErrors(probe, "fsync", () => fsyncSync(fd));
+    } finally {
+      closeSync(fd);
+    }
+    withStorageErrors(probe, "unlink", () => unlinkSync(probe));
+  } catch (e) {
+    if (!(e instanceof StorageError)) throw e;
+    throw new StartupError(
+      { code: StartupErrorCode.DirectoryNotWritable, path: directory },
+      `${role} ${directory} is not writable: ${e.message}`,
     );
   }
 }
