@@ -49,6 +49,7 @@ const ERRNO_TEXT: Readonly<Record<string, string>> = {
   EACCES: "permission denied",
   EPERM: "operation not permitted",
   ENOTDIR: "a component of the path is not a directory",
+  ENOENT: "no such file or directory",
 };
 
 function describeErrno(errno: string, message: string): string {

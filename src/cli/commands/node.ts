@@ -114,13 +114,13 @@ async function runNode(config: NodeConfig): Promise<void> {
  */
 export function storageFaultLine(fault: StorageError): string {
   return (
-    `FATAL storage fault: ${fault.message}. The node stopped taking writes and is shutting ` +
-    `down (exit code ${STORAGE_FAULT_EXIT_CODE}); nothing it had not made durable was ` +
-    "committed. Free space on (or repair) the device holding that file, then: in a service " +
-    "that still has a majority, replace this node (`consortia node replace`, then start the " +
-    "new node with command Join); if the service stopped, start a node with command Recover " +
-    "on this ledger directory (`consortia sandbox --recover` for a sandbox), which cuts any " +
-    "torn tail."
+    `FATAL storage fault: ${fault.message}. The node stopped taking writes and is ` +
+    `shutting down (exit code ${STORAGE_FAULT_EXIT_CODE}); it reported nothing committed ` +
+    "that it had not made durable. Free space on (or repair) the device holding that " +
+    "file, then: in a service that still has a majority, replace this node (`consortia " +
+    "node replace`, then start the new node with command Join); if the service stopped, " +
+    "start a node with command Recover on this ledger directory (`consortia sandbox " +
+    "--recover` for a sandbox), which cuts any torn tail."
   );
 }
 

@@ -3,8 +3,16 @@
  * listen), concrete ports for interfaces configured with port 0, and the typed errors of a
  * node's start-up.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  unlinkSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { createServer as createNetServer } from "node:net";
 import { CcfError } from "../../base/errors.js";
 import { StorageError, withStorageErrors } from "../../base/storage-error.js";
@@ -51,7 +59,7 @@ const WRITE_CHECK_FILE = ".consortia-write-check";
 export function checkWritableDirectory(role: string, directory: string): void {
   const probe = join(directory, WRITE_CHECK_FILE);
   try {
-    withStorageErrors(directory, "mkdir", () => mkdirSync(directory, { recursive: true }));
+    makeDirectories(directory);
     const fd = withStorageErrors(probe, "create", () => openSync(probe, "w"));
     try {
       withStorageErrors(probe, "fsync", () => fsyncSync(fd));
@@ -66,6 +74,17 @@ export function checkWritableDirectory(role: string, directory: string): void {
       `${role} ${directory} is not writable: ${e.message}`,
     );
   }
+}
+
+/**
+ * mkdir -p, one level at a time: a recursive mkdirSync reports ENOENT where the file system
+ * refused with EROFS or EACCES, and the operator needs the real reason.
+ */
+function makeDirectories(directory: string): void {
+  if (existsSync(directory)) return;
+  const parent = dirname(directory);
+  if (parent !== directory) makeDirectories(parent);
+  withStorageErrors(directory, "mkdir", () => mkdirSync(directory));
 }
 
 /** A port the OS says is free now (for interfaces configured with port 0). */
