@@ -25,22 +25,31 @@ import {
 } from "../helpers/disk-faults.js";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
 
-/** Node `joiner` joins through `primary` and governance trusts it; waits until it serves. */
-async function joinAndTrust(net: Network, primary: NetNode, serviceCertFile: string) {
-  const joiner = net.spawnJoiner(primary, { serviceCertFile });
-  if (primary.ca !== undefined) joiner.ca = primary.ca;
-  const pendingId = await waitFor("a Pending node", 30_000, async () => {
+/** Two nodes join through `primary` at once; one proposal trusts both; waits until they serve. */
+async function joinTwo(net: Network, primary: NetNode, serviceCertFile: string) {
+  const joiners = [0, 1].map(() => net.spawnJoiner(primary, { serviceCertFile }));
+  const ids = await waitFor("two Pending nodes", 30_000, async () => {
     const reply = await net.get(primary, "/node/network/nodes?status=Pending");
-    return (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes[0]?.node_id;
+    const nodes = (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes;
+    return nodes.length === 2 ? nodes.map((n) => n.node_id) : undefined;
   });
-  joiner.id = pendingId;
-  await net.pass(primary, [
-    { name: "transition_node_to_trusted", args: { node_id: pendingId, valid_from: asn1Now() } },
-  ]);
-  await waitFor(`node ${joiner.index} serving`, 30_000, async () =>
-    (await net.read(joiner, 1).catch(() => null))?.status === 200 ? true : undefined,
+  await net.pass(
+    primary,
+    ids.map((id) => ({
+      name: "transition_node_to_trusted",
+      args: { node_id: id, valid_from: asn1Now() },
+    })),
   );
-  return joiner;
+  for (const joiner of joiners) {
+    if (primary.ca !== undefined) joiner.ca = primary.ca;
+    await waitFor(`node ${joiner.index} serving`, 30_000, async () =>
+      (await net.read(joiner, 1).catch(() => null))?.status === 200 ? true : undefined,
+    );
+    const self = await net.get(joiner, "/node/network/nodes/self");
+    joiner.id = (JSON.parse(self.body) as { node_id: string }).node_id;
+    assert.ok(ids.includes(joiner.id), `node ${joiner.index} is one of the trusted joiners`);
+  }
+  return joiners;
 }
 
 test(
@@ -63,10 +72,7 @@ test(
       cpSync(join(net.dirOf(0), "0.ledger"), ledgerDir, { recursive: true });
       const common = join(net.workspace, "sandbox_common");
       const first = await recoverOnto(net, ledgerDir, join(common, "service_cert.pem"));
-      const others = [
-        await joinAndTrust(net, first.node, first.serviceCertFile),
-        await joinAndTrust(net, first.node, first.serviceCertFile),
-      ];
+      const others = await joinTwo(net, first.node, first.serviceCertFile);
       const committed = await writeUntilDown(net, first.node, first.child);
       assert.equal(await exitOf(first.child), STORAGE_FAULT_EXIT_CODE, net.logOf(first.node));
       first.node.killed = true;
