@@ -17,11 +17,11 @@
  * It also asks for a new ledger chunk at the next signature, as CCF does after a snapshot.
  *
  * Disk faults (SECURITY.md, "Disk faults"): a snapshot file that cannot be written, synced,
- * completed or renamed (ENOSPC, EIO...) abandons that snapshot only, as CCF does: the failure is
- * logged with the file and errno, the partial file is deleted (best effort; it never bears the
- * `.committed` name a later start would trust, since the rename comes last), and the node keeps
- * running; the next snapshot is tried at the next interval. The ledger, not the snapshot, is
- * what the node stops for.
+ * completed or renamed (ENOSPC, EIO...) abandons that snapshot only: the failure is logged with
+ * the file and errno, the partial file is deleted (best effort; it never bears the `.committed`
+ * name a later start would trust, since the rename comes last), and the node keeps running; the
+ * next snapshot is tried at the next interval. A snapshot is an optimisation the ledger can
+ * always replace, so the ledger, not the snapshot, is what the node stops for.
  *
  * Owns: the snapshot directory's uncommitted files it wrote, and its worker. Invariant: at most
  * one snapshot is being encoded or waiting for its evidence to commit; none starts meanwhile.
