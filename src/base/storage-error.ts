@@ -24,20 +24,29 @@ export type StorageErrorType = {
 export class StorageError extends CcfError<StorageErrorType> {}
 
 /** A StorageError for `cause` (an error Node raised for a system call) about `path`. */
-export function storageError(cause: Error & { code: string }, path: string, operation: string) {
+export function storageError(
+  cause: Error & { code: string },
+  { path, operation }: StorageCall,
+): StorageError {
   return new StorageError(
     { code: "StorageFault", path, errno: cause.code, operation },
     `${operation} ${path} failed: ${cause.code} (${describeErrno(cause.code, cause.message)})`,
   );
 }
 
-/** Runs `call`; an error Node raised for it becomes a StorageError about `path`. */
-export function withStorageErrors<T>(path: string, operation: string, call: () => T): T {
+/** The file a call is about and what the call does ("write", "fdatasync"...). */
+export interface StorageCall {
+  readonly path: string;
+  readonly operation: string;
+}
+
+/** Runs `call`; an error Node raised for it becomes a StorageError about `about.path`. */
+export function withStorageErrors<T>(about: StorageCall, call: () => T): T {
   try {
     return call();
   } catch (e) {
     if (!isNodeError(e)) throw e;
-    throw storageError(e, path, operation);
+    throw storageError(e, about);
   }
 }
 
@@ -65,25 +74,32 @@ export function faultReportingFs(fs: SyncFileSystem): SyncFileSystem {
   const pathOf = (fd: number) => paths.get(fd) ?? `file descriptor ${fd}`;
   return {
     openSync: (path, flags) => {
-      const fd = withStorageErrors(path, "open", () => fs.openSync(path, flags));
+      const fd = withStorageErrors({ path, operation: "open" }, () => fs.openSync(path, flags));
       paths.set(fd, path);
       return fd;
     },
     writeSync: (fd, bytes, offset, length, position) =>
-      withStorageErrors(pathOf(fd), "write", () =>
+      withStorageErrors({ path: pathOf(fd), operation: "write" }, () =>
         fs.writeSync(fd, bytes, offset, length, position),
       ),
-    fdatasyncSync: (fd) => withStorageErrors(pathOf(fd), "fdatasync", () => fs.fdatasyncSync(fd)),
-    fsyncSync: (fd) => withStorageErrors(pathOf(fd), "fsync", () => fs.fsyncSync(fd)),
+    fdatasyncSync: (fd) =>
+      withStorageErrors({ path: pathOf(fd), operation: "fdatasync" }, () => fs.fdatasyncSync(fd)),
+    fsyncSync: (fd) =>
+      withStorageErrors({ path: pathOf(fd), operation: "fsync" }, () => fs.fsyncSync(fd)),
     ftruncateSync: (fd, length) =>
-      withStorageErrors(pathOf(fd), "truncate", () => fs.ftruncateSync(fd, length)),
+      withStorageErrors({ path: pathOf(fd), operation: "truncate" }, () =>
+        fs.ftruncateSync(fd, length),
+      ),
     closeSync: (fd) => {
       const path = pathOf(fd);
       paths.delete(fd);
-      withStorageErrors(path, "close", () => fs.closeSync(fd));
+      withStorageErrors({ path, operation: "close" }, () => fs.closeSync(fd));
     },
-    renameSync: (from, to) => withStorageErrors(to, "rename", () => fs.renameSync(from, to)),
-    unlinkSync: (path) => withStorageErrors(path, "unlink", () => fs.unlinkSync(path)),
-    readFileSync: (path) => withStorageErrors(path, "read", () => fs.readFileSync(path)),
+    renameSync: (from, to) =>
+      withStorageErrors({ path: to, operation: "rename" }, () => fs.renameSync(from, to)),
+    unlinkSync: (path) =>
+      withStorageErrors({ path, operation: "unlink" }, () => fs.unlinkSync(path)),
+    readFileSync: (path) =>
+      withStorageErrors({ path, operation: "read" }, () => fs.readFileSync(path)),
   };
 }

@@ -173,7 +173,9 @@ export class LedgerWriter {
       assert(Number.isSafeInteger(startSeqno) && startSeqno >= 1, "startSeqno must be >= 1");
     }
     const fs = faultReportingFs(options.fs ?? NODE_SYNC_FS);
-    const created = withStorageErrors(dir, "mkdir", () => mkdirSync(dir, { recursive: true }));
+    const created = withStorageErrors({ path: dir, operation: "mkdir" }, () =>
+      mkdirSync(dir, { recursive: true }),
+    );
     // A new directory must itself survive a crash before any file in it can.
     if (created !== undefined) syncDirectory(fs, dirname(created));
     const state = recoverLedger(fs, dir, startSeqno);

@@ -18,17 +18,17 @@ export class HardStateFile implements HardStateStore {
 
   save(state: HardState): void {
     const tmp = `${this.path}.tmp`;
-    const fd = withStorageErrors(tmp, "open", () => openSync(tmp, "w"));
+    const fd = withStorageErrors({ path: tmp, operation: "open" }, () => openSync(tmp, "w"));
     try {
       const bytes = utf8(JSON.stringify(state));
-      withStorageErrors(tmp, "write", () => {
+      withStorageErrors({ path: tmp, operation: "write" }, () => {
         let done = 0;
         while (done < bytes.byteLength) done += writeSync(fd, bytes, done);
       });
-      withStorageErrors(tmp, "fsync", () => fsyncSync(fd));
+      withStorageErrors({ path: tmp, operation: "fsync" }, () => fsyncSync(fd));
     } finally {
       closeSync(fd);
     }
-    withStorageErrors(this.path, "rename", () => renameSync(tmp, this.path));
+    withStorageErrors({ path: this.path, operation: "rename" }, () => renameSync(tmp, this.path));
   }
 }

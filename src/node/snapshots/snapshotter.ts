@@ -78,13 +78,13 @@ interface Pending {
 
 /** Writes and fsyncs `bytes`; a failed call is a StorageError naming `path`. */
 function writeDurably(path: string, bytes: Uint8Array, flags: "wx" | "a"): void {
-  const fd = withStorageErrors(path, "open", () => openSync(path, flags));
+  const fd = withStorageErrors({ path, operation: "open" }, () => openSync(path, flags));
   try {
-    withStorageErrors(path, "write", () => {
+    withStorageErrors({ path, operation: "write" }, () => {
       let done = 0;
       while (done < bytes.byteLength) done += writeSync(fd, bytes, done);
     });
-    withStorageErrors(path, "fsync", () => fsyncSync(fd));
+    withStorageErrors({ path, operation: "fsync" }, () => fsyncSync(fd));
   } finally {
     closeSync(fd);
   }
@@ -283,7 +283,9 @@ export class Snapshotter {
     this.pending = null;
     const completed = this.tryWrite(p.file, () => {
       writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
-      withStorageErrors(committedPath, "rename", () => renameSync(p.file, committedPath));
+      withStorageErrors({ path: committedPath, operation: "rename" }, () =>
+        renameSync(p.file, committedPath),
+      );
     });
     if (!completed) return;
     this.committed.push(p.seqno);

@@ -60,13 +60,13 @@ export function checkWritableDirectory(role: string, directory: string): void {
   const probe = join(directory, WRITE_CHECK_FILE);
   try {
     makeDirectories(directory);
-    const fd = withStorageErrors(probe, "create", () => openSync(probe, "w"));
+    const fd = withStorageErrors({ path: probe, operation: "create" }, () => openSync(probe, "w"));
     try {
-      withStorageErrors(probe, "fsync", () => fsyncSync(fd));
+      withStorageErrors({ path: probe, operation: "fsync" }, () => fsyncSync(fd));
     } finally {
       closeSync(fd);
     }
-    withStorageErrors(probe, "unlink", () => unlinkSync(probe));
+    withStorageErrors({ path: probe, operation: "unlink" }, () => unlinkSync(probe));
   } catch (e) {
     if (!(e instanceof StorageError)) throw e;
     throw new StartupError(
@@ -84,7 +84,7 @@ function makeDirectories(directory: string): void {
   if (existsSync(directory)) return;
   const parent = dirname(directory);
   if (parent !== directory) makeDirectories(parent);
-  withStorageErrors(directory, "mkdir", () => mkdirSync(directory));
+  withStorageErrors({ path: directory, operation: "mkdir" }, () => mkdirSync(directory));
 }
 
 /** A port the OS says is free now (for interfaces configured with port 0). */

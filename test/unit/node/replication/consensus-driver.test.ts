@@ -486,11 +486,10 @@ test("a write is never accepted once Raft no longer considers the node leader", 
 });
 
 test("a failed ledger sync (StorageError) ends the Ready: no ack, no send, no commit, no advance", () => {
-  const fault = storageError(
-    Object.assign(new Error("EIO: i/o error"), { code: "EIO" }),
-    "/ledger/ledger_3",
-    "fdatasync",
-  );
+  const fault = storageError(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }), {
+    path: "/ledger/ledger_3",
+    operation: "fdatasync",
+  });
   const failSync = (rig: Rig) => {
     rig.replica.syncLedger = () => {
       rig.calls.push("sync");
