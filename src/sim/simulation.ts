@@ -22,7 +22,7 @@ import type { NodeId, RaftEntry, RaftTimings, Seqno, View } from "../consensus/t
 import { sha256 } from "../crypto/hash.js";
 import { newHistoryTree } from "../ledger/history.js";
 import { concatBytes } from "../base/bytes.js";
-import { SimHost, TAG_CONFIG, TAG_SIGNATURE, type HostEnv } from "./host.js";
+import { makeEntry, newDisk, SimHost, TAG_CONFIG, TAG_SIGNATURE, type HostEnv } from "./host.js";
 import { InvariantChecker, InvariantViolation } from "./invariants.js";
 import { SimNetwork, type NetworkConfig } from "./network.js";
 
@@ -35,6 +35,8 @@ export interface SimOptions {
   readonly livenessBoundMs?: number;
   /** Full re-hash scan of every host's committed prefix every this many steps. */
   readonly scanEvery?: number;
+  /** Rolling re-hash scan of the next SCAN_SLICE_ENTRIES of every host every this many steps. */
+  readonly rollingScanEvery?: number;
 }
 
 export interface SimStats {
@@ -80,6 +82,10 @@ export const SIM_TIMINGS: RaftTimings = {
 };
 
 const TICK_MS = 10;
+/** Defaults of the scans (SimOptions): a full one every 20,000 steps, a slice every 500. */
+const SCAN_EVERY = 20_000;
+const ROLLING_SCAN_EVERY = 500;
+const SCAN_SLICE_ENTRIES = 128;
 const INITIAL_MEMBERS = 3;
 const MIN_MEMBERS = 3;
 const START_VIEW = 2 as View;
@@ -159,16 +165,11 @@ export class Simulation {
     };
     const genesis = genesisEntries(members);
     this.hosts = ids.map((id, i) => {
-      const initial = i < INITIAL_MEMBERS;
-      return new SimHost(
-        id,
-        {
-          entries: initial ? [...genesis] : [],
-          hardState: { view: initial ? START_VIEW : (0 as View), votedFor: null },
-          commit: initial ? genesis.length : 0,
-        },
-        env,
-      );
+      const disk =
+        i < INITIAL_MEMBERS
+          ? newDisk(genesis, { view: START_VIEW, votedFor: null }, genesis.length)
+          : newDisk([], { view: 0 as View, votedFor: null }, 0);
+      return new SimHost(id, disk, env);
     });
     this.hosts.forEach((h, i) => h.start(this.now, i === 0));
   }
@@ -194,8 +195,10 @@ export class Simulation {
     this.maybeClientWrite();
     this.advance();
     this.queryStatus();
-    const every = this.options.scanEvery ?? 500;
-    if (this.step % every === 0) this.scanAll();
+    if (this.step % (this.options.scanEvery ?? SCAN_EVERY) === 0) this.scanAll();
+    else if (this.step % (this.options.rollingScanEvery ?? ROLLING_SCAN_EVERY) === 0) {
+      for (const h of this.hosts) if (h.alive) this.checker.scanSome(h, SCAN_SLICE_ENTRIES);
+    }
   }
 
   finishStats(): SimStats {
@@ -486,19 +489,19 @@ function genesisEntries(members: readonly NodeId[]): RaftEntry[] {
   tree.append(sha256(config));
   const root = tree.root();
   return [
-    {
+    makeEntry({
       seqno: 1 as Seqno,
       view: START_VIEW,
       isSignature: false,
       configuration: [...members],
       payload: config,
-    },
-    {
+    }),
+    makeEntry({
       seqno: 2 as Seqno,
       view: START_VIEW,
       isSignature: true,
       payload: concatBytes([Uint8Array.of(TAG_SIGNATURE), root]),
-    },
+    }),
   ];
 }
 
