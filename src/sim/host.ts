@@ -51,6 +51,7 @@ import type {
 } from "../node/replication/driver-io.js";
 import { ReplicationOutbox } from "../node/replication/outbox.js";
 import type { InvariantChecker } from "./invariants.js";
+import { mutateFrame, type SimMutation } from "./mutations.js";
 import type { SimNetwork } from "./network.js";
 
 export const TAG_WRITE = 1;
@@ -96,6 +97,8 @@ export interface HostEnv {
   /** Probability that a sync is torn: the node crashes before it, losing the Ready. */
   readonly tornSyncProbability: number;
   readonly rng: Prng;
+  /** Deliberately broken consensus (mutations.ts): rewrites what the nodes send. */
+  readonly mutation?: SimMutation | undefined;
   log(line: string): void;
 }
 
@@ -369,7 +372,9 @@ export class SimHost
 
   send(peerId: string, payload: Uint8Array): boolean {
     if (this.crashing) return false;
-    const frame = { from: this.id, to: peerId as NodeId, payload };
+    const mutation = this.env.mutation;
+    const bytes = mutation === undefined ? payload : mutateFrame(mutation, payload);
+    const frame = { from: this.id, to: peerId as NodeId, payload: bytes };
     this.env.network.send(frame, this.env.clock.monotonicMs());
     return true;
   }

@@ -24,6 +24,7 @@ import { newHistoryTree } from "../ledger/history.js";
 import { concatBytes } from "../base/bytes.js";
 import { makeEntry, newDisk, SimHost, TAG_CONFIG, TAG_SIGNATURE, type HostEnv } from "./host.js";
 import { InvariantChecker, InvariantViolation } from "./invariants.js";
+import type { SimMutation } from "./mutations.js";
 import { SimNetwork, type NetworkConfig } from "./network.js";
 
 export interface SimOptions {
@@ -35,6 +36,8 @@ export interface SimOptions {
   readonly livenessBoundMs?: number;
   /** Full re-hash scan of every host's committed prefix every this many steps. */
   readonly scanEvery?: number;
+  /** Runs a deliberately broken consensus (mutations.ts), to show the checks catch it. */
+  readonly mutation?: SimMutation;
   /** Rolling re-hash scan of the next SCAN_SLICE_ENTRIES of every host every this many steps. */
   readonly rollingScanEvery?: number;
 }
@@ -52,6 +55,8 @@ export interface SimStats {
   messagesDropped: number;
   messagesDuplicated: number;
   crashes: number;
+  /** Crashes followed by an immediate restart (counted in crashes and restarts too). */
+  bounces: number;
   tornSyncs: number;
   restarts: number;
   partitions: number;
@@ -66,6 +71,7 @@ const RATES = {
   clientWrite: 0.08,
   crash: 0.0015,
   restart: 0.01,
+  bounce: 0.0005,
   partition: 0.002,
   heal: 0.004,
   reconfigure: 0.0025,
@@ -102,9 +108,11 @@ export function nodeId(i: number): NodeId {
   return `n${i}` as NodeId;
 }
 
-/** The replay command for a run. */
-export function replayCommand(seed: number, steps: number, nodes: number): string {
-  return `npm run sim -- --seed ${seed} --steps ${steps} --nodes ${nodes}`;
+/** The replay command for a run (of `npm run sim`, main.ts). */
+export function replayCommand(options: SimOptions): string {
+  const { seed, steps, nodes = 5, mutation } = options;
+  const tail = mutation === undefined ? "" : ` --mutation ${mutation}`;
+  return `npm run sim -- --seed ${seed} --steps ${steps} --nodes ${nodes}${tail}`;
 }
 
 export class Simulation {
@@ -135,6 +143,7 @@ export class Simulation {
     messagesDropped: 0,
     messagesDuplicated: 0,
     crashes: 0,
+    bounces: 0,
     tornSyncs: 0,
     restarts: 0,
     partitions: 0,
@@ -161,6 +170,7 @@ export class Simulation {
       clock: { monotonicMs: () => this.now },
       tornSyncProbability: 0.002,
       rng: this.rng.fork(),
+      mutation: options.mutation,
       log: (line) => this.logLine(`[${this.now}ms #${this.step}] ${line}`),
     };
     const genesis = genesisEntries(members);
@@ -337,6 +347,7 @@ export class Simulation {
     const r = this.rng;
     if (r.chance(RATES.crash)) this.crashOne();
     if (r.chance(RATES.restart)) this.restartOne();
+    if (r.chance(RATES.bounce)) this.bounceOne();
     if (r.chance(RATES.partition)) this.partition();
     if (this.network.partitioned && r.chance(RATES.heal)) {
       this.network.heal();
@@ -353,6 +364,22 @@ export class Simulation {
     victim.crash();
     this.stats.crashes++;
     this.logLine(`[${this.now}ms #${this.step}] crash ${victim.id}`);
+  }
+
+  /**
+   * A crash and an immediate restart (a process bounce) of a node that is not the leader: it
+   * loses whatever it had not made durable and comes back while its peers' messages to its
+   * previous incarnation are still in flight.
+   */
+  private bounceOne(): void {
+    const followers = this.hosts.filter((h) => h.alive && !h.canWrite);
+    if (followers.length === 0) return;
+    const h = this.rng.pick(followers);
+    h.crash();
+    this.stats.crashes++;
+    this.stats.bounces++;
+    this.logLine(`[${this.now}ms #${this.step}] bounce ${h.id}`);
+    this.restart(h);
   }
 
   private restartOne(): void {
@@ -511,7 +538,7 @@ export function runSimulation(options: SimOptions): SimStats {
   try {
     return sim.run();
   } catch (error) {
-    const replay = replayCommand(options.seed, options.steps, options.nodes ?? 5);
+    const replay = replayCommand(options);
     if (error instanceof InvariantViolation) {
       throw new InvariantViolation(error.invariant, `${error.message}\nreplay: ${replay}`);
     }
