@@ -21,6 +21,7 @@
  *   after it is a no-op; when the driver returns, the host tears the node down, losing
  *   everything not on the disk.
  */
+import { assert } from "../base/assert.js";
 import { concatBytes, equalBytes, putU32LE } from "../base/bytes.js";
 import type { TxId } from "../base/ids.js";
 import type { Prng } from "../base/prng.js";
@@ -228,6 +229,13 @@ export class SimHost
       this.leaves.push(leaves[i]!);
     }
     this.dirtyFrom = this.log.length + 1;
+  }
+
+  /** Stopped for good (after a crash): drops the disk, which nothing will read again. */
+  decommission(): void {
+    assert(this.raft === null, "decommission a crashed node");
+    this.disk.entries = [];
+    this.disk.leaves = [];
   }
 
   /** Loses everything not on the disk. */

@@ -49,6 +49,11 @@ interface CommittedEntry {
   readonly leaf: Uint8Array;
 }
 
+export interface Removal {
+  readonly seqno: number;
+  readonly members: readonly NodeId[];
+}
+
 interface CheckedRange {
   readonly from: number;
   readonly to: number;
@@ -79,6 +84,8 @@ export class InvariantChecker {
   private committedConfig: readonly NodeId[];
   // Invariant: every node removed from a committed configuration; it never returns (E5).
   readonly retired = new Set<NodeId>();
+  /** For each retired node, the committed configuration that removed it and its seqno. */
+  readonly removals = new Map<NodeId, Removal>();
   /** Client transactions, in submission order. */
   readonly clientTxs: ClientTx[] = [];
   // Invariant: the final status any node reported for clientTxs[i], if any.
@@ -175,7 +182,11 @@ export class InvariantChecker {
     for (const id of nodes) {
       if (this.retired.has(id)) this.fail("E5", `configuration at ${seqno} re-adds ${id}`);
     }
-    for (const id of this.committedConfig) if (!nodes.includes(id)) this.retired.add(id);
+    for (const id of this.committedConfig) {
+      if (nodes.includes(id)) continue;
+      this.retired.add(id);
+      this.removals.set(id, { seqno, members: nodes });
+    }
     this.committedConfig = nodes;
   }
 
