@@ -10,7 +10,7 @@ import type { NodeId, RaftEntry, Seqno, View } from "../../../src/consensus/type
 import { sha256 } from "../../../src/crypto/hash.js";
 import { InvariantChecker, InvariantViolation } from "../../../src/sim/invariants.js";
 import { SIM_MUTATIONS, type SimMutation } from "../../../src/sim/mutations.js";
-import { Simulation, nodeId, runSimulation } from "../../../src/sim/simulation.js";
+import { Simulation, nodeId, runSimulation, type SimOptions } from "../../../src/sim/simulation.js";
 
 const SEEDS = 20;
 const STEPS = 50_000;
@@ -82,27 +82,38 @@ test("one seed replays exactly", () => {
   assert.notDeepEqual(a, c);
 });
 
-test("the checker bites: a host that flips a committed payload is caught, naming the seed", () => {
-  const sim = new Simulation({ seed: 3, steps: 0, scanEvery: 100 });
+/** Flips a payload bit of seqno `commit - back` on a live host after 1,500 steps; the runs on. */
+function flipAndRun(options: SimOptions, back: number): { victim: string; run: () => void } {
+  const sim = new Simulation(options);
   for (let i = 0; i < 1500; i++) sim.stepOnce();
-  const victim = sim.hosts.find((h) => h.alive && h.commit > 10);
+  const victim = sim.hosts.find((h) => h.alive && h.commit > back + 10);
   assert.ok(victim !== undefined, "some node committed something");
-  const s = victim.commit - 3;
+  const s = victim.commit - back;
   const entry = victim.log[s - 1]!;
   const payload = entry.payload.slice();
   payload[payload.length - 1]! ^= 1;
   victim.log[s - 1] = { ...entry, payload }; // a private copy: other nodes share the original
-  assert.throws(
-    () => {
-      for (let i = 0; i < 200; i++) sim.stepOnce();
-    },
-    (error: unknown) =>
-      error instanceof InvariantViolation &&
-      error.invariant === "LogInv" &&
-      error.message.includes("seed 3") &&
-      error.message.includes(victim.id),
-  );
-});
+  return { victim: victim.id, run: () => range(200).forEach(() => sim.stepOnce()) };
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+for (const [scans, options, back] of [
+  ["the full scan", { seed: 3, steps: 0, scanEvery: 100 }, 3],
+  ["the rolling scan", { seed: 3, steps: 0, scanEvery: 1e9, rollingScanEvery: 10 }, 100],
+] as const) {
+  test(`the checker bites: a flipped committed payload is caught by ${scans}`, () => {
+    const { victim, run } = flipAndRun(options, back);
+    assert.throws(
+      run,
+      (error: unknown) =>
+        error instanceof InvariantViolation &&
+        error.invariant === "LogInv" &&
+        error.message.includes("seed 3") &&
+        error.message.includes(victim),
+    );
+  });
+}
 
 test("the hosts run the node's ConsensusDriver: n2n frames, a corrupt one dropped and counted", () => {
   const sim = new Simulation({ seed: 5, steps: 0 });
