@@ -151,7 +151,9 @@ class Campaign {
 
 /** Runs the campaign's jobs on `jobs` worker threads, each taking the next job when done. */
 function runOnWorkers(campaign: Campaign, jobs: number): Promise<void> {
-  const url = new URL("./long-worker.ts", import.meta.url);
+  // Written without "./" so that the build, which bundles the CLI's "./<name>-worker.ts"
+  // entries into dist/, leaves it out: the simulator runs from source only.
+  const url = new URL("long-worker.ts", import.meta.url);
   const runOne = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const worker = startWorker(url, null);
