@@ -115,10 +115,10 @@ export class Prng implements Rng {
    * has exactly the same number of preimages. Expected draws < 2.
    */
   intBelow(bound: number): number {
-    assert(
-      Number.isInteger(bound) && bound >= 1 && bound <= TWO_POW_53,
-      `intBelow bound must be an integer in [1, 2^53]: ${bound}`,
-    );
+    // Hot path (the simulator draws several times a step): the message is built only on failure.
+    if (!(Number.isInteger(bound) && bound >= 1 && bound <= TWO_POW_53)) {
+      assert(false, `intBelow bound must be an integer in [1, 2^53]: ${bound}`);
+    }
     if (bound <= TWO_POW_32) {
       const limit = TWO_POW_32 - (TWO_POW_32 % bound);
       for (;;) {
@@ -135,7 +135,7 @@ export class Prng implements Rng {
 
   /** `length` random bytes, four per output (the last output's spare bytes are discarded). */
   bytes(length: number): Uint8Array {
-    assert(Number.isSafeInteger(length) && length >= 0, `bad byte count ${length}`);
+    if (!(Number.isSafeInteger(length) && length >= 0)) assert(false, `bad byte count ${length}`);
     const out = new Uint8Array(length);
     for (let i = 0; i < length; i += 4) {
       let word = this.nextU32();
@@ -149,7 +149,7 @@ export class Prng implements Rng {
 
   /** True with probability `p`, p in [0, 1]; chance(0) is never true, chance(1) always. */
   chance(p: number): boolean {
-    assert(p >= 0 && p <= 1, `probability must be in [0, 1]: ${p}`);
+    if (!(p >= 0 && p <= 1)) assert(false, `probability must be in [0, 1]: ${p}`);
     return this.nextFloat() < p;
   }
 

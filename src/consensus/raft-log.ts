@@ -98,7 +98,8 @@ export class RaftLog {
 
   /** The view of `seqno` (base..last). */
   viewAt(seqno: number): View {
-    assert(seqno >= this.base && seqno <= this.last, `seqno ${seqno} outside the log`);
+    // Hot path (as in append and entry): the message is built only on failure.
+    if (seqno < this.base || seqno > this.last) assert(false, `seqno ${seqno} outside the log`);
     if (seqno === this.base) return this.baseView;
     return this.views[seqno - this.base - 1] as View;
   }
@@ -132,8 +133,8 @@ export class RaftLog {
   }
 
   append(entry: RaftEntry): void {
-    assert(entry.seqno === this.last + 1, `append ${entry.seqno} after ${this.last}`);
-    assert(entry.view >= this.lastView, `view ${entry.view} after ${this.lastView}`);
+    if (entry.seqno !== this.last + 1) assert(false, `append ${entry.seqno} after ${this.last}`);
+    if (entry.view < this.lastView) assert(false, `view ${entry.view} after ${this.lastView}`);
     this.views.push(entry.view);
     if (entry.isSignature) {
       this.signatures.push(entry.seqno);
@@ -160,24 +161,39 @@ export class RaftLog {
   }
 
   meta(seqno: number): EntryMeta {
-    const config =
-      this.configs.length > 1
-        ? this.configs.find((c) => c.seqno === seqno && seqno > this.base)
-        : undefined;
+    const configuration = this.configurationAt(seqno);
     return {
       view: this.viewAt(seqno),
       isSignature: this.signatureSet.has(seqno),
-      ...(config !== undefined ? { configuration: config.nodes } : {}),
+      ...(configuration !== undefined ? { configuration } : {}),
     };
   }
 
   entry(seqno: number): RaftEntry {
-    assert(seqno > this.base && seqno <= this.last, `entry ${seqno} outside the log`);
+    if (seqno <= this.base || seqno > this.last) assert(false, `entry ${seqno} outside the log`);
     const payload =
       seqno >= this.payloadFrom
         ? this.payloads[seqno - this.payloadFrom]!
         : this.readPayloads(seqno, 1)[0]!;
-    return { ...this.meta(seqno), seqno: seqno as Seqno, payload };
+    return this.entryWith(seqno, payload);
+  }
+
+  /**
+   * The entry at `seqno` with `payload`: `meta` plus seqno and payload, built as one literal
+   * (no spreads) since a leader builds one per entry it sends.
+   */
+  private entryWith(seqno: number, payload: Uint8Array): RaftEntry {
+    const view = this.viewAt(seqno);
+    const isSignature = this.signatureSet.has(seqno);
+    const configuration = this.configurationAt(seqno);
+    if (configuration === undefined) return { view, isSignature, seqno: seqno as Seqno, payload };
+    return { view, isSignature, configuration, seqno: seqno as Seqno, payload };
+  }
+
+  /** The configuration the entry at `seqno` (above the base) introduces, if any. */
+  private configurationAt(seqno: number): readonly NodeId[] | undefined {
+    if (this.configs.length <= 1 || seqno <= this.base) return undefined;
+    return this.configs.find((c) => c.seqno === seqno)?.nodes;
   }
 
   private readPayloads(from: number, count: number): Uint8Array[] {
@@ -197,10 +213,7 @@ export class RaftLog {
     );
     const old = compacted > 0 ? this.readPayloads(from, compacted) : [];
     for (let s = from; s <= this.last && out.length < maxEntries; s++) {
-      const e =
-        s < this.payloadFrom
-          ? { ...this.meta(s), seqno: s as Seqno, payload: old[s - from]! }
-          : this.entry(s);
+      const e = s < this.payloadFrom ? this.entryWith(s, old[s - from]!) : this.entry(s);
       if (out.length > 0 && bytes + e.payload.byteLength > maxBytes) break;
       bytes += e.payload.byteLength;
       out.push(e);

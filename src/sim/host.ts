@@ -21,6 +21,7 @@
  *   after it is a no-op; when the driver returns, the host tears the node down, losing
  *   everything not on the disk.
  */
+import { assert } from "../base/assert.js";
 import { concatBytes, equalBytes, putU32LE } from "../base/bytes.js";
 import type { TxId } from "../base/ids.js";
 import type { Prng } from "../base/prng.js";
@@ -34,9 +35,9 @@ import type {
   Seqno,
   View,
 } from "../consensus/types.js";
-import { sha256 } from "../crypto/hash.js";
+import { sha256Js } from "../crypto/sha256-js.js";
 import { newHistoryTree } from "../ledger/history.js";
-import type { MerkleTree } from "../ledger/merkle/merkle-tree.js";
+import { MerkleTree } from "../ledger/merkle/merkle-tree.js";
 import {
   ConsensusDriver,
   type ConsensusDriverStats,
@@ -51,6 +52,7 @@ import type {
 } from "../node/replication/driver-io.js";
 import { ReplicationOutbox } from "../node/replication/outbox.js";
 import type { InvariantChecker } from "./invariants.js";
+import { mutateFrame, type SimMutation } from "./mutations.js";
 import type { SimNetwork } from "./network.js";
 
 export const TAG_WRITE = 1;
@@ -61,10 +63,30 @@ export const TAG_CONFIG = 3;
 const SIGNATURE_EVERY_WRITES = 4;
 const SIGNATURE_INTERVAL_MS = 50;
 
+/**
+ * What a node keeps across crashes. Besides the entries it keeps their leaf hashes and the
+ * Merkle peaks at its commit (a node's ledger and its checkpointed tree), so a restart costs no
+ * hashing: the tree continues from those peaks and only the uncommitted tail's leaves are
+ * appended to it and its signatures checked. The committed prefix was checked when it was first
+ * appended, is compared leaf by leaf against the global record on restart, and is re-hashed
+ * from the payloads by the checker's scans.
+ * Invariant: leaves[i] = sha256(entries[i].payload); commitPeaks are the peaks of the tree of
+ * leaf 0 and seqnos 1..commit.
+ */
 export interface Disk {
   entries: RaftEntry[];
+  leaves: Uint8Array[];
   hardState: HardState;
   commit: number;
+  commitPeaks: Uint8Array[];
+}
+
+/** A disk holding `entries`, committed up to `commit`. */
+export function newDisk(entries: readonly RaftEntry[], hardState: HardState, commit: number): Disk {
+  const leaves = entries.map((e) => sha256Js(e.payload));
+  const tree = newHistoryTree();
+  for (const leaf of leaves.slice(0, commit)) tree.append(leaf);
+  return { entries: [...entries], leaves, hardState, commit, commitPeaks: tree.peaks(commit + 1) };
 }
 
 /** What a host needs from the simulation around it. */
@@ -76,7 +98,24 @@ export interface HostEnv {
   /** Probability that a sync is torn: the node crashes before it, losing the Ready. */
   readonly tornSyncProbability: number;
   readonly rng: Prng;
+  /** Deliberately broken consensus (mutations.ts): rewrites what the nodes send. */
+  readonly mutation?: SimMutation | undefined;
   log(line: string): void;
+}
+
+/**
+ * An entry with its fields in the order the node-to-node decoder creates them (messages.ts), so
+ * that every entry a host log holds has one object shape and the code reading them stays
+ * monomorphic.
+ */
+export function makeEntry(e: RaftEntry): RaftEntry {
+  return {
+    seqno: e.seqno,
+    view: e.view,
+    isSignature: e.isSignature,
+    configuration: e.configuration,
+    payload: e.payload,
+  };
 }
 
 /** The address a simulated node publishes (the network routes by id; the codec carries it). */
@@ -128,12 +167,7 @@ export class SimHost
 
   /** Starts (or restarts) the node from the disk. */
   start(nowMs: number, startAsLeader: boolean): void {
-    this.log = [];
-    this.leaves = [];
-    this.tree = newHistoryTree();
-    this.commit = 0;
-    for (const e of this.disk.entries) this.appendEntry(e);
-    this.dirtyFrom = this.log.length + 1;
+    this.restoreLog();
     // A restart re-checks the durable committed prefix against what was committed globally.
     this.env.checker.onCommit(this, this.disk.commit, null);
     this.commit = this.disk.commit;
@@ -171,6 +205,37 @@ export class SimHost
     });
     this.driver.process();
     this.settle();
+  }
+
+  /**
+   * The host log from the disk: every entry passes the append checks; the tree continues from
+   * the peaks at the durable commit, and only the tail after it is re-hashed into the tree and
+   * has its signatures checked against it.
+   */
+  private restoreLog(): void {
+    const { entries, leaves, commit } = this.disk;
+    this.log = [];
+    this.leaves = [];
+    this.commit = 0;
+    this.tree = MerkleTree.fromPeaks(commit + 1, this.disk.commitPeaks);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      this.env.checker.onAppend(this, e);
+      if (i >= commit) {
+        if (e.isSignature) this.checkSignature(e);
+        this.tree.append(leaves[i]!);
+      }
+      this.log.push(e);
+      this.leaves.push(leaves[i]!);
+    }
+    this.dirtyFrom = this.log.length + 1;
+  }
+
+  /** Stopped for good (after a crash): drops the disk, which nothing will read again. */
+  decommission(): void {
+    assert(this.raft === null, "decommission a crashed node");
+    this.disk.entries = [];
+    this.disk.leaves = [];
   }
 
   /** Loses everything not on the disk. */
@@ -268,8 +333,10 @@ export class SimHost
     }
     const disk = this.disk;
     disk.entries.length = Math.min(disk.entries.length, this.dirtyFrom - 1);
+    disk.leaves.length = disk.entries.length;
     for (let s = disk.entries.length + 1; s <= this.log.length; s++) {
       disk.entries.push(this.log[s - 1]!);
+      disk.leaves.push(this.leaves[s - 1]!);
     }
     this.dirtyFrom = this.log.length + 1;
   }
@@ -283,6 +350,7 @@ export class SimHost
       this.env.checker.fail("DurableCommit", `${this.id}: commit ${this.commit} not synced`);
     }
     this.disk.commit = this.commit;
+    this.disk.commitPeaks = this.tree.peaks(this.commit + 1);
   }
 
   setView(view: View): void {
@@ -312,7 +380,9 @@ export class SimHost
 
   send(peerId: string, payload: Uint8Array): boolean {
     if (this.crashing) return false;
-    const frame = { from: this.id, to: peerId as NodeId, payload };
+    const mutation = this.env.mutation;
+    const bytes = mutation === undefined ? payload : mutateFrame(mutation, payload);
+    const frame = { from: this.id, to: peerId as NodeId, payload: bytes };
     this.env.network.send(frame, this.env.clock.monotonicMs());
     return true;
   }
@@ -334,7 +404,8 @@ export class SimHost
   private appendEntry(e: RaftEntry): void {
     this.env.checker.onAppend(this, e);
     if (e.isSignature) this.checkSignature(e);
-    const leaf = sha256(e.payload);
+    // sha256-js: payloads are small, where it beats node:crypto's per-call cost.
+    const leaf = sha256Js(e.payload);
     this.log.push(e);
     this.leaves.push(leaf);
     this.tree.append(leaf);
@@ -363,7 +434,7 @@ export class SimHost
   }
 
   private leaderWrite(entry: Omit<RaftEntry, "seqno" | "view">): RaftEntry {
-    const e: RaftEntry = { ...entry, seqno: (this.log.length + 1) as Seqno, view: this.view };
+    const e = makeEntry({ ...entry, seqno: (this.log.length + 1) as Seqno, view: this.view });
     this.appendEntry(e);
     this.unsigned = entry.isSignature ? 0 : this.unsigned + 1;
     if (entry.isSignature) this.lastSignatureMs = this.env.clock.monotonicMs();

@@ -19,9 +19,8 @@
  * - A3: a transaction a client saw Committed is never reported Invalid (and vice versa), and a
  *   node's Committed/Invalid answer for a transaction never changes.
  */
-import { equalBytes } from "../base/bytes.js";
 import type { NodeId, RaftEntry, Role, TxStatus, View } from "../consensus/types.js";
-import { sha256 } from "../crypto/hash.js";
+import { sha256Into } from "../crypto/sha256-js.js";
 
 /** A broken invariant; the message names the seed, the step and what broke. */
 export class InvariantViolation extends Error {
@@ -50,6 +49,29 @@ interface CommittedEntry {
   readonly leaf: Uint8Array;
 }
 
+export interface Removal {
+  readonly seqno: number;
+  readonly members: readonly NodeId[];
+}
+
+interface CheckedRange {
+  readonly from: number;
+  readonly to: number;
+  readonly invariant: string;
+  readonly rehash: boolean;
+}
+
+/**
+ * Two 32-byte leaf hashes are equal: the same array, or the same bytes. A plain loop, since
+ * the checker compares a leaf per committed entry per host (equalBytes wraps both in Buffers).
+ */
+function sameLeaf(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export interface ClientTx {
   readonly view: number;
   readonly seqno: number;
@@ -62,11 +84,18 @@ export class InvariantChecker {
   private committedConfig: readonly NodeId[];
   // Invariant: every node removed from a committed configuration; it never returns (E5).
   readonly retired = new Set<NodeId>();
+  /** For each retired node, the committed configuration that removed it and its seqno. */
+  readonly removals = new Map<NodeId, Removal>();
   /** Client transactions, in submission order. */
   readonly clientTxs: ClientTx[] = [];
   // Invariant: the final status any node reported for clientTxs[i], if any.
   private readonly finalStatus = new Map<number, TxStatus>();
-  private readonly nodeFinalStatus = new Map<string, TxStatus>();
+  // Invariant: per node, the final status it reported for clientTxs[i], if any.
+  private readonly nodeFinalStatus = new Map<NodeId, Map<number, TxStatus>>();
+  /** Where scans hash a payload again (sha256-js: small inputs, no allocation). */
+  private readonly scratchLeaf = new Uint8Array(32);
+  // Invariant: the seqno each host's next rolling scan starts at (scanSome).
+  private readonly scanCursor = new Map<NodeId, number>();
   checks = 0;
   /** Leaderships won by a node after its removal committed somewhere (see onRoleChange). */
   retiredLeaderships = 0;
@@ -141,7 +170,7 @@ export class InvariantChecker {
       if (entry.configuration !== undefined) this.onCommittedConfig(entry.configuration, s);
       return;
     }
-    if (known.view !== entry.view || !equalBytes(known.leaf, leaf)) {
+    if (known.view !== entry.view || !sameLeaf(known.leaf, leaf)) {
       this.fail(
         "LogInv",
         `${host.id} commits ${entry.view}.${s} but ${known.view}.${s} was committed elsewhere`,
@@ -153,7 +182,11 @@ export class InvariantChecker {
     for (const id of nodes) {
       if (this.retired.has(id)) this.fail("E5", `configuration at ${seqno} re-adds ${id}`);
     }
-    for (const id of this.committedConfig) if (!nodes.includes(id)) this.retired.add(id);
+    for (const id of this.committedConfig) {
+      if (nodes.includes(id)) continue;
+      this.retired.add(id);
+      this.removals.set(id, { seqno, members: nodes });
+    }
     this.committedConfig = nodes;
   }
 
@@ -178,15 +211,45 @@ export class InvariantChecker {
     // any other node learned of that commit, may still win (its log is up to date and no
     // voter knows). Once it commits its removal it retires and hands over (checked above).
     if (this.retired.has(host.id)) this.retiredLeaderships++;
-    this.checkPrefix(host, this.committed.length, "LeaderCompletenessInv", false);
+    // The host's own committed prefix matched the global one when it committed it (onCommit),
+    // and the scans catch any later change, so only the entries after it need checking.
+    const upTo = this.committed.length;
+    if (host.log.length < upTo) {
+      this.fail("LeaderCompletenessInv", `${host.id} holds ${host.log.length} < committed ${upTo}`);
+    }
+    const range = { from: host.commit + 1, to: upTo, rehash: false };
+    this.checkRange(host, { ...range, invariant: "LeaderCompletenessInv" });
   }
 
-  /** Full scan: the host's committed prefix matches, recomputing payload hashes. */
+  /**
+   * Full scan: the host's committed prefix matches the global record, every payload hashed
+   * again (so an entry changed in place after its checks is caught), and views never decrease
+   * along the whole log.
+   */
   scan(host: CheckedHost): void {
     this.checkPrefix(host, host.commit, "LogInv", true);
-    for (let i = 1; i < host.log.length; i++) {
-      if (host.log[i]!.view < host.log[i - 1]!.view) {
-        this.fail("MonoLogInv", `${host.id}: view decreases at ${i + 1}`);
+    this.checkViews(host, 1, host.log.length);
+    this.scanCursor.set(host.id, 1);
+  }
+
+  /**
+   * Rolling scan: the next `count` entries of the host's committed prefix after where its last
+   * scan stopped (wrapping to seqno 1), hashed again and checked as `scan` does, so successive
+   * calls re-check the whole prefix at a bounded cost per call.
+   */
+  scanSome(host: CheckedHost, count: number): void {
+    let from = this.scanCursor.get(host.id) ?? 1;
+    if (from > host.commit) from = 1;
+    const to = Math.min(host.commit, from + count - 1);
+    this.checkRange(host, { from, to, invariant: "LogInv", rehash: true });
+    this.checkViews(host, from, to);
+    this.scanCursor.set(host.id, to + 1);
+  }
+
+  private checkViews(host: CheckedHost, from: number, to: number): void {
+    for (let s = Math.max(from, 2); s <= to; s++) {
+      if (host.log[s - 1]!.view < host.log[s - 2]!.view) {
+        this.fail("MonoLogInv", `${host.id}: view decreases at ${s}`);
       }
     }
   }
@@ -195,12 +258,21 @@ export class InvariantChecker {
     if (host.log.length < upTo) {
       this.fail(invariant, `${host.id} holds ${host.log.length} < committed ${upTo}`);
     }
-    for (let s = 1; s <= upTo; s++) {
+    this.checkRange(host, { from: 1, to: upTo, invariant, rehash });
+  }
+
+  /** Seqnos [from, to] of the host's log hold the globally committed entries. */
+  private checkRange(host: CheckedHost, range: CheckedRange): void {
+    for (let s = range.from; s <= range.to; s++) {
       const known = this.committed[s - 1]!;
       const entry = host.log[s - 1]!;
-      const leaf = rehash ? sha256(entry.payload) : host.leaves[s - 1]!;
-      if (entry.view !== known.view || !equalBytes(leaf, known.leaf)) {
-        this.fail(invariant, `${host.id} differs from the committed prefix at ${s}`);
+      let leaf = host.leaves[s - 1]!;
+      if (range.rehash) {
+        sha256Into(entry.payload, 0, entry.payload.byteLength, this.scratchLeaf, 0);
+        leaf = this.scratchLeaf;
+      }
+      if (entry.view !== known.view || !sameLeaf(leaf, known.leaf)) {
+        this.fail(range.invariant, `${host.id} differs from the committed prefix at ${s}`);
       }
     }
   }
@@ -227,12 +299,17 @@ export class InvariantChecker {
       this.fail("A3", `${node} reports ${tx.view}.${tx.seqno} ${status}, seen ${seen} before`);
     }
     this.finalStatus.set(index, status);
-    this.nodeFinalStatus.set(`${node}/${index}`, status);
+    let statuses = this.nodeFinalStatus.get(node);
+    if (statuses === undefined) {
+      statuses = new Map();
+      this.nodeFinalStatus.set(node, statuses);
+    }
+    statuses.set(index, status);
   }
 
   /** A3 per node: once a node said Committed or Invalid, it never says anything else. */
   checkNodeStatusStable(node: NodeId, index: number, status: TxStatus): void {
-    const before = this.nodeFinalStatus.get(`${node}/${index}`);
+    const before = this.nodeFinalStatus.get(node)?.get(index);
     if (before !== undefined && before !== status) {
       const tx = this.clientTxs[index]!;
       this.fail("A3", `${node} now reports ${tx.view}.${tx.seqno} ${status}, was ${before}`);

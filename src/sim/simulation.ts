@@ -8,22 +8,25 @@
  * Start: nodes n0..n{N-1} exist. n0, n1 and n2 start with the same two durable, committed
  * entries (seqno 1: a configuration [n0, n1, n2]; seqno 2: a signature over it), all in view 2,
  * and n0 starts as leader of view 2 (CCF's StartTerm). The other nodes are spares: empty logs,
- * role None, until a configuration adds them and they catch up from the leader.
+ * role None, until a configuration adds them and they catch up from the leader. Once the spares
+ * are used up, a configuration that grows adds a fresh node (n{N}, n{N+1}, ...), and a node
+ * whose removal every remaining member durably committed may be decommissioned (stopped for
+ * good), so configurations of 3 to N members keep changing for the whole run.
  *
  * A step is: maybe one fault or leader action (drawn from the rates), then the next event in
  * time (a message delivery, or a tick of every live node), then the per-step checks.
  * Invariants:
  * - Every random choice comes from `rng` or a stream forked from it, in a fixed order, so one
  *   seed replays one run exactly.
- * - A removed node is never added again (E5); a configuration keeps at least 3 nodes.
+ * - A removed node is never added again (E5); a configuration keeps 3 to N members, and the
+ *   next reconfiguration waits until every member has durably committed the current one.
  */
 import { Prng } from "../base/prng.js";
-import type { NodeId, RaftEntry, RaftTimings, Seqno, View } from "../consensus/types.js";
-import { sha256 } from "../crypto/hash.js";
-import { newHistoryTree } from "../ledger/history.js";
-import { concatBytes } from "../base/bytes.js";
-import { SimHost, TAG_CONFIG, TAG_SIGNATURE, type HostEnv } from "./host.js";
+import type { NodeId, RaftTimings, View } from "../consensus/types.js";
+import { genesisEntries } from "./genesis.js";
+import { newDisk, SimHost, type HostEnv } from "./host.js";
 import { InvariantChecker, InvariantViolation } from "./invariants.js";
+import type { SimMutation } from "./mutations.js";
 import { SimNetwork, type NetworkConfig } from "./network.js";
 
 export interface SimOptions {
@@ -35,6 +38,10 @@ export interface SimOptions {
   readonly livenessBoundMs?: number;
   /** Full re-hash scan of every host's committed prefix every this many steps. */
   readonly scanEvery?: number;
+  /** Runs a deliberately broken consensus (mutations.ts), to show the checks catch it. */
+  readonly mutation?: SimMutation;
+  /** Rolling re-hash scan of the next SCAN_SLICE_ENTRIES of every host every this many steps. */
+  readonly rollingScanEvery?: number;
 }
 
 export interface SimStats {
@@ -50,6 +57,8 @@ export interface SimStats {
   messagesDropped: number;
   messagesDuplicated: number;
   crashes: number;
+  /** Crashes followed by an immediate restart (counted in crashes and restarts too). */
+  bounces: number;
   tornSyncs: number;
   restarts: number;
   partitions: number;
@@ -64,9 +73,11 @@ const RATES = {
   clientWrite: 0.08,
   crash: 0.0015,
   restart: 0.01,
+  bounce: 0.0005,
   partition: 0.002,
   heal: 0.004,
   reconfigure: 0.0025,
+  decommission: 0.002,
   statusQuery: 1,
 };
 
@@ -80,9 +91,19 @@ export const SIM_TIMINGS: RaftTimings = {
 };
 
 const TICK_MS = 10;
+/** Defaults of the scans (SimOptions): a full one every 20,000 steps, a slice every 500. */
+const SCAN_EVERY = 20_000;
+const ROLLING_SCAN_EVERY = 500;
+const SCAN_SLICE_ENTRIES = 128;
 const INITIAL_MEMBERS = 3;
 const MIN_MEMBERS = 3;
 const START_VIEW = 2 as View;
+/**
+ * Node identities a run may create. Once the spares are used up, an added node is a fresh one
+ * (removed identities never return, E5), so configurations keep changing all run long.
+ */
+const IDENTITIES_MAX = 1000;
+const NO_VOTE = { view: 0 as View, votedFor: null };
 
 const FAULTY_NETWORK: NetworkConfig = {
   minDelayMs: 1,
@@ -96,9 +117,11 @@ export function nodeId(i: number): NodeId {
   return `n${i}` as NodeId;
 }
 
-/** The replay command for a run. */
-export function replayCommand(seed: number, steps: number, nodes: number): string {
-  return `npm run sim -- --seed ${seed} --steps ${steps} --nodes ${nodes}`;
+/** The replay command for a run (of `npm run sim`, main.ts). */
+export function replayCommand(options: SimOptions): string {
+  const { seed, steps, nodes = 5, mutation } = options;
+  const tail = mutation === undefined ? "" : ` --mutation ${mutation}`;
+  return `npm run sim -- --seed ${seed} --steps ${steps} --nodes ${nodes}${tail}`;
 }
 
 export class Simulation {
@@ -116,6 +139,13 @@ export class Simulation {
   private requestId = 0;
   // Invariant: a node removed from any configuration a leader proposed; never added again.
   private readonly everRemoved = new Set<NodeId>();
+  private readonly env: HostEnv;
+  /** The most members a configuration gets (the `nodes` option). */
+  private readonly membersMax: number;
+  // Invariant: the hosts not decommissioned, in id order. A decommissioned node's removal had
+  // committed (checker.retired); it was stopped for good, is never restarted, and its disk is
+  // dropped.
+  private inService: SimHost[];
   readonly stats: SimStats = {
     steps: 0,
     livenessSteps: 0,
@@ -129,6 +159,7 @@ export class Simulation {
     messagesDropped: 0,
     messagesDuplicated: 0,
     crashes: 0,
+    bounces: 0,
     tornSyncs: 0,
     restarts: 0,
     partitions: 0,
@@ -144,32 +175,30 @@ export class Simulation {
     this.logLine = options.log ?? ((): void => undefined);
     const n = options.nodes ?? 5;
     if (n < INITIAL_MEMBERS) throw new RangeError(`at least ${INITIAL_MEMBERS} nodes`);
+    this.membersMax = n;
     const ids = Array.from({ length: n }, (_, i) => nodeId(i));
     const members = ids.slice(0, INITIAL_MEMBERS);
     this.network = new SimNetwork(this.rng.fork(), { ...FAULTY_NETWORK });
     this.checker = new InvariantChecker(() => this.where(), members);
-    const env: HostEnv = {
+    const env: HostEnv = (this.env = {
       network: this.network,
       checker: this.checker,
       timings: SIM_TIMINGS,
       clock: { monotonicMs: () => this.now },
       tornSyncProbability: 0.002,
       rng: this.rng.fork(),
+      mutation: options.mutation,
       log: (line) => this.logLine(`[${this.now}ms #${this.step}] ${line}`),
-    };
-    const genesis = genesisEntries(members);
-    this.hosts = ids.map((id, i) => {
-      const initial = i < INITIAL_MEMBERS;
-      return new SimHost(
-        id,
-        {
-          entries: initial ? [...genesis] : [],
-          hardState: { view: initial ? START_VIEW : (0 as View), votedFor: null },
-          commit: initial ? genesis.length : 0,
-        },
-        env,
-      );
     });
+    const genesis = genesisEntries(members, START_VIEW);
+    this.hosts = ids.map((id, i) => {
+      const disk =
+        i < INITIAL_MEMBERS
+          ? newDisk(genesis, { view: START_VIEW, votedFor: null }, genesis.length)
+          : newDisk([], NO_VOTE, 0);
+      return new SimHost(id, disk, env);
+    });
+    this.inService = [...this.hosts];
     this.hosts.forEach((h, i) => h.start(this.now, i === 0));
   }
 
@@ -194,8 +223,10 @@ export class Simulation {
     this.maybeClientWrite();
     this.advance();
     this.queryStatus();
-    const every = this.options.scanEvery ?? 500;
-    if (this.step % every === 0) this.scanAll();
+    if (this.step % (this.options.scanEvery ?? SCAN_EVERY) === 0) this.scanAll();
+    else if (this.step % (this.options.rollingScanEvery ?? ROLLING_SCAN_EVERY) === 0) {
+      for (const h of this.inService) if (h.alive) this.checker.scanSome(h, SCAN_SLICE_ENTRIES);
+    }
   }
 
   finishStats(): SimStats {
@@ -214,7 +245,7 @@ export class Simulation {
   }
 
   scanAll(): void {
-    for (const h of this.hosts) if (h.alive) this.checker.scan(h);
+    for (const h of this.inService) if (h.alive) this.checker.scan(h);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -229,7 +260,7 @@ export class Simulation {
     }
     this.now = this.nextTickAt;
     this.nextTickAt += TICK_MS;
-    for (const h of this.hosts) {
+    for (const h of this.inService) {
       if (!h.alive) continue;
       h.timer();
       this.afterHostEvent(h);
@@ -277,7 +308,7 @@ export class Simulation {
   /** The live host whose node leads (and so may write) in the highest view, if any. */
   leaderHost(): SimHost | undefined {
     let best: SimHost | undefined;
-    for (const h of this.hosts) {
+    for (const h of this.inService) {
       if (!h.canWrite || h.node === null) continue;
       if (best === undefined || h.node.view > best.node!.view) best = h;
     }
@@ -299,7 +330,11 @@ export class Simulation {
     return index;
   }
 
-  /** Adds a spare node or removes a member (maybe the leader itself), if none is pending. */
+  /**
+   * Adds a node (a spare, or a fresh identity once the spares are used up) or removes a member
+   * (maybe the leader itself), if none is pending; configurations keep between MIN_MEMBERS and
+   * `nodes` members, so odd and even sizes both occur all run long.
+   */
   private reconfigure(): void {
     const leader = this.leaderHost();
     const node = leader?.node;
@@ -307,19 +342,24 @@ export class Simulation {
     const configs = node.log.activeConfigurations(node.commitSeqno);
     if (configs.length > 1) return; // one pending reconfiguration at a time
     const current = configs[0]!.nodes;
-    const spares = this.hosts
-      .map((h) => h.id)
-      .filter((id) => !current.includes(id) && !this.everRemoved.has(id));
-    const add = spares.length > 0 && (current.length <= MIN_MEMBERS || this.rng.chance(0.5));
+    // As an operator waits for a new node to catch up: every member has durably committed the
+    // current configuration. Otherwise two additions not caught up and a removal can leave no
+    // electable majority once the leader fails.
+    if (!current.every((id) => this.hostOf(id)!.disk.commit >= configs[0]!.seqno)) return;
+    const grow =
+      current.length <= MIN_MEMBERS || (current.length < this.membersMax && this.rng.chance(0.5));
     let next: NodeId[];
-    if (add) {
+    if (grow) {
+      const spares = this.inService
+        .map((h) => h.id)
+        .filter((id) => !current.includes(id) && !this.everRemoved.has(id));
+      if (spares.length === 0 && this.hosts.length < IDENTITIES_MAX) spares.push(this.provision());
+      if (spares.length === 0) return;
       next = [...current, this.rng.pick(spares)];
-    } else if (current.length > MIN_MEMBERS) {
+    } else {
       const gone = this.rng.pick(current);
       this.everRemoved.add(gone);
       next = current.filter((id) => id !== gone);
-    } else {
-      return;
     }
     this.logLine(`[${this.now}ms #${this.step}] ${leader.id} proposes [${next.join(",")}]`);
     leader.writeConfiguration(next);
@@ -334,16 +374,49 @@ export class Simulation {
     const r = this.rng;
     if (r.chance(RATES.crash)) this.crashOne();
     if (r.chance(RATES.restart)) this.restartOne();
+    if (r.chance(RATES.bounce)) this.bounceOne();
     if (r.chance(RATES.partition)) this.partition();
     if (this.network.partitioned && r.chance(RATES.heal)) {
       this.network.heal();
       this.logLine(`[${this.now}ms #${this.step}] heal`);
     }
     if (r.chance(RATES.reconfigure)) this.reconfigure();
+    if (r.chance(RATES.decommission)) this.decommissionOne();
+  }
+
+  /** A fresh node (empty disk, role None) with the next identity; returns its id. */
+  private provision(): NodeId {
+    const h = new SimHost(nodeId(this.hosts.length), newDisk([], NO_VOTE, 0), this.env);
+    this.hosts.push(h);
+    this.inService.push(h);
+    h.start(this.now, false);
+    this.logLine(`[${this.now}ms #${this.step}] provision ${h.id}`);
+    return h.id;
+  }
+
+  /**
+   * Stops for good, as an operator would, a node whose removal committed and is durably known
+   * committed by every member of the configuration that removed it: none of them counts on it
+   * again, even after a restart.
+   */
+  private decommissionOne(): void {
+    const done = this.inService.filter((h) => !h.canWrite && this.isRemovalSettled(h.id));
+    if (done.length === 0) return;
+    const h = this.rng.pick(done);
+    if (h.alive) h.crash();
+    h.decommission();
+    this.inService = this.inService.filter((x) => x !== h);
+    this.logLine(`[${this.now}ms #${this.step}] decommission ${h.id}`);
+  }
+
+  private isRemovalSettled(id: NodeId): boolean {
+    const removal = this.checker.removals.get(id);
+    if (removal === undefined) return false;
+    return removal.members.every((m) => this.hostOf(m)!.disk.commit >= removal.seqno);
   }
 
   private crashOne(): void {
-    const alive = this.hosts.filter((h) => h.alive);
+    const alive = this.inService.filter((h) => h.alive);
     if (alive.length === 0) return;
     const leader = this.leaderHost();
     const victim = leader !== undefined && this.rng.chance(0.3) ? leader : this.rng.pick(alive);
@@ -352,8 +425,24 @@ export class Simulation {
     this.logLine(`[${this.now}ms #${this.step}] crash ${victim.id}`);
   }
 
+  /**
+   * A crash and an immediate restart (a process bounce) of a node that is not the leader: it
+   * loses whatever it had not made durable and comes back while its peers' messages to its
+   * previous incarnation are still in flight.
+   */
+  private bounceOne(): void {
+    const followers = this.inService.filter((h) => h.alive && !h.canWrite);
+    if (followers.length === 0) return;
+    const h = this.rng.pick(followers);
+    h.crash();
+    this.stats.crashes++;
+    this.stats.bounces++;
+    this.logLine(`[${this.now}ms #${this.step}] bounce ${h.id}`);
+    this.restart(h);
+  }
+
   private restartOne(): void {
-    const down = this.hosts.filter((h) => !h.alive);
+    const down = this.inService.filter((h) => !h.alive);
     if (down.length === 0) return;
     this.restart(this.rng.pick(down));
   }
@@ -366,7 +455,7 @@ export class Simulation {
   }
 
   private partition(): void {
-    const ids = this.hosts.map((h) => h.id);
+    const ids = this.inService.map((h) => h.id);
     const kind = this.rng.intBelow(3);
     const leader = this.leaderHost();
     if (kind === 0) {
@@ -400,7 +489,7 @@ export class Simulation {
     const index = this.rng.chance(0.7)
       ? txs.length - 1 - this.rng.intBelow(recent)
       : this.rng.intBelow(txs.length);
-    const host = this.rng.pick(this.hosts);
+    const host = this.rng.pick(this.inService);
     if (host.node === null) return;
     this.observe(host, index);
   }
@@ -422,7 +511,7 @@ export class Simulation {
     this.network.config.dropProbability = 0;
     this.network.config.duplicateProbability = 0;
     this.network.config.lateProbability = 0;
-    for (const h of this.hosts) if (!h.alive) this.restart(h);
+    for (const h of this.inService) if (!h.alive) this.restart(h);
     const deadline = this.now + (this.options.livenessBoundMs ?? 60_000);
     let probe: number | null = null;
     while (this.now < deadline) {
@@ -430,7 +519,7 @@ export class Simulation {
       this.stats.livenessSteps++;
       this.advance();
       this.queryStatus();
-      for (const h of this.hosts) if (!h.alive) this.restart(h); // torn syncs crash nodes
+      for (const h of this.inService) if (!h.alive) this.restart(h); // torn syncs crash nodes
       const leader = this.leaderHost();
       if (leader === undefined || !this.converged(leader)) continue;
       if (probe === null) {
@@ -467,7 +556,7 @@ export class Simulation {
   }
 
   describe(): string {
-    return this.hosts
+    return this.inService
       .map((h) => {
         const n = h.node;
         if (n === null) return `${h.id}: down`;
@@ -477,38 +566,13 @@ export class Simulation {
   }
 }
 
-/** Seqno 1: the initial configuration; seqno 2: a signature over it (view 2). */
-function genesisEntries(members: readonly NodeId[]): RaftEntry[] {
-  const text = new TextEncoder().encode(members.join(","));
-  const config = concatBytes([Uint8Array.of(TAG_CONFIG), text]);
-  // The signature at 2 signs CCF's tree over leaf 0 (32 zero bytes) and the leaf of seqno 1.
-  const tree = newHistoryTree();
-  tree.append(sha256(config));
-  const root = tree.root();
-  return [
-    {
-      seqno: 1 as Seqno,
-      view: START_VIEW,
-      isSignature: false,
-      configuration: [...members],
-      payload: config,
-    },
-    {
-      seqno: 2 as Seqno,
-      view: START_VIEW,
-      isSignature: true,
-      payload: concatBytes([Uint8Array.of(TAG_SIGNATURE), root]),
-    },
-  ];
-}
-
 /** Runs one simulation; on failure rethrows with the replay command appended. */
 export function runSimulation(options: SimOptions): SimStats {
   const sim = new Simulation(options);
   try {
     return sim.run();
   } catch (error) {
-    const replay = replayCommand(options.seed, options.steps, options.nodes ?? 5);
+    const replay = replayCommand(options);
     if (error instanceof InvariantViolation) {
       throw new InvariantViolation(error.invariant, `${error.message}\nreplay: ${replay}`);
     }
