@@ -7,8 +7,8 @@
  * Resolution (on create and on every new ballot): every stored ballot is re-run with vote(),
  * in member id order; a throwing ballot is a vote failure and is not counted. A node evaluates
  * the ballots before the transaction, off its event loop (planBallot, then submitBallot with
- * their BallotVotes); vote() through the runner remains for callers that run them inline. Then resolve()
- * decides: "Open", "Accepted" or "Rejected"; any other string or an exception is Failed. Once a
+ * their BallotVotes); vote() through the runner remains for callers that run them inline.
+ * Then resolve() decides: "Open", "Accepted" or "Rejected"; any other string or an exception is Failed. Once a
  * proposal leaves Open, final_votes and vote_failures are written and every OTHER non-Open
  * proposal is deleted from both tables; an Accepted proposal then runs apply().
  *
