@@ -8,9 +8,9 @@
  * in member id order; a throwing ballot is a vote failure and is not counted. A node evaluates
  * the ballots before the transaction, off its event loop (planBallot, then submitBallot with
  * their BallotVotes); vote() through the runner remains for callers that run them inline.
- * Then resolve() decides: "Open", "Accepted" or "Rejected"; any other string or an exception is Failed. Once a
- * proposal leaves Open, final_votes and vote_failures are written and every OTHER non-Open
- * proposal is deleted from both tables; an Accepted proposal then runs apply().
+ * Then resolve() decides: "Open", "Accepted" or "Rejected"; any other string or an exception
+ * is Failed. Once a proposal leaves Open, final_votes and vote_failures are written and every
+ * OTHER non-Open proposal is deleted from both tables; an Accepted proposal then runs apply().
  *
  * Invariant (as CCF): a proposal never ends a successful call in state Failed. A Failed
  * resolve() or apply() throws GovError(InternalError) and the caller discards the whole tx, so
