@@ -1,0 +1,231 @@
+/**
+ * Members' ballots run here, off the node's event loop: in a worker thread (ballot-worker.ts)
+ * with a QuickJS module of its own. A ballot is code a single member supplies; a governance
+ * request must not let it stall the node (heartbeats, /node/state) or grow the node's memory.
+ *
+ * - One warm worker: started ahead (`warm`), reused for every ballot while it stays healthy, so
+ *   its start-up (loading QuickJS) is not paid per ballot.
+ * - Jobs run one at a time, in order; each ballot of a job is evaluated exactly once.
+ * - A watchdog on this thread gives every ballot its deadline plus `graceMs`; past that the
+ *   worker is terminated, whatever the guest is doing (even inside one long C call, where
+ *   QuickJS's interrupt handler is not polled), and the ballot is a timeout.
+ * - A worker that hit a limit (time, memory, stack), grew past `recycleBytes` or died (e.g. V8's
+ *   heap limit of the thread) is terminated, which frees its WASM memory (WASM memory never
+ *   shrinks otherwise), and a fresh worker takes over the job's remaining ballots.
+ *
+ * Outcomes are CCF's vote failures: "Operation took too long to complete." for time, "Out of
+ * memory." for memory, "Exception thrown: InternalError: stack overflow" for the stack.
+ */
+import type { Worker } from "node:worker_threads";
+import type { JsCallOutcome } from "../gov/constitution-runner.js";
+import type { WriteSet } from "../kv/write-set.js";
+import { CcfError } from "../base/errors.js";
+import { startWorker } from "../platform/workers.js";
+import type { BallotJobMessage, BallotWorkerData, BallotWorkerMessage } from "./ballot-protocol.js";
+import { OUT_OF_MEMORY_REASON, TIMEOUT_REASON } from "./constitution.js";
+import { DEFAULT_JS_LIMITS, type JsLimits, resolveLimits } from "./sandbox.js";
+
+const BALLOT_WORKER = new URL("./ballot-worker.ts", import.meta.url);
+
+export interface BallotJob {
+  /** What the ballots may read (ballot-view.ts). */
+  readonly view: WriteSet;
+  readonly proposal: string;
+  readonly proposerId: string;
+  /** Ballot sources, evaluated in this order. */
+  readonly ballots: readonly string[];
+}
+
+export interface BallotPoolOptions {
+  /** Overrides of DEFAULT_JS_LIMITS for each ballot. */
+  readonly limits?: Partial<JsLimits>;
+  /** How long past a ballot's deadline the watchdog waits before terminating the worker. */
+  readonly graceMs?: number;
+  /** A worker whose WASM memory is larger than this after a ballot is replaced. */
+  readonly recycleBytes?: number;
+  readonly log?: (line: string) => void;
+}
+
+export enum BallotPoolErrorCode {
+  /** evaluate() after close(). */
+  Closed = "Closed",
+  /** The worker exited before it was ready (it could not load its module). */
+  WorkerStartFailed = "WorkerStartFailed",
+}
+export type BallotPoolErrorType =
+  | { code: BallotPoolErrorCode.Closed }
+  | { code: BallotPoolErrorCode.WorkerStartFailed; exitCode: number };
+export class BallotPoolError extends CcfError<BallotPoolErrorType> {}
+
+export const DEFAULT_GRACE_MS = 250;
+const DEFAULT_RECYCLE_BYTES = 64 * 1024 * 1024;
+/** V8 limits of the worker thread itself (its own JS, the job's view); WASM is apart. */
+const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
+
+interface WorkerSlot {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
+  /** The last 'error' the thread emitted (before it exits). */
+  error: Error | null;
+}
+
+export class BallotPool {
+  private readonly limits: JsLimits;
+  private readonly graceMs: number;
+  private readonly recycleBytes: number;
+  private slot: WorkerSlot | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextJobId = 1;
+  private closed = false;
+  /** How many workers were started, the first included (replacements = started - 1). */
+  started = 0;
+
+  constructor(private readonly options: BallotPoolOptions = {}) {
+    this.limits = resolveLimits(DEFAULT_JS_LIMITS, options.limits);
+    this.graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+    this.recycleBytes = options.recycleBytes ?? DEFAULT_RECYCLE_BYTES;
+  }
+
+  /** Starts the worker now, so that the first ballot does not wait for it. */
+  warm(): void {
+    this.acquire();
+  }
+
+  /** The outcome of each ballot of `job`, in order. Jobs run one after the other. */
+  evaluate(job: BallotJob): Promise<JsCallOutcome<boolean>[]> {
+    const run = this.queue.then(() => this.runJob(job));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Terminates the worker; later evaluations fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const slot = this.slot;
+    this.slot = null;
+    await slot?.worker.terminate();
+  }
+
+  private async runJob(job: BallotJob): Promise<JsCallOutcome<boolean>[]> {
+    const outcomes: JsCallOutcome<boolean>[] = [];
+    let start = 0;
+    while (start < job.ballots.length) {
+      const slot = this.acquire();
+      // Referenced while a job needs it (a caller awaiting only this must keep the process up).
+      slot.worker.ref();
+      try {
+        await slot.ready;
+        start = await this.runOn(slot, job, start, outcomes);
+      } finally {
+        slot.worker.unref();
+      }
+    }
+    return outcomes;
+  }
+
+  /** The current worker, started if there is none. */
+  private acquire(): WorkerSlot {
+    if (this.closed) {
+      throw new BallotPoolError({ code: BallotPoolErrorCode.Closed }, "the ballot pool is closed");
+    }
+    if (this.slot !== null) return this.slot;
+    const data: BallotWorkerData = { limits: this.limits, recycleBytes: this.recycleBytes };
+    const worker = startWorker(BALLOT_WORKER, data, [], WORKER_RESOURCE_LIMITS);
+    worker.unref();
+    this.started++;
+    const ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (message: BallotWorkerMessage) => {
+        if (message.kind !== "ready") return;
+        worker.off("message", onMessage);
+        resolve();
+      };
+      worker.on("message", onMessage);
+      worker.once("exit", (exitCode) =>
+        reject(
+          new BallotPoolError(
+            { code: BallotPoolErrorCode.WorkerStartFailed, exitCode },
+            `the ballot worker exited (${exitCode}) before it was ready`,
+          ),
+        ),
+      );
+    });
+    const slot: WorkerSlot = { worker, ready, error: null };
+    // Without a listener, a thread's error would be thrown on this thread.
+    worker.on("error", (error) => {
+      slot.error = error;
+      this.options.log?.(`ballot worker failed: ${error.message}`);
+    });
+    worker.once("exit", () => {
+      if (this.slot === slot) this.slot = null;
+    });
+    ready.catch(() => undefined);
+    this.slot = slot;
+    return slot;
+  }
+
+  /** Terminates `slot`'s worker and starts its replacement (unless closed). */
+  private replace(slot: WorkerSlot): void {
+    if (this.slot === slot) this.slot = null;
+    void slot.worker.terminate();
+    if (!this.closed) this.warm();
+  }
+
+  /**
+   * Runs `job` from `start` on `slot`, filling `outcomes`; resolves with the index of the first
+   * ballot still to run (the job's length when done). A limit hit, the watchdog or the worker's
+   * death ends the run early, after recording the ballot it was on, and replaces the worker.
+   */
+  private runOn(
+    slot: WorkerSlot,
+    job: BallotJob,
+    start: number,
+    outcomes: JsCallOutcome<boolean>[],
+  ): Promise<number> {
+    const id = this.nextJobId++;
+    const { worker } = slot;
+    return new Promise<number>((resolve) => {
+      let index = start;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(onWatchdog, this.limits.deadlineMs + this.graceMs);
+      };
+      const finish = (next: number, replace: boolean) => {
+        clearTimeout(timer);
+        worker.off("message", onMessage);
+        worker.off("exit", onExit);
+        if (replace) this.replace(slot);
+        resolve(next);
+      };
+      const onMessage = (message: BallotWorkerMessage) => {
+        if (message.kind !== "vote" || message.id !== id) return;
+        outcomes[message.index] = message.outcome;
+        index = message.index + 1;
+        if (message.recycle || index === job.ballots.length) finish(index, message.recycle);
+        else arm();
+      };
+      const onWatchdog = () => {
+        this.options.log?.(`ballot ${index} passed its deadline: terminating its worker`);
+        outcomes[index] = { kind: "error", reason: TIMEOUT_REASON };
+        finish(index + 1, true);
+      };
+      const onExit = () => {
+        outcomes[index] = deathOutcome(slot.error);
+        finish(index + 1, true);
+      };
+      worker.on("message", onMessage);
+      worker.once("exit", onExit);
+      const message: BallotJobMessage = { kind: "job", id, ...job, start };
+      worker.postMessage(message);
+      arm();
+    });
+  }
+}
+
+/** The vote failure of a ballot whose worker died under it. */
+function deathOutcome(error: Error | null): JsCallOutcome<boolean> {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "ERR_WORKER_OUT_OF_MEMORY") return { kind: "error", reason: OUT_OF_MEMORY_REASON };
+  const why = error === null ? "it exited" : error.message;
+  return { kind: "error", reason: `Exception thrown: the ballot's worker failed: ${why}` };
+}

@@ -1,0 +1,78 @@
+/**
+ * Ballot worker thread (ballot-pool.ts): evaluates members' ballots with a QuickJS module of its
+ * own, so that whatever a ballot does happens off the node's event loop and in WASM memory that
+ * is freed when the pool terminates this thread.
+ *
+ * Protocol: once its module is loaded it posts `ready`; for each job it applies the job's view
+ * (ballot-view.ts) to a store of its own, then runs the ballots from `start` in order, each in a
+ * fresh runtime under the sandbox's limits (QuickJsConstitution.vote), posting one `vote` per
+ * ballot. A vote that says `recycle` is its last word on the job: the module may be spent (a
+ * limit was hit, it grew, or it was discarded), and the pool replaces this thread before the
+ * job's remaining ballots run. The pool's watchdog covers what the limits cannot stop.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { assert } from "../base/assert.js";
+import { isForeignError } from "../base/errors.js";
+import type { JsCallOutcome } from "../gov/constitution-runner.js";
+import { storeOfView } from "./ballot-view.js";
+import { OUT_OF_MEMORY_REASON, QuickJsConstitution, TIMEOUT_REASON } from "./constitution.js";
+import type { GovHost } from "./gov-globals.js";
+import { getQuickJS, isDiscarded, wasmBytes } from "./quickjs.js";
+import {
+  type BallotJobMessage,
+  type BallotWorkerData,
+  type BallotWorkerMessage,
+  STACK_OVERFLOW_REASON,
+} from "./ballot-protocol.js";
+
+/** Failures after which the module is not trusted to be compact or sound. */
+const SPENDING_REASONS: ReadonlySet<string> = new Set([
+  TIMEOUT_REASON,
+  OUT_OF_MEMORY_REASON,
+  STACK_OVERFLOW_REASON,
+]);
+
+/** Ballots never reach ccf.node or ccf.network: those exist in apply only. */
+const NO_GOV_HOST: GovHost = new Proxy({} as GovHost, {
+  get: () => () => assert(false, "a ballot reached the governance host"),
+});
+
+const data = workerData as BallotWorkerData;
+const quickjs = await getQuickJS();
+const runner = new QuickJsConstitution(quickjs, null, { host: NO_GOV_HOST, limits: data.limits });
+
+/** One ballot's outcome, and whether the module may be spent after it (module comment). */
+function vote(
+  job: BallotJobMessage,
+  ballot: string,
+): { outcome: JsCallOutcome<boolean>; spent: boolean } {
+  let outcome: JsCallOutcome<boolean>;
+  try {
+    outcome = runner.vote(storeOfView(job.view).begin(), ballot, job.proposal, job.proposerId);
+  } catch (err: unknown) {
+    // QuickJS failing in a way the sandbox does not classify (e.g. an abort while freeing the
+    // runtime): the ballot's failure, and this module is not used again. Our own errors
+    // (assertions, typed errors) still propagate and end the thread.
+    if (!isForeignError(err)) throw err;
+    return { outcome: { kind: "error", reason: `Exception thrown: ${err.message}` }, spent: true };
+  }
+  const limitHit = outcome.kind === "error" && SPENDING_REASONS.has(outcome.reason);
+  const spent = limitHit || isDiscarded(quickjs) || wasmBytes(quickjs) > data.recycleBytes;
+  return { outcome, spent };
+}
+
+parentPort!.on("message", (job: BallotJobMessage) => {
+  for (let index = job.start; index < job.ballots.length; index++) {
+    const { outcome, spent } = vote(job, job.ballots[index]!);
+    const message: BallotWorkerMessage = {
+      kind: "vote",
+      id: job.id,
+      index,
+      outcome,
+      recycle: spent,
+    };
+    parentPort!.postMessage(message);
+    if (spent) return;
+  }
+});
+parentPort!.postMessage({ kind: "ready" } satisfies BallotWorkerMessage);
