@@ -4,7 +4,9 @@
  * request must not let it stall the node (heartbeats, /node/state) or grow the node's memory.
  *
  * - One warm worker: started ahead (`warm`), reused for every ballot while it stays healthy, so
- *   its start-up (loading QuickJS) is not paid per ballot.
+ *   its start-up (loading QuickJS) is not paid per ballot; and one spare, started ahead too, so
+ *   that replacing a worker after a hostile ballot costs the next ballot no start-up either
+ *   (a start takes ~50 ms from the bundle, seconds from source on a busy machine).
  * - Jobs run one at a time, in order; each ballot of a job is evaluated exactly once.
  * - A watchdog on this thread gives every ballot its deadline plus `graceMs`; past that the
  *   worker is terminated, whatever the guest is doing (even inside one long C call, where
@@ -74,6 +76,8 @@ export class BallotPool {
   private readonly graceMs: number;
   private readonly recycleBytes: number;
   private slot: WorkerSlot | null = null;
+  /** Started ahead, to replace `slot` at once. */
+  private spare: WorkerSlot | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private nextJobId = 1;
   private closed = false;
@@ -86,7 +90,7 @@ export class BallotPool {
     this.recycleBytes = options.recycleBytes ?? DEFAULT_RECYCLE_BYTES;
   }
 
-  /** Starts the worker now, so that the first ballot does not wait for it. */
+  /** Starts the worker and its spare now, so that no ballot waits for them. */
   warm(): void {
     this.acquire();
   }
@@ -98,12 +102,13 @@ export class BallotPool {
     return run;
   }
 
-  /** Terminates the worker; later evaluations fail. */
+  /** Terminates the workers; later evaluations fail. */
   async close(): Promise<void> {
     this.closed = true;
-    const slot = this.slot;
+    const slots = [this.slot, this.spare];
     this.slot = null;
-    await slot?.worker.terminate();
+    this.spare = null;
+    await Promise.all(slots.map((slot) => slot?.worker.terminate()));
   }
 
   private async runJob(job: BallotJob): Promise<JsCallOutcome<boolean>[]> {
@@ -123,12 +128,20 @@ export class BallotPool {
     return outcomes;
   }
 
-  /** The current worker, started if there is none. */
+  /** The current worker (the spare, or a new one, if there is none); keeps a spare started. */
   private acquire(): WorkerSlot {
     if (this.closed) {
       throw new BallotPoolError({ code: BallotPoolErrorCode.Closed }, "the ballot pool is closed");
     }
-    if (this.slot !== null) return this.slot;
+    if (this.slot === null) {
+      this.slot = this.spare ?? this.spawn();
+      this.spare = null;
+    }
+    this.spare ??= this.spawn();
+    return this.slot;
+  }
+
+  private spawn(): WorkerSlot {
     const data: BallotWorkerData = { limits: this.limits, recycleBytes: this.recycleBytes };
     const worker = startWorker(BALLOT_WORKER, data, [], WORKER_RESOURCE_LIMITS);
     worker.unref();
@@ -157,9 +170,9 @@ export class BallotPool {
     });
     worker.once("exit", () => {
       if (this.slot === slot) this.slot = null;
+      if (this.spare === slot) this.spare = null;
     });
     ready.catch(() => undefined);
-    this.slot = slot;
     return slot;
   }
 
