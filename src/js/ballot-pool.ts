@@ -61,6 +61,8 @@ export class BallotPoolError extends CcfError<BallotPoolErrorType> {}
 
 export const DEFAULT_GRACE_MS = 250;
 const DEFAULT_RECYCLE_BYTES = 64 * 1024 * 1024;
+/** The worker runs below the node's thread, whatever the ballot does (and while it starts). */
+const BALLOT_THREAD_NICE = 15;
 /** V8 limits of the worker thread itself (its own JS, the job's view); WASM is apart. */
 const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
 
@@ -143,7 +145,10 @@ export class BallotPool {
 
   private spawn(): WorkerSlot {
     const data: BallotWorkerData = { limits: this.limits, recycleBytes: this.recycleBytes };
-    const worker = startWorker(BALLOT_WORKER, data, [], WORKER_RESOURCE_LIMITS);
+    const worker = startWorker(BALLOT_WORKER, data, [], {
+      resourceLimits: WORKER_RESOURCE_LIMITS,
+      nice: BALLOT_THREAD_NICE,
+    });
     worker.unref();
     this.started++;
     const ready = new Promise<void>((resolve, reject) => {

@@ -8,7 +8,9 @@
  * fresh runtime under the sandbox's limits (QuickJsConstitution.vote), posting one `vote` per
  * ballot. A vote that says `recycle` is its last word on the job: the module may be spent (a
  * limit was hit, it grew, or it was discarded), and the pool replaces this thread before the
- * job's remaining ballots run. The pool's watchdog covers what the limits cannot stop.
+ * job's remaining ballots run. The pool's watchdog covers what the limits cannot stop. The
+ * pool starts the thread at a lower priority than the node's (nice 15, where the OS allows it),
+ * so a ballot spinning until its deadline does not take the CPU from heartbeats and requests.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { assert } from "../base/assert.js";

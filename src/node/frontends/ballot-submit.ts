@@ -35,6 +35,8 @@ export const BALLOT_ATTEMPTS_MAX = 3;
 /** Evaluates ballots off the node's thread (js/ballot-pool.ts's BallotPool). */
 export interface BallotEvaluator {
   evaluate(job: BallotJob): Promise<readonly JsCallOutcome<boolean>[]>;
+  /** Gets ready for ballots ahead of the first (starts the pool's workers). */
+  warm(): void;
 }
 
 export interface BallotSubmission {

@@ -184,9 +184,12 @@ function registerProposalCreate(
   router: Router,
   node: NodeContext,
   runner: ConstitutionRunner,
+  evaluator: BallotEvaluator,
 ): void {
-  govRoute(router, "POST", "/gov/members/proposals:create", (request) =>
-    memberWrite(node, request, "proposal", true, (tx, caller) => {
+  govRoute(router, "POST", "/gov/members/proposals:create", (request) => {
+    // Ballots follow proposals: the primary starts its ballot workers now, not at boot.
+    if (node.raft.isLeader) evaluator.warm();
+    return memberWrite(node, request, "proposal", true, (tx, caller) => {
       const root = node.history.rootForNextSignature();
       const proposalId = proposalIdOf(root, caller.govRequest.signature);
       checkProposalReplay(tx, caller, proposalId, node.clock.realtimeMs());
@@ -198,8 +201,8 @@ function registerProposalCreate(
           body,
         }) as unknown as JsonBody,
       );
-    }),
-  );
+    });
+  });
 }
 
 /** Withdrawing a proposal and submitting a ballot: the member COSE writes on one proposal. */
@@ -504,7 +507,7 @@ export function registerGovEndpoints(
     info: { title: "Consortia governance", version: "2024-07-01" },
     paths: {},
   }));
-  registerProposalCreate(router, node, runner);
+  registerProposalCreate(router, node, runner, evaluator);
   registerProposalReads(router, node);
   registerProposalActions(router, node, runner, evaluator);
   registerMemberEndpoints(router, node);

@@ -5,6 +5,7 @@
 // the governance tables copied into the view, read-only.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { utf8 } from "../../../src/base/bytes.js";
 import { Store } from "../../../src/kv/store.js";
 import { BallotPool, type BallotJob } from "../../../src/js/ballot-pool.js";
@@ -133,4 +134,26 @@ test("the view's stamp changes with a write to a gov map, not with a signature's
   gov.rw(GOV_MAP).set(utf8("m2"), utf8("b"));
   assert.equal(store.commit(gov).kind, "committed");
   assert.notEqual(ballotViewStamp(store.begin()), before);
+});
+
+/** The nice value of each thread of this process (Linux: /proc/self/task/<tid>/stat, field 19). */
+function threadNiceValues(): number[] {
+  return readdirSync("/proc/self/task").map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  });
+}
+
+test("the workers run below the node's thread: nice 15", async () => {
+  const before = threadNiceValues().filter((nice) => nice === 15).length;
+  const own = new BallotPool();
+  try {
+    own.warm();
+    await own.evaluate(job([GOOD]));
+    const after = threadNiceValues().filter((nice) => nice === 15).length;
+    assert.ok(after >= before + 1, `threads at nice 15: ${before} before, ${after} after`);
+    assert.equal(threadNiceValues()[0], 0, "the main thread keeps its priority");
+  } finally {
+    await own.close();
+  }
 });

@@ -104,6 +104,7 @@ function outcomeOf(ballot: string): JsCallOutcome<boolean> {
 class FakeEvaluator implements BallotEvaluator {
   readonly jobs: BallotJob[] = [];
   constructor(private readonly meanwhile: (call: number) => void = () => {}) {}
+  warm(): void {}
   async evaluate(job: BallotJob): Promise<JsCallOutcome<boolean>[]> {
     this.jobs.push(job);
     await new Promise((resolve) => setImmediate(resolve));
