@@ -11,9 +11,12 @@
  * - A watchdog on this thread gives every ballot its deadline plus `graceMs`; past that the
  *   worker is terminated, whatever the guest is doing (even inside one long C call, where
  *   QuickJS's interrupt handler is not polled), and the ballot is a timeout.
- * - A worker that hit a limit (time, memory, stack), grew past `recycleBytes` or died (e.g. V8's
- *   heap limit of the thread) is terminated, which frees its WASM memory (WASM memory never
- *   shrinks otherwise), and a fresh worker takes over the job's remaining ballots.
+ * - A worker the watchdog stopped, that died (e.g. V8's heap limit of the thread) or whose
+ *   module may be unsound is replaced at once: the spare takes over the job's remaining
+ *   ballots. One that hit a limit cleanly (QuickJS's own deadline, memory or stack) or grew
+ *   past `recycleBytes` is sound but large: it keeps serving until the spare is ready, then is
+ *   terminated between jobs. Terminating a worker frees its WASM memory, which otherwise never
+ *   shrinks.
  *
  * Outcomes are CCF's vote failures: "Operation took too long to complete." for time, "Out of
  * memory." for memory, "Exception thrown: InternalError: stack overflow" for the stack.
@@ -61,8 +64,12 @@ export class BallotPoolError extends CcfError<BallotPoolErrorType> {}
 
 export const DEFAULT_GRACE_MS = 250;
 const DEFAULT_RECYCLE_BYTES = 64 * 1024 * 1024;
-/** The worker runs below the node's thread, whatever the ballot does (and while it starts). */
-const BALLOT_THREAD_NICE = 15;
+/**
+ * The workers run below the node's thread, whatever the ballot does (and while they start).
+ * Not far below: on a saturated machine a thread at nice 15 gets ~1/28 of a nice-0 thread's
+ * share, and an honest ballot would miss its (wall-clock) deadline; at 5 it gets ~1/3.
+ */
+export const BALLOT_THREAD_NICE = 5;
 /** V8 limits of the worker thread itself (its own JS, the job's view); WASM is apart. */
 const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
 
@@ -71,6 +78,10 @@ interface WorkerSlot {
   readonly ready: Promise<void>;
   /** The last 'error' the thread emitted (before it exits). */
   error: Error | null;
+  /** Whether `ready` resolved. */
+  isReady: boolean;
+  /** Sound but to be replaced once the spare is ready (module comment). */
+  retiring: boolean;
 }
 
 export class BallotPool {
@@ -83,6 +94,8 @@ export class BallotPool {
   private queue: Promise<unknown> = Promise.resolve();
   private nextJobId = 1;
   private closed = false;
+  /** Whether a job is running (a retiring worker is swapped only between jobs). */
+  private busy = false;
   /** How many workers were started, the first included (replacements = started - 1). */
   started = 0;
 
@@ -116,18 +129,32 @@ export class BallotPool {
   private async runJob(job: BallotJob): Promise<JsCallOutcome<boolean>[]> {
     const outcomes: JsCallOutcome<boolean>[] = [];
     let start = 0;
-    while (start < job.ballots.length) {
-      const slot = this.acquire();
-      // Referenced while a job needs it (a caller awaiting only this must keep the process up).
-      slot.worker.ref();
-      try {
-        await slot.ready;
-        start = await this.runOn(slot, job, start, outcomes);
-      } finally {
-        slot.worker.unref();
+    this.swapIfRetiring();
+    this.busy = true;
+    try {
+      while (start < job.ballots.length) {
+        const slot = this.acquire();
+        // Referenced while a job needs it (a caller awaiting only this must keep the process up).
+        slot.worker.ref();
+        try {
+          await slot.ready;
+          start = await this.runOn(slot, job, start, outcomes);
+        } finally {
+          slot.worker.unref();
+        }
       }
+    } finally {
+      this.busy = false;
     }
+    this.swapIfRetiring();
     return outcomes;
+  }
+
+  /** Between jobs: a retiring worker gives way to a ready spare, and is terminated. */
+  private swapIfRetiring(): void {
+    const slot = this.slot;
+    if (this.busy || slot === null || !slot.retiring || this.spare?.isReady !== true) return;
+    this.replace(slot);
   }
 
   /** The current worker (the spare, or a new one, if there is none); keeps a spare started. */
@@ -167,7 +194,14 @@ export class BallotPool {
         ),
       );
     });
-    const slot: WorkerSlot = { worker, ready, error: null };
+    const slot: WorkerSlot = { worker, ready, error: null, isReady: false, retiring: false };
+    ready.then(
+      () => {
+        slot.isReady = true;
+        this.swapIfRetiring();
+      },
+      () => undefined,
+    );
     // Without a listener, a thread's error would be thrown on this thread.
     worker.on("error", (error) => {
       slot.error = error;
@@ -177,7 +211,6 @@ export class BallotPool {
       if (this.slot === slot) this.slot = null;
       if (this.spare === slot) this.spare = null;
     });
-    ready.catch(() => undefined);
     return slot;
   }
 
@@ -190,8 +223,9 @@ export class BallotPool {
 
   /**
    * Runs `job` from `start` on `slot`, filling `outcomes`; resolves with the index of the first
-   * ballot still to run (the job's length when done). A limit hit, the watchdog or the worker's
-   * death ends the run early, after recording the ballot it was on, and replaces the worker.
+   * ballot still to run (the job's length when done). An unsound module, the watchdog or the
+   * worker's death ends the run early, after recording the ballot it was on, and replaces the
+   * worker.
    */
   private runOn(
     slot: WorkerSlot,
@@ -219,7 +253,9 @@ export class BallotPool {
         if (message.kind !== "vote" || message.id !== id) return;
         outcomes[message.index] = message.outcome;
         index = message.index + 1;
-        if (message.recycle || index === job.ballots.length) finish(index, message.recycle);
+        if (message.spent === "retire") slot.retiring = true;
+        const unsound = message.spent === "unsound";
+        if (unsound || index === job.ballots.length) finish(index, unsound);
         else arm();
       };
       const onWatchdog = () => {

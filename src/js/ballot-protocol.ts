@@ -30,7 +30,12 @@ export type BallotWorkerMessage =
       readonly id: number;
       readonly index: number;
       readonly outcome: JsCallOutcome<boolean>;
-      readonly recycle: boolean;
+      /**
+       * "unsound": the module may be broken; this was the thread's last vote of the job, and it
+       * must be replaced before the rest runs. "retire": the module is sound but large (a limit
+       * was hit, or it grew): it keeps serving until its replacement is ready, then goes.
+       */
+      readonly spent: "unsound" | "retire" | null;
     };
 
 /** The reason of a guest stopped by its stack limit (as QuickJsConstitution reports it). */

@@ -6,10 +6,11 @@
  * Protocol: once its module is loaded it posts `ready`; for each job it applies the job's view
  * (ballot-view.ts) to a store of its own, then runs the ballots from `start` in order, each in a
  * fresh runtime under the sandbox's limits (QuickJsConstitution.vote), posting one `vote` per
- * ballot. A vote that says `recycle` is its last word on the job: the module may be spent (a
- * limit was hit, it grew, or it was discarded), and the pool replaces this thread before the
- * job's remaining ballots run. The pool's watchdog covers what the limits cannot stop. The
- * pool starts the thread at a lower priority than the node's (nice 15, where the OS allows it),
+ * ballot. A vote says whether the module is spent (BallotWorkerMessage): "unsound" (a host
+ * failure, a discarded module) is the thread's last word on the job, the pool replaces it
+ * before the job's remaining ballots run; "retire" (a limit was hit or the memory grew: large
+ * but sound) lets it go on until its replacement is ready. The pool's watchdog covers what the limits cannot stop. The
+ * pool starts the thread at a lower priority than the node's (nice 5, where the OS allows it),
  * so a ballot spinning until its deadline does not take the CPU from heartbeats and requests.
  */
 import { parentPort, workerData } from "node:worker_threads";
@@ -43,11 +44,13 @@ const data = workerData as BallotWorkerData;
 const quickjs = await getQuickJS();
 const runner = new QuickJsConstitution(quickjs, null, { host: NO_GOV_HOST, limits: data.limits });
 
-/** One ballot's outcome, and whether the module may be spent after it (module comment). */
+type Spent = "unsound" | "retire" | null;
+
+/** One ballot's outcome, and whether the module is spent after it (module comment). */
 function vote(
   job: BallotJobMessage,
   ballot: string,
-): { outcome: JsCallOutcome<boolean>; spent: boolean } {
+): { outcome: JsCallOutcome<boolean>; spent: Spent } {
   let outcome: JsCallOutcome<boolean>;
   try {
     outcome = runner.vote(storeOfView(job.view).begin(), ballot, job.proposal, job.proposerId);
@@ -56,25 +59,21 @@ function vote(
     // runtime): the ballot's failure, and this module is not used again. Our own errors
     // (assertions, typed errors) still propagate and end the thread.
     if (!isForeignError(err)) throw err;
-    return { outcome: { kind: "error", reason: `Exception thrown: ${err.message}` }, spent: true };
+    const reason = `Exception thrown: ${err.message}`;
+    return { outcome: { kind: "error", reason }, spent: "unsound" };
   }
+  if (isDiscarded(quickjs)) return { outcome, spent: "unsound" };
   const limitHit = outcome.kind === "error" && SPENDING_REASONS.has(outcome.reason);
-  const spent = limitHit || isDiscarded(quickjs) || wasmBytes(quickjs) > data.recycleBytes;
-  return { outcome, spent };
+  const retire = limitHit || wasmBytes(quickjs) > data.recycleBytes;
+  return { outcome, spent: retire ? "retire" : null };
 }
 
 parentPort!.on("message", (job: BallotJobMessage) => {
   for (let index = job.start; index < job.ballots.length; index++) {
     const { outcome, spent } = vote(job, job.ballots[index]!);
-    const message: BallotWorkerMessage = {
-      kind: "vote",
-      id: job.id,
-      index,
-      outcome,
-      recycle: spent,
-    };
+    const message: BallotWorkerMessage = { kind: "vote", id: job.id, index, outcome, spent };
     parentPort!.postMessage(message);
-    if (spent) return;
+    if (spent === "unsound") return;
   }
 });
 parentPort!.postMessage({ kind: "ready" } satisfies BallotWorkerMessage);

@@ -72,8 +72,9 @@ export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Pro
     log: (level, message) => deps.log(`[constitution ${level}] ${message}`),
   });
   // Members' ballots run in a worker, never on this thread (js/ballot-pool.ts).
-  // Started by the first proposal on the primary (gov-endpoints.ts), not at boot.
+  // Started now (at a low priority), so that a node that becomes primary has its workers ready.
   const ballots = new BallotPool({ log: (line) => deps.log(`[ballots] ${line}`) });
+  ballots.warm();
   node.onStop(() => ballots.close());
   registerGovEndpoints(node.router, node, withGovHost(constitution, govHost), ballots);
 }

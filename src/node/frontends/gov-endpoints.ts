@@ -187,7 +187,7 @@ function registerProposalCreate(
   evaluator: BallotEvaluator,
 ): void {
   govRoute(router, "POST", "/gov/members/proposals:create", (request) => {
-    // Ballots follow proposals: the primary starts its ballot workers now, not at boot.
+    // Ballots follow proposals: the ballot workers must be up (again, if they failed to start).
     if (node.raft.isLeader) evaluator.warm();
     return memberWrite(node, request, "proposal", true, (tx, caller) => {
       const root = node.history.rootForNextSignature();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { utf8 } from "../../../src/base/bytes.js";
 import { Store } from "../../../src/kv/store.js";
-import { BallotPool, type BallotJob } from "../../../src/js/ballot-pool.js";
+import { BALLOT_THREAD_NICE, BallotPool, type BallotJob } from "../../../src/js/ballot-pool.js";
 import { ballotViewStamp, readBallotView } from "../../../src/js/ballot-view.js";
 import { STACK_OVERFLOW_REASON } from "../../../src/js/ballot-protocol.js";
 import { OUT_OF_MEMORY_REASON, TIMEOUT_REASON } from "../../../src/js/constitution.js";
@@ -55,6 +55,10 @@ async function withLag<T>(f: () => Promise<T>): Promise<{ result: T; maxLagMs: n
   }
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function reasonOf(outcome: JsCallOutcome<boolean> | undefined): string {
   assert.equal(outcome?.kind, "error", JSON.stringify(outcome));
   return outcome.kind === "error" ? outcome.reason : "";
@@ -76,9 +80,12 @@ test("hostile ballots are vote failures in bounded time, and the node's thread k
   assert.equal(reasonOf(result[1]), TIMEOUT_REASON);
   assert.equal(reasonOf(result[2]), STACK_OVERFLOW_REASON);
   assert.deepEqual(result[3], { kind: "ok", value: true });
-  // Three limit hits: three workers replaced, each ballot run once (4 outcomes, in order).
+  // Each ballot ran once (4 outcomes, in order); the worker that hit the limits is retired
+  // once its spare is ready: a worker and its spare at first, then at least one more spare.
   assert.equal(result.length, 4);
-  assert.ok(pool.started >= 4, `${pool.started} workers started`);
+  const retiredBy = performance.now() + 20_000;
+  while (pool.started < 3 && performance.now() < retiredBy) await sleep(50);
+  assert.ok(pool.started >= 3, `${pool.started} workers started`);
   // Generous for a shared machine; on this thread the infinite loop alone would stall 1000 ms.
   assert.ok(maxLagMs < 750, `this thread stalled for ${maxLagMs.toFixed(0)} ms`);
   assert.ok(elapsedMs < 30_000, `${elapsedMs.toFixed(0)} ms for four ballots`);
@@ -144,14 +151,18 @@ function threadNiceValues(): number[] {
   });
 }
 
-test("the workers run below the node's thread: nice 15", async () => {
-  const before = threadNiceValues().filter((nice) => nice === 15).length;
+test("the workers run below the node's thread (nice BALLOT_THREAD_NICE)", async () => {
+  assert.ok(BALLOT_THREAD_NICE > 0);
+  const before = threadNiceValues().filter((nice) => nice === BALLOT_THREAD_NICE).length;
   const own = new BallotPool();
   try {
     own.warm();
     await own.evaluate(job([GOOD]));
-    const after = threadNiceValues().filter((nice) => nice === 15).length;
-    assert.ok(after >= before + 1, `threads at nice 15: ${before} before, ${after} after`);
+    const after = threadNiceValues().filter((nice) => nice === BALLOT_THREAD_NICE).length;
+    assert.ok(
+      after >= before + 1,
+      `threads at the workers' nice: ${before} before, ${after} after`,
+    );
     assert.equal(threadNiceValues()[0], 0, "the main thread keeps its priority");
   } finally {
     await own.close();
