@@ -9,9 +9,10 @@
  * ballot. A vote says whether the module is spent (BallotWorkerMessage): "unsound" (a host
  * failure, a discarded module) is the thread's last word on the job, the pool replaces it
  * before the job's remaining ballots run; "retire" (a limit was hit or the memory grew: large
- * but sound) lets it go on until its replacement is ready. The pool's watchdog covers what the limits cannot stop. The
- * pool starts the thread at a lower priority than the node's (nice 5, where the OS allows it),
- * so a ballot spinning until its deadline does not take the CPU from heartbeats and requests.
+ * but sound) lets it go on until its replacement is ready. The pool's watchdog covers what the
+ * limits cannot stop. The pool starts the thread at a lower priority than the node's (nice 5,
+ * where the OS allows it), so a ballot spinning until its deadline does not take the CPU from
+ * heartbeats and requests.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { assert } from "../base/assert.js";
