@@ -105,9 +105,9 @@ export class BallotPool {
     this.recycleBytes = options.recycleBytes ?? DEFAULT_RECYCLE_BYTES;
   }
 
-  /** Starts the worker and its spare now, so that no ballot waits for them. */
+  /** Starts the worker and its spare now, so that no ballot waits for them (unless closed). */
   warm(): void {
-    this.acquire();
+    if (!this.closed) this.acquire();
   }
 
   /** The outcome of each ballot of `job`, in order. Jobs run one after the other. */
@@ -218,7 +218,7 @@ export class BallotPool {
   private replace(slot: WorkerSlot): void {
     if (this.slot === slot) this.slot = null;
     void slot.worker.terminate();
-    if (!this.closed) this.warm();
+    this.warm();
   }
 
   /**

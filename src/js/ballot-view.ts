@@ -12,11 +12,13 @@
  *
  * The stamp names each of those maps with the seqno of its last write, plus the store's rollback
  * count: if it is unchanged when the ballot's result is recorded, nothing the ballot could have
- * read has changed since (gov-endpoints.ts redoes the evaluation otherwise). The maps the node
- * rewrites at every signature (signatures, the Merkle tree, COSE signatures) are in the view but
- * not in the stamp: a ballot reading them sees the last signature before it ran, as a ballot in
- * the recording transaction would have seen one a moment later; counting them would make every
- * evaluation longer than the signature interval stale.
+ * read has changed since (ballot-submit.ts redoes the evaluation otherwise). Two kinds of maps
+ * are in the view but not in the stamp: those the node rewrites at every signature (signatures,
+ * the Merkle tree, COSE signatures), and the bookkeeping every member request writes (each
+ * member's latest signed request, the proposals' replay window). A ballot reading them sees them
+ * as of its evaluation, as a ballot in the recording transaction would have seen them a moment
+ * later; counting them would make an evaluation stale whenever it overlaps a signature or any
+ * other member's request, and a stored ballot that runs to its deadline overlaps many.
  */
 import { GOV_TABLES_PREFIX, INTERNAL_TABLES_PREFIX, SERVICE_TABLES } from "../kv/service-tables.js";
 import { Store } from "../kv/store.js";
@@ -30,11 +32,13 @@ export const BALLOT_READABLE_PREFIXES: readonly string[] = [
   INTERNAL_TABLES_PREFIX,
 ];
 
-/** Maps the node writes at every signature: in the view, not in the stamp (module comment). */
-const SIGNATURE_MAPS: ReadonlySet<string> = new Set([
+/** In the view, not in the stamp (module comment). */
+const UNSTAMPED_MAPS: ReadonlySet<string> = new Set([
   SERVICE_TABLES.signatures,
   SERVICE_TABLES.tree,
   SERVICE_TABLES.coseSignatures,
+  SERVICE_TABLES.coseHistory,
+  SERVICE_TABLES.coseRecentProposals,
 ]);
 
 export interface BallotView {
@@ -65,12 +69,12 @@ export function readBallotView(tx: Tx): BallotView {
 
 /**
  * The version of what a ballot may read in `tx`'s store: the rollback count, then each readable
- * map but the signature ones with the seqno of its last write. Equal stamps: same contents.
+ * map but the unstamped ones with the seqno of its last write. Equal stamps: same contents.
  */
 export function ballotViewStamp(tx: Tx): string {
   const parts = [`rollbacks=${tx.rollbackEpoch}`];
   for (const name of readableMapNames(tx)) {
-    if (SIGNATURE_MAPS.has(name)) continue;
+    if (UNSTAMPED_MAPS.has(name)) continue;
     parts.push(`${name}@${tx.maps.get(name)?.seqno ?? 0}`);
   }
   return parts.join("\n");

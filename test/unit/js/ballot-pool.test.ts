@@ -128,13 +128,14 @@ test("ballots read governance tables from the view, cannot write them, and see n
   assert.match(reasonOf(write), /read-only/);
 });
 
-test("the view's stamp changes with a write to a gov map, not with a signature's maps", () => {
+test("the view's stamp changes with a write to a gov map, not with signatures or request bookkeeping", () => {
   const store = storeWith([[GOV_MAP, "m1", "a"]]);
   const before = ballotViewStamp(store.begin());
   const sign = store.begin();
   sign.rw("public:ccf.internal.signatures").set(utf8("k"), utf8("sig"));
   sign.rw("public:ccf.internal.tree").set(utf8("k"), utf8("tree"));
   sign.rw(APP_MAP).set(utf8("k"), utf8("v"));
+  sign.rw("public:ccf.gov.cose_history").set(utf8("m1"), utf8("request"));
   assert.equal(store.commit(sign).kind, "committed");
   assert.equal(ballotViewStamp(store.begin()), before);
   const gov = store.begin();
