@@ -18,6 +18,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { assert } from "../base/assert.js";
 import { isForeignError } from "../base/errors.js";
 import type { JsCallOutcome } from "../gov/constitution-runner.js";
+import type { Store } from "../kv/store.js";
 import { storeOfView } from "./ballot-view.js";
 import { OUT_OF_MEMORY_REASON, QuickJsConstitution, TIMEOUT_REASON } from "./constitution.js";
 import type { GovHost } from "./gov-globals.js";
@@ -50,11 +51,12 @@ type Spent = "unsound" | "retire" | null;
 /** One ballot's outcome, and whether the module is spent after it (module comment). */
 function vote(
   job: BallotJobMessage,
+  store: Store,
   ballot: string,
 ): { outcome: JsCallOutcome<boolean>; spent: Spent } {
   let outcome: JsCallOutcome<boolean>;
   try {
-    outcome = runner.vote(storeOfView(job.view).begin(), ballot, job.proposal, job.proposerId);
+    outcome = runner.vote(store.begin(), ballot, job.proposal, job.proposerId);
   } catch (err: unknown) {
     // QuickJS failing in a way the sandbox does not classify (e.g. an abort while freeing the
     // runtime): the ballot's failure, and this module is not used again. Our own errors
@@ -70,8 +72,10 @@ function vote(
 }
 
 parentPort!.on("message", (job: BallotJobMessage) => {
+  // One store for the job: each ballot reads it through a transaction of its own.
+  const store = storeOfView(job.view);
   for (let index = job.start; index < job.ballots.length; index++) {
-    const { outcome, spent } = vote(job, job.ballots[index]!);
+    const { outcome, spent } = vote(job, store, job.ballots[index]!);
     const message: BallotWorkerMessage = { kind: "vote", id: job.id, index, outcome, spent };
     parentPort!.postMessage(message);
     if (spent === "unsound") return;
