@@ -30,7 +30,7 @@ import {
   STACK_OVERFLOW_REASON,
 } from "./ballot-protocol.js";
 
-/** Failures after which the module is not trusted to be compact or sound. */
+/** Limits hit: the module is sound but may have grown to its cap, so it is retired. */
 const SPENDING_REASONS: ReadonlySet<string> = new Set([
   TIMEOUT_REASON,
   OUT_OF_MEMORY_REASON,
