@@ -15,6 +15,7 @@
  *    BALLOT_ATTEMPTS_MAX times, then answers as CCF does a transaction that kept conflicting
  *    (503 TransactionCommitAttemptsExceedLimit, Retry-After: 3).
  */
+import { assert } from "../../base/assert.js";
 import type { ConstitutionRunner, JsCallOutcome } from "../../gov/constitution-runner.js";
 import {
   type BallotPlan,
@@ -96,12 +97,9 @@ async function evaluate(
     proposerId: plan.proposerId,
     ballots: plan.ballots.map((b) => b.ballot),
   });
-  plan.ballots.forEach((b, i) => {
-    const outcome = outcomes[i];
-    votes.set(b.memberId, {
-      ballot: b.ballot,
-      outcome: outcome ?? { kind: "error", reason: "the ballot was not evaluated" },
-    });
-  });
+  assert(outcomes.length === plan.ballots.length, "every ballot has exactly one outcome");
+  plan.ballots.forEach((b, i) =>
+    votes.set(b.memberId, { ballot: b.ballot, outcome: outcomes[i]! }),
+  );
   return votes;
 }
