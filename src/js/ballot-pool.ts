@@ -4,9 +4,10 @@
  * request must not let it stall the node (heartbeats, /node/state) or grow the node's memory.
  *
  * - One warm worker: started ahead (`warm`), reused for every ballot while it stays healthy, so
- *   its start-up (loading QuickJS) is not paid per ballot; and one spare, started ahead too, so
- *   that replacing a worker after a hostile ballot costs the next ballot no start-up either
- *   (a start takes ~50 ms from the bundle, seconds from source on a busy machine).
+ *   its start-up (loading QuickJS) is not paid per ballot; and, from the first job on, one
+ *   spare, started ahead too, so that replacing a worker after a hostile ballot costs the next
+ *   ballot no start-up either (a start takes ~50 ms from the bundle, seconds from source on a
+ *   busy machine).
  * - Jobs run one at a time, in order; each ballot of a job is evaluated exactly once.
  * - A watchdog on this thread gives every ballot its deadline plus `graceMs`; past that the
  *   worker is terminated, whatever the guest is doing (even inside one long C call, where
@@ -105,9 +106,12 @@ export class BallotPool {
     this.recycleBytes = options.recycleBytes ?? DEFAULT_RECYCLE_BYTES;
   }
 
-  /** Starts the worker and its spare now, so that no ballot waits for them (unless closed). */
+  /**
+   * Starts the worker now, so that the first ballot does not wait for it (unless closed). Its
+   * spare starts with the first job: a node that never evaluates a ballot runs one worker.
+   */
   warm(): void {
-    if (!this.closed) this.acquire();
+    if (!this.closed) this.acquire(false);
   }
 
   /** The outcome of each ballot of `job`, in order. Jobs run one after the other. */
@@ -157,8 +161,8 @@ export class BallotPool {
     this.replace(slot);
   }
 
-  /** The current worker (the spare, or a new one, if there is none); keeps a spare started. */
-  private acquire(): WorkerSlot {
+  /** The current worker (the spare, or a new one, if there is none), and a spare if asked. */
+  private acquire(withSpare = true): WorkerSlot {
     if (this.closed) {
       throw new BallotPoolError({ code: BallotPoolErrorCode.Closed }, "the ballot pool is closed");
     }
@@ -166,7 +170,7 @@ export class BallotPool {
       this.slot = this.spare ?? this.spawn();
       this.spare = null;
     }
-    this.spare ??= this.spawn();
+    if (withSpare) this.spare ??= this.spawn();
     return this.slot;
   }
 
@@ -218,7 +222,7 @@ export class BallotPool {
   private replace(slot: WorkerSlot): void {
     if (this.slot === slot) this.slot = null;
     void slot.worker.terminate();
-    this.warm();
+    if (!this.closed) this.acquire();
   }
 
   /**

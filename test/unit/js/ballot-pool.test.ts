@@ -108,6 +108,7 @@ test("the watchdog terminates a worker stuck in one C call; a fresh one takes th
     // The spare, started ahead, took over at once (a start from source takes seconds here).
     assert.ok(nextMs < 1000, `the next ballot waited ${nextMs.toFixed(0)} ms`);
     assert.equal(quick.started, 3, "a worker and its spare, then one new spare");
+    assert.equal(new BallotPool().started, 0, "nothing starts before warm() or a job");
   } finally {
     await quick.close();
   }
