@@ -5,10 +5,12 @@
  * the HTTP layer's; this module owns `public:ccf.gov.proposals` and `proposals_info`.
  *
  * Resolution (on create and on every new ballot): every stored ballot is re-run with vote(),
- * in member id order; a throwing ballot is a vote failure and is not counted. Then resolve()
- * decides: "Open", "Accepted" or "Rejected"; any other string or an exception is Failed. Once a
- * proposal leaves Open, final_votes and vote_failures are written and every OTHER non-Open
- * proposal is deleted from both tables; an Accepted proposal then runs apply().
+ * in member id order; a throwing ballot is a vote failure and is not counted. A node evaluates
+ * the ballots before the transaction, off its event loop (planBallot, then submitBallot with
+ * their BallotVotes); vote() through the runner remains for callers that run them inline.
+ * Then resolve() decides: "Open", "Accepted" or "Rejected"; any other string or an exception
+ * is Failed. Once a proposal leaves Open, final_votes and vote_failures are written and every
+ * OTHER non-Open proposal is deleted from both tables; an Accepted proposal then runs apply().
  *
  * Invariant (as CCF): a proposal never ends a successful call in state Failed. A Failed
  * resolve() or apply() throws GovError(InternalError) and the caller discards the whole tx, so
@@ -17,7 +19,8 @@
 import { toHex } from "../base/bytes.js";
 import { sha256, sha256Concat } from "../crypto/hash.js";
 import type { Tx } from "../kv/tx.js";
-import type { ConstitutionRunner, ResolveVote } from "./constitution-runner.js";
+import { assert } from "../base/assert.js";
+import type { ConstitutionRunner, JsCallOutcome, ResolveVote } from "./constitution-runner.js";
 import { GovErrorCode, govError, internalError } from "./errors.js";
 import {
   entriesById,
@@ -161,15 +164,57 @@ export interface SubmitBallotInput {
 }
 
 /**
- * Records a member's ballot and resolves the proposal. Resubmitting the identical ballot
- * returns the proposal unchanged; a different one is VoteAlreadyExists.
+ * The outcome of every ballot of a proposal, evaluated before the transaction that records the
+ * new one (off the node's event loop: js/ballot-pool.ts), keyed by member id. Each entry names
+ * the source it is the outcome of, so a ballot can only be counted with its own result.
  */
-export function submitBallot(
-  tx: Tx,
-  runner: ConstitutionRunner,
-  input: SubmitBallotInput,
-): Proposal {
+export type BallotVotes = ReadonlyMap<
+  string,
+  { readonly ballot: string; readonly outcome: JsCallOutcome<boolean> }
+>;
+
+/** What submitting a ballot needs evaluated, as planBallot finds it. */
+export type BallotPlan =
+  /** Resubmission of the member's identical ballot: nothing to evaluate, nothing to write. */
+  | { readonly kind: "unchanged"; readonly proposal: Proposal }
+  | {
+      readonly kind: "evaluate";
+      readonly body: string;
+      readonly proposerId: string;
+      /** Every ballot resolution will count, the new one included, in member id order. */
+      readonly ballots: readonly { readonly memberId: string; readonly ballot: string }[];
+    };
+
+/**
+ * The checks of submitBallot, without writing: the proposal exists and is Open, a constitution
+ * is set, and the member has not voted differently (GovError as submitBallot). Read-only, so
+ * the ballots can be evaluated outside the transaction that records the new one.
+ */
+export function planBallot(tx: Tx, input: SubmitBallotInput): BallotPlan {
   const { proposalId, memberId, ballot } = input;
+  const { info, body } = requireOpen(tx, proposalId);
+  if (alreadyVoted(info, input)) {
+    return { kind: "unchanged", proposal: toApiProposal(proposalId, info) };
+  }
+  const all = { ...info.ballots, [memberId]: ballot };
+  const ballots = Object.keys(all)
+    .sort()
+    .map((id) => ({ memberId: id, ballot: all[id]! }));
+  return { kind: "evaluate", body, proposerId: info.proposer_id, ballots };
+}
+
+/** Whether the member already cast this very ballot; VoteAlreadyExists for a different one. */
+function alreadyVoted(info: ProposalInfo, input: SubmitBallotInput): boolean {
+  const previous = info.ballots[input.memberId];
+  if (previous === undefined) return false;
+  if (previous === input.ballot) return true;
+  throw govError(
+    GovErrorCode.VoteAlreadyExists,
+    `Different ballot already submitted by ${input.memberId} for ${input.proposalId}.`,
+  );
+}
+
+function requireOpen(tx: Tx, proposalId: string): { info: ProposalInfo; body: string } {
   const info = requireInfo(tx, proposalId);
   if (info.state !== "Open") {
     throw govError(
@@ -181,17 +226,28 @@ export function submitBallot(
   const body = getById(tx, GOV_MAPS.proposals, proposalId);
   if (body === undefined) throw notFound(proposalId);
   requireConstitution(tx, "ballots");
-  const previous = info.ballots[memberId];
-  if (previous !== undefined) {
-    if (previous === ballot) return toApiProposal(proposalId, info);
-    throw govError(
-      GovErrorCode.VoteAlreadyExists,
-      `Different ballot already submitted by ${memberId} for ${proposalId}.`,
-    );
-  }
+  return { info, body };
+}
+
+/**
+ * Records a member's ballot and resolves the proposal. Resubmitting the identical ballot
+ * returns the proposal unchanged; a different one is VoteAlreadyExists. With `votes`, the
+ * ballots are not run: each one's outcome is taken from `votes`, which must hold every ballot
+ * the proposal then has, with the same source (an assertion: the caller evaluated them from
+ * the same state, see planBallot); without, each is run with `runner.vote`.
+ */
+export function submitBallot(
+  tx: Tx,
+  runner: ConstitutionRunner,
+  input: SubmitBallotInput,
+  votes?: BallotVotes,
+): Proposal {
+  const { proposalId, memberId, ballot } = input;
+  const { info, body } = requireOpen(tx, proposalId);
+  if (alreadyVoted(info, input)) return toApiProposal(proposalId, info);
   info.ballots[memberId] = ballot;
   setById(tx, GOV_MAPS.proposalsInfo, proposalId, info);
-  return resolveAndReport(tx, runner, proposalId, body, info);
+  return resolveAndReport(tx, runner, proposalId, body, info, votes);
 }
 
 export interface WithdrawInput {
@@ -278,8 +334,9 @@ function resolveAndReport(
   proposalId: string,
   body: string,
   info: ProposalInfo,
+  votes?: BallotVotes,
 ): Proposal {
-  resolveProposal(tx, runner, proposalId, body, info);
+  resolveProposal(tx, runner, proposalId, body, info, votes);
   if (info.state === "Failed") {
     const failure = info.failure ?? { reason: "proposal failed" };
     throw internalError(formatFailure(failure), failure);
@@ -300,6 +357,7 @@ function resolveProposal(
   proposalId: string,
   body: string,
   info: ProposalInfo,
+  evaluated: BallotVotes | undefined,
 ): void {
   const votes: ResolveVote[] = [];
   const finalVotes: Record<string, boolean> = {};
@@ -307,7 +365,8 @@ function resolveProposal(
   // Member id order: CCF keeps ballots in a std::map, so resolve() sees votes in this order.
   const memberIds = Object.keys(info.ballots).sort();
   for (const memberId of memberIds) {
-    const outcome = runner.vote(tx, info.ballots[memberId]!, body, info.proposer_id);
+    const ballot = info.ballots[memberId]!;
+    const outcome = voteOf(tx, runner, evaluated, memberId, ballot, body, info.proposer_id);
     if (outcome.kind === "ok") {
       votes.push({ member_id: memberId, vote: outcome.value });
       finalVotes[memberId] = outcome.value;
@@ -342,6 +401,25 @@ function resolveProposal(
     info.failure = failureOf(`Failed to apply(): ${applied.reason}`, applied.trace);
     setById(tx, GOV_MAPS.proposalsInfo, proposalId, info);
   }
+}
+
+/** A ballot's outcome: the one evaluated beforehand when there are some, else run now. */
+function voteOf(
+  tx: Tx,
+  runner: ConstitutionRunner,
+  evaluated: BallotVotes | undefined,
+  memberId: string,
+  ballot: string,
+  body: string,
+  proposerId: string,
+): JsCallOutcome<boolean> {
+  if (evaluated === undefined) return runner.vote(tx, ballot, body, proposerId);
+  const known = evaluated.get(memberId);
+  assert(
+    known !== undefined && known.ballot === ballot,
+    `the ballot of ${memberId} was not evaluated from this state`,
+  );
+  return known.outcome;
 }
 
 /** Deletes every proposal except `proposalId` that is no longer Open, from both tables. */

@@ -101,7 +101,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<HttpErrorCode, number>> = {
   ServiceNotWaitingForRecoveryShares: 403,
   StateDigestMismatch: 400,
   TransactionNotFound: 404,
-  TransactionCommitAttemptsExceedLimit: 409,
+  TransactionCommitAttemptsExceedLimit: 503,
   TransactionReplicationFailed: 503,
   // CCF's /caller_id style endpoints answer an unregistered certificate with 400.
   UnknownCertificate: 400,

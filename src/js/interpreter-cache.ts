@@ -34,6 +34,7 @@ import {
   moduleLoader,
   normalizeModuleName,
   settle,
+  STACK_OVERFLOW_MESSAGE,
   type ContextSetup,
   type JsLimits,
   type JsLogFn,
@@ -51,8 +52,8 @@ export interface JsInterpreterSpec {
   readonly log?: JsLogFn;
 }
 
-/** QuickJS's message for a guest stack overflow, as describeFailure shows it. */
-const STACK_OVERFLOW = "InternalError: stack overflow";
+/** QuickJS's message for a guest stack overflow, as describeFailure (or guarded) shows it. */
+const STACK_OVERFLOW = STACK_OVERFLOW_MESSAGE;
 /**
  * A reused interpreter's heap is measured after every call during which the WASM memory grew
  * (new memory was needed: someone holds more), and otherwise on a schedule; above

@@ -297,8 +297,25 @@ export function guarded(
     if (error instanceof Error && /out of memory/i.test(error.message)) {
       return { kind: "out-of-memory" };
     }
+    if (isHostStackOverflow(error)) return { kind: "exception", message: STACK_OVERFLOW_MESSAGE };
     throw error;
   }
+}
+
+/** What QuickJS itself says when the guest's stack limit stops it. */
+export const STACK_OVERFLOW_MESSAGE = "InternalError: stack overflow";
+
+/**
+ * Whether `error` is V8's stack overflow. QuickJS's parser recurses per nesting level of the
+ * source and, in this build, checks its stack limit too rarely: 100,000 nested parentheses
+ * exhaust the host's V8 stack (each C frame is a WASM frame there) before QuickJS notices, and
+ * the RangeError unwinds out of the WASM instance. That is the guest's doing (its source is too
+ * deep), so it is the guest's outcome, with QuickJS's own message, not a host failure; the
+ * runtime is disposed as after any call (measured: disposal and later runtimes still work, 60
+ * overflows in a row), and a disposal that fails discards the module (disposeRuntime).
+ */
+export function isHostStackOverflow(error: unknown): boolean {
+  return error instanceof RangeError && /call stack size exceeded/i.test(error.message);
 }
 
 /** Disposes `ctx` then `rt`; a failure means the WASM instance aborted: it is discarded. */

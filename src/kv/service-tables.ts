@@ -63,6 +63,9 @@ export const SERVICE_TABLES = {
 
 export type ServiceTableName = (typeof SERVICE_TABLES)[keyof typeof SERVICE_TABLES];
 
+/** The prefix of every governance table. */
+export const GOV_TABLES_PREFIX = "public:ccf.gov.";
+
 /** The prefix of every internal table: a proposal's apply may read them but not write them. */
 export const INTERNAL_TABLES_PREFIX = "public:ccf.internal.";
 

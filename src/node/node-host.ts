@@ -75,6 +75,7 @@ export class NodeHost implements NodeContext {
   private state: NodeStartupState = "Initialized";
   private readonly servers: RpcServer[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
+  private readonly stopHooks: (() => Promise<void>)[] = [];
   private lastLeader: NodeId | null = null;
   /** Invariant: once set, never cleared; the tick is stopped and peer messages are dropped. */
   private fault: StorageError | null = null;
@@ -409,12 +410,18 @@ export class NodeHost implements NodeContext {
     return this.servers.map((s, i) => ({ name: names[i]!, host: s.host, port: s.port }));
   }
 
+  /** Runs `hook` when the node stops, once its servers are closed (workers of the frontends). */
+  onStop(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
+  }
+
   async stop(): Promise<void> {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = null;
     this.forwarder.close();
     await Promise.all(this.servers.map((s) => s.close()));
     this.servers.length = 0;
+    await Promise.all(this.stopHooks.splice(0).map((hook) => hook()));
     await this.channels.close();
     await this.snapshotter.close();
     await this.pipeline.close();

@@ -8,6 +8,7 @@
 import { loggingApp } from "../apps/logging.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { AppServiceRoutes } from "./app-service/app-service-routes.js";
+import { BallotPool } from "../js/ballot-pool.js";
 import { QuickJsConstitution } from "../js/constitution.js";
 import { snapshotDirsOf } from "./config/directories.js";
 import { CONSORTIA_VERSION } from "./config/version.js";
@@ -70,7 +71,12 @@ export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Pro
     appGlobalsInstallers: APP_GLOBALS_INSTALLERS,
     log: (level, message) => deps.log(`[constitution ${level}] ${message}`),
   });
-  registerGovEndpoints(node.router, node, withGovHost(constitution, govHost));
+  // Members' ballots run in a worker, never on this thread (js/ballot-pool.ts).
+  // Started now (at a low priority), so that a node that becomes primary has its workers ready.
+  const ballots = new BallotPool({ log: (line) => deps.log(`[ballots] ${line}`) });
+  ballots.warm();
+  node.onStop(() => ballots.close());
+  registerGovEndpoints(node.router, node, withGovHost(constitution, govHost), ballots);
 }
 
 function registerJoin(node: NodeHost, deps: NodeHostDeps): void {

@@ -11,7 +11,7 @@
  * endpoint's policies (js-app-auth.ts) and the server sees it as in-node handlers do. The node
  * sends the call, answers the server's needs from its store, and commits the result after
  * validating it (remote-transaction.ts), retrying with fresh values at most OCC_ATTEMPTS_MAX
- * times (then 409 TransactionCommitAttemptsExceedLimit, as for conflicts). The whole request
+ * times (then 503 TransactionCommitAttemptsExceedLimit, as for conflicts). The whole request
  * must finish within the row's timeout_ms (504 AppServiceTimeout). Historical endpoints are not
  * served this way (501 NotImplemented). GET /node/app-services shows this node's connections
  * (state connecting, ready, down or mismatch, with the reason).

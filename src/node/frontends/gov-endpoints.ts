@@ -38,14 +38,21 @@ import {
   listProposals,
   proposalIdOf,
   recordCoseHistory,
-  submitBallot,
+  type SubmitBallotInput,
   withdrawProposal,
 } from "../../gov/proposals.js";
 import { entriesById, getById, getSingleton, GOV_MAPS } from "../../gov/tables.js";
 import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
-import type { Router, RpcOutcome, RpcRequest, RpcResponse } from "../../http/router.js";
+import {
+  FORWARD_TO_PRIMARY,
+  type Router,
+  type RpcOutcome,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../http/router.js";
 import { authenticateMember, type GovMemberCaller } from "./auth.js";
+import { type BallotEvaluator, submitBallotOffThread } from "./ballot-submit.js";
 import { jsAppView, jsModulesView, jsModuleSource } from "./js-app-endpoints.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, txStatus } from "./node-endpoints.js";
@@ -76,20 +83,26 @@ function govRoute(
   router: Router,
   method: string,
   path: string,
-  handler: (request: RpcRequest) => RpcOutcome,
+  handler: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>,
 ): void {
   router.add(method, path, (request) => {
     checkApiVersion(request);
     try {
-      return handler(request);
+      const outcome = handler(request);
+      return outcome instanceof Promise ? outcome.catch(asHttpError) : outcome;
     } catch (err: unknown) {
-      if (err instanceof GovError) {
-        const code = (HttpErrorCode as Record<string, HttpErrorCode>)[err.code];
-        throw new HttpError(code ?? HttpErrorCode.InternalError, err.message);
-      }
-      throw err;
+      return asHttpError(err);
     }
   });
+}
+
+/** Rethrows `err`, a GovError as the HttpError with CCF's code for it. */
+function asHttpError(err: unknown): never {
+  if (err instanceof GovError) {
+    const code = (HttpErrorCode as Record<string, HttpErrorCode>)[err.code];
+    throw new HttpError(code ?? HttpErrorCode.InternalError, err.message);
+  }
+  throw err;
 }
 
 function parseJsonPayload(bytes: Uint8Array): Record<string, unknown> {
@@ -171,9 +184,12 @@ function registerProposalCreate(
   router: Router,
   node: NodeContext,
   runner: ConstitutionRunner,
+  evaluator: BallotEvaluator,
 ): void {
-  govRoute(router, "POST", "/gov/members/proposals:create", (request) =>
-    memberWrite(node, request, "proposal", true, (tx, caller) => {
+  govRoute(router, "POST", "/gov/members/proposals:create", (request) => {
+    // Ballots follow proposals: the ballot workers must be up (again, if they failed to start).
+    if (node.raft.isLeader) evaluator.warm();
+    return memberWrite(node, request, "proposal", true, (tx, caller) => {
       const root = node.history.rootForNextSignature();
       const proposalId = proposalIdOf(root, caller.govRequest.signature);
       checkProposalReplay(tx, caller, proposalId, node.clock.realtimeMs());
@@ -185,8 +201,8 @@ function registerProposalCreate(
           body,
         }) as unknown as JsonBody,
       );
-    }),
-  );
+    });
+  });
 }
 
 /** Withdrawing a proposal and submitting a ballot: the member COSE writes on one proposal. */
@@ -194,6 +210,7 @@ function registerProposalActions(
   router: Router,
   node: NodeContext,
   runner: ConstitutionRunner,
+  evaluator: BallotEvaluator,
 ): void {
   govRoute(router, "POST", "/gov/members/proposals/{proposalAction}", (request) => {
     const [proposalId, verb] = splitVerb(request.params.proposalAction);
@@ -214,18 +231,38 @@ function registerProposalActions(
       const [memberId, verb] = splitVerb(request.params.memberAction);
       if (verb !== "submit")
         throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
-      return memberWrite(node, request, "ballot", true, (tx, caller) => {
+      // Ballots are evaluated before the recording tx (ballot-submit.ts): only on the primary.
+      if (!node.raft.isLeader) return FORWARD_TO_PRIMARY;
+      const inputOf = (caller: GovMemberCaller): SubmitBallotInput => {
         requireMatch(caller.memberId, memberId, "member");
         requireMatch(caller.govRequest.proposalId, proposalId, "proposal");
         const payload = parseJsonPayload(caller.cosePayload);
         if (typeof payload.ballot !== "string") {
           throw new HttpError(HttpErrorCode.InvalidInput, "Payload must have a string 'ballot'.");
         }
-        const proposal = submitBallot(tx, runner, { proposalId, memberId, ballot: payload.ballot });
-        return json(proposal as unknown as JsonBody);
+        return { proposalId, memberId, ballot: payload.ballot };
+      };
+      return submitBallotOffThread({
+        runner,
+        evaluator,
+        read: (handler) =>
+          runInTx(node.pipeline, (tx) => {
+            handler(tx, inputOf(authenticateBallot(node, tx, request)));
+            return { status: 200 };
+          }),
+        write: (handler) =>
+          memberWrite(node, request, "ballot", true, (tx, caller) => handler(tx, inputOf(caller))),
       });
     },
   );
+}
+
+/** The member behind a ballot request, as memberWrite authenticates it (without writing). */
+function authenticateBallot(node: NodeContext, tx: Tx, request: RpcRequest): GovMemberCaller {
+  return authenticateMember(tx, request, "active_member_cose_sign1", {
+    msgType: "ballot",
+    nowMs: node.clock.realtimeMs(),
+  });
 }
 
 /** The unauthenticated reads of proposals, their actions and their ballots. */
@@ -462,15 +499,17 @@ export function registerGovEndpoints(
   router: Router,
   node: NodeContext,
   runner: ConstitutionRunner,
+  /** Where ballots run: off the node's thread (js/ballot-pool.ts). */
+  evaluator: BallotEvaluator,
 ): void {
   registerCommonEndpoints(router, node, "/gov", () => ({
     openapi: "3.0.0",
     info: { title: "Consortia governance", version: "2024-07-01" },
     paths: {},
   }));
-  registerProposalCreate(router, node, runner);
+  registerProposalCreate(router, node, runner, evaluator);
   registerProposalReads(router, node);
-  registerProposalActions(router, node, runner);
+  registerProposalActions(router, node, runner, evaluator);
   registerMemberEndpoints(router, node);
   registerRecoveryShareEndpoint(router, node);
   registerServiceEndpoints(router, node);

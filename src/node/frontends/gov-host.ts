@@ -152,7 +152,10 @@ function fail(type: GovHostErrorType, message: string): never {
   throw new GovHostError(type, message);
 }
 
-/** Runs each constitution call with the host pointed at the call's transaction. */
+/**
+ * Runs each constitution call with the host pointed at the call's transaction. `vote` is
+ * refused: the node evaluates ballots off its thread and hands the outcomes to submitBallot.
+ */
 export function withGovHost(runner: ConstitutionRunner, host: NodeGovHost): ConstitutionRunner {
   const around = <T>(tx: Tx, f: () => T): T => {
     const previous = host.tx;
@@ -168,7 +171,9 @@ export function withGovHost(runner: ConstitutionRunner, host: NodeGovHost): Cons
     resolve: (tx, proposal, proposerId, votes: readonly ResolveVote[], proposalId) =>
       around(tx, () => runner.resolve(tx, proposal, proposerId, votes, proposalId)),
     apply: (tx, proposal, proposalId) => around(tx, () => runner.apply(tx, proposal, proposalId)),
-    vote: (tx, ballot, proposal, proposerId) =>
-      around(tx, () => runner.vote(tx, ballot, proposal, proposerId)),
+    // Ballots run in the ballot pool's worker (ballot-submit.ts), never on the node's thread.
+    vote: () => {
+      assert(false, "a ballot was about to run on the node's thread");
+    },
   };
 }

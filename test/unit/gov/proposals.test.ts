@@ -24,8 +24,10 @@ import {
   getProposal,
   getProposalActions,
   listProposals,
+  planBallot,
   proposalIdOf,
   submitBallot,
+  type BallotVotes,
   withdrawProposal,
 } from "../../../src/gov/proposals.js";
 import { entriesById, getById, GOV_MAPS, type NodeInfo, setById } from "../../../src/gov/tables.js";
@@ -397,6 +399,71 @@ test("every stored ballot is re-run on each resolution, in member id order", () 
     { member_id: a, vote: false },
     { member_id: b, vote: false },
   ]);
+});
+
+/** The outcomes the fake runner would give, evaluated ahead as a node does (planBallot). */
+function evaluateAhead(store: Store, memberId: string, ballot: string): BallotVotes {
+  const plan = store.begin();
+  const planned = planBallot(plan, { proposalId: pid(1), memberId, ballot });
+  assert.equal(planned.kind, "evaluate");
+  const fake = new FakeRunner();
+  const votes = new Map<string, { ballot: string; outcome: JsCallOutcome<boolean> }>();
+  for (const b of planned.kind === "evaluate" ? planned.ballots : []) {
+    votes.set(b.memberId, { ballot: b.ballot, outcome: fake.vote(plan, b.ballot) });
+  }
+  return votes;
+}
+
+test("ballots evaluated ahead (planBallot) are counted without running any vote in the tx", () => {
+  const { store, members } = setup(5);
+  const runner = new FakeRunner();
+  const [proposer, a, b, c] = members as [string, string, string, string];
+  inTx(store, (tx) =>
+    createProposal(tx, runner, { proposalId: pid(1), proposerId: proposer, body: body() }),
+  );
+  const submit = (memberId: string, ballot: string, votes: BallotVotes) =>
+    inTx(store, (tx) => submitBallot(tx, runner, { proposalId: pid(1), memberId, ballot }, votes));
+  // planBallot lists every ballot resolution will count, the new one included, by member id.
+  const plan = planBallot(store.begin(), { proposalId: pid(1), memberId: c, ballot: "true" });
+  assert.deepEqual(plan.kind === "evaluate" ? plan.ballots : null, [
+    { memberId: c, ballot: "true" },
+  ]);
+  submit(c, "throw", evaluateAhead(store, c, "throw"));
+  submit(a, "true", evaluateAhead(store, a, "true"));
+  // An identical resubmission is "unchanged"; a different one is refused before evaluation.
+  const again = planBallot(store.begin(), { proposalId: pid(1), memberId: a, ballot: "true" });
+  assert.equal(again.kind, "unchanged");
+  const done = submit(b, "true", evaluateAhead(store, b, "true"));
+  assert.equal(runner.voteCalls, 0, "no ballot ran inside the transactions");
+  assert.equal(done.proposalState, "Accepted");
+  assert.deepEqual(done.finalVotes, { [a]: true, [b]: true });
+  assert.deepEqual(done.voteFailures, {
+    [c]: { reason: "ballot threw", trace: "at vote (ballot)" },
+  });
+});
+
+test("votes evaluated from another state (a ballot missing or changed) are refused", () => {
+  const { store, members } = setup(5);
+  const runner = new FakeRunner();
+  const [proposer, a, b] = members as [string, string, string];
+  inTx(store, (tx) =>
+    createProposal(tx, runner, { proposalId: pid(1), proposerId: proposer, body: body() }),
+  );
+  const early = evaluateAhead(store, b, "false");
+  inTx(store, (tx) =>
+    submitBallot(tx, runner, { proposalId: pid(1), memberId: a, ballot: "false" }),
+  );
+  // `early` does not know a's ballot, stored since: counting without it would be wrong.
+  assert.throws(
+    () =>
+      submitBallot(
+        store.begin(),
+        runner,
+        { proposalId: pid(1), memberId: b, ballot: "false" },
+        early,
+      ),
+    /was not evaluated from this state/,
+  );
 });
 
 test("an identical ballot is idempotent and a different one is VoteAlreadyExists", () => {

@@ -309,3 +309,26 @@ test("a governance call costs a few milliseconds", async (t) => {
   t.diagnostic(`validate with the default constitution: ${perCallMs.toFixed(2)} ms per call`);
   assert.ok(perCallMs < 50, `${perCallMs} ms per call`);
 });
+
+/** A ballot whose source nests `depth` parentheses: QuickJS's parser recurses per level. */
+function deepParensBallot(depth: number): string {
+  return `export function vote() { return ${"(".repeat(depth)}true${")".repeat(depth)}; }`;
+}
+
+test("100,000 nested parentheses are a stack-overflow error, not a host RangeError", async () => {
+  const gov = await runner();
+  const store = new Store();
+  for (let i = 0; i < 3; i++) {
+    const outcome = gov.vote(store.begin(), deepParensBallot(100_000), "{}", "m");
+    expectError(outcome, /^Exception thrown: InternalError: stack overflow$/);
+  }
+  // The module is still sound afterwards.
+  const vote = gov.vote(store.begin(), "export function vote() { return true; }", "{}", "m");
+  assert.equal(expectOk(vote), true);
+  const deep = deepParensBallot(100_000);
+  const verdict = expectOk(
+    gov.validate(store.begin(), proposal(["set_constitution", { constitution: deep }])),
+  );
+  assert.equal(verdict.valid, false);
+  assert.match(verdict.description, /stack overflow/);
+});
