@@ -121,6 +121,11 @@ export class BallotPool {
     return run;
   }
 
+  /** Resolves once the current worker and its spare (those started so far) are ready. */
+  async whenStarted(): Promise<void> {
+    await Promise.all([this.slot?.ready, this.spare?.ready]);
+  }
+
   /** Terminates the workers; later evaluations fail. */
   async close(): Promise<void> {
     this.closed = true;
