@@ -516,13 +516,43 @@ function sendResponse(res: ServerResponse, response: RpcResponse, log: RpcLog): 
 
 /**
  * Answers input the HTTP parser rejected. The connection is in an unknown state afterwards, so
- * it is always closed. Node's `_httpMessage` is the response in flight on this socket: if its
- * head was sent, writing another response would corrupt the stream, so the socket is dropped.
+ * it is always closed. Requests parsed before the bad one on this connection (pipelined) are
+ * answered first: their responses go out, in order, and only then the error, so the error is
+ * never read as the answer to an earlier, good request.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   const unanswerable = err.code === "ECONNRESET" || err.code === "ERR_HTTP_REQUEST_TIMEOUT";
-  if (unanswerable || !socket.writable || inFlight?.headersSent === true) {
+  if (unanswerable || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  afterPendingResponses(socket, () => writeClientError(err, socket));
+}
+
+/**
+ * Runs `then` once every response to an earlier request on `socket` has been written. Node
+ * attaches one response at a time to the socket (`_httpMessage`) and, when it finishes, the next
+ * queued one, before any 'finish' listener added here runs; none attached means none pending.
+ * When the attached response's request is itself incomplete, the bad bytes are its body: it is
+ * the one being answered, now.
+ */
+function afterPendingResponses(socket: Duplex, then: () => void): void {
+  const inFlight = inFlightResponse(socket);
+  if (inFlight === null || !inFlight.req.complete) {
+    then();
+    return;
+  }
+  inFlight.once("finish", () => afterPendingResponses(socket, then));
+}
+
+/** The response node has attached to the socket, if any (see afterPendingResponses). */
+function inFlightResponse(socket: Duplex): ServerResponse | null {
+  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+}
+
+function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A response whose head is out cannot be followed by another: drop the connection instead.
+  if (!socket.writable || inFlightResponse(socket)?.headersSent === true) {
     socket.destroy();
     return;
   }
