@@ -306,3 +306,48 @@ test("property: random traffic gets whole CCF-style responses or a close, never 
     { numRuns: Number(process.env["FUZZ_RUNS"] ?? 60), includeErrorInReport: true },
   );
 });
+
+/** Header names and values of sizes near the per-header limit, ASCII or two-byte characters. */
+const sizedTextArb = fc
+  .tuple(
+    fc.oneof(
+      fc.integer({ min: 1, max: 8 }),
+      fc.integer({ min: LIMITS.maxHeaderSizeBytes - 3, max: LIMITS.maxHeaderSizeBytes + 3 }),
+    ),
+    fc.boolean(),
+  )
+  .map(([bytes, wide]) => (wide ? "\u00e9".repeat(Math.ceil(bytes / 2)) : "a".repeat(bytes)));
+
+test("property: 431 exactly when a header count or size is over the limit, else 200", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(sizedTextArb, sizedTextArb, fc.boolean()), {
+        maxLength: LIMITS.maxHeadersCount + 2,
+      }),
+      async (extra) => {
+        // Names must be tokens: wide characters go in values only.
+        const headers = extra.map(([name, value], i) => [
+          `x${i}-${name.replace(/\u00e9/g, "ab")}`.slice(0, name.length + 3),
+          value,
+        ]);
+        const all = [["Host", "node"], ["Connection", "close"], ...headers];
+        const over =
+          all.length > LIMITS.maxHeadersCount ||
+          all.some(
+            ([n, v]) =>
+              Buffer.byteLength(n!) > LIMITS.maxHeaderSizeBytes ||
+              Buffer.byteLength(v!) > LIMITS.maxHeaderSizeBytes,
+          );
+        const head = all.map(([n, v]) => `${n}: ${v}\r\n`).join("");
+        const reply = await exchange(
+          [Buffer.from(`GET /app/ok HTTP/1.1\r\n${head}\r\n`, "utf8")],
+          "hold",
+        );
+        assert.deepEqual(parseResponses(reply.received), [over ? 431 : 200]);
+        assert.ok(reply.closed);
+      },
+    ),
+    { numRuns: Number(process.env["FUZZ_RUNS"] ?? 60), includeErrorInReport: true },
+  );
+  assert.deepEqual(logged.splice(0), []);
+});
