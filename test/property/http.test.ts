@@ -243,7 +243,7 @@ async function exchange(pieces: readonly Uint8Array[], ending: Case["ending"]): 
 const KNOWN_CODES = new Set<string>(Object.values(HttpErrorCode));
 
 /** Parses every response in `bytes`; fails on anything that is not whole, framed responses. */
-function parseResponses(bytes: Buffer): number[] {
+function parseResponses(bytes: Buffer, bodies: Buffer[] = []): number[] {
   const statuses: number[] = [];
   let at = 0;
   while (at < bytes.byteLength) {
@@ -267,6 +267,7 @@ function parseResponses(bytes: Buffer): number[] {
     assert.equal(body.byteLength, length, `response ${code} is cut short`);
     if (code >= 400) checkErrorBody(code, body.toString("utf8"));
     statuses.push(code);
+    bodies.push(body);
     at = headEnd + 4 + length;
   }
   return statuses;
@@ -344,6 +345,44 @@ test("property: 431 exactly when a header count or size is over the limit, else 
           "hold",
         );
         assert.deepEqual(parseResponses(reply.received), [over ? 431 : 200]);
+        assert.ok(reply.closed);
+      },
+    ),
+    { numRuns: Number(process.env["FUZZ_RUNS"] ?? 60), includeErrorInReport: true },
+  );
+  assert.deepEqual(logged.splice(0), []);
+});
+
+test("property: 413 exactly when a body is over the limit, else the body echoed intact", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 0, max: 3 * MAX_BODY_BYTES }),
+      fc.option(fc.array(fc.nat(), { maxLength: 5 }), { nil: null }),
+      fc.array(fc.nat(), { maxLength: 4 }),
+      async (size, chunkCuts, writeCuts) => {
+        const body = new Uint8Array(size).map((_, i) => (i * 7 + size) & 0xff);
+        let framed: Uint8Array;
+        if (chunkCuts === null) {
+          framed = bytesOf([`Content-Length: ${size}\r\n\r\n`, body]);
+        } else {
+          const parts: (string | Uint8Array)[] = ["Transfer-Encoding: chunked\r\n\r\n"];
+          for (const chunk of split(body, chunkCuts)) {
+            parts.push(`${chunk.byteLength.toString(16)}\r\n`, chunk, "\r\n");
+          }
+          parts.push("0\r\n\r\n");
+          framed = bytesOf(parts);
+        }
+        const head = "POST /app/echo HTTP/1.1\r\nHost: node\r\nConnection: close\r\n";
+        const wire = bytesOf([head, framed]);
+        const reply = await exchange(split(wire, writeCuts), "hold");
+        const bodies: Buffer[] = [];
+        const statuses = parseResponses(reply.received, bodies);
+        if (size > MAX_BODY_BYTES) {
+          assert.deepEqual(statuses, [413]);
+        } else {
+          assert.deepEqual(statuses, [200]);
+          assert.ok(Buffer.from(body).equals(bodies[0]!), "the body echoed intact");
+        }
         assert.ok(reply.closed);
       },
     ),
