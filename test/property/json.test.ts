@@ -35,7 +35,7 @@ import { TxPipeline } from "../../src/node/pipeline/tx-pipeline.js";
 import { createStartIdentities } from "../../src/node/startup/start-identities.js";
 import { tempDir } from "../helpers/pki.js";
 
-const CASE_BOUND_MS = 2000;
+const CASE_BOUND_MS = 5000;
 
 function request(path: string, body: Uint8Array, callerCertDer: Uint8Array | null): RpcRequest {
   return {

@@ -33,7 +33,7 @@ import { TxPipeline } from "../../src/node/pipeline/tx-pipeline.js";
 import { SystemTransactions } from "../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../helpers/pki.js";
 
-const CASE_BOUND_MS = 3000;
+const CASE_BOUND_MS = 5000;
 const identities = await createStartIdentities({ now: new Date() });
 const secrets = new LedgerSecrets(new Uint8Array(32).fill(7));
 
