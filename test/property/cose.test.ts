@@ -180,7 +180,7 @@ test("property: a mutated signed envelope never verifies, and fails with typed e
         assert.equal(toHex(changed.signature), toHex(original.signature));
       },
     ),
-    { numRuns: 1500 },
+    { numRuns: 700 },
   );
 });
 
@@ -223,7 +223,7 @@ test("property: wrong types in the protected header are typed errors, never acce
         assert.equal(typeof request.proposalId, "string");
       },
     ),
-    { numRuns: 600 },
+    { numRuns: 300 },
   );
 });
 
@@ -250,7 +250,7 @@ test("property: huge declared lengths anywhere in an envelope fail fast with typ
       decodeAll(new Uint8Array([...envelope.subarray(0, cut), ...head, ...rest]));
       decodeAll(head);
     }),
-    { numRuns: 800 },
+    { numRuns: 400 },
   );
 });
 
@@ -271,6 +271,6 @@ test("property: deep nesting (arrays, maps, tags) gives typed errors or a value,
         decodeAll(encode(new Tagged(18, [bytes, new Map(), new Uint8Array(1), sig])));
       },
     ),
-    { numRuns: 60 },
+    { numRuns: 30 },
   );
 });

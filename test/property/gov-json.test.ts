@@ -196,7 +196,7 @@ test("property: signed proposals with any payload get a 2xx or a 4xx CCF error",
     fc.asyncProperty(rawArb, async (payload) => {
       assertAnswer(await post("/gov/members/proposals:create", signed("proposal", payload)));
     }),
-    { numRuns: 60, includeErrorInReport: true },
+    { numRuns: 40, includeErrorInReport: true },
   );
 });
 
@@ -225,7 +225,7 @@ test("property: ballots with any payload get a 2xx or a 4xx CCF error", async ()
         assertAnswer(await post(path, signed("ballot", payload, openProposal)));
       },
     ),
-    { numRuns: 30, includeErrorInReport: true },
+    { numRuns: 20, includeErrorInReport: true },
   );
 });
 
@@ -245,7 +245,7 @@ test("property: state digest acks with any payload get a 2xx or a 4xx CCF error"
         assertAnswer(await post(path, signed("ack", payload)));
       },
     ),
-    { numRuns: 30, includeErrorInReport: true },
+    { numRuns: 20, includeErrorInReport: true },
   );
   const state = await net.get(net.nodes[0]!, "/node/state");
   assert.equal(state.status, 200);

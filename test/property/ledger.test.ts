@@ -196,7 +196,7 @@ test("property: a mutated ledger file reads as entries or a LedgerError; no chan
         }
       },
     ),
-    { numRuns: 300 },
+    { numRuns: 150 },
   );
 });
 
@@ -253,6 +253,6 @@ test("property: a mutated snapshot is refused with a SnapshotError or keeps its 
         assert.deepEqual(decoded.maps, good.maps);
       }
     }),
-    { numRuns: 2000 },
+    { numRuns: 1000 },
   );
 });
