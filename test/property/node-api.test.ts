@@ -1,11 +1,16 @@
-// Random JSON in signed governance requests, against a real single-node sandbox (a real
-// process, real TLS): the COSE_Sign1 envelope is valid and signed by a member, and its payload
-// is what varies: proposals whose actions have real names and random arguments, ballots that are
-// random JSON or random text as their source, state digest acks with random fields; and payloads
-// that are not JSON or not UTF-8 at all. The constitution, the ballot runner and the endpoints'
-// payload checks (src/node/frontends/gov-endpoints.ts, src/gov/proposals.ts) see them all.
-// Property: every answer is 2xx or a CCF error body with a 4xx status (never a 5xx, except CCF's
-// 500 for an exception thrown by the constitution's validate()), and the node keeps answering.
+// Random requests against a real single-node sandbox (a real process, real TLS).
+// First, random JSON in signed governance requests: the COSE_Sign1 envelope is valid and signed
+// by a member, and its payload is what varies: proposals whose actions have real names and random
+// arguments, ballots that are random JSON or random text as their source, state digest acks with
+// random fields; and payloads that are not JSON or not UTF-8 at all. The constitution, the ballot
+// runner and the endpoints' payload checks (src/node/frontends/gov-endpoints.ts,
+// src/gov/proposals.ts) see them all.
+// Then every GET endpoint (those the node's and the app's OpenAPI documents list, and the
+// governance ones) with random path parameters, query parameters (ids such as 1e3, -0, 2.0, huge
+// numbers, text) and x-ms-ccf-transaction-id headers.
+// Property: every answer is 2xx (or a 3xx redirect) or a CCF error body with a 4xx status (never
+// a 5xx, except CCF's 500 for an exception thrown by the constitution's validate()), and the
+// node keeps answering.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, type KeyObject } from "node:crypto";
@@ -58,6 +63,34 @@ function post(path: string, body: Uint8Array): Promise<Reply> {
   });
 }
 
+function get(path: string, headers: Record<string, string>): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: net.nodes[0]!.port,
+        method: "GET",
+        path,
+        ca: net.tls.ca,
+        cert: net.tls.cert,
+        key: net.tls.key,
+        headers,
+        timeout: 20_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${path} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 function signed(type: string, payload: Uint8Array, proposalId?: string): Uint8Array {
   const header = new Map<CoseLabel, unknown>([
     [COSE_HEADER_KID, utf8(memberId)],
@@ -72,7 +105,7 @@ const KNOWN_CODES = new Set<string>(Object.values(HttpErrorCode));
 
 /** 2xx, or a CCF error body whose code is known, with that code's status, which is a 4xx. */
 function assertAnswer(reply: Reply): void {
-  if (reply.status >= 200 && reply.status < 300) return;
+  if (reply.status >= 200 && reply.status < 400) return;
   const parsed = JSON.parse(reply.body) as { error?: { code?: unknown; message?: unknown } };
   const code = parsed.error?.code;
   assert.ok(typeof code === "string" && KNOWN_CODES.has(code), `not a CCF error: ${reply.body}`);
@@ -260,3 +293,70 @@ test(
     assertAnswer(await post(path, signed("ballot", payload, openProposal)));
   },
 );
+
+/** The GET paths of the node's, the app's and governance's OpenAPI documents. */
+async function documentedGets(): Promise<string[]> {
+  const paths = new Set<string>();
+  for (const api of ["/node/api", "/app/api", "/gov/api?api-version=2024-07-01"]) {
+    const reply = await get(api, {});
+    assert.equal(reply.status, 200, `${api}: ${reply.body}`);
+    const doc = JSON.parse(reply.body) as { paths?: Record<string, Record<string, unknown>> };
+    const prefix = `/${api.split("/")[1]!}`;
+    for (const [path, operations] of Object.entries(doc.paths ?? {})) {
+      if ("get" in operations) paths.add(path.startsWith(prefix) ? path : `${prefix}${path}`);
+    }
+  }
+  // The governance API documents no paths (as CCF's): its GETs are listed here.
+  for (const path of GOV_GETS) paths.add(`${path}?api-version=2024-07-01`);
+  return [...paths];
+}
+
+const GOV_GETS = [
+  ...["/gov/members/proposals", "/gov/members/proposals/{proposalId}"],
+  ...["/gov/members/proposals/{proposalId}/actions", "/gov/service/users/{userId}"],
+  ...["/gov/members/proposals/{proposalId}/ballots/{memberId}", "/gov/service/info"],
+  ...["/gov/members/state-digests/{memberId}", "/gov/recovery/encrypted-shares/{memberId}"],
+  ...["/gov/service/constitution", "/gov/service/javascript-app", "/gov/service/users"],
+  ...["/gov/service/javascript-modules", "/gov/service/javascript-modules/{moduleName}"],
+  ...["/gov/service/join-policy", "/gov/service/members", "/gov/service/members/{memberId}"],
+  ...["/gov/service/nodes", "/gov/service/nodes/{nodeId}", "/gov/service/app-services"],
+  ...["/gov/service/transactions/commit", "/gov/service/transactions/{transactionId}"],
+];
+
+const oddValueArb = fc.oneof(
+  fc.constantFrom(
+    ...["0", "1", "-0", "1e3", "1.0", "2.0", "0.0", "2.1", "2.", ".2", "-1", "", "a.b"],
+    ...["18446744073709551616", "9007199254740993", "true", "Bogus", "Trusted", "%zz", "%00"],
+    ...["2024-07-01", "2023-06-01-preview", "original"],
+  ),
+  fc.string({ maxLength: 12 }).map(encodeURIComponent),
+);
+const QUERY_KEYS = [
+  ...["id", "transaction_id", "view_history", "view_history_since", "status", "seqno"],
+  ...["from_seqno", "to_seqno", "api-version", "case"],
+];
+
+test("property: every documented GET with random parameters gets a 2xx/3xx or a 4xx", async () => {
+  const paths = await documentedGets();
+  assert.ok(paths.length > 40, `only ${paths.length} GET paths`);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...paths),
+      fc.array(oddValueArb, { minLength: 2, maxLength: 2 }),
+      fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS), oddValueArb), { maxLength: 3 }),
+      fc.option(oddValueArb, { nil: null }),
+      async (template, params, query, txId) => {
+        let i = 0;
+        const path = template.replace(/\{[^}]+\}/g, () => params[i++ % 2]!);
+        const q = query.map(([k, v]) => `${k}=${v}`).join("&");
+        const url = q === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${q}`;
+        // A header value carries the text as is, printable ASCII only.
+        const header = txId === null ? null : txId.replace(/[^\x20-\x7e]/g, "");
+        const headers: Record<string, string> =
+          header === null ? {} : { "x-ms-ccf-transaction-id": header };
+        assertAnswer(await get(url, headers));
+      },
+    ),
+    { numRuns: 150, includeErrorInReport: true },
+  );
+});
