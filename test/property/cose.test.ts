@@ -1,10 +1,12 @@
 // Random and mutated bytes for the COSE_Sign1 decoder (src/crypto/cose.ts), the governance
-// request parser on top of it (src/gov/cose-request.ts), the CBOR item decoder for COSE headers
-// and the node-to-node message decoder's CBOR (src/node/replication/n2n/messages.ts). Inputs:
+// request parser on top of it (src/gov/cose-request.ts), the CBOR item decoder for COSE headers,
+// COSE receipts (src/ledger/cose-receipt.ts) and the node-to-node message decoder's CBOR
+// (src/node/replication/n2n/messages.ts). Inputs:
 // random bytes, bit flips, truncations and insertions of valid signed envelopes, protected
 // headers with values of the wrong type, absurd declared lengths and deep nesting. Properties:
 // every failure is a typed CcfError (never a TypeError, RangeError or plain Error), every call
-// returns promptly, and a changed signed envelope never verifies as the original signer's.
+// returns promptly, a changed signed envelope never verifies as the original signer's, and a
+// changed receipt that still verifies proves the same leaf under the same root.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
@@ -32,6 +34,17 @@ import {
   parseGovCoseRequest,
 } from "../../src/gov/cose-request.js";
 import { decodeN2n, N2nDecodeError } from "../../src/node/replication/n2n/messages.js";
+import {
+  coseProofOfReceipt,
+  CoseReceiptError,
+  decodeCoseReceipt,
+  encodeCoseReceipt,
+  inclusionProofRoot,
+  verifyCoseReceipt,
+  type CoseReceipt,
+} from "../../src/ledger/cose-receipt.js";
+import { makeCoseReceiptParts } from "../helpers/cose-receipts.js";
+import { makePki } from "../helpers/pki.js";
 
 /** Longest any one decode may take: far above a normal one (ms), even on a loaded machine, far below a hang. */
 const CASE_BOUND_MS = 1000;
@@ -272,5 +285,51 @@ test("property: deep nesting (arrays, maps, tags) gives typed errors or a value,
       },
     ),
     { numRuns: 30 },
+  );
+});
+
+const pki = await makePki();
+
+/** Decodes and verifies a COSE receipt: the decoded receipt if it verifies, else null. */
+function verifiedReceipt(bytes: Uint8Array): CoseReceipt | null {
+  let verified: CoseReceipt | null = null;
+  const error = thrownBy("decodeCoseReceipt", () => {
+    const receipt = decodeCoseReceipt(bytes);
+    const result = verifyCoseReceipt(receipt, { serviceCertPem: pki.serviceCertPem });
+    if (result.kind === "valid") verified = receipt;
+  });
+  if (error !== null)
+    assert.ok(error instanceof CoseReceiptError, `${error.name}: ${error.message}`);
+  return verified;
+}
+
+test("property: a mutated COSE receipt fails with CoseReceiptError or proves the same", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 40 }),
+      fc.nat(),
+      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      (leafCount, at, mutations) => {
+        const parts = makeCoseReceiptParts(pki, { leafCount, index: at % leafCount });
+        const proof = coseProofOfReceipt(parts.receipt);
+        assert.ok(proof !== null);
+        const bytes = encodeCoseReceipt(parts.coseSignature, proof);
+        const original = verifiedReceipt(bytes);
+        assert.ok(original !== null, "the unmutated receipt verifies");
+        let mutated = bytes;
+        for (const m of mutations) mutated = mutate(mutated, m);
+        const receipt = verifiedReceipt(mutated);
+        if (receipt === null) return;
+        // Verified: it must sign the same root over the same leaf (only an equivalent encoding,
+        // or the claims CCF leaves unchecked, such as an unused header, may differ).
+        assert.equal(receipt.proofs.length, 1);
+        const [got] = receipt.proofs;
+        assert.equal(toHex(inclusionProofRoot(got!)), toHex(parts.root));
+        assert.equal(toHex(got!.writeSetDigest), toHex(proof.writeSetDigest));
+        assert.equal(got!.commitEvidence, proof.commitEvidence);
+        assert.equal(toHex(got!.claimsDigest), toHex(proof.claimsDigest));
+      },
+    ),
+    { numRuns: 300, includeErrorInReport: true },
   );
 });
