@@ -5,7 +5,9 @@
 // pipeline). Inputs: any JSON value, text that is not JSON or not UTF-8, and valid bodies with one
 // part replaced, removed or added (wrong types, huge numbers, deep nesting, odd keys such as
 // __proto__). Property: the answer is a success or an HttpError with a 4xx status and a CCF code,
-// never a 500 or another exception, and a refused request writes nothing.
+// never a 500 or another exception, and a refused request writes nothing. JSON receipts
+// (src/ledger/receipt.ts, which a node also reads from snapshot files) get the same changes:
+// a ReceiptError, an invalid verdict, or a proof of the very same leaf.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
@@ -33,7 +35,13 @@ import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import { registerJoinEndpoint } from "../../src/node/join/join-endpoint.js";
 import { TxPipeline } from "../../src/node/pipeline/tx-pipeline.js";
 import { createStartIdentities } from "../../src/node/startup/start-identities.js";
-import { tempDir } from "../helpers/pki.js";
+import {
+  parseReceipt,
+  ReceiptError,
+  receiptLeaf,
+  verifyReceipt,
+} from "../../src/ledger/receipt.js";
+import { makePki, makeReceipt, tempDir } from "../helpers/pki.js";
 
 const CASE_BOUND_MS = 5000;
 
@@ -347,5 +355,46 @@ test("property: POST /node/join answers any body with a 4xx or a join, never a 5
       },
     ),
     { numRuns: 400 },
+  );
+});
+
+// ---- JSON receipts --------------------------------------------------------------------------
+
+test("property: a changed JSON receipt is a ReceiptError, invalid, or proves the same leaf", async () => {
+  const pki = await makePki();
+  const built = [3, 8].map((leafCount) => makeReceipt(pki, { leafCount, index: leafCount - 2 }));
+  const valid = built.map((b) => JSON.parse(JSON.stringify(b.receipt)) as Record<string, unknown>);
+  for (const receipt of valid) {
+    assert.equal(verifyReceipt(parseReceipt(receipt), pki.serviceCertPem).kind, "valid");
+  }
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.nat(),
+      fc.option(valueArb, { nil: undefined }),
+      fc.boolean(),
+      (which, at, value, addKey) => {
+        const original = valid[which % valid.length]!;
+        const all = paths(original);
+        const path = all[at % all.length]!;
+        // Through JSON text, as receipts arrive (a removed array element becomes null).
+        const text = JSON.stringify(replaced(original, addKey ? [...path, "extra"] : path, value));
+        const changed: unknown = JSON.parse(text ?? "null");
+        let leaf: string | null = null;
+        try {
+          const receipt = parseReceipt(changed);
+          if (verifyReceipt(receipt, pki.serviceCertPem).kind === "valid") {
+            leaf = Buffer.from(receiptLeaf(receipt)).toString("hex");
+          }
+        } catch (error) {
+          if (error instanceof ReceiptError) return;
+          throw error;
+        }
+        if (leaf === null) return;
+        const expected = Buffer.from(receiptLeaf(parseReceipt(original))).toString("hex");
+        assert.equal(leaf, expected, "a changed receipt verifies for another leaf");
+      },
+    ),
+    { numRuns: 1000, includeErrorInReport: true },
   );
 });
