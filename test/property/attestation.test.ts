@@ -3,7 +3,8 @@
 // verifySnpReport (src/attestation/snp.ts), and real Microsoft UVM endorsements, a COSE_Sign1
 // with an x5chain (test/fixtures/snp/uvm), through verifyUvmEndorsements
 // (src/crypto/uvm-endorsements.ts). Inputs: bit flips, cuts, inserted, deleted and overwritten
-// runs, one to three at once. Properties: only typed errors (CcfError), promptly; a report that
+// runs, one to three at once, in the report, its PEM chain or the endorsements. Properties: only
+// typed errors (CcfError), promptly; a report that
 // still verifies has the same signed bytes and the same signature values; endorsements that
 // still verify endorse the same measurement, SVN, issuer and feed.
 import { test } from "node:test";
@@ -153,5 +154,27 @@ test("property: mutated UVM endorsements are refused with a typed error or endor
       },
     ),
     { numRuns: 300, includeErrorInReport: true },
+  );
+});
+
+test("property: mutated endorsement chains are refused with a typed error or verify the same", () => {
+  const originals = REPORTS.map(({ report, pem }) => verifySnpReport(report, pem, { now: NOW }));
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      (which, mutations) => {
+        const index = which % REPORTS.length;
+        const { report, pem } = REPORTS[index]!;
+        let bytes: Uint8Array = Buffer.from(pem, "latin1");
+        for (const m of mutations) bytes = mutate(bytes, m);
+        const changed = Buffer.from(bytes).toString("latin1");
+        const verified = typed("verifySnpReport", () =>
+          verifySnpReport(report, changed, { now: NOW }),
+        );
+        if (verified !== null) assert.deepEqual(verified, originals[index]);
+      },
+    ),
+    { numRuns: 200, includeErrorInReport: true },
   );
 });
