@@ -4,9 +4,9 @@
 // with an x5chain (test/fixtures/snp/uvm), through verifyUvmEndorsements
 // (src/crypto/uvm-endorsements.ts). Inputs: bit flips, cuts, inserted, deleted and overwritten
 // runs, one to three at once, in the report, its PEM chain or the endorsements. Properties: only
-// typed errors (CcfError), promptly; a report that
-// still verifies has the same signed bytes and the same signature values; endorsements that
-// still verify endorse the same measurement, SVN, issuer and feed.
+// typed errors (CcfError), promptly; a report that still verifies has the same signed bytes and
+// the same signature values (and with a changed chain, the same fields); endorsements that still
+// verify endorse the same measurement, SVN, issuer and feed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
