@@ -8,7 +8,9 @@
 // every byte it sends parses as whole responses, each with a content-length, and every error is
 // a CCF error body whose code is known and whose status is that code's; a connection the client
 // holds open is closed by the server within its time limits; and a good request on a new
-// connection then succeeds.
+// connection then succeeds. Oracles besides: 431 exactly when a header is over the limits, 413
+// exactly when a body is, and ambiguous framing (CL/TE conflicts, RFC 9112 §6.3) is a 400 that
+// never runs the request hidden behind it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as netConnect } from "node:net";
@@ -33,6 +35,8 @@ const CLOSE_BOUND_MS = 6000;
 
 let server: RpcServer;
 const logged: string[] = [];
+/** Requests that reached GET /app/smuggled, which only a smuggled request asks for. */
+let smuggledHits = 0;
 
 before(async () => {
   const pki = await makePki();
@@ -40,6 +44,10 @@ before(async () => {
   router.add("GET", "/app/ok", () => ({ status: 200, body: { ok: true } }));
   router.add("POST", "/app/echo", (req) => ({ status: 200, body: req.body }));
   router.add("GET", "/app/items/{id}", (req) => ({ status: 200, body: { id: req.params["id"] } }));
+  router.add("GET", "/app/smuggled", () => {
+    smuggledHits += 1;
+    return { status: 200, body: { smuggled: true } };
+  });
   server = await createRpcServer({
     host: "127.0.0.1",
     port: 0,
@@ -383,6 +391,48 @@ test("property: 413 exactly when a body is over the limit, else the body echoed 
           assert.deepEqual(statuses, [200]);
           assert.ok(Buffer.from(body).equals(bodies[0]!), "the body echoed intact");
         }
+        assert.ok(reply.closed);
+      },
+    ),
+    { numRuns: Number(process.env["FUZZ_RUNS"] ?? 60), includeErrorInReport: true },
+  );
+  assert.deepEqual(logged.splice(0), []);
+});
+
+/** Framing headers that disagree about where a body ends (RFC 9112 §6.3: an error). */
+const ambiguousFramingArb = fc.constantFrom(
+  ["Content-Length: 5", "Content-Length: 60"],
+  ["Content-Length: 5", "Content-Length: 5, 60"],
+  ["Content-Length: 60", "Transfer-Encoding: chunked"],
+  ["Transfer-Encoding: chunked", "Content-Length: 60"],
+  ["Transfer-Encoding: chunked, identity"],
+  ["Transfer-Encoding: identity, chunked", "Content-Length: 60"],
+  ["Transfer-Encoding: chunked", "Transfer-Encoding: identity"],
+  ["Transfer-Encoding : chunked", "Content-Length: 60"],
+  ["Transfer-Encoding: chunked", " Content-Length: 60"],
+  ["Content-Length: +60"],
+  ["Content-Length: 6 0"],
+  ["Content-Length:\t60\t", "Transfer-Encoding:\tchunked"],
+  ["Transfer-Encoding: xchunked", "Content-Length: 60"],
+  ["Transfer-Encoding: chunked\u000bx"],
+);
+
+test("property: ambiguous framing is refused, and what it hides is never run", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      ambiguousFramingArb,
+      fc.constantFrom("\r\n", "\n"),
+      fc.array(fc.nat(), { maxLength: 4 }),
+      async (framing, eol, cuts) => {
+        const hidden = `GET /app/smuggled HTTP/1.1${eol}Host: node${eol}${eol}`;
+        const chunk = `5${eol}hello${eol}0${eol}${eol}`;
+        const head = ["POST /app/echo HTTP/1.1", "Host: node", ...framing].join(eol);
+        const wire = enc(`${head}${eol}${eol}${chunk}${hidden}`);
+        const before = smuggledHits;
+        const reply = await exchange(split(wire, cuts), "hold");
+        const statuses = parseResponses(reply.received);
+        assert.equal(smuggledHits, before, `a smuggled request ran: ${JSON.stringify(framing)}`);
+        assert.ok(statuses.length <= 1 && statuses.every((st) => st === 400), String(statuses));
         assert.ok(reply.closed);
       },
     ),
