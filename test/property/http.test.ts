@@ -122,7 +122,9 @@ const framingArb = fc.oneof(
 
 const requestArb = fc.record({
   method: fc.oneof(
-    fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "CONNECT", "PATCH"),
+    // Not HEAD: its responses carry a content-length but no body, which the parser here cannot
+    // tell apart from a cut response without knowing which request each answers.
+    fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH"),
     textArb(8),
   ),
   target: fc.oneof(
@@ -268,8 +270,13 @@ function parseResponses(bytes: Buffer, bodies: Buffer[] = []): number[] {
         .slice(1)
         .map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
     );
-    const length = Number(headers.get("content-length"));
     const code = Number(status[1]);
+    if (code >= 100 && code < 200) {
+      // An interim response (100 Continue for "Expect: 100-continue") has no body.
+      at = headEnd + 4;
+      continue;
+    }
+    const length = Number(headers.get("content-length"));
     assert.ok(Number.isSafeInteger(length), `response ${code} has no content-length`);
     const body = bytes.subarray(headEnd + 4, headEnd + 4 + length);
     assert.equal(body.byteLength, length, `response ${code} is cut short`);
