@@ -5,7 +5,9 @@
 // Properties: the frames that arrive are exactly the whole frames sent, in order, however the
 // stream is cut; an oversized header poisons the decoder (nothing after it is emitted) and the
 // channel closes that socket; the decoder never buffers more than one frame; message decoding
-// fails only with N2nDecodeError; and a good peer's next message still gets through.
+// fails only with N2nDecodeError; and a good peer's next message still gets through. The other
+// process-to-process wire, app service messages (src/appservice/messages.ts), gets random and
+// one-field-changed messages: AppServiceError only, and what decodes re-encodes stably.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
@@ -20,6 +22,16 @@ import {
   nodeIdFromPublicKey,
 } from "../../src/crypto/identity.js";
 import { NodeChannels } from "../../src/node/replication/n2n/channels.js";
+import {
+  AppServiceError,
+  decodeNodeMessage,
+  decodeServerMessage,
+  encodeAppMessage,
+  NO_VALUES,
+  type CallMessage,
+  type ResultMessage,
+} from "../../src/appservice/messages.js";
+import { encode as encodeCbor } from "cborg";
 import {
   decodeN2n,
   encodeN2n,
@@ -340,4 +352,128 @@ test("property: a real channel delivers the whole frames, drops oversized sender
     { numRuns: 25 },
   );
   assert.equal(channels.stats.oversized, oversizedSent);
+});
+
+// ---- App service messages (src/appservice/messages.ts) --------------------------------------
+
+const APP_FIELDS = [
+  ...["apply_writes", "body", "body_kind", "bundle", "caller", "claims_digest", "cleared"],
+  ...["code", "cose_content", "epoch", "handler", "headers", "id", "interpreter_reuse", "keys"],
+  ...["last_committed", "map_reads", "maps", "message", "mode", "module", "package_id"],
+  ...["params", "reads", "reason", "request", "status", "tx_status", "values", "views", "writes"],
+];
+const APP_TYPES = ["hello", "call", "values", "bundle", "error", "need", "result", "other"];
+const { cborValue } = fc.letrec((tie) => ({
+  cborValue: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.integer(),
+    fc.nat(),
+    fc.double(),
+    fc.string({ maxLength: 8 }),
+    fc.uint8Array({ maxLength: 8 }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie("cborValue"), { maxLength: 3 }),
+    fc
+      .dictionary(fc.constantFrom(...APP_FIELDS, "x"), tie("cborValue"), { maxKeys: 3 })
+      .map((d) => ({ ...d })),
+  ),
+}));
+const appMessageArb = fc
+  .record({
+    t: fc.constantFrom(...APP_TYPES),
+    fields: fc.dictionary(fc.constantFrom(...APP_FIELDS), cborValue, { maxKeys: 8 }),
+  })
+  .map(({ t, fields }) => encodeCbor({ ...fields, t }));
+
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+const SAMPLE_CALL: CallMessage = {
+  t: "call",
+  id: 3,
+  module: "/app.js",
+  handler: "put",
+  mode: "readwrite",
+  interpreter_reuse: null,
+  request: {
+    method: "POST",
+    url: "/app/x?a=1",
+    path: "/app/x",
+    route: "/app/x",
+    query: "a=1",
+    hostname: "h",
+    headers: { "content-type": "text/plain" },
+    params: {},
+    body: utf8("hi"),
+  },
+  caller: '{"policy":"user_cert"}',
+  cose_content: null,
+  last_committed: [2, 10],
+  values: { ...NO_VALUES, keys: [["public:m", utf8("k"), null, 0]] },
+};
+const SAMPLE_RESULT: ResultMessage = {
+  t: "result",
+  id: 3,
+  epoch: 0,
+  status: 200,
+  headers: {},
+  body_kind: "json",
+  body: utf8("{}"),
+  reads: [["public:m", utf8("k"), 4]],
+  map_reads: [["public:n", 9]],
+  writes: [["public:m", utf8("k"), null]],
+  cleared: [],
+  claims_digest: new Uint8Array(32),
+  apply_writes: null,
+};
+
+/** Every path to a value inside `value` (object keys and array indices; bytes are leaves). */
+function valuePaths(value: unknown, prefix: string[] = []): string[][] {
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) return [prefix];
+  const own = Array.isArray(value) ? value.map((_, i) => String(i)) : Object.keys(value);
+  const inner = own.flatMap((k) =>
+    valuePaths((value as Record<string, unknown>)[k], [...prefix, k]),
+  );
+  return [prefix, ...inner];
+}
+
+/** A copy of `doc` with the value at `path` replaced, or removed for undefined. */
+function withValue(doc: unknown, path: readonly string[], value: unknown): unknown {
+  if (path.length === 0) return value;
+  const copy = (Array.isArray(doc) ? [...doc] : { ...(doc as object) }) as Record<string, unknown>;
+  const [head, ...rest] = path;
+  const next = withValue(copy[head!], rest, value);
+  if (next === undefined && !Array.isArray(copy)) delete copy[head!];
+  else copy[head!] = next ?? null;
+  return copy;
+}
+
+function decodeBoth(bytes: Uint8Array): void {
+  const decoders = [
+    (b: Uint8Array) => decodeNodeMessage(b),
+    (b: Uint8Array) => decodeServerMessage(b),
+  ];
+  for (const decodeMessage of decoders) {
+    try {
+      const message = decodeMessage(bytes);
+      assert.deepEqual(decodeMessage(encodeAppMessage(message)), message);
+    } catch (error) {
+      if (!(error instanceof AppServiceError)) throw error;
+    }
+  }
+}
+
+test("property: app service messages decode or fail with AppServiceError only", () => {
+  const samples = [SAMPLE_CALL, SAMPLE_RESULT];
+  for (const sample of samples) decodeBoth(encodeAppMessage(sample));
+  const mutatedArb = fc
+    .tuple(fc.nat(), fc.nat(), fc.option(cborValue, { nil: undefined }))
+    .map(([which, at, value]) => {
+      const sample = samples[which % samples.length]!;
+      const all = valuePaths(sample).filter((path) => path.length > 0);
+      return encodeCbor(withValue(sample, all[at % all.length]!, value));
+    });
+  fc.assert(
+    fc.property(fc.oneof(mutatedArb, appMessageArb, fc.uint8Array({ maxLength: 60 })), decodeBoth),
+    { numRuns: 3000, includeErrorInReport: true },
+  );
 });
