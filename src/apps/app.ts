@@ -130,8 +130,8 @@ export interface HistoricalState {
   readonly receipt: Receipt | null;
   /**
    * The COSE signature (ccf-compatibility.md §6.5) of the signature transaction that covers this
-   * one (its own, for a signature transaction), read from the ledger when asked; null when the
-   * receipt is not held or that signature transaction wrote none.
+   * one (its own, for a signature transaction), read from the ledger with the transaction; null
+   * when the receipt is not held or that signature transaction wrote none.
    */
   coseSignature(): Uint8Array | null;
 }

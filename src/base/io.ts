@@ -16,3 +16,26 @@ export interface Rng {
   /** A uniformly random integer in [0, bound). */
   intBelow(bound: number): number;
 }
+
+/**
+ * The synchronous file calls of a writer that must be durable (the ledger writer), as an
+ * interface so that a unit test can inject a failure (EIO, ENOSPC) at the file-call boundary.
+ * Node's `node:fs` functions fit it; errors are Node's (an Error with an errno `code`).
+ */
+export interface SyncFileSystem {
+  openSync(path: string, flags: string): number;
+  writeSync(
+    fd: number,
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): number;
+  fdatasyncSync(fd: number): void;
+  fsyncSync(fd: number): void;
+  ftruncateSync(fd: number, length: number): void;
+  closeSync(fd: number): void;
+  renameSync(from: string, to: string): void;
+  unlinkSync(path: string): void;
+  readFileSync(path: string): Uint8Array;
+}

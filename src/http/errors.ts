@@ -64,6 +64,8 @@ export enum HttpErrorCode {
   NodeAlreadyExists = "NodeAlreadyExists",
   StartupSeqnoIsOld = "StartupSeqnoIsOld",
   CSRPublicKeyInvalid = "CSRPublicKeyInvalid",
+  // Consortia's own: a request head or body that missed its time limit (CCF has none).
+  RequestTimeout = "RequestTimeout",
   // Consortia's own (ADR 0005): an app service that cannot answer.
   AppServiceUnavailable = "AppServiceUnavailable",
   AppServiceTimeout = "AppServiceTimeout",
@@ -127,6 +129,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<HttpErrorCode, number>> = {
   NodeAlreadyExists: 400,
   StartupSeqnoIsOld: 400,
   CSRPublicKeyInvalid: 400,
+  RequestTimeout: 408,
   AppServiceUnavailable: 503,
   AppServiceTimeout: 504,
   AppServicePackageMismatch: 503,

@@ -515,17 +515,22 @@ function sendResponse(res: ServerResponse, response: RpcResponse, log: RpcLog): 
 }
 
 /**
- * Answers input the HTTP parser rejected. The connection is in an unknown state afterwards, so
- * it is always closed. Requests parsed before the bad one on this connection (pipelined) are
- * answered first: their responses go out, in order, and only then the error, so the error is
- * never read as the answer to an earlier, good request.
+ * Answers input the HTTP parser rejected, or a request that missed its time limit (408). The
+ * connection is in an unknown state afterwards, so it is always closed, and from now on nothing
+ * more reaches the HTTP parser (a body completing later must not run a handler). Requests parsed
+ * before the bad one on this connection (pipelined) are answered first: their responses go out,
+ * in order, and only then the error, so the error is never read as the answer to an earlier,
+ * good request.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const unanswerable = err.code === "ECONNRESET" || err.code === "ERR_HTTP_REQUEST_TIMEOUT";
-  if (unanswerable || !socket.writable) {
+  if (err.code === "ECONNRESET" || !socket.writable) {
     socket.destroy();
     return;
   }
+  // Input is read and dropped until the client closes (see writeClientError for how long).
+  socket.removeAllListeners("data");
+  socket.on("data", () => undefined);
+  socket.resume();
   afterPendingResponses(socket, () => writeClientError(err, socket));
 }
 
@@ -533,8 +538,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * Runs `then` once every response to an earlier request on `socket` has been written. Node
  * attaches one response at a time to the socket (`_httpMessage`) and, when it finishes, the next
  * queued one, before any 'finish' listener added here runs; none attached means none pending.
- * When the attached response's request is itself incomplete, the bad bytes are its body: it is
- * the one being answered, now.
+ * When the attached response's request is itself incomplete, the bad bytes (or the time limit)
+ * are its own: it is the one being answered, now.
  */
 function afterPendingResponses(socket: Duplex, then: () => void): void {
   const inFlight = inFlightResponse(socket);
@@ -557,14 +562,30 @@ function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   const [code, message]: [HttpErrorCode, string] =
-    err.code === "HPE_HEADER_OVERFLOW"
-      ? [HttpErrorCode.RequestHeaderTooLarge, "HTTP request header is too large."]
-      : [HttpErrorCode.InvalidInput, "Malformed HTTP request."];
+    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [HttpErrorCode.RequestTimeout, REQUEST_TIMEOUT_MESSAGE]
+      : err.code === "HPE_HEADER_OVERFLOW"
+        ? [HttpErrorCode.RequestHeaderTooLarge, "HTTP request header is too large."]
+        : [HttpErrorCode.InvalidInput, "Malformed HTTP request."];
   const status = httpStatusOf(code);
   const body = JSON.stringify(errorBody(code, message));
-  const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${REASON_PHRASES[status] ?? "Bad Request"}\r\n` +
+      `content-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+  // A client still sending (a trickled body) holds the half-closed socket for LINGER_MS at most.
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }
+
+const REASON_PHRASES: Readonly<Record<number, string>> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+};
+
+/** The 408's message: the request head or the whole request missed its time limit (limits.ts). */
+const REQUEST_TIMEOUT_MESSAGE =
+  "The HTTP request did not arrive in time; the connection is closed.";

@@ -9,9 +9,16 @@
  * Once serving, the node runs one HTTPS server per rpc interface, the node-to-node listener,
  * and a timer that ticks the pipeline and consensus. Handlers run synchronously inside
  * pipeline.execute; a write that reaches a backup is forwarded to the primary (RequestPath).
+ *
+ * Storage faults (SECURITY.md, "Disk faults"): the first StorageError from the ledger (through
+ * the pipeline) or the hard state (through the driver) stops the node at once, in the same
+ * call: the tick stops, peer messages are dropped, the pipeline refuses writes, and
+ * `deps.onStorageFault` is told, whose owner (the CLI) then calls stop() and exits. Nothing runs
+ * consensus again, so no commit advances and no commit index is sent after the fault.
  */
 import type { NodeId, View } from "../base/ids.js";
 import type { Clock } from "../base/io.js";
+import { StorageError } from "../base/storage-error.js";
 import type { RaftNode } from "../consensus/raft.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { getById, GOV_MAPS } from "../gov/tables.js";
@@ -33,6 +40,7 @@ import type { ConsensusDriver } from "./replication/consensus-driver.js";
 import { Forwarder } from "./replication/forwarding.js";
 import { NodesTable } from "./replication/nodes-table.js";
 import { ReplicationOutbox } from "./replication/outbox.js";
+import { EVENT_LOOP_SCHEDULER } from "./replication/event-loop-scheduler.js";
 import type { NodeChannels } from "./replication/n2n/channels.js";
 import { isAuthorizedPeer } from "./replication/peer-authorization.js";
 import { Retirements } from "./replication/retirement.js";
@@ -59,6 +67,8 @@ export interface NodeHostDeps {
   readonly now: () => Date;
   /** Monotonic time for intervals and timeouts. */
   readonly clock: Clock;
+  /** Told once, at the first storage fault: the node has stopped working and must be stopped. */
+  readonly onStorageFault?: ((fault: StorageError) => void) | undefined;
 }
 
 export class NodeHost implements NodeContext {
@@ -66,6 +76,8 @@ export class NodeHost implements NodeContext {
   private readonly servers: RpcServer[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
   private lastLeader: NodeId | null = null;
+  /** Invariant: once set, never cleared; the tick is stopped and peer messages are dropped. */
+  private fault: StorageError | null = null;
   readonly router = new Router();
   readonly identity: NodeIdentity;
   readonly quote: VirtualQuote;
@@ -111,13 +123,16 @@ export class NodeHost implements NodeContext {
         this.evidenceCheck.onWriteSet(seqno, writeSet);
         this.rekeys.onWriteSet(seqno, writeSet);
       },
+      onStorageFault: (fault) => this.onStorageFault(fault),
     });
     this.system = new SystemTransactions(this.pipeline);
     this.raft = createRaft(config, state, deps.clock, () => this.pipeline.flushLedger());
     this.channels = createChannels(
       state,
       (id, certDer) => isAuthorizedPeer({ id, certDer }, this.serviceIdentity),
-      (from, payload) => this.driver.receive(from, payload),
+      (from, payload) => {
+        if (this.fault === null) this.driver.receive(from, payload);
+      },
       log,
     );
     this.driver = this.createDriver(outbox, nodesTable);
@@ -146,6 +161,7 @@ export class NodeHost implements NodeContext {
         nodesTable,
         channels: this.channels,
         clock: this.deps.clock,
+        scheduler: { defer: (task) => EVENT_LOOP_SCHEDULER.defer(() => this.guarded(task)) },
       },
       {
         onForward: (from, message) => this.forwarder.onMessage(from, message),
@@ -157,6 +173,35 @@ export class NodeHost implements NodeContext {
         log: this.deps.log,
       },
     );
+  }
+
+  /**
+   * Runs a turn of the node loop (tick, consensus). A StorageError ends it and stops the node;
+   * anything else propagates (a bug stops the process with its stack).
+   */
+  private guarded(turn: () => void): void {
+    if (this.fault !== null) return;
+    try {
+      turn();
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      this.onStorageFault(e);
+    }
+  }
+
+  /** The first storage fault: stop taking writes and running consensus, at once. */
+  private onStorageFault(fault: StorageError): void {
+    if (this.fault !== null) return;
+    this.fault = fault;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    this.state = "Stopped";
+    this.deps.onStorageFault?.(fault);
+  }
+
+  /** The storage fault that stopped this node, or null. */
+  get storageFault(): StorageError | null {
+    return this.fault;
   }
 
   private onRoleChange(role: string, view: View, leader: NodeId | null): void {
@@ -352,7 +397,8 @@ export class NodeHost implements NodeContext {
       this.servers.push(server);
       this.deps.log(`rpc interface ${name} listening on ${server.host}:${server.port}`);
     }
-    this.tickTimer = setInterval(() => this.driver.tick(), TICK_INTERVAL_MS);
+    if (this.fault !== null) return;
+    this.tickTimer = setInterval(() => this.guarded(() => this.driver.tick()), TICK_INTERVAL_MS);
     const recovering = this.disasterRecovery !== null && !this.disasterRecovery.done;
     this.state = recovering ? "PartOfPublicNetwork" : "PartOfNetwork";
   }

@@ -4,6 +4,7 @@
  */
 import { join as joinPath } from "node:path";
 import type { NodeId, Seqno } from "../base/ids.js";
+import type { StorageError } from "../base/storage-error.js";
 import type { Clock } from "../base/io.js";
 import { RaftNode } from "../consensus/raft.js";
 import { DEFAULT_TIMINGS } from "../consensus/types.js";
@@ -22,9 +23,9 @@ import {
 } from "./pipeline/tx-pipeline.js";
 import { setAsideLedgerAfter } from "./recovery/recovery-replay.js";
 import { ConsensusDriver } from "./replication/consensus-driver.js";
-import { EVENT_LOOP_SCHEDULER } from "./replication/event-loop-scheduler.js";
 import { HardStateFile } from "./replication/hard-state-file.js";
 import type { NodesTable } from "./replication/nodes-table.js";
+import type { TurnScheduler } from "./replication/driver-io.js";
 import type { ReplicationOutbox } from "./replication/outbox.js";
 import { readLedgerPayloads } from "./replication/ledger-payloads.js";
 import { NodeChannels } from "./replication/n2n/channels.js";
@@ -64,6 +65,7 @@ export interface PipelineHooks {
   readonly consensus: ConsensusSink;
   readonly onSignature: (txId: TxId) => void;
   readonly onWriteSet: (seqno: Seqno, writeSet: WriteSet) => void;
+  readonly onStorageFault: (fault: StorageError) => void;
 }
 
 export function createPipeline(
@@ -161,6 +163,8 @@ export interface DriverParts {
   readonly nodesTable: NodesTable;
   readonly channels: NodeChannels;
   readonly clock: Clock;
+  /** Runs the driver's deferred turns (the host's, which stops the node on a storage fault). */
+  readonly scheduler: TurnScheduler;
 }
 
 export interface DriverHooks {
@@ -182,7 +186,7 @@ export function createDriver(
     transport: parts.channels,
     hardState: new HardStateFile(joinPath(config.ledger.directory, HARD_STATE_FILE)),
     peers: parts.nodesTable,
-    scheduler: EVENT_LOOP_SCHEDULER,
+    scheduler: parts.scheduler,
     clock: parts.clock,
     selfAddress: formatAddress(config.network.nodeToNodeInterface.publishedAddress),
     log: (line) => hooks.log(`[consensus] ${line}`),

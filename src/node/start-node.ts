@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { assert } from "../base/assert.js";
 import { formatTxId, type Seqno } from "../base/ids.js";
 import type { Clock } from "../base/io.js";
+import type { StorageError } from "../base/storage-error.js";
 import { writeGenesis } from "../gov/genesis.js";
 import type { Tx } from "../kv/tx.js";
 import { DEFAULT_COSE_SIGNATURES_CONFIG } from "../ledger/cose-signature.js";
@@ -25,6 +26,7 @@ import { genesisInput } from "./startup/genesis-input.js";
 import { newServiceIdentity, trustedNodeInfo } from "./startup/node-identity.js";
 import {
   checkEmptyLedger,
+  checkWritableDirectory,
   probeInterfaces,
   resolvePorts,
   StartupError,
@@ -39,6 +41,8 @@ export interface StartNodeDeps {
   readonly clock?: Clock;
   /** Aborts a join that is still waiting. */
   readonly signal?: AbortSignal;
+  /** Told at the first storage fault of the running node (NodeHost), which must then stop. */
+  readonly onStorageFault?: (fault: StorageError) => void;
 }
 
 export async function startNode(configured: NodeConfig, deps: StartNodeDeps): Promise<NodeHost> {
@@ -47,8 +51,11 @@ export async function startNode(configured: NodeConfig, deps: StartNodeDeps): Pr
     log: deps.log,
     now: deps.now ?? (() => new Date()),
     clock: deps.clock ?? new SystemClock(),
+    onStorageFault: deps.onStorageFault,
   };
   await probeInterfaces(config);
+  checkWritableDirectory("ledger directory", config.ledger.directory);
+  checkWritableDirectory("snapshot directory", config.snapshots.directory);
   const start = await boot(config, hostDeps, deps.signal);
   const host = new NodeHost(config, start, hostDeps);
   beginService(host, start, hostDeps.log);

@@ -284,6 +284,8 @@ export class Network {
     index: number,
     command: Record<string, unknown>,
     dirs: { ledger?: string; snapshots?: string; readOnlyLedgers?: readonly string[] } = {},
+    /** Keys added to the node's RPC interface (session and header limits, for example). */
+    rpcInterface: Record<string, unknown> = {},
   ): string {
     const dir = this.dirOf(index);
     mkdirSync(dir, { recursive: true });
@@ -296,7 +298,9 @@ export class Network {
       ...template,
       network: {
         node_to_node_interface: { bind_address: `127.0.0.1:${port + 100}` },
-        rpc_interfaces: { primary_rpc_interface: { bind_address: `127.0.0.1:${port}` } },
+        rpc_interfaces: {
+          primary_rpc_interface: { bind_address: `127.0.0.1:${port}`, ...rpcInterface },
+        },
       },
       command,
       ledger: {
@@ -333,16 +337,20 @@ export class Network {
   /**
    * Starts one more node process joining the service through `target` (a Join config modelled
    * on node 0's); returns it once its process is running. `serviceCertFile` is the service's
-   * certificate (default: the sandbox's).
+   * certificate (default: the sandbox's); `rpcInterface` adds keys to its RPC interface.
    */
-  spawnJoiner(target: NetNode, options: { serviceCertFile?: string } = {}): NetNode {
+  spawnJoiner(
+    target: NetNode,
+    options: { serviceCertFile?: string; rpcInterface?: Record<string, unknown> } = {},
+  ): NetNode {
     const index = this.nodes.length;
-    const file = this.writeNodeConfig(index, {
+    const command = {
       type: "Join",
       service_certificate_file:
         options.serviceCertFile ?? join(this.workspace, "sandbox_common", "service_cert.pem"),
       join: { target_rpc_address: `127.0.0.1:${target.port}`, retry_timeout: "300ms" },
-    });
+    };
+    const file = this.writeNodeConfig(index, command, {}, options.rpcInterface);
     return this.launch(index, file);
   }
 

@@ -1,17 +1,24 @@
 /**
  * `consortia node --config FILE`: runs one node from a CCF 6.x style JSON config
  * (ccf-compatibility.md §1).
- * A config error names the key and exits 1 before anything starts. The node runs until SIGINT
- * or SIGTERM, then closes its servers and ledger.
+ * A config error names the key and exits 1 before anything starts; so does a ledger or snapshot
+ * directory the node cannot write (one line, no stack). The node runs until SIGINT or SIGTERM,
+ * then closes its servers and ledger, and exits 0. A storage fault while running (ENOSPC, EIO
+ * writing the ledger or the hard state) logs one line saying what failed and what to do, closes
+ * the listeners and exits with STORAGE_FAULT_EXIT_CODE (SECURITY.md, "Disk faults").
  */
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
+import { StorageError } from "../../base/storage-error.js";
 import { CliError, isReportable } from "../cli-error.js";
-import { describeConfigError, loadNodeConfig } from "../../node/config/config.js";
+import { describeConfigError, loadNodeConfig, type NodeConfig } from "../../node/config/config.js";
 import { startNode } from "../../node/start-node.js";
 import { registerNodeReplace } from "./node-replace.js";
 
 const STOP_TIMEOUT_MS = 4000;
+
+/** The exit code of a node stopped by a storage fault (sysexits.h EX_IOERR). */
+export const STORAGE_FAULT_EXIT_CODE = 74;
 
 export function registerNode(program: Command): void {
   const node = program
@@ -44,42 +51,85 @@ export function registerNode(program: Command): void {
         console.log(`configuration ${options.config} is valid`);
         return;
       }
-      const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
-      let node;
-      try {
-        node = await startNode(config, { log });
-      } catch (err: unknown) {
-        // A bug during start-up (an assertion) keeps its stack; the rest is the operator's.
-        if (!isReportable(err)) throw err;
-        throw new CliError(`node failed to start: ${startupProblem(err)}`);
-      }
-      writeFileSync(config.outputFiles.pidFile, `${process.pid}\n`);
-      for (const i of node.boundInterfaces) log(`${i.name}: https://${i.host}:${i.port}`);
-      log(`node ${node.nodeId} is part of the network`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
-      log("stopping");
-      // A peer or client connection must not keep a stopping node alive: the ledger is closed
-      // (synced) by stop(), then the process exits, within STOP_TIMEOUT_MS at worst.
-      const timeout = setTimeout(() => {
-        log(`did not stop within ${STOP_TIMEOUT_MS} ms: exiting`);
-        process.exit(1);
-      }, STOP_TIMEOUT_MS);
-      await node.stop();
-      clearTimeout(timeout);
-      log("stopped");
-      process.exit(0);
+      await runNode(config);
     });
   registerNodeReplace(node);
+}
+
+/**
+ * Starts the node and runs it until SIGINT or SIGTERM (exit 0) or its first storage fault
+ * (exit STORAGE_FAULT_EXIT_CODE); a start that fails is a CliError.
+ */
+async function runNode(config: NodeConfig): Promise<void> {
+  const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
+  // Resolved by SIGINT or SIGTERM (null) or by the running node's first storage fault.
+  let stop: (fault: StorageError | null) => void = () => undefined;
+  const stopped = new Promise<StorageError | null>((resolve) => (stop = resolve));
+  let node;
+  try {
+    node = await startNode(config, { log, onStorageFault: (fault) => stop(fault) });
+  } catch (err: unknown) {
+    // A bug during start-up (an assertion) keeps its stack; the rest is the operator's.
+    if (!isReportable(err)) throw err;
+    throw new CliError(`node failed to start: ${startupProblem(err)}`);
+  }
+  try {
+    writeFileSync(config.outputFiles.pidFile, `${process.pid}\n`);
+  } catch (err: unknown) {
+    if (!isReportable(err)) throw err;
+    await node.stop();
+    throw new CliError(`node stopped: cannot write its pid file: ${err.message}`);
+  }
+  for (const i of node.boundInterfaces) log(`${i.name}: https://${i.host}:${i.port}`);
+  if (node.storageFault === null) log(`node ${node.nodeId} is part of the network`);
+  process.once("SIGINT", () => stop(null));
+  process.once("SIGTERM", () => stop(null));
+  const fault = await stopped;
+  if (fault !== null) log(storageFaultLine(fault));
+  let exitCode = fault === null ? 0 : STORAGE_FAULT_EXIT_CODE;
+  log("stopping");
+  // A peer or client connection must not keep a stopping node alive: the ledger is closed
+  // (synced, unless it failed) by stop(), then the process exits, within STOP_TIMEOUT_MS.
+  const timeout = setTimeout(() => {
+    log(`did not stop within ${STOP_TIMEOUT_MS} ms: exiting`);
+    process.exit(fault === null ? 1 : exitCode);
+  }, STOP_TIMEOUT_MS);
+  try {
+    await node.stop();
+  } catch (err: unknown) {
+    // The final sync of an orderly stop may meet the fault itself.
+    if (!(err instanceof StorageError)) throw err;
+    log(storageFaultLine(err));
+    exitCode = STORAGE_FAULT_EXIT_CODE;
+  }
+  clearTimeout(timeout);
+  log("stopped");
+  process.exit(exitCode);
+}
+
+/**
+ * The one line a storage fault logs: what failed, that the node stopped, and what to do.
+ * Committed transactions are on a majority's disks (or, alone, on this one up to its last
+ * successful sync); the node restarts from its files once the device is repaired.
+ */
+export function storageFaultLine(fault: StorageError): string {
+  return (
+    `FATAL storage fault: ${fault.message}. The node stopped taking writes and is ` +
+    `shutting down (exit code ${STORAGE_FAULT_EXIT_CODE}); it reported nothing committed ` +
+    "that it had not made durable. Free space on (or repair) the device holding that " +
+    "file, then: in a service that still has a majority, replace this node (`consortia " +
+    "node replace`, then start the new node with command Join); if the service stopped, " +
+    "start a node with command Recover on this ledger directory (`consortia sandbox " +
+    "--recover` for a sandbox), which cuts any torn tail."
+  );
 }
 
 /** One line for the operator: the OS error of a failed listen, or the error's message. */
 function startupProblem(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  if (e.code === "EADDRINUSE" || e.code === "EADDRNOTAVAIL" || e.code === "EACCES") {
+  const listening = e.syscall === "listen" || e.syscall === "bind";
+  const code = e.code ?? "";
+  if (listening && ["EADDRINUSE", "EADDRNOTAVAIL", "EACCES"].includes(code)) {
     return `cannot listen on ${e.address ?? "?"}:${e.port ?? "?"} (${e.code})`;
   }
   return e instanceof Error ? e.message : String(err);

@@ -65,17 +65,32 @@ export interface LedgerFileInfo {
 export function listLedgerFiles(dir: string): LedgerFileInfo[] {
   const files: LedgerFileInfo[] = [];
   for (const name of readdirSync(dir)) {
-    const parsed = parseLedgerFileName(name);
-    if (parsed.kind === "other") continue;
-    if (parsed.kind === "invalid") {
-      throw ledgerError(LedgerErrorCode.BadFileName, { file: name, offset: 0 }, parsed.reason);
-    }
-    const path = join(dir, name);
-    const { firstSeqno, lastSeqno, committed } = parsed;
-    files.push({ name, path, firstSeqno, lastSeqno, committed, sizeBytes: statSync(path).size });
+    const file = ledgerFileNamed(dir, name);
+    if (file !== null) files.push({ ...file, sizeBytes: statSync(file.path).size });
   }
-  files.sort((a, b) => a.firstSeqno - b.firstSeqno);
-  return files;
+  return sortLedgerFiles(files);
+}
+
+/**
+ * The ledger file `name` of `dir` as listLedgerFiles describes it, but its size; null for a
+ * file that is not part of a ledger. Throws LedgerError(BadFileName).
+ */
+export function ledgerFileNamed(
+  dir: string,
+  name: string,
+): Omit<LedgerFileInfo, "sizeBytes"> | null {
+  const parsed = parseLedgerFileName(name);
+  if (parsed.kind === "other") return null;
+  if (parsed.kind === "invalid") {
+    throw ledgerError(LedgerErrorCode.BadFileName, { file: name, offset: 0 }, parsed.reason);
+  }
+  const { firstSeqno, lastSeqno, committed } = parsed;
+  return { name, path: join(dir, name), firstSeqno, lastSeqno, committed };
+}
+
+/** `files` sorted by first seqno, as listLedgerFiles answers them. */
+export function sortLedgerFiles(files: LedgerFileInfo[]): LedgerFileInfo[] {
+  return files.sort((a, b) => a.firstSeqno - b.firstSeqno);
 }
 
 export type LedgerItem =
@@ -165,7 +180,7 @@ export function* readLedger(dir: string, options: ReadLedgerOptions = {}): Gener
  * Invariant: a main slot holds exactly one copy; a read-only slot holds at least one copy, all
  * committed with the same range, in directory order.
  */
-interface Slot {
+export interface Slot {
   readonly copies: readonly LedgerFileInfo[];
   readonly readOnly: boolean;
 }
@@ -176,14 +191,26 @@ interface Slot {
  * Read-only files are only listed here; their contents are checked when read (readSlot).
  */
 function planSlots(dir: string, options: ReadLedgerOptions): Slot[] {
-  const main = listLedgerFiles(dir);
+  const readOnly = (options.readOnlyDirectories ?? []).map((d) => listLedgerFiles(d));
+  return planSlotsOf(listLedgerFiles(dir), readOnly, options.onIgnoredFile);
+}
+
+/**
+ * planSlots over listings made by the caller (listLedgerFiles, or listLedgerFilesAsync):
+ * `readOnly` holds one listing per read-only directory, in search order. Throws LedgerError.
+ */
+export function planSlotsOf(
+  main: readonly LedgerFileInfo[],
+  readOnly: readonly (readonly LedgerFileInfo[])[],
+  onIgnoredFile?: (path: string, reason: string) => void,
+): Slot[] {
   const slots: Slot[] = main.map((file) => ({ copies: [file], readOnly: false }));
   const ranges = new Map<string, LedgerFileInfo[]>();
-  for (const readOnlyDir of options.readOnlyDirectories ?? []) {
-    for (const file of listLedgerFiles(readOnlyDir)) {
+  for (const listing of readOnly) {
+    for (const file of listing) {
       const reason = readOnlyExclusion(file, main);
       if (reason !== null) {
-        options.onIgnoredFile?.(file.path, reason);
+        onIgnoredFile?.(file.path, reason);
         continue;
       }
       const key = `${file.firstSeqno}-${file.lastSeqno}`;
@@ -283,13 +310,17 @@ export function readLedgerFile(
     // A plain Uint8Array view, so consumers never see Buffer semantics.
     bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
   }
-  const scan = scanChunk(bytes, {
+  return { bytes, scan: scanLedgerFile(file, last, bytes) };
+}
+
+/** The framing of `bytes`, the contents of `file` (see readLedgerFile). Throws LedgerError. */
+export function scanLedgerFile(file: LedgerFileInfo, last: boolean, bytes: Uint8Array): ChunkScan {
+  return scanChunk(bytes, {
     fileName: file.name,
     firstSeqno: file.firstSeqno,
     lastSeqno: file.lastSeqno,
     tornTailAllowed: last && file.lastSeqno === null,
   });
-  return { bytes, scan };
 }
 
 interface SlotRead {

@@ -35,25 +35,20 @@
  * nothing, so whoever opens a ledger that may be empty passes `startSeqno` (default 1), and
  * `open` checks it against the files when there are any.
  *
- * After an IO error the writer's in-memory state may no longer match the disk: discard it and
- * `open` the ledger again. Not safe for two writers on one directory.
+ * IO errors: every failed file call throws a StorageError naming the file and the errno
+ * (base/storage-error.ts). After one, the writer's in-memory state may no longer match the
+ * disk, and a failed fdatasync may have lost data the kernel held: the writer refuses every
+ * later call (the same StorageError again) and is only abandoned; `open` the ledger again once
+ * the fault is repaired, which truncates whatever torn tail the failure left. Not safe for two
+ * writers on one directory.
  */
-import {
-  closeSync,
-  fdatasyncSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { assert } from "../../base/assert.js";
 import { concatBytes } from "../../base/bytes.js";
 import { CcfError } from "../../base/errors.js";
+import type { SyncFileSystem } from "../../base/io.js";
+import { faultReportingFs, StorageError, withStorageErrors } from "../../base/storage-error.js";
 import {
   CHUNK_HEADER_SIZE_BYTES,
   CHUNK_POSITION_MAX,
@@ -72,6 +67,7 @@ import {
   readEntryHeader,
 } from "../entry-header.js";
 import { listLedgerFiles } from "./ledger-reader.js";
+import { NODE_SYNC_FS } from "./node-sync-fs.js";
 
 export interface LedgerWriterOptions {
   /** A chunk is completed at the first signature once it has reached this size (CCF: 5 MB). */
@@ -82,6 +78,8 @@ export interface LedgerWriterOptions {
    * first file, and when this is given too it must agree (LedgerStartError otherwise).
    */
   readonly startSeqno?: number | undefined;
+  /** The file calls (default: node:fs); tests inject failures here. */
+  readonly fs?: SyncFileSystem | undefined;
 }
 
 /** `open` was given a startSeqno that the ledger files in the directory contradict. */
@@ -121,6 +119,10 @@ export class LedgerWriter {
   readonly recoveredTornTailBytes: number;
   private readonly dir: string;
   private readonly chunkSizeBytes: number;
+  /** Every call reports its failure as a StorageError naming the file. */
+  private readonly fs: SyncFileSystem;
+  /** Invariant: once set, every later call throws it (see the IO errors contract above). */
+  private failure: StorageError | null = null;
   /** Invariant: sorted, contiguous, committed ones first; all before `current`. */
   private readonly completed: CompletedChunk[];
   /** Invariant: null, or the ledger's last chunk holding at least one entry. */
@@ -137,8 +139,14 @@ export class LedgerWriter {
   private dirDirty = false;
   private closed = false;
 
-  private constructor(dir: string, chunkSizeBytes: number, state: RecoveredState) {
+  private constructor(
+    dir: string,
+    chunkSizeBytes: number,
+    fs: SyncFileSystem,
+    state: RecoveredState,
+  ) {
     this.dir = dir;
+    this.fs = fs;
     this.chunkSizeBytes = chunkSizeBytes;
     this.completed = state.completed;
     this.current = state.current;
@@ -164,10 +172,14 @@ export class LedgerWriter {
     if (startSeqno !== undefined) {
       assert(Number.isSafeInteger(startSeqno) && startSeqno >= 1, "startSeqno must be >= 1");
     }
-    const created = mkdirSync(dir, { recursive: true });
+    const fs = faultReportingFs(options.fs ?? NODE_SYNC_FS);
+    const created = withStorageErrors({ path: dir, operation: "mkdir" }, () =>
+      mkdirSync(dir, { recursive: true }),
+    );
     // A new directory must itself survive a crash before any file in it can.
-    if (created !== undefined) syncDirectory(dirname(created));
-    return new LedgerWriter(dir, options.chunkSizeBytes, recoverLedger(dir, startSeqno));
+    if (created !== undefined) syncDirectory(fs, dirname(created));
+    const state = recoverLedger(fs, dir, startSeqno);
+    return new LedgerWriter(dir, options.chunkSizeBytes, fs, state);
   }
 
   /** Seqno of the ledger's first entry (lastSeqno + 1 while it holds none). */
@@ -189,6 +201,7 @@ export class LedgerWriter {
    */
   append(entry: Uint8Array, info: { readonly seqno: number; readonly isSignature: boolean }): void {
     assert(!this.closed, "ledger writer is closed");
+    if (this.failure !== null) throw this.failure;
     // Checked on every append (hot path): messages are only built on failure.
     if (info.seqno !== this.last + 1)
       assert(false, `append seqno ${info.seqno} after ${this.last}`);
@@ -197,7 +210,9 @@ export class LedgerWriter {
     }
     const flags = entry[1]!;
     // Invariant of `current`: it always holds at least one entry, so there is one to complete.
-    if ((flags & FORCE_LEDGER_CHUNK_BEFORE) !== 0 && this.current !== null) this.completeChunk();
+    if ((flags & FORCE_LEDGER_CHUNK_BEFORE) !== 0 && this.current !== null) {
+      this.guarded(() => this.completeChunk());
+    }
     const chunk = this.current ?? this.startChunk(info.seqno);
     assert(chunk.sizeBytes <= CHUNK_POSITION_MAX, "chunk too large for u32 positions");
     chunk.positions.push(chunk.sizeBytes);
@@ -207,23 +222,27 @@ export class LedgerWriter {
     this.last = info.seqno;
     const full = info.isSignature && chunk.sizeBytes >= this.chunkSizeBytes;
     if (full || (flags & FORCE_LEDGER_CHUNK_AFTER) !== 0) {
-      this.completeChunk();
+      this.guarded(() => this.completeChunk());
     } else if (this.bufferedBytes >= FLUSH_THRESHOLD_BYTES) {
-      this.flush();
+      this.guarded(() => this.flushNow());
     }
   }
 
   /** Writes buffered bytes to the OS (one write call; no fsync). */
   flush(): void {
+    this.guarded(() => this.flushNow());
+  }
+
+  private flushNow(): void {
     const chunk = this.current;
     if (chunk === null || this.bufferedBytes === 0) return;
     if (chunk.fd === null) {
       // "wx": the name must be free; a leftover file here would be a bug in recovery.
-      chunk.fd = openSync(this.pathOf(chunk.firstSeqno, null, false), "wx");
+      chunk.fd = this.fs.openSync(this.pathOf(chunk.firstSeqno, null, false), "wx");
       this.dirDirty = true;
     }
     const bytes = this.buffer.length === 1 ? this.buffer[0]! : concatBytes(this.buffer);
-    writeAll(chunk.fd, bytes, chunk.flushedBytes);
+    writeAll(this.fs, chunk.fd, bytes, chunk.flushedBytes);
     chunk.flushedBytes += bytes.byteLength;
     assert(chunk.flushedBytes === chunk.sizeBytes, "flushed bytes disagree with chunk size");
     this.buffer = [];
@@ -233,10 +252,12 @@ export class LedgerWriter {
   /** The durability point: flush, then fdatasync the current file (and the directory if new). */
   sync(): void {
     assert(!this.closed, "ledger writer is closed");
-    this.flush();
-    const fd = this.current?.fd ?? null;
-    if (fd !== null) fdatasyncSync(fd);
-    if (this.dirDirty) this.syncDir();
+    this.guarded(() => {
+      this.flushNow();
+      const fd = this.current?.fd ?? null;
+      if (fd !== null) this.fs.fdatasyncSync(fd);
+      if (this.dirDirty) this.syncDir();
+    });
   }
 
   /**
@@ -248,8 +269,10 @@ export class LedgerWriter {
     assert(!this.closed, "ledger writer is closed");
     assert(seqno <= this.last, `commit ${seqno} beyond last seqno ${this.last}`);
     if (seqno <= this.committed) return;
-    this.committed = seqno;
-    this.renameCommittedChunks();
+    this.guarded(() => {
+      this.committed = seqno;
+      this.renameCommittedChunks();
+    });
   }
 
   /**
@@ -261,7 +284,11 @@ export class LedgerWriter {
     assert(!this.closed, "ledger writer is closed");
     assert(seqno >= this.committed, `truncate ${seqno} below committed seqno ${this.committed}`);
     if (seqno >= this.last) return;
-    this.flush();
+    this.guarded(() => this.truncateNow(seqno));
+  }
+
+  private truncateNow(seqno: number): void {
+    this.flushNow();
     const chunk = this.current;
     if (chunk !== null && seqno >= chunk.firstSeqno) {
       this.truncateOpenChunk(chunk, seqno - chunk.firstSeqno + 1);
@@ -270,7 +297,7 @@ export class LedgerWriter {
       let tail = this.completed.at(-1);
       while (tail !== undefined && tail.firstSeqno > seqno) {
         assert(!tail.committed, "truncate would delete a committed file");
-        unlinkSync(this.pathOf(tail.firstSeqno, tail.lastSeqno, false));
+        this.fs.unlinkSync(this.pathOf(tail.firstSeqno, tail.lastSeqno, false));
         this.syncDir();
         this.completed.pop();
         tail = this.completed.at(-1);
@@ -288,8 +315,43 @@ export class LedgerWriter {
     if (this.closed) return;
     this.sync();
     const fd = this.current?.fd ?? null;
-    if (fd !== null) closeSync(fd);
+    if (fd !== null) this.guarded(() => this.fs.closeSync(fd));
     this.closed = true;
+  }
+
+  /** The StorageError that stopped this writer, or null while it works. */
+  get fault(): StorageError | null {
+    return this.failure;
+  }
+
+  /**
+   * After a fault: closes the open file without syncing (a sync could only fail again, or
+   * succeed without proving anything) and marks the writer closed. Whatever reached the disk
+   * stays as it is; `open` repairs the tail later.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const fd = this.current?.fd ?? null;
+    this.current = null;
+    if (fd === null) return;
+    try {
+      this.fs.closeSync(fd);
+    } catch (e) {
+      // The writer already failed: a failing close adds nothing the fault did not say.
+      if (!(e instanceof StorageError)) throw e;
+    }
+  }
+
+  /** Runs one IO step; its StorageError stops the writer for good (see the IO contract). */
+  private guarded<T>(step: () => T): T {
+    if (this.failure !== null) throw this.failure;
+    try {
+      return step();
+    } catch (e) {
+      if (e instanceof StorageError) this.failure = e;
+      throw e;
+    }
   }
 
   private renameCommittedChunks(): void {
@@ -297,7 +359,7 @@ export class LedgerWriter {
       if (chunk.committed || chunk.lastSeqno > this.committed) continue;
       // Completed chunks were synced when completed (completeChunk), so the rename exposes only
       // durable bytes. One dir fsync per rename keeps committed files a prefix after a crash.
-      renameSync(
+      this.fs.renameSync(
         this.pathOf(chunk.firstSeqno, chunk.lastSeqno, false),
         this.pathOf(chunk.firstSeqno, chunk.lastSeqno, true),
       );
@@ -333,16 +395,16 @@ export class LedgerWriter {
     const chunk = this.current;
     assert(chunk !== null, "no chunk to complete");
     assert(chunk.positions.length > 0, "cannot complete an empty chunk");
-    this.flush();
+    this.flushNow();
     const fd = chunk.fd!;
     const tableOffset = chunk.sizeBytes;
-    writeAll(fd, encodePositionsTable(chunk.positions), tableOffset);
-    fdatasyncSync(fd);
-    writeAll(fd, encodeChunkHeader(tableOffset), 0);
-    fdatasyncSync(fd);
-    closeSync(fd);
+    writeAll(this.fs, fd, encodePositionsTable(chunk.positions), tableOffset);
+    this.fs.fdatasyncSync(fd);
+    writeAll(this.fs, fd, encodeChunkHeader(tableOffset), 0);
+    this.fs.fdatasyncSync(fd);
+    this.fs.closeSync(fd);
     const lastSeqno = chunk.firstSeqno + chunk.positions.length - 1;
-    renameSync(
+    this.fs.renameSync(
       this.pathOf(chunk.firstSeqno, null, false),
       this.pathOf(chunk.firstSeqno, lastSeqno, false),
     );
@@ -358,8 +420,8 @@ export class LedgerWriter {
     const end = chunk.positions[keep];
     assert(end !== undefined, "truncate point outside the open chunk");
     assert(chunk.fd !== null, "open chunk has no file after flush");
-    ftruncateSync(chunk.fd, end);
-    fdatasyncSync(chunk.fd);
+    this.fs.ftruncateSync(chunk.fd, end);
+    this.fs.fdatasyncSync(chunk.fd);
     chunk.positions.length = keep;
     chunk.sizeBytes = end;
     chunk.flushedBytes = end;
@@ -369,8 +431,8 @@ export class LedgerWriter {
     this.buffer = [];
     this.bufferedBytes = 0;
     if (chunk.fd !== null) {
-      closeSync(chunk.fd);
-      unlinkSync(this.pathOf(chunk.firstSeqno, null, false));
+      this.fs.closeSync(chunk.fd);
+      this.fs.unlinkSync(this.pathOf(chunk.firstSeqno, null, false));
       this.syncDir();
     }
     this.current = null;
@@ -386,7 +448,7 @@ export class LedgerWriter {
   private reopenChunk(chunk: CompletedChunk, seqno: number): void {
     const completedPath = this.pathOf(chunk.firstSeqno, chunk.lastSeqno, false);
     const openPath = this.pathOf(chunk.firstSeqno, null, false);
-    const raw = readFileSync(completedPath);
+    const raw = this.fs.readFileSync(completedPath);
     const scan = scanChunk(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
       fileName: formatLedgerFileName({ ...chunk, committed: false }),
       firstSeqno: chunk.firstSeqno,
@@ -395,13 +457,13 @@ export class LedgerWriter {
     });
     const keep = seqno - chunk.firstSeqno + 1;
     const end = scan.entries[keep]!.offset;
-    renameSync(completedPath, openPath);
+    this.fs.renameSync(completedPath, openPath);
     this.syncDir();
-    const fd = openSync(openPath, "r+");
-    writeAll(fd, encodeChunkHeader(0), 0);
-    fdatasyncSync(fd);
-    ftruncateSync(fd, end);
-    fdatasyncSync(fd);
+    const fd = this.fs.openSync(openPath, "r+");
+    writeAll(this.fs, fd, encodeChunkHeader(0), 0);
+    this.fs.fdatasyncSync(fd);
+    this.fs.ftruncateSync(fd, end);
+    this.fs.fdatasyncSync(fd);
     const positions = scan.entries.slice(0, keep).map((e) => e.offset);
     const firstSeqno = chunk.firstSeqno;
     this.current = { firstSeqno, fd, positions, sizeBytes: end, flushedBytes: end };
@@ -412,7 +474,7 @@ export class LedgerWriter {
   }
 
   private syncDir(): void {
-    syncDirectory(this.dir);
+    syncDirectory(this.fs, this.dir);
     this.dirDirty = false;
   }
 }
@@ -433,7 +495,11 @@ interface RecoveredState {
  * from the first file (even one deleted here), or from `startSeqno` (default 1) when there is
  * none; a `startSeqno` that disagrees with the files is a LedgerStartError, before any repair.
  */
-function recoverLedger(dir: string, startSeqno: number | undefined): RecoveredState {
+function recoverLedger(
+  fs: SyncFileSystem,
+  dir: string,
+  startSeqno: number | undefined,
+): RecoveredState {
   const files = listLedgerFiles(dir);
   checkLedgerFileSequence(files);
   const ledgerStartSeqno = files[0]?.firstSeqno ?? startSeqno ?? 1;
@@ -455,7 +521,7 @@ function recoverLedger(dir: string, startSeqno: number | undefined): RecoveredSt
   if (lastFile === undefined || lastFile.lastSeqno !== null) {
     return { base, completed, current: null, lastSeqno: previousLast, recoveredTornTailBytes: 0 };
   }
-  const raw = readFileSync(lastFile.path);
+  const raw = fs.readFileSync(lastFile.path);
   const scan = scanChunk(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), {
     fileName: lastFile.name,
     firstSeqno: lastFile.firstSeqno,
@@ -467,27 +533,27 @@ function recoverLedger(dir: string, startSeqno: number | undefined): RecoveredSt
   if (scan.positionsOffset !== null) {
     // Crashed after completing the chunk but before renaming it (completeChunk step 3). Sync
     // first: a process crash may have left the header write in the page cache only.
-    const fd = openSync(lastFile.path, "r+");
-    fdatasyncSync(fd);
-    closeSync(fd);
+    const fd = fs.openSync(lastFile.path, "r+");
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
     const name: LedgerFileName = { firstSeqno: lastFile.firstSeqno, lastSeqno, committed: false };
-    renameSync(lastFile.path, join(dir, formatLedgerFileName(name)));
-    syncDirectory(dir);
+    fs.renameSync(lastFile.path, join(dir, formatLedgerFileName(name)));
+    syncDirectory(fs, dir);
     completed.push({ firstSeqno: lastFile.firstSeqno, lastSeqno, committed: false });
     return { base, completed, current: null, lastSeqno, recoveredTornTailBytes: 0 };
   }
   const tornBytes = scan.tornTail?.bytesRemaining ?? 0;
   if (count === 0) {
-    unlinkSync(lastFile.path);
-    syncDirectory(dir);
+    fs.unlinkSync(lastFile.path);
+    syncDirectory(fs, dir);
     const lastSeqno = previousLast;
     return { base, completed, current: null, lastSeqno, recoveredTornTailBytes: tornBytes };
   }
-  const fd = openSync(lastFile.path, "r+");
+  const fd = fs.openSync(lastFile.path, "r+");
   const sizeBytes = scan.tornTail?.offset ?? raw.byteLength;
   if (scan.tornTail !== null) {
-    ftruncateSync(fd, sizeBytes);
-    fdatasyncSync(fd);
+    fs.ftruncateSync(fd, sizeBytes);
+    fs.fdatasyncSync(fd);
   }
   const positions = scan.entries.map((e) => e.offset);
   const firstSeqno = lastFile.firstSeqno;
@@ -503,19 +569,19 @@ function isFramedEntry(entry: Uint8Array, seqno: number): boolean {
   return entrySeqno(entry) === seqno;
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+function writeAll(fs: SyncFileSystem, fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
   while (done < bytes.byteLength) {
-    done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+    done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
   }
 }
 
 /** fsync of a directory makes creations, renames and deletions in it durable (POSIX, Linux). */
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, "r");
+function syncDirectory(fs: SyncFileSystem, dir: string): void {
+  const fd = fs.openSync(dir, "r");
   try {
-    fsyncSync(fd);
+    fs.fsyncSync(fd);
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
 }

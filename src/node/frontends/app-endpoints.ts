@@ -17,14 +17,15 @@ import { registerCommonEndpoints, serviceStatus } from "./node-endpoints.js";
 import { json, runInTx } from "./rpc-context.js";
 import { coseReceiptResponse, prefersCose } from "../../apps/cose-receipts.js";
 import {
-  coseSignatureAt,
+  coseSignatureIn,
   loadHistoricalState,
   receiptOf,
   requestedTxId,
   requireCommitted,
 } from "./historical.js";
+import { notAvailable, withHistoricalEntries, type HistoricalFetch } from "./historical-reads.js";
 
-function receiptEndpoint(node: NodeContext, request: RpcRequest) {
+function receiptEndpoint(node: NodeContext, request: RpcRequest, fetch: HistoricalFetch) {
   const text = request.queryParams.get("transaction_id");
   const id = text === null ? null : parseTxId(text);
   if (id === null || !isPossibleTxId(id)) {
@@ -38,7 +39,9 @@ function receiptEndpoint(node: NodeContext, request: RpcRequest) {
   switch (outcome.kind) {
     case "receipt":
       if (prefersCose(request.headers["accept"])) {
-        const signature = coseSignatureAt(node, outcome.signatureSeqno);
+        const entry = fetch.entry(outcome.signatureSeqno);
+        if (entry === null) return notAvailable(id);
+        const signature = coseSignatureIn(entry, outcome.signatureSeqno);
         return coseReceiptResponse(outcome.receipt, signature);
       }
       return json(outcome.receipt as unknown as JsonBody);
@@ -83,7 +86,7 @@ function registerAppEndpoint(
   endpoint: AppEndpoint,
   openCheck: OpenCheck,
 ): void {
-  router.add(endpoint.method, `/app${endpoint.path}`, (request) => {
+  const run = (request: RpcRequest, fetch: HistoricalFetch | null) => {
     if (!openCheck.isOpen()) {
       throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     }
@@ -91,13 +94,18 @@ function registerAppEndpoint(
       const caller = authenticate(tx, request, endpoint.authPolicies, {
         nowMs: node.clock.realtimeMs(),
       });
-      if (endpoint.mode !== "historical") {
-        return endpoint.handler({ request, caller, tx, setClaimsDigest });
-      }
-      const historical = loadHistoricalState(node, requestedTxId(request));
+      if (fetch === null) return endpoint.handler({ request, caller, tx, setClaimsDigest });
+      const id = requestedTxId(request);
+      const historical = loadHistoricalState(node, id, fetch);
+      if (historical === null) return notAvailable(id);
       return endpoint.handler({ request, caller, tx, setClaimsDigest, historical });
     });
-  });
+  };
+  router.add(endpoint.method, `/app${endpoint.path}`, (request) =>
+    endpoint.mode === "historical"
+      ? withHistoricalEntries(node, (fetch) => run(request, fetch))
+      : run(request, null),
+  );
 }
 
 /** A minimal OpenAPI 3 document listing every endpoint of `modules`. */
@@ -135,7 +143,9 @@ export function registerAppEndpoints(
     }
     return doc as unknown as JsonBody;
   });
-  router.add("GET", "/app/receipt", (request) => receiptEndpoint(node, request));
+  router.add("GET", "/app/receipt", (request) =>
+    withHistoricalEntries(node, (fetch) => receiptEndpoint(node, request, fetch)),
+  );
   const openCheck = new OpenCheck(node);
   for (const module of modules) {
     for (const endpoint of module.endpoints) registerAppEndpoint(router, node, endpoint, openCheck);

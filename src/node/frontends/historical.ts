@@ -1,16 +1,16 @@
 /**
  * Historical state of one committed transaction (ccf-compatibility.md §3.8): the endpoint names it
  * in the `x-ms-ccf-transaction-id` request header; the node reads that entry back from its ledger
- * files, decrypts it with the ledger secret in force at its seqno, and hands the handler its writes
- * and its receipt. Requests for pending, unknown or invalid txIds get CCF's errors. The COSE
- * signature that covers the transaction, for COSE receipts (§6.5), is read from the ledger entry
- * of the covering signature transaction only when a handler asks for it.
+ * files (through historical-reads.ts, without blocking), decrypts it with the ledger secret in
+ * force at its seqno, and hands the handler its writes and its receipt. Requests for pending,
+ * unknown or invalid txIds get CCF's errors. The entry of the signature transaction covering it
+ * is fetched with it, for the COSE signature of COSE receipts (§6.5): it usually ends the same
+ * chunk file.
  */
 import { bytesToKey } from "../../base/bytes.js";
 import { formatTxId, isPossibleTxId, parseTxId, type Seqno, type TxId } from "../../base/ids.js";
 import { CoseSignatureError, findCoseSignature } from "../../ledger/cose-signature.js";
 import { decodeEntry, decodeWriteSet } from "../../ledger/entry-format.js";
-import { readLedger } from "../../ledger/io/ledger-reader.js";
 import type { ReceiptOutcome } from "../../ledger/history.js";
 import { isIssuedBy } from "../../crypto/certs.js";
 import { GOV_MAPS } from "../../gov/tables.js";
@@ -21,6 +21,7 @@ import type { RpcRequest } from "../../http/router.js";
 import type { NodeContext } from "./node-context.js";
 import { txStatus } from "./node-endpoints.js";
 import { TXID_HEADER } from "../../http/ccf-headers.js";
+import type { HistoricalFetch } from "./historical-reads.js";
 
 export function requestedTxId(request: RpcRequest): TxId {
   const text = request.headers[TXID_HEADER];
@@ -38,19 +39,6 @@ export function requestedTxId(request: RpcRequest): TxId {
     );
   }
   return id;
-}
-
-function readEntry(node: NodeContext, seqno: Seqno): Uint8Array {
-  node.pipeline.flushLedger();
-  const readOnlyDirectories = node.config.ledger.readOnlyDirectories;
-  for (const item of readLedger(node.config.ledger.directory, {
-    fromSeqno: seqno,
-    readOnlyDirectories,
-  })) {
-    if (item.kind === "entry" && item.seqno === seqno) return item.entry;
-    break;
-  }
-  throw new HttpError(HttpErrorCode.InternalError, `Ledger entry ${seqno} could not be read.`);
 }
 
 /** Historical reads and receipts need a committed txId: CCF's errors otherwise. */
@@ -91,53 +79,30 @@ export function receiptOf(node: NodeContext, seqno: Seqno): ReceiptOutcome {
   return { ...outcome, receipt: { ...outcome.receipt, service_endorsements: endorsements } };
 }
 
-export function loadHistoricalState(node: NodeContext, id: TxId): HistoricalState {
-  requireCommitted(node, id);
-  return historicalStateOf(node, id, readEntry(node, id.seqno));
-}
-
-/** The most seqnos one historical range may cover (CCF's JS sample asks for 2001 at most). */
-export const MAX_HISTORICAL_RANGE = 10_000;
-
 /**
- * The states of seqnos from..to (inclusive), read from the ledger files in one pass, or null
- * when `to` is not committed yet (CCF's ccf.historical.getStateRange answers null until it can).
+ * The state of committed `id`, or null while its entry, or that of the signature covering it, is
+ * being loaded (the handler answers notAvailable). Throws CCF's errors for other txIds.
  */
-export function loadHistoricalRange(
+export function loadHistoricalState(
   node: NodeContext,
-  from: Seqno,
-  to: Seqno,
-): HistoricalState[] | null {
-  if (to - from + 1 > MAX_HISTORICAL_RANGE) {
-    throw new HttpError(
-      HttpErrorCode.InvalidInput,
-      `A historical range covers at most ${MAX_HISTORICAL_RANGE} transactions.`,
-    );
-  }
-  if (to > node.pipeline.commitTxId.seqno) return null;
-  node.pipeline.flushLedger();
-  const states: HistoricalState[] = [];
-  const readOnlyDirectories = node.config.ledger.readOnlyDirectories;
-  for (const item of readLedger(node.config.ledger.directory, {
-    fromSeqno: from,
-    readOnlyDirectories,
-  })) {
-    if (item.kind !== "entry" || item.seqno < from) continue;
-    if (item.seqno > to) break;
-    const view = decodeEntry(item.entry).view;
-    const id = { view, seqno: item.seqno as Seqno };
-    states.push(historicalStateOf(node, id, item.entry));
-  }
-  if (states.length !== to - from + 1) {
-    throw new HttpError(
-      HttpErrorCode.InternalError,
-      `Ledger entries ${from} to ${to} could not all be read.`,
-    );
-  }
-  return states;
+  id: TxId,
+  fetch: HistoricalFetch,
+): HistoricalState | null {
+  requireCommitted(node, id);
+  const entry = fetch.entry(id.seqno);
+  const receipt = receiptOf(node, id.seqno);
+  // The covering signature usually ends the same chunk, so it costs no extra read.
+  const signatureEntry = receipt.kind === "receipt" ? fetch.entry(receipt.signatureSeqno) : null;
+  if (entry === null || (receipt.kind === "receipt" && signatureEntry === null)) return null;
+  return historicalStateOf(node, id, entry, { receipt, signatureEntry });
 }
 
-function historicalStateOf(node: NodeContext, id: TxId, bytes: Uint8Array): HistoricalState {
+export function historicalStateOf(
+  node: NodeContext,
+  id: TxId,
+  bytes: Uint8Array,
+  proof: { readonly receipt: ReceiptOutcome; readonly signatureEntry: Uint8Array | null },
+): HistoricalState {
   const entry = decodeEntry(bytes);
   const writeSet = decodeWriteSet(entry, node.history.secrets);
   if (writeSet === null || entry.view !== id.view) {
@@ -147,23 +112,25 @@ function historicalStateOf(node: NodeContext, id: TxId, bytes: Uint8Array): Hist
   for (const map of writeSet.maps) {
     writes.set(map.name, new Map(map.writes.map((w) => [bytesToKey(w.key), w.value])));
   }
-  const receipt = receiptOf(node, id.seqno);
+  const { receipt, signatureEntry } = proof;
   return {
     txId: id,
     get: (map, key) => writes.get(map)?.get(bytesToKey(key)),
     receipt: receipt.kind === "receipt" ? receipt.receipt : null,
     coseSignature: () =>
-      receipt.kind === "receipt" ? coseSignatureAt(node, receipt.signatureSeqno) : null,
+      receipt.kind === "receipt" && signatureEntry !== null
+        ? coseSignatureIn(signatureEntry, receipt.signatureSeqno)
+        : null,
   };
 }
 
 /**
- * The COSE signature written by the signature transaction at `signatureSeqno`, or null when it
- * wrote none (signatures of ledgers from before COSE signatures). The transaction is committed
- * (it covers a committed one), so its entry is in the ledger files.
+ * The COSE signature written by the signature transaction whose entry is `bytes` (at
+ * `signatureSeqno`), or null when it wrote none (signatures of ledgers from before COSE
+ * signatures).
  */
-export function coseSignatureAt(node: NodeContext, signatureSeqno: Seqno): Uint8Array | null {
-  const entry = decodeEntry(readEntry(node, signatureSeqno));
+export function coseSignatureIn(bytes: Uint8Array, signatureSeqno: Seqno): Uint8Array | null {
+  const entry = decodeEntry(bytes);
   try {
     return findCoseSignature(entry.publicMaps);
   } catch (err: unknown) {

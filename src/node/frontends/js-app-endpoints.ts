@@ -43,7 +43,9 @@ import {
 } from "../../js/app-bundle.js";
 import type { JsAppServices, JsHistoricalState } from "../../js/app-globals.js";
 import { formatTxId, type Seqno } from "../../base/ids.js";
-import { loadHistoricalRange, loadHistoricalState, requestedTxId } from "./historical.js";
+import { loadHistoricalState, requestedTxId } from "./historical.js";
+import { historicalRangesOf } from "./historical-ranges.js";
+import { notAvailable, withHistoricalEntries, type HistoricalFetch } from "./historical-reads.js";
 import type { HistoricalState } from "../../apps/app.js";
 import {
   JsAppRuntime,
@@ -212,7 +214,11 @@ export class JsAppRoutes implements RouteSource {
       const route = `/app${endpoint.path}`;
       const runtime = this.runtime;
       this.router.add(endpoint.method, route, (request) =>
-        this.handle(runtime, endpoint, route, request),
+        endpoint.props.mode === "historical"
+          ? withHistoricalEntries(this.deps.node, (fetch) =>
+              this.handle(runtime, endpoint, route, request, fetch),
+            )
+          : this.handle(runtime, endpoint, route, request, null),
       );
     }
   }
@@ -222,6 +228,8 @@ export class JsAppRoutes implements RouteSource {
     endpoint: JsEndpoint,
     route: string,
     request: RpcRequest,
+    /** Historical endpoints: where the state's ledger entries come from. */
+    fetch: HistoricalFetch | null,
   ): RpcOutcome {
     const { node } = this.deps;
     if (!this.deps.isOpen()) {
@@ -238,7 +246,13 @@ export class JsAppRoutes implements RouteSource {
       (tx, setClaims) => {
         const who = authenticateJs(tx, request, props.authn_policies, node.clock.realtimeMs());
         const access = props.mode === "readwrite" ? APP_ACCESS : READ_ONLY;
-        const historical = props.mode === "historical" ? historicalFor(node, request) : undefined;
+        let historical: JsHistoricalState | undefined;
+        if (fetch !== null) {
+          const id = requestedTxId(request);
+          const state = loadHistoricalState(node, id, fetch);
+          if (state === null) return notAvailable(id);
+          historical = jsHistoricalState(state);
+        }
         const outcome = runtime.call(
           {
             module: props.js_module,
@@ -283,11 +297,6 @@ export function guestFailure(
   const detail: Record<string, JsonBody> = { code: "JSException", message: outcome.message };
   if (outcome.trace !== undefined) detail.trace = outcome.trace;
   return new HttpError(HttpErrorCode.InternalError, message, { details: [detail] });
-}
-
-/** The historical state of the transaction the request names (CCF's errors when it cannot). */
-function historicalFor(node: NodeContext, request: RpcRequest): JsHistoricalState {
-  return jsHistoricalState(loadHistoricalState(node, requestedTxId(request)));
 }
 
 function jsHistoricalState(state: HistoricalState): JsHistoricalState {
@@ -342,23 +351,15 @@ export function toRpcResponse(outcome: Extract<JsAppOutcome, { kind: "response" 
   }
 }
 
-/** How many ccf.historical handles the node remembers (for dropCachedStates). */
-const MAX_HISTORICAL_HANDLES = 1024;
-
 export function consensusServices(node: NodeContext): JsAppServices {
-  // The node reads ranges from its ledger when asked and keeps no states; it remembers the
-  // handles asked for, so dropCachedStates answers as CCF's does (true for a known handle).
-  const handles = new Set<number>();
+  // Ranges load in the background and answer null until then, as CCF's (historical-ranges.ts).
+  const ranges = historicalRangesOf(node);
   return {
     stateRange: (handle, from, to) => {
-      const states = loadHistoricalRange(node, from as Seqno, to as Seqno);
-      if (states === null) return null;
-      handles.delete(handle);
-      handles.add(handle);
-      if (handles.size > MAX_HISTORICAL_HANDLES) handles.delete(handles.values().next().value!);
-      return states.map(jsHistoricalState);
+      const states = ranges.stateRange(handle, from as Seqno, to as Seqno);
+      return states === null ? null : states.map(jsHistoricalState);
     },
-    dropCachedStates: (handle) => handles.delete(handle),
+    dropCachedStates: (handle) => ranges.drop(handle),
     lastCommittedTxId: () => {
       const id = node.pipeline.commitTxId;
       return { view: id.view, seqno: id.seqno };

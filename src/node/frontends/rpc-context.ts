@@ -69,6 +69,12 @@ export function answerOf(pipeline: TxPipeline, outcome: ExecuteOutcome<RpcRespon
         HttpErrorCode.TooManyPendingTransactions,
         `Too many transactions (${outcome.pending}) are waiting to be committed; retry later.`,
       );
+    case "storage-fault":
+      // The node is stopping (SECURITY.md, "Disk faults"): the write was not kept.
+      throw new HttpError(
+        HttpErrorCode.TransactionReplicationFailed,
+        "The node cannot write its ledger and is stopping; retry on another node.",
+      );
     case "conflict":
       throw new HttpError(
         HttpErrorCode.TransactionCommitAttemptsExceedLimit,

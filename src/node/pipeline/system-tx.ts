@@ -30,7 +30,9 @@ export type SystemTxRefusal =
   /** Too many transactions await commit. */
   | "too-many-pending"
   /** The write function wrote nothing. */
-  | "nothing-to-write";
+  | "nothing-to-write"
+  /** The node's ledger failed (SECURITY.md, "Disk faults"): the node is stopping. */
+  | "storage-fault";
 
 export type SystemTxOutcome =
   | { readonly kind: "written"; readonly txId: TxId }
@@ -70,6 +72,8 @@ export class SystemTransactions {
         return { kind: "not-written", reason: "not-primary" };
       case "too-many-pending":
         return { kind: "not-written", reason: "too-many-pending" };
+      case "storage-fault":
+        return { kind: "not-written", reason: "storage-fault" };
     }
   }
 }

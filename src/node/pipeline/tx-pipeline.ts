@@ -9,11 +9,18 @@
  * signature as committed; replicated, consensus syncs and commits a signature once a majority
  * has persisted it.
  *
+ * Storage faults (SECURITY.md, "Disk faults"): the first StorageError of the ledger writer
+ * (ENOSPC, EIO... while writing or syncing) stops the pipeline for good: it is reported once to
+ * `onStorageFault`, every later write is refused with the outcome "storage-fault", and every
+ * later ledger duty throws it again. Nothing appended after the last successful sync is ever
+ * committed here: commits only follow a sync that returned.
+ *
  * One owner, no locks: the node loop owns the pipeline; handlers run synchronously inside
  * execute() and never hold a Tx across an await.
  */
 import type { KeyObject } from "node:crypto";
 import { assert } from "../../base/assert.js";
+import { StorageError } from "../../base/storage-error.js";
 import { toHex } from "../../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../../base/ids.js";
 import { signDigest } from "../../crypto/ecdsa.js";
@@ -103,7 +110,9 @@ export type ExecuteOutcome<T> =
   /** The handler wrote, but this node is not the primary: forward the request. */
   | { readonly kind: "not-primary" }
   /** The handler wrote, but too many transactions await commit (back-pressure). */
-  | { readonly kind: "too-many-pending"; readonly pending: number };
+  | { readonly kind: "too-many-pending"; readonly pending: number }
+  /** The handler wrote, but the ledger failed (now or before): nothing was written. */
+  | { readonly kind: "storage-fault"; readonly fault: StorageError };
 
 /** Optional per-stage timing for benchmarks: accumulates milliseconds per stage. */
 export interface StageProfile {
@@ -152,6 +161,8 @@ export interface TxPipelineDeps {
    * entry is decrypted). Rekeys and snapshot evidence checks hang off it.
    */
   readonly onWriteSet?: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
+  /** Called once, at the first StorageError of the ledger: the node must stop (see above). */
+  readonly onStorageFault?: ((fault: StorageError) => void) | undefined;
 }
 
 /** The node records sealed transactions once this many are pending (one batch). */
@@ -170,6 +181,9 @@ export class TxPipeline {
   private readonly onSignature: ((txId: TxId) => void) | undefined;
   private readonly onWriteSet: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
   private readonly realtimeMs: () => number;
+  private readonly onStorageFault: ((fault: StorageError) => void) | undefined;
+  /** Invariant: once set, never cleared; no write is accepted and no commit advances. */
+  private fault: StorageError | null = null;
   private view: View;
   /** Configurations created by transactions still with the sealer, by seqno. */
   private readonly pendingConfigs = new Map<number, readonly NodeId[]>();
@@ -195,6 +209,7 @@ export class TxPipeline {
     this.onSignature = deps.onSignature;
     this.onWriteSet = deps.onWriteSet;
     this.realtimeMs = deps.realtimeMs ?? Date.now;
+    this.onStorageFault = deps.onStorageFault;
     this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
@@ -243,6 +258,10 @@ export class TxPipeline {
         tx.close();
         return { kind: "discarded", result };
       }
+      if (tx.hasWrites && this.fault !== null) {
+        tx.close();
+        return { kind: "storage-fault", fault: this.fault };
+      }
       if (tx.hasWrites && this.consensus !== undefined) {
         if (!this.consensus.canWrite()) {
           tx.close();
@@ -268,14 +287,55 @@ export class TxPipeline {
           const configuration = this.consensus?.configurationOf(outcome.writeSet);
           if (configuration !== undefined) this.pendingConfigs.set(outcome.seqno, configuration);
           const claims = typeof claimsDigest === "function" ? claimsDigest() : claimsDigest;
-          this.submit(txId, outcome.writeSet, claims);
-          this.unsignedCount++;
-          if (this.unsignedCount >= this.options.sigTxInterval) this.emitSignature();
+          const fault = this.recordCommitted(txId, outcome.writeSet, claims);
+          if (fault !== null) return { kind: "storage-fault", fault };
           return { kind: "committed", txId, result };
         }
       }
     }
     return { kind: "conflict", attempts: this.options.conflictRetriesMax };
+  }
+
+  /**
+   * Hands a transaction the store committed to the sealer (and signs when one is due); a
+   * StorageError on the way is the answer instead: the transaction will never commit.
+   */
+  private recordCommitted(
+    txId: TxId,
+    writeSet: WriteSet,
+    claims: Uint8Array | undefined,
+  ): StorageError | null {
+    try {
+      this.submit(txId, writeSet, claims);
+      this.unsignedCount++;
+      if (this.unsignedCount >= this.options.sigTxInterval) this.emitSignature();
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      return e;
+    }
+    return null;
+  }
+
+  /**
+   * Runs one ledger duty. Its StorageError stops the pipeline (reported once) and is rethrown;
+   * after that, every duty throws it again without touching the ledger.
+   */
+  private io<T>(duty: () => T): T {
+    if (this.fault !== null) throw this.fault;
+    try {
+      return duty();
+    } catch (e) {
+      if (e instanceof StorageError) {
+        this.fault = e;
+        this.onStorageFault?.(e);
+      }
+      throw e;
+    }
+  }
+
+  /** The StorageError that stopped this pipeline, or null. */
+  get storageFault(): StorageError | null {
+    return this.fault;
   }
 
   /** Hands a committed write set to the sealer; records whatever is sealed by now. */
@@ -301,7 +361,7 @@ export class TxPipeline {
       const t0 = p?.now() ?? 0;
       this.history.recordSealed(tx);
       const t1 = p?.now() ?? 0;
-      this.ledger.append(tx.entry, { seqno: tx.txId.seqno, isSignature: false });
+      this.io(() => this.ledger.append(tx.entry, { seqno: tx.txId.seqno, isSignature: false }));
       if (p !== undefined) {
         p.totalsMs.merkle += t1 - t0;
         p.totalsMs.ledger += p.now() - t1;
@@ -346,6 +406,7 @@ export class TxPipeline {
    * commits up to the signature. Returns the signature's TxId.
    */
   emitSignature(): TxId {
+    if (this.fault !== null) throw this.fault;
     const t0 = this.profile?.now() ?? 0;
     // The root must cover every earlier entry: wait for the sealer to finish them all.
     this.record(this.sealer.drain());
@@ -361,7 +422,7 @@ export class TxPipeline {
     const flags = this.chunkRequested ? FLAG_FORCE_CHUNK_AFTER : 0;
     this.chunkRequested = false;
     const entry = this.history.appendWriteSet({ txId, writeSet: outcome.writeSet, flags });
-    this.ledger.append(entry, { seqno, isSignature: true });
+    this.io(() => this.ledger.append(entry, { seqno, isSignature: true }));
     this.unsignedCount = 0;
     this.signedSinceTick = true;
     this.onSignature?.(txId);
@@ -372,7 +433,7 @@ export class TxPipeline {
       return txId;
     }
     // Durability point: the signature and everything before it reach the disk before commit.
-    this.ledger.sync();
+    this.io(() => this.ledger.sync());
     this.commit(txId);
     if (this.profile !== undefined) this.profile.totalsMs.signature += this.profile.now() - t0;
     return txId;
@@ -444,7 +505,7 @@ export class TxPipeline {
         );
       }
       this.store.apply(e.seqno, writeSet);
-      this.ledger.append(e.payload, { seqno: e.seqno, isSignature: e.isSignature });
+      this.io(() => this.ledger.append(e.payload, { seqno: e.seqno, isSignature: e.isSignature }));
       this.onWriteSet?.(e.seqno, writeSet);
       this.view = e.view;
     }
@@ -466,7 +527,7 @@ export class TxPipeline {
     for (const s of this.pendingConfigs.keys()) if (s > seqno) this.pendingConfigs.delete(s);
     if (this.store.seqno > seqno) this.store.rollback(seqno);
     if (this.history.lastSeqno > seqno) this.history.retract(seqno);
-    if (this.ledger.lastSeqno > seqno) this.ledger.truncate(seqno);
+    if (this.ledger.lastSeqno > seqno) this.io(() => this.ledger.truncate(seqno));
     // Secrets introduced by rolled-back transactions (in force from after seqno + 1) go too.
     this.sealer.retractSecrets((seqno + 1) as Seqno);
     this.unsignedCount = 0;
@@ -479,12 +540,13 @@ export class TxPipeline {
 
   /** Makes every ledger entry appended so far durable (consensus' sync duty). */
   syncLedger(): void {
-    this.ledger.sync();
+    this.io(() => this.ledger.sync());
   }
 
   private commit(txId: TxId): void {
+    // No commit after a fault: the sync that made txId durable may be the one that failed.
+    this.io(() => this.ledger.commit(txId.seqno));
     this.committed = txId;
-    this.ledger.commit(txId.seqno);
     this.store.compact(txId.seqno);
     const window = this.options.receiptWindowTxs;
     if (window !== undefined && txId.seqno - window > this.history.firstRetained) {
@@ -506,11 +568,17 @@ export class TxPipeline {
 
   /** Hands buffered ledger bytes to the OS, so readers of the ledger files see them. */
   flushLedger(): void {
-    this.ledger.flush();
+    this.io(() => this.ledger.flush());
   }
 
   /** Signs anything outstanding, closes the ledger files and stops the sealer. */
   async close(): Promise<void> {
+    if (this.fault !== null) {
+      // Stopping after a storage fault: nothing more is written or synced.
+      this.ledger.abandon();
+      await this.sealer.close();
+      return;
+    }
     if (this.consensus === undefined && this.unsignedCount > 0) this.emitSignature();
     this.ledger.close();
     await this.sealer.close();

@@ -16,10 +16,19 @@
  *      to the file and renames it `.committed`. Only committed snapshots are used.
  * It also asks for a new ledger chunk at the next signature, as CCF does after a snapshot.
  *
+ * Disk faults (SECURITY.md, "Disk faults"): a snapshot file that cannot be written, synced,
+ * completed or renamed (ENOSPC, EIO...) abandons that snapshot only: the failure is logged with
+ * the file and errno, the partial file is deleted (best effort; it never bears the `.committed`
+ * name a later start would trust, since the rename comes last), and the node keeps running; the
+ * next snapshot is tried at the next interval. A snapshot is an optimisation the ledger can
+ * always replace, so the ledger, not the snapshot, is what the node stops for.
+ *
  * Owns: the snapshot directory's uncommitted files it wrote, and its worker. Invariant: at most
  * one snapshot is being encoded or waiting for its evidence to commit; none starts meanwhile.
  */
 import { assert } from "../../base/assert.js";
+import { isNodeError } from "../../base/errors.js";
+import { StorageError, withStorageErrors } from "../../base/storage-error.js";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fromHex, toHex, utf8 } from "../../base/bytes.js";
@@ -67,12 +76,15 @@ interface Pending {
   readonly file: string;
 }
 
+/** Writes and fsyncs `bytes`; a failed call is a StorageError naming `path`. */
 function writeDurably(path: string, bytes: Uint8Array, flags: "wx" | "a"): void {
-  const fd = openSync(path, flags);
+  const fd = withStorageErrors({ path, operation: "open" }, () => openSync(path, flags));
   try {
-    let done = 0;
-    while (done < bytes.byteLength) done += writeSync(fd, bytes, done);
-    fsyncSync(fd);
+    withStorageErrors({ path, operation: "write" }, () => {
+      let done = 0;
+      while (done < bytes.byteLength) done += writeSync(fd, bytes, done);
+    });
+    withStorageErrors({ path, operation: "fsync" }, () => fsyncSync(fd));
   } finally {
     closeSync(fd);
   }
@@ -215,10 +227,36 @@ export class Snapshotter {
     const evidenceTxId = outcome.txId;
     const name = snapshotFileName({ seqno, evidenceSeqno, committed: false });
     const file = join(this.deps.directory, name);
-    writeDurably(file, bytes, "wx");
+    if (!this.tryWrite(file, () => writeDurably(file, bytes, "wx"))) return;
     pipeline.requestLedgerChunk();
     this.pending = { seqno, evidence: evidenceTxId, file };
     this.deps.log(`snapshot ${name} written (${bytes.byteLength} bytes, sha256 ${hash})`);
+  }
+
+  /**
+   * Runs the file steps of the snapshot whose file is `file`. A StorageError abandons the
+   * snapshot: logged, the file deleted if it can be, false returned; the node keeps running.
+   */
+  private tryWrite(file: string, steps: () => void): boolean {
+    try {
+      steps();
+      return true;
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+      let removal = "deleted";
+      try {
+        rmSync(file, { force: true });
+      } catch (r) {
+        if (!isNodeError(r)) throw r;
+        removal = `not deleted (${r.message}): it is not .committed, so no start uses it`;
+      }
+      this.deps.log(
+        `snapshot abandoned: ${e.message}; the partial file ${file} was ${removal}. The node ` +
+          "keeps running and tries again at the next snapshot interval; free space on the " +
+          "snapshot directory's device.",
+      );
+      return false;
+    }
   }
 
   /** Consensus committed up to `commitSeqno`: complete the pending snapshot if it can be. */
@@ -236,14 +274,20 @@ export class Snapshotter {
     if (status !== "Committed") return;
     const outcome = this.deps.pipeline.receipt(p.evidence.seqno);
     if (outcome.kind !== "receipt") return; // no signature over the evidence yet
-    writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
     const committedName = snapshotFileName({
       seqno: p.seqno,
       evidenceSeqno: p.evidence.seqno,
       committed: true,
     });
-    renameSync(p.file, join(this.deps.directory, committedName));
+    const committedPath = join(this.deps.directory, committedName);
     this.pending = null;
+    const completed = this.tryWrite(p.file, () => {
+      writeDurably(p.file, utf8(JSON.stringify(outcome.receipt)), "a");
+      withStorageErrors({ path: committedPath, operation: "rename" }, () =>
+        renameSync(p.file, committedPath),
+      );
+    });
+    if (!completed) return;
     this.committed.push(p.seqno);
     this.deps.log(`snapshot ${committedName} committed`);
   }

@@ -3,9 +3,19 @@
  * listen), concrete ports for interfaces configured with port 0, and the typed errors of a
  * node's start-up.
  */
-import { mkdirSync, readdirSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  unlinkSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { createServer as createNetServer } from "node:net";
 import { CcfError } from "../../base/errors.js";
+import { StorageError, withStorageErrors } from "../../base/storage-error.js";
 import type { NodeConfig } from "../config/config.js";
 import type { NetAddress } from "../config/config-values.js";
 
@@ -18,6 +28,8 @@ export enum StartupErrorCode {
   UnusableSnapshot = "UnusableSnapshot",
   /** The node's own first transaction (genesis, recovery start) did not commit as expected. */
   FirstTransactionFailed = "FirstTransactionFailed",
+  /** The ledger or snapshot directory cannot be created or written (EACCES, EROFS...). */
+  DirectoryNotWritable = "DirectoryNotWritable",
 }
 
 export type StartupErrorType = { code: StartupErrorCode; path?: string };
@@ -34,6 +46,45 @@ export function checkEmptyLedger(directory: string): void {
         "service from its ledger, start a node with command Recover)",
     );
   }
+}
+
+/** The file checkWritableDirectory creates, syncs and deletes. */
+const WRITE_CHECK_FILE = ".consortia-write-check";
+
+/**
+ * Before anything is written: `directory` (the ledger's, the snapshots') is created if missing
+ * and takes a new file, synced and deleted. Otherwise a StartupError names the directory, the
+ * call and the errno, so the operator reads "not writable (EROFS)" rather than a stack trace.
+ */
+export function checkWritableDirectory(role: string, directory: string): void {
+  const probe = join(directory, WRITE_CHECK_FILE);
+  try {
+    makeDirectories(directory);
+    const fd = withStorageErrors({ path: probe, operation: "create" }, () => openSync(probe, "w"));
+    try {
+      withStorageErrors({ path: probe, operation: "fsync" }, () => fsyncSync(fd));
+    } finally {
+      closeSync(fd);
+    }
+    withStorageErrors({ path: probe, operation: "unlink" }, () => unlinkSync(probe));
+  } catch (e) {
+    if (!(e instanceof StorageError)) throw e;
+    throw new StartupError(
+      { code: StartupErrorCode.DirectoryNotWritable, path: directory },
+      `${role} ${directory} is not writable: ${e.message}`,
+    );
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: a recursive mkdirSync reports ENOENT where the file system
+ * refused with EROFS or EACCES, and the operator needs the real reason.
+ */
+function makeDirectories(directory: string): void {
+  if (existsSync(directory)) return;
+  const parent = dirname(directory);
+  if (parent !== directory) makeDirectories(parent);
+  withStorageErrors({ path: directory, operation: "mkdir" }, () => mkdirSync(directory));
 }
 
 /** A port the OS says is free now (for interfaces configured with port 0). */

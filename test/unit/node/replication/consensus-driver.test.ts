@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AssertionError } from "../../../../src/base/assert.js";
+import { storageError } from "../../../../src/base/storage-error.js";
 import type { TxId } from "../../../../src/base/ids.js";
 import { RaftNode, type RaftOptions } from "../../../../src/consensus/raft.js";
 import {
@@ -482,4 +483,54 @@ test("a write is never accepted once Raft no longer considers the node leader", 
   assert.ok(rig.calls.includes("role Follower 3 b"));
   assert.ok(!rig.calls.includes("sign"));
   assert.throws(() => rig.outbox.replicate([entry(3, V3, false)]), AssertionError);
+});
+
+test("a failed ledger sync (StorageError) ends the Ready: no ack, no send, no commit, no advance", () => {
+  const fault = storageError(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }), {
+    path: "/ledger/ledger_3",
+    operation: "fdatasync",
+  });
+  const failSync = (rig: Rig) => {
+    rig.replica.syncLedger = () => {
+      rig.calls.push("sync");
+      throw fault;
+    };
+  };
+  // A follower: the AppendEntries that would commit 4 is appended, but never acknowledged.
+  const follower = settled(makeRig({ id: B, members: [A, B, C], entries: GENESIS }));
+  failSync(follower);
+  follower.driver.receive(
+    A,
+    raftFrame("a:1", {
+      type: "append_entries",
+      view: V2,
+      prevSeqno: 2 as Seqno,
+      prevView: V2,
+      leaderCommit: 4 as Seqno,
+      entries: [entry(3, V2, false), entry(4, V2, true)],
+    }),
+  );
+  assert.throws(
+    () => follower.io.runDeferred(),
+    (e) => e === fault,
+  );
+  assert.deepEqual(follower.calls, [
+    "peer a a:1",
+    "raft.step a append_entries",
+    "append 3,4",
+    "sync",
+  ]);
+  // A leader: its new signature is never sent, so no commit index can count it.
+  const leader = makeRig({ id: A, members: [A, B, C], entries: GENESIS, startAsLeader: true });
+  settled(leader);
+  failSync(leader);
+  leader.replica.lastSeqno = 4 as Seqno;
+  leader.outbox.replicate([entry(3, V2, false), entry(4, V2, true)]);
+  assert.throws(
+    () => leader.io.runDeferred(),
+    (e) => e === fault,
+  );
+  assert.deepEqual(leader.calls, ["raft.replicate 3,4", "sync"]);
+  assert.equal(leader.io.sent.length, 0);
+  assert.equal(leader.raft.commitSeqno, 2);
 });
