@@ -2,11 +2,13 @@
 // every few transactions) is built once by the pipeline (test/helpers/ledger-fixture.ts); each
 // case copies it, changes one file (bit flips, cuts, inserted or deleted bytes, runs of 0xff that
 // make lengths absurd) and reads it back with the ledger reader (src/ledger/io/ledger-reader.ts)
-// and the offline verifier (src/ledger/ledger-verifier.ts). Snapshots are mutated in memory and
+// and the offline verifier (src/ledger/ledger-verifier.ts), and through the chunk cache that
+// historical queries read (src/ledger/io/chunk-cache.ts). Snapshots are mutated in memory and
 // read with decodeSnapshot (src/ledger/snapshot.ts). Properties: reading either yields entries or
 // throws a typed error (LedgerError; SnapshotError); whatever it yields that differs from the
-// original is never covered by a verified signature; every read is prompt; and a snapshot that
-// decodes has the original entry bytes (else its digest cannot match its evidence) or is refused.
+// original is never covered by a verified signature, nor authenticates with the ledger secret
+// (nor is served to a historical query); every read is prompt; and a snapshot that decodes has
+// the original entry bytes (else its digest cannot match its evidence) or is refused.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +21,7 @@ import type { Seqno } from "../../src/base/ids.js";
 import { sha256 } from "../../src/crypto/hash.js";
 import { Store } from "../../src/kv/store.js";
 import { LedgerError, readLedger } from "../../src/ledger/io/ledger-reader.js";
+import { ChunkCache } from "../../src/ledger/io/chunk-cache.js";
 import { decodeEntry, decodeWriteSet } from "../../src/ledger/entry-format.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import { LedgerVerifier } from "../../src/ledger/ledger-verifier.js";
@@ -196,14 +199,70 @@ test("property: a mutated ledger file reads as entries or a LedgerError; no chan
         }
       },
     ),
-    { numRuns: 150 },
+    { numRuns: 100 },
   );
 });
 
-test("property: an unchanged ledger still reads and verifies in full (the check can pass)", () => {
+/** Loads every committed seqno through a ChunkCache, as historical queries read the ledger. */
+async function loadAll(dir: string): Promise<{ seqno: number; entry: Uint8Array }[]> {
+  const cache = new ChunkCache({
+    directory: dir,
+    readOnlyDirectories: [],
+    concurrentReadsMax: 2,
+    queuedReadsMax: 64,
+    cacheBytesMax: 1 << 20,
+  });
+  const served: { seqno: number; entry: Uint8Array }[] = [];
+  for (let seqno = 1; seqno <= fixture.lastSignedSeqno; seqno++) {
+    try {
+      const outcome = await cache.load(seqno, fixture.lastSignedSeqno);
+      assert.equal(outcome.kind, "loaded");
+    } catch (error) {
+      if (error instanceof LedgerError) continue;
+      throw error;
+    }
+    const entry = cache.entryAt(seqno);
+    assert.ok(entry !== null, `seqno ${seqno} loaded but not served`);
+    served.push({ seqno, entry: entry.slice() });
+  }
+  return served;
+}
+
+test("property: historical reads of a mutated ledger serve no changed entry that authenticates", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.nat(),
+      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      async (fileIndex, mutations) => {
+        const index = fileIndex % files.length;
+        let bytes = files[index]!.bytes;
+        for (const m of mutations) bytes = mutate(bytes, m);
+        const dir = ledgerWith(run++, index, bytes);
+        const started = performance.now();
+        try {
+          for (const { seqno, entry } of await loadAll(dir)) {
+            const original = originals[seqno];
+            if (original !== undefined && equalBytes(entry, original)) continue;
+            assert.equal(authenticates(entry), false, `a changed entry at ${seqno} was served`);
+          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+        const took = performance.now() - started;
+        assert.ok(took < CASE_BOUND_MS, `loading took ${took.toFixed(0)} ms`);
+      },
+    ),
+    { numRuns: 40, includeErrorInReport: true },
+  );
+});
+
+test("property: an unchanged ledger still reads and verifies in full (the check can pass)", async () => {
   const read = readAll(fixture.dir);
   assert.equal(read.error, null);
   assert.equal(verify(read.entries), fixture.lastSignedSeqno);
+  const served = await loadAll(fixture.dir);
+  assert.equal(served.length, fixture.lastSignedSeqno);
+  assert.ok(served.every(({ entry }) => authenticates(entry)));
 });
 
 function snapshotOf(secrets: LedgerSecrets): Uint8Array {
@@ -253,6 +312,6 @@ test("property: a mutated snapshot is refused with a SnapshotError or keeps its 
         assert.deepEqual(decoded.maps, good.maps);
       }
     }),
-    { numRuns: 1000 },
+    { numRuns: 700 },
   );
 });
