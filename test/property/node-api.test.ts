@@ -7,7 +7,8 @@
 // src/gov/proposals.ts) see them all.
 // Then every GET endpoint (those the node's and the app's OpenAPI documents list, and the
 // governance ones) with random path parameters, query parameters (ids such as 1e3, -0, 2.0, huge
-// numbers, text) and x-ms-ccf-transaction-id headers.
+// numbers, text) and x-ms-ccf-transaction-id headers. Last, the logging app's writes with any
+// body and content type, as a user over mTLS.
 // Property: every answer is 2xx (or a 3xx redirect) or a CCF error body with a 4xx status (never
 // a 5xx, except CCF's 500 for an exception thrown by the constitution's validate()), and the
 // node keeps answering.
@@ -37,16 +38,24 @@ interface Reply {
   readonly body: string;
 }
 
-function post(path: string, body: Uint8Array): Promise<Reply> {
+function post(
+  path: string,
+  body: Uint8Array,
+  options: { contentType?: string; user?: boolean } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: "127.0.0.1",
         port: net.nodes[0]!.port,
         method: "POST",
-        path: `${path}?api-version=2024-07-01`,
+        path: options.user === true ? path : `${path}?api-version=2024-07-01`,
         ca: net.tls.ca,
-        headers: { "content-type": "application/cose", "content-length": body.byteLength },
+        ...(options.user === true ? { cert: net.tls.cert, key: net.tls.key } : {}),
+        headers: {
+          "content-type": options.contentType ?? "application/cose",
+          "content-length": body.byteLength,
+        },
         timeout: 20_000,
       },
       (res) => {
@@ -358,5 +367,27 @@ test("property: every documented GET with random parameters gets a 2xx/3xx or a 
       },
     ),
     { numRuns: 150, includeErrorInReport: true },
+  );
+});
+
+test("property: app writes with any body and content type get a 2xx or a 4xx", async () => {
+  const bodyArb = fc.oneof(
+    fc
+      .record({ id: fc.oneof(fc.nat(), jsonArb), msg: fc.oneof(fc.string(), jsonArb) })
+      .map((r) => utf8(JSON.stringify(r))),
+    jsonArb.map((v) => utf8(JSON.stringify(v))),
+    fc.string({ maxLength: 40 }).map(utf8),
+    fc.uint8Array({ maxLength: 40 }),
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom("/app/log/private", "/app/log/public", "/app/log/private/raw_text/7"),
+      bodyArb,
+      fc.constantFrom("application/json", "text/plain", "application/cose", "", "x/y; a=b"),
+      async (path, body, contentType) => {
+        assertAnswer(await post(path, body, { contentType, user: true }));
+      },
+    ),
+    { numRuns: 60, includeErrorInReport: true },
   );
 });
