@@ -14,8 +14,9 @@
  *    the rest is discarded, and if the client keeps sending past a linger budget the connection
  *    is closed. We linger instead of closing at once because closing a socket with unread input
  *    sends a TCP reset that can destroy the 413 before the client reads it;
- *  - malformed HTTP gets a 400 (431 for oversized headers) and the connection is closed; no
- *    request can crash the process.
+ *  - malformed HTTP gets a 400 (431 for oversized headers) and the connection is closed, after
+ *    the responses to any requests pipelined before it, in order; no request can crash the
+ *    process.
  */
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
