@@ -143,14 +143,16 @@ export function checkHeaders(req: IncomingMessage, limits: ServerLimits): Header
     return { code: HttpErrorCode.RequestHeaderTooLarge, message };
   }
   const max = limits.maxHeaderSizeBytes;
+  // Node reads header bytes as latin1, one character per byte: count them the same way (UTF-8
+  // would count each byte >= 0x80 twice).
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (Buffer.byteLength(name) > max) {
+    if (Buffer.byteLength(name, "latin1") > max) {
       const shown = name.slice(0, 64);
       const message = `Header key for '${shown}' is too long (max size allowed: ${max})`;
       return { code: HttpErrorCode.RequestHeaderTooLarge, message };
     }
-    if (Buffer.byteLength(raw[i + 1]!) > max) {
+    if (Buffer.byteLength(raw[i + 1]!, "latin1") > max) {
       const message = `Header value for '${name}' is too long (max size allowed: ${max})`;
       return { code: HttpErrorCode.RequestHeaderTooLarge, message };
     }

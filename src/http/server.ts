@@ -14,8 +14,9 @@
  *    the rest is discarded, and if the client keeps sending past a linger budget the connection
  *    is closed. We linger instead of closing at once because closing a socket with unread input
  *    sends a TCP reset that can destroy the 413 before the client reads it;
- *  - malformed HTTP gets a 400 (431 for oversized headers) and the connection is closed; no
- *    request can crash the process.
+ *  - malformed HTTP gets a 400 (431 for oversized headers) and the connection is closed, after
+ *    the responses to any requests pipelined before it, in order; no request can crash the
+ *    process.
  */
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -515,13 +516,49 @@ function sendResponse(res: ServerResponse, response: RpcResponse, log: RpcLog): 
 }
 
 /**
- * Answers input the HTTP parser rejected. The connection is in an unknown state afterwards, so
- * it is always closed. Node's `_httpMessage` is the response in flight on this socket: if its
- * head was sent, writing another response would corrupt the stream, so the socket is dropped.
+ * Answers input the HTTP parser rejected, or a request that missed its time limit (408). The
+ * connection is in an unknown state afterwards, so it is always closed, and from now on nothing
+ * more reaches the HTTP parser (a body completing later must not run a handler). Requests parsed
+ * before the bad one on this connection (pipelined) are answered first: their responses go out,
+ * in order, and only then the error, so the error is never read as the answer to an earlier,
+ * good request.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent === true) {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // Input is read and dropped until the client closes (see writeClientError for how long).
+  socket.removeAllListeners("data");
+  socket.on("data", () => undefined);
+  socket.resume();
+  afterPendingResponses(socket, () => writeClientError(err, socket));
+}
+
+/**
+ * Runs `then` once every response to an earlier request on `socket` has been written. Node
+ * attaches one response at a time to the socket (`_httpMessage`) and, when it finishes, the next
+ * queued one, before any 'finish' listener added here runs; none attached means none pending.
+ * When the attached response's request is itself incomplete, the bad bytes (or the time limit)
+ * are its own: it is the one being answered, now.
+ */
+function afterPendingResponses(socket: Duplex, then: () => void): void {
+  const inFlight = inFlightResponse(socket);
+  if (inFlight === null || !inFlight.req.complete) {
+    then();
+    return;
+  }
+  inFlight.once("finish", () => afterPendingResponses(socket, then));
+}
+
+/** The response node has attached to the socket, if any (see afterPendingResponses). */
+function inFlightResponse(socket: Duplex): ServerResponse | null {
+  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+}
+
+function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A response whose head is out cannot be followed by another: drop the connection instead.
+  if (!socket.writable || inFlightResponse(socket)?.headersSent === true) {
     socket.destroy();
     return;
   }
@@ -538,12 +575,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
       `content-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
-  // Nothing more reaches the HTTP parser (a body completing now must not run a handler): input
-  // is read and dropped until the client closes, and a client still sending (a trickled body)
-  // holds the half-closed socket for LINGER_MS at most.
-  socket.removeAllListeners("data");
-  socket.on("data", () => undefined);
-  socket.resume();
+  // A client still sending (a trickled body) holds the half-closed socket for LINGER_MS at most.
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once("close", () => clearTimeout(timer));

@@ -91,7 +91,7 @@ function get(path: string, extraHeaders = ""): string {
 }
 
 /** Sends one request on a fresh connection; the response must close the connection. */
-async function closingExchange(request: string): Promise<string> {
+async function closingExchange(request: string | Buffer): Promise<string> {
   const socket = await openTls();
   const closed = readUntilClose(socket);
   socket.write(request);
@@ -159,6 +159,22 @@ test(
     socket.destroy();
   },
 );
+
+test("header sizes count bytes on the wire, not UTF-8 re-encoded", BOUNDED, async () => {
+  // Found by test/property/http.test.ts: node reads header bytes as latin1, and measuring that
+  // text as UTF-8 counted every byte >= 0x80 twice, so 1000 bytes of "é" got a 431.
+  const socket = await openTls();
+  const within = Buffer.from(get("/app/ok", `x-wide: ${"\u00e9".repeat(500)}\r\n`), "utf8");
+  const answer = await new Promise<string>((resolve) => {
+    socket.once("data", (chunk: Buffer) => resolve(chunk.toString("utf8").split("\r\n")[0]!));
+    socket.write(within);
+  });
+  assert.equal(answer, "HTTP/1.1 200 OK");
+  socket.destroy();
+  const over = Buffer.from(get("/app/ok", `x-wide: ${"\u00e9".repeat(513)}\r\n`), "utf8");
+  const refused = await closingExchange(over);
+  assert.match(refused, /^HTTP\/1\.1 431 /);
+});
 
 test("more headers than max_headers_count gets 431 RequestHeaderTooLarge", BOUNDED, async () => {
   // host plus 10 more is 11 headers, over the limit of 10.

@@ -1,0 +1,180 @@
+// Mutated attestation evidence, as a joining node (anyone who can reach POST /node/join) hands it
+// over: real AMD SEV-SNP reports with their endorsement chains (test/fixtures/snp) through
+// verifySnpReport (src/attestation/snp.ts), and real Microsoft UVM endorsements, a COSE_Sign1
+// with an x5chain (test/fixtures/snp/uvm), through verifyUvmEndorsements
+// (src/crypto/uvm-endorsements.ts). Inputs: bit flips, cuts, inserted, deleted and overwritten
+// runs, one to three at once, in the report, its PEM chain or the endorsements. Properties: only
+// typed errors (CcfError), promptly; a report that still verifies has the same signed bytes and
+// the same signature values (and with a changed chain, the same fields); endorsements that still
+// verify endorse the same measurement, SVN, issuer and feed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { equalBytes } from "../../src/base/bytes.js";
+import { CcfError } from "../../src/base/errors.js";
+import { verifySnpReport, type SnpReport } from "../../src/attestation/snp.js";
+import {
+  P384_SCALAR_BYTES,
+  SNP_OFFSETS,
+  SNP_SIGNED_BYTES,
+} from "../../src/attestation/snp-report.js";
+import { verifyUvmEndorsements, type UvmEndorsement } from "../../src/crypto/uvm-endorsements.js";
+
+const CASE_BOUND_MS = 5000;
+const FIXTURES = "test/fixtures/snp/";
+const NOW = new Date("2026-06-01T00:00:00Z");
+const REPORTS = [
+  { report: new Uint8Array(readFileSync(`${FIXTURES}milan-report.bin`)), chain: "milan" },
+  { report: new Uint8Array(readFileSync(`${FIXTURES}genoa-report.bin`)), chain: "genoa" },
+].map(({ report, chain }) => ({
+  report,
+  pem: readFileSync(`${FIXTURES}${chain}-endorsements.pem`, "utf8"),
+}));
+const UVM = ["rsa_test1.cose", "ecdsa_test1.cose", "int_svn.cose"].map(
+  (name) => new Uint8Array(readFileSync(`${FIXTURES}uvm/${name}`)),
+);
+
+type Mutation =
+  | { kind: "flip"; at: number; mask: number }
+  | { kind: "cut"; at: number }
+  | { kind: "insert"; at: number; bytes: Uint8Array }
+  | { kind: "delete"; at: number; count: number }
+  | { kind: "overwrite"; at: number; bytes: Uint8Array };
+const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({
+    kind: fc.constant("flip" as const),
+    at: fc.nat(),
+    mask: fc.integer({ min: 1, max: 255 }),
+  }),
+  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
+  fc.record({
+    kind: fc.constant("insert" as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+  }),
+  fc.record({
+    kind: fc.constant("delete" as const),
+    at: fc.nat(),
+    count: fc.integer({ min: 1, max: 16 }),
+  }),
+  fc.record({
+    kind: fc.constant("overwrite" as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+  }),
+);
+
+function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
+  const at = bytes.byteLength === 0 ? 0 : m.at % bytes.byteLength;
+  switch (m.kind) {
+    case "flip": {
+      const out = bytes.slice();
+      if (out.byteLength > 0) out[at] = out[at]! ^ m.mask;
+      return out;
+    }
+    case "cut":
+      return bytes.slice(0, at);
+    case "insert":
+      return new Uint8Array([...bytes.subarray(0, at), ...m.bytes, ...bytes.subarray(at)]);
+    case "delete":
+      return new Uint8Array([...bytes.subarray(0, at), ...bytes.subarray(at + m.count)]);
+    case "overwrite": {
+      const out = bytes.slice();
+      out.set(m.bytes.subarray(0, Math.max(0, out.byteLength - at)), at);
+      return out;
+    }
+  }
+}
+
+/** `f`'s value, or null when it threw a CcfError; anything else, or a slow call, fails. */
+function typed<T>(what: string, f: () => T): T | null {
+  const started = performance.now();
+  try {
+    return f();
+  } catch (error) {
+    if (error instanceof CcfError) return null;
+    return assert.fail(`${what} threw an untyped ${String(error)}`);
+  } finally {
+    const took = performance.now() - started;
+    assert.ok(took < CASE_BOUND_MS, `${what} took ${took.toFixed(0)} ms`);
+  }
+}
+
+/** The r and s scalars of a report's signature (little-endian, the low 48 bytes of each). */
+function scalars(report: Uint8Array): Uint8Array {
+  const r = report.subarray(SNP_OFFSETS.signatureR, SNP_OFFSETS.signatureR + P384_SCALAR_BYTES);
+  const s = report.subarray(SNP_OFFSETS.signatureS, SNP_OFFSETS.signatureS + P384_SCALAR_BYTES);
+  return new Uint8Array([...r, ...s]);
+}
+
+test("the fixtures verify unmutated (the properties below can fail)", () => {
+  for (const { report, pem } of REPORTS) verifySnpReport(report, pem, { now: NOW });
+  for (const raw of UVM) verifyUvmEndorsements(raw);
+});
+
+test("property: a mutated SNP report is refused with a typed error or signs the same bytes", () => {
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      (which, mutations) => {
+        const { report, pem } = REPORTS[which % REPORTS.length]!;
+        let bytes: Uint8Array = report;
+        for (const m of mutations) bytes = mutate(bytes, m);
+        const verified: SnpReport | null = typed("verifySnpReport", () =>
+          verifySnpReport(bytes, pem, { now: NOW }),
+        );
+        if (verified === null) return;
+        assert.ok(
+          equalBytes(bytes.subarray(0, SNP_SIGNED_BYTES), report.subarray(0, SNP_SIGNED_BYTES)),
+          "a report with changed signed bytes verified",
+        );
+        assert.ok(equalBytes(scalars(bytes), scalars(report)), "a changed signature verified");
+      },
+    ),
+    { numRuns: 300, includeErrorInReport: true },
+  );
+});
+
+test("property: mutated UVM endorsements are refused with a typed error or endorse the same", () => {
+  const originals = UVM.map((raw) => verifyUvmEndorsements(raw));
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      (which, mutations) => {
+        const index = which % UVM.length;
+        let bytes: Uint8Array = UVM[index]!;
+        for (const m of mutations) bytes = mutate(bytes, m);
+        const endorsed: UvmEndorsement | null = typed("verifyUvmEndorsements", () =>
+          verifyUvmEndorsements(bytes),
+        );
+        if (endorsed !== null) assert.deepEqual(endorsed, originals[index]);
+      },
+    ),
+    { numRuns: 300, includeErrorInReport: true },
+  );
+});
+
+test("property: mutated endorsement chains are refused with a typed error or verify the same", () => {
+  const originals = REPORTS.map(({ report, pem }) => verifySnpReport(report, pem, { now: NOW }));
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      (which, mutations) => {
+        const index = which % REPORTS.length;
+        const { report, pem } = REPORTS[index]!;
+        let bytes: Uint8Array = Buffer.from(pem, "latin1");
+        for (const m of mutations) bytes = mutate(bytes, m);
+        const changed = Buffer.from(bytes).toString("latin1");
+        const verified = typed("verifySnpReport", () =>
+          verifySnpReport(report, changed, { now: NOW }),
+        );
+        if (verified !== null) assert.deepEqual(verified, originals[index]);
+      },
+    ),
+    { numRuns: 200, includeErrorInReport: true },
+  );
+});
