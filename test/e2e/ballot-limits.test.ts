@@ -11,8 +11,12 @@ import { Network, type NetNode } from "../helpers/network.js";
 
 const ALLOCATION_LOOP =
   "export function vote(p, id) { const a = []; while (true) a.push(new Array(1e6).fill(1)); }";
-/** Generous for a shared 2-core machine; on the node's thread the ballot stalls >= 1000 ms. */
-const POLL_LATENCY_MAX_MS = 400;
+/**
+ * Below the ballot's deadline (1000 ms): on the node's thread the hostile ballot stalls every
+ * request for at least that long (2006 ms measured before ballots moved to a worker), while a
+ * loaded 2-core machine running the whole suite answered a poll in up to 844 ms with the worker.
+ */
+const POLL_LATENCY_MAX_MS = 1000;
 const RSS_MAX_BYTES = 1024 * 1024 * 1024;
 
 async function view(net: Network, node: NetNode): Promise<number> {
