@@ -109,11 +109,7 @@ function signatureTxOf(
   const maps = entry.publicMaps;
   const value = findSignature(maps);
   if (value === null) return null;
-  checkSignatureTxWrites({
-    seqno: txId.seqno,
-    publicMaps: maps,
-    privateDomainBytes: entry.privateDomainBytes,
-  });
+  checkSignatureTxWrites({ seqno: txId.seqno, publicMaps: maps }, entry.privateDomainBytes);
   return { value, txId, cose: findCoseSignature(maps), tree: findSerialisedTree(maps) };
 }
 

@@ -61,15 +61,14 @@ const SIGNATURE_TX_MAPS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Checks that the signature transaction at `seqno` writes only its own maps, each exactly one
- * value at the singleton key, and has an empty private domain. Throws SignatureError
- * (UnexpectedWrite) naming the seqno and the first map that breaks this.
+ * Checks that the signature transaction `tx` writes only its own maps, each exactly one value
+ * at the singleton key, and that its private domain is empty (`privateDomainBytes`). Throws
+ * SignatureError (UnexpectedWrite) naming the seqno and the first map that breaks this.
  */
-export function checkSignatureTxWrites(tx: {
-  readonly seqno: number;
-  readonly publicMaps: readonly MapWrites[];
-  readonly privateDomainBytes: number;
-}): void {
+export function checkSignatureTxWrites(
+  tx: { readonly seqno: number; readonly publicMaps: readonly MapWrites[] },
+  privateDomainBytes: number,
+): void {
   const unexpected = (map: string | null, what: string): never => {
     throw new SignatureError(
       { code: SignatureErrorCode.UnexpectedWrite, seqno: tx.seqno, map },
@@ -88,8 +87,21 @@ export function checkSignatureTxWrites(tx: {
       unexpected(map.name, `removes the value of ${map.name}`);
     }
   }
-  if (tx.privateDomainBytes > 0) {
-    unexpected(null, `has a private domain of ${tx.privateDomainBytes} bytes`);
+  if (privateDomainBytes > 0)
+    unexpected(null, `has a private domain of ${privateDomainBytes} bytes`);
+}
+
+/** What checkSignatureTxWrites finds wrong with `tx`, or null. */
+export function signatureTxWritesProblem(
+  tx: { readonly seqno: number; readonly publicMaps: readonly MapWrites[] },
+  privateDomainBytes: number,
+): string | null {
+  try {
+    checkSignatureTxWrites(tx, privateDomainBytes);
+    return null;
+  } catch (err: unknown) {
+    if (!(err instanceof SignatureError)) throw err;
+    return err.message;
   }
 }
 

@@ -279,9 +279,9 @@ test("checkSignatureTxWrites throws a typed error naming the seqno and the map",
   const { entries } = await cleanPromise;
   const own = decodeEntryHeadAndMaps(entries[13]!);
   assert.equal(own.privateDomainBytes, 0);
-  checkSignatureTxWrites(own);
+  checkSignatureTxWrites(own, own.privateDomainBytes);
   const only = own.publicMaps.filter((m) => m.name === SERVICE_TABLES.signatures);
-  checkSignatureTxWrites({ ...own, publicMaps: only }); // as CCF before COSE signatures
+  checkSignatureTxWrites({ ...own, publicMaps: only }, 0); // as CCF before COSE signatures
   const replace = (name: string, writes: MapWrites["writes"]) =>
     own.publicMaps.map((m) => (m.name === name ? { name, writes } : m));
   const tree = own.publicMaps.find((m) => m.name === SERVICE_TABLES.tree)!.writes[0]!;
@@ -305,7 +305,10 @@ test("checkSignatureTxWrites throws a typed error naming the seqno and the map",
     [{ privateDomainBytes: 1 }, null],
   ] as const) {
     assert.throws(
-      () => checkSignatureTxWrites({ ...own, ...change }),
+      () => {
+        const tx = { ...own, ...change };
+        checkSignatureTxWrites(tx, tx.privateDomainBytes);
+      },
       (err: unknown) =>
         err instanceof SignatureError &&
         err.type.code === SignatureErrorCode.UnexpectedWrite &&
