@@ -2,7 +2,8 @@
  * What the ledger verifier needs of one entry (ccf-compatibility.md §6.4), computed apart from
  * the chain of roots so that it can run on other threads: the entry decoded and its seqno
  * checked, its Merkle leaf, the service certificate a service.info write names, and, for a
- * signature transaction, what it carries (node signature, COSE signature, serialised tree).
+ * signature transaction, what it carries (node signature, COSE signature, serialised tree),
+ * after checking that it writes nothing else (signature.ts: checkSignatureTxWrites).
  *
  * The node signature of a signature transaction can be checked here too, over the root it
  * claims (checkNodeSignature): the verifier then only has to find that the claimed root is the
@@ -19,7 +20,12 @@ import type { MapWrites } from "../kv/write-set.js";
 import { findCoseSignature } from "./cose-signature.js";
 import { decodeEntryHeadAndMaps } from "./entry-format.js";
 import type { SignatureChecker } from "./signature-checker.js";
-import { findSerialisedTree, findSignature, type SignatureValue } from "./signature.js";
+import {
+  checkSignatureTxWrites,
+  findSerialisedTree,
+  findSignature,
+  type SignatureValue,
+} from "./signature.js";
 import { txLeafOfEntry } from "./tx-leaf.js";
 
 /** What a signature transaction carries besides its entry. */
@@ -63,7 +69,7 @@ export function digestEntry(bytes: Uint8Array, expected: Seqno): EntryDigestOutc
       kind: "digest",
       seqno: expected,
       leaf: txLeafOfEntry(sha256(bytes), bytes),
-      signature: signatureTxOf(entry.publicMaps, txId),
+      signature: signatureTxOf(entry, txId),
       serviceCert: serviceCertOf(entry.publicMaps),
     };
   } catch (err: unknown) {
@@ -91,10 +97,19 @@ export function checkNodeSignature(
   return { ...digest, signature: { ...sig, nodeSignature: { problem } } };
 }
 
-/** The signature transaction's maps, or null for another transaction; throws CcfError. */
-function signatureTxOf(maps: readonly MapWrites[], txId: { view: View; seqno: Seqno }) {
+/**
+ * The signature transaction's maps, or null for another transaction; throws CcfError, among
+ * them SignatureError (UnexpectedWrite) for a signature transaction that writes anything but
+ * its own maps: nothing covers such a write at the ledger's last signature (signature.ts).
+ */
+function signatureTxOf(
+  entry: { readonly publicMaps: readonly MapWrites[]; readonly privateDomainBytes: number },
+  txId: { view: View; seqno: Seqno },
+) {
+  const maps = entry.publicMaps;
   const value = findSignature(maps);
   if (value === null) return null;
+  checkSignatureTxWrites({ seqno: txId.seqno, publicMaps: maps }, entry.privateDomainBytes);
   return { value, txId, cose: findCoseSignature(maps), tree: findSerialisedTree(maps) };
 }
 

@@ -281,19 +281,22 @@ export const COMMIT_EVIDENCE_DIGEST_OFFSET = CLAIMS_DIGEST_OFFSET + SHA256_BYTES
 
 /**
  * A write-set entry's framing checked as decodeEntry checks it, with its seqno, view and public
- * maps, but no views of its other parts: the digests are read at CLAIMS_DIGEST_OFFSET and
- * COMMIT_EVIDENCE_DIGEST_OFFSET. Throws EntryError or CodecError.
+ * maps, and the size of its private domain (0 when the transaction writes no private map, as
+ * CCF serialises it), but no views of its other parts: the digests are read at
+ * CLAIMS_DIGEST_OFFSET and COMMIT_EVIDENCE_DIGEST_OFFSET. Throws EntryError or CodecError.
  */
 export function decodeEntryHeadAndMaps(bytes: Uint8Array): {
   seqno: Seqno;
   view: View;
   publicMaps: readonly MapWrites[];
+  privateDomainBytes: number;
 } {
   const { seqno, viewWord, publicEnd } = checkedFrameBounds(bytes, "write-set");
   const mapsStart = PUBLIC_DOMAIN_OFFSET + PUBLIC_HEADER_BYTES;
   const publicMaps =
     publicEnd > mapsStart ? decodeMaps(bytes.subarray(mapsStart, publicEnd)) : NO_MAPS;
-  return { seqno, view: (viewWord & VIEW_MASK) as View, publicMaps };
+  const privateDomainBytes = bytes.byteLength - publicEnd;
+  return { seqno, view: (viewWord & VIEW_MASK) as View, publicMaps, privateDomainBytes };
 }
 
 /** Where the domains of a framed entry are. Byte fields are views into the entry bytes. */

@@ -10,6 +10,13 @@
  * - `public:ccf.internal.tree`: the Merkle tree as CCF serialises it (merkle/serialised-tree.ts).
  * Commit points are signature transactions only. A transaction is a signature transaction when
  * it writes the signatures map; the other two are absent from ledgers CCF wrote before 6.
+ *
+ * A signature transaction writes nothing else (checkSignatureTxWrites): no other map, no other
+ * key, no private domain. Its own bytes are covered only by the next signature's root, so
+ * anything else it carried would be taken on trust at the last signature of a ledger. CCF's
+ * deserialiser likewise refuses a signature transaction whose write set is not {signatures,
+ * tree} or {signatures, tree, cose_signatures}; we also accept a missing tree or COSE signature
+ * (a missing map adds nothing unchecked), see ccf-compatibility.md §6.4.
  */
 import { CcfError, isTextDecodeError } from "../base/errors.js";
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8, equalBytes } from "../base/bytes.js";
@@ -32,9 +39,71 @@ export interface SignatureValue {
 
 export enum SignatureErrorCode {
   MalformedSignature = "MalformedSignature",
+  /** A signature transaction writes something besides its own maps (checkSignatureTxWrites). */
+  UnexpectedWrite = "UnexpectedWrite",
 }
-export type SignatureErrorType = { code: SignatureErrorCode; field: string };
+export type SignatureErrorType =
+  | { code: SignatureErrorCode.MalformedSignature; field: string }
+  | {
+      code: SignatureErrorCode.UnexpectedWrite;
+      /** The signature transaction's seqno. */
+      seqno: number;
+      /** The map written, or null for the private domain (whose map names are encrypted). */
+      map: string | null;
+    };
 export class SignatureError extends CcfError<SignatureErrorType> {}
+
+/** The only maps a signature transaction writes, each once at SINGLETON_KEY_BYTES. */
+const SIGNATURE_TX_MAPS: ReadonlySet<string> = new Set([
+  SERVICE_TABLES.signatures,
+  SERVICE_TABLES.coseSignatures,
+  SERVICE_TABLES.tree,
+]);
+
+/**
+ * Checks that the signature transaction `tx` writes only its own maps, each exactly one value
+ * at the singleton key, and that its private domain is empty (`privateDomainBytes`). Throws
+ * SignatureError (UnexpectedWrite) naming the seqno and the first map that breaks this.
+ */
+export function checkSignatureTxWrites(
+  tx: { readonly seqno: number; readonly publicMaps: readonly MapWrites[] },
+  privateDomainBytes: number,
+): void {
+  const unexpected = (map: string | null, what: string): never => {
+    throw new SignatureError(
+      { code: SignatureErrorCode.UnexpectedWrite, seqno: tx.seqno, map },
+      `signature transaction ${tx.seqno} ${what}; a signature transaction writes only ` +
+        `${[...SIGNATURE_TX_MAPS].join(", ")}, one value each`,
+    );
+  };
+  for (const map of tx.publicMaps) {
+    if (!SIGNATURE_TX_MAPS.has(map.name)) unexpected(map.name, `writes map ${map.name}`);
+    const write = map.writes[0];
+    if (map.writes.length !== 1 || write === undefined) {
+      unexpected(map.name, `writes ${map.writes.length} keys in ${map.name}`);
+    } else if (!equalBytes(write.key, SINGLETON_KEY_BYTES)) {
+      unexpected(map.name, `writes another key than the singleton in ${map.name}`);
+    } else if (write.value === null) {
+      unexpected(map.name, `removes the value of ${map.name}`);
+    }
+  }
+  if (privateDomainBytes > 0)
+    unexpected(null, `has a private domain of ${privateDomainBytes} bytes`);
+}
+
+/** What checkSignatureTxWrites finds wrong with `tx`, or null. */
+export function signatureTxWritesProblem(
+  tx: { readonly seqno: number; readonly publicMaps: readonly MapWrites[] },
+  privateDomainBytes: number,
+): string | null {
+  try {
+    checkSignatureTxWrites(tx, privateDomainBytes);
+    return null;
+  } catch (err: unknown) {
+    if (!(err instanceof SignatureError)) throw err;
+    return err.message;
+  }
+}
 
 export interface SignatureInput {
   readonly txId: TxId;

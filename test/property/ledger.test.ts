@@ -17,17 +17,20 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { equalBytes, utf8 } from "../../src/base/bytes.js";
 import { CcfError } from "../../src/base/errors.js";
-import type { Seqno, View } from "../../src/base/ids.js";
+import type { Seqno } from "../../src/base/ids.js";
 import { sha256 } from "../../src/crypto/hash.js";
+import { SERVICE_TABLES } from "../../src/kv/service-tables.js";
 import { Store } from "../../src/kv/store.js";
+import type { MapWrites } from "../../src/kv/write-set.js";
 import { LedgerError, readLedger } from "../../src/ledger/io/ledger-reader.js";
 import { ChunkCache } from "../../src/ledger/io/chunk-cache.js";
-import { decodeEntry, decodeWriteSet, encodeEntry } from "../../src/ledger/entry-format.js";
+import { decodeEntry, decodeWriteSet } from "../../src/ledger/entry-format.js";
 import { LedgerSecrets } from "../../src/ledger/ledger-secrets.js";
 import { LedgerVerifier } from "../../src/ledger/ledger-verifier.js";
 import { decodeSnapshot, encodeSnapshot, snapshotDigest } from "../../src/ledger/snapshot.js";
 import { SnapshotError } from "../../src/ledger/snapshot-format.js";
 import { buildLedgerFixture, type LedgerFixture } from "../helpers/ledger-fixture.js";
+import { withExtraWrites } from "../helpers/resign.js";
 
 /** Longest one read and verification of the small fixture may take (a few ms alone; generous for a loaded machine). */
 const CASE_BOUND_MS = 5000;
@@ -265,39 +268,44 @@ test("property: an unchanged ledger still reads and verifies in full (the check 
   assert.ok(served.every(({ entry }) => authenticates(entry)));
 });
 
-test(
-  "the last signature transaction with an extra write is not counted verified offline",
-  {
-    todo:
-      "found by this fuzzer, not fixed (a design decision): LedgerVerifier verifies a " +
-      "signature transaction's root and signatures, but its own write set is covered only by " +
-      "the next signature, so a forged write in the last one (public:ccf.gov.users.certs " +
-      "here) is reported verified; refusing writes outside the signature tables would close it",
-  },
-  () => {
-    const entries = readAll(fixture.dir).entries.filter((e) => e.seqno <= fixture.lastSignedSeqno);
-    const last = entries[entries.length - 1]!;
-    const entry = decodeEntry(last.entry);
-    const writeSet = decodeWriteSet(entry, fixture.secrets)!;
-    const forgedWrite = {
-      name: "public:ccf.gov.users.certs",
-      writes: [{ key: utf8("evil"), value: utf8("cert") }],
-    };
-    const maps = [...writeSet.maps, forgedWrite].sort((a, b) => (a.name < b.name ? -1 : 1));
-    const txId = { view: entry.view as View, seqno: last.seqno as Seqno };
-    const forged = encodeEntry(
-      {
-        txId,
-        writeSet: { ...writeSet, maps },
-        commitEvidenceDigest: entry.commitEvidenceDigest,
-        claimsDigest: entry.claimsDigest,
-      },
-      fixture.secrets,
-    );
-    const verified = verify([...entries.slice(0, -1), { seqno: last.seqno, entry: forged }]);
-    assert.ok(verified < last.seqno, `the forged signature transaction ${last.seqno} verified`);
-  },
-);
+/** The fixture's signed entries with `extra` added to the last signature transaction. */
+function forgedLastSignature(extra: MapWrites): {
+  entries: { seqno: number; entry: Uint8Array }[];
+  seqno: number;
+} {
+  const entries = readAll(fixture.dir).entries.filter((e) => e.seqno <= fixture.lastSignedSeqno);
+  const last = entries.pop()!;
+  const forged = withExtraWrites(fixture.secrets, last.entry, [extra]);
+  return { entries: [...entries, { seqno: last.seqno, entry: forged }], seqno: last.seqno };
+}
+
+// Found by this fuzzer: a signature transaction's own write set is covered only by the next
+// signature's root, so an extra write in the last one was reported verified. The verifier now
+// refuses a signature transaction that writes anything but its own maps (signature.ts).
+test("the last signature transaction with an extra write is not counted verified offline", () => {
+  const cases: { extra: MapWrites; map: RegExp }[] = [
+    {
+      extra: { name: SERVICE_TABLES.userCerts, writes: [{ key: utf8("evil"), value: utf8("c") }] },
+      map: /writes map public:ccf\.gov\.users\.certs/,
+    },
+    {
+      // A private map: its name is encrypted, but the private domain is not empty.
+      extra: { name: "records", writes: [{ key: utf8("evil"), value: utf8("v") }] },
+      map: /has a private domain of \d+ bytes/,
+    },
+  ];
+  for (const { extra, map } of cases) {
+    const { entries, seqno } = forgedLastSignature(extra);
+    assert.equal(verify(entries), fixture.signatureSeqnos.at(-2));
+    const verifier = new LedgerVerifier({ serviceCertPem: fixture.identities.serviceCertPem });
+    for (const e of entries.slice(0, -1)) assert.notEqual(verifier.push(e.entry).kind, "invalid");
+    const step = verifier.push(entries[entries.length - 1]!.entry);
+    assert.ok(step.kind === "invalid", `the forged signature transaction ${seqno} verified`);
+    assert.equal(step.seqno, seqno);
+    assert.match(step.reason, new RegExp(`signature transaction ${seqno} `));
+    assert.match(step.reason, map);
+  }
+});
 
 function snapshotOf(secrets: LedgerSecrets): Uint8Array {
   const store = new Store();

@@ -8,7 +8,8 @@
  *    bytes), and every signature must sign the recomputed root with a node certificate issued by
  *    the service certificate in force at that point (service.info in the replayed state, so a
  *    ledger that went through earlier recoveries verifies across them), and its COSE signature,
- *    when it has one, must verify with that service's key. A ledger of Consortia 0.1 (leaves
+ *    when it has one, must verify with that service's key; a signature transaction writes
+ *    nothing but its own maps (ledger/signature.ts). A ledger of Consortia 0.1 (leaves
  *    numbered from seqno 1) is refused at its first signature with a LegacyFormatError. The
  *    public write sets build the store. The replay stops at the last signature that verifies:
  *    an unsigned suffix or a torn last entry is dropped (the old service never committed them),
@@ -47,7 +48,11 @@ import {
   type CoseSignaturesConfig,
 } from "../../ledger/cose-signature.js";
 import { LegacyNumberingCheck } from "../../ledger/legacy-format.js";
-import { findSignature, type SignatureValue } from "../../ledger/signature.js";
+import {
+  findSignature,
+  signatureTxWritesProblem,
+  type SignatureValue,
+} from "../../ledger/signature.js";
 import {
   recordsSnapshotEvidence,
   snapshotDigest,
@@ -339,6 +344,9 @@ class PublicReplayState {
     const serviceCertPem = this.serviceCert;
     if (serviceCertPem === null) return "a signature before the service was created";
     const txId = { view: entry.view, seqno: item.seqno as Seqno };
+    // Its own writes are covered only by the next root: at the last signature, by none.
+    const writes = signatureTxWritesProblem(entry, entry.privateCiphertext.byteLength);
+    if (writes !== null) return writes;
     const problem = this.checker.check(signature, txId, root, serviceCertPem);
     if (problem !== null) return problem;
     let cose: Uint8Array | null;

@@ -4,7 +4,8 @@
 // each tamper case alters exactly one thing. Exit 0 with the last verified seqno for a clean
 // ledger and for a torn tail of the in-progress file (reported as truncatable); exit 1 naming
 // the file and offset for corruption of committed files, missing or reordered files and
-// trailing garbage, and for a committed file holding entries no signature covers; exit 1 with
+// trailing garbage, for a committed file holding entries no signature covers, and for a last
+// signature transaction that writes a map besides its own (its only check); exit 1 with
 // one clear line and no stack trace for a missing, empty or unreadable directory and for a
 // service certificate that did not issue the signing node's cert. A copy without its first file
 // stands for a ledger written after a snapshot (issue #11 item 7): it is refused unless
@@ -54,6 +55,7 @@ import {
   type LedgerFixture,
 } from "../../helpers/ledger-fixture.js";
 import { resealEntries, writeLedgerDir } from "../../helpers/reseal.js";
+import { withExtraWrites } from "../../helpers/resign.js";
 import { tempDir } from "../../helpers/pki.js";
 
 const work = tempDir("consortia-ledger-verify-");
@@ -217,6 +219,29 @@ test("a committed file whose last signature was cut out is reported at its first
   assertCorrupt(run, "ledger_57-69.committed", firstUnsigned.offset);
   assert.match(run.stderr, /\(seqno 64\): a committed file holds entries that no signature covers/);
   assert.match(run.stderr, /last verified seqno: 63/);
+});
+
+test("a last signature transaction that also writes another map is reported, on any thread", async () => {
+  const f = await fixturePromise;
+  const entries = readEntries(f.dir).slice(0, 70);
+  const extra = {
+    name: SERVICE_TABLES.userCerts,
+    writes: [{ key: utf8("evil"), value: utf8("x") }],
+  };
+  entries[69] = withExtraWrites(f.secrets, entries[69]!, [extra]);
+  const dir = join(work.dir, `extra-write-${++copies}`);
+  mkdirSync(dir);
+  writeLedgerDir(dir, entries);
+  const sig = locate(dir, 70);
+  for (const jobs of ["0", "2"]) {
+    const run = verify(dir, "--jobs", jobs);
+    assertCorrupt(run, sig.file, sig.offset);
+    assert.match(
+      run.stderr,
+      /\(seqno 70\): signature transaction 70 writes map public:ccf\.gov\.users\.certs;/,
+    );
+    assert.match(run.stderr, /last verified seqno: 63/);
+  }
 });
 
 test("a ledger file that cannot be read is one clear error line, not a stack trace", async () => {

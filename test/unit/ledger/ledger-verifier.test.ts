@@ -4,7 +4,10 @@
 // an exception) at the right seqno: the altered signature itself, or the first signature after
 // an altered ordinary entry (whose bytes its root covers; the verifier has no ledger secret).
 // Signatures by the wrong node, certs that do not match, and certs not issued by the expected
-// service are rejected; a property test flips random bits anywhere before the last signature.
+// service are rejected; a signature transaction that writes anything but its own maps is
+// refused at that signature (its own bytes are covered only by the next signature's root, so
+// the last one's would go unchecked); a property test flips random bits anywhere before the
+// last signature.
 // A ledger starting after a snapshot: from the snapshot's serialised tree roots are checked as
 // usual. (ledger-verifier-ccf.test.ts covers COSE signatures, serialised trees, Consortia 0.1
 // ledgers and partial checks.)
@@ -24,7 +27,9 @@ import {
   publicKeyOfCert,
 } from "../../../src/crypto/identity.js";
 import { signDigest } from "../../../src/crypto/ecdsa.js";
-import { decodeEntry } from "../../../src/ledger/entry-format.js";
+import { decodeEntry, decodeEntryHeadAndMaps } from "../../../src/ledger/entry-format.js";
+import { SERVICE_TABLES } from "../../../src/kv/service-tables.js";
+import type { MapWrites } from "../../../src/kv/write-set.js";
 import { txLeaf } from "../../../src/ledger/tx-leaf.js";
 import { newHistoryTree } from "../../../src/ledger/history.js";
 import {
@@ -34,8 +39,14 @@ import {
 import { sha256 } from "../../../src/crypto/hash.js";
 import { LedgerVerifier, type VerifyStep } from "../../../src/ledger/ledger-verifier.js";
 import { verifyReceipt } from "../../../src/ledger/receipt.js";
-import { resignEntry } from "../../helpers/resign.js";
-import { findSignature, type SignatureValue } from "../../../src/ledger/signature.js";
+import { resignEntry, withExtraWrites } from "../../helpers/resign.js";
+import {
+  checkSignatureTxWrites,
+  findSignature,
+  SignatureError,
+  SignatureErrorCode,
+  type SignatureValue,
+} from "../../../src/ledger/signature.js";
 import { createStartIdentities } from "../../../src/node/startup/start-identities.js";
 import {
   buildLedgerFixture,
@@ -240,6 +251,72 @@ test("an altered field the signature does not cover is caught by the next signat
   const bad = tampered(entries, 14, (e) => alterJsonField(e, "hashed_nonce", 3));
   const invalid = firstInvalid(verifyAll(bad).steps);
   assert.equal(invalid.seqno, 21);
+});
+
+test("a signature transaction that writes any other map, even privately, is refused at that signature (ccf-compatibility.md §6.4)", async () => {
+  const { fixture, entries } = await cleanPromise;
+  const forged = { key: utf8("evil"), value: utf8("x") };
+  for (const [name, reason] of [
+    [
+      SERVICE_TABLES.userCerts,
+      /^signature transaction 14 writes map public:ccf\.gov\.users\.certs;/,
+    ],
+    ["records", /^signature transaction 14 has a private domain of \d+ bytes;/],
+  ] as const) {
+    const bad = tampered(entries, 14, (e) =>
+      withExtraWrites(fixture.secrets, e, [{ name, writes: [forged] }]),
+    );
+    const { verifier, steps } = verifyAll(bad, fixture.identities.serviceCertPem);
+    // At the signature itself: the next root would cover its bytes, but the last one has none.
+    const invalid = firstInvalid(steps);
+    assert.equal(invalid.seqno, 14);
+    assert.match(invalid.reason, reason);
+    assert.equal(verifier.lastVerifiedSeqno, 7);
+  }
+});
+
+test("checkSignatureTxWrites throws a typed error naming the seqno and the map", async () => {
+  const { entries } = await cleanPromise;
+  const own = decodeEntryHeadAndMaps(entries[13]!);
+  assert.equal(own.privateDomainBytes, 0);
+  checkSignatureTxWrites(own, own.privateDomainBytes);
+  const only = own.publicMaps.filter((m) => m.name === SERVICE_TABLES.signatures);
+  checkSignatureTxWrites({ ...own, publicMaps: only }, 0); // as CCF before COSE signatures
+  const replace = (name: string, writes: MapWrites["writes"]) =>
+    own.publicMaps.map((m) => (m.name === name ? { name, writes } : m));
+  const tree = own.publicMaps.find((m) => m.name === SERVICE_TABLES.tree)!.writes[0]!;
+  for (const [change, map] of [
+    [
+      { publicMaps: replace(SERVICE_TABLES.tree, [tree, { key: utf8("k"), value: utf8("v") }]) },
+      SERVICE_TABLES.tree,
+    ],
+    [
+      { publicMaps: replace(SERVICE_TABLES.tree, [{ key: utf8("k"), value: tree.value }]) },
+      SERVICE_TABLES.tree,
+    ],
+    [
+      { publicMaps: replace(SERVICE_TABLES.coseSignatures, [{ key: tree.key, value: null }]) },
+      SERVICE_TABLES.coseSignatures,
+    ],
+    [
+      { publicMaps: [...own.publicMaps, { name: "public:records", writes: [tree] }] },
+      "public:records",
+    ],
+    [{ privateDomainBytes: 1 }, null],
+  ] as const) {
+    assert.throws(
+      () => {
+        const tx = { ...own, ...change };
+        checkSignatureTxWrites(tx, tx.privateDomainBytes);
+      },
+      (err: unknown) =>
+        err instanceof SignatureError &&
+        err.type.code === SignatureErrorCode.UnexpectedWrite &&
+        err.type.seqno === 14 &&
+        err.type.map === map &&
+        err.message.startsWith("signature transaction 14 "),
+    );
+  }
 });
 
 test("a signature claiming another seqno or view than its entry is rejected", async () => {

@@ -1,15 +1,17 @@
 // The public replay of a disaster recovery (src/node/recovery/recovery-replay.ts) on what issue
 // #11 changed, over a real ledger written by TxPipeline (test/helpers/ledger-fixture.ts, whose
 // first transaction records service.info): the replay checks every COSE signature against the
-// service in force (a tampered one is InvalidLedger at its signature), a recovered service keeps
-// the issuer and subject of the last COSE signature (as CCF's recovery reads them back), and a
-// ledger of Consortia 0.1 (leaves numbered from seqno 1, test/helpers/reseal.ts) is refused at
+// service in force (a tampered one is InvalidLedger at its signature), refuses a signature
+// transaction that writes another map (the last one's bytes are covered by no root, so a forged
+// write there would be recovered), a recovered service keeps the issuer and subject of the last
+// COSE signature (as CCF's recovery reads them back), and a ledger of Consortia 0.1 (leaves numbered from seqno 1, test/helpers/reseal.ts) is refused at
 // its first signature with a LegacyFormatError naming the format, never replayed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { utf8 } from "../../../../src/base/bytes.js";
 import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
 import {
   decodeCoseSignatureValue,
@@ -27,7 +29,7 @@ import { createStartIdentities } from "../../../../src/node/startup/start-identi
 import { buildLedgerFixture, readEntries } from "../../../helpers/ledger-fixture.js";
 import { tempDir } from "../../../helpers/pki.js";
 import { resealEntries, writeLedgerDir } from "../../../helpers/reseal.js";
-import { resignEntry } from "../../../helpers/resign.js";
+import { resignEntry, withExtraWrites } from "../../../helpers/resign.js";
 
 const work = tempDir("consortia-replay-ccf-");
 const COSE = { issuer: "service.example.com", subject: "ledger.signature" };
@@ -80,6 +82,27 @@ test("a replay checks COSE signatures and keeps the last one's issuer and subjec
       e.code === RecoveryReplayErrorCode.InvalidLedger &&
       e.type.seqno === last &&
       /COSE signature by the service does not verify/.test(e.message),
+  );
+});
+
+test("a last signature transaction that also writes another map is InvalidLedger, not replayed", async () => {
+  const f = await fixturePromise;
+  const entries = readEntries(f.dir);
+  const last = entries.length;
+  const tampered = entries.slice();
+  // Nothing after it covers its bytes: without the check, the forged user would be recovered.
+  tampered[last - 1] = withExtraWrites(f.secrets, entries[last - 1]!, [
+    { name: SERVICE_TABLES.userCerts, writes: [{ key: utf8("evil"), value: utf8("cert") }] },
+  ]);
+  await assert.rejects(
+    replay(ledgerDir("extra-write", tampered), f.identities.serviceCertPem),
+    (e: unknown) =>
+      e instanceof RecoveryReplayError &&
+      e.code === RecoveryReplayErrorCode.InvalidLedger &&
+      e.type.seqno === last &&
+      new RegExp(`signature transaction ${last} writes map public:ccf\\.gov\\.users\\.certs`).test(
+        e.message,
+      ),
   );
 });
 
