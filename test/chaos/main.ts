@@ -1,0 +1,82 @@
+/**
+ * `npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5]`: one chaos run
+ * (run.ts) with N minutes of faults, then its summary: operations by outcome, the faults
+ * applied, lost committed writes, and the linearizability verdict. On an anomaly it prints the
+ * history of each violating key (a table; docs/testing.md "Reading the output") and exits 1;
+ * usage errors exit 2.
+ */
+import { runChaos, type ChaosReport } from "./run.js";
+
+interface Args {
+  minutes: number;
+  seed: number;
+  nodes: number;
+  clients: number;
+  keys: number;
+}
+
+function usage(message: string): never {
+  console.error(
+    `${message}\nusage: npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5]`,
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { minutes: 1, seed: 1, nodes: 3, clients: 4, keys: 5 };
+  const limits: Record<keyof Args, [number, number]> = {
+    minutes: [0.1, 600],
+    seed: [0, 2 ** 32 - 1],
+    nodes: [3, 7],
+    clients: [1, 32],
+    keys: [1, 100],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
+    const name = flag.replace(/^--/, "") as keyof Args;
+    if (!(name in limits)) usage(`unknown argument ${flag}`);
+    const text = inline ?? argv[++i];
+    const value = Number(text);
+    const [min, max] = limits[name];
+    if (text === undefined || !Number.isFinite(value) || value < min || value > max) {
+      usage(`--${name} needs a number in ${min}..${max}, got ${text ?? "nothing"}`);
+    }
+    if (name !== "minutes" && !Number.isSafeInteger(value)) usage(`--${name} needs an integer`);
+    args[name] = value;
+  }
+  return args;
+}
+
+function log(line: string): void {
+  console.log(`[${new Date().toISOString().slice(11, 23)}] ${line}`);
+}
+
+function summarise(args: Args, report: ChaosReport): string[] {
+  const faults = new Map<string, number>();
+  for (const f of report.faults) faults.set(f, (faults.get(f) ?? 0) + 1);
+  const { total, ok, failed, indeterminate } = report.ops;
+  const keys = report.check.keys.map((v) => `${v.key}:${v.kind}`).join(" ");
+  return [
+    `seed ${args.seed}, ${args.minutes} min of faults, ${args.nodes} nodes, ${args.clients} clients`,
+    `ops: ${total} (ok ${ok}, failed ${failed}, indeterminate ${indeterminate})`,
+    `faults: ${report.faults.length} (${[...faults].map(([k, n]) => `${k} ${n}`).join(", ")})`,
+    `lost committed writes: ${report.lost.length}`,
+    ...report.lost.map((l) => `  ${l}`),
+    `linearizability: ${report.check.kind} (${keys})`,
+    `result: ${report.passed ? "PASS" : "ANOMALY"}`,
+  ];
+}
+
+const args = parseArgs(process.argv.slice(2));
+const report = await runChaos({
+  faultsMs: args.minutes * 60_000,
+  seed: args.seed,
+  nodes: args.nodes,
+  clients: args.clients,
+  keys: args.keys,
+  log,
+});
+for (const anomaly of report.anomalies) console.log(`\n${anomaly}`);
+console.log("");
+for (const line of summarise(args, report)) console.log(line);
+process.exit(report.passed ? 0 : 1);

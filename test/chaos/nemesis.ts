@@ -1,0 +1,188 @@
+/**
+ * The nemesis of a chaos run (docs/testing.md "npm run chaos"): faults applied to a live
+ * network of real node processes, chosen by a seeded generator, one at a time, each undone
+ * (healed, resumed, replaced) before the next after a calm interval:
+ *
+ * - kill: SIGKILL a node (the primary half the time); a node's identity is never reused, so it
+ *   is replaced: a new node joins, and one proposal trusts it and removes the dead one;
+ * - pause: SIGSTOP a node for a few seconds, then SIGCONT;
+ * - isolate-primary / isolate-backup: cut every node-to-node link of one node at the proxies;
+ * - delay: every node-to-node link holds its bytes for tens of milliseconds;
+ * - membership: add a node (join, trust) when the service has its base size, else retire a
+ *   backup (remove_node, then stop its process once its removal committed).
+ *
+ * Clock jumps would need faketime under each node; they are skipped and reported as such.
+ * Every step is logged with its time; a governance step that fails (a primary lost mid-vote) is
+ * logged and the run goes on: the service must stay correct whatever the nemesis manages to do.
+ */
+import type { Prng } from "../../src/base/prng.js";
+import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
+import type { LinkProxies } from "./link-proxy.js";
+
+export const CLOCK_JUMPS_SKIPPED = "clock jumps: skipped (no faketime)";
+
+export type FaultKind =
+  "kill" | "pause" | "isolate-primary" | "isolate-backup" | "delay" | "membership";
+
+/** Relative weights: governance-heavy faults are slower, so they are rarer. */
+const WEIGHTS: readonly [FaultKind, number][] = [
+  ["kill", 2],
+  ["pause", 3],
+  ["isolate-primary", 3],
+  ["isolate-backup", 2],
+  ["delay", 1],
+  ["membership", 1],
+];
+
+export interface NemesisWorld {
+  readonly net: Network;
+  readonly proxies: LinkProxies;
+  readonly rng: Prng;
+  /** The service's base size: membership changes keep it between this and this + 1. */
+  readonly baseNodes: number;
+  log(line: string): void;
+  /** Refreshes and answers the believed primary. */
+  findPrimary(): Promise<NetNode | undefined>;
+}
+
+export function pickFault(rng: Prng): FaultKind {
+  const total = WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
+  let roll = rng.intBelow(total);
+  for (const [kind, weight] of WEIGHTS) {
+    if (roll < weight) return kind;
+    roll -= weight;
+  }
+  return "pause";
+}
+
+function asn1Now(): string {
+  const iso = new Date().toISOString();
+  const digits = iso.slice(2, 19).replace(/[-T:]/g, "");
+  return `${digits}Z`;
+}
+
+/** Nodes that run and have not been retired by the nemesis. */
+export function members(net: Network): NetNode[] {
+  return net.alive().filter((n) => n.id !== "");
+}
+
+/** Starts a node joining through the primary and answers it once it is Pending. */
+async function joinNewNode(w: NemesisWorld, primary: NetNode): Promise<NetNode> {
+  const known = new Set(w.net.nodes.map((n) => n.id));
+  const joiner = w.net.spawnJoiner(primary);
+  joiner.id = "";
+  const pendingId = await waitFor("a Pending node", 60_000, async () => {
+    const reply = await w.net.get(primary, "/node/network/nodes?status=Pending");
+    const nodes = (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes;
+    return nodes.map((n) => n.node_id).find((id) => !known.has(id));
+  }).catch((e: unknown) => {
+    w.net.kill(joiner);
+    throw e;
+  });
+  return Object.assign(joiner, { id: pendingId });
+}
+
+async function governance(w: NemesisWorld, what: string, step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (e) {
+    w.log(`  ${what} did not complete: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+async function killAndReplace(w: NemesisWorld): Promise<void> {
+  const primary = await w.findPrimary();
+  const all = members(w.net);
+  const victim = primary !== undefined && w.rng.chance(0.5) ? primary : w.rng.pick(all);
+  w.log(`kill -9 node ${victim.index}${victim === primary ? " (primary)" : ""}`);
+  w.net.kill(victim);
+  await sleep(500 + w.rng.intBelow(1500));
+  await governance(w, `replacing node ${victim.index}`, async () => {
+    const p = await w.net.primary(30_000);
+    const joiner = await joinNewNode(w, p);
+    w.log(`  node ${joiner.index} joined (Pending); trusting it and removing node ${victim.index}`);
+    await w.net.pass(p, [
+      { name: "transition_node_to_trusted", args: { node_id: joiner.id, valid_from: asn1Now() } },
+      { name: "remove_node", args: { node_id: victim.id } },
+    ]);
+    w.log(`  node ${victim.index} replaced by node ${joiner.index}`);
+  });
+}
+
+async function pause(w: NemesisWorld): Promise<void> {
+  const victim = w.rng.pick(members(w.net));
+  const ms = 1000 + w.rng.intBelow(3000);
+  w.log(`SIGSTOP node ${victim.index} for ${ms} ms`);
+  process.kill(victim.pid, "SIGSTOP");
+  try {
+    await sleep(ms);
+  } finally {
+    process.kill(victim.pid, "SIGCONT");
+  }
+}
+
+async function isolate(w: NemesisWorld, wantPrimary: boolean): Promise<void> {
+  const primary = await w.findPrimary();
+  const backups = members(w.net).filter((n) => n !== primary);
+  const victim = wantPrimary ? primary : backups.length > 0 ? w.rng.pick(backups) : undefined;
+  if (victim === undefined) return;
+  const ms = 2000 + w.rng.intBelow(4000);
+  w.log(`isolate node ${victim.index}${victim === primary ? " (primary)" : ""} for ${ms} ms`);
+  w.proxies.isolate(victim.index);
+  await sleep(ms);
+  w.proxies.heal();
+  w.log("  healed");
+}
+
+async function delay(w: NemesisWorld): Promise<void> {
+  const ms = 20 + w.rng.intBelow(130);
+  w.log(`delay every node-to-node link by ${ms} ms for 3 s`);
+  w.proxies.delay(ms);
+  await sleep(3000);
+  w.proxies.heal();
+}
+
+async function changeMembership(w: NemesisWorld): Promise<void> {
+  const primary = await w.net.primary(30_000);
+  const all = members(w.net);
+  if (all.length <= w.baseNodes) {
+    w.log("add a node");
+    await governance(w, "adding a node", async () => {
+      const joiner = await joinNewNode(w, primary);
+      await w.net.pass(primary, [
+        { name: "transition_node_to_trusted", args: { node_id: joiner.id, valid_from: asn1Now() } },
+      ]);
+      w.log(`  node ${joiner.index} trusted`);
+    });
+    return;
+  }
+  const victim = w.rng.pick(all.filter((n) => n !== primary));
+  w.log(`retire node ${victim.index}`);
+  await governance(w, `retiring node ${victim.index}`, async () => {
+    await w.net.pass(primary, [{ name: "remove_node", args: { node_id: victim.id } }]);
+    await waitFor("its retirement", 20_000, async () => {
+      const reply = await w.net.get(primary, `/node/network/nodes/${victim.id}`);
+      return (JSON.parse(reply.body) as { status: string }).status === "Retired" ? true : undefined;
+    });
+    w.net.kill(victim);
+    w.log(`  node ${victim.index} retired and stopped`);
+  });
+}
+
+/** Applies one fault of `kind` and undoes it before returning. */
+export async function applyFault(w: NemesisWorld, kind: FaultKind): Promise<void> {
+  switch (kind) {
+    case "kill":
+      return killAndReplace(w);
+    case "pause":
+      return pause(w);
+    case "isolate-primary":
+      return isolate(w, true);
+    case "isolate-backup":
+      return isolate(w, false);
+    case "delay":
+      return delay(w);
+    case "membership":
+      return changeMembership(w);
+  }
+}

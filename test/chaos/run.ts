@@ -1,0 +1,234 @@
+/**
+ * One chaos run (docs/testing.md "npm run chaos"; issue #15 item 4): a network of real node
+ * processes whose node-to-node traffic goes through fault-injecting proxies in this process,
+ * clients writing and reading a few records of the logging app, and the nemesis (nemesis.ts)
+ * applying faults chosen by the seed for the given time. Then everything is healed, the
+ * service must converge, and the run is judged:
+ *
+ * 1. every transaction a client holds is looked up (/app/tx on the primary): writes and reads
+ *    are kept or dropped as clients.ts describes;
+ * 2. every write whose transaction is Committed is Committed on every live node, and each
+ *    record's final value (read on every live node) is the value of its last committed write,
+ *    or of a write whose answer was lost and that took effect after it;
+ * 3. the history, final reads included, is linearizable (src/check/linearizability.ts).
+ *
+ * The seed fixes the nemesis's choices and the clients' operations, not the timing of real
+ * processes, so two runs with one seed apply the same kinds of faults but see different
+ * histories.
+ */
+import { performance } from "node:perf_hooks";
+import { Prng } from "../../src/base/prng.js";
+import { checkHistory, type CheckResult } from "../../src/check/linearizability.js";
+import { formatViolation } from "../../src/check/history-table.js";
+import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
+import { NodeHttp, runClient, toHistory, type ClientWorld, type RecordedOp } from "./clients.js";
+import { LinkProxies } from "./link-proxy.js";
+import {
+  applyFault,
+  CLOCK_JUMPS_SKIPPED,
+  members,
+  pickFault,
+  type NemesisWorld,
+} from "./nemesis.js";
+import { finalChecks } from "./final-checks.js";
+
+export interface ChaosOptions {
+  readonly faultsMs: number;
+  readonly seed: number;
+  readonly nodes: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly log: (line: string) => void;
+}
+
+export interface ChaosReport {
+  readonly ops: { total: number; ok: number; failed: number; indeterminate: number };
+  readonly faults: readonly string[];
+  readonly check: CheckResult;
+  /** Lost committed writes and diverging final values: each a sentence. */
+  readonly lost: readonly string[];
+  /** The violating keys' histories as tables. */
+  readonly anomalies: readonly string[];
+  readonly passed: boolean;
+}
+
+/** Proxy ports sit at basePort + PROXY_OFFSET + i, above node-to-node (100) and apps (200). */
+const PROXY_OFFSET = 300;
+/** Node slots: the base nodes plus the replacements and additions of a long run. */
+const NODE_SLOTS_MAX = 40;
+
+async function startNetwork(o: ChaosOptions): Promise<{ net: Network; proxies: LinkProxies }> {
+  let net: Network | undefined;
+  let proxies: LinkProxies | undefined;
+  const pidOf = (i: number) => {
+    const node = net?.nodes[i];
+    return node === undefined || node.killed === true ? undefined : node.pid;
+  };
+  net = await Network.start(o.nodes, {
+    electionTimeoutMs: 1000,
+    spareNodes: NODE_SLOTS_MAX - o.nodes,
+    nodeToNodeProxy: {
+      offset: PROXY_OFFSET,
+      proxyReady: async (basePort) => {
+        proxies = new LinkProxies({
+          basePort,
+          proxyOffset: PROXY_OFFSET,
+          count: NODE_SLOTS_MAX,
+          pidOf,
+          nodeCount: () => net?.nodes.length ?? NODE_SLOTS_MAX,
+        });
+        await proxies.start();
+      },
+    },
+  });
+  return { net, proxies: proxies! };
+}
+
+/** Answers the node that says it is the primary (GET /node/primary = 200), if any. */
+async function probePrimary(net: Network, http: NodeHttp): Promise<NetNode | undefined> {
+  const answers = await Promise.all(
+    members(net).map(async (n) => {
+      const a = await http.call(n.port, "GET", "/node/primary").catch(() => undefined);
+      return a?.status === 200 ? n : undefined;
+    }),
+  );
+  return answers.find((n) => n !== undefined);
+}
+
+interface Run {
+  readonly o: ChaosOptions;
+  readonly net: Network;
+  readonly proxies: LinkProxies;
+  readonly http: NodeHttp;
+  readonly ops: RecordedOp[];
+  primary: NetNode | undefined;
+  stop: boolean;
+}
+
+function clientWorld(run: Run, keys: readonly number[]): ClientWorld {
+  return {
+    http: run.http,
+    keys,
+    primary: () => run.primary,
+    live: () => members(run.net),
+    stopped: () => run.stop,
+    record: (op) => run.ops.push(op),
+  };
+}
+
+async function nemesisLoop(run: Run, rng: Prng, faults: string[]): Promise<void> {
+  const world: NemesisWorld = {
+    net: run.net,
+    proxies: run.proxies,
+    rng,
+    baseNodes: run.o.nodes,
+    log: run.o.log,
+    findPrimary: async () => (run.primary = await probePrimary(run.net, run.http)),
+  };
+  const deadline = performance.now() + run.o.faultsMs;
+  while (performance.now() < deadline) {
+    await sleep(1000 + rng.intBelow(2000));
+    if (performance.now() >= deadline) break;
+    const kind = pickFault(rng);
+    faults.push(kind);
+    await applyFault(world, kind);
+  }
+}
+
+/** Heals every fault and waits until a primary commits a write that every live node has. */
+async function converge(run: Run): Promise<void> {
+  run.proxies.heal();
+  for (const node of members(run.net)) process.kill(node.pid, "SIGCONT");
+  const primary = await run.net.primary(60_000);
+  const txId = await waitFor("a write accepted after healing", 60_000, async () => {
+    const p = await run.net.primary(60_000);
+    const reply = await run.net.call(p, "POST", "/app/log/private", { id: 0, msg: "healed" });
+    return reply.status === 200 ? String(reply.headers["x-ms-ccf-transaction-id"]) : undefined;
+  });
+  for (const node of members(run.net)) await run.net.waitCommitted(node, txId, 60_000);
+  run.primary = await run.net.primary(30_000);
+  run.o.log(
+    `converged: node ${run.primary.index} is primary (was ${primary.index}); ${txId} committed everywhere`,
+  );
+}
+
+/** Writes each key once and waits for it to commit, so that no read legitimately misses one. */
+async function seedKeys(run: Run, keys: readonly number[]): Promise<void> {
+  const primary = await run.net.primary();
+  for (const id of keys) {
+    const callMs = performance.now();
+    const txId = await run.net.write(primary, id, `initial-${id}`);
+    const returnMs = performance.now();
+    await run.net.waitCommitted(primary, txId);
+    run.ops.push({
+      client: -1,
+      key: String(id),
+      kind: "write",
+      value: `initial-${id}`,
+      callMs,
+      returnMs,
+      txId,
+      outcome: "ok",
+    });
+  }
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const rng = new Prng(o.seed);
+  const originMs = performance.now();
+  const { net, proxies } = await startNetwork(o);
+  const http = new NodeHttp({ ...net.tls });
+  const run: Run = { o, net, proxies, http, ops: [], primary: undefined, stop: false };
+  const faults: string[] = [];
+  try {
+    o.log(
+      `network up: ${o.nodes} nodes at https://127.0.0.1:${net.basePort}; ${CLOCK_JUMPS_SKIPPED}`,
+    );
+    const keys = Array.from({ length: o.keys }, (_, i) => i + 1);
+    await seedKeys(run, keys);
+    run.primary = await probePrimary(net, http);
+    const poller = (async () => {
+      while (!run.stop) {
+        run.primary = (await probePrimary(net, http)) ?? run.primary;
+        await sleep(200);
+      }
+    })();
+    const world = clientWorld(run, keys);
+    const clients = Array.from({ length: o.clients }, (_, c) => runClient(world, c, rng.fork()));
+    await nemesisLoop(run, rng, faults);
+    run.stop = true;
+    await Promise.all([poller, ...clients]);
+    o.log(
+      `faults over; healing (links cut at proxies: ${proxies.refused}, unidentified ${proxies.unidentified})`,
+    );
+    await converge(run);
+    const lost = await finalChecks(run, keys);
+    const check = checkHistory(toHistory(run.ops));
+    const anomalies = check.keys.flatMap((v) =>
+      v.kind === "violation" ? [formatViolation(v, originMs)] : [],
+    );
+    const count = (what: RecordedOp["outcome"]) =>
+      run.ops.filter((op) => op.outcome === what).length;
+    const ops = {
+      total: run.ops.length,
+      ok: count("ok"),
+      failed: count("failed"),
+      indeterminate: count("indeterminate"),
+    };
+    return {
+      ops,
+      faults,
+      check,
+      lost,
+      anomalies,
+      passed: lost.length === 0 && check.kind === "linearizable",
+    };
+  } finally {
+    run.stop = true;
+    http.close();
+    await proxies.close();
+    await net.stop();
+  }
+}
+
+export type { Run };
