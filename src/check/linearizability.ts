@@ -225,9 +225,43 @@ export function checkKey(
 }
 
 /**
- * Checks a whole history: drops reads with unknown outcome, partitions by key and checks each
- * key. The result is a violation if any key has one, else unknown if any key ran out of
- * budget, else linearizable.
+ * Narrows a key's writes of unknown outcome when every write of the key has its own value
+ * (the chaos clients write unique values): such a write that no completed read saw can be
+ * dropped (whether or not it took effect, no linearization can tell: place it last), and one
+ * that a read saw took effect before the earliest such read returned, so that read's return
+ * bounds it. Both keep the verdict and shrink the search, which otherwise treats every lost
+ * write as concurrent with everything after it. Answers the ops unchanged if values repeat.
+ */
+export function narrowUnknownWrites(ops: readonly HistoryOp[]): HistoryOp[] {
+  const written = new Set<string>();
+  for (const op of ops) {
+    if (op.input.kind !== "write") continue;
+    if (written.has(op.input.value)) return [...ops];
+    written.add(op.input.value);
+  }
+  const firstSeenMs = new Map<string, number>();
+  for (const op of ops) {
+    if (op.input.kind !== "read" || op.output === null) continue;
+    firstSeenMs.set(op.output, Math.min(firstSeenMs.get(op.output) ?? Infinity, op.returnMs));
+  }
+  const narrowed: HistoryOp[] = [];
+  for (const op of ops) {
+    if (op.input.kind === "read" || op.returnMs !== Infinity) {
+      narrowed.push(op);
+      continue;
+    }
+    const seenMs = firstSeenMs.get(op.input.value);
+    if (seenMs === undefined) continue;
+    // Seen before it was called is a violation the search must find: leave it unbounded.
+    narrowed.push(seenMs >= op.callMs ? { ...op, returnMs: seenMs } : op);
+  }
+  return narrowed;
+}
+
+/**
+ * Checks a whole history: drops reads with unknown outcome, partitions by key, narrows each
+ * key's writes of unknown outcome and checks each key. The result is a violation if any key
+ * has one, else unknown if any key ran out of budget, else linearizable.
  */
 export function checkHistory(
   history: readonly HistoryOp[],
@@ -240,7 +274,9 @@ export function checkHistory(
     list.push(op);
     byKey.set(op.key, list);
   }
-  const keys = [...byKey.keys()].sort().map((k) => checkKey(k, byKey.get(k)!, stepsMaxPerKey));
+  const keys = [...byKey.keys()]
+    .sort()
+    .map((k) => checkKey(k, narrowUnknownWrites(byKey.get(k)!), stepsMaxPerKey));
   const kind = keys.some((v) => v.kind === "violation")
     ? "violation"
     : keys.some((v) => v.kind === "unknown")

@@ -5,6 +5,9 @@
  * history of each violating key (a table; docs/testing.md "Reading the output") and exits 1;
  * usage errors exit 2.
  */
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runChaos, type ChaosReport } from "./run.js";
 
 interface Args {
@@ -60,7 +63,7 @@ function summarise(args: Args, report: ChaosReport): string[] {
     `seed ${args.seed}, ${args.minutes} min of faults, ${args.nodes} nodes, ${args.clients} clients`,
     `ops: ${total} (ok ${ok}, failed ${failed}, indeterminate ${indeterminate})`,
     `faults: ${report.faults.length} (${[...faults].map(([k, n]) => `${k} ${n}`).join(", ")})`,
-    `lost committed writes: ${report.lost.length}`,
+    `lost or diverging committed writes: ${report.lost.length}`,
     ...report.lost.map((l) => `  ${l}`),
     `linearizability: ${report.check.kind} (${keys})`,
     `result: ${report.passed ? "PASS" : "ANOMALY"}`,
@@ -77,6 +80,12 @@ const report = await runChaos({
   log,
 });
 for (const anomaly of report.anomalies) console.log(`\n${anomaly}`);
+if (!report.passed) {
+  // JSON has no Infinity: a return of null is an operation of unknown outcome.
+  const file = join(tmpdir(), `chaos-seed-${args.seed}-${Date.now()}.json`);
+  writeFileSync(file, JSON.stringify({ originMs: report.originMs, history: report.history }));
+  console.log(`\nhistory written to ${file}`);
+}
 console.log("");
 for (const line of summarise(args, report)) console.log(line);
 process.exit(report.passed ? 0 : 1);

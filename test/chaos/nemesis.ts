@@ -19,6 +19,9 @@ import type { Prng } from "../../src/base/prng.js";
 import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
 import type { LinkProxies } from "./link-proxy.js";
 
+/** Proposals lost to an election are proposed again, this many times in all. */
+const PROPOSAL_ATTEMPTS_MAX = 3;
+
 export const CLOCK_JUMPS_SKIPPED = "clock jumps: skipped (no faketime)";
 
 export type FaultKind =
@@ -90,6 +93,38 @@ async function governance(w: NemesisWorld, what: string, step: () => Promise<voi
   }
 }
 
+/** A node's status in the primary's nodes table ("Pending", "Trusted", "Retired", or "absent"). */
+async function statusOf(w: NemesisWorld, node: NetNode): Promise<string> {
+  const primary = await w.net.primary(30_000);
+  const reply = await w.net.get(primary, `/node/network/nodes/${node.id}`);
+  if (reply.status === 404) return "absent";
+  return (JSON.parse(reply.body) as { status: string }).status;
+}
+
+/**
+ * Passes a proposal that trusts `joiner` (and removes `old`, if given), retrying on a new
+ * primary when an election loses it; a joiner left untrusted is stopped, so that only members
+ * of the service keep running.
+ */
+async function trust(w: NemesisWorld, joiner: NetNode, old?: NetNode): Promise<void> {
+  const actions = [
+    { name: "transition_node_to_trusted", args: { node_id: joiner.id, valid_from: asn1Now() } },
+    ...(old === undefined ? [] : [{ name: "remove_node", args: { node_id: old.id } }]),
+  ];
+  for (let attempt = 1; attempt <= PROPOSAL_ATTEMPTS_MAX; attempt++) {
+    if ((await statusOf(w, joiner).catch(() => "unknown")) === "Trusted") return;
+    try {
+      await w.net.pass(await w.net.primary(30_000), actions);
+      return;
+    } catch (e) {
+      w.log(`  proposal attempt ${attempt} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if ((await statusOf(w, joiner).catch(() => "unknown")) === "Trusted") return;
+  w.net.kill(joiner);
+  throw new Error(`node ${joiner.index} could not be trusted; stopped it`);
+}
+
 async function killAndReplace(w: NemesisWorld): Promise<void> {
   const primary = await w.findPrimary();
   const all = members(w.net);
@@ -98,13 +133,9 @@ async function killAndReplace(w: NemesisWorld): Promise<void> {
   w.net.kill(victim);
   await sleep(500 + w.rng.intBelow(1500));
   await governance(w, `replacing node ${victim.index}`, async () => {
-    const p = await w.net.primary(30_000);
-    const joiner = await joinNewNode(w, p);
+    const joiner = await joinNewNode(w, await w.net.primary(30_000));
     w.log(`  node ${joiner.index} joined (Pending); trusting it and removing node ${victim.index}`);
-    await w.net.pass(p, [
-      { name: "transition_node_to_trusted", args: { node_id: joiner.id, valid_from: asn1Now() } },
-      { name: "remove_node", args: { node_id: victim.id } },
-    ]);
+    await trust(w, joiner, victim);
     w.log(`  node ${victim.index} replaced by node ${joiner.index}`);
   });
 }
@@ -149,9 +180,7 @@ async function changeMembership(w: NemesisWorld): Promise<void> {
     w.log("add a node");
     await governance(w, "adding a node", async () => {
       const joiner = await joinNewNode(w, primary);
-      await w.net.pass(primary, [
-        { name: "transition_node_to_trusted", args: { node_id: joiner.id, valid_from: asn1Now() } },
-      ]);
+      await trust(w, joiner);
       w.log(`  node ${joiner.index} trusted`);
     });
     return;

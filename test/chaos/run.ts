@@ -18,7 +18,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { Prng } from "../../src/base/prng.js";
-import { checkHistory, type CheckResult } from "../../src/check/linearizability.js";
+import { checkHistory, type CheckResult, type HistoryOp } from "../../src/check/linearizability.js";
 import { formatViolation } from "../../src/check/history-table.js";
 import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
 import { NodeHttp, runClient, toHistory, type ClientWorld, type RecordedOp } from "./clients.js";
@@ -45,11 +45,14 @@ export interface ChaosReport {
   readonly ops: { total: number; ok: number; failed: number; indeterminate: number };
   readonly faults: readonly string[];
   readonly check: CheckResult;
-  /** Lost committed writes and diverging final values: each a sentence. */
+  /** Lost committed writes, diverging final values, no convergence: each a sentence. */
   readonly lost: readonly string[];
   /** The violating keys' histories as tables. */
   readonly anomalies: readonly string[];
   readonly passed: boolean;
+  /** The history the checker judged, and the monotonic time the run started. */
+  readonly history: readonly HistoryOp[];
+  readonly originMs: number;
 }
 
 /** Proxy ports sit at basePort + PROXY_OFFSET + i, above node-to-node (100) and apps (200). */
@@ -201,9 +204,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     o.log(
       `faults over; healing (links cut at proxies: ${proxies.refused}, unidentified ${proxies.unidentified})`,
     );
-    await converge(run);
-    const lost = await finalChecks(run, keys);
-    const check = checkHistory(toHistory(run.ops));
+    const lost = await converge(run).then(
+      () => finalChecks(run, keys),
+      (e: unknown) => [`the network did not converge after healing: ${String(e)}`],
+    );
+    const history = toHistory(run.ops);
+    const check = checkHistory(history);
     const anomalies = check.keys.flatMap((v) =>
       v.kind === "violation" ? [formatViolation(v, originMs)] : [],
     );
@@ -215,14 +221,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       failed: count("failed"),
       indeterminate: count("indeterminate"),
     };
-    return {
-      ops,
-      faults,
-      check,
-      lost,
-      anomalies,
-      passed: lost.length === 0 && check.kind === "linearizable",
-    };
+    const passed = lost.length === 0 && check.kind === "linearizable";
+    return { ops, faults, check, lost, anomalies, passed, history, originMs };
   } finally {
     run.stop = true;
     http.close();

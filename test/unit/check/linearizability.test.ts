@@ -9,6 +9,7 @@ import { test } from "node:test";
 import {
   checkHistory,
   checkKey,
+  narrowUnknownWrites,
   type HistoryOp,
   type KeyVerdict,
 } from "../../../src/check/linearizability.js";
@@ -167,4 +168,37 @@ test("a violation prints the key's operations with the stuck one marked", () => 
   assert.match(lines[3]!, /1\s+3\s+write\s+"b"\s+2\.0\s+3\.5/);
   assert.match(lines[4]!, /2\s+1\s+ read\s+"a"\s+4\.0\s+5\.0\s+<- no linearization/);
   assert.match(lines[5]!, /3\s+2\s+write\s+"c"\s+6\.0\s+\?$/);
+});
+
+test("a write of unknown outcome that no read saw is dropped; one that was seen is bounded", () => {
+  const unseen = W(0, "a", 0, Infinity);
+  const seen = W(1, "b", 1, Infinity);
+  const narrowed = narrowUnknownWrites([unseen, seen, R(2, "b", 5, 7), R(3, "b", 6, 8)]);
+  assert.deepEqual(
+    narrowed.map((op) => [op.input.kind, op.returnMs]),
+    [
+      ["write", 7],
+      ["read", 7],
+      ["read", 8],
+    ],
+  );
+  // Repeated values: nothing can be said, nothing changes.
+  const repeated = [W(0, "a", 0, Infinity), W(1, "a", 1, 2)];
+  assert.deepEqual(narrowUnknownWrites(repeated), repeated);
+  // A value seen before its write was called stays unbounded, and the search rejects it.
+  const early = [R(1, "a", 0, 1), W(0, "a", 2, Infinity)];
+  assert.deepEqual(narrowUnknownWrites(early), early);
+  assert.equal(checkHistory(early).kind, "violation");
+});
+
+test("many lost writes that nobody saw do not exhaust the search", () => {
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 300; i++) {
+    ops.push(W(i % 4, `lost${i}`, i * 10, Infinity));
+    ops.push(W(i % 4, `ok${i}`, i * 10 + 1, i * 10 + 3));
+    ops.push(R(4, `ok${i}`, i * 10 + 4, i * 10 + 5));
+  }
+  assert.equal(checkHistory(ops, 100_000).kind, "linearizable");
+  ops.push(R(4, "ok3", 5000, 5001)); // stale
+  assert.equal(checkHistory(ops, 100_000).kind, "violation");
 });
