@@ -1,9 +1,10 @@
 /**
- * `npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5]`: one chaos run
+ * `npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5] [--unsafe-reads]`: one chaos run
  * (run.ts) with N minutes of faults, then its summary: operations by outcome, the faults
  * applied, lost committed writes, and the linearizability verdict. On an anomaly it prints the
  * history of each violating key (a table; docs/testing.md "Reading the output") and exits 1;
- * usage errors exit 2.
+ * usage errors exit 2. --unsafe-reads sends reads to any node, unchecked: backups answer with
+ * stale state, so that run must report an anomaly (a check of the checker and the runner).
  */
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,18 +17,19 @@ interface Args {
   nodes: number;
   clients: number;
   keys: number;
+  unsafeReads: boolean;
 }
 
 function usage(message: string): never {
   console.error(
-    `${message}\nusage: npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5]`,
+    `${message}\nusage: npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5] [--unsafe-reads]`,
   );
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { minutes: 1, seed: 1, nodes: 3, clients: 4, keys: 5 };
-  const limits: Record<keyof Args, [number, number]> = {
+  const args: Args = { minutes: 1, seed: 1, nodes: 3, clients: 4, keys: 5, unsafeReads: false };
+  const limits: Record<Exclude<keyof Args, "unsafeReads">, [number, number]> = {
     minutes: [0.1, 600],
     seed: [0, 2 ** 32 - 1],
     nodes: [3, 7],
@@ -36,7 +38,11 @@ function parseArgs(argv: readonly string[]): Args {
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
-    const name = flag.replace(/^--/, "") as keyof Args;
+    if (flag === "--unsafe-reads") {
+      args.unsafeReads = true;
+      continue;
+    }
+    const name = flag.replace(/^--/, "") as Exclude<keyof Args, "unsafeReads">;
     if (!(name in limits)) usage(`unknown argument ${flag}`);
     const text = inline ?? argv[++i];
     const value = Number(text);
@@ -77,6 +83,7 @@ const report = await runChaos({
   nodes: args.nodes,
   clients: args.clients,
   keys: args.keys,
+  unsafeReads: args.unsafeReads,
   log,
 });
 for (const anomaly of report.anomalies) console.log(`\n${anomaly}`);

@@ -38,6 +38,8 @@ export interface ChaosOptions {
   readonly nodes: number;
   readonly clients: number;
   readonly keys: number;
+  /** Reads from any node, unchecked (clients.ts ClientWorld.unsafeReads): must find anomalies. */
+  readonly unsafeReads?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -116,6 +118,7 @@ function clientWorld(run: Run, keys: readonly number[]): ClientWorld {
     live: () => members(run.net),
     stopped: () => run.stop,
     record: (op) => run.ops.push(op),
+    unsafeReads: run.o.unsafeReads === true,
   };
 }
 
