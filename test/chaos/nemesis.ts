@@ -48,10 +48,16 @@ export interface NemesisWorld {
   findPrimary(): Promise<NetNode | undefined>;
 }
 
-export function pickFault(rng: Prng): FaultKind {
-  const total = WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
+/** Faults that wait for a node to start and for governance: they take up to this long. */
+export const SLOW_FAULT_MS = 25_000;
+const SLOW_FAULTS: readonly FaultKind[] = ["kill", "membership"];
+
+/** A fault by weight; only fast ones when `fastOnly` (too little time left for a slow one). */
+export function pickFault(rng: Prng, fastOnly: boolean): FaultKind {
+  const weights = WEIGHTS.filter(([kind]) => !fastOnly || !SLOW_FAULTS.includes(kind));
+  const total = weights.reduce((sum, [, w]) => sum + w, 0);
   let roll = rng.intBelow(total);
-  for (const [kind, weight] of WEIGHTS) {
+  for (const [kind, weight] of weights) {
     if (roll < weight) return kind;
     roll -= weight;
   }
@@ -152,17 +158,18 @@ async function pause(w: NemesisWorld): Promise<void> {
   }
 }
 
-async function isolate(w: NemesisWorld, wantPrimary: boolean): Promise<void> {
+async function isolate(w: NemesisWorld, wantPrimary: boolean): Promise<boolean> {
   const primary = await w.findPrimary();
   const backups = members(w.net).filter((n) => n !== primary);
   const victim = wantPrimary ? primary : backups.length > 0 ? w.rng.pick(backups) : undefined;
-  if (victim === undefined) return;
+  if (victim === undefined) return false;
   const ms = 2000 + w.rng.intBelow(4000);
   w.log(`isolate node ${victim.index}${victim === primary ? " (primary)" : ""} for ${ms} ms`);
   w.proxies.isolate(victim.index);
   await sleep(ms);
   w.proxies.heal();
   w.log("  healed");
+  return true;
 }
 
 async function delay(w: NemesisWorld): Promise<void> {
@@ -198,20 +205,27 @@ async function changeMembership(w: NemesisWorld): Promise<void> {
   });
 }
 
-/** Applies one fault of `kind` and undoes it before returning. */
-export async function applyFault(w: NemesisWorld, kind: FaultKind): Promise<void> {
+/**
+ * Applies one fault of `kind` and undoes it before returning; false when there was nothing to
+ * apply it to (no primary known, say).
+ */
+export async function applyFault(w: NemesisWorld, kind: FaultKind): Promise<boolean> {
   switch (kind) {
     case "kill":
-      return killAndReplace(w);
+      await killAndReplace(w);
+      return true;
     case "pause":
-      return pause(w);
+      await pause(w);
+      return true;
     case "isolate-primary":
       return isolate(w, true);
     case "isolate-backup":
       return isolate(w, false);
     case "delay":
-      return delay(w);
+      await delay(w);
+      return true;
     case "membership":
-      return changeMembership(w);
+      await changeMembership(w);
+      return true;
   }
 }

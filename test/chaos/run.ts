@@ -28,6 +28,7 @@ import {
   CLOCK_JUMPS_SKIPPED,
   members,
   pickFault,
+  SLOW_FAULT_MS,
   type NemesisWorld,
 } from "./nemesis.js";
 import { finalChecks } from "./final-checks.js";
@@ -135,9 +136,8 @@ async function nemesisLoop(run: Run, rng: Prng, faults: string[]): Promise<void>
   while (performance.now() < deadline) {
     await sleep(1000 + rng.intBelow(2000));
     if (performance.now() >= deadline) break;
-    const kind = pickFault(rng);
-    faults.push(kind);
-    await applyFault(world, kind);
+    const kind = pickFault(rng, deadline - performance.now() < SLOW_FAULT_MS);
+    if (await applyFault(world, kind)) faults.push(kind);
   }
 }
 
