@@ -8,7 +8,7 @@
  * - pause: SIGSTOP a node for a few seconds, then SIGCONT;
  * - isolate-primary / isolate-backup: cut every node-to-node link of one node at the proxies;
  * - delay: every node-to-node link holds its bytes for tens of milliseconds;
- * - membership: add a node (join, trust) when the service has its base size, else retire a
+ * - reconfigure: add a node (join, trust) when the service has its base size, else retire a
  *   backup (remove_node, then stop its process once its removal committed).
  *
  * Clock jumps would need faketime under each node; they are skipped and reported as such.
@@ -25,7 +25,7 @@ const PROPOSAL_ATTEMPTS_MAX = 3;
 export const CLOCK_JUMPS_SKIPPED = "clock jumps: skipped (no faketime)";
 
 export type FaultKind =
-  "kill" | "pause" | "isolate-primary" | "isolate-backup" | "delay" | "membership";
+  "kill" | "pause" | "isolate-primary" | "isolate-backup" | "delay" | "reconfigure";
 
 /** Relative weights: governance-heavy faults are slower, so they are rarer. */
 const WEIGHTS: readonly [FaultKind, number][] = [
@@ -34,14 +34,14 @@ const WEIGHTS: readonly [FaultKind, number][] = [
   ["isolate-primary", 3],
   ["isolate-backup", 2],
   ["delay", 1],
-  ["membership", 1],
+  ["reconfigure", 1],
 ];
 
 export interface NemesisWorld {
   readonly net: Network;
   readonly proxies: LinkProxies;
   readonly rng: Prng;
-  /** The service's base size: membership changes keep it between this and this + 1. */
+  /** The service's base size: reconfigurations keep it between this and this + 1. */
   readonly baseNodes: number;
   log(line: string): void;
   /** Refreshes and answers the believed primary. */
@@ -50,7 +50,7 @@ export interface NemesisWorld {
 
 /** Faults that wait for a node to start and for governance: they take up to this long. */
 export const SLOW_FAULT_MS = 25_000;
-const SLOW_FAULTS: readonly FaultKind[] = ["kill", "membership"];
+const SLOW_FAULTS: readonly FaultKind[] = ["kill", "reconfigure"];
 
 /** A fault by weight; only fast ones when `fastOnly` (too little time left for a slow one). */
 export function pickFault(rng: Prng, fastOnly: boolean): FaultKind {
@@ -224,7 +224,7 @@ export async function applyFault(w: NemesisWorld, kind: FaultKind): Promise<bool
     case "delay":
       await delay(w);
       return true;
-    case "membership":
+    case "reconfigure":
       await changeMembership(w);
       return true;
   }

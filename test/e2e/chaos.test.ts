@@ -2,7 +2,7 @@
  * The bounded chaos run inside `npm test` (issue #15 item 4; docs/testing.md "npm run chaos"):
  * a 3-node network of real processes with node-to-node traffic through fault-injecting proxies,
  * four mTLS clients writing and reading five records, and 60 s of faults from seed 15 (kills
- * with replacement, SIGSTOP, partitions, delays, membership changes). Oracle: the
+ * with replacement, SIGSTOP, partitions, delays, reconfigurations). Oracle: the
  * linearizability checker (src/check/linearizability.ts, itself tested against hand-made and
  * simulated histories) over the clients' history, and the final checks of test/chaos/run.ts:
  * every write reported Committed is Committed on every live node and each record ends as its
@@ -16,7 +16,7 @@ import { runChaos } from "../chaos/run.js";
 const FAULTS_MS = 60_000;
 const SEED = 15;
 
-test("under kills, pauses, partitions and membership changes, no committed write is lost and reads on the primary are linearizable", async (t) => {
+test("under kills, pauses, partitions and reconfigurations, no committed write is lost and reads on the primary are linearizable", async (t) => {
   const lines: string[] = [];
   const report = await runChaos({
     faultsMs: FAULTS_MS,
