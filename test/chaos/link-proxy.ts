@@ -77,8 +77,10 @@ export class LinkProxies {
   /** Directed links "a>b" whose traffic is cut. */
   readonly #blocked = new Set<string>();
   #delayMs = 0;
-  unidentified = 0;
+  /** Connections accepted, refused (a cut link) and not attributed to a node. */
+  accepted = 0;
   refused = 0;
+  unidentified = 0;
 
   constructor(readonly options: LinkProxiesOptions) {}
 
@@ -145,6 +147,7 @@ export class LinkProxies {
   }
 
   #accept(to: number, client: Socket): void {
+    this.accepted += 1;
     const from = this.#identify(client);
     if (from === null) this.unidentified += 1;
     const blocked = from === null ? this.partitioned : this.#isBlocked(from, to);

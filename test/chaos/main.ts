@@ -1,14 +1,16 @@
 /**
- * `npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5] [--unsafe-reads]`: one chaos run
+ * `npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5] [--unsafe-reads] [--only KIND]`: one chaos run
  * (run.ts) with N minutes of faults, then its summary: operations by outcome, the faults
  * applied, lost committed writes, and the linearizability verdict. On an anomaly it prints the
  * history of each violating key (a table; docs/testing.md "Reading the output") and exits 1;
  * usage errors exit 2. --unsafe-reads sends reads to any node, unchecked: backups answer with
  * stale state, so that run must report an anomaly (a check of the checker and the runner).
+ * --only KIND applies only faults of that kind (nemesis.ts FaultKind).
  */
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FAULT_KINDS, type FaultKind } from "./nemesis.js";
 import { runChaos, type ChaosReport } from "./run.js";
 
 interface Args {
@@ -18,18 +20,27 @@ interface Args {
   clients: number;
   keys: number;
   unsafeReads: boolean;
+  only: FaultKind | undefined;
 }
 
 function usage(message: string): never {
   console.error(
-    `${message}\nusage: npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5] [--unsafe-reads]`,
+    `${message}\nusage: npm run chaos -- --minutes N --seed S [--nodes 3] [--clients 4] [--keys 5] [--unsafe-reads] [--only KIND]`,
   );
   process.exit(2);
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { minutes: 1, seed: 1, nodes: 3, clients: 4, keys: 5, unsafeReads: false };
-  const limits: Record<Exclude<keyof Args, "unsafeReads">, [number, number]> = {
+  const args: Args = {
+    minutes: 1,
+    seed: 1,
+    nodes: 3,
+    clients: 4,
+    keys: 5,
+    unsafeReads: false,
+    only: undefined,
+  };
+  const limits: Record<Exclude<keyof Args, "unsafeReads" | "only">, [number, number]> = {
     minutes: [0.1, 600],
     seed: [0, 2 ** 32 - 1],
     nodes: [3, 7],
@@ -42,7 +53,14 @@ function parseArgs(argv: readonly string[]): Args {
       args.unsafeReads = true;
       continue;
     }
-    const name = flag.replace(/^--/, "") as Exclude<keyof Args, "unsafeReads">;
+    if (flag === "--only") {
+      const kind = inline ?? argv[++i];
+      if (!FAULT_KINDS.includes(kind as FaultKind))
+        usage(`--only needs one of ${FAULT_KINDS.join(", ")}`);
+      args.only = kind as FaultKind;
+      continue;
+    }
+    const name = flag.replace(/^--/, "") as Exclude<keyof Args, "unsafeReads" | "only">;
     if (!(name in limits)) usage(`unknown argument ${flag}`);
     const text = inline ?? argv[++i];
     const value = Number(text);
@@ -69,6 +87,8 @@ function summarise(args: Args, report: ChaosReport): string[] {
     `seed ${args.seed}, ${args.minutes} min of faults, ${args.nodes} nodes, ${args.clients} clients`,
     `ops: ${total} (ok ${ok}, failed ${failed}, indeterminate ${indeterminate})`,
     `faults: ${report.faults.length} (${[...faults].map(([k, n]) => `${k} ${n}`).join(", ")})`,
+    `node-to-node connections through the proxies: ${report.links.accepted} ` +
+      `(refused while cut: ${report.links.refused}, not attributed: ${report.links.unidentified})`,
     `lost or diverging committed writes: ${report.lost.length}`,
     ...report.lost.map((l) => `  ${l}`),
     `linearizability: ${report.check.kind} (${keys})`,
@@ -84,6 +104,7 @@ const report = await runChaos({
   clients: args.clients,
   keys: args.keys,
   unsafeReads: args.unsafeReads,
+  ...(args.only !== undefined && { schedule: new Array<FaultKind>(10_000).fill(args.only) }),
   log,
 });
 for (const anomaly of report.anomalies) console.log(`\n${anomaly}`);

@@ -27,6 +27,15 @@ export const CLOCK_JUMPS_SKIPPED = "clock jumps: skipped (no faketime)";
 export type FaultKind =
   "kill" | "pause" | "isolate-primary" | "isolate-backup" | "delay" | "reconfigure";
 
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "kill",
+  "pause",
+  "isolate-primary",
+  "isolate-backup",
+  "delay",
+  "reconfigure",
+];
+
 /** Relative weights: governance-heavy faults are slower, so they are rarer. */
 const WEIGHTS: readonly [FaultKind, number][] = [
   ["kill", 2],
@@ -51,6 +60,10 @@ export interface NemesisWorld {
 /** Faults that wait for a node to start and for governance: they take up to this long. */
 export const SLOW_FAULT_MS = 25_000;
 const SLOW_FAULTS: readonly FaultKind[] = ["kill", "reconfigure"];
+
+export function isSlowFault(kind: FaultKind): boolean {
+  return SLOW_FAULTS.includes(kind);
+}
 
 /** A fault by weight; only fast ones when `fastOnly` (too little time left for a slow one). */
 export function pickFault(rng: Prng, fastOnly: boolean): FaultKind {
@@ -162,7 +175,10 @@ async function isolate(w: NemesisWorld, wantPrimary: boolean): Promise<boolean> 
   const primary = await w.findPrimary();
   const backups = members(w.net).filter((n) => n !== primary);
   const victim = wantPrimary ? primary : backups.length > 0 ? w.rng.pick(backups) : undefined;
-  if (victim === undefined) return false;
+  if (victim === undefined) {
+    w.log(`no ${wantPrimary ? "primary" : "backup"} to isolate; skipped`);
+    return false;
+  }
   const ms = 2000 + w.rng.intBelow(4000);
   w.log(`isolate node ${victim.index}${victim === primary ? " (primary)" : ""} for ${ms} ms`);
   w.proxies.isolate(victim.index);
