@@ -51,16 +51,21 @@ export function formatOps(
   );
 }
 
-/** The report of one key's violation: a heading, then the window around the stuck operation. */
+/**
+ * The report of one key's violation: a heading (with `label`, e.g. "minimized", if given), then
+ * the window around the stuck operation.
+ */
 export function formatViolation(
   verdict: Extract<KeyVerdict, { kind: "violation" }>,
   originMs: number,
+  label?: string,
 ): string {
   const { ops, stuckAt, key } = verdict;
   const first = Math.max(0, stuckAt - CONTEXT_OPS_BEFORE);
   const last = Math.min(ops.length - 1, stuckAt + CONTEXT_OPS_AFTER);
+  const name = label === undefined ? `key ${key}` : `key ${key}, ${label}`;
   const lines = [
-    `key ${key}: not linearizable (${ops.length} operations; ` +
+    `${name}: not linearizable (${ops.length} operations; ` +
       `showing ${first}..${last}, times in ms from the start of the run)`,
   ];
   if (first > 0) lines.push(`  ... ${first} earlier operations`);

@@ -284,3 +284,38 @@ export function checkHistory(
       : "linearizable";
   return { kind, keys };
 }
+
+/** minimizeViolation tries at most this many removals. */
+export const MINIMIZE_ATTEMPTS_MAX = 400;
+const MINIMIZE_STEPS_MAX = 200_000;
+
+/**
+ * A smaller history of the same key that is still not linearizable, for people to read: first
+ * the operations called before the stuck one returned, then, one at a time from the latest,
+ * every operation whose removal leaves a violation. A write whose value a remaining read
+ * returned is kept, so that the result shows stale reads as stale, not as reads of values
+ * nobody wrote. Bounded by MINIMIZE_ATTEMPTS_MAX searches; answers the input if no smaller
+ * violation is found.
+ */
+export function minimizeViolation(
+  verdict: Extract<KeyVerdict, { kind: "violation" }>,
+): Extract<KeyVerdict, { kind: "violation" }> {
+  const isViolation = (ops: readonly HistoryOp[]) =>
+    checkKey(verdict.key, ops, MINIMIZE_STEPS_MAX).kind === "violation";
+  const stuckReturnMs = verdict.ops[verdict.stuckAt]!.returnMs;
+  const prefix = verdict.ops.filter((op) => op.callMs <= stuckReturnMs);
+  let ops = isViolation(prefix) ? prefix : [...verdict.ops];
+  let attempts = 0;
+  for (let i = ops.length - 1; i >= 0 && attempts < MINIMIZE_ATTEMPTS_MAX; i--) {
+    const op = ops[i]!;
+    if (op.input.kind === "write") {
+      const value = op.input.value;
+      if (ops.some((r) => r.input.kind === "read" && r.output === value)) continue;
+    }
+    attempts += 1;
+    const without = ops.filter((_, j) => j !== i);
+    if (isViolation(without)) ops = without;
+  }
+  const result = checkKey(verdict.key, ops, MINIMIZE_STEPS_MAX);
+  return result.kind === "violation" && ops.length < verdict.ops.length ? result : verdict;
+}

@@ -18,7 +18,12 @@
  */
 import { performance } from "node:perf_hooks";
 import { Prng } from "../../src/base/prng.js";
-import { checkHistory, type CheckResult, type HistoryOp } from "../../src/check/linearizability.js";
+import {
+  checkHistory,
+  minimizeViolation,
+  type CheckResult,
+  type HistoryOp,
+} from "../../src/check/linearizability.js";
 import { formatViolation } from "../../src/check/history-table.js";
 import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
 import { NodeHttp, runClient, toHistory, type ClientWorld, type RecordedOp } from "./clients.js";
@@ -235,7 +240,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const history = toHistory(run.ops);
     const check = checkHistory(history);
     const anomalies = check.keys.flatMap((v) =>
-      v.kind === "violation" ? [formatViolation(v, originMs)] : [],
+      v.kind === "violation"
+        ? [
+            `${formatViolation(minimizeViolation(v), originMs, "minimized")}\n\n` +
+              formatViolation(v, originMs, "whole history around it"),
+          ]
+        : [],
     );
     const count = (what: RecordedOp["outcome"]) =>
       run.ops.filter((op) => op.outcome === what).length;

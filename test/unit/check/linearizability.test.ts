@@ -9,6 +9,7 @@ import { test } from "node:test";
 import {
   checkHistory,
   checkKey,
+  minimizeViolation,
   narrowUnknownWrites,
   type HistoryOp,
   type KeyVerdict,
@@ -168,6 +169,7 @@ test("a violation prints the key's operations with the stuck one marked", () => 
   assert.match(lines[3]!, /1\s+3\s+write\s+"b"\s+2\.0\s+3\.5/);
   assert.match(lines[4]!, /2\s+1\s+ read\s+"a"\s+4\.0\s+5\.0\s+<- no linearization/);
   assert.match(lines[5]!, /3\s+2\s+write\s+"c"\s+6\.0\s+\?$/);
+  assert.match(formatViolation(verdict, 1000, "minimized"), /^key k, minimized: not linearizable/);
 });
 
 test("a write of unknown outcome that no read saw is dropped; one that was seen is bounded", () => {
@@ -201,4 +203,25 @@ test("many lost writes that nobody saw do not exhaust the search", () => {
   assert.equal(checkHistory(ops, 100_000).kind, "linearizable");
   ops.push(R(4, "ok3", 5000, 5001)); // stale
   assert.equal(checkHistory(ops, 100_000).kind, "violation");
+});
+
+test("a violation is minimized to the operations that make it, stale read kept stale", () => {
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 40; i++) {
+    ops.push(W(i % 3, `v${i}`, i * 10, i * 10 + 2));
+    ops.push(R(3, `v${i}`, i * 10 + 3, i * 10 + 4));
+  }
+  ops.push(R(4, "v10", 1000, 1001)); // stale: v39 was written and read before
+  for (let i = 40; i < 45; i++) ops.push(W(0, `v${i}`, i * 100, i * 100 + 1));
+  const verdict = checkKey("k", ops);
+  assert.equal(verdict.kind, "violation");
+  if (verdict.kind !== "violation") return;
+  const small = minimizeViolation(verdict);
+  assert.ok(small.ops.length <= 4, JSON.stringify(small.ops));
+  // Still a violation, and still about v10 being read after something newer.
+  assert.equal(checkKey("k", small.ops).kind, "violation");
+  assert.ok(small.ops.some((op) => op.input.kind === "write" && op.input.value === "v10"));
+  assert.ok(
+    small.ops.some((op) => op.input.kind === "read" && op.output === "v10" && op.callMs === 1000),
+  );
 });
