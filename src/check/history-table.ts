@@ -1,6 +1,7 @@
 /**
  * Prints a key's history as a table for people (docs/testing.md "Reading the output"): one
- * line per operation in call order, with its client, what it did, what it saw, and its call
+ * line per operation in call order, with its client, the node it went to (if known), what it
+ * did, what it saw, and its call
  * and return times relative to `originMs`. An operation with unknown outcome shows "?" as its
  * return. The operation no linearization could get past is marked.
  *
@@ -28,13 +29,14 @@ export function formatOps(
   ops: readonly HistoryOp[],
   range: { first: number; last: number; mark: number; originMs: number },
 ): string[] {
-  const rows = [["#", "client", "op", "value", "call ms", "return ms", ""]];
+  const rows = [["#", "client", "node", "op", "value", "call ms", "return ms", ""]];
   for (let i = range.first; i <= range.last; i++) {
     const op = ops[i]!;
     const { what, value } = describe(op);
     rows.push([
       String(i),
       String(op.client),
+      op.node === undefined ? "-" : String(op.node),
       what,
       value,
       ms(op.callMs, range.originMs),
@@ -45,7 +47,7 @@ export function formatOps(
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) =>
     r
-      .map((cell, c) => (c === 3 || c === 6 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .map((cell, c) => (c === 4 || c === 7 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
       .join("  ")
       .trimEnd(),
   );

@@ -34,6 +34,8 @@ export type RegisterInput = { readonly kind: "write"; readonly value: string } |
 export interface HistoryOp {
   /** Which client ran it (for reports only). */
   readonly client: number;
+  /** Which node it was sent to, if known (for reports only). */
+  readonly node?: number;
   readonly key: string;
   readonly input: RegisterInput;
   /** A completed read's result: the value, or null when the key was absent. */

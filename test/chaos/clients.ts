@@ -31,6 +31,8 @@ export interface Answer {
 /** One recorded operation; `txId` is checked against /app/tx before the history is judged. */
 export interface RecordedOp {
   readonly client: number;
+  /** The index of the node the request went to. */
+  readonly node: number;
   readonly key: string;
   readonly kind: "write" | "read";
   readonly value: string | null;
@@ -122,6 +124,7 @@ async function write(world: ClientWorld, client: number, rng: Prng): Promise<voi
   const value = `c${client}-${++uniqueValue}`;
   const op: RecordedOp = {
     client,
+    node: target.index,
     key: String(id),
     kind: "write",
     value,
@@ -158,6 +161,7 @@ async function read(world: ClientWorld, client: number, rng: Prng): Promise<void
   const value = ok && !absent ? (JSON.parse(answer!.body) as { msg: string }).msg : null;
   world.record({
     client,
+    node: target.index,
     key: String(id),
     kind: "read",
     value,
@@ -188,7 +192,7 @@ export async function runClient(world: ClientWorld, client: number, rng: Prng): 
 export function toHistory(ops: readonly RecordedOp[]): HistoryOp[] {
   const history: HistoryOp[] = [];
   for (const op of ops) {
-    const base = { client: op.client, key: op.key, callMs: op.callMs };
+    const base = { client: op.client, node: op.node, key: op.key, callMs: op.callMs };
     if (op.kind === "write") {
       if (op.status === "Invalid") continue;
       const returnMs = op.outcome === "ok" && op.status === "Committed" ? op.returnMs : Infinity;

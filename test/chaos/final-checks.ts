@@ -86,6 +86,7 @@ async function finalReads(run: Run, keys: readonly number[], lost: string[]): Pr
     const value = answer.status === 200 ? (JSON.parse(answer.body) as { msg: string }).msg : null;
     run.ops.push({
       client: -2,
+      node: run.primary!.index,
       key,
       kind: "read",
       value,

@@ -196,6 +196,7 @@ async function seedKeys(run: Run, keys: readonly number[]): Promise<void> {
     await run.net.waitCommitted(primary, txId);
     run.ops.push({
       client: -1,
+      node: primary.index,
       key: String(id),
       kind: "write",
       value: `initial-${id}`,

@@ -157,7 +157,7 @@ test("a violation prints the key's operations with the stuck one marked", () => 
   const verdict = checkKey("k", [
     W(0, "a", 1000, 1001),
     W(3, "b", 1002, 1003.5),
-    R(1, "a", 1004, 1005),
+    { ...R(1, "a", 1004, 1005), node: 2 },
     W(2, "c", 1006, Infinity),
   ]);
   assert.equal(verdict.kind, "violation");
@@ -165,10 +165,10 @@ test("a violation prints the key's operations with the stuck one marked", () => 
   const text = formatViolation(verdict, 1000);
   const lines = text.split("\n");
   assert.match(lines[0]!, /^key k: not linearizable \(4 operations/);
-  assert.match(lines[1]!, /#\s+client\s+op\s+value\s+call ms\s+return ms/);
-  assert.match(lines[3]!, /1\s+3\s+write\s+"b"\s+2\.0\s+3\.5/);
-  assert.match(lines[4]!, /2\s+1\s+ read\s+"a"\s+4\.0\s+5\.0\s+<- no linearization/);
-  assert.match(lines[5]!, /3\s+2\s+write\s+"c"\s+6\.0\s+\?$/);
+  assert.match(lines[1]!, /#\s+client\s+node\s+op\s+value\s+call ms\s+return ms/);
+  assert.match(lines[3]!, /1\s+3\s+-\s+write\s+"b"\s+2\.0\s+3\.5/);
+  assert.match(lines[4]!, /2\s+1\s+2\s+ read\s+"a"\s+4\.0\s+5\.0\s+<- no linearization/);
+  assert.match(lines[5]!, /3\s+2\s+-\s+write\s+"c"\s+6\.0\s+\?$/);
   assert.match(formatViolation(verdict, 1000, "minimized"), /^key k, minimized: not linearizable/);
 });
 
