@@ -109,7 +109,24 @@ async function governance(w: NemesisWorld, what: string, step: () => Promise<voi
     await step();
   } catch (e) {
     w.log(`  ${what} did not complete: ${e instanceof Error ? e.message : String(e)}`);
+    for (const node of members(w.net)) w.log(`  node ${node.index}: ${await consensusOf(w, node)}`);
   }
+}
+
+/** A node's view of consensus in one line, for the log when something did not complete. */
+async function consensusOf(w: NemesisWorld, node: NetNode): Promise<string> {
+  const reply = await w.net.get(node, "/node/consensus").catch((e: unknown) => String(e));
+  if (typeof reply === "string") return reply;
+  const details = (JSON.parse(reply.body) as { details?: Record<string, unknown> }).details ?? {};
+  const { leadership_state, current_view, primary_id, configs } = details as {
+    leadership_state?: string;
+    current_view?: number;
+    primary_id?: string;
+    configs?: { nodes: object }[];
+  };
+  const sets = (configs ?? []).map((c) => Object.keys(c.nodes).map((id) => id.slice(0, 6)));
+  const primaryId = primary_id?.slice(0, 6) ?? "none";
+  return `${leadership_state} view ${current_view} primary ${primaryId} configs ${JSON.stringify(sets)}`;
 }
 
 /** A node's status in the primary's nodes table ("Pending", "Trusted", "Retired", or "absent"). */
@@ -144,19 +161,30 @@ async function trust(w: NemesisWorld, joiner: NetNode, old?: NetNode): Promise<v
   throw new Error(`node ${joiner.index} could not be trusted; stopped it`);
 }
 
-async function killAndReplace(w: NemesisWorld): Promise<void> {
+async function killAndReplace(w: NemesisWorld): Promise<boolean> {
+  // Only a service with a primary loses a node: a second node of three killed while the first
+  // is being replaced would leave no majority, and nothing could replace either.
   const primary = await w.findPrimary();
+  if (primary === undefined) {
+    w.log("no primary: not killing a node now; skipped");
+    return false;
+  }
   const all = members(w.net);
   const victim = primary !== undefined && w.rng.chance(0.5) ? primary : w.rng.pick(all);
-  w.log(`kill -9 node ${victim.index}${victim === primary ? " (primary)" : ""}`);
+  const role = victim === primary ? "primary" : "backup";
+  w.log(`kill -9 node ${victim.index} (${role}, ${victim.id.slice(0, 6)})`);
   w.net.kill(victim);
   await sleep(500 + w.rng.intBelow(1500));
   await governance(w, `replacing node ${victim.index}`, async () => {
     const joiner = await joinNewNode(w, await w.net.primary(30_000));
-    w.log(`  node ${joiner.index} joined (Pending); trusting it and removing node ${victim.index}`);
+    w.log(
+      `  node ${joiner.index} (${joiner.id.slice(0, 6)}) joined (Pending); ` +
+        `trusting it and removing node ${victim.index}`,
+    );
     await trust(w, joiner, victim);
     w.log(`  node ${victim.index} replaced by node ${joiner.index}`);
   });
+  return true;
 }
 
 async function pause(w: NemesisWorld): Promise<void> {
@@ -196,8 +224,12 @@ async function delay(w: NemesisWorld): Promise<void> {
   w.proxies.heal();
 }
 
-async function changeMembership(w: NemesisWorld): Promise<void> {
-  const primary = await w.net.primary(30_000);
+async function changeMembership(w: NemesisWorld): Promise<boolean> {
+  const primary = await w.findPrimary();
+  if (primary === undefined) {
+    w.log("no primary to reconfigure through; skipped");
+    return false;
+  }
   const all = members(w.net);
   if (all.length <= w.baseNodes) {
     w.log("add a node");
@@ -206,7 +238,7 @@ async function changeMembership(w: NemesisWorld): Promise<void> {
       await trust(w, joiner);
       w.log(`  node ${joiner.index} trusted`);
     });
-    return;
+    return true;
   }
   const victim = w.rng.pick(all.filter((n) => n !== primary));
   w.log(`retire node ${victim.index}`);
@@ -219,6 +251,7 @@ async function changeMembership(w: NemesisWorld): Promise<void> {
     w.net.kill(victim);
     w.log(`  node ${victim.index} retired and stopped`);
   });
+  return true;
 }
 
 /**
@@ -228,8 +261,7 @@ async function changeMembership(w: NemesisWorld): Promise<void> {
 export async function applyFault(w: NemesisWorld, kind: FaultKind): Promise<boolean> {
   switch (kind) {
     case "kill":
-      await killAndReplace(w);
-      return true;
+      return killAndReplace(w);
     case "pause":
       await pause(w);
       return true;
@@ -241,7 +273,6 @@ export async function applyFault(w: NemesisWorld, kind: FaultKind): Promise<bool
       await delay(w);
       return true;
     case "reconfigure":
-      await changeMembership(w);
-      return true;
+      return changeMembership(w);
   }
 }

@@ -215,8 +215,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const run: Run = { o, net, proxies, http, ops: [], primary: undefined, stop: false };
   const faults: string[] = [];
   try {
+    const ids = net.nodes.map((n) => `${n.index}=${n.id.slice(0, 6)}`).join(" ");
     o.log(
-      `network up: ${o.nodes} nodes at https://127.0.0.1:${net.basePort}; ${CLOCK_JUMPS_SKIPPED}`,
+      `network up: ${o.nodes} nodes (${ids}) at https://127.0.0.1:${net.basePort}; ${CLOCK_JUMPS_SKIPPED}`,
     );
     const keys = Array.from({ length: o.keys }, (_, i) => i + 1);
     await seedKeys(run, keys);
