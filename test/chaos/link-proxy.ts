@@ -167,16 +167,32 @@ export class LinkProxies {
     }
   }
 
-  /** Forwards `from` to `to`, each chunk after the current delay and in order. */
+  /**
+   * Forwards `source` to `sink`, each chunk after the current delay and strictly in order: a
+   * chunk that arrives while earlier ones still wait queues behind them even once the delay is
+   * over (TLS records reordered by the proxy would be a fault of the tool, not of the network).
+   */
   #pipe(source: Socket, sink: Socket): void {
-    let releaseAtMs = 0;
+    const queue: { chunk: Buffer; atMs: number }[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      timer = null;
+      while (queue.length > 0 && queue[0]!.atMs <= Date.now()) {
+        const { chunk } = queue.shift()!;
+        if (!sink.destroyed) sink.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(flush, queue[0]!.atMs - Date.now());
+    };
     source.on("data", (chunk: Buffer) => {
-      if (this.#delayMs === 0 && releaseAtMs <= Date.now()) {
+      if (this.#delayMs === 0 && queue.length === 0) {
         sink.write(chunk);
         return;
       }
-      releaseAtMs = Math.max(releaseAtMs, Date.now() + this.#delayMs);
-      setTimeout(() => sink.destroyed || sink.write(chunk), releaseAtMs - Date.now());
+      queue.push({ chunk, atMs: Date.now() + this.#delayMs });
+      if (timer === null) timer = setTimeout(flush, queue[0]!.atMs - Date.now());
+    });
+    source.on("close", () => {
+      if (timer !== null) clearTimeout(timer);
     });
   }
 
