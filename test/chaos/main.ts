@@ -111,7 +111,8 @@ for (const anomaly of report.anomalies) console.log(`\n${anomaly}`);
 if (!report.passed) {
   // JSON has no Infinity: a return of null is an operation of unknown outcome.
   const file = join(tmpdir(), `chaos-seed-${args.seed}-${Date.now()}.json`);
-  writeFileSync(file, JSON.stringify({ originMs: report.originMs, history: report.history }));
+  const { originMs, history, recorded } = report;
+  writeFileSync(file, JSON.stringify({ originMs, history, recorded }));
   console.log(`\nhistory written to ${file}`);
 }
 console.log("");

@@ -67,6 +67,8 @@ export interface ChaosReport {
   /** The history the checker judged, and the monotonic time the run started. */
   readonly history: readonly HistoryOp[];
   readonly originMs: number;
+  /** Every operation as recorded, with its transaction and status. */
+  readonly recorded: readonly RecordedOp[];
 }
 
 /** Proxy ports sit at basePort + PROXY_OFFSET + i, above node-to-node (100) and apps (200). */
@@ -259,7 +261,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const passed = lost.length === 0 && check.kind === "linearizable";
     const { accepted, refused, unidentified } = proxies;
     const links = { accepted, refused, unidentified };
-    return { ops, faults, links, check, lost, anomalies, passed, history, originMs };
+    const recorded = run.ops;
+    return { ops, faults, links, check, lost, anomalies, passed, history, originMs, recorded };
   } finally {
     run.stop = true;
     http.close();
