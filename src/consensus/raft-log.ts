@@ -104,6 +104,17 @@ export class RaftLog {
     return this.views[seqno - this.base - 1] as View;
   }
 
+  /**
+   * The view of a seqno at or below the base (1..base), from the base's view history (item i is
+   * the first seqno whose view is at least i + 1, so the view is the number of items at or below
+   * it); null when that history is not known.
+   */
+  viewBelowBase(seqno: number): View | null {
+    assert(seqno >= 1 && seqno <= this.base, `seqno ${seqno} is not in 1..${this.base}`);
+    if (this.baseViewHistory === null) return null;
+    return this.baseViewHistory.filter((first) => first <= seqno).length as View;
+  }
+
   has(seqno: number): boolean {
     return seqno >= this.base && seqno <= this.last;
   }

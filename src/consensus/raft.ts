@@ -150,8 +150,12 @@ export class RaftNode {
     const log = this.log;
     const commit = this.s.commit;
     if (seqno <= commit) {
-      if (seqno <= log.baseSeqno) return "Committed";
-      return log.viewAt(seqno) === view ? "Committed" : "Invalid";
+      // Below the base (a node that joined from a snapshot) the snapshot's view history says
+      // which view each seqno has: a rolled-back txId of an earlier view is Invalid there too.
+      // Without that history, as for a recovered ledger, the view cannot be checked.
+      const known = seqno >= log.baseSeqno ? log.viewAt(seqno) : log.viewBelowBase(seqno);
+      if (known === null) return "Committed";
+      return known === view ? "Committed" : "Invalid";
     }
     // A committed entry of a later view precedes seqno: views only grow along a log.
     if (commit > 0 && log.viewAt(commit) > view) return "Invalid";

@@ -1,5 +1,5 @@
 /** Runs the CLI from source (so tests never see a stale dist/) and captures its output. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 
 export interface CliRun {
@@ -29,4 +29,21 @@ export function runCli(args: readonly string[], options: CliOptions = {}): CliRu
     timeout: 120_000,
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** runCli without blocking the event loop (servers in this process keep answering meanwhile). */
+export function runCliAsync(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", TSX, ENTRY, ...args], {
+      cwd: options.cwd ?? process.cwd(),
+      env: options.env ?? process.env,
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 120_000,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
 }

@@ -26,7 +26,7 @@ import {
   type MemberSigner,
   type Proposal,
 } from "../../src/cli/gov-client.js";
-import { runCli } from "./cli.js";
+import { runCliAsync } from "./cli.js";
 import { isProcessRunning } from "../../src/cli/process-state.js";
 
 /** Whether a node process runs; a zombie does not (see isProcessRunning). */
@@ -110,6 +110,8 @@ export class Network {
   readonly extra: ChildProcess[] = [];
   readonly tls: { ca: string; cert: string; key: string };
   readonly members: MemberSigner[];
+  /** Set when nodes publish their node-to-node address at basePort + this + index (a proxy). */
+  nodeToNodePublishedOffset: number | undefined;
 
   private constructor(
     readonly workspace: string,
@@ -135,12 +137,31 @@ export class Network {
   /** `consortia sandbox --no-wait` with `count` nodes; the service is open when this returns. */
   static async start(
     count: number,
-    options: { electionTimeoutMs?: number; sigMsInterval?: number; spareNodes?: number } = {},
+    options: {
+      electionTimeoutMs?: number;
+      sigMsInterval?: number;
+      spareNodes?: number;
+      /**
+       * Node i publishes its node-to-node address as basePort + this offset + i, where the
+       * caller runs something (a proxy) that forwards to basePort + 100 + i; `proxyReady`
+       * starts it once the base port is known, before any node starts.
+       */
+      nodeToNodeProxy?: { offset: number; proxyReady: (basePort: number) => Promise<void> };
+    } = {},
   ): Promise<Network> {
     const workspace = mkdtempSync(join(tmpdir(), "consortia-net-"));
     // Two spare ports for joiners by default; more for tests that start many extra nodes.
-    const port = await freePortBlock(count + Math.max(2, options.spareNodes ?? 0));
-    const run = runCli([
+    const span = count + Math.max(2, options.spareNodes ?? 0);
+    const proxy = options.nodeToNodeProxy;
+    const offsets =
+      proxy === undefined ? [] : Array.from({ length: span }, (_, i) => proxy.offset + i);
+    const port = await freePortBlock(span, offsets);
+    const published: string[] = [];
+    if (proxy !== undefined) {
+      await proxy.proxyReady(port);
+      published.push("--node-to-node-published-port", String(port + proxy.offset));
+    }
+    const run = await runCliAsync([
       "sandbox",
       "--no-wait",
       "--workspace",
@@ -153,12 +174,14 @@ export class Network {
       String(options.electionTimeoutMs ?? 1000),
       "--sig-ms-interval",
       String(options.sigMsInterval ?? 50),
+      ...published,
     ]);
     if (run.status !== 0) {
       rmSync(workspace, { recursive: true, force: true });
       assert.fail(`sandbox failed:\n${run.stdout}\n${run.stderr}`);
     }
     const net = new Network(workspace, port, count);
+    if (proxy !== undefined) net.nodeToNodePublishedOffset = proxy.offset;
     for (const node of net.nodes) {
       const self = JSON.parse((await net.get(node, "/node/network/nodes/self")).body) as {
         node_id: string;
@@ -297,7 +320,12 @@ export class Network {
     const config = {
       ...template,
       network: {
-        node_to_node_interface: { bind_address: `127.0.0.1:${port + 100}` },
+        node_to_node_interface: {
+          bind_address: `127.0.0.1:${port + 100}`,
+          ...(this.nodeToNodePublishedOffset !== undefined && {
+            published_address: `127.0.0.1:${this.basePort + this.nodeToNodePublishedOffset + index}`,
+          }),
+        },
         rpc_interfaces: {
           primary_rpc_interface: { bind_address: `127.0.0.1:${port}`, ...rpcInterface },
         },

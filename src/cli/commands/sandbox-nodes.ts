@@ -30,6 +30,11 @@ export interface Settings {
   readonly jsAppBundle?: string;
   /** --app-service: the bundle an app server serves, registered once the service is open. */
   readonly appService?: string;
+  /**
+   * --node-to-node-published-port: node i's published node-to-node address is 127.0.0.1 at
+   * this port + i (peers dial it instead of the bind address; a fault-injecting proxy, say).
+   */
+  readonly nodeToNodePublishedPort?: number;
 }
 
 export interface NodeProcess {
@@ -126,7 +131,12 @@ export function writeNodeConfig(
   const config = {
     enclave: { platform: "Virtual", type: "Release" },
     network: {
-      node_to_node_interface: { bind_address: `127.0.0.1:${settings.port + 100 + index}` },
+      node_to_node_interface: {
+        bind_address: `127.0.0.1:${settings.port + 100 + index}`,
+        ...(settings.nodeToNodePublishedPort !== undefined && {
+          published_address: `127.0.0.1:${settings.nodeToNodePublishedPort + index}`,
+        }),
+      },
       rpc_interfaces: {
         primary_rpc_interface: { bind_address: `127.0.0.1:${settings.port + index}` },
       },

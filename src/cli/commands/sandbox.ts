@@ -80,6 +80,7 @@ interface SandboxOptions {
   recover?: boolean;
   jsAppBundle?: string;
   appService?: string;
+  nodeToNodePublishedPort?: string;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -111,6 +112,10 @@ export function registerSandbox(program: Command): void {
     .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
     .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
     .option("--no-wait", "exit once the service is open, leaving the node running")
+    .option(
+      "--node-to-node-published-port <port>",
+      "node i publishes its node-to-node address as 127.0.0.1:port+i (e.g. a proxy before it)",
+    )
     .option(
       "--js-app-bundle <path>",
       "deploy this JS app (bundle.json, app.json dir, or registry) once open",
@@ -161,6 +166,16 @@ function parseSettings(o: SandboxOptions): Settings {
       ? {}
       : { jsAppBundle: resolve(resolveBundlePath(o.jsAppBundle)) }),
     ...(o.appService === undefined ? {} : { appService: resolve(resolveBundlePath(o.appService)) }),
+    ...(o.nodeToNodePublishedPort === undefined
+      ? {}
+      : {
+          nodeToNodePublishedPort: int(
+            o.nodeToNodePublishedPort,
+            "--node-to-node-published-port",
+            1,
+            65535 - nodes,
+          ),
+        }),
   };
 }
 

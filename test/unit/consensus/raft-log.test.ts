@@ -120,9 +120,16 @@ test("the view history is CCF's: the first seqno of each view, empty views shari
   views.slice(5).forEach((view, i) => fromSnapshot.append(entry(i + 6, view)));
   assert.deepEqual(fromSnapshot.viewHistory({ seqno: 5, view: 4 }), [1, 2, 5, 5]);
   assert.deepEqual(fromSnapshot.viewHistory({ seqno: 11, view: 5 }), [1, 2, 5, 5, 10]);
+  // Below its base, the view of each seqno comes from that history.
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((seqno) => fromSnapshot.viewBelowBase(seqno)),
+    [1, 2, 2, 2, 4],
+  );
+  assert.throws(() => fromSnapshot.viewBelowBase(6), AssertionError);
   // Without the history before its base, a log cannot give one.
   const unknown = new RaftLog({ seqno: 5 as Seqno, view: 4 as View, configuration: ids("a") });
   assert.throws(() => unknown.viewHistory({ seqno: 5, view: 4 }), AssertionError);
+  assert.equal(unknown.viewBelowBase(3), null);
 });
 
 test("a log starting from a snapshot treats the base as committable", () => {

@@ -1,0 +1,227 @@
+/**
+ * The linearizability checker (src/check/linearizability.ts) on hand-made histories of one
+ * register per key, whose verdicts are known by reasoning about every possible order: stale
+ * reads, lost writes, reads of values never written, writes with unknown outcome, concurrent
+ * operations, the search budget, and the table printed for a violation.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  checkHistory,
+  checkKey,
+  minimizeViolation,
+  narrowUnknownWrites,
+  type HistoryOp,
+  type KeyVerdict,
+} from "../../../src/check/linearizability.js";
+import { formatViolation } from "../../../src/check/history-table.js";
+
+const W = (
+  client: number,
+  value: string,
+  callMs: number,
+  returnMs: number,
+  key = "k",
+): HistoryOp => ({
+  client,
+  key,
+  input: { kind: "write", value },
+  output: null,
+  callMs,
+  returnMs,
+});
+const R = (
+  client: number,
+  output: string | null,
+  callMs: number,
+  returnMs: number,
+  key = "k",
+): HistoryOp => ({
+  client,
+  key,
+  input: { kind: "read" },
+  output,
+  callMs,
+  returnMs,
+});
+
+function kindOf(ops: HistoryOp[]): KeyVerdict["kind"] {
+  return checkKey("k", ops).kind;
+}
+
+test("sequential writes and reads that see the latest write are linearizable", () => {
+  assert.equal(
+    kindOf([R(0, null, 0, 1), W(0, "a", 2, 3), R(1, "a", 4, 5), W(1, "b", 6, 7), R(0, "b", 8, 9)]),
+    "linearizable",
+  );
+});
+
+test("a stale read (the value before a completed overwrite) is a violation", () => {
+  const verdict = checkKey("k", [W(0, "a", 0, 1), W(0, "b", 2, 3), R(1, "a", 4, 5)]);
+  assert.equal(verdict.kind, "violation");
+  assert.equal(verdict.kind === "violation" && verdict.stuckAt, 2);
+});
+
+test("a lost write (a completed write that a later read does not see) is a violation", () => {
+  assert.equal(kindOf([W(0, "a", 0, 1), R(1, null, 2, 3)]), "violation");
+});
+
+test("a read of a value nobody wrote is a violation", () => {
+  assert.equal(kindOf([W(0, "a", 0, 1), R(1, "zzz", 2, 3)]), "violation");
+  assert.equal(kindOf([R(1, "zzz", 2, 3)]), "violation");
+});
+
+test("a write with unknown outcome may take effect later, or never", () => {
+  // Visible long after its call: fine.
+  assert.equal(
+    kindOf([W(0, "a", 0, Infinity), R(1, null, 1, 2), R(1, "a", 50, 51)]),
+    "linearizable",
+  );
+  // Never visible: fine too.
+  assert.equal(
+    kindOf([W(0, "a", 0, Infinity), R(1, null, 1, 2), R(1, null, 50, 51)]),
+    "linearizable",
+  );
+  // But once seen it cannot be unseen.
+  assert.equal(kindOf([W(0, "a", 0, Infinity), R(1, "a", 1, 2), R(1, null, 50, 51)]), "violation");
+  // And it cannot take effect before its call.
+  assert.equal(kindOf([R(1, "a", 0, 1), W(0, "a", 2, Infinity)]), "violation");
+});
+
+test("a read concurrent with a write may see the old or the new value", () => {
+  assert.equal(kindOf([W(0, "a", 0, 1), W(0, "b", 2, 10), R(1, "a", 3, 4)]), "linearizable");
+  assert.equal(kindOf([W(0, "a", 0, 1), W(0, "b", 2, 10), R(1, "b", 3, 4)]), "linearizable");
+  // Two overlapping writes, then reads that agree on one order.
+  assert.equal(
+    kindOf([W(0, "a", 0, 10), W(1, "b", 1, 9), R(2, "a", 11, 12), R(2, "a", 13, 14)]),
+    "linearizable",
+  );
+  assert.equal(kindOf([W(0, "a", 0, 10), W(1, "b", 1, 9), R(2, "b", 11, 12)]), "linearizable");
+});
+
+test("once a concurrent read saw the new value, a later read may not see the old one", () => {
+  assert.equal(
+    kindOf([W(0, "a", 0, 1), W(0, "b", 2, 20), R(1, "b", 3, 4), R(2, "a", 5, 6)]),
+    "violation",
+  );
+  // Overlapping writes seen in two different orders by sequential reads.
+  assert.equal(
+    kindOf([W(0, "a", 0, 10), W(1, "b", 1, 9), R(2, "a", 11, 12), R(2, "b", 13, 14)]),
+    "violation",
+  );
+});
+
+test("operations that touch at one instant count as concurrent", () => {
+  assert.equal(kindOf([W(0, "a", 0, 5), R(1, "a", 5, 6)]), "linearizable");
+  assert.equal(kindOf([R(1, "a", 0, 5), W(0, "a", 5, 6)]), "linearizable");
+});
+
+test("keys are checked on their own, and the violation names its key", () => {
+  const result = checkHistory([
+    W(0, "a", 0, 1, "x"),
+    R(1, "a", 2, 3, "x"),
+    W(0, "a", 0, 1, "y"),
+    R(1, null, 2, 3, "y"),
+    // A value written to x is not visible on y, and vice versa.
+    R(2, null, 4, 5, "z"),
+  ]);
+  assert.equal(result.kind, "violation");
+  assert.deepEqual(
+    result.keys.map((v) => [v.key, v.kind]),
+    [
+      ["x", "linearizable"],
+      ["y", "violation"],
+      ["z", "linearizable"],
+    ],
+  );
+});
+
+test("reads with unknown outcome constrain nothing", () => {
+  const result = checkHistory([W(0, "a", 0, 1), R(1, "never", 2, Infinity)]);
+  assert.equal(result.kind, "linearizable");
+});
+
+test("a key whose search exceeds its step budget is unknown, not a hang", () => {
+  // Many concurrent writes followed by a read of an impossible value: the search must try
+  // every order before it can say no.
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 20; i++) ops.push(W(i, `v${i}`, 0, 100));
+  ops.push(R(99, "impossible", 200, 201));
+  assert.equal(checkKey("k", ops, 1000).kind, "unknown");
+  assert.equal(checkHistory(ops, 1000).kind, "unknown");
+  // With fewer writes the default budget is enough for the search to end with a verdict.
+  assert.equal(checkKey("k", ops.slice(0, 12).concat(ops.slice(-1))).kind, "violation");
+});
+
+test("a violation prints the key's operations with the stuck one marked", () => {
+  const verdict = checkKey("k", [
+    W(0, "a", 1000, 1001),
+    W(3, "b", 1002, 1003.5),
+    { ...R(1, "a", 1004, 1005), node: 2 },
+    W(2, "c", 1006, Infinity),
+  ]);
+  assert.equal(verdict.kind, "violation");
+  if (verdict.kind !== "violation") return;
+  const text = formatViolation(verdict, 1000);
+  const lines = text.split("\n");
+  assert.match(lines[0]!, /^key k: not linearizable \(4 operations/);
+  assert.match(lines[1]!, /#\s+client\s+node\s+op\s+value\s+call ms\s+return ms/);
+  assert.match(lines[3]!, /1\s+3\s+-\s+write\s+"b"\s+2\.0\s+3\.5/);
+  assert.match(lines[4]!, /2\s+1\s+2\s+ read\s+"a"\s+4\.0\s+5\.0\s+<- no linearization/);
+  assert.match(lines[5]!, /3\s+2\s+-\s+write\s+"c"\s+6\.0\s+\?$/);
+  assert.match(formatViolation(verdict, 1000, "minimized"), /^key k, minimized: not linearizable/);
+});
+
+test("a write of unknown outcome that no read saw is dropped; one that was seen is bounded", () => {
+  const unseen = W(0, "a", 0, Infinity);
+  const seen = W(1, "b", 1, Infinity);
+  const narrowed = narrowUnknownWrites([unseen, seen, R(2, "b", 5, 7), R(3, "b", 6, 8)]);
+  assert.deepEqual(
+    narrowed.map((op) => [op.input.kind, op.returnMs]),
+    [
+      ["write", 7],
+      ["read", 7],
+      ["read", 8],
+    ],
+  );
+  // Repeated values: nothing can be said, nothing changes.
+  const repeated = [W(0, "a", 0, Infinity), W(1, "a", 1, 2)];
+  assert.deepEqual(narrowUnknownWrites(repeated), repeated);
+  // A value seen before its write was called stays unbounded, and the search rejects it.
+  const early = [R(1, "a", 0, 1), W(0, "a", 2, Infinity)];
+  assert.deepEqual(narrowUnknownWrites(early), early);
+  assert.equal(checkHistory(early).kind, "violation");
+});
+
+test("many lost writes that nobody saw do not exhaust the search", () => {
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 300; i++) {
+    ops.push(W(i % 4, `lost${i}`, i * 10, Infinity));
+    ops.push(W(i % 4, `ok${i}`, i * 10 + 1, i * 10 + 3));
+    ops.push(R(4, `ok${i}`, i * 10 + 4, i * 10 + 5));
+  }
+  assert.equal(checkHistory(ops, 100_000).kind, "linearizable");
+  ops.push(R(4, "ok3", 5000, 5001)); // stale
+  assert.equal(checkHistory(ops, 100_000).kind, "violation");
+});
+
+test("a violation is minimized to the operations that make it, stale read kept stale", () => {
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 40; i++) {
+    ops.push(W(i % 3, `v${i}`, i * 10, i * 10 + 2));
+    ops.push(R(3, `v${i}`, i * 10 + 3, i * 10 + 4));
+  }
+  ops.push(R(4, "v10", 1000, 1001)); // stale: v39 was written and read before
+  for (let i = 40; i < 45; i++) ops.push(W(0, `v${i}`, i * 100, i * 100 + 1));
+  const verdict = checkKey("k", ops);
+  assert.equal(verdict.kind, "violation");
+  if (verdict.kind !== "violation") return;
+  const small = minimizeViolation(verdict);
+  assert.ok(small.ops.length <= 4, JSON.stringify(small.ops));
+  // Still a violation, and still about v10 being read after something newer.
+  assert.equal(checkKey("k", small.ops).kind, "violation");
+  assert.ok(small.ops.some((op) => op.input.kind === "write" && op.input.value === "v10"));
+  assert.ok(
+    small.ops.some((op) => op.input.kind === "read" && op.output === "v10" && op.callMs === 1000),
+  );
+});
