@@ -5,7 +5,7 @@
  * own first transaction (genesis for a new service, the recovery's start), the certificate
  * files, every frontend, and serve().
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { assert } from "../base/assert.js";
 import { formatTxId, type Seqno } from "../base/ids.js";
@@ -116,8 +116,10 @@ function beginService(host: NodeHost, start: NodeStart, log: (line: string) => v
     case "join":
       break;
   }
-  if (command.type !== "Join") writeFileSync(command.serviceCertificateFile, host.serviceCertPem);
-  writeFileSync(host.config.outputFiles.nodeCertificateFile, host.nodeCertPem);
+  // Whole or absent, never half-written: operators and tests poll for these files.
+  if (command.type !== "Join")
+    writeFileAtomically(command.serviceCertificateFile, host.serviceCertPem);
+  writeFileAtomically(host.config.outputFiles.nodeCertificateFile, host.nodeCertPem);
 }
 
 /**
@@ -155,4 +157,11 @@ function writeFirstTransaction(
       `the ${kind} transaction did not commit as seqno ${seqno} (${result})`,
     );
   }
+}
+
+/** Writes `path` through a temporary file and a rename, so a reader sees all of it or nothing. */
+function writeFileAtomically(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
 }

@@ -432,6 +432,9 @@ export class Network {
   }): { node: NetNode; child: ChildProcess; serviceCertFile: string; ready(): Promise<NetNode> } {
     const index = this.nodes.length;
     const serviceCertFile = join(this.dirOf(index), "service_cert.pem");
+    // An earlier recovery at this index left its certificate here: reading it as this one's
+    // (before the node writes its own) made a loaded run wait on the wrong CA.
+    rmSync(serviceCertFile, { force: true });
     const file = this.writeNodeConfig(
       index,
       {
