@@ -337,3 +337,67 @@ test("a one-node leader that adds a node not up yet keeps leading for newNodeGra
     assert.equal(c.node(1).leader, id(0));
   }
 });
+
+test("a removed node that never heard of its removal cannot disturb the network it left", () => {
+  // The node-to-node channel admits an endorsed node the nodes table no longer lists (its row
+  // deleted), so consensus alone must keep such a node out: votes and pre-votes go only to
+  // candidates of the voter's active configurations, and an older view is refused.
+  const c = new Cluster(4, 4, { leader: true });
+  c.run(100);
+  const toN3: Filter = (e) => e.to !== id(3); // from here n3 hears nothing; it still talks
+  c.write(0, false, [id(0), id(1), id(2)]); // remove n3
+  const signature = c.write(0, true);
+  c.deliver(toN3);
+  assert.ok(c.node(0).commitSeqno >= signature.seqno, "the removal committed");
+  assert.equal(c.node(3).membership, "Active", "n3 never learnt of it");
+  const n3Sent: string[] = [];
+  c.run(3000, (e) => {
+    if (e.from === id(3)) n3Sent.push(e.message.type);
+    return toN3(e);
+  });
+  assert.ok(n3Sent.includes("request_vote"), "n3 kept asking for (pre-)votes");
+  assert.equal(c.node(0).role, "Leader");
+  assert.equal(c.node(0).view, 2, "the leader was never deposed");
+  for (const i of [1, 2]) assert.equal(c.node(i).leader, id(0));
+  assert.ok(["PreVoteCandidate", "Follower"].includes(c.node(3).role), c.node(3).role);
+  // A stale AppendEntries of n3's (as if it had led an old view) changes nobody's leader.
+  c.run(500); // n3 may hear again: the leader no longer sends to it
+  const stale = {
+    type: "append_entries" as const,
+    view: 1 as View,
+    prevSeqno: 0 as Seqno,
+    prevView: 0 as View,
+    leaderCommit: 0 as Seqno,
+    entries: [],
+  };
+  c.node(1).step(id(3), stale, c.now);
+  c.drain(c.node(1));
+  c.deliver();
+  assert.equal(c.node(1).leader, id(0));
+  assert.equal(c.node(0).role, "Leader");
+  assert.equal(c.node(0).view, 2);
+});
+
+test("a removed node with an up-to-date log that campaigns at once cannot win once its removal committed", () => {
+  const c = new Cluster(4, 4, { leader: true });
+  c.run(100);
+  c.write(0, false, [id(0), id(1), id(2)]); // remove n3
+  const signature = c.write(0, true);
+  c.deliver(); // n3 holds the entries, but not the commit that follows
+  const toN3: Filter = (e) => e.to !== id(3);
+  c.run(100, toN3);
+  assert.ok(c.node(1).commitSeqno >= signature.seqno && c.node(2).commitSeqno >= signature.seqno);
+  assert.ok(c.node(3).commitSeqno < signature.seqno, "n3 never learnt its removal committed");
+  assert.equal(c.node(3).lastSeqno, signature.seqno, "n3's log is as up to date as any");
+  // The leader dies; n3 campaigns before anyone else, skipping pre-vote (worst case).
+  const alive = (n: RaftNode): boolean => n.id !== id(0);
+  c.node(3).step(id(0), propose(c.node(3).view), c.now);
+  c.drain(c.node(3));
+  assert.equal(c.node(3).role, "Candidate");
+  c.run(3000, (e) => e.from !== id(0), alive);
+  assert.notEqual(c.node(3).role, "Leader");
+  assert.equal([...c.leaders.values()].includes(id(3)), false, "n3 never led a view");
+  const leader = c.leadersNow().filter(alive);
+  assert.equal(leader.length, 1);
+  assert.ok([id(1), id(2)].includes(leader[0]!.id));
+});
