@@ -401,3 +401,36 @@ test("a removed node with an up-to-date log that campaigns at once cannot win on
   assert.equal(leader.length, 1);
   assert.ok([id(1), id(2)].includes(leader[0]!.id));
 });
+
+test("a snapshot joiner whose snapshot predates a newer node votes for it and follows it", () => {
+  // n0 leads [n0]; n1 joins; n2 starts from a snapshot of [n0] (before n1 joined) and is
+  // trusted, but hears nothing before n0 dies. [n0, n1, n2] needs n2's vote for n1: a node
+  // n2 never saw in a configuration is not known to be gone, so n2 must not refuse it.
+  const c = new Cluster(3, 1, { leader: true });
+  c.write(0, false, [id(0), id(1)]);
+  c.write(0, true);
+  c.run(100, (e) => e.to !== id(2));
+  c.nodes[2] = new RaftNode({
+    id: id(2),
+    timings: TIMINGS,
+    rng: new Prng(102),
+    nowMs: c.now,
+    base: { seqno: 2 as Seqno, view: 2 as View, configuration: [id(0)] },
+    entries: [],
+    hardState: { view: 2 as View, votedFor: null },
+    commitSeqno: 2 as Seqno,
+  });
+  c.drain(c.node(2));
+  c.write(0, false, [id(0), id(1), id(2)]);
+  const signature = c.write(0, true);
+  c.run(100, (e) => e.to !== id(2) && e.from !== id(2));
+  assert.ok(c.node(1).commitSeqno >= signature.seqno, "n1 knows n2's configuration committed");
+  const alive = (n: RaftNode): boolean => n.id !== id(0);
+  c.run(5000, (e) => e.from !== id(0), alive);
+  const leader = c.leadersNow().filter(alive);
+  assert.equal(leader.length, 1, "a leader among n1 and n2");
+  assert.equal(leader[0]!.id, id(1));
+  assert.equal(c.node(2).role, "Follower");
+  assert.equal(c.node(2).leader, id(1));
+  assert.equal(c.node(2).lastSeqno, c.node(1).lastSeqno, "n2 caught up from the new leader");
+});
