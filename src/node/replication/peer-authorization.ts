@@ -9,9 +9,11 @@
  * started from a snapshot taken before the peer joined), and only the primary, possibly that
  * very peer, can bring it up to date; refusing it deadlocks the node. The same rule lets in a
  * node whose row was deleted (DELETE /node/network/nodes/{id}), which can no longer be told
- * apart from a newer one. Consensus guards against it: nodes vote and pre-vote only for
- * candidates of their active configurations (src/consensus/elections.ts), a node whose removal
- * it saw commit stops campaigning, and messages of an older view are refused.
+ * apart from a newer one. Consensus guards against it (src/consensus/elections.ts): a node
+ * votes and pre-votes only for candidates of its active configurations or ones it never saw in
+ * any configuration (a removed node counts only the votes of its own stale configuration, whose
+ * members refuse it once the configuration that removed it commits), a leader's followers refuse pre-votes while they hear from it, a node
+ * that saw its removal commit stops campaigning, and messages of an older view are refused.
  */
 import { utf8 } from "../../base/bytes.js";
 import { isIssuedBy } from "../../crypto/certs.js";
