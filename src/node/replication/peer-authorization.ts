@@ -12,8 +12,9 @@
  * apart from a newer one. Consensus guards against it (src/consensus/elections.ts): a node
  * votes and pre-votes only for candidates of its active configurations or ones it never saw in
  * any configuration (a removed node counts only the votes of its own stale configuration, whose
- * members refuse it once the configuration that removed it commits), a leader's followers refuse pre-votes while they hear from it, a node
- * that saw its removal commit stops campaigning, and messages of an older view are refused.
+ * members refuse it once the configuration that removed it commits), a leader's followers
+ * refuse pre-votes while they hear from it, a node that saw its removal commit stops
+ * campaigning, and messages of an older view are refused.
  */
 import { utf8 } from "../../base/bytes.js";
 import { isIssuedBy } from "../../crypto/certs.js";
