@@ -65,13 +65,17 @@ function isUpToDate(s: RaftState, m: RequestVote): boolean {
 }
 
 /**
- * Fix (found by src/sim): whether `candidate` belongs to one of our active configurations
- * (or we know none yet, as a joiner). Without it, a node whose removal committed but who
- * never heard of that commit won votes from nodes that knew it was gone, and led again.
+ * Fix (found by src/sim): refuse a candidate we know to be gone, one that was in a
+ * configuration of our log but is in none of our active ones. Without it, a node whose
+ * removal committed but who never heard of that commit won votes from nodes that knew it was
+ * gone, and led again. A candidate in no configuration we know is not refused (CCF obeys
+ * RequestVotes from unknown nodes too): it joined after the snapshot we started from, and we
+ * may be the vote it needs to lead and then bring us up to date (chaos seed 99: a snapshot
+ * joiner refused the newer node that alone could lead, and the network never converged).
  */
 function mayVoteFor(s: RaftState, candidate: NodeId): boolean {
-  const nodes = nodesOf(s.activeConfigs());
-  return nodes.length === 0 || nodes.includes(candidate);
+  if (nodesOf(s.activeConfigs()).includes(candidate)) return true;
+  return !s.log.configurations().some((c) => c.nodes.includes(candidate));
 }
 
 export function onRequestVote(s: RaftState, from: NodeId, m: RequestVote, nowMs: number): void {

@@ -309,6 +309,8 @@ export class Network {
     dirs: { ledger?: string; snapshots?: string; readOnlyLedgers?: readonly string[] } = {},
     /** Keys added to the node's RPC interface (session and header limits, for example). */
     rpcInterface: Record<string, unknown> = {},
+    /** Keys added to its node-to-node interface (a published_address, for example). */
+    n2nInterface: Record<string, unknown> = {},
   ): string {
     const dir = this.dirOf(index);
     mkdirSync(dir, { recursive: true });
@@ -325,6 +327,7 @@ export class Network {
           ...(this.nodeToNodePublishedOffset !== undefined && {
             published_address: `127.0.0.1:${this.basePort + this.nodeToNodePublishedOffset + index}`,
           }),
+          ...n2nInterface,
         },
         rpc_interfaces: {
           primary_rpc_interface: { bind_address: `127.0.0.1:${port}`, ...rpcInterface },
@@ -369,7 +372,11 @@ export class Network {
    */
   spawnJoiner(
     target: NetNode,
-    options: { serviceCertFile?: string; rpcInterface?: Record<string, unknown> } = {},
+    options: {
+      serviceCertFile?: string;
+      rpcInterface?: Record<string, unknown>;
+      n2nInterface?: Record<string, unknown>;
+    } = {},
   ): NetNode {
     const index = this.nodes.length;
     const command = {
@@ -378,7 +385,13 @@ export class Network {
         options.serviceCertFile ?? join(this.workspace, "sandbox_common", "service_cert.pem"),
       join: { target_rpc_address: `127.0.0.1:${target.port}`, retry_timeout: "300ms" },
     };
-    const file = this.writeNodeConfig(index, command, {}, options.rpcInterface);
+    const file = this.writeNodeConfig(
+      index,
+      command,
+      {},
+      options.rpcInterface,
+      options.n2nInterface,
+    );
     return this.launch(index, file);
   }
 

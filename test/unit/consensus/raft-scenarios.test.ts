@@ -337,3 +337,100 @@ test("a one-node leader that adds a node not up yet keeps leading for newNodeGra
     assert.equal(c.node(1).leader, id(0));
   }
 });
+
+test("a removed node that never heard of its removal cannot disturb the network it left", () => {
+  // The node-to-node channel admits an endorsed node the nodes table no longer lists (its row
+  // deleted), so consensus alone must keep such a node out: votes and pre-votes go only to
+  // candidates of the voter's active configurations, and an older view is refused.
+  const c = new Cluster(4, 4, { leader: true });
+  c.run(100);
+  const toN3: Filter = (e) => e.to !== id(3); // from here n3 hears nothing; it still talks
+  c.write(0, false, [id(0), id(1), id(2)]); // remove n3
+  const signature = c.write(0, true);
+  c.deliver(toN3);
+  assert.ok(c.node(0).commitSeqno >= signature.seqno, "the removal committed");
+  assert.equal(c.node(3).membership, "Active", "n3 never learnt of it");
+  const n3Sent: string[] = [];
+  c.run(3000, (e) => {
+    if (e.from === id(3)) n3Sent.push(e.message.type);
+    return toN3(e);
+  });
+  assert.ok(n3Sent.includes("request_vote"), "n3 kept asking for (pre-)votes");
+  assert.equal(c.node(0).role, "Leader");
+  assert.equal(c.node(0).view, 2, "the leader was never deposed");
+  for (const i of [1, 2]) assert.equal(c.node(i).leader, id(0));
+  assert.ok(["PreVoteCandidate", "Follower"].includes(c.node(3).role), c.node(3).role);
+  // A stale AppendEntries of n3's (as if it had led an old view) changes nobody's leader.
+  c.run(500); // n3 may hear again: the leader no longer sends to it
+  const stale = {
+    type: "append_entries" as const,
+    view: 1 as View,
+    prevSeqno: 0 as Seqno,
+    prevView: 0 as View,
+    leaderCommit: 0 as Seqno,
+    entries: [],
+  };
+  c.node(1).step(id(3), stale, c.now);
+  c.drain(c.node(1));
+  c.deliver();
+  assert.equal(c.node(1).leader, id(0));
+  assert.equal(c.node(0).role, "Leader");
+  assert.equal(c.node(0).view, 2);
+});
+
+test("a removed node with an up-to-date log that campaigns at once cannot win once its removal committed", () => {
+  const c = new Cluster(4, 4, { leader: true });
+  c.run(100);
+  c.write(0, false, [id(0), id(1), id(2)]); // remove n3
+  const signature = c.write(0, true);
+  c.deliver(); // n3 holds the entries, but not the commit that follows
+  const toN3: Filter = (e) => e.to !== id(3);
+  c.run(100, toN3);
+  assert.ok(c.node(1).commitSeqno >= signature.seqno && c.node(2).commitSeqno >= signature.seqno);
+  assert.ok(c.node(3).commitSeqno < signature.seqno, "n3 never learnt its removal committed");
+  assert.equal(c.node(3).lastSeqno, signature.seqno, "n3's log is as up to date as any");
+  // The leader dies; n3 campaigns before anyone else, skipping pre-vote (worst case).
+  const alive = (n: RaftNode): boolean => n.id !== id(0);
+  c.node(3).step(id(0), propose(c.node(3).view), c.now);
+  c.drain(c.node(3));
+  assert.equal(c.node(3).role, "Candidate");
+  c.run(3000, (e) => e.from !== id(0), alive);
+  assert.notEqual(c.node(3).role, "Leader");
+  assert.equal([...c.leaders.values()].includes(id(3)), false, "n3 never led a view");
+  const leader = c.leadersNow().filter(alive);
+  assert.equal(leader.length, 1);
+  assert.ok([id(1), id(2)].includes(leader[0]!.id));
+});
+
+test("a snapshot joiner whose snapshot predates a newer node votes for it and follows it", () => {
+  // n0 leads [n0]; n1 joins; n2 starts from a snapshot of [n0] (before n1 joined) and is
+  // trusted, but hears nothing before n0 dies. [n0, n1, n2] needs n2's vote for n1: a node
+  // n2 never saw in a configuration is not known to be gone, so n2 must not refuse it.
+  const c = new Cluster(3, 1, { leader: true });
+  c.write(0, false, [id(0), id(1)]);
+  c.write(0, true);
+  c.run(100, (e) => e.to !== id(2));
+  c.nodes[2] = new RaftNode({
+    id: id(2),
+    timings: TIMINGS,
+    rng: new Prng(102),
+    nowMs: c.now,
+    base: { seqno: 2 as Seqno, view: 2 as View, configuration: [id(0)] },
+    entries: [],
+    hardState: { view: 2 as View, votedFor: null },
+    commitSeqno: 2 as Seqno,
+  });
+  c.drain(c.node(2));
+  c.write(0, false, [id(0), id(1), id(2)]);
+  const signature = c.write(0, true);
+  c.run(100, (e) => e.to !== id(2) && e.from !== id(2));
+  assert.ok(c.node(1).commitSeqno >= signature.seqno, "n1 knows n2's configuration committed");
+  const alive = (n: RaftNode): boolean => n.id !== id(0);
+  c.run(5000, (e) => e.from !== id(0), alive);
+  const leader = c.leadersNow().filter(alive);
+  assert.equal(leader.length, 1, "a leader among n1 and n2");
+  assert.equal(leader[0]!.id, id(1));
+  assert.equal(c.node(2).role, "Follower");
+  assert.equal(c.node(2).leader, id(1));
+  assert.equal(c.node(2).lastSeqno, c.node(1).lastSeqno, "n2 caught up from the new leader");
+});
