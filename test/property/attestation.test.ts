@@ -20,6 +20,7 @@ import {
   SNP_SIGNED_BYTES,
 } from "../../src/attestation/snp-report.js";
 import { verifyUvmEndorsements, type UvmEndorsement } from "../../src/crypto/uvm-endorsements.js";
+import { mutate, mutationArb } from "../helpers/byte-mutations.js";
 
 const CASE_BOUND_MS = 5000;
 const FIXTURES = "test/fixtures/snp/";
@@ -35,57 +36,7 @@ const UVM = ["rsa_test1.cose", "ecdsa_test1.cose", "int_svn.cose"].map(
   (name) => new Uint8Array(readFileSync(`${FIXTURES}uvm/${name}`)),
 );
 
-type Mutation =
-  | { kind: "flip"; at: number; mask: number }
-  | { kind: "cut"; at: number }
-  | { kind: "insert"; at: number; bytes: Uint8Array }
-  | { kind: "delete"; at: number; count: number }
-  | { kind: "overwrite"; at: number; bytes: Uint8Array };
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({
-    kind: fc.constant("flip" as const),
-    at: fc.nat(),
-    mask: fc.integer({ min: 1, max: 255 }),
-  }),
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
-  }),
-  fc.record({
-    kind: fc.constant("delete" as const),
-    at: fc.nat(),
-    count: fc.integer({ min: 1, max: 16 }),
-  }),
-  fc.record({
-    kind: fc.constant("overwrite" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
-  }),
-);
-
-function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
-  const at = bytes.byteLength === 0 ? 0 : m.at % bytes.byteLength;
-  switch (m.kind) {
-    case "flip": {
-      const out = bytes.slice();
-      if (out.byteLength > 0) out[at] = out[at]! ^ m.mask;
-      return out;
-    }
-    case "cut":
-      return bytes.slice(0, at);
-    case "insert":
-      return new Uint8Array([...bytes.subarray(0, at), ...m.bytes, ...bytes.subarray(at)]);
-    case "delete":
-      return new Uint8Array([...bytes.subarray(0, at), ...bytes.subarray(at + m.count)]);
-    case "overwrite": {
-      const out = bytes.slice();
-      out.set(m.bytes.subarray(0, Math.max(0, out.byteLength - at)), at);
-      return out;
-    }
-  }
-}
+const anyMutation = mutationArb({ maxRun: 16, maxOverwrite: 8 });
 
 /** `f`'s value, or null when it threw a CcfError; anything else, or a slow call, fails. */
 function typed<T>(what: string, f: () => T): T | null {
@@ -117,7 +68,7 @@ test("property: a mutated SNP report is refused with a typed error or signs the 
   fc.assert(
     fc.property(
       fc.nat(),
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       (which, mutations) => {
         const { report, pem } = REPORTS[which % REPORTS.length]!;
         let bytes: Uint8Array = report;
@@ -142,7 +93,7 @@ test("property: mutated UVM endorsements are refused with a typed error or endor
   fc.assert(
     fc.property(
       fc.nat(),
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       (which, mutations) => {
         const index = which % UVM.length;
         let bytes: Uint8Array = UVM[index]!;
@@ -162,7 +113,7 @@ test("property: mutated endorsement chains are refused with a typed error or ver
   fc.assert(
     fc.property(
       fc.nat(),
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       (which, mutations) => {
         const index = which % REPORTS.length;
         const { report, pem } = REPORTS[index]!;

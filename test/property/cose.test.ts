@@ -45,6 +45,7 @@ import {
 } from "../../src/ledger/cose-receipt.js";
 import { makeCoseReceiptParts } from "../helpers/cose-receipts.js";
 import { makePki } from "../helpers/pki.js";
+import { mutate, mutationArb } from "../helpers/byte-mutations.js";
 
 /** Longest any one decode may take: far above a normal one (ms), even on a loaded machine, far below a hang. */
 const CASE_BOUND_MS = 1000;
@@ -114,55 +115,7 @@ function decodeAll(bytes: Uint8Array): void {
 
 const payloadArb = fc.uint8Array({ maxLength: 64 });
 
-/** One mutation of a byte string: flip bits, cut, insert, delete or overwrite a run. */
-type Mutation =
-  | { kind: "flip"; at: number; mask: number }
-  | { kind: "cut"; at: number }
-  | { kind: "insert"; at: number; bytes: Uint8Array }
-  | { kind: "delete"; at: number; count: number }
-  | { kind: "overwrite"; at: number; bytes: Uint8Array };
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({
-    kind: fc.constant("flip" as const),
-    at: fc.nat(),
-    mask: fc.integer({ min: 1, max: 255 }),
-  }),
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 9 }),
-  }),
-  fc.record({
-    kind: fc.constant("delete" as const),
-    at: fc.nat(),
-    count: fc.integer({ min: 1, max: 9 }),
-  }),
-  fc.record({
-    kind: fc.constant("overwrite" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 9 }),
-  }),
-);
-
-export function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
-  const at = bytes.byteLength === 0 ? 0 : m.at % bytes.byteLength;
-  const out = bytes.slice();
-  switch (m.kind) {
-    case "flip":
-      if (out.byteLength > 0) out[at] = out[at]! ^ m.mask;
-      return out;
-    case "cut":
-      return out.subarray(0, at);
-    case "insert":
-      return new Uint8Array([...bytes.subarray(0, at), ...m.bytes, ...bytes.subarray(at)]);
-    case "delete":
-      return new Uint8Array([...bytes.subarray(0, at), ...bytes.subarray(at + m.count)]);
-    case "overwrite":
-      out.set(m.bytes.subarray(0, Math.max(0, out.byteLength - at)), at);
-      return out;
-  }
-}
+const anyMutation = mutationArb({ maxRun: 9, maxOverwrite: 9 });
 
 test("property: random bytes give typed errors only, promptly", () => {
   fc.assert(
@@ -175,7 +128,7 @@ test("property: a mutated signed envelope never verifies, and fails with typed e
   fc.assert(
     fc.property(
       payloadArb,
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       (payload, ms) => {
         const envelope = validEnvelope(payload);
         let bytes = envelope;
@@ -308,7 +261,7 @@ test("property: a mutated COSE receipt fails with CoseReceiptError or proves the
     fc.property(
       fc.integer({ min: 1, max: 40 }),
       fc.nat(),
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       (leafCount, at, mutations) => {
         const parts = makeCoseReceiptParts(pki, { leafCount, index: at % leafCount });
         const proof = coseProofOfReceipt(parts.receipt);

@@ -31,6 +31,7 @@ import { decodeSnapshot, encodeSnapshot, snapshotDigest } from "../../src/ledger
 import { SnapshotError } from "../../src/ledger/snapshot-format.js";
 import { buildLedgerFixture, type LedgerFixture } from "../helpers/ledger-fixture.js";
 import { withExtraWrites } from "../helpers/resign.js";
+import { mutate, mutationArb } from "../helpers/byte-mutations.js";
 
 /** Longest one read and verification of the small fixture may take (a few ms alone; generous for a loaded machine). */
 const CASE_BOUND_MS = 5000;
@@ -64,60 +65,7 @@ after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-type Mutation =
-  | { kind: "flip"; at: number; mask: number }
-  | { kind: "cut"; at: number }
-  | { kind: "insert"; at: number; bytes: Uint8Array }
-  | { kind: "delete"; at: number; count: number }
-  | { kind: "overwrite"; at: number; bytes: Uint8Array };
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({
-    kind: fc.constant("flip" as const),
-    at: fc.nat(),
-    mask: fc.integer({ min: 1, max: 255 }),
-  }),
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
-  }),
-  fc.record({
-    kind: fc.constant("delete" as const),
-    at: fc.nat(),
-    count: fc.integer({ min: 1, max: 16 }),
-  }),
-  fc.record({
-    kind: fc.constant("overwrite" as const),
-    at: fc.nat(),
-    bytes: fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 8 }),
-      fc.integer({ min: 1, max: 8 }).map((n) => new Uint8Array(n).fill(0xff)),
-    ),
-  }),
-);
-
-function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
-  const at = bytes.byteLength === 0 ? 0 : m.at % bytes.byteLength;
-  switch (m.kind) {
-    case "flip": {
-      const out = bytes.slice();
-      if (out.byteLength > 0) out[at] = out[at]! ^ m.mask;
-      return out;
-    }
-    case "cut":
-      return bytes.slice(0, at);
-    case "insert":
-      return new Uint8Array([...bytes.subarray(0, at), ...m.bytes, ...bytes.subarray(at)]);
-    case "delete":
-      return new Uint8Array([...bytes.subarray(0, at), ...bytes.subarray(at + m.count)]);
-    case "overwrite": {
-      const out = bytes.slice();
-      out.set(m.bytes.subarray(0, Math.max(0, out.byteLength - at)), at);
-      return out;
-    }
-  }
-}
+const anyMutation = mutationArb({ maxRun: 16, maxOverwrite: 8, ffRuns: true });
 
 /** A fresh copy of the fixture's ledger with file `index` replaced by `bytes`. */
 function ledgerWith(run: number, index: number, bytes: Uint8Array): string {
@@ -179,7 +127,7 @@ test("property: a mutated ledger file reads as entries or a LedgerError; no chan
   fc.assert(
     fc.property(
       fc.nat(),
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       (fileIndex, mutations) => {
         const index = fileIndex % files.length;
         let bytes = files[index]!.bytes;
@@ -235,7 +183,7 @@ test("property: historical reads of a mutated ledger serve no changed entry that
   await fc.assert(
     fc.asyncProperty(
       fc.nat(),
-      fc.array(mutationArb, { minLength: 1, maxLength: 3 }),
+      fc.array(anyMutation, { minLength: 1, maxLength: 3 }),
       async (fileIndex, mutations) => {
         const index = fileIndex % files.length;
         let bytes = files[index]!.bytes;
@@ -334,7 +282,7 @@ test("property: a mutated snapshot is refused with a SnapshotError or keeps its 
   const good = decodeSnapshot(snapshot, secrets);
   const digest = snapshotDigest(good.entryBytes);
   fc.assert(
-    fc.property(fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (mutations) => {
+    fc.property(fc.array(anyMutation, { minLength: 1, maxLength: 3 }), (mutations) => {
       let bytes = snapshot;
       for (const m of mutations) bytes = mutate(bytes, m);
       const started = performance.now();

@@ -12,12 +12,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { utf8 } from "../../../../src/base/bytes.js";
-import { txId, type Seqno, type View } from "../../../../src/base/ids.js";
-import { Store } from "../../../../src/kv/store.js";
+import { txId } from "../../../../src/base/ids.js";
 import { ENTRY_HEADER_SIZE_BYTES } from "../../../../src/ledger/entry-header.js";
 import { encodeEntry } from "../../../../src/ledger/entry-format.js";
-import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import {
   decodeSnapshot,
@@ -26,67 +23,14 @@ import {
 } from "../../../../src/ledger/snapshot.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
 import { usableCommittedSnapshots } from "../../../../src/node/snapshots/usable-snapshots.js";
-import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
-import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
-import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
-import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../../../helpers/pki.js";
+import { buildSnapshots } from "../../../helpers/snapshot-fixture.js";
 
 const identities = await createStartIdentities({ now: new Date() });
 const secrets = new LedgerSecrets(new Uint8Array(32).fill(7));
 
-/** Writes transactions through a pipeline; snapshots at 10 and 20 are committed. */
-async function buildSnapshots(snapshotDir: string): Promise<void> {
-  const ledgerDir = tempDir("consortia-snapfault-ledger-");
-  const store = new Store();
-  const history = new TxHistory(secrets);
-  const pipeline = new TxPipeline({
-    store,
-    history,
-    ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
-    sealer: new InlineSealer(secrets),
-    identity: identities.node,
-    options: {
-      view: 2 as View,
-      sigTxInterval: 4,
-      sigMsInterval: Number.MAX_SAFE_INTEGER,
-      conflictRetriesMax: 3,
-    },
-    nowMs: 0,
-    onSignature: (txId) => snapshotter.onSignature(txId),
-  });
-  const snapshotter = new Snapshotter({
-    directory: snapshotDir,
-    txInterval: 10,
-    pipeline,
-    system: new SystemTransactions(pipeline),
-    store,
-    history,
-    // A standalone pipeline stays in view 2, whose first seqno (with view 1's) is 1.
-    viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
-    isPrimary: () => true,
-    status: (_view, seqno) => (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
-    log: () => {},
-  });
-  try {
-    for (let i = 0; i < 20; i++) {
-      const outcome: { kind: string } = pipeline.execute((tx) => {
-        tx.rw("records").set(utf8(`k${i}`), utf8(`private ${i}`));
-        tx.rw("public:records").set(utf8(`k${i}`), utf8(`public value ${i}`));
-      });
-      assert.equal(outcome.kind, "committed");
-      // The evidence transaction runs after the signature, on a later turn.
-      await new Promise((resolve) => setImmediate(resolve));
-      snapshotter.onCommit(pipeline.commitTxId.seqno);
-    }
-  } finally {
-    await pipeline.close();
-    ledgerDir.cleanup();
-  }
-}
-
 const snapshots = tempDir("consortia-snapfault-");
-await buildSnapshots(snapshots.dir);
+await buildSnapshots(snapshots.dir, identities, secrets);
 test.after(() => snapshots.cleanup());
 
 const names = readdirSync(snapshots.dir)
