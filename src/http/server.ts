@@ -41,6 +41,7 @@ import {
   SESSION_CAP_MESSAGE,
   type ServerLimits,
 } from "./limits.js";
+import { closer, DEFAULT_CLOSE_GRACE_MS } from "./server-close.js";
 
 /**
  * Wraps every dispatch; `next` never rejects (errors are already responses). The middleware
@@ -77,11 +78,15 @@ export interface RpcServerOptions {
 export interface RpcServer {
   readonly host: string;
   readonly port: number;
-  /** Stops accepting, closes idle connections, waits (up to closeGraceMs) for in-flight ones. */
+  /**
+   * Stops accepting, closes idle connections, answers requests that arrive on open connections
+   * 503 NodeCannotHandleRequest with `connection: close`, and closes each connection once its
+   * in-flight request is answered; connections still busy after closeGraceMs are cut.
+   */
   close(): Promise<void>;
 }
 
-const DEFAULT_CLOSE_GRACE_MS = 2000;
+const CLOSING_MESSAGE = "The node is stopping.";
 /** After a 413, how much more input is discarded, and for how long, before closing. */
 const LINGER_BYTES = 1024 * 1024;
 const LINGER_MS = 2000;
@@ -136,6 +141,7 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     limits,
     overSoftLimit,
     dispatch: (request) => dispatchRequest(request, router, log),
+    closing: false,
   };
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     handleRequest(req, res, context).catch((e: unknown) => {
@@ -152,7 +158,7 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
   return {
     host: options.host,
     port,
-    close: closer(server, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS),
+    close: closer(server, context, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS),
   };
 }
 
@@ -166,22 +172,6 @@ function listen(server: Server, host: string, port: number): Promise<number> {
       resolve(typeof address === "object" && address !== null ? address.port : port);
     });
   });
-}
-
-function closer(server: Server, graceMs: number): () => Promise<void> {
-  let closing: Promise<void> | null = null;
-  return () => {
-    closing ??= new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.closeAllConnections(), graceMs);
-      force.unref();
-      server.close(() => {
-        clearTimeout(force);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
-    return closing;
-  };
 }
 
 /** DER of each TLS connection's client certificate, looked up once per connection. */
@@ -236,6 +226,8 @@ interface RequestContext {
   readonly overSoftLimit: (req: IncomingMessage) => boolean;
   /** dispatchRequest bound to the server's router and log. */
   readonly dispatch: (request: RpcRequest) => Promise<RpcOutcome>;
+  /** Set by close() (server-close.ts): requests are refused, responses close connections. */
+  closing: boolean;
 }
 
 async function handleRequest(
@@ -244,6 +236,10 @@ async function handleRequest(
   context: RequestContext,
 ): Promise<void> {
   const { options, log } = context;
+  if (context.closing) {
+    sendClosing(res, HttpErrorCode.NodeCannotHandleRequest, CLOSING_MESSAGE, log);
+    return;
+  }
   if (context.overSoftLimit(req)) {
     sendClosing(res, HttpErrorCode.SessionCapExhausted, SESSION_CAP_MESSAGE, log);
     return;
@@ -291,6 +287,8 @@ async function handleRequest(
       response = failureResponse(e, request, log);
     }
   }
+  // Answered after close(): the connection closes once this response is out.
+  if (context.closing) res.shouldKeepAlive = false;
   sendResponse(res, response, log);
 }
 

@@ -15,7 +15,7 @@ import { describeConfigError, loadNodeConfig, type NodeConfig } from "../../node
 import { startNode } from "../../node/start-node.js";
 import { registerNodeReplace } from "./node-replace.js";
 
-const STOP_TIMEOUT_MS = 4000;
+const STOP_TIMEOUT_MS = 1500;
 
 /** The exit code of a node stopped by a storage fault (sysexits.h EX_IOERR). */
 export const STORAGE_FAULT_EXIT_CODE = 74;

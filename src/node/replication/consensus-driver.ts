@@ -73,6 +73,8 @@ export class ConsensusDriver {
   private inbox: { from: NodeId; message: RaftMessage }[] = [];
   private scheduled = false;
   private processing = false;
+  /** Set by stop(): nothing more is stepped or carried out. */
+  private stopped = false;
   private readonly peerAddresses = new Map<string, string>();
   private compactedTo = 0;
   readonly stats: ConsensusDriverStats = {
@@ -111,6 +113,7 @@ export class ConsensusDriver {
       return;
     }
     this.stats.received++;
+    if (this.stopped) return;
     this.learnAddress(from, message.fromAddress);
     if (message.kind !== "raft") {
       this.d.onForward(from as NodeId, message);
@@ -120,8 +123,18 @@ export class ConsensusDriver {
     this.schedule();
   }
 
+  /**
+   * The node is stopping: from now on nothing is stepped or carried out, so no deferred step
+   * commits or syncs through a ledger that the node then closes.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.inbox = [];
+  }
+
   /** Timer: signatures due, elections and heartbeats. */
   tick(): void {
+    if (this.stopped) return;
     const now = this.d.clock.monotonicMs();
     this.d.replica.tick(now);
     // Raft sees the tick's signature before the tick (the outbox's listener handed it over).
@@ -152,7 +165,8 @@ export class ConsensusDriver {
 
   /** Steps every queued message, then carries out Readies until there are none. */
   process(): void {
-    if (this.processing) return; // re-entered from a Ready duty: the outer loop continues
+    // Re-entered from a Ready duty: the outer loop continues.
+    if (this.processing || this.stopped) return;
     this.processing = true;
     try {
       const { raft, clock } = this.d;

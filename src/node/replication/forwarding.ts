@@ -36,6 +36,8 @@ interface Waiting {
   readonly timer: NodeJS.Timeout;
 }
 
+const STOPPING = "The node is stopping.";
+
 function unavailable(message: string): ForwardOutcome {
   return { kind: "unavailable", message };
 }
@@ -64,12 +66,15 @@ export function encodeForwardedResponse(response: RpcResponse): ForwardedRespons
 export class Forwarder {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
+  /** Set by close(): nothing more is forwarded. */
+  private closed = false;
   readonly stats = { forwarded: 0, served: 0, timedOut: 0 };
 
   constructor(private readonly deps: ForwarderDeps) {}
 
   /** Sends `request` to `primary` and resolves with its answer, or why there is none. */
   forward(primary: NodeId, request: RpcRequest): Promise<ForwardOutcome> {
+    if (this.closed) return Promise.resolve(unavailable(STOPPING));
     const id = this.nextId++;
     const sent = this.deps.send(primary, {
       kind: "forward_request",
@@ -149,9 +154,10 @@ export class Forwarder {
     this.answerWaiting((w) => w.primary === primary, "The primary changed.");
   }
 
-  /** Answers every waiting request (node stopping). */
+  /** Answers every waiting request, and those forwarded from now on (node stopping). */
   close(): void {
-    this.answerWaiting(() => true, "The node is stopping.");
+    this.closed = true;
+    this.answerWaiting(() => true, STOPPING);
   }
 
   private answerWaiting(which: (w: Waiting) => boolean, message: string): void {

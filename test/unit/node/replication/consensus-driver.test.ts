@@ -534,3 +534,23 @@ test("a failed ledger sync (StorageError) ends the Ready: no ack, no send, no co
   assert.equal(leader.io.sent.length, 0);
   assert.equal(leader.raft.commitSeqno, 2);
 });
+
+test("after stop(), a message queued before it is never stepped: no append, sync or commit", () => {
+  const rig = settled(makeRig({ id: B, members: [A, B, C], entries: GENESIS }));
+  const append = raftFrame("a:1", {
+    type: "append_entries",
+    view: V3,
+    prevSeqno: 2 as Seqno,
+    prevView: V2,
+    leaderCommit: 3 as Seqno,
+    entries: [entry(3, V3, true)],
+  });
+  rig.driver.receive(A, append);
+  rig.driver.stop();
+  rig.driver.receive(A, append);
+  rig.io.runDeferred();
+  rig.driver.tick();
+  rig.driver.process();
+  assert.deepEqual(rig.calls, ["peer a a:1"]);
+  assert.equal(rig.io.sent.length, 0);
+});

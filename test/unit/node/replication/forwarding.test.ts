@@ -278,3 +278,12 @@ test("close() answers every waiting request 503 and later answers are ignored", 
   await settle(sleep(1_100)); // past the timeout: the timers were cleared
   assert.equal(pair.backup.stats.timedOut, 0);
 });
+
+test("after close(), a request is answered 503 at once and never sent to the primary", async () => {
+  const pair = makePair(async () => ({ status: 200 }), 60_000);
+  pair.backup.close();
+  const outcome = await settle(pair.backup.forward(PRIMARY, request()));
+  assert.deepEqual(outcome, { kind: "unavailable", message: "The node is stopping." });
+  assert.equal(pair.backup.stats.forwarded, 0);
+  assert.equal(pair.dispatched.length, 0);
+});
