@@ -15,6 +15,11 @@ import { describeConfigError, loadNodeConfig, type NodeConfig } from "../../node
 import { startNode } from "../../node/start-node.js";
 import { registerNodeReplace } from "./node-replace.js";
 
+/**
+ * A node exits within 2 s of SIGTERM whatever its load (test/e2e/stop-under-load.test.ts): an
+ * orderly stop() takes well under 1 s (its RPC servers' grace is 500 ms), and past this the
+ * process exits 1 without the final sync.
+ */
 const STOP_TIMEOUT_MS = 1500;
 
 /** The exit code of a node stopped by a storage fault (sysexits.h EX_IOERR). */
@@ -103,7 +108,7 @@ async function runNode(config: NodeConfig): Promise<void> {
     exitCode = STORAGE_FAULT_EXIT_CODE;
   }
   clearTimeout(timeout);
-  log("stopped");
+  log(`stopped (exit code ${exitCode})`);
   process.exit(exitCode);
 }
 
