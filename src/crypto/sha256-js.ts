@@ -190,9 +190,50 @@ export function sha256Into(
   out: Uint8Array,
   outOffset: number,
 ): void {
+  H.set(IV);
+  finishInto(data, offset, length, 0, out, outOffset);
+}
+
+/**
+ * The state after one 64-byte block from the start (an HMAC key pad), for
+ * sha256AfterBlockInto: a message that always begins with that block then costs its other
+ * blocks only.
+ */
+export function sha256BlockState(block: Uint8Array): Int32Array {
+  assert(block.byteLength === BLOCK_BYTES, "a sha256 block is 64 bytes");
+  H.set(IV);
+  compress(block, 0);
+  return H.slice();
+}
+
+/**
+ * SHA-256 of block || data[offset..offset+length), where `state` is sha256BlockState(block),
+ * written to `out[outOffset..outOffset+32)`.
+ */
+export function sha256AfterBlockInto(
+  state: Int32Array,
+  data: Uint8Array,
+  offset: number,
+  length: number,
+  out: Uint8Array,
+  outOffset: number,
+): void {
+  assert(state.length === 8, "a sha256 state is 8 words");
+  H.set(state);
+  finishInto(data, offset, length, BLOCK_BYTES, out, outOffset);
+}
+
+/** Hashes the rest of a message from state H, after `before` bytes (whole blocks) already in. */
+function finishInto(
+  data: Uint8Array,
+  offset: number,
+  length: number,
+  before: number,
+  out: Uint8Array,
+  outOffset: number,
+): void {
   assert(offset >= 0 && length >= 0 && offset + length <= data.byteLength, "sha256 range");
   assert(outOffset >= 0 && outOffset + DIGEST_BYTES <= out.byteLength, "sha256 out of range");
-  H.set(IV);
   const whole = Math.floor(length / BLOCK_BYTES) * BLOCK_BYTES;
   for (let at = 0; at < whole; at += BLOCK_BYTES) compress(data, offset + at);
   // The rest, 0x80, zeros, then the bit length in the last 8 bytes: one block, or two when the
@@ -202,7 +243,7 @@ export function sha256Into(
   tail.fill(0);
   tail.set(data.subarray(offset + whole, offset + length), 0);
   tail[rest] = 0x80;
-  const bits = length * 8;
+  const bits = (before + length) * 8;
   tailView.setUint32(tailBytes - 8, Math.floor(bits / 2 ** 32));
   tailView.setUint32(tailBytes - 4, bits >>> 0);
   compress(tail, 0);

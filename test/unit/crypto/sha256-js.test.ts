@@ -2,9 +2,12 @@
 // around the block and padding boundaries, random contents and offsets, and the Merkle pair.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import fc from "fast-check";
+import { HmacSha256 } from "../../../src/crypto/hash.js";
 import {
+  sha256AfterBlockInto,
+  sha256BlockState,
   sha256Into,
   sha256Js,
   sha256Of3x32Into,
@@ -103,4 +106,28 @@ test("three 32-byte parts read in place hash as their concatenation", () => {
     ),
     { numRuns: 300 },
   );
+});
+
+test("a message after a precomputed block state hashes as block || message", () => {
+  for (let length = 0; length <= 200; length++) {
+    const block = randomBytes(64);
+    const data = randomBytes(length + 3);
+    const out = new Uint8Array(35);
+    sha256AfterBlockInto(sha256BlockState(block), data, 3, length, out, 2);
+    const want = openssl(Buffer.concat([block, data.subarray(3)]));
+    assert.equal(hex(out.subarray(2, 34)), want, `length ${length}`);
+  }
+});
+
+test("HmacSha256 agrees with createHmac: key sizes around the block, message lengths, UTF-8", () => {
+  const messages = ["", "2.1", "ce:2.5", "é€😀", "x".repeat(55), "y".repeat(56), "z".repeat(192)];
+  messages.push("w".repeat(193)); // past the scratch room: the createHmac fallback
+  for (const keyLength of [0, 1, 32, 63, 64, 65, 100]) {
+    const key = randomBytes(keyLength);
+    const hmac = new HmacSha256(key);
+    for (const message of messages) {
+      const want = createHmac("sha256", key).update(message).digest("hex");
+      assert.equal(hex(hmac.digest(message)), want, `key ${keyLength}, "${message.slice(0, 9)}"`);
+    }
+  }
 });
