@@ -31,7 +31,10 @@ import {
 export interface EntrySealer {
   /** Queues a committed transaction (in seqno order); may dispatch a full batch. */
   submit(job: SealJob): void;
-  /** Sealed transactions available now, in seqno order. Dispatches a queued partial batch. */
+  /**
+   * Sealed transactions available now, in seqno order. Dispatches a queued partial batch,
+   * unless (worker sealer) every worker is busy: then the batch keeps filling.
+   */
   poll(): SealedTx[];
   /** Blocks until everything submitted is sealed; returns the remaining results in order. */
   drain(): SealedTx[];
@@ -112,6 +115,8 @@ export class WorkerSealer implements EntrySealer {
   private ready: SealedTx[] = [];
   private next = 0;
   private pending = 0;
+  /** Batches sent to the workers so far. */
+  batchesDispatched = 0;
 
   constructor(private readonly options: WorkerSealerOptions) {
     assert(options.workers >= 1, "at least one worker");
@@ -151,6 +156,7 @@ export class WorkerSealer implements EntrySealer {
     const bytes = batch.buffer as ArrayBuffer;
     this.workers[index]!.worker.postMessage({ kind: "batch", bytes }, [bytes]);
     this.inFlight.push({ worker: index, count: this.queue.length });
+    this.batchesDispatched++;
     this.queue = [];
   }
 
@@ -184,7 +190,9 @@ export class WorkerSealer implements EntrySealer {
   }
 
   poll(): SealedTx[] {
-    this.dispatch();
+    // A partial batch goes out only to a worker that may be idle: while every worker is busy,
+    // transactions keep filling the queue up to batchTxMax (fewer, larger batches under load).
+    if (this.inFlight.length < this.workers.length) this.dispatch();
     while (this.receiveNext(false));
     return this.take();
   }

@@ -103,3 +103,29 @@ test("a secret added at seqno 50 seals later entries with the new key, in worker
     await sealer.close();
   }
 });
+
+test("poll() sends a partial batch only while a worker may be idle; drain() sends the rest", async () => {
+  const sealer = new WorkerSealer({
+    secrets: new LedgerSecrets(KEY_A),
+    workers: 1,
+    batchTxMax: 100,
+    inFlightBatchesMax: 4,
+  });
+  try {
+    sealer.submit(job(1));
+    // Nothing in flight: the partial batch goes at once (latency when the node is not loaded).
+    const first = sealer.poll();
+    assert.equal(sealer.batchesDispatched, 1);
+    // The only worker is busy with batch 1 until poll() has received it: seqnos 2..4 wait to be
+    // batched together (the worker may finish batch 1 meanwhile, but the check comes first).
+    for (let s = 2; s <= 4; s++) sealer.submit(job(s));
+    const second = sealer.poll();
+    if (first.length === 0) assert.equal(sealer.batchesDispatched, 1);
+    const rest = sealer.drain();
+    const seqnos = [...first, ...second, ...rest].map((t) => t.txId.seqno);
+    assert.deepEqual(seqnos, [1, 2, 3, 4]);
+    assert.equal(sealer.batchesDispatched, 2);
+  } finally {
+    await sealer.close();
+  }
+});
