@@ -67,13 +67,18 @@ export class HmacSha256 {
     this.outerState = sha256BlockState(outer);
   }
 
-  digest(message: string): Uint8Array {
-    const { read, written } = utf8Encoder.encodeInto(message, this.room);
-    if (read !== message.length) return hmacSha256(this.key, message);
+  /** HMAC of `data[offset..offset+length)`, as a fresh 32-byte array. */
+  digestBytes(data: Uint8Array, offset: number, length: number): Uint8Array {
     const innerDigest = this.innerDigest;
-    sha256AfterBlockInto(this.innerState, this.room, 0, written, innerDigest, 0);
+    sha256AfterBlockInto(this.innerState, data, offset, length, innerDigest, 0);
     const out = new Uint8Array(SHA256_BYTES);
     sha256AfterBlockInto(this.outerState, innerDigest, 0, SHA256_BYTES, out, 0);
     return out;
+  }
+
+  digest(message: string): Uint8Array {
+    const { read, written } = utf8Encoder.encodeInto(message, this.room);
+    if (read !== message.length) return hmacSha256(this.key, message);
+    return this.digestBytes(this.room, 0, written);
   }
 }

@@ -145,7 +145,7 @@ export class TxHistory {
   encodeWriteSet(input: AppendWriteSetInput): EncodedTx {
     const { txId } = input;
     assert(txId.seqno === this.tree.size, "write sets are recorded in seqno order");
-    const commitEvidenceDigest = sha256(this.secrets.commitEvidence(txId));
+    const commitEvidenceDigest = this.secrets.commitEvidenceDigest(txId);
     const entry = encodeEntry({ ...input, commitEvidenceDigest }, this.secrets);
     return {
       txId,

@@ -10,6 +10,7 @@ import { toHex, utf8 } from "../base/bytes.js";
 import type { Seqno, TxId } from "../base/ids.js";
 import { AES_KEY_BYTES, GcmKey } from "../crypto/aead.js";
 import { HmacSha256, hmacSha256 } from "../crypto/hash.js";
+import { sha256Into } from "../crypto/sha256-js.js";
 
 /**
  * CCF derives the commit secret with the label "Commit Secret Label" but passes
@@ -17,6 +18,25 @@ import { HmacSha256, hmacSha256 } from "../crypto/hash.js";
  * §6.2).
  */
 const COMMIT_SECRET_LABEL = utf8("Commit S");
+
+const CHAR_C = 0x63;
+const CHAR_E = 0x65;
+const CHAR_COLON = 0x3a;
+const CHAR_DOT = 0x2e;
+const CHAR_0 = 0x30;
+const HEX_DIGITS = utf8("0123456789abcdef");
+/** "ce:" + two u64 in decimal + "." + ":" + 64 hex digits fits easily. */
+const EVIDENCE_SCRATCH_BYTES = 128;
+
+/** Writes `n` (a safe non-negative integer) in decimal at `out[o..]`; returns the end. */
+function putDecimal(out: Uint8Array, o: number, n: number): number {
+  let digits = 1;
+  for (let rest = Math.floor(n / 10); rest > 0; rest = Math.floor(rest / 10)) digits++;
+  for (let i = digits - 1, rest = n; i >= 0; i--, rest = Math.floor(rest / 10)) {
+    out[o + i] = CHAR_0 + (rest % 10);
+  }
+  return o + digits;
+}
 
 export interface LedgerSecret {
   readonly fromSeqno: Seqno;
@@ -32,6 +52,7 @@ export interface LedgerSecret {
 export class LedgerSecrets {
   // Invariant: strictly increasing fromSeqno, first is 1.
   private readonly secrets: LedgerSecret[] = [];
+  private readonly evidenceScratch = new Uint8Array(EVIDENCE_SCRATCH_BYTES);
 
   constructor(initialKey: Uint8Array) {
     this.add(1 as Seqno, initialKey);
@@ -106,6 +127,29 @@ export class LedgerSecrets {
 
   get latest(): LedgerSecret {
     return this.secrets[this.secrets.length - 1]!;
+  }
+
+  /**
+   * SHA-256 of commitEvidence(id) (the middle part of a transaction's Merkle leaf), built as
+   * bytes in a scratch buffer: no strings on the per-transaction path. Not re-entrant.
+   */
+  commitEvidenceDigest(id: TxId): Uint8Array {
+    const b = this.evidenceScratch;
+    b[0] = CHAR_C;
+    b[1] = CHAR_E;
+    b[2] = CHAR_COLON;
+    let o = putDecimal(b, 3, id.view);
+    b[o++] = CHAR_DOT;
+    o = putDecimal(b, o, id.seqno);
+    const nonce = this.secretFor(id.seqno).nonceHmac.digestBytes(b, 3, o - 3);
+    b[o++] = CHAR_COLON;
+    for (let i = 0; i < nonce.length; i++) {
+      b[o++] = HEX_DIGITS[nonce[i]! >> 4]!;
+      b[o++] = HEX_DIGITS[nonce[i]! & 15]!;
+    }
+    const out = new Uint8Array(32);
+    sha256Into(b, 0, o, out, 0);
+    return out;
   }
 
   /** The commit evidence string `ce:<view>.<seqno>:<hex nonce>` of a transaction. */

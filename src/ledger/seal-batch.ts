@@ -127,7 +127,7 @@ export function sealBatch(batch: Uint8Array, secrets: LedgerSecrets): Uint8Array
     const entrySize = sealedEntrySize(job.publicTables.byteLength, job.privateTables.byteLength);
     putU32LE(out, r, entrySize);
     const entry = out.subarray(r + 4, r + 4 + entrySize);
-    const commitEvidenceDigest = sha256(secrets.commitEvidence(job.txId));
+    const commitEvidenceDigest = secrets.commitEvidenceDigest(job.txId);
     sealEntryInto({ ...job, commitEvidenceDigest }, secrets, entry);
     const writeSetDigest = sha256(entry);
     const claimsDigest = entry.subarray(ENTRY_CLAIMS_OFFSET, ENTRY_CLAIMS_OFFSET + SHA256_BYTES);

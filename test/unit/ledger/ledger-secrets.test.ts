@@ -2,6 +2,7 @@
 // the previous service's secrets in force before the recovery point and this node's from it on;
 // encodeLedgerSecretList / decodeLedgerSecretList carry the list wrapped under the recovery key
 // (u64 LE fromSeqno then the 32-byte key per item) and refuse bytes that are not such a list.
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AssertionError } from "../../../src/base/assert.js";
@@ -154,5 +155,19 @@ test("decodeLedgerSecretList: out-of-order lists throw RangeError", () => {
   ];
   for (const { name, list } of cases) {
     assert.throws(() => decodeLedgerSecretList(encodeLedgerSecretList(list)), RangeError, name);
+  }
+});
+
+test("commitEvidenceDigest is SHA-256 of the commit evidence string, across secrets and sizes", () => {
+  const secrets = new LedgerSecrets(new Uint8Array(32).fill(3));
+  secrets.add(1000 as Seqno, new Uint8Array(32).fill(4));
+  const views = [0, 1, 9, 10, 2 ** 32 - 1];
+  const seqnos = [1, 9, 10, 99, 100, 999, 1000, 123_456_789, Number.MAX_SAFE_INTEGER];
+  for (const view of views) {
+    for (const seqno of seqnos) {
+      const id = { view: view as View, seqno: seqno as Seqno };
+      const want = createHash("sha256").update(secrets.commitEvidence(id)).digest("hex");
+      assert.equal(toHex(secrets.commitEvidenceDigest(id)), want, `${view}.${seqno}`);
+    }
   }
 });
