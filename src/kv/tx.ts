@@ -390,9 +390,13 @@ class TxMapHandle implements MapHandle {
     const out: KeyWrite[] = [];
     let kept = 0;
     for (const keyStr of keyStrs) {
-      const entry = state?.entries.get(keyStr);
-      const write = writes?.get(keyStr) ?? { key: entry!.key, value: null };
-      if (write.value === null && !isLive(entry)) continue;
+      let write = writes?.get(keyStr);
+      // Only a removal needs the store's entry (one lookup in a map that may be large).
+      if (write === undefined || write.value === null) {
+        const entry = state?.entries.get(keyStr);
+        if (!isLive(entry)) continue;
+        write ??= { key: entry!.key, value: null };
+      }
       keyStrs[kept++] = keyStr;
       out.push(write);
     }
