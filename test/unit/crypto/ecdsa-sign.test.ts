@@ -165,9 +165,16 @@ test("RFC 6979 A.1.2: a candidate k >= q is rejected and the DRBG moves on (step
 });
 
 test("invertMod agrees with @noble/curves and rejects out-of-range input", () => {
+  // Small primes: every value, so the double-precision path is checked exhaustively there.
+  for (const m of [2n, 3n, 7n, 251n, 65_537n]) {
+    for (let a = 1n; a < m && a < 2_000n; a++) assert.equal((a * invertMod(a, m)) % m, 1n);
+  }
+  assert.throws(() => invertMod(6n, 9n), /not invertible/);
   for (const noble of [p256, p384]) {
     const n = noble.Point.Fn.ORDER;
-    for (const a of [1n, 2n, n - 1n, n - 2n, n >> 1n]) {
+    // Around 2^50, where the Lehmer steps hand over to the exact small Euclid.
+    const edges = [1n, 2n, 3n, n - 1n, n - 2n, n >> 1n, 1n << 49n, (1n << 50n) - 1n, 1n << 50n];
+    for (const a of [...edges, (1n << 50n) + 1n, 1n << 51n, (1n << 200n) + 7n]) {
       assert.equal(invertMod(a, n), noble.Point.Fn.inv(a));
     }
     fc.assert(
@@ -177,6 +184,12 @@ test("invertMod agrees with @noble/curves and rejects out-of-range input", () =>
         assert.ok(inverse > 0n && inverse < n);
       }),
       { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: (1n << 60n) - 1n }), (a) => {
+        assert.equal(invertMod(a, n), noble.Point.Fn.inv(a));
+      }),
+      { numRuns: 200 },
     );
     assert.throws(() => invertMod(0n, n));
     assert.throws(() => invertMod(n, n));
