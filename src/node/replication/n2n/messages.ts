@@ -1,6 +1,8 @@
 /**
  * What nodes say to each other over their channels (one CBOR value per frame): consensus
- * messages, and requests a backup forwards to the primary with the answers.
+ * messages, and requests a backup forwards to the primary with the answers. The entries of an
+ * AppendEntries are one CBOR byte string in a binary layout of their own (entries-block.ts):
+ * one header per entry and the payloads as views of it, not one CBOR item per entry.
  *
  * Our own format (ccf-compatibility.md §7.2: CCF's is internal and need not be wire compatible).
  * Every message carries the sender's published node-to-node address, so a node learns how to answer
@@ -11,8 +13,9 @@
  */
 import { decode, encode } from "cborg";
 import { CcfError } from "../../../base/errors.js";
-import type { NodeId, Seqno, View } from "../../../base/ids.js";
-import type { RaftEntry, RaftMessage } from "../../../consensus/types.js";
+import type { Seqno, View } from "../../../base/ids.js";
+import type { RaftMessage } from "../../../consensus/types.js";
+import { decodeEntriesBlock, encodeEntriesBlock } from "./entries-block.js";
 
 export interface ForwardedRequest {
   readonly method: string;
@@ -54,15 +57,11 @@ const RAFT_TYPES = [
   "propose_request_vote",
 ] as const;
 
-function entryToWire(e: RaftEntry): unknown[] {
-  return [e.seqno, e.view, e.isSignature, e.configuration ?? null, e.payload];
-}
-
 function raftToWire(m: RaftMessage): unknown {
   const type = RAFT_TYPES.indexOf(m.type);
   switch (m.type) {
     case "append_entries":
-      return [type, m.view, m.prevSeqno, m.prevView, m.leaderCommit, m.entries.map(entryToWire)];
+      return [type, m.view, m.prevSeqno, m.prevView, m.leaderCommit, encodeEntriesBlock(m.entries)];
     case "append_entries_response":
       return [type, m.view, m.success, m.lastSeqno];
     case "request_vote":
@@ -125,37 +124,22 @@ function headers(v: unknown): Record<string, string> {
   return Object.fromEntries(Object.entries(v).map(([k, value]) => [k, str(value, `header ${k}`)]));
 }
 
-function entryFromWire(v: unknown): RaftEntry {
-  const [seqno, view, isSignature, configuration, payload] = arr(v, 5, "entry");
-  let config: NodeId[] | undefined;
-  if (configuration !== null) {
-    if (!Array.isArray(configuration)) fail("configuration not an array");
-    config = configuration.map((id) => str(id, "node id") as NodeId);
-  }
-  return {
-    seqno: nat(seqno, "seqno") as Seqno,
-    view: nat(view, "view") as View,
-    isSignature: bool(isSignature, "isSignature"),
-    configuration: config,
-    payload: bytes(payload, "payload"),
-  };
-}
-
 function raftFromWire(v: unknown): RaftMessage {
   if (!Array.isArray(v) || v.length === 0) fail("raft message");
   const type = RAFT_TYPES[nat(v[0], "type")];
   const view = nat(v[1], "view") as View;
   switch (type) {
     case "append_entries": {
-      const [, , prev, prevView, commit, entries] = arr(v, 6, type);
-      if (!Array.isArray(entries)) fail("entries");
+      const [, , prev, prevView, commit, block] = arr(v, 6, type);
+      const entries = decodeEntriesBlock(bytes(block, "entries"));
+      if (entries.kind === "malformed") fail(`entries: ${entries.reason}`);
       return {
         type,
         view,
         prevSeqno: nat(prev, "prevSeqno") as Seqno,
         prevView: nat(prevView, "prevView") as View,
         leaderCommit: nat(commit, "leaderCommit") as Seqno,
-        entries: entries.map(entryFromWire),
+        entries: entries.entries,
       };
     }
     case "append_entries_response": {
