@@ -1,7 +1,7 @@
 // Random and mutated node-to-node traffic: the frame decoder (src/base/frames.ts) fed streams of
 // frames split at random points, with oversized headers and garbage; the message decoder
 // (src/node/replication/n2n/messages.ts) fed mutated messages, and mutated AppendEntries entry
-// blocks (entries-block.ts) in a valid envelope; and real channels over loopback
+// blocks (entries-block.ts) after a valid envelope; and real channels over loopback
 // TLS (src/node/replication/n2n/channels.ts) fed the same streams by an authorized peer.
 // Properties: the frames that arrive are exactly the whole frames sent, in order, however the
 // stream is cut; an oversized header poisons the decoder (nothing after it is emitted) and the
@@ -243,7 +243,7 @@ test("property: mutated messages decode to a well-typed message or an N2nDecodeE
   );
 });
 
-// The entries of an AppendEntries are one binary block (entries-block.ts) inside the CBOR
+// The entries of an AppendEntries are one binary block (entries-block.ts) after the CBOR
 // envelope. Mutations of the whole message mostly hit CBOR framing; these land in the block
 // itself (headers, flags, lengths, node ids, payloads), with the envelope kept valid.
 const appendEntriesArb = raftArb
@@ -268,8 +268,8 @@ test("property: mutated AppendEntries blocks decode to a well-typed message or a
         for (const [at, xor] of flips) block[at % block.length]! ^= xor;
         const cutBlock = cut === null ? block : block.subarray(0, cut % (block.length + 1));
         const mutated = concatBytes([cutBlock, tail]);
-        const wire = [0, r.view, r.prevSeqno, r.prevView, r.leaderCommit, mutated];
-        const decoded = decodeChecked(encodeCbor([0, m.fromAddress, wire]));
+        const wire = [0, r.view, r.prevSeqno, r.prevView, r.leaderCommit];
+        const decoded = decodeChecked(concatBytes([encodeCbor([0, m.fromAddress, wire]), mutated]));
         if (decoded === null) return;
         // What decodes is exactly what the mutated block re-encodes to: the layout is canonical.
         assert.ok(decoded.kind === "raft" && decoded.message.type === "append_entries");

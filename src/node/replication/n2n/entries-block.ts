@@ -1,7 +1,8 @@
 /**
  * The entries of one AppendEntries as one binary block (issue 16 item 3): a fixed header per
  * entry, then its configuration and payload bytes, instead of one CBOR item per entry. The
- * block travels as one byte string inside the message's CBOR envelope (messages.ts).
+ * block follows the message's CBOR envelope in the same frame (messages.ts), so neither side
+ * copies it: the sender writes it after the envelope, the receiver reads it where it lies.
  *
  * Our own format (ccf-compatibility.md §7.2). All integers little-endian:
  *
@@ -15,7 +16,7 @@
  *   writes: a u64 above Number.MAX_SAFE_INTEGER, an unknown flag, invalid UTF-8, a length past
  *   the end and trailing bytes are all "malformed" outcomes, never exceptions.
  * - Decoded payloads are views (subarray) of the block, not copies: the block must not be
- *   mutated afterwards (the caller owns a fresh copy, made when the envelope was decoded).
+ *   mutated afterwards (the frame decoder hands over a fresh buffer per frame).
  * - The count is checked against the bytes present before any entry is decoded, so a forged
  *   count cannot make the decoder allocate.
  */
@@ -52,9 +53,15 @@ function putU64(view: DataView, at: number, value: number): void {
   view.setUint32(at + 4, Math.floor(value / TWO_32), true);
 }
 
-/** Encodes `entries` as one block (see the module comment). */
-export function encodeEntriesBlock(entries: readonly RaftEntry[]): Uint8Array {
-  let size = COUNT_BYTES;
+/**
+ * Encodes `entries` as one block (see the module comment), after `prefix` in the same buffer
+ * (a message's envelope: the block is then written once, never copied into a message).
+ */
+export function encodeEntriesBlock(
+  entries: readonly RaftEntry[],
+  prefix: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  let size = prefix.byteLength + COUNT_BYTES;
   const configs: (Uint8Array[] | null)[] = new Array<Uint8Array[] | null>(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
@@ -67,9 +74,10 @@ export function encodeEntriesBlock(entries: readonly RaftEntry[]): Uint8Array {
     }
   }
   const block = new Uint8Array(size);
+  block.set(prefix, 0);
   const view = new DataView(block.buffer);
-  view.setUint32(0, entries.length, true);
-  let at = COUNT_BYTES;
+  view.setUint32(prefix.byteLength, entries.length, true);
+  let at = prefix.byteLength + COUNT_BYTES;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     const config = configs[i]!;

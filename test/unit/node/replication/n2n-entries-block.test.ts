@@ -1,18 +1,23 @@
 /**
  * The AppendEntries entries block (src/node/replication/n2n/entries-block.ts): its exact layout
- * (golden bytes), payloads decoded as views of the block rather than copies, and each way a
- * block can be malformed refused as a "malformed" outcome, through decodeN2n as N2nDecodeError.
+ * (golden bytes), its place in a message (right after the CBOR envelope), payloads decoded as
+ * views of the received frame rather than copies, and each way a block can be malformed
+ * refused as a "malformed" outcome, through decodeN2n as N2nDecodeError.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "cborg";
-import { toHex, utf8 } from "../../../../src/base/bytes.js";
+import { concatBytes, toHex, utf8 } from "../../../../src/base/bytes.js";
 import type { NodeId, RaftEntry, Seqno, View } from "../../../../src/consensus/types.js";
 import {
   decodeEntriesBlock,
   encodeEntriesBlock,
 } from "../../../../src/node/replication/n2n/entries-block.js";
-import { decodeN2n, N2nDecodeError } from "../../../../src/node/replication/n2n/messages.js";
+import {
+  decodeN2n,
+  encodeN2n,
+  N2nDecodeError,
+} from "../../../../src/node/replication/n2n/messages.js";
 
 const ENTRIES: RaftEntry[] = [
   {
@@ -80,6 +85,32 @@ test("decoded payloads are views of the block, not copies", () => {
   assert.deepEqual(decodeEntriesBlock(padded.subarray(3)), decoded);
 });
 
+test("an AppendEntries is its CBOR envelope, then the block; decodeN2n reads it in place", () => {
+  const message = {
+    type: "append_entries" as const,
+    view: 3 as View,
+    prevSeqno: 6 as Seqno,
+    prevView: 2 as View,
+    leaderCommit: 5 as Seqno,
+    entries: ENTRIES,
+  };
+  const wire = encodeN2n({ kind: "raft", fromAddress: "h:1", message });
+  assert.equal(toHex(wire), toHex(encode([0, "h:1", [0, 3, 6, 2, 5]])) + GOLDEN);
+  const frame = wire.slice(); // as the frame decoder hands it over: a buffer of its own
+  const decoded = decodeN2n(frame);
+  assert.ok(decoded.kind === "raft" && decoded.message.type === "append_entries");
+  assert.deepEqual(decoded.message, message);
+  for (const e of decoded.message.entries) assert.equal(e.payload.buffer, frame.buffer, "a view");
+  // Bytes after any other message are refused, as before.
+  const response = { type: "append_entries_response" as const, view: 1 as View };
+  const ack = encodeN2n({
+    kind: "raft",
+    fromAddress: "h:1",
+    message: { ...response, success: true, lastSeqno: 1 as Seqno },
+  });
+  assert.throws(() => decodeN2n(concatBytes([ack, encodeEntriesBlock([])])), N2nDecodeError);
+});
+
 /** GOLDEN with the hex at `offset` (in bytes) replaced by `hex`. */
 function patched(offset: number, hex: string): string {
   return GOLDEN.slice(0, offset * 2) + hex + GOLDEN.slice(offset * 2 + hex.length);
@@ -111,7 +142,7 @@ test("malformed blocks are refused with a reason, and decodeN2n turns them into 
       outcome.kind === "malformed" && outcome.reason.includes(reason),
       `${hex}: ${outcome.kind === "malformed" ? outcome.reason : ""}`,
     );
-    const wire = encode([0, "127.0.0.1:1", [0, 1, 0, 0, 0, block]]);
+    const wire = concatBytes([encode([0, "127.0.0.1:1", [0, 1, 0, 0, 0]]), block]);
     assert.throws(() => decodeN2n(wire), N2nDecodeError, hex);
   }
 });
