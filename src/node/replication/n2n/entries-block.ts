@@ -48,7 +48,8 @@ function encodedConfiguration(ids: readonly NodeId[] | undefined): Uint8Array[] 
 }
 
 function putU64(view: DataView, at: number, value: number): void {
-  assert(Number.isSafeInteger(value) && value >= 0, `${value} is not a u64 this format carries`);
+  // Hot path: the message is built only on failure.
+  if (!Number.isSafeInteger(value) || value < 0) assert(false, `${value} is not a safe u64`);
   view.setUint32(at, value % TWO_32, true);
   view.setUint32(at + 4, Math.floor(value / TWO_32), true);
 }
