@@ -53,12 +53,9 @@ export function runInTx(
 export function answerOf(pipeline: TxPipeline, outcome: ExecuteOutcome<RpcResponse>): RpcOutcome {
   switch (outcome.kind) {
     case "committed":
-      return { ...outcome.result, txId: outcome.txId };
+      return withTxId(outcome.result, outcome.txId);
     case "read-only":
-      return {
-        ...outcome.result,
-        txId: { view: pipeline.lastTxId.view, seqno: outcome.readSeqno },
-      };
+      return withTxId(outcome.result, { view: pipeline.lastTxId.view, seqno: outcome.readSeqno });
     case "discarded":
       // No transaction of its own, and any other one's id would be a lie (CCF sends none).
       return outcome.result;
