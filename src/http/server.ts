@@ -411,7 +411,15 @@ function sendClosing(res: ServerResponse, code: HttpErrorCode, message: string, 
   sendResponse(res, { ...response, body: errorBody(code, message) }, log);
 }
 
-type Encoded = { status: number; headers: Record<string, string | number>; body: Uint8Array };
+/**
+ * A response as node writes it. A text body stays a string: node then sends the head and the
+ * body as one string write, where bytes would be a second buffer and a gathered write.
+ */
+type Encoded = {
+  status: number;
+  headers: Record<string, string | number>;
+  body: Uint8Array | string;
+};
 
 /** Status 204 and 304 carry no body and, per RFC 9110, no content-length. */
 function hasNoBody(status: number): boolean {
@@ -422,10 +430,10 @@ function encodeResponse(response: RpcResponse): Encoded {
   const headers: Record<string, string | number> = {};
   const given = response.headers;
   if (given !== undefined) {
-    for (const name of Object.keys(given)) headers[name.toLowerCase()] = given[name]!;
+    for (const name in given) headers[name.toLowerCase()] = given[name]!;
   }
   const raw = response.body;
-  let body: Uint8Array;
+  let body: Uint8Array | string;
   let contentType: string | null;
   if (raw === undefined || hasNoBody(response.status)) {
     body = EMPTY_BODY;
@@ -434,19 +442,19 @@ function encodeResponse(response: RpcResponse): Encoded {
     body = raw;
     contentType = "application/octet-stream";
   } else if (typeof raw === "string") {
-    body = Buffer.from(raw, "utf8");
+    body = raw;
     contentType = "text/plain";
   } else {
     const text = JSON.stringify(raw) as string | undefined;
     if (text === undefined) throw new TypeError("response body is not JSON-serialisable");
-    body = Buffer.from(text, "utf8");
+    body = text;
     contentType = "application/json";
   }
   if (contentType !== null && headers["content-type"] === undefined) {
     headers["content-type"] = contentType;
   }
   if (hasNoBody(response.status)) delete headers["content-length"];
-  else headers["content-length"] = body.length;
+  else headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body) : body.length;
   return { status: response.status, headers, body };
 }
 
