@@ -38,11 +38,12 @@ export function runInTx(
   commits: (response: RpcResponse) => boolean = isSuccess,
 ): RpcOutcome {
   let claims: Uint8Array | undefined;
-  const setClaims = (digest: Uint8Array) => {
-    claims = digest;
-  };
+  // Anonymous arrows in place: a named closure costs a call to name it under tsx (keepNames).
   const outcome = pipeline.execute(
-    (tx) => handler(tx, setClaims),
+    (tx) =>
+      handler(tx, (digest) => {
+        claims = digest;
+      }),
     () => claims,
     commits,
   );
