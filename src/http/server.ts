@@ -412,8 +412,9 @@ function sendClosing(res: ServerResponse, code: HttpErrorCode, message: string, 
 }
 
 /**
- * A response as node writes it. A text body stays a string: node then sends the head and the
- * body as one string write, where bytes would be a second buffer and a gathered write.
+ * A response as node writes it. A text body stays a string: node then joins the head and the
+ * body into one string chunk, where bytes would need a Buffer of their own and one more chunk in
+ * the socket's gathered write.
  */
 type Encoded = {
   status: number;
