@@ -96,7 +96,9 @@ export interface HardState {
  * 1. `rollbackTo`: drop every local entry (store, history, ledger) after this seqno.
  * 2. `entries`: append these entries received from the leader (apply to store and history).
  * 3. if `mustSync`: make the ledger and `hardState` durable.
- * 4. send `messages` (never before step 3).
+ * 4. send `messages` (never before step 3, except a leader's when `hardState` is null and
+ *    there is no rollback: its messages promise nothing of its own disk, and its own entries
+ *    count toward commit only once advance() records the sync).
  * 5. `commitSeqno`: entries up to it are committed (it is always a signature).
  * 6. call `advance(ready)`.
  */

@@ -92,11 +92,28 @@ export const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 
 type Segment = { literal: string } | { param: string };
 
+type HandlerMatch = Extract<RouteMatch, { kind: "handler" }>;
+
 interface Route {
   readonly template: string;
   readonly segments: readonly Segment[];
   /** Invariant: never empty while the route is registered. */
   readonly handlers: Map<string, RpcHandler>;
+  /**
+   * Templates without parameters: the match of each method, built once (a lookup of such a
+   * path, the common case, allocates nothing). Invariant: same keys and handlers as `handlers`.
+   */
+  readonly matches: Map<string, HandlerMatch>;
+}
+
+/** The outcome of every lookup of an unknown path (shared: it carries nothing). */
+const UNKNOWN_PATH: RouteMatch = Object.freeze({ kind: "unknown-path" });
+
+/** How many segments `path` has ("/a/b" has 2), as path.split("/").length - 1. */
+function segmentCount(path: string): number {
+  let count = 0;
+  for (let at = path.indexOf("/"); at >= 0; at = path.indexOf("/", at + 1)) count++;
+  return count;
 }
 
 const METHOD_PATTERN = /^[A-Z]+$/;
@@ -200,7 +217,7 @@ export class Router {
     let route = this.byTemplate.get(template);
     if (route === undefined) {
       const segments = parseTemplate(template);
-      route = { template, segments, handlers: new Map() };
+      route = { template, segments, handlers: new Map(), matches: new Map() };
       this.byTemplate.set(template, route);
       if (!hasParams(segments)) {
         this.literalRoutes.set(template, route);
@@ -212,6 +229,9 @@ export class Router {
     }
     assert(!route.handlers.has(method), `route already registered: ${method} ${template}`);
     route.handlers.set(method, handler);
+    if (!hasParams(route.segments)) {
+      route.matches.set(method, { kind: "handler", handler, params: NO_PARAMS, template });
+    }
     return () => {
       if (this.byTemplate.get(template)?.handlers.get(method) === handler) {
         this.remove(method, template);
@@ -223,6 +243,7 @@ export class Router {
   remove(method: string, template: string): boolean {
     const route = this.byTemplate.get(template);
     if (route === undefined || !route.handlers.delete(method)) return false;
+    route.matches.delete(method);
     if (route.handlers.size === 0) {
       this.byTemplate.delete(template);
       this.literalRoutes.delete(template);
@@ -276,16 +297,15 @@ export class Router {
   }
 
   private matchOwn(method: string, path: string): RouteMatch {
-    if (!path.startsWith("/")) return { kind: "unknown-path" };
+    if (!path.startsWith("/")) return UNKNOWN_PATH;
     const literal = this.literalRoutes.get(path);
-    const handler = literal?.handlers.get(method);
-    if (handler !== undefined) {
-      return { kind: "handler", handler, params: NO_PARAMS, template: path };
-    }
+    const found = literal?.matches.get(method);
+    if (found !== undefined) return found;
 
     const candidates: { route: Route; params: Readonly<Record<string, string>> }[] = [];
     if (literal !== undefined) candidates.push({ route: literal, params: NO_PARAMS });
-    const group = this.templatedRoutes.get(path.split("/").length - 1);
+    const templated = this.templatedRoutes;
+    const group = templated.size === 0 ? undefined : templated.get(segmentCount(path));
     if (group !== undefined) {
       const segments = decodeSegments(path);
       if (segments === null) return { kind: "malformed-path" };
@@ -294,7 +314,7 @@ export class Router {
         if (params !== null) candidates.push({ route, params });
       }
     }
-    if (candidates.length === 0) return { kind: "unknown-path" };
+    if (candidates.length === 0) return UNKNOWN_PATH;
 
     const withMethod = candidates
       .filter((c) => c.route.handlers.has(method))

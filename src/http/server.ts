@@ -41,16 +41,18 @@ import {
   SESSION_CAP_MESSAGE,
   type ServerLimits,
 } from "./limits.js";
+import { LINGER_MS, readBody, type BodyOutcome } from "./request-body.js";
 import { closer, DEFAULT_CLOSE_GRACE_MS } from "./server-close.js";
 
 /**
- * Wraps every dispatch; `next` never rejects (errors are already responses). The middleware
- * decides what a forward-to-primary outcome becomes.
+ * Wraps every dispatch; `next` never throws or rejects (errors are already responses), and
+ * answers synchronously when the handler does. The middleware decides what a forward-to-primary
+ * outcome becomes; it may answer synchronously too (a request then needs no promise at all).
  */
 export type RpcMiddleware = (
   request: RpcRequest,
-  next: (request: RpcRequest) => Promise<RpcOutcome>,
-) => Promise<RpcResponse>;
+  next: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>,
+) => RpcResponse | Promise<RpcResponse>;
 
 export type RpcLog = (message: string, error?: unknown) => void;
 
@@ -87,9 +89,6 @@ export interface RpcServer {
 }
 
 const CLOSING_MESSAGE = "The node is stopping.";
-/** After a 413, how much more input is discarded, and for how long, before closing. */
-const LINGER_BYTES = 1024 * 1024;
-const LINGER_MS = 2000;
 
 const EMPTY_BODY = new Uint8Array(0);
 /** A server whose handlers want the primary, but with no middleware that forwards. */
@@ -140,15 +139,15 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     log,
     limits,
     overSoftLimit,
-    dispatch: (request) => dispatchRequest(request, router, log),
+    dispatch: (request) => dispatch(request, router, log),
     closing: false,
   };
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    handleRequest(req, res, context).catch((e: unknown) => {
-      // handleRequest converts every failure into a response; reaching here is a bug.
-      log("request handling failed", e);
-      res.destroy();
-    });
+    try {
+      handleRequest(req, res, context);
+    } catch (e) {
+      requestFailed(res, log, e);
+    }
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(err, socket),
@@ -224,17 +223,35 @@ interface RequestContext {
   readonly limits: ServerLimits;
   /** True for a request whose connection was accepted past the soft session limit. */
   readonly overSoftLimit: (req: IncomingMessage) => boolean;
-  /** dispatchRequest bound to the server's router and log. */
-  readonly dispatch: (request: RpcRequest) => Promise<RpcOutcome>;
+  /** dispatch() bound to the server's router and log. */
+  readonly dispatch: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>;
   /** Set by close() (server-close.ts): requests are refused, responses close connections. */
   closing: boolean;
 }
 
-async function handleRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  context: RequestContext,
-): Promise<void> {
+/**
+ * Runs `step` of a request's handling, which converts every failure into a response; an
+ * exception reaching here is a bug, logged, and the connection is dropped (never the process).
+ */
+function guarded(res: ServerResponse, log: RpcLog, step: () => void): void {
+  try {
+    step();
+  } catch (e) {
+    requestFailed(res, log, e);
+  }
+}
+
+function requestFailed(res: ServerResponse, log: RpcLog, e: unknown): void {
+  log("request handling failed", e);
+  res.destroy();
+}
+
+/**
+ * Checks the request head, reads the body and answers. Callbacks rather than promises: a
+ * request whose handler answers synchronously is answered within the event its body completes
+ * in, without microtask hops.
+ */
+function handleRequest(req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
   const { options, log } = context;
   if (context.closing) {
     sendClosing(res, HttpErrorCode.NodeCannotHandleRequest, CLOSING_MESSAGE, log);
@@ -259,7 +276,25 @@ async function handleRequest(
     sendError(res, HttpErrorCode.InvalidInput, "Missing Host header in HTTP/1.1 request.", log);
     return;
   }
-  const body = await readBody(req, options.maxBodyBytes);
+  // The callback may run from an event listener, outside `guarded`: it guards itself.
+  readBody(req, options.maxBodyBytes, (body) => {
+    try {
+      afterBody(req, res, context, target, body);
+    } catch (e) {
+      requestFailed(res, log, e);
+    }
+  });
+}
+
+/** Answers a request whose head passed the checks, once its body is read (or refused). */
+function afterBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  context: RequestContext,
+  target: Target,
+  body: BodyOutcome,
+): void {
+  const { options, log } = context;
   if (body.kind === "aborted") return;
   if (body.kind === "too-large") {
     const message = `HTTP request body is too large (max size allowed: ${options.maxBodyBytes})`;
@@ -276,33 +311,59 @@ async function handleRequest(
     params: NO_PARAMS,
     callerCertDer: context.certs.get(req.socket as TLSSocket),
   };
-  const middleware = options.onRequest;
-  let response: RpcResponse;
-  if (middleware === undefined) {
-    response = answerOf(await context.dispatch(request));
-  } else {
-    try {
-      response = await middleware(request, context.dispatch);
-    } catch (e) {
-      response = failureResponse(e, request, log);
-    }
+  answer(res, request, context);
+}
+
+/** Runs `request` through the middleware (or straight to the router) and sends the answer. */
+function answer(res: ServerResponse, request: RpcRequest, context: RequestContext): void {
+  const { log } = context;
+  const middleware = context.options.onRequest;
+  let produced: RpcOutcome | Promise<RpcOutcome>;
+  try {
+    produced =
+      middleware === undefined ? context.dispatch(request) : middleware(request, context.dispatch);
+  } catch (e) {
+    produced = failureResponse(e, request, log);
   }
-  // Answered after close(): the connection closes once this response is out.
+  if (!isThenable(produced)) {
+    sendAnswer(res, answerOf(produced), context);
+    return;
+  }
+  produced.then(
+    (outcome) => guarded(res, log, () => sendAnswer(res, answerOf(outcome), context)),
+    (e: unknown) =>
+      guarded(res, log, () => sendAnswer(res, failureResponse(e, request, log), context)),
+  );
+}
+
+/** Sends a request's answer; after close() its connection closes once the answer is out. */
+function sendAnswer(res: ServerResponse, response: RpcResponse, context: RequestContext): void {
   if (context.closing) res.shouldKeepAlive = false;
-  sendResponse(res, response, log);
+  sendResponse(res, response, context.log);
 }
 
 /**
  * Routes `request` and runs its handler (errors become CCF error responses); never rejects.
- * Not async: a synchronous handler's answer is settled without extra microtask hops.
  */
 export function dispatchRequest(
   request: RpcRequest,
   router: Router,
   log: RpcLog,
 ): Promise<RpcOutcome> {
+  return Promise.resolve(dispatch(request, router, log));
+}
+
+/**
+ * dispatchRequest without the promise when the handler answers synchronously: never throws
+ * or rejects, and a synchronous handler's answer comes back as it is.
+ */
+export function dispatch(
+  request: RpcRequest,
+  router: Router,
+  log: RpcLog,
+): RpcOutcome | Promise<RpcOutcome> {
   const match = router.match(request.method, request.path);
-  if (match.kind !== "handler") return Promise.resolve(responseForMiss(match, request.path));
+  if (match.kind !== "handler") return responseForMiss(match, request.path);
   const params = match.params;
   // Templates without parameters match with the shared NO_PARAMS: the request can be reused.
   const routed: RpcRequest =
@@ -311,13 +372,14 @@ export function dispatchRequest(
   try {
     produced = match.handler(routed);
   } catch (e) {
-    return Promise.resolve(failureResponse(e, routed, log));
+    return failureResponse(e, routed, log);
   }
-  if (!isThenable(produced)) return Promise.resolve(produced);
+  if (!isThenable(produced)) return produced;
   return Promise.resolve(produced).catch((e: unknown) => failureResponse(e, routed, log));
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** Whether `value` is a promise (or promise-like) rather than a settled answer. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     typeof value === "object" &&
     value !== null &&
@@ -341,103 +403,6 @@ export function errorResponse(error: HttpError): RpcResponse {
   return { status: error.status, headers: error.headers, body: error.body };
 }
 
-type BodyOutcome =
-  | { readonly kind: "body"; readonly body: Uint8Array }
-  | { readonly kind: "too-large" }
-  | { readonly kind: "aborted" };
-const EMPTY_BODY_OUTCOME: BodyOutcome = { kind: "body", body: EMPTY_BODY };
-const TOO_LARGE: BodyOutcome = { kind: "too-large" };
-const ABORTED: BodyOutcome = { kind: "aborted" };
-
-/**
- * Reads the whole body, or stops at maxBodyBytes + 1 and switches the stream to discarding
- * (see lingerAfterOversize). Never buffers more than maxBodyBytes.
- */
-function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<BodyOutcome> {
-  // A late 'error' (client reset) must never be unhandled; the 'close' path settles the read.
-  req.on("error", destroyOnError);
-  const declared = req.headers["content-length"];
-  const chunked = req.headers["transfer-encoding"] !== undefined;
-  if (!chunked && (declared === undefined || declared === "0")) {
-    return Promise.resolve(EMPTY_BODY_OUTCOME);
-  }
-  if (declared !== undefined && Number(declared) > maxBodyBytes) {
-    lingerAfterOversize(req);
-    return Promise.resolve(TOO_LARGE);
-  }
-  // Listeners stay attached once the read is settled, and ignore what follows: removing them
-  // would cost more than the events they see ('close' after 'end', data being discarded).
-  return new Promise((resolve) => {
-    const chunks: Uint8Array[] = [];
-    let sizeBytes = 0;
-    let settled = false;
-    req.on("data", (chunk: Uint8Array) => {
-      if (settled) return;
-      sizeBytes += chunk.length;
-      if (sizeBytes > maxBodyBytes) {
-        settled = true;
-        lingerAfterOversize(req);
-        resolve(TOO_LARGE);
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on("end", () => {
-      if (settled) return;
-      settled = true;
-      resolve({ kind: "body", body: joinChunks(chunks, sizeBytes) });
-    });
-    req.on("close", () => {
-      if (settled) return;
-      settled = true;
-      resolve(ABORTED);
-    });
-  });
-}
-
-/** 'error' listener of every request (called with the request as `this`). */
-function destroyOnError(this: IncomingMessage): void {
-  this.destroy();
-}
-
-function joinChunks(chunks: readonly Uint8Array[], sizeBytes: number): Uint8Array {
-  if (chunks.length === 1) {
-    const only = chunks[0]!;
-    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
-  }
-  const out = new Uint8Array(sizeBytes);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
-/**
- * Discards the rest of an oversized body so the client can read the 413. Past LINGER_BYTES more
- * the connection is closed gracefully: our side ends (the 413 then FIN) while input is still
- * read and dropped, since destroying a socket with unread input sends a TCP reset that can
- * destroy the 413 before the client reads it. Still sending after LINGER_MS: destroyed.
- */
-function lingerAfterOversize(req: IncomingMessage): void {
-  let discardedBytes = 0;
-  const socket = req.socket;
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  timer.unref();
-  const stop = (): void => clearTimeout(timer);
-  req.on("data", (chunk: Uint8Array) => {
-    discardedBytes += chunk.length;
-    if (discardedBytes > LINGER_BYTES && socket.writable) {
-      socket.end();
-      socket.on("data", () => undefined);
-    }
-  });
-  req.once("end", stop);
-  socket.once("close", stop);
-  req.resume();
-}
-
 function sendError(res: ServerResponse, code: HttpErrorCode, message: string, log: RpcLog): void {
   sendResponse(res, { status: httpStatusOf(code), body: errorBody(code, message) }, log);
 }
@@ -448,7 +413,16 @@ function sendClosing(res: ServerResponse, code: HttpErrorCode, message: string, 
   sendResponse(res, { ...response, body: errorBody(code, message) }, log);
 }
 
-type Encoded = { status: number; headers: Record<string, string | number>; body: Uint8Array };
+/**
+ * A response as node writes it. A text body stays a string: node then joins the head and the
+ * body into one string chunk, where bytes would need a Buffer of their own and one more chunk in
+ * the socket's gathered write.
+ */
+type Encoded = {
+  status: number;
+  headers: Record<string, string | number>;
+  body: Uint8Array | string;
+};
 
 /** Status 204 and 304 carry no body and, per RFC 9110, no content-length. */
 function hasNoBody(status: number): boolean {
@@ -459,10 +433,10 @@ function encodeResponse(response: RpcResponse): Encoded {
   const headers: Record<string, string | number> = {};
   const given = response.headers;
   if (given !== undefined) {
-    for (const name of Object.keys(given)) headers[name.toLowerCase()] = given[name]!;
+    for (const name in given) headers[name.toLowerCase()] = given[name]!;
   }
   const raw = response.body;
-  let body: Uint8Array;
+  let body: Uint8Array | string;
   let contentType: string | null;
   if (raw === undefined || hasNoBody(response.status)) {
     body = EMPTY_BODY;
@@ -471,19 +445,19 @@ function encodeResponse(response: RpcResponse): Encoded {
     body = raw;
     contentType = "application/octet-stream";
   } else if (typeof raw === "string") {
-    body = Buffer.from(raw, "utf8");
+    body = raw;
     contentType = "text/plain";
   } else {
     const text = JSON.stringify(raw) as string | undefined;
     if (text === undefined) throw new TypeError("response body is not JSON-serialisable");
-    body = Buffer.from(text, "utf8");
+    body = text;
     contentType = "application/json";
   }
   if (contentType !== null && headers["content-type"] === undefined) {
     headers["content-type"] = contentType;
   }
   if (hasNoBody(response.status)) delete headers["content-length"];
-  else headers["content-length"] = body.length;
+  else headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body) : body.length;
   return { status: response.status, headers, body };
 }
 

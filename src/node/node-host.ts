@@ -75,6 +75,7 @@ export class NodeHost implements NodeContext {
   private state: NodeStartupState = "Initialized";
   private readonly servers: RpcServer[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
+  private pumpScheduled = false;
   private readonly stopHooks: (() => Promise<void>)[] = [];
   private lastLeader: NodeId | null = null;
   /** Invariant: once set, never cleared; the tick is stopped and peer messages are dropped. */
@@ -125,6 +126,7 @@ export class NodeHost implements NodeContext {
         this.rekeys.onWriteSet(seqno, writeSet);
       },
       onStorageFault: (fault) => this.onStorageFault(fault),
+      onWork: () => this.schedulePump(),
     });
     this.system = new SystemTransactions(this.pipeline);
     this.raft = createRaft(config, state, deps.clock, () => this.pipeline.flushLedger());
@@ -188,6 +190,21 @@ export class NodeHost implements NodeContext {
       if (!(e instanceof StorageError)) throw e;
       this.onStorageFault(e);
     }
+  }
+
+  /**
+   * Runs the pipeline's pump once, at the end of this event-loop turn (after the requests and
+   * peer messages that arrived together): new entries reach consensus, and a signature is
+   * emitted as soon as the pipeline drained (tx-pipeline.ts). Not before serving, nor after stop.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      if (this.tickTimer === null) return;
+      this.guarded(() => this.pipeline.pump(this.deps.clock.monotonicMs()));
+    });
   }
 
   /** The first storage fault: stop taking writes and running consensus, at once. */

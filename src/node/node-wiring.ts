@@ -66,6 +66,8 @@ export interface PipelineHooks {
   readonly onSignature: (txId: TxId) => void;
   readonly onWriteSet: (seqno: Seqno, writeSet: WriteSet) => void;
   readonly onStorageFault: (fault: StorageError) => void;
+  /** The pipeline may have work for pump() (tx-pipeline.ts onWork; the sealer's batch notice). */
+  readonly onWork: () => void;
 }
 
 export function createPipeline(
@@ -88,6 +90,7 @@ export function createPipeline(
             workers: config.workerThreads,
             batchTxMax: 64,
             inFlightBatchesMax: 8,
+            onSealed: hooks.onWork,
           }),
     identity: state.identity.signing,
     options: {

@@ -64,9 +64,14 @@ export function publicValue(i: number): Uint8Array {
 export type SealerKind = "inline" | "worker";
 
 /** An entry sealer over `secrets`: on this thread, or on one worker thread in small batches. */
-export function makeSealer(kind: SealerKind, secrets: LedgerSecrets): EntrySealer {
+export function makeSealer(
+  kind: SealerKind,
+  secrets: LedgerSecrets,
+  options: { onSealed?: () => void } = {},
+): EntrySealer {
   if (kind === "inline") return new InlineSealer(secrets);
-  return new WorkerSealer({ secrets, workers: 1, batchTxMax: 8, inFlightBatchesMax: 4 });
+  const { onSealed } = options;
+  return new WorkerSealer({ secrets, workers: 1, batchTxMax: 8, inFlightBatchesMax: 4, onSealed });
 }
 
 /** The canonical write set transaction i produces (maps sorted by name: "public:" < "records"). */

@@ -1,6 +1,7 @@
 // Random and mutated node-to-node traffic: the frame decoder (src/base/frames.ts) fed streams of
 // frames split at random points, with oversized headers and garbage; the message decoder
-// (src/node/replication/n2n/messages.ts) fed mutated messages; and real channels over loopback
+// (src/node/replication/n2n/messages.ts) fed mutated messages, and mutated AppendEntries entry
+// blocks (entries-block.ts) after a valid envelope; and real channels over loopback
 // TLS (src/node/replication/n2n/channels.ts) fed the same streams by an authorized peer.
 // Properties: the frames that arrive are exactly the whole frames sent, in order, however the
 // stream is cut; an oversized header poisons the decoder (nothing after it is emitted) and the
@@ -22,6 +23,7 @@ import {
   nodeIdFromPublicKey,
 } from "../../src/crypto/identity.js";
 import { NodeChannels } from "../../src/node/replication/n2n/channels.js";
+import { encodeEntriesBlock } from "../../src/node/replication/n2n/entries-block.js";
 import {
   AppServiceError,
   decodeNodeMessage,
@@ -235,6 +237,43 @@ test("property: mutated messages decode to a well-typed message or an N2nDecodeE
           }
         }
         decodeChecked(mutated);
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+// The entries of an AppendEntries are one binary block (entries-block.ts) after the CBOR
+// envelope. Mutations of the whole message mostly hit CBOR framing; these land in the block
+// itself (headers, flags, lengths, node ids, payloads), with the envelope kept valid.
+const appendEntriesArb = raftArb
+  .filter((m) => m.type === "append_entries" && m.entries.length > 0)
+  .map((message) => structuredClone({ kind: "raft", fromAddress: "127.0.0.1:1", message }));
+
+test("property: mutated AppendEntries blocks decode to a well-typed message or an N2nDecodeError", () => {
+  fc.assert(
+    fc.property(
+      appendEntriesArb,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+      fc.option(fc.nat(), { nil: null }),
+      fc.uint8Array({ maxLength: 4 }),
+      (message, flips, cut, tail) => {
+        const m = message as N2nMessage;
+        assert.ok(m.kind === "raft" && m.message.type === "append_entries");
+        const r = m.message;
+        const block = encodeEntriesBlock(r.entries).slice();
+        for (const [at, xor] of flips) block[at % block.length]! ^= xor;
+        const cutBlock = cut === null ? block : block.subarray(0, cut % (block.length + 1));
+        const mutated = concatBytes([cutBlock, tail]);
+        const wire = [0, r.view, r.prevSeqno, r.prevView, r.leaderCommit];
+        const decoded = decodeChecked(concatBytes([encodeCbor([0, m.fromAddress, wire]), mutated]));
+        if (decoded === null) return;
+        // What decodes is exactly what the mutated block re-encodes to: the layout is canonical.
+        assert.ok(decoded.kind === "raft" && decoded.message.type === "append_entries");
+        assert.equal(toHex(encodeEntriesBlock(decoded.message.entries)), toHex(mutated));
       },
     ),
     { numRuns: 3000 },

@@ -23,6 +23,8 @@ export interface Settings {
   readonly port: number;
   readonly workspace: string;
   readonly sigMsInterval: number;
+  /** --curve: node_certificate.curve_id of every node (its node key and the service key). */
+  readonly curveId: SandboxCurveId;
   readonly wait: boolean;
   /** --recover: recover the stopped sandbox in the workspace instead of creating one. */
   readonly recover: boolean;
@@ -36,6 +38,15 @@ export interface Settings {
    */
   readonly nodeToNodePublishedPort?: number;
 }
+
+/** The curves CCF allows for node and service keys, as node_certificate.curve_id spells them. */
+export type SandboxCurveId = "Secp256R1" | "Secp384R1";
+
+/** --curve's values (OpenSSL's names, as `openssl ecparam` and the CCF docs use them). */
+export const SANDBOX_CURVES: Readonly<Record<string, SandboxCurveId>> = {
+  secp256r1: "Secp256R1",
+  secp384r1: "Secp384R1",
+};
 
 export interface NodeProcess {
   readonly index: number;
@@ -145,6 +156,7 @@ export function writeNodeConfig(
     ledger: { directory: join(dir, `${index}.ledger`) },
     snapshots: { directory: join(dir, `${index}.snapshots`) },
     ledger_signatures: { delay: `${settings.sigMsInterval}ms` },
+    node_certificate: { curve_id: settings.curveId },
     worker_threads: settings.workerThreads,
     consensus: {
       message_timeout: `${Math.max(10, Math.floor(settings.electionTimeoutMs / 10))}ms`,

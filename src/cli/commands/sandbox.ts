@@ -52,7 +52,9 @@ import {
   stopSignal,
   tails,
   writeNodeConfig,
+  SANDBOX_CURVES,
   type NodeProcess,
+  type SandboxCurveId,
   type Settings,
 } from "./sandbox-nodes.js";
 import { recoverSandbox } from "./sandbox-recover.js";
@@ -76,6 +78,7 @@ interface SandboxOptions {
   port: string;
   workspace: string;
   sigMsInterval: string;
+  curve: string;
   wait: boolean;
   recover?: boolean;
   jsAppBundle?: string;
@@ -111,6 +114,11 @@ export function registerSandbox(program: Command): void {
     )
     .option("--workspace <dir>", "workspace directory (wiped first)", "./workspace")
     .option("--sig-ms-interval <ms>", "ledger signature interval (ms)", "100")
+    .option(
+      "--curve <curve>",
+      "curve of the node and service keys: secp256r1 (signs faster) or secp384r1",
+      "secp256r1",
+    )
     .option("--no-wait", "exit once the service is open, leaving the node running")
     .option(
       "--node-to-node-published-port <port>",
@@ -160,6 +168,7 @@ function parseSettings(o: SandboxOptions): Settings {
     port: int(o.port, "--port", 1, portMax),
     workspace: resolve(o.workspace),
     sigMsInterval: int(o.sigMsInterval, "--sig-ms-interval", 1, 3_600_000),
+    curveId: curveIdOf(o.curve),
     wait: o.wait,
     recover: o.recover === true,
     ...(o.jsAppBundle === undefined
@@ -177,6 +186,16 @@ function parseSettings(o: SandboxOptions): Settings {
           ),
         }),
   };
+}
+
+/** --curve's value as node_certificate.curve_id; a CliError names the accepted values. */
+export function curveIdOf(text: string): SandboxCurveId {
+  const curveId = Object.hasOwn(SANDBOX_CURVES, text) ? SANDBOX_CURVES[text] : undefined;
+  if (curveId === undefined) {
+    const accepted = Object.keys(SANDBOX_CURVES).join(" or ");
+    throw new CliError(`--curve must be ${accepted}, got ${JSON.stringify(text)}`);
+  }
+  return curveId;
 }
 
 async function runSandbox(settings: Settings): Promise<void> {

@@ -12,7 +12,7 @@
  * connection (the server caches it per socket), so its id (hex SHA-256) and the id's key bytes
  * are computed once per array and reused while its bytes are unchanged (checked per request).
  */
-import { derToPem, equalBytes, toHex, utf8 } from "../../base/bytes.js";
+import { derToPem, toHex, utf8 } from "../../base/bytes.js";
 import { sha256 } from "../../crypto/hash.js";
 import { publicKeyOfCert, tryParseCertificate } from "../../crypto/certs.js";
 import { CoseError, decodeSign1, verifySign1 } from "../../crypto/cose.js";
@@ -80,8 +80,11 @@ function refuse(policy: AuthPolicy, code: string, message: string): PolicyOutcom
 
 /** What a client certificate's DER determines, computed once per DER array. */
 interface CertIdentity {
-  /** Invariant: a private copy of the DER this was computed from (never handed out). */
-  readonly der: Uint8Array;
+  /**
+   * Invariant: a private copy of the DER this was computed from (never handed out), as a
+   * Buffer so the per-request check compares it without wrapping it again.
+   */
+  readonly der: Buffer;
   /** Hex SHA-256 of the DER: the user or member id. */
   readonly id: string;
   /** UTF-8 of `id`: the key of the id in the users and members tables. Never mutated. */
@@ -90,6 +93,12 @@ interface CertIdentity {
   pem: string | undefined;
   /** The validity period in ms since the epoch, read on first need (NaN: unparseable). */
   validity: { readonly fromMs: number; readonly toMs: number } | undefined;
+  /**
+   * The last registered certificate (PEM) read for this id, by map, with the stored bytes it was
+   * decoded from: the store replaces a value's array on every write and never mutates one it
+   * holds, so the same array means the same PEM (a string: safe to share).
+   */
+  readonly registered: Map<string, { readonly bytes: Uint8Array; readonly pem: string }>;
 }
 
 /** Keyed by the request's DER array; entries die with it (the connection). */
@@ -98,14 +107,15 @@ const certIdentities = new WeakMap<Uint8Array, CertIdentity>();
 function certIdentity(der: Uint8Array): CertIdentity {
   const cached = certIdentities.get(der);
   // A caller could reuse an array with new bytes: the cached id is valid only for the same DER.
-  if (cached !== undefined && equalBytes(cached.der, der)) return cached;
+  if (cached !== undefined && cached.der.equals(der)) return cached;
   const id = toHex(sha256(der));
   const identity: CertIdentity = {
-    der: der.slice(),
+    der: Buffer.from(der),
     id,
     key: utf8(id),
     pem: undefined,
     validity: undefined,
+    registered: new Map(),
   };
   certIdentities.set(der, identity);
   return identity;
@@ -115,6 +125,17 @@ function certIdentity(der: Uint8Array): CertIdentity {
 function readByKey<V>(tx: Tx, map: GovMap<V>, key: Uint8Array): V | undefined {
   const bytes = tx.ro(map.name).get(key);
   return bytes === undefined ? undefined : map.codec.decode(bytes);
+}
+
+/** The caller's registered certificate in `map` (read through the tx), decoded once per value. */
+function registeredPem(tx: Tx, map: GovMap<string>, identity: CertIdentity): string | undefined {
+  const bytes = tx.ro(map.name).get(identity.key);
+  if (bytes === undefined) return undefined;
+  const cached = identity.registered.get(map.name);
+  if (cached !== undefined && cached.bytes === bytes) return cached.pem;
+  const pem = map.codec.decode(bytes);
+  identity.registered.set(map.name, { bytes, pem });
+  return pem;
 }
 
 type CertPolicy = "user_cert" | "member_cert" | "any_cert";
@@ -158,7 +179,7 @@ function certPolicy(tx: Tx, request: RpcRequest, policy: CertPolicy, nowMs: numb
   if (expired !== null) return refuse(policy, "InvalidAuthenticationInfo", expired);
   const { id, key } = identity;
   const isUser = policy === "user_cert";
-  const certPem = readByKey(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, key);
+  const certPem = registeredPem(tx, isUser ? GOV_MAPS.userCerts : GOV_MAPS.memberCerts, identity);
   if (certPem === undefined) {
     const who = isUser ? "user" : "member";
     return refuse(

@@ -126,6 +126,11 @@ export class JsAppRoutes implements RouteSource {
   private version = "";
   /** The app maps' part of `version`: the cached interpreters belong to it. */
   private appVersion = "";
+  /**
+   * What `version` was built from, as numbers (the rollback count, each APP_MAPS seqno, the
+   * runtime options' seqno), so a request checks it without building strings; empty: rebuild.
+   */
+  private builtAt: number[] = [];
   /** Reused interpreters (endpoints with interpreter_reuse), for the current app version. */
   private readonly interpreters = new InterpreterCache(
     parseRuntimeOptions(undefined).max_cached_interpreters,
@@ -169,6 +174,7 @@ export class JsAppRoutes implements RouteSource {
         this.interpreters.abandon();
         this.version = "";
         this.appVersion = "";
+        this.builtAt = [];
       },
       (err: unknown) => {
         this.reloading = false;
@@ -177,14 +183,37 @@ export class JsAppRoutes implements RouteSource {
     );
   }
 
+  /** The store positions the routes depend on, in `builtAt`'s order. */
+  private storePositions(): number[] {
+    const store = this.deps.node.store;
+    const positions = [store.rollbackCount];
+    for (const map of APP_MAPS) positions.push(store.lastWriteSeqno(map));
+    positions.push(store.lastWriteSeqno(SERVICE_TABLES.jsRuntimeOptions));
+    return positions;
+  }
+
+  /** Whether the store is where the routes were built (per request: no allocation). */
+  private isCurrent(): boolean {
+    const at = this.builtAt;
+    if (at.length === 0) return false;
+    const store = this.deps.node.store;
+    // A rollback may undo a write and a new one land at the same seqno.
+    if (at[0] !== store.rollbackCount) return false;
+    for (let i = 0; i < APP_MAPS.length; i++) {
+      if (at[i + 1] !== store.lastWriteSeqno(APP_MAPS[i]!)) return false;
+    }
+    return at[APP_MAPS.length + 1] === store.lastWriteSeqno(SERVICE_TABLES.jsRuntimeOptions);
+  }
+
   private refresh(): void {
     this.replaceDiscardedQuickJS();
+    if (this.isCurrent()) return;
     const store = this.deps.node.store;
-    const seqnos = (maps: readonly string[]) =>
-      maps.map((map) => store.lastWriteSeqno(map)).join(":");
-    // A rollback may undo a write and a new one land at the same seqno.
-    const appVersion = `${store.rollbackCount}/${seqnos(APP_MAPS)}`;
-    const version = `${appVersion}/${seqnos([SERVICE_TABLES.jsRuntimeOptions])}`;
+    const positions = this.storePositions();
+    this.builtAt = positions;
+    const appMaps = APP_MAPS.length + 1;
+    const appVersion = `${positions[0]}/${positions.slice(1, appMaps).join(":")}`;
+    const version = `${appVersion}/${positions[appMaps]}`;
     if (version === this.version) return;
     this.version = version;
     this.options = parseRuntimeOptions(store.get(SERVICE_TABLES.jsRuntimeOptions, SINGLETON_KEY));

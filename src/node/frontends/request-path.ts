@@ -11,8 +11,14 @@
 import { formatTxId, type NodeId, type TxId } from "../../base/ids.js";
 import { TXID_HEADER } from "../../http/ccf-headers.js";
 import { errorBody, HttpErrorCode } from "../../http/errors.js";
-import { isForward, type Router, type RpcRequest, type RpcResponse } from "../../http/router.js";
-import { dispatchRequest, type RpcLog, type RpcMiddleware } from "../../http/server.js";
+import {
+  isForward,
+  type Router,
+  type RpcOutcome,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../http/router.js";
+import { dispatch, isThenable, type RpcLog, type RpcMiddleware } from "../../http/server.js";
 import type { ForwardOutcome } from "../replication/forwarding.js";
 
 export interface RequestPathDeps {
@@ -38,18 +44,33 @@ export class RequestPath {
   readonly middleware: RpcMiddleware = (request, next) => this.handle(request, next, false);
 
   /** Runs a request another node forwarded here (never forwarded again). */
-  dispatchForwarded(request: RpcRequest): Promise<RpcResponse> {
-    const next = (r: RpcRequest) => dispatchRequest(r, this.deps.router, this.forwardedLog);
+  async dispatchForwarded(request: RpcRequest): Promise<RpcResponse> {
+    const next = (r: RpcRequest) => dispatch(r, this.deps.router, this.forwardedLog);
     return this.handle(request, next, true);
   }
 
-  private async handle(
+  /** Synchronous when the handler is (most are): no promise per request then. */
+  private handle(
     request: RpcRequest,
     next: Parameters<RpcMiddleware>[1],
     forwarded: boolean,
-  ): Promise<RpcResponse> {
-    const outcome = await next(request);
+  ): RpcResponse | Promise<RpcResponse> {
+    const outcome = next(request);
+    if (isThenable(outcome)) return outcome.then((o) => this.answer(request, o, forwarded));
+    return this.answer(request, outcome, forwarded);
+  }
+
+  /** The answer to `outcome`: finished, or forwarded to the primary (asynchronously). */
+  private answer(
+    request: RpcRequest,
+    outcome: RpcOutcome,
+    forwarded: boolean,
+  ): RpcResponse | Promise<RpcResponse> {
     if (!isForward(outcome)) return this.finish(outcome);
+    return this.forwardToPrimary(request, forwarded);
+  }
+
+  private async forwardToPrimary(request: RpcRequest, forwarded: boolean): Promise<RpcResponse> {
     const primary = this.deps.primary();
     if (forwarded || primary === null || primary === this.deps.selfId) {
       return this.finish(unavailable("No primary is known to this node."));
@@ -64,14 +85,14 @@ export class RequestPath {
     const { status, body } = response;
     const success = status >= 200 && status < 300;
     if (response.txId === undefined && !success) return response;
-    const txId = formatTxId(response.txId ?? this.deps.lastTxId());
-    let headers: Record<string, string>;
-    if (response.headers === undefined) {
-      headers = { [TXID_HEADER]: txId };
-    } else {
-      headers = { ...response.headers };
-      headers[TXID_HEADER] = txId;
+    // A new headers object (handlers may share theirs), built by plain stores: this runs once
+    // per request, and a spread or a computed key in a literal costs more.
+    const headers: Record<string, string> = {};
+    const given = response.headers;
+    if (given !== undefined) {
+      for (const name in given) headers[name] = given[name]!;
     }
+    headers[TXID_HEADER] = formatTxId(response.txId ?? this.deps.lastTxId());
     return body === undefined ? { status, headers } : { status, headers, body };
   }
 }

@@ -38,11 +38,12 @@ export function runInTx(
   commits: (response: RpcResponse) => boolean = isSuccess,
 ): RpcOutcome {
   let claims: Uint8Array | undefined;
-  const setClaims = (digest: Uint8Array) => {
-    claims = digest;
-  };
+  // Anonymous arrows in place: a named closure costs a call to name it under tsx (keepNames).
   const outcome = pipeline.execute(
-    (tx) => handler(tx, setClaims),
+    (tx) =>
+      handler(tx, (digest) => {
+        claims = digest;
+      }),
     () => claims,
     commits,
   );
@@ -53,12 +54,9 @@ export function runInTx(
 export function answerOf(pipeline: TxPipeline, outcome: ExecuteOutcome<RpcResponse>): RpcOutcome {
   switch (outcome.kind) {
     case "committed":
-      return { ...outcome.result, txId: outcome.txId };
+      return withTxId(outcome.result, outcome.txId);
     case "read-only":
-      return {
-        ...outcome.result,
-        txId: { view: pipeline.lastTxId.view, seqno: outcome.readSeqno },
-      };
+      return withTxId(outcome.result, { view: pipeline.lastTxId.view, seqno: outcome.readSeqno });
     case "discarded":
       // No transaction of its own, and any other one's id would be a lie (CCF sends none).
       return outcome.result;

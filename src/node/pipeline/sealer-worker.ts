@@ -41,4 +41,6 @@ parentPort!.on("message", (message: SealerMessage) => {
   }
   Atomics.add(data.counter, 0, 1);
   Atomics.notify(data.counter, 0);
+  // The batch-done notice (sealer.ts onSealed): results wait on the port for receiveMessageOnPort.
+  parentPort!.postMessage(0);
 });

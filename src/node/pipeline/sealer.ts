@@ -9,6 +9,8 @@
  * before a signature, whose root must cover every earlier entry). The worker sealer hands
  * results back over a MessagePort read with receiveMessageOnPort, so the API stays
  * synchronous; drain() sleeps on a shared counter (Atomics.wait) the worker bumps per batch.
+ * Each finished batch is also announced on the worker's own channel (onSealed), so the node
+ * can pick results up as soon as they exist instead of on a timer.
  */
 import {
   receiveMessageOnPort,
@@ -91,6 +93,11 @@ export interface WorkerSealerOptions {
   readonly batchTxMax: number;
   /** Batches in flight before submit() waits for results (bounds memory). */
   readonly inFlightBatchesMax: number;
+  /**
+   * Called (asynchronously, from the event loop) each time a worker finished a batch, so that
+   * the owner can poll() without a timer.
+   */
+  readonly onSealed?: (() => void) | undefined;
 }
 
 interface SealWorker {
@@ -134,6 +141,8 @@ export class WorkerSealer implements EntrySealer {
     worker.on("error", (err) => {
       entry.error = err;
     });
+    const onSealed = this.options.onSealed;
+    if (onSealed !== undefined) worker.on("message", () => onSealed());
     return entry;
   }
 

@@ -1,8 +1,13 @@
 /**
  * The local transaction pipeline of one node: execute a handler in a KV transaction, commit it,
  * serialise and encrypt it into a ledger entry, append its Merkle leaf, append the entry to the
- * ledger files, and emit signature transactions every `sigTxInterval` transactions or
+ * ledger files, and emit signature transactions at least every `sigTxInterval` transactions or
  * `sigMsInterval` ms, whichever comes first (ccf-compatibility.md §6.4).
+ *
+ * A replicated primary also signs as soon as the pipeline drains (pump): when every executed
+ * transaction is sealed and recorded and no earlier signature is still waiting for commit.
+ * Under load that is one signature per commit round (group commit); when idle, a lone write is
+ * signed at once. Commit latency is then one or two replication rounds, not the interval.
  *
  * Durability points (docs/architecture.md): ledger appends are buffered. Standalone (no
  * ConsensusSink), the pipeline syncs the ledger once per signature and only then treats the
@@ -18,60 +23,28 @@
  * One owner, no locks: the node loop owns the pipeline; handlers run synchronously inside
  * execute() and never hold a Tx across an await.
  */
-import type { KeyObject } from "node:crypto";
 import { assert } from "../../base/assert.js";
 import { StorageError } from "../../base/storage-error.js";
 import { toHex } from "../../base/bytes.js";
 import type { NodeId, Seqno, TxId, View } from "../../base/ids.js";
-import { signDigest } from "../../crypto/ecdsa.js";
-import { sha256 } from "../../crypto/hash.js";
 import type { Store } from "../../kv/store.js";
 import type { RaftEntry } from "../../consensus/types.js";
 import { decodeWriteSet } from "../../ledger/entry-format.js";
 import type { Tx } from "../../kv/tx.js";
-import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
 import type { TxHistory, ReceiptOutcome } from "../../ledger/history.js";
 import type { WriteSet } from "../../kv/write-set.js";
 import type { LedgerWriter } from "../../ledger/io/ledger-writer.js";
-import { encodeSignatureValue, makeSignatureValue } from "../../ledger/signature.js";
-import {
-  DEFAULT_COSE_SIGNATURES_CONFIG,
-  encodeCoseSignatureValue,
-  rootSignatureHeader,
-  type CoseSignaturesConfig,
-} from "../../ledger/cose-signature.js";
-import { signSign1Detached } from "../../crypto/cose.js";
-import { publicKeyId } from "../../crypto/identity.js";
 import { FORCE_LEDGER_CHUNK_AFTER as FLAG_FORCE_CHUNK_AFTER } from "../../ledger/entry-header.js";
 import type { SealedTx } from "../../ledger/seal-batch.js";
 import { InlineSealer, type EntrySealer } from "./sealer.js";
+import { writeSignatureMaps, type NodeSigningIdentity } from "./signature-tx.js";
 import { ReplicatedEntryError, ReplicatedEntryErrorCode } from "./replicated-entry-error.js";
 
-/** What a node signs signature transactions with: its own key, and the service's. */
-export interface NodeSigningIdentity {
-  readonly nodeId: NodeId;
-  readonly privateKey: KeyObject;
-  /** PEM of the node certificate (endorsed by the service), recorded in signatures. */
-  readonly certPem: string;
-  /** The service key and CCF's cose_signatures settings, for the COSE signature of each root. */
-  readonly service: ServiceSigningIdentity;
-}
-
-/** CCF's "service signing identity": the service key the COSE signatures of roots are made with. */
-export interface ServiceSigningIdentity {
-  readonly privateKey: KeyObject;
-  /** publicKeyId of the service key: the COSE `kid`. */
-  readonly keyId: string;
-  readonly coseSignatures: CoseSignaturesConfig;
-}
-
-/** The service signing identity of a service key, with CCF's default issuer and subject. */
-export function serviceSigningIdentity(
-  privateKey: KeyObject,
-  coseSignatures: CoseSignaturesConfig = DEFAULT_COSE_SIGNATURES_CONFIG,
-): ServiceSigningIdentity {
-  return { privateKey, keyId: publicKeyId(privateKey), coseSignatures };
-}
+export {
+  serviceSigningIdentity,
+  type NodeSigningIdentity,
+  type ServiceSigningIdentity,
+} from "./signature-tx.js";
 
 export interface TxPipelineOptions {
   readonly view: View;
@@ -163,6 +136,12 @@ export interface TxPipelineDeps {
   readonly onWriteSet?: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
   /** Called once, at the first StorageError of the ledger: the node must stop (see above). */
   readonly onStorageFault?: ((fault: StorageError) => void) | undefined;
+  /**
+   * Called when pump() may have work: a transaction was executed, or a commit advanced while
+   * transactions wait for a signature. The node runs pump() once, later in the same event-loop
+   * turn (coalescing calls); the sealer's batch-done notice should call it too.
+   */
+  readonly onWork?: (() => void) | undefined;
 }
 
 /** The node records sealed transactions once this many are pending (one batch). */
@@ -182,6 +161,9 @@ export class TxPipeline {
   private readonly onWriteSet: ((seqno: Seqno, writeSet: WriteSet) => void) | undefined;
   private readonly realtimeMs: () => number;
   private readonly onStorageFault: ((fault: StorageError) => void) | undefined;
+  private readonly onWork: () => void;
+  /** The seqno of the last signature this node emitted (0: none yet). */
+  private lastSignatureSeqno = 0;
   /** Invariant: once set, never cleared; no write is accepted and no commit advances. */
   private fault: StorageError | null = null;
   private view: View;
@@ -210,6 +192,7 @@ export class TxPipeline {
     this.onWriteSet = deps.onWriteSet;
     this.realtimeMs = deps.realtimeMs ?? Date.now;
     this.onStorageFault = deps.onStorageFault;
+    this.onWork = deps.onWork ?? (() => undefined);
     this.view = deps.options.view;
     this.lastSignatureMs = deps.nowMs;
     assert(this.store.seqno === this.history.lastSeqno, "store and history start aligned");
@@ -309,6 +292,7 @@ export class TxPipeline {
       this.submit(txId, writeSet, claims);
       this.unsignedCount++;
       if (this.unsignedCount >= this.options.sigTxInterval) this.emitSignature();
+      else this.onWork();
     } catch (e) {
       if (!(e instanceof StorageError)) throw e;
       return e;
@@ -402,6 +386,24 @@ export class TxPipeline {
   }
 
   /**
+   * Replicated primary: records what the sealer finished and signs if the pipeline has drained:
+   * transactions are unsigned, none is still with the sealer (no blocking wait), and the last
+   * signature committed, or the interval passed. Returns whether it signed. Never blocks.
+   */
+  pump(nowMs: number): boolean {
+    if (this.fault !== null) return false;
+    this.record(this.sealer.poll());
+    if (this.consensus === undefined || !this.consensus.canWrite()) return false;
+    if (this.unsignedCount === 0 || this.sealer.pendingCount > 0) return false;
+    const awaiting = this.committed.seqno < this.lastSignatureSeqno;
+    if (awaiting && nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
+    this.emitSignature();
+    this.signedSinceTick = false;
+    this.lastSignatureMs = nowMs;
+    return true;
+  }
+
+  /**
    * Writes a signature transaction over every entry so far, makes the ledger durable, and
    * commits up to the signature. Returns the signature's TxId.
    */
@@ -414,7 +416,13 @@ export class TxPipeline {
     const seqno = (this.store.seqno + 1) as Seqno;
     const txId: TxId = { view: this.view, seqno };
     const tx = this.store.begin();
-    this.writeSignatureMaps(tx, txId);
+    writeSignatureMaps(tx, {
+      txId,
+      commitTxId: this.committed,
+      history: this.history,
+      identity: this.identity,
+      issuedAtSeconds: Math.floor(this.realtimeMs() / 1000),
+    });
     const outcome = this.store.commit(tx);
     assert(outcome.kind === "committed" && outcome.seqno === seqno, "a signature never conflicts");
     // Signatures are sealed here, on the node thread: they are rare and nothing may overtake them.
@@ -424,6 +432,7 @@ export class TxPipeline {
     const entry = this.history.appendWriteSet({ txId, writeSet: outcome.writeSet, flags });
     this.io(() => this.ledger.append(entry, { seqno, isSignature: true }));
     this.unsignedCount = 0;
+    this.lastSignatureSeqno = seqno;
     this.signedSinceTick = true;
     this.onSignature?.(txId);
     if (this.consensus !== undefined) {
@@ -437,36 +446,6 @@ export class TxPipeline {
     this.commit(txId);
     if (this.profile !== undefined) this.profile.totalsMs.signature += this.profile.now() - t0;
     return txId;
-  }
-
-  /**
-   * The maps of a signature transaction at `txId` (ledger/signature.ts): the node's signature
-   * over the root of every earlier entry, the service's COSE signature over the same root (one
-   * more ECDSA signature), and the tree as CCF serialises it, from the commit point on.
-   */
-  private writeSignatureMaps(tx: Tx, txId: TxId): void {
-    const root = this.history.rootForNextSignature();
-    const value = makeSignatureValue({
-      txId,
-      commitTxId: this.committed,
-      root,
-      signature: signDigest(this.identity.privateKey, root),
-      nodeId: this.identity.nodeId,
-      certPem: this.identity.certPem,
-      hashedNonce: sha256(this.history.secrets.commitEvidence(txId)),
-    });
-    const service = this.identity.service;
-    const header = rootSignatureHeader({
-      keyId: service.keyId,
-      txId,
-      issuedAtSeconds: Math.floor(this.realtimeMs() / 1000),
-      config: service.coseSignatures,
-    });
-    const cose = signSign1Detached(service.privateKey, header, root);
-    tx.rw(SERVICE_TABLES.signatures).set(SINGLETON_KEY_BYTES, encodeSignatureValue(value));
-    tx.rw(SERVICE_TABLES.coseSignatures).set(SINGLETON_KEY_BYTES, encodeCoseSignatureValue(cose));
-    const tree = this.history.serialisedTreeForSignature(this.committed.seqno);
-    tx.rw(SERVICE_TABLES.tree).set(SINGLETON_KEY_BYTES, tree);
   }
 
   /** Consensus committed up to `txId` (a signature this node holds durably). */
@@ -547,6 +526,7 @@ export class TxPipeline {
     // No commit after a fault: the sync that made txId durable may be the one that failed.
     this.io(() => this.ledger.commit(txId.seqno));
     this.committed = txId;
+    if (this.unsignedCount > 0) this.onWork();
     this.store.compact(txId.seqno);
     const window = this.options.receiptWindowTxs;
     if (window !== undefined && txId.seqno - window > this.history.firstRetained) {

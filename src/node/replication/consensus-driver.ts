@@ -6,7 +6,11 @@
  *   1. roll back  the local replica past the point Raft kept;
  *   2. append     entries from the primary;
  *   3. sync       the replica's ledger, when Ready.mustSync, and save the hard state;
- *   4. send       messages, only now (a follower's ack promises durability);
+ *   4. send       messages, only now (a follower's ack promises durability). A leader whose
+ *                 Ready carries no hard state sends before it syncs: its AppendEntries promise
+ *                 nothing of its own disk (Raft §10.2.1), and Raft counts its own entries
+ *                 toward a majority only at advance(), after the sync; so the followers write
+ *                 while the leader does;
  *   5. commit     the replica up to Ready.commitSeqno (ledger chunks .committed, receipts);
  *   6. advance,   then react to a new role (a new primary signs at once).
  *
@@ -211,14 +215,15 @@ export class ConsensusDriver {
     this.rollBack(ready);
     // 2. Append.
     if (ready.entries.length > 0) replica.appendReplicated(ready.entries);
-    // 3. Sync.
+    // 3 and 4. Sync, then send; a leader with no new hard state sends first (see below).
+    const sendFirst = raft.isLeader && ready.hardState === null && ready.rollbackTo === null;
+    if (sendFirst) this.send(ready.messages);
     if (ready.mustSync) {
       replica.syncLedger();
       this.stats.syncs++;
     }
     if (ready.hardState !== null) this.d.hardState.save(ready.hardState);
-    // 4. Send.
-    this.send(ready.messages);
+    if (!sendFirst) this.send(ready.messages);
     // 5. Commit.
     if (ready.commitSeqno !== null && ready.commitSeqno > 0) this.commit(ready.commitSeqno);
     // 6. Advance, then react to a new role.

@@ -203,3 +203,30 @@ test("a route source is consulted first under its prefix and can be removed", as
   assert.deepEqual(await run("GET", "/app/log"), { status: 200, body: "built-in" });
   assert.equal(await run("POST", "/app/js/7"), "unknown-path");
 });
+
+test("a literal route's removed verb is gone while its other verbs stay", () => {
+  const router = new Router();
+  router.add("GET", "/app/lit", named("lit-get"));
+  const removePost = router.add("POST", "/app/lit", named("lit-post"));
+  assert.equal(resolve(router, "POST", "/app/lit"), "lit-post");
+  removePost();
+  assert.equal(resolve(router, "POST", "/app/lit"), "unsupported-verb");
+  assert.equal(resolve(router, "GET", "/app/lit"), "lit-get");
+  assert.equal(router.remove("GET", "/app/lit"), true);
+  assert.equal(resolve(router, "GET", "/app/lit"), "unknown-path");
+  router.add("GET", "/app/lit", named("lit-get-2"));
+  assert.equal(resolve(router, "GET", "/app/lit"), "lit-get-2");
+});
+
+test("templates match paths by segment count, empty segments included", () => {
+  const router = new Router();
+  router.add("GET", "/a/{x}", named("one"));
+  router.add("GET", "/a/{x}/{y}", named("two"));
+  assert.equal(resolve(router, "GET", "/a/1"), "one");
+  assert.equal(resolve(router, "GET", "/a/1/2"), "two");
+  // An empty segment never binds a parameter, and counts as a segment.
+  assert.equal(resolve(router, "GET", "/a/"), "unknown-path");
+  assert.equal(resolve(router, "GET", "/a//2"), "unknown-path");
+  assert.equal(resolve(router, "GET", "/a/1/"), "unknown-path");
+  assert.equal(resolve(router, "GET", "/a/1/2/3"), "unknown-path");
+});

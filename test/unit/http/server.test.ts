@@ -12,7 +12,13 @@ import { certificateDer } from "../../../src/crypto/certs.js";
 import { ecPrivateKeyPem, generateIdentity } from "../../../src/crypto/identity.js";
 import { createRpcServer, type RpcServer } from "../../../src/http/server.js";
 import { HttpError, HttpErrorCode } from "../../../src/http/errors.js";
-import { isForward, Router, type RpcRequest } from "../../../src/http/router.js";
+import {
+  isForward,
+  Router,
+  type RpcOutcome,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../../src/http/router.js";
 import { makePki } from "../../helpers/pki.js";
 
 const MAX_BODY_BYTES = 1024;
@@ -65,6 +71,9 @@ function buildRouter(): Router {
     await Promise.resolve();
     throw new Error("secret internal detail");
   });
+  router.add("GET", "/app/crash-sync", () => {
+    throw new Error("secret internal detail");
+  });
   router.add("GET", "/app/bad-status", () => ({ status: 42, body: "nope" }));
   router.add("GET", "/app/not-json", () => ({ status: 200, body: { n: 1n } }));
   return router;
@@ -82,10 +91,15 @@ before(async () => {
     maxBodyBytes: MAX_BODY_BYTES,
     router: buildRouter(),
     log: (message, error) => logged.push({ message, error }),
-    onRequest: async (req, next) => {
-      const outcome = await next(req);
-      assert.ok(!isForward(outcome), "no handler here asks for the primary");
-      return { ...outcome, headers: { ...outcome.headers, "x-ms-ccf-transaction-id": "2.7" } };
+    // Synchronous when the handler is, as the node's request path: both kinds are served.
+    onRequest: (req, next) => {
+      if (req.path === "/app/middleware-throws") throw new Error("secret middleware detail");
+      const withTxId = (outcome: RpcOutcome): RpcResponse => {
+        assert.ok(!isForward(outcome), "no handler here asks for the primary");
+        return { ...outcome, headers: { ...outcome.headers, "x-ms-ccf-transaction-id": "2.7" } };
+      };
+      const outcome = next(req);
+      return outcome instanceof Promise ? outcome.then(withTxId) : withTxId(outcome as RpcOutcome);
     },
   });
 });
@@ -297,16 +311,19 @@ test("a handler's HttpError becomes its status, CCF body and extra headers", asy
 });
 
 test("an unexpected exception answers 500 without a stack and is logged", async () => {
-  logged.length = 0;
-  const reply = await send("GET", "/app/crash");
-  assert.equal(reply.status, 500);
-  assert.equal(
-    reply.body.toString("utf8"),
-    '{"error":{"code":"InternalError","message":"Internal error."}}',
-  );
-  assert.equal(logged.length, 1);
-  assert.match(logged[0]!.message, /GET \/app\/crash/);
-  assert.ok(logged[0]!.error instanceof Error);
+  // Thrown by an async handler, by a synchronous one, and by the middleware itself.
+  for (const path of ["/app/crash", "/app/crash-sync", "/app/middleware-throws"]) {
+    logged.length = 0;
+    const reply = await send("GET", path);
+    assert.equal(reply.status, 500, path);
+    assert.equal(
+      reply.body.toString("utf8"),
+      '{"error":{"code":"InternalError","message":"Internal error."}}',
+    );
+    assert.equal(logged.length, 1, path);
+    assert.ok(logged[0]!.message.includes(`GET ${path}`), logged[0]!.message);
+    assert.ok(logged[0]!.error instanceof Error);
+  }
 });
 
 test("a response node cannot write (bad status, unserialisable JSON) becomes a 500", async () => {

@@ -1,6 +1,9 @@
 /**
  * What nodes say to each other over their channels (one CBOR value per frame): consensus
- * messages, and requests a backup forwards to the primary with the answers.
+ * messages, and requests a backup forwards to the primary with the answers. The entries of an
+ * AppendEntries follow its CBOR value in the same frame, in a binary layout of their own
+ * (entries-block.ts): one header per entry, and payloads decoded as views of the frame, not one
+ * CBOR item per entry and no copy. Every other message is exactly one CBOR value.
  *
  * Our own format (ccf-compatibility.md §7.2: CCF's is internal and need not be wire compatible).
  * Every message carries the sender's published node-to-node address, so a node learns how to answer
@@ -9,10 +12,11 @@
  * decodeN2n validates shape and types and throws N2nDecodeError on anything else: the caller
  * drops the message and counts it. Nothing here trusts a field it has not checked.
  */
-import { decode, encode } from "cborg";
+import { decodeFirst, encode } from "cborg";
 import { CcfError } from "../../../base/errors.js";
-import type { NodeId, Seqno, View } from "../../../base/ids.js";
-import type { RaftEntry, RaftMessage } from "../../../consensus/types.js";
+import type { Seqno, View } from "../../../base/ids.js";
+import type { RaftMessage } from "../../../consensus/types.js";
+import { decodeEntriesBlock, encodeEntriesBlock } from "./entries-block.js";
 
 export interface ForwardedRequest {
   readonly method: string;
@@ -54,15 +58,12 @@ const RAFT_TYPES = [
   "propose_request_vote",
 ] as const;
 
-function entryToWire(e: RaftEntry): unknown[] {
-  return [e.seqno, e.view, e.isSignature, e.configuration ?? null, e.payload];
-}
-
 function raftToWire(m: RaftMessage): unknown {
   const type = RAFT_TYPES.indexOf(m.type);
   switch (m.type) {
     case "append_entries":
-      return [type, m.view, m.prevSeqno, m.prevView, m.leaderCommit, m.entries.map(entryToWire)];
+      // The entries follow the envelope, outside CBOR (encodeN2n).
+      return [type, m.view, m.prevSeqno, m.prevView, m.leaderCommit];
     case "append_entries_response":
       return [type, m.view, m.success, m.lastSeqno];
     case "request_vote":
@@ -76,8 +77,11 @@ function raftToWire(m: RaftMessage): unknown {
 
 export function encodeN2n(m: N2nMessage): Uint8Array {
   switch (m.kind) {
-    case "raft":
-      return encode([0, m.fromAddress, raftToWire(m.message)]);
+    case "raft": {
+      const envelope = encode([0, m.fromAddress, raftToWire(m.message)]);
+      const r = m.message;
+      return r.type === "append_entries" ? encodeEntriesBlock(r.entries, envelope) : envelope;
+    }
     case "forward_request": {
       const r = m.request;
       const wire = [r.method, r.path, r.query, r.headers, r.body, r.callerCertDer];
@@ -125,39 +129,29 @@ function headers(v: unknown): Record<string, string> {
   return Object.fromEntries(Object.entries(v).map(([k, value]) => [k, str(value, `header ${k}`)]));
 }
 
-function entryFromWire(v: unknown): RaftEntry {
-  const [seqno, view, isSignature, configuration, payload] = arr(v, 5, "entry");
-  let config: NodeId[] | undefined;
-  if (configuration !== null) {
-    if (!Array.isArray(configuration)) fail("configuration not an array");
-    config = configuration.map((id) => str(id, "node id") as NodeId);
-  }
+/** An AppendEntries: its fields in CBOR, then its entries as one block (entries-block.ts). */
+function appendEntriesFromWire(v: unknown[], block: Uint8Array): RaftMessage {
+  const [, view, prev, prevView, commit] = arr(v, 5, "append_entries");
+  const entries = decodeEntriesBlock(block);
+  if (entries.kind === "malformed") fail(`entries: ${entries.reason}`);
   return {
-    seqno: nat(seqno, "seqno") as Seqno,
+    type: "append_entries",
     view: nat(view, "view") as View,
-    isSignature: bool(isSignature, "isSignature"),
-    configuration: config,
-    payload: bytes(payload, "payload"),
+    prevSeqno: nat(prev, "prevSeqno") as Seqno,
+    prevView: nat(prevView, "prevView") as View,
+    leaderCommit: nat(commit, "leaderCommit") as Seqno,
+    entries: entries.entries,
   };
 }
 
-function raftFromWire(v: unknown): RaftMessage {
+/** A raft message from its CBOR part and the bytes after it (an AppendEntries' entries). */
+function raftFromWire(v: unknown, after: Uint8Array): RaftMessage {
   if (!Array.isArray(v) || v.length === 0) fail("raft message");
   const type = RAFT_TYPES[nat(v[0], "type")];
+  if (type === "append_entries") return appendEntriesFromWire(v, after);
+  if (after.byteLength !== 0) fail(`${after.byteLength} bytes after the message`);
   const view = nat(v[1], "view") as View;
   switch (type) {
-    case "append_entries": {
-      const [, , prev, prevView, commit, entries] = arr(v, 6, type);
-      if (!Array.isArray(entries)) fail("entries");
-      return {
-        type,
-        view,
-        prevSeqno: nat(prev, "prevSeqno") as Seqno,
-        prevView: nat(prevView, "prevView") as View,
-        leaderCommit: nat(commit, "leaderCommit") as Seqno,
-        entries: entries.map(entryFromWire),
-      };
-    }
     case "append_entries_response": {
       const [, , success, last] = arr(v, 4, type);
       return {
@@ -192,17 +186,20 @@ function raftFromWire(v: unknown): RaftMessage {
 /** Decodes one frame payload; throws N2nDecodeError on anything malformed. */
 export function decodeN2n(payload: Uint8Array): N2nMessage {
   let v: unknown;
+  let after: Uint8Array;
   try {
-    v = decode(payload);
+    [v, after] = decodeFirst(payload) as [unknown, Uint8Array];
   } catch (e) {
     return fail(`not CBOR (${e instanceof Error ? e.message : String(e)})`);
   }
   if (!Array.isArray(v) || v.length < 3) fail("envelope");
   const fromAddress = str(v[1], "fromAddress");
+  // Only an AppendEntries has bytes after its CBOR value: its entries.
+  if (v[0] !== 0 && after.byteLength !== 0) fail(`${after.byteLength} bytes after the message`);
   switch (v[0]) {
     case 0:
       arr(v, 3, "raft envelope");
-      return { kind: "raft", fromAddress, message: raftFromWire(v[2]) };
+      return { kind: "raft", fromAddress, message: raftFromWire(v[2], after) };
     case 1: {
       const [, , id, wire] = arr(v, 4, "forward request");
       const [method, path, query, hs, body, cert] = arr(wire, 6, "request");

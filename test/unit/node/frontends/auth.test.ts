@@ -265,3 +265,30 @@ test("user_cert and member_cert refuse certificates outside their validity perio
     assert.equal(authenticate(store.begin(), req, [policy], { nowMs: from + 1000 }).policy, policy);
   }
 });
+
+test("a connection's caller sees its registered certificate as the store holds it now", () => {
+  // The PEM read for a connection is reused only while the stored value is the same; a rewrite
+  // (here with a trailing comment line) or a removal is seen by the next request.
+  const local = new Store();
+  const id = memberIdFromCert(user.certPem);
+  const write = (pem: string | null) => {
+    const tx = local.begin();
+    if (pem === null) tx.rw(SERVICE_TABLES.userCerts).delete(utf8(id));
+    else tx.rw(SERVICE_TABLES.userCerts).set(utf8(id), utf8(pem));
+    assert.equal(local.commit(tx).kind, "committed");
+  };
+  const certPemOf = (caller: AuthenticatedCaller) => {
+    assert.ok(caller.policy === "user_cert", caller.policy);
+    return caller.certPem;
+  };
+  const req = { ...request(new Uint8Array(0), null), callerCertDer: der(user.certPem) };
+  write(user.certPem);
+  assert.equal(certPemOf(authenticate(local.begin(), req, ["user_cert"])), user.certPem);
+  assert.equal(certPemOf(authenticate(local.begin(), req, ["user_cert"])), user.certPem);
+  write(`${user.certPem}\n`);
+  assert.equal(certPemOf(authenticate(local.begin(), req, ["user_cert"])), `${user.certPem}\n`);
+  write(null);
+  refused(() => authenticate(local.begin(), req, ["user_cert"]));
+  write(user.certPem);
+  assert.equal(certPemOf(authenticate(local.begin(), req, ["user_cert"])), user.certPem);
+});

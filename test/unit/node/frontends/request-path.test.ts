@@ -123,7 +123,7 @@ function request(method: string, path: string, body = ""): RpcRequest {
   };
 }
 
-function send(rig: Rig, r: RpcRequest): Promise<RpcResponse> {
+async function send(rig: Rig, r: RpcRequest): Promise<RpcResponse> {
   const log = (message: string, error?: unknown) => assert.fail(`${message}: ${String(error)}`);
   return rig.path.middleware(r, (routed) => dispatchRequest(routed, rig.router, log));
 }

@@ -72,6 +72,8 @@ interface RigOptions {
   readonly secretKey?: Uint8Array;
   readonly chunkSizeBytes?: number;
   readonly maxUncommittedTxs?: number;
+  readonly sigMsInterval?: number;
+  readonly onWork?: () => void;
 }
 
 async function makeRig(options: RigOptions = {}): Promise<Rig> {
@@ -91,12 +93,13 @@ async function makeRig(options: RigOptions = {}): Promise<Rig> {
     options: {
       view: VIEW,
       sigTxInterval: 1000,
-      sigMsInterval: Number.MAX_SAFE_INTEGER,
+      sigMsInterval: options.sigMsInterval ?? Number.MAX_SAFE_INTEGER,
       conflictRetriesMax: 3,
       maxUncommittedTxs: options.maxUncommittedTxs,
     },
     nowMs: 0,
     consensus: sink,
+    onWork: options.onWork,
   });
   return {
     pipeline,
@@ -480,5 +483,77 @@ test("a new ledger secret seals later entries; rolling back its rekey drops it",
   } finally {
     await primary.cleanup();
     await follower.cleanup();
+  }
+});
+
+/** Seqnos of the signatures the sink received so far. */
+function signatureSeqnos(sink: RecordingSink): number[] {
+  return sink.received.filter((e) => e.isSignature).map((e) => e.seqno);
+}
+
+test("pump signs as soon as the pipeline drains, at most one signature awaiting commit", async () => {
+  let work = 0;
+  const rig = await makeRig({ sigMsInterval: 50, onWork: () => work++ });
+  try {
+    const p = rig.pipeline;
+    assert.equal(p.pump(0), false, "nothing to sign");
+    write(p, 1);
+    assert.ok(work >= 1, "an executed write asks for a pump");
+    assert.equal(p.pump(0), true, "a drained pipeline with no signature in flight signs at once");
+    assert.deepEqual(signatureSeqnos(rig.sink), [2]);
+    write(p, 2);
+    write(p, 3);
+    assert.equal(p.pump(10), false, "signature 2 awaits commit: the next one waits");
+    const before = work;
+    p.commitTo({ view: VIEW, seqno: 2 as Seqno });
+    assert.ok(work > before, "a commit with unsigned transactions asks for a pump");
+    assert.equal(p.pump(11), true, "signature 2 committed: sign what came since");
+    assert.deepEqual(signatureSeqnos(rig.sink), [2, 5]);
+    write(p, 4);
+    assert.equal(p.pump(12), false);
+    assert.equal(p.pump(61), true, "the interval signs even with a signature in flight");
+    assert.deepEqual(signatureSeqnos(rig.sink), [2, 5, 7]);
+    assert.equal(p.pump(200), false, "no unsigned transaction, no signature");
+  } finally {
+    await rig.cleanup();
+  }
+});
+
+test("pump neither waits for the sealer nor signs while it holds transactions", async () => {
+  const ids = await identitiesPromise;
+  const { dir, cleanup } = tempDir("consortia-pipeline-pump-");
+  const secrets = new LedgerSecrets(SECRET);
+  const store = new Store();
+  const history = new TxHistory(secrets);
+  const ledger = LedgerWriter.open(dir, { chunkSizeBytes: 1 << 20 });
+  const sink = new RecordingSink(true);
+  let sealed = 0;
+  const pipeline = new TxPipeline({
+    store,
+    history,
+    ledger,
+    sealer: makeSealer("worker", secrets, { onSealed: () => sealed++ }),
+    identity: ids.node,
+    options: { view: VIEW, sigTxInterval: 1000, sigMsInterval: 1e9, conflictRetriesMax: 3 },
+    nowMs: 0,
+    consensus: sink,
+  });
+  try {
+    write(pipeline, 1);
+    assert.equal(pipeline.pump(0), false, "the write is still with the sealer worker");
+    const deadline = Date.now() + 10_000;
+    while (sealed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(sealed, 1, "the worker announced its batch");
+    assert.equal(pipeline.pump(1), true, "once sealed, the pump records and signs");
+    assert.deepEqual(
+      sink.received.map((e) => [e.seqno, e.isSignature]),
+      [
+        [1, false],
+        [2, true],
+      ],
+    );
+  } finally {
+    await pipeline.close();
+    cleanup();
   }
 });

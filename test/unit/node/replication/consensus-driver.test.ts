@@ -282,7 +282,7 @@ test("a follower's Ready duties run in contract order: rollback, append, sync, s
   });
 });
 
-test("a leader sends nothing before the sync, encodes an AppendEntries once, then commits", () => {
+test("a leader sends its AppendEntries before its own sync, encodes it once, then commits", () => {
   const rig = makeRig({ id: A, members: [A, B, C], entries: GENESIS, startAsLeader: true });
   rig.io.directory.set(B, "b:dir");
   rig.io.directory.set(C, "c:dir");
@@ -301,16 +301,17 @@ test("a leader sends nothing before the sync, encodes an AppendEntries once, the
   assert.equal(rig.io.sent[0]!.bytes, rig.io.sent[1]!.bytes, "one encoding for peers in step");
   settled(rig);
 
-  // The pipeline wrote 3 and its signature 4: Raft takes them at once, sends after the sync.
+  // The pipeline wrote 3 and its signature 4: Raft takes them at once; the leader sends them
+  // before its own sync (its messages promise nothing of its disk), so followers write meanwhile.
   rig.replica.lastSeqno = 4 as Seqno;
   rig.outbox.replicate([entry(3, V2, false), entry(4, V2, true)]);
   assert.deepEqual(rig.calls, ["raft.replicate 3,4"]);
   rig.io.runDeferred();
   assert.deepEqual(rig.calls, [
     "raft.replicate 3,4",
-    "sync",
     "send b append_entries",
     "send c append_entries",
+    "sync",
     "advance",
   ]);
   assert.equal(rig.io.sent[0]!.bytes, rig.io.sent[1]!.bytes);
@@ -485,7 +486,7 @@ test("a write is never accepted once Raft no longer considers the node leader", 
   assert.throws(() => rig.outbox.replicate([entry(3, V3, false)]), AssertionError);
 });
 
-test("a failed ledger sync (StorageError) ends the Ready: no ack, no send, no commit, no advance", () => {
+test("a failed ledger sync (StorageError) ends the Ready: no ack, no commit, no advance", () => {
   const fault = storageError(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }), {
     path: "/ledger/ledger_3",
     operation: "fdatasync",
@@ -520,7 +521,8 @@ test("a failed ledger sync (StorageError) ends the Ready: no ack, no send, no co
     "append 3,4",
     "sync",
   ]);
-  // A leader: its new signature is never sent, so no commit index can count it.
+  // A leader: its entries left before its own sync (as if it crashed right after sending), but
+  // it never advances, so its own copy never counts and it commits nothing.
   const leader = makeRig({ id: A, members: [A, B, C], entries: GENESIS, startAsLeader: true });
   settled(leader);
   failSync(leader);
@@ -530,8 +532,12 @@ test("a failed ledger sync (StorageError) ends the Ready: no ack, no send, no co
     () => leader.io.runDeferred(),
     (e) => e === fault,
   );
-  assert.deepEqual(leader.calls, ["raft.replicate 3,4", "sync"]);
-  assert.equal(leader.io.sent.length, 0);
+  assert.deepEqual(leader.calls, [
+    "raft.replicate 3,4",
+    "send b append_entries",
+    "send c append_entries",
+    "sync",
+  ]);
   assert.equal(leader.raft.commitSeqno, 2);
 });
 

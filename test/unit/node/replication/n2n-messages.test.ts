@@ -231,11 +231,12 @@ test("malformed messages are rejected with N2nDecodeError", () => {
     [0, FROM, [3, 1, "yes", true]],
     [0, FROM, [1, 1, true]],
     [0, FROM, [0, 1, 0, 0, 0, "not entries"]],
-    [0, FROM, [0, 1, 0, 0, 0, [[1, 1, false, null]]]],
-    [0, FROM, [0, 1, 0, 0, 0, [[1, 1, false, "n1", new Uint8Array(0)]]]],
-    [0, FROM, [0, 1, 0, 0, 0, [[1, 1, false, [1], new Uint8Array(0)]]]],
-    [0, FROM, [0, 1, 0, 0, 0, [[1, 1, false, null, "payload"]]]],
-    [0, FROM, [0, 1, 0, 0, 0, [[1, 1, 0, null, new Uint8Array(0)]]]],
+    // Entries inside the CBOR value (earlier layouts) are refused: they follow it, as a block.
+    [0, FROM, [0, 1, 0, 0, 0, []]],
+    [0, FROM, [0, 1, 0, 0, 0, [[1, 1, false, null, new Uint8Array(0)]]]],
+    [0, FROM, [0, 1, 0, 0, 0, new Uint8Array([0, 0, 0, 0])]],
+    // An AppendEntries without its block.
+    [0, FROM, [0, 1, 0, 0, 0]],
     [1, FROM, 1, ["GET", "/", "", {}, new Uint8Array(0)]],
     [1, FROM, 1, ["GET", "/", "", [], new Uint8Array(0), null]],
     [1, FROM, 1, ["GET", "/", "", { a: 1 }, new Uint8Array(0), null]],
@@ -252,9 +253,14 @@ test("malformed messages are rejected with N2nDecodeError", () => {
   for (const bytes of [new Uint8Array(0), new Uint8Array([0xff]), new Uint8Array([0x83, 0x00])]) {
     assert.throws(() => decodeN2n(bytes), N2nDecodeError);
   }
-  // Trailing bytes after a valid message.
-  const valid = encodeN2n(SAMPLES[2]!);
-  assert.throws(() => decodeN2n(new Uint8Array([...valid, 0])), N2nDecodeError);
+  // Trailing bytes after a valid message, an AppendEntries' block included.
+  for (const sample of SAMPLES) {
+    const valid = encodeN2n(sample);
+    assert.throws(() => decodeN2n(new Uint8Array([...valid, 0])), N2nDecodeError);
+  }
+  // A block whose count the bytes cannot hold (n2n-entries-block.test.ts covers the rest).
+  const header = encode([0, FROM, [0, 1, 0, 0, 0]]);
+  assert.throws(() => decodeN2n(new Uint8Array([...header, 1, 0, 0, 0])), N2nDecodeError);
 });
 
 // Regression (found by this file): an unknown `kind` was formatted with String(v[0]); a CBOR map
