@@ -4,10 +4,10 @@
  * ledger files, and emit signature transactions at least every `sigTxInterval` transactions or
  * `sigMsInterval` ms, whichever comes first (ccf-compatibility.md §6.4).
  *
- * A replicated primary also signs as soon as the pipeline drains (pump): when every executed
- * transaction is sealed and recorded and no earlier signature is still waiting for commit.
- * Under load that is one signature per commit round (group commit); when idle, a lone write is
- * signed at once. Commit latency is then one or two replication rounds, not the interval.
+ * A replicated primary also signs as soon as its previous signature committed (pump), at the
+ * end of the event-loop turn that executed or committed something. Under load that is one
+ * signature per commit round (group commit); when idle, a lone write is signed at once. Commit
+ * latency is then one or two replication rounds, not the interval.
  *
  * Durability points (docs/architecture.md): ledger appends are buffered. Standalone (no
  * ConsensusSink), the pipeline syncs the ledger once per signature and only then treats the
@@ -386,15 +386,16 @@ export class TxPipeline {
   }
 
   /**
-   * Replicated primary: records what the sealer finished and signs if the pipeline has drained:
-   * transactions are unsigned, none is still with the sealer (no blocking wait), and the last
-   * signature committed, or the interval passed. Returns whether it signed. Never blocks.
+   * Replicated primary: records what the sealer finished, and signs when a signature is due:
+   * transactions are unsigned and the last signature committed (or the interval passed). The
+   * signature first waits for the sealer to finish what it holds (one batch at most, well under
+   * a millisecond), since its root covers every earlier entry. Returns whether it signed.
    */
   pump(nowMs: number): boolean {
     if (this.fault !== null) return false;
     this.record(this.sealer.poll());
     if (this.consensus === undefined || !this.consensus.canWrite()) return false;
-    if (this.unsignedCount === 0 || this.sealer.pendingCount > 0) return false;
+    if (this.unsignedCount === 0) return false;
     const awaiting = this.committed.seqno < this.lastSignatureSeqno;
     if (awaiting && nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
     this.emitSignature();

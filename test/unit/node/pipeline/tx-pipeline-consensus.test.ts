@@ -519,7 +519,7 @@ test("pump signs as soon as the pipeline drains, at most one signature awaiting 
   }
 });
 
-test("pump neither waits for the sealer nor signs while it holds transactions", async () => {
+test("pump drains the sealer worker to sign; its batch notices bring later entries to consensus", async () => {
   const ids = await identitiesPromise;
   const { dir, cleanup } = tempDir("consortia-pipeline-pump-");
   const secrets = new LedgerSecrets(SECRET);
@@ -540,16 +540,23 @@ test("pump neither waits for the sealer nor signs while it holds transactions", 
   });
   try {
     write(pipeline, 1);
-    assert.equal(pipeline.pump(0), false, "the write is still with the sealer worker");
+    assert.equal(pipeline.pump(0), true, "a due signature waits for the write being sealed");
+    write(pipeline, 3);
+    assert.equal(pipeline.pump(1), false, "signature 2 awaits commit");
     const deadline = Date.now() + 10_000;
-    while (sealed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(sealed, 1, "the worker announced its batch");
-    assert.equal(pipeline.pump(1), true, "once sealed, the pump records and signs");
+    while (sealed < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(sealed, 2, "the worker announced each batch");
+    assert.equal(
+      pipeline.pump(2),
+      false,
+      "still awaiting commit, but the sealed entry is recorded",
+    );
     assert.deepEqual(
       sink.received.map((e) => [e.seqno, e.isSignature]),
       [
         [1, false],
         [2, true],
+        [3, false],
       ],
     );
   } finally {
