@@ -75,7 +75,6 @@ export class NodeHost implements NodeContext {
   private state: NodeStartupState = "Initialized";
   private readonly servers: RpcServer[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
-  private pumpScheduled = false;
   private readonly stopHooks: (() => Promise<void>)[] = [];
   private lastLeader: NodeId | null = null;
   /** Invariant: once set, never cleared; the tick is stopped and peer messages are dropped. */
@@ -193,18 +192,14 @@ export class NodeHost implements NodeContext {
   }
 
   /**
-   * Runs the pipeline's pump once, at the end of this event-loop turn (after the requests and
-   * peer messages that arrived together): new entries reach consensus, and a signature is
-   * emitted as soon as the pipeline drained (tx-pipeline.ts). Not before serving, nor after stop.
+   * The pipeline has work for its pump (a transaction executed, the sealer finished a batch, a
+   * commit left transactions unsigned): the driver runs it at the end of this event-loop turn,
+   * after the requests and peer messages that arrived together (consensus-driver.ts process).
+   * Not before serving, nor after stop.
    */
   private schedulePump(): void {
-    if (this.pumpScheduled) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      if (this.tickTimer === null) return;
-      this.guarded(() => this.pipeline.pump(this.deps.clock.monotonicMs()));
-    });
+    if (this.tickTimer === null) return;
+    this.driver.requestTurn();
   }
 
   /** The first storage fault: stop taking writes and running consensus, at once. */

@@ -167,7 +167,10 @@ export class ConsensusDriver {
     });
   }
 
-  /** Steps every queued message, then carries out Readies until there are none. */
+  /**
+   * Steps every queued message, carries out Readies until there are none, then runs the
+   * replica's pump and the Readies it caused.
+   */
   process(): void {
     // Re-entered from a Ready duty: the outer loop continues.
     if (this.processing || this.stopped) return;
@@ -180,14 +183,34 @@ export class ConsensusDriver {
       this.inbox = [];
       for (const { from, message } of inbox) raft.step(from, message, now);
       this.syncWritable();
-      for (;;) {
-        this.handOver();
-        if (!raft.hasReady()) break;
-        this.handle(raft.ready());
+      this.runReadies();
+      // The replica's turn duty (a primary's next signature, once the last one committed): in
+      // this turn, so its entries leave now rather than one event-loop turn later.
+      if (this.d.replica.pump !== undefined) {
+        this.d.replica.pump(clock.monotonicMs());
+        this.runReadies();
       }
     } finally {
       this.processing = false;
     }
+  }
+
+  /** Carries out Readies until there are none. */
+  private runReadies(): void {
+    const raft = this.d.raft;
+    for (;;) {
+      this.handOver();
+      if (!raft.hasReady()) break;
+      this.handle(raft.ready());
+    }
+  }
+
+  /**
+   * Asks for a turn (process) later in this event-loop turn: the replica has work for its pump
+   * (a transaction executed, or the sealer finished a batch).
+   */
+  requestTurn(): void {
+    this.schedule();
   }
 
   /** Gives Raft the entries the replica wrote since the last call (a leader's own entries). */

@@ -30,6 +30,11 @@ export interface LocalReplica {
   emitSignature(): void;
   /** Timer: records what finished sealing and emits a signature when one is due. */
   tick(nowMs: number): void;
+  /**
+   * Once per driver turn, after its Readies: records what finished sealing and signs if a
+   * signature is due (TxPipeline.pump). Optional: a replica without one signs on tick only.
+   */
+  pump?(nowMs: number): unknown;
 }
 
 /** The node-to-node transport: one opaque frame at a time, to a peer by id. */

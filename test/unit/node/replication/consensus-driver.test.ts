@@ -81,6 +81,8 @@ class FakeReplica implements LocalReplica {
   lastSeqno: Seqno;
   /** What tick() does besides recording the call (e.g. a signature through the outbox). */
   onTick: () => void = () => undefined;
+  /** Set by a test to give the replica a pump (TxPipeline.pump), which process() then runs. */
+  pump?: (nowMs: number) => void;
 
   constructor(
     private readonly calls: string[],
@@ -559,4 +561,44 @@ test("after stop(), a message queued before it is never stepped: no append, sync
   rig.driver.process();
   assert.deepEqual(rig.calls, ["peer a a:1"]);
   assert.equal(rig.io.sent.length, 0);
+});
+
+test("a turn ends with the replica's pump; the signature it writes leaves in the same turn", () => {
+  const rig = settled(
+    makeRig({ id: A, members: [A, B, C], entries: GENESIS, startAsLeader: true }),
+  );
+  rig.replica.lastSeqno = 4 as Seqno;
+  rig.outbox.replicate([entry(3, V2, false), entry(4, V2, true)]);
+  rig.io.runDeferred();
+  rig.calls.length = 0;
+  // The pump signs only once 4 committed (as TxPipeline.pump does: one signature in flight).
+  let unsigned = true;
+  rig.replica.pump = () => {
+    rig.calls.push("pump");
+    if (!unsigned || rig.raft.commitSeqno < 4) return;
+    unsigned = false;
+    rig.replica.lastSeqno = 6 as Seqno;
+    rig.outbox.replicate([entry(5, V2, false), entry(6, V2, true)]);
+  };
+  const ack = {
+    type: "append_entries_response",
+    view: V2,
+    success: true,
+    lastSeqno: 4 as Seqno,
+  } as const;
+  rig.driver.receive(B, raftFrame("b:1", ack));
+  rig.io.runDeferred();
+  assert.deepEqual(rig.calls, [
+    "peer b b:1",
+    "raft.step b append_entries_response",
+    "commit 2.4",
+    "onCommit 4",
+    "advance",
+    "pump",
+    "raft.replicate 5,6",
+    "send b append_entries",
+    "send c append_entries",
+    "sync",
+    "advance",
+  ]);
 });
