@@ -69,9 +69,11 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
     dir,
     pids,
     stop: async () => {
+      // etcd members shut down gracefully on SIGTERM (a leader hands over first), which can
+      // outlast the grace period once their peers are gone: say whose PID it was.
       const notes = await stopPids(pids);
       rmSync(dir, { recursive: true, force: true });
-      return notes;
+      return notes.map((note) => `etcd member: ${note}`);
     },
   };
   try {
