@@ -206,9 +206,20 @@ export class WorkerSealer implements EntrySealer {
     return this.take();
   }
 
+  /**
+   * What is still queued (not yet sent to a worker) is sealed here, on the calling thread, while
+   * the workers finish their batches: the caller (a signature) waits for those only, not for a
+   * round trip of the last partial batch through a worker that may be waiting for a core.
+   */
   drain(): SealedTx[] {
-    this.dispatch();
+    const queued = this.queue;
+    this.queue = [];
+    const inline =
+      queued.length === 0
+        ? []
+        : decodeSealResults(sealBatch(encodeSealBatch(queued), this.options.secrets));
     while (this.inFlight.length > 0) this.receiveNext(true);
+    for (const sealed of inline) this.ready.push(sealed);
     return this.take();
   }
 

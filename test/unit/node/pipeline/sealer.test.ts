@@ -71,6 +71,7 @@ test("a failure inside a worker is rethrown on the node thread with the worker's
   });
   try {
     sealer.submit(job(0)); // seqno 0 does not exist: the worker's secret lookup asserts
+    sealer.poll(); // the worker is idle: the batch goes to it (drain would seal it here)
     const started = Date.now();
     assert.throws(() => sealer.drain(), /sealer worker failed: .*seqnos start at 1/s);
     assert.ok(Date.now() - started < 5000, "failure reported without waiting for a timeout");
@@ -104,7 +105,7 @@ test("a secret added at seqno 50 seals later entries with the new key, in worker
   }
 });
 
-test("poll() sends a partial batch only while a worker may be idle; drain() sends the rest", async () => {
+test("poll() sends a partial batch only while a worker may be idle; drain() seals the rest here", async () => {
   const sealer = new WorkerSealer({
     secrets: new LedgerSecrets(KEY_A),
     workers: 1,
@@ -121,10 +122,13 @@ test("poll() sends a partial batch only while a worker may be idle; drain() send
     for (let s = 2; s <= 4; s++) sealer.submit(job(s));
     const second = sealer.poll();
     if (first.length === 0) assert.equal(sealer.batchesDispatched, 1);
+    const sentBeforeDrain = sealer.batchesDispatched;
     const rest = sealer.drain();
     const seqnos = [...first, ...second, ...rest].map((t) => t.txId.seqno);
     assert.deepEqual(seqnos, [1, 2, 3, 4]);
-    assert.equal(sealer.batchesDispatched, 2);
+    // drain() waits for what is in flight and seals what is still queued on this thread.
+    assert.equal(sealer.batchesDispatched, sentBeforeDrain);
+    assert.equal(sealer.pendingCount, 0);
   } finally {
     await sealer.close();
   }
