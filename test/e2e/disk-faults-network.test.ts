@@ -25,10 +25,16 @@ import {
 } from "../helpers/disk-faults.js";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
 
-/** Two nodes join through `primary` at once; one proposal trusts both; waits until they serve. */
+/**
+ * Two nodes join through `primary` at once; one proposal trusts both; waits until they serve.
+ * A node process starts in a few seconds on a quiet machine but much slower while the suite's
+ * two lanes load both cores (one full-suite run missed the old 30 s bound), hence 60 s.
+ */
+const JOIN_WAIT_MS = 60_000;
+
 async function joinTwo(net: Network, primary: NetNode, serviceCertFile: string) {
   const joiners = [0, 1].map(() => net.spawnJoiner(primary, { serviceCertFile }));
-  const ids = await waitFor("two Pending nodes", 30_000, async () => {
+  const ids = await waitFor("two Pending nodes", JOIN_WAIT_MS, async () => {
     const reply = await net.get(primary, "/node/network/nodes?status=Pending");
     const nodes = (JSON.parse(reply.body) as { nodes: { node_id: string }[] }).nodes;
     return nodes.length === 2 ? nodes.map((n) => n.node_id) : undefined;
@@ -42,7 +48,7 @@ async function joinTwo(net: Network, primary: NetNode, serviceCertFile: string) 
   );
   for (const joiner of joiners) {
     if (primary.ca !== undefined) joiner.ca = primary.ca;
-    await waitFor(`node ${joiner.index} serving`, 30_000, async () =>
+    await waitFor(`node ${joiner.index} serving`, JOIN_WAIT_MS, async () =>
       (await net.read(joiner, 1).catch(() => null))?.status === 200 ? true : undefined,
     );
     const self = await net.get(joiner, "/node/network/nodes/self");
