@@ -242,6 +242,11 @@ function raftFrame(fromAddress: string, message: RaftMessage): Uint8Array {
   return encodeN2n({ kind: "raft", fromAddress, message });
 }
 
+/** A follower's acknowledgement of everything up to `seqno` in view 2. */
+function successAck(seqno: number): RaftMessage {
+  return { type: "append_entries_response", view: V2, success: true, lastSeqno: seqno as Seqno };
+}
+
 test("a follower's Ready duties run in contract order: rollback, append, sync, send, commit", () => {
   // b holds an unsigned entry 3 of view 2; the leader of view 3 replaces it with 3 and 4.
   const rig = settled(
@@ -327,12 +332,7 @@ test("a leader sends its AppendEntries before its own sync, encodes it once, the
 
   // b acknowledges 4: a majority holds the signature, which commits.
   rig.calls.length = 0;
-  const ack = {
-    type: "append_entries_response",
-    view: V2,
-    success: true,
-    lastSeqno: 4 as Seqno,
-  } as const;
+  const ack = successAck(4);
   rig.driver.receive(B, raftFrame("b:1", ack));
   rig.io.runDeferred();
   assert.deepEqual(rig.calls, [
@@ -580,12 +580,7 @@ test("a turn ends with the replica's pump; the signature it writes leaves in the
     rig.replica.lastSeqno = 6 as Seqno;
     rig.outbox.replicate([entry(5, V2, false), entry(6, V2, true)]);
   };
-  const ack = {
-    type: "append_entries_response",
-    view: V2,
-    success: true,
-    lastSeqno: 4 as Seqno,
-  } as const;
+  const ack = successAck(4);
   rig.driver.receive(B, raftFrame("b:1", ack));
   rig.io.runDeferred();
   assert.deepEqual(rig.calls, [
