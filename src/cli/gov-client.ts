@@ -95,6 +95,8 @@ export interface GovClientOptions {
   /** Extra attempts after ECONNREFUSED, spaced retryDelayMs apart. */
   readonly connectRetries?: number;
   readonly retryDelayMs?: number;
+  /** How long a write answered 503 PrimaryNotFound is retried (default 15 s; 0: never). */
+  readonly primaryWaitMs?: number;
 }
 
 /** A parsed answer and the transaction id the node gave the request. */
@@ -147,6 +149,7 @@ export class GovClient {
   private readonly timeoutMs: number;
   private readonly connectRetries: number;
   private readonly retryDelayMs: number;
+  private readonly primaryWaitMs: number;
   private readonly defaultSigner: MemberSigner | undefined;
   private readonly keys = new Map<string, { key: KeyObject; memberId: string }>();
   private readonly options: GovClientOptions;
@@ -157,6 +160,7 @@ export class GovClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.connectRetries = options.connectRetries ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 200;
+    this.primaryWaitMs = options.primaryWaitMs ?? 15_000;
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: 8,
@@ -190,8 +194,25 @@ export class GovClient {
     this.agent.destroy();
   }
 
-  /** One HTTPS exchange; ECONNREFUSED is retried (connectRetries times); no status check. */
+  /**
+   * One HTTPS exchange; no status check. ECONNREFUSED is retried (connectRetries times), and so
+   * is a write answered 503 PrimaryNotFound (the node knows no primary: nothing ran; an election
+   * is under way), for up to primaryWaitMs.
+   */
   async send(
+    method: string,
+    path: string,
+    body?: { bytes: Uint8Array; contentType: string },
+  ): Promise<HttpResult> {
+    const waitUntil = Date.now() + this.primaryWaitMs;
+    for (;;) {
+      const result = await this.sendRetryingRefusals(method, path, body);
+      if (!isNoPrimaryForWrite(method, result) || Date.now() >= waitUntil) return result;
+      await delay(PRIMARY_RETRY_MS);
+    }
+  }
+
+  private async sendRetryingRefusals(
     method: string,
     path: string,
     body?: { bytes: Uint8Array; contentType: string },
@@ -499,4 +520,22 @@ function networkError(method: string, path: string, err: Error): GovClientError 
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Spacing of the retries of a write answered 503 PrimaryNotFound. */
+const PRIMARY_RETRY_MS = 250;
+
+/**
+ * Whether `result` answers a write with 503 PrimaryNotFound: the node had no primary to run or
+ * forward it to, so nothing ran and the same request may be sent again once one is elected.
+ */
+export function isNoPrimaryForWrite(method: string, result: HttpResult): boolean {
+  if (method === "GET" || result.status !== 503) return false;
+  try {
+    const body = JSON.parse(result.body) as { error?: { code?: unknown } } | null;
+    return body?.error?.code === "PrimaryNotFound";
+  } catch (err: unknown) {
+    if (!(err instanceof SyntaxError)) throw err;
+    return false;
+  }
 }

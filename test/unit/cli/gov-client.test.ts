@@ -13,6 +13,7 @@ import {
   GovClientError,
   GovClientErrorCode,
   errorFromResponse,
+  isNoPrimaryForWrite,
 } from "../../../src/cli/gov-client.js";
 
 test("a CCF error body yields the HTTP status, the CCF code and the CCF message", () => {
@@ -85,4 +86,38 @@ test("a refused connection is retried a bounded number of times, then reported",
   } finally {
     client.close();
   }
+});
+
+test("a write answered 503 PrimaryNotFound is sent again until a primary answers, for a bounded time", async () => {
+  const noPrimary = {
+    status: 503,
+    headers: {},
+    body: JSON.stringify({ error: { code: "PrimaryNotFound", message: "No primary." } }),
+  };
+  const ok = { status: 200, headers: {}, body: JSON.stringify({ proposal_id: "p" }) };
+  assert.equal(isNoPrimaryForWrite("POST", noPrimary), true);
+  assert.equal(isNoPrimaryForWrite("GET", noPrimary), false, "reads report it at once");
+  assert.equal(isNoPrimaryForWrite("POST", { ...noPrimary, body: "no" }), false);
+  const other = JSON.stringify({ error: { code: "ServiceNotOpen", message: "" } });
+  assert.equal(isNoPrimaryForWrite("POST", { ...noPrimary, body: other }), false);
+
+  const scripted = (answers: { status: number; headers: object; body: string }[]) => {
+    const client = new GovClient({ url: "https://127.0.0.1:1", caPem: "", primaryWaitMs: 2_000 });
+    let calls = 0;
+    (client as unknown as { sendOnce: () => Promise<unknown> }).sendOnce = async () =>
+      answers[Math.min(calls++, answers.length - 1)];
+    return { client, calls: () => calls };
+  };
+  const recovering = scripted([noPrimary, noPrimary, ok]);
+  const answer = await recovering.client.send("POST", "/gov/members/proposals:create");
+  assert.equal(answer.status, 200);
+  assert.equal(recovering.calls(), 3);
+  const read = scripted([noPrimary, ok]);
+  assert.equal((await read.client.send("GET", "/node/network/nodes/primary")).status, 503);
+  assert.equal(read.calls(), 1);
+  const never = scripted([noPrimary]);
+  const started = Date.now();
+  assert.equal((await never.client.send("POST", "/gov/x")).status, 503);
+  assert.ok(Date.now() - started >= 2_000, "retried for primaryWaitMs");
+  assert.ok(Date.now() - started < 5_000, "and then gave up");
 });
