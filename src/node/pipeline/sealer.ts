@@ -46,10 +46,6 @@ export interface EntrySealer {
   retractSecrets(seqno: Seqno): void;
   /** Transactions submitted and not yet returned. */
   readonly pendingCount: number;
-  /** Whether a worker is sealing a batch of ours right now (never, inline). */
-  readonly busy: boolean;
-  /** Sealed transactions available now, in seqno order, without dispatching anything. */
-  collect(): SealedTx[];
   close(): Promise<void>;
 }
 
@@ -65,14 +61,6 @@ export class InlineSealer implements EntrySealer {
 
   submit(job: SealJob): void {
     this.queue.push(job);
-  }
-
-  get busy(): boolean {
-    return false;
-  }
-
-  collect(): SealedTx[] {
-    return [];
   }
 
   poll(): SealedTx[] {
@@ -214,15 +202,6 @@ export class WorkerSealer implements EntrySealer {
     // A partial batch goes out only to a worker that may be idle: while every worker is busy,
     // transactions keep filling the queue up to batchTxMax (fewer, larger batches under load).
     if (this.inFlight.length < this.workers.length) this.dispatch();
-    while (this.receiveNext(false));
-    return this.take();
-  }
-
-  get busy(): boolean {
-    return this.inFlight.length > 0;
-  }
-
-  collect(): SealedTx[] {
     while (this.receiveNext(false));
     return this.take();
   }

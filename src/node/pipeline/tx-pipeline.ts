@@ -147,8 +147,6 @@ export interface TxPipelineDeps {
 /** The node records sealed transactions once this many are pending (one batch). */
 const SEAL_POLL_TXS = 64;
 const NOTHING: readonly SealedTx[] = [];
-/** How long pump waits for a busy sealer worker before a due signature blocks on it. */
-const SIGN_WAIT_MAX_MS = 5;
 
 export class TxPipeline {
   private readonly store: Store;
@@ -166,8 +164,6 @@ export class TxPipeline {
   private readonly onWork: () => void;
   /** The seqno of the last signature this node emitted (0: none yet). */
   private lastSignatureSeqno = 0;
-  /** When pump first found a signature due and waited for the sealer (null: not waiting). */
-  private signatureDueSinceMs: number | null = null;
   /** Invariant: once set, never cleared; no write is accepted and no commit advances. */
   private fault: StorageError | null = null;
   private view: View;
@@ -392,34 +388,20 @@ export class TxPipeline {
   /**
    * Replicated primary: records what the sealer finished, and signs when a signature is due:
    * transactions are unsigned and the last signature committed (or the interval passed). The
-   * signature's root covers every earlier entry, so while a sealer worker still holds a batch it
-   * waits for the worker's batch-done notice (the node runs pump again then) instead of blocking
-   * the event loop; what is only queued is sealed here. After SIGN_WAIT_MAX_MS of waiting it
-   * blocks. Returns whether it signed.
+   * signature first waits for the sealer to finish what it holds (one batch at most, well under
+   * a millisecond), since its root covers every earlier entry. Returns whether it signed.
    */
   pump(nowMs: number): boolean {
     if (this.fault !== null) return false;
-    if (!this.signatureDue(nowMs)) {
-      this.signatureDueSinceMs = null;
-      this.record(this.sealer.poll());
-      return false;
-    }
-    this.record(this.sealer.collect());
-    this.signatureDueSinceMs ??= nowMs;
-    if (this.sealer.busy && nowMs - this.signatureDueSinceMs < SIGN_WAIT_MAX_MS) return false;
-    this.signatureDueSinceMs = null;
+    this.record(this.sealer.poll());
+    if (this.consensus === undefined || !this.consensus.canWrite()) return false;
+    if (this.unsignedCount === 0) return false;
+    const awaiting = this.committed.seqno < this.lastSignatureSeqno;
+    if (awaiting && nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
     this.emitSignature();
     this.signedSinceTick = false;
     this.lastSignatureMs = nowMs;
     return true;
-  }
-
-  /** A replicated primary with unsigned transactions whose last signature committed (or late). */
-  private signatureDue(nowMs: number): boolean {
-    if (this.consensus === undefined || !this.consensus.canWrite()) return false;
-    if (this.unsignedCount === 0) return false;
-    const awaiting = this.committed.seqno < this.lastSignatureSeqno;
-    return !awaiting || nowMs - this.lastSignatureMs >= this.options.sigMsInterval;
   }
 
   /**
