@@ -25,7 +25,7 @@
 import { createECDH, type ECDH, type KeyObject } from "node:crypto";
 import { p256, p384 } from "@noble/curves/nist.js";
 import type { ECDSA, WeierstrassPoint } from "@noble/curves/abstract/weierstrass.js";
-import { fromBase64, fromHex, toHex } from "../base/bytes.js";
+import { fromBase64, fromHex } from "../base/bytes.js";
 import { assert, AssertionError } from "../base/assert.js";
 import { CcfError, isForeignError } from "../base/errors.js";
 import {
@@ -255,10 +255,7 @@ function encodeDer(r: bigint, s: bigint): Uint8Array {
 /** SEC 1 bits2int followed by reduction mod n. */
 function digestToScalar(curve: ECDSA, digest: Uint8Array): bigint {
   const Fn = curve.Point.Fn;
-  let value = digest.byteLength === 0 ? 0n : BigInt("0x" + toHex(digest));
-  const excessBits = digest.byteLength * 8 - Fn.BITS;
-  if (excessBits > 0) value >>= BigInt(excessBits);
-  return Fn.create(value);
+  return Fn.create(bits2int({ bits: Fn.BITS }, digest));
 }
 
 /**

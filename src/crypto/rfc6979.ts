@@ -25,7 +25,7 @@ export interface Rfc6979Params {
 }
 
 /** SEC 1 / RFC 6979 bits2int: the leftmost `bits` bits of `bytes` as an integer (not reduced). */
-export function bits2int(params: Rfc6979Params, bytes: Uint8Array): bigint {
+export function bits2int(params: Pick<Rfc6979Params, "bits">, bytes: Uint8Array): bigint {
   const value = bytesToBigInt(bytes);
   const excessBits = bytes.byteLength * 8 - params.bits;
   return excessBits > 0 ? value >> BigInt(excessBits) : value;

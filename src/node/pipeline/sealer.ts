@@ -49,6 +49,11 @@ export interface EntrySealer {
   close(): Promise<void>;
 }
 
+/** Seals `jobs` as one batch on the calling thread (the same bytes a worker produces). */
+function sealHere(jobs: readonly SealJob[], secrets: LedgerSecrets): SealedTx[] {
+  return decodeSealResults(sealBatch(encodeSealBatch(jobs), secrets));
+}
+
 /** Seals on the calling thread, one batch per poll(). */
 export class InlineSealer implements EntrySealer {
   private queue: SealJob[] = [];
@@ -65,9 +70,9 @@ export class InlineSealer implements EntrySealer {
 
   poll(): SealedTx[] {
     if (this.queue.length === 0) return [];
-    const batch = encodeSealBatch(this.queue);
+    const queued = this.queue;
     this.queue = [];
-    return decodeSealResults(sealBatch(batch, this.secrets));
+    return sealHere(queued, this.secrets);
   }
 
   drain(): SealedTx[] {
@@ -214,10 +219,7 @@ export class WorkerSealer implements EntrySealer {
   drain(): SealedTx[] {
     const queued = this.queue;
     this.queue = [];
-    const inline =
-      queued.length === 0
-        ? []
-        : decodeSealResults(sealBatch(encodeSealBatch(queued), this.options.secrets));
+    const inline = queued.length === 0 ? [] : sealHere(queued, this.options.secrets);
     while (this.inFlight.length > 0) this.receiveNext(true);
     for (const sealed of inline) this.ready.push(sealed);
     return this.take();

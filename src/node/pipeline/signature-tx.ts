@@ -8,7 +8,6 @@ import type { KeyObject } from "node:crypto";
 import type { NodeId, TxId } from "../../base/ids.js";
 import { signDigest } from "../../crypto/ecdsa.js";
 import { signSign1Detached } from "../../crypto/cose.js";
-import { sha256 } from "../../crypto/hash.js";
 import { publicKeyId } from "../../crypto/identity.js";
 import type { Tx } from "../../kv/tx.js";
 import { SERVICE_TABLES, SINGLETON_KEY_BYTES } from "../../kv/service-tables.js";
@@ -68,7 +67,7 @@ export function writeSignatureMaps(tx: Tx, input: SignatureTxInput): void {
     signature: signDigest(identity.privateKey, root),
     nodeId: identity.nodeId,
     certPem: identity.certPem,
-    hashedNonce: sha256(history.secrets.commitEvidence(txId)),
+    hashedNonce: history.secrets.commitEvidenceDigest(txId),
   });
   const service = identity.service;
   const header = rootSignatureHeader({

@@ -379,6 +379,11 @@ export class TxPipeline {
     }
     if (this.unsignedCount === 0) return false;
     if (nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
+    return this.signAt(nowMs);
+  }
+
+  /** Emits a signature from the node loop at `nowMs`, which restarts the interval. */
+  private signAt(nowMs: number): true {
     this.emitSignature();
     this.signedSinceTick = false;
     this.lastSignatureMs = nowMs;
@@ -398,10 +403,7 @@ export class TxPipeline {
     if (this.unsignedCount === 0) return false;
     const awaiting = this.committed.seqno < this.lastSignatureSeqno;
     if (awaiting && nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
-    this.emitSignature();
-    this.signedSinceTick = false;
-    this.lastSignatureMs = nowMs;
-    return true;
+    return this.signAt(nowMs);
   }
 
   /**
