@@ -21,7 +21,7 @@
  *   count cannot make the decoder allocate.
  */
 import { assert } from "../../../base/assert.js";
-import { fromUtf8, utf8 } from "../../../base/bytes.js";
+import { fromUtf8, getU64LE, putU64LE, utf8 } from "../../../base/bytes.js";
 import type { NodeId, Seqno, View } from "../../../base/ids.js";
 import type { RaftEntry } from "../../../consensus/types.js";
 
@@ -32,9 +32,6 @@ const FLAG_SIGNATURE = 1;
 const FLAG_CONFIGURATION = 2;
 const KNOWN_FLAGS = FLAG_SIGNATURE | FLAG_CONFIGURATION;
 const U16_MAX = 0xffff;
-/** The high u32 of Number.MAX_SAFE_INTEGER (2^53 - 1). */
-const SAFE_HIGH_MAX = 0x1f_ffff;
-const TWO_32 = 0x1_0000_0000;
 
 function encodedConfiguration(ids: readonly NodeId[] | undefined): Uint8Array[] | null {
   if (ids === undefined) return null;
@@ -47,11 +44,10 @@ function encodedConfiguration(ids: readonly NodeId[] | undefined): Uint8Array[] 
   });
 }
 
-function putU64(view: DataView, at: number, value: number): void {
+function putU64(block: Uint8Array, at: number, value: number): void {
   // Hot path: the message is built only on failure.
   if (!Number.isSafeInteger(value) || value < 0) assert(false, `${value} is not a safe u64`);
-  view.setUint32(at, value % TWO_32, true);
-  view.setUint32(at + 4, Math.floor(value / TWO_32), true);
+  putU64LE(block, at, value);
 }
 
 /**
@@ -82,8 +78,8 @@ export function encodeEntriesBlock(
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     const config = configs[i]!;
-    putU64(view, at, e.seqno);
-    putU64(view, at + 8, e.view);
+    putU64(block, at, e.seqno);
+    putU64(block, at + 8, e.view);
     const flags = (e.isSignature ? FLAG_SIGNATURE : 0) | (config !== null ? FLAG_CONFIGURATION : 0);
     view.setUint8(at + 16, flags);
     view.setUint32(at + 17, e.payload.byteLength, true);
@@ -138,12 +134,11 @@ class BlockReader {
     return v;
   }
 
-  /** A u64, or -1 when it is beyond Number.MAX_SAFE_INTEGER. */
+  /** A u64, or NaN when it is beyond Number.MAX_SAFE_INTEGER. */
   u64(): number {
-    const low = this.#view.getUint32(this.at, true);
-    const high = this.#view.getUint32(this.at + 4, true);
+    const v = getU64LE(this.block, this.at);
     this.at += 8;
-    return high > SAFE_HIGH_MAX ? -1 : high * TWO_32 + low;
+    return v;
   }
 
   /** A view of the next `length` bytes (the caller checked `has(length)`). */
@@ -183,7 +178,7 @@ function readEntry(r: BlockReader): RaftEntry | string {
   const view = r.u64();
   const flags = r.u8();
   const payloadLength = r.u32();
-  if (seqno < 0 || view < 0) return "seqno or view beyond a safe integer";
+  if (Number.isNaN(seqno) || Number.isNaN(view)) return "seqno or view beyond a safe integer";
   if ((flags & ~KNOWN_FLAGS) !== 0) return `unknown entry flags ${flags}`;
   let configuration: NodeId[] | undefined;
   if ((flags & FLAG_CONFIGURATION) !== 0) {
