@@ -41,84 +41,12 @@ import {
   type N2nMessage,
 } from "../../src/node/replication/n2n/messages.js";
 
+import { n2nMessageArb, raftMessageArb } from "../helpers/n2n-arbitraries.js";
+
 const PAYLOAD_MAX = 512;
 
-const natArb = fc.nat({ max: 2 ** 40 });
-const bytesArb = fc.uint8Array({ maxLength: 40 });
-const raftArb = fc.oneof(
-  fc.record({
-    type: fc.constant("append_entries" as const),
-    view: natArb,
-    prevSeqno: natArb,
-    prevView: natArb,
-    leaderCommit: natArb,
-    entries: fc.array(
-      fc.record({
-        seqno: natArb,
-        view: natArb,
-        isSignature: fc.boolean(),
-        configuration: fc.option(fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }), {
-          nil: undefined,
-        }),
-        payload: bytesArb,
-      }),
-      { maxLength: 3 },
-    ),
-  }),
-  fc.record({
-    type: fc.constant("append_entries_response" as const),
-    view: natArb,
-    success: fc.boolean(),
-    lastSeqno: natArb,
-  }),
-  fc.record({
-    type: fc.constant("request_vote" as const),
-    view: natArb,
-    preVote: fc.boolean(),
-    lastCommittableSeqno: natArb,
-    lastCommittableView: natArb,
-  }),
-  fc.record({ type: fc.constant("propose_request_vote" as const), view: natArb }),
-);
-const headersArb = fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), {
-  maxKeys: 3,
-});
 // fc.record builds null-prototype objects: structuredClone makes plain ones, as decoding does.
-const messageArb: fc.Arbitrary<N2nMessage> = fc
-  .oneof(
-    raftArb.map((message) => ({ kind: "raft", fromAddress: "127.0.0.1:1", message }) as N2nMessage),
-    fc
-      .record({
-        id: natArb,
-        method: fc.string({ maxLength: 6 }),
-        path: fc.string({ maxLength: 12 }),
-        headers: headersArb,
-        body: bytesArb,
-        cert: fc.option(bytesArb, { nil: null }),
-      })
-      .map((r): N2nMessage => ({
-        kind: "forward_request",
-        fromAddress: "h:2",
-        id: r.id,
-        request: {
-          method: r.method,
-          path: r.path,
-          query: "",
-          headers: r.headers,
-          body: r.body,
-          callerCertDer: r.cert,
-        },
-      })),
-    fc
-      .record({ id: natArb, status: fc.nat({ max: 999 }), headers: headersArb, body: bytesArb })
-      .map((r): N2nMessage => ({
-        kind: "forward_response",
-        fromAddress: "h:3",
-        id: r.id,
-        response: { status: r.status, headers: r.headers, body: r.body },
-      })),
-  )
-  .map((m) => structuredClone(m));
+const messageArb: fc.Arbitrary<N2nMessage> = n2nMessageArb.map((m) => structuredClone(m));
 
 /** A frame payload: an encoded message, or random bytes (both at most PAYLOAD_MAX). */
 const payloadArb = fc.oneof(
@@ -246,7 +174,7 @@ test("property: mutated messages decode to a well-typed message or an N2nDecodeE
 // The entries of an AppendEntries are one binary block (entries-block.ts) after the CBOR
 // envelope. Mutations of the whole message mostly hit CBOR framing; these land in the block
 // itself (headers, flags, lengths, node ids, payloads), with the envelope kept valid.
-const appendEntriesArb = raftArb
+const appendEntriesArb = raftMessageArb
   .filter((m) => m.type === "append_entries" && m.entries.length > 0)
   .map((message) => structuredClone({ kind: "raft", fromAddress: "127.0.0.1:1", message }));
 
