@@ -18,21 +18,34 @@ import { TxPipeline } from "../../src/node/pipeline/tx-pipeline.js";
 import { SystemTransactions } from "../../src/node/pipeline/system-tx.js";
 import { tempDir } from "./pki.js";
 
-/** Writes transactions through a pipeline; snapshots at 10 and 20 are committed. */
-export async function buildSnapshots(
-  snapshotDir: string,
-  identities: StartIdentities,
-  secrets: LedgerSecrets,
-): Promise<void> {
-  const ledgerDir = tempDir("consortia-snapfault-ledger-");
+export interface StandaloneSnapshotterOptions {
+  readonly snapshotDir: string;
+  readonly identities: StartIdentities;
+  readonly secrets: LedgerSecrets;
+  readonly txInterval: number;
+  readonly isPrimary?: () => boolean;
+  /** The status of a transaction; default: Committed up to the pipeline's commit. */
+  readonly status?: (view: number, seqno: number) => SnapshotStatus;
+  readonly log?: (line: string) => void;
+  readonly offThread?: boolean;
+}
+
+type SnapshotStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
+
+/**
+ * A real Snapshotter on a standalone pipeline (inline sealer, a ledger in a temporary
+ * directory, a signature every 4 transactions, which commits it; view 2 throughout).
+ */
+export function standaloneSnapshotter(o: StandaloneSnapshotterOptions) {
+  const ledgerDir = tempDir("consortia-snap-ledger-");
   const store = new Store();
-  const history = new TxHistory(secrets);
-  const pipeline = new TxPipeline({
+  const history = new TxHistory(o.secrets);
+  const pipeline: TxPipeline = new TxPipeline({
     store,
     history,
     ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
-    sealer: new InlineSealer(secrets),
-    identity: identities.node,
+    sealer: new InlineSealer(o.secrets),
+    identity: o.identities.node,
     options: {
       view: 2 as View,
       sigTxInterval: 4,
@@ -42,18 +55,36 @@ export async function buildSnapshots(
     nowMs: 0,
     onSignature: (txId) => snapshotter.onSignature(txId),
   });
-  const snapshotter = new Snapshotter({
-    directory: snapshotDir,
-    txInterval: 10,
+  const committedStatus = (_view: number, seqno: number): SnapshotStatus =>
+    seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending";
+  const snapshotter: Snapshotter = new Snapshotter({
+    directory: o.snapshotDir,
+    txInterval: o.txInterval,
     pipeline,
     system: new SystemTransactions(pipeline),
     store,
     history,
     // A standalone pipeline stays in view 2, whose first seqno (with view 1's) is 1.
     viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
-    isPrimary: () => true,
-    status: (_view, seqno) => (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
-    log: () => {},
+    isPrimary: o.isPrimary ?? (() => true),
+    status: o.status ?? committedStatus,
+    log: o.log ?? (() => {}),
+    ...(o.offThread === undefined ? {} : { offThread: o.offThread }),
+  });
+  return { store, history, pipeline, snapshotter, ledgerDir };
+}
+
+/** Writes transactions through a pipeline; snapshots at 10 and 20 are committed. */
+export async function buildSnapshots(
+  snapshotDir: string,
+  identities: StartIdentities,
+  secrets: LedgerSecrets,
+): Promise<void> {
+  const { pipeline, snapshotter, ledgerDir } = standaloneSnapshotter({
+    snapshotDir,
+    identities,
+    secrets,
+    txInterval: 10,
   });
   try {
     for (let i = 0; i < 20; i++) {

@@ -10,18 +10,10 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { utf8 } from "../../../../src/base/bytes.js";
-import type { Seqno, View } from "../../../../src/base/ids.js";
-import { Store } from "../../../../src/kv/store.js";
-import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { parseSnapshotFileName } from "../../../../src/ledger/snapshot.js";
-import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
-import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
-import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
-import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
-import { tempDir } from "../../../helpers/pki.js";
+import { standaloneSnapshotter } from "../../../helpers/snapshot-fixture.js";
 
 const VALUE_BYTES = 8 * 1024;
 
@@ -34,32 +26,13 @@ test("a snapshot that fills its disk is abandoned, leaves no file, and the node 
     t.skip(`cannot mount a tmpfs here (${String(e)}): this test needs root`);
     return;
   }
-  const ledgerDir = tempDir("consortia-snap-ledger-");
   const identities = await createStartIdentities({ now: new Date() });
-  const secrets = new LedgerSecrets(new Uint8Array(32).fill(5));
-  const store = new Store();
-  const history = new TxHistory(secrets);
   const logs: string[] = [];
-  const pipeline: TxPipeline = new TxPipeline({
-    store,
-    history,
-    ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
-    sealer: new InlineSealer(secrets),
-    identity: identities.node,
-    options: { view: 2 as View, sigTxInterval: 4, sigMsInterval: 1e12, conflictRetriesMax: 3 },
-    nowMs: 0,
-    onSignature: (txId) => snapshotter.onSignature(txId),
-  });
-  const snapshotter = new Snapshotter({
-    directory: snapDir,
+  const { pipeline, snapshotter, ledgerDir } = standaloneSnapshotter({
+    snapshotDir: snapDir,
+    identities,
+    secrets: new LedgerSecrets(new Uint8Array(32).fill(5)),
     txInterval: 4,
-    pipeline,
-    system: new SystemTransactions(pipeline),
-    store,
-    history,
-    viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
-    isPrimary: () => true,
-    status: (_view, seqno) => (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
     log: (line) => logs.push(line),
   });
   const write = (i: number) => {

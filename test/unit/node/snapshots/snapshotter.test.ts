@@ -12,19 +12,13 @@ import { sha256 } from "../../../../src/crypto/hash.js";
 import { decodeEntry } from "../../../../src/ledger/entry-format.js";
 import { readLedger } from "../../../../src/ledger/io/ledger-reader.js";
 import { txLeaf } from "../../../../src/ledger/tx-leaf.js";
-import type { Seqno, View } from "../../../../src/base/ids.js";
 import { Store } from "../../../../src/kv/store.js";
-import { TxHistory } from "../../../../src/ledger/history.js";
-import { LedgerWriter } from "../../../../src/ledger/io/ledger-writer.js";
 import { LedgerSecrets } from "../../../../src/ledger/ledger-secrets.js";
 import { decodeSnapshot, parseSnapshotFileName } from "../../../../src/ledger/snapshot.js";
 import { createStartIdentities } from "../../../../src/node/startup/start-identities.js";
-import { InlineSealer } from "../../../../src/node/pipeline/sealer.js";
-import { Snapshotter } from "../../../../src/node/snapshots/snapshotter.js";
-import { TxPipeline } from "../../../../src/node/pipeline/tx-pipeline.js";
-import { SystemTransactions } from "../../../../src/node/pipeline/system-tx.js";
 import { tempDir } from "../../../helpers/pki.js";
 import { SERVICE_TABLES } from "../../../../src/kv/service-tables.js";
+import { standaloneSnapshotter } from "../../../helpers/snapshot-fixture.js";
 
 const identities = await createStartIdentities({ now: new Date() });
 
@@ -41,39 +35,15 @@ function leafInLedger(dir: string, seqno: number): Uint8Array {
 }
 
 async function rig(primary: boolean, txInterval: number, status?: () => Status, offThread = false) {
-  const ledgerDir = tempDir("consortia-snap-ledger-");
   const snapDir = tempDir("consortia-snap-");
   const secrets = new LedgerSecrets(new Uint8Array(32).fill(3));
-  const store = new Store();
-  const history = new TxHistory(secrets);
-  const pipeline = new TxPipeline({
-    store,
-    history,
-    ledger: LedgerWriter.open(ledgerDir.dir, { chunkSizeBytes: 1 << 20 }),
-    sealer: new InlineSealer(secrets),
-    identity: identities.node,
-    options: {
-      view: 2 as View,
-      sigTxInterval: 4,
-      sigMsInterval: Number.MAX_SAFE_INTEGER,
-      conflictRetriesMax: 3,
-    },
-    nowMs: 0,
-    onSignature: (txId) => snapshotter.onSignature(txId),
-  });
-  const snapshotter = new Snapshotter({
-    directory: snapDir.dir,
+  const { pipeline, store, snapshotter, ledgerDir } = standaloneSnapshotter({
+    snapshotDir: snapDir.dir,
+    identities,
+    secrets,
     txInterval,
-    pipeline,
-    system: new SystemTransactions(pipeline),
-    store,
-    history,
-    // A standalone pipeline stays in view 2, whose first seqno (with view 1's) is 1.
-    viewHistory: (at) => new Array<Seqno>(at.view).fill(1 as Seqno),
     isPrimary: () => primary,
-    status: (_view, seqno) =>
-      status?.() ?? (seqno <= pipeline.commitTxId.seqno ? "Committed" : "Pending"),
-    log: () => {},
+    ...(status === undefined ? {} : { status }),
     offThread,
   });
   const write = (i: number) => {
