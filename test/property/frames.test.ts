@@ -29,9 +29,6 @@ import {
   decodeNodeMessage,
   decodeServerMessage,
   encodeAppMessage,
-  NO_VALUES,
-  type CallMessage,
-  type ResultMessage,
 } from "../../src/appservice/messages.js";
 import { encode as encodeCbor } from "cborg";
 import {
@@ -41,6 +38,7 @@ import {
   type N2nMessage,
 } from "../../src/node/replication/n2n/messages.js";
 
+import { sampleCallMessage, sampleResultMessage } from "../helpers/app-service-messages.js";
 import { n2nMessageArb, raftMessageArb } from "../helpers/n2n-arbitraries.js";
 
 const PAYLOAD_MAX = 512;
@@ -353,46 +351,6 @@ const appMessageArb = fc
   })
   .map(({ t, fields }) => encodeCbor({ ...fields, t }));
 
-const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
-const SAMPLE_CALL: CallMessage = {
-  t: "call",
-  id: 3,
-  module: "/app.js",
-  handler: "put",
-  mode: "readwrite",
-  interpreter_reuse: null,
-  request: {
-    method: "POST",
-    url: "/app/x?a=1",
-    path: "/app/x",
-    route: "/app/x",
-    query: "a=1",
-    hostname: "h",
-    headers: { "content-type": "text/plain" },
-    params: {},
-    body: utf8("hi"),
-  },
-  caller: '{"policy":"user_cert"}',
-  cose_content: null,
-  last_committed: [2, 10],
-  values: { ...NO_VALUES, keys: [["public:m", utf8("k"), null, 0]] },
-};
-const SAMPLE_RESULT: ResultMessage = {
-  t: "result",
-  id: 3,
-  epoch: 0,
-  status: 200,
-  headers: {},
-  body_kind: "json",
-  body: utf8("{}"),
-  reads: [["public:m", utf8("k"), 4]],
-  map_reads: [["public:n", 9]],
-  writes: [["public:m", utf8("k"), null]],
-  cleared: [],
-  claims_digest: new Uint8Array(32),
-  apply_writes: null,
-};
-
 /** Every path to a value inside `value` (object keys and array indices; bytes are leaves). */
 function valuePaths(value: unknown, prefix: string[] = []): string[][] {
   if (typeof value !== "object" || value === null || value instanceof Uint8Array) return [prefix];
@@ -430,7 +388,7 @@ function decodeBoth(bytes: Uint8Array): void {
 }
 
 test("property: app service messages decode or fail with AppServiceError only", () => {
-  const samples = [SAMPLE_CALL, SAMPLE_RESULT];
+  const samples = [sampleCallMessage(), sampleResultMessage()];
   for (const sample of samples) decodeBoth(encodeAppMessage(sample));
   const mutatedArb = fc
     .tuple(fc.nat(), fc.nat(), fc.option(cborValue, { nil: undefined }))

@@ -11,8 +11,6 @@ import {
   decodeNodeMessage,
   decodeServerMessage,
   encodeAppMessage,
-  type CallMessage,
-  type ResultMessage,
   type Values,
 } from "../../../src/appservice/messages.js";
 import {
@@ -23,6 +21,7 @@ import {
   VersionedCache,
 } from "../../../src/appservice/remote-tx.js";
 import { Store } from "../../../src/kv/store.js";
+import { sampleCallMessage, sampleResultMessage } from "../../helpers/app-service-messages.js";
 
 const NONE: Values = { epoch: 0, keys: [], maps: [], tx_status: [], views: [] };
 
@@ -120,50 +119,10 @@ test("values of another epoch (a rollback on the node) replace everything cached
   assert.equal(fromUtf8(tx.ro("public:m").get(utf8("b"))!), "2");
 });
 
-function sampleCall(): CallMessage {
-  return {
-    t: "call",
-    id: 3,
-    module: "/app.js",
-    handler: "put",
-    mode: "readwrite",
-    interpreter_reuse: null,
-    request: {
-      method: "POST",
-      url: "/app/x?a=1",
-      path: "/app/x",
-      route: "/app/x",
-      query: "a=1",
-      hostname: "h",
-      headers: { "content-type": "text/plain" },
-      params: {},
-      body: utf8("hi"),
-    },
-    caller: '{"policy":"user_cert"}',
-    cose_content: null,
-    last_committed: [2, 10],
-    values: { ...NONE, keys: [["public:m", utf8("k"), null, 0]] },
-  };
-}
-
 test("calls and results round-trip through the codec", () => {
-  const call = sampleCall();
+  const call = sampleCallMessage();
   assert.deepEqual(decodeNodeMessage(encodeAppMessage(call)), call);
-  const result: ResultMessage = {
-    t: "result",
-    id: 3,
-    epoch: 0,
-    status: 200,
-    headers: {},
-    body_kind: "json",
-    body: utf8("{}"),
-    reads: [["public:m", utf8("k"), 4]],
-    map_reads: [["public:n", 9]],
-    writes: [["public:m", utf8("k"), null]],
-    cleared: [],
-    claims_digest: new Uint8Array(32),
-    apply_writes: null,
-  };
+  const result = sampleResultMessage();
   assert.deepEqual(decodeServerMessage(encodeAppMessage(result)), result);
 });
 
@@ -175,7 +134,7 @@ test("malformed frames are refused with MalformedMessage", () => {
     encode({ t: "values", id: -1, epoch: 0, keys: [], maps: [], tx_status: [], views: [] }),
     encode([1, 2]),
   ];
-  const call = decodeNodeMessage(encodeAppMessage(sampleCall()));
+  const call = decodeNodeMessage(encodeAppMessage(sampleCallMessage()));
   bad.push(encode({ ...call, caller: "{not json" }));
   for (const frame of bad) {
     assert.throws(() => decodeNodeMessage(frame), AppServiceError);
