@@ -93,7 +93,11 @@ export interface SnpChain {
 
 function parseCert(pem: string, index: number): X509Certificate {
   try {
-    return new X509Certificate(pem);
+    const cert = new X509Certificate(pem);
+    // Node decodes the subject public key only when asked, and throws then if it is malformed:
+    // ask here, so that every later use of `publicKey` on the chain is safe.
+    void cert.publicKey;
+    return cert;
   } catch (err: unknown) {
     if (!isForeignError(err)) throw err;
     snpFail(

@@ -129,3 +129,22 @@ test("property: mutated endorsement chains are refused with a typed error or ver
     { numRuns: 200, includeErrorInReport: true },
   );
 });
+
+test("an endorsement whose public key does not decode is MalformedEndorsements (fuzzer case)", () => {
+  // Found by the property above (seed 1667604558): one base64 character of the genoa chain's
+  // ARK overwritten. The certificate still parses; its public key is decoded only on use.
+  const { report, pem } = REPORTS[1]!;
+  const bytes = mutate(Buffer.from(pem, "latin1"), {
+    kind: "overwrite",
+    at: 1752526202,
+    bytes: Uint8Array.from([66]),
+  });
+  assert.throws(
+    () => verifySnpReport(report, Buffer.from(bytes).toString("latin1"), { now: NOW }),
+    (err: unknown) => {
+      assert.ok(err instanceof CcfError, String(err));
+      assert.equal((err.type as { code?: unknown }).code, "MalformedEndorsements");
+      return true;
+    },
+  );
+});
