@@ -52,10 +52,16 @@ export interface EcKeyPair {
 // ---------------------------------------------------------------------------------------------
 // Parsing and chain checks
 
-/** Parses a PEM or DER certificate; throws CertError(InvalidCertificate) on anything else. */
+/**
+ * Parses a PEM or DER certificate; throws CertError(InvalidCertificate) on anything else,
+ * including a certificate whose public key does not decode (node decodes it only when asked,
+ * and would throw an untyped error at the first use of `publicKey`).
+ */
 export function parseCertificate(pemOrDer: PemOrDer): X509Certificate {
   try {
-    return new X509Certificate(pemOrDer);
+    const cert = new X509Certificate(pemOrDer);
+    void cert.publicKey;
+    return cert;
   } catch (err: unknown) {
     // Whatever node:crypto throws here (ERR_OSSL_* for unparseable input, ERR_INVALID_ARG_TYPE
     // for a non-bytes argument) means "not a certificate"; our own errors cannot arise here.

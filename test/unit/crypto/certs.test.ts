@@ -4,13 +4,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate, generateKeyPairSync } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CertError,
   CertErrorCode,
   parseCertificate,
   sameCertificate,
+  tryParseCertificate,
 } from "../../../src/crypto/certs.js";
 import {
   createServiceCertificate,
@@ -26,6 +27,7 @@ import {
   publicKeyOfCert,
 } from "../../../src/crypto/identity.js";
 import { makePki, openssl, tempDir } from "../../helpers/pki.js";
+import { mutate } from "../../helpers/byte-mutations.js";
 
 const DAY_MS = 86_400_000;
 
@@ -240,4 +242,23 @@ test("corrupt certificate input is false or a coded CertError, never another err
   for (const bad of ["garbage", "", pki.nodeCertPem]) {
     assert.throws(() => csrPublicKeyDer(bad), isCertError(CertErrorCode.InvalidCsr));
   }
+});
+
+test("a certificate whose public key does not decode is an InvalidCertificate, not a later throw", () => {
+  // The attestation fuzzer's case (seed 1667604558): one base64 character of the genoa ARK
+  // overwritten. node parses the certificate and decodes its key only when asked.
+  const pem = readFileSync("test/fixtures/snp/genoa-endorsements.pem", "latin1");
+  const bytes = mutate(Buffer.from(pem, "latin1"), {
+    kind: "overwrite",
+    at: 1752526202,
+    bytes: Uint8Array.from([66]),
+  });
+  const blocks = Buffer.from(bytes)
+    .toString("latin1")
+    .match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
+  const ark = blocks?.[2];
+  assert.ok(ark !== undefined, "the mutated chain still has three certificates");
+  assert.throws(() => new X509Certificate(ark).publicKey, "node's own lazy decode fails");
+  assert.throws(() => parseCertificate(ark), isCertError(CertErrorCode.InvalidCertificate));
+  assert.equal(tryParseCertificate(ark), null);
 });
