@@ -243,6 +243,28 @@ export class CommitTracker {
     this.pending = still;
   }
 
+  /**
+   * Request-to-commit latency by second of the run (by response receipt, from `startedAt`):
+   * whether a tail comes from the whole run or from a few bad seconds (start-up, a stall).
+   */
+  series(startedAt: number): { second: number; count: number; p50Ms: number; p99Ms: number }[] {
+    const buckets: number[][] = [];
+    for (const t of this.committedTxs) {
+      if (t.responseMs === undefined) continue;
+      const second = Math.max(0, Math.floor((t.receivedAt - startedAt) / 1000));
+      (buckets[second] ??= []).push(t.committedAt - t.receivedAt + t.responseMs);
+    }
+    return Array.from(buckets.entries(), ([second, values = []]) => {
+      const sorted = Float64Array.from(values).sort();
+      return {
+        second,
+        count: sorted.length,
+        p50Ms: percentile(sorted, 50),
+        p99Ms: percentile(sorted, 99),
+      };
+    });
+  }
+
   /** A view change between the write and its commit: ask the node whether it survived. */
   private checkStatus(tx: Recorded, coveredAt: number): void {
     const check = this.source.status(tx.id).then(

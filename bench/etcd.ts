@@ -5,17 +5,25 @@
  * (POST /v3/kv/put, fresh 16 B key, 100 B value). etcd answers a put only once it is committed,
  * so its put rate is its committed rate.
  *
+ * Like a Consortia network, the cluster speaks TLS everywhere: clients must present a
+ * certificate (`--client-cert-auth`) and members talk to each other over mutually authenticated
+ * TLS (`--peer-client-cert-auth`), with P-256 certificates from a CA made for the run (the
+ * sandbox's default curve), so both systems pay for the same transport.
+ *
  * Invariants:
  * - every member process started is stopped by PID in stop() (SIGTERM, then SIGKILL), and its
  *   data directory removed, including when startup fails half-way;
  * - `pids` lists every member started so far, for a signal handler's last-resort cleanup.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stopPids } from "./sandbox.js";
+import { createServiceCertificate, endorseNodeCertificate } from "../src/crypto/cert-issuance.js";
+import { ecPrivateKeyPem, generateEcKeyPair } from "../src/crypto/identity.js";
+import { stopPids, type Tls } from "./sandbox.js";
 
 const READY_TIMEOUT_MS = 30_000;
 
@@ -28,6 +36,8 @@ export interface EtcdMember {
 export interface EtcdCluster {
   readonly members: readonly EtcdMember[];
   readonly dir: string;
+  /** The client's TLS material (CA, client certificate and key) for every member. */
+  readonly tls: Tls;
   /** PIDs of every member started (for signal handlers). */
   readonly pids: number[];
   stop(): Promise<string[]>;
@@ -60,13 +70,71 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+interface EtcdTlsFiles {
+  readonly client: Tls;
+  /** etcd's TLS flags for its client and peer listeners (one certificate serves both). */
+  readonly flags: string[];
+}
+
+/**
+ * A CA, one member certificate (server and client use, SAN 127.0.0.1) and one client
+ * certificate, written into `dir`.
+ */
+async function makeEtcdTls(dir: string): Promise<EtcdTlsFiles> {
+  const now = new Date();
+  const caKeys = generateEcKeyPair("secp256r1");
+  const caPem = await createServiceCertificate({
+    keys: caKeys,
+    subject: "CN=etcd bench CA",
+    validityDays: 2,
+    now,
+  });
+  const issue = async (subject: string) => {
+    const keys = generateEcKeyPair("secp256r1");
+    const cert = await endorseNodeCertificate({
+      servicePrivateKey: caKeys.privateKey,
+      serviceCertPem: caPem,
+      nodePublicKey: keys.publicKey,
+      subject,
+      subjectAltNames: ["iPAddress:127.0.0.1", "dNSName:localhost"],
+      validityDays: 2,
+      now,
+    });
+    return { cert, key: ecPrivateKeyPem(keys.privateKey) };
+  };
+  const member = await issue("CN=etcd member");
+  const client = await issue("CN=etcd bench client");
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text, { mode: 0o600 });
+    return join(dir, name);
+  };
+  const ca = file("ca.pem", caPem);
+  const cert = file("member.pem", member.cert);
+  const memberKey = file("member.key", member.key);
+  return {
+    client: {
+      ca: Buffer.from(caPem),
+      cert: Buffer.from(client.cert),
+      key: Buffer.from(client.key),
+    },
+    flags: [
+      ...["--cert-file", cert, "--key-file", memberKey, "--trusted-ca-file", ca],
+      "--client-cert-auth",
+      ...["--peer-cert-file", cert, "--peer-key-file", memberKey, "--peer-trusted-ca-file", ca],
+      "--peer-client-cert-auth",
+    ],
+  };
+}
+
 export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
   const dir = mkdtempSync(join(tmpdir(), "consortia-bench-etcd-"));
   const pids: number[] = [];
   const members: EtcdMember[] = [];
+  const tlsFiles = await makeEtcdTls(dir);
   const cluster: EtcdCluster = {
     members,
     dir,
+    tls: tlsFiles.client,
     pids,
     stop: async () => {
       // etcd members shut down gracefully on SIGTERM (a leader hands over first), which can
@@ -79,10 +147,10 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
   try {
     const ports = await freePorts(2 * size);
     const names = Array.from({ length: size }, (_, i) => `m${i}`);
-    const peerUrl = (i: number) => `http://127.0.0.1:${ports[size + i]}`;
+    const peerUrl = (i: number) => `https://127.0.0.1:${ports[size + i]}`;
     const initial = names.map((name, i) => `${name}=${peerUrl(i)}`).join(",");
     for (const [i, name] of names.entries()) {
-      const clientUrl = `http://127.0.0.1:${ports[i]}`;
+      const clientUrl = `https://127.0.0.1:${ports[i]}`;
       const log = openSync(join(dir, `${name}.log`), "w");
       let child: ChildProcess;
       try {
@@ -94,6 +162,7 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
             ...["--listen-peer-urls", peerUrl(i), "--initial-advertise-peer-urls", peerUrl(i)],
             ...["--initial-cluster", initial, "--initial-cluster-state", "new"],
             ...["--initial-cluster-token", `consortia-bench-${process.pid}`],
+            ...tlsFiles.flags,
           ],
           { stdio: ["ignore", log, log] },
         );
@@ -103,7 +172,7 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
       if (child.pid !== undefined) pids.push(child.pid);
       members.push({ name, clientUrl, child });
     }
-    await waitHealthy(members, dir);
+    await waitHealthy(members, dir, tlsFiles.client);
     return cluster;
   } catch (err: unknown) {
     await cluster.stop();
@@ -111,14 +180,14 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
   }
 }
 
-async function waitHealthy(members: readonly EtcdMember[], dir: string): Promise<void> {
+async function waitHealthy(members: readonly EtcdMember[], dir: string, tls: Tls): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (const member of members) {
     for (;;) {
       if (member.child.exitCode !== null || member.child.signalCode !== null) {
         throw new Error(`etcd ${member.name} exited during startup:\n${tail(dir, member.name)}`);
       }
-      if (await healthy(member.clientUrl)) break;
+      if (await healthy(member.clientUrl, tls)) break;
       if (Date.now() > deadline) {
         throw new Error(`etcd ${member.name} not healthy in time:\n${tail(dir, member.name)}`);
       }
@@ -127,11 +196,42 @@ async function waitHealthy(members: readonly EtcdMember[], dir: string): Promise
   }
 }
 
-async function healthy(clientUrl: string): Promise<boolean> {
+/** One JSON request to a member over mTLS: GET without a body, POST with one. */
+function call(
+  base: string,
+  path: string,
+  tls: Tls,
+  body?: string,
+): Promise<{ ok: boolean; status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(path, base),
+      { ...tls, method: body === undefined ? "GET" : "POST", timeout: 5_000 },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => {
+          const status = res.statusCode ?? 0;
+          try {
+            resolve({ ok: status >= 200 && status < 300, status, json: JSON.parse(text) });
+          } catch {
+            reject(new Error(`etcd ${path}: ${status}, not JSON: ${text.slice(0, 200)}`));
+          }
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`etcd ${base}${path} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function healthy(clientUrl: string, tls: Tls): Promise<boolean> {
   try {
-    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(2_000) });
-    const body = (await res.json()) as { health?: unknown };
-    return res.ok && body.health === "true";
+    const res = await call(clientUrl, "/health", tls);
+    return res.ok && (res.json as { health?: unknown }).health === "true";
   } catch {
     // Not listening yet, or no leader yet: the caller retries until its deadline.
     return false;
@@ -153,12 +253,8 @@ function tail(dir: string, name: string): string {
 /** The member that reports itself leader (POST /v3/maintenance/status), else the first. */
 export async function findLeader(cluster: EtcdCluster): Promise<EtcdMember> {
   for (const member of cluster.members) {
-    const res = await fetch(`${member.clientUrl}/v3/maintenance/status`, {
-      method: "POST",
-      body: "{}",
-      signal: AbortSignal.timeout(5_000),
-    });
-    const status = (await res.json()) as { leader?: string; header?: { member_id?: string } };
+    const res = await call(member.clientUrl, "/v3/maintenance/status", cluster.tls, "{}");
+    const status = res.json as { leader?: string; header?: { member_id?: string } };
     if (status.leader !== undefined && status.leader === status.header?.member_id) return member;
   }
   return cluster.members[0]!;
@@ -176,13 +272,9 @@ export function putBodies(): () => string {
 }
 
 /** One put through the gateway; throws unless it returns a revision (a sanity check). */
-export async function checkPut(member: EtcdMember, body: string): Promise<void> {
-  const res = await fetch(`${member.clientUrl}/v3/kv/put`, {
-    method: "POST",
-    body,
-    signal: AbortSignal.timeout(5_000),
-  });
-  const answer = (await res.json()) as { header?: { revision?: string } };
+export async function checkPut(member: EtcdMember, tls: Tls, body: string): Promise<void> {
+  const res = await call(member.clientUrl, "/v3/kv/put", tls, body);
+  const answer = res.json as { header?: { revision?: string } };
   if (!res.ok || answer.header?.revision === undefined) {
     throw new Error(`etcd sanity put failed: ${res.status} ${JSON.stringify(answer)}`);
   }

@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --duration 10] [--connections 32] [--port 8700] [--nodes N] [--no-etcd]
- *                  [--sig-ms 20] [--poll-ms 5] [--app builtin|js] [--app-service] [--json]`
+ *                  [--sig-ms 20] [--poll-ms 5] [--observe primary|backup] [--app builtin|js]
+ *                  [--app-service] [--series] [--json]`
  *
  * End-to-end write benchmark of a Consortia network, side by side with an etcd cluster measured
  * in the same run, one after the other (never both at once: they would share the cores).
@@ -10,9 +11,10 @@
  *    then POST /app/log/private to the primary over mTLS as user0 with keep-alive
  *    (autocannon) for --duration seconds. Reported: response throughput and latency (the primary
  *    answers after local execution with a txId), committed throughput (responses whose txId a
- *    GET /node/commit poll of a backup, or of a lone primary, showed committed within the run
- *    window) and commit latency (response receipt to that poll; poll-gap resolution). Every
- *    node is then stopped.
+ *    GET /node/commit poll of the primary, the node the client talks to, showed committed within
+ *    the run window; `--observe backup` polls a backup instead, which learns of each commit one
+ *    AppendEntries later) and commit latency (response receipt to that poll; poll-gap
+ *    resolution). Every node is then stopped.
  *    With `--app js`, the same run then does it again on a fresh sandbox that deployed
  *    bench/js-logging-app by governance (`consortia sandbox --js-app-bundle`: set_js_app, voted
  *    by the members), whose POST /app/log/private (a JS endpoint wins over the built-in one)
@@ -24,7 +26,8 @@
  *    committed by the node (docs/adr/0005-app-services.md). Its committed throughput, CPU per
  *    commit (the app server included) and its ratio to the in-node JS app are printed.
  * 2. etcd, when on PATH: a 3-member cluster on loopback, puts through the JSON gateway to the
- *    leader with the same connections and duration; a put is answered only once committed.
+ *    leader with the same connections, duration and mTLS keep-alive client; members talk over
+ *    mutually authenticated TLS too; a put is answered only once committed.
  *
  * Bounded: a watchdog ends the run after WATCHDOG_MS; SIGINT/SIGTERM and every failure stop
  * all processes started (by PID) and remove the temporary directories.
@@ -79,12 +82,17 @@ const { values: args } = parseArgs({
     "sig-ms": { type: "string", default: "20" },
     etcd: { type: "boolean", default: true },
     "poll-ms": { type: "string", default: "5" },
+    observe: { type: "string", default: "primary" },
+    series: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     app: { type: "string", default: "builtin" },
     "app-service": { type: "boolean", default: false },
   },
 });
 if (args.app !== "builtin" && args.app !== "js") throw new Error("--app: builtin or js");
+if (args.observe !== "primary" && args.observe !== "backup") {
+  throw new Error("--observe: primary or backup");
+}
 const withJsApp = args.app === "js";
 const withAppService = args["app-service"];
 if (withAppService && !withJsApp) throw new Error("--app-service needs --app js");
@@ -142,6 +150,8 @@ interface ConsortiaFigures {
   readonly primaryNote: string | undefined;
   readonly load: LoadResult;
   readonly commit: CommitReport;
+  /** Request-to-commit latency by second of the run. */
+  readonly series: ReturnType<CommitTracker["series"]>;
   readonly steal: StealWindow;
   /** CPU seconds of each node and of the bench process during the load. */
   readonly cpu: ProcessCpu[];
@@ -216,10 +226,11 @@ async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
     const primary = await findPrimary(sandbox.nodes, tls);
     if (app !== "builtin") await checkJsAppDeployed(primary.node.url, tls);
     const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });
-    // Commit is observed on a backup when there is one: polls then cost the primary (the
-    // bottleneck) nothing, and a backup learns of a commit after the primary, so the
-    // latencies measured are upper bounds.
-    const observer = sandbox.nodes.find((n) => n.url !== primary.node.url) ?? primary.node;
+    // Commit is observed where a client would ask, on the primary it writes to (its polls cost
+    // the primary about 1 % of its CPU); on a backup with --observe backup, which learns of a
+    // commit one AppendEntries after the primary: the latencies measured are then upper bounds.
+    const backup = sandbox.nodes.find((n) => n.url !== primary.node.url);
+    const observer = args.observe === "backup" ? (backup ?? primary.node) : primary.node;
     observedOn = observer === primary.node ? "the primary" : "a backup";
     const tracker = commitTrackerOn(observer.url, tls, agent);
     // autocannon calls onResponse, then reports the same response's latency, synchronously.
@@ -257,12 +268,14 @@ async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
       agent.destroy();
     }
     const commit = tracker.report(load.endedAt);
+    const series = tracker.series(load.startedAt);
     return {
       nodes: sandbox.nodes.length,
       primary: `node ${primary.node.index} at ${primary.node.url}`,
       primaryNote: primary.note,
       load,
       commit,
+      series,
       steal: steal(),
       cpu: cpuUsed,
     };
@@ -287,13 +300,14 @@ async function benchEtcd(version: string): Promise<EtcdFigures> {
   try {
     const leader = await findLeader(cluster);
     const bodies = putBodies();
-    await checkPut(leader, bodies());
+    await checkPut(leader, cluster.tls, bodies());
     const steal = measureSteal();
     const load = await runLoad({
       url: leader.clientUrl,
       path: "/v3/kv/put",
       connections,
       durationS,
+      tlsOptions: cluster.tls,
       body: bodies,
     });
     return {
@@ -345,6 +359,14 @@ function printConsortia(c: ConsortiaFigures, app: string): void {
       `${ms(commit.pollGapP50Ms)}, p99 ${ms(commit.pollGapP99Ms)}` +
       `${commit.pollErrors > 0 ? `, ${commit.pollErrors} failed polls` : ""})`,
   );
+  if (args.series) {
+    for (const s of c.series) {
+      console.log(
+        `  second ${String(s.second).padStart(3)}  ${fmt(s.count)} committed, request to commit ` +
+          `p50 ${ms(s.p50Ms)}, p99 ${ms(s.p99Ms)}`,
+      );
+    }
+  }
   if (commit.views.length > 1) {
     console.log(
       `  warning      view change during the run (views ${commit.views.join(", ")}): ` +
@@ -377,7 +399,8 @@ function cpuText(c: ConsortiaFigures): string {
 function printEtcd(e: EtcdFigures): void {
   console.log(
     `etcd ${e.version}, ${e.members} members: POST /v3/kv/put (16 B key, 100 B value) to the ` +
-      `leader (${e.leader}), ${connections} connections, ${durationS} s, keep-alive`,
+      `leader (${e.leader}), ${connections} connections, ${durationS} s, mTLS keep-alive ` +
+      "(members over mTLS)",
   );
   console.log(
     `  puts         ${fmt(e.load.perS)} puts/s, acknowledged after commit, latency p50 ` +
