@@ -60,6 +60,7 @@ import {
   signalAll,
   startSandbox,
   stopSandbox,
+  type SandboxNode,
   type Tls,
 } from "./sandbox.js";
 
@@ -213,6 +214,18 @@ async function checkJsAppDeployed(url: string, tls: Tls): Promise<void> {
   }
 }
 
+/**
+ * Where commit is observed: where a client would ask, on the primary it writes to (the polls
+ * cost the primary about 1 % of its CPU); on a backup with --observe backup, which learns of a
+ * commit one AppendEntries after the primary, so the latencies measured are upper bounds.
+ */
+function observerOf(nodes: readonly SandboxNode[], primary: SandboxNode): SandboxNode {
+  const backup = nodes.find((n) => n.url !== primary.url);
+  const observer = args.observe === "backup" ? (backup ?? primary) : primary;
+  observedOn = observer === primary ? "the primary" : "a backup";
+  return observer;
+}
+
 /** The write benchmark on a fresh sandbox, against the built-in or the JS logging app. */
 async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
@@ -226,12 +239,7 @@ async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
     const primary = await findPrimary(sandbox.nodes, tls);
     if (app !== "builtin") await checkJsAppDeployed(primary.node.url, tls);
     const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });
-    // Commit is observed where a client would ask, on the primary it writes to (its polls cost
-    // the primary about 1 % of its CPU); on a backup with --observe backup, which learns of a
-    // commit one AppendEntries after the primary: the latencies measured are then upper bounds.
-    const backup = sandbox.nodes.find((n) => n.url !== primary.node.url);
-    const observer = args.observe === "backup" ? (backup ?? primary.node) : primary.node;
-    observedOn = observer === primary.node ? "the primary" : "a backup";
+    const observer = observerOf(sandbox.nodes, primary.node);
     const tracker = commitTrackerOn(observer.url, tls, agent);
     // autocannon calls onResponse, then reports the same response's latency, synchronously.
     let last: { id: TxRef; at: number } | undefined;
