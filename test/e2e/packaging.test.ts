@@ -1,0 +1,157 @@
+// The systemd unit and the Dockerfile (packaging/, Dockerfile; docs/operating.md) run what they
+// say: the unit passes `systemd-analyze verify`; its ExecStartPre and ExecStart, with the install
+// paths mapped onto this checkout and a temporary state directory, validate a config, run a node
+// that answers over TLS and writes its ledger beside its config, and stop with exit 0 on
+// KillSignal; a second start on the same ledger is refused (the node is replaced, not restarted)
+// with an exit status the unit retries, unlike the storage fault's 74. The Dockerfile's
+// ENTRYPOINT + CMD is the same command line as the unit's ExecStart.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../helpers/cli.js";
+import { waitFor } from "../helpers/network.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const UNIT = readFileSync(join(ROOT, "packaging", "systemd", "consortia-node.service"), "utf8");
+const DOCKERFILE = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+
+/** Every value of `key=` in the unit, in order. */
+function unitValues(key: string): string[] {
+  return UNIT.split("\n")
+    .filter((line) => line.startsWith(`${key}=`))
+    .map((line) => line.slice(key.length + 1));
+}
+
+/** A unit command line with the install paths mapped onto this checkout and `state`. */
+function localCommand(line: string, state: string): string[] {
+  return line
+    .split(" ")
+    .map((word) =>
+      word === "/usr/bin/node"
+        ? process.execPath
+        : word.replace("/opt/consortia", ROOT).replace("/var/lib/consortia", state),
+    );
+}
+
+/** The exec-form JSON array of a Dockerfile instruction. */
+function dockerExec(instruction: string): string[] {
+  const line = DOCKERFILE.split("\n").find((l) => l.startsWith(`${instruction} `));
+  assert.ok(line !== undefined, `Dockerfile has no ${instruction}`);
+  return JSON.parse(line.slice(instruction.length + 1)) as string[];
+}
+
+test("the systemd unit passes systemd-analyze verify", (t) => {
+  const which = spawnSync("sh", ["-c", "command -v systemd-analyze"], { encoding: "utf8" });
+  if (which.status !== 0) {
+    t.skip("systemd-analyze is not installed");
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "consortia-unit-"));
+  try {
+    // verify checks that ExecStart's program exists: point it at this machine's node.
+    const unit = join(dir, "consortia-node.service");
+    writeFileSync(unit, UNIT.replaceAll("/usr/bin/node", process.execPath));
+    const run = spawnSync("systemd-analyze", ["verify", unit], { encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stderr.trim(), "", "no warnings");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the Dockerfile runs the unit's command line, as a dedicated user, on Node 20", () => {
+  const [execStart] = unitValues("ExecStart");
+  assert.ok(execStart !== undefined);
+  const unitArgs = execStart.split(" ").slice(1);
+  assert.deepEqual([...dockerExec("ENTRYPOINT"), ...dockerExec("CMD")].slice(1), unitArgs);
+  assert.ok(existsSync(join(ROOT, unitArgs[0]!.replace("/opt/consortia/", ""))));
+  assert.match(DOCKERFILE, /^FROM node:20-/m);
+  assert.match(DOCKERFILE, /^USER consortia$/m);
+  assert.match(DOCKERFILE, /^STOPSIGNAL SIGTERM$/m);
+  assert.match(readFileSync(join(ROOT, ".dockerignore"), "utf8"), /^node_modules$/m);
+  assert.deepEqual(unitValues("RestartPreventExitStatus"), ["74"]);
+  assert.deepEqual(unitValues("KillSignal"), ["SIGTERM"]);
+});
+
+/** GET path on the node, trusting the service certificate; the status code. */
+function status(port: number, ca: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, ca, timeout: 5_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+test("the unit's commands validate a config, run a node and stop it on SIGTERM", async () => {
+  const state = mkdtempSync(join(tmpdir(), "consortia-state-"));
+  try {
+    const keygen = runCli(["keygen", "--name", "member0", "--gen-enc-key", "--out", state]);
+    assert.equal(keygen.status, 0, keygen.stderr);
+    // Relative paths, as an operator writes them: they resolve against the config's directory.
+    const config = {
+      network: {
+        node_to_node_interface: { bind_address: "127.0.0.1:0" },
+        rpc_interfaces: { primary: { bind_address: "127.0.0.1:0" } },
+      },
+      command: {
+        type: "Start",
+        service_certificate_file: "service_cert.pem",
+        start: {
+          constitution_files: ["actions", "validate", "resolve", "apply"].map((f) =>
+            join(ROOT, "constitution", `${f}.js`),
+          ),
+          members: [
+            {
+              certificate_file: "member0_cert.pem",
+              encryption_public_key_file: "member0_enc_pubk.pem",
+            },
+          ],
+          service_configuration: { recovery_threshold: 1 },
+        },
+      },
+    };
+    writeFileSync(join(state, "node.json"), JSON.stringify(config, null, 2));
+    const [pre] = unitValues("ExecStartPre");
+    const [start] = unitValues("ExecStart");
+    const [check, ...checkArgs] = localCommand(pre!, state);
+    const checked = spawnSync(check!, checkArgs, { cwd: state, encoding: "utf8" });
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.match(checked.stdout, /is valid/);
+
+    const [program, ...args] = localCommand(start!, state);
+    const node = spawn(program!, args, { cwd: state, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    node.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    node.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => node.on("exit", resolve));
+    try {
+      const port = await waitFor("the node's RPC address in its output", 30_000, async () => {
+        const match = /rpc interface primary listening on 127\.0\.0\.1:(\d+)/.exec(output);
+        return match === null ? undefined : Number(match[1]);
+      });
+      const ca = readFileSync(join(state, "service_cert.pem"), "utf8");
+      assert.equal(await status(port, ca, "/node/state"), 200);
+      assert.ok(existsSync(join(state, "ledger")), "the ledger sits beside the config");
+    } finally {
+      node.kill("SIGTERM");
+    }
+    assert.equal(await exited, 0, output);
+
+    // A restart on the same ledger is refused: the unit's Restart= retries it (exit status is
+    // not 74) until StartLimitBurst, and the operator replaces the node.
+    const again = spawnSync(program!, args, { cwd: state, encoding: "utf8", timeout: 30_000 });
+    assert.notEqual(again.status, 0);
+    assert.notEqual(again.status, 74);
+    assert.match(again.stderr, /already holds a ledger/);
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+});
