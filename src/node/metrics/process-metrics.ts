@@ -7,7 +7,9 @@
  * utilisation over the last full WINDOW_MS. Event-loop delay is sampled by Node
  * (monitorEventLoopDelay, every DELAY_RESOLUTION_MS) into a histogram that is read and reset at
  * each window: the summary's quantiles describe the last window, its sum and count everything
- * since start. Before the first window ends, the partial one is reported.
+ * since start. Before the first window ends, the partial one is reported. Node records each
+ * whole interval between its timer's runs, so the resolution is subtracted: an idle loop has
+ * a delay near 0.
  *
  * Owns one unref'd timer and the delay monitor, both ended by stop().
  */
@@ -23,6 +25,17 @@ export const WINDOW_MS = 5_000;
 const DELAY_RESOLUTION_MS = 10;
 const QUANTILES = [0.5, 0.9, 0.99] as const;
 const NS_PER_S = 1e9;
+const RESOLUTION_NS = DELAY_RESOLUTION_MS * 1e6;
+
+/** A recorded interval (ns) as the delay beyond the sampling interval, in seconds. */
+function delaySeconds(intervalNs: number): number {
+  return Math.max(0, intervalNs - RESOLUTION_NS) / NS_PER_S;
+}
+
+/** The delays a histogram recorded, summed, in seconds. */
+function delaySumSeconds(h: IntervalHistogram): number {
+  return h.count === 0 ? 0 : Math.max(0, h.mean - RESOLUTION_NS) * (h.count / NS_PER_S);
+}
 
 interface DelayWindow {
   readonly quantilesS: readonly (readonly [number, number])[];
@@ -58,7 +71,7 @@ export class ProcessMetrics {
     this.windowStart = now;
     this.lastDelay = this.readDelay();
     this.delayCount += this.delay.count;
-    this.delaySumS += (this.delay.mean * this.delay.count) / NS_PER_S;
+    this.delaySumS += delaySumSeconds(this.delay);
     this.delay.reset();
   }
 
@@ -66,8 +79,8 @@ export class ProcessMetrics {
     const h = this.delay;
     if (h.count === 0) return { quantilesS: QUANTILES.map((q) => [q, NaN] as const), maxS: NaN };
     return {
-      quantilesS: QUANTILES.map((q) => [q, h.percentile(q * 100) / NS_PER_S] as const),
-      maxS: h.max / NS_PER_S,
+      quantilesS: QUANTILES.map((q) => [q, delaySeconds(h.percentile(q * 100))] as const),
+      maxS: delaySeconds(h.max),
     };
   }
 
@@ -90,7 +103,7 @@ export class ProcessMetrics {
     const current = this.lastDelay ?? this.readDelay();
     const live = this.lastDelay === null ? this.delay : null;
     const count = this.delayCount + (live?.count ?? 0);
-    const sum = this.delaySumS + (live === null ? 0 : (live.mean * live.count) / NS_PER_S || 0);
+    const sum = this.delaySumS + (live === null ? 0 : delaySumSeconds(live));
     out
       .family(
         "consortia_event_loop_delay_seconds",
