@@ -6,7 +6,9 @@
  * writes move the committed transactions, the commit seqno, the commit latency histogram and
  * the ledger bytes; the node reports itself Leader. Accept negotiation: text/plain and
  * Prometheus' own Accept header get the text format, no Accept, application/json and an Accept
- * naming nothing offered get JSON. /node/metrics needs no client certificate.
+ * naming nothing offered get JSON. /node/metrics needs no client certificate. On two nodes, a
+ * write forwarded by a backup is counted on the backup (with the status the primary gave it)
+ * and only as a forwarded request served on the primary.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -120,4 +122,35 @@ test("a node's metrics in the Prometheus format follow its requests and commits"
   assert.ok(after.has("consortia_sealer_queue_depth"));
   assert.ok(after.has("consortia_snapshot_duration_seconds"));
   assert.ok(after.has("consortia_event_loop_delay_seconds"));
+});
+
+test("a write forwarded by a backup is counted on the backup, with the primary's status", async (t) => {
+  const net = await Network.start(2, { sigMsInterval: 20 });
+  t.after(() => net.stop());
+  const primary = await net.primary();
+  const backup = net.nodes.find((n) => n !== primary)!;
+  const scrape = async (node: typeof primary) => {
+    const reply = await httpsRequest(
+      net.url(node, "/node/metrics"),
+      { ca: net.tls.ca },
+      "GET",
+      undefined,
+      { accept: "text/plain" },
+    );
+    return parsePrometheusText(reply.body);
+  };
+  const writes = { method: "POST", endpoint: "/app/log/private", status: "200" };
+  const count = (families: Map<string, Family>) =>
+    sampleValue(families, "consortia_http_requests_total", writes) ?? 0;
+  const [primaryBefore, backupBefore] = [await scrape(primary), await scrape(backup)];
+  const FORWARDED = 3;
+  for (let i = 0; i < FORWARDED; i++) await net.write(backup, 3000 + i, `forwarded ${i}`);
+  const [primaryAfter, backupAfter] = [await scrape(primary), await scrape(backup)];
+  assert.equal(count(backupAfter) - count(backupBefore), FORWARDED);
+  assert.equal(count(primaryAfter) - count(primaryBefore), 0);
+  const served = (families: Map<string, Family>) =>
+    sampleValue(families, "consortia_forwarded_requests_served_total") ?? 0;
+  assert.equal(served(primaryAfter) - served(primaryBefore), FORWARDED);
+  assert.equal(sampleValue(backupAfter, "consortia_consensus_role", { role: "Follower" }), 1);
+  assert.equal(sampleValue(primaryAfter, "consortia_consensus_role", { role: "Leader" }), 1);
 });
