@@ -33,6 +33,12 @@ export interface RpcRequest {
   readonly params: Readonly<Record<string, string>>;
   /** DER of the TLS client certificate, or null when the client presented none. */
   readonly callerCertDer: Uint8Array | null;
+  /**
+   * The template of the route that matched ("/app/log/private/raw_text/{id}"): written once,
+   * by dispatch, before the handler runs; absent before routing and when no route matched. The
+   * server reads it for its RequestObserver (request metrics by endpoint).
+   */
+  template?: string | undefined;
 }
 
 /**

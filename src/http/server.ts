@@ -22,6 +22,7 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { performance } from "node:perf_hooks";
 import { errorBody, HttpError, HttpErrorCode, httpStatusOf } from "./errors.js";
 import {
   isForward,
@@ -41,7 +42,8 @@ import {
   SESSION_CAP_MESSAGE,
   type ServerLimits,
 } from "./limits.js";
-import { LINGER_MS, readBody, type BodyOutcome } from "./request-body.js";
+import { readBody, type BodyOutcome } from "./request-body.js";
+import { answerClientError } from "./client-error.js";
 import { closer, DEFAULT_CLOSE_GRACE_MS } from "./server-close.js";
 
 /**
@@ -55,6 +57,18 @@ export type RpcMiddleware = (
 ) => RpcResponse | Promise<RpcResponse>;
 
 export type RpcLog = (message: string, error?: unknown) => void;
+
+/**
+ * Told of every answer the server writes, for request metrics. Called on the request path, so
+ * it must be cheap (no IO, no string building).
+ */
+export interface RequestObserver {
+  /**
+   * `template` is the matched route's (undefined when none matched or the request was refused
+   * before routing); `elapsedMs` runs from the request's arrival to its answer being written.
+   */
+  onAnswered(method: string, template: string | undefined, status: number, elapsedMs: number): void;
+}
 
 export interface RpcServerOptions {
   readonly host: string;
@@ -75,6 +89,8 @@ export interface RpcServerOptions {
   readonly closeGraceMs?: number;
   /** Session, header and time limits (limits.ts); unset fields take DEFAULT_LIMITS. */
   readonly limits?: Partial<ServerLimits>;
+  /** Told of every answer written (request metrics). */
+  readonly observer?: RequestObserver;
 }
 
 export interface RpcServer {
@@ -97,6 +113,7 @@ const NO_PRIMARY_RESPONSE: RpcResponse = {
   body: errorBody(HttpErrorCode.PrimaryNotFound, "This request must run on the primary."),
 };
 const INTERNAL_ERROR_MESSAGE = "Internal error.";
+const NO_OBSERVER: RequestObserver = { onAnswered: () => undefined };
 
 function defaultLog(message: string, error?: unknown): void {
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error ?? "");
@@ -139,6 +156,7 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     log,
     limits,
     overSoftLimit,
+    observer: options.observer ?? NO_OBSERVER,
     dispatch: (request) => dispatch(request, router, log),
     closing: false,
   };
@@ -223,6 +241,7 @@ interface RequestContext {
   readonly limits: ServerLimits;
   /** True for a request whose connection was accepted past the soft session limit. */
   readonly overSoftLimit: (req: IncomingMessage) => boolean;
+  readonly observer: RequestObserver;
   /** dispatch() bound to the server's router and log. */
   readonly dispatch: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>;
   /** Set by close() (server-close.ts): requests are refused, responses close connections. */
@@ -252,38 +271,66 @@ function requestFailed(res: ServerResponse, log: RpcLog, e: unknown): void {
  * in, without microtask hops.
  */
 function handleRequest(req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
+  const startMs = performance.now();
   const { options, log } = context;
-  if (context.closing) {
-    sendClosing(res, HttpErrorCode.NodeCannotHandleRequest, CLOSING_MESSAGE, log);
-    return;
-  }
-  if (context.overSoftLimit(req)) {
-    sendClosing(res, HttpErrorCode.SessionCapExhausted, SESSION_CAP_MESSAGE, log);
-    return;
-  }
-  const overLimit = checkHeaders(req, context.limits);
-  if (overLimit !== null) {
-    sendClosing(res, overLimit.code, overLimit.message, log);
-    return;
-  }
-  const target = parseTarget(req.url ?? "/");
+  const target = checkHead(req, res, context);
   if (target === null) {
-    sendError(res, HttpErrorCode.InvalidInput, "Malformed request target.", log);
-    return;
-  }
-  if (req.httpVersion === "1.1" && req.headers.host === undefined) {
-    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
-    sendError(res, HttpErrorCode.InvalidInput, "Missing Host header in HTTP/1.1 request.", log);
+    observeRefusal(req, res, context, startMs);
     return;
   }
   // The callback may run from an event listener, outside `guarded`: it guards itself.
   readBody(req, options.maxBodyBytes, (body) => {
     try {
-      afterBody(req, res, context, target, body);
+      afterBody(req, res, context, target, body, startMs);
     } catch (e) {
       requestFailed(res, log, e);
     }
   });
+}
+
+/** The request's target, or null when its head was refused (and answered). */
+function checkHead(
+  req: IncomingMessage,
+  res: ServerResponse,
+  context: RequestContext,
+): Target | null {
+  const log = context.log;
+  if (context.closing) {
+    sendClosing(res, HttpErrorCode.NodeCannotHandleRequest, CLOSING_MESSAGE, log);
+    return null;
+  }
+  if (context.overSoftLimit(req)) {
+    sendClosing(res, HttpErrorCode.SessionCapExhausted, SESSION_CAP_MESSAGE, log);
+    return null;
+  }
+  const overLimit = checkHeaders(req, context.limits);
+  if (overLimit !== null) {
+    sendClosing(res, overLimit.code, overLimit.message, log);
+    return null;
+  }
+  const target = parseTarget(req.url ?? "/");
+  if (target === null) {
+    sendError(res, HttpErrorCode.InvalidInput, "Malformed request target.", log);
+    return null;
+  }
+  if (req.httpVersion === "1.1" && req.headers.host === undefined) {
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+    sendError(res, HttpErrorCode.InvalidInput, "Missing Host header in HTTP/1.1 request.", log);
+    return null;
+  }
+  return target;
+}
+
+/** Tells the observer of an answer written before routing (no template). */
+function observeRefusal(
+  req: IncomingMessage,
+  res: ServerResponse,
+  context: RequestContext,
+  startMs: number,
+): void {
+  if (!res.headersSent) return;
+  const elapsedMs = performance.now() - startMs;
+  context.observer.onAnswered(req.method ?? "GET", undefined, res.statusCode, elapsedMs);
 }
 
 /** Answers a request whose head passed the checks, once its body is read (or refused). */
@@ -293,12 +340,14 @@ function afterBody(
   context: RequestContext,
   target: Target,
   body: BodyOutcome,
+  startMs: number,
 ): void {
   const { options, log } = context;
   if (body.kind === "aborted") return;
   if (body.kind === "too-large") {
     const message = `HTTP request body is too large (max size allowed: ${options.maxBodyBytes})`;
     sendError(res, HttpErrorCode.RequestBodyTooLarge, message, log);
+    observeRefusal(req, res, context, startMs);
     return;
   }
   const request: RpcRequest = {
@@ -310,12 +359,18 @@ function afterBody(
     body: body.body,
     params: NO_PARAMS,
     callerCertDer: context.certs.get(req.socket as TLSSocket),
+    template: undefined,
   };
-  answer(res, request, context);
+  answer(res, request, context, startMs);
 }
 
 /** Runs `request` through the middleware (or straight to the router) and sends the answer. */
-function answer(res: ServerResponse, request: RpcRequest, context: RequestContext): void {
+function answer(
+  res: ServerResponse,
+  request: RpcRequest,
+  context: RequestContext,
+  startMs: number,
+): void {
   const { log } = context;
   const middleware = context.options.onRequest;
   let produced: RpcOutcome | Promise<RpcOutcome>;
@@ -326,20 +381,35 @@ function answer(res: ServerResponse, request: RpcRequest, context: RequestContex
     produced = failureResponse(e, request, log);
   }
   if (!isThenable(produced)) {
-    sendAnswer(res, answerOf(produced), context);
+    sendAnswer(res, request, answerOf(produced), context, startMs);
     return;
   }
   produced.then(
-    (outcome) => guarded(res, log, () => sendAnswer(res, answerOf(outcome), context)),
+    (outcome) =>
+      guarded(res, log, () => sendAnswer(res, request, answerOf(outcome), context, startMs)),
     (e: unknown) =>
-      guarded(res, log, () => sendAnswer(res, failureResponse(e, request, log), context)),
+      guarded(res, log, () => {
+        sendAnswer(res, request, failureResponse(e, request, log), context, startMs);
+      }),
   );
 }
 
-/** Sends a request's answer; after close() its connection closes once the answer is out. */
-function sendAnswer(res: ServerResponse, response: RpcResponse, context: RequestContext): void {
+/**
+ * Sends a request's answer and tells the observer; after close() its connection closes once
+ * the answer is out.
+ */
+function sendAnswer(
+  res: ServerResponse,
+  request: RpcRequest,
+  response: RpcResponse,
+  context: RequestContext,
+  startMs: number,
+): void {
   if (context.closing) res.shouldKeepAlive = false;
   sendResponse(res, response, context.log);
+  if (!res.headersSent) return;
+  const elapsedMs = performance.now() - startMs;
+  context.observer.onAnswered(request.method, request.template, res.statusCode, elapsedMs);
 }
 
 /**
@@ -364,6 +434,7 @@ export function dispatch(
 ): RpcOutcome | Promise<RpcOutcome> {
   const match = router.match(request.method, request.path);
   if (match.kind !== "handler") return responseForMiss(match, request.path);
+  request.template = match.template;
   const params = match.params;
   // Templates without parameters match with the shared NO_PARAMS: the request can be reused.
   const routed: RpcRequest =
@@ -486,79 +557,3 @@ function sendResponse(res: ServerResponse, response: RpcResponse, log: RpcLog): 
   }
   res.end(encoded.body);
 }
-
-/**
- * Answers input the HTTP parser rejected, or a request that missed its time limit (408). The
- * connection is in an unknown state afterwards, so it is always closed, and from now on nothing
- * more reaches the HTTP parser (a body completing later must not run a handler). Requests parsed
- * before the bad one on this connection (pipelined) are answered first: their responses go out,
- * in order, and only then the error, so the error is never read as the answer to an earlier,
- * good request.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === "ECONNRESET" || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  // Input is read and dropped until the client closes (see writeClientError for how long).
-  socket.removeAllListeners("data");
-  socket.on("data", () => undefined);
-  socket.resume();
-  afterPendingResponses(socket, () => writeClientError(err, socket));
-}
-
-/**
- * Runs `then` once every response to an earlier request on `socket` has been written. Node
- * attaches one response at a time to the socket (`_httpMessage`) and, when it finishes, the next
- * queued one, before any 'finish' listener added here runs; none attached means none pending.
- * When the attached response's request is itself incomplete, the bad bytes (or the time limit)
- * are its own: it is the one being answered, now.
- */
-function afterPendingResponses(socket: Duplex, then: () => void): void {
-  const inFlight = inFlightResponse(socket);
-  if (inFlight === null || !inFlight.req.complete) {
-    then();
-    return;
-  }
-  inFlight.once("finish", () => afterPendingResponses(socket, then));
-}
-
-/** The response node has attached to the socket, if any (see afterPendingResponses). */
-function inFlightResponse(socket: Duplex): ServerResponse | null {
-  return (socket as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
-}
-
-function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  // A response whose head is out cannot be followed by another: drop the connection instead.
-  if (!socket.writable || inFlightResponse(socket)?.headersSent === true) {
-    socket.destroy();
-    return;
-  }
-  const [code, message]: [HttpErrorCode, string] =
-    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-      ? [HttpErrorCode.RequestTimeout, REQUEST_TIMEOUT_MESSAGE]
-      : err.code === "HPE_HEADER_OVERFLOW"
-        ? [HttpErrorCode.RequestHeaderTooLarge, "HTTP request header is too large."]
-        : [HttpErrorCode.InvalidInput, "Malformed HTTP request."];
-  const status = httpStatusOf(code);
-  const body = JSON.stringify(errorBody(code, message));
-  socket.end(
-    `HTTP/1.1 ${status} ${REASON_PHRASES[status] ?? "Bad Request"}\r\n` +
-      `content-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-  // A client still sending (a trickled body) holds the half-closed socket for LINGER_MS at most.
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  timer.unref();
-  socket.once("close", () => clearTimeout(timer));
-}
-
-const REASON_PHRASES: Readonly<Record<number, string>> = {
-  400: "Bad Request",
-  408: "Request Timeout",
-  431: "Request Header Fields Too Large",
-};
-
-/** The 408's message: the request head or the whole request missed its time limit (limits.ts). */
-const REQUEST_TIMEOUT_MESSAGE =
-  "The HTTP request did not arrive in time; the connection is closed.";

@@ -121,6 +121,7 @@ export class NodeHost implements NodeContext {
       consensus: outbox,
       onSignature: (txId) => this.snapshotter.onSignature(txId),
       onWriteSet: (seqno, writeSet) => {
+        this.nodeMetrics.onWriteSet(seqno);
         this.evidenceCheck.onWriteSet(seqno, writeSet);
         this.rekeys.onWriteSet(seqno, writeSet);
       },
@@ -150,7 +151,7 @@ export class NodeHost implements NodeContext {
       log,
     });
     this.disasterRecovery = start.kind === "recover" ? this.createDisasterRecovery(start) : null;
-    this.nodeMetrics = new NodeMetrics(this);
+    this.nodeMetrics = new NodeMetrics(this, opened.ledger);
   }
 
   private createDriver(outbox: ReplicationOutbox, nodesTable: NodesTable): ConsensusDriver {
@@ -168,6 +169,7 @@ export class NodeHost implements NodeContext {
       {
         onForward: (from, message) => this.forwarder.onMessage(from, message),
         onCommit: () => {
+          this.nodeMetrics.onCommit(this.raft.commitSeqno);
           this.snapshotter.onCommit(this.raft.commitSeqno);
           this.retirements.onCommit();
         },
@@ -219,6 +221,7 @@ export class NodeHost implements NodeContext {
 
   private onRoleChange(role: string, view: View, leader: NodeId | null): void {
     this.deps.log(`consensus: ${role} in view ${view}, primary ${leader ?? "unknown"}`);
+    this.nodeMetrics.onRoleChange();
     if (this.lastLeader !== null && leader !== this.lastLeader) {
       this.forwarder.abandon(this.lastLeader);
     }
@@ -263,6 +266,8 @@ export class NodeHost implements NodeContext {
       status: (view, seqno) => this.raft.status(view, seqno),
       log: (line) => this.deps.log(`[snapshot] ${line}`),
       offThread: true,
+      monotonicMs: () => this.deps.clock.monotonicMs(),
+      onWritten: (written) => this.nodeMetrics.onSnapshotWritten(written),
     });
   }
 
@@ -386,6 +391,10 @@ export class NodeHost implements NodeContext {
     return this.nodeMetrics.read();
   }
 
+  prometheusMetrics(): string {
+    return this.nodeMetrics.prometheus();
+  }
+
   // Serving ----------------------------------------------------------------------------------
 
   /** Starts serving: the node-to-node channel, every rpc interface, and the tick. */
@@ -405,6 +414,7 @@ export class NodeHost implements NodeContext {
         limits: rpcLimitsOf(this.config, rpc),
         router: this.router,
         onRequest: this.requestPath.middleware,
+        observer: this.nodeMetrics.requests,
         log: (message, error) => this.deps.log(`[${name}] ${message} ${String(error ?? "")}`),
       });
       this.servers.push(server);
@@ -446,6 +456,7 @@ export class NodeHost implements NodeContext {
     await this.snapshotter.close();
     await this.pipeline.close();
     await hooks;
+    this.nodeMetrics.stop();
     this.state = "Stopped";
   }
 }

@@ -28,6 +28,11 @@ export interface StandaloneSnapshotterOptions {
   readonly status?: (view: number, seqno: number) => SnapshotStatus;
   readonly log?: (line: string) => void;
   readonly offThread?: boolean;
+  /** Times snapshots: the clock and where each written snapshot is reported. */
+  readonly timing?: {
+    monotonicMs: () => number;
+    onWritten: (written: { sizeBytes: number; durationMs: number }) => void;
+  };
 }
 
 type SnapshotStatus = "Unknown" | "Pending" | "Committed" | "Invalid";
@@ -70,6 +75,7 @@ export function standaloneSnapshotter(o: StandaloneSnapshotterOptions) {
     status: o.status ?? committedStatus,
     log: o.log ?? (() => {}),
     ...(o.offThread === undefined ? {} : { offThread: o.offThread }),
+    ...o.timing,
   });
   return { store, history, pipeline, snapshotter, ledgerDir };
 }

@@ -138,6 +138,7 @@ export class LedgerWriter {
   /** A file was created since the directory was last fsynced. */
   private dirDirty = false;
   private closed = false;
+  private appended = 0;
 
   private constructor(
     dir: string,
@@ -183,6 +184,11 @@ export class LedgerWriter {
   }
 
   /** Seqno of the ledger's first entry (lastSeqno + 1 while it holds none). */
+  /** Entry bytes appended since open (rolled-back ones included): the ledger's write volume. */
+  get appendedBytes(): number {
+    return this.appended;
+  }
+
   get startSeqno(): number {
     return this.base + 1;
   }
@@ -219,6 +225,7 @@ export class LedgerWriter {
     chunk.sizeBytes += entry.byteLength;
     this.buffer.push(entry);
     this.bufferedBytes += entry.byteLength;
+    this.appended += entry.byteLength;
     this.last = info.seqno;
     const full = info.isSignature && chunk.sizeBytes >= this.chunkSizeBytes;
     if (full || (flags & FORCE_LEDGER_CHUNK_AFTER) !== 0) {

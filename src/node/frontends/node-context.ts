@@ -43,6 +43,8 @@ export interface NodeContext {
   rpcAddressOf(nodeId: NodeId): string | null;
   /** Counters for /node/metrics: consensus, channels, forwarding, event loop. */
   metrics(): Record<string, unknown>;
+  /** Every metric in the Prometheus text format, version 0.0.4 (README, "Metrics"). */
+  prometheusMetrics(): string;
   /** Recovery shares are reissued soon (on the primary): membership or threshold changed. */
   scheduleRecoverySharesRefresh(): void;
   /** trigger_snapshot: the primary snapshots at its next signature. */

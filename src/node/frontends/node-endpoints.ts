@@ -22,11 +22,21 @@ import {
   type NodeInfo,
   type NodeStatus,
 } from "../../gov/tables.js";
+import { negotiate } from "../../http/accept.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
 import { json, runInTx } from "./rpc-context.js";
 import { CONSORTIA_VERSION } from "../config/version.js";
 import type { NodeContext } from "./node-context.js";
+import { PROMETHEUS_CONTENT_TYPE } from "../metrics/exposition.js";
+
+/** What GET /node/metrics answers in, the default first. */
+const METRICS_OFFERS = ["application/json", "text/plain"] as const;
+
+function prometheusText(node: NodeContext): RpcResponse {
+  const headers = { "content-type": PROMETHEUS_CONTENT_TYPE };
+  return { status: 200, headers, body: node.prometheusMetrics() };
+}
 
 /** The values of GET /node/network/nodes?status= (CCF's NodeStatus). */
 const NODE_STATUSES: readonly string[] = ["Pending", "Trusted", "Retired"] satisfies NodeStatus[];
@@ -264,7 +274,13 @@ function registerStatusEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/quotes/self", () => json(quoteView(node)));
   router.add("GET", "/node/attestations/self", () => json(quoteView(node)));
   router.add("GET", "/node/quotes", () => json({ quotes: [quoteView(node)] }));
-  router.add("GET", "/node/metrics", () => json(node.metrics() as JsonBody));
+  // Prometheus text when asked for (Accept: text/plain, as Prometheus sends), JSON otherwise.
+  router.add("GET", "/node/metrics", (request) =>
+    negotiate(request.headers["accept"], METRICS_OFFERS) === "text/plain"
+      ? prometheusText(node)
+      : json(node.metrics() as JsonBody),
+  );
+  router.add("GET", "/node/metrics/prometheus", () => prometheusText(node));
   router.add("GET", "/node/self_signed_certificate", () =>
     json({ self_signed_certificate: node.nodeCertPem }),
   );

@@ -214,6 +214,11 @@ export class TxPipeline {
     return this.store.seqno;
   }
 
+  /** Transactions handed to the sealer and not yet recorded (its queue depth). */
+  get sealerPendingCount(): number {
+    return this.sealer.pendingCount;
+  }
+
   get lastTxId(): TxId {
     return { view: this.view, seqno: this.store.seqno };
   }

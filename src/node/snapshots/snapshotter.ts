@@ -68,6 +68,18 @@ export interface SnapshotterDeps {
   readonly log: (line: string) => void;
   /** Encode on a worker thread (snapshot-worker.ts); otherwise on the node thread. */
   readonly offThread?: boolean;
+  /** Monotonic milliseconds, to time snapshots for `onWritten` (default: none timed). */
+  readonly monotonicMs?: () => number;
+  /** Told of each snapshot file written and synced: its size and the time since its signature. */
+  readonly onWritten?: (written: { sizeBytes: number; durationMs: number }) => void;
+}
+
+/** A snapshot encoded, before its evidence and file; `startedMs` when its capture began. */
+interface Encoded {
+  readonly seqno: Seqno;
+  readonly hash: string;
+  readonly bytes: Uint8Array;
+  readonly startedMs: number;
 }
 
 interface Pending {
@@ -116,16 +128,17 @@ export class Snapshotter {
     if (!due && !this.requested) return;
     this.requested = false;
     this.lastSeqno = txId.seqno;
+    const startedMs = this.deps.monotonicMs?.() ?? 0;
     const packed = this.capture(txId.seqno);
     const header = this.header(txId);
     if (this.deps.offThread === true) {
-      this.encodeOffThread(header, packed);
+      this.encodeOffThread(header, packed, startedMs);
       return;
     }
     const bytes = encodePackedSnapshot(packed, header, this.deps.history.secrets);
     const hash = toHex(snapshotDigest(bytes));
     // The evidence is its own transaction, after the signature (never inside one).
-    setImmediate(() => this.recordEvidence(txId.seqno, hash, bytes));
+    setImmediate(() => this.recordEvidence({ seqno: txId.seqno, hash, bytes, startedMs }));
   }
 
   /**
@@ -163,7 +176,7 @@ export class Snapshotter {
   }
 
   /** Has the worker encode the state packed at `header`; the evidence follows. */
-  private encodeOffThread(header: SnapshotHeader, packed: Uint8Array): void {
+  private encodeOffThread(header: SnapshotHeader, packed: Uint8Array, startedMs: number): void {
     const job: SnapshotJob = {
       packed: packed.buffer as ArrayBuffer,
       seqno: header.seqno,
@@ -180,7 +193,7 @@ export class Snapshotter {
         return;
       }
       const bytes = new Uint8Array(result.bytes);
-      this.recordEvidence(header.seqno, toHex(result.digest), bytes);
+      this.recordEvidence({ seqno: header.seqno, hash: toHex(result.digest), bytes, startedMs });
     });
     worker.postMessage(job, [job.packed]);
   }
@@ -205,7 +218,8 @@ export class Snapshotter {
     await worker?.terminate();
   }
 
-  private recordEvidence(seqno: Seqno, hash: string, bytes: Uint8Array): void {
+  private recordEvidence(encoded: Encoded): void {
+    const { seqno, hash, bytes } = encoded;
     const { pipeline, system } = this.deps;
     const evidence = encodeSnapshotEvidence(hash, seqno);
     const digest = fromHex(hash);
@@ -228,6 +242,10 @@ export class Snapshotter {
     const name = snapshotFileName({ seqno, evidenceSeqno, committed: false });
     const file = join(this.deps.directory, name);
     if (!this.tryWrite(file, () => writeDurably(file, bytes, "wx"))) return;
+    const { monotonicMs, onWritten } = this.deps;
+    if (monotonicMs !== undefined && onWritten !== undefined) {
+      onWritten({ sizeBytes: bytes.byteLength, durationMs: monotonicMs() - encoded.startedMs });
+    }
     pipeline.requestLedgerChunk();
     this.pending = { seqno, evidence: evidenceTxId, file };
     this.deps.log(`snapshot ${name} written (${bytes.byteLength} bytes, sha256 ${hash})`);

@@ -482,3 +482,18 @@ test("appending 100k small entries (throughput printed, not asserted)", (t) => {
     t.diagnostic(`read back in ${readMs.toFixed(0)} ms (${perSecond(readMs)} entries/s)`);
   });
 });
+
+test("appendedBytes counts every entry byte appended since open, rolled-back ones included", () => {
+  withDir((dir) => {
+    const writer = LedgerWriter.open(dir, { chunkSizeBytes: CHUNK_BYTES });
+    assert.equal(writer.appendedBytes, 0);
+    const first = appendRange(writer, 1, 8);
+    const firstBytes = [...first.values()].reduce((n, e) => n + e.byteLength, 0);
+    assert.equal(writer.appendedBytes, firstBytes);
+    writer.truncate(6);
+    const again = appendRange(writer, 7, 9);
+    const againBytes = [...again.values()].reduce((n, e) => n + e.byteLength, 0);
+    assert.equal(writer.appendedBytes, firstBytes + againBytes);
+    writer.close();
+  });
+});

@@ -123,6 +123,37 @@ test("a snapshot at the first signature past tx_count holds that signature's sto
   }
 });
 
+test("each snapshot written is reported with its size and the time since its signature", async () => {
+  const snapDir = tempDir("consortia-snap-");
+  let nowMs = 1000;
+  const written: { sizeBytes: number; durationMs: number }[] = [];
+  const { pipeline, snapshotter, ledgerDir } = standaloneSnapshotter({
+    snapshotDir: snapDir.dir,
+    identities,
+    secrets: new LedgerSecrets(new Uint8Array(32).fill(3)),
+    txInterval: 4,
+    timing: {
+      // Each read of the clock is 250 ms after the previous one: capture, then file written.
+      monotonicMs: () => (nowMs += 250),
+      onWritten: (w) => written.push(w),
+    },
+  });
+  try {
+    for (let i = 0; i < 4; i++)
+      pipeline.execute((tx) => tx.rw("public:r").set(utf8(`${i}`), utf8("v")));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(written.length, 1);
+    const [file] = readdirSync(snapDir.dir);
+    assert.equal(written[0]!.sizeBytes, readFileSync(join(snapDir.dir, file!)).byteLength);
+    assert.equal(written[0]!.durationMs, 250);
+  } finally {
+    await snapshotter.close();
+    await pipeline.close();
+    ledgerDir.cleanup();
+    snapDir.cleanup();
+  }
+});
+
 test("trigger_snapshot snapshots at the next signature; a backup never snapshots", async () => {
   const r = await rig(true, 1_000_000);
   const backup = await rig(false, 1);
