@@ -51,7 +51,7 @@ import {
 } from "../../http/router.js";
 import type { Tx } from "../../kv/tx.js";
 import type { CoseSignaturesConfig } from "../../ledger/cose-signature.js";
-import { formatKey } from "../config/config-values.js";
+import { defaultSubjectAltNames, formatKey, parseAddress } from "../config/config-values.js";
 import { json, runInTx } from "../frontends/rpc-context.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import { readSnpJoinPolicy, snpJoinRefusal } from "./snp-policy.js";
@@ -64,9 +64,15 @@ const DEFAULT_NODE_CERT_VALIDITY_DAYS = 365;
 // ---- Wire format ----------------------------------------------------------------------------
 
 /** CCF's NetInterface as NodeInfoNetwork serialises it; every key but bind_address optional. */
+/** A `host:port` (`[v6]:port`) as the node config accepts it; kept as the text sent. */
+const addressText = z.string().superRefine((text, ctx) => {
+  const parsed = parseAddress(text);
+  if (parsed.kind === "error") ctx.addIssue({ code: "custom", message: parsed.reason });
+});
+
 const netInterfaceSchema = z.strictObject({
-  bind_address: z.string().min(1),
-  published_address: z.string().min(1).optional(),
+  bind_address: addressText,
+  published_address: addressText.optional(),
   protocol: z.string().optional(),
   app_protocol: z.string().optional(),
   max_open_sessions_soft: z.number().int().nonnegative().optional(),
@@ -519,16 +525,30 @@ function runJoinTx(ctx: JoinServerContext, join: Join, issued: string | undefine
   return isForward(response) ? { kind: "not-primary", outcome: response } : answer(response);
 }
 
+/**
+ * The SANs of a joiner's endorsed certificate: the hosts of its published RPC addresses, CCF's
+ * default, since the join request carries no SANs of its own (the addresses parsed already).
+ */
+function joinerSubjectAltNames(request: JoinRequest): string[] {
+  const interfaces = Object.values(request.node_info_network.rpc_interfaces).map((rpc) => {
+    const parsed = parseAddress(rpc.published_address ?? rpc.bind_address);
+    assert(parsed.kind === "ok", "the join request's addresses were checked when it was parsed");
+    return { publishedAddress: parsed.value };
+  });
+  return defaultSubjectAltNames(interfaces);
+}
+
 async function issueNodeCertificate(
   ctx: JoinServerContext,
-  caller: Caller,
+  join: Join,
   validityDays: number,
 ): Promise<string> {
   const identity = ctx.serviceIdentity();
   return endorseNodeCertificate({
     servicePrivateKey: identity.privateKey,
     serviceCertPem: identity.certPem,
-    nodePublicKey: caller.publicKey,
+    nodePublicKey: join.caller.publicKey,
+    subjectAltNames: joinerSubjectAltNames(join.request),
     validityDays,
     now: ctx.now(),
   });
@@ -546,7 +566,7 @@ async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<
   const join: Join = { caller, request: body, verified: verifiedQuoteOf(body, caller, ctx.now()) };
   let decision = runJoinTx(ctx, join, undefined);
   if (decision.kind === "certificate-needed") {
-    const issued = await issueNodeCertificate(ctx, caller, decision.validityDays);
+    const issued = await issueNodeCertificate(ctx, join, decision.validityDays);
     decision = runJoinTx(ctx, join, issued);
   }
   if (decision.kind === "not-primary") return decision.outcome;
