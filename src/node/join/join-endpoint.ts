@@ -27,7 +27,11 @@ import { isForeignError, isTextDecodeError } from "../../base/errors.js";
 import { derToPem, equalBytes, fromUtf8, toBase64 } from "../../base/bytes.js";
 import { AttestationError, verifyQuote, type VerifiedQuote } from "../../attestation/virtual.js";
 import { CertError } from "../../crypto/certs.js";
-import { csrPublicKeyDer, endorseNodeCertificate } from "../../crypto/cert-issuance.js";
+import {
+  csrPublicKeyDer,
+  endorseCertificateRequest,
+  endorseNodeCertificate,
+} from "../../crypto/cert-issuance.js";
 import { nodeIdFromPublicKey } from "../../crypto/identity.js";
 import {
   entriesById,
@@ -526,8 +530,8 @@ function runJoinTx(ctx: JoinServerContext, join: Join, issued: string | undefine
 }
 
 /**
- * The SANs of a joiner's endorsed certificate: the hosts of its published RPC addresses, CCF's
- * default, since the join request carries no SANs of its own (the addresses parsed already).
+ * The SANs of the endorsed certificate of a joiner that sent no CSR: the hosts of its published
+ * RPC addresses, CCF's default (the addresses parsed with the request).
  */
 function joinerSubjectAltNames(request: JoinRequest): string[] {
   const interfaces = Object.values(request.node_info_network.rpc_interfaces).map((rpc) => {
@@ -544,6 +548,22 @@ async function issueNodeCertificate(
   validityDays: number,
 ): Promise<string> {
   const identity = ctx.serviceIdentity();
+  const csrPem = join.request.certificate_signing_request;
+  if (csrPem !== undefined) {
+    // CCF: the certificate has the subject and SANs the joiner asked for (its node_certificate).
+    try {
+      return endorseCertificateRequest({
+        csrPem,
+        servicePrivateKey: identity.privateKey,
+        serviceCertPem: identity.certPem,
+        validFrom: ctx.now(),
+        validityDays,
+      });
+    } catch (err: unknown) {
+      if (!(err instanceof CertError)) throw err;
+      throw new HttpError(HttpErrorCode.CSRPublicKeyInvalid, `${err.message}.`);
+    }
+  }
   return endorseNodeCertificate({
     servicePrivateKey: identity.privateKey,
     serviceCertPem: identity.certPem,

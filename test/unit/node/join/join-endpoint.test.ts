@@ -13,7 +13,10 @@ import { utf8 } from "../../../../src/base/bytes.js";
 import type { View } from "../../../../src/base/ids.js";
 import { makeVirtualQuote, VIRTUAL_MEASUREMENT } from "../../../../src/attestation/virtual.js";
 import { isIssuedBy } from "../../../../src/crypto/certs.js";
-import { createSelfSignedCertificate } from "../../../../src/crypto/cert-issuance.js";
+import {
+  createCertificateSigningRequest,
+  createSelfSignedCertificate,
+} from "../../../../src/crypto/cert-issuance.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,
@@ -566,6 +569,23 @@ test("a CSR must certify the TLS client key (CSRPublicKeyInvalid) and is recorde
   assert.equal(reply.status, 200, JSON.stringify(reply.body));
   const info = read(rig, (tx) => getById(tx, GOV_MAPS.nodeInfo, j.nodeId));
   assert.equal(info?.certificate_signing_request, csr);
+});
+
+test("a joiner's CSR gives its endorsed certificate the subject and SANs it asked for", async (t) => {
+  const rig = await makeRig({ status: "Opening" });
+  t.after(() => rig.close());
+  const j = await makeJoiner();
+  const csr = await createCertificateSigningRequest({
+    keys: j.keys,
+    subject: "CN=node1",
+    subjectAltNames: ["dNSName:node1.example.com", "iPAddress:10.0.0.2"],
+  });
+  const reply = await postAs(rig, j, { certificate_signing_request: csr });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  assertNetworkInfo(reply.body, j, "Opening");
+  const endorsed = new X509Certificate(reply.body.network_info.endorsed_certificate);
+  assert.equal(endorsed.subject, "CN=node1");
+  assert.equal(endorsed.subjectAltName, "DNS:node1.example.com, IP Address:10.0.0.2");
 });
 
 // ---- Joiner over HTTPS --------------------------------------------------------------------
