@@ -6,8 +6,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../../src/node/startup/startup-checks.js";
 import { CLI_ARGV, runCliAsync } from "./cli.js";
 import { httpsRequest, type Reply } from "./https.js";
 
@@ -42,17 +42,7 @@ export function hostPort(host: string, port: number): string {
 }
 
 /** A TCP port free on every address of `host` now ("0.0.0.0" or "::" for all). */
-export function freePortOn(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const freePortOn = freePort;
 
 /** Whether this machine can listen on `host` (e.g. "::1" where IPv6 is disabled: no). */
 export function canListenOn(host: string): Promise<boolean> {
