@@ -16,6 +16,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   app: async () => (await import("./commands/app.js")).registerApp,
   attestation: async () => (await import("./commands/attestation.js")).registerAttestation,
   keygen: async () => (await import("./commands/keygen.js")).registerKeygen,
+  config: async () => (await import("./commands/config-init.js")).registerConfig,
   "cose-sign": async () => (await import("./commands/cose-sign.js")).registerCoseSign,
   gov: async () => (await import("./commands/gov.js")).registerGov,
   ledger: async () => (await import("./commands/ledger.js")).registerLedger,

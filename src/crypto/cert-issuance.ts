@@ -15,12 +15,22 @@
  */
 import "reflect-metadata"; // @peculiar/x509 2.x needs the Reflect polyfill before it loads.
 import * as x509 from "@peculiar/x509";
-import { KeyObject, webcrypto } from "node:crypto";
-import { toHex, utf8 } from "../base/bytes.js";
+import { createHash, createPublicKey, KeyObject, sign, webcrypto } from "node:crypto";
+import { derToPem, fromHex, toHex, utf8 } from "../base/bytes.js";
+import { assert } from "../base/assert.js";
 import { isForeignError } from "../base/errors.js";
 import { CertError, CertErrorCode, certificateDer, type EcKeyPair, type Instant } from "./certs.js";
 import { ecdsaCurveOf, type EcdsaCurve } from "./ecdsa.js";
 import { sha256Concat } from "./hash.js";
+import {
+  DER,
+  derBitString,
+  derOid,
+  derSequence,
+  derTime,
+  derTlv,
+  derUnsignedInteger,
+} from "./der-writer.js";
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -252,10 +262,9 @@ function isIpAddress(text: string): boolean {
   return /^[0-9A-Fa-f:]{2,39}$/.test(text) && text.includes(":") && text.split("::").length <= 2;
 }
 
-/** A node certificate issued by the service key (TLS server and client, with SANs). */
-export async function endorseNodeCertificate(input: NodeCertificateInput): Promise<string> {
-  const names = (input.subjectAltNames ?? DEFAULT_NODE_SANS).map(parseSubjectAltName);
-  const extensions: x509.Extension[] = [
+/** What every node certificate says of its use: an end entity for TLS server and client. */
+function nodeUsageExtensions(): x509.Extension[] {
+  return [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([
@@ -263,6 +272,12 @@ export async function endorseNodeCertificate(input: NodeCertificateInput): Promi
       x509.ExtendedKeyUsage.clientAuth,
     ]),
   ];
+}
+
+/** A node certificate issued by the service key (TLS server and client, with SANs). */
+export async function endorseNodeCertificate(input: NodeCertificateInput): Promise<string> {
+  const names = (input.subjectAltNames ?? DEFAULT_NODE_SANS).map(parseSubjectAltName);
+  const extensions = nodeUsageExtensions();
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names));
   return issued({
     issuerPrivateKey: input.servicePrivateKey,
@@ -321,4 +336,128 @@ export function csrPublicKeyDer(csrPem: string): Uint8Array {
       `not a PEM certificate signing request: ${err.message}`,
     );
   }
+}
+
+// ---- Certificate signing requests (joins) ---------------------------------------------------
+
+export interface CertificateRequestInput {
+  readonly keys: EcKeyPair;
+  /** A distinguished name in string form, e.g. "CN=CCF Node". */
+  readonly subject: string;
+  /** CCF config syntax: "iPAddress:10.0.0.2", "dNSName:node1.example.com". */
+  readonly subjectAltNames: readonly string[];
+}
+
+/**
+ * A PEM PKCS#10 request for `keys` with `subject` and an extension request for the SANs: the
+ * `certificate_signing_request` a joining node sends, from which the service issues its node
+ * certificate (endorseCertificateRequest).
+ */
+export async function createCertificateSigningRequest(
+  input: CertificateRequestInput,
+): Promise<string> {
+  const curve = requireCurve(input.keys.publicKey, "requesting key");
+  const signer = await signerOf(input.keys.privateKey);
+  const publicKey = await webcrypto.subtle.importKey(
+    "spki",
+    spkiDer(input.keys.publicKey),
+    { name: "ECDSA", namedCurve: curve },
+    true,
+    ["verify"],
+  );
+  const names = input.subjectAltNames.map(parseSubjectAltName);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: input.subject,
+    keys: { privateKey: signer.key, publicKey },
+    signingAlgorithm: signer.algorithm,
+    extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+  });
+  const pem = csr.toString("pem").replace(/\r\n/g, "\n");
+  return pem.endsWith("\n") ? pem : pem + "\n";
+}
+
+const SUBJECT_ALT_NAME_OID = "2.5.29.17";
+
+/** ecdsa-with-SHA256 / -SHA384 (RFC 5758), by the issuer key's curve. */
+const ECDSA_SIGNATURE = {
+  "P-256": { oid: "1.2.840.10045.4.3.2", hash: "sha256" },
+  "P-384": { oid: "1.2.840.10045.4.3.3", hash: "sha384" },
+} as const;
+
+export interface CsrEndorsementInput {
+  readonly csrPem: string;
+  readonly servicePrivateKey: KeyObject;
+  readonly serviceCertPem: string;
+  readonly validFrom: Instant;
+  readonly validityDays: number;
+}
+
+function parseCsr(csrPem: string): x509.Pkcs10CertificateRequest {
+  try {
+    return new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (err: unknown) {
+    if (!isForeignError(err)) throw err;
+    throw new CertError(
+      { code: CertErrorCode.InvalidCsr },
+      `not a PEM certificate signing request: ${err.message}`,
+    );
+  }
+}
+
+/** Bytes of an uncompressed point (0x04 || x || y), by curve. */
+const EC_POINT_BYTES = { "P-256": 65, "P-384": 97 } as const;
+
+/**
+ * The EC key of a SubjectPublicKeyInfo (CertError(UnsupportedKey) unless P-256 or P-384) and
+ * RFC 5280 4.2.1.2 method (1) for its key identifier: SHA-1 of the uncompressed point, as
+ * x509's SubjectKeyIdentifierExtension computes it.
+ */
+function ecKeyIdentifier(spki: Uint8Array, role: string): string {
+  const key = createPublicKey(derToPem(spki, "PUBLIC KEY"));
+  const curve = requireCurve(key, role);
+  const der = new Uint8Array(key.export({ type: "spki", format: "der" }));
+  return createHash("sha1")
+    .update(der.subarray(der.length - EC_POINT_BYTES[curve]))
+    .digest("hex");
+}
+
+/**
+ * CCF's `generate_endorsed_certificate`: a node certificate for the key of a PKCS#10 request,
+ * with the request's subject and SANs, issued by the service key from `validFrom`. Synchronous
+ * (DER assembled here, signed by node:crypto), because the constitution calls it inside a
+ * governance transaction that cannot await. Throws CertError(InvalidCsr) for a bad request.
+ */
+export function endorseCertificateRequest(input: CsrEndorsementInput): string {
+  const csr = parseCsr(input.csrPem);
+  const issuer = new x509.X509Certificate(certificateDer(input.serviceCertPem));
+  const algorithm = ECDSA_SIGNATURE[requireCurve(input.servicePrivateKey, "signing key")];
+  const spki = new Uint8Array(csr.publicKey.rawData);
+  const keyId = ecKeyIdentifier(spki, "the request's key");
+  const validity = validityOf(input.validFrom, input.validityDays);
+  const issuerSpki = new Uint8Array(issuer.publicKey.rawData);
+  const issuerSki = issuer.getExtension(x509.SubjectKeyIdentifierExtension);
+  const sans = csr.extensions.find((e) => e?.type === SUBJECT_ALT_NAME_OID);
+  const extensions = [
+    ...nodeUsageExtensions(),
+    ...(sans !== undefined ? [sans] : []),
+    new x509.SubjectKeyIdentifierExtension(keyId),
+    new x509.AuthorityKeyIdentifierExtension(
+      issuerSki?.keyId ?? ecKeyIdentifier(issuerSpki, "issuer"),
+    ),
+  ].map((e) => new Uint8Array(e.rawData));
+  const signatureAlgorithm = derSequence(derOid(algorithm.oid));
+  const serial = fromHex(serialFor(csr.subject, spki, issuerSpki, validity));
+  assert(serial !== null, "serialFor returns hex");
+  const tbs = derSequence(
+    derTlv(DER.context0, derUnsignedInteger(Uint8Array.of(2))),
+    derUnsignedInteger(serial),
+    signatureAlgorithm,
+    new Uint8Array(issuer.subjectName.toArrayBuffer()),
+    derSequence(derTime(validity.notBefore), derTime(validity.notAfter)),
+    new Uint8Array(csr.subjectName.toArrayBuffer()),
+    spki,
+    derTlv(DER.context3, derSequence(...extensions)),
+  );
+  const signature = new Uint8Array(sign(algorithm.hash, tbs, input.servicePrivateKey));
+  return derToPem(derSequence(tbs, signatureAlgorithm, derBitString(signature)), "CERTIFICATE");
 }

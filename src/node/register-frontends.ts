@@ -65,7 +65,7 @@ export async function registerFrontends(node: NodeHost, deps: NodeHostDeps): Pro
   registerAppEndpoints(node.router, node, [loggingApp()], () =>
     jsOpenApiPaths([...jsApp.endpoints(), ...appServices.endpoints()]),
   );
-  const govHost = new NodeGovHost(node, deps.log);
+  const govHost = new NodeGovHost(node, deps.log, () => node.identity.servicePrivateKey);
   const constitution = await QuickJsConstitution.fromKv({
     host: govHost,
     appGlobalsInstallers: APP_GLOBALS_INSTALLERS,

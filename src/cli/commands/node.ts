@@ -12,6 +12,7 @@ import type { Command } from "commander";
 import { StorageError } from "../../base/storage-error.js";
 import { CliError, isReportable } from "../cli-error.js";
 import { describeConfigError, loadNodeConfig, type NodeConfig } from "../../node/config/config.js";
+import { formatAddress } from "../../node/config/config-values.js";
 import { startNode } from "../../node/start-node.js";
 import { registerNodeReplace } from "./node-replace.js";
 
@@ -85,7 +86,7 @@ async function runNode(config: NodeConfig): Promise<void> {
     await node.stop();
     throw new CliError(`node stopped: cannot write its pid file: ${err.message}`);
   }
-  for (const i of node.boundInterfaces) log(`${i.name}: https://${i.host}:${i.port}`);
+  for (const i of node.boundInterfaces) log(`${i.name}: https://${formatAddress(i)}`);
   if (node.storageFault === null) log(`node ${node.nodeId} is part of the network`);
   process.once("SIGINT", () => stop(null));
   process.once("SIGTERM", () => stop(null));

@@ -133,6 +133,21 @@ export function formatAddress(address: NetAddress): string {
   return `${host}:${address.port}`;
 }
 
+/** The SAN naming `host`: `iPAddress:<ip>` for an IP address, `dNSName:<name>` otherwise. */
+export function subjectAltNameOf(host: string): string {
+  return isIP(host) === 0 ? `dNSName:${host}` : `iPAddress:${host}`;
+}
+
+/**
+ * CCF's node certificate SANs when `node_certificate.subject_alt_names` is absent or empty: the
+ * host of each RPC interface's published address, in order, without repeats.
+ */
+export function defaultSubjectAltNames(
+  interfaces: readonly { readonly publishedAddress: NetAddress }[],
+): string[] {
+  return [...new Set(interfaces.map((i) => subjectAltNameOf(i.publishedAddress.host)))];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output types of the node config (config.ts re-exports them)
 // ---------------------------------------------------------------------------------------------
@@ -222,7 +237,10 @@ export interface NodeConfig {
   };
   readonly nodeCertificate: {
     readonly subjectName: string;
-    /** `iPAddress:<ip>` or `dNSName:<name>` strings, validated. */
+    /**
+     * `iPAddress:<ip>` or `dNSName:<name>` strings, validated; when the file gives none, the
+     * hosts of the published RPC addresses (CCF's default).
+     */
     readonly subjectAltNames: readonly string[];
     readonly curveId: "Secp384R1" | "Secp256R1";
     readonly initialValidityDays: number;

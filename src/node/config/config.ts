@@ -26,6 +26,7 @@ import {
   fail,
   filePath,
   issueToConfigError,
+  defaultSubjectAltNames,
   sizeBytes,
   subjectAltName,
   timeMs,
@@ -149,10 +150,8 @@ const networkSchema = z
 const nodeCertificateSchema = z
   .strictObject({
     subject_name: z.string().min(1).default("CN=CCF Node"),
-    // Consortia default (CCF has none): what `curl https://localhost` and 127.0.0.1 need.
-    subject_alt_names: z
-      .array(subjectAltName)
-      .default(["iPAddress:127.0.0.1", "dNSName:localhost"]),
+    // Absent or empty: CCF derives them from the published RPC addresses (completeConfig).
+    subject_alt_names: z.array(subjectAltName).default([]),
     curve_id: z.enum(["Secp384R1", "Secp256R1"]).default("Secp384R1"),
     initial_validity_days: count(1).default(1),
   })
@@ -459,7 +458,13 @@ function completeConfig(c: ParsedConfig, configFile: string, ignoredKeys: string
   return {
     configFile,
     network: c.network,
-    nodeCertificate: c.node_certificate,
+    nodeCertificate: {
+      ...c.node_certificate,
+      subjectAltNames:
+        c.node_certificate.subjectAltNames.length > 0
+          ? c.node_certificate.subjectAltNames
+          : defaultSubjectAltNames(Object.values(c.network.rpcInterfaces)),
+    },
     command: resolveCommandPaths(c.command, at),
     ...(c.node_data_json_file !== undefined && { nodeDataJsonFile: at(c.node_data_json_file) }),
     ...(c.service_data_json_file !== undefined && {

@@ -15,7 +15,9 @@ import type { GovHost } from "../../js/gov-globals.js";
 import { JsHostError } from "../../js/host-function.js";
 import { assert } from "../../base/assert.js";
 import { formatTxId, type Seqno } from "../../base/ids.js";
-import { sameCertificate } from "../../crypto/certs.js";
+import type { KeyObject } from "node:crypto";
+import { CertError, sameCertificate } from "../../crypto/certs.js";
+import { endorseCertificateRequest } from "../../crypto/cert-issuance.js";
 import { RecoveryError, RecoveryErrorCode } from "../recovery/recovery-shares.js";
 import type { NodeContext } from "./node-context.js";
 
@@ -32,8 +34,8 @@ export enum GovHostErrorCode {
   NotOpening = "NotOpening",
   /** trigger_ledger_rekey before this primary holds the members' recovery key. */
   RekeyNotReady = "RekeyNotReady",
-  /** A GovHost call this node does not implement yet. */
-  NotImplemented = "NotImplemented",
+  /** generate_endorsed_certificate given a CSR or valid_from it cannot use. */
+  BadCertificateRequest = "BadCertificateRequest",
 }
 export type GovHostErrorType =
   | { code: Exclude<GovHostErrorCode, GovHostErrorCode.NotOpening> }
@@ -47,6 +49,8 @@ export class NodeGovHost implements GovHost {
   constructor(
     private readonly node: NodeContext,
     private readonly log: (line: string) => void,
+    /** The service's private key now (it changes with the service identity on a recovery). */
+    private readonly servicePrivateKey: () => KeyObject,
   ) {}
 
   private currentTx(): Tx {
@@ -140,12 +144,61 @@ export class NodeGovHost implements GovHost {
     return this.node.history.secrets.latest.fromSeqno;
   }
 
-  generateEndorsedCertificate(): string {
-    fail(
-      { code: GovHostErrorCode.NotImplemented },
-      "generate_endorsed_certificate is not supported by this node",
-    );
+  /**
+   * CCF's generate_endorsed_certificate (transition_node_to_trusted of a node that sent a CSR):
+   * the node certificate for the CSR's key, subject and SANs, issued by the service key.
+   */
+  generateEndorsedCertificate(csrPem: string, validFrom: string, validityDays: number): string {
+    this.currentTx();
+    const from = parseAsn1Time(validFrom);
+    if (from === null) {
+      fail(
+        { code: GovHostErrorCode.BadCertificateRequest },
+        `valid_from ${JSON.stringify(validFrom)} is not an ASN.1 time (YYMMDDhhmmssZ)`,
+      );
+    }
+    try {
+      return endorseCertificateRequest({
+        csrPem,
+        servicePrivateKey: this.servicePrivateKey(),
+        serviceCertPem: this.node.serviceCertPem,
+        validFrom: from,
+        validityDays,
+      });
+    } catch (err: unknown) {
+      if (!(err instanceof CertError)) throw err;
+      fail({ code: GovHostErrorCode.BadCertificateRequest }, err.message);
+    }
   }
+}
+
+/**
+ * An ASN.1 UTCTime (`YYMMDDhhmmssZ`, years 1950-2049 as RFC 5280 reads them) or GeneralizedTime
+ * (`YYYYMMDDhhmmssZ`) as a Date; null when it is neither or names no real instant.
+ */
+export function parseAsn1Time(text: string): Date | null {
+  const match = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (match === null) return null;
+  const [, yearText = "", ...rest] = match;
+  const shortYear = Number(yearText);
+  const year =
+    yearText.length === 4 ? shortYear : shortYear < 50 ? 2000 + shortYear : 1900 + shortYear;
+  const [month, day, hours, minutes, seconds] = rest.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(year, month - 1, day, hours, minutes, seconds));
+  const exact =
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hours &&
+    date.getUTCMinutes() === minutes &&
+    date.getUTCSeconds() === seconds;
+  return exact ? date : null;
 }
 
 function fail(type: GovHostErrorType, message: string): never {

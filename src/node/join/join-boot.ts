@@ -13,7 +13,10 @@ import { fromBase64 } from "../../base/bytes.js";
 import { CcfError } from "../../base/errors.js";
 import type { NodeId, Seqno } from "../../base/ids.js";
 import type { QuoteInfo } from "../../attestation/virtual.js";
-import { createSelfSignedCertificate } from "../../crypto/cert-issuance.js";
+import {
+  createCertificateSigningRequest,
+  createSelfSignedCertificate,
+} from "../../crypto/cert-issuance.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,
@@ -63,6 +66,7 @@ interface JoinerKeys {
   readonly nodeId: string;
   readonly privateKey: KeyObject;
   readonly selfSignedPem: string;
+  readonly publicKey: KeyObject;
   readonly publicKeyDer: Uint8Array;
   readonly quote: QuoteInfo;
   readonly encryption: { publicKeyPem: string; privateKeyPem: string };
@@ -80,6 +84,12 @@ export async function joinService(config: NodeConfig, deps: JoinBootDeps): Promi
     quote_info: keys.quote as JoinRequest["quote_info"],
     public_encryption_key: keys.encryption.publicKeyPem,
     startup_seqno: candidates[0]?.seqno ?? 0,
+    // The subject and SANs this node's certificate must have (CCF joiners send one too).
+    certificate_signing_request: await createCertificateSigningRequest({
+      keys,
+      subject: config.nodeCertificate.subjectName,
+      subjectAltNames: config.nodeCertificate.subjectAltNames,
+    }),
     ...(config.nodeData !== undefined ? { node_data: config.nodeData } : {}),
   };
   const joined = await waitUntilTrusted(config, serviceCertPem, keys, request, deps);
@@ -108,6 +118,7 @@ async function makeJoinerKeys(config: NodeConfig, now: Date): Promise<JoinerKeys
   return {
     nodeId: nodeIdFromPublicKey(keys.publicKey),
     privateKey: keys.privateKey,
+    publicKey: keys.publicKey,
     selfSignedPem,
     publicKeyDer,
     quote: virtualQuoteFor(publicKeyDer),

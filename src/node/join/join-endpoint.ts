@@ -27,7 +27,11 @@ import { isForeignError, isTextDecodeError } from "../../base/errors.js";
 import { derToPem, equalBytes, fromUtf8, toBase64 } from "../../base/bytes.js";
 import { AttestationError, verifyQuote, type VerifiedQuote } from "../../attestation/virtual.js";
 import { CertError } from "../../crypto/certs.js";
-import { csrPublicKeyDer, endorseNodeCertificate } from "../../crypto/cert-issuance.js";
+import {
+  csrPublicKeyDer,
+  endorseCertificateRequest,
+  endorseNodeCertificate,
+} from "../../crypto/cert-issuance.js";
 import { nodeIdFromPublicKey } from "../../crypto/identity.js";
 import {
   entriesById,
@@ -51,7 +55,7 @@ import {
 } from "../../http/router.js";
 import type { Tx } from "../../kv/tx.js";
 import type { CoseSignaturesConfig } from "../../ledger/cose-signature.js";
-import { formatKey } from "../config/config-values.js";
+import { defaultSubjectAltNames, formatKey, parseAddress } from "../config/config-values.js";
 import { json, runInTx } from "../frontends/rpc-context.js";
 import type { TxPipeline } from "../pipeline/tx-pipeline.js";
 import { readSnpJoinPolicy, snpJoinRefusal } from "./snp-policy.js";
@@ -64,9 +68,15 @@ const DEFAULT_NODE_CERT_VALIDITY_DAYS = 365;
 // ---- Wire format ----------------------------------------------------------------------------
 
 /** CCF's NetInterface as NodeInfoNetwork serialises it; every key but bind_address optional. */
+/** A `host:port` (`[v6]:port`) as the node config accepts it; kept as the text sent. */
+const addressText = z.string().superRefine((text, ctx) => {
+  const parsed = parseAddress(text);
+  if (parsed.kind === "error") ctx.addIssue({ code: "custom", message: parsed.reason });
+});
+
 const netInterfaceSchema = z.strictObject({
-  bind_address: z.string().min(1),
-  published_address: z.string().min(1).optional(),
+  bind_address: addressText,
+  published_address: addressText.optional(),
   protocol: z.string().optional(),
   app_protocol: z.string().optional(),
   max_open_sessions_soft: z.number().int().nonnegative().optional(),
@@ -519,16 +529,46 @@ function runJoinTx(ctx: JoinServerContext, join: Join, issued: string | undefine
   return isForward(response) ? { kind: "not-primary", outcome: response } : answer(response);
 }
 
+/**
+ * The SANs of the endorsed certificate of a joiner that sent no CSR: the hosts of its published
+ * RPC addresses, CCF's default (the addresses parsed with the request).
+ */
+function joinerSubjectAltNames(request: JoinRequest): string[] {
+  const interfaces = Object.values(request.node_info_network.rpc_interfaces).map((rpc) => {
+    const parsed = parseAddress(rpc.published_address ?? rpc.bind_address);
+    assert(parsed.kind === "ok", "the join request's addresses were checked when it was parsed");
+    return { publishedAddress: parsed.value };
+  });
+  return defaultSubjectAltNames(interfaces);
+}
+
 async function issueNodeCertificate(
   ctx: JoinServerContext,
-  caller: Caller,
+  join: Join,
   validityDays: number,
 ): Promise<string> {
   const identity = ctx.serviceIdentity();
+  const csrPem = join.request.certificate_signing_request;
+  if (csrPem !== undefined) {
+    // CCF: the certificate has the subject and SANs the joiner asked for (its node_certificate).
+    try {
+      return endorseCertificateRequest({
+        csrPem,
+        servicePrivateKey: identity.privateKey,
+        serviceCertPem: identity.certPem,
+        validFrom: ctx.now(),
+        validityDays,
+      });
+    } catch (err: unknown) {
+      if (!(err instanceof CertError)) throw err;
+      throw new HttpError(HttpErrorCode.CSRPublicKeyInvalid, `${err.message}.`);
+    }
+  }
   return endorseNodeCertificate({
     servicePrivateKey: identity.privateKey,
     serviceCertPem: identity.certPem,
-    nodePublicKey: caller.publicKey,
+    nodePublicKey: join.caller.publicKey,
+    subjectAltNames: joinerSubjectAltNames(join.request),
     validityDays,
     now: ctx.now(),
   });
@@ -546,7 +586,7 @@ async function handleJoin(ctx: JoinServerContext, request: RpcRequest): Promise<
   const join: Join = { caller, request: body, verified: verifiedQuoteOf(body, caller, ctx.now()) };
   let decision = runJoinTx(ctx, join, undefined);
   if (decision.kind === "certificate-needed") {
-    const issued = await issueNodeCertificate(ctx, caller, decision.validityDays);
+    const issued = await issueNodeCertificate(ctx, join, decision.validityDays);
     decision = runJoinTx(ctx, join, issued);
   }
   if (decision.kind === "not-primary") return decision.outcome;

@@ -102,11 +102,17 @@ export function freePort(host: string): Promise<number> {
 
 /**
  * Picks concrete ports for interfaces configured with port 0, so the addresses this node
- * publishes in the nodes table (where peers and clients find it) are real.
+ * publishes in the nodes table (where peers and clients find it) are real: a published port 0
+ * is the port bound (a host name or address published for whatever port the node listens on).
  */
 export async function resolvePorts(config: NodeConfig): Promise<NodeConfig> {
   const resolve = async (bind: NetAddress, published: NetAddress) => {
-    if (bind.port !== 0) return { bind, published };
+    if (bind.port !== 0) {
+      return {
+        bind,
+        published: published.port === 0 ? { ...published, port: bind.port } : published,
+      };
+    }
     const port = await freePort(bind.host);
     return {
       bind: { ...bind, port },

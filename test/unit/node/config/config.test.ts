@@ -267,10 +267,23 @@ test("the full Start config loads every modelled key, reads data files and lists
   assert.deepEqual(config, expected);
 });
 
-test("Consortia's default SANs apply when node_certificate or its SAN list is absent", (t) => {
+test("without SANs the node certificate names the published RPC hosts, as CCF's do", (t) => {
   const path = setUp(t, "start-minimal", (doc) => delete doc["node_certificate"]);
-  const sans = loadNodeConfig(path).nodeCertificate.subjectAltNames;
-  assert.deepEqual(sans, ["iPAddress:127.0.0.1", "dNSName:localhost"]);
+  assert.deepEqual(loadNodeConfig(path).nodeCertificate.subjectAltNames, ["iPAddress:127.0.0.1"]);
+  const several = setUp(t, "start-minimal", (doc) => {
+    doc["node_certificate"].subject_alt_names = [];
+    doc["network"].rpc_interfaces = {
+      a: { bind_address: "0.0.0.0:8080", published_address: "node0.example.com:443" },
+      b: { bind_address: "[::]:8090", published_address: "[2001:db8::7]:8090" },
+      c: { bind_address: "0.0.0.0:8091", published_address: "node0.example.com:8091" },
+      d: { bind_address: "10.0.0.5:8092" },
+    };
+  });
+  assert.deepEqual(loadNodeConfig(several).nodeCertificate.subjectAltNames, [
+    "dNSName:node0.example.com",
+    "iPAddress:2001:db8::7",
+    "iPAddress:10.0.0.5",
+  ]);
 });
 
 test("an explicit max_open_sessions_soft moves the default hard limit 10 above it", (t) => {

@@ -4,8 +4,10 @@
 // one. The node is a fake NodeContext holding only what these calls read.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { AssertionError } from "../../../../src/base/assert.js";
-import { generateIdentity } from "../../../../src/crypto/identity.js";
+import { createCertificateSigningRequest } from "../../../../src/crypto/cert-issuance.js";
+import { generateEcKeyPair, generateIdentity } from "../../../../src/crypto/identity.js";
 import {
   getSingleton,
   GOV_MAPS,
@@ -18,11 +20,13 @@ import {
   GovHostError,
   GovHostErrorCode,
   NodeGovHost,
+  parseAsn1Time,
 } from "../../../../src/node/frontends/gov-host.js";
 import type { NodeContext } from "../../../../src/node/frontends/node-context.js";
 import { RecoveryError, RecoveryErrorCode } from "../../../../src/node/recovery/recovery-shares.js";
 
 const service = await generateIdentity({ name: "CCF Service", now: new Date() });
+const serviceKey = () => createPrivateKey(service.privateKeyPem);
 
 function node(writeRekey: (tx: Tx) => void = () => {}): NodeContext {
   const fake: Partial<NodeContext> = {
@@ -51,7 +55,7 @@ function isGovHostError(code: GovHostErrorCode, message: RegExp) {
 }
 
 test("opening a service that is not Opening is a GovHostError naming its status", () => {
-  const host = new NodeGovHost(node(), () => {});
+  const host = new NodeGovHost(node(), () => {}, serviceKey);
   host.tx = txWithStatus("Open");
   assert.throws(
     () => host.transitionServiceToOpen(undefined, service.certPem),
@@ -71,7 +75,7 @@ test("opening a service that is not Opening is a GovHostError naming its status"
 });
 
 test("a GovHost call outside a governance transaction is an assertion, not a refusal", () => {
-  const host = new NodeGovHost(node(), () => {});
+  const host = new NodeGovHost(node(), () => {}, serviceKey);
   assert.throws(() => host.transitionServiceToOpen(undefined, service.certPem), AssertionError);
   assert.throws(() => host.triggerLedgerRekey(), AssertionError);
 });
@@ -83,6 +87,7 @@ test("a rekey before the reshare is refused; other rekey failures are not conver
       throw notHeld;
     }),
     () => {},
+    serviceKey,
   );
   refused.tx = txWithStatus("Open");
   assert.throws(
@@ -94,7 +99,49 @@ test("a rekey before the reshare is refused; other rekey failures are not conver
       throw new AssertionError("node bug");
     }),
     () => {},
+    serviceKey,
   );
   broken.tx = txWithStatus("Open");
   assert.throws(() => broken.triggerLedgerRekey(), AssertionError);
+});
+
+test("generate_endorsed_certificate issues the CSR's subject and SANs from valid_from", async () => {
+  const host = new NodeGovHost(node(), () => {}, serviceKey);
+  const keys = generateEcKeyPair("secp256r1");
+  const csr = await createCertificateSigningRequest({
+    keys,
+    subject: "CN=node7",
+    subjectAltNames: ["dNSName:node7.example.com", "iPAddress:10.0.0.7"],
+  });
+  assert.throws(() => host.generateEndorsedCertificate(csr, "240101120000Z", 30), AssertionError);
+  host.tx = txWithStatus("Open");
+  const cert = new X509Certificate(host.generateEndorsedCertificate(csr, "240101120000Z", 30));
+  assert.ok(cert.verify(new X509Certificate(service.certPem).publicKey), "issued by the service");
+  assert.ok(cert.publicKey.equals(keys.publicKey));
+  assert.equal(cert.subject, "CN=node7");
+  assert.equal(cert.subjectAltName, "DNS:node7.example.com, IP Address:10.0.0.7");
+  assert.equal(Date.parse(cert.validFrom), Date.UTC(2024, 0, 1, 12, 0, 0));
+  assert.throws(
+    () => host.generateEndorsedCertificate(csr, "2024-01-01", 30),
+    isGovHostError(GovHostErrorCode.BadCertificateRequest, /valid_from "2024-01-01"/),
+  );
+  assert.throws(
+    () => host.generateEndorsedCertificate("not a csr", "240101120000Z", 30),
+    isGovHostError(GovHostErrorCode.BadCertificateRequest, /certificate signing request/),
+  );
+});
+
+test("ASN.1 times: UTCTime years 1950-2049, GeneralizedTime, and nothing that is not a date", () => {
+  assert.equal(parseAsn1Time("491231235959Z")?.toISOString(), "2049-12-31T23:59:59.000Z");
+  assert.equal(parseAsn1Time("500101000000Z")?.toISOString(), "1950-01-01T00:00:00.000Z");
+  assert.equal(parseAsn1Time("20510203040506Z")?.toISOString(), "2051-02-03T04:05:06.000Z");
+  for (const bad of [
+    "240230120000Z",
+    "241301000000Z",
+    "240101240000Z",
+    "240101120000",
+    "2401011200Z",
+  ]) {
+    assert.equal(parseAsn1Time(bad), null, bad);
+  }
 });

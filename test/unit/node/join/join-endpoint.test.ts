@@ -13,7 +13,10 @@ import { utf8 } from "../../../../src/base/bytes.js";
 import type { View } from "../../../../src/base/ids.js";
 import { makeVirtualQuote, VIRTUAL_MEASUREMENT } from "../../../../src/attestation/virtual.js";
 import { isIssuedBy } from "../../../../src/crypto/certs.js";
-import { createSelfSignedCertificate } from "../../../../src/crypto/cert-issuance.js";
+import {
+  createCertificateSigningRequest,
+  createSelfSignedCertificate,
+} from "../../../../src/crypto/cert-issuance.js";
 import {
   ecPrivateKeyPem,
   generateEcKeyPair,
@@ -206,11 +209,11 @@ function joinRequest(j: Joiner, overrides: Partial<JoinRequest> = {}): JoinReque
   const tag = j.nodeId.slice(0, 8);
   return {
     node_info_network: {
-      node_to_node_interface: { bind_address: "127.0.0.1:0", published_address: `${tag}:8081` },
+      node_to_node_interface: { bind_address: "0.0.0.0:0", published_address: `n-${tag}:8081` },
       rpc_interfaces: {
         primary_rpc_interface: {
-          bind_address: "127.0.0.1:0",
-          published_address: `${tag}:8080`,
+          bind_address: "0.0.0.0:0",
+          published_address: `n-${tag}:8080`,
           protocol: "tcp",
           app_protocol: "HTTP1",
         },
@@ -323,6 +326,8 @@ test("while Opening a new node is Trusted at once and gets network_info", async 
   const endorsed = new X509Certificate(cert as string);
   const days = (Date.parse(endorsed.validTo) - Date.parse(endorsed.validFrom)) / 86_400_000;
   assert.ok(Math.abs(days - 30) < 1, `validity ${days} days`);
+  // Its SAN is the host of the published RPC address, not the bind address (CCF's default).
+  assert.equal(endorsed.subjectAltName, `DNS:n-${j.nodeId.slice(0, 8)}`);
 
   // A re-post is answered from the same records: same certificate, nothing new written.
   const seqno = rig.store.seqno;
@@ -434,6 +439,14 @@ test("a join without a TLS client certificate is 401", async (t) => {
   assertError(reply, 401, "InvalidAuthenticationInfo", /client certificate/);
 });
 
+/** `request` with `published_address` of its RPC interface replaced. */
+function withRpcAddress(request: any, published: string): unknown {
+  const network = request.node_info_network;
+  const rpc = { ...network.rpc_interfaces.primary_rpc_interface, published_address: published };
+  const rpcInterfaces = { primary_rpc_interface: rpc };
+  return { ...request, node_info_network: { ...network, rpc_interfaces: rpcInterfaces } };
+}
+
 test("malformed bodies are 400 InvalidInput naming the dotted key", async (t) => {
   const rig = await makeRig();
   t.after(() => rig.close());
@@ -452,6 +465,8 @@ test("malformed bodies are 400 InvalidInput naming the dotted key", async (t) =>
     [{ ...full, startup_seqno: -1 }, /startup_seqno/],
     [{ ...full, quote_info: { ...full.quote_info, format: "SGX" } }, /quote_info\.format/],
     [{ ...full, public_encryption_key: "not a key" }, /public_encryption_key/],
+    [withRpcAddress(full, "node0.example.com"), /rpc_interfaces\.primary_rpc_interface\.pub/],
+    [withRpcAddress(full, "::1:8080"), /IPv6 addresses must be written in brackets/],
   ];
   for (const [body, message] of cases) {
     assertError(await post(rig, body, j.certDer), 400, "InvalidInput", message);
@@ -554,6 +569,23 @@ test("a CSR must certify the TLS client key (CSRPublicKeyInvalid) and is recorde
   assert.equal(reply.status, 200, JSON.stringify(reply.body));
   const info = read(rig, (tx) => getById(tx, GOV_MAPS.nodeInfo, j.nodeId));
   assert.equal(info?.certificate_signing_request, csr);
+});
+
+test("a joiner's CSR gives its endorsed certificate the subject and SANs it asked for", async (t) => {
+  const rig = await makeRig({ status: "Opening" });
+  t.after(() => rig.close());
+  const j = await makeJoiner();
+  const csr = await createCertificateSigningRequest({
+    keys: j.keys,
+    subject: "CN=node1",
+    subjectAltNames: ["dNSName:node1.example.com", "iPAddress:10.0.0.2"],
+  });
+  const reply = await postAs(rig, j, { certificate_signing_request: csr });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  assertNetworkInfo(reply.body, j, "Opening");
+  const endorsed = new X509Certificate(reply.body.network_info.endorsed_certificate);
+  assert.equal(endorsed.subject, "CN=node1");
+  assert.equal(endorsed.subjectAltName, "DNS:node1.example.com, IP Address:10.0.0.2");
 });
 
 // ---- Joiner over HTTPS --------------------------------------------------------------------

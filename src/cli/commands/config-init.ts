@@ -1,0 +1,278 @@
+/**
+ * `consortia config init --start|--join --name N --host H ...`: writes a ready node config for one
+ * host (ccf-compatibility.md §1), so an operator of a node on its own machine does not write
+ * JSON by hand. The node publishes `H` (its name or address as peers and clients reach it) on
+ * both interfaces and binds `--bind` (all addresses by default); its certificate names `H` and
+ * every `--san`. The document is checked with the node's own schema (parseNodeConfig) before it
+ * is written, and an existing config is kept unless --force.
+ *
+ * `nodeConfigForHost` builds the document without IO, for tests and for harnesses that start
+ * nodes on several hosts (network namespaces) from the same options.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { isReportable, CliError } from "../cli-error.js";
+import { constitutionFileNames } from "../constitution-files.js";
+import { findPackageRoot } from "../package-root.js";
+import { describeConfigError, parseNodeConfig } from "../../node/config/config.js";
+import {
+  formatAddress,
+  parseAddress,
+  subjectAltNameOf,
+  type NetAddress,
+} from "../../node/config/config-values.js";
+
+/** CCF's conventional ports for the RPC and node-to-node interfaces of a node. */
+export const DEFAULT_RPC_PORT = 8000;
+export const DEFAULT_NODE_PORT = 8001;
+
+/** What one host's node is: everything `config init` asks for, checked. */
+export interface HostNodeOptions {
+  readonly command: "Start" | "Join";
+  readonly name: string;
+  /** Published host: a DNS name, an IPv4 address or an IPv6 address without brackets. */
+  readonly host: string;
+  /** Bind host; default `0.0.0.0`, or `::` when `host` is an IPv6 address. */
+  readonly bind?: string;
+  readonly rpcPort: number;
+  readonly nodePort: number;
+  /** Extra SANs beyond `host`'s own (`dNSName:x`, `iPAddress:y`). */
+  readonly sans: readonly string[];
+  /** Join: the RPC address of a node of the service. */
+  readonly peer?: NetAddress;
+  /** Start: members, each a certificate and optionally an encryption public key (paths). */
+  readonly members: readonly { readonly cert: string; readonly encKey?: string }[];
+  readonly constitutionFiles: readonly string[];
+  /** Start: written there. Join: the certificate of the service to join. */
+  readonly serviceCertificateFile: string;
+  readonly recoveryThreshold: number;
+}
+
+/** The node config JSON for `o` (paths as given; relative ones resolve against the file). */
+export function nodeConfigForHost(o: HostNodeOptions): Record<string, unknown> {
+  const bindHost = o.bind ?? (isIP(o.host) === 6 ? "::" : "0.0.0.0");
+  const at = (host: string, port: number) => formatAddress({ host, port });
+  const sans = [subjectAltNameOf(o.host), ...o.sans.filter((s) => s !== subjectAltNameOf(o.host))];
+  return {
+    enclave: { platform: "Virtual", type: "Release" },
+    network: {
+      node_to_node_interface: {
+        bind_address: at(bindHost, o.nodePort),
+        published_address: at(o.host, o.nodePort),
+      },
+      rpc_interfaces: {
+        primary_rpc_interface: {
+          bind_address: at(bindHost, o.rpcPort),
+          published_address: at(o.host, o.rpcPort),
+        },
+      },
+    },
+    node_certificate: { subject_name: `CN=${o.name}`, subject_alt_names: sans },
+    command: commandSection(o),
+    ledger: { directory: "ledger" },
+    snapshots: { directory: "snapshots" },
+    output_files: { node_certificate_file: "nodecert.pem", pid_file: "node.pid" },
+  };
+}
+
+function commandSection(o: HostNodeOptions): Record<string, unknown> {
+  if (o.command === "Join") {
+    if (o.peer === undefined) throw new CliError("--join needs --peer <url> (a node's address)");
+    return {
+      type: "Join",
+      service_certificate_file: o.serviceCertificateFile,
+      join: { target_rpc_address: formatAddress(o.peer), retry_timeout: "1000ms" },
+    };
+  }
+  if (o.members.length === 0) {
+    throw new CliError("--start needs at least one --member <cert.pem[,enc_pubk.pem]>");
+  }
+  return {
+    type: "Start",
+    service_certificate_file: o.serviceCertificateFile,
+    start: {
+      constitution_files: o.constitutionFiles,
+      members: o.members.map((m) => ({
+        certificate_file: m.cert,
+        ...(m.encKey !== undefined && { encryption_public_key_file: m.encKey }),
+      })),
+      service_configuration: { recovery_threshold: o.recoveryThreshold },
+    },
+  };
+}
+
+// ---- Options as typed ---------------------------------------------------------------------
+
+interface InitFlags {
+  start?: boolean;
+  join?: boolean;
+  name: string;
+  host: string;
+  peer?: string;
+  rpcPort: string;
+  nodePort: string;
+  bind?: string;
+  san: string[];
+  member: string[];
+  constitutionDir?: string;
+  serviceCert?: string;
+  recoveryThreshold: string;
+  dir?: string;
+  force?: boolean;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** A host as typed (brackets allowed around IPv6); a CliError naming `option` if it is bad. */
+export function parseHostOption(option: string, text: string): string {
+  const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
+  const parsed = parseAddress(formatAddress({ host: bare, port: 1 }));
+  if (parsed.kind === "error") {
+    throw new CliError(`${option} ${JSON.stringify(text)}: not an IP address or host name`);
+  }
+  return parsed.value.host;
+}
+
+function parsePort(option: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new CliError(`${option} ${JSON.stringify(text)}: expected a port from 1 to 65535`);
+  }
+  return Number(text);
+}
+
+/** `https://host:port`, `host:port` or `[v6]:port`; https URLs default to port 443. */
+export function parsePeerOption(text: string): NetAddress {
+  const bad = (why: string) => new CliError(`--peer ${JSON.stringify(text)}: ${why}`);
+  let address = text;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch (err: unknown) {
+      if (!(err instanceof TypeError)) throw err;
+      throw bad("not a URL");
+    }
+    if (url.protocol !== "https:") throw bad("nodes are reached over https://");
+    if (url.pathname !== "/" || url.search !== "") throw bad("expected no path or query");
+    address = `${url.hostname}:${url.port === "" ? "443" : url.port}`;
+  }
+  const parsed = parseAddress(address);
+  if (parsed.kind === "error") throw bad(parsed.reason);
+  if (parsed.value.port === 0) throw bad("the port must be from 1 to 65535");
+  return parsed.value;
+}
+
+function parseMember(text: string): { cert: string; encKey?: string } {
+  const [cert, encKey, ...rest] = text.split(",");
+  if (cert === undefined || cert === "" || encKey === "" || rest.length > 0) {
+    throw new CliError(`--member ${JSON.stringify(text)}: expected <cert.pem>[,<enc_pubk.pem>]`);
+  }
+  const files = encKey === undefined ? [cert] : [cert, encKey];
+  for (const file of files) {
+    if (!existsSync(file)) throw new CliError(`--member: ${file}: file not found`);
+  }
+  return encKey === undefined
+    ? { cert: resolve(cert) }
+    : { cert: resolve(cert), encKey: resolve(encKey) };
+}
+
+function hostNodeOptions(f: InitFlags): HostNodeOptions {
+  if (f.start === f.join) throw new CliError("give exactly one of --start and --join");
+  if (!NAME.test(f.name)) {
+    throw new CliError(`--name ${JSON.stringify(f.name)}: letters, digits, '.', '_' and '-' only`);
+  }
+  const command = f.start === true ? "Start" : "Join";
+  if (command === "Start" && f.peer !== undefined) throw new CliError("--peer is for --join");
+  if (command === "Join" && f.member.length > 0) throw new CliError("--member is for --start");
+  const threshold = f.recoveryThreshold;
+  if (!/^\d{1,4}$/.test(threshold)) {
+    throw new CliError(`--recovery-threshold ${JSON.stringify(threshold)}: expected a number`);
+  }
+  const constitutionDir = resolve(f.constitutionDir ?? join(findPackageRoot(), "constitution"));
+  return {
+    command,
+    name: f.name,
+    host: parseHostOption("--host", f.host),
+    ...(f.bind !== undefined && { bind: parseHostOption("--bind", f.bind) }),
+    rpcPort: parsePort("--rpc-port", f.rpcPort),
+    nodePort: parsePort("--node-port", f.nodePort),
+    sans: f.san,
+    ...(f.peer !== undefined && { peer: parsePeerOption(f.peer) }),
+    members: f.member.map(parseMember),
+    constitutionFiles: command === "Start" ? constitutionFiles(constitutionDir) : [],
+    serviceCertificateFile:
+      f.serviceCert === undefined ? "service_cert.pem" : resolve(f.serviceCert),
+    recoveryThreshold: Number(threshold),
+  };
+}
+
+function constitutionFiles(dir: string): string[] {
+  const names = existsSync(dir) ? constitutionFileNames(dir) : [];
+  if (names.length === 0) throw new CliError(`--constitution-dir ${dir}: no .js files`);
+  return names.map((n) => join(dir, n));
+}
+
+/** Checks the document with the node's schema, then writes it; returns the file written. */
+function writeConfig(dir: string, document: Record<string, unknown>, force: boolean): string {
+  const file = resolve(dir, "config.json");
+  try {
+    parseNodeConfig(document, file);
+  } catch (err: unknown) {
+    if (!isReportable(err)) throw err;
+    throw new CliError(describeConfigError(err));
+  }
+  if (existsSync(file) && !force) {
+    throw new CliError(`${file} exists; use --force to overwrite it`);
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
+  return file;
+}
+
+const HELP_AFTER = `
+Writes <dir>/config.json (default dir: ./<name>) for one node on this host, publishing --host
+on both interfaces (RPC on --rpc-port, node-to-node on --node-port) and binding --bind (default
+0.0.0.0, or :: for an IPv6 --host). The node certificate names --host and every --san. Ledger,
+snapshots, nodecert.pem and node.pid go under <dir>.
+
+Examples:
+  consortia config init --start --name node0 --host node0.example.com \\
+      --member member0_cert.pem,member0_enc_pubk.pem
+  consortia config init --join --name node1 --host 10.0.0.12 \\
+      --peer https://node0.example.com:8000 --service-cert service_cert.pem
+Then: consortia node --config node0/config.json
+`;
+
+export function registerConfig(program: Command): void {
+  const config = program.command("config").description("Node configuration files.");
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  config
+    .command("init")
+    .description("Write a ready node config (JSON) for one host")
+    .option("--start", "the node starts a new service")
+    .option("--join", "the node joins a running service (needs --peer)")
+    .requiredOption("--name <name>", "node name: certificate subject CN and default --dir")
+    .requiredOption("--host <host>", "published host: DNS name, IPv4 or IPv6 address")
+    .option("--peer <url>", "a node of the service to join, https://host:port")
+    .option("--rpc-port <port>", "RPC port", String(DEFAULT_RPC_PORT))
+    .option("--node-port <port>", "node-to-node port", String(DEFAULT_NODE_PORT))
+    .option("--bind <host>", "address to listen on (default all: 0.0.0.0, or :: for IPv6)")
+    .option("--san <san>", "extra certificate SAN, dNSName:<n> or iPAddress:<ip>", collect, [])
+    .option("--member <files>", "--start: <cert.pem>[,<enc_pubk.pem>] (repeat)", collect, [])
+    .option("--constitution-dir <dir>", "--start: constitution .js files (default: bundled)")
+    .option("--service-cert <file>", "service certificate: written (start), read (join)")
+    .option("--recovery-threshold <n>", "--start: recovery threshold", "1")
+    .option("--dir <dir>", "where config.json goes (default ./<name>)")
+    .option("--force", "overwrite an existing config.json")
+    .addHelpText("after", HELP_AFTER)
+    .action((flags: InitFlags) => {
+      const options = hostNodeOptions(flags);
+      const dir = resolve(flags.dir ?? options.name);
+      const file = writeConfig(dir, nodeConfigForHost(options), flags.force === true);
+      const rpc = formatAddress({ host: options.host, port: options.rpcPort });
+      console.log(`wrote ${file} (${options.command}: clients reach https://${rpc})`);
+      console.log(`start the node with: consortia node --config ${file}`);
+    });
+}

@@ -1,0 +1,124 @@
+// `consortia config init` (src/cli/commands/config-init.ts): the config it writes for a Start and
+// a Join node on a host loads with the node's own loader (loadNodeConfig, which also checks the
+// member and constitution files) and says what the operator asked: published host on both
+// interfaces, bind address, ports, SANs, peer; IPv6 hosts are bracketed; bad options are refused
+// with one line naming the option and a non-zero exit, and nothing is written. The CLI runs as a
+// real process; the oracle is the node's config loader and the JSON written.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  nodeConfigForHost,
+  parseHostOption,
+  parsePeerOption,
+} from "../../../src/cli/commands/config-init.js";
+import { CliError } from "../../../src/cli/cli-error.js";
+import { loadNodeConfig, parseNodeConfig } from "../../../src/node/config/config.js";
+import { runCli } from "../../helpers/cli.js";
+
+const dir = mkdtempSync(join(tmpdir(), "consortia-config-init-"));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, "m0_cert.pem"), "placeholder\n");
+writeFileSync(join(dir, "m0_enc_pubk.pem"), "placeholder\n");
+
+test("config init --start writes a config the node loads, publishing the host it names", () => {
+  const out = join(dir, "node0");
+  const member = `${join(dir, "m0_cert.pem")},${join(dir, "m0_enc_pubk.pem")}`;
+  const run = runCli([
+    ...["config", "init", "--start", "--name", "node0", "--host", "node0.example.com"],
+    ...["--member", member, "--san", "iPAddress:10.1.2.3", "--dir", out, "--rpc-port", "9443"],
+  ]);
+  assert.equal(run.status, 0, run.stderr);
+  const file = join(out, "config.json");
+  assert.match(run.stdout, new RegExp(`wrote ${file}.*https://node0\\.example\\.com:9443`));
+  assert.match(run.stdout, /consortia node --config /);
+  const config = loadNodeConfig(file);
+  const rpc = config.network.rpcInterfaces["primary_rpc_interface"];
+  assert.deepEqual(rpc?.bindAddress, { host: "0.0.0.0", port: 9443 });
+  assert.deepEqual(rpc?.publishedAddress, { host: "node0.example.com", port: 9443 });
+  assert.deepEqual(config.network.nodeToNodeInterface, {
+    bindAddress: { host: "0.0.0.0", port: 8001 },
+    publishedAddress: { host: "node0.example.com", port: 8001 },
+  });
+  assert.deepEqual(config.nodeCertificate.subjectAltNames, [
+    "dNSName:node0.example.com",
+    "iPAddress:10.1.2.3",
+  ]);
+  assert.equal(config.nodeCertificate.subjectName, "CN=node0");
+  assert.equal(config.command.type, "Start");
+  if (config.command.type !== "Start") return;
+  assert.equal(config.command.start.members[0]?.recoveryRole, "Participant");
+  assert.ok(config.command.start.constitutionFiles.some((f) => f.endsWith("actions.js")));
+  assert.equal(config.ledger.directory, join(out, "ledger"));
+
+  // A second run does not overwrite it.
+  const again = runCli(["config", "init", "--start", "--name", "n", "--host", "h", "--dir", out]);
+  assert.notEqual(again.status, 0);
+  assert.match(again.stderr, /--member|exists/);
+});
+
+test("a Join node on IPv6 binds :: and publishes its bracketed address", () => {
+  const document = nodeConfigForHost({
+    command: "Join",
+    name: "node1",
+    host: parseHostOption("--host", "[::1]"),
+    rpcPort: 8000,
+    nodePort: 8001,
+    sans: [],
+    peer: parsePeerOption("https://[fd00::2]:8000"),
+    members: [],
+    constitutionFiles: [],
+    serviceCertificateFile: "service_cert.pem",
+    recoveryThreshold: 1,
+  });
+  const config = parseNodeConfig(document, join(dir, "node1", "config.json"));
+  assert.deepEqual(config.network.nodeToNodeInterface.bindAddress, { host: "::", port: 8001 });
+  assert.deepEqual(config.network.nodeToNodeInterface.publishedAddress, {
+    host: "::1",
+    port: 8001,
+  });
+  assert.deepEqual(config.nodeCertificate.subjectAltNames, ["iPAddress:::1"]);
+  assert.equal(config.command.type, "Join");
+  if (config.command.type !== "Join") return;
+  assert.deepEqual(config.command.join.targetRpcAddress, { host: "fd00::2", port: 8000 });
+  assert.equal(
+    (document["network"] as any).rpc_interfaces.primary_rpc_interface.bind_address,
+    "[::]:8000",
+  );
+});
+
+test("--peer takes https URLs (port 443 by default) and host:port", () => {
+  assert.deepEqual(parsePeerOption("https://node0.example.com"), {
+    host: "node0.example.com",
+    port: 443,
+  });
+  assert.deepEqual(parsePeerOption("10.0.0.1:8000"), { host: "10.0.0.1", port: 8000 });
+  for (const bad of ["http://n:8000", "https://n:8000/path", "n", "::1:8000", "n:0", "a b:1"]) {
+    assert.throws(() => parsePeerOption(bad), CliError, bad);
+  }
+});
+
+test("bad options are refused with one line naming the option, and nothing is written", () => {
+  const out = join(dir, "refused");
+  const cases: [string[], RegExp][] = [
+    [["--join", "--host", "bad host", "--peer", "n:1"], /--host "bad host"/],
+    [["--join", "--host", "1.2.3", "--peer", "n:1"], /--host "1.2.3"/],
+    [["--join", "--host", "h", "--peer", "ftp://n:1"], /--peer .*https/],
+    [["--join", "--host", "h"], /--join needs --peer/],
+    [["--start", "--join", "--host", "h"], /exactly one of --start and --join/],
+    [["--start", "--host", "h"], /--start needs at least one --member/],
+    [["--start", "--host", "h", "--member", join(dir, "missing.pem")], /file not found/],
+    [["--join", "--host", "h", "--peer", "n:1", "--rpc-port", "0"], /--rpc-port "0"/],
+    [["--join", "--host", "h", "--peer", "n:1", "--san", "ip:1"], /subject_alt_names\[1\]/],
+  ];
+  for (const [args, message] of cases) {
+    const run = runCli(["config", "init", "--name", "n", "--dir", out, ...args]);
+    assert.equal(run.status, 1, args.join(" "));
+    assert.match(run.stderr, message);
+    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+  }
+  assert.equal(existsSync(out), false);
+  assert.equal(readFileSync(join(dir, "m0_cert.pem"), "utf8"), "placeholder\n");
+});
