@@ -298,7 +298,8 @@ function prefixAt(ops: readonly HistoryOp[], t: number): HistoryOp[] {
  * The completed operation no linearization can get past: the first, in return order, whose
  * return makes the history so far not linearizable (a prefix of a linearizable history is
  * linearizable, so a binary search finds it). At equal return times a read is blamed before a
- * write. Falls back to the search's deepest stuck point if a prefix exhausts the budget.
+ * write. The searches share one budget of `stepsMax` steps (so a violation costs at most twice
+ * the budget); past it, falls back to the search's deepest stuck point.
  */
 function firstStuck(ops: readonly HistoryOp[], fallback: number, stepsMax: number): number {
   const completed = ops
@@ -313,11 +314,13 @@ function firstStuck(ops: readonly HistoryOp[], fallback: number, stepsMax: numbe
   // Invariant: the prefix at completed[hi]'s return is not linearizable; at lo - 1's it is.
   let lo = 0;
   let hi = completed.length - 1;
+  let stepsLeft = stepsMax;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const verdict = search(prefixAt(ops, ops[completed[mid]!]!.returnMs), stepsMax).kind;
-    if (verdict === "unknown") return fallback;
-    if (verdict === "violation") hi = mid;
+    const result = search(prefixAt(ops, ops[completed[mid]!]!.returnMs), stepsLeft);
+    if (result.kind === "unknown") return fallback;
+    stepsLeft -= result.steps;
+    if (result.kind === "violation") hi = mid;
     else lo = mid + 1;
   }
   return completed[lo] ?? fallback;

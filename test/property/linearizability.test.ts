@@ -67,18 +67,52 @@ function simulate(plan: readonly Planned[]): HistoryOp[] {
   return history;
 }
 
+/**
+ * Search budget per key in these properties, in steps (deterministic, unlike a time limit). Over
+ * 2,000 seeds of both properties (600,000 histories) the most a key needed was 41,000 steps,
+ * for a stale read after a burst of concurrent writes nobody read. A key over budget is
+ * "unknown", which fails the property.
+ */
+const STEPS_MAX = 100_000;
+
+/**
+ * How many candidates fast-check's shrinking may try after a failure (fc.limitShrink). Unbounded,
+ * shrinking an 80-operation history took 30,000 checks (over 3 minutes, and ten times that with
+ * the default budget of 2,000,000 steps); bounded, a failure costs at most this many checks and
+ * still reports a failing history, the smallest found by then, with its seed and path.
+ */
+const SHRINK_RUNS_MAX = 200;
+
+/** fc.assert of `check` over `arb`, with shrinking bounded by SHRINK_RUNS_MAX. */
+function assertProperty<T>(arb: fc.Arbitrary<T>, numRuns: number, check: (value: T) => void) {
+  fc.assert(fc.property(fc.limitShrink(arb, SHRINK_RUNS_MAX), check), { numRuns });
+}
+
 const plans = fc.array(plannedOp, { minLength: 1, maxLength: 80 });
 /** Long enough that most runs have a read to make stale. */
 const longPlans = fc.array(plannedOp, { minLength: 30, maxLength: 80 });
 
-test("histories of an atomic register with random latencies are linearizable", () => {
-  fc.assert(
-    fc.property(plans, (plan) => {
-      const result = checkHistory(simulate(plan));
-      assert.equal(result.kind, "linearizable", JSON.stringify(result.keys));
+test("a failing property stops shrinking after SHRINK_RUNS_MAX checks", () => {
+  let checks = 0;
+  let firstFailure = 0;
+  assert.throws(() =>
+    assertProperty(longPlans, 100, (plan) => {
+      checks += 1;
+      const ok = plan.reduce((sum, op) => sum + op.callMs, 0) < 2000;
+      if (!ok && firstFailure === 0) firstFailure = checks;
+      // Unbounded, fast-check takes 400 to 700 checks to shrink this to the boundary.
+      assert.ok(ok, "sum of call times reaches 2000");
     }),
-    { numRuns: 300 },
   );
+  assert.ok(checks - firstFailure <= SHRINK_RUNS_MAX, `${checks - firstFailure} checks`);
+  assert.ok(checks - firstFailure >= SHRINK_RUNS_MAX / 2, `${checks - firstFailure} checks`);
+});
+
+test("histories of an atomic register with random latencies are linearizable", () => {
+  assertProperty(plans, 300, (plan) => {
+    const result = checkHistory(simulate(plan), STEPS_MAX);
+    assert.equal(result.kind, "linearizable", JSON.stringify(result.keys));
+  });
 });
 
 /** A read that could be made stale: a completed write w1 overwritten by a completed w2 before it. */
@@ -103,21 +137,19 @@ function staleCandidate(history: readonly HistoryOp[]): { read: number; value: s
 
 test("a history with one injected stale read is not linearizable, on that key", () => {
   let injected = 0;
-  fc.assert(
-    fc.property(longPlans, (plan) => {
-      const history = simulate(plan);
-      const candidate = staleCandidate(history);
-      if (candidate === null) return;
-      injected += 1;
-      const read = history[candidate.read]!;
-      history[candidate.read] = { ...read, output: candidate.value };
-      const result = checkHistory(history);
-      assert.equal(result.kind, "violation");
-      const bad = result.keys.filter((v) => v.kind === "violation").map((v) => v.key);
-      assert.deepEqual(bad, [read.key]);
-    }),
-    { numRuns: 300 },
-  );
+  assertProperty(longPlans, 300, (plan) => {
+    const history = simulate(plan);
+    const candidate = staleCandidate(history);
+    if (candidate === null) return;
+    injected += 1;
+    const read = history[candidate.read]!;
+    history[candidate.read] = { ...read, output: candidate.value };
+    const result = checkHistory(history, STEPS_MAX);
+    const verdicts = result.keys.map((v) => `${v.key}:${v.kind}`).join(" ");
+    assert.equal(result.kind, "violation", verdicts);
+    const bad = result.keys.filter((v) => v.kind === "violation").map((v) => v.key);
+    assert.deepEqual(bad, [read.key]);
+  });
   assert.ok(injected >= 100, `only ${injected} runs had a read to make stale`);
 });
 
@@ -206,23 +238,20 @@ function firstStuckReturnMs(ops: readonly HistoryOp[]): number {
 
 test("on small histories the checker agrees with trying every order", () => {
   let violations = 0;
-  fc.assert(
-    fc.property(smallHistories, (history) => {
-      const expected = linearizableByBruteForce(history);
-      if (!expected) violations += 1;
-      const result = checkHistory(history);
-      assert.equal(result.kind, expected ? "linearizable" : "violation");
-      for (const verdict of result.keys) {
-        const mine = history.filter((op) => op.key === verdict.key);
-        assert.equal(verdict.kind, linearizableByBruteForce(mine) ? "linearizable" : "violation");
-        if (verdict.kind !== "violation") continue;
-        // The blamed operation is the first one whose return the history could not get past.
-        const stuck = verdict.ops[verdict.stuckAt]!;
-        assert.notEqual(stuck.returnMs, Infinity);
-        assert.equal(stuck.returnMs, firstStuckReturnMs(verdict.ops));
-      }
-    }),
-    { numRuns: 2000 },
-  );
+  assertProperty(smallHistories, 2000, (history) => {
+    const expected = linearizableByBruteForce(history);
+    if (!expected) violations += 1;
+    const result = checkHistory(history);
+    assert.equal(result.kind, expected ? "linearizable" : "violation");
+    for (const verdict of result.keys) {
+      const mine = history.filter((op) => op.key === verdict.key);
+      assert.equal(verdict.kind, linearizableByBruteForce(mine) ? "linearizable" : "violation");
+      if (verdict.kind !== "violation") continue;
+      // The blamed operation is the first one whose return the history could not get past.
+      const stuck = verdict.ops[verdict.stuckAt]!;
+      assert.notEqual(stuck.returnMs, Infinity);
+      assert.equal(stuck.returnMs, firstStuckReturnMs(verdict.ops));
+    }
+  });
   assert.ok(violations >= 200, `only ${violations} of 2000 histories were not linearizable`);
 });

@@ -308,3 +308,24 @@ test("register values no pending read can see share one cache entry", () => {
   ops.push(W(0, "x", 200, 201), R(1, "v0", 300, 301));
   assert.equal(checkKey("k", ops, 50_000).kind, "violation");
 });
+
+test("a violation whose blame search runs out of budget still blames a completed operation", () => {
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 12; i++) ops.push(W(i, `v${i}`, i, 100));
+  ops.push(W(0, "x", 200, 201), R(1, "v0", 300, 301));
+  // The least budget the search needs: the blame's prefix searches then have too little.
+  let lo = 1;
+  let hi = 1_000_000;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (checkKey("k", ops, mid).kind === "unknown") lo = mid + 1;
+    else hi = mid;
+  }
+  const tight = checkKey("k", ops, lo);
+  assert.equal(tight.kind, "violation");
+  if (tight.kind !== "violation") return;
+  assert.notEqual(tight.ops[tight.stuckAt]!.returnMs, Infinity);
+  // With room to spare the blame is the stale read.
+  const roomy = checkKey("k", ops);
+  assert.ok(roomy.kind === "violation" && roomy.ops[roomy.stuckAt]!.output === "v0");
+});
