@@ -417,8 +417,9 @@ const MINIMIZE_STEPS_MAX = 200_000;
 export function minimizeViolation(
   verdict: Extract<KeyVerdict, { kind: "violation" }>,
 ): Extract<KeyVerdict, { kind: "violation" }> {
+  // The verdict alone (no blame search): verdict.ops and every subsequence are in call order.
   const isViolation = (ops: readonly HistoryOp[]) =>
-    checkKey(verdict.key, ops, MINIMIZE_STEPS_MAX).kind === "violation";
+    search(ops, MINIMIZE_STEPS_MAX).kind === "violation";
   const stuckReturnMs = verdict.ops[verdict.stuckAt]!.returnMs;
   const prefix = verdict.ops.filter((op) => op.callMs <= stuckReturnMs);
   let ops = isViolation(prefix) ? prefix : [...verdict.ops];
