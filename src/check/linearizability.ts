@@ -172,7 +172,6 @@ class Bitset {
     }
     return n;
   }
-  /** A cache key for this set with the register state. */
   /**
    * A cache key for this set with the register state; `live` false when no read still to be
    * linearized can see the state (with unique values all such states are alike: only a write
