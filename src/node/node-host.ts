@@ -131,6 +131,7 @@ export class NodeHost implements NodeContext {
     this.system = new SystemTransactions(this.pipeline);
     this.raft = createRaft(config, state, deps.clock, () => this.pipeline.flushLedger());
     this.channels = createChannels(
+      config,
       state,
       (id, certDer) => isAuthorizedPeer({ id, certDer }, this.serviceIdentity),
       (from, payload) => {

@@ -142,7 +142,18 @@ export function createRaft(
   });
 }
 
+/**
+ * A node-to-node connection on which a node kept sending without hearing back for this long is
+ * recycled (channels.ts, "Liveness"): twice the election timeout, so a follower that misses
+ * heartbeats has already started a pre-vote before its connections are questioned, and no less
+ * than 2 s, so a slow turn under load does not churn connections.
+ */
+export function channelSilenceMs(config: NodeConfig): number {
+  return Math.max(2000, 2 * config.consensus.electionTimeoutMs);
+}
+
 export function createChannels(
+  config: NodeConfig,
   state: StartingState,
   authorize: (peerId: string, certDer: Uint8Array) => boolean,
   onMessage: (from: string, payload: Uint8Array) => void,
@@ -156,6 +167,7 @@ export function createChannels(
     authorize,
     onMessage,
     log: (line) => log(`[n2n] ${line}`),
+    silenceMs: channelSilenceMs(config),
   });
 }
 

@@ -42,6 +42,13 @@ function ip(args: string[]): void {
   if (run.status !== 0) throw new Error(`ip ${args.join(" ")}: ${run.stderr.trim()}`);
 }
 
+/** What another process needs to drive the same hosts (Hosts.attach). */
+export interface HostsDescription {
+  readonly tag: string;
+  readonly domain: string;
+  readonly hosts: readonly Host[];
+}
+
 export class Hosts {
   readonly hosts: Host[] = [];
   private readonly switchNs: string;
@@ -69,6 +76,17 @@ export class Hosts {
       throw err;
     }
     return hosts;
+  }
+
+  /** The same hosts in another process (e.g. a scenario run on one of them); destroys nothing. */
+  static attach(description: HostsDescription): Hosts {
+    const hosts = new Hosts(description.tag, description.domain);
+    hosts.hosts.push(...description.hosts);
+    return hosts;
+  }
+
+  describe(): HostsDescription {
+    return { tag: this.tag, domain: this.domain, hosts: this.hosts };
   }
 
   private build(names: readonly string[]): void {

@@ -21,6 +21,19 @@
  * - A misbehaving connection (garbage, oversized frame, unknown key) ends that socket only;
  *   every socket and the server have error handlers, and `onMessage` exceptions are contained.
  * - After close() resolves, no socket, server or timer of this object is alive.
+ *
+ * Liveness: TCP alone does not notice a cut link. Bytes written to a peer that cannot be reached
+ * sit in the kernel and are retransmitted with exponential backoff (minutes), and a connect to it
+ * waits for SYN retries, so a connection that outlived a partition can stay stuck long after the
+ * link returns. Hence:
+ * - a dial that has not completed its handshake within `connectTimeoutMs` is abandoned and
+ *   retried (backoff up to RETRY_MAX_MS);
+ * - an outbound connection on which we kept sending while nothing at all arrived from that peer
+ *   for `silenceMs` is recycled (closed and dialled again): every node answers what it receives
+ *   (acknowledgements, votes), so silence while talking means the path is broken;
+ * - a peer that dials us again has recycled its own connection (it stopped hearing from us) or
+ *   restarted: our outbound connection to it is recycled too, at most once per `silenceMs` per
+ *   peer, so the two sides never recycle each other in a loop.
  */
 import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
@@ -40,6 +53,8 @@ export class ChannelError extends CcfError<{ code: ChannelErrorCode }> {}
 export const DEFAULT_QUEUE_MAX_BYTES = 64 * 1024 * 1024;
 const RETRY_INITIAL_MS = 50;
 const RETRY_MAX_MS = 1000;
+export const DEFAULT_SILENCE_MS = 5000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
 const TLS_MIN_VERSION = "TLSv1.3";
 
 export interface NodeChannelsOptions {
@@ -56,6 +71,10 @@ export interface NodeChannelsOptions {
   readonly payloadMaxBytes?: number;
   /** Per-peer outbound buffer bound; sends beyond it are dropped and counted. */
   readonly queueMaxBytes?: number;
+  /** Sending to a peer without hearing from it this long recycles the connection. */
+  readonly silenceMs?: number;
+  /** A dial whose TLS handshake has not completed by then is abandoned and retried. */
+  readonly connectTimeoutMs?: number;
 }
 
 export interface NodeChannelStats {
@@ -66,6 +85,8 @@ export interface NodeChannelStats {
   rejectedPeers: number;
   connects: number;
   disconnects: number;
+  /** Outbound connections closed because the peer went silent (or redialled us). */
+  recycled: number;
 }
 
 interface Peer {
@@ -82,6 +103,15 @@ interface Peer {
   /** Invariant: non-null only while `socket` is null (a redial is pending). */
   retryTimer: NodeJS.Timeout | null;
   flushScheduled: boolean;
+  /** Frames were written to this peer / arrived from it since the last liveness check. */
+  sentSinceCheck: boolean;
+  heardSinceCheck: boolean;
+  /** Consecutive liveness checks that saw sending without hearing. */
+  silentChecks: number;
+  /** When the outbound connection was last recycled (monotonic ms), or -Infinity. */
+  recycledAt: number;
+  /** The peer has connected to us before (a new connection from it is a redial). */
+  dialledUs: boolean;
 }
 
 interface PeerIdentity {
@@ -112,6 +142,7 @@ export class NodeChannels {
     rejectedPeers: 0,
     connects: 0,
     disconnects: 0,
+    recycled: 0,
   };
   readonly #peers = new Map<string, Peer>();
   #server: Server | null = null;
@@ -120,6 +151,9 @@ export class NodeChannels {
   /** Authenticated inbound sockets and the peer each belongs to. */
   readonly #inbound = new Map<TLSSocket, string>();
   #closed = false;
+  readonly #silenceMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #livenessTimer: NodeJS.Timeout;
 
   constructor(opts: NodeChannelsOptions) {
     this.#opts = opts;
@@ -127,6 +161,11 @@ export class NodeChannels {
     this.#queueMaxBytes = opts.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES;
     this.#certPem = opts.certPem;
     this.#keyPem = opts.keyPem;
+    this.#silenceMs = opts.silenceMs ?? DEFAULT_SILENCE_MS;
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    // Two checks per silence period: a peer is recycled after 2-3 checks of silence.
+    this.#livenessTimer = setInterval(() => this.#checkLiveness(), this.#silenceMs / 2);
+    this.#livenessTimer.unref();
   }
 
   get stats(): Readonly<NodeChannelStats> {
@@ -185,6 +224,11 @@ export class NodeChannels {
         retryMs: RETRY_INITIAL_MS,
         retryTimer: null,
         flushScheduled: false,
+        sentSinceCheck: false,
+        heardSinceCheck: false,
+        silentChecks: 0,
+        recycledAt: -Infinity,
+        dialledUs: false,
       });
       return;
     }
@@ -242,6 +286,7 @@ export class NodeChannels {
   /** Closes the server, every socket and every timer. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#livenessTimer);
     for (const peer of this.#peers.values()) {
       if (peer.retryTimer !== null) clearTimeout(peer.retryTimer);
       peer.retryTimer = null;
@@ -269,7 +314,11 @@ export class NodeChannels {
     });
     peer.socket = socket;
     socket.setNoDelay(true);
+    socket.setTimeout(this.#connectTimeoutMs, () => {
+      socket.destroy(new Error(`no TLS handshake within ${this.#connectTimeoutMs} ms`));
+    });
     socket.on("secureConnect", () => {
+      socket.setTimeout(0);
       const who = identityOf(socket.getPeerX509Certificate());
       if (who === null || who.id !== peer.id || !this.#authorized(who)) {
         this.#stats.rejectedPeers += 1;
@@ -281,6 +330,7 @@ export class NodeChannels {
         return;
       }
       peer.ready = true;
+      peer.silentChecks = 0;
       peer.retryMs = RETRY_INITIAL_MS;
       this.#stats.connects += 1;
       this.#scheduleFlush(peer);
@@ -320,6 +370,7 @@ export class NodeChannels {
       peer.queue = [];
       peer.queuedBytes = 0;
       this.#stats.framesOut += frames.length;
+      peer.sentSinceCheck = true;
       socket.write(frames.length === 1 ? frames[0]! : concatBytes(frames));
     });
   }
@@ -336,8 +387,15 @@ export class NodeChannels {
       socket.destroy();
       return;
     }
+    // A peer that dials again has given up its previous connection: close what is left of it
+    // here (late frames from it would arrive out of order) and recycle our connection to it.
+    for (const [old, from] of this.#inbound) if (from === who.id) old.destroy();
     this.#inbound.set(socket, who.id);
     socket.on("close", () => this.#inbound.delete(socket));
+    const peer = this.#peers.get(who.id);
+    const redialled = peer?.dialledUs === true;
+    if (peer !== undefined) peer.dialledUs = true;
+    if (redialled && peer !== undefined) this.#recycle(peer, "it dialled us again");
     const decoder = new FrameDecoder({ payloadMaxBytes: this.#payloadMaxBytes });
     socket.on("data", (chunk: Uint8Array) => {
       for (const event of decoder.push(chunk)) {
@@ -364,11 +422,47 @@ export class NodeChannels {
 
   #deliver(from: string, payload: Uint8Array): void {
     this.#stats.framesIn += 1;
+    const peer = this.#peers.get(from);
+    if (peer !== undefined) peer.heardSinceCheck = true;
     try {
       this.#opts.onMessage(from, payload);
     } catch (err: unknown) {
       this.#stats.dropped += 1;
       this.#opts.log(`n2n: onMessage from ${from} threw: ${errorText(err)}`);
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Liveness
+
+  /** Recycles outbound connections to peers we kept sending to without hearing from them. */
+  #checkLiveness(): void {
+    for (const peer of this.#peers.values()) {
+      if (peer.heardSinceCheck) peer.silentChecks = 0;
+      else if (peer.sentSinceCheck && peer.ready) peer.silentChecks += 1;
+      peer.heardSinceCheck = false;
+      peer.sentSinceCheck = false;
+      if (peer.silentChecks >= 2) {
+        this.#recycle(peer, `nothing heard from it for ${this.#silenceMs} ms while sending`);
+      }
+    }
+  }
+
+  /** Closes the outbound connection to `peer` so that it is dialled again (rate-limited). */
+  #recycle(peer: Peer, why: string): void {
+    peer.silentChecks = 0;
+    const now = performance.now();
+    if (peer.socket === null || now - peer.recycledAt < this.#silenceMs) return;
+    peer.recycledAt = now;
+    this.#stats.recycled += 1;
+    this.#opts.log(`n2n: reconnecting to ${peer.id}: ${why}`);
+    const socket = peer.socket;
+    if (peer.ready) this.#stats.disconnects += 1;
+    peer.socket = null;
+    peer.ready = false;
+    socket.destroy();
+    // Dialled again at once, even with nothing queued: waiting for the next send would add a
+    // round of silence.
+    if (peer.retryTimer === null && !this.#closed) this.#dial(peer);
   }
 }

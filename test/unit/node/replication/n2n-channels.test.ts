@@ -328,3 +328,100 @@ test("setIdentity: a node endorsed after starting is accepted on its next connec
     [[early.id, "endorsed now"]],
   );
 });
+
+test("liveness: sending without hearing back recycles the connection; answers keep it", async (t) => {
+  // a -> b with b silent: a reconnects after 2-3 checks of silenceMs / 2.
+  const silent = await pair(t);
+  const a = makeNode(t, await makeIdentity(), { silenceMs: 300 });
+  await listen(a);
+  a.channels.setPeer(silent.b.id, silent.b.address);
+  const ticker = setInterval(() => a.channels.send(silent.b.id, text("ping")), 30);
+  t.after(() => clearInterval(ticker));
+  await waitFor("a recycled its silent connection", () => a.channels.stats.recycled >= 1, 5000);
+  assert.ok(
+    a.logs.some((l) => /reconnecting to .*nothing heard from it/.test(l)),
+    a.logs.join(),
+  );
+  await waitFor("a reconnected", () => a.channels.stats.connects >= 2);
+  const before = silent.b.received.length;
+  await waitFor("b still receives after the recycle", () => silent.b.received.length > before);
+
+  // The same traffic answered by the peer (as every Raft message is) is never recycled.
+  const c = makeNode(t, await makeIdentity(), { silenceMs: 300 });
+  const d = makeNode(t, await makeIdentity(), {
+    onMessage: (from) => d.channels.send(from, text("ack")),
+  });
+  await listen(c);
+  await listen(d);
+  c.channels.setPeer(d.id, d.address);
+  d.channels.setPeer(c.id, c.address);
+  const answered = setInterval(() => c.channels.send(d.id, text("ping")), 30);
+  t.after(() => clearInterval(answered));
+  await sleep(1500);
+  assert.equal(c.channels.stats.recycled, 0, c.logs.join("\n"));
+  assert.ok(c.received.length > 10);
+});
+
+test("liveness: a peer that dials again makes us recycle ours to it, once per period", async (t) => {
+  const { a, b } = await pair(t, { silenceMs: 60_000 });
+  /** Sends `message` until it arrives (a frame written while a socket closes is lost). */
+  const deliver = async (from: TestNode, to: TestNode, message: string) => {
+    const deadline = Date.now() + 5000;
+    while (!to.received.some((m) => m.text === message)) {
+      if (Date.now() > deadline) assert.fail(`${message} not delivered`);
+      from.channels.send(to.id, text(message));
+      await sleep(50);
+    }
+  };
+  /** a drops its connection to b and dials again, as a recycle does. */
+  const redial = async () => {
+    const closes = a.channels.stats.disconnects;
+    a.channels.setPeer(b.id, "127.0.0.1:1");
+    a.channels.setPeer(b.id, b.address);
+    await waitFor("a's connection closed", () => a.channels.stats.disconnects > closes);
+  };
+  await deliver(a, b, "hello");
+  await deliver(b, a, "hello back");
+  await redial();
+  await deliver(a, b, "again");
+  await waitFor("b recycled", () => b.channels.stats.recycled === 1);
+  assert.ok(
+    b.logs.some((l) => /dialled us again/.test(l)),
+    b.logs.join(),
+  );
+  await deliver(b, a, "still there");
+  // b's redial made a recycle its own once; nothing recycles again within the period.
+  await redial();
+  await deliver(a, b, "and again");
+  await deliver(b, a, "and back");
+  await sleep(200);
+  assert.equal(b.channels.stats.recycled, 1);
+  assert.ok(a.channels.stats.recycled <= 1, String(a.channels.stats.recycled));
+});
+
+test("liveness: a dial that never completes its TLS handshake is abandoned and retried", async (t) => {
+  // A TCP server that accepts and never speaks TLS: without a connect timeout the dial would
+  // wait forever and nothing queued would ever leave.
+  const sockets: Socket[] = [];
+  const mute = createNetServer((s) => sockets.push(s));
+  await new Promise<void>((resolve) => mute.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    mute.close();
+  });
+  const port = (mute.address() as { port: number }).port;
+  const a = makeNode(t, await makeIdentity(), { connectTimeoutMs: 200 });
+  const b = makeNode(t, await makeIdentity());
+  a.channels.setPeer(b.id, `127.0.0.1:${port}`);
+  a.channels.send(b.id, text("queued"));
+  await waitFor("a gave up and dialled again", () => sockets.length >= 2, 5000);
+  assert.ok(
+    a.logs.some((l) => /no TLS handshake within 200 ms/.test(l)),
+    a.logs.join("\n"),
+  );
+  // Once the peer really listens there, the queued message goes through.
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => mute.close(() => resolve()));
+  await listen(b, port);
+  await waitFor("delivered after retries", () => b.received.some((m) => m.text === "queued"), 8000);
+});
