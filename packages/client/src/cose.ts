@@ -74,10 +74,14 @@ const DECODE_OPTIONS = {
 
 /** One CBOR item decoded strictly (maps as Map); ClientError(ReceiptInvalid) otherwise. */
 export function decodeCbor(bytes: Uint8Array, what: string): unknown {
-  const tags: ((inner: unknown) => unknown)[] = [];
-  tags[COSE_SIGN1_TAG] = (inner) => inner;
   try {
-    return decode(bytes, { ...DECODE_OPTIONS, tags });
+    const item: unknown = decode(bytes, {
+      ...DECODE_OPTIONS,
+      tags: Tagged.preserve(COSE_SIGN1_TAG),
+    });
+    if (!(item instanceof Tagged)) return item;
+    if (item.tag !== COSE_SIGN1_TAG) return malformed(`${what} has CBOR tag ${item.tag}, not 18`);
+    return item.value;
   } catch (err: unknown) {
     // cborg throws plain Errors for bytes that are not one well-formed CBOR item.
     if (err instanceof Error && !(err instanceof ClientError)) {
