@@ -21,12 +21,14 @@ export interface FetchTransportOptions {
 }
 
 export class FetchTransport implements Transport {
+  readonly origin: string;
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly fetchFn: typeof globalThis.fetch;
 
   constructor(options: FetchTransportOptions) {
     this.base = options.baseUrl.replace(/\/+$/, "");
+    this.origin = this.base;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   }

@@ -339,7 +339,7 @@ export class ConsortiaClient {
     }
     throw new ClientError(
       { code: ClientErrorCode.Timeout },
-      `node not ready after ${timeoutMs} ms (last: ${last})`,
+      `node ${this.transport.origin ?? ""} not ready after ${timeoutMs} ms (last: ${last})`,
     );
   }
 }

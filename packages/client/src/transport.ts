@@ -21,6 +21,8 @@ export interface TransportRequest {
 }
 
 export interface Transport {
+  /** Where requests go, for messages (e.g. "https://127.0.0.1:8000"); optional. */
+  readonly origin?: string;
   send(request: TransportRequest): Promise<Answer>;
   /** Releases pooled connections so a process can exit; optional. */
   close?(): void;
