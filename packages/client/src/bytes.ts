@@ -48,11 +48,7 @@ export function fromBase64(text: string): Uint8Array | null {
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
+  parts.reduce((offset, part) => (out.set(part, offset), offset + part.byteLength), 0);
   return out;
 }
 

@@ -112,17 +112,18 @@ function curveOf(cert: X509Certificate, field: string): EcCurve {
   return curve;
 }
 
+/** The certificate's public key as a WebCrypto ECDSA verifying key. */
+function verifyingKey(cert: X509Certificate, curve: EcCurve): Promise<CryptoKey> {
+  const algorithm = { name: "ECDSA", namedCurve: curve };
+  return globalThis.crypto.subtle.importKey("spki", owned(spkiDer(cert)), algorithm, true, [
+    "verify",
+  ]);
+}
+
 /** The uncompressed EC point of a certificate's key (what @noble/curves verifies with). */
 async function ecPoint(cert: X509Certificate, curve: EcCurve): Promise<Uint8Array> {
-  const subtle = globalThis.crypto.subtle;
-  const key = await subtle.importKey(
-    "spki",
-    owned(spkiDer(cert)),
-    { name: "ECDSA", namedCurve: curve },
-    true,
-    ["verify"],
-  );
-  return new Uint8Array(await subtle.exportKey("raw", key));
+  const key = await verifyingKey(cert, curve);
+  return new Uint8Array(await globalThis.crypto.subtle.exportKey("raw", key));
 }
 
 const NOBLE = { "P-256": p256, "P-384": p384, "P-521": p521 } as const;
@@ -324,13 +325,7 @@ export async function verifyCoseReceipt(
     );
   }
   const subtle = globalThis.crypto.subtle;
-  const key = await subtle.importKey(
-    "spki",
-    owned(spkiDer(signer)),
-    { name: "ECDSA", namedCurve: curve },
-    false,
-    ["verify"],
-  );
+  const key = await verifyingKey(signer, curve);
   let last: VerifiedReceipt | null = null;
   for (const [i, proof] of coseProofs(message.unprotectedHeader).entries()) {
     const leaf = await txLeaf(proof.writeSetDigest, proof.commitEvidence, proof.claimsDigest);
