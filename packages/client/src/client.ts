@@ -307,7 +307,7 @@ export class ConsortiaClient {
     return parseJsonBody("GET", path, answer);
   }
 
-  /** The COSE receipt bytes of a committed transaction (`/app/receipt`, Accept: application/cose). */
+  /** A committed transaction's COSE receipt (`/app/receipt`, Accept: application/cose). */
   async coseReceipt(txId: string, options: HistoricalOptions = {}): Promise<Uint8Array> {
     const path = `/app/receipt?transaction_id=${encodeURIComponent(txId)}`;
     const headers = { accept: "application/cose" };

@@ -102,7 +102,8 @@ export class HttpsTransport implements Transport {
             size += chunk.byteLength;
             if (size <= this.responseBytesMax) return void chunks.push(chunk);
             req.destroy();
-            const message = `${request.method} ${request.path}: answer larger than ${this.responseBytesMax} bytes`;
+            const limit = `${this.responseBytesMax} bytes`;
+            const message = `${request.method} ${request.path}: answer larger than ${limit}`;
             reject(new ClientError({ code: ClientErrorCode.BadResponse }, message));
           });
           res.on("error", (err) => reject(networkError(request, err)));
@@ -181,7 +182,7 @@ export function nodeCoseSigner(member: MemberPem): CoseSigner {
 
 export interface ConnectOptions
   extends HttpsTransportOptions, Omit<ClientOptions, "transport" | "signer"> {
-  /** Signs governance writes; defaults to the TLS client certificate and key when both are given. */
+  /** Signs governance writes; default: the TLS client certificate and key, when both are given. */
   readonly signer?: CoseSigner;
 }
 
