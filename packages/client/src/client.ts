@@ -269,7 +269,8 @@ export class ConsortiaClient {
     options: HistoricalOptions = {},
   ): Promise<CallResult<T>> {
     const answer = await this.historicalAnswer("GET", path, { [TXID_HEADER]: txId }, options);
-    return { status: answer.status, body: parseJsonBody("GET", path, answer) as T, txId };
+    const body = parseJsonBody("GET", path, answer) as T;
+    return { status: answer.status, body, txId: answer.headers[TXID_HEADER] ?? txId };
   }
 
   /** GET until the answer is not 202, bounded; a non-2xx final answer is thrown. */
