@@ -5,7 +5,10 @@
 // It also builds the JS apps that ship with the project (apps/<name>/: app.json + src/*.ts
 // against @microsoft/ccf-app) into dist/apps/<name>/bundle.json, CCF's bundle
 // {metadata, modules}: the file `--bundle <name>` names (src/cli/builtin-apps.ts).
+// First of all it compiles the client SDK, packages/client (@consortia/client), into
+// packages/client/dist with tsc (JavaScript and .d.ts): the CLI imports it from there.
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
 import { buildTsAppBundle } from "./app-bundle.mjs";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -39,6 +42,15 @@ export function workerEntryPoints(srcDir = "src") {
 /** The apps built into dist/apps/: the folders of apps/ holding an app.json. */
 const SHIPPED_APPS = ["registry"];
 
+/** Compiles packages/client with its own tsconfig (ESM + declarations into its dist/). */
+function buildClientPackage() {
+  const dir = join("packages", "client");
+  rmSync(join(dir, "dist"), { recursive: true, force: true });
+  const tsc = join("node_modules", "typescript", "bin", "tsc");
+  execFileSync(process.execPath, [tsc, "-p", dir], { stdio: "inherit" });
+}
+
+buildClientPackage();
 const workers = workerEntryPoints();
 if (Object.keys(workers).length === 0) throw new Error("no worker entry points found in src/");
 rmSync("dist", { recursive: true, force: true });
