@@ -5,9 +5,19 @@
 // It also builds the JS apps that ship with the project (apps/<name>/: app.json + src/*.ts
 // against @microsoft/ccf-app) into dist/apps/<name>/bundle.json, CCF's bundle
 // {metadata, modules}: the file `--bundle <name>` names (src/cli/builtin-apps.ts).
+// And the web console's single-page app (console/: TypeScript for the browser, plain DOM) into
+// dist/console/ (app.js beside index.html and style.css), which `consortia console` serves.
 import { build } from "esbuild";
 import { buildTsAppBundle } from "./app-bundle.mjs";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 
 const WORKER_URL = /new URL\(\s*"(\.\/[a-z0-9-]+-worker\.ts)"\s*,\s*import\.meta\.url\s*\)/g;
@@ -63,4 +73,18 @@ for (const app of SHIPPED_APPS) {
   const bundle = await buildTsAppBundle(join("apps", app));
   mkdirSync(join("dist", "apps", app), { recursive: true });
   writeFileSync(join("dist", "apps", app, "bundle.json"), JSON.stringify(bundle));
+}
+await build({
+  entryPoints: { app: "console/src/main.ts" },
+  outdir: join("dist", "console"),
+  bundle: true,
+  platform: "browser",
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: "linked",
+  logLevel: "warning",
+});
+for (const name of ["index.html", "style.css"]) {
+  copyFileSync(join("console", name), join("dist", "console", name));
 }
