@@ -7,7 +7,10 @@
 // {metadata, modules}: the file `--bundle <name>` names (src/cli/builtin-apps.ts).
 // And the web console's single-page app (console/: TypeScript for the browser, plain DOM) into
 // dist/console/ (app.js beside index.html and style.css), which `consortia console` serves.
+// First of all it compiles the client SDK, packages/client (@consortia/client), into
+// packages/client/dist with tsc (JavaScript and .d.ts): the CLI imports it from there.
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
 import { buildTsAppBundle } from "./app-bundle.mjs";
 import {
   copyFileSync,
@@ -49,6 +52,15 @@ export function workerEntryPoints(srcDir = "src") {
 /** The apps built into dist/apps/: the folders of apps/ holding an app.json. */
 const SHIPPED_APPS = ["registry"];
 
+/** Compiles packages/client with its own tsconfig (ESM + declarations into its dist/). */
+function buildClientPackage() {
+  const dir = join("packages", "client");
+  rmSync(join(dir, "dist"), { recursive: true, force: true });
+  const tsc = join("node_modules", "typescript", "bin", "tsc");
+  execFileSync(process.execPath, [tsc, "-p", dir], { stdio: "inherit" });
+}
+
+buildClientPackage();
 const workers = workerEntryPoints();
 if (Object.keys(workers).length === 0) throw new Error("no worker entry points found in src/");
 rmSync("dist", { recursive: true, force: true });

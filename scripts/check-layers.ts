@@ -18,6 +18,16 @@ interface LayerConfig {
   nodeBuiltinsInPure: Record<string, string[]>;
   bannedInPure: string[];
   bufferAllowed: string[];
+  /** Workspace packages (packages/*) by name, and the layers that may import them. */
+  workspacePackages?: Record<string, string[]>;
+}
+
+/** The workspace package a bare specifier names ("@consortia/client/node" -> its name), if any. */
+function workspacePackageOf(spec: string, config: LayerConfig): string | null {
+  for (const name of Object.keys(config.workspacePackages ?? {})) {
+    if (spec === name || spec.startsWith(name + "/")) return name;
+  }
+  return null;
 }
 
 /** Every .ts file below `dir`. */
@@ -94,6 +104,11 @@ function checkImports(files: SourceFile[], config: LayerConfig, problems: string
           if (!config.allowed[layer]!.includes(targetLayer)) {
             problems.push(`${rel}: layer ${layer} may not import ${targetLayer} (${spec})`);
           }
+        }
+      } else if (workspacePackageOf(spec, config) !== null) {
+        const name = workspacePackageOf(spec, config)!;
+        if (!(config.workspacePackages?.[name] ?? []).includes(layer)) {
+          problems.push(`${rel}: layer ${layer} may not import the package ${name} (${spec})`);
         }
       } else if (config.pure.includes(layer) && spec.startsWith("node:")) {
         const allowed = config.nodeBuiltinsInPure[layer] ?? [];

@@ -33,7 +33,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { GovClientError, type GovClient } from "../../src/cli/gov-client.js";
+import { ClientError } from "@consortia/client";
+import { type GovClient } from "../../src/cli/gov-client.js";
 import { submitMemberShare } from "../../src/cli/commands/recovery.js";
 import { parseTxId } from "../../src/base/ids.js";
 import { decodeEntry } from "../../src/ledger/entry-format.js";
@@ -71,7 +72,7 @@ function submitShare(net: Network, gov: GovClient, i: number): Promise<string> {
 
 function isNotWaitingForShares(e: unknown): boolean {
   return (
-    e instanceof GovClientError &&
+    e instanceof ClientError &&
     e.type.status === 403 &&
     e.type.ccfCode === "ServiceNotWaitingForRecoveryShares"
   );

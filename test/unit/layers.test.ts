@@ -127,3 +127,16 @@ test("only start-up and the CLI import the node host", () => {
   const others = importers.filter((f) => !startUp.has(f) && !f.startsWith("src/cli/"));
   assert.deepEqual(others, []);
 });
+
+test("only the layers layers.json names may import a workspace package (the client SDK)", () => {
+  const files = {
+    "node/uses-sdk.ts":
+      'import { connect } from "@consortia/client/node";\nexport const c = connect;\n',
+    "cli/uses-sdk.ts":
+      'import { ClientError } from "@consortia/client";\nexport const e = ClientError;\n',
+  };
+  withRoot("copy", files, (problems) => {
+    assertReports(problems, "node/uses-sdk.ts", "may not import the package @consortia/client");
+    assert.ok(!problems.some((p) => p.includes("cli/uses-sdk.ts")), problems.join("\n"));
+  });
+});

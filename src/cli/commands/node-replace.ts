@@ -24,13 +24,8 @@ import { CertError } from "../../crypto/certs.js";
 import { memberIdFromCert } from "../../crypto/identity.js";
 import type { NetInterfaceInfo, NodeStatus } from "../../gov/tables.js";
 import { CliError, isReportable } from "../cli-error.js";
-import {
-  GovClientError,
-  type Action,
-  type MemberSigner,
-  type Proposal,
-  type TxResult,
-} from "../gov-client.js";
+import { ClientError } from "@consortia/client";
+import { type Action, type MemberSigner, type Proposal, type TxResult } from "../gov-client.js";
 import { addConnectionOptions, openClient, readText, type ConnectionOptions } from "./gov.js";
 
 const DEFAULT_TIMEOUT_S = 60;
@@ -283,7 +278,7 @@ async function nodeView(
     const path = `/node/network/nodes/${encodeURIComponent(id)}`;
     result = await connection.requestJsonWithTxId<NodeView>("GET", path);
   } catch (err: unknown) {
-    if (err instanceof GovClientError && err.type.status === 404) {
+    if (err instanceof ClientError && err.type.status === 404) {
       throw new CliError(`unknown node id ${id} (${option}): the service has no such node`);
     }
     throw err;
@@ -392,7 +387,7 @@ async function waitCommitted(
 
 /**
  * Calls `probe` every POLL_INTERVAL_MS until it is done or `deadline` passes, printing where it
- * stands every PROGRESS_INTERVAL_MS. A GovClientError (node busy, TLS not ready) is "not yet";
+ * stands every PROGRESS_INTERVAL_MS. A ClientError (node busy, TLS not ready) is "not yet";
  * a CliError ends the wait.
  */
 async function poll<T>(
@@ -410,7 +405,7 @@ async function poll<T>(
       if ("done" in result) return result.done;
       last = result.last;
     } catch (err: unknown) {
-      if (!(err instanceof GovClientError)) throw err;
+      if (!(err instanceof ClientError)) throw err;
       last = err.message;
     }
     const now = Date.now();

@@ -16,7 +16,8 @@ import type { Command } from "commander";
 import { memberIdFromCert } from "../../crypto/identity.js";
 import { decryptShare, RecoveryError } from "../../node/recovery/recovery-shares.js";
 import { CliError, isReportable } from "../cli-error.js";
-import { GovClient, GovClientError, type MemberSigner } from "../gov-client.js";
+import { ClientError } from "@consortia/client";
+import { GovClient, type MemberSigner } from "../gov-client.js";
 import { addConnectionOptions, readText, type ConnectionOptions } from "./gov.js";
 
 const HELP_AFTER = `
@@ -117,7 +118,7 @@ export function registerRecovery(program: Command): void {
           await followRecovery(client, timeoutS);
         }
       } catch (err: unknown) {
-        if (err instanceof GovClientError || err instanceof RecoveryError) {
+        if (err instanceof ClientError || err instanceof RecoveryError) {
           throw new CliError(err.message);
         }
         throw err;

@@ -21,7 +21,8 @@ import { Option, type Command } from "commander";
 import { fromUtf8, toBase64 } from "../../base/bytes.js";
 import { isNodeError, isTextDecodeError } from "../../base/errors.js";
 import { CliError, isReportable } from "../cli-error.js";
-import { GovClientError, type GovClient } from "../gov-client.js";
+import { ClientError, ClientErrorCode } from "@consortia/client";
+import { type GovClient } from "../gov-client.js";
 import { simulateEnclave, type SimulatedEnclave } from "../registry-enclave.js";
 import { verifyRegistration, type TrustedEnclave } from "../registry-verify.js";
 import { openClient, readText, type ConnectionOptions } from "./gov.js";
@@ -198,18 +199,17 @@ export function registrationBody(attestedData: Uint8Array, evidenceText: string)
   return JSON.stringify({ attested_data: toBase64(attestedData), evidence });
 }
 
+/** Waits (through the SDK's waitForCommit) until txId is committed; CliErrors otherwise. */
 async function waitCommitted(client: GovClient, txId: string, timeoutMs: number) {
-  const path = `/node/tx?transaction_id=${encodeURIComponent(txId)}`;
-  const deadline = Date.now() + timeoutMs;
-  let last = "no answer";
-  while (Date.now() < deadline) {
-    const answer = await client.requestJson<{ status?: unknown }>("GET", path);
-    last = String(answer?.status);
-    if (last === "Committed") return;
-    if (last === "Invalid") throw new CliError(`transaction ${txId} is Invalid: register again`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  try {
+    await client.client.waitForCommit(txId, { timeoutMs, intervalMs: POLL_INTERVAL_MS });
+  } catch (err: unknown) {
+    if (!(err instanceof ClientError)) throw err;
+    if (err.code === ClientErrorCode.TransactionInvalid) {
+      throw new CliError(`transaction ${txId} is Invalid: register again`);
+    }
+    throw new CliError(err.message);
   }
-  throw new CliError(`transaction ${txId} not committed after ${timeoutMs} ms (last: ${last})`);
 }
 
 function registerRegister(registry: Command): void {
@@ -342,20 +342,10 @@ interface VerifyCliOptions extends ConnectionOptions {
   timeoutMs: string;
 }
 
-/** GET /app/receipt until the transaction is committed and signed, or the deadline passes. */
+/** The JSON receipt of txId, once committed (the SDK's waitForCommit, then its receipt). */
 async function fetchReceipt(client: GovClient, txId: string, timeoutMs: number) {
-  const path = `/app/receipt?transaction_id=${encodeURIComponent(txId)}`;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await client.requestJson<unknown>("GET", path);
-    } catch (err: unknown) {
-      const pending =
-        err instanceof GovClientError && err.type.ccfCode === "TransactionPendingOrUnknown";
-      if (!pending || Date.now() >= deadline) throw err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
+  await waitCommitted(client, txId, timeoutMs);
+  return client.client.receipt(txId);
 }
 
 function registerVerify(registry: Command): void {

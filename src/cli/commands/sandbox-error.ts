@@ -38,7 +38,7 @@ export type SandboxErrorType =
 export class SandboxError extends CcfError<SandboxErrorType> {}
 
 /**
- * The message to report for a failed sandbox step: a typed error (SandboxError, GovClientError,
+ * The message to report for a failed sandbox step: a typed error (SandboxError, ClientError,
  * ...), a CliError, a node IO error or an already formatted reason. Null for anything else: a
  * bug, which the caller rethrows (once the nodes are stopped) instead of reporting it as a
  * failure of the service.

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { isNodeError } from "../../base/errors.js";
 import { CliError } from "../cli-error.js";
 import { SandboxError, SandboxErrorCode } from "./sandbox-error.js";
-import { GovClientError, type Action, type GovClient, type MemberSigner } from "../gov-client.js";
+import { ClientError } from "@consortia/client";
+import { type Action, type GovClient, type MemberSigner } from "../gov-client.js";
 
 export interface Settings {
   readonly nodes: number;
@@ -259,7 +260,7 @@ export async function retryWhileNoSignature<T>(call: () => Promise<T>): Promise<
     try {
       return await call();
     } catch (err: unknown) {
-      const noSignatureYet = err instanceof GovClientError && err.type.status === 500;
+      const noSignatureYet = err instanceof ClientError && err.type.status === 500;
       if (!noSignatureYet || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }

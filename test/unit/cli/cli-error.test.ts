@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { AssertionError } from "../../../src/base/assert.js";
 import { CliError, isReportable } from "../../../src/cli/cli-error.js";
-import { GovClientError, GovClientErrorCode } from "../../../src/cli/gov-client.js";
+import { ClientError, ClientErrorCode } from "@consortia/client";
 import {
   failureMessage,
   SandboxError,
@@ -24,7 +24,7 @@ function thrownBy(f: () => unknown): unknown {
 
 test("typed errors, CliErrors and node IO errors are reported; bugs are not", () => {
   const enoent = thrownBy(() => readFileSync("/no/such/consortia/file"));
-  const client = new GovClientError({ code: GovClientErrorCode.Timeout }, "no answer");
+  const client = new ClientError({ code: ClientErrorCode.Timeout }, "no answer");
   for (const reportable of [new CliError("bad flag"), client, enoent]) {
     assert.equal(isReportable(reportable), true, String(reportable));
   }

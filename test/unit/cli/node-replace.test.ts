@@ -12,15 +12,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { buildProgram } from "../../../src/cli/main.js";
 import { CliError } from "../../../src/cli/cli-error.js";
-import {
-  errorFromResponse,
-  GovClientError,
-  GovClientErrorCode,
-  type Action,
-  type MemberSigner,
-  type Proposal,
-  type TxResult,
-} from "../../../src/cli/gov-client.js";
+import { errorFromAnswer, ClientError, ClientErrorCode } from "@consortia/client";
+import type { Action, MemberSigner, Proposal, TxResult } from "../../../src/cli/gov-client.js";
+import { utf8 } from "../../../src/base/bytes.js";
 import {
   loadMembers,
   replaceNode,
@@ -57,7 +51,7 @@ class FakeService implements ReplaceConnection {
       const row = this.nodes.get(id);
       if (row === undefined) {
         const body = JSON.stringify({ error: { code: "ResourceNotFound", message: "no node" } });
-        throw errorFromResponse(method, path, { status: 404, headers: {}, body });
+        throw errorFromAnswer(method, path, { status: 404, headers: {}, body: utf8(body) });
       }
       if (method === "DELETE") {
         this.nodes.delete(id);
@@ -200,8 +194,8 @@ test("a proposal that stays Open, fails, or cannot be voted on names the proposa
   await rejectsWith(replace(failed), "proposal p1 is Failed: node bbbb is retired");
   const refused = service();
   // What the real client throws for a refused ballot (a bug's error would not be reworded).
-  refused.voteError = new GovClientError(
-    { code: GovClientErrorCode.Http, status: 403, ccfCode: "Forbidden" },
+  refused.voteError = new ClientError(
+    { code: ClientErrorCode.Http, status: 403, ccfCode: "Forbidden" },
     "POST /gov/... failed: 403 Forbidden: member is not active",
   );
   await rejectsWith(replace(refused), /^member m0 could not vote on p1: .*403 Forbidden/);
