@@ -10,11 +10,15 @@ import type { Page } from "./page.js";
 import { networkPage } from "./pages/network.js";
 import { servicePage } from "./pages/service.js";
 import { ledgerPage } from "./pages/ledger.js";
+import { proposalsPage } from "./pages/proposals.js";
+import { transactionPage } from "./pages/transaction.js";
 
 const PAGES: Readonly<Record<string, Page>> = {
   network: networkPage,
   service: servicePage,
+  proposals: proposalsPage,
   ledger: ledgerPage,
+  tx: transactionPage,
 };
 
 let current: AbortController | null = null;

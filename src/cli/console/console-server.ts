@@ -102,9 +102,12 @@ export class ConsoleServer {
     const route = routeFor(PROXY_ROUTES, req.method ?? "GET", path);
     const body = route.cose ? await readCoseBody(req) : undefined;
     checkQuery(query);
+    // Only one alternative to JSON is passed on: COSE, for receipts.
+    const cose = (req.headers.accept ?? "").includes("application/cose");
     const response = await this.options.network.send({
       method: route.method,
       pathAndQuery: path + query,
+      ...(cose ? { accept: "application/cose" } : {}),
       ...(body === undefined ? {} : { body, contentType: "application/cose" }),
     });
     answerUpstream(res, response);

@@ -33,6 +33,8 @@ export interface UpstreamRequest {
   /** Path and query, e.g. /node/state or /app/tx?transaction_id=2.10. */
   readonly pathAndQuery: string;
   readonly contentType?: string;
+  /** What the page accepts: application/cose asks for a COSE receipt. Default JSON. */
+  readonly accept?: string;
   readonly body?: Uint8Array;
   /** Send to this node address only (no fallback), e.g. https://127.0.0.1:8001. */
   readonly url?: string;
@@ -109,7 +111,9 @@ export class NetworkClient {
         req.destroy();
         reject(asConsoleError(err, base));
       };
-      const headers: Record<string, string | number> = { accept: "application/json, */*" };
+      const headers: Record<string, string | number> = {
+        accept: request.accept ?? "application/json, */*",
+      };
       if (request.contentType !== undefined) headers["content-type"] = request.contentType;
       if (request.body !== undefined) headers["content-length"] = request.body.byteLength;
       const req = httpsRequest(url, { method: request.method, agent: this.agent, headers });
