@@ -6,21 +6,14 @@
 // against @microsoft/ccf-app) into dist/apps/<name>/bundle.json, CCF's bundle
 // {metadata, modules}: the file `--bundle <name>` names (src/cli/builtin-apps.ts).
 // And the web console's single-page app (console/: TypeScript for the browser, plain DOM) into
-// dist/console/ (app.js beside index.html and style.css), which `consortia console` serves.
+// dist/console/ (scripts/build-console.mjs), which `consortia console` serves.
 // First of all it compiles the client SDK, packages/client (@consortia/client), into
 // packages/client/dist with tsc (JavaScript and .d.ts): the CLI imports it from there.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { buildTsAppBundle } from "./app-bundle.mjs";
-import {
-  copyFileSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { buildConsole } from "./build-console.mjs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 
 const WORKER_URL = /new URL\(\s*"(\.\/[a-z0-9-]+-worker\.ts)"\s*,\s*import\.meta\.url\s*\)/g;
@@ -86,17 +79,4 @@ for (const app of SHIPPED_APPS) {
   mkdirSync(join("dist", "apps", app), { recursive: true });
   writeFileSync(join("dist", "apps", app, "bundle.json"), JSON.stringify(bundle));
 }
-await build({
-  entryPoints: { app: "console/src/main.ts" },
-  outdir: join("dist", "console"),
-  bundle: true,
-  platform: "browser",
-  format: "esm",
-  target: "es2022",
-  minify: true,
-  sourcemap: "linked",
-  logLevel: "warning",
-});
-for (const name of ["index.html", "style.css"]) {
-  copyFileSync(join("console", name), join("dist", "console", name));
-}
+await buildConsole(join("dist", "console"));

@@ -44,13 +44,14 @@ export function registerConsole(program: Command): void {
     .option("--user-cert <file>", "user certificate for app endpoints (default: W's user0)")
     .option("--user-key <file>", "its private key")
     .option("--port <port>", "port on 127.0.0.1 (0: any free port)", "7000")
+    .option("--app-dir <dir>", "the built console app to serve (default: dist/console)")
     .addHelpText("after", HELP_AFTER)
-    .action((flags: ConsoleFlags) => runConsole(flags));
+    .action((flags: ConsoleFlags & { appDir?: string }) => runConsole(flags));
 }
 
-async function runConsole(flags: ConsoleFlags): Promise<void> {
+async function runConsole(flags: ConsoleFlags & { appDir?: string }): Promise<void> {
   const settings = consoleSettings(flags);
-  const staticFiles = new StaticFiles(join(findPackageRoot(), "dist", "console"));
+  const staticFiles = new StaticFiles(flags.appDir ?? join(findPackageRoot(), "dist", "console"));
   const network = new NetworkClient({
     urls: settings.nodeUrls,
     serviceCertPem: settings.serviceCertPem,
