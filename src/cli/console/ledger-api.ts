@@ -7,8 +7,10 @@
  *
  *   GET /api/ledger                 {dir, files: [{name, firstSeqno, lastSeqno, committed,
  *                                    sizeBytes}], lastSeqno}
- *   GET /api/ledger/entries?from=N&count=K[&signatures=true]
- *                                   {entries: [ledger show --json records], next, lastSeqno}
+ *   GET /api/ledger/entries?from=N&count=K[&signatures=true][&table=NAME]
+ *                                   {entries: [ledger show --json records], next}: every
+ *                                   entry, only signature transactions, or only entries that
+ *                                   write public map NAME
  *
  * Invariants: at most ENTRIES_MAX entries per answer and at most SCAN_ENTRIES_MAX entries read
  * per request (a search for signatures stops there and says where to go on from in `next`).
@@ -41,6 +43,8 @@ export interface LedgerQuery {
   readonly from: number;
   readonly count: number;
   readonly signaturesOnly: boolean;
+  /** Only entries writing this public map, or null. */
+  readonly table: string | null;
 }
 
 /** The query of /api/ledger/entries; InvalidInput for bad numbers. */
@@ -65,7 +69,15 @@ export function parseLedgerQuery(params: URLSearchParams): LedgerQuery {
     from: int("from", 1, Number.MAX_SAFE_INTEGER),
     count: int("count", ENTRIES_DEFAULT, ENTRIES_MAX),
     signaturesOnly: signatures === "true",
+    table: tableOf(params.get("table")),
   };
+}
+
+function tableOf(name: string | null): string | null {
+  if (name !== null && !/^public:[A-Za-z0-9_.:-]{1,200}$/.test(name)) {
+    throw new ConsoleError(ConsoleErrorCode.InvalidInput, "table must name a public map");
+  }
+  return name;
 }
 
 export class LedgerApi {
@@ -128,12 +140,17 @@ function readPage(dir: string, query: LedgerQuery): LedgerPage {
     if (item.kind !== "entry") continue;
     scanned++;
     const record = jsonEntryRecord(describeEntry(item, null));
-    if (!query.signaturesOnly || record["signature"] !== undefined) entries.push(record);
+    if (selected(record, query)) entries.push(record);
     if (entries.length >= query.count || scanned >= SCAN_ENTRIES_MAX) {
       return { entries, next: item.seqno + 1 };
     }
   }
   return { entries, next: null };
+}
+
+function selected(record: Record<string, unknown>, query: LedgerQuery): boolean {
+  if (query.signaturesOnly && record["signature"] === undefined) return false;
+  return query.table === null || Object.hasOwn(record["public"] as object, query.table);
 }
 
 /** The last whole entry's seqno: from the last file's name, or by reading it when in progress. */

@@ -55,7 +55,11 @@ export const PROXY_ROUTES: readonly ProxyRoute[] = [
   postCose("/gov/members/proposals:create"),
   postCose(`/gov/members/proposals/${ID}:withdraw`),
   postCose(`/gov/members/proposals/${ID}/ballots/${ID}:submit`),
-  get(`/app/registry/chaincodes/[A-Za-z0-9._~%-]{1,256}(/enclaves(/${ID})?|/provisioned)?`),
+  // The enclave registry (docs/registry.md): enclave ids are upper-case hex.
+  get(
+    "/app/registry/chaincodes/[A-Za-z0-9._-]{1,128}" +
+      "(/enclaves(/[A-Fa-f0-9]{64})?|/provisioned|/encryption-key|/endpoints)?",
+  ),
 ];
 
 /**
