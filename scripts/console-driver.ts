@@ -39,8 +39,8 @@ async function kill(pid: number): Promise<void> {
 }
 
 /** `consortia sandbox --no-wait` in `workspace`; the pids of its nodes. */
-function startSandbox(workspace: string, port: number, nodes: number): number[] {
-  const args = ["sandbox", "--no-wait", "--workspace", workspace, "--port", String(port)];
+function startSandbox(workspace: string, port: number, nodes: number, extra: string[]): number[] {
+  const args = ["sandbox", "--no-wait", "--workspace", workspace, "--port", String(port), ...extra];
   const run = spawnSync(
     process.execPath,
     ["--import", TSX, ENTRY, ...args, "--nodes", String(nodes), "--sig-ms-interval", "50"],
@@ -81,8 +81,10 @@ export async function startSandboxAndConsole(o: {
   port: number;
   appDir: string;
   nodes?: number;
+  /** More `consortia sandbox` flags, e.g. ["--js-app-bundle", "registry"]. */
+  sandboxArgs?: string[];
 }): Promise<Running> {
-  const pids = startSandbox(o.workspace, o.port, o.nodes ?? 3);
+  const pids = startSandbox(o.workspace, o.port, o.nodes ?? 3, o.sandboxArgs ?? []);
   try {
     const console = await startConsole(o.workspace, o.appDir);
     pids.unshift(console.pid);
@@ -111,8 +113,11 @@ export async function useIdentity(page: Page, common: string, name: string): Pro
   await page.locator("#identity .ok").waitFor();
 }
 
-/** Submits the template of `action` from the proposals page; the new proposal and its tx. */
-export async function propose(page: Page, action: string) {
+/**
+ * Submits the template of `action` from the proposals page, or `body` in its place when given;
+ * the new proposal and its tx.
+ */
+export async function propose(page: Page, action: string, body?: unknown) {
   await page.selectOption("#template", action);
   // The editor is filled with the template once the page has the context it needs.
   const editor = page.locator("#proposal-body");
@@ -120,6 +125,7 @@ export async function propose(page: Page, action: string) {
     if (i >= 100) throw new Error(`the editor never showed the ${action} template`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (body !== undefined) await editor.fill(JSON.stringify(body, null, 2));
   const created = page.locator("#create .ok");
   await page.locator("#create [role=status]").evaluate((el) => el.replaceChildren());
   await page.getByRole("button", { name: "Submit proposal" }).click();

@@ -12,6 +12,7 @@ import { servicePage } from "./pages/service.js";
 import { ledgerPage } from "./pages/ledger.js";
 import { proposalsPage } from "./pages/proposals.js";
 import { transactionPage } from "./pages/transaction.js";
+import { registryPage } from "./pages/registry.js";
 
 const PAGES: Readonly<Record<string, Page>> = {
   network: networkPage,
@@ -19,6 +20,7 @@ const PAGES: Readonly<Record<string, Page>> = {
   proposals: proposalsPage,
   ledger: ledgerPage,
   tx: transactionPage,
+  registry: registryPage,
 };
 
 let current: AbortController | null = null;

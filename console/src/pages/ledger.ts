@@ -35,7 +35,11 @@ const FOLD_CHARS = 240;
 
 /** A key or value: hex when binary, else its text, pretty-printed when it is JSON. */
 function shown(value: Rendered): Child {
-  if (typeof value !== "string") return h("code", { class: "hex" }, `0x${value.hex}`);
+  if (typeof value !== "string") {
+    const code = h("code", { class: "hex" }, `0x${value.hex}`);
+    if (value.hex.length <= FOLD_CHARS) return code;
+    return h("details", {}, h("summary", {}, `${value.hex.length / 2} bytes (hex)`), code);
+  }
   let text = value;
   try {
     const parsed: unknown = JSON.parse(value);
