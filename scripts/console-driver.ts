@@ -9,6 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { isProcessRunning } from "../src/cli/process-state.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const ENTRY = join(ROOT, "src", "cli", "entry.ts");
@@ -21,21 +22,12 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw err;
-  }
-}
-
 async function kill(pid: number): Promise<void> {
-  if (!isAlive(pid)) return;
+  if (!isProcessRunning(pid)) return;
   process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (isAlive(pid)) process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 50 && isProcessRunning(pid); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  if (isProcessRunning(pid)) process.kill(pid, "SIGKILL");
 }
 
 /** `consortia sandbox --no-wait` in `workspace`; the pids of its nodes. */

@@ -36,34 +36,31 @@ function download(name: string, bytes: Uint8Array<ArrayBuffer>, type: string): H
   );
 }
 
+/** The outcome of one receipt check: a success line with the root, or the reason it failed. */
+async function checked(
+  id: string,
+  kind: string,
+  verify: () => Promise<{ root: Uint8Array }>,
+): Promise<HTMLElement> {
+  try {
+    const { root } = await verify();
+    return h("p", { class: "ok", id }, `${kind} receipt verified: root ${toHex(root)}.`);
+  } catch (err: unknown) {
+    return errorBox(err);
+  }
+}
+
 async function receiptSection(txId: string, serviceCertPem: string): Promise<HTMLElement> {
   const json = await client.receipt(txId);
   const cose = await client.coseReceipt(txId);
-  const checks: HTMLElement[] = [];
-  try {
-    const verified = await verifyJsonReceipt(json, { serviceCertPem });
-    checks.push(
-      h(
-        "p",
-        { class: "ok", id: "receipt-json-verified" },
-        `JSON receipt verified: root ${toHex(verified.root)}.`,
-      ),
-    );
-  } catch (err: unknown) {
-    checks.push(errorBox(err));
-  }
-  try {
-    const verified = await verifyCoseReceipt(cose, { serviceCertPem });
-    checks.push(
-      h(
-        "p",
-        { class: "ok", id: "receipt-cose-verified" },
-        `COSE receipt verified: root ${toHex(verified.root)}.`,
-      ),
-    );
-  } catch (err: unknown) {
-    checks.push(errorBox(err));
-  }
+  const checks = [
+    await checked("receipt-json-verified", "JSON", () =>
+      verifyJsonReceipt(json, { serviceCertPem }),
+    ),
+    await checked("receipt-cose-verified", "COSE", () =>
+      verifyCoseReceipt(cose, { serviceCertPem }),
+    ),
+  ];
   const jsonBytes = new TextEncoder().encode(JSON.stringify(json, null, 2));
   return section(
     "receipt",

@@ -20,6 +20,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { isNodeError } from "../../base/errors.js";
 import { ConsoleError, ConsoleErrorCode } from "./console-error.js";
 import { LedgerApi, parseLedgerQuery } from "./ledger-api.js";
 import type { NetworkClient, UpstreamResponse } from "./network-client.js";
@@ -243,6 +244,11 @@ function answerError(res: ServerResponse, err: unknown): void {
     // A refused body is not read: close the connection rather than drain it.
     if (err.code === ConsoleErrorCode.RequestBodyTooLarge) res.setHeader("connection", "close");
     answerJson(res, err.status, err.body);
+    return;
+  }
+  if (isNodeError(err)) {
+    // The page went away mid-request (its socket reset while the body was read).
+    res.destroy();
     return;
   }
   if (!res.headersSent) {

@@ -50,11 +50,22 @@ export class NodeDirectory {
         `the network answered ${response.status} to GET /node/network/nodes`,
       );
     }
-    const listing = JSON.parse(new TextDecoder().decode(response.body)) as NodeListing;
+    let listing: NodeListing;
+    try {
+      listing = JSON.parse(new TextDecoder().decode(response.body)) as NodeListing;
+    } catch (err: unknown) {
+      if (!(err instanceof SyntaxError)) throw err;
+      throw new ConsoleError(
+        ConsoleErrorCode.NetworkUnreachable,
+        "the network's node list is not JSON",
+      );
+    }
     const urls = new Map<string, string>();
-    for (const node of listing.nodes ?? []) {
-      const first = Object.values(node.rpc_interfaces ?? {})[0];
+    const nodes: NodeListing["nodes"] = Array.isArray(listing?.nodes) ? listing.nodes : [];
+    for (const node of nodes ?? []) {
+      const first = Object.values(node?.rpc_interfaces ?? {})[0];
       const address = first?.published_address ?? first?.bind_address;
+      if (node === null || typeof node !== "object") continue;
       if (typeof node.node_id === "string" && typeof address === "string") {
         urls.set(node.node_id, `https://${address}`);
       }

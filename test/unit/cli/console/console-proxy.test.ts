@@ -30,6 +30,7 @@ interface Seen {
   bodyBytes: number;
 }
 
+const NODE_ID = "ab".repeat(32);
 let pki: TestPki;
 let other: TestPki;
 const seen: Seen[] = [];
@@ -58,6 +59,13 @@ function startUpstream(identity: TestPki): Promise<{ server: Server; url: string
           bodyBytes: body.byteLength,
         });
         if (req.url === "/node/version") return; // never answers
+        if (req.url === "/node/network/nodes") {
+          const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+          const node = { node_id: NODE_ID, rpc_interfaces: { i: { published_address: address } } };
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ nodes: [node] }));
+          return;
+        }
         if (req.url === "/node/js_metrics") {
           res.writeHead(200, { "content-type": "application/octet-stream" });
           res.end(Buffer.alloc(4096));
@@ -253,6 +261,16 @@ test("a network too slow is a 504 NetworkTimeout; an answer too large a 502", as
   const big = await ask(port, "/api/node/js_metrics");
   assert.equal(big.status, 502);
   assert.equal(errorCode(big), "ResponseTooLarge");
+});
+
+test("per-node calls go to the address the network lists for that node, and only for nodes", async () => {
+  const { port } = await startConsole(["https://127.0.0.1:1"].concat(upstreamUrl));
+  const answer = await ask(port, `/api/nodes/${NODE_ID}/node/state`);
+  assert.equal(answer.status, 200);
+  assert.equal(seen.at(-1)?.url, "/node/state");
+  const unknown = await ask(port, `/api/nodes/${"cd".repeat(32)}/node/state`);
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.body, /not in the network's node list/);
 });
 
 test("a server that is not endorsed by the pinned service certificate is refused", async () => {
