@@ -57,8 +57,10 @@ export class FetchTransport implements Transport {
         );
       }
       if (!(err instanceof Error)) throw err;
+      // Node's fetch (undici) puts the socket's error, with its code, in `cause`.
+      const code = (err.cause as { code?: unknown } | undefined)?.code;
       throw new ClientError(
-        { code: ClientErrorCode.Network },
+        { code: ClientErrorCode.Network, ...(typeof code === "string" && { ccfCode: code }) },
         `${request.method} ${request.path} failed: ${err.message}`,
       );
     } finally {

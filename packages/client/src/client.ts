@@ -269,7 +269,8 @@ export class ConsortiaClient {
     options: HistoricalOptions = {},
   ): Promise<CallResult<T>> {
     const answer = await this.historicalAnswer("GET", path, { [TXID_HEADER]: txId }, options);
-    return { status: answer.status, body: parseJsonBody("GET", path, answer) as T, txId };
+    const body = parseJsonBody("GET", path, answer) as T;
+    return { status: answer.status, body, txId: answer.headers[TXID_HEADER] ?? txId };
   }
 
   /** GET until the answer is not 202, bounded; a non-2xx final answer is thrown. */
@@ -307,7 +308,7 @@ export class ConsortiaClient {
     return parseJsonBody("GET", path, answer);
   }
 
-  /** The COSE receipt bytes of a committed transaction (`/app/receipt`, Accept: application/cose). */
+  /** A committed transaction's COSE receipt (`/app/receipt`, Accept: application/cose). */
   async coseReceipt(txId: string, options: HistoricalOptions = {}): Promise<Uint8Array> {
     const path = `/app/receipt?transaction_id=${encodeURIComponent(txId)}`;
     const headers = { accept: "application/cose" };

@@ -2,11 +2,11 @@
  * Governance over CCF's modern API (api-version 2024-07-01): every write is a COSE_Sign1 signed
  * by a member (cose.ts) with the message type its endpoint expects, sent as application/cose.
  *
- *   propose        POST /gov/members/proposals:create                         proposal
- *   vote           POST /gov/members/proposals/{id}/ballots/{member}:submit   ballot + proposal_id
- *   withdraw       POST /gov/members/proposals/{id}:withdraw                  withdrawal + proposal_id
- *   ack            POST /gov/members/state-digests/{member}:update, then :ack state_digest, ack
- *   recovery share POST /gov/recovery/members/{member}:recover                 recovery_share
+ *   propose   POST /gov/members/proposals:create                          proposal
+ *   vote      POST /gov/members/proposals/{id}/ballots/{member}:submit    ballot, proposal_id
+ *   withdraw  POST /gov/members/proposals/{id}:withdraw                   withdrawal, proposal_id
+ *   ack       POST /gov/members/state-digests/{member}:update, then :ack  state_digest, ack
+ *   recover   POST /gov/recovery/members/{member}:recover                 recovery_share
  * and the unsigned reads: proposals, one proposal, its actions and ballots, members, service info.
  */
 import { fromBase64, toBase64, utf8 } from "./bytes.js";
@@ -216,7 +216,7 @@ export class Governance {
     return this.required(result, `POST ${path}`);
   }
 
-  /** Withdraws one of the signer's open proposals; body undefined when the node did not know it (204). */
+  /** Withdraws the signer's open proposal; body undefined when the node did not know it (204). */
   async withdraw(
     proposalId: string,
     signer?: CoseSigner,

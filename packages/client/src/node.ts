@@ -7,7 +7,14 @@
  * - nodeCoseSigner: a governance signer over node:crypto from PEM key and certificate.
  * - connect: a ConsortiaClient over both.
  */
-import { createHash, createPrivateKey, sign, X509Certificate, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  sign,
+  X509Certificate,
+  type KeyObject,
+} from "node:crypto";
 import { Agent, request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import { ConsortiaClient, type ClientOptions } from "./client.js";
@@ -19,6 +26,8 @@ export * from "./index.js";
 
 /** Idle pooled connections are closed after this, before a node's own idle timeout. */
 const IDLE_MS = 20_000;
+/** The largest answer accepted (default of responseBytesMax); a larger one is BadResponse. */
+export const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface HttpsTransportOptions {
   /** e.g. https://127.0.0.1:8000 */
@@ -32,6 +41,8 @@ export interface HttpsTransportOptions {
   readonly timeoutMs?: number;
   /** Connections kept per node (default 8). */
   readonly socketsMax?: number;
+  /** The largest answer body accepted (default RESPONSE_BYTES_MAX). */
+  readonly responseBytesMax?: number;
 }
 
 function networkError(request: TransportRequest, err: Error): ClientError {
@@ -49,10 +60,12 @@ export class HttpsTransport implements Transport {
   readonly origin: string;
   private readonly agent: Agent;
   private readonly timeoutMs: number;
+  private readonly responseBytesMax: number;
 
   constructor(readonly options: HttpsTransportOptions) {
     this.origin = new URL(options.url).origin;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.responseBytesMax = options.responseBytesMax ?? RESPONSE_BYTES_MAX;
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: options.socketsMax ?? 8,
@@ -84,7 +97,15 @@ export class HttpsTransport implements Transport {
         { method: request.method, agent: this.agent, headers },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.byteLength;
+            if (size <= this.responseBytesMax) return void chunks.push(chunk);
+            req.destroy();
+            const limit = `${this.responseBytesMax} bytes`;
+            const message = `${request.method} ${request.path}: answer larger than ${limit}`;
+            reject(new ClientError({ code: ClientErrorCode.BadResponse }, message));
+          });
           res.on("error", (err) => reject(networkError(request, err)));
           res.on("end", () => {
             const answerHeaders: Record<string, string> = {};
@@ -131,6 +152,17 @@ export function nodeCoseSigner(member: MemberPem): CoseSigner {
       `unusable member key or certificate: ${err.message}`,
     );
   }
+  const certSpki = new X509Certificate(member.certPem).publicKey.export({
+    type: "spki",
+    format: "der",
+  });
+  const keySpki = createPublicKey(key).export({ type: "spki", format: "der" });
+  if (!certSpki.equals(keySpki)) {
+    throw new ClientError(
+      { code: ClientErrorCode.BadKey },
+      "the private key is not the member certificate's key",
+    );
+  }
   const curve = NODE_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ""];
   if (key.asymmetricKeyType !== "ec" || curve === undefined) {
     throw new ClientError(
@@ -150,7 +182,7 @@ export function nodeCoseSigner(member: MemberPem): CoseSigner {
 
 export interface ConnectOptions
   extends HttpsTransportOptions, Omit<ClientOptions, "transport" | "signer"> {
-  /** Signs governance writes; defaults to the TLS client certificate and key when both are given. */
+  /** Signs governance writes; default: the TLS client certificate and key, when both are given. */
   readonly signer?: CoseSigner;
 }
 

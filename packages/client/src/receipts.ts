@@ -56,7 +56,7 @@ export interface VerifiedReceipt {
 export interface ReceiptTrust {
   /** PEM of the service certificate. */
   readonly serviceCertPem: string;
-  /** COSE: PEMs of previous service identities the service certificate issued (after a recovery). */
+  /** COSE: PEMs of previous service identities the service certificate issued (recoveries). */
   readonly serviceEndorsements?: readonly string[];
   /** When given, the receipt's claims digest must equal it. */
   readonly claimsDigest?: Uint8Array;

@@ -9,9 +9,9 @@
  * sec1ToPkcs8 re-wraps them as PKCS#8 (RFC 5208 PrivateKeyInfo with the id-ecPublicKey
  * algorithm and the curve as its parameter, RFC 5915 section 3).
  */
-import { concatBytes, owned, pemBlocks } from "./bytes.js";
+import { concatBytes, owned, pemBlocks, utf8 } from "./bytes.js";
 import { ClientError, ClientErrorCode } from "./errors.js";
-import { ecCurveOf, memberIdOf, parseCertificate, type EcCurve } from "./x509.js";
+import { ecCurveOf, memberIdOf, parseCertificate, spkiDer, type EcCurve } from "./x509.js";
 
 /** COSE algorithms (RFC 9053): ECDSA with the hash that matches the curve. */
 export enum CoseAlg {
@@ -131,8 +131,7 @@ function pkcs8Of(keyPem: string): Uint8Array {
 /**
  * A signer over WebCrypto from a member's PEM key and certificate. The key is imported
  * non-extractable: the page can sign with it but never read it back. Throws ClientError(BadKey)
- * for a certificate or key it cannot use (not EC P-256/384/521, or the key's curve differs
- * from the certificate's).
+ * for a certificate or key it cannot use (not EC P-256/384/521, or not the certificate's key).
  */
 export async function webCryptoSigner(member: MemberPem): Promise<CoseSigner> {
   const cert = parseCertificate(member.certPem);
@@ -155,10 +154,21 @@ export async function webCryptoSigner(member: MemberPem): Promise<CoseSigner> {
   }
   const alg = CURVE_ALG[curve];
   const hash = ALG_HASH[alg];
-  return {
-    memberId: await memberIdOf(cert),
-    alg,
-    sign: async (toBeSigned) =>
-      new Uint8Array(await subtle.sign({ name: "ECDSA", hash }, key, owned(toBeSigned))),
-  };
+  const sign = async (toBeSigned: Uint8Array) =>
+    new Uint8Array(await subtle.sign({ name: "ECDSA", hash }, key, owned(toBeSigned)));
+  // A key file that is not the certificate's would only be refused by the node (401); say so now.
+  const probe = utf8("consortia: does this key belong to the certificate?");
+  const certKey = await subtle.importKey(
+    "spki",
+    owned(spkiDer(cert)),
+    { name: "ECDSA", namedCurve: curve },
+    false,
+    ["verify"],
+  );
+  if (
+    !(await subtle.verify({ name: "ECDSA", hash }, certKey, owned(await sign(probe)), owned(probe)))
+  ) {
+    return badKey("the private key is not the member certificate's key");
+  }
+  return { memberId: await memberIdOf(cert), alg, sign };
 }

@@ -58,11 +58,18 @@ for (const [curve, alg] of [
   });
 }
 
-test("a request signed with another member's key does not verify as that member", async () => {
+test("a key that is not the certificate's is refused up front; a forged kid does not verify", async () => {
   const alice = await generateIdentity({ name: "alice", now: NOW });
   const mallory = await generateIdentity({ name: "mallory", now: NOW });
-  // Mallory's key under Alice's certificate: the kid claims Alice, the signature is Mallory's.
-  const forged = await webCryptoSigner({ certPem: alice.certPem, keyPem: mallory.privateKeyPem });
+  const mismatched = { certPem: alice.certPem, keyPem: mallory.privateKeyPem };
+  await assert.rejects(webCryptoSigner(mismatched), /not the member certificate's key/);
+  assert.throws(() => nodeCoseSigner(mismatched), /not the member certificate's key/);
+  // Mallory's signer claiming Alice's member id: the node must refuse the signature.
+  const malloryPem = { certPem: mallory.certPem, keyPem: mallory.privateKeyPem };
+  const forged = {
+    ...(await webCryptoSigner(malloryPem)),
+    memberId: memberIdFromCert(alice.certPem),
+  };
   const bytes = await signGovRequest(forged, { type: "proposal", createdAt: 1 }, new Uint8Array(0));
   const check = checkGovCoseSignature(parseGovCoseRequest(bytes), alice.certPem);
   assert.equal(check.kind, "invalid");
