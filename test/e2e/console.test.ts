@@ -71,8 +71,19 @@ test(
         1,
       );
 
+      // Keyboard: the first Tab reaches the skip link, the next the first page link; the page
+      // heading has focus after a route change. Phone width: nothing overflows the viewport.
+      await page.keyboard.press("Tab");
+      assert.equal(await page.locator(":focus").textContent(), "Skip to content");
+      await page.keyboard.press("Tab");
+      assert.equal(await page.locator(":focus").getAttribute("href"), "#/network");
+      await page.setViewportSize({ width: 390, height: 844 });
+      assert.ok(Number(await page.evaluate("document.documentElement.scrollWidth")) <= 390);
+      await page.setViewportSize({ width: 1280, height: 800 });
+
       // Service: the sandbox's three members, all Active.
       await page.goto(`${running.url}/#/service`);
+      assert.equal(await page.locator(":focus").textContent(), "Service");
       const members = page.locator('table[aria-label="Members"] tbody tr');
       await members.nth(2).waitFor();
       assert.equal(await members.filter({ hasText: "Active" }).count(), 3);

@@ -161,7 +161,7 @@ async function refresh(view: HTMLElement, signal: AbortSignal, last: { summary: 
 export const networkPage: Page = {
   title: "Network",
   render(container, _params, signal) {
-    const view = h("div", { "aria-busy": "false" }, h("p", {}, "Loading…"));
+    const view = h("div", {}, h("p", {}, "Loading…"));
     container.append(view);
     const last = { summary: "" };
     every(REFRESH_MS, signal, () => refresh(view, signal, last));
