@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     await useIdentity(page, running.common, "member0");
     const policy = { ...CHAINCODE, platforms: ["Insecure_Virtual"] };
     const body = { actions: [{ name: "set_registry_chaincode", args: policy }] };
-    const { proposalId, txId } = await propose(page, "set_member_data", body);
+    const { proposalId, txId } = await propose(page, "set_registry_chaincode", body);
     await voteFor(page, proposalId);
     await useIdentity(page, running.common, "member1");
     await voteFor(page, proposalId);

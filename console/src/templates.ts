@@ -1,7 +1,7 @@
 /**
  * Templates of proposals for the actions of the service's constitution: the action names are
- * read from the constitution's source (`["name", new Action(` entries of the default
- * constitution's actions map, ccf-compatibility.md §4.3); each gets the arguments the default
+ * read from the constitution's source (the entries of the default constitution's actions map,
+ * ccf-compatibility.md §4.3, and those its extensions add with actions.set); each gets the arguments the default
  * constitution's validate expects, with the signing member's id or the first user's filled in
  * where an action names one. An action this list does not know gets empty arguments.
  */
@@ -40,6 +40,14 @@ const KNOWN: Readonly<Record<string, (c: TemplateContext) => Args>> = {
   remove_virtual_measurement: () => ({ measurement: "" }),
   add_virtual_host_data: () => ({ host_data: "" }),
   remove_virtual_host_data: () => ({ host_data: "" }),
+  set_registry_chaincode: () => ({
+    chaincode_id: "cc1",
+    version: "<expected measurement>",
+    sequence: 1,
+    platforms: ["Insecure_Virtual"],
+  }),
+  remove_registry_chaincode: () => ({ chaincode_id: "cc1" }),
+  revoke_registry_enclave: () => ({ chaincode_id: "cc1", enclave_id: "<enclave id>" }),
   set_js_app: () => ({ bundle: { metadata: { endpoints: {} }, modules: [] } }),
   set_js_runtime_options: () => ({
     max_heap_bytes: 104857600,
@@ -50,9 +58,9 @@ const KNOWN: Readonly<Record<string, (c: TemplateContext) => Args>> = {
 
 /** The action names of a constitution's source, in order, each once. */
 export function actionNames(constitution: string): string[] {
-  const names = [...constitution.matchAll(/\[\s*"([a-z0-9_]+)",\s*new Action\(/g)].map(
-    (m) => m[1]!,
-  );
+  // `["name", new Action(` in the actions map, or `actions.set("name", new Action(` after it.
+  const entry = /(?:\[|actions\.set\()\s*"([a-z0-9_]+)",\s*new Action\(/g;
+  const names = [...constitution.matchAll(entry)].map((m) => m[1]!);
   return [...new Set(names)];
 }
 

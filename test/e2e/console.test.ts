@@ -147,7 +147,7 @@ test(
         platforms: ["Insecure_Virtual"],
       };
       const body = { actions: [{ name: "set_registry_chaincode", args: policy }] };
-      const registry = await propose(page, "set_member_data", body);
+      const registry = await propose(page, "set_registry_chaincode", body);
       await voteFor(page, registry.proposalId);
       await useIdentity(page, running.common, "member0");
       assert.match(await voteFor(page, registry.proposalId), /now Accepted/);
