@@ -5,11 +5,14 @@
 // It also builds the JS apps that ship with the project (apps/<name>/: app.json + src/*.ts
 // against @microsoft/ccf-app) into dist/apps/<name>/bundle.json, CCF's bundle
 // {metadata, modules}: the file `--bundle <name>` names (src/cli/builtin-apps.ts).
+// And the web console's single-page app (console/: TypeScript for the browser, plain DOM) into
+// dist/console/ (scripts/build-console.mjs), which `consortia console` serves.
 // First of all it compiles the client SDK, packages/client (@consortia/client), into
 // packages/client/dist with tsc (JavaScript and .d.ts): the CLI imports it from there.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { buildTsAppBundle } from "./app-bundle.mjs";
+import { buildConsole } from "./build-console.mjs";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 
@@ -76,3 +79,4 @@ for (const app of SHIPPED_APPS) {
   mkdirSync(join("dist", "apps", app), { recursive: true });
   writeFileSync(join("dist", "apps", app, "bundle.json"), JSON.stringify(bundle));
 }
+await buildConsole(join("dist", "console"));

@@ -15,6 +15,7 @@ type Register = (program: Command) => void;
 const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   app: async () => (await import("./commands/app.js")).registerApp,
   attestation: async () => (await import("./commands/attestation.js")).registerAttestation,
+  console: async () => (await import("./commands/console.js")).registerConsole,
   keygen: async () => (await import("./commands/keygen.js")).registerKeygen,
   config: async () => (await import("./commands/config-init.js")).registerConfig,
   "cose-sign": async () => (await import("./commands/cose-sign.js")).registerCoseSign,

@@ -287,6 +287,11 @@ interface JsonMap {
 
 /** One JSON Lines record (no newline). Nothing is cut. */
 export function formatJsonEntry(v: EntryView): string {
+  return JSON.stringify(jsonEntryRecord(v));
+}
+
+/** The record formatJsonEntry prints, as an object (the console serves it too). */
+export function jsonEntryRecord(v: EntryView): Record<string, unknown> {
   const publicMaps: Record<string, JsonMap> = {};
   for (const map of v.publicMaps) {
     const out: JsonMap = { set: [], del: [] };
@@ -310,7 +315,7 @@ export function formatJsonEntry(v: EntryView): string {
   if (v.signature.kind === "malformed") {
     record["signature"] = { malformed: v.signature.reason };
   }
-  return JSON.stringify(record);
+  return record;
 }
 
 function jsonSignature(value: SignatureValue): Record<string, unknown> {

@@ -1,0 +1,2 @@
+export function findOrInstallChromium():
+  { path: string; reason?: undefined } | { path?: undefined; reason: string };
