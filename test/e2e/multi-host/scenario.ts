@@ -16,10 +16,9 @@
  *  6. the link returns: the cut node catches up with every write made while it was cut.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { generateEncryptionKey, generateIdentity } from "../../../src/crypto/identity.js";
 import { runCliAsync } from "../../helpers/cli.js";
 import {
   getFrom,
@@ -43,14 +42,13 @@ const nodes: HostNode[] = [];
 
 const step = (text: string) => console.log(`step: ${text} (${new Date().toISOString()})`);
 
+/** `consortia keygen` into the run's directory, as an operator makes identities. */
 async function identity(name: string, withEncryption: boolean): Promise<Tls> {
-  const id = await generateIdentity({ name, now: new Date(Date.now() - 60_000) });
-  writeFileSync(join(root, `${name}_cert.pem`), id.certPem);
-  writeFileSync(join(root, `${name}_privk.pem`), id.privateKeyPem, { mode: 0o600 });
-  if (withEncryption) {
-    writeFileSync(join(root, `${name}_enc_pubk.pem`), generateEncryptionKey().publicKeyPem);
-  }
-  return { ca: "", cert: id.certPem, key: id.privateKeyPem };
+  const args = ["keygen", "--name", name, "--out", root];
+  const run = await runCliAsync(withEncryption ? [...args, "--gen-enc-key"] : args);
+  assert.equal(run.status, 0, `consortia keygen ${name}: ${run.stderr}`);
+  const read = (file: string) => readFileSync(join(root, file), "utf8");
+  return { ca: "", cert: read(`${name}_cert.pem`), key: read(`${name}_privk.pem`) };
 }
 
 /** Starts `name`'s node on its own host, publishing `published` (its name or an address). */
