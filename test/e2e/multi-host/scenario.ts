@@ -28,6 +28,7 @@ import {
   type HostNode,
 } from "../../helpers/host-nodes.js";
 import { httpsRequest, type Tls } from "../../helpers/https.js";
+import { waitFor } from "../../helpers/network.js";
 import { Hosts, type HostsDescription } from "../../helpers/netns.js";
 
 const RPC_PORT = 8000;
@@ -89,22 +90,6 @@ async function pass(node: HostNode, action: string, args: object): Promise<strin
   return state;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = "no attempt";
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-      last = "not yet";
-    } catch (err: unknown) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${String(last)})`);
-}
-
 let user: Tls;
 
 /** Whether a TCP connection to `node`'s RPC address opens within `timeoutMs`. */
@@ -127,7 +112,7 @@ function reachable(node: HostNode, timeoutMs: number): Promise<boolean> {
 /** user0 writes `msg` under `id` through `node`; returns the write's seqno once committed. */
 async function write(node: HostNode, id: number, msg: string): Promise<number> {
   // A node that just joined opens its app frontend once it has caught up with the open service.
-  const reply = await until(`${node.name} takes writes`, 20_000, async () => {
+  const reply = await waitFor(`${node.name} takes writes`, 20_000, async () => {
     const r = await httpsRequest(
       `${node.url}/app/log/private`,
       user,
@@ -138,7 +123,7 @@ async function write(node: HostNode, id: number, msg: string): Promise<number> {
   });
   assert.equal(reply.status, 200, `write through ${node.name}: ${reply.status} ${reply.body}`);
   const txId = String(reply.headers["x-ms-ccf-transaction-id"]);
-  await until(`${txId} committed`, 20_000, async () => {
+  await waitFor(`${txId} committed`, 20_000, async () => {
     const status = await httpsRequest(`${node.url}/app/tx?transaction_id=${txId}`, user, "GET");
     return JSON.parse(status.body).status === "Committed" ? true : undefined;
   });
@@ -147,7 +132,7 @@ async function write(node: HostNode, id: number, msg: string): Promise<number> {
 
 /** Waits until `node` serves `msg` for `id` (a local read: it has applied the write). */
 function readBack(node: HostNode, id: number, msg: string, timeoutMs = 20_000) {
-  return until(`${node.name} serves id ${id}`, timeoutMs, async () => {
+  return waitFor(`${node.name} serves id ${id}`, timeoutMs, async () => {
     const reply = await httpsRequest(`${node.url}/app/log/private?id=${id}`, user, "GET");
     return reply.status === 200 && JSON.parse(reply.body).msg === msg ? true : undefined;
   });
@@ -161,7 +146,7 @@ async function scenario(): Promise<void> {
   step("n0 starts the service, published as its host name; n1 joins through that name");
   const [n0, n1, n2] = ["n0", "n1", "n2"].map((n) => net.host(n));
   nodes.push(await start("n0", n0!.fqdn, ["--start", "--member", member]));
-  await until("service certificate", 60_000, async () =>
+  await waitFor("service certificate", 60_000, async () =>
     readFileSync(serviceCertFile, "utf8").includes("BEGIN CERTIFICATE") ? true : undefined,
   );
   const ca = readFileSync(serviceCertFile, "utf8");
@@ -180,7 +165,7 @@ async function scenario(): Promise<void> {
   nodes.push(await start("n2", n2!.ipv6, ["--join", "--peer", `https://${n0!.fqdn}:${RPC_PORT}`]));
   // A joiner serves its self-signed certificate until it is trusted: ask the primary instead.
   const published = `[${n2!.ipv6}]:${RPC_PORT}`;
-  const pending = await until("n2 Pending in the nodes table", 60_000, async () => {
+  const pending = await waitFor("n2 Pending in the nodes table", 60_000, async () => {
     const reply = await getFrom(nodes[0]!, ca, "/node/network/nodes?status=Pending");
     return (JSON.parse(reply.body).nodes as any[]).find(
       (n) => n.rpc_interfaces?.primary_rpc_interface?.published_address === published,
