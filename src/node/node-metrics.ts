@@ -55,39 +55,49 @@ const ROLES = Object.keys({
 } satisfies Record<Role, 0>) as Role[];
 const ROLE_LABELS = ROLES.map((role) => [role, labelText({ role })] as const);
 
-/** A counter of some stats object: its key, metric name and help. */
-type CounterSpec<T> = readonly [keyof T & string, string, string];
+/**
+ * Each counter of a stats object: its metric name and help. Keyed by every field of the stats,
+ * so a counter added to a component cannot be left out of the exposition.
+ */
+type CounterSpecs<T> = { readonly [K in keyof T & string]: readonly [string, string] };
 
-const DRIVER_COUNTERS: readonly CounterSpec<ConsensusDriver["stats"]>[] = [
-  ["received", "consortia_consensus_messages_received_total", "Node-to-node messages decoded."],
-  ["malformed", "consortia_consensus_messages_malformed_total", "Messages dropped as malformed."],
-  ["sent", "consortia_consensus_messages_sent_total", "Consensus messages sent to peers."],
-  ["readies", "consortia_consensus_readies_total", "Consensus Ready batches carried out."],
-  ["syncs", "consortia_ledger_syncs_total", "fdatasyncs of the ledger by consensus."],
-];
+const DRIVER_COUNTERS: CounterSpecs<ConsensusDriver["stats"]> = {
+  received: ["consortia_consensus_messages_received_total", "Node-to-node messages decoded."],
+  malformed: ["consortia_consensus_messages_malformed_total", "Messages dropped as malformed."],
+  sent: ["consortia_consensus_messages_sent_total", "Consensus messages sent to peers."],
+  readies: ["consortia_consensus_readies_total", "Consensus Ready batches carried out."],
+  syncs: ["consortia_ledger_syncs_total", "fdatasyncs of the ledger by consensus."],
+};
 
-const CHANNEL_COUNTERS: readonly CounterSpec<NodeChannels["stats"]>[] = [
-  ["framesIn", "consortia_n2n_frames_received_total", "Node-to-node frames received."],
-  ["framesOut", "consortia_n2n_frames_sent_total", "Node-to-node frames sent."],
-  ["dropped", "consortia_n2n_frames_dropped_total", "Node-to-node frames dropped."],
-  ["oversized", "consortia_n2n_frames_oversized_total", "Frames refused as too large."],
-  ["rejectedPeers", "consortia_n2n_peers_rejected_total", "Peer connections refused."],
-  ["connects", "consortia_n2n_connects_total", "Node-to-node connections established."],
-  ["disconnects", "consortia_n2n_disconnects_total", "Node-to-node connections lost."],
-];
+const CHANNEL_COUNTERS: CounterSpecs<NodeChannels["stats"]> = {
+  framesIn: ["consortia_n2n_frames_received_total", "Node-to-node frames received."],
+  framesOut: ["consortia_n2n_frames_sent_total", "Node-to-node frames sent."],
+  dropped: ["consortia_n2n_frames_dropped_total", "Node-to-node frames dropped."],
+  oversized: ["consortia_n2n_frames_oversized_total", "Frames refused as too large."],
+  rejectedPeers: ["consortia_n2n_peers_rejected_total", "Peer connections refused."],
+  connects: ["consortia_n2n_connects_total", "Node-to-node connections established."],
+  disconnects: ["consortia_n2n_disconnects_total", "Node-to-node connections lost."],
+  recycled: [
+    "consortia_n2n_connections_recycled_total",
+    "Node-to-node connections closed and dialled again: the peer fell silent or dialled us again.",
+  ],
+};
 
-const FORWARDER_COUNTERS: readonly CounterSpec<Forwarder["stats"]>[] = [
-  ["forwarded", "consortia_forwarded_requests_total", "Requests forwarded to the primary."],
-  ["served", "consortia_forwarded_requests_served_total", "Forwarded requests run here."],
-  ["timedOut", "consortia_forwarded_requests_timed_out_total", "Forwards with no answer."],
-];
+const FORWARDER_COUNTERS: CounterSpecs<Forwarder["stats"]> = {
+  forwarded: ["consortia_forwarded_requests_total", "Requests forwarded to the primary."],
+  served: ["consortia_forwarded_requests_served_total", "Forwarded requests run here."],
+  timedOut: ["consortia_forwarded_requests_timed_out_total", "Forwards with no answer."],
+};
 
 function writeCounters<T extends object>(
   out: Exposition,
   stats: Readonly<T>,
-  specs: readonly CounterSpec<T>[],
+  specs: CounterSpecs<T>,
 ): void {
-  for (const [key, name, help] of specs) out.single(name, "counter", help, Number(stats[key]));
+  for (const key of Object.keys(specs) as (keyof T & string)[]) {
+    const [name, help] = specs[key];
+    out.single(name, "counter", help, Number(stats[key]));
+  }
 }
 
 export class NodeMetrics {

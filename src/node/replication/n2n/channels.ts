@@ -53,8 +53,8 @@ export class ChannelError extends CcfError<{ code: ChannelErrorCode }> {}
 export const DEFAULT_QUEUE_MAX_BYTES = 64 * 1024 * 1024;
 const RETRY_INITIAL_MS = 50;
 const RETRY_MAX_MS = 1000;
-export const DEFAULT_SILENCE_MS = 5000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+const DEFAULT_SILENCE_MS = 5000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
 const TLS_MIN_VERSION = "TLSv1.3";
 
 export interface NodeChannelsOptions {
@@ -163,7 +163,8 @@ export class NodeChannels {
     this.#keyPem = opts.keyPem;
     this.#silenceMs = opts.silenceMs ?? DEFAULT_SILENCE_MS;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    // Two checks per silence period: a peer is recycled after 2-3 checks of silence.
+    // Two checks per silence period: two silent checks in a row (between one and one and a half
+    // periods of silence) recycle the connection.
     this.#livenessTimer = setInterval(() => this.#checkLiveness(), this.#silenceMs / 2);
     this.#livenessTimer.unref();
   }
