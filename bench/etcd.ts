@@ -17,13 +17,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServiceCertificate, endorseNodeCertificate } from "../src/crypto/cert-issuance.js";
 import { ecPrivateKeyPem, generateEcKeyPair } from "../src/crypto/identity.js";
-import { stopPids, type Tls } from "./sandbox.js";
+import { requestJson, stopPids, type Tls } from "./sandbox.js";
 
 const READY_TIMEOUT_MS = 30_000;
 
@@ -196,42 +195,10 @@ async function waitHealthy(members: readonly EtcdMember[], dir: string, tls: Tls
   }
 }
 
-/** One JSON request to a member over mTLS: GET without a body, POST with one. */
-function call(
-  base: string,
-  path: string,
-  tls: Tls,
-  body?: string,
-): Promise<{ ok: boolean; status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(path, base),
-      { ...tls, method: body === undefined ? "GET" : "POST", timeout: 5_000 },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => {
-          const status = res.statusCode ?? 0;
-          try {
-            resolve({ ok: status >= 200 && status < 300, status, json: JSON.parse(text) });
-          } catch {
-            reject(new Error(`etcd ${path}: ${status}, not JSON: ${text.slice(0, 200)}`));
-          }
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`etcd ${base}${path} timed out`)));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
 async function healthy(clientUrl: string, tls: Tls): Promise<boolean> {
   try {
-    const res = await call(clientUrl, "/health", tls);
-    return res.ok && (res.json as { health?: unknown }).health === "true";
+    const res = await requestJson(clientUrl, "/health", tls);
+    return res.status === 200 && (res.body as { health?: unknown } | null)?.health === "true";
   } catch {
     // Not listening yet, or no leader yet: the caller retries until its deadline.
     return false;
@@ -253,8 +220,10 @@ function tail(dir: string, name: string): string {
 /** The member that reports itself leader (POST /v3/maintenance/status), else the first. */
 export async function findLeader(cluster: EtcdCluster): Promise<EtcdMember> {
   for (const member of cluster.members) {
-    const res = await call(member.clientUrl, "/v3/maintenance/status", cluster.tls, "{}");
-    const status = res.json as { leader?: string; header?: { member_id?: string } };
+    const res = await requestJson(member.clientUrl, "/v3/maintenance/status", cluster.tls, {
+      body: "{}",
+    });
+    const status = (res.body ?? {}) as { leader?: string; header?: { member_id?: string } };
     if (status.leader !== undefined && status.leader === status.header?.member_id) return member;
   }
   return cluster.members[0]!;
@@ -273,9 +242,9 @@ export function putBodies(): () => string {
 
 /** One put through the gateway; throws unless it returns a revision (a sanity check). */
 export async function checkPut(member: EtcdMember, tls: Tls, body: string): Promise<void> {
-  const res = await call(member.clientUrl, "/v3/kv/put", tls, body);
-  const answer = res.json as { header?: { revision?: string } };
-  if (!res.ok || answer.header?.revision === undefined) {
+  const res = await requestJson(member.clientUrl, "/v3/kv/put", tls, { body });
+  const answer = res.body as { header?: { revision?: string } } | null;
+  if (res.status !== 200 || answer?.header?.revision === undefined) {
     throw new Error(`etcd sanity put failed: ${res.status} ${JSON.stringify(answer)}`);
   }
 }

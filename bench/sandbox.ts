@@ -200,10 +200,25 @@ export function getJson(
   tls: Tls,
   agent?: Agent,
 ): Promise<{ status: number; body: unknown }> {
+  return requestJson(base, path, tls, { agent });
+}
+
+/**
+ * One small JSON request over mTLS (a node, or the etcd baseline's members): POST with `body`,
+ * GET without; rejects on timeout or a non-JSON answer.
+ */
+export function requestJson(
+  base: string,
+  path: string,
+  tls: Tls,
+  options: { body?: string; agent?: Agent | undefined } = {},
+): Promise<{ status: number; body: unknown }> {
+  const { body, agent } = options;
+  const method = body === undefined ? "GET" : "POST";
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, base),
-      { ...tls, method: "GET", timeout: REQUEST_TIMEOUT_MS, ...(agent ? { agent } : {}) },
+      { ...tls, method, timeout: REQUEST_TIMEOUT_MS, ...(agent ? { agent } : {}) },
       (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -212,15 +227,17 @@ export function getJson(
           try {
             resolve({ status: res.statusCode ?? 0, body: text === "" ? null : JSON.parse(text) });
           } catch (err: unknown) {
-            reject(new Error(`GET ${path}: not JSON (${String(err)}): ${text.slice(0, 200)}`));
+            reject(
+              new Error(`${method} ${path}: not JSON (${String(err)}): ${text.slice(0, 200)}`),
+            );
           }
         });
         res.on("error", reject);
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`GET ${base}${path} timed out`)));
+    req.on("timeout", () => req.destroy(new Error(`${method} ${base}${path} timed out`)));
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 
