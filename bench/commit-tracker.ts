@@ -99,6 +99,11 @@ function observationGaps(answerTimes: readonly number[]): Float64Array {
   return Float64Array.from(gaps).sort();
 }
 
+/** Request sent to commit observed (response latency + commit latency), when known. */
+function endToEndMs(t: Committed): number | undefined {
+  return t.responseMs === undefined ? undefined : t.committedAt - t.receivedAt + t.responseMs;
+}
+
 export class CommitTracker {
   /** Invariant: recorded transactions not yet committed, invalid or being checked. */
   private pending: Recorded[] = [];
@@ -164,10 +169,7 @@ export class CommitTracker {
 
   report(windowEnd: number): CommitReport {
     const commitMs = Float64Array.from(this.committedTxs, (t) => t.committedAt - t.receivedAt);
-    const endToEnd = Float64Array.from(
-      this.committedTxs.filter((t) => t.responseMs !== undefined),
-      (t) => t.committedAt - t.receivedAt + t.responseMs!,
-    );
+    const endToEnd = Float64Array.from(this.committedTxs.flatMap((t) => endToEndMs(t) ?? []));
     commitMs.sort();
     endToEnd.sort();
     const gaps = observationGaps(this.pollEnds);
@@ -250,9 +252,10 @@ export class CommitTracker {
   series(startedAt: number): { second: number; count: number; p50Ms: number; p99Ms: number }[] {
     const buckets: number[][] = [];
     for (const t of this.committedTxs) {
-      if (t.responseMs === undefined) continue;
+      const ms = endToEndMs(t);
+      if (ms === undefined) continue;
       const second = Math.max(0, Math.floor((t.receivedAt - startedAt) / 1000));
-      (buckets[second] ??= []).push(t.committedAt - t.receivedAt + t.responseMs);
+      (buckets[second] ??= []).push(ms);
     }
     return Array.from(buckets.entries(), ([second, values = []]) => {
       const sorted = Float64Array.from(values).sort();
