@@ -3,7 +3,7 @@
 // Needs the Debian etcd-server binary; skipped (saying so) where it is not installed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { request } from "node:https";
+import { httpsRequest, type Tls } from "../helpers/https.js";
 import {
   checkPut,
   etcdVersion,
@@ -14,17 +14,17 @@ import {
 
 const version = etcdVersion();
 
+/** The bench's TLS buffers as the PEM strings the e2e helper takes. */
+function tlsText(tls: { ca: Buffer; cert: Buffer; key: Buffer }): Required<Tls> {
+  return { ca: tls.ca.toString(), cert: tls.cert.toString(), key: tls.key.toString() };
+}
+
 /** The status of GET /health with the given TLS options, or the connection error's code. */
-function health(url: string, tls: object): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request(new URL("/health", url), { ...tls, timeout: 5_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end();
-  });
+function health(url: string, tls: Tls): Promise<number | string> {
+  return httpsRequest(`${url}/health`, tls, "GET").then(
+    (reply) => reply.status,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  );
 }
 
 test(
@@ -39,8 +39,8 @@ test(
       const leader = await findLeader(cluster);
       assert.match(leader.clientUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
       await checkPut(leader, cluster.tls, putBodies()());
-      assert.equal(await health(leader.clientUrl, cluster.tls), 200);
-      const noCert = await health(leader.clientUrl, { ca: cluster.tls.ca });
+      assert.equal(await health(leader.clientUrl, tlsText(cluster.tls)), 200);
+      const noCert = await health(leader.clientUrl, { ca: tlsText(cluster.tls).ca });
       // Refused in the handshake (a TLS alert), not answered.
       assert.match(String(noCert), /SSL|ECONNRESET|EPIPE/, `without a certificate: ${noCert}`);
     } finally {

@@ -9,10 +9,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
+import { httpsRequest } from "../helpers/https.js";
 import { waitFor } from "../helpers/network.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -77,19 +77,6 @@ test("the Dockerfile runs the unit's command line, as a dedicated user, on Node 
   assert.deepEqual(unitValues("KillSignal"), ["SIGTERM"]);
 });
 
-/** GET path on the node, trusting the service certificate; the status code. */
-function status(port: number, ca: string, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, ca, timeout: 5_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end();
-  });
-}
-
 test("the unit's commands validate a config, run a node and stop it on SIGTERM", async () => {
   const state = mkdtempSync(join(tmpdir(), "consortia-state-"));
   try {
@@ -138,7 +125,8 @@ test("the unit's commands validate a config, run a node and stop it on SIGTERM",
         return match === null ? undefined : Number(match[1]);
       });
       const ca = readFileSync(join(state, "service_cert.pem"), "utf8");
-      assert.equal(await status(port, ca, "/node/state"), 200);
+      const answer = await httpsRequest(`https://127.0.0.1:${port}/node/state`, { ca }, "GET");
+      assert.equal(answer.status, 200, answer.body);
       assert.ok(existsSync(join(state, "ledger")), "the ledger sits beside the config");
     } finally {
       node.kill("SIGTERM");
