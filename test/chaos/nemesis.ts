@@ -16,6 +16,7 @@
  * logged and the run goes on: the service must stay correct whatever the nemesis manages to do.
  */
 import type { Prng } from "../../src/base/prng.js";
+import { asn1Now } from "../../src/cli/commands/node-replace.js";
 import { Network, sleep, waitFor, type NetNode } from "../helpers/network.js";
 import type { LinkProxies } from "./link-proxy.js";
 
@@ -75,12 +76,6 @@ export function pickFault(rng: Prng, fastOnly: boolean): FaultKind {
     roll -= weight;
   }
   return "pause";
-}
-
-function asn1Now(): string {
-  const iso = new Date().toISOString();
-  const digits = iso.slice(2, 19).replace(/[-T:]/g, "");
-  return `${digits}Z`;
 }
 
 /** Nodes that run and have not been retired by the nemesis. */

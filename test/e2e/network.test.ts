@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { asn1Now } from "../../src/cli/commands/node-replace.js";
 import { runCli } from "../helpers/cli.js";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
 
@@ -29,14 +30,6 @@ const ELECTION_MS = 1000;
 interface Committed {
   readonly id: number;
   readonly msg: string;
-}
-
-function asn1Now(): string {
-  const iso = new Date().toISOString(); // 2026-11-22T03:04:05.678Z
-  return (
-    `${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}` +
-    `${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
-  );
 }
 
 async function view(net: Network, node: NetNode): Promise<number> {

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { runCli } from "../helpers/cli.js";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
+import { asn1Now } from "../../src/cli/commands/node-replace.js";
 
 const SOFT = 3;
 const HARD = 5;
@@ -24,14 +25,6 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** Node checks request deadlines once a second; a loaded machine adds more. */
 const TIMEOUT_SLACK_MS = 8_000;
 const APP_DIR = join(import.meta.dirname, "..", "fixtures", "js-apps", "logging");
-
-function asn1Now(): string {
-  const iso = new Date().toISOString();
-  return (
-    `${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}` +
-    `${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
-  );
-}
 
 /** A TLS session to `node` as user0; null when the node closed it before the handshake. */
 function openSession(net: Network, node: NetNode): Promise<TLSSocket | null> {

@@ -14,14 +14,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
-
-function asn1Now(): string {
-  const iso = new Date().toISOString(); // 2026-11-22T03:04:05.678Z
-  return (
-    `${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}` +
-    `${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
-  );
-}
+import { asn1Now } from "../../src/cli/commands/node-replace.js";
 
 /** A TCP proxy to `target` that drops every connection until opened. */
 async function gate(target: number): Promise<{ port: number; open(): void; close(): void }> {

@@ -19,6 +19,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { asn1Now } from "../../../src/cli/commands/node-replace.js";
 import { runCliAsync } from "../../helpers/cli.js";
 import {
   getFrom,
@@ -171,8 +172,7 @@ async function scenario(): Promise<void> {
       (n) => n.rpc_interfaces?.primary_rpc_interface?.published_address === published,
     );
   });
-  const validFrom = new Date().toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z";
-  const trust = { node_id: pending.node_id, valid_from: validFrom };
+  const trust = { node_id: pending.node_id, valid_from: asn1Now() };
   assert.equal(await pass(nodes[0]!, "transition_node_to_trusted", trust), "Accepted");
   await waitForState(nodes[2]!, ca, "PartOfNetwork");
 
