@@ -158,35 +158,20 @@ test("each node's certificate names its published host, as openssl reads it", ()
   ]);
 });
 
-/**
- * update + ack of member0's state digest through a backup. The backup runs a write locally and
- * forwards it only when it would commit, so an ack arriving before the update has replicated to
- * it fails there with StateDigestMismatch (a difference from CCF, which forwards before
- * executing): the ack is sent again, a bounded number of times, until the backup has caught up.
- */
-async function ackThroughBackup(gov: GovClient): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await gov.ackStateDigest(member);
-      return;
-    } catch (err: unknown) {
-      if (attempt >= 20 || !String(err).includes("StateDigestMismatch")) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
 test("clients verify each node's name, and a name not in its certificate is refused", async () => {
   await assert.rejects(
     httpsRequest(`https://localhost:${plans[1]!.rpcPort}/node/state`, { ca }, "GET"),
     (err: NodeJS.ErrnoException) => err.code === "ERR_TLS_CERT_ALTNAME_INVALID",
   );
-  // Governance writes through the backups (forwarded to the primary) commit everywhere.
+  // Governance writes through the backups (forwarded to the primary) commit everywhere. The ack
+  // goes to the primary: `ack` updates the digest (forwarded, written by the primary) and then
+  // acknowledges it, and a backup runs that acknowledgement against its own state, which lags the
+  // update under load (StateDigestMismatch; CCF forwards such writes before running them).
   const gov = (node: HostNode) => new GovClient({ url: node.url, caPem: ca, ...member });
   const viaBackup = gov(nodes[2]!);
-  const viaOther = gov(nodes[1]!);
+  const viaPrimary = gov(nodes[0]!);
   try {
-    await ackThroughBackup(viaOther);
+    await viaPrimary.ackStateDigest(member);
     let proposal = await viaBackup.propose([
       { name: "transition_service_to_open", args: { next_service_identity: ca } },
     ]);
@@ -196,7 +181,7 @@ test("clients verify each node's name, and a name not in its certificate is refu
     assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
   } finally {
     viaBackup.close();
-    viaOther.close();
+    viaPrimary.close();
   }
   for (const node of nodes) {
     const deadline = Date.now() + 30_000;
