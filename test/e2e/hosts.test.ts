@@ -87,8 +87,14 @@ after(async () => {
   if (process.env["KEEP"] === undefined) rmSync(root, { recursive: true, force: true });
 });
 
-function spec(index: number, args: readonly string[]) {
+/**
+ * The node's config inputs. Its ports are picked here, just before it starts: picked ahead (in
+ * `before`), another process on the machine could take them meanwhile (EADDRINUSE under CI).
+ */
+async function spec(index: number, args: readonly string[]) {
   const p = plans[index]!;
+  p.rpcPort = await freePortOn(p.bind);
+  p.nodePort = await freePortOn(p.bind);
   return {
     name: `node${index}`,
     dir: join(root, `node${index}`),
@@ -102,17 +108,17 @@ function spec(index: number, args: readonly string[]) {
 test("nodes bound to every address join and serve by their published addresses", async () => {
   const members = `${join(root, "member0_cert.pem")},${join(root, "member0_enc_pubk.pem")}`;
   const start = ["--start", "--member", members, "--san", "dNSName:node0.consortia.test"];
-  nodes.push(await startHostNode(spec(0, start)));
+  nodes.push(await startHostNode(await spec(0, start)));
   await waitForFile(serviceCertFile, nodes[0]!);
   ca = readFileSync(serviceCertFile, "utf8");
   await waitForState(nodes[0]!, ca, "PartOfNetwork");
 
   const viaName = `https://localhost:${plans[0]!.rpcPort}`;
   const join1 = ["--join", "--peer", viaName, "--san", "dNSName:node1.consortia.test"];
-  nodes.push(await startHostNode(spec(1, join1)));
+  nodes.push(await startHostNode(await spec(1, join1)));
   await waitForState(nodes[1]!, ca, "PartOfNetwork");
   // Through a backup: node1 redirects the join to the primary's published address.
-  nodes.push(await startHostNode(spec(2, ["--join", "--peer", nodes[1]!.url])));
+  nodes.push(await startHostNode(await spec(2, ["--join", "--peer", nodes[1]!.url])));
   await waitForState(nodes[2]!, ca, "PartOfNetwork");
   assert.match(hostNodeLog(nodes[2]!), new RegExp(`redirected to localhost:${plans[0]!.rpcPort}`));
 
@@ -203,7 +209,7 @@ function asn1Time(date: Date): string {
 test("a node trusted by governance after opening gets the SANs it asked for", async () => {
   // Joins through node2 (a backup), bound to 127.0.0.4 alone, with an extra name.
   const args = ["--join", "--peer", nodes[2]!.url, "--san", "dNSName:node3.consortia.test"];
-  nodes.push(await startHostNode(spec(3, args)));
+  nodes.push(await startHostNode(await spec(3, args)));
   const published = `127.0.0.4:${plans[3]!.rpcPort}`;
   let pendingId: string | undefined;
   const deadline = Date.now() + 60_000;
