@@ -5,8 +5,8 @@
 // bodies by content-length (right, short, long) or chunked (valid, bad sizes, no terminator);
 // pipelined requests; all of it written in pieces cut at random points, then the client ends,
 // holds or resets its side. Properties: the server never crashes or logs an unexpected error;
-// every byte it sends parses as whole responses, each with a content-length, and every error is
-// a CCF error body whose code is known and whose status is that code's; a connection the client
+// every byte it sends parses as whole responses, each with a content-length (a 204 to OPTIONS
+// with none), and every error is a CCF error body whose code is known and whose status is that code's; a connection the client
 // holds open is closed by the server within its time limits; and a good request on a new
 // connection then succeeds. Oracles besides: 431 exactly when a header is over the limits, 413
 // exactly when a body is, and ambiguous framing (CL/TE conflicts, RFC 9112 §6.3) is a 400 that
@@ -276,7 +276,12 @@ function parseResponses(bytes: Buffer, bodies: Buffer[] = []): number[] {
       at = headEnd + 4;
       continue;
     }
-    const length = Number(headers.get("content-length"));
+    // 204 and 304 carry no body and no content-length (RFC 9110 §8.6); every other response
+    // must say how long its body is.
+    const bodiless = code === 204 || code === 304;
+    if (bodiless)
+      assert.ok(!headers.has("content-length"), `response ${code} has a content-length`);
+    const length = bodiless ? 0 : Number(headers.get("content-length"));
     assert.ok(Number.isSafeInteger(length), `response ${code} has no content-length`);
     const body = bytes.subarray(headEnd + 4, headEnd + 4 + length);
     assert.equal(body.byteLength, length, `response ${code} is cut short`);
