@@ -6,9 +6,9 @@
 // pipelined requests; all of it written in pieces cut at random points, then the client ends,
 // holds or resets its side. Properties: the server never crashes or logs an unexpected error;
 // every byte it sends parses as whole responses, each with a content-length (a 204 to OPTIONS
-// with none), and every error is a CCF error body whose code is known and whose status is that code's; a connection the client
-// holds open is closed by the server within its time limits; and a good request on a new
-// connection then succeeds. Oracles besides: 431 exactly when a header is over the limits, 413
+// with none), and every error is a CCF error body whose code is known and whose status is that
+// code's; a connection the client holds open is closed by the server within its time limits;
+// and a good request on a new connection then succeeds. Oracles besides: 431 exactly when a header is over the limits, 413
 // exactly when a body is, and ambiguous framing (CL/TE conflicts, RFC 9112 §6.3) is a 400 that
 // never runs the request hidden behind it.
 import { after, before, test } from "node:test";
