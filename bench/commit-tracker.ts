@@ -13,7 +13,11 @@
  *   of one poll gap (reported as pollGapP50Ms / pollGapMaxMs);
  * - a poll starts every `intervalMs` while fewer than `maxInFlight` are outstanding, so the gap
  *   between observations stays near `intervalMs` even when the node answers slowly; an answer
- *   older than one already applied is harmless (it covers a prefix of what was resolved).
+ *   older than one already applied is harmless (it covers a prefix of what was resolved);
+ * - observations may also come from elsewhere (`observe`, from the poller thread of
+ *   commit-poller.ts, when the source has no `commit`): a response recorded after the
+ *   observation that covered it (the recording thread was late) is resolved at that
+ *   observation's time, the first that covered it.
  */
 import { performance } from "node:perf_hooks";
 import { percentile } from "./load.js";
@@ -34,8 +38,11 @@ export function parseTxId(text: unknown): TxRef | null {
 }
 
 export interface CommitSource {
-  /** The node's current commit txId (GET /node/commit). */
-  readonly commit: () => Promise<TxRef>;
+  /**
+   * The node's current commit txId (GET /node/commit), polled by the tracker; absent when the
+   * observations come through `observe` instead.
+   */
+  readonly commit?: () => Promise<TxRef>;
   /** The node's status of one txId (GET /node/tx): "Committed", "Invalid", "Pending"... */
   readonly status: (id: TxRef) => Promise<string>;
 }
@@ -46,6 +53,12 @@ interface Recorded {
   readonly receivedAt: number;
   /** Request-to-response latency, ms, when known. */
   readonly responseMs: number | undefined;
+}
+
+interface Observation {
+  readonly commit: TxRef;
+  /** performance.now() when it was observed. */
+  readonly at: number;
 }
 
 interface Committed extends Recorded {
@@ -118,6 +131,8 @@ export class CommitTracker {
   private polls = 0;
   private pollErrors = 0;
   private lastPollError: string | undefined;
+  /** Observations with increasing commit seqnos, in arrival order. */
+  private readonly observations: Observation[] = [];
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -138,13 +153,51 @@ export class CommitTracker {
   start(): void {
     if (this.running) throw new Error("CommitTracker already started");
     this.running = true;
-    this.loop = this.pollLoop();
+    const commit = this.source.commit;
+    if (commit !== undefined) this.loop = this.pollLoop(commit);
   }
 
   /** One response: its txId and when it arrived (performance.now()). */
   record(id: TxRef, receivedAt: number, responseMs?: number): void {
     this.views.add(id.view);
-    this.pending.push({ id, receivedAt, responseMs });
+    const tx = { id, receivedAt, responseMs };
+    const covering = this.firstCovering(id.seqno);
+    if (covering === undefined) this.pending.push(tx);
+    else this.resolve(tx, covering.commit, covering.at);
+  }
+
+  /**
+   * A commit txId observed at `at` (performance.now()), from a poll of this tracker or from
+   * elsewhere (commit-poller.ts).
+   */
+  observe(commit: TxRef, at: number): void {
+    this.polls++;
+    this.pollEnds.push(at);
+    const last = this.observations[this.observations.length - 1];
+    if (last === undefined || commit.seqno > last.commit.seqno) {
+      this.observations.push({ commit, at });
+    }
+    this.apply(commit, at);
+  }
+
+  /** A poll that failed (from elsewhere too), counted and remembered. */
+  pollFailed(message: string): void {
+    this.pollErrors++;
+    this.lastPollError = message;
+  }
+
+  /** The first observation whose commit covers `seqno`, if any (binary search). */
+  private firstCovering(seqno: number): Observation | undefined {
+    const obs = this.observations;
+    if (obs.length === 0 || obs[obs.length - 1]!.commit.seqno < seqno) return undefined;
+    let lo = 0;
+    let hi = obs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (obs[mid]!.commit.seqno >= seqno) hi = mid;
+      else lo = mid + 1;
+    }
+    return obs[lo];
   }
 
   /** Keeps polling until every recorded transaction is resolved or `timeoutMs` passes. */
@@ -168,7 +221,10 @@ export class CommitTracker {
   }
 
   report(windowEnd: number): CommitReport {
-    const commitMs = Float64Array.from(this.committedTxs, (t) => t.committedAt - t.receivedAt);
+    // Observed before the response was recorded (a late recording thread): 0 after it.
+    const commitMs = Float64Array.from(this.committedTxs, (t) =>
+      Math.max(0, t.committedAt - t.receivedAt),
+    );
     const endToEnd = Float64Array.from(this.committedTxs.flatMap((t) => endToEndMs(t) ?? []));
     commitMs.sort();
     endToEnd.sort();
@@ -195,12 +251,12 @@ export class CommitTracker {
   }
 
   /** Starts a poll every intervalMs while fewer than maxInFlight are outstanding. */
-  private async pollLoop(): Promise<void> {
+  private async pollLoop(commit: () => Promise<TxRef>): Promise<void> {
     const inFlight = new Set<Promise<void>>();
     while (this.running) {
       const startedAt = performance.now();
       if (inFlight.size < this.maxInFlight) {
-        const poll = this.pollOnce();
+        const poll = this.pollOnce(commit);
         inFlight.add(poll);
         void poll.then(() => inFlight.delete(poll));
       }
@@ -220,16 +276,12 @@ export class CommitTracker {
   }
 
   /** One poll; never rejects (failures are counted). */
-  private async pollOnce(): Promise<void> {
+  private async pollOnce(poll: () => Promise<TxRef>): Promise<void> {
     try {
-      const commit = await this.source.commit();
-      this.polls++;
-      const now = performance.now();
-      this.pollEnds.push(now);
-      this.apply(commit, now);
+      const commit = await poll();
+      this.observe(commit, performance.now());
     } catch (err: unknown) {
-      this.pollErrors++;
-      this.lastPollError = err instanceof Error ? err.message : String(err);
+      this.pollFailed(err instanceof Error ? err.message : String(err));
     }
   }
 
@@ -239,10 +291,15 @@ export class CommitTracker {
     const still: Recorded[] = [];
     for (const tx of this.pending) {
       if (tx.id.seqno > commit.seqno) still.push(tx);
-      else if (tx.id.view === commit.view) this.committedTxs.push({ ...tx, committedAt: now });
-      else this.checkStatus(tx, now);
+      else this.resolve(tx, commit, now);
     }
     this.pending = still;
+  }
+
+  /** `tx` is covered by `commit`, observed at `at`: committed, or checked after a view change. */
+  private resolve(tx: Recorded, commit: TxRef, at: number): void {
+    if (tx.id.view === commit.view) this.committedTxs.push({ ...tx, committedAt: at });
+    else this.checkStatus(tx, at);
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --duration 10] [--connections 32] [--port 8700] [--nodes N] [--no-etcd]
- *                  [--sig-ms 20] [--poll-ms 5] [--observe primary|backup] [--app builtin|js]
- *                  [--app-service] [--series] [--json]`
+ * `npm run bench [-- --duration 10] [--warmup 2] [--connections 32] [--port 8700] [--nodes N]
+ *                  [--no-etcd] [--sig-ms 20] [--poll-ms 5] [--observe primary|backup]
+ *                  [--app builtin|js] [--app-service] [--series] [--json]`
  *
  * End-to-end write benchmark of a Consortia network, side by side with an etcd cluster measured
  * in the same run, one after the other (never both at once: they would share the cores).
@@ -9,12 +9,15 @@
  * 1. Consortia: `consortia sandbox --no-wait` in a temporary workspace (its default node count,
  *    or --nodes; signatures every --sig-ms ms, since commit waits for the next signature),
  *    then POST /app/log/private to the primary over mTLS as user0 with keep-alive
- *    (autocannon) for --duration seconds. Reported: response throughput and latency (the primary
+ *    (autocannon) for --duration seconds, after --warmup seconds of the same load that are not
+ *    measured (JIT compilation, TLS handshakes and first allocations of every process; etcd gets
+ *    the same warm-up). Reported: response throughput and latency (the primary
  *    answers after local execution with a txId), committed throughput (responses whose txId a
  *    GET /node/commit poll of the primary, the node the client talks to, showed committed within
  *    the run window; `--observe backup` polls a backup instead, which learns of each commit one
- *    AppendEntries later) and commit latency (response receipt to that poll; poll-gap
- *    resolution). Every node is then stopped.
+ *    AppendEntries later) and commit latency (response receipt to that poll's answer, timed
+ *    on a thread of its own so that the busy load thread does not delay it: commit-poller.ts;
+ *    poll-gap resolution). Every node is then stopped.
  *    With `--app js`, the same run then does it again on a fresh sandbox that deployed
  *    bench/js-logging-app by governance (`consortia sandbox --js-app-bundle`: set_js_app, voted
  *    by the members), whose POST /app/log/private (a JS endpoint wins over the built-in one)
@@ -33,11 +36,11 @@
  * all processes started (by PID) and remove the temporary directories.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { Agent } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { observeCommits } from "./commit-poller.js";
 import { CommitTracker, parseTxId, type CommitReport, type TxRef } from "./commit-tracker.js";
 import { checkPut, etcdVersion, findLeader, putBodies, startEtcdCluster } from "./etcd.js";
 import type { EtcdCluster } from "./etcd.js";
@@ -60,6 +63,7 @@ import {
   signalAll,
   startSandbox,
   stopSandbox,
+  type Sandbox,
   type SandboxNode,
   type Tls,
 } from "./sandbox.js";
@@ -77,6 +81,7 @@ const { values: args } = parseArgs({
   allowNegative: true,
   options: {
     duration: { type: "string", default: "10" },
+    warmup: { type: "string", default: "2" },
     connections: { type: "string", default: "32" },
     port: { type: "string", default: "8700" },
     nodes: { type: "string" },
@@ -102,6 +107,7 @@ const WATCHDOG_MS = withAppService ? 420_000 : withJsApp ? 300_000 : 170_000;
 /** Which app a Consortia run drives: built in, the JS app in the nodes, or from an app server. */
 type AppKind = "builtin" | "js" | "service";
 const durationS = Number(args.duration);
+const warmupS = Number(args.warmup);
 const connections = Number(args.connections);
 const port = Number(args.port);
 const pollMs = Number(args["poll-ms"]);
@@ -111,6 +117,9 @@ if (!(Number.isInteger(sigMs) && sigMs >= 1 && sigMs <= 10_000)) {
   throw new Error("--sig-ms: 1..10000");
 }
 if (!(durationS >= 1 && durationS <= 600)) throw new Error("--duration: 1..600 seconds");
+if (!(Number.isInteger(warmupS) && warmupS >= 0 && warmupS <= 60)) {
+  throw new Error("--warmup: 0..60 seconds");
+}
 if (!(connections >= 1 && connections <= 1024)) throw new Error("--connections: 1..1024");
 if (!(Number.isInteger(port) && port >= 1 && port <= 65000)) throw new Error("--port: 1..65000");
 if (!(pollMs >= 1 && pollMs <= 1000)) throw new Error("--poll-ms: 1..1000");
@@ -169,28 +178,6 @@ function headerValue(headers: Record<string, unknown>, name: string): unknown {
 let observedOn = "the primary";
 
 /** Tracks commits by polling `url`'s /node/commit, and /node/tx for each recorded txId. */
-function commitTrackerOn(url: string, tls: Tls, agent: Agent): CommitTracker {
-  return new CommitTracker(
-    {
-      commit: async () => {
-        const answer = await getJson(url, "/node/commit", tls, agent);
-        const id = parseTxId((answer.body as { transaction_id?: unknown })?.transaction_id);
-        if (answer.status !== 200 || id === null) {
-          throw new Error(`GET /node/commit: ${answer.status} ${JSON.stringify(answer.body)}`);
-        }
-        return id;
-      },
-      status: async (id) => {
-        const path = `/node/tx?transaction_id=${id.view}.${id.seqno}`;
-        const answer = await getJson(url, path, tls, agent);
-        return String((answer.body as { status?: unknown })?.status);
-      },
-    },
-    pollMs,
-    POLL_IN_FLIGHT,
-  );
-}
-
 /**
  * Starts measuring the CPU of each node of `workspace`, of its app server if any, and of this
  * process (the load).
@@ -226,26 +213,56 @@ function observerOf(nodes: readonly SandboxNode[], primary: SandboxNode): Sandbo
   return observer;
 }
 
+/**
+ * --warmup seconds of the measured load, not measured, so that both systems are compared warm:
+ * a long-running service has compiled its hot paths and made its connections long before.
+ */
+async function warmUp(
+  url: string,
+  path: string,
+  tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer },
+  body: () => string,
+): Promise<void> {
+  if (warmupS === 0) return;
+  const load = await runLoad({ url, path, connections, durationS: warmupS, tlsOptions, body });
+  if (load.ok === 0) throw new Error(`warm-up of ${url}${path}: no successful response`);
+}
+
+/** A fresh sandbox in `workspace` serving `app`, and its primary. */
+async function sandboxFor(
+  app: AppKind,
+  workspace: string,
+): Promise<{ sandbox: Sandbox; primary: Awaited<ReturnType<typeof findPrimary>> }> {
+  const [inNode, served] = [app === "js", app === "service"].map((b) =>
+    b ? JS_APP_DIR : undefined,
+  );
+  const sandbox = startSandbox(workspace, port, nodes, sigMs, inNode, served);
+  const primary = await findPrimary(sandbox.nodes, sandbox.tls);
+  if (app !== "builtin") await checkJsAppDeployed(primary.node.url, sandbox.tls);
+  return { sandbox, primary };
+}
+
 /** The write benchmark on a fresh sandbox, against the built-in or the JS logging app. */
 async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
   const workspace = mkdtempSync(join(tmpdir(), "consortia-bench-http-"));
   started.workspace = workspace;
   try {
-    const [inNode, served] = [app === "js", app === "service"].map((b) =>
-      b ? JS_APP_DIR : undefined,
-    );
-    const sandbox = startSandbox(workspace, port, nodes, sigMs, inNode, served);
+    const { sandbox, primary } = await sandboxFor(app, workspace);
     const { tls } = sandbox;
-    const primary = await findPrimary(sandbox.nodes, tls);
-    if (app !== "builtin") await checkJsAppDeployed(primary.node.url, tls);
-    const agent = new Agent({ keepAlive: true, maxSockets: POLL_IN_FLIGHT });
-    const observer = observerOf(sandbox.nodes, primary.node);
-    const tracker = commitTrackerOn(observer.url, tls, agent);
+    const { url } = observerOf(sandbox.nodes, primary.node);
+    const observing = { url, tls, intervalMs: pollMs, maxInFlight: POLL_IN_FLIGHT };
+    const { tracker, begin, stop } = observeCommits(observing);
     // autocannon calls onResponse, then reports the same response's latency, synchronously.
     let last: { id: TxRef; at: number } | undefined;
     let loading = true;
     let counter = 0;
-    tracker.start();
+    const body = (): string => JSON.stringify({ id: counter++ % 100_000, msg: "x".repeat(100) });
+    await warmUp(primary.node.url, "/app/log/private", tls, body)
+      .then(begin)
+      .catch(async (err: unknown) => {
+        await stop();
+        throw err;
+      });
     const steal = measureSteal();
     const cpu = measureNodesCpu(workspace, primary.node.index);
     let load: LoadResult;
@@ -257,7 +274,7 @@ async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
         connections,
         durationS,
         tlsOptions: tls,
-        body: () => JSON.stringify({ id: counter++ % 100_000, msg: "x".repeat(100) }),
+        body,
         onResponse: (status, headers) => {
           const id = parseTxId(headerValue(headers, "x-ms-ccf-transaction-id"));
           const ok = loading && status >= 200 && status < 300 && id !== null;
@@ -272,8 +289,7 @@ async function benchConsortia(app: AppKind): Promise<ConsortiaFigures> {
       loading = false;
       await tracker.drain(DRAIN_MS);
     } finally {
-      await tracker.stop();
-      agent.destroy();
+      await stop();
     }
     const commit = tracker.report(load.endedAt);
     const series = tracker.series(load.startedAt);
@@ -309,6 +325,7 @@ async function benchEtcd(version: string): Promise<EtcdFigures> {
     const leader = await findLeader(cluster);
     const bodies = putBodies();
     await checkPut(leader, cluster.tls, bodies());
+    await warmUp(leader.clientUrl, "/v3/kv/put", cluster.tls, bodies);
     const steal = measureSteal();
     const load = await runLoad({
       url: leader.clientUrl,
@@ -345,7 +362,8 @@ function printConsortia(c: ConsortiaFigures, app: string): void {
   const { load, commit } = c;
   console.log(
     `Consortia, ${c.nodes} node${c.nodes === 1 ? "" : "s"}, ${app}: POST /app/log/private to ` +
-      `the primary (${c.primary}), ${connections} connections, ${durationS} s, mTLS keep-alive`,
+      `the primary (${c.primary}), ${connections} connections, ${durationS} s after ${warmupS} s ` +
+      "of warm-up, mTLS keep-alive",
   );
   if (c.primaryNote !== undefined) console.log(`  warning      ${c.primaryNote}`);
   console.log(
@@ -362,7 +380,8 @@ function printConsortia(c: ConsortiaFigures, app: string): void {
       `p99 ${ms(commit.endToEndP99Ms)}`,
   );
   console.log(
-    `               (resolution: one GET /node/commit poll of ${observedOn}, started every ` +
+    `               (resolution: one GET /node/commit poll of ${observedOn} from its own ` +
+      `thread, started every ` +
       `${pollMs} ms, at most ${POLL_IN_FLIGHT} in flight; gap between observations p50 ` +
       `${ms(commit.pollGapP50Ms)}, p99 ${ms(commit.pollGapP99Ms)}` +
       `${commit.pollErrors > 0 ? `, ${commit.pollErrors} failed polls` : ""})`,
@@ -407,7 +426,8 @@ function cpuText(c: ConsortiaFigures): string {
 function printEtcd(e: EtcdFigures): void {
   console.log(
     `etcd ${e.version}, ${e.members} members: POST /v3/kv/put (16 B key, 100 B value) to the ` +
-      `leader (${e.leader}), ${connections} connections, ${durationS} s, mTLS keep-alive ` +
+      `leader (${e.leader}), ${connections} connections, ${durationS} s after ${warmupS} s of ` +
+      "warm-up, mTLS keep-alive " +
       "(members over mTLS)",
   );
   console.log(
@@ -509,6 +529,7 @@ if (args.json) {
       bench: "http",
       endpoint: "POST /app/log/private",
       duration_s: durationS,
+      warmup_s: warmupS,
       connections,
       node: before.node,
       cores: before.cores,
