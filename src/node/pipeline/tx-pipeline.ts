@@ -4,11 +4,10 @@
  * ledger files, and emit signature transactions at least every `sigTxInterval` transactions or
  * `sigMsInterval` ms, whichever comes first (ccf-compatibility.md §6.4).
  *
- * A replicated primary also signs at the end of the event-loop turn that executed or committed
- * something (pump), while fewer than `maxSignaturesInFlight` (2) of its signatures await
- * commit. Under load that is about two signatures per commit round (group commit); when idle, a
- * lone write is signed at once. Commit latency is then about one replication round after the
- * turn, not the interval.
+ * A replicated primary also signs as soon as its previous signature committed (pump), at the
+ * end of the event-loop turn that executed or committed something. Under load that is one
+ * signature per commit round (group commit); when idle, a lone write is signed at once. Commit
+ * latency is then one or two replication rounds, not the interval.
  *
  * Durability points (docs/architecture.md): ledger appends are buffered. Standalone (no
  * ConsensusSink), the pipeline syncs the ledger once per signature and only then treats the
@@ -66,13 +65,6 @@ export interface TxPipelineOptions {
    * Unbounded if absent.
    */
   readonly receiptWindowTxs?: number | undefined;
-  /**
-   * Replicated primary: signatures emitted and not yet committed, at most, before pump waits
-   * for a commit (the time interval still signs). Default 2: the next signature leaves while
-   * the previous one is still being acknowledged, so a transaction waits for one replication
-   * round after its turn rather than the rest of the round in flight plus its own.
-   */
-  readonly maxSignaturesInFlight?: number | undefined;
 }
 
 export const DEFAULT_PIPELINE_OPTIONS: Omit<TxPipelineOptions, "view"> = {
@@ -172,8 +164,6 @@ export class TxPipeline {
   private readonly onWork: () => void;
   /** The seqno of the last signature this node emitted (0: none yet). */
   private lastSignatureSeqno = 0;
-  /** Seqnos of this node's signatures not yet known committed, ascending (replicated only). */
-  private readonly signaturesInFlight: Seqno[] = [];
   /** Invariant: once set, never cleared; no write is accepted and no commit advances. */
   private fault: StorageError | null = null;
   private view: View;
@@ -407,20 +397,17 @@ export class TxPipeline {
 
   /**
    * Replicated primary: records what the sealer finished, and signs when a signature is due:
-   * transactions are unsigned and fewer than maxSignaturesInFlight signatures await commit (or
-   * the interval passed). The signature first waits for the sealer to finish what it holds (one
-   * batch at most, well under a millisecond), since its root covers every earlier entry.
-   * Returns whether it signed.
+   * transactions are unsigned and the last signature committed (or the interval passed). The
+   * signature first waits for the sealer to finish what it holds (one batch at most, well under
+   * a millisecond), since its root covers every earlier entry. Returns whether it signed.
    */
   pump(nowMs: number): boolean {
     if (this.fault !== null) return false;
     this.record(this.sealer.poll());
     if (this.consensus === undefined || !this.consensus.canWrite()) return false;
     if (this.unsignedCount === 0) return false;
-    const inFlight = this.signaturesInFlight;
-    while (inFlight.length > 0 && inFlight[0]! <= this.committed.seqno) inFlight.shift();
-    const full = inFlight.length >= (this.options.maxSignaturesInFlight ?? 2);
-    if (full && nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
+    const awaiting = this.committed.seqno < this.lastSignatureSeqno;
+    if (awaiting && nowMs - this.lastSignatureMs < this.options.sigMsInterval) return false;
     return this.signAt(nowMs);
   }
 
@@ -454,7 +441,6 @@ export class TxPipeline {
     this.io(() => this.ledger.append(entry, { seqno, isSignature: true }));
     this.unsignedCount = 0;
     this.lastSignatureSeqno = seqno;
-    this.signaturesInFlight.push(seqno);
     this.signedSinceTick = true;
     this.onSignature?.(txId);
     if (this.consensus !== undefined) {
@@ -532,8 +518,6 @@ export class TxPipeline {
     // Secrets introduced by rolled-back transactions (in force from after seqno + 1) go too.
     this.sealer.retractSecrets((seqno + 1) as Seqno);
     this.unsignedCount = 0;
-    const inFlight = this.signaturesInFlight;
-    while (inFlight.length > 0 && inFlight[inFlight.length - 1]! > seqno) inFlight.pop();
   }
 
   /** A new ledger secret, in force from `fromSeqno` (a rekey); seals after it use it. */

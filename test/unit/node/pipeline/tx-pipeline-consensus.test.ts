@@ -74,7 +74,6 @@ interface RigOptions {
   readonly maxUncommittedTxs?: number;
   readonly sigMsInterval?: number;
   readonly onWork?: () => void;
-  readonly maxSignaturesInFlight?: number;
 }
 
 async function makeRig(options: RigOptions = {}): Promise<Rig> {
@@ -97,7 +96,6 @@ async function makeRig(options: RigOptions = {}): Promise<Rig> {
       sigMsInterval: options.sigMsInterval ?? Number.MAX_SAFE_INTEGER,
       conflictRetriesMax: 3,
       maxUncommittedTxs: options.maxUncommittedTxs,
-      maxSignaturesInFlight: options.maxSignaturesInFlight,
     },
     nowMs: 0,
     consensus: sink,
@@ -495,7 +493,7 @@ function signatureSeqnos(sink: RecordingSink): number[] {
 
 test("pump signs as soon as the pipeline drains, at most one signature awaiting commit", async () => {
   let work = 0;
-  const rig = await makeRig({ sigMsInterval: 50, onWork: () => work++, maxSignaturesInFlight: 1 });
+  const rig = await makeRig({ sigMsInterval: 50, onWork: () => work++ });
   try {
     const p = rig.pipeline;
     assert.equal(p.pump(0), false, "nothing to sign");
@@ -521,35 +519,6 @@ test("pump signs as soon as the pipeline drains, at most one signature awaiting 
   }
 });
 
-test("by default pump keeps two signatures awaiting commit, and a rollback forgets its own", async () => {
-  const rig = await makeRig({ sigMsInterval: 50 });
-  try {
-    const p = rig.pipeline;
-    write(p, 1);
-    assert.equal(p.pump(0), true, "no signature in flight: sign");
-    write(p, 2);
-    assert.equal(p.pump(1), true, "one signature in flight: sign the next turn's writes too");
-    write(p, 3);
-    assert.equal(p.pump(2), false, "two signatures await commit: wait");
-    assert.deepEqual(signatureSeqnos(rig.sink), [2, 4]);
-    p.commitTo({ view: VIEW, seqno: 2 as Seqno });
-    assert.equal(p.pump(3), true, "signature 2 committed: one in flight again");
-    assert.deepEqual(signatureSeqnos(rig.sink), [2, 4, 6]);
-    write(p, 4);
-    assert.equal(p.pump(4), false, "signatures 4 and 6 await commit");
-    // Consensus discards everything after 4 (signature 6 and the write after it).
-    p.rollbackTo(4 as Seqno);
-    write(p, 5);
-    assert.equal(p.pump(5), true, "signature 6 was rolled back: only 4 is in flight");
-    assert.deepEqual(signatureSeqnos(rig.sink), [2, 4, 6, 6]);
-    write(p, 6);
-    assert.equal(p.pump(6), false);
-    assert.equal(p.pump(57), true, "the interval signs even with two in flight");
-  } finally {
-    await rig.cleanup();
-  }
-});
-
 test("pump drains the sealer worker to sign; its batch notices bring later entries to consensus", async () => {
   const ids = await identitiesPromise;
   const { dir, cleanup } = tempDir("consortia-pipeline-pump-");
@@ -565,13 +534,7 @@ test("pump drains the sealer worker to sign; its batch notices bring later entri
     ledger,
     sealer: makeSealer("worker", secrets, { onSealed: () => sealed++ }),
     identity: ids.node,
-    options: {
-      view: VIEW,
-      sigTxInterval: 1000,
-      sigMsInterval: 1e9,
-      conflictRetriesMax: 3,
-      maxSignaturesInFlight: 1,
-    },
+    options: { view: VIEW, sigTxInterval: 1000, sigMsInterval: 1e9, conflictRetriesMax: 3 },
     nowMs: 0,
     consensus: sink,
   });
