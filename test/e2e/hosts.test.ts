@@ -169,15 +169,11 @@ test("clients verify each node's name, and a name not in its certificate is refu
     httpsRequest(`https://localhost:${plans[1]!.rpcPort}/node/state`, { ca }, "GET"),
     (err: NodeJS.ErrnoException) => err.code === "ERR_TLS_CERT_ALTNAME_INVALID",
   );
-  // Governance writes through the backups (forwarded to the primary) commit everywhere. The ack
-  // goes to the primary: `ack` updates the digest (forwarded, written by the primary) and then
-  // acknowledges it, and a backup runs that acknowledgement against its own state, which lags the
-  // update under load (StateDigestMismatch; CCF forwards such writes before running them).
-  const gov = (node: HostNode) => new GovClient({ url: node.url, caPem: ca, ...member });
-  const viaBackup = gov(nodes[2]!);
-  const viaPrimary = gov(nodes[0]!);
+  // Governance writes through a backup (forwarded to the primary before they run) commit
+  // everywhere: `ack` updates the digest, then acknowledges it against the primary's state.
+  const viaBackup = new GovClient({ url: nodes[2]!.url, caPem: ca, ...member });
   try {
-    await viaPrimary.ackStateDigest(member);
+    await viaBackup.ackStateDigest(member);
     let proposal = await viaBackup.propose([
       { name: "transition_service_to_open", args: { next_service_identity: ca } },
     ]);
@@ -187,7 +183,6 @@ test("clients verify each node's name, and a name not in its certificate is refu
     assert.equal(proposal.proposalState, "Accepted", JSON.stringify(proposal));
   } finally {
     viaBackup.close();
-    viaPrimary.close();
   }
   for (const node of nodes) {
     const deadline = Date.now() + 30_000;

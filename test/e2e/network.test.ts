@@ -82,6 +82,25 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     await expectAllReadable(net.alive());
   });
 
+  await t.test("a governance write through a backup is forwarded before it runs", async () => {
+    // A proposal the constitution refuses writes nothing: a backup that ran it first would
+    // answer by itself. Like CCF, it forwards every governance write, so the primary's state
+    // decides (an ack right after a digest update must not meet the backup's older digest).
+    const backup = backups()[0]!;
+    const stats = async (node: NetNode): Promise<{ forwarded: number; served: number }> =>
+      (JSON.parse((await net.get(node, "/node/metrics")).body) as { forwarding: never }).forwarding;
+    const [before, servedBefore] = [await stats(backup), await stats(primary)];
+    const gov = net.gov(backup);
+    try {
+      await assert.rejects(gov.propose([{ name: "no_such_action", args: {} }], net.members[0]));
+    } finally {
+      gov.close();
+    }
+    const [after, servedAfter] = [await stats(backup), await stats(primary)];
+    assert.equal(after.forwarded, before.forwarded + 1, "the backup forwarded the proposal");
+    assert.equal(servedAfter.served, servedBefore.served + 1, "the primary ran it");
+  });
+
   await t.test(
     "after trigger_ledger_rekey every node reads records sealed with the new secret",
     async () => {

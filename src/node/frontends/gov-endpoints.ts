@@ -96,6 +96,23 @@ function govRoute(
   });
 }
 
+/**
+ * A governance write (POST). On a backup it is forwarded to the primary before it runs, as CCF
+ * forwards its write endpoints (ForwardingRequired::Always): it must run against the primary's
+ * state, not the backup's, which lags behind it (an ack right after the member's digest update
+ * would fail against the backup's older digest, and nothing would be forwarded).
+ */
+function govWriteRoute(
+  router: Router,
+  node: NodeContext,
+  path: string,
+  handler: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>,
+): void {
+  govRoute(router, "POST", path, (request) =>
+    node.raft.isLeader ? handler(request) : FORWARD_TO_PRIMARY,
+  );
+}
+
 /** Rethrows `err`, a GovError as the HttpError with CCF's code for it. */
 function asHttpError(err: unknown): never {
   if (err instanceof GovError) {
@@ -186,9 +203,9 @@ function registerProposalCreate(
   runner: ConstitutionRunner,
   evaluator: BallotEvaluator,
 ): void {
-  govRoute(router, "POST", "/gov/members/proposals:create", (request) => {
+  govWriteRoute(router, node, "/gov/members/proposals:create", (request) => {
     // Ballots follow proposals: the ballot workers must be up (again, if they failed to start).
-    if (node.raft.isLeader) evaluator.warm();
+    evaluator.warm();
     return memberWrite(node, request, "proposal", true, (tx, caller) => {
       const root = node.history.rootForNextSignature();
       const proposalId = proposalIdOf(root, caller.govRequest.signature);
@@ -212,7 +229,7 @@ function registerProposalActions(
   runner: ConstitutionRunner,
   evaluator: BallotEvaluator,
 ): void {
-  govRoute(router, "POST", "/gov/members/proposals/{proposalAction}", (request) => {
+  govWriteRoute(router, node, "/gov/members/proposals/{proposalAction}", (request) => {
     const [proposalId, verb] = splitVerb(request.params.proposalAction);
     if (verb !== "withdraw")
       throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
@@ -222,17 +239,15 @@ function registerProposalActions(
       return proposal === null ? { status: 204 } : json(proposal as unknown as JsonBody);
     });
   });
-  govRoute(
+  govWriteRoute(
     router,
-    "POST",
+    node,
     "/gov/members/proposals/{proposalId}/ballots/{memberAction}",
     (request) => {
       const proposalId = request.params.proposalId ?? "";
       const [memberId, verb] = splitVerb(request.params.memberAction);
       if (verb !== "submit")
         throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
-      // Ballots are evaluated before the recording tx (ballot-submit.ts): only on the primary.
-      if (!node.raft.isLeader) return FORWARD_TO_PRIMARY;
       const inputOf = (caller: GovMemberCaller): SubmitBallotInput => {
         requireMatch(caller.memberId, memberId, "member");
         requireMatch(caller.govRequest.proposalId, proposalId, "proposal");
@@ -297,7 +312,7 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
       json(getStateDigest(tx, request.params.memberId ?? "") as unknown as JsonBody),
     ),
   );
-  govRoute(router, "POST", "/gov/members/state-digests/{memberAction}", (request) => {
+  govWriteRoute(router, node, "/gov/members/state-digests/{memberAction}", (request) => {
     const [memberId, verb] = splitVerb(request.params.memberAction);
     if (verb === "update") {
       return memberWrite(node, request, "state_digest", false, (tx, caller) => {
@@ -346,7 +361,7 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
  * end of the recovery (DisasterRecovery.complete) after its transaction.
  */
 function registerRecoveryShareEndpoint(router: Router, node: NodeContext): void {
-  govRoute(router, "POST", "/gov/recovery/members/{memberAction}", (request) => {
+  govWriteRoute(router, node, "/gov/recovery/members/{memberAction}", (request) => {
     const [memberId, verb] = splitVerb(request.params.memberAction);
     if (verb !== "recover") {
       throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
