@@ -222,7 +222,12 @@ test("a stopped service is recovered from its ledger, with or without a snapshot
   await t.test("from the ledger only: G1, a joiner waiting for the recovery, G6", async () => {
     const ledgerDir = join(net.workspace, "recover.ledger");
     cpSync(ledgerOf(net.nodes[0]!), ledgerDir, { recursive: true });
-    const recovering = net.spawnRecover({ ledgerDir, previousServiceCertFile: oldCertFile });
+    // The operator's way (docs/operating.md): the config comes from `config init --recover`.
+    const recovering = net.spawnRecover({
+      ledgerDir,
+      previousServiceCertFile: oldCertFile,
+      viaConfigInit: true,
+    });
     const node = await recovering.ready();
     // A joiner during the recovery is told to retry; it joins once the service is Open.
     const joiner = net.spawnJoiner(node, { serviceCertFile: recovering.serviceCertFile });

@@ -26,7 +26,7 @@ import {
   type MemberSigner,
   type Proposal,
 } from "../../src/cli/gov-client.js";
-import { runCliAsync } from "./cli.js";
+import { runCli, runCliAsync } from "./cli.js";
 import { isProcessRunning } from "../../src/cli/process-state.js";
 
 /** Whether a node process runs; a zombie does not (see isProcessRunning). */
@@ -442,27 +442,49 @@ export class Network {
     snapshotsDir?: string;
     /** ledger.read_only_directories of the recovering node. */
     readOnlyLedgerDirs?: readonly string[];
+    /**
+     * Write the config as an operator would, with `consortia config init --recover` (default
+     * settings otherwise), instead of from node 0's config.
+     */
+    viaConfigInit?: boolean;
   }): { node: NetNode; child: ChildProcess; serviceCertFile: string; ready(): Promise<NetNode> } {
     const index = this.nodes.length;
     const serviceCertFile = join(this.dirOf(index), "service_cert.pem");
     // An earlier recovery at this index left its certificate here: reading it as this one's
     // (before the node writes its own) made a loaded run wait on the wrong CA.
     rmSync(serviceCertFile, { force: true });
-    const file = this.writeNodeConfig(
-      index,
-      {
-        type: "Recover",
-        service_certificate_file: serviceCertFile,
-        recover: { previous_service_identity_file: options.previousServiceCertFile },
-      },
-      {
-        ledger: options.ledgerDir,
-        ...(options.snapshotsDir !== undefined && { snapshots: options.snapshotsDir }),
-        ...(options.readOnlyLedgerDirs !== undefined && {
-          readOnlyLedgers: options.readOnlyLedgerDirs,
-        }),
-      },
-    );
+    const configInit = () => {
+      assert.equal(options.readOnlyLedgerDirs, undefined, "config init has no read-only ledgers");
+      const port = this.basePort + index;
+      const run = runCli([
+        ...["config", "init", "--recover", "--name", `node${index}`, "--host", "127.0.0.1"],
+        ...["--bind", "127.0.0.1", "--rpc-port", String(port), "--node-port", String(port + 100)],
+        ...["--previous-service-cert", options.previousServiceCertFile],
+        ...["--ledger-dir", options.ledgerDir, "--service-cert", serviceCertFile],
+        ...(options.snapshotsDir !== undefined ? ["--snapshots-dir", options.snapshotsDir] : []),
+        ...["--dir", this.dirOf(index), "--force"],
+      ]);
+      assert.equal(run.status, 0, `config init --recover: ${run.stderr}`);
+      return join(this.dirOf(index), "config.json");
+    };
+    const file =
+      options.viaConfigInit === true
+        ? configInit()
+        : this.writeNodeConfig(
+            index,
+            {
+              type: "Recover",
+              service_certificate_file: serviceCertFile,
+              recover: { previous_service_identity_file: options.previousServiceCertFile },
+            },
+            {
+              ledger: options.ledgerDir,
+              ...(options.snapshotsDir !== undefined && { snapshots: options.snapshotsDir }),
+              ...(options.readOnlyLedgerDirs !== undefined && {
+                readOnlyLedgers: options.readOnlyLedgerDirs,
+              }),
+            },
+          );
     const node = this.launch(index, file);
     const child = this.extra.at(-1)!;
     const ready = async () => {

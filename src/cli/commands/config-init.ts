@@ -1,9 +1,9 @@
 /**
- * `consortia config init --start|--join --name N --host H ...`: writes a ready node config for one
- * host (ccf-compatibility.md §1), so an operator of a node on its own machine does not write
- * JSON by hand. The node publishes `H` (its name or address as peers and clients reach it) on
- * both interfaces and binds `--bind` (all addresses by default); its certificate names `H` and
- * every `--san`. The document is checked with the node's own schema (parseNodeConfig) before it
+ * `consortia config init --start|--join|--recover --name N --host H ...`: writes a ready node
+ * config for one host (ccf-compatibility.md §1), so an operator of a node on its own machine does
+ * not write JSON by hand (a Recover node: disaster recovery from a copied ledger, README). The
+ * node publishes `H` (its name or address as peers and clients reach it) on both interfaces and
+ * binds `--bind` (all addresses by default); its certificate names `H` and every `--san`. The document is checked with the node's own schema (parseNodeConfig) before it
  * is written, and an existing config is kept unless --force.
  *
  * `nodeConfigForHost` builds the document without IO, for tests and for harnesses that start
@@ -30,7 +30,7 @@ export const DEFAULT_NODE_PORT = 8001;
 
 /** What one host's node is: everything `config init` asks for, checked. */
 export interface HostNodeOptions {
-  readonly command: "Start" | "Join";
+  readonly command: "Start" | "Join" | "Recover";
   readonly name: string;
   /** Published host: a DNS name, an IPv4 address or an IPv6 address without brackets. */
   readonly host: string;
@@ -45,9 +45,14 @@ export interface HostNodeOptions {
   /** Start: members, each a certificate and optionally an encryption public key (paths). */
   readonly members: readonly { readonly cert: string; readonly encKey?: string }[];
   readonly constitutionFiles: readonly string[];
-  /** Start: written there. Join: the certificate of the service to join. */
+  /** Start and Recover: written there. Join: the certificate of the service to join. */
   readonly serviceCertificateFile: string;
   readonly recoveryThreshold: number;
+  /** Recover: the certificate of the service whose ledger is recovered. */
+  readonly previousServiceCertificateFile?: string;
+  /** The ledger and snapshot directories (default `ledger` and `snapshots` beside the config). */
+  readonly ledgerDir?: string;
+  readonly snapshotsDir?: string;
 }
 
 /** The node config JSON for `o` (paths as given; relative ones resolve against the file). */
@@ -71,13 +76,24 @@ export function nodeConfigForHost(o: HostNodeOptions): Record<string, unknown> {
     },
     node_certificate: { subject_name: `CN=${o.name}`, subject_alt_names: sans },
     command: commandSection(o),
-    ledger: { directory: "ledger" },
-    snapshots: { directory: "snapshots" },
+    ledger: { directory: o.ledgerDir ?? "ledger" },
+    snapshots: { directory: o.snapshotsDir ?? "snapshots" },
     output_files: { node_certificate_file: "nodecert.pem", pid_file: "node.pid" },
   };
 }
 
 function commandSection(o: HostNodeOptions): Record<string, unknown> {
+  if (o.command === "Recover") {
+    const previous = o.previousServiceCertificateFile;
+    if (previous === undefined) {
+      throw new CliError("--recover needs --previous-service-cert <file> (the old service's)");
+    }
+    return {
+      type: "Recover",
+      service_certificate_file: o.serviceCertificateFile,
+      recover: { previous_service_identity_file: previous },
+    };
+  }
   if (o.command === "Join") {
     if (o.peer === undefined) throw new CliError("--join needs --peer <url> (a node's address)");
     return {
@@ -108,6 +124,10 @@ function commandSection(o: HostNodeOptions): Record<string, unknown> {
 interface InitFlags {
   start?: boolean;
   join?: boolean;
+  recover?: boolean;
+  previousServiceCert?: string;
+  ledgerDir?: string;
+  snapshotsDir?: string;
   name: string;
   host: string;
   peer?: string;
@@ -179,13 +199,21 @@ function parseMember(text: string): { cert: string; encKey?: string } {
 }
 
 function hostNodeOptions(f: InitFlags): HostNodeOptions {
-  if (f.start === f.join) throw new CliError("give exactly one of --start and --join");
+  const commands = [f.start, f.join, f.recover].filter((c) => c === true).length;
+  if (commands !== 1) throw new CliError("give exactly one of --start, --join and --recover");
   if (!NAME.test(f.name)) {
     throw new CliError(`--name ${JSON.stringify(f.name)}: letters, digits, '.', '_' and '-' only`);
   }
-  const command = f.start === true ? "Start" : "Join";
-  if (command === "Start" && f.peer !== undefined) throw new CliError("--peer is for --join");
-  if (command === "Join" && f.member.length > 0) throw new CliError("--member is for --start");
+  const command = f.start === true ? "Start" : f.join === true ? "Join" : "Recover";
+  if (command !== "Join" && f.peer !== undefined) throw new CliError("--peer is for --join");
+  if (command !== "Start" && f.member.length > 0) throw new CliError("--member is for --start");
+  const previous = f.previousServiceCert;
+  if (command !== "Recover" && previous !== undefined) {
+    throw new CliError("--previous-service-cert is for --recover");
+  }
+  if (previous !== undefined && !existsSync(previous)) {
+    throw new CliError(`--previous-service-cert: ${previous}: file not found`);
+  }
   const threshold = f.recoveryThreshold;
   if (!/^\d{1,4}$/.test(threshold)) {
     throw new CliError(`--recovery-threshold ${JSON.stringify(threshold)}: expected a number`);
@@ -205,6 +233,9 @@ function hostNodeOptions(f: InitFlags): HostNodeOptions {
     serviceCertificateFile:
       f.serviceCert === undefined ? "service_cert.pem" : resolve(f.serviceCert),
     recoveryThreshold: Number(threshold),
+    ...(previous !== undefined && { previousServiceCertificateFile: resolve(previous) }),
+    ...(f.ledgerDir !== undefined && { ledgerDir: resolve(f.ledgerDir) }),
+    ...(f.snapshotsDir !== undefined && { snapshotsDir: resolve(f.snapshotsDir) }),
   };
 }
 
@@ -235,13 +266,17 @@ const HELP_AFTER = `
 Writes <dir>/config.json (default dir: ./<name>) for one node on this host, publishing --host
 on both interfaces (RPC on --rpc-port, node-to-node on --node-port) and binding --bind (default
 0.0.0.0, or :: for an IPv6 --host). The node certificate names --host and every --san. Ledger,
-snapshots, nodecert.pem and node.pid go under <dir>.
+snapshots, nodecert.pem and node.pid go under <dir> (unless --ledger-dir, --snapshots-dir).
+--recover starts the disaster recovery of a service from a copy of its ledger.
 
 Examples:
   consortia config init --start --name node0 --host node0.example.com \\
       --member member0_cert.pem,member0_enc_pubk.pem
   consortia config init --join --name node1 --host 10.0.0.12 \\
       --peer https://node0.example.com:8000 --service-cert service_cert.pem
+  consortia config init --recover --name node0 --host node0.example.com \\
+      --previous-service-cert old_service_cert.pem --ledger-dir /backup/ledger \\
+      --snapshots-dir /backup/snapshots --service-cert new_service_cert.pem
 Then: consortia node --config node0/config.json
 `;
 
@@ -253,6 +288,7 @@ export function registerConfig(program: Command): void {
     .description("Write a ready node config (JSON) for one host")
     .option("--start", "the node starts a new service")
     .option("--join", "the node joins a running service (needs --peer)")
+    .option("--recover", "the node recovers a service from its ledger (disaster recovery)")
     .requiredOption("--name <name>", "node name: certificate subject CN and default --dir")
     .requiredOption("--host <host>", "published host: DNS name, IPv4 or IPv6 address")
     .option("--peer <url>", "a node of the service to join, https://host:port")
@@ -262,7 +298,10 @@ export function registerConfig(program: Command): void {
     .option("--san <san>", "extra certificate SAN, dNSName:<n> or iPAddress:<ip>", collect, [])
     .option("--member <files>", "--start: <cert.pem>[,<enc_pubk.pem>] (repeat)", collect, [])
     .option("--constitution-dir <dir>", "--start: constitution .js files (default: bundled)")
-    .option("--service-cert <file>", "service certificate: written (start), read (join)")
+    .option("--service-cert <file>", "service certificate: written (start, recover), read (join)")
+    .option("--previous-service-cert <file>", "--recover: the certificate of the old service")
+    .option("--ledger-dir <dir>", "ledger directory (default <dir>/ledger)")
+    .option("--snapshots-dir <dir>", "snapshots directory (default <dir>/snapshots)")
     .option("--recovery-threshold <n>", "--start: recovery threshold", "1")
     .option("--dir <dir>", "where config.json goes (default ./<name>)")
     .option("--force", "overwrite an existing config.json")

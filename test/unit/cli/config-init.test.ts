@@ -100,6 +100,29 @@ test("--peer takes https URLs (port 443 by default) and host:port", () => {
   }
 });
 
+test("config init --recover writes a Recover config over the ledger it names", () => {
+  const out = join(dir, "rec0");
+  const previous = join(dir, "m0_cert.pem");
+  const run = runCli([
+    ...["config", "init", "--recover", "--name", "rec0", "--host", "rec0.example.com"],
+    ...["--previous-service-cert", previous, "--ledger-dir", join(dir, "backup", "ledger")],
+    ...["--snapshots-dir", join(dir, "backup", "snaps"), "--dir", out],
+  ]);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /Recover: clients reach https:\/\/rec0\.example\.com:8000/);
+  const config = loadNodeConfig(join(out, "config.json"));
+  assert.equal(config.command.type, "Recover");
+  assert.equal(
+    config.command.type === "Recover" && config.command.recover.previousServiceIdentityFile,
+    previous,
+  );
+  assert.equal(config.command.serviceCertificateFile, join(out, "service_cert.pem"));
+  assert.equal(config.ledger.directory, join(dir, "backup", "ledger"));
+  assert.equal(config.snapshots.directory, join(dir, "backup", "snaps"));
+  const rpc = config.network.rpcInterfaces["primary_rpc_interface"];
+  assert.deepEqual(rpc?.publishedAddress, { host: "rec0.example.com", port: 8000 });
+});
+
 test("bad options are refused with one line naming the option, and nothing is written", () => {
   const out = join(dir, "refused");
   const cases: [string[], RegExp][] = [
@@ -107,7 +130,26 @@ test("bad options are refused with one line naming the option, and nothing is wr
     [["--join", "--host", "1.2.3", "--peer", "n:1"], /--host "1.2.3"/],
     [["--join", "--host", "h", "--peer", "ftp://n:1"], /--peer .*https/],
     [["--join", "--host", "h"], /--join needs --peer/],
-    [["--start", "--join", "--host", "h"], /exactly one of --start and --join/],
+    [["--start", "--join", "--host", "h"], /exactly one of --start, --join and --recover/],
+    [["--host", "h"], /exactly one of --start, --join and --recover/],
+    [["--recover", "--host", "h"], /--recover needs --previous-service-cert/],
+    [
+      ["--recover", "--host", "h", "--previous-service-cert", join(dir, "missing.pem")],
+      /--previous-service-cert: .*missing\.pem: file not found/,
+    ],
+    [
+      [
+        "--join",
+        "--host",
+        "h",
+        "--peer",
+        "n:1",
+        "--previous-service-cert",
+        join(dir, "m0_cert.pem"),
+      ],
+      /--previous-service-cert is for --recover/,
+    ],
+    [["--recover", "--host", "h", "--peer", "n:1"], /--peer is for --join/],
     [["--start", "--host", "h"], /--start needs at least one --member/],
     [["--start", "--host", "h", "--member", join(dir, "missing.pem")], /file not found/],
     [["--join", "--host", "h", "--peer", "n:1", "--rpc-port", "0"], /--rpc-port "0"/],
