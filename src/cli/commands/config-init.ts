@@ -3,8 +3,9 @@
  * config for one host (ccf-compatibility.md §1), so an operator of a node on its own machine does
  * not write JSON by hand (a Recover node: disaster recovery from a copied ledger, README). The
  * node publishes `H` (its name or address as peers and clients reach it) on both interfaces and
- * binds `--bind` (all addresses by default); its certificate names `H` and every `--san`. The document is checked with the node's own schema (parseNodeConfig) before it
- * is written, and an existing config is kept unless --force.
+ * binds `--bind` (all addresses by default); its certificate names `H` and every `--san`. The
+ * document is checked with the node's own schema (parseNodeConfig) before it is written, and an
+ * existing config is kept unless --force.
  *
  * `nodeConfigForHost` builds the document without IO, for tests and for harnesses that start
  * nodes on several hosts (network namespaces) from the same options.
