@@ -207,12 +207,28 @@ export function getJson(
  * One small JSON request over mTLS (a node, or the etcd baseline's members): POST with `body`,
  * GET without; rejects on timeout or a non-JSON answer.
  */
-export function requestJson(
+export async function requestJson(
   base: string,
   path: string,
   tls: Tls,
   options: { body?: string; agent?: Agent | undefined } = {},
 ): Promise<{ status: number; body: unknown }> {
+  const { status, text } = await requestText(base, path, tls, options);
+  try {
+    return { status, body: text === "" ? null : JSON.parse(text) };
+  } catch (err: unknown) {
+    const method = options.body === undefined ? "GET" : "POST";
+    throw new Error(`${method} ${path}: not JSON (${String(err)}): ${text.slice(0, 200)}`);
+  }
+}
+
+/** One small request over mTLS, its answer as text; rejects on timeout. */
+export function requestText(
+  base: string,
+  path: string,
+  tls: Tls,
+  options: { body?: string; agent?: Agent | undefined } = {},
+): Promise<{ status: number; text: string }> {
   const { body, agent } = options;
   const method = body === undefined ? "GET" : "POST";
   return new Promise((resolve, reject) => {
@@ -223,15 +239,7 @@ export function requestJson(
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: text === "" ? null : JSON.parse(text) });
-          } catch (err: unknown) {
-            reject(
-              new Error(`${method} ${path}: not JSON (${String(err)}): ${text.slice(0, 200)}`),
-            );
-          }
-        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
         res.on("error", reject);
       },
     );
