@@ -60,6 +60,14 @@ export interface NetInterfaceInfo {
   [extra: string]: unknown;
 }
 
+/** Where peers and clients reach an interface: its published address, else its bind address. */
+export function reachableAddress(net: {
+  readonly bind_address: string;
+  readonly published_address?: string | undefined;
+}): string {
+  return net.published_address ?? net.bind_address;
+}
+
 export interface QuoteInfo {
   format: QuoteFormat;
   /** Base64 of the raw quote (for virtual nodes: the JSON report). */

@@ -21,7 +21,7 @@ import type { Clock } from "../base/io.js";
 import { StorageError } from "../base/storage-error.js";
 import type { RaftNode } from "../consensus/raft.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
-import { getById, GOV_MAPS } from "../gov/tables.js";
+import { getById, GOV_MAPS, reachableAddress } from "../gov/tables.js";
 import { Router } from "../http/router.js";
 import { createRpcServer, type RpcServer } from "../http/server.js";
 import type { Store } from "../kv/store.js";
@@ -373,7 +373,7 @@ export class NodeHost implements NodeContext {
     const info = getById(tx, GOV_MAPS.nodeInfo, nodeId);
     tx.close();
     const first = info === undefined ? undefined : Object.values(info.rpc_interfaces)[0];
-    return first === undefined ? null : (first.published_address ?? first.bind_address);
+    return first === undefined ? null : reachableAddress(first);
   }
 
   writeRekey(tx: Tx): void {

@@ -41,7 +41,13 @@ import {
   type SubmitBallotInput,
   withdrawProposal,
 } from "../../gov/proposals.js";
-import { entriesById, getById, getSingleton, GOV_MAPS } from "../../gov/tables.js";
+import {
+  entriesById,
+  getById,
+  getSingleton,
+  GOV_MAPS,
+  reachableAddress,
+} from "../../gov/tables.js";
 import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import {
@@ -434,7 +440,7 @@ function nodeView(tx: Tx, nodeId: string): JsonBody | null {
   const rpcInterfaces: Record<string, JsonBody> = {};
   for (const [name, rpc] of Object.entries(info.rpc_interfaces)) {
     rpcInterfaces[name] = {
-      publishedAddress: rpc.published_address ?? rpc.bind_address,
+      publishedAddress: reachableAddress(rpc),
       protocol: rpc.protocol ?? "tcp",
     };
   }

@@ -19,6 +19,7 @@ import {
   getById,
   getSingleton,
   GOV_MAPS,
+  reachableAddress,
   type NodeInfo,
   type NodeStatus,
 } from "../../gov/tables.js";
@@ -315,7 +316,7 @@ function n2nAddressOf(node: NodeContext, id: string): string {
   const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(id));
   if (bytes === undefined) return "";
   const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
-  return n2n.published_address ?? n2n.bind_address;
+  return reachableAddress(n2n);
 }
 
 function registerConfigEndpoints(router: Router, node: NodeContext): void {

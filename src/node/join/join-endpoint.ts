@@ -41,6 +41,7 @@ import {
   type NetInterfaceInfo,
   type NodeInfo,
   type NodeStatus,
+  reachableAddress,
   setById,
   type ServiceStatus,
 } from "../../gov/tables.js";
@@ -350,18 +351,11 @@ function checkStartupSeqno(ctx: JoinServerContext, request: JoinRequest): void {
   );
 }
 
-function publishedAddress(net: {
-  bind_address: string;
-  published_address?: string | undefined;
-}): string {
-  return net.published_address ?? net.bind_address;
-}
-
 function checkPublishedAddressUnique(tx: Tx, join: Join): void {
-  const address = publishedAddress(join.request.node_info_network.node_to_node_interface);
+  const address = reachableAddress(join.request.node_info_network.node_to_node_interface);
   for (const [id, info] of entriesById(tx, GOV_MAPS.nodeInfo)) {
     if (id === join.caller.nodeId || info.status === "Retired") continue;
-    if (publishedAddress(info.node_to_node_interface) === address) {
+    if (reachableAddress(info.node_to_node_interface) === address) {
       throw new HttpError(
         HttpErrorCode.NodeAlreadyExists,
         `A node with the same node-to-node published address ${address} already exists ` +
@@ -535,7 +529,7 @@ function runJoinTx(ctx: JoinServerContext, join: Join, issued: string | undefine
  */
 function joinerSubjectAltNames(request: JoinRequest): string[] {
   const interfaces = Object.values(request.node_info_network.rpc_interfaces).map((rpc) => {
-    const parsed = parseAddress(rpc.published_address ?? rpc.bind_address);
+    const parsed = parseAddress(reachableAddress(rpc));
     assert(parsed.kind === "ok", "the join request's addresses were checked when it was parsed");
     return { publishedAddress: parsed.value };
   });

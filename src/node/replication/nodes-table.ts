@@ -4,7 +4,7 @@
  */
 import { fromUtf8, utf8 } from "../../base/bytes.js";
 import type { NodeId } from "../../base/ids.js";
-import { GOV_MAPS } from "../../gov/tables.js";
+import { GOV_MAPS, reachableAddress } from "../../gov/tables.js";
 import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import type { Store } from "../../kv/store.js";
 import type { WriteSet } from "../../kv/write-set.js";
@@ -29,7 +29,7 @@ export class NodesTable implements PeerDirectory, ConfigurationSource {
     const bytes = this.store.get(SERVICE_TABLES.nodeInfo, utf8(peer));
     if (bytes === undefined) return undefined;
     const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
-    return n2n.published_address ?? n2n.bind_address;
+    return reachableAddress(n2n);
   }
 
   /**
