@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { GovClient, type MemberSigner } from "../../src/cli/gov-client.js";
 import { generateEncryptionKey, generateIdentity } from "../../src/crypto/identity.js";
 import { httpsRequest } from "../helpers/https.js";
+import { waitFor } from "../helpers/network.js";
 import {
   canListenOn,
   freePortOn,
@@ -122,13 +123,17 @@ test("nodes bound to every address join and serve by their published addresses",
   await waitForState(nodes[2]!, ca, "PartOfNetwork");
   assert.match(hostNodeLog(nodes[2]!), new RegExp(`redirected to localhost:${plans[0]!.rpcPort}`));
 
-  // Every node's nodes table lists every node at its published address, bind address beside it.
+  // Every node's nodes table lists every node at its published address, bind address beside it
+  // (once it has caught up: a node just joined reads its own, still replicating, state).
   for (const node of nodes) {
-    const reply = await getFrom(node, ca, "/node/network/nodes");
-    assert.equal(reply.status, 200, reply.body);
-    const listed = JSON.parse(reply.body).nodes.map(
-      (n: any) => n.rpc_interfaces.primary_rpc_interface,
-    );
+    const listed = await waitFor(`${node.url} lists 3 nodes`, 20_000, async () => {
+      const reply = await getFrom(node, ca, "/node/network/nodes");
+      assert.equal(reply.status, 200, reply.body);
+      const all = JSON.parse(reply.body).nodes.map(
+        (n: any) => n.rpc_interfaces.primary_rpc_interface,
+      );
+      return all.length === 3 ? all : undefined;
+    });
     const expected = plans.slice(0, 3).map((p) => ({
       bind_address: `${p.bindShown}:${p.rpcPort}`,
       published_address: published(p, p.rpcPort),
