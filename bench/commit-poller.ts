@@ -10,11 +10,11 @@ import { Agent } from "node:https";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { CommitTracker, parseTxId, type TxRef } from "./commit-tracker.js";
-import { getJson } from "./sandbox.js";
+import { getJson, type Tls } from "./sandbox.js";
 
 export interface PollerOptions {
   readonly url: string;
-  readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
+  readonly tls: Tls;
   readonly intervalMs: number;
   readonly maxInFlight: number;
 }
@@ -100,7 +100,7 @@ export function observeCommits(options: PollerOptions): {
     const answer = await getJson(url, path, tls, agent);
     return String((answer.body as { status?: unknown } | null)?.status);
   };
-  const tracker = new CommitTracker({ status }, options.intervalMs, options.maxInFlight);
+  const tracker = new CommitTracker({ status }, options.intervalMs);
   let tracking = false;
   const poller = startCommitPoller(
     options,

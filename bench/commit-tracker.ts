@@ -1,9 +1,10 @@
 /**
  * Commit tracking for `npm run bench`: which of the write responses' transactions reached
  * Committed, and how long after the response. The caller records each response's txId (the
- * x-ms-ccf-transaction-id header, "view.seqno") with its receipt time; the tracker polls the
- * primary's commit txId (GET /node/commit) every `intervalMs` and marks a recorded transaction
- * committed at the first poll whose commit seqno covers it.
+ * x-ms-ccf-transaction-id header, "view.seqno") with its receipt time; the observations of the
+ * node's commit txId (GET /node/commit, polled by commit-poller.ts on a thread of its own) come
+ * through `observe`, and a recorded transaction is committed at the first observation whose
+ * commit seqno covers it.
  *
  * Invariants:
  * - a transaction counts as committed only if a poll showed commit seqno >= its seqno and either
@@ -11,13 +12,10 @@
  *   happened in between: it may have been rolled back);
  * - its commit time is the completion time of that poll, so commit latency has the resolution
  *   of one poll gap (reported as pollGapP50Ms / pollGapMaxMs);
- * - a poll starts every `intervalMs` while fewer than `maxInFlight` are outstanding, so the gap
- *   between observations stays near `intervalMs` even when the node answers slowly; an answer
- *   older than one already applied is harmless (it covers a prefix of what was resolved);
- * - observations may also come from elsewhere (`observe`, from the poller thread of
- *   commit-poller.ts, when the source has no `commit`): a response recorded after the
- *   observation that covered it (the recording thread was late) is resolved at that
- *   observation's time, the first that covered it.
+ * - an answer older than one already applied is harmless (it covers a prefix of what was
+ *   resolved);
+ * - a response recorded after the observation that covered it (the recording thread was late)
+ *   is resolved at that observation's time, the first that covered it.
  */
 import { performance } from "node:perf_hooks";
 import { percentile } from "./load.js";
@@ -38,11 +36,6 @@ export function parseTxId(text: unknown): TxRef | null {
 }
 
 export interface CommitSource {
-  /**
-   * The node's current commit txId (GET /node/commit), polled by the tracker; absent when the
-   * observations come through `observe` instead.
-   */
-  readonly commit?: () => Promise<TxRef>;
   /** The node's status of one txId (GET /node/tx): "Committed", "Invalid", "Pending"... */
   readonly status: (id: TxRef) => Promise<string>;
 }
@@ -134,27 +127,19 @@ export class CommitTracker {
   /** Observations with increasing commit seqnos, in arrival order. */
   private readonly observations: Observation[] = [];
   private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
 
-  /**
-   * `intervalMs`: time between poll starts. `maxInFlight`: polls outstanding at once, so a
-   * loaded node's queueing delay does not stretch the gap between observations.
-   */
+  /** `intervalMs`: how often drain() looks whether everything recorded is resolved. */
   constructor(
     private readonly source: CommitSource,
     private readonly intervalMs: number,
-    private readonly maxInFlight: number = 4,
   ) {
-    if (!(intervalMs > 0) || !(maxInFlight >= 1)) throw new Error("CommitTracker: bad options");
+    if (!(intervalMs > 0)) throw new Error("CommitTracker: bad options");
   }
 
-  /** Starts polling; call stop() (or drain()) to end it. */
+  /** Starts tracking; call stop() (or drain()) to end it. */
   start(): void {
     if (this.running) throw new Error("CommitTracker already started");
     this.running = true;
-    const commit = this.source.commit;
-    if (commit !== undefined) this.loop = this.pollLoop(commit);
   }
 
   /** One response: its txId and when it arrived (performance.now()). */
@@ -166,10 +151,7 @@ export class CommitTracker {
     else this.resolve(tx, covering.commit, covering.at);
   }
 
-  /**
-   * A commit txId observed at `at` (performance.now()), from a poll of this tracker or from
-   * elsewhere (commit-poller.ts).
-   */
+  /** A commit txId observed at `at` (performance.now()), by a poll of commit-poller.ts. */
   observe(commit: TxRef, at: number): void {
     this.polls++;
     this.pollEnds.push(at);
@@ -180,7 +162,7 @@ export class CommitTracker {
     this.apply(commit, at);
   }
 
-  /** A poll that failed (from elsewhere too), counted and remembered. */
+  /** A poll that failed, counted and remembered. */
   pollFailed(message: string): void {
     this.pollErrors++;
     this.lastPollError = message;
@@ -200,7 +182,7 @@ export class CommitTracker {
     return obs[lo];
   }
 
-  /** Keeps polling until every recorded transaction is resolved or `timeoutMs` passes. */
+  /** Waits until every recorded transaction is resolved or `timeoutMs` passes, then stops. */
   async drain(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (
@@ -215,8 +197,6 @@ export class CommitTracker {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
-    await this.loop;
     await Promise.all([...this.checks]);
   }
 
@@ -248,41 +228,6 @@ export class CommitTracker {
       views: [...this.views].sort((a, b) => a - b),
       lastPollError: this.lastPollError,
     };
-  }
-
-  /** Starts a poll every intervalMs while fewer than maxInFlight are outstanding. */
-  private async pollLoop(commit: () => Promise<TxRef>): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
-    while (this.running) {
-      const startedAt = performance.now();
-      if (inFlight.size < this.maxInFlight) {
-        const poll = this.pollOnce(commit);
-        inFlight.add(poll);
-        void poll.then(() => inFlight.delete(poll));
-      }
-      const wait = this.intervalMs - (performance.now() - startedAt);
-      if (wait > 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
-      }
-    }
-    await Promise.all([...inFlight]);
-  }
-
-  /** One poll; never rejects (failures are counted). */
-  private async pollOnce(poll: () => Promise<TxRef>): Promise<void> {
-    try {
-      const commit = await poll();
-      this.observe(commit, performance.now());
-    } catch (err: unknown) {
-      this.pollFailed(err instanceof Error ? err.message : String(err));
-    }
   }
 
   /** Resolves every pending transaction the commit txId covers. */

@@ -223,7 +223,7 @@ function observerOf(nodes: readonly SandboxNode[], primary: SandboxNode): Sandbo
 async function warmUp(
   url: string,
   path: string,
-  tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer },
+  tlsOptions: Tls,
   body: () => string,
 ): Promise<void> {
   if (warmupS === 0) return;

@@ -1,5 +1,6 @@
-// The bench's commit tracker: a recorded transaction counts as committed at the first poll whose
-// commit covers it, and its request-to-commit latency is bucketed by the second it was answered.
+// The bench's commit tracker: a recorded transaction counts as committed at the first observation
+// whose commit covers it, and its request-to-commit latency is bucketed by the second it was
+// answered.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
@@ -17,24 +18,18 @@ test("parseTxId reads view.seqno and refuses anything else", () => {
 });
 
 test("commits are matched by seqno and view, and the series buckets them by second", async () => {
-  let commit: TxRef = { view: 2, seqno: 0 };
-  const tracker = new CommitTracker(
-    { commit: async () => commit, status: async () => "Committed" },
-    1,
-    1,
-  );
+  const tracker = new CommitTracker({ status: async () => "Committed" }, 1);
   const start = performance.now() - 3_000;
   // Two answers in second 0, one in second 2; responses took 4, 6 and 10 ms.
   tracker.record({ view: 2, seqno: 5 }, start + 100, 4);
   tracker.record({ view: 2, seqno: 6 }, start + 900, 6);
   tracker.record({ view: 2, seqno: 9 }, start + 2_500, 10);
   tracker.start();
-  commit = { view: 2, seqno: 6 };
-  await new Promise((r) => setTimeout(r, 30));
+  tracker.observe({ view: 2, seqno: 6 }, performance.now());
   const partial = tracker.report(performance.now());
   assert.equal(partial.committed, 2);
   assert.equal(partial.uncommitted, 1);
-  commit = { view: 2, seqno: 9 };
+  tracker.observe({ view: 2, seqno: 9 }, performance.now());
   await tracker.drain(2_000);
   const report = tracker.report(performance.now());
   assert.equal(report.committed, 3);
