@@ -21,7 +21,7 @@ test(
   { skip: unavailable ?? false, timeout: 300_000 },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "consortia-multihost-"));
-    const net = Hosts.create(["n0", "n1", "n2", "client"]);
+    const net = Hosts.create(["n0", "n1", "n2", "client"], "example.com");
     try {
       const scenario = join(import.meta.dirname, "multi-host", "scenario.ts");
       // CLI_ARGV's loader (tsx) runs the scenario from source, as the CLI runs in tests.

@@ -1,100 +1,101 @@
 /**
  * The multi-host scenario, run by test/e2e/multi-host.test.ts on the "client" host (inside its
- * network namespace, where every host's name resolves through /etc/hosts). Everything goes
- * through what an operator uses: `consortia config init` writes each node's config, `consortia
- * node` runs it on its own host (namespace), `consortia gov` does the governance, and users call
- * the app over mTLS by host name. Every host listens on the same ports, as real hosts do.
+ * network namespace, where every host's name resolves through /etc/hosts). Its first half is the
+ * operator's guide: the blocks of docs/operating.md's "Deploying a service over three machines"
+ * run as written (multi-host/guide.ts), each on its own host and in that host's directory, with
+ * the files the guide says to copy copied between those directories. Every host listens on the
+ * same ports, as real hosts do.
  *
  * Steps (each prints a line; any failure exits 1 with the reason):
- *  1. n0 starts the service, published by name; n1 joins through n0's name (service Opening).
- *  2. member0 acks, opens the service and adds user0 (`consortia gov`).
- *  3. n2, published by its IPv6 address, joins the open service, waits Pending, and is trusted
- *     by a transition_node_to_trusted proposal.
- *  4. user0 writes through each node (backups forward); each write commits and reads back on
+ *  1. member0 and user0 make their identities (client).
+ *  2. n0 starts the service, published as n0.example.com; n1 joins through that name.
+ *  3. member0 acks, opens the service and adds user0 (consortia gov, from the client).
+ *  4. n2, published by its IPv6 address, joins the open service, waits Pending, and is trusted.
+ *  5. user0 writes with curl through n1 and waits for its commit.
+ *  6. user0 writes through each node (backups forward); each write commits and reads back on
  *     every node.
- *  5. a backup's link is cut: the others keep committing; the cut node is unreachable.
- *  6. the link returns: the cut node catches up with every write made while it was cut.
+ *  7. a backup's link is cut: the others keep committing; the cut node is unreachable.
+ *  8. the link returns: the cut node catches up with every write made while it was cut.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { asn1Now } from "../../../src/cli/commands/node-replace.js";
-import { runCliAsync } from "../../helpers/cli.js";
-import {
-  getFrom,
-  startHostNode,
-  stopHostNode,
-  waitForState,
-  type HostNode,
-} from "../../helpers/host-nodes.js";
-import { httpsRequest, type Tls } from "../../helpers/https.js";
+import { httpsRequest, type Reply, type Tls } from "../../helpers/https.js";
 import { waitFor } from "../../helpers/network.js";
 import { Hosts, type HostsDescription } from "../../helpers/netns.js";
+import {
+  copyFiles,
+  GUIDE_FILE,
+  guideBlocks,
+  runBlock,
+  shimPids,
+  writeShim,
+  type GuideBlock,
+} from "./guide.js";
 
 const RPC_PORT = 8000;
 /** How long the link stays cut, and the bound on catching up once it returns. */
 const CUT_MS = 27_000;
 const CATCH_UP_MS = 12_000;
-const NODE_PORT = 8001;
 const net = Hosts.attach(JSON.parse(process.env["CONSORTIA_HOSTS"]!) as HostsDescription);
 const root = mkdtempSync(join(process.env["CONSORTIA_SCENARIO_DIR"]!, "run-"));
-const serviceCertFile = join(root, "service_cert.pem");
-const nodes: HostNode[] = [];
+const bin = writeShim(join(root, "bin"));
+/** The guide's hosts: the three nodes' and the client machine (members and users). */
+const HOSTS = ["client", "n0", "n1", "n2"] as const;
+const hostDir = (host: string) => join(root, host);
+
+/** A node the guide started: its directory (beside its config) and published RPC URL. */
+interface GuideNode {
+  readonly name: string;
+  readonly dir: string;
+  readonly url: string;
+}
+
+const nodes: GuideNode[] = [];
+let ca = "";
+let user: Tls;
 
 const step = (text: string) => console.log(`step: ${text} (${new Date().toISOString()})`);
 
-/** `consortia keygen` into the run's directory, as an operator makes identities. */
-async function identity(name: string, withEncryption: boolean): Promise<Tls> {
-  const args = ["keygen", "--name", name, "--out", root];
-  const run = await runCliAsync(withEncryption ? [...args, "--gen-enc-key"] : args);
-  assert.equal(run.status, 0, `consortia keygen ${name}: ${run.stderr}`);
-  const read = (file: string) => readFileSync(join(root, file), "utf8");
-  return { ca: "", cert: read(`${name}_cert.pem`), key: read(`${name}_privk.pem`) };
+/** Variable and function definitions of a block (not assignments that run commands). */
+function definitions(block: GuideBlock): string[] {
+  const defines = /^[A-Za-z_][A-Za-z0-9_]*(=|\(\) \{)/;
+  return block.code.split("\n").filter((line) => defines.test(line) && !line.includes("$("));
 }
 
-/** Starts `name`'s node on its own host, publishing `published` (its name or an address). */
-function start(name: string, published: string, args: readonly string[]): Promise<HostNode> {
-  const host = net.host(name);
-  return startHostNode({
-    name,
-    dir: join(root, name),
-    host: published,
-    rpcPort: RPC_PORT,
-    nodePort: NODE_PORT,
-    args: [...args, "--service-cert", serviceCertFile],
-    prefix: ["ip", "netns", "exec", host.ns],
+/** Runs the guide's block `i` on its host, after its host's earlier blocks' definitions. */
+async function runGuide(blocks: readonly GuideBlock[], i: number): Promise<string> {
+  const block = blocks[i]!;
+  const earlier = blocks.slice(0, i).filter((b) => b.host === block.host);
+  const code = [...earlier.flatMap(definitions), block.code].join("\n");
+  const run = await runBlock(net, { ...block, code }, hostDir(block.host), bin);
+  const shown = run.stdout.endsWith("\n") ? run.stdout : `${run.stdout}\n`;
+  process.stdout.write(shown.replace(/^(?=.)/gm, `  ${block.host}$ `));
+  return run.stdout;
+}
+
+function get(node: GuideNode, path: string, tls: Tls = { ca }): Promise<Reply> {
+  return httpsRequest(`${node.url}${path}`, tls, "GET");
+}
+
+/** Waits until `node` answers /node/state with `state`. */
+function waitForState(node: GuideNode, state: string): Promise<true> {
+  return waitFor(`${node.name} ${state}`, 60_000, async () => {
+    const reply = await get(node, "/node/state").catch(() => undefined);
+    return reply?.status === 200 && JSON.parse(reply.body).state === state ? true : undefined;
   });
 }
 
-/** `consortia gov ...` as member0 against `node`; the parsed JSON it prints. */
-async function gov(node: HostNode, args: readonly string[]): Promise<any> {
-  const run = await runCliAsync([
-    "gov",
-    ...args,
-    ...["--node", node.url, "--cacert", serviceCertFile],
-    ...["--cert", join(root, "member0_cert.pem"), "--key", join(root, "member0_privk.pem")],
-  ]);
-  assert.equal(run.status, 0, `consortia gov ${args.join(" ")}: ${run.stderr}`);
-  return JSON.parse(run.stdout);
+/** A node the guide started on `host`, published as `published` (host:port form). */
+function guideNode(host: string, published: string): GuideNode {
+  const node = { name: host, dir: join(hostDir(host), host), url: `https://${published}` };
+  nodes.push(node);
+  return node;
 }
-
-/** Proposes one action and votes for it when it is still open; returns the final state. */
-async function pass(node: HostNode, action: string, args: object): Promise<string> {
-  const proposal = await gov(node, ["propose", "--action", action, "--args", JSON.stringify(args)]);
-  const id = proposal.proposalId ?? proposal.proposal_id;
-  let state = proposal.proposalState ?? proposal.proposal_state;
-  if (state === "Open") {
-    const voted = await gov(node, ["vote", "--proposal-id", id, "--accept"]);
-    state = voted.proposalState ?? voted.proposal_state;
-  }
-  return state;
-}
-
-let user: Tls;
 
 /** Whether a TCP connection to `node`'s RPC address opens within `timeoutMs`. */
-function reachable(node: HostNode, timeoutMs: number): Promise<boolean> {
+function reachable(node: GuideNode, timeoutMs: number): Promise<boolean> {
   const url = new URL(node.url);
   return new Promise((resolve) => {
     const socket = connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port) });
@@ -111,7 +112,7 @@ function reachable(node: HostNode, timeoutMs: number): Promise<boolean> {
 }
 
 /** user0 writes `msg` under `id` through `node`; returns the write's seqno once committed. */
-async function write(node: HostNode, id: number, msg: string): Promise<number> {
+async function write(node: GuideNode, id: number, msg: string): Promise<number> {
   // A node that just joined opens its app frontend once it has caught up with the open service.
   const reply = await waitFor(`${node.name} takes writes`, 20_000, async () => {
     const r = await httpsRequest(
@@ -125,67 +126,103 @@ async function write(node: HostNode, id: number, msg: string): Promise<number> {
   assert.equal(reply.status, 200, `write through ${node.name}: ${reply.status} ${reply.body}`);
   const txId = String(reply.headers["x-ms-ccf-transaction-id"]);
   await waitFor(`${txId} committed`, 20_000, async () => {
-    const status = await httpsRequest(`${node.url}/app/tx?transaction_id=${txId}`, user, "GET");
+    const status = await get(node, `/app/tx?transaction_id=${txId}`, user);
     return JSON.parse(status.body).status === "Committed" ? true : undefined;
   });
   return Number(txId.split(".")[1]);
 }
 
 /** Waits until `node` serves `msg` for `id` (a local read: it has applied the write). */
-function readBack(node: HostNode, id: number, msg: string, timeoutMs = 20_000) {
+function readBack(node: GuideNode, id: number, msg: string, timeoutMs = 20_000) {
   return waitFor(`${node.name} serves id ${id}`, timeoutMs, async () => {
-    const reply = await httpsRequest(`${node.url}/app/log/private?id=${id}`, user, "GET");
+    const reply = await get(node, `/app/log/private?id=${id}`, user);
     return reply.status === 200 && JSON.parse(reply.body).msg === msg ? true : undefined;
   });
 }
 
-async function scenario(): Promise<void> {
-  await identity("member0", true);
-  user = await identity("user0", false);
-  const member = `${join(root, "member0_cert.pem")},${join(root, "member0_enc_pubk.pem")}`;
-
-  step("n0 starts the service, published as its host name; n1 joins through that name");
-  const [n0, n1, n2] = ["n0", "n1", "n2"].map((n) => net.host(n));
-  nodes.push(await start("n0", n0!.fqdn, ["--start", "--member", member]));
-  await waitFor("service certificate", 60_000, async () =>
-    readFileSync(serviceCertFile, "utf8").includes("BEGIN CERTIFICATE") ? true : undefined,
+/** Steps 1-5: the guide's blocks, with the copies and waits between them that it describes. */
+async function deployByTheGuide(): Promise<void> {
+  const blocks = guideBlocks(readFileSync(GUIDE_FILE, "utf8"));
+  const expected = ["client", "n0", "n1", "client", "n2", "client", "client"];
+  assert.deepEqual(
+    blocks.map((b) => b.host),
+    expected,
+    "the guide's blocks and their hosts",
   );
-  const ca = readFileSync(serviceCertFile, "utf8");
+  for (const host of HOSTS) mkdirSync(hostDir(host), { recursive: true });
+
+  step("the guide, 1: member0 and user0 make their identities");
+  await runGuide(blocks, 0);
+  const read = (file: string) => readFileSync(join(hostDir("client"), file), "utf8");
+  user = { ca: "", cert: read("user0_cert.pem"), key: read("user0_privk.pem") };
+
+  step("the guide, 2-3: n0 starts the service as n0.example.com; n1 joins through that name");
+  copyFiles(hostDir("client"), hostDir("n0"), ["member0_cert.pem", "member0_enc_pubk.pem"]);
+  await runGuide(blocks, 1);
+  const n0 = guideNode("n0", `${net.host("n0").fqdn}:${RPC_PORT}`);
+  const serviceCert = join(n0.dir, "service_cert.pem");
+  await waitFor("n0's service_cert.pem", 60_000, async () =>
+    existsSync(serviceCert) && readFileSync(serviceCert, "utf8").includes("BEGIN CERTIFICATE")
+      ? true
+      : undefined,
+  );
+  ca = readFileSync(serviceCert, "utf8");
   user = { ...user, ca };
-  await waitForState(nodes[0]!, ca, "PartOfNetwork");
-  nodes.push(await start("n1", n1!.fqdn, ["--join", "--peer", nodes[0]!.url]));
-  await waitForState(nodes[1]!, ca, "PartOfNetwork");
+  await waitForState(n0, "PartOfNetwork");
+  for (const host of ["n1", "n2", "client"]) copyFiles(n0.dir, hostDir(host), ["service_cert.pem"]);
+  await runGuide(blocks, 2);
+  await waitForState(guideNode("n1", `${net.host("n1").fqdn}:${RPC_PORT}`), "PartOfNetwork");
 
-  step("member0 acks, opens the service and adds user0 (consortia gov)");
-  await gov(nodes[0]!, ["ack"]);
-  const open = { next_service_identity: ca };
-  assert.equal(await pass(nodes[0]!, "transition_service_to_open", open), "Accepted");
-  assert.equal(await pass(nodes[0]!, "set_user", { cert: user.cert }), "Accepted");
+  step("the guide, 4: member0 acks, opens the service and adds user0");
+  const governed = await runGuide(blocks, 3);
+  assert.ok((governed.match(/Accepted/g)?.length ?? 0) >= 2, "both proposals Accepted");
 
-  step(`n2 joins the open service published as its IPv6 address [${n2!.ipv6}] and is trusted`);
-  nodes.push(await start("n2", n2!.ipv6, ["--join", "--peer", `https://${n0!.fqdn}:${RPC_PORT}`]));
-  // A joiner serves its self-signed certificate until it is trusted: ask the primary instead.
-  const published = `[${n2!.ipv6}]:${RPC_PORT}`;
-  const pending = await waitFor("n2 Pending in the nodes table", 60_000, async () => {
-    const reply = await getFrom(nodes[0]!, ca, "/node/network/nodes?status=Pending");
+  step(`the guide, 5: n2 joins as its IPv6 address [${net.host("n2").ipv6}], and is trusted`);
+  await runGuide(blocks, 4);
+  const n2 = guideNode("n2", `[${net.host("n2").ipv6}]:${RPC_PORT}`);
+  // The member's block reads the Pending node from the nodes table: wait until it is there.
+  await waitFor("n2 Pending in the nodes table", 60_000, async () => {
+    const reply = await get(n0, "/node/network/nodes?status=Pending");
     return (JSON.parse(reply.body).nodes as any[]).find(
-      (n) => n.rpc_interfaces?.primary_rpc_interface?.published_address === published,
+      (n) => n.rpc_interfaces?.primary_rpc_interface?.published_address === new URL(n2.url).host,
     );
   });
-  const trust = { node_id: pending.node_id, valid_from: asn1Now() };
-  assert.equal(await pass(nodes[0]!, "transition_node_to_trusted", trust), "Accepted");
-  await waitForState(nodes[2]!, ca, "PartOfNetwork");
+  await runGuide(blocks, 5);
+  await waitForState(n2, "PartOfNetwork");
+
+  step("the guide, 6: user0 writes with curl through n1 and waits for its commit");
+  assert.match(await runGuide(blocks, 6), /"msg":\s*"hello"/);
+}
+
+/** SIGTERM to each node process, SIGKILL to those still running after 5 s. */
+async function stopNodes(pids: readonly number[]): Promise<void> {
+  const running = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids) if (running(pid)) process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + 5_000;
+  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (running(pid)) process.kill(pid, "SIGKILL");
+}
+
+async function scenario(): Promise<void> {
+  await deployByTheGuide();
 
   step("user0 writes through each node; every write commits and reads back everywhere");
-  for (const [i, node] of nodes.entries()) await write(node, i, `via ${node.name}`);
+  for (const [i, node] of nodes.entries()) await write(node, 100 + i, `via ${node.name}`);
   for (const node of nodes) {
-    for (const [i, via] of nodes.entries()) await readBack(node, i, `via ${via.name}`);
+    for (const [i, via] of nodes.entries()) await readBack(node, 100 + i, `via ${via.name}`);
   }
 
-  const primaryId = JSON.parse((await getFrom(nodes[0]!, ca, "/node/network/nodes/primary")).body)
+  const primaryId = JSON.parse((await get(nodes[0]!, "/node/network/nodes/primary")).body)
     .node_id as string;
   const ids = await Promise.all(
-    nodes.map(async (n) => JSON.parse((await getFrom(n, ca, "/node/network/nodes/self")).body)),
+    nodes.map(async (n) => JSON.parse((await get(n, "/node/network/nodes/self")).body)),
   );
   const primary = nodes[ids.findIndex((s) => s.node_id === primaryId)]!;
   const cut =
@@ -214,11 +251,13 @@ try {
     `scenario failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
   );
   for (const node of nodes) {
+    const out = join(node.dir, "out");
+    const log = existsSync(out) ? readFileSync(out, "utf8") : "(no output)";
     console.error(`--- ${node.name} log (last 30 lines)`);
-    console.error(readFileSync(join(node.dir, "out"), "utf8").split("\n").slice(-30).join("\n"));
+    console.error(log.split("\n").slice(-30).join("\n"));
   }
   process.exitCode = 1;
 } finally {
   for (const host of net.hosts) net.heal(host.name);
-  await Promise.all(nodes.map(stopHostNode));
+  await stopNodes(shimPids(["n0", "n1", "n2"].map((n) => join(hostDir(n), n))));
 }
