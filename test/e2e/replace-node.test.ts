@@ -44,7 +44,9 @@ test("`consortia node replace` swaps a dead backup for a new node", async (t) =>
     ["--member-cert", join(common, `member${i}_cert.pem`)],
     ["--member-key", join(common, `member${i}_privk.pem`)],
   ]);
-  const connection = ["--workspace", net.workspace, "--node", `https://127.0.0.1:${primary.port}`];
+  // The operator's form (docs/operating.md): a node's address and the service certificate.
+  const serviceCert = join(common, "service_cert.pem");
+  const connection = ["--node", `https://127.0.0.1:${primary.port}`, "--cacert", serviceCert];
   const started = Date.now();
   const run = runCli([
     "node",
@@ -123,7 +125,8 @@ test("`consortia node replace` swaps a dead backup for a new node", async (t) =>
   });
 
   await t.test("replacing the same node again fails with one clear line", () => {
-    const again = runCli(["node", "replace", "--old", dead.id, "--new", joiner.id, ...connection]);
+    const ids = ["--old", dead.id, "--new", joiner.id];
+    const again = runCli(["node", "replace", ...ids, ...connection, ...members.flat()]);
     assert.equal(again.status, 1, again.stdout);
     assert.equal(again.stdout, "");
     assert.equal(
