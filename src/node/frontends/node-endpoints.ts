@@ -164,6 +164,29 @@ export function nodeStatusParam(request: RpcRequest): string | null {
   return status;
 }
 
+/**
+ * The optional ?host= and ?port= of GET /node/network/nodes, as CCF has them: a node matches
+ * when one of its RPC interfaces publishes that host (the part of `published_address` before
+ * its last colon) and that port. An IPv6 host matches with or without its brackets.
+ */
+export function publishedAddressFilter(request: RpcRequest): (node: JsonBody) => boolean {
+  const host = request.queryParams.get("host");
+  const port = request.queryParams.get("port");
+  if (host === null && port === null) return () => true;
+  const bare = (h: string) => h.replace(/^\[(.*)\]$/, "$1");
+  return (node) => {
+    const interfaces = (node as { rpc_interfaces?: Record<string, { published_address?: string }> })
+      .rpc_interfaces;
+    return Object.values(interfaces ?? {}).some(({ published_address: address }) => {
+      if (address === undefined) return false;
+      const colon = address.lastIndexOf(":");
+      const [h, p] =
+        colon < 0 ? [address, ""] : [address.slice(0, colon), address.slice(colon + 1)];
+      return (host === null || bare(host) === bare(h)) && (port === null || port === p);
+    });
+  };
+}
+
 function registerNetworkEndpoints(router: Router, node: NodeContext): void {
   router.add("GET", "/node/network", () =>
     runInTx(node.pipeline, (tx) => {
@@ -181,9 +204,10 @@ function registerNetworkEndpoints(router: Router, node: NodeContext): void {
   );
   router.add("GET", "/node/network/nodes", (request) => {
     const status = nodeStatusParam(request);
+    const matches = publishedAddressFilter(request);
     return runInTx(node.pipeline, (tx) => {
       const nodes = listNodes(node, tx).filter(
-        (n) => status === null || (n as { status: string }).status === status,
+        (n) => (status === null || (n as { status: string }).status === status) && matches(n),
       );
       return json({ nodes });
     });

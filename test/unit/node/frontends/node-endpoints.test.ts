@@ -13,6 +13,7 @@ import { answerOf, dispatchRequest } from "../../../../src/http/server.js";
 import { HttpError } from "../../../../src/http/errors.js";
 import {
   nodeStatusParam,
+  publishedAddressFilter,
   registerCommonEndpoints,
 } from "../../../../src/node/frontends/node-endpoints.js";
 import { requestedTxId } from "../../../../src/node/frontends/historical.js";
@@ -144,4 +145,25 @@ test("nodes?status= accepts only CCF's node statuses and names the allowed ones"
       e.message.includes("'Bogus'") &&
       e.message.includes("Pending, Trusted, Retired"),
   );
+});
+
+test("nodes?host=&port= match a node by any RPC interface's published address, as CCF", () => {
+  const node = (...addresses: string[]) => ({
+    rpc_interfaces: Object.fromEntries(
+      addresses.map((a, i) => [`if${i}`, { bind_address: "0.0.0.0:1", published_address: a }]),
+    ),
+  });
+  const byName = node("n0.example.com:8000", "10.0.0.1:9000");
+  const byIpv6 = node("[fd77::c]:8000");
+  const matching = (query: string) =>
+    [byName, byIpv6].filter(publishedAddressFilter(request(`/node/network/nodes?${query}`)));
+  assert.deepEqual(matching(""), [byName, byIpv6]);
+  assert.deepEqual(matching("host=n0.example.com"), [byName]);
+  assert.deepEqual(matching("host=10.0.0.1&port=9000"), [byName]);
+  // Host and port must be those of one interface, not one of each.
+  assert.deepEqual(matching("host=10.0.0.1&port=8000"), []);
+  assert.deepEqual(matching("port=8000"), [byName, byIpv6]);
+  assert.deepEqual(matching("host=%5Bfd77%3A%3Ac%5D"), [byIpv6]);
+  assert.deepEqual(matching("host=fd77::c&port=8000"), [byIpv6]);
+  assert.deepEqual(matching("host=n1.example.com"), []);
 });
