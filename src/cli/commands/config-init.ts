@@ -7,12 +7,17 @@
  * document is checked with the node's own schema (parseNodeConfig) before it is written, and an
  * existing config is kept unless --force.
  *
+ * The directory written is self-contained (docs/operating.md copies it to the node's machine):
+ * every input file the config names (member certificates and keys, constitution, the service
+ * certificate a joiner reads, the previous one a recovery reads) is copied into it and named by a
+ * path relative to it, which the node resolves against the config file's directory.
+ *
  * `nodeConfigForHost` builds the document without IO, for tests and for harnesses that start
  * nodes on several hosts (network namespaces) from the same options.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { isReportable, CliError } from "../cli-error.js";
 import { constitutionFileNames } from "../constitution-files.js";
@@ -44,7 +49,7 @@ export interface HostNodeOptions {
   /** Join: the RPC address of a node of the service. */
   readonly peer?: NetAddress;
   /** Start: members, each a certificate and optionally an encryption public key (paths). */
-  readonly members: readonly { readonly cert: string; readonly encKey?: string }[];
+  readonly members: readonly MemberFiles[];
   readonly constitutionFiles: readonly string[];
   /** Start and Recover: written there. Join: the certificate of the service to join. */
   readonly serviceCertificateFile: string;
@@ -54,6 +59,11 @@ export interface HostNodeOptions {
   /** The ledger and snapshot directories (default `ledger` and `snapshots` beside the config). */
   readonly ledgerDir?: string;
   readonly snapshotsDir?: string;
+}
+
+interface MemberFiles {
+  readonly cert: string;
+  readonly encKey?: string;
 }
 
 /** The node config JSON for `o` (paths as given; relative ones resolve against the file). */
@@ -120,6 +130,71 @@ function commandSection(o: HostNodeOptions): Record<string, unknown> {
   };
 }
 
+// ---- A self-contained node directory ------------------------------------------------------
+
+/** An input file to copy into the node directory: `from` (absolute) to `to` (relative to it). */
+interface InputCopy {
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * `o` with each input file given by an absolute path renamed to its copy in the node directory
+ * (relative: members/<file>, constitution/<file>, service_cert.pem for Join,
+ * previous_service_cert.pem for Recover), and the copies to make. Outputs keep their paths. Two
+ * different files that would be copied to one name are refused rather than one lost.
+ */
+function selfContained(o: HostNodeOptions): {
+  options: HostNodeOptions;
+  copies: InputCopy[];
+} {
+  const copies = new Map<string, InputCopy>();
+  const place = (option: string, from: string, to: string): string => {
+    if (!isAbsolute(from)) return from;
+    const earlier = copies.get(to);
+    if (earlier !== undefined && earlier.from !== from) {
+      throw new CliError(
+        `${option}: ${earlier.from} and ${from} would both be copied to ${to}; rename one`,
+      );
+    }
+    copies.set(to, { from, to });
+    return to;
+  };
+  const into = (sub: string, option: string) => (from: string) =>
+    place(option, from, `${sub}/${basename(from)}`);
+  const member = into("members", "--member");
+  const previous = o.previousServiceCertificateFile;
+  const options: HostNodeOptions = {
+    ...o,
+    members: o.members.map((m) => ({
+      cert: member(m.cert),
+      ...(m.encKey !== undefined && { encKey: member(m.encKey) }),
+    })),
+    constitutionFiles: o.constitutionFiles.map(into("constitution", "--constitution-dir")),
+    ...(o.command === "Join" && {
+      serviceCertificateFile: place("--service-cert", o.serviceCertificateFile, "service_cert.pem"),
+    }),
+    ...(previous !== undefined && {
+      previousServiceCertificateFile: place(
+        "--previous-service-cert",
+        previous,
+        "previous_service_cert.pem",
+      ),
+    }),
+  };
+  return { options, copies: [...copies.values()] };
+}
+
+/** Copies each input into `dir`; a file already there (the same file) is left as it is. */
+function copyInputs(dir: string, copies: readonly InputCopy[]): void {
+  for (const { from, to } of copies) {
+    const target = join(dir, to);
+    if (existsSync(target) && realpathSync(target) === realpathSync(from)) continue;
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(from, target);
+  }
+}
+
 // ---- Options as typed ---------------------------------------------------------------------
 
 interface InitFlags {
@@ -129,8 +204,8 @@ interface InitFlags {
   previousServiceCert?: string;
   ledgerDir?: string;
   snapshotsDir?: string;
-  name: string;
-  host: string;
+  name?: string;
+  host?: string;
   peer?: string;
   rpcPort: string;
   nodePort: string;
@@ -156,6 +231,29 @@ export function parseHostOption(option: string, text: string): string {
   return parsed.value.host;
 }
 
+/** The published host: refuses an IPv6 zone id, which names a link of this host only. */
+function parsePublishedHost(text: string): string {
+  const host = parseHostOption("--host", text);
+  const zone = host.indexOf("%");
+  if (zone >= 0) {
+    throw new CliError(
+      `--host ${JSON.stringify(text)}: a zone id (${host.slice(zone)}) means nothing to other ` +
+        "hosts, which reach the node by this address; give an address without one",
+    );
+  }
+  return host;
+}
+
+/** `--san`s as typed; an IP address with a zone id cannot go in a certificate. */
+function parseSans(sans: readonly string[]): string[] {
+  for (const san of sans) {
+    if (san.startsWith("iPAddress:") && san.includes("%")) {
+      throw new CliError(`--san ${JSON.stringify(san)}: a certificate cannot name a zone id (%)`);
+    }
+  }
+  return [...sans];
+}
+
 function parsePort(option: string, text: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
     throw new CliError(`${option} ${JSON.stringify(text)}: expected a port from 1 to 65535`);
@@ -173,7 +271,7 @@ export function parsePeerOption(text: string): NetAddress {
       url = new URL(text);
     } catch (err: unknown) {
       if (!(err instanceof TypeError)) throw err;
-      throw bad("not a URL");
+      throw bad(unbracketedIpv6(text) ?? "not a URL");
     }
     if (url.protocol !== "https:") throw bad("nodes are reached over https://");
     if (url.pathname !== "/" || url.search !== "") throw bad("expected no path or query");
@@ -183,6 +281,17 @@ export function parsePeerOption(text: string): NetAddress {
   if (parsed.kind === "error") throw bad(parsed.reason);
   if (parsed.value.port === 0) throw bad("the port must be from 1 to 65535");
   return parsed.value;
+}
+
+/** Why `url` failed to parse when its host is an IPv6 address without brackets, with the fix. */
+function unbracketedIpv6(url: string): string | undefined {
+  const [, scheme = "", authority = "", rest = ""] =
+    /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/i.exec(url) ?? [];
+  if (authority.includes("[") || authority.split(":").length < 3) return undefined;
+  const port = /:(\d{1,5})$/.exec(authority)?.[1];
+  const host = port === undefined ? authority : authority.slice(0, -port.length - 1);
+  const example = `${scheme}[${host}]${port === undefined ? "" : `:${port}`}${rest}`;
+  return `an IPv6 host must be in brackets, e.g. ${example}`;
 }
 
 function parseMember(text: string): { cert: string; encKey?: string } {
@@ -199,12 +308,10 @@ function parseMember(text: string): { cert: string; encKey?: string } {
     : { cert: resolve(cert), encKey: resolve(encKey) };
 }
 
-function hostNodeOptions(f: InitFlags): HostNodeOptions {
+/** Which command, and that the options given belong to it; a CliError otherwise. */
+function commandOf(f: InitFlags): HostNodeOptions["command"] {
   const commands = [f.start, f.join, f.recover].filter((c) => c === true).length;
   if (commands !== 1) throw new CliError("give exactly one of --start, --join and --recover");
-  if (!NAME.test(f.name)) {
-    throw new CliError(`--name ${JSON.stringify(f.name)}: letters, digits, '.', '_' and '-' only`);
-  }
   const command = f.start === true ? "Start" : f.join === true ? "Join" : "Recover";
   if (command !== "Join" && f.peer !== undefined) throw new CliError("--peer is for --join");
   if (command !== "Start" && f.member.length > 0) throw new CliError("--member is for --start");
@@ -215,19 +322,44 @@ function hostNodeOptions(f: InitFlags): HostNodeOptions {
   if (previous !== undefined && !existsSync(previous)) {
     throw new CliError(`--previous-service-cert: ${previous}: file not found`);
   }
+  // A joiner reads the service certificate (copied into its directory); the others write it.
+  if (command === "Join" && f.serviceCert !== undefined && !existsSync(f.serviceCert)) {
+    throw new CliError(`--service-cert: ${f.serviceCert}: file not found`);
+  }
+  return command;
+}
+
+/** The checked options; input files by absolute path (selfContained then copies them). */
+function hostNodeOptions(f: InitFlags): HostNodeOptions {
+  const command = commandOf(f);
+  // Checked here rather than by commander, which prints its whole help page after the error.
+  if (f.name === undefined) throw new CliError("config init needs --name <name>");
+  if (f.host === undefined) throw new CliError("config init needs --host <host>");
+  if (!NAME.test(f.name)) {
+    throw new CliError(`--name ${JSON.stringify(f.name)}: letters, digits, '.', '_' and '-' only`);
+  }
   const threshold = f.recoveryThreshold;
   if (!/^\d{1,4}$/.test(threshold)) {
     throw new CliError(`--recovery-threshold ${JSON.stringify(threshold)}: expected a number`);
   }
+  const rpcPort = parsePort("--rpc-port", f.rpcPort);
+  const nodePort = parsePort("--node-port", f.nodePort);
+  if (rpcPort === nodePort) {
+    throw new CliError(
+      `--rpc-port and --node-port are both ${rpcPort}: the RPC and node-to-node interfaces ` +
+        "listen on the same address, so they need different ports",
+    );
+  }
   const constitutionDir = resolve(f.constitutionDir ?? join(findPackageRoot(), "constitution"));
+  const previous = f.previousServiceCert;
   return {
     command,
     name: f.name,
-    host: parseHostOption("--host", f.host),
+    host: parsePublishedHost(f.host),
     ...(f.bind !== undefined && { bind: parseHostOption("--bind", f.bind) }),
-    rpcPort: parsePort("--rpc-port", f.rpcPort),
-    nodePort: parsePort("--node-port", f.nodePort),
-    sans: f.san,
+    rpcPort,
+    nodePort,
+    sans: parseSans(f.san),
     ...(f.peer !== undefined && { peer: parsePeerOption(f.peer) }),
     members: f.member.map(parseMember),
     constitutionFiles: command === "Start" ? constitutionFiles(constitutionDir) : [],
@@ -246,8 +378,13 @@ function constitutionFiles(dir: string): string[] {
   return names.map((n) => join(dir, n));
 }
 
-/** Checks the document with the node's schema, then writes it; returns the file written. */
-function writeConfig(dir: string, document: Record<string, unknown>, force: boolean): string {
+/**
+ * Checks the document with the node's schema, then copies the inputs and writes it; returns the
+ * file written. Nothing is written when the config exists (without --force) or is invalid.
+ */
+function writeConfig(dir: string, options: HostNodeOptions, force: boolean): string {
+  const { options: local, copies } = selfContained(options);
+  const document = nodeConfigForHost(local);
   const file = resolve(dir, "config.json");
   try {
     parseNodeConfig(document, file);
@@ -258,8 +395,14 @@ function writeConfig(dir: string, document: Record<string, unknown>, force: bool
   if (existsSync(file) && !force) {
     throw new CliError(`${file} exists; use --force to overwrite it`);
   }
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    copyInputs(dir, copies);
+    writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
+  } catch (err: unknown) {
+    if (!isReportable(err)) throw err;
+    throw new CliError(`writing ${dir}: ${err.message}`);
+  }
   return file;
 }
 
@@ -269,6 +412,12 @@ on both interfaces (RPC on --rpc-port, node-to-node on --node-port) and binding 
 0.0.0.0, or :: for an IPv6 --host). The node certificate names --host and every --san. Ledger,
 snapshots, nodecert.pem and node.pid go under <dir> (unless --ledger-dir, --snapshots-dir).
 --recover starts the disaster recovery of a service from a copy of its ledger.
+
+<dir> is self-contained, to copy to the node's machine as it is: the files the node reads are
+copied into it (members/, constitution/, service_cert.pem read by --join, or
+previous_service_cert.pem for --recover) and the config names them relative to its directory.
+A --join without --service-cert reads <dir>/service_cert.pem. Paths given to --ledger-dir,
+--snapshots-dir and --service-cert of --start/--recover are written as absolute paths.
 
 Examples:
   consortia config init --start --name node0 --host node0.example.com \\
@@ -290,8 +439,8 @@ export function registerConfig(program: Command): void {
     .option("--start", "the node starts a new service")
     .option("--join", "the node joins a running service (needs --peer)")
     .option("--recover", "the node recovers a service from its ledger (disaster recovery)")
-    .requiredOption("--name <name>", "node name: certificate subject CN and default --dir")
-    .requiredOption("--host <host>", "published host: DNS name, IPv4 or IPv6 address")
+    .option("--name <name>", "node name: certificate subject CN and default --dir (required)")
+    .option("--host <host>", "published host: DNS name, IPv4 or IPv6 address (required)")
     .option("--peer <url>", "a node of the service to join, https://host:port")
     .option("--rpc-port <port>", "RPC port", String(DEFAULT_RPC_PORT))
     .option("--node-port <port>", "node-to-node port", String(DEFAULT_NODE_PORT))
@@ -310,7 +459,7 @@ export function registerConfig(program: Command): void {
     .action((flags: InitFlags) => {
       const options = hostNodeOptions(flags);
       const dir = resolve(flags.dir ?? options.name);
-      const file = writeConfig(dir, nodeConfigForHost(options), flags.force === true);
+      const file = writeConfig(dir, options, flags.force === true);
       const rpc = formatAddress({ host: options.host, port: options.rpcPort });
       console.log(`wrote ${file} (${options.command}: clients reach https://${rpc})`);
       console.log(`start the node with: consortia node --config ${file}`);

@@ -2,11 +2,21 @@
 // a Join node on a host loads with the node's own loader (loadNodeConfig, which also checks the
 // member and constitution files) and says what the operator asked: published host on both
 // interfaces, bind address, ports, SANs, peer; IPv6 hosts are bracketed; bad options are refused
-// with one line naming the option and a non-zero exit, and nothing is written. The CLI runs as a
-// real process; the oracle is the node's config loader and the JSON written.
+// with one line naming the option and a non-zero exit, and nothing is written. The directory it
+// writes holds copies of the files the node reads, named relative to it, so it still passes
+// `consortia node --check` once moved and with the originals gone. The CLI runs as a real
+// process; the oracle is the node's config loader (and `node --check`) and the JSON written.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -114,7 +124,7 @@ test("config init --recover writes a Recover config over the ledger it names", (
   assert.equal(config.command.type, "Recover");
   assert.equal(
     config.command.type === "Recover" && config.command.recover.previousServiceIdentityFile,
-    previous,
+    join(out, "previous_service_cert.pem"),
   );
   assert.equal(config.command.serviceCertificateFile, join(out, "service_cert.pem"));
   assert.equal(config.ledger.directory, join(dir, "backup", "ledger"));
@@ -154,6 +164,10 @@ test("bad options are refused with one line naming the option, and nothing is wr
     [["--start", "--host", "h", "--member", join(dir, "missing.pem")], /file not found/],
     [["--join", "--host", "h", "--peer", "n:1", "--rpc-port", "0"], /--rpc-port "0"/],
     [["--join", "--host", "h", "--peer", "n:1", "--san", "ip:1"], /subject_alt_names\[1\]/],
+    [
+      ["--join", "--host", "h", "--peer", "n:1", "--service-cert", join(dir, "missing.pem")],
+      /--service-cert: .*missing\.pem: file not found/,
+    ],
   ];
   for (const [args, message] of cases) {
     const run = runCli(["config", "init", "--name", "n", "--dir", out, ...args]);
@@ -163,4 +177,103 @@ test("bad options are refused with one line naming the option, and nothing is wr
   }
   assert.equal(existsSync(out), false);
   assert.equal(readFileSync(join(dir, "m0_cert.pem"), "utf8"), "placeholder\n");
+});
+
+/** Writes placeholder files (the loader checks that inputs exist; it does not parse them). */
+function placeholders(...files: string[]): void {
+  for (const file of files) {
+    mkdirSync(join(file, ".."), { recursive: true });
+    writeFileSync(file, `placeholder ${file}\n`);
+  }
+}
+
+test("the node directory holds its inputs: moved, with the originals gone, it still loads", () => {
+  const inputs = join(dir, "inputs");
+  const [cert, enc, service, previous] = ["m_cert.pem", "m_enc_pubk.pem", "sc.pem", "old.pem"].map(
+    (f) => join(inputs, f),
+  );
+  const constitution = join(inputs, "constitution");
+  placeholders(cert!, enc!, service!, previous!, join(constitution, "actions.js"));
+  placeholders(join(constitution, "apply.js"), join(constitution, "extra.js"));
+  const nodes: [string, string[]][] = [
+    ["s0", ["--start", "--member", `${cert},${enc}`, "--constitution-dir", constitution]],
+    ["j1", ["--join", "--peer", "https://s0.example.com:8000", "--service-cert", service!]],
+    ["r2", ["--recover", "--previous-service-cert", previous!]],
+  ];
+  for (const [name, args] of nodes) {
+    const run = runCli([
+      ...["config", "init", "--name", name, "--host", `${name}.example.com`],
+      ...["--dir", join(inputs, name), ...args],
+    ]);
+    assert.equal(run.status, 0, run.stderr);
+  }
+  const moved = join(dir, "elsewhere");
+  mkdirSync(moved);
+  for (const [name] of nodes) renameSync(join(inputs, name), join(moved, name));
+  rmSync(inputs, { recursive: true });
+
+  for (const [name] of nodes) {
+    const check = runCli(["node", "--config", join(moved, name, "config.json"), "--check"]);
+    assert.equal(check.status, 0, `${name}: ${check.stderr}`);
+    assert.match(check.stdout, /is valid/);
+  }
+
+  const read = (name: string) => JSON.parse(readFileSync(join(moved, name, "config.json"), "utf8"));
+  assert.deepEqual(read("s0").command.start.constitution_files, [
+    "constitution/actions.js",
+    "constitution/apply.js",
+    "constitution/extra.js",
+  ]);
+  assert.deepEqual(read("s0").command.start.members, [
+    {
+      certificate_file: "members/m_cert.pem",
+      encryption_public_key_file: "members/m_enc_pubk.pem",
+    },
+  ]);
+  assert.equal(read("j1").command.service_certificate_file, "service_cert.pem");
+  assert.equal(
+    read("r2").command.recover.previous_service_identity_file,
+    "previous_service_cert.pem",
+  );
+  assert.equal(
+    readFileSync(join(moved, "s0", "members", "m_cert.pem"), "utf8"),
+    `placeholder ${cert}\n`,
+  );
+});
+
+test("config init refuses, in one line, what would fail later or elsewhere", () => {
+  const out = join(dir, "refused-later");
+  const [a, b] = [join(dir, "a", "cert.pem"), join(dir, "b", "cert.pem")];
+  placeholders(a, b);
+  const cases: [string[], RegExp][] = [
+    [["--start", "--host", "h", "--member", a], /^consortia: config init needs --name <name>$/],
+    [
+      ["--name", "n", "--start", "--host", "fe80::1%eth0", "--member", a],
+      /--host "fe80::1%eth0": a zone id \(%eth0\) means nothing to other hosts/,
+    ],
+    [
+      ["--name", "n", "--join", "--host", "h", "--peer", "n:1", "--san", "iPAddress:fe80::1%1"],
+      /--san "iPAddress:fe80::1%1": a certificate cannot name a zone id/,
+    ],
+    [
+      ["--name", "n", "--start", "--host", "h", "--member", a, "--rpc-port", "8000"],
+      /--rpc-port and --node-port are both 8000: .*different ports/,
+    ],
+    [
+      ["--name", "n", "--join", "--host", "h", "--peer", "https://2001:db8::5:8000"],
+      /--peer .*: an IPv6 host must be in brackets, e.g. https:\/\/\[2001:db8::5\]:8000$/,
+    ],
+    [
+      ["--name", "n", "--start", "--host", "h", "--member", a, "--member", b],
+      /--member: .*a\/cert\.pem and .*b\/cert\.pem would both be copied to members\/cert\.pem/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const extra = args.includes("--rpc-port") ? ["--node-port", "8000"] : [];
+    const run = runCli(["config", "init", "--dir", out, ...args, ...extra]);
+    assert.equal(run.status, 1, `${args.join(" ")}: ${run.stdout}`);
+    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+    assert.match(run.stderr.trim(), message);
+  }
+  assert.equal(existsSync(out), false);
 });
