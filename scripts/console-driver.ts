@@ -136,3 +136,18 @@ export async function voteFor(page: Page, proposalId: string): Promise<string> {
   await outcome.locator(".ok, .error").waitFor({ timeout: 30_000 });
   return (await outcome.textContent()) ?? "";
 }
+
+/**
+ * How wide the page is at phone size (390x844), with every <details> open, when that is wider
+ * than the viewport (something does not wrap or scroll in its own box); undefined when it fits.
+ * The viewport is 1280x800 again afterwards.
+ */
+export async function phoneOverflow(page: Page): Promise<number | undefined> {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })");
+  const [scroll, client] = (await page.evaluate(
+    "[document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+  )) as [number, number];
+  await page.setViewportSize({ width: 1280, height: 800 });
+  return scroll > client ? scroll : undefined;
+}

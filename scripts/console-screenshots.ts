@@ -7,8 +7,8 @@
  * sources, on free ports), then in Debian's chromium (scripts/ensure-chromium.mjs): member0
  * proposes a registry chaincode policy in the page and member0 and member1 vote it through; an
  * enclave simulated by `consortia registry simulate-enclave` registers as user0; then each page
- * is captured at 1280x800, and the network and proposals pages at phone width (390x844). All
- * processes are stopped by their pids at the end.
+ * is captured at 1280x800, and the network, proposals and transaction pages at phone width
+ * (390x844). All processes are stopped by their pids at the end.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -101,6 +101,8 @@ async function main(): Promise<void> {
     await shoot(page, "network-phone", 'table[aria-label="Nodes"] tbody tr:nth-child(3)');
     await page.goto(`${url}/#/proposals`);
     await shoot(page, "proposals-phone", 'table[aria-label="Proposals"]');
+    await page.goto(`${url}/#/tx?id=${txId}`);
+    await shoot(page, "transaction-phone", "#receipt-cose-verified");
   } finally {
     await browser.close();
     await running.stop();

@@ -7,7 +7,9 @@
  * transaction gets its JSON and COSE receipts verified in the browser; the ledger explorer shows
  * that seqno with its governance writes, and signature transactions. With the enclave registry
  * deployed, a chaincode policy typed in the proposal editor is voted through, an enclave
- * registers (the registry's CLI), and the registry page verifies it in the browser.
+ * registers (the registry's CLI), and the registry page verifies it in the browser. Each page,
+ * with that content and every <details> open, fits a phone's width (390 px): long hex digests,
+ * ids, PEM and JSON wrap or scroll in their own box.
  *
  * The oracle is the network itself, read over HTTPS outside the browser (the proposal's state
  * from /gov), and the ledger files read by `consortia ledger show`. Chromium is installed with
@@ -23,6 +25,7 @@ import { findOrInstallChromium } from "../../scripts/ensure-chromium.mjs";
 import { buildConsole } from "../../scripts/build-console.mjs";
 import {
   launch,
+  phoneOverflow,
   propose,
   startSandboxAndConsole,
   useIdentity,
@@ -59,6 +62,12 @@ test(
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
+      // Each page's width at phone size (390 px), with its content, when wider than the phone.
+      const tooWide: Record<string, number> = {};
+      const checkPhoneWidth = async (name: string) => {
+        const width = await phoneOverflow(page);
+        if (width !== undefined) tooWide[name] = width;
+      };
 
       // Network: three nodes, each answering, one of them the leader.
       await page.goto(`${running.url}/#/network`);
@@ -72,14 +81,12 @@ test(
       );
 
       // Keyboard: the first Tab reaches the skip link, the next the first page link; the page
-      // heading has focus after a route change. Phone width: nothing overflows the viewport.
+      // heading has focus after a route change.
       await page.keyboard.press("Tab");
       assert.equal(await page.locator(":focus").textContent(), "Skip to content");
       await page.keyboard.press("Tab");
       assert.equal(await page.locator(":focus").getAttribute("href"), "#/network");
-      await page.setViewportSize({ width: 390, height: 844 });
-      assert.ok(Number(await page.evaluate("document.documentElement.scrollWidth")) <= 390);
-      await page.setViewportSize({ width: 1280, height: 800 });
+      await checkPhoneWidth("network");
 
       // Service: the sandbox's three members, all Active.
       await page.goto(`${running.url}/#/service`);
@@ -87,6 +94,7 @@ test(
       const members = page.locator('table[aria-label="Members"] tbody tr');
       await members.nth(2).waitFor();
       assert.equal(await members.filter({ hasText: "Active" }).count(), 3);
+      await checkPhoneWidth("service");
 
       // Proposals: member0 proposes and votes, member1 votes: Accepted (3 members, majority 2).
       await page.goto(`${running.url}/#/proposals`);
@@ -99,6 +107,7 @@ test(
         hasText: proposalId.slice(0, 12),
       });
       await row.getByText("Accepted").waitFor();
+      await checkPhoneWidth("proposals");
       const ca = readFileSync(join(running.common, "service_cert.pem"), "utf8");
       const url = `https://127.0.0.1:${port}/gov/members/proposals/${proposalId}?api-version=2024-07-01`;
       const state = JSON.parse((await httpsRequest(url, { ca }, "GET")).body) as {
@@ -111,6 +120,7 @@ test(
       await page.locator("#receipt-json-verified").waitFor({ timeout: 60_000 });
       await page.locator("#receipt-cose-verified").waitFor();
       assert.equal(await page.locator("#receipt .error").count(), 0);
+      await checkPhoneWidth("transaction");
 
       // Ledger: the proposal's seqno, with its write to the proposals table; signatures.
       const seqno = Number(txId.split(".")[1]);
@@ -118,6 +128,7 @@ test(
       const entry = page.locator(`article[data-seqno="${seqno}"]`);
       await entry.waitFor();
       assert.ok((await entry.textContent())?.includes("public:ccf.gov.proposals"));
+      await checkPhoneWidth("ledger");
       const shown = runCli([
         "ledger",
         "show",
@@ -136,6 +147,7 @@ test(
         await signatures.count(),
         await signatures.filter({ hasText: "Signed by node" }).count(),
       );
+      await checkPhoneWidth("ledger signatures");
 
       // Registry: a chaincode policy typed in the editor and voted through, an enclave registered
       // by the registry's CLI as user0; the page verifies it, its receipt included.
@@ -181,7 +193,9 @@ test(
       await checks.nth(3).waitFor({ timeout: 60_000 });
       assert.equal(await page.locator("ul.checks li.error").count(), 0);
       assert.equal(await page.locator("ul.checks li.ok").count(), 4);
+      await checkPhoneWidth("registry");
       assert.deepEqual(errors, [], "no script error in the page");
+      assert.deepEqual(tooWide, {}, "every page fits a phone's width (390 px)");
     } finally {
       await browser.close();
       await running?.stop();

@@ -153,7 +153,11 @@ async function chaincodeView(id: string, signal: AbortSignal): Promise<HTMLEleme
     ]),
     rows.length === 0
       ? h("p", {}, "No enclave is registered.")
-      : table("Enclaves", ["Enclave", "Status", "Registered in", "Peer endpoint", ""], rows),
+      : h(
+          "div",
+          { class: "scroll" },
+          table("Enclaves", ["Enclave", "Status", "Registered in", "Peer endpoint", ""], rows),
+        ),
     out,
   );
 }
