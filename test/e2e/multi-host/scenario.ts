@@ -42,7 +42,9 @@ const net = Hosts.attach(JSON.parse(process.env["CONSORTIA_HOSTS"]!) as HostsDes
 const root = mkdtempSync(join(process.env["CONSORTIA_SCENARIO_DIR"]!, "run-"));
 const bin = writeShim(join(root, "bin"));
 /** The guide's hosts: the three nodes' and the client machine (members and users). */
-const HOSTS = ["client", "n0", "n1", "n2"] as const;
+const HOSTS = ["client", "n0", "n1", "n2", "n3"] as const;
+/** The hosts of the guide's marked blocks, in order: the scenario knows what each one does. */
+const GUIDE_HOSTS = ["client", "n0", "n1", "client", "n2", "client", "client", "n3", "client"];
 const hostDir = (host: string) => join(root, host);
 
 /** A node the guide started: its directory (beside its config) and published RPC URL. */
@@ -141,14 +143,7 @@ function readBack(node: GuideNode, id: number, msg: string, timeoutMs = 20_000) 
 }
 
 /** Steps 1-5: the guide's blocks, with the copies and waits between them that it describes. */
-async function deployByTheGuide(): Promise<void> {
-  const blocks = guideBlocks(readFileSync(GUIDE_FILE, "utf8"));
-  const expected = ["client", "n0", "n1", "client", "n2", "client", "client"];
-  assert.deepEqual(
-    blocks.map((b) => b.host),
-    expected,
-    "the guide's blocks and their hosts",
-  );
+async function deployByTheGuide(blocks: readonly GuideBlock[]): Promise<void> {
   for (const host of HOSTS) mkdirSync(hostDir(host), { recursive: true });
 
   step("the guide, 1: member0 and user0 make their identities");
@@ -169,7 +164,8 @@ async function deployByTheGuide(): Promise<void> {
   ca = readFileSync(serviceCert, "utf8");
   user = { ...user, ca };
   await waitForState(n0, "PartOfNetwork");
-  for (const host of ["n1", "n2", "client"]) copyFiles(n0.dir, hostDir(host), ["service_cert.pem"]);
+  for (const host of ["n1", "n2", "n3", "client"])
+    copyFiles(n0.dir, hostDir(host), ["service_cert.pem"]);
   await runGuide(blocks, 2);
   await waitForState(guideNode("n1", `${net.host("n1").fqdn}:${RPC_PORT}`), "PartOfNetwork");
 
@@ -194,8 +190,8 @@ async function deployByTheGuide(): Promise<void> {
   assert.match(await runGuide(blocks, 6), /"msg":\s*"hello"/);
 }
 
-/** SIGTERM to each node process, SIGKILL to those still running after 5 s. */
-async function stopNodes(pids: readonly number[]): Promise<void> {
+/** `signal` (SIGTERM) to each node process, SIGKILL to those still running after 5 s. */
+async function stopNodes(pids: readonly number[], signal: NodeJS.Signals = "SIGTERM") {
   const running = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -204,14 +200,40 @@ async function stopNodes(pids: readonly number[]): Promise<void> {
       return false;
     }
   };
-  for (const pid of pids) if (running(pid)) process.kill(pid, "SIGTERM");
+  for (const pid of pids) if (running(pid)) process.kill(pid, signal);
   const deadline = Date.now() + 5_000;
   while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   for (const pid of pids) if (running(pid)) process.kill(pid, "SIGKILL");
 }
 
+/** Step 9: n2's machine is lost for good; n3 replaces it by the guide's two blocks. */
+async function replaceByTheGuide(blocks: readonly GuideBlock[]): Promise<void> {
+  const [n0, n1, n2] = nodes as [GuideNode, GuideNode, GuideNode];
+  step("the guide, replacing a machine: n2 is lost for good; n3 joins and replaces it");
+  await stopNodes(shimPids([n2.dir]), "SIGKILL");
+  nodes.splice(nodes.indexOf(n2), 1);
+  await runGuide(blocks, 7);
+  await waitFor("n3 Pending in the nodes table", 60_000, async () => {
+    const reply = await get(n0, "/node/network/nodes?host=n3.example.com&status=Pending");
+    return (JSON.parse(reply.body).nodes as unknown[])[0];
+  });
+  const replaced = await runGuide(blocks, 8);
+  assert.match(replaced, /^trusted: node \w+ is Trusted and PartOfNetwork/m);
+  assert.match(replaced, /^deleted: node \w+ \(tx \d+\.\d+, committed\)/m);
+  const n3 = guideNode("n3", `${net.host("n3").fqdn}:${RPC_PORT}`);
+  await waitForState(n3, "PartOfNetwork");
+  await write(n3, 200, "via n3");
+  for (const node of [n0, n1, n3]) await readBack(node, 200, "via n3");
+}
+
 async function scenario(): Promise<void> {
-  await deployByTheGuide();
+  const blocks = guideBlocks(readFileSync(GUIDE_FILE, "utf8"));
+  assert.deepEqual(
+    blocks.map((b) => b.host),
+    GUIDE_HOSTS,
+    "the guide's blocks and their hosts",
+  );
+  await deployByTheGuide(blocks);
 
   step("user0 writes through each node; every write commits and reads back everywhere");
   for (const [i, node] of nodes.entries()) await write(node, 100 + i, `via ${node.name}`);
@@ -241,6 +263,7 @@ async function scenario(): Promise<void> {
   const healedAt = Date.now();
   for (let i = 10; i < 15; i++) await readBack(cut, i, `while ${cut.name} was cut`, CATCH_UP_MS);
   console.log(`  ${cut.name} caught up ${Date.now() - healedAt} ms after the link returned`);
+  await replaceByTheGuide(blocks);
   step("done");
 }
 
@@ -259,5 +282,5 @@ try {
   process.exitCode = 1;
 } finally {
   for (const host of net.hosts) net.heal(host.name);
-  await stopNodes(shimPids(["n0", "n1", "n2"].map((n) => join(hostDir(n), n))));
+  await stopNodes(shimPids(["n0", "n1", "n2", "n3"].map((n) => join(hostDir(n), n))));
 }
