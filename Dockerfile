@@ -1,8 +1,9 @@
 # A Consortia node in a container (docs/operating.md, "Running in a container").
 #   docker build -t consortia .
 #   docker run -d --name n0 -v consortia-n0:/var/lib/consortia -p 8000:8000 -p 8001:8001 consortia
-# The volume holds the node's config (node.json), identity, ledger and snapshots; relative paths
-# in the config resolve against its directory. Any other CLI command runs the same way:
+# The volume holds the node's directory as `consortia config init` writes it (config.json and
+# the files it names), its identity, ledger and snapshots; relative paths in the config resolve
+# against its directory. Any other CLI command runs the same way:
 #   docker run --rm -v consortia-n0:/var/lib/consortia consortia keygen --name member0
 FROM node:20-bookworm-slim AS build
 WORKDIR /opt/consortia
@@ -24,4 +25,4 @@ EXPOSE 8000 8001
 # The node stops within 2 s of SIGTERM (docker stop waits 10 s before SIGKILL).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "/opt/consortia/bin/consortia"]
-CMD ["node", "--config", "/var/lib/consortia/node.json"]
+CMD ["node", "--config", "/var/lib/consortia/config.json"]

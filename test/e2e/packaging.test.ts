@@ -8,12 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
 import { httpsRequest } from "../helpers/https.js";
 import { waitFor } from "../helpers/network.js";
+import { freePort } from "../../src/node/startup/startup-checks.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const UNIT = readFileSync(join(ROOT, "packaging", "systemd", "consortia-node.service"), "utf8");
@@ -78,34 +79,23 @@ test("the Dockerfile runs the unit's command line, as a dedicated user, on Node 
 });
 
 test("the unit's commands validate a config, run a node and stop it on SIGTERM", async () => {
-  const state = mkdtempSync(join(tmpdir(), "consortia-state-"));
+  const work = mkdtempSync(join(tmpdir(), "consortia-install-"));
+  const state = join(work, "var-lib-consortia");
   try {
-    const keygen = runCli(["keygen", "--name", "member0", "--gen-enc-key", "--out", state]);
+    // As docs/operating.md installs a node: `config init` writes a self-contained directory on
+    // the operator's machine, which is copied whole into the unit's state directory.
+    const keygen = runCli(["keygen", "--name", "member0", "--gen-enc-key", "--out", work]);
     assert.equal(keygen.status, 0, keygen.stderr);
-    // Relative paths, as an operator writes them: they resolve against the config's directory.
-    const config = {
-      network: {
-        node_to_node_interface: { bind_address: "127.0.0.1:0" },
-        rpc_interfaces: { primary: { bind_address: "127.0.0.1:0" } },
-      },
-      command: {
-        type: "Start",
-        service_certificate_file: "service_cert.pem",
-        start: {
-          constitution_files: ["actions", "validate", "resolve", "apply"].map((f) =>
-            join(ROOT, "constitution", `${f}.js`),
-          ),
-          members: [
-            {
-              certificate_file: "member0_cert.pem",
-              encryption_public_key_file: "member0_enc_pubk.pem",
-            },
-          ],
-          service_configuration: { recovery_threshold: 1 },
-        },
-      },
-    };
-    writeFileSync(join(state, "node.json"), JSON.stringify(config, null, 2));
+    const [rpcPort, nodePort] = [await freePort("127.0.0.1"), await freePort("127.0.0.1")];
+    const member = ["member0_cert.pem", "member0_enc_pubk.pem"].map((f) => join(work, f));
+    const init = runCli([
+      ...["config", "init", "--start", "--name", "n0", "--host", "127.0.0.1"],
+      ...["--bind", "127.0.0.1", "--rpc-port", String(rpcPort), "--node-port", String(nodePort)],
+      ...["--member", member.join(","), "--dir", join(work, "n0")],
+    ]);
+    assert.equal(init.status, 0, init.stderr);
+    cpSync(join(work, "n0"), state, { recursive: true });
+    rmSync(join(work, "n0"), { recursive: true });
     const [pre] = unitValues("ExecStartPre");
     const [start] = unitValues("ExecStart");
     const [check, ...checkArgs] = localCommand(pre!, state);
@@ -120,11 +110,14 @@ test("the unit's commands validate a config, run a node and stop it on SIGTERM",
     node.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => node.on("exit", resolve));
     try {
-      const port = await waitFor("the node's RPC address in its output", 30_000, async () => {
-        const match = /rpc interface primary listening on 127\.0\.0\.1:(\d+)/.exec(output);
-        return match === null ? undefined : Number(match[1]);
-      });
-      const ca = readFileSync(join(state, "service_cert.pem"), "utf8");
+      const certFile = join(state, "service_cert.pem");
+      await waitFor("the node's service certificate", 30_000, async () =>
+        existsSync(certFile) && readFileSync(certFile, "utf8").includes("END CERTIFICATE")
+          ? true
+          : undefined,
+      );
+      const ca = readFileSync(certFile, "utf8");
+      const port = rpcPort;
       const answer = await httpsRequest(`https://127.0.0.1:${port}/node/state`, { ca }, "GET");
       assert.equal(answer.status, 200, answer.body);
       assert.ok(existsSync(join(state, "ledger")), "the ledger sits beside the config");
@@ -140,6 +133,6 @@ test("the unit's commands validate a config, run a node and stop it on SIGTERM",
     assert.notEqual(again.status, 74);
     assert.match(again.stderr, /already holds a ledger/);
   } finally {
-    rmSync(state, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 });
