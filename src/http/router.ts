@@ -34,11 +34,27 @@ export interface RpcRequest {
   /** DER of the TLS client certificate, or null when the client presented none. */
   readonly callerCertDer: Uint8Array | null;
   /**
+   * The client connection's state, shared by its requests; absent for a request that did not
+   * come from a client connection of this node (one forwarded here, a test's).
+   */
+  readonly session?: RpcSession;
+  /**
    * The template of the route that matched ("/app/log/private/raw_text/{id}"): written once,
    * by dispatch, before the handler runs; absent before routing and when no route matched. The
    * server reads it for its RequestObserver (request metrics by endpoint).
    */
   template?: string | undefined;
+}
+
+/** What a node remembers of one client connection between its requests. */
+export interface RpcSession {
+  /**
+   * A request of this connection was forwarded to the primary. From then on its requests to
+   * endpoints CCF marks ForwardingRequired::Sometimes (app endpoints, governance reads, /tx and
+   * /commit of those frontends) are forwarded too while this node is a backup, so the client
+   * reads its own writes: CCF's session `is_forwarding`.
+   */
+  forwarded: boolean;
 }
 
 /**

@@ -20,6 +20,7 @@
  */
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { performance } from "node:perf_hooks";
@@ -30,6 +31,7 @@ import {
   responseForMiss,
   type RpcOutcome,
   type RpcRequest,
+  type RpcSession,
   type RpcResponse,
   type Router,
 } from "./router.js";
@@ -153,6 +155,7 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
   const context: RequestContext = {
     options,
     certs,
+    sessions: new WeakMap(),
     log,
     limits,
     overSoftLimit,
@@ -237,6 +240,8 @@ function flattenHeaders(raw: IncomingMessage["headers"]): Record<string, string>
 interface RequestContext {
   readonly options: RpcServerOptions;
   readonly certs: CallerCertCache;
+  /** Each client connection's RpcSession, made at its first request. */
+  readonly sessions: WeakMap<Socket, RpcSession>;
   readonly log: RpcLog;
   readonly limits: ServerLimits;
   /** True for a request whose connection was accepted past the soft session limit. */
@@ -359,9 +364,19 @@ function afterBody(
     body: body.body,
     params: NO_PARAMS,
     callerCertDer: context.certs.get(req.socket as TLSSocket),
+    session: sessionOf(context.sessions, req.socket),
     template: undefined,
   };
   answer(res, request, context, startMs);
+}
+
+function sessionOf(sessions: WeakMap<Socket, RpcSession>, socket: Socket): RpcSession {
+  let session = sessions.get(socket);
+  if (session === undefined) {
+    session = { forwarded: false };
+    sessions.set(socket, session);
+  }
+  return session;
 }
 
 /** Runs `request` through the middleware (or straight to the router) and sends the answer. */

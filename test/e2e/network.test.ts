@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Agent } from "node:https";
 import { asn1Now } from "../../src/cli/commands/node-replace.js";
 import { runCli } from "../helpers/cli.js";
 import { Network, waitFor, type NetNode } from "../helpers/network.js";
@@ -99,6 +100,36 @@ test("a replicated network survives crashes, reconfigures and elects", async (t)
     const [after, servedAfter] = [await stats(backup), await stats(primary)];
     assert.equal(after.forwarded, before.forwarded + 1, "the backup forwarded the proposal");
     assert.equal(servedAfter.served, servedBefore.served + 1, "the primary ran it");
+  });
+
+  await t.test("a connection that wrote through a backup reads on the primary", async () => {
+    // CCF's sessions: once a connection had a request forwarded, its requests to endpoints
+    // marked ForwardingRequired::Sometimes (app endpoints) are forwarded too, so the client
+    // reads its own write at once; /node endpoints (Never) and other connections stay local.
+    const backup = backups()[0]!;
+    const forwarded = async () =>
+      (JSON.parse((await net.get(backup, "/node/metrics")).body) as { forwarding: never })
+        .forwarding["forwarded"] as number;
+    const session = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const read = () => net.call(backup, "GET", "/app/log/private?id=7001", undefined, session);
+      const start = await forwarded();
+      await read();
+      assert.equal(await forwarded(), start, "a fresh connection's read runs on the backup");
+      const body = { id: 7001, msg: "mine" };
+      const written = await net.call(backup, "POST", "/app/log/private", body, session);
+      assert.equal(written.status, 200, written.body);
+      assert.equal(await forwarded(), start + 1, "the write is forwarded");
+      const reply = await read();
+      assert.equal(reply.status, 200, reply.body);
+      assert.deepEqual(JSON.parse(reply.body), { msg: "mine" });
+      assert.equal(await forwarded(), start + 2, "the same connection's read is forwarded");
+      await net.call(backup, "GET", "/node/commit", undefined, session);
+      await net.read(backup, 7001);
+      assert.equal(await forwarded(), start + 2, "/node and other connections stay local");
+    } finally {
+      session.destroy();
+    }
   });
 
   await t.test(

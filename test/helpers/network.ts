@@ -16,7 +16,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { request } from "node:https";
+import { request, type Agent } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -195,13 +195,20 @@ export class Network {
     return `https://127.0.0.1:${node.port}${path}`;
   }
 
-  call(node: NetNode, method: string, path: string, body?: unknown): Promise<Reply> {
+  /** One request on a connection of its own, or on `agent`'s (one keep-alive session). */
+  call(
+    node: NetNode,
+    method: string,
+    path: string,
+    body?: unknown,
+    agent: Agent | false = false,
+  ): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const text = body === undefined ? undefined : JSON.stringify(body);
       const headers = text === undefined ? {} : { "content-type": "application/json" };
       const req = request(
         this.url(node, path),
-        { method, headers, ...this.tls, ca: node.ca ?? this.tls.ca, agent: false },
+        { method, headers, ...this.tls, ca: node.ca ?? this.tls.ca, agent },
         (res) => {
           let data = "";
           res.setEncoding("utf8");

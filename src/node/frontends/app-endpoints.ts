@@ -10,11 +10,11 @@ import { GOV_MAPS } from "../../gov/tables.js";
 import { SINGLETON_KEY } from "../../kv/encoding.js";
 import type { AppEndpoint, AppModule } from "../../apps/app.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
-import type { Router, RpcRequest } from "../../http/router.js";
+import { FORWARD_TO_PRIMARY, type Router, type RpcRequest } from "../../http/router.js";
 import { authenticate } from "./auth.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, serviceStatus } from "./node-endpoints.js";
-import { json, runInTx } from "./rpc-context.js";
+import { forwardsForSession, json, runInTx } from "./rpc-context.js";
 import { coseReceiptResponse, prefersCose } from "../../apps/cose-receipts.js";
 import {
   coseSignatureIn,
@@ -90,6 +90,7 @@ function registerAppEndpoint(
     if (!openCheck.isOpen()) {
       throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     }
+    if (forwardsForSession(request, node.raft)) return FORWARD_TO_PRIMARY;
     return runInTx(node.pipeline, (tx, setClaimsDigest) => {
       const caller = authenticate(tx, request, endpoint.authPolicies, {
         nowMs: node.clock.realtimeMs(),

@@ -62,7 +62,7 @@ import { type BallotEvaluator, submitBallotOffThread } from "./ballot-submit.js"
 import { jsAppView, jsModulesView, jsModuleSource } from "./js-app-endpoints.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, txStatus } from "./node-endpoints.js";
-import { json, runInTx } from "./rpc-context.js";
+import { forwardsForSession, json, runInTx } from "./rpc-context.js";
 
 const API_VERSIONS = ["2024-07-01", "2023-06-01-preview"];
 const decoder = new TextDecoder();
@@ -87,12 +87,16 @@ function checkApiVersion(request: RpcRequest): void {
 /** Runs a gov handler: api-version check, GovError -> HttpError with CCF's code. */
 function govRoute(
   router: Router,
+  node: NodeContext,
   method: string,
   path: string,
   handler: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>,
 ): void {
   router.add(method, path, (request) => {
     checkApiVersion(request);
+    if (method === "GET" && forwardsForSession(request, node.raft)) {
+      return FORWARD_TO_PRIMARY;
+    }
     try {
       const outcome = handler(request);
       return outcome instanceof Promise ? outcome.catch(asHttpError) : outcome;
@@ -114,7 +118,7 @@ function govWriteRoute(
   path: string,
   handler: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>,
 ): void {
-  govRoute(router, "POST", path, (request) =>
+  govRoute(router, node, "POST", path, (request) =>
     node.raft.isLeader ? handler(request) : FORWARD_TO_PRIMARY,
   );
 }
@@ -288,32 +292,37 @@ function authenticateBallot(node: NodeContext, tx: Tx, request: RpcRequest): Gov
 
 /** The unauthenticated reads of proposals, their actions and their ballots. */
 function registerProposalReads(router: Router, node: NodeContext): void {
-  govRoute(router, "GET", "/gov/members/proposals", () =>
+  govRoute(router, node, "GET", "/gov/members/proposals", () =>
     runInTx(node.pipeline, (tx) => json({ value: listProposals(tx) as unknown as JsonBody[] })),
   );
-  govRoute(router, "GET", "/gov/members/proposals/{proposalId}", (request) =>
+  govRoute(router, node, "GET", "/gov/members/proposals/{proposalId}", (request) =>
     runInTx(node.pipeline, (tx) =>
       json(getProposal(tx, request.params.proposalId ?? "") as unknown as JsonBody),
     ),
   );
-  govRoute(router, "GET", "/gov/members/proposals/{proposalId}/actions", (request) =>
+  govRoute(router, node, "GET", "/gov/members/proposals/{proposalId}/actions", (request) =>
     runInTx(node.pipeline, (tx) => ({
       status: 200,
       headers: { "content-type": "application/json" },
       body: getProposalActions(tx, request.params.proposalId ?? ""),
     })),
   );
-  govRoute(router, "GET", "/gov/members/proposals/{proposalId}/ballots/{memberId}", (request) =>
-    runInTx(node.pipeline, (tx) => ({
-      status: 200,
-      headers: { "content-type": "text/javascript" },
-      body: getBallot(tx, request.params.proposalId ?? "", request.params.memberId ?? ""),
-    })),
+  govRoute(
+    router,
+    node,
+    "GET",
+    "/gov/members/proposals/{proposalId}/ballots/{memberId}",
+    (request) =>
+      runInTx(node.pipeline, (tx) => ({
+        status: 200,
+        headers: { "content-type": "text/javascript" },
+        body: getBallot(tx, request.params.proposalId ?? "", request.params.memberId ?? ""),
+      })),
   );
 }
 
 function registerMemberEndpoints(router: Router, node: NodeContext): void {
-  govRoute(router, "GET", "/gov/members/state-digests/{memberId}", (request) =>
+  govRoute(router, node, "GET", "/gov/members/state-digests/{memberId}", (request) =>
     runInTx(node.pipeline, (tx) =>
       json(getStateDigest(tx, request.params.memberId ?? "") as unknown as JsonBody),
     ),
@@ -345,7 +354,7 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
     throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
   });
   // A member's recovery share, encrypted to its encryption key (ccf-compatibility.md §8.1).
-  govRoute(router, "GET", "/gov/recovery/encrypted-shares/{memberId}", (request) =>
+  govRoute(router, node, "GET", "/gov/recovery/encrypted-shares/{memberId}", (request) =>
     runInTx(node.pipeline, (tx) => {
       const memberId = request.params.memberId ?? "";
       const record = getById(tx, GOV_MAPS.recoveryShares, memberId);
@@ -461,18 +470,20 @@ function notFound(what: string): never {
 
 function registerServiceEndpoints(router: Router, node: NodeContext): void {
   const read = (request: RpcRequest, f: (tx: Tx) => RpcResponse) => runInTx(node.pipeline, f);
-  govRoute(router, "GET", "/gov/service/info", (r) => read(r, (tx) => json(serviceInfoView(tx))));
-  govRoute(router, "GET", "/gov/service/constitution", (r) =>
+  govRoute(router, node, "GET", "/gov/service/info", (r) =>
+    read(r, (tx) => json(serviceInfoView(tx))),
+  );
+  govRoute(router, node, "GET", "/gov/service/constitution", (r) =>
     read(r, (tx) => ({
       status: 200,
       headers: { "content-type": "text/javascript" },
       body: getSingleton(tx, GOV_MAPS.constitution) ?? "",
     })),
   );
-  govRoute(router, "GET", "/gov/service/members", (r) =>
+  govRoute(router, node, "GET", "/gov/service/members", (r) =>
     read(r, (tx) => json({ value: listMembers(tx) as unknown as JsonBody[] })),
   );
-  govRoute(router, "GET", "/gov/service/members/{memberId}", (r) =>
+  govRoute(router, node, "GET", "/gov/service/members/{memberId}", (r) =>
     read(r, (tx) =>
       json(
         (memberView(tx, r.params.memberId ?? "") ??
@@ -480,10 +491,10 @@ function registerServiceEndpoints(router: Router, node: NodeContext): void {
       ),
     ),
   );
-  govRoute(router, "GET", "/gov/service/users", (r) =>
+  govRoute(router, node, "GET", "/gov/service/users", (r) =>
     read(r, (tx) => json({ value: listUsers(tx) as unknown as JsonBody[] })),
   );
-  govRoute(router, "GET", "/gov/service/users/{userId}", (r) =>
+  govRoute(router, node, "GET", "/gov/service/users/{userId}", (r) =>
     read(r, (tx) =>
       json(
         (userView(tx, r.params.userId ?? "") ??
@@ -491,24 +502,24 @@ function registerServiceEndpoints(router: Router, node: NodeContext): void {
       ),
     ),
   );
-  govRoute(router, "GET", "/gov/service/nodes", (r) =>
+  govRoute(router, node, "GET", "/gov/service/nodes", (r) =>
     read(r, (tx) =>
       json({ value: entriesById(tx, GOV_MAPS.nodeInfo).map(([id]) => nodeView(tx, id)) }),
     ),
   );
-  govRoute(router, "GET", "/gov/service/nodes/{nodeId}", (r) =>
+  govRoute(router, node, "GET", "/gov/service/nodes/{nodeId}", (r) =>
     read(r, (tx) =>
       json(nodeView(tx, r.params.nodeId ?? "") ?? notFound(`Node ${r.params.nodeId}`)),
     ),
   );
-  govRoute(router, "GET", "/gov/service/join-policy", (r) =>
+  govRoute(router, node, "GET", "/gov/service/join-policy", (r) =>
     read(r, (tx) => json(joinPolicyView(tx) as unknown as JsonBody)),
   );
-  govRoute(router, "GET", "/gov/service/transactions/commit", () => {
+  govRoute(router, node, "GET", "/gov/service/transactions/commit", () => {
     const id = node.pipeline.commitTxId;
     return json({ transactionId: formatTxId(id), status: txStatus(node, id) });
   });
-  govRoute(router, "GET", "/gov/service/transactions/{transactionId}", (r) => {
+  govRoute(router, node, "GET", "/gov/service/transactions/{transactionId}", (r) => {
     const id = parseTxId(r.params.transactionId ?? "");
     if (id === null || !isPossibleTxId(id))
       throw new HttpError(HttpErrorCode.InvalidResourceName, "Invalid transaction id.");
@@ -535,7 +546,7 @@ export function registerGovEndpoints(
   registerRecoveryShareEndpoint(router, node);
   registerServiceEndpoints(router, node);
   registerJsAppViews(router, node);
-  govRoute(router, "GET", "/gov/service/app-services", () =>
+  govRoute(router, node, "GET", "/gov/service/app-services", () =>
     runInTx(node.pipeline, (tx) => json({ appServices: appServicesView(tx) })),
   );
 }
@@ -552,7 +563,7 @@ function appServicesView(tx: Tx): JsonBody {
 
 /** The deployed JS app, as CCF 6's gov API shows it (js-app-endpoints.ts). */
 function registerJsAppViews(router: Router, node: NodeContext): void {
-  govRoute(router, "GET", "/gov/service/javascript-app", (r) => {
+  govRoute(router, node, "GET", "/gov/service/javascript-app", (r) => {
     const which = r.queryParams.get("case");
     if (which !== null && which !== "original") {
       throw new HttpError(
@@ -562,10 +573,10 @@ function registerJsAppViews(router: Router, node: NodeContext): void {
     }
     return runInTx(node.pipeline, (tx) => json(jsAppView(tx, which === "original")));
   });
-  govRoute(router, "GET", "/gov/service/javascript-modules", () =>
+  govRoute(router, node, "GET", "/gov/service/javascript-modules", () =>
     runInTx(node.pipeline, (tx) => json(jsModulesView(tx))),
   );
-  govRoute(router, "GET", "/gov/service/javascript-modules/{moduleName}", (r) =>
+  govRoute(router, node, "GET", "/gov/service/javascript-modules/{moduleName}", (r) =>
     runInTx(node.pipeline, (tx) => {
       const name = r.params.moduleName ?? "";
       const source = jsModuleSource(tx, name) ?? notFound(`Module ${name}`);

@@ -62,7 +62,7 @@ import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import type { Tx } from "../../kv/tx.js";
 import { authenticateJs } from "./js-app-auth.js";
 import type { NodeContext } from "./node-context.js";
-import { runInTx } from "./rpc-context.js";
+import { forwardsForSession, runInTx } from "./rpc-context.js";
 
 export interface JsAppFrontendDeps {
   readonly node: NodeContext;
@@ -266,6 +266,9 @@ export class JsAppRoutes implements RouteSource {
     }
     const props = endpoint.props;
     if (props.forwarding_required === "always" && !node.raft.isLeader) return FORWARD_TO_PRIMARY;
+    if (props.forwarding_required === "sometimes" && forwardsForSession(request, node.raft)) {
+      return FORWARD_TO_PRIMARY;
+    }
     const options = this.options;
     let applyWrites: boolean | null = null;
     const keep = (response: RpcResponse) =>

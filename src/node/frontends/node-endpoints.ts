@@ -25,8 +25,13 @@ import {
 } from "../../gov/tables.js";
 import { negotiate } from "../../http/accept.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
-import type { Router, RpcRequest, RpcResponse } from "../../http/router.js";
-import { json, runInTx } from "./rpc-context.js";
+import {
+  FORWARD_TO_PRIMARY,
+  type Router,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../http/router.js";
+import { forwardsForSession, json, runInTx } from "./rpc-context.js";
 import { CONSORTIA_VERSION } from "../config/version.js";
 import type { NodeContext } from "./node-context.js";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/exposition.js";
@@ -110,8 +115,14 @@ export function registerCommonEndpoints(
   prefix: "/node" | "/app" | "/gov",
   openApi: () => JsonBody,
 ): void {
-  router.add("GET", `${prefix}/commit`, (request) => json(commitView(node, request)));
+  // The node frontend's are Never in CCF; the app's and governance's are Sometimes.
+  const sticky = (request: RpcRequest) =>
+    prefix !== "/node" && forwardsForSession(request, node.raft);
+  router.add("GET", `${prefix}/commit`, (request) =>
+    sticky(request) ? FORWARD_TO_PRIMARY : json(commitView(node, request)),
+  );
   router.add("GET", `${prefix}/tx`, (request) => {
+    if (sticky(request)) return FORWARD_TO_PRIMARY;
     const id = parseTxIdParam(request);
     return json({ transaction_id: formatTxId(id), status: txStatus(node, id) });
   });

@@ -75,6 +75,7 @@ export class RequestPath {
     if (forwarded || primary === null || primary === this.deps.selfId) {
       return this.finish(unavailable("No primary is known to this node."));
     }
+    if (request.session !== undefined) request.session.forwarded = true;
     const relayed = await this.deps.forward(primary, request);
     if (relayed.kind === "relayed") return relayed.response;
     return this.finish(unavailable(relayed.message));

@@ -10,7 +10,12 @@
 import type { TxId } from "../../base/ids.js";
 import type { Tx } from "../../kv/tx.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
-import { FORWARD_TO_PRIMARY, type RpcOutcome, type RpcResponse } from "../../http/router.js";
+import {
+  FORWARD_TO_PRIMARY,
+  type RpcOutcome,
+  type RpcRequest,
+  type RpcResponse,
+} from "../../http/router.js";
 import type { ExecuteOutcome, TxPipeline } from "../pipeline/tx-pipeline.js";
 
 function isSuccess(response: RpcResponse): boolean {
@@ -84,4 +89,17 @@ export function answerOf(pipeline: TxPipeline, outcome: ExecuteOutcome<RpcRespon
 /** A JSON response. */
 export function json(body: JsonBody, status = 200): RpcResponse {
   return { status, body };
+}
+
+/**
+ * Whether an endpoint CCF marks ForwardingRequired::Sometimes forwards `request` before it runs:
+ * on a backup that knows a primary, once the request's connection has had a request forwarded
+ * (RpcSession.forwarded), so that a client writing through a backup then reads what the primary
+ * has, its own writes included. With no primary known, it runs here rather than fail.
+ */
+export function forwardsForSession(
+  request: RpcRequest,
+  raft: { readonly isLeader: boolean; readonly leader: string | null },
+): boolean {
+  return request.session?.forwarded === true && !raft.isLeader && raft.leader !== null;
 }
