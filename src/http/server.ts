@@ -19,6 +19,7 @@
  *    process.
  */
 import { createServer, type Server } from "node:https";
+import type { Server as NetServer } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -76,6 +77,11 @@ export interface RpcServerOptions {
   readonly host: string;
   /** 0 picks a free port; the chosen one is RpcServer.port. */
   readonly port: number;
+  /**
+   * A socket already bound to host:port, to listen on instead of binding (a node binds its
+   * interfaces before it writes anything: node/startup/listening-sockets.ts).
+   */
+  readonly socket?: NetServer;
   /** The node's TLS certificate (endorsed by the service key) and its private key. */
   readonly certPem: string;
   readonly keyPem: string;
@@ -173,8 +179,9 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(err, socket),
   );
+  // After the listen, whose failure rejects: the operator reads it once, from the caller.
+  const port = await listen(server, options);
   server.on("error", (e: unknown) => log("server error", e));
-  const port = await listen(server, options.host, options.port);
   return {
     host: options.host,
     port,
@@ -182,15 +189,18 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
   };
 }
 
-function listen(server: Server, host: string, port: number): Promise<number> {
+function listen(server: Server, options: RpcServerOptions): Promise<number> {
+  const { host, port, socket } = options;
   return new Promise((resolve, reject) => {
     const onError = (e: unknown): void => reject(e);
     server.once("error", onError);
-    server.listen(port, host, () => {
+    const listening = (): void => {
       server.off("error", onError);
       const address = server.address();
       resolve(typeof address === "object" && address !== null ? address.port : port);
-    });
+    };
+    if (socket !== undefined) server.listen(socket, listening);
+    else server.listen(port, host, listening);
   });
 }
 

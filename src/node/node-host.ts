@@ -46,6 +46,7 @@ import { isAuthorizedPeer } from "./replication/peer-authorization.js";
 import { Retirements } from "./replication/retirement.js";
 import { SnapshotEvidenceCheck } from "./snapshots/evidence-check.js";
 import { Snapshotter } from "./snapshots/snapshotter.js";
+import type { ListeningSockets } from "./startup/listening-sockets.js";
 import { decodeVirtualQuote, type VirtualQuote } from "./startup/node-identity.js";
 import type { NodeIdentity } from "./startup/node-identity.js";
 import { NodeMetrics } from "./node-metrics.js";
@@ -398,16 +399,20 @@ export class NodeHost implements NodeContext {
 
   // Serving ----------------------------------------------------------------------------------
 
-  /** Starts serving: the node-to-node channel, every rpc interface, and the tick. */
-  async serve(): Promise<void> {
+  /**
+   * Starts serving: the node-to-node channel, every rpc interface, and the tick. With `sockets`
+   * (startNode's, bound before anything was written), each server listens on its own socket.
+   */
+  async serve(sockets?: ListeningSockets): Promise<void> {
     const n2n = this.config.network.nodeToNodeInterface.bindAddress;
-    const bound = await this.channels.listen(n2n.host, n2n.port);
+    const bound = await this.channels.listen(n2n.host, n2n.port, sockets?.takeNodeToNode());
     this.deps.log(`node-to-node interface listening on ${bound.host}:${bound.port}`);
     const keyPem = ecPrivateKeyPem(this.identity.signing.privateKey);
     for (const [name, rpc] of Object.entries(this.config.network.rpcInterfaces)) {
       const server = await createRpcServer({
         host: rpc.bindAddress.host,
         port: rpc.bindAddress.port,
+        ...(sockets !== undefined && { socket: sockets.takeRpc(name) }),
         certPem: this.nodeCertPem,
         keyPem,
         caPem: this.serviceCertPem,

@@ -35,7 +35,7 @@ import { CryptoRng } from "../platform/system-clock.js";
 import type { N2nMessage } from "./replication/n2n/messages.js";
 
 /** The hard state (view, vote) lives next to the ledger chunks. */
-const HARD_STATE_FILE = "consensus_state.json";
+export const HARD_STATE_FILE = "consensus_state.json";
 
 /**
  * The ledger writer. A recovery first sets aside files past its recovery point, and its ledger

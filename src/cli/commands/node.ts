@@ -1,11 +1,14 @@
 /**
  * `consortia node --config FILE`: runs one node from a CCF 6.x style JSON config
  * (ccf-compatibility.md §1).
- * A config error names the key and exits 1 before anything starts; so does a ledger or snapshot
- * directory the node cannot write (one line, no stack). The node runs until SIGINT or SIGTERM,
- * then closes its servers and ledger, and exits 0. A storage fault while running (ENOSPC, EIO
- * writing the ledger or the hard state) logs one line saying what failed and what to do, closes
- * the listeners and exits with STORAGE_FAULT_EXIT_CODE (SECURITY.md, "Disk faults").
+ * A config error names the key and exits 1 before anything starts (two interfaces on one port
+ * too); so does a port the node cannot listen on, or a ledger or snapshot directory it cannot
+ * write (one line, no stack). Any other failed start exits 1 as promptly, having undone what it
+ * began (start-node.ts), so the operator can fix the cause and start the same config again.
+ * The node runs until SIGINT or SIGTERM, then closes its servers and ledger, and exits 0. A
+ * storage fault while running (ENOSPC, EIO writing the ledger or the hard state) logs one line
+ * saying what failed and what to do, closes the listeners and exits with
+ * STORAGE_FAULT_EXIT_CODE (SECURITY.md, "Disk faults").
  */
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -22,6 +25,12 @@ import { registerNodeReplace } from "./node-replace.js";
  * process exits 1 without the final sync.
  */
 const STOP_TIMEOUT_MS = 1500;
+
+/**
+ * A node whose start failed exits this long after its error at the latest: startNode undoes
+ * what it began, and this bounds a process that something left (a bug) would keep alive.
+ */
+const FAILED_START_EXIT_MS = 1000;
 
 /** The exit code of a node stopped by a storage fault (sysexits.h EX_IOERR). */
 export const STORAGE_FAULT_EXIT_CODE = 74;
@@ -64,7 +73,8 @@ export function registerNode(program: Command): void {
 
 /**
  * Starts the node and runs it until SIGINT or SIGTERM (exit 0) or its first storage fault
- * (exit STORAGE_FAULT_EXIT_CODE); a start that fails is a CliError.
+ * (exit STORAGE_FAULT_EXIT_CODE); a start that fails is a CliError, and the process then exits
+ * within FAILED_START_EXIT_MS whatever is left running.
  */
 async function runNode(config: NodeConfig): Promise<void> {
   const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
@@ -75,6 +85,7 @@ async function runNode(config: NodeConfig): Promise<void> {
   try {
     node = await startNode(config, { log, onStorageFault: (fault) => stop(fault) });
   } catch (err: unknown) {
+    exitSoonAfterReport();
     // A bug during start-up (an assertion) keeps its stack; the rest is the operator's.
     if (!isReportable(err)) throw err;
     throw new CliError(`node failed to start: ${startupProblem(err)}`);
@@ -82,6 +93,7 @@ async function runNode(config: NodeConfig): Promise<void> {
   try {
     writeFileSync(config.outputFiles.pidFile, `${process.pid}\n`);
   } catch (err: unknown) {
+    exitSoonAfterReport();
     if (!isReportable(err)) throw err;
     await node.stop();
     throw new CliError(`node stopped: cannot write its pid file: ${err.message}`);
@@ -111,6 +123,15 @@ async function runNode(config: NodeConfig): Promise<void> {
   clearTimeout(timeout);
   log(`stopped (exit code ${exitCode})`);
   process.exit(exitCode);
+}
+
+/**
+ * Exits with the code main() reported (1 if none) once FAILED_START_EXIT_MS have passed, unless
+ * the process ended before: the timer does not keep it alive, so a process with nothing left
+ * running exits as soon as its error is printed.
+ */
+function exitSoonAfterReport(): void {
+  setTimeout(() => process.exit(Number(process.exitCode ?? 1) || 1), FAILED_START_EXIT_MS).unref();
 }
 
 /**

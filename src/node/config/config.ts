@@ -40,6 +40,7 @@ import {
   type ServiceConfigurationConfig,
   type StartConfig,
 } from "./config-values.js";
+import { withDistinctPorts } from "./bind-clashes.js";
 
 export { ConfigError, ConfigErrorCode, type ConfigErrorType } from "./config-values.js";
 // prettier-ignore
@@ -142,10 +143,7 @@ const networkSchema = z
         params: { configCode: ConfigErrorCode.BadValue },
       }),
   })
-  .transform((o) => ({
-    nodeToNodeInterface: o.node_to_node_interface,
-    rpcInterfaces: o.rpc_interfaces,
-  }));
+  .transform((o, ctx) => withDistinctPorts(o, ctx));
 
 const nodeCertificateSchema = z
   .strictObject({

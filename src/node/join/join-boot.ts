@@ -43,12 +43,15 @@ import {
 import { StartupError, StartupErrorCode } from "../startup/startup-checks.js";
 import { joinNetwork, type JoinResult } from "./join-client.js";
 import type { JoinRequest, NetworkInfo } from "./join-endpoint.js";
+import type { ListeningSockets } from "../startup/listening-sockets.js";
 import { servePending } from "./pending-server.js";
 
 export interface JoinBootDeps {
   readonly now: Date;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal | undefined;
+  /** The node's sockets, bound before the join (startNode): the pending state is served there. */
+  readonly sockets?: ListeningSockets | undefined;
 }
 
 /** What a Trusted joiner starts from. */
@@ -170,12 +173,12 @@ async function waitUntilTrusted(
   const target = formatAddress(config.command.join.targetRpcAddress);
   deps.log(`joining the service at ${target}`);
   let joinState: NodeStartupState = "Initialized";
-  const waiting = await servePending(config, keys.selfSignedPem, keys.privateKey, () => ({
-    node_id: keys.nodeId,
-    state: joinState,
-  }));
+  const state = () => ({ node_id: keys.nodeId, state: joinState });
+  const sockets = deps.sockets;
+  const waiting = await servePending(config, keys.selfSignedPem, keys.privateKey, state, sockets);
+  let joined: JoinResult;
   try {
-    return await joinNetwork({
+    joined = await joinNetwork({
       targetAddress: target,
       serviceCertPem,
       nodeCertPem: keys.selfSignedPem,
@@ -194,6 +197,8 @@ async function waitUntilTrusted(
   } finally {
     await Promise.all(waiting.map((server) => server.close()));
   }
+  await sockets?.rebindRpc();
+  return joined;
 }
 
 function identityFromAnswer(keys: JoinerKeys, info: NetworkInfo): NodeIdentity {

@@ -10,16 +10,19 @@ import { answerOf, createRpcServer, type RpcServer } from "../../http/server.js"
 import type { NodeConfig } from "../config/config.js";
 import { rpcLimitsOf } from "../config/rpc-limits.js";
 import type { NodeStartupState } from "../frontends/node-context.js";
+import type { ListeningSockets } from "../startup/listening-sockets.js";
 
 /**
  * Serves every rpc interface of `config` for a joiner that is not Trusted yet: GET /node/state;
- * everything else is 503 NodeCannotHandleRequest (the node holds no service state yet).
+ * everything else is 503 NodeCannotHandleRequest (the node holds no service state yet). With
+ * `sockets` (startNode's), on the sockets bound for them; they close with the servers.
  */
 export async function servePending(
   config: NodeConfig,
   certPem: string,
   privateKey: KeyObject,
   state: () => { node_id: string; state: NodeStartupState },
+  sockets?: ListeningSockets,
 ): Promise<RpcServer[]> {
   const router = new Router();
   router.add("GET", "/node/state", () => ({
@@ -27,11 +30,12 @@ export async function servePending(
     body: { ...state(), last_signed_seqno: 0, startup_seqno: 0, stop_notice: false },
   }));
   const servers: RpcServer[] = [];
-  for (const rpc of Object.values(config.network.rpcInterfaces)) {
+  for (const [name, rpc] of Object.entries(config.network.rpcInterfaces)) {
     servers.push(
       await createRpcServer({
         host: rpc.bindAddress.host,
         port: rpc.bindAddress.port,
+        ...(sockets !== undefined && { socket: sockets.takeRpc(name) }),
         certPem,
         keyPem: ecPrivateKeyPem(privateKey),
         maxBodyBytes: rpc.http.maxBodySizeBytes,

@@ -1,7 +1,7 @@
 /**
- * Checks a node makes before it writes anything (an empty ledger directory, interfaces that can
- * listen), concrete ports for interfaces configured with port 0, and the typed errors of a
- * node's start-up.
+ * Checks a node makes before it writes anything (an empty ledger directory, a writable one), a
+ * free port for tests, and the typed errors of a node's start-up. Its interfaces are bound
+ * before these run (listening-sockets.ts).
  */
 import {
   closeSync,
@@ -16,8 +16,6 @@ import { dirname, join } from "node:path";
 import { createServer as createNetServer } from "node:net";
 import { CcfError } from "../../base/errors.js";
 import { StorageError, withStorageErrors } from "../../base/storage-error.js";
-import type { NodeConfig } from "../config/config.js";
-import type { NetAddress } from "../config/config-values.js";
 
 export enum StartupErrorCode {
   /** Start or Join found a ledger in the ledger directory. */
@@ -30,6 +28,8 @@ export enum StartupErrorCode {
   FirstTransactionFailed = "FirstTransactionFailed",
   /** The ledger or snapshot directory cannot be created or written (EACCES, EROFS...). */
   DirectoryNotWritable = "DirectoryNotWritable",
+  /** An interface cannot listen on its bind address (EADDRINUSE, EADDRNOTAVAIL, EACCES). */
+  CannotListen = "CannotListen",
 }
 
 export type StartupErrorType = { code: StartupErrorCode; path?: string };
@@ -87,7 +87,7 @@ function makeDirectories(directory: string): void {
   withStorageErrors({ path: directory, operation: "mkdir" }, () => mkdirSync(directory));
 }
 
-/** A port the OS says is free now (for interfaces configured with port 0). */
+/** A port the OS says is free now (tests pick the ports of their nodes' configs with it). */
 export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createNetServer();
@@ -97,61 +97,5 @@ export function freePort(host: string): Promise<number> {
       const port = typeof address === "object" && address !== null ? address.port : 0;
       server.close(() => resolve(port));
     });
-  });
-}
-
-/**
- * Picks concrete ports for interfaces configured with port 0, so the addresses this node
- * publishes in the nodes table (where peers and clients find it) are real: a published port 0
- * is the port bound (a host name or address published for whatever port the node listens on).
- */
-export async function resolvePorts(config: NodeConfig): Promise<NodeConfig> {
-  const resolve = async (bind: NetAddress, published: NetAddress) => {
-    if (bind.port !== 0) {
-      return {
-        bind,
-        published: published.port === 0 ? { ...published, port: bind.port } : published,
-      };
-    }
-    const port = await freePort(bind.host);
-    return {
-      bind: { ...bind, port },
-      published: published.port === 0 ? { ...published, port } : published,
-    };
-  };
-  const n2n = config.network.nodeToNodeInterface;
-  const n2nResolved = await resolve(n2n.bindAddress, n2n.publishedAddress);
-  const rpcInterfaces: Record<string, NodeConfig["network"]["rpcInterfaces"][string]> = {};
-  for (const [name, rpc] of Object.entries(config.network.rpcInterfaces)) {
-    const r = await resolve(rpc.bindAddress, rpc.publishedAddress);
-    rpcInterfaces[name] = { ...rpc, bindAddress: r.bind, publishedAddress: r.published };
-  }
-  return {
-    ...config,
-    network: {
-      nodeToNodeInterface: {
-        bindAddress: n2nResolved.bind,
-        publishedAddress: n2nResolved.published,
-      },
-      rpcInterfaces,
-    },
-  };
-}
-
-export async function probeInterfaces(config: NodeConfig): Promise<void> {
-  // Fail before writing a ledger when an interface cannot listen: a retry then just works.
-  for (const rpc of Object.values(config.network.rpcInterfaces)) {
-    await probeListen(rpc.bindAddress);
-  }
-  await probeListen(config.network.nodeToNodeInterface.bindAddress);
-}
-
-/** Listens on `address` and closes again; rejects with the OS error (EADDRINUSE, ...). */
-export function probeListen(address: { host: string; port: number }): Promise<void> {
-  if (address.port === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(address.port, address.host, () => server.close(() => resolve()));
   });
 }

@@ -36,7 +36,7 @@
  *   peer, so the two sides never recycle each other in a loop.
  */
 import type { X509Certificate } from "node:crypto";
-import type { Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
 import { concatBytes } from "../../../base/bytes.js";
 import { CcfError } from "../../../base/errors.js";
@@ -173,8 +173,15 @@ export class NodeChannels {
     return this.#stats;
   }
 
-  /** Starts accepting peers; port 0 picks a free port. Resolves with the bound address. */
-  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+  /**
+   * Starts accepting peers; port 0 picks a free port. Resolves with the bound address. With
+   * `listenOn` (bound to host:port already, node/startup/listening-sockets.ts), listens on it.
+   */
+  listen(
+    host: string,
+    port: number,
+    listenOn?: NetServer,
+  ): Promise<{ host: string; port: number }> {
     const server = createServer({
       cert: this.#certPem,
       key: this.#keyPem,
@@ -194,13 +201,15 @@ export class NodeChannels {
     });
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, host, () => {
+      const listening = (): void => {
         server.off("error", reject);
         server.on("error", (err) => this.#opts.log(`n2n: server error: ${errorText(err)}`));
         const bound = server.address();
         const boundPort = typeof bound === "object" && bound !== null ? bound.port : port;
         resolve({ host, port: boundPort });
-      });
+      };
+      if (listenOn !== undefined) server.listen(listenOn, listening);
+      else server.listen(port, host, listening);
     });
   }
 
