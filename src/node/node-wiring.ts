@@ -33,6 +33,7 @@ import type { Role, View } from "../consensus/types.js";
 import type { NodeStart, StartingState } from "./node-start.js";
 import { CryptoRng } from "../platform/system-clock.js";
 import type { N2nMessage } from "./replication/n2n/messages.js";
+import { roundTraceFromEnv } from "./replication/round-trace.js";
 
 /** The hard state (view, vote) lives next to the ledger chunks. */
 export const HARD_STATE_FILE = "consensus_state.json";
@@ -208,5 +209,6 @@ export function createDriver(
     onForward: hooks.onForward,
     onCommit: hooks.onCommit,
     onRoleChange: hooks.onRoleChange,
+    trace: roundTraceFromEnv(),
   });
 }

@@ -39,6 +39,7 @@ import type {
 } from "./driver-io.js";
 import { decodeN2n, encodeN2n, type N2nMessage } from "./n2n/messages.js";
 import type { ReplicationOutbox } from "./outbox.js";
+import type { RoundTrace } from "./round-trace.js";
 
 export interface ConsensusDriverDeps {
   readonly raft: RaftNode;
@@ -61,6 +62,8 @@ export interface ConsensusDriverDeps {
   readonly onCommit?: (seqno: Seqno) => void;
   /** Payloads of the newest this many seqnos stay in Raft's memory (default PAYLOAD_WINDOW). */
   readonly payloadWindow?: number;
+  /** Timestamps of each round's events (round-trace.ts), when asked for. */
+  readonly trace?: RoundTrace | undefined;
 }
 
 export interface ConsensusDriverStats {
@@ -123,6 +126,7 @@ export class ConsensusDriver {
       this.d.onForward(from as NodeId, message);
       return;
     }
+    if (this.d.trace !== undefined) traceMessage(this.d.trace, "recv", from, message.message);
     this.inbox.push({ from: from as NodeId, message: message.message });
     this.schedule();
   }
@@ -134,6 +138,7 @@ export class ConsensusDriver {
   stop(): void {
     this.stopped = true;
     this.inbox = [];
+    this.d.trace?.flush();
   }
 
   /** Timer: signatures due, elections and heartbeats. */
@@ -217,6 +222,10 @@ export class ConsensusDriver {
   private handOver(): void {
     const entries = this.d.outbox.take();
     if (entries.length === 0) return;
+    const trace = this.d.trace;
+    if (trace !== undefined) {
+      for (const e of entries) if (e.isSignature) trace.record("sig", e.seqno);
+    }
     this.d.raft.replicate(entries, this.d.clock.monotonicMs());
     this.syncWritable();
   }
@@ -244,6 +253,7 @@ export class ConsensusDriver {
     if (ready.mustSync) {
       replica.syncLedger();
       this.stats.syncs++;
+      this.d.trace?.record("synced", replica.lastSeqno);
     }
     if (ready.hardState !== null) this.d.hardState.save(ready.hardState);
     if (!sendFirst) this.send(ready.messages);
@@ -286,12 +296,14 @@ export class ConsensusDriver {
       }
       this.ensureAddress(envelope.to);
       if (this.d.transport.send(envelope.to, bytes)) this.stats.sent++;
+      if (this.d.trace !== undefined) traceMessage(this.d.trace, "sent", envelope.to, m);
     }
   }
 
   private commit(seqno: Seqno): void {
     const { raft } = this.d;
     this.d.replica.commitTo({ view: raft.log.viewAt(seqno), seqno });
+    this.d.trace?.record("commit", seqno);
     this.d.onCommit?.(seqno);
     // Compact in steps of a window, not at every commit (each compaction copies the window).
     if (seqno - this.compactedTo >= 2 * this.payloadWindow) {
@@ -324,5 +336,19 @@ export class ConsensusDriver {
     if (this.peerAddresses.has(peer)) return;
     const address = this.d.peers.addressOf(peer);
     if (address !== undefined) this.learnAddress(peer, address);
+  }
+}
+
+/** An AppendEntries with entries, or a successful response to one, in the round trace. */
+function traceMessage(
+  trace: RoundTrace,
+  direction: "sent" | "recv",
+  peer: string,
+  m: RaftMessage,
+): void {
+  if (m.type === "append_entries" && m.entries.length > 0) {
+    trace.record(`ae-${direction}`, m.prevSeqno + m.entries.length, peer);
+  } else if (m.type === "append_entries_response" && m.success) {
+    trace.record(`ack-${direction}`, m.lastSeqno, peer);
   }
 }
