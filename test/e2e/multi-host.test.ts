@@ -13,8 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI_ARGV } from "../helpers/cli.js";
 import { Hosts, netnsUnavailable } from "../helpers/netns.js";
+import { findOrInstall } from "../../scripts/ensure-debian-package.mjs";
 
-const unavailable = netnsUnavailable();
+/** The guide's blocks call the service with curl: installed here when it is missing. */
+function curlUnavailable(): string | undefined {
+  return findOrInstall("curl", ["/usr/bin/curl", "/usr/local/bin/curl"]).reason;
+}
+
+const unavailable = netnsUnavailable() ?? curlUnavailable();
 if (unavailable !== undefined) console.log(`# multi-host test skipped: ${unavailable}`);
 
 test(
