@@ -40,7 +40,7 @@ import {
   type JsEndpoint,
 } from "../frontends/js-app-endpoints.js";
 import type { NodeContext } from "../frontends/node-context.js";
-import { forwardsForSession } from "../frontends/rpc-context.js";
+import { forwardsBeforeRunning } from "../frontends/rpc-context.js";
 import { AppServiceConnection, type NodeTlsIdentity } from "./connection.js";
 import { commitResult, valuesFor } from "./remote-transaction.js";
 
@@ -200,8 +200,7 @@ export class AppServiceRoutes implements RouteSource {
       throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     }
     const props = endpoint.props;
-    if (props.forwarding_required === "always" && !node.raft.isLeader) return FORWARD_TO_PRIMARY;
-    if (props.forwarding_required === "sometimes" && forwardsForSession(request, node.raft)) {
+    if (forwardsBeforeRunning(props.forwarding_required, request, node.raft)) {
       return FORWARD_TO_PRIMARY;
     }
     if (props.mode === "historical") {

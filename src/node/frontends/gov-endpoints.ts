@@ -62,7 +62,7 @@ import { type BallotEvaluator, submitBallotOffThread } from "./ballot-submit.js"
 import { jsAppView, jsModulesView, jsModuleSource } from "./js-app-endpoints.js";
 import type { NodeContext } from "./node-context.js";
 import { registerCommonEndpoints, txStatus } from "./node-endpoints.js";
-import { forwardsForSession, json, runInTx } from "./rpc-context.js";
+import { forwardsBeforeRunning, json, runInTx } from "./rpc-context.js";
 
 const API_VERSIONS = ["2024-07-01", "2023-06-01-preview"];
 const decoder = new TextDecoder();
@@ -84,7 +84,14 @@ function checkApiVersion(request: RpcRequest): void {
   }
 }
 
-/** Runs a gov handler: api-version check, GovError -> HttpError with CCF's code. */
+/**
+ * Runs a gov handler: api-version check, forwarding, GovError -> HttpError with CCF's code.
+ * On a backup, a write (POST) is forwarded to the primary before it runs, as CCF forwards its
+ * write endpoints (ForwardingRequired::Always): it must run against the primary's state, not the
+ * backup's, which lags behind it (an ack right after the member's digest update would fail
+ * against the backup's older digest, and nothing would be forwarded). A read (GET) is
+ * ForwardingRequired::Sometimes: forwarded once its connection has had a request forwarded.
+ */
 function govRoute(
   router: Router,
   node: NodeContext,
@@ -94,7 +101,7 @@ function govRoute(
 ): void {
   router.add(method, path, (request) => {
     checkApiVersion(request);
-    if (method === "GET" && forwardsForSession(request, node.raft)) {
+    if (forwardsBeforeRunning(method === "GET" ? "sometimes" : "always", request, node.raft)) {
       return FORWARD_TO_PRIMARY;
     }
     try {
@@ -104,23 +111,6 @@ function govRoute(
       return asHttpError(err);
     }
   });
-}
-
-/**
- * A governance write (POST). On a backup it is forwarded to the primary before it runs, as CCF
- * forwards its write endpoints (ForwardingRequired::Always): it must run against the primary's
- * state, not the backup's, which lags behind it (an ack right after the member's digest update
- * would fail against the backup's older digest, and nothing would be forwarded).
- */
-function govWriteRoute(
-  router: Router,
-  node: NodeContext,
-  path: string,
-  handler: (request: RpcRequest) => RpcOutcome | Promise<RpcOutcome>,
-): void {
-  govRoute(router, node, "POST", path, (request) =>
-    node.raft.isLeader ? handler(request) : FORWARD_TO_PRIMARY,
-  );
 }
 
 /** Rethrows `err`, a GovError as the HttpError with CCF's code for it. */
@@ -213,7 +203,7 @@ function registerProposalCreate(
   runner: ConstitutionRunner,
   evaluator: BallotEvaluator,
 ): void {
-  govWriteRoute(router, node, "/gov/members/proposals:create", (request) => {
+  govRoute(router, node, "POST", "/gov/members/proposals:create", (request) => {
     // Ballots follow proposals: the ballot workers must be up (again, if they failed to start).
     evaluator.warm();
     return memberWrite(node, request, "proposal", true, (tx, caller) => {
@@ -239,7 +229,7 @@ function registerProposalActions(
   runner: ConstitutionRunner,
   evaluator: BallotEvaluator,
 ): void {
-  govWriteRoute(router, node, "/gov/members/proposals/{proposalAction}", (request) => {
+  govRoute(router, node, "POST", "/gov/members/proposals/{proposalAction}", (request) => {
     const [proposalId, verb] = splitVerb(request.params.proposalAction);
     if (verb !== "withdraw")
       throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);
@@ -249,9 +239,10 @@ function registerProposalActions(
       return proposal === null ? { status: 204 } : json(proposal as unknown as JsonBody);
     });
   });
-  govWriteRoute(
+  govRoute(
     router,
     node,
+    "POST",
     "/gov/members/proposals/{proposalId}/ballots/{memberAction}",
     (request) => {
       const proposalId = request.params.proposalId ?? "";
@@ -327,7 +318,7 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
       json(getStateDigest(tx, request.params.memberId ?? "") as unknown as JsonBody),
     ),
   );
-  govWriteRoute(router, node, "/gov/members/state-digests/{memberAction}", (request) => {
+  govRoute(router, node, "POST", "/gov/members/state-digests/{memberAction}", (request) => {
     const [memberId, verb] = splitVerb(request.params.memberAction);
     if (verb === "update") {
       return memberWrite(node, request, "state_digest", false, (tx, caller) => {
@@ -376,7 +367,7 @@ function registerMemberEndpoints(router: Router, node: NodeContext): void {
  * end of the recovery (DisasterRecovery.complete) after its transaction.
  */
 function registerRecoveryShareEndpoint(router: Router, node: NodeContext): void {
-  govWriteRoute(router, node, "/gov/recovery/members/{memberAction}", (request) => {
+  govRoute(router, node, "POST", "/gov/recovery/members/{memberAction}", (request) => {
     const [memberId, verb] = splitVerb(request.params.memberAction);
     if (verb !== "recover") {
       throw new HttpError(HttpErrorCode.ResourceNotFound, `Unknown path: ${request.path}.`);

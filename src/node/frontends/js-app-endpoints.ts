@@ -62,7 +62,7 @@ import { SERVICE_TABLES } from "../../kv/service-tables.js";
 import type { Tx } from "../../kv/tx.js";
 import { authenticateJs } from "./js-app-auth.js";
 import type { NodeContext } from "./node-context.js";
-import { forwardsForSession, runInTx } from "./rpc-context.js";
+import { forwardsBeforeRunning, runInTx } from "./rpc-context.js";
 
 export interface JsAppFrontendDeps {
   readonly node: NodeContext;
@@ -265,8 +265,7 @@ export class JsAppRoutes implements RouteSource {
       throw new HttpError(HttpErrorCode.FrontendNotOpen, "Frontend is not open.");
     }
     const props = endpoint.props;
-    if (props.forwarding_required === "always" && !node.raft.isLeader) return FORWARD_TO_PRIMARY;
-    if (props.forwarding_required === "sometimes" && forwardsForSession(request, node.raft)) {
+    if (forwardsBeforeRunning(props.forwarding_required, request, node.raft)) {
       return FORWARD_TO_PRIMARY;
     }
     const options = this.options;

@@ -91,15 +91,32 @@ export function json(body: JsonBody, status = 200): RpcResponse {
   return { status, body };
 }
 
+/** What consensus says of this node, for the forwarding decision. */
+interface LeaderView {
+  readonly isLeader: boolean;
+  readonly leader: string | null;
+}
+
 /**
  * Whether an endpoint CCF marks ForwardingRequired::Sometimes forwards `request` before it runs:
  * on a backup that knows a primary, once the request's connection has had a request forwarded
  * (RpcSession.forwarded), so that a client writing through a backup then reads what the primary
  * has, its own writes included. With no primary known, it runs here rather than fail.
  */
-export function forwardsForSession(
-  request: RpcRequest,
-  raft: { readonly isLeader: boolean; readonly leader: string | null },
-): boolean {
+export function forwardsForSession(request: RpcRequest, raft: LeaderView): boolean {
   return request.session?.forwarded === true && !raft.isLeader && raft.leader !== null;
+}
+
+/**
+ * Whether an endpoint with CCF's `forwarding_required` forwards `request` to the primary before
+ * it runs: "always" on any backup (with no primary known, the request path answers 503),
+ * "sometimes" as forwardsForSession says, "never" not at all.
+ */
+export function forwardsBeforeRunning(
+  required: "always" | "sometimes" | "never",
+  request: RpcRequest,
+  raft: LeaderView,
+): boolean {
+  if (required === "always") return !raft.isLeader;
+  return required === "sometimes" && forwardsForSession(request, raft);
 }
