@@ -19,9 +19,8 @@
  *    process.
  */
 import { createServer, type Server } from "node:https";
-import type { Server as NetServer } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { performance } from "node:perf_hooks";

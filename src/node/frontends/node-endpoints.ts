@@ -33,6 +33,7 @@ import {
 } from "../../http/router.js";
 import { forwardsForSession, json, runInTx } from "./rpc-context.js";
 import { CONSORTIA_VERSION } from "../config/version.js";
+import { parseAddress } from "../config/config-values.js";
 import type { NodeContext } from "./node-context.js";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/exposition.js";
 
@@ -177,8 +178,8 @@ export function nodeStatusParam(request: RpcRequest): string | null {
 
 /**
  * The optional ?host= and ?port= of GET /node/network/nodes, as CCF has them: a node matches
- * when one of its RPC interfaces publishes that host (the part of `published_address` before
- * its last colon) and that port. An IPv6 host matches with or without its brackets.
+ * when one of its RPC interfaces publishes that host and that port (`published_address` read by
+ * the config's parseAddress). An IPv6 host matches with or without its brackets.
  */
 export function publishedAddressFilter(request: RpcRequest): (node: JsonBody) => boolean {
   const host = request.queryParams.get("host");
@@ -189,11 +190,10 @@ export function publishedAddressFilter(request: RpcRequest): (node: JsonBody) =>
     const interfaces = (node as { rpc_interfaces?: Record<string, { published_address?: string }> })
       .rpc_interfaces;
     return Object.values(interfaces ?? {}).some(({ published_address: address }) => {
-      if (address === undefined) return false;
-      const colon = address.lastIndexOf(":");
-      const [h, p] =
-        colon < 0 ? [address, ""] : [address.slice(0, colon), address.slice(colon + 1)];
-      return (host === null || bare(host) === bare(h)) && (port === null || port === p);
+      const published = address === undefined ? undefined : parseAddress(address);
+      if (published?.kind !== "ok") return false;
+      const { host: h, port: p } = published.value;
+      return (host === null || bare(host) === h) && (port === null || port === String(p));
     });
   };
 }
