@@ -8,7 +8,7 @@
  */
 import { Agent } from "node:https";
 import { performance } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
+import { startWorker } from "../src/platform/workers.js";
 import { CommitTracker, parseTxId, type TxRef } from "./commit-tracker.js";
 import { getJson, type Tls } from "./sandbox.js";
 
@@ -40,13 +40,8 @@ export function startCommitPoller(
   onCommit: (commit: TxRef, at: number) => void,
   onError: (message: string) => void,
 ): CommitPoller {
-  const entry = new URL("./commit-poller-worker.ts", import.meta.url);
-  // Node 20 does not give workers the parent's --import loader: register tsx first.
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap =
-    `import(${JSON.stringify(tsx)}).then((m) => { m.register(); ` +
-    `return import(${JSON.stringify(entry.href)}); });`;
-  const worker = new Worker(bootstrap, { eval: true, workerData: options });
+  // The node's own way to start a TypeScript worker (tsx registered in the thread first).
+  const worker = startWorker(new URL("./commit-poller-worker.ts", import.meta.url), options);
   let stopped: () => void = () => undefined;
   let started: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (started = resolve));

@@ -63,7 +63,9 @@ const count = (events: readonly TraceEvent[], kind: string) =>
  * one (signatures under load, not the service's start-up), from the traces of all nodes.
  */
 export function roundStages(traces: readonly TraceEvent[][], underLoadMs = 100): Stage[] {
-  const primary = [...traces].sort((a, b) => count(b, "sig") - count(a, "sig"))[0] ?? [];
+  // The primary made the signatures (the most, should a leadership change show in the traces).
+  const signatures = traces.map((t) => count(t, "sig"));
+  const primary = traces[signatures.indexOf(Math.max(0, ...signatures))] ?? [];
   const backups = traces.filter((t) => t !== primary && count(t, "ae-recv") > 0);
   const names = [
     "sign → AE sent",
@@ -121,11 +123,4 @@ function measureRound(
     commit! - Math.max(acked!, synced!),
     commit! - t0,
   ];
-}
-
-/** The `q` quantile (0..1) of `samples` (nearest rank). */
-export function quantile(samples: readonly number[], q: number): number {
-  if (samples.length === 0) return NaN;
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }

@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROUND_TRACE_ENV } from "../src/node/replication/round-trace.js";
-import { parseTrace, quantile, roundStages } from "./round-stages.js";
+import { percentile } from "./load.js";
+import { parseTrace, roundStages } from "./round-stages.js";
 
 const dir = mkdtempSync(join(tmpdir(), "consortia-round-trace-"));
 try {
@@ -27,7 +28,8 @@ try {
   const rounds = stages.at(-1)!.samples.length;
   console.log(`commit rounds under load (${rounds} signatures, ms):`);
   for (const { name, samples } of stages) {
-    const [p50, p90] = [quantile(samples, 0.5), quantile(samples, 0.9)];
+    const sorted = [...samples].sort((a, b) => a - b);
+    const [p50, p90] = [percentile(sorted, 50), percentile(sorted, 90)];
     console.log(
       `  ${name.padEnd(22)} p50 ${p50.toFixed(2).padStart(6)}  p90 ${p90.toFixed(2).padStart(6)}`,
     );

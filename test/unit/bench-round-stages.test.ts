@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseTrace, quantile, roundStages, type TraceEvent } from "../../bench/round-stages.js";
+import { percentile } from "../../bench/load.js";
+import { parseTrace, roundStages, type TraceEvent } from "../../bench/round-stages.js";
 import { ROUND_TRACE_ENV, roundTraceFromEnv } from "../../src/node/replication/round-trace.js";
 
 test("a traced node's events parse back in time order, with their seqno and peer", () => {
@@ -67,8 +68,8 @@ test("each stage of a round is measured between its events, for rounds under loa
   });
 });
 
-test("quantiles are nearest-rank", () => {
-  assert.equal(quantile([5, 1, 3, 2, 4], 0.5), 3);
-  assert.equal(quantile([5, 1, 3, 2, 4], 0.9), 5);
-  assert.ok(Number.isNaN(quantile([], 0.5)));
+test("the stages' quantiles are the bench's percentiles of the sorted samples", () => {
+  assert.equal(percentile([1, 2, 3, 4, 5], 50), 3);
+  assert.equal(percentile([1, 2, 3, 4, 5], 90), 5);
+  assert.ok(Number.isNaN(percentile([], 50)));
 });
