@@ -78,19 +78,22 @@ export async function startHostNode(spec: HostNodeSpec): Promise<HostNode> {
 }
 
 /** The node's output so far (stdout and stderr). */
-export function hostNodeLog(node: HostNode): string {
+export function hostNodeLog(node: Pick<HostNode, "dir">): string {
   const file = join(node.dir, "out");
   return existsSync(file) ? readFileSync(file, "utf8") : "";
 }
 
 /** GET `path` from the node at its published address, trusting only `ca`. */
-export function getFrom(node: HostNode, ca: string, path: string): Promise<Reply> {
+export function getFrom(node: Pick<HostNode, "url">, ca: string, path: string): Promise<Reply> {
   return httpsRequest(`${node.url}${path}`, { ca }, "GET");
 }
 
-/** Waits until the node answers /node/state with `state`; fails with its log after `timeoutMs`. */
+/**
+ * Waits until the node answers /node/state with `state`; fails with its log after `timeoutMs`,
+ * or at once when its process (if this one started it) has exited.
+ */
 export async function waitForState(
-  node: HostNode,
+  node: Pick<HostNode, "name" | "dir" | "url"> & { readonly child?: HostNode["child"] },
   ca: string,
   state: string,
   timeoutMs = 60_000,
@@ -98,7 +101,7 @@ export async function waitForState(
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < deadline) {
-    if (node.child.exitCode !== null) break;
+    if (node.child !== undefined && node.child.exitCode !== null) break;
     try {
       const reply = await getFrom(node, ca, "/node/state");
       if (reply.status === 200 && JSON.parse(reply.body).state === state) return;

@@ -21,8 +21,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { isProcessRunning } from "../../../src/cli/process-state.js";
 import { httpsRequest, type Reply, type Tls } from "../../helpers/https.js";
 import { waitFor } from "../../helpers/network.js";
+import { waitForState } from "../../helpers/host-nodes.js";
 import { Hosts, type HostsDescription } from "../../helpers/netns.js";
 import {
   copyFiles,
@@ -79,14 +81,6 @@ async function runGuide(blocks: readonly GuideBlock[], i: number): Promise<strin
 
 function get(node: GuideNode, path: string, tls: Tls = { ca }): Promise<Reply> {
   return httpsRequest(`${node.url}${path}`, tls, "GET");
-}
-
-/** Waits until `node` answers /node/state with `state`. */
-function waitForState(node: GuideNode, state: string): Promise<true> {
-  return waitFor(`${node.name} ${state}`, 60_000, async () => {
-    const reply = await get(node, "/node/state").catch(() => undefined);
-    return reply?.status === 200 && JSON.parse(reply.body).state === state ? true : undefined;
-  });
 }
 
 /** A node the guide started on `host`, published as `published` (host:port form). */
@@ -163,11 +157,11 @@ async function deployByTheGuide(blocks: readonly GuideBlock[]): Promise<void> {
   );
   ca = readFileSync(serviceCert, "utf8");
   user = { ...user, ca };
-  await waitForState(n0, "PartOfNetwork");
+  await waitForState(n0, ca, "PartOfNetwork");
   for (const host of ["n1", "n2", "n3", "client"])
     copyFiles(n0.dir, hostDir(host), ["service_cert.pem"]);
   await runGuide(blocks, 2);
-  await waitForState(guideNode("n1", `${net.host("n1").fqdn}:${RPC_PORT}`), "PartOfNetwork");
+  await waitForState(guideNode("n1", `${net.host("n1").fqdn}:${RPC_PORT}`), ca, "PartOfNetwork");
 
   step("the guide, 4: member0 acks, opens the service and adds user0");
   const governed = await runGuide(blocks, 3);
@@ -184,7 +178,7 @@ async function deployByTheGuide(blocks: readonly GuideBlock[]): Promise<void> {
     );
   });
   await runGuide(blocks, 5);
-  await waitForState(n2, "PartOfNetwork");
+  await waitForState(n2, ca, "PartOfNetwork");
 
   step("the guide, 6: user0 writes with curl through n1 and waits for its commit");
   assert.match(await runGuide(blocks, 6), /"msg":\s*"hello"/);
@@ -192,18 +186,11 @@ async function deployByTheGuide(blocks: readonly GuideBlock[]): Promise<void> {
 
 /** `signal` (SIGTERM) to each node process, SIGKILL to those still running after 5 s. */
 async function stopNodes(pids: readonly number[], signal: NodeJS.Signals = "SIGTERM") {
-  const running = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const pid of pids) if (running(pid)) process.kill(pid, signal);
+  for (const pid of pids) if (isProcessRunning(pid)) process.kill(pid, signal);
   const deadline = Date.now() + 5_000;
-  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids) if (running(pid)) process.kill(pid, "SIGKILL");
+  while (pids.some(isProcessRunning) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (isProcessRunning(pid)) process.kill(pid, "SIGKILL");
 }
 
 /** Step 9: n2's machine is lost for good; n3 replaces it by the guide's two blocks. */
@@ -221,7 +208,7 @@ async function replaceByTheGuide(blocks: readonly GuideBlock[]): Promise<void> {
   assert.match(replaced, /^trusted: node \w+ is Trusted and PartOfNetwork/m);
   assert.match(replaced, /^deleted: node \w+ \(tx \d+\.\d+, committed\)/m);
   const n3 = guideNode("n3", `${net.host("n3").fqdn}:${RPC_PORT}`);
-  await waitForState(n3, "PartOfNetwork");
+  await waitForState(n3, ca, "PartOfNetwork");
   await write(n3, 200, "via n3");
   for (const node of [n0, n1, n3]) await readBack(node, 200, "via n3");
 }
