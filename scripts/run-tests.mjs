@@ -44,6 +44,30 @@ if (!lanes.some((lane) => lane.live)) lanes[0].live = true;
 
 const COUNTS = ["tests", "pass", "fail", "cancelled", "skipped", "todo"];
 
+/**
+ * Keeps each failing test's TAP block ("not ok" and its YAML details, at most 60 lines), so that
+ * the end of the output names every failure however long the run was.
+ */
+function failureCollector() {
+  const blocks = [];
+  let open = null;
+  return {
+    blocks,
+    see(line) {
+      if (open) {
+        if (open.lines.length < 60) open.lines.push(line);
+        if (line === `${open.indent}  ...`) open = null;
+        return;
+      }
+      const m = /^(\s*)not ok \d+ - /.exec(line);
+      if (m) {
+        open = { indent: m[1], lines: [line] };
+        blocks.push(open.lines);
+      }
+    },
+  };
+}
+
 /** Runs one lane; resolves with its exit status and the counts from its summary lines. */
 function runLane(lane) {
   return new Promise((resolve) => {
@@ -52,9 +76,11 @@ function runLane(lane) {
     });
     const buffered = [];
     const counts = {};
+    const failures = failureCollector();
     createInterface({ input: child.stdout }).on("line", (line) => {
       const m = /^# (\w+) (\d+)$/.exec(line);
       if (m && COUNTS.includes(m[1])) counts[m[1]] = Number(m[2]);
+      failures.see(line);
       if (lane.live) process.stdout.write(`${line}\n`);
       else buffered.push(line);
     });
@@ -63,7 +89,7 @@ function runLane(lane) {
         process.stdout.write(`# ---- lane: ${lane.name} (${lane.files.length} files) ----\n`);
         process.stdout.write(`${buffered.join("\n")}\n# ---- end of lane: ${lane.name} ----\n`);
       }
-      resolve({ lane, status: code ?? (signal ? 1 : 0), counts });
+      resolve({ lane, status: code ?? (signal ? 1 : 0), counts, failures: failures.blocks });
     });
   });
 }
@@ -73,6 +99,11 @@ const results = await Promise.all(lanes.map(runLane));
 if (results.length > 1) {
   const total = COUNTS.map((k) => `${k} ${results.reduce((n, r) => n + (r.counts[k] ?? 0), 0)}`);
   console.log(`# all lanes: ${total.join(", ")}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+for (const r of results) {
+  if (r.failures.length === 0) continue;
+  console.log(`# ---- failures in lane ${r.lane.name} (${r.failures.length} blocks) ----`);
+  for (const block of r.failures) console.log(block.join("\n"));
 }
 for (const r of results) if (r.status !== 0) console.log(`# lane ${r.lane.name} failed`);
 process.exit(results.every((r) => r.status === 0) ? 0 : 1);
