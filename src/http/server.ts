@@ -20,10 +20,11 @@
  */
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Server as NetServer, Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { performance } from "node:perf_hooks";
+import { listenAt, type HeldListener } from "./held-listener.js";
 import { errorBody, HttpError, HttpErrorCode, httpStatusOf } from "./errors.js";
 import {
   isForward,
@@ -80,7 +81,7 @@ export interface RpcServerOptions {
    * A socket already bound to host:port, to listen on instead of binding (a node binds its
    * interfaces before it writes anything: node/startup/listening-sockets.ts).
    */
-  readonly socket?: NetServer;
+  readonly socket?: HeldListener;
   /** The node's TLS certificate (endorsed by the service key) and its private key. */
   readonly certPem: string;
   readonly keyPem: string;
@@ -179,28 +180,17 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     answerClientError(err, socket),
   );
   // After the listen, whose failure rejects: the operator reads it once, from the caller.
-  const port = await listen(server, options);
+  const port = await listenAt(server, {
+    host: options.host,
+    port: options.port,
+    held: options.socket,
+  });
   server.on("error", (e: unknown) => log("server error", e));
   return {
     host: options.host,
     port,
     close: closer(server, context, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS),
   };
-}
-
-function listen(server: Server, options: RpcServerOptions): Promise<number> {
-  const { host, port, socket } = options;
-  return new Promise((resolve, reject) => {
-    const onError = (e: unknown): void => reject(e);
-    server.once("error", onError);
-    const listening = (): void => {
-      server.off("error", onError);
-      const address = server.address();
-      resolve(typeof address === "object" && address !== null ? address.port : port);
-    };
-    if (socket !== undefined) server.listen(socket, listening);
-    else server.listen(port, host, listening);
-  });
 }
 
 /** DER of each TLS connection's client certificate, looked up once per connection. */

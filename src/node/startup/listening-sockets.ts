@@ -9,10 +9,10 @@
  * The servers take their sockets over once the node serves (NodeHost.serve): Node's
  * `server.listen(handle)` listens on a socket that is already bound. A joiner's rpc sockets
  * serve its pending state first, and are bound again for the node (rebindRpc). Until a server
- * takes a socket, a connection is accepted and closed at once: to a client or a peer the node
- * is not up yet, as before a listen.
+ * takes a socket, its connections are held unread and then handed to the server
+ * (http/held-listener.ts): a client that connects while the node starts waits for its answer.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import { HeldListener } from "../../http/held-listener.js";
 import type { NodeConfig, NetAddress } from "../config/config.js";
 import { formatAddress } from "../config/config-values.js";
 import { StartupError, StartupErrorCode } from "./startup-checks.js";
@@ -22,7 +22,7 @@ type Network = NodeConfig["network"];
 /** One bound socket: the interface's key in the config, for errors and logs. */
 interface Bound {
   readonly key: string;
-  readonly server: Server;
+  readonly listener: HeldListener;
   taken: boolean;
 }
 
@@ -59,18 +59,18 @@ export class ListeningSockets {
       };
       return new ListeningSockets(resolved, n2nSocket.bound, rpc);
     } catch (e) {
-      await Promise.all(bound.map((b) => closeServer(b.server)));
+      await Promise.all(bound.map((b) => b.listener.close()));
       throw e;
     }
   }
 
-  /** The node-to-node interface's socket, for its server to listen on (once). */
-  takeNodeToNode(): Server {
+  /** The node-to-node interface's socket, for its server to adopt (once). */
+  takeNodeToNode(): HeldListener {
     return take(this.nodeToNode);
   }
 
-  /** The socket of rpc interface `name`, for its server to listen on (once). */
-  takeRpc(name: string): Server {
+  /** The socket of rpc interface `name`, for its server to adopt (once). */
+  takeRpc(name: string): HeldListener {
     const bound = this.rpc.get(name);
     if (bound === undefined) throw new RangeError(`no socket for rpc interface ${name}`);
     return take(bound);
@@ -93,14 +93,14 @@ export class ListeningSockets {
   async close(): Promise<void> {
     const left = [this.nodeToNode, ...this.rpc.values()].filter((b) => !b.taken);
     for (const b of left) b.taken = true;
-    await Promise.all(left.map((b) => closeServer(b.server)));
+    await Promise.all(left.map((b) => b.listener.close()));
   }
 }
 
-function take(bound: Bound): Server {
+function take(bound: Bound): HeldListener {
   if (bound.taken) throw new RangeError(`the socket of ${bound.key} was already taken`);
   bound.taken = true;
-  return bound.server;
+  return bound.listener;
 }
 
 /** A published port 0 is the port bound (a published host names the node whatever its port). */
@@ -120,22 +120,12 @@ async function bindOne(
   address: NetAddress,
   bound: Bound[],
 ): Promise<{ bound: Bound; port: number }> {
-  const server = createServer();
-  // Before the node serves, a connection is closed at once (module comment).
-  server.on("connection", (socket: Socket) => socket.destroy());
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(address.port, address.host, () => {
-      server.off("error", reject);
-      const at = server.address();
-      resolve(typeof at === "object" && at !== null ? at.port : address.port);
-    });
-  }).catch((e: unknown) => {
+  const listener = await HeldListener.bind(address.host, address.port).catch((e: unknown) => {
     throw cannotListen(key, address, e);
   });
-  const entry = { key, server, taken: false };
+  const entry = { key, listener, taken: false };
   bound.push(entry);
-  return { bound: entry, port };
+  return { bound: entry, port: listener.port };
 }
 
 /** The OS error of a failed listen as a StartupError; anything else as it was. */
@@ -147,8 +137,4 @@ function cannotListen(key: string, address: NetAddress, e: unknown): unknown {
     { code: StartupErrorCode.CannotListen },
     `cannot listen on ${formatAddress(address)} (${code}) for ${key}${hint}`,
   );
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }

@@ -36,7 +36,8 @@
  *   peer, so the two sides never recycle each other in a loop.
  */
 import type { X509Certificate } from "node:crypto";
-import type { Server as NetServer, Socket } from "node:net";
+import type { Socket } from "node:net";
+import { listenAt, type HeldListener } from "../../../http/held-listener.js";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
 import { concatBytes } from "../../../base/bytes.js";
 import { CcfError } from "../../../base/errors.js";
@@ -180,7 +181,7 @@ export class NodeChannels {
   listen(
     host: string,
     port: number,
-    listenOn?: NetServer,
+    listenOn?: HeldListener,
   ): Promise<{ host: string; port: number }> {
     const server = createServer({
       cert: this.#certPem,
@@ -199,17 +200,9 @@ export class NodeChannels {
     server.on("tlsClientError", (err) => {
       this.#opts.log(`n2n: inbound TLS handshake failed: ${errorText(err)}`);
     });
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      const listening = (): void => {
-        server.off("error", reject);
-        server.on("error", (err) => this.#opts.log(`n2n: server error: ${errorText(err)}`));
-        const bound = server.address();
-        const boundPort = typeof bound === "object" && bound !== null ? bound.port : port;
-        resolve({ host, port: boundPort });
-      };
-      if (listenOn !== undefined) server.listen(listenOn, listening);
-      else server.listen(port, host, listening);
+    return listenAt(server, { host, port, held: listenOn }).then((boundPort) => {
+      server.on("error", (err) => this.#opts.log(`n2n: server error: ${errorText(err)}`));
+      return { host, port: boundPort };
     });
   }
 

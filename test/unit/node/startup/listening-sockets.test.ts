@@ -94,7 +94,7 @@ test("a socket a server took and closed is bound again at its address", async ()
   const port = sockets.config.network.rpcInterfaces["primary"]!.bindAddress.port;
   // A joiner's pending server: it listens on the bound socket, then closes it.
   const pending = createServer();
-  await new Promise<void>((resolve) => pending.listen(sockets.takeRpc("primary"), resolve));
+  await sockets.takeRpc("primary").adopt(pending);
   assert.equal(await canListen("127.0.0.1", port), false, "held by the pending server");
   await closeServer(pending);
   await sockets.rebindRpc();
