@@ -15,7 +15,7 @@
 import { derToPem, toHex, utf8 } from "../../base/bytes.js";
 import { sha256 } from "../../crypto/hash.js";
 import { publicKeyOfCert, tryParseCertificate } from "../../crypto/certs.js";
-import { CoseError, decodeSign1, verifySign1 } from "../../crypto/cose.js";
+import { CoseError, CoseErrorCode, decodeSign1, verifySign1 } from "../../crypto/cose.js";
 import type { Tx } from "../../kv/tx.js";
 import type {
   AuthPolicy,
@@ -206,8 +206,9 @@ function memberCosePolicy(
   try {
     parsed = parseGovCoseRequest(request.body);
   } catch (err: unknown) {
-    if (err instanceof GovCoseError)
-      return refuse(policy, "InvalidAuthenticationInfo", err.message);
+    if (err instanceof GovCoseError) {
+      return refuse(policy, "InvalidAuthenticationInfo", coseRefusal(err.type.coseCode, err));
+    }
     throw err;
   }
   const certPem = getById(tx, GOV_MAPS.memberCerts, parsed.kid);
@@ -237,6 +238,18 @@ function memberCosePolicy(
   return { kind: "ok", caller };
 }
 
+/**
+ * A COSE policy's refusal of a body it cannot read. A body that is not CBOR at all (JSON, say,
+ * sent without a client certificate to an endpoint that also takes certificates) is named as
+ * such, rather than by the CBOR decoder's complaint about its first bytes.
+ */
+function coseRefusal(code: CoseErrorCode | null, err: Error): string {
+  if (code === CoseErrorCode.NotCbor) {
+    return `The request body is not a COSE_Sign1 message (not CBOR: ${err.message}).`;
+  }
+  return err.message;
+}
+
 /** User COSE: a COSE_Sign1 whose kid (hex user id) names a registered user. */
 function userCosePolicy(
   tx: Tx,
@@ -248,7 +261,9 @@ function userCosePolicy(
     message = decodeSign1(request.body, { requireTag: false });
   } catch (err: unknown) {
     // Only a malformed COSE body is the caller's fault; anything else is a node bug.
-    if (err instanceof CoseError) return refuse(policy, "InvalidAuthenticationInfo", err.message);
+    if (err instanceof CoseError) {
+      return refuse(policy, "InvalidAuthenticationInfo", coseRefusal(err.code, err));
+    }
     throw err;
   }
   const kid = message.protectedHeader.get(4);

@@ -202,6 +202,20 @@ test("user_cose_sign1 refuses a body that is not COSE with a 401, not a crash", 
   assert.equal((err.details as { auth_policy: string }[])[0]?.auth_policy, "user_cose_sign1");
 });
 
+test("COSE policies name a JSON body as not COSE_Sign1, not by the CBOR decoder's complaint", () => {
+  const json = utf8('{"id": 1, "msg": "hello"}');
+  const policies = ["user_cert", "user_cose_sign1", "member_cose_sign1"] as const;
+  const err = refused(() => authenticate(store.begin(), request(json, null), [...policies]));
+  const details = err.details as { auth_policy: string; message: string }[];
+  assert.deepEqual(
+    details.map((d) => d.auth_policy),
+    policies,
+  );
+  for (const d of details.slice(1)) {
+    assert.match(d.message, /^The request body is not a COSE_Sign1 message \(not CBOR: .+\)\.$/);
+  }
+});
+
 test("a refusal lists one detail per policy tried", () => {
   const err = refused(() =>
     authenticate(store.begin(), request(new Uint8Array(0), null), ["user_cert", "user_cose_sign1"]),
