@@ -15,7 +15,15 @@
  * `nodeConfigForHost` builds the document without IO, for tests and for harnesses that start
  * nodes on several hosts (network namespaces) from the same options.
  */
-import { copyFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { isIP } from "node:net";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -185,8 +193,24 @@ function selfContained(o: HostNodeOptions): {
   return { options, copies: [...copies.values()] };
 }
 
-/** Copies each input into `dir`; a file already there (the same file) is left as it is. */
-function copyInputs(dir: string, copies: readonly InputCopy[]): void {
+/** The folders of `dir` that hold copied inputs only (selfContained's `into`). */
+const COPY_FOLDERS = ["members", "constitution"];
+
+/**
+ * Copies each input into `dir`; a file already there (the same file) is left as it is. With
+ * `prune` (--force over a directory config init wrote), files in the copy folders that no
+ * input names are removed: a member dropped from the command line would otherwise stay in
+ * members/ beside the config that no longer names it.
+ */
+function copyInputs(dir: string, copies: readonly InputCopy[], prune: boolean): void {
+  const wanted = new Set(copies.map((c) => c.to));
+  for (const folder of prune ? COPY_FOLDERS : []) {
+    const path = join(dir, folder);
+    if (!existsSync(path)) continue;
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (entry.isFile() && !wanted.has(`${folder}/${entry.name}`)) rmSync(join(path, entry.name));
+    }
+  }
   for (const { from, to } of copies) {
     const target = join(dir, to);
     if (existsSync(target) && realpathSync(target) === realpathSync(from)) continue;
@@ -392,12 +416,13 @@ function writeConfig(dir: string, options: HostNodeOptions, force: boolean): str
     if (!isReportable(err)) throw err;
     throw new CliError(describeConfigError(err));
   }
-  if (existsSync(file) && !force) {
+  const overwriting = existsSync(file);
+  if (overwriting && !force) {
     throw new CliError(`${file} exists; use --force to overwrite it`);
   }
   try {
     mkdirSync(dir, { recursive: true });
-    copyInputs(dir, copies);
+    copyInputs(dir, copies, overwriting);
     writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
   } catch (err: unknown) {
     if (!isReportable(err)) throw err;
@@ -454,7 +479,10 @@ export function registerConfig(program: Command): void {
     .option("--snapshots-dir <dir>", "snapshots directory (default <dir>/snapshots)")
     .option("--recovery-threshold <n>", "--start: recovery threshold", "1")
     .option("--dir <dir>", "where config.json goes (default ./<name>)")
-    .option("--force", "overwrite an existing config.json")
+    .option(
+      "--force",
+      "overwrite an existing config.json (copies in members/ and constitution/ that no option names are removed)",
+    )
     .addHelpText("after", HELP_AFTER)
     .action((flags: InitFlags) => {
       const options = hostNodeOptions(flags);

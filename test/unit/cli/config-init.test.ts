@@ -12,6 +12,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -239,6 +240,30 @@ test("the node directory holds its inputs: moved, with the originals gone, it st
     readFileSync(join(moved, "s0", "members", "m_cert.pem"), "utf8"),
     `placeholder ${cert}\n`,
   );
+});
+
+test("--force over an earlier directory drops copies that no input names any more", () => {
+  const inputs = join(dir, "force-inputs");
+  const [m0, m1] = ["m0_cert.pem", "m1_cert.pem"].map((f) => join(inputs, f));
+  placeholders(m0!, m1!);
+  const node = join(inputs, "n0");
+  const init = (members: string[], force: boolean) =>
+    runCli([
+      ...["config", "init", "--start", "--name", "n0", "--host", "n0.example.com"],
+      ...members.flatMap((m) => ["--member", m]),
+      ...["--dir", node, ...(force ? ["--force"] : [])],
+    ]);
+  assert.equal(init([m0!, m1!], false).status, 0);
+  // A file the operator keeps in a subfolder of members/ is not config init's to remove.
+  placeholders(join(node, "members", "keep", "notes.txt"));
+  assert.equal(init([m0!], false).status, 1, "no overwrite without --force");
+  const forced = init([m0!], true);
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.deepEqual(readdirSync(join(node, "members")).sort(), ["keep", "m0_cert.pem"]);
+  const config = JSON.parse(readFileSync(join(node, "config.json"), "utf8"));
+  assert.deepEqual(config.command.start.members, [{ certificate_file: "members/m0_cert.pem" }]);
+  const check = runCli(["node", "--config", join(node, "config.json"), "--check"]);
+  assert.equal(check.status, 0, check.stderr);
 });
 
 test("config init refuses, in one line, what would fail later or elsewhere", () => {
