@@ -481,7 +481,8 @@ export function registerConfig(program: Command): void {
     .option("--dir <dir>", "where config.json goes (default ./<name>)")
     .option(
       "--force",
-      "overwrite an existing config.json (copies in members/ and constitution/ that no option names are removed)",
+      "overwrite an existing config.json (copies in members/ and constitution/ that no " +
+        "option names are removed)",
     )
     .addHelpText("after", HELP_AFTER)
     .action((flags: InitFlags) => {
