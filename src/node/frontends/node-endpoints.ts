@@ -19,11 +19,11 @@ import {
   getById,
   getSingleton,
   GOV_MAPS,
-  reachableAddress,
   type NodeInfo,
   type NodeStatus,
 } from "../../gov/tables.js";
 import { negotiate } from "../../http/accept.js";
+import { nodeToNodeAddressOf } from "../replication/nodes-table.js";
 import { HttpError, HttpErrorCode, type JsonBody } from "../../http/errors.js";
 import {
   FORWARD_TO_PRIMARY,
@@ -348,10 +348,7 @@ function retirementPhase(node: NodeContext): string | null {
 
 /** A node's published node-to-node address from the nodes table ("" if unknown). */
 function n2nAddressOf(node: NodeContext, id: string): string {
-  const bytes = node.store.get(GOV_MAPS.nodeInfo.name, utf8(id));
-  if (bytes === undefined) return "";
-  const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
-  return reachableAddress(n2n);
+  return nodeToNodeAddressOf(node.store, id) ?? "";
 }
 
 function registerConfigEndpoints(router: Router, node: NodeContext): void {

@@ -21,15 +21,22 @@ export function trustedNodeIds(store: Store): NodeId[] {
   return ids.sort();
 }
 
+/**
+ * A node's published node-to-node address in the store's nodes table (its bind address when
+ * none is published); undefined for a node the table does not hold.
+ */
+export function nodeToNodeAddressOf(store: Store, id: string): string | undefined {
+  const bytes = store.get(SERVICE_TABLES.nodeInfo, utf8(id));
+  if (bytes === undefined) return undefined;
+  return reachableAddress(GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface);
+}
+
 export class NodesTable implements PeerDirectory, ConfigurationSource {
   constructor(private readonly store: Store) {}
 
   /** A node's published node-to-node address (its bind address when none is published). */
   addressOf(peer: NodeId): string | undefined {
-    const bytes = this.store.get(SERVICE_TABLES.nodeInfo, utf8(peer));
-    if (bytes === undefined) return undefined;
-    const n2n = GOV_MAPS.nodeInfo.codec.decode(bytes).node_to_node_interface;
-    return reachableAddress(n2n);
+    return nodeToNodeAddressOf(this.store, peer);
   }
 
   /**
