@@ -46,6 +46,17 @@ export interface Sandbox {
  * governance (set_js_app, voted by its members) before it returns; with `appService`, an app
  * server serves that bundle and set_app_service registers it (`--app-service`).
  */
+/**
+ * Node flags for the sandbox, which the nodes it spawns inherit with its execArgv:
+ * CONSORTIA_BENCH_CPU_PROF=DIR writes V8 CPU profiles into DIR when they exit, and
+ * CONSORTIA_BENCH_NODE_FLAGS="--flag ..." adds Node and V8 flags (A/B runs of runtime settings).
+ */
+export function nodeFlags(env: Record<string, string | undefined>): string[] {
+  const profDir = env["CONSORTIA_BENCH_CPU_PROF"];
+  const prof = profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  return [...prof, ...(env["CONSORTIA_BENCH_NODE_FLAGS"] ?? "").split(/\s+/).filter(Boolean)];
+}
+
 export function startSandbox(
   workspace: string,
   port: number,
@@ -55,11 +66,8 @@ export function startSandbox(
   appService?: string,
 ): Sandbox {
   const entry = join(import.meta.dirname, "..", "src", "cli", "entry.ts");
-  // CONSORTIA_BENCH_CPU_PROF=DIR: the sandbox and the nodes it spawns (which inherit its
-  // execArgv) write V8 CPU profiles into DIR when they exit.
-  const profDir = process.env["CONSORTIA_BENCH_CPU_PROF"];
-  const prof = profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
-  const args = [...prof, "--import", import.meta.resolve("tsx"), entry, "sandbox", "--no-wait"];
+  const args = [...nodeFlags(process.env), "--import", import.meta.resolve("tsx"), entry];
+  args.push("sandbox", "--no-wait");
   args.push("--workspace", workspace, "--port", String(port));
   if (nodes !== undefined) args.push("--nodes", String(nodes));
   if (sigMsInterval !== undefined) args.push("--sig-ms-interval", String(sigMsInterval));

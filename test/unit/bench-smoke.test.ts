@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
+import { nodeFlags } from "../../bench/sandbox.js";
 
 test("bench:pipeline runs end to end and leaves a verifiable ledger and receipt", () => {
   const root = mkdtempSync(join(tmpdir(), "consortia-bench-smoke-"));
@@ -63,4 +64,14 @@ test("bench:recovery recovers a small ledger and joins a node from a snapshot", 
   assert.equal(result.private_replay_txs, replayed);
   assert.equal(result.joined_from_snapshot, true);
   assert.ok((result.snapshot_bytes as number) > 0);
+});
+
+test("the bench's sandbox takes profiling and extra node flags from its environment", () => {
+  assert.deepEqual(nodeFlags({}), []);
+  assert.deepEqual(nodeFlags({ CONSORTIA_BENCH_CPU_PROF: "/tmp/p" }), [
+    "--cpu-prof",
+    "--cpu-prof-dir=/tmp/p",
+  ]);
+  const both = { CONSORTIA_BENCH_CPU_PROF: "d", CONSORTIA_BENCH_NODE_FLAGS: "  --a  --b=1 " };
+  assert.deepEqual(nodeFlags(both), ["--cpu-prof", "--cpu-prof-dir=d", "--a", "--b=1"]);
 });
