@@ -41,12 +41,6 @@ export interface Sandbox {
 }
 
 /**
- * Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. With
- * `jsAppBundle` (an app.json directory or bundle.json), the sandbox deploys that JS app by
- * governance (set_js_app, voted by its members) before it returns; with `appService`, an app
- * server serves that bundle and set_app_service registers it (`--app-service`).
- */
-/**
  * Node flags for the sandbox, which the nodes it spawns inherit with its execArgv:
  * CONSORTIA_BENCH_CPU_PROF=DIR writes V8 CPU profiles into DIR when they exit, and
  * CONSORTIA_BENCH_NODE_FLAGS="--flag ..." adds Node and V8 flags (A/B runs of runtime settings).
@@ -57,6 +51,12 @@ export function nodeFlags(env: Record<string, string | undefined>): string[] {
   return [...prof, ...(env["CONSORTIA_BENCH_NODE_FLAGS"] ?? "").split(/\s+/).filter(Boolean)];
 }
 
+/**
+ * Runs `consortia sandbox --no-wait` into `workspace`; throws with its output on failure. With
+ * `jsAppBundle` (an app.json directory or bundle.json), the sandbox deploys that JS app by
+ * governance (set_js_app, voted by its members) before it returns; with `appService`, an app
+ * server serves that bundle and set_app_service registers it (`--app-service`).
+ */
 export function startSandbox(
   workspace: string,
   port: number,

@@ -17,6 +17,7 @@ export class HeldListener {
   readonly #socket: NetServer;
   /** Each held connection and the listeners this class put on it. */
   readonly #held = new Map<Socket, () => void>();
+  /** Adopted by a server, or closed: connections are no longer held. */
   #adopted = false;
 
   private constructor(socket: NetServer) {
@@ -25,16 +26,11 @@ export class HeldListener {
   }
 
   /** Binds host:port (port 0 picks one); rejects with the OS error (EADDRINUSE, ...). */
-  static bind(host: string, port: number): Promise<HeldListener> {
+  static async bind(host: string, port: number): Promise<HeldListener> {
     const socket = createServer({ pauseOnConnect: true });
     const listener = new HeldListener(socket);
-    return new Promise((resolve, reject) => {
-      socket.once("error", reject);
-      socket.listen(port, host, () => {
-        socket.off("error", reject);
-        resolve(listener);
-      });
-    });
+    await listenAt(socket, { host, port });
+    return listener;
   }
 
   /** The port bound. */

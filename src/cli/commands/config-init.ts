@@ -146,6 +146,11 @@ interface InputCopy {
   readonly to: string;
 }
 
+/** The folders of a node directory that hold copied inputs only (see copyInputs). */
+const MEMBERS_FOLDER = "members";
+const CONSTITUTION_FOLDER = "constitution";
+const COPY_FOLDERS = [MEMBERS_FOLDER, CONSTITUTION_FOLDER];
+
 /**
  * `o` with each input file given by an absolute path renamed to its copy in the node directory
  * (relative: members/<file>, constitution/<file>, service_cert.pem for Join,
@@ -170,7 +175,7 @@ function selfContained(o: HostNodeOptions): {
   };
   const into = (sub: string, option: string) => (from: string) =>
     place(option, from, `${sub}/${basename(from)}`);
-  const member = into("members", "--member");
+  const member = into(MEMBERS_FOLDER, "--member");
   const previous = o.previousServiceCertificateFile;
   const options: HostNodeOptions = {
     ...o,
@@ -178,7 +183,7 @@ function selfContained(o: HostNodeOptions): {
       cert: member(m.cert),
       ...(m.encKey !== undefined && { encKey: member(m.encKey) }),
     })),
-    constitutionFiles: o.constitutionFiles.map(into("constitution", "--constitution-dir")),
+    constitutionFiles: o.constitutionFiles.map(into(CONSTITUTION_FOLDER, "--constitution-dir")),
     ...(o.command === "Join" && {
       serviceCertificateFile: place("--service-cert", o.serviceCertificateFile, "service_cert.pem"),
     }),
@@ -192,9 +197,6 @@ function selfContained(o: HostNodeOptions): {
   };
   return { options, copies: [...copies.values()] };
 }
-
-/** The folders of `dir` that hold copied inputs only (selfContained's `into`). */
-const COPY_FOLDERS = ["members", "constitution"];
 
 /**
  * Copies each input into `dir`; a file already there (the same file) is left as it is. With

@@ -10,22 +10,17 @@ import { ecPrivateKeyPem } from "../../../src/crypto/identity.js";
 import { HeldListener, listenAt } from "../../../src/http/held-listener.js";
 import { httpsRequest } from "../../helpers/https.js";
 import { closeServer } from "../../helpers/listen.js";
+import { waitFor } from "../../helpers/network.js";
 import { makePki } from "../../helpers/pki.js";
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 test("a request sent before a server adopts the socket is answered by that server", async () => {
   const pki = await makePki();
   const held = await HeldListener.bind("127.0.0.1", 0);
   const url = `https://127.0.0.1:${held.port}/ping`;
   const early = httpsRequest(url, { ca: pki.serviceCertPem }, "GET");
-  await until("the connection to be held", () => held.heldCount === 1);
+  await waitFor("the connection to be held", 5_000, async () =>
+    held.heldCount === 1 ? true : undefined,
+  );
   const server = createServer(
     { cert: pki.nodeCertPem, key: ecPrivateKeyPem(pki.nodeKeys.privateKey) },
     (req, res) => res.end(`pong ${req.url}`),
@@ -50,7 +45,9 @@ test("close() without a server closes the held connections and frees the port", 
   const client = connect(port, "127.0.0.1");
   const closed = new Promise<void>((resolve) => client.on("close", () => resolve()));
   client.on("error", () => {});
-  await until("the connection to be held", () => held.heldCount === 1);
+  await waitFor("the connection to be held", 5_000, async () =>
+    held.heldCount === 1 ? true : undefined,
+  );
   await held.close();
   await closed;
   assert.equal(held.heldCount, 0);

@@ -37,8 +37,8 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
-import { listenAt, type HeldListener } from "../../../http/held-listener.js";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
+import { listenAt, type HeldListener } from "../../../http/held-listener.js";
 import { concatBytes } from "../../../base/bytes.js";
 import { CcfError } from "../../../base/errors.js";
 import { encodeFrame, FrameDecoder, FRAME_PAYLOAD_MAX_BYTES } from "../../../base/frames.js";
