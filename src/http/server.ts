@@ -48,6 +48,7 @@ import {
 import { readBody, type BodyOutcome } from "./request-body.js";
 import { answerClientError } from "./client-error.js";
 import { closer, DEFAULT_CLOSE_GRACE_MS } from "./server-close.js";
+import type { TurnSlicer } from "./turn-slicer.js";
 
 /**
  * Wraps every dispatch; `next` never throws or rejects (errors are already responses), and
@@ -99,6 +100,11 @@ export interface RpcServerOptions {
   readonly limits?: Partial<ServerLimits>;
   /** Told of every answer written (request metrics). */
   readonly observer?: RequestObserver;
+  /**
+   * Bounds the handling run between two polls of the event loop (turn-slicer.ts); shared
+   * by the node's interfaces. Without it, each request is handled in the read that completes it.
+   */
+  readonly slicer?: TurnSlicer;
 }
 
 export interface RpcServer {
@@ -366,7 +372,9 @@ function afterBody(
     session: sessionOf(context.sessions, req.socket),
     template: undefined,
   };
-  answer(res, request, context, startMs);
+  const slicer = context.options.slicer;
+  if (slicer === undefined) answer(res, request, context, startMs);
+  else slicer.submit(() => guarded(res, log, () => answer(res, request, context, startMs)));
 }
 
 function sessionOf(sessions: WeakMap<Socket, RpcSession>, socket: Socket): RpcSession {

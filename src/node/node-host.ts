@@ -50,6 +50,7 @@ import type { ListeningSockets } from "./startup/listening-sockets.js";
 import { decodeVirtualQuote, type VirtualQuote } from "./startup/node-identity.js";
 import type { NodeIdentity } from "./startup/node-identity.js";
 import { NodeMetrics } from "./node-metrics.js";
+import { TurnSlicer } from "../http/turn-slicer.js";
 import { startingState, type NodeStart } from "./node-start.js";
 import {
   createChannels,
@@ -61,6 +62,23 @@ import {
 
 /** How often the pipeline and consensus are ticked (signatures, heartbeats, elections). */
 const TICK_INTERVAL_MS = 10;
+
+/**
+ * Request handling between two polls of the event loop, at most (http/turn-slicer.ts): under
+ * load, a backup's acknowledgement is read within about this long of arriving, instead of after
+ * every request that arrived with it. `CONSORTIA_REQUEST_SLICE_MS` overrides it for A/B runs
+ * (docs/performance.md); 0 handles each request in the read that completes it.
+ */
+const REQUEST_SLICE_MS = 1;
+
+function requestSlicer(env: NodeJS.ProcessEnv): TurnSlicer | undefined {
+  const raw = env["CONSORTIA_REQUEST_SLICE_MS"];
+  const ms = raw === undefined || raw === "" ? REQUEST_SLICE_MS : Number(raw);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`CONSORTIA_REQUEST_SLICE_MS must be a number of ms >= 0, not "${raw}"`);
+  }
+  return ms > 0 ? new TurnSlicer({ budgetMs: ms }) : undefined;
+}
 
 export interface NodeHostDeps {
   readonly log: (line: string) => void;
@@ -100,6 +118,8 @@ export class NodeHost implements NodeContext {
   private readonly rekeys: Rekeys;
   private readonly retirements: Retirements;
   private readonly nodeMetrics: NodeMetrics;
+  /** Shared by every rpc interface: one event loop, one budget. */
+  private readonly slicer = requestSlicer(process.env);
 
   constructor(
     readonly config: NodeConfig,
@@ -421,6 +441,7 @@ export class NodeHost implements NodeContext {
         router: this.router,
         onRequest: this.requestPath.middleware,
         observer: this.nodeMetrics.requests,
+        ...(this.slicer !== undefined && { slicer: this.slicer }),
         log: (message, error) => this.deps.log(`[${name}] ${message} ${String(error ?? "")}`),
       });
       this.servers.push(server);

@@ -20,6 +20,7 @@ import { ecPrivateKeyPem } from "../../src/crypto/identity.js";
 import { HTTP_STATUS_OF_CODE, HttpErrorCode } from "../../src/http/errors.js";
 import { Router } from "../../src/http/router.js";
 import { createRpcServer, type RpcServer } from "../../src/http/server.js";
+import { TurnSlicer } from "../../src/http/turn-slicer.js";
 import { makePki } from "../helpers/pki.js";
 
 const MAX_BODY_BYTES = 256;
@@ -57,6 +58,8 @@ before(async () => {
     router,
     log: (message, error) => logged.push(`${message}: ${String(error)}`),
     limits: LIMITS,
+    // As in a node, requests go through a slicer; a tiny budget queues most of them.
+    slicer: new TurnSlicer({ budgetMs: 0.05 }),
   });
 });
 

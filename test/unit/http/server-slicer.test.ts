@@ -1,0 +1,97 @@
+// The RPC server with a TurnSlicer (src/http/turn-slicer.ts), as a node runs it: handling that
+// waits for a later slice still answers every request, each with its own answer, and the
+// requests pipelined on one connection in their order. The budget is tiny, so that nearly
+// every request waits for a later slice.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Agent, request as httpsRequest } from "node:https";
+import { connect as tlsConnect } from "node:tls";
+import { ecPrivateKeyPem } from "../../../src/crypto/identity.js";
+import { createRpcServer, type RpcServer } from "../../../src/http/server.js";
+import { Router } from "../../../src/http/router.js";
+import { TurnSlicer } from "../../../src/http/turn-slicer.js";
+import { makePki } from "../../helpers/pki.js";
+
+let server: RpcServer;
+let serviceCertPem: string;
+let handled = 0;
+
+before(async () => {
+  const pki = await makePki();
+  serviceCertPem = pki.serviceCertPem;
+  const router = new Router();
+  router.add("POST", "/app/echo", (req) => {
+    handled++;
+    return { status: 200, body: req.body };
+  });
+  router.add("GET", "/app/n/{n}", async (req) => {
+    handled++;
+    await Promise.resolve();
+    return { status: 200, body: { n: Number(req.params["n"]) } };
+  });
+  server = await createRpcServer({
+    host: "127.0.0.1",
+    port: 0,
+    certPem: pki.nodeCertPem,
+    keyPem: ecPrivateKeyPem(pki.nodeKeys.privateKey),
+    maxBodyBytes: 1024,
+    router,
+    slicer: new TurnSlicer({ budgetMs: 0.01 }),
+  });
+});
+
+after(async () => {
+  await server.close();
+});
+
+function post(agent: Agent, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", port: server.port, method: "POST", path: "/app/echo", agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+test("200 concurrent requests on 8 connections each get their own answer", async () => {
+  const agent = new Agent({ ca: serviceCertPem, keepAlive: true, maxSockets: 8 });
+  const before = handled;
+  const bodies = Array.from({ length: 200 }, (_, i) => JSON.stringify({ i }));
+  const replies = await Promise.all(bodies.map((b) => post(agent, b)));
+  agent.destroy();
+  assert.deepEqual(
+    replies.map((r) => r.status),
+    bodies.map(() => 200),
+  );
+  assert.deepEqual(
+    replies.map((r) => r.body),
+    bodies,
+  );
+  assert.equal(handled - before, 200);
+});
+
+test("pipelined requests are answered in order, a bad one last and then the close", async () => {
+  const heads = [3, 1, 2, 0].map((n) => `GET /app/n/${n} HTTP/1.1\r\nhost: x\r\n\r\n`);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, ca: serviceCertPem }, () =>
+      socket.write(`${heads.join("")} / HTTP/1.1\r\ncontent-length: 0\r\n\r\n`),
+    );
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+  });
+  const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ["200", "200", "200", "200", "400"]);
+  const ns = [...answer.matchAll(/\{"n":(\d)\}/g)].map((m) => Number(m[1]));
+  assert.deepEqual(ns, [3, 1, 2, 0]);
+});
