@@ -63,6 +63,7 @@ function sendAppend(s: RaftState, peer: NodeId, heartbeat: boolean, maxMessages 
   const p = s.progress.get(peer);
   if (p === undefined) return;
   const t = s.timings;
+  if (!heartbeat && t.holdUntilSignature && !worthSending(s, p.next)) return;
   let sent = false;
   let messages = 0;
   while (
@@ -76,6 +77,18 @@ function sendAppend(s: RaftState, peer: NodeId, heartbeat: boolean, maxMessages 
     sent = true;
   }
   if (heartbeat && !sent) sendAppendEntries(s, peer, Math.min(p.next - 1, s.log.last), []);
+}
+
+/**
+ * With holdUntilSignature: whether entries from `next` on include a signature or a
+ * configuration change, or fill a batch. Commit lands only on signatures, so entries after the
+ * last one can wait for the next without delaying any commit.
+ */
+function worthSending(s: RaftState, next: number): boolean {
+  const log = s.log;
+  if (log.lastCommittable >= next) return true;
+  if ((log.configurations().at(-1)?.seqno ?? 0) >= next) return true;
+  return log.last - next + 1 >= s.timings.maxBatchEntries;
 }
 
 function sendAppendEntries(

@@ -139,6 +139,13 @@ export interface RaftTimings {
    * one-node service that trusts it must not step down meanwhile. Safety does not depend on it.
    */
   readonly newNodeGraceMs: number;
+  /**
+   * Entries are sent when a signature or a configuration change is among them, when a full
+   * batch of maxBatchEntries waits for a peer, or with a heartbeat; not on every replicate().
+   * Commit lands only on signatures, so nothing commits later; a peer gets one AppendEntries a
+   * signature instead of one per handover.
+   */
+  readonly holdUntilSignature: boolean;
 }
 
 export const DEFAULT_TIMINGS: RaftTimings = {
@@ -148,4 +155,5 @@ export const DEFAULT_TIMINGS: RaftTimings = {
   maxBatchBytes: 4 * 1024 * 1024,
   maxInflightEntries: 20_000,
   newNodeGraceMs: 10_000,
+  holdUntilSignature: true,
 };

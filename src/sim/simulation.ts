@@ -88,6 +88,7 @@ export const SIM_TIMINGS: RaftTimings = {
   maxBatchBytes: 1024,
   maxInflightEntries: 64,
   newNodeGraceMs: 900,
+  holdUntilSignature: true,
 };
 
 const TICK_MS = 10;

@@ -21,6 +21,7 @@ const TIMINGS: RaftTimings = {
   maxBatchBytes: 1 << 20,
   maxInflightEntries: 64,
   newNodeGraceMs: 0,
+  holdUntilSignature: false,
 };
 
 const id = (n: number): NodeId => `n${n}` as NodeId;
@@ -433,4 +434,63 @@ test("a snapshot joiner whose snapshot predates a newer node votes for it and fo
   assert.equal(c.node(2).role, "Follower");
   assert.equal(c.node(2).leader, id(1));
   assert.equal(c.node(2).lastSeqno, c.node(1).lastSeqno, "n2 caught up from the new leader");
+});
+
+/** AppendEntries in the pool that carry entries, as [to, first seqno, last seqno]. */
+function appendsInPool(c: Cluster): [string, number, number][] {
+  const out: [string, number, number][] = [];
+  for (const e of c.pool) {
+    if (e.message.type !== "append_entries" || e.message.entries.length === 0) continue;
+    const entries = e.message.entries;
+    out.push([e.to, entries[0]!.seqno, entries.at(-1)!.seqno]);
+  }
+  return out;
+}
+
+test("holdUntilSignature: unsigned entries leave with the next signature, in one message", () => {
+  const c = new Cluster(3, 3, { leader: true, timings: { ...TIMINGS, holdUntilSignature: true } });
+  c.deliver();
+  for (let i = 0; i < 3; i++) c.write(0, false);
+  assert.deepEqual(appendsInPool(c), [], "nothing is sent before a signature");
+  c.write(0, true);
+  assert.deepEqual(appendsInPool(c), [
+    ["n1", 3, 6],
+    ["n2", 3, 6],
+  ]);
+  c.deliver();
+  assert.equal(c.node(0).commitSeqno, 6, "the signature commits");
+  // An acknowledgement does not release entries written since.
+  c.write(0, false);
+  c.deliver();
+  assert.equal(c.node(1).lastSeqno, 6);
+  // A heartbeat carries them.
+  c.run(TIMINGS.heartbeatMs + 10);
+  assert.equal(c.node(1).lastSeqno, 7);
+});
+
+test("holdUntilSignature: a full batch, a configuration or a NACK's repair is sent at once", () => {
+  const c = new Cluster(3, 3, { leader: true, timings: { ...TIMINGS, holdUntilSignature: true } });
+  c.deliver();
+  for (let i = 0; i < TIMINGS.maxBatchEntries - 1; i++) c.write(0, false);
+  assert.deepEqual(appendsInPool(c), []);
+  c.write(0, false);
+  const full = appendsInPool(c);
+  assert.deepEqual(full, [
+    ["n1", 3, 2 + TIMINGS.maxBatchEntries],
+    ["n2", 3, 2 + TIMINGS.maxBatchEntries],
+  ]);
+  c.deliver();
+  const last = c.node(0).lastSeqno;
+  c.write(0, false, [id(0), id(1), id(2)]);
+  assert.deepEqual(appendsInPool(c), [
+    ["n1", last + 1, last + 1],
+    ["n2", last + 1, last + 1],
+  ]);
+  // n2 misses the next signature round; its NACK of the one after is answered at once.
+  c.write(0, true);
+  c.deliver((e) => e.to !== id(2) && e.from !== id(2));
+  const behind = c.node(2).lastSeqno;
+  c.write(0, true);
+  c.deliver();
+  assert.equal(c.node(2).lastSeqno, c.node(0).lastSeqno, `n2 caught up from ${behind}`);
 });

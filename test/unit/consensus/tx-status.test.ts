@@ -19,6 +19,7 @@ const TIMINGS: RaftTimings = {
   maxBatchBytes: 1 << 20,
   maxInflightEntries: 64,
   newNodeGraceMs: 0,
+  holdUntilSignature: false,
 };
 
 function fromSnapshot(viewHistory?: readonly Seqno[]): RaftNode {
