@@ -29,14 +29,11 @@ try {
   console.log(`commit rounds under load (${rounds} signatures, ms):`);
   for (const { name, samples } of stages) {
     const sorted = [...samples].sort((a, b) => a - b);
-    const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(sorted, p)) as [
-      number,
-      number,
-      number,
-    ];
-    console.log(
-      `  ${name.padEnd(22)} p50 ${p50.toFixed(2).padStart(6)}  p90 ${p90.toFixed(2).padStart(6)}  p99 ${p99.toFixed(2).padStart(6)}`,
-    );
+    const columns = [50, 90, 99].map((p) => {
+      const value = percentile(sorted, p).toFixed(2).padStart(6);
+      return `p${p} ${value}`;
+    });
+    console.log(`  ${name.padEnd(22)} ${columns.join("  ")}`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
