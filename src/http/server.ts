@@ -48,7 +48,7 @@ import {
 import { readBody, type BodyOutcome } from "./request-body.js";
 import { answerClientError } from "./client-error.js";
 import { closer, DEFAULT_CLOSE_GRACE_MS } from "./server-close.js";
-import type { TurnSlicer } from "./turn-slicer.js";
+import { ConnectionSlicer, type TurnSlicer } from "./turn-slicer.js";
 
 /**
  * Wraps every dispatch; `next` never throws or rejects (errors are already responses), and
@@ -105,6 +105,12 @@ export interface RpcServerOptions {
    * by the node's interfaces. Without it, each request is handled in the read that completes it.
    */
   readonly slicer?: TurnSlicer;
+  /**
+   * Requests that skip the slicer's queue (status reads: a client waiting for commit sees it as
+   * soon as the node knows it), unless an earlier request of the same connection still waits
+   * there: a connection's requests always run in their order.
+   */
+  readonly urgent?: (request: RpcRequest) => boolean;
 }
 
 export interface RpcServer {
@@ -168,6 +174,7 @@ export async function createRpcServer(options: RpcServerOptions): Promise<RpcSer
     options,
     certs,
     sessions: new WeakMap(),
+    slicing: options.slicer === undefined ? undefined : new ConnectionSlicer(options.slicer),
     log,
     limits,
     overSoftLimit,
@@ -247,6 +254,8 @@ interface RequestContext {
   readonly certs: CallerCertCache;
   /** Each client connection's RpcSession, made at its first request. */
   readonly sessions: WeakMap<Socket, RpcSession>;
+  /** The slicer, keeping each connection's requests in order (undefined: no slicer). */
+  readonly slicing: ConnectionSlicer<Socket> | undefined;
   readonly log: RpcLog;
   readonly limits: ServerLimits;
   /** True for a request whose connection was accepted past the soft session limit. */
@@ -372,9 +381,14 @@ function afterBody(
     session: sessionOf(context.sessions, req.socket),
     template: undefined,
   };
-  const slicer = context.options.slicer;
-  if (slicer === undefined) answer(res, request, context, startMs);
-  else slicer.submit(() => guarded(res, log, () => answer(res, request, context, startMs)));
+  const slicing = context.slicing;
+  if (slicing === undefined) answer(res, request, context, startMs);
+  else {
+    const urgent = context.options.urgent?.(request) === true;
+    slicing.submit(req.socket, urgent, () =>
+      guarded(res, log, () => answer(res, request, context, startMs)),
+    );
+  }
 }
 
 function sessionOf(sessions: WeakMap<Socket, RpcSession>, socket: Socket): RpcSession {

@@ -118,3 +118,29 @@ export class TurnSlicer {
     task();
   }
 }
+
+/**
+ * A TurnSlicer's tasks, grouped by connection: urgent tasks run at once unless their
+ * connection still has a task in the queue, so each connection's tasks run in their order.
+ */
+export class ConnectionSlicer<K extends object> {
+  /** Tasks of each connection waiting in the slicer's queue (absent: none). */
+  private readonly waiting = new WeakMap<K, number>();
+
+  constructor(private readonly slicer: TurnSlicer) {}
+
+  submit(connection: K, urgent: boolean, task: () => void): void {
+    const waiting = this.waiting;
+    if (urgent && !waiting.has(connection)) {
+      task();
+      return;
+    }
+    waiting.set(connection, (waiting.get(connection) ?? 0) + 1);
+    this.slicer.submit(() => {
+      const left = waiting.get(connection)! - 1;
+      if (left === 0) waiting.delete(connection);
+      else waiting.set(connection, left);
+      task();
+    });
+  }
+}

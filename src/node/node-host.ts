@@ -22,7 +22,7 @@ import { StorageError } from "../base/storage-error.js";
 import type { RaftNode } from "../consensus/raft.js";
 import { ecPrivateKeyPem } from "../crypto/identity.js";
 import { getById, GOV_MAPS, reachableAddress } from "../gov/tables.js";
-import { Router } from "../http/router.js";
+import { Router, type RpcRequest } from "../http/router.js";
 import { createRpcServer, type RpcServer } from "../http/server.js";
 import type { Store } from "../kv/store.js";
 import type { Tx } from "../kv/tx.js";
@@ -70,6 +70,15 @@ const TICK_INTERVAL_MS = 10;
  * (docs/performance.md); 0 handles each request in the read that completes it.
  */
 const REQUEST_SLICE_MS = 1;
+
+/**
+ * GETs of /node/*: commit and transaction status, the node's and the network's state, metrics.
+ * They read consensus and node state, not what the app writes, and skip the slicer's queue, so
+ * a client waiting for commit (or a health probe) is answered as soon as the node can.
+ */
+function isStatusRead(request: RpcRequest): boolean {
+  return request.method === "GET" && request.path.startsWith("/node/");
+}
 
 function requestSlicer(env: NodeJS.ProcessEnv): TurnSlicer | undefined {
   const raw = env["CONSORTIA_REQUEST_SLICE_MS"];
@@ -441,7 +450,7 @@ export class NodeHost implements NodeContext {
         router: this.router,
         onRequest: this.requestPath.middleware,
         observer: this.nodeMetrics.requests,
-        ...(this.slicer !== undefined && { slicer: this.slicer }),
+        ...(this.slicer !== undefined && { slicer: this.slicer, urgent: isStatusRead }),
         log: (message, error) => this.deps.log(`[${name}] ${message} ${String(error ?? "")}`),
       });
       this.servers.push(server);

@@ -1,7 +1,8 @@
 // The RPC server with a TurnSlicer (src/http/turn-slicer.ts), as a node runs it: handling that
 // waits for a later slice still answers every request, each with its own answer, and the
-// requests pipelined on one connection in their order. The budget is tiny, so that nearly
-// every request waits for a later slice.
+// requests pipelined on one connection in their order; urgent requests skip the queue unless
+// their own connection has a request in it. The budget is tiny, so that nearly every request
+// waits for a later slice.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent, request as httpsRequest } from "node:https";
@@ -15,6 +16,15 @@ import { makePki } from "../../helpers/pki.js";
 let server: RpcServer;
 let serviceCertPem: string;
 let handled = 0;
+/** Handler runs, in order: "slow" or "status". */
+const ran: string[] = [];
+
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // a request's handling
+  }
+}
 
 before(async () => {
   const pki = await makePki();
@@ -29,6 +39,15 @@ before(async () => {
     await Promise.resolve();
     return { status: 200, body: { n: Number(req.params["n"]) } };
   });
+  router.add("POST", "/app/slow", () => {
+    ran.push("slow");
+    spin(2);
+    return { status: 200, body: { ok: true } };
+  });
+  router.add("GET", "/node/status", () => {
+    ran.push("status");
+    return { status: 200, body: { ok: true } };
+  });
   server = await createRpcServer({
     host: "127.0.0.1",
     port: 0,
@@ -37,6 +56,7 @@ before(async () => {
     maxBodyBytes: 1024,
     router,
     slicer: new TurnSlicer({ budgetMs: 0.01 }),
+    urgent: (req) => req.method === "GET" && req.path.startsWith("/node/"),
   });
 });
 
@@ -94,4 +114,40 @@ test("pipelined requests are answered in order, a bad one last and then the clos
   assert.deepEqual(statuses, ["200", "200", "200", "200", "400"]);
   const ns = [...answer.matchAll(/\{"n":(\d)\}/g)].map((m) => Number(m[1]));
   assert.deepEqual(ns, [3, 1, 2, 0]);
+});
+
+/** Writes `payload` on a fresh TLS connection; resolves with everything read until it closes. */
+function rawExchange(payload: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, ca: serviceCertPem }, () =>
+      socket.write(payload),
+    );
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+  });
+}
+
+const SLOW = "POST /app/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n";
+const STATUS = "GET /node/status HTTP/1.1\r\nhost: x\r\n\r\n";
+const CLOSE = "GET /node/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+test("an urgent request skips the queue of other connections' requests", async () => {
+  ran.length = 0;
+  // Ten slow requests (2 ms each) on one connection queue up behind a 0.01 ms budget.
+  const slow = rawExchange(`${SLOW.repeat(10)}${CLOSE}`);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const status = rawExchange(CLOSE);
+  const [slowAnswer] = await Promise.all([slow, status]);
+  assert.equal([...slowAnswer.matchAll(/HTTP\/1\.1 200 /g)].length, 11);
+  const first = ran.indexOf("status");
+  assert.ok(first >= 0 && first < 10, `the status read ran after ${first} slow requests`);
+});
+
+test("an urgent request waits for its own connection's queued requests", async () => {
+  ran.length = 0;
+  const answer = await rawExchange(`${SLOW}${SLOW}${STATUS}${CLOSE}`);
+  assert.equal([...answer.matchAll(/HTTP\/1\.1 200 /g)].length, 4);
+  assert.deepEqual(ran, ["slow", "slow", "status", "status"]);
 });

@@ -3,7 +3,7 @@
 // deferral queue (each "turn" runs what was deferred before it), then on the real event loop.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { TurnSlicer } from "../../../src/http/turn-slicer.js";
+import { ConnectionSlicer, TurnSlicer } from "../../../src/http/turn-slicer.js";
 
 /** A clock the tasks advance, and a check phase the test runs turn by turn. */
 function fakeLoop(budgetMs: number) {
@@ -114,6 +114,29 @@ test("a task that throws is rethrown, and the rest of the queue still runs", () 
   assert.deepEqual(ran, []);
   loop.checkPhase();
   assert.deepEqual(ran, [1]);
+});
+
+test("ConnectionSlicer: urgent tasks skip the queue unless their connection has one in it", () => {
+  const loop = fakeLoop(1);
+  const slicing = new ConnectionSlicer<object>(loop.slicer);
+  const [a, b] = [{}, {}];
+  const ran: string[] = [];
+  const task = (name: string) => () => {
+    ran.push(name);
+    loop.advance(0.6);
+  };
+  slicing.submit(a, false, task("a1"));
+  slicing.submit(a, false, task("a2"));
+  slicing.submit(a, false, task("a3"));
+  assert.deepEqual(ran, ["a1", "a2"]);
+  slicing.submit(b, true, task("b-urgent"));
+  slicing.submit(a, true, task("a-urgent"));
+  assert.deepEqual(ran, ["a1", "a2", "b-urgent"], "a's urgent task waits behind a3");
+  for (let turn = 0; turn < 4; turn++) loop.checkPhase();
+  assert.deepEqual(ran, ["a1", "a2", "b-urgent", "a3", "a-urgent"]);
+  // a's queue is empty again: its next urgent task runs at once.
+  slicing.submit(a, true, task("a-urgent-2"));
+  assert.equal(ran.at(-1), "a-urgent-2");
 });
 
 test("a budget that is not positive is refused", () => {
