@@ -51,6 +51,7 @@ import { decodeVirtualQuote, type VirtualQuote } from "./startup/node-identity.j
 import type { NodeIdentity } from "./startup/node-identity.js";
 import { NodeMetrics } from "./node-metrics.js";
 import { TurnSlicer } from "../http/turn-slicer.js";
+import { StartupError, StartupErrorCode } from "./startup/startup-checks.js";
 import { startingState, type NodeStart } from "./node-start.js";
 import {
   createChannels,
@@ -80,12 +81,22 @@ function isStatusRead(request: RpcRequest): boolean {
   return request.method === "GET" && request.path.startsWith("/node/");
 }
 
-function requestSlicer(env: NodeJS.ProcessEnv): TurnSlicer | undefined {
+/** The request slice budget in ms from the environment (0: no slicing); throws StartupError. */
+export function requestSliceMs(env: NodeJS.ProcessEnv): number {
   const raw = env["CONSORTIA_REQUEST_SLICE_MS"];
-  const ms = raw === undefined || raw === "" ? REQUEST_SLICE_MS : Number(raw);
+  if (raw === undefined || raw.trim() === "") return REQUEST_SLICE_MS;
+  const ms = Number(raw);
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new RangeError(`CONSORTIA_REQUEST_SLICE_MS must be a number of ms >= 0, not "${raw}"`);
+    throw new StartupError(
+      { code: StartupErrorCode.InvalidEnvironment },
+      `CONSORTIA_REQUEST_SLICE_MS must be a number of milliseconds >= 0, not "${raw}"`,
+    );
   }
+  return ms;
+}
+
+function requestSlicer(env: NodeJS.ProcessEnv): TurnSlicer | undefined {
+  const ms = requestSliceMs(env);
   return ms > 0 ? new TurnSlicer({ budgetMs: ms }) : undefined;
 }
 

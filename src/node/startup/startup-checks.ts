@@ -30,6 +30,8 @@ export enum StartupErrorCode {
   DirectoryNotWritable = "DirectoryNotWritable",
   /** An interface cannot listen on its bind address (EADDRINUSE, EADDRNOTAVAIL, EACCES). */
   CannotListen = "CannotListen",
+  /** A CONSORTIA_* environment variable the node reads has a value it cannot use. */
+  InvalidEnvironment = "InvalidEnvironment",
 }
 
 export type StartupErrorType = { code: StartupErrorCode; path?: string };
