@@ -1,5 +1,6 @@
 /** One HTTPS request from the e2e tests: no agent (a fresh connection), a 10 s timeout. */
 import { request } from "node:https";
+import { connect as tlsConnect } from "node:tls";
 
 export interface Reply {
   status: number;
@@ -34,5 +35,20 @@ export function httpsRequest(
     req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+/**
+ * Writes `payload` on a fresh TLS connection to 127.0.0.1:`port`, without a half-close (with
+ * one, node drops pending responses by design), and resolves with everything the server sent
+ * once it closed the connection.
+ */
+export function tlsExchange(port: number, ca: string, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, ca }, () => socket.write(payload));
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
   });
 }

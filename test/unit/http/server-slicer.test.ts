@@ -6,11 +6,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent, request as httpsRequest } from "node:https";
-import { connect as tlsConnect } from "node:tls";
 import { ecPrivateKeyPem } from "../../../src/crypto/identity.js";
 import { createRpcServer, type RpcServer } from "../../../src/http/server.js";
 import { Router } from "../../../src/http/router.js";
 import { TurnSlicer } from "../../../src/http/turn-slicer.js";
+import { tlsExchange } from "../../helpers/https.js";
 import { makePki } from "../../helpers/pki.js";
 
 let server: RpcServer;
@@ -101,32 +101,16 @@ test("200 concurrent requests on 8 connections each get their own answer", async
 
 test("pipelined requests are answered in order, a bad one last and then the close", async () => {
   const heads = [3, 1, 2, 0].map((n) => `GET /app/n/${n} HTTP/1.1\r\nhost: x\r\n\r\n`);
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, ca: serviceCertPem }, () =>
-      socket.write(`${heads.join("")} / HTTP/1.1\r\ncontent-length: 0\r\n\r\n`),
-    );
-    const chunks: Buffer[] = [];
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    socket.on("error", reject);
-  });
+  const answer = await rawExchange(`${heads.join("")} / HTTP/1.1\r\ncontent-length: 0\r\n\r\n`);
   const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
   assert.deepEqual(statuses, ["200", "200", "200", "200", "400"]);
   const ns = [...answer.matchAll(/\{"n":(\d)\}/g)].map((m) => Number(m[1]));
   assert.deepEqual(ns, [3, 1, 2, 0]);
 });
 
-/** Writes `payload` on a fresh TLS connection; resolves with everything read until it closes. */
+/** Writes `payload` on a fresh connection; everything the server sent until it closed. */
 function rawExchange(payload: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, ca: serviceCertPem }, () =>
-      socket.write(payload),
-    );
-    const chunks: Buffer[] = [];
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    socket.on("error", reject);
-  });
+  return tlsExchange(server.port, serviceCertPem, payload);
 }
 
 const SLOW = "POST /app/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n";

@@ -19,6 +19,7 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "../../../src/http/router.js";
+import { tlsExchange } from "../../helpers/https.js";
 import { makePki } from "../../helpers/pki.js";
 
 const MAX_BODY_BYTES = 1024;
@@ -435,15 +436,11 @@ test("a bad request pipelined after good ones is answered after them, in order",
   const good = "GET /app/json HTTP/1.1\r\nhost: x\r\n\r\n";
   // Written without a half-close (which makes node drop pending responses by design): the
   // server closes the connection after the 400.
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, ca: serviceCertPem }, () =>
-      socket.write(`${good}${good} / HTTP/1.1\r\ncontent-length: 0\r\n\r\n`),
-    );
-    const chunks: Buffer[] = [];
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    socket.on("error", reject);
-  });
+  const answer = await tlsExchange(
+    server.port,
+    serviceCertPem,
+    `${good}${good} / HTTP/1.1\r\ncontent-length: 0\r\n\r\n`,
+  );
   const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
   assert.deepEqual(statuses, ["200", "200", "400"]);
   assert.match(answer, /"code":"InvalidInput"/);
